@@ -1,0 +1,1 @@
+"""Channel adapters: platform input → Incoming, OutgoingMessage → platform output."""

@@ -1,0 +1,101 @@
+"""The terminal chat: a real conversation with the engine, one line per message.
+
+Choices are shown as a numbered list; typing the number or the words picks one. Lines may come
+from a person at a keyboard or from a pipe (one message per line), so scripts can drive it.
+A line `:as NAME` switches to another person.
+"""
+
+import asyncio
+import sys
+from collections.abc import Awaitable, Callable
+from typing import TextIO
+
+from bot.engine import ConversationEngine
+from handlers.incoming import Incoming, Kind
+from scheduler.outbox_sender import OutboxSender
+from services.messages import OutgoingMessage
+
+CHANNEL = "console"
+_COMMAND_PREFIX = "/"
+_SWITCH_PERSON = ":as "
+NAME_LIMIT = 64
+
+
+def render(message: OutgoingMessage) -> str:
+    lines = [f"  {line}" if line else "" for line in message.text.splitlines()]
+    lines += [f"    {number} — {choice.label}" for number, choice in enumerate(message.choices, 1)]
+    return "\n".join(lines)
+
+
+class ConsoleTransport:
+    channel = CHANNEL
+
+    def __init__(self, out: TextIO) -> None:
+        self._out = out
+
+    async def send(self, address: str, message: OutgoingMessage) -> None:
+        print(f"bot → {address}:", file=self._out)
+        print(render(message), file=self._out, flush=True)
+
+
+def incoming_from_line(name: str, line: str) -> Incoming:
+    text = line.strip()
+    if text.startswith(_COMMAND_PREFIX) and len(text) > 1 and " " not in text.split()[0]:
+        command, _, args = text[1:].partition(" ")
+        return Incoming(
+            channel=CHANNEL,
+            external_id=name,
+            kind=Kind.COMMAND,
+            command=command.lower(),
+            command_args=args.strip(),
+        )
+    return Incoming(channel=CHANNEL, external_id=name, kind=Kind.TEXT, text=line)
+
+
+class ConsoleChat:
+    def __init__(
+        self,
+        engine: ConversationEngine,
+        sender: OutboxSender,
+        name: str,
+        is_known: Callable[[str], Awaitable[bool]],
+        *,
+        stdin: TextIO = sys.stdin,
+        stdout: TextIO = sys.stdout,
+    ) -> None:
+        self._engine = engine
+        self._sender = sender
+        self._name = name[:NAME_LIMIT]
+        self._is_known = is_known
+        self._stdin = stdin
+        self._stdout = stdout
+        self._interactive = stdin.isatty()
+
+    async def run(self) -> None:
+        await self._greet()
+        while True:
+            if self._interactive:
+                print(f"{self._name}> ", end="", file=self._stdout, flush=True)
+            line = await asyncio.to_thread(self._stdin.readline)
+            if not line:
+                break
+            line = line.rstrip("\r\n")
+            if not self._interactive:
+                print(f"{self._name}> {line}", file=self._stdout, flush=True)
+            if line.startswith(_SWITCH_PERSON):
+                self._name = line.removeprefix(_SWITCH_PERSON).strip()[:NAME_LIMIT] or self._name
+                await self._greet()
+                continue
+            if line.strip():
+                await self._send(incoming_from_line(self._name, line))
+
+    async def _greet(self) -> None:
+        """A newcomer starts as on Telegram, with /start; someone known carries on."""
+        if await self._is_known(self._name):
+            print(f"(continuing as {self._name}; type «menu» for the main menu)", file=self._stdout)
+        else:
+            await self._send(incoming_from_line(self._name, "/start"))
+
+    async def _send(self, incoming: Incoming) -> None:
+        await self._engine.handle(incoming)
+        await self._sender.deliver_due(address=incoming.external_id)

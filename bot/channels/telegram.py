@@ -1,0 +1,180 @@
+"""Telegram through aiogram 3: updates become Incoming messages; outbox rows become messages
+with inline keyboards whose callback data are choice ids (never translated text)."""
+
+import logging
+import re
+from typing import Any
+
+from aiogram import Bot, Dispatcher, F, Router
+from aiogram.client.default import DefaultBotProperties
+from aiogram.client.session.aiohttp import AiohttpSession
+from aiogram.client.session.base import BaseSession
+from aiogram.client.telegram import TelegramAPIServer
+from aiogram.enums import ChatType
+from aiogram.exceptions import (
+    TelegramAPIError,
+    TelegramBadRequest,
+    TelegramForbiddenError,
+    TelegramNetworkError,
+    TelegramNotFound,
+    TelegramRetryAfter,
+    TelegramServerError,
+)
+from aiogram.types import (
+    CallbackQuery,
+    ErrorEvent,
+    InlineKeyboardButton,
+    InlineKeyboardMarkup,
+    Message,
+)
+
+from bot.engine import ConversationEngine
+from handlers.incoming import Incoming, Kind, Location, Media
+from services.messages import OutgoingMessage, split_text
+from services.outbox import Rejected, RetryAfter, TemporaryFailure, Unreachable
+
+log = logging.getLogger(__name__)
+
+CHANNEL = "telegram"
+TEXT_LIMIT = 4096
+ALLOWED_UPDATES = ["message", "edited_message", "callback_query"]
+_COMMAND = re.compile(r"^/([A-Za-z0-9_]{1,32})(?:@\w+)?(?:\s+(.*))?$", re.DOTALL)
+_MEDIA_KINDS = ("document", "voice", "audio", "video", "video_note", "sticker", "animation")
+
+
+def build_bot(token: str, api_base: str, session: BaseSession | None = None) -> Bot:
+    if session is None:
+        session = AiohttpSession(api=TelegramAPIServer.from_base(api_base))
+    return Bot(token, session=session, default=DefaultBotProperties(link_preview_is_disabled=True))
+
+
+# -- inbound -------------------------------------------------------------------------------
+
+
+def incoming_from_message(message: Message, *, edited: bool = False) -> Incoming:
+    chat_id = str(message.chat.id)
+
+    def incoming(kind: Kind, **fields: Any) -> Incoming:
+        return Incoming(
+            channel=CHANNEL,
+            external_id=chat_id,
+            kind=kind,
+            language_code=message.from_user.language_code if message.from_user else None,
+            ref=f"{'e' if edited else 'm'}:{chat_id}:{message.message_id}:{message.edit_date or 0}",
+            **fields,
+        )
+
+    if edited:
+        return incoming(Kind.EDITED)
+    if message.text is not None:
+        if command := _COMMAND.match(message.text):
+            args = (command.group(2) or "").strip()
+            return incoming(Kind.COMMAND, command=command.group(1).lower(), command_args=args)
+        return incoming(Kind.TEXT, text=message.text)
+    caption = message.caption or ""
+    if message.photo:
+        largest = message.photo[-1]
+        media = Media("photo", largest.file_id, "image/jpeg", largest.file_size)
+        return incoming(Kind.MEDIA, text=caption, media=media)
+    for kind in _MEDIA_KINDS:
+        item = getattr(message, kind)
+        if item is not None:
+            media = Media(kind, item.file_id, getattr(item, "mime_type", None), item.file_size)
+            return incoming(Kind.MEDIA, text=caption, media=media)
+    place = message.location or (message.venue.location if message.venue else None)
+    if place is not None:
+        return incoming(Kind.LOCATION, location=Location(place.latitude, place.longitude))
+    if message.contact is not None:
+        return incoming(Kind.CONTACT, contact_phone=message.contact.phone_number)
+    return incoming(Kind.UNSUPPORTED)
+
+
+def incoming_from_callback(query: CallbackQuery) -> Incoming | None:
+    message = query.message
+    if message is None or message.chat.type != ChatType.PRIVATE:
+        return None
+    return Incoming(
+        channel=CHANNEL,
+        external_id=str(message.chat.id),
+        kind=Kind.BUTTON,
+        button=(query.data or "")[:64],
+        language_code=query.from_user.language_code,
+        ref=f"c:{query.id}",
+    )
+
+
+def build_router(engine: ConversationEngine) -> Router:
+    """Private chats with citizens. Other chats (groups) are not this router's business."""
+    router = Router(name="citizens")
+    private = F.chat.type == ChatType.PRIVATE
+    router.message.filter(private)
+    router.edited_message.filter(private)
+
+    @router.message()
+    async def on_message(message: Message) -> None:
+        await engine.handle(incoming_from_message(message))
+
+    @router.edited_message()
+    async def on_edited_message(message: Message) -> None:
+        await engine.handle(incoming_from_message(message, edited=True))
+
+    @router.callback_query()
+    async def on_button(query: CallbackQuery) -> None:
+        try:  # always answer first, so the button stops spinning
+            await query.answer()
+        except TelegramAPIError as error:  # too old to answer; the tap still counts
+            log.info("callback not answered: %s", type(error).__name__)
+        if (incoming := incoming_from_callback(query)) is not None:
+            await engine.handle(incoming)
+
+    return router
+
+
+def build_dispatcher(engine: ConversationEngine) -> Dispatcher:
+    dispatcher = Dispatcher()
+    dispatcher.include_router(build_router(engine))
+
+    @dispatcher.errors()
+    async def on_error(event: ErrorEvent) -> bool:
+        log.error(
+            "update id=%s failed: %s",
+            event.update.update_id,
+            type(event.exception).__name__,
+        )
+        return True
+
+    return dispatcher
+
+
+# -- outbound ------------------------------------------------------------------------------
+
+
+def keyboard(message: OutgoingMessage) -> InlineKeyboardMarkup | None:
+    if not message.choices:
+        return None
+    rows = [[InlineKeyboardButton(text=c.label, callback_data=c.id)] for c in message.choices]
+    return InlineKeyboardMarkup(inline_keyboard=rows)
+
+
+class TelegramTransport:
+    channel = CHANNEL
+
+    def __init__(self, bot: Bot) -> None:
+        self._bot = bot
+
+    async def send(self, address: str, message: OutgoingMessage) -> None:
+        parts = split_text(message.text, TEXT_LIMIT)
+        for index, part in enumerate(parts):
+            markup = keyboard(message) if index == len(parts) - 1 else None
+            try:
+                await self._bot.send_message(chat_id=int(address), text=part, reply_markup=markup)
+            except TelegramRetryAfter as error:
+                raise RetryAfter(error.retry_after) from error
+            except TelegramForbiddenError as error:
+                raise Unreachable("forbidden: blocked or deactivated") from error
+            except (TelegramNotFound, TelegramBadRequest) as error:
+                if "chat not found" in error.message.lower():
+                    raise Unreachable("chat not found") from error
+                raise Rejected(error.message) from error
+            except (TelegramServerError, TelegramNetworkError) as error:
+                raise TemporaryFailure(type(error).__name__) from error

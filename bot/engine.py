@@ -1,0 +1,334 @@
+"""The conversation engine: an Incoming message → the step the person is at → replies.
+
+Per update, in one transaction: recognise a redelivery, find or create the person, lock their
+conversation row (FOR UPDATE), react, move, ask the next question, write the state and
+enqueue the reply in the outbox. An in-process lock per person comes first, so a burst from
+one person queues here without holding database connections, and different people proceed
+concurrently.
+"""
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+
+from bot.keyed_lock import KeyedLock
+from handlers import onboarding
+from handlers.conversation import (
+    BACK,
+    CANCEL,
+    HELP,
+    LANGUAGE,
+    MENU,
+    UNIVERSAL,
+    Answer,
+    Context,
+    Go,
+    GoBack,
+    GoHome,
+    Journey,
+    Outcome,
+    Question,
+    Repeat,
+    Step,
+)
+from handlers.incoming import Incoming, Kind
+from models.db import Database
+from services import outbox
+from services.clock import Clock
+from services.conversation import read_state, write_state
+from services.crypto import DataCipher
+from services.i18n import Catalogs, guess_locale
+from services.inbound import is_first_delivery
+from services.messages import OutgoingMessage, join_texts
+from services.people import hold_participant
+from services.text import clean_text, match_key, parse_number
+
+log = logging.getLogger(__name__)
+
+HOME = ("menu", "main")
+FIRST_CONTACT = ("onboarding", "language")
+HISTORY_LIMIT = 20
+START_PAYLOAD_LIMIT = 64
+
+# Typed words that work in every state, in every locale and both Uzbek scripts (compared by
+# match_key, so Cyrillic, Latin and any apostrophe meet).
+UNIVERSAL_WORDS: dict[str, tuple[str, ...]] = {
+    MENU: ("menu", "menyu", "asosiy menyu", "bosh menyu", "главное меню", "в меню"),
+    BACK: ("back", "orqaga", "ortga", "назад"),
+    CANCEL: ("cancel", "bekor", "bekor qilish", "отмена", "отменить"),
+    HELP: ("help", "yordam", "помощь", "помогите"),
+    LANGUAGE: ("language", "til", "tilni oʻzgartirish", "язык", "сменить язык"),
+}
+COMMANDS = {"menu": MENU, "back": BACK, "cancel": CANCEL, "help": HELP, "language": LANGUAGE}
+_WORD_TO_UNIVERSAL = {match_key(word): u for u, words in UNIVERSAL_WORDS.items() for word in words}
+
+
+@dataclass(frozen=True)
+class Handled:
+    person_id: int | None
+    messages: tuple[OutgoingMessage, ...]
+    duplicate: bool = False
+
+
+class ConversationEngine:
+    def __init__(
+        self,
+        db: Database,
+        catalogs: Catalogs,
+        cipher: DataCipher,
+        clock: Clock,
+        journeys: Mapping[str, Journey],
+        *,
+        default_locale: str,
+        on_enqueued: Callable[[], None] = lambda: None,
+    ) -> None:
+        self._db = db
+        self._catalogs = catalogs
+        self._cipher = cipher
+        self._clock = clock
+        self._journeys = dict(journeys)
+        self._default_locale = default_locale
+        self._on_enqueued = on_enqueued
+        self._people = KeyedLock()
+        self._in_flight = 0
+        self._idle = asyncio.Event()
+        self._idle.set()
+
+    async def wait_idle(self) -> None:
+        """Return once no update is being handled (for a clean shutdown)."""
+        await self._idle.wait()
+
+    async def handle(self, incoming: Incoming) -> Handled:
+        started = time.perf_counter()
+        self._in_flight += 1
+        self._idle.clear()
+        try:
+            async with self._people.hold((incoming.channel, incoming.external_id)):
+                try:
+                    handled = await self._handle_locked(incoming)
+                except Exception:
+                    log.exception(
+                        "update failed channel=%s kind=%s", incoming.channel, incoming.kind
+                    )
+                    handled = await self._apologise(incoming)
+        finally:
+            self._in_flight -= 1
+            if not self._in_flight:
+                self._idle.set()
+        if handled.messages:
+            self._on_enqueued()
+        log.info(
+            "update channel=%s person=%s kind=%s duplicate=%s ms=%.1f",
+            incoming.channel,
+            handled.person_id,
+            incoming.kind,
+            handled.duplicate,
+            (time.perf_counter() - started) * 1000,
+        )
+        return handled
+
+    async def _handle_locked(self, incoming: Incoming) -> Handled:
+        now = self._clock.now()
+        async with self._db.transaction() as session:
+            if incoming.ref and not await is_first_delivery(
+                session, incoming.channel, incoming.ref, now
+            ):
+                return Handled(person_id=None, messages=(), duplicate=True)
+            participant = await hold_participant(
+                session,
+                incoming.channel,
+                incoming.external_id,
+                now,
+                first_journey=FIRST_CONTACT[0],
+                first_step=FIRST_CONTACT[1],
+            )
+            person = participant.person
+            state = read_state(participant.conversation, self._cipher)
+            locale = person.locale or guess_locale(incoming.language_code) or self._default_locale
+            ctx = Context(
+                session=session,
+                person=person,
+                state=state,
+                translator=self._catalogs.translator(locale),
+                catalogs=self._catalogs,
+                now=now,
+            )
+            if participant.is_new:
+                self._remember_start_payload(ctx, incoming)
+            else:
+                self._apply(ctx, await self._react(ctx, incoming))
+            question = await self._ask(ctx)
+            message = OutgoingMessage(join_texts([*ctx.said, question.text]), question.choices)
+            state.choices = [[choice.id, *choice.keys] for choice in question.choices]
+            write_state(participant.conversation, state, self._cipher, now)
+            outbox.enqueue(
+                session,
+                self._cipher,
+                person_id=person.id,
+                channel=incoming.channel,
+                address=incoming.external_id,
+                messages=[message],
+                now=now,
+            )
+            return Handled(person_id=person.id, messages=(message,))
+
+    # -- reacting to what was sent ------------------------------------------------------
+
+    async def _react(self, ctx: Context, incoming: Incoming) -> Outcome:
+        if incoming.kind is Kind.COMMAND:
+            return self._command(ctx, incoming)
+        if incoming.kind is Kind.EDITED:
+            return Repeat(
+                ctx._("I do not read edited messages. Please send your answer as a new message.")
+            )
+        answer = self._resolve(ctx, incoming)
+        if answer.choice in UNIVERSAL:
+            return self._universal(ctx, answer.choice)
+        if answer.choice is None:
+            if incoming.kind is Kind.BUTTON:
+                return Repeat(
+                    ctx._(
+                        "That button belongs to an earlier message. "
+                        "Please answer the question below."
+                    )
+                )
+            if universal := _WORD_TO_UNIVERSAL.get(match_key(answer.text)):
+                return self._universal(ctx, universal)
+        step = self._current_step(ctx)
+        if step is None:
+            return GoHome()
+        return await step.answer(ctx, answer)
+
+    def _resolve(self, ctx: Context, incoming: Incoming) -> Answer:
+        """Which offered choice the person picked: by its button, its number or its words."""
+        offered = ctx.state.choices
+        text = clean_text(incoming.text) if incoming.kind is Kind.TEXT else ""
+        choice: str | None = None
+        if incoming.kind is Kind.BUTTON:
+            ids = {entry[0] for entry in offered}
+            if incoming.button in ids or incoming.button in UNIVERSAL:
+                choice = incoming.button
+        elif text:
+            number = parse_number(text)
+            if number is not None and 1 <= number <= len(offered):
+                choice = offered[number - 1][0]
+            else:
+                key = match_key(text)
+                choice = next((entry[0] for entry in offered if key in entry[1:]), None)
+        return Answer(incoming=incoming, choice=choice, text=text)
+
+    def _command(self, ctx: Context, incoming: Incoming) -> Outcome:
+        if incoming.command == "start":
+            self._remember_start_payload(ctx, incoming)
+            return GoHome()
+        universal = COMMANDS.get(incoming.command or "")
+        if universal is None:
+            return ctx.not_understood()
+        return self._universal(ctx, universal)
+
+    def _universal(self, ctx: Context, word: str) -> Outcome:
+        if word == HELP:
+            return Repeat(self._help_text(ctx))
+        if word == LANGUAGE:
+            if onboarding.is_complete(ctx):
+                return Go("language")
+            return Go(*FIRST_CONTACT, remember=False)
+        if word == BACK:
+            return GoBack()
+        if word == CANCEL and ctx.answers:
+            ctx.answers.clear()
+            ctx.say(ctx._("Cancelled. What you entered has been discarded."))
+        return GoHome()
+
+    def _help_text(self, ctx: Context) -> str:
+        return ctx._(
+            "How to use this chat:\n"
+            "• Tap a button or type its number.\n"
+            "• Words that work everywhere: «menu» — the main menu, «back» — the previous "
+            "question, «cancel» — stop and discard, «language» — change the language.\n"
+            "To write to the consulate, open «Help: talk to an operator» in the main menu."
+        )
+
+    def _remember_start_payload(self, ctx: Context, incoming: Incoming) -> None:
+        payload = clean_text(incoming.command_args)[:START_PAYLOAD_LIMIT]
+        if incoming.command == "start" and payload:
+            ctx.state.answers_of("start")["payload"] = payload
+
+    # -- moving -------------------------------------------------------------------------
+
+    def _apply(self, ctx: Context, outcome: Outcome) -> None:
+        state = ctx.state
+        match outcome:
+            case Repeat(hint=hint):
+                if hint:
+                    ctx.say(hint)
+            case Go(journey=journey, step=step, remember=remember):
+                if remember:
+                    state.history = [*state.history, (state.journey, state.step)][-HISTORY_LIMIT:]
+                state.journey = journey
+                state.step = step or self._journeys[journey].first_step
+            case GoBack():
+                if state.history:
+                    state.journey, state.step = state.history.pop()
+                else:
+                    self._go_home(ctx)
+            case GoHome():
+                self._go_home(ctx)
+
+    def _go_home(self, ctx: Context) -> None:
+        ctx.state.history = []
+        if onboarding.is_complete(ctx):
+            ctx.state.journey, ctx.state.step = HOME
+        elif ctx.person.locale is None:
+            ctx.state.journey, ctx.state.step = FIRST_CONTACT
+        else:
+            ctx.state.journey, ctx.state.step = "onboarding", "consent"
+
+    def _current_step(self, ctx: Context) -> Step | None:
+        journey = self._journeys.get(ctx.state.journey)
+        if journey is None or (journey.needs_consent and not ctx.person.has_consented):
+            return None
+        return journey.step(ctx.state.step)
+
+    async def _ask(self, ctx: Context) -> Question:
+        step = self._current_step(ctx)
+        if step is None:  # a step that no longer exists, or consent withdrawn meanwhile
+            self._go_home(ctx)
+            step = self._current_step(ctx)
+            assert step is not None, "the home step must exist"
+        return await step.ask(ctx)
+
+    # -- when something breaks ----------------------------------------------------------
+
+    async def _apologise(self, incoming: Incoming) -> Handled:
+        """Tell the person something went wrong; their state was rolled back untouched."""
+        try:
+            async with self._db.transaction() as session:
+                participant = await hold_participant(
+                    session,
+                    incoming.channel,
+                    incoming.external_id,
+                    self._clock.now(),
+                    first_journey=FIRST_CONTACT[0],
+                    first_step=FIRST_CONTACT[1],
+                )
+                locale = participant.person.locale or self._default_locale
+                text = self._catalogs.translator(locale).gettext(
+                    "Sorry, something went wrong on our side. Please try again in a minute."
+                )
+                message = OutgoingMessage(text)
+                outbox.enqueue(
+                    session,
+                    self._cipher,
+                    person_id=participant.person.id,
+                    channel=incoming.channel,
+                    address=incoming.external_id,
+                    messages=[message],
+                    now=self._clock.now(),
+                )
+                return Handled(person_id=participant.person.id, messages=(message,))
+        except Exception:
+            log.exception("could not apologise channel=%s", incoming.channel)
+            return Handled(person_id=None, messages=())

@@ -1,0 +1,148 @@
+"""Settings from the environment or `.env`; every one is documented in `.env.example`."""
+
+import os
+import re
+from pathlib import Path
+from typing import Literal, Self, TypeVar
+
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+from sqlalchemy import make_url
+from sqlalchemy.exc import ArgumentError
+
+from services.crypto import DataKeyError, generate_data_key, parse_data_key
+
+DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./var/vatandosh.db"
+_ASYNC_DRIVERS = {"sqlite": "sqlite+aiosqlite", "postgresql": "postgresql+asyncpg"}
+_TOKEN = re.compile(r"^\d+:[A-Za-z0-9_-]+$")
+_WEBHOOK_SECRET = re.compile(r"^[A-Za-z0-9_-]{16,256}$")
+
+
+_S = TypeVar("_S", bound=BaseSettings)
+
+
+class SettingsError(Exception):
+    """A setting is missing or malformed; the message names it in one line."""
+
+
+class DatabaseSettings(BaseSettings):
+    """Just the database: all that migrations need."""
+
+    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
+
+    database_url: str = DEFAULT_DATABASE_URL
+
+    @field_validator("database_url")
+    @classmethod
+    def _async_database_url(cls, value: str) -> str:
+        try:
+            url = make_url(value)
+        except ArgumentError as error:
+            raise ValueError("not a database URL") from error
+        backend = url.get_backend_name()
+        if backend not in _ASYNC_DRIVERS:
+            raise ValueError("only sqlite and postgresql databases are supported")
+        return url.set(drivername=_ASYNC_DRIVERS[backend]).render_as_string(hide_password=False)
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+
+class Settings(DatabaseSettings):
+    telegram_bot_token: SecretStr | None = None
+    telegram_api_base: str = "https://api.telegram.org"
+    telegram_mode: Literal["polling", "webhook"] = "polling"
+    telegram_webhook_secret: SecretStr | None = None
+    public_base_url: str | None = None
+    http_host: str = "127.0.0.1"
+    http_port: int = Field(default=8080, ge=0, le=65535)
+    data_key: SecretStr | None = None
+    default_locale: Literal["uz_Latn", "uz_Cyrl", "ru"] = "uz_Latn"
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    telegram_max_per_second: float = Field(default=30.0, gt=0)
+    telegram_max_per_chat_per_second: float = Field(default=1.0, gt=0)
+    outbox_poll_seconds: float = Field(default=2.0, gt=0)
+    outbox_max_attempts: int = Field(default=8, ge=1)
+
+    @field_validator("telegram_bot_token")
+    @classmethod
+    def _token_shape(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and not value.get_secret_value():
+            return None
+        if value is not None and not _TOKEN.match(value.get_secret_value()):
+            raise ValueError("must look like 123456:ABC-def… (from @BotFather)")
+        return value
+
+    @field_validator("telegram_webhook_secret")
+    @classmethod
+    def _secret_shape(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and not _WEBHOOK_SECRET.match(value.get_secret_value()):
+            raise ValueError("must be 16 to 256 characters of A-Z, a-z, 0-9, _ and -")
+        return value
+
+    @field_validator("telegram_api_base", "public_base_url")
+    @classmethod
+    def _http_url(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        if not re.match(r"^https?://[^\s/]+", value):
+            raise ValueError("must be an http:// or https:// address")
+        return value.rstrip("/")
+
+    @field_validator("data_key")
+    @classmethod
+    def _data_key_shape(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None:
+            try:
+                parse_data_key(value.get_secret_value())
+            except DataKeyError as error:
+                raise ValueError(str(error)) from error
+        return value
+
+    @model_validator(mode="after")
+    def _webhook_needs_address_and_secret(self) -> Self:
+        if self.telegram_mode == "webhook":
+            if self.public_base_url is None:
+                raise ValueError("PUBLIC_BASE_URL is required when TELEGRAM_MODE=webhook")
+            if self.telegram_webhook_secret is None:
+                raise ValueError("TELEGRAM_WEBHOOK_SECRET is required when TELEGRAM_MODE=webhook")
+        if self.data_key is None and not self.database_url.startswith("sqlite"):
+            raise ValueError("DATA_KEY is required with a PostgreSQL database (see .env.example)")
+        return self
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Settings from the environment, `.env` and `overrides`, or a SettingsError."""
+    return _load(Settings, overrides)
+
+
+def load_database_settings() -> DatabaseSettings:
+    return _load(DatabaseSettings, {})
+
+
+def _load(kind: type[_S], overrides: dict[str, object]) -> _S:
+    try:
+        return kind(**overrides)  # type: ignore[arg-type]
+    except ValidationError as error:
+        first = error.errors()[0]
+        name = str(first["loc"][0]).upper() if first["loc"] else ""
+        message = first["msg"].removeprefix("Value error, ")
+        raise SettingsError(f"{name}: {message}" if name else message) from None
+
+
+def resolve_data_key(settings: Settings) -> str:
+    """DATA_KEY, or for an SQLite database without one, a key kept beside the database file
+    (created on first use), so the embedded default runs with no set-up."""
+    if settings.data_key is not None:
+        return settings.data_key.get_secret_value()
+    database = make_url(settings.database_url).database
+    if not database or database == ":memory:":
+        return generate_data_key()
+    key_file = Path(database).parent / "data.key"
+    if not key_file.exists():
+        key_file.parent.mkdir(parents=True, exist_ok=True)
+        descriptor = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(descriptor, "w") as handle:
+            handle.write(generate_data_key())
+    return key_file.read_text().strip()

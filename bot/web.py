@@ -1,0 +1,76 @@
+"""The HTTP side of `vatandosh run`: health checks and the Telegram webhook."""
+
+import asyncio
+import json
+import logging
+import secrets
+from typing import Any
+
+from aiogram import Bot, Dispatcher
+from aiogram.types import Update
+from aiohttp import web
+from pydantic import ValidationError
+
+from bot import __version__
+from models.db import Database
+
+log = logging.getLogger(__name__)
+
+TELEGRAM_WEBHOOK_PATH = "/telegram/webhook"
+MAX_BODY_BYTES = 1024 * 1024  # Telegram updates are small; anything larger is refused (413)
+HEALTH_TIMEOUT_SECONDS = 3.0
+
+DATABASE_KEY = web.AppKey("database", Database)
+
+
+async def healthz(request: web.Request) -> web.Response:
+    """For load balancers and monitoring: 200 when the database answers, 503 when not."""
+    try:
+        await asyncio.wait_for(request.app[DATABASE_KEY].ping(), HEALTH_TIMEOUT_SECONDS)
+    except Exception as error:
+        log.warning("health check: database unreachable (%s)", type(error).__name__)
+        body = {"status": "unavailable", "database": "unreachable", "version": __version__}
+        return web.json_response(body, status=503)
+    return web.json_response({"status": "ok", "database": "ok", "version": __version__})
+
+
+class TelegramWebhook:
+    """Checks the secret in constant time, parses the update, answers at once and handles the
+    update in the background (Telegram waits for the answer, not for our work)."""
+
+    def __init__(self, dispatcher: Dispatcher, bot: Bot, secret: str) -> None:
+        self._dispatcher = dispatcher
+        self._bot = bot
+        self._secret = secret.encode()
+        self._tasks: set[asyncio.Task[Any]] = set()
+
+    async def __call__(self, request: web.Request) -> web.Response:
+        given = request.headers.get("X-Telegram-Bot-Api-Secret-Token", "").encode()
+        if not secrets.compare_digest(given, self._secret):
+            log.warning("telegram webhook: wrong or missing secret")
+            return web.Response(status=401)
+        if request.content_type != "application/json":
+            return web.Response(status=415)
+        try:
+            update = Update.model_validate(
+                json.loads(await request.read()), context={"bot": self._bot}
+            )
+        except (ValueError, ValidationError):
+            return web.Response(status=400)
+        task = asyncio.create_task(self._dispatcher.feed_update(self._bot, update))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return web.Response(status=200)
+
+    async def drain(self) -> None:
+        if self._tasks:
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+
+
+def build_web_app(database: Database, telegram_webhook: TelegramWebhook | None) -> web.Application:
+    app = web.Application(client_max_size=MAX_BODY_BYTES)
+    app[DATABASE_KEY] = database
+    app.router.add_get("/healthz", healthz)
+    if telegram_webhook is not None:
+        app.router.add_post(TELEGRAM_WEBHOOK_PATH, telegram_webhook)
+    return app

@@ -1,0 +1,159 @@
+"""The pieces journeys are written with: questions, answers, outcomes and the context.
+
+A journey is a set of named steps. Each step has an `ask` (the question, with its choices) and
+an `answer` (what to do with a reply, returning an Outcome). The engine keeps the place in the
+conversation, resolves taps, numbers and typed words to choice ids, and handles the universal
+words; steps never see a channel.
+"""
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from handlers.incoming import Incoming, Kind
+from models import Person
+from services.conversation import ConversationState
+from services.i18n import Catalogs, Translator
+from services.messages import Choice
+from services.text import match_key
+
+# Choice ids the engine handles itself, wherever they are offered.
+MENU, BACK, CANCEL, HELP, LANGUAGE = "u:menu", "u:back", "u:cancel", "u:help", "u:language"
+UNIVERSAL = (MENU, BACK, CANCEL, HELP, LANGUAGE)
+
+
+@dataclass(frozen=True)
+class Question:
+    text: str
+    choices: tuple[Choice, ...] = ()
+
+
+@dataclass(frozen=True)
+class Answer:
+    incoming: Incoming
+    choice: str | None  # the id of the choice picked by a tap, its number or its words
+    text: str  # the typed text, cleaned of invisible characters
+
+    @property
+    def kind(self) -> Kind:
+        return self.incoming.kind
+
+
+class Outcome:
+    """What a step decided; the engine then asks the question of the step it leads to."""
+
+
+@dataclass(frozen=True)
+class Go(Outcome):
+    journey: str
+    step: str | None = None  # None: the journey's first step
+    remember: bool = True  # "back" returns here
+
+
+@dataclass(frozen=True)
+class Repeat(Outcome):
+    """Ask the same question again, after an optional hint."""
+
+    hint: str | None = None
+
+
+@dataclass(frozen=True)
+class GoBack(Outcome):
+    pass
+
+
+@dataclass(frozen=True)
+class GoHome(Outcome):
+    pass
+
+
+@dataclass
+class Context:
+    """Everything a step may use while one update is handled."""
+
+    session: AsyncSession
+    person: Person
+    state: ConversationState
+    translator: Translator
+    catalogs: Catalogs
+    now: datetime
+    said: list[str] = field(default_factory=list)
+
+    @property
+    def locale(self) -> str:
+        return self.translator.locale
+
+    def _(self, message: str) -> str:
+        return self.translator.gettext(message)
+
+    def ngettext(self, singular: str, plural: str, count: int) -> str:
+        return self.translator.ngettext(singular, plural, count)
+
+    def use_locale(self, locale: str) -> None:
+        self.translator = self.catalogs.translator(locale)
+
+    def say(self, text: str) -> None:
+        """Something to tell the person before the next question."""
+        self.said.append(text)
+
+    @property
+    def answers(self) -> dict[str, Any]:
+        """What the current journey has collected so far."""
+        return self.state.answers_of(self.state.journey)
+
+    def choice(self, choice_id: str, label: str, *words: str) -> Choice:
+        """A choice whose label is a catalog message: typing it in any locale picks it."""
+        keys = {match_key(text) for text in self.catalogs.in_every_locale(label)}
+        keys.update(match_key(word) for word in words)
+        return Choice(id=choice_id, label=self._(label), keys=tuple(sorted(k for k in keys if k)))
+
+    def not_understood(self) -> Repeat:
+        """The usual answer to input a question cannot use."""
+        return Repeat(
+            self._("I did not understand. Please tap one of the buttons or type its number.")
+        )
+
+
+AskFn = Callable[[Context], Awaitable[Question]]
+AnswerFn = Callable[[Context, Answer], Awaitable[Outcome]]
+
+
+@dataclass
+class Step:
+    ask: AskFn
+    answer: AnswerFn
+
+
+class Journey:
+    def __init__(self, name: str, first_step: str, *, needs_consent: bool = False) -> None:
+        self.name = name
+        self.first_step = first_step
+        self.needs_consent = needs_consent
+        self._asks: dict[str, AskFn] = {}
+        self._answers: dict[str, AnswerFn] = {}
+
+    def asks(self, step: str) -> Callable[[AskFn], AskFn]:
+        def register(function: AskFn) -> AskFn:
+            self._asks[step] = function
+            return function
+
+        return register
+
+    def answers(self, step: str) -> Callable[[AnswerFn], AnswerFn]:
+        def register(function: AnswerFn) -> AnswerFn:
+            self._answers[step] = function
+            return function
+
+        return register
+
+    def step(self, name: str) -> Step | None:
+        if name in self._asks and name in self._answers:
+            return Step(ask=self._asks[name], answer=self._answers[name])
+        return None
+
+    @property
+    def step_names(self) -> set[str]:
+        return set(self._asks) | set(self._answers)

@@ -1,0 +1,45 @@
+"""What a person sent, as every channel adapter reports it."""
+
+import enum
+from dataclasses import dataclass
+
+
+class Kind(enum.StrEnum):
+    TEXT = "text"
+    BUTTON = "button"  # a tap on a choice: `button` holds its id
+    COMMAND = "command"  # "/start payload": `command` and `command_args`
+    MEDIA = "media"
+    LOCATION = "location"
+    CONTACT = "contact"
+    EDITED = "edited"  # a correction of an earlier message
+    UNSUPPORTED = "unsupported"  # anything else the platform delivers (polls, games …)
+
+
+@dataclass(frozen=True)
+class Media:
+    kind: str  # photo, document, voice, audio, video, video_note, sticker, animation
+    file_ref: str  # the platform's reference, enough to fetch the file later
+    mime_type: str | None = None
+    size: int | None = None
+
+
+@dataclass(frozen=True)
+class Location:
+    latitude: float
+    longitude: float
+
+
+@dataclass(frozen=True)
+class Incoming:
+    channel: str
+    external_id: str
+    kind: Kind
+    text: str = ""  # the text, or a media caption
+    button: str | None = None
+    command: str | None = None
+    command_args: str = ""
+    media: Media | None = None
+    location: Location | None = None
+    contact_phone: str | None = None
+    language_code: str | None = None  # the platform's guess at the person's language
+    ref: str | None = None  # the platform's id of this message, to recognise redeliveries

@@ -1,0 +1,62 @@
+"""The main menu: the full one after consent, a limited one (no personal data) without it."""
+
+from handlers import texts
+from handlers.conversation import LANGUAGE, Answer, Context, Go, Journey, Outcome, Question, Repeat
+
+journey = Journey("menu", first_step="main")
+
+REGISTRATION, APPEALS, GUIDANCE, HELP = "registration", "appeals", "guidance", "help"
+FAMILY, SETTINGS, EMERGENCY, PRIVACY = "family", "settings", "emergency", "privacy"
+
+# Journeys that are not built yet: their menu item says so honestly.
+NOT_BUILT = {REGISTRATION, APPEALS, GUIDANCE, FAMILY}
+
+
+@journey.asks("main")
+async def ask_main(ctx: Context) -> Question:
+    if ctx.person.has_consented:
+        return Question(
+            ctx._("Main menu. What do you need?"),
+            (
+                ctx.choice(REGISTRATION, "Consular registration"),
+                ctx.choice(APPEALS, "Appeals"),
+                ctx.choice(GUIDANCE, "Guidance"),
+                ctx.choice(HELP, "Help: talk to an operator"),
+                ctx.choice(FAMILY, "Family and reminders"),
+                ctx.choice(SETTINGS, "My data and settings"),
+            ),
+        )
+    return Question(
+        ctx._("Main menu. Guidance and emergency contacts need no personal data."),
+        (
+            ctx.choice(GUIDANCE, "Guidance"),
+            ctx.choice(EMERGENCY, "Emergency contacts"),
+            ctx.choice(PRIVACY, "Privacy notice and consent"),
+            ctx.choice(LANGUAGE, "Language"),
+        ),
+    )
+
+
+@journey.answers("main")
+async def answer_main(ctx: Context, answer: Answer) -> Outcome:
+    choice = answer.choice
+    if choice in NOT_BUILT:
+        ctx.say(texts.coming_soon(ctx))
+        return Repeat()
+    if choice == HELP:
+        ctx.say(
+            ctx._(
+                "Writing to a consulate operator in this chat is not ready yet. "
+                "If you need help now:"
+            )
+        )
+        ctx.say(texts.emergency_contacts(ctx))
+        return Repeat()
+    if choice == EMERGENCY:
+        ctx.say(texts.emergency_contacts(ctx))
+        return Repeat()
+    if choice == PRIVACY:
+        return Go("onboarding", "consent")
+    if choice == SETTINGS:
+        return Go("settings")
+    return ctx.not_understood()

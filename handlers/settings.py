@@ -1,0 +1,41 @@
+"""My data and settings: language, the privacy notice and consent, the data we keep."""
+
+from handlers import texts
+from handlers.conversation import (
+    LANGUAGE,
+    MENU,
+    Answer,
+    Context,
+    Go,
+    Journey,
+    Outcome,
+    Question,
+    Repeat,
+)
+
+journey = Journey("settings", first_step="main", needs_consent=True)
+
+PRIVACY, MY_DATA = "privacy", "my_data"
+
+
+@journey.asks("main")
+async def ask_main(ctx: Context) -> Question:
+    return Question(
+        ctx._("My data and settings. What would you like to do?"),
+        (
+            ctx.choice(MY_DATA, "See, download or delete my data"),
+            ctx.choice(LANGUAGE, "Language"),
+            ctx.choice(PRIVACY, "Privacy notice and consent"),
+            ctx.choice(MENU, "Main menu"),
+        ),
+    )
+
+
+@journey.answers("main")
+async def answer_main(ctx: Context, answer: Answer) -> Outcome:
+    if answer.choice == MY_DATA:
+        ctx.say(texts.coming_soon(ctx))
+        return Repeat()
+    if answer.choice == PRIVACY:
+        return Go("onboarding", "consent")
+    return ctx.not_understood()

@@ -1,0 +1,46 @@
+"""A person and the channel accounts they write from (one person may use several channels)."""
+
+from datetime import datetime
+
+from sqlalchemy import ForeignKey, String, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from models.base import Base, BigId
+
+
+class Person(Base):
+    __tablename__ = "person"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    # None until the person has chosen a language (onboarding is not finished).
+    locale: Mapped[str | None] = mapped_column(String(8))
+    consented_at: Mapped[datetime | None]
+    consent_declined_at: Mapped[datetime | None]
+    created_at: Mapped[datetime]
+    last_seen_at: Mapped[datetime]
+
+    accounts: Mapped[list["ChannelAccount"]] = relationship(
+        back_populates="person", cascade="all, delete-orphan", passive_deletes=True
+    )
+
+    @property
+    def has_consented(self) -> bool:
+        return self.consented_at is not None
+
+
+class ChannelAccount(Base):
+    """Where a person can be reached: a Telegram chat, a WhatsApp number, a terminal name."""
+
+    __tablename__ = "channel_account"
+    __table_args__ = (UniqueConstraint("channel", "external_id"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    person_id: Mapped[int] = mapped_column(ForeignKey("person.id", ondelete="CASCADE"), index=True)
+    channel: Mapped[str] = mapped_column(String(16))
+    external_id: Mapped[str] = mapped_column(String(64))
+    reachable: Mapped[bool] = mapped_column(default=True)
+    unreachable_since: Mapped[datetime | None]
+    created_at: Mapped[datetime]
+    last_inbound_at: Mapped[datetime]
+
+    person: Mapped[Person] = relationship(back_populates="accounts")

@@ -1,0 +1,1 @@
+"""Background work: the outbox sender and the periodic jobs that APScheduler runs."""

@@ -1,0 +1,190 @@
+"""Delivers due outbox rows through the channel transports, within the platforms' limits."""
+
+import asyncio
+import enum
+import logging
+from collections.abc import Mapping
+from datetime import timedelta
+from itertools import groupby
+
+from models.db import Database
+from scheduler.rate_limit import ChannelRateLimiter
+from services import outbox
+from services.clock import Clock
+from services.crypto import DataCipher
+from services.outbox import (
+    ClaimedMessage,
+    DeliveryError,
+    Rejected,
+    RetryAfter,
+    TemporaryFailure,
+    Transport,
+    Unreachable,
+)
+from services.people import mark_unreachable
+
+log = logging.getLogger(__name__)
+
+
+class Delivery(enum.Enum):
+    SENT = "sent"
+    POSTPONED = "postponed"  # tried again later; the recipient's next messages wait for it
+    DROPPED = "dropped"  # given up for good; the next messages may still go
+
+
+def backoff(attempts: int) -> timedelta:
+    return timedelta(seconds=min(600, 2**attempts))
+
+
+class OutboxSender:
+    def __init__(
+        self,
+        db: Database,
+        cipher: DataCipher,
+        transports: Mapping[str, Transport],
+        clock: Clock,
+        *,
+        limiters: Mapping[str, ChannelRateLimiter] | None = None,
+        batch_size: int = 100,
+        lease: timedelta = timedelta(seconds=60),
+        max_attempts: int = 8,
+    ) -> None:
+        self._db = db
+        self._cipher = cipher
+        self._transports = dict(transports)
+        self._clock = clock
+        self._limiters = dict(limiters or {})
+        self._batch_size = batch_size
+        self._lease = lease
+        self._max_attempts = max_attempts
+        self._wake = asyncio.Event()
+        self._stopping = False
+        self._task: asyncio.Task[None] | None = None
+
+    @property
+    def channels(self) -> list[str]:
+        return list(self._transports)
+
+    def wake(self) -> None:
+        """Something was enqueued (or a retry is due): deliver now."""
+        self._wake.set()
+
+    def start(self) -> None:
+        self._stopping = False
+        self._task = asyncio.create_task(self._run(), name="outbox-sender")
+
+    async def stop(self) -> None:
+        self._stopping = True
+        self._wake.set()
+        if self._task is not None:
+            await self._task
+            self._task = None
+
+    async def _run(self) -> None:
+        while not self._stopping:
+            self._wake.clear()
+            try:
+                await self.deliver_due()
+            except Exception as error:  # the database may be away for a while
+                log.warning("outbox pass failed: %s", type(error).__name__)
+            if not self._stopping:
+                await self._wake.wait()
+
+    async def deliver_due(self, *, address: str | None = None) -> int:
+        """Deliver every row that is due now; return how many were sent."""
+        sent = 0
+        while not self._stopping:
+            async with self._db.transaction() as session:
+                batch = await outbox.claim_due(
+                    session,
+                    self._cipher,
+                    now=self._clock.now(),
+                    channels=self.channels,
+                    limit=self._batch_size,
+                    lease=self._lease,
+                    address=address,
+                )
+            if not batch:
+                break
+            by_recipient = groupby(
+                sorted(batch, key=lambda m: (m.channel, m.address, m.id)),
+                key=lambda m: (m.channel, m.address),
+            )
+            results = await asyncio.gather(
+                *(self._deliver_in_order(list(messages)) for _, messages in by_recipient)
+            )
+            sent += sum(results)
+        return sent
+
+    async def _deliver_in_order(self, messages: list[ClaimedMessage]) -> int:
+        """One recipient's messages, one after another; a postponed one holds back the rest."""
+        sent = 0
+        for index, message in enumerate(messages):
+            if self._stopping:
+                await self._release(messages[index:])
+                break
+            result = await self._deliver(message)
+            if result is Delivery.SENT:
+                sent += 1
+            elif result is Delivery.POSTPONED:
+                await self._release(messages[index + 1 :])
+                break
+        return sent
+
+    async def _release(self, messages: list[ClaimedMessage]) -> None:
+        async with self._db.transaction() as session:
+            await outbox.release(session, [m.id for m in messages])
+
+    async def _deliver(self, message: ClaimedMessage) -> "Delivery":
+        transport = self._transports[message.channel]
+        limiter = self._limiters.get(message.channel)
+        if limiter is not None:
+            await limiter.acquire(message.address)
+        try:
+            await transport.send(message.address, message.message)
+        except DeliveryError as error:
+            return await self._settle_failure(message, error, limiter)
+        except Exception as error:  # a transport bug must not stop the sender
+            log.exception("outbox id=%s transport error", message.id)
+            return await self._settle_failure(
+                message, TemporaryFailure(type(error).__name__), limiter
+            )
+        async with self._db.transaction() as session:
+            await outbox.mark_sent(session, message.id, self._clock.now())
+        log.info(
+            "sent outbox id=%s channel=%s attempt=%s", message.id, message.channel, message.attempts
+        )
+        return Delivery.SENT
+
+    async def _settle_failure(
+        self, message: ClaimedMessage, error: DeliveryError, limiter: ChannelRateLimiter | None
+    ) -> "Delivery":
+        now = self._clock.now()
+        log.warning(
+            "outbox id=%s channel=%s attempt=%s not sent: %s",
+            message.id,
+            message.channel,
+            message.attempts,
+            type(error).__name__,
+        )
+        async with self._db.transaction() as session:
+            match error:
+                case RetryAfter(seconds=seconds):
+                    if limiter is not None:
+                        limiter.pause(seconds)
+                    until = now + timedelta(seconds=seconds)
+                    await outbox.postpone(session, message, until, error.reason)
+                    return Delivery.POSTPONED
+                case Unreachable():
+                    await mark_unreachable(session, message.channel, message.address, now)
+                    await outbox.give_up(session, message, f"unreachable: {error.reason}")
+                case Rejected():
+                    await outbox.give_up(session, message, f"rejected: {error.reason}")
+                case _ if message.attempts >= self._max_attempts:
+                    reason = f"dead after {message.attempts} attempts: {error.reason}"
+                    await outbox.give_up(session, message, reason)
+                case _:
+                    until = now + backoff(message.attempts)
+                    await outbox.postpone(session, message, until, error.reason)
+                    return Delivery.POSTPONED
+        return Delivery.DROPPED

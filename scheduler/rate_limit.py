@@ -1,0 +1,82 @@
+"""Token buckets: how fast a channel may send overall and to one chat."""
+
+import asyncio
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class ChannelLimits:
+    per_second: float  # the whole bot on this channel
+    per_chat_per_second: float  # one recipient
+    per_chat_burst: int = 3  # a short reply of a few messages may leave at once
+
+
+class TokenBucket:
+    def __init__(
+        self, rate: float, burst: float, monotonic: Callable[[], float] = time.monotonic
+    ) -> None:
+        self.rate = rate
+        self.burst = burst
+        self._tokens = burst
+        self._monotonic = monotonic
+        self._updated = monotonic()
+        self._paused_until = 0.0
+
+    def _refill(self) -> float:
+        now = self._monotonic()
+        self._tokens = min(self.burst, self._tokens + (now - self._updated) * self.rate)
+        self._updated = now
+        return now
+
+    def delay(self) -> float:
+        """Seconds until a token is available (0 when one is available now)."""
+        now = self._refill()
+        pause = max(0.0, self._paused_until - now)
+        if self._tokens >= 1:
+            return pause
+        return max(pause, (1 - self._tokens) / self.rate)
+
+    def take(self) -> None:
+        self._refill()
+        self._tokens -= 1
+
+    def pause(self, seconds: float) -> None:
+        self._paused_until = max(self._paused_until, self._monotonic() + seconds)
+
+    @property
+    def is_idle(self) -> bool:
+        self._refill()
+        return self._tokens >= self.burst and self._paused_until <= self._monotonic()
+
+
+class ChannelRateLimiter:
+    """Waits so that sends stay within a channel's overall and per-chat limits."""
+
+    MAX_IDLE_BUCKETS = 10_000
+
+    def __init__(self, limits: ChannelLimits) -> None:
+        self.limits = limits
+        self.overall = TokenBucket(limits.per_second, max(1.0, limits.per_second))
+        self._chats: dict[str, TokenBucket] = {}
+
+    def _chat(self, address: str) -> TokenBucket:
+        bucket = self._chats.get(address)
+        if bucket is None:
+            if len(self._chats) >= self.MAX_IDLE_BUCKETS:
+                self._chats = {key: b for key, b in self._chats.items() if not b.is_idle}
+            bucket = TokenBucket(self.limits.per_chat_per_second, self.limits.per_chat_burst)
+            self._chats[address] = bucket
+        return bucket
+
+    async def acquire(self, address: str) -> None:
+        chat = self._chat(address)
+        while (wait := max(chat.delay(), self.overall.delay())) > 0:  # noqa: ASYNC110 (tokens refill with time)
+            await asyncio.sleep(wait)
+        chat.take()
+        self.overall.take()
+
+    def pause(self, seconds: float) -> None:
+        """The platform said 429: the whole channel waits."""
+        self.overall.pause(seconds)

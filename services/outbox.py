@@ -1,0 +1,177 @@
+"""The outbox: every outbound message is a row, enqueued in the transaction that caused it and
+delivered by a sender that claims due rows (FOR UPDATE SKIP LOCKED on PostgreSQL)."""
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Protocol
+
+from sqlalchemy import or_, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from models import OutboxMessage, OutboxStatus
+from services.crypto import DataCipher
+from services.messages import OutgoingMessage
+
+
+class DeliveryError(Exception):
+    """A transport could not deliver; the subclass says what to do about it."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason[:200]
+
+
+class RetryAfter(DeliveryError):
+    """The platform asks us to slow down (Telegram 429)."""
+
+    def __init__(self, seconds: float, reason: str = "rate limited") -> None:
+        super().__init__(reason)
+        self.seconds = seconds
+
+
+class TemporaryFailure(DeliveryError):
+    """Worth trying again later: a server error or a timeout."""
+
+
+class Unreachable(DeliveryError):
+    """The person cannot be written to (they blocked the bot, the chat is gone)."""
+
+
+class Rejected(DeliveryError):
+    """The platform refused this message for good."""
+
+
+class Transport(Protocol):
+    """Delivers messages on one channel (Telegram, WhatsApp, the terminal)."""
+
+    channel: str
+
+    async def send(self, address: str, message: OutgoingMessage) -> None: ...
+
+
+@dataclass(frozen=True)
+class ClaimedMessage:
+    id: int
+    person_id: int | None
+    channel: str
+    address: str
+    message: OutgoingMessage
+    attempts: int
+
+
+def enqueue(
+    session: AsyncSession,
+    cipher: DataCipher,
+    *,
+    person_id: int | None,
+    channel: str,
+    address: str,
+    messages: Iterable[OutgoingMessage],
+    now: datetime,
+) -> None:
+    for message in messages:
+        session.add(
+            OutboxMessage(
+                person_id=person_id,
+                channel=channel,
+                address=address,
+                payload=cipher.encrypt_json(message.to_payload()),
+                status=OutboxStatus.PENDING,
+                attempts=0,
+                not_before=now,
+                created_at=now,
+            )
+        )
+
+
+async def claim_due(
+    session: AsyncSession,
+    cipher: DataCipher,
+    *,
+    now: datetime,
+    channels: Sequence[str],
+    limit: int,
+    lease: timedelta,
+    address: str | None = None,
+) -> list[ClaimedMessage]:
+    """Take up to `limit` due rows for these channels, oldest first, for `lease`. Rows claimed
+    by another sender are skipped; a claim that is not settled in time (a crash) expires."""
+    query = (
+        select(OutboxMessage)
+        .where(
+            OutboxMessage.status == OutboxStatus.PENDING,
+            OutboxMessage.channel.in_(channels),
+            OutboxMessage.not_before <= now,
+            or_(OutboxMessage.claimed_until.is_(None), OutboxMessage.claimed_until < now),
+        )
+        .order_by(OutboxMessage.id)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    )
+    if address is not None:
+        query = query.where(OutboxMessage.address == address)
+    rows = list(await session.scalars(query))
+    claimed: list[ClaimedMessage] = []
+    for row in rows:
+        row.claimed_until = now + lease
+        row.attempts += 1
+        claimed.append(
+            ClaimedMessage(
+                id=row.id,
+                person_id=row.person_id,
+                channel=row.channel,
+                address=row.address,
+                message=OutgoingMessage.from_payload(cipher.decrypt_json(row.payload)),
+                attempts=row.attempts,
+            )
+        )
+    return claimed
+
+
+async def mark_sent(session: AsyncSession, message_id: int, now: datetime) -> None:
+    await session.execute(
+        update(OutboxMessage)
+        .where(OutboxMessage.id == message_id)
+        .values(status=OutboxStatus.SENT, sent_at=now, claimed_until=None, last_error=None)
+    )
+
+
+async def postpone(
+    session: AsyncSession, message: ClaimedMessage, until: datetime, error: str
+) -> None:
+    """Try again at `until`; the address's later messages wait too, so order is kept."""
+    await session.execute(
+        update(OutboxMessage)
+        .where(
+            OutboxMessage.channel == message.channel,
+            OutboxMessage.address == message.address,
+            OutboxMessage.status == OutboxStatus.PENDING,
+            OutboxMessage.id >= message.id,
+            OutboxMessage.not_before < until,
+        )
+        .values(not_before=until, claimed_until=None)
+    )
+    await session.execute(
+        update(OutboxMessage)
+        .where(OutboxMessage.id == message.id)
+        .values(last_error=error[:200], claimed_until=None)
+    )
+
+
+async def give_up(session: AsyncSession, message: ClaimedMessage, error: str) -> None:
+    await session.execute(
+        update(OutboxMessage)
+        .where(OutboxMessage.id == message.id)
+        .values(status=OutboxStatus.FAILED, claimed_until=None, last_error=error[:200])
+    )
+
+
+async def release(session: AsyncSession, message_ids: Sequence[int]) -> None:
+    """Hand claimed rows back untouched (a sender stopping before it got to them)."""
+    if message_ids:
+        await session.execute(
+            update(OutboxMessage)
+            .where(OutboxMessage.id.in_(message_ids), OutboxMessage.status == OutboxStatus.PENDING)
+            .values(claimed_until=None, attempts=OutboxMessage.attempts - 1)
+        )

@@ -1,0 +1,128 @@
+"""Finding the person behind a message and holding them for the length of one update."""
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from models import ChannelAccount, Conversation, Person
+from services.dialect import insert_ignoring_duplicates
+
+
+@dataclass
+class Participant:
+    person: Person
+    account: ChannelAccount
+    conversation: Conversation
+    is_new: bool
+
+
+async def _find_account(
+    session: AsyncSession, channel: str, external_id: str
+) -> ChannelAccount | None:
+    return await session.scalar(
+        select(ChannelAccount).where(
+            ChannelAccount.channel == channel, ChannelAccount.external_id == external_id
+        )
+    )
+
+
+async def _create_person(
+    session: AsyncSession, channel: str, external_id: str, now: datetime, journey: str, step: str
+) -> bool:
+    """Create a person with this account; False when another worker created it first."""
+    person = Person(created_at=now, last_seen_at=now)
+    session.add(person)
+    await session.flush()
+    inserted = await session.execute(
+        insert_ignoring_duplicates(session, ChannelAccount).values(
+            person_id=person.id,
+            channel=channel,
+            external_id=external_id,
+            reachable=True,
+            created_at=now,
+            last_inbound_at=now,
+        )
+    )
+    if not inserted.rowcount:  # type: ignore[attr-defined]
+        await session.delete(person)
+        await session.flush()
+        return False
+    session.add(
+        Conversation(
+            person_id=person.id,
+            journey=journey,
+            step=step,
+            answers="",
+            history=[],
+            choices=[],
+            updated_at=now,
+        )
+    )
+    await session.flush()
+    return True
+
+
+async def hold_participant(
+    session: AsyncSession,
+    channel: str,
+    external_id: str,
+    now: datetime,
+    *,
+    first_journey: str,
+    first_step: str,
+) -> Participant:
+    """The person writing from this account, created on first contact, with their
+    conversation row locked (FOR UPDATE) until the transaction ends: one update per person
+    at a time, across processes too."""
+    is_new = False
+    account = await _find_account(session, channel, external_id)
+    if account is None:
+        is_new = await _create_person(session, channel, external_id, now, first_journey, first_step)
+        account = await _find_account(session, channel, external_id)
+        if account is None:  # pragma: no cover - the row was created a moment ago
+            raise RuntimeError("channel account vanished while it was being created")
+    conversation = await session.scalar(
+        select(Conversation)
+        .where(Conversation.person_id == account.person_id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
+    person = await session.get(Person, account.person_id, populate_existing=True)
+    if conversation is None or person is None:  # pragma: no cover - deleted mid-update
+        raise RuntimeError("person deleted while an update was being handled")
+    person.last_seen_at = now
+    account.last_inbound_at = now
+    if not account.reachable:
+        account.reachable = True
+        account.unreachable_since = None
+    return Participant(person=person, account=account, conversation=conversation, is_new=is_new)
+
+
+async def mark_unreachable(
+    session: AsyncSession, channel: str, external_id: str, now: datetime
+) -> None:
+    """The platform says we cannot write to this account (blocked, deleted)."""
+    account = await _find_account(session, channel, external_id)
+    if account is not None and account.reachable:
+        account.reachable = False
+        account.unreachable_since = now
+
+
+def choose_locale(person: Person, locale: str) -> None:
+    person.locale = locale
+
+
+def record_consent(person: Person, now: datetime) -> None:
+    person.consented_at = now
+    person.consent_declined_at = None
+
+
+def record_consent_declined(person: Person, now: datetime) -> None:
+    person.consented_at = None
+    person.consent_declined_at = now
+
+
+async def account_exists(session: AsyncSession, channel: str, external_id: str) -> bool:
+    return await _find_account(session, channel, external_id) is not None

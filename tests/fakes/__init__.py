@@ -1,0 +1,1 @@
+"""Local fakes of the platforms' HTTP APIs, reached through the real client libraries."""
