@@ -14,6 +14,7 @@ from bot.channels.console import CHANNEL as CONSOLE
 from bot.channels.console import ConsoleChat, ConsoleTransport
 from bot.migrate import current_revision, head_revision, upgrade
 from bot.settings import SettingsError, load_database_settings, load_settings
+from services.data_keys import reencrypt_all
 from services.people import account_exists
 
 PROG = "vatandosh"
@@ -71,7 +72,9 @@ async def _run(args: argparse.Namespace) -> None:
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(signum, stop.set)
-        await app.serve(stop)
+        from bot.server import serve  # aiogram and aiohttp load only for `run`
+
+        await serve(app, stop)
     finally:
         await app.close()
 
@@ -87,6 +90,17 @@ async def _db_current(args: argparse.Namespace) -> None:
     current = await current_revision(settings.database_url)
     state = "up to date" if current == head_revision() else f"behind (head is {head_revision()})"
     print(f"database revision: {current or 'none'} — {state}")
+
+
+async def _db_reencrypt(args: argparse.Namespace) -> None:
+    settings = load_settings()
+    app = build_application(settings, serve_telegram=False)
+    try:
+        await app.prepare_database()
+        count = await reencrypt_all(app.db.sessions, app.cipher)
+    finally:
+        await app.close()
+    print(f"re-encrypted {count} values with the first DATA_KEY key; older keys can be dropped")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -127,6 +141,12 @@ def _parser() -> argparse.ArgumentParser:
         "upgrade", "apply all database migrations (Alembic upgrade head)", _db_upgrade, db_commands
     )
     command("current", "show the database's migration revision", _db_current, db_commands)
+    command(
+        "reencrypt",
+        "re-encrypt personal data with the first DATA_KEY key (after a key rotation)",
+        _db_reencrypt,
+        db_commands,
+    )
     return parser
 
 

@@ -4,7 +4,7 @@ import asyncio
 import enum
 import logging
 from collections.abc import Mapping
-from datetime import timedelta
+from datetime import datetime, timedelta
 from itertools import groupby
 
 from models.db import Database
@@ -57,13 +57,18 @@ class OutboxSender:
         self._batch_size = batch_size
         self._lease = lease
         self._max_attempts = max_attempts
+        # After a 429 the whole channel waits (Telegram's flood control is mostly per bot).
+        self._paused_until: dict[str, datetime] = {}
         self._wake = asyncio.Event()
         self._stopping = False
         self._task: asyncio.Task[None] | None = None
 
-    @property
-    def channels(self) -> list[str]:
-        return list(self._transports)
+    def _is_paused(self, channel: str) -> bool:
+        now = self._clock.now()
+        return self._paused_until.get(channel, now) > now
+
+    def _open_channels(self) -> list[str]:
+        return [channel for channel in self._transports if not self._is_paused(channel)]
 
     def wake(self) -> None:
         """Something was enqueued (or a retry is due): deliver now."""
@@ -93,13 +98,13 @@ class OutboxSender:
     async def deliver_due(self, *, address: str | None = None) -> int:
         """Deliver every row that is due now; return how many were sent."""
         sent = 0
-        while not self._stopping:
+        while not self._stopping and (channels := self._open_channels()):
             async with self._db.transaction() as session:
                 batch = await outbox.claim_due(
                     session,
                     self._cipher,
                     now=self._clock.now(),
-                    channels=self.channels,
+                    channels=channels,
                     limit=self._batch_size,
                     lease=self._lease,
                     address=address,
@@ -120,7 +125,7 @@ class OutboxSender:
         """One recipient's messages, one after another; a postponed one holds back the rest."""
         sent = 0
         for index, message in enumerate(messages):
-            if self._stopping:
+            if self._stopping or self._is_paused(message.channel):
                 await self._release(messages[index:])
                 break
             result = await self._deliver(message)
@@ -135,7 +140,7 @@ class OutboxSender:
         async with self._db.transaction() as session:
             await outbox.release(session, [m.id for m in messages])
 
-    async def _deliver(self, message: ClaimedMessage) -> "Delivery":
+    async def _deliver(self, message: ClaimedMessage) -> Delivery:
         transport = self._transports[message.channel]
         limiter = self._limiters.get(message.channel)
         if limiter is not None:
@@ -143,12 +148,10 @@ class OutboxSender:
         try:
             await transport.send(message.address, message.message)
         except DeliveryError as error:
-            return await self._settle_failure(message, error, limiter)
+            return await self._settle_failure(message, error)
         except Exception as error:  # a transport bug must not stop the sender
             log.exception("outbox id=%s transport error", message.id)
-            return await self._settle_failure(
-                message, TemporaryFailure(type(error).__name__), limiter
-            )
+            return await self._settle_failure(message, TemporaryFailure(type(error).__name__))
         async with self._db.transaction() as session:
             await outbox.mark_sent(session, message.id, self._clock.now())
         log.info(
@@ -156,9 +159,7 @@ class OutboxSender:
         )
         return Delivery.SENT
 
-    async def _settle_failure(
-        self, message: ClaimedMessage, error: DeliveryError, limiter: ChannelRateLimiter | None
-    ) -> "Delivery":
+    async def _settle_failure(self, message: ClaimedMessage, error: DeliveryError) -> Delivery:
         now = self._clock.now()
         log.warning(
             "outbox id=%s channel=%s attempt=%s not sent: %s",
@@ -170,9 +171,8 @@ class OutboxSender:
         async with self._db.transaction() as session:
             match error:
                 case RetryAfter(seconds=seconds):
-                    if limiter is not None:
-                        limiter.pause(seconds)
                     until = now + timedelta(seconds=seconds)
+                    self._paused_until[message.channel] = until
                     await outbox.postpone(session, message, until, error.reason)
                     return Delivery.POSTPONED
                 case Unreachable():

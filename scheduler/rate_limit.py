@@ -22,7 +22,6 @@ class TokenBucket:
         self._tokens = burst
         self._monotonic = monotonic
         self._updated = monotonic()
-        self._paused_until = 0.0
 
     def _refill(self) -> float:
         now = self._monotonic()
@@ -32,23 +31,19 @@ class TokenBucket:
 
     def delay(self) -> float:
         """Seconds until a token is available (0 when one is available now)."""
-        now = self._refill()
-        pause = max(0.0, self._paused_until - now)
+        self._refill()
         if self._tokens >= 1:
-            return pause
-        return max(pause, (1 - self._tokens) / self.rate)
+            return 0.0
+        return (1 - self._tokens) / self.rate
 
     def take(self) -> None:
         self._refill()
         self._tokens -= 1
 
-    def pause(self, seconds: float) -> None:
-        self._paused_until = max(self._paused_until, self._monotonic() + seconds)
-
     @property
     def is_idle(self) -> bool:
         self._refill()
-        return self._tokens >= self.burst and self._paused_until <= self._monotonic()
+        return self._tokens >= self.burst
 
 
 class ChannelRateLimiter:
@@ -76,7 +71,3 @@ class ChannelRateLimiter:
             await asyncio.sleep(wait)
         chat.take()
         self.overall.take()
-
-    def pause(self, seconds: float) -> None:
-        """The platform said 429: the whole channel waits."""
-        self.overall.pause(seconds)

@@ -3,6 +3,7 @@ with inline keyboards whose callback data are choice ids (never translated text)
 
 import logging
 import re
+from dataclasses import dataclass
 from typing import Any
 
 from aiogram import Bot, Dispatcher, F, Router
@@ -40,6 +41,12 @@ TEXT_LIMIT = 4096
 ALLOWED_UPDATES = ["message", "edited_message", "callback_query"]
 _COMMAND = re.compile(r"^/([A-Za-z0-9_]{1,32})(?:@\w+)?(?:\s+(.*))?$", re.DOTALL)
 _MEDIA_KINDS = ("document", "voice", "audio", "video", "video_note", "sticker", "animation")
+
+
+@dataclass
+class Telegram:
+    bot: Bot
+    dispatcher: Dispatcher
 
 
 def build_bot(token: str, api_base: str, session: BaseSession | None = None) -> Bot:

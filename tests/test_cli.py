@@ -1,0 +1,143 @@
+"""The `vatandosh` command: versions and help, the terminal chat, database maintenance and
+clear one-line errors for bad settings."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from bot import __version__
+from tests.conftest import TEST_DATA_KEY
+
+VATANDOSH = [sys.executable, "-m", "bot.cli"]
+
+
+def environment(database_url: str | None = None, **settings: str) -> dict[str, str]:
+    """The parent's environment without any of our settings, plus the given ones."""
+    ours = {"DATABASE_URL", "DATA_KEY", "DEFAULT_LOCALE", "LOG_LEVEL", "HTTP_PORT", "HTTP_HOST",
+            "PUBLIC_BASE_URL"}  # fmt: skip
+    env = {k: v for k, v in os.environ.items() if k not in ours and not k.startswith("TELEGRAM_")}
+    if database_url is not None:
+        env["DATABASE_URL"] = database_url
+    env.update(settings)
+    return env
+
+
+def vatandosh(
+    *args: str, cwd: Path, env: dict[str, str], stdin: str = ""
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [*VATANDOSH, *args], cwd=cwd, env=env, input=stdin, capture_output=True, text=True,
+        timeout=60, check=False,
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "command",
+    [[], ["chat"], ["run"], ["db"], ["db", "upgrade"], ["db", "current"], ["db", "reencrypt"]],
+)
+def test_every_command_has_version_and_help(command: list[str], tmp_path: Path) -> None:
+    version = vatandosh(*command, "--version", cwd=tmp_path, env=environment())
+    assert version.returncode == 0
+    assert version.stdout.strip() == f"vatandosh {__version__}"
+
+    usage = vatandosh(*command, "--help", cwd=tmp_path, env=environment())
+    assert usage.returncode == 0
+    assert usage.stdout.startswith("usage: vatandosh")
+
+
+def test_chat_on_a_fresh_sqlite_database_driven_by_piped_stdin(tmp_path: Path) -> None:
+    """No set-up at all: the database and its key appear under ./var on first use."""
+    script = "3\n1\nменю\nязык\n2\n:as bob\n"
+    result = vatandosh("chat", "--as", "alice", cwd=tmp_path, env=environment(), stdin=script)
+
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    assert "Traceback" not in out + result.stderr
+    assert "bot → alice:" in out
+    assert "alice> 3" in out  # piped lines are echoed, so the transcript reads as a chat
+    assert "    3 — Русский" in out
+    assert "О Ваших персональных данных" in out  # Russian chosen by its number
+    assert "Главное меню. Что Вам нужно?" in out  # consent given by its number
+    assert "    1 — Консульский учёт" in out
+    assert "Илтимос, тилни танланг." in out  # "язык" asks for the language again
+    assert "Асосий меню. Сизга нима керак?" in out  # 2 = Uzbek Cyrillic, back where they were
+    assert "bot → bob:" in out  # another person, greeted from the start
+    assert (tmp_path / "var" / "vatandosh.db").exists()
+    assert (tmp_path / "var" / "data.key").stat().st_mode & 0o077 == 0
+
+    again = vatandosh("chat", "--as", "alice", cwd=tmp_path, env=environment(), stdin="menyu\n")
+    assert "(continuing as alice" in again.stdout
+    assert "Асосий меню" in again.stdout  # alice kept her language across runs
+
+
+def test_chat_on_the_test_database(database_url: str, tmp_path: Path) -> None:
+    env = environment(database_url, DATA_KEY=TEST_DATA_KEY)
+    result = vatandosh("chat", "--as", "dilnoza", cwd=tmp_path, env=env, stdin="1\n3\n")
+
+    assert result.returncode == 0, result.stderr
+    assert "Maxfiylik va rozilik" in result.stdout  # declined: the limited menu
+
+
+def test_db_upgrade_and_current(empty_database_url: str, tmp_path: Path) -> None:
+    env = environment(empty_database_url, DATA_KEY=TEST_DATA_KEY)
+
+    behind = vatandosh("db", "current", cwd=tmp_path, env=env)
+    assert "database revision: none — behind" in behind.stdout
+
+    upgraded = vatandosh("db", "upgrade", cwd=tmp_path, env=env)
+    assert upgraded.returncode == 0, upgraded.stderr
+    assert "database is at revision" in upgraded.stdout
+
+    current = vatandosh("db", "current", cwd=tmp_path, env=env)
+    assert current.stdout.strip().endswith("up to date")
+
+
+def test_chat_refuses_a_postgresql_database_that_is_not_migrated(
+    empty_database_url: str, tmp_path: Path
+) -> None:
+    env = environment(empty_database_url, DATA_KEY=TEST_DATA_KEY)
+    result = vatandosh("chat", cwd=tmp_path, env=env, stdin="")
+    if empty_database_url.startswith("sqlite"):
+        assert result.returncode == 0  # the embedded default migrates itself
+    else:
+        assert result.returncode == 2
+        assert (
+            result.stderr
+            == "vatandosh: the database is not up to date: run `vatandosh db upgrade`\n"
+        )
+
+
+@pytest.mark.parametrize(
+    ("setting", "value", "named"),
+    [
+        ("DATABASE_URL", "mysql://root@localhost/x", "DATABASE_URL: only sqlite and postgresql"),
+        ("DATABASE_URL", "not a url", "DATABASE_URL: not a database URL"),
+        ("DATA_KEY", "too-short", "DATA_KEY: each key must be 32 url-safe base64-encoded bytes"),
+        ("TELEGRAM_MODE", "pigeon", "TELEGRAM_MODE: Input should be 'polling' or 'webhook'"),
+        ("HTTP_PORT", "eighty", "HTTP_PORT: Input should be a valid integer"),
+        ("DEFAULT_LOCALE", "en", "DEFAULT_LOCALE: Input should be 'uz_Latn', 'uz_Cyrl' or 'ru'"),
+        ("TELEGRAM_API_BASE", "api.telegram.org", "TELEGRAM_API_BASE: must be an http"),
+    ],
+)
+def test_a_bad_setting_stops_start_up_with_one_line_naming_it(
+    setting: str, value: str, named: str, tmp_path: Path
+) -> None:
+    result = vatandosh("chat", cwd=tmp_path, env=environment(**{setting: value}))
+
+    assert result.returncode == 2
+    assert result.stderr.count("\n") == 1
+    assert result.stderr.startswith(f"vatandosh: {named}")
+    assert "Traceback" not in result.stderr
+    assert value not in result.stderr or setting in ("TELEGRAM_MODE",)  # never echo secrets
+
+
+def test_settings_are_read_from_a_dot_env_file(tmp_path: Path) -> None:
+    (tmp_path / ".env").write_text("DEFAULT_LOCALE=ru\nDATABASE_URL=sqlite:///./var/from-env.db\n")
+    result = vatandosh("chat", cwd=tmp_path, env=environment(), stdin="")
+
+    assert result.returncode == 0, result.stderr
+    assert "✓ Русский" in result.stdout  # DEFAULT_LOCALE from .env pre-selects Russian
+    assert (tmp_path / "var" / "from-env.db").exists()

@@ -1,0 +1,122 @@
+"""The conversation's place lives in SQL: it survives restarts and concurrent deliveries."""
+
+import asyncio
+
+from bot.app import build_application
+from models import OutboxMessage
+from services.clock import ManualClock
+from tests.conftest import SettingsFactory
+from tests.fakes import telegram_updates as tg
+from tests.fakes.telegram_session import RecordingSession
+from tests.harness import TelegramHarness, button_ids
+
+ALICE = 7770001
+
+
+async def test_a_person_mid_journey_continues_after_a_restart(
+    make_settings: SettingsFactory, clock: ManualClock
+) -> None:
+    first = build_application(make_settings(), clock=clock, telegram_session=RecordingSession())
+    before = TelegramHarness(first)
+    await before.say(ALICE, "/start")
+    await before.tap(ALICE, "ru")
+    await before.tap(ALICE, "read_full")  # remembered in the answers: the short question next
+    await first.close()
+
+    second = build_application(make_settings(), clock=clock, telegram_session=RecordingSession())
+    after = TelegramHarness(second)
+    try:
+        state = await after.state(ALICE)
+        assert (state.journey, state.step) == ("onboarding", "consent")
+        assert state.answers["onboarding"] == {"read_full": True}
+
+        sent = await after.say(ALICE, "1")  # "1" still means the first offered choice: agree
+        assert button_ids(sent)[0] == "registration"
+        assert sent["text"].startswith("Спасибо.")
+    finally:
+        await second.close()
+
+
+async def test_back_returns_to_the_previous_question_and_cancel_goes_home(
+    telegram: TelegramHarness,
+) -> None:
+    await telegram.onboard(ALICE, "uz_Latn")
+    await telegram.tap(ALICE, "settings")
+    language = await telegram.say(ALICE, "til")
+    assert button_ids(language) == ["uz_Latn", "uz_Cyrl", "ru"]
+
+    settings = await telegram.say(ALICE, "orqaga")
+    assert button_ids(settings)[0] == "my_data"
+    menu = await telegram.say(ALICE, "назад")
+    assert button_ids(menu)[0] == "registration"
+
+    await telegram.tap(ALICE, "settings")
+    home = await telegram.say(ALICE, "/cancel")
+    assert button_ids(home)[0] == "registration"
+    assert (await telegram.state(ALICE)).history == []
+
+
+async def test_unknown_input_keeps_what_was_collected(telegram: TelegramHarness) -> None:
+    await telegram.say(ALICE, "/start")
+    await telegram.tap(ALICE, "uz_Latn")
+    await telegram.tap(ALICE, "read_full")
+    sent = await telegram.say(ALICE, "salom, men Toshkentdanman")
+
+    assert sent["text"].startswith("Tushunmadim.")
+    state = await telegram.state(ALICE)
+    assert state.answers["onboarding"] == {"read_full": True}
+    assert (state.journey, state.step) == ("onboarding", "consent")
+
+
+async def test_updates_for_one_person_delivered_at_once_are_handled_one_at_a_time(
+    telegram: TelegramHarness,
+) -> None:
+    await telegram.onboard(ALICE)
+    burst = [tg.message(ALICE, "til") for _ in range(8)]
+    await asyncio.gather(*(telegram.dispatcher.feed_raw_update(telegram.bot, u) for u in burst))
+    await telegram.app.sender.deliver_due()
+
+    # Each "til" stacks one more place to go back to; a lost update would lose one.
+    state = await telegram.state(ALICE)
+    assert len(state.history) == 8
+    assert (state.journey, state.step) == ("language", "choose")
+    assert len(telegram.messages_to(ALICE)) == 3 + 8
+
+
+async def test_two_processes_on_one_database_serialise_one_person_by_row_lock(
+    make_settings: SettingsFactory, clock: ManualClock
+) -> None:
+    """Two applications (as two worker processes would be) share only the database: the
+    in-process lock cannot help, the row lock on the conversation must."""
+    one = build_application(make_settings(), clock=clock, telegram_session=RecordingSession())
+    two = build_application(make_settings(), clock=clock, telegram_session=RecordingSession())
+    workers = [TelegramHarness(one), TelegramHarness(two)]
+    try:
+        await workers[0].onboard(ALICE)
+        burst = [tg.message(ALICE, "til") for _ in range(10)]
+        await asyncio.gather(
+            *(
+                workers[i % 2].dispatcher.feed_raw_update(workers[i % 2].bot, update)
+                for i, update in enumerate(burst)
+            )
+        )
+        state = await workers[1].state(ALICE)
+        assert len(state.history) == 10
+        assert await workers[0].count(OutboxMessage) == 3 + 10
+    finally:
+        await one.close()
+        await two.close()
+
+
+async def test_different_people_are_served_concurrently(telegram: TelegramHarness) -> None:
+    people = range(8000001, 8000021)
+    await asyncio.gather(
+        *(
+            telegram.dispatcher.feed_raw_update(telegram.bot, tg.command(p, "/start"))
+            for p in people
+        )
+    )
+    await telegram.app.sender.deliver_due()
+
+    for person in people:
+        assert button_ids(telegram.last_message(person)) == ["uz_Latn", "uz_Cyrl", "ru"]

@@ -1,0 +1,168 @@
+"""Delivery through the outbox: platform refusals are honoured and nothing is lost."""
+
+import asyncio
+from datetime import timedelta
+
+from sqlalchemy import select
+
+from bot.app import Application
+from models import ChannelAccount, OutboxMessage
+from models.outbox import OutboxStatus
+from scheduler.outbox_sender import OutboxSender
+from services import outbox
+from services.clock import ManualClock
+from services.messages import Choice, OutgoingMessage
+from tests.fakes import telegram_updates as tg
+from tests.harness import TelegramHarness, button_ids
+
+ALICE = 6660001
+
+
+async def enqueue_texts(app: Application, chat_id: int, *texts: str) -> None:
+    async with app.db.transaction() as session:
+        outbox.enqueue(
+            session,
+            app.cipher,
+            person_id=None,
+            channel="telegram",
+            address=str(chat_id),
+            messages=[OutgoingMessage(text) for text in texts],
+            now=app.clock.now(),
+        )
+
+
+async def statuses(app: Application) -> list[str]:
+    async with app.db.sessions() as session:
+        rows = await session.scalars(select(OutboxMessage).order_by(OutboxMessage.id))
+        return [row.status for row in rows]
+
+
+async def test_retry_after_postpones_the_chat_in_order_and_pauses_the_channel(
+    telegram: TelegramHarness, clock: ManualClock
+) -> None:
+    app = telegram.app
+    telegram.session.fail_next("sendMessage", 429, "Too Many Requests: retry after 7", 7)
+    await enqueue_texts(app, ALICE, "first", "second")
+    await enqueue_texts(app, ALICE + 1, "to someone else")
+
+    assert await app.sender.deliver_due() == 0
+    assert [c.params["text"] for c in telegram.session.sent_messages()] == ["first"]  # refused
+    assert await statuses(app) == [OutboxStatus.PENDING] * 3
+
+    clock.advance(timedelta(seconds=6))
+    assert await app.sender.deliver_due() == 0  # the whole channel still waits
+
+    clock.advance(timedelta(seconds=2))
+    assert await app.sender.deliver_due() == 3
+    to_alice = [p["text"] for p in telegram.messages_to(ALICE)]
+    assert to_alice == ["first", "first", "second"]  # refused once, then in order
+    assert await statuses(app) == [OutboxStatus.SENT] * 3
+
+
+async def test_a_person_who_blocked_the_bot_is_marked_unreachable_until_they_write_again(
+    telegram: TelegramHarness,
+) -> None:
+    await telegram.say(ALICE, "/start")
+    telegram.session.fail_next("sendMessage", 403, "Forbidden: bot was blocked by the user")
+    await telegram.feed(tg.button(ALICE, "ru"))
+
+    async with telegram.app.db.sessions() as session:
+        account = await session.scalar(select(ChannelAccount))
+        assert account is not None
+        assert account.reachable is False
+        assert account.unreachable_since is not None
+    rows = await telegram.outbox_rows()
+    assert rows[-1].status == OutboxStatus.FAILED
+    assert (rows[-1].last_error or "").startswith("unreachable")
+
+    await telegram.say(ALICE, "1")  # they unblocked the bot and wrote
+    async with telegram.app.db.sessions() as session:
+        account = await session.scalar(select(ChannelAccount))
+        assert account is not None
+        assert account.reachable is True
+
+
+async def test_server_errors_are_retried_with_backoff_then_dead_lettered(
+    telegram: TelegramHarness, clock: ManualClock
+) -> None:
+    app = telegram.app
+    attempts = app.settings.outbox_max_attempts
+    for _ in range(attempts):
+        telegram.session.fail_next("sendMessage", 502, "Bad Gateway")
+    await enqueue_texts(app, ALICE, "hello")
+
+    for _ in range(attempts):
+        await app.sender.deliver_due()
+        clock.advance(timedelta(minutes=11))  # longer than the longest backoff
+    rows = await telegram.outbox_rows()
+    assert rows[0].status == OutboxStatus.FAILED
+    assert rows[0].attempts == attempts
+    assert rows[0].last_error == f"dead after {attempts} attempts: TelegramServerError"
+
+
+async def test_a_rejected_message_does_not_hold_back_the_next_one(
+    telegram: TelegramHarness,
+) -> None:
+    app = telegram.app
+    telegram.session.fail_next("sendMessage", 400, "Bad Request: message text is empty")
+    await enqueue_texts(app, ALICE, "broken", "fine")
+
+    assert await app.sender.deliver_due() == 1
+    assert await statuses(app) == [OutboxStatus.FAILED, OutboxStatus.SENT]
+
+
+async def test_a_claim_left_by_a_crashed_sender_is_delivered_after_its_lease(
+    telegram: TelegramHarness, clock: ManualClock
+) -> None:
+    app = telegram.app
+    await enqueue_texts(app, ALICE, "survives a crash")
+    async with app.db.transaction() as session:  # a sender claims, then dies before sending
+        claimed = await outbox.claim_due(
+            session, app.cipher, now=clock.now(), channels=["telegram"], limit=10,
+            lease=timedelta(seconds=60),
+        )  # fmt: skip
+    assert len(claimed) == 1
+
+    assert await app.sender.deliver_due() == 0  # still leased to the dead sender
+    clock.advance(timedelta(seconds=61))
+    assert await app.sender.deliver_due() == 1
+    assert [c.params["text"] for c in telegram.session.sent_messages()] == ["survives a crash"]
+
+
+async def test_two_senders_share_the_queue_without_sending_anything_twice(
+    telegram: TelegramHarness,
+) -> None:
+    app = telegram.app
+    for chat in range(40):
+        await enqueue_texts(app, 9_000_000 + chat, *(f"{chat}:{n}" for n in range(5)))
+    transports = {"telegram": app.sender._transports["telegram"]}
+    senders = [
+        OutboxSender(app.db, app.cipher, transports, app.clock, batch_size=16) for _ in range(2)
+    ]
+
+    counts = await asyncio.gather(*(sender.deliver_due() for sender in senders))
+
+    texts = [c.params["text"] for c in telegram.session.sent_messages()]
+    assert sum(counts) == 200
+    assert len(texts) == len(set(texts)) == 200
+    assert set(await statuses(app)) == {OutboxStatus.SENT}
+
+
+async def test_long_texts_are_split_at_the_telegram_limit_with_buttons_on_the_last_part(
+    telegram: TelegramHarness,
+) -> None:
+    app = telegram.app
+    long_text = "\n\n".join(f"Paragraph {n}: " + "word " * 150 for n in range(12))
+    async with app.db.transaction() as session:
+        outbox.enqueue(
+            session, app.cipher, person_id=None, channel="telegram", address=str(ALICE),
+            messages=[OutgoingMessage(long_text, (Choice("ok", "OK"),))], now=app.clock.now(),
+        )  # fmt: skip
+
+    await app.sender.deliver_due()
+    parts = telegram.session.sent_messages()
+    assert len(parts) >= 2
+    assert all(len(p.params["text"]) <= 4096 for p in parts)
+    assert [button_ids(p.params) for p in parts] == [[]] * (len(parts) - 1) + [["ok"]]
+    words = " ".join(p.params["text"] for p in parts).split()
+    assert words == long_text.split()  # nothing lost at the cuts
