@@ -7,7 +7,7 @@ from aiohttp import web
 
 from bot import __version__
 from bot.app import Application
-from bot.channels.telegram import ALLOWED_UPDATES, Telegram
+from bot.channels.telegram import ALLOWED_UPDATES, Telegram, publish_command_menu
 from bot.web import TELEGRAM_WEBHOOK_PATH, TelegramWebhook, build_web_app
 from scheduler.jobs import build_scheduler
 
@@ -29,7 +29,9 @@ async def serve(app: Application, stop: asyncio.Event) -> None:
     runner = web.AppRunner(build_web_app(app.db, webhook), access_log=None)
     await runner.setup()
     await web.TCPSite(runner, settings.http_host, settings.http_port).start()
-    scheduler = build_scheduler(app.sender, poll_seconds=settings.outbox_poll_seconds)
+    scheduler = build_scheduler(
+        app.sender, app.db, app.clock, poll_seconds=settings.outbox_poll_seconds
+    )
     scheduler.start()
     app.sender.start()
     polling: asyncio.Task[None] | None = None
@@ -53,6 +55,7 @@ async def serve(app: Application, stop: asyncio.Event) -> None:
 
 async def _start_telegram(app: Application, telegram: Telegram) -> asyncio.Task[None] | None:
     settings = app.settings
+    await publish_command_menu(telegram.bot, app.catalogs, settings.default_locale)
     if settings.telegram_mode == "webhook":
         assert settings.telegram_webhook_secret is not None
         await telegram.bot.set_webhook(

@@ -1,14 +1,31 @@
 """APScheduler wiring. Durable truth stays in SQL: every process runs the same in-memory jobs,
 which only look for due rows, so nothing is lost or doubled when processes come and go."""
 
-from datetime import UTC
+import logging
+from datetime import UTC, timedelta
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
+from models.db import Database
 from scheduler.outbox_sender import OutboxSender
+from services.clock import Clock
+from services.inbound import forget_before
+
+log = logging.getLogger(__name__)
+
+INBOUND_IDS_KEPT = timedelta(days=7)
 
 
-def build_scheduler(sender: OutboxSender, *, poll_seconds: float) -> AsyncIOScheduler:
+async def forget_old_inbound_ids(db: Database, clock: Clock) -> int:
+    async with db.transaction() as session:
+        forgotten = await forget_before(session, clock.now() - INBOUND_IDS_KEPT)
+    log.info("housekeeping: forgot %s inbound ids", forgotten)
+    return forgotten
+
+
+def build_scheduler(
+    sender: OutboxSender, db: Database, clock: Clock, *, poll_seconds: float
+) -> AsyncIOScheduler:
     scheduler = AsyncIOScheduler(timezone=UTC)
 
     async def outbox_tick() -> None:
@@ -16,12 +33,10 @@ def build_scheduler(sender: OutboxSender, *, poll_seconds: float) -> AsyncIOSche
         # sender directly after their commit.
         sender.wake()
 
-    scheduler.add_job(
-        outbox_tick,
-        "interval",
-        seconds=poll_seconds,
-        id="outbox-tick",
-        max_instances=1,
-        coalesce=True,
-    )
+    async def housekeeping() -> None:
+        await forget_old_inbound_ids(db, clock)
+
+    common = {"max_instances": 1, "coalesce": True}
+    scheduler.add_job(outbox_tick, "interval", seconds=poll_seconds, id="outbox-tick", **common)
+    scheduler.add_job(housekeeping, "interval", hours=1, id="housekeeping", **common)
     return scheduler

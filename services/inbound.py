@@ -2,6 +2,7 @@
 
 from datetime import datetime
 
+from sqlalchemy import delete
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from models import InboundMessage
@@ -17,3 +18,11 @@ async def is_first_delivery(
     )
     result = await session.execute(statement)
     return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+async def forget_before(session: AsyncSession, cutoff: datetime) -> int:
+    """Drop ids older than any redelivery can be (platforms retry for hours, not days)."""
+    result = await session.execute(
+        delete(InboundMessage).where(InboundMessage.received_at < cutoff)
+    )
+    return int(result.rowcount)  # type: ignore[attr-defined]

@@ -1,5 +1,6 @@
 """Raw Telegram updates through the production dispatcher, with recorded Bot API calls."""
 
+from bot.channels.telegram import publish_command_menu
 from models import ChannelAccount, Conversation, InboundMessage, OutboxMessage, Person
 from models.outbox import OutboxStatus
 from tests.fakes import telegram_updates as tg
@@ -118,3 +119,19 @@ async def test_replies_go_through_the_outbox_and_are_marked_sent(telegram: Teleg
     assert rows[0].address == str(ALICE)
     assert "Iltimos" not in rows[0].payload  # the text is encrypted at rest
     assert await telegram.count(Conversation) == 1
+
+
+async def test_command_menu_is_published_in_each_language(telegram: TelegramHarness) -> None:
+    await publish_command_menu(telegram.bot, telegram.app.catalogs, "uz_Latn")
+
+    published = {c.params.get("language_code"): c.params for c in telegram.calls("setMyCommands")}
+    assert set(published) == {None, "uz", "ru"}
+    russian = {c["command"]: c["description"] for c in published["ru"]["commands"]}
+    assert russian == {
+        "menu": "Главное меню",
+        "back": "Предыдущий вопрос",
+        "cancel": "Отменить и вернуться в главное меню",
+        "language": "Сменить язык",
+        "help": "Как пользоваться чатом",
+    }
+    assert published[None]["commands"][0]["description"] == "Asosiy menyu"

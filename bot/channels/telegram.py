@@ -22,6 +22,7 @@ from aiogram.exceptions import (
     TelegramServerError,
 )
 from aiogram.types import (
+    BotCommand,
     CallbackQuery,
     ErrorEvent,
     InlineKeyboardButton,
@@ -31,6 +32,7 @@ from aiogram.types import (
 
 from bot.engine import ConversationEngine
 from handlers.incoming import Incoming, Kind, Location, Media
+from services.i18n import N_, Catalogs
 from services.messages import OutgoingMessage, split_text
 from services.outbox import Rejected, RetryAfter, TemporaryFailure, Unreachable
 
@@ -151,6 +153,34 @@ def build_dispatcher(engine: ConversationEngine) -> Dispatcher:
         return True
 
     return dispatcher
+
+
+# -- the command menu ----------------------------------------------------------------------
+
+COMMAND_MENU = (
+    ("menu", N_("Main menu")),
+    ("back", N_("Previous question")),
+    ("cancel", N_("Cancel and go to the main menu")),
+    ("language", N_("Language")),
+    ("help", N_("How to use this chat")),
+)
+# Telegram tells only the language, never the Uzbek script: "uz" gets Latin, the official one.
+COMMAND_MENU_LANGUAGES = {"uz": "uz_Latn", "ru": "ru"}
+
+
+async def publish_command_menu(bot: Bot, catalogs: Catalogs, default_locale: str) -> None:
+    """The commands behind Telegram's menu button, described in each language."""
+    for language_code, locale in [(None, default_locale), *COMMAND_MENU_LANGUAGES.items()]:
+        translator = catalogs.translator(locale)
+        commands = [
+            BotCommand(command=command, description=translator.gettext(description))
+            for command, description in COMMAND_MENU
+        ]
+        try:
+            await bot.set_my_commands(commands, language_code=language_code)
+        except TelegramAPIError as error:  # a convenience: the bot works without it
+            log.warning("command menu not published: %s", type(error).__name__)
+            return
 
 
 # -- outbound ------------------------------------------------------------------------------
