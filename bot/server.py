@@ -3,10 +3,11 @@
 import asyncio
 import logging
 
+from aiogram.exceptions import TelegramNetworkError, TelegramServerError, TelegramUnauthorizedError
 from aiohttp import web
 
 from bot import __version__
-from bot.app import Application
+from bot.app import Application, StartupError
 from bot.channels.telegram import ALLOWED_UPDATES, Telegram, publish_command_menu
 from bot.web import TELEGRAM_WEBHOOK_PATH, TelegramWebhook, build_web_app
 from scheduler.jobs import build_scheduler
@@ -53,8 +54,21 @@ async def serve(app: Application, stop: asyncio.Event) -> None:
         await app.sender.stop()
 
 
+async def _check_telegram(telegram: Telegram) -> None:
+    """Fail start-up with one clear line when Telegram refuses the token or cannot be reached."""
+    try:
+        await telegram.bot.get_me()
+    except TelegramUnauthorizedError as error:
+        raise StartupError("TELEGRAM_BOT_TOKEN: Telegram rejected the token") from error
+    except (TelegramNetworkError, TelegramServerError) as error:
+        raise StartupError(
+            f"TELEGRAM_API_BASE: the Bot API did not answer ({type(error).__name__})"
+        ) from error
+
+
 async def _start_telegram(app: Application, telegram: Telegram) -> asyncio.Task[None] | None:
     settings = app.settings
+    await _check_telegram(telegram)
     await publish_command_menu(telegram.bot, app.catalogs, settings.default_locale)
     if settings.telegram_mode == "webhook":
         assert settings.telegram_webhook_secret is not None

@@ -44,7 +44,7 @@ class TelegramWebhook:
         self._secret = secret.encode()
         self._tasks: set[asyncio.Task[Any]] = set()
 
-    async def __call__(self, request: web.Request) -> web.Response:
+    async def handle(self, request: web.Request) -> web.Response:
         given = request.headers.get("X-Telegram-Bot-Api-Secret-Token", "").encode()
         if not secrets.compare_digest(given, self._secret):
             log.warning("telegram webhook: wrong or missing secret")
@@ -55,7 +55,7 @@ class TelegramWebhook:
             update = Update.model_validate(
                 json.loads(await request.read()), context={"bot": self._bot}
             )
-        except (ValueError, ValidationError):
+        except (ValueError, RecursionError, ValidationError):  # RecursionError: absurd nesting
             return web.Response(status=400)
         task = asyncio.create_task(self._dispatcher.feed_update(self._bot, update))
         self._tasks.add(task)
@@ -72,5 +72,5 @@ def build_web_app(database: Database, telegram_webhook: TelegramWebhook | None) 
     app[DATABASE_KEY] = database
     app.router.add_get("/healthz", healthz)
     if telegram_webhook is not None:
-        app.router.add_post(TELEGRAM_WEBHOOK_PATH, telegram_webhook)
+        app.router.add_post(TELEGRAM_WEBHOOK_PATH, telegram_webhook.handle)
     return app

@@ -16,7 +16,9 @@ from tests.fakes.telegram_results import result_for
 class FakeBotAPI:
     def __init__(self) -> None:
         self.calls: list[tuple[str, dict[str, Any]]] = []
+        self.requests: list[str] = []  # every method in arrival order, getUpdates included
         self._updates: list[dict[str, Any]] = []
+        self._failure: tuple[int, str] | None = None
         self._new_update = asyncio.Event()
         self._changed = asyncio.Condition()
         self._runner: web.AppRunner | None = None
@@ -33,6 +35,7 @@ class FakeBotAPI:
         self.base_url = f"http://127.0.0.1:{port}"
 
     async def stop(self) -> None:
+        self._new_update.set()  # a pending long poll answers now instead of at its timeout
         if self._runner is not None:
             await self._runner.cleanup()
 
@@ -40,8 +43,16 @@ class FakeBotAPI:
         self._updates.append(update)
         self._new_update.set()
 
+    def fail_every_call(self, status: int, description: str) -> None:
+        """From now on every method is answered with this Bot API error (and still recorded),
+        as Telegram answers a revoked token: 401 Unauthorized."""
+        self._failure = (status, description)
+
+    def calls_to(self, method: str) -> list[dict[str, Any]]:
+        return [params for name, params in self.calls if name == method]
+
     def sent_messages(self) -> list[dict[str, Any]]:
-        return [params for method, params in self.calls if method == "sendMessage"]
+        return self.calls_to("sendMessage")
 
     async def wait_for_messages(self, count: int, timeout: float = 15.0) -> list[dict[str, Any]]:
         async def enough() -> None:
@@ -66,12 +77,18 @@ class FakeBotAPI:
 
     async def _handle(self, request: web.Request) -> web.Response:
         method = request.match_info["method"]
+        self.requests.append(method)
         params = await self._params(request)
+        if method != "getUpdates":
+            self.calls.append((method, params))
+            async with self._changed:
+                self._changed.notify_all()
+        if self._failure is not None:
+            status, description = self._failure
+            body = {"ok": False, "error_code": status, "description": description}
+            return web.json_response(body, status=status)
         if method == "getUpdates":
             return web.json_response({"ok": True, "result": await self._get_updates(params)})
-        self.calls.append((method, params))
-        async with self._changed:
-            self._changed.notify_all()
         return web.json_response({"ok": True, "result": result_for(method, params)})
 
     async def _get_updates(self, params: dict[str, Any]) -> list[dict[str, Any]]:
