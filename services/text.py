@@ -55,12 +55,14 @@ _DROPPED_CATEGORIES = {"Cc", "Cf", "Co", "Cs", "Cn"}  # controls, zero-width and
 
 def clean_text(value: str) -> str:
     """Text as a person meant it: invisible and control characters removed, spaces tidied."""
-    kept = [
+    kept = "".join(
         char
-        for char in unicodedata.normalize("NFC", value)
+        for char in value
         if char in "\n\t" or unicodedata.category(char) not in _DROPPED_CATEGORIES
-    ]
-    lines = (" ".join(line.split()) for line in "".join(kept).splitlines())
+    )
+    # Normalise after filtering: a removed zero-width mark may have separated a letter from
+    # its accent.
+    lines = (" ".join(line.split()) for line in unicodedata.normalize("NFC", kept).splitlines())
     return "\n".join(line for line in lines if line).strip()
 
 
@@ -81,11 +83,15 @@ def cyrillic_to_latin(value: str) -> str:
 _NOT_WORD = re.compile(r"[^\w]+")
 
 
+_NO_APOSTROPHES = {ord(apostrophe): None for apostrophe in APOSTROPHES}
+
+
 def match_key(value: str) -> str:
     """The form in which typed words are compared: Latin, lower case, no apostrophes."""
-    text = unicodedata.normalize("NFKC", clean_text(value)).casefold()
-    text = cyrillic_to_latin(text)
-    text = text.translate({ord(a): None for a in APOSTROPHES})
+    # Apostrophes go before NFKC (which turns ´ into a space and an accent) and again after
+    # transliteration (ъ, ў and ғ become ').
+    text = unicodedata.normalize("NFKC", clean_text(value).translate(_NO_APOSTROPHES)).casefold()
+    text = cyrillic_to_latin(text).translate(_NO_APOSTROPHES)
     return " ".join(_NOT_WORD.sub(" ", text).replace("_", " ").split())
 
 
