@@ -24,14 +24,30 @@ class CommandError(Exception):
     """A command cannot go on; the message says why in one line."""
 
 
+# Libraries that log statements with their parameters, update contents or per-update chatter
+# at DEBUG or INFO. Whatever LOG_LEVEL says, they stay at WARNING: logs carry no personal data.
+RESTRAINED_LOGGERS = (
+    "aiosqlite",
+    "asyncpg",
+    "sqlalchemy",
+    "aiogram.event",
+    "apscheduler",
+    "aiohttp.access",
+)
+
+
+def restrain_library_loggers() -> None:
+    for name in RESTRAINED_LOGGERS:
+        logging.getLogger(name).setLevel(logging.WARNING)
+
+
 def configure_logging(level: str, *, quiet: bool = False) -> None:
     logging.basicConfig(
         level=logging.WARNING if quiet else level,
         format="%(asctime)s %(levelname)s %(name)s %(message)s",
         stream=sys.stderr,
     )
-    logging.getLogger("aiogram.event").setLevel(logging.WARNING)
-    logging.getLogger("apscheduler").setLevel(logging.WARNING)
+    restrain_library_loggers()
 
 
 async def _chat(args: argparse.Namespace) -> None:

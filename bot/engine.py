@@ -41,6 +41,7 @@ from services.conversation import read_state, write_state
 from services.crypto import DataCipher
 from services.i18n import Catalogs, guess_locale
 from services.inbound import is_first_delivery
+from services.log_safety import failure_summary
 from services.messages import OutgoingMessage, join_texts
 from services.people import hold_participant
 from services.text import clean_text, match_key, parse_number
@@ -108,9 +109,12 @@ class ConversationEngine:
             async with self._people.hold((incoming.channel, incoming.external_id)):
                 try:
                     handled = await self._handle_locked(incoming)
-                except Exception:
-                    log.exception(
-                        "update failed channel=%s kind=%s", incoming.channel, incoming.kind
+                except Exception as error:
+                    log.error(
+                        "update failed channel=%s kind=%s: %s",
+                        incoming.channel,
+                        incoming.kind,
+                        failure_summary(error),
                     )
                     handled = await self._apologise(incoming)
         finally:
@@ -329,6 +333,8 @@ class ConversationEngine:
                     now=self._clock.now(),
                 )
                 return Handled(person_id=participant.person.id, messages=(message,))
-        except Exception:
-            log.exception("could not apologise channel=%s", incoming.channel)
+        except Exception as error:
+            log.error(
+                "could not apologise channel=%s: %s", incoming.channel, failure_summary(error)
+            )
             return Handled(person_id=None, messages=())

@@ -52,7 +52,8 @@ class Database:
     def __init__(self, url: str, *, echo: bool = False) -> None:
         self.url = url
         ensure_sqlite_directory(url)
-        options: dict[str, Any] = {"echo": echo}
+        # hide_parameters: error messages must not carry names, texts or numbers into logs.
+        options: dict[str, Any] = {"echo": echo, "hide_parameters": True}
         if not is_sqlite(url):
             options.update(pool_size=10, max_overflow=10, pool_pre_ping=True)
         self.engine = create_async_engine(url, **options)

@@ -12,6 +12,7 @@ from scheduler.rate_limit import ChannelRateLimiter
 from services import outbox
 from services.clock import Clock
 from services.crypto import DataCipher
+from services.log_safety import failure_summary
 from services.outbox import (
     ClaimedMessage,
     DeliveryError,
@@ -150,7 +151,7 @@ class OutboxSender:
         except DeliveryError as error:
             return await self._settle_failure(message, error)
         except Exception as error:  # a transport bug must not stop the sender
-            log.exception("outbox id=%s transport error", message.id)
+            log.error("outbox id=%s transport error: %s", message.id, failure_summary(error))
             return await self._settle_failure(message, TemporaryFailure(type(error).__name__))
         async with self._db.transaction() as session:
             await outbox.mark_sent(session, message.id, self._clock.now())

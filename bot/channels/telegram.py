@@ -33,6 +33,7 @@ from aiogram.types import (
 from bot.engine import ConversationEngine
 from handlers.incoming import Incoming, Kind, Location, Media
 from services.i18n import N_, Catalogs
+from services.log_safety import failure_summary
 from services.messages import OutgoingMessage, split_text
 from services.outbox import Rejected, RetryAfter, TemporaryFailure, Unreachable
 
@@ -146,9 +147,7 @@ def build_dispatcher(engine: ConversationEngine) -> Dispatcher:
     @dispatcher.errors()
     async def on_error(event: ErrorEvent) -> bool:
         log.error(
-            "update id=%s failed: %s",
-            event.update.update_id,
-            type(event.exception).__name__,
+            "update id=%s failed: %s", event.update.update_id, failure_summary(event.exception)
         )
         return True
 
