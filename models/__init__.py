@@ -1,17 +1,40 @@
 """SQLAlchemy models. They hold data and small typed queries, never business rules or commits."""
 
+from models.appeal import Appeal, AppealCategory, AppealEvent, AppealStatus, Attachment
 from models.base import Base
 from models.conversation import Conversation
+from models.help_case import CaseMessage, CaseStatus, HelpCase, HelpReason
 from models.inbound import InboundMessage
 from models.outbox import OutboxMessage, OutboxStatus
 from models.person import ChannelAccount, Person
+from models.reference import ReferenceCounter
+from models.registration import (
+    Registration,
+    RegistrationEvent,
+    RegistrationKind,
+    RegistrationStatus,
+)
 
 __all__ = [
+    "Appeal",
+    "AppealCategory",
+    "AppealEvent",
+    "AppealStatus",
+    "Attachment",
     "Base",
+    "CaseMessage",
+    "CaseStatus",
     "ChannelAccount",
     "Conversation",
+    "HelpCase",
+    "HelpReason",
     "InboundMessage",
     "OutboxMessage",
     "OutboxStatus",
     "Person",
+    "ReferenceCounter",
+    "Registration",
+    "RegistrationEvent",
+    "RegistrationKind",
+    "RegistrationStatus",
 ]

@@ -14,6 +14,9 @@ class Person(Base):
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     # None until the person has chosen a language (onboarding is not finished).
     locale: Mapped[str | None] = mapped_column(String(8))
+    # Where the person lives or works now (ISO 3166 alpha-2), from their registration or
+    # asked when needed (emergency numbers, routing to a consulate).
+    country: Mapped[str | None] = mapped_column(String(2))
     consented_at: Mapped[datetime | None]
     consent_declined_at: Mapped[datetime | None]
     created_at: Mapped[datetime]

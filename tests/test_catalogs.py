@@ -159,6 +159,15 @@ def test_catalog_has_no_obsolete_or_fuzzy_leftovers(locale: str) -> None:
     assert not catalog.fuzzy, f"{locale}: the header is marked fuzzy"
 
 
+# -- placeholders ---------------------------------------------------------------------------
+
+_PLACEHOLDER = re.compile(
+    r"%\([^)]*\)[-#0 +]*\d*(?:\.\d+)?[a-zA-Z]"  # %(name)s
+    r"|%[-#0 +]*\d*(?:\.\d+)?[diouxXeEfFgGcrsa]"  # %s, %d, %.2f
+    r"|(?<!\{)\{[^{}]*\}(?!\})"  # {name}, {0}, {} (not {{escaped}})
+)
+
+
 # -- in the right script --------------------------------------------------------------------
 
 _URL = re.compile(r"\b(?:https?://|www\.)\S+", re.IGNORECASE)
@@ -168,8 +177,9 @@ _WORD = re.compile(r"[^\W\d_]+")  # runs of letters: digits and punctuation spli
 
 
 def words_in_script(text: str, script: str) -> set[str]:
-    """Words of `text` with a letter of `script` ("LATIN", "CYRILLIC"), addresses aside."""
-    for pattern in (_URL, _DOMAIN, _HANDLE):
+    """Words of `text` with a letter of `script` ("LATIN", "CYRILLIC"), addresses and
+    placeholders aside."""
+    for pattern in (_URL, _DOMAIN, _HANDLE, _PLACEHOLDER):
         text = pattern.sub(" ", text)
     return {
         word
@@ -182,6 +192,7 @@ def test_script_check_sees_through_addresses_and_catches_look_alikes() -> None:
     text = "Ёзинг: https://e-navbat.mfa.uz/x, consulate.mfa.uz, @huquqiyyordamuzbot, ID-карта."
     assert words_in_script(text, "LATIN") == {"ID"}
     assert words_in_script("паспоpт", "LATIN") == {"паспоpт"}  # a Latin "p" inside
+    assert words_in_script("Мурожаат {reference}: {status}.", "LATIN") == set()
     assert words_in_script("Oʻzbekiston", "CYRILLIC") == set()
     assert words_in_script("Oʻzbekistoн", "CYRILLIC") == {"Oʻzbekistoн"}
 
@@ -242,15 +253,6 @@ def test_uzbek_latin_uses_the_uzbek_apostrophes() -> None:
         for problem in apostrophe_problems(form)
     ]
     assert not problems, "uz_Latn apostrophes:\n" + "\n".join(problems)
-
-
-# -- placeholders ---------------------------------------------------------------------------
-
-_PLACEHOLDER = re.compile(
-    r"%\([^)]*\)[-#0 +]*\d*(?:\.\d+)?[a-zA-Z]"  # %(name)s
-    r"|%[-#0 +]*\d*(?:\.\d+)?[diouxXeEfFgGcrsa]"  # %s, %d, %.2f
-    r"|(?<!\{)\{[^{}]*\}(?!\})"  # {name}, {0}, {} (not {{escaped}})
-)
 
 
 def placeholders(text: str) -> Counter[str]:

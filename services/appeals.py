@@ -1,0 +1,328 @@
+"""Appeals: filing, the one status-change action, and what the person may do with their own.
+
+Every status change — by an operator, the scheduler or the person — goes through
+`change_appeal_status`, which records the event and, unless the person made the change,
+enqueues the notification to them in the same transaction.
+"""
+
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from models import Appeal, AppealCategory, AppealEvent, AppealStatus, Attachment, Person
+from services.crypto import DataCipher
+from services.i18n import N_, Catalogs
+from services.messages import OutgoingMessage
+from services.notify import notify_person
+from services.references import APPEAL, next_reference
+
+TEXT_LIMIT = 3000
+PERSON = "person"
+
+CATEGORY_LABELS: dict[AppealCategory, str] = {
+    AppealCategory.CONSULAR_SERVICES: N_("Consular services"),
+    AppealCategory.UNPAID_WAGES: N_("Labour rights and unpaid wages"),
+    AppealCategory.RECRUITER_FRAUD: N_("Deceived by a recruiter"),
+    AppealCategory.DOCUMENTS_LOST: N_("Lost or stolen passport or documents"),
+    AppealCategory.RETURN_HOME: N_("Return home"),
+    AppealCategory.DETENTION: N_("Detention or imprisonment abroad"),
+    AppealCategory.WHEREABOUTS_UNKNOWN: N_("A relative is out of touch"),
+    AppealCategory.REPATRIATION_OF_REMAINS: N_("Bringing home the body of a deceased person"),
+    AppealCategory.TRAFFICKING: N_("Trafficking, forced labour or sexual abuse"),
+    AppealCategory.SOCIAL_SUPPORT: N_("Social and family support"),
+    AppealCategory.COMPATRIOT_CERTIFICATE: N_("Compatriot's certificate"),
+    AppealCategory.OTHER: N_("Other"),
+    AppealCategory.ID_CARD_ABROAD: N_("ID card issued abroad"),
+    AppealCategory.RETURN_ON_BIRTH_CERTIFICATE: N_("Return home with a birth certificate"),
+}
+
+STATUS_LABELS: dict[AppealStatus, str] = {
+    AppealStatus.NEW: N_("received"),
+    AppealStatus.IN_REVIEW: N_("under review"),
+    AppealStatus.NEEDS_INFO: N_("information needed"),
+    AppealStatus.ANSWERED: N_("answered"),
+    AppealStatus.CLOSED: N_("closed"),
+    AppealStatus.REJECTED: N_("rejected"),
+    AppealStatus.WITHDRAWN: N_("withdrawn"),
+}
+
+# Which status may follow which, for changes made by the consulate or the system.
+_NEXT: dict[AppealStatus, set[AppealStatus]] = {
+    AppealStatus.NEW: {
+        AppealStatus.IN_REVIEW, AppealStatus.NEEDS_INFO, AppealStatus.ANSWERED,
+        AppealStatus.CLOSED, AppealStatus.REJECTED, AppealStatus.WITHDRAWN,
+    },
+    AppealStatus.IN_REVIEW: {
+        AppealStatus.NEEDS_INFO, AppealStatus.ANSWERED, AppealStatus.CLOSED,
+        AppealStatus.REJECTED, AppealStatus.WITHDRAWN,
+    },
+    AppealStatus.NEEDS_INFO: {
+        AppealStatus.IN_REVIEW, AppealStatus.ANSWERED, AppealStatus.CLOSED,
+        AppealStatus.REJECTED, AppealStatus.WITHDRAWN,
+    },
+    AppealStatus.ANSWERED: {AppealStatus.CLOSED, AppealStatus.IN_REVIEW},
+    AppealStatus.CLOSED: {AppealStatus.IN_REVIEW},
+    AppealStatus.REJECTED: set(),
+    AppealStatus.WITHDRAWN: set(),
+}  # fmt: skip
+NEEDS_MESSAGE = {AppealStatus.NEEDS_INFO, AppealStatus.REJECTED}
+OPEN = {AppealStatus.NEW, AppealStatus.IN_REVIEW, AppealStatus.NEEDS_INFO}
+FINISHED = {AppealStatus.ANSWERED, AppealStatus.CLOSED}  # may be rated and reopened
+
+
+class AppealError(ValueError):
+    """An action that the appeal's state does not allow."""
+
+
+@dataclass(frozen=True)
+class NewAttachment:
+    channel: str
+    kind: str
+    file_ref: str
+    mime_type: str | None = None
+    size: int | None = None
+
+
+@dataclass(frozen=True)
+class Relative:
+    """The person an appeal is filed for, when it is filed on their behalf."""
+
+    name: str
+    country: str  # ISO 3166 alpha-2
+    city: str
+    last_contact: str  # as the family member put it ("in March", "2 weeks ago")
+
+
+def _add_event(
+    session: AsyncSession,
+    cipher: DataCipher,
+    appeal: Appeal,
+    *,
+    kind: str,
+    actor: str,
+    now: datetime,
+    status: AppealStatus | None = None,
+    message: str | None = None,
+) -> None:
+    session.add(
+        AppealEvent(
+            appeal_id=appeal.id,
+            at=now,
+            actor=actor,
+            kind=kind,
+            status=status,
+            message=cipher.encrypt_text(message) if message else None,
+        )
+    )
+
+
+def _attach(
+    session: AsyncSession, appeal: Appeal, attachments: Sequence[NewAttachment], now: datetime
+) -> None:
+    for item in attachments:
+        session.add(Attachment(appeal_id=appeal.id, created_at=now, **asdict(item)))
+
+
+async def file_appeal(
+    session: AsyncSession,
+    cipher: DataCipher,
+    *,
+    person: Person,
+    category: AppealCategory,
+    text: str,
+    now: datetime,
+    country: str | None = None,
+    attachments: Sequence[NewAttachment] = (),
+    relative: Relative | None = None,
+) -> Appeal:
+    if not text.strip() or len(text) > TEXT_LIMIT:
+        raise AppealError("appeal text must be 1 to TEXT_LIMIT characters")
+    appeal = Appeal(
+        person_id=person.id,
+        reference=await next_reference(session, APPEAL, now),
+        category=category,
+        status=AppealStatus.NEW,
+        country=relative.country if relative else (country or person.country),
+        text=cipher.encrypt_text(text),
+        on_behalf=relative is not None,
+        subject=cipher.encrypt_json(asdict(relative)) if relative else None,
+        created_at=now,
+        updated_at=now,
+    )
+    session.add(appeal)
+    await session.flush()
+    _attach(session, appeal, attachments, now)
+    _add_event(
+        session, cipher, appeal, kind="filed", actor=PERSON, now=now, status=AppealStatus.NEW
+    )
+    return appeal
+
+
+def status_notice(catalogs: Catalogs, locale: str, appeal: Appeal, message: str | None) -> str:
+    """What the person is told about their appeal's new status, in their language."""
+    t = catalogs.translator(locale)
+    status = AppealStatus(appeal.status)
+    parts = [
+        t.gettext("Your appeal {reference}: {status}.").format(
+            reference=appeal.reference, status=t.gettext(STATUS_LABELS[status])
+        )
+    ]
+    if message:
+        intro = {
+            AppealStatus.NEEDS_INFO: N_("The consulate asks:"),
+            AppealStatus.REJECTED: N_("Reason:"),
+        }.get(status, N_("Answer from the consulate:"))
+        parts.append(f"{t.gettext(intro)}\n{message}")
+    if status is AppealStatus.NEEDS_INFO:
+        parts.append(
+            t.gettext(
+                "To answer, open «Appeals» in the main menu and choose this appeal, "
+                "or send its number {reference}."
+            ).format(reference=appeal.reference)
+        )
+    elif status in FINISHED:
+        parts.append(
+            t.gettext("In «Appeals» you can rate the answer or, if needed, reopen the appeal.")
+        )
+    return "\n\n".join(parts)
+
+
+async def change_appeal_status(
+    session: AsyncSession,
+    cipher: DataCipher,
+    catalogs: Catalogs,
+    appeal: Appeal,
+    status: AppealStatus,
+    *,
+    actor: str,
+    now: datetime,
+    message: str | None = None,
+    default_locale: str = "uz_Latn",
+) -> None:
+    """Change the status, record the event and, when the change is not the person's own,
+    tell them — all in the caller's transaction."""
+    current = AppealStatus(appeal.status)
+    if status not in _NEXT[current]:
+        raise AppealError(f"an appeal cannot go from {current} to {status}")
+    if status in NEEDS_MESSAGE and not (message and message.strip()):
+        raise AppealError(f"{status} needs a message for the person")
+    appeal.status = status
+    appeal.updated_at = now
+    if status is AppealStatus.ANSWERED and appeal.first_answered_at is None:
+        appeal.first_answered_at = now
+    if status in {AppealStatus.CLOSED, AppealStatus.REJECTED, AppealStatus.WITHDRAWN}:
+        appeal.closed_at = now
+    elif status is AppealStatus.IN_REVIEW:
+        appeal.closed_at = None
+    _add_event(session, cipher, appeal, kind="status", actor=actor, now=now, status=status,
+               message=message)  # fmt: skip
+    if actor != PERSON:
+        person = await session.get(Person, appeal.person_id)
+        assert person is not None  # the foreign key guarantees it
+        notice = status_notice(catalogs, person.locale or default_locale, appeal, message)
+        await notify_person(session, cipher, person.id, [OutgoingMessage(notice)], now)
+
+
+async def find_own_appeal(session: AsyncSession, person_id: int, reference: str) -> Appeal | None:
+    """The appeal with this number if it belongs to this person; nobody else's, ever."""
+    return await session.scalar(
+        select(Appeal).where(Appeal.reference == reference.upper(), Appeal.person_id == person_id)
+    )
+
+
+async def own_appeals(session: AsyncSession, person_id: int) -> list[Appeal]:
+    """The person's appeals, open ones first, newest first."""
+    appeals = await session.scalars(
+        select(Appeal).where(Appeal.person_id == person_id).order_by(Appeal.created_at.desc())
+    )
+    return sorted(appeals, key=lambda a: AppealStatus(a.status) not in OPEN)
+
+
+async def appeal_history(
+    session: AsyncSession, cipher: DataCipher, appeal: Appeal
+) -> list[tuple[AppealEvent, str | None]]:
+    events = await session.scalars(
+        select(AppealEvent).where(AppealEvent.appeal_id == appeal.id).order_by(AppealEvent.id)
+    )
+    return [(e, cipher.decrypt_text(e.message) if e.message else None) for e in events]
+
+
+async def add_information(
+    session: AsyncSession,
+    cipher: DataCipher,
+    catalogs: Catalogs,
+    appeal: Appeal,
+    text: str,
+    *,
+    now: datetime,
+    attachments: Sequence[NewAttachment] = (),
+) -> None:
+    """The person adds to an open appeal; when the consulate had asked, this is the answer
+    and the appeal goes back to review."""
+    status = AppealStatus(appeal.status)
+    if status not in OPEN:
+        raise AppealError("information can be added only to an open appeal")
+    if not text.strip() or len(text) > TEXT_LIMIT:
+        raise AppealError("text must be 1 to TEXT_LIMIT characters")
+    _attach(session, appeal, attachments, now)
+    kind = "answered_question" if status is AppealStatus.NEEDS_INFO else "info_added"
+    _add_event(session, cipher, appeal, kind=kind, actor=PERSON, now=now, message=text)
+    appeal.updated_at = now
+    if status is AppealStatus.NEEDS_INFO:
+        await change_appeal_status(
+            session, cipher, catalogs, appeal, AppealStatus.IN_REVIEW, actor=PERSON, now=now
+        )
+
+
+async def withdraw_appeal(
+    session: AsyncSession, cipher: DataCipher, catalogs: Catalogs, appeal: Appeal, *, now: datetime
+) -> None:
+    if AppealStatus(appeal.status) not in OPEN:
+        raise AppealError("only an open appeal can be withdrawn")
+    await change_appeal_status(
+        session, cipher, catalogs, appeal, AppealStatus.WITHDRAWN, actor=PERSON, now=now
+    )
+
+
+def can_reopen(appeal: Appeal, now: datetime, window: timedelta) -> bool:
+    finished_at = appeal.closed_at or appeal.first_answered_at
+    return (
+        AppealStatus(appeal.status) in FINISHED
+        and finished_at is not None
+        and now - finished_at <= window
+    )
+
+
+async def reopen_appeal(
+    session: AsyncSession,
+    cipher: DataCipher,
+    catalogs: Catalogs,
+    appeal: Appeal,
+    reason: str,
+    *,
+    now: datetime,
+    window: timedelta,
+) -> None:
+    if not can_reopen(appeal, now, window):
+        raise AppealError("this appeal can no longer be reopened")
+    if not reason.strip() or len(reason) > TEXT_LIMIT:
+        raise AppealError("a reason of 1 to TEXT_LIMIT characters is needed")
+    _add_event(session, cipher, appeal, kind="reopened", actor=PERSON, now=now, message=reason)
+    await change_appeal_status(
+        session, cipher, catalogs, appeal, AppealStatus.IN_REVIEW, actor=PERSON, now=now
+    )
+
+
+def rate_appeal(
+    session: AsyncSession, cipher: DataCipher, appeal: Appeal, rating: int, *, now: datetime
+) -> None:
+    if AppealStatus(appeal.status) not in FINISHED:
+        raise AppealError("only an answered or closed appeal can be rated")
+    if not 1 <= rating <= 5:
+        raise AppealError("a rating is 1 to 5")
+    appeal.rating = rating
+    appeal.rated_at = now
+    _add_event(session, cipher, appeal, kind="rated", actor=PERSON, now=now, message=str(rating))

@@ -1,0 +1,234 @@
+"""Consular registration: submitting (or re-submitting), the status action, the person's answer.
+
+One registration per person and country: a re-registration replaces the details and keeps
+the previous ones (encrypted) in its event, so the history stays.
+"""
+
+import json
+from dataclasses import asdict, dataclass
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from models import Person, Registration, RegistrationEvent, RegistrationKind, RegistrationStatus
+from services.crypto import DataCipher
+from services.i18n import N_, Catalogs
+from services.messages import OutgoingMessage
+from services.notify import notify_person
+from services.references import REGISTRATION, next_reference
+
+PERSON = "person"
+
+STATUS_LABELS: dict[RegistrationStatus, str] = {
+    RegistrationStatus.SUBMITTED: N_("submitted, waiting for the consulate"),
+    RegistrationStatus.ACCEPTED: N_("accepted"),
+    RegistrationStatus.NEEDS_INFO: N_("information needed"),
+    RegistrationStatus.REJECTED: N_("rejected"),
+}
+_NEXT: dict[RegistrationStatus, set[RegistrationStatus]] = {
+    RegistrationStatus.SUBMITTED: {
+        RegistrationStatus.ACCEPTED, RegistrationStatus.NEEDS_INFO, RegistrationStatus.REJECTED
+    },
+    RegistrationStatus.NEEDS_INFO: {
+        RegistrationStatus.SUBMITTED, RegistrationStatus.ACCEPTED, RegistrationStatus.REJECTED
+    },
+    RegistrationStatus.ACCEPTED: {RegistrationStatus.NEEDS_INFO, RegistrationStatus.REJECTED},
+    RegistrationStatus.REJECTED: {RegistrationStatus.ACCEPTED},
+}  # fmt: skip
+NEEDS_MESSAGE = {RegistrationStatus.NEEDS_INFO, RegistrationStatus.REJECTED}
+
+
+class RegistrationError(ValueError):
+    """An action that the registration's state does not allow."""
+
+
+@dataclass(frozen=True)
+class RegistrationDetails:
+    kind: RegistrationKind
+    full_name: str  # as in the passport, Latin letters
+    date_of_birth: date
+    document_type: str  # "passport" or "id_card"
+    document_number: str  # normalised: AA1234567
+    personal_number: str | None  # JShShIR / ПИНФЛ, 14 digits, when known
+    country: str  # ISO 3166 alpha-2
+    city: str
+    address: str
+    phone: str  # E.164
+    arrival_date: date
+    sex: str  # "female" or "male"
+    purpose: str | None = None  # temporary stays: "work", "study" or "other"
+    expected_end: date | None = None  # temporary stays
+    passport_photo: dict[str, Any] | None = None  # {"channel", "file_ref", "mime_type", "size"}
+
+    def to_json(self) -> dict[str, Any]:
+        values = asdict(self)
+        for key, value in values.items():
+            if isinstance(value, date):
+                values[key] = value.isoformat()
+        return values
+
+    @classmethod
+    def from_json(cls, values: dict[str, Any]) -> "RegistrationDetails":
+        parsed: dict[str, Any] = dict(values)
+        for name in _DATE_FIELDS:
+            if parsed.get(name):
+                parsed[name] = date.fromisoformat(parsed[name])
+        parsed["kind"] = RegistrationKind(parsed["kind"])
+        return cls(**parsed)
+
+
+_DATE_FIELDS = ("date_of_birth", "arrival_date", "expected_end")
+
+
+def details_of(registration: Registration, cipher: DataCipher) -> RegistrationDetails:
+    return RegistrationDetails.from_json(json.loads(cipher.decrypt_text(registration.details)))
+
+
+def _event(
+    session: AsyncSession,
+    cipher: DataCipher,
+    registration: Registration,
+    *,
+    kind: str,
+    actor: str,
+    now: datetime,
+    status: RegistrationStatus | None = None,
+    message: str | None = None,
+    previous_details: str | None = None,
+) -> None:
+    session.add(
+        RegistrationEvent(
+            registration_id=registration.id,
+            at=now,
+            actor=actor,
+            kind=kind,
+            status=status,
+            message=cipher.encrypt_text(message) if message else None,
+            previous_details=previous_details,
+        )
+    )
+
+
+async def submit_registration(
+    session: AsyncSession,
+    cipher: DataCipher,
+    *,
+    person: Person,
+    details: RegistrationDetails,
+    now: datetime,
+) -> tuple[Registration, bool]:
+    """Register, or re-register for the same country; returns (registration, is_new)."""
+    registration = await session.scalar(
+        select(Registration).where(
+            Registration.person_id == person.id, Registration.country == details.country
+        )
+    )
+    encrypted = cipher.encrypt_json(details.to_json())
+    plain = {
+        "city": details.city,
+        "kind": details.kind,
+        "purpose": details.purpose,
+        "sex": details.sex,
+        "status": RegistrationStatus.SUBMITTED,
+        "details": encrypted,
+        "submitted_at": now,
+        "updated_at": now,
+    }
+    person.country = details.country
+    if registration is None:
+        registration = Registration(
+            person_id=person.id,
+            reference=await next_reference(session, REGISTRATION, now),
+            country=details.country,
+            **plain,
+        )
+        session.add(registration)
+        await session.flush()
+        _event(session, cipher, registration, kind="submitted", actor=PERSON, now=now,
+               status=RegistrationStatus.SUBMITTED)  # fmt: skip
+        return registration, True
+    previous = registration.details
+    for key, value in plain.items():
+        setattr(registration, key, value)
+    _event(session, cipher, registration, kind="resubmitted", actor=PERSON, now=now,
+           status=RegistrationStatus.SUBMITTED, previous_details=previous)  # fmt: skip
+    return registration, False
+
+
+def status_notice(
+    catalogs: Catalogs, locale: str, registration: Registration, message: str | None
+) -> str:
+    t = catalogs.translator(locale)
+    status = RegistrationStatus(registration.status)
+    parts = [
+        t.gettext("Your consular registration {reference}: {status}.").format(
+            reference=registration.reference, status=t.gettext(STATUS_LABELS[status])
+        )
+    ]
+    if message:
+        intro = (
+            N_("Reason:") if status is RegistrationStatus.REJECTED else N_("The consulate asks:")
+        )
+        parts.append(f"{t.gettext(intro)}\n{message}")
+    if status is RegistrationStatus.NEEDS_INFO:
+        parts.append(t.gettext("To answer, open «Consular registration» in the main menu."))
+    return "\n\n".join(parts)
+
+
+async def change_registration_status(
+    session: AsyncSession,
+    cipher: DataCipher,
+    catalogs: Catalogs,
+    registration: Registration,
+    status: RegistrationStatus,
+    *,
+    actor: str,
+    now: datetime,
+    message: str | None = None,
+    default_locale: str = "uz_Latn",
+) -> None:
+    """The one way a registration's status changes: event and notification included."""
+    current = RegistrationStatus(registration.status)
+    if status not in _NEXT[current]:
+        raise RegistrationError(f"a registration cannot go from {current} to {status}")
+    if status in NEEDS_MESSAGE and not (message and message.strip()):
+        raise RegistrationError(f"{status} needs a message for the person")
+    registration.status = status
+    registration.updated_at = now
+    _event(session, cipher, registration, kind="status", actor=actor, now=now, status=status,
+           message=message)  # fmt: skip
+    if actor != PERSON:
+        person = await session.get(Person, registration.person_id)
+        assert person is not None
+        notice = status_notice(catalogs, person.locale or default_locale, registration, message)
+        await notify_person(session, cipher, person.id, [OutgoingMessage(notice)], now)
+
+
+async def answer_question(
+    session: AsyncSession,
+    cipher: DataCipher,
+    catalogs: Catalogs,
+    registration: Registration,
+    answer: str,
+    *,
+    now: datetime,
+) -> None:
+    """The person answers the consulate's question; the registration waits again."""
+    if RegistrationStatus(registration.status) is not RegistrationStatus.NEEDS_INFO:
+        raise RegistrationError("there is no question to answer")
+    _event(session, cipher, registration, kind="answered", actor=PERSON, now=now, message=answer)
+    await change_registration_status(
+        session, cipher, catalogs, registration, RegistrationStatus.SUBMITTED, actor=PERSON, now=now
+    )
+
+
+async def own_registrations(session: AsyncSession, person_id: int) -> list[Registration]:
+    return list(
+        await session.scalars(
+            select(Registration)
+            .where(Registration.person_id == person_id)
+            .order_by(Registration.updated_at.desc())
+        )
+    )
