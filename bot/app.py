@@ -7,12 +7,14 @@ maintenance commands start in a fraction of the time without it.
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import TYPE_CHECKING
 
 from bot.engine import ConversationEngine
 from bot.migrate import is_up_to_date, upgrade
 from bot.settings import Settings, resolve_data_key
 from handlers import all_journeys
+from handlers.conversation import JourneySettings
 from models.db import Database
 from scheduler.outbox_sender import OutboxSender
 from scheduler.rate_limit import ChannelLimits, ChannelRateLimiter
@@ -101,7 +103,10 @@ def build_application(
         cipher,
         clock,
         all_journeys(),
-        default_locale=settings.default_locale,
+        settings=JourneySettings(
+            default_locale=settings.default_locale,
+            appeal_reopen_window=timedelta(days=settings.appeal_reopen_days),
+        ),
         on_enqueued=sender.wake,
     )
     telegram = None

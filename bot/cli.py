@@ -6,6 +6,7 @@ import logging
 import signal
 import sys
 from collections.abc import Callable, Coroutine, Sequence
+from pathlib import Path
 from typing import Any
 
 from bot import __version__
@@ -53,8 +54,9 @@ def configure_logging(level: str, *, quiet: bool = False) -> None:
 async def _chat(args: argparse.Namespace) -> None:
     settings = load_settings()
     configure_logging(settings.log_level, quiet=True)
+    files = Path("var") / "files"
     app = build_application(
-        settings, transports={CONSOLE: ConsoleTransport(sys.stdout)}, serve_telegram=False
+        settings, transports={CONSOLE: ConsoleTransport(sys.stdout, files)}, serve_telegram=False
     )
     try:
         await app.prepare_database()

@@ -28,6 +28,7 @@ from handlers.conversation import (
     GoBack,
     GoHome,
     Journey,
+    JourneySettings,
     Outcome,
     Question,
     Repeat,
@@ -82,7 +83,7 @@ class ConversationEngine:
         clock: Clock,
         journeys: Mapping[str, Journey],
         *,
-        default_locale: str,
+        settings: JourneySettings,
         on_enqueued: Callable[[], None] = lambda: None,
     ) -> None:
         self._db = db
@@ -90,7 +91,12 @@ class ConversationEngine:
         self._cipher = cipher
         self._clock = clock
         self._journeys = dict(journeys)
-        self._default_locale = default_locale
+        self._journey_names = frozenset(self._journeys)
+        self._interceptors = [
+            f for journey in self._journeys.values() for f in journey.interceptors
+        ]
+        self._settings = settings
+        self._default_locale = settings.default_locale
         self._on_enqueued = on_enqueued
         self._people = KeyedLock()
         self._in_flight = 0
@@ -157,14 +163,19 @@ class ConversationEngine:
                 state=state,
                 translator=self._catalogs.translator(locale),
                 catalogs=self._catalogs,
+                cipher=self._cipher,
                 now=now,
+                settings=self._settings,
+                journeys=self._journey_names,
             )
             if participant.is_new:
                 self._remember_start_payload(ctx, incoming)
             else:
                 self._apply(ctx, await self._react(ctx, incoming))
             question = await self._ask(ctx)
-            message = OutgoingMessage(join_texts([*ctx.said, question.text]), question.choices)
+            message = OutgoingMessage(
+                join_texts([*ctx.said, question.text]), question.choices, ctx.document
+            )
             state.choices = [[choice.id, *choice.keys] for choice in question.choices]
             write_state(participant.conversation, state, self._cipher, now)
             outbox.enqueue(
@@ -200,6 +211,10 @@ class ConversationEngine:
                 )
             if universal := _WORD_TO_UNIVERSAL.get(match_key(answer.text)):
                 return self._universal(ctx, universal)
+            if onboarding.is_complete(ctx):
+                for intercept in self._interceptors:
+                    if (outcome := await intercept(ctx, answer)) is not None:
+                        return outcome
         step = self._current_step(ctx)
         if step is None:
             return GoHome()

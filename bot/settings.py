@@ -64,6 +64,7 @@ class Settings(DatabaseSettings):
     telegram_max_per_chat_per_second: float = Field(default=1.0, gt=0)
     outbox_poll_seconds: float = Field(default=2.0, gt=0)
     outbox_max_attempts: int = Field(default=8, ge=1)
+    appeal_reopen_days: int = Field(default=30, ge=0)
 
     @field_validator("telegram_bot_token")
     @classmethod

@@ -8,7 +8,7 @@ words; steps never see a channel.
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -16,8 +16,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from handlers.incoming import Incoming, Kind
 from models import Person
 from services.conversation import ConversationState
+from services.crypto import DataCipher
 from services.i18n import Catalogs, Translator
-from services.messages import Choice
+from services.messages import Choice, Document
 from services.text import match_key
 
 # Choice ids the engine handles itself, wherever they are offered.
@@ -70,6 +71,14 @@ class GoHome(Outcome):
     pass
 
 
+@dataclass(frozen=True)
+class JourneySettings:
+    """The knobs journeys read (from the application's settings)."""
+
+    default_locale: str = "uz_Latn"
+    appeal_reopen_window: timedelta = timedelta(days=30)
+
+
 @dataclass
 class Context:
     """Everything a step may use while one update is handled."""
@@ -79,8 +88,12 @@ class Context:
     state: ConversationState
     translator: Translator
     catalogs: Catalogs
+    cipher: DataCipher
     now: datetime
+    settings: JourneySettings = field(default_factory=JourneySettings)
+    journeys: frozenset[str] = frozenset()  # the journeys that exist, for menus to offer
     said: list[str] = field(default_factory=list)
+    document: Document | None = None  # a file to send with the reply (an export)
 
     @property
     def locale(self) -> str:
@@ -98,6 +111,10 @@ class Context:
     def say(self, text: str) -> None:
         """Something to tell the person before the next question."""
         self.said.append(text)
+
+    def send_document(self, document: Document) -> None:
+        """A file to send along with the reply."""
+        self.document = document
 
     @property
     def answers(self) -> dict[str, Any]:
@@ -119,6 +136,9 @@ class Context:
 
 AskFn = Callable[[Context], Awaitable[Question]]
 AnswerFn = Callable[[Context, Answer], Awaitable[Outcome]]
+# Reacts in any state (after onboarding) to input no choice and no universal word took, such
+# as a typed reference number; None lets the current step have it.
+InterceptFn = Callable[[Context, Answer], Awaitable[Outcome | None]]
 
 
 @dataclass
@@ -134,6 +154,7 @@ class Journey:
         self.needs_consent = needs_consent
         self._asks: dict[str, AskFn] = {}
         self._answers: dict[str, AnswerFn] = {}
+        self.interceptors: list[InterceptFn] = []
 
     def asks(self, step: str) -> Callable[[AskFn], AskFn]:
         def register(function: AskFn) -> AskFn:
@@ -148,6 +169,10 @@ class Journey:
             return function
 
         return register
+
+    def intercepts(self, function: InterceptFn) -> InterceptFn:
+        self.interceptors.append(function)
+        return function
 
     def step(self, name: str) -> Step | None:
         if name in self._asks and name in self._answers:

@@ -8,8 +8,16 @@ journey = Journey("menu", first_step="main")
 REGISTRATION, APPEALS, GUIDANCE, HELP = "registration", "appeals", "guidance", "help"
 FAMILY, SETTINGS, EMERGENCY, PRIVACY = "family", "settings", "emergency", "privacy"
 
-# Journeys that are not built yet: their menu item says so honestly.
-NOT_BUILT = {REGISTRATION, APPEALS, GUIDANCE, FAMILY}
+# Menu item → the journey it opens. An item whose journey does not exist yet says so
+# honestly instead.
+ROUTES = {
+    REGISTRATION: "registration",
+    APPEALS: "appeals",
+    GUIDANCE: "guidance",
+    HELP: "help",
+    FAMILY: "family",
+    SETTINGS: "settings",
+}
 
 
 @journey.asks("main")
@@ -40,9 +48,8 @@ async def ask_main(ctx: Context) -> Question:
 @journey.answers("main")
 async def answer_main(ctx: Context, answer: Answer) -> Outcome:
     choice = answer.choice
-    if choice in NOT_BUILT:
-        ctx.say(texts.coming_soon(ctx))
-        return Repeat()
+    if choice in ROUTES and ROUTES[choice] in ctx.journeys:
+        return Go(ROUTES[choice])
     if choice == HELP:
         ctx.say(
             ctx._(
@@ -52,11 +59,12 @@ async def answer_main(ctx: Context, answer: Answer) -> Outcome:
         )
         ctx.say(texts.emergency_contacts(ctx))
         return Repeat()
+    if choice in ROUTES:
+        ctx.say(texts.coming_soon(ctx))
+        return Repeat()
     if choice == EMERGENCY:
         ctx.say(texts.emergency_contacts(ctx))
         return Repeat()
     if choice == PRIVACY:
         return Go("onboarding", "consent")
-    if choice == SETTINGS:
-        return Go("settings")
     return ctx.not_understood()

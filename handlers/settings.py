@@ -34,6 +34,8 @@ async def ask_main(ctx: Context) -> Question:
 @journey.answers("main")
 async def answer_main(ctx: Context, answer: Answer) -> Outcome:
     if answer.choice == MY_DATA:
+        if "my_data" in ctx.journeys:
+            return Go("my_data")
         ctx.say(texts.coming_soon(ctx))
         return Repeat()
     if answer.choice == PRIVACY:

@@ -43,7 +43,8 @@ class Appeal(Base):
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     person_id: Mapped[int] = mapped_column(ForeignKey("person.id", ondelete="CASCADE"), index=True)
-    reference: Mapped[str] = mapped_column(String(20), unique=True)
+    # None once the person deleted their data: the number stops resolving, counts stay.
+    reference: Mapped[str | None] = mapped_column(String(20), unique=True)
     category: Mapped[str] = mapped_column(String(32), index=True)
     status: Mapped[str] = mapped_column(String(16), index=True)
     # The country the appeal concerns (where the person, or the relative, is), for routing
@@ -81,9 +82,7 @@ class Attachment(Base):
 
     __tablename__ = "attachment"
     __table_args__ = (
-        CheckConstraint(
-            "(appeal_id IS NULL) <> (help_case_id IS NULL)", name="exactly_one_owner"
-        ),
+        CheckConstraint("(appeal_id IS NULL) <> (help_case_id IS NULL)", name="exactly_one_owner"),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)

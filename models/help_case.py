@@ -31,7 +31,8 @@ class HelpCase(Base):
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     person_id: Mapped[int] = mapped_column(ForeignKey("person.id", ondelete="CASCADE"), index=True)
-    reference: Mapped[str] = mapped_column(String(20), unique=True)
+    # None once the person deleted their data: the number stops resolving, counts stay.
+    reference: Mapped[str | None] = mapped_column(String(20), unique=True)
     reason: Mapped[str] = mapped_column(String(32))
     urgent: Mapped[bool] = mapped_column(default=False)
     status: Mapped[str] = mapped_column(String(16), index=True)

@@ -21,6 +21,9 @@ class Person(Base):
     consent_declined_at: Mapped[datetime | None]
     created_at: Mapped[datetime]
     last_seen_at: Mapped[datetime]
+    # Set when the person deleted their data: the row stays, anonymous, so that statistics
+    # (registrations per country, appeals per category) keep their counts.
+    deleted_at: Mapped[datetime | None]
 
     accounts: Mapped[list["ChannelAccount"]] = relationship(
         back_populates="person", cascade="all, delete-orphan", passive_deletes=True

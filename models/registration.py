@@ -27,7 +27,8 @@ class Registration(Base):
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     person_id: Mapped[int] = mapped_column(ForeignKey("person.id", ondelete="CASCADE"), index=True)
-    reference: Mapped[str] = mapped_column(String(20), unique=True)
+    # None once the person deleted their data: the number stops resolving, counts stay.
+    reference: Mapped[str | None] = mapped_column(String(20), unique=True)
     # Kept in the clear for the anonymous statistics (country, city, sex, kind, purpose);
     # everything that identifies the person is in the encrypted `details`.
     country: Mapped[str] = mapped_column(String(2), index=True)

@@ -1,5 +1,7 @@
-"""What the bot says, independent of any channel: a text and the choices offered with it."""
+"""What the bot says, independent of any channel: a text, the choices offered with it, and
+sometimes a file."""
 
+import base64
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -15,20 +17,41 @@ class Choice:
 
 
 @dataclass(frozen=True)
+class Document:
+    """A small file made for the person (their data export)."""
+
+    filename: str
+    content: bytes
+    mime_type: str = "application/octet-stream"
+
+
+@dataclass(frozen=True)
 class OutgoingMessage:
     text: str
     choices: tuple[Choice, ...] = field(default=())
+    document: Document | None = None
 
     def to_payload(self) -> dict[str, Any]:
         payload: dict[str, Any] = {"text": self.text}
         if self.choices:
             payload["choices"] = [[choice.id, choice.label] for choice in self.choices]
+        if self.document is not None:
+            payload["document"] = {
+                "filename": self.document.filename,
+                "mime_type": self.document.mime_type,
+                "content": base64.b64encode(self.document.content).decode("ascii"),
+            }
         return payload
 
     @classmethod
     def from_payload(cls, payload: dict[str, Any]) -> "OutgoingMessage":
         choices = tuple(Choice(id=c[0], label=c[1]) for c in payload.get("choices", ()))
-        return cls(text=payload["text"], choices=choices)
+        document = None
+        if (file := payload.get("document")) is not None:
+            document = Document(
+                file["filename"], base64.b64decode(file["content"]), file["mime_type"]
+            )
+        return cls(text=payload["text"], choices=choices, document=document)
 
 
 def split_text(text: str, limit: int) -> list[str]:

@@ -165,10 +165,10 @@ async def test_nobody_finds_another_persons_appeal_by_its_number(
     app = telegram.app
     alice = await person_of(telegram, ALICE)
     bob = await person_of(telegram, BOB)
-    appeal = await file(app, alice, clock)
+    await file(app, alice, clock)
     async with app.db.sessions() as session:
-        assert await appeals.find_own_appeal(session, alice.id, appeal.reference.lower())
-        assert await appeals.find_own_appeal(session, bob.id, appeal.reference) is None
+        assert await appeals.find_own_appeal(session, alice.id, "ap-2026-000001")
+        assert await appeals.find_own_appeal(session, bob.id, "AP-2026-000001") is None
 
 
 def details(country: str = "RU", city: str = "Moskva") -> registrations.RegistrationDetails:

@@ -8,12 +8,13 @@ A line `:as NAME` switches to another person.
 import asyncio
 import sys
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import TextIO
 
 from bot.engine import ConversationEngine
 from handlers.incoming import Incoming, Kind
 from scheduler.outbox_sender import OutboxSender
-from services.messages import OutgoingMessage
+from services.messages import Document, OutgoingMessage
 
 CHANNEL = "console"
 _COMMAND_PREFIX = "/"
@@ -30,12 +31,24 @@ def render(message: OutgoingMessage) -> str:
 class ConsoleTransport:
     channel = CHANNEL
 
-    def __init__(self, out: TextIO) -> None:
+    def __init__(self, out: TextIO, files_dir: Path) -> None:
         self._out = out
+        self._files_dir = files_dir
 
     async def send(self, address: str, message: OutgoingMessage) -> None:
         print(f"bot → {address}:", file=self._out)
         print(render(message), file=self._out, flush=True)
+        if message.document is not None:
+            path = self._save(address, message.document)
+            print(f"  📎 {path}", file=self._out, flush=True)
+
+    def _save(self, address: str, document: Document) -> Path:
+        """Files sent to a terminal person land in a folder of their own."""
+        folder = self._files_dir / "".join(c if c.isalnum() else "_" for c in address)
+        folder.mkdir(parents=True, exist_ok=True)
+        path = folder / Path(document.filename).name
+        path.write_bytes(document.content)
+        return path
 
 
 def incoming_from_line(name: str, line: str) -> Incoming:

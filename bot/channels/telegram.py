@@ -23,6 +23,7 @@ from aiogram.exceptions import (
 )
 from aiogram.types import (
     BotCommand,
+    BufferedInputFile,
     CallbackQuery,
     ErrorEvent,
     InlineKeyboardButton,
@@ -199,18 +200,25 @@ class TelegramTransport:
         self._bot = bot
 
     async def send(self, address: str, message: OutgoingMessage) -> None:
-        parts = split_text(message.text, TEXT_LIMIT)
-        for index, part in enumerate(parts):
-            markup = keyboard(message) if index == len(parts) - 1 else None
-            try:
-                await self._bot.send_message(chat_id=int(address), text=part, reply_markup=markup)
-            except TelegramRetryAfter as error:
-                raise RetryAfter(error.retry_after) from error
-            except TelegramForbiddenError as error:
-                raise Unreachable("forbidden: blocked or deactivated") from error
-            except (TelegramNotFound, TelegramBadRequest) as error:
-                if "chat not found" in error.message.lower():
-                    raise Unreachable("chat not found") from error
-                raise Rejected(error.message) from error
-            except (TelegramServerError, TelegramNetworkError) as error:
-                raise TemporaryFailure(type(error).__name__) from error
+        """The text (split at Telegram's limit), then the document if any; the keyboard goes
+        with the last of them."""
+        chat_id = int(address)
+        parts = split_text(message.text, TEXT_LIMIT) if message.text else []
+        markup = keyboard(message)
+        try:
+            for index, part in enumerate(parts):
+                last = index == len(parts) - 1 and message.document is None
+                await self._bot.send_message(chat_id, part, reply_markup=markup if last else None)
+            if message.document is not None:
+                file = BufferedInputFile(message.document.content, message.document.filename)
+                await self._bot.send_document(chat_id, file, reply_markup=markup)
+        except TelegramRetryAfter as error:
+            raise RetryAfter(error.retry_after) from error
+        except TelegramForbiddenError as error:
+            raise Unreachable("forbidden: blocked or deactivated") from error
+        except (TelegramNotFound, TelegramBadRequest) as error:
+            if "chat not found" in error.message.lower():
+                raise Unreachable("chat not found") from error
+            raise Rejected(error.message) from error
+        except (TelegramServerError, TelegramNetworkError) as error:
+            raise TemporaryFailure(type(error).__name__) from error

@@ -26,7 +26,7 @@ def upgrade() -> None:
     op.create_table("appeal",
     sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
     sa.Column("person_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
-    sa.Column("reference", sa.String(length=20), nullable=False),
+    sa.Column("reference", sa.String(length=20), nullable=True),
     sa.Column("category", sa.String(length=32), nullable=False),
     sa.Column("status", sa.String(length=16), nullable=False),
     sa.Column("country", sa.String(length=2), nullable=True),
@@ -53,7 +53,7 @@ def upgrade() -> None:
     op.create_table("help_case",
     sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
     sa.Column("person_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
-    sa.Column("reference", sa.String(length=20), nullable=False),
+    sa.Column("reference", sa.String(length=20), nullable=True),
     sa.Column("reason", sa.String(length=32), nullable=False),
     sa.Column("urgent", sa.Boolean(), nullable=False),
     sa.Column("status", sa.String(length=16), nullable=False),
@@ -77,7 +77,7 @@ def upgrade() -> None:
     op.create_table("registration",
     sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
     sa.Column("person_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
-    sa.Column("reference", sa.String(length=20), nullable=False),
+    sa.Column("reference", sa.String(length=20), nullable=True),
     sa.Column("country", sa.String(length=2), nullable=False),
     sa.Column("city", sa.String(length=100), nullable=False),
     sa.Column("kind", sa.String(length=16), nullable=False),
@@ -162,11 +162,13 @@ def upgrade() -> None:
 
     with op.batch_alter_table("person", schema=None) as batch_op:
         batch_op.add_column(sa.Column("country", sa.String(length=2), nullable=True))
+        batch_op.add_column(sa.Column("deleted_at", sa.DateTime(timezone=True), nullable=True))
 
 
 
 def downgrade() -> None:
     with op.batch_alter_table("person", schema=None) as batch_op:
+        batch_op.drop_column("deleted_at")
         batch_op.drop_column("country")
 
     with op.batch_alter_table("case_message", schema=None) as batch_op:

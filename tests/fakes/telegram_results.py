@@ -16,14 +16,18 @@ _message_ids = itertools.count(1000)
 def result_for(method: str, params: dict[str, Any]) -> Any:
     if method == "getMe":
         return BOT_USER
-    if method == "sendMessage":
-        return {
+    if method in ("sendMessage", "sendDocument"):
+        message: dict[str, Any] = {
             "message_id": next(_message_ids),
             "date": int(time.time()),
             "chat": {"id": int(params["chat_id"]), "type": "private"},
             "from": BOT_USER,
-            "text": params.get("text", ""),
         }
+        if method == "sendMessage":
+            message["text"] = params.get("text", "")
+        else:
+            message["document"] = {"file_id": "BQACAgIAAxkBAAIBdoc", "file_unique_id": "doc1"}
+        return message
     if method == "getWebhookInfo":
         return {"url": "", "has_custom_certificate": False, "pending_update_count": 0}
     return True

@@ -1,0 +1,88 @@
+"""Countries: names in every locale (from CLDR, via Babel) and search by what people type.
+
+A person may type a country in Uzbek (either script), Russian or English, with any
+apostrophe, or a common short form ("AQSh", "США", "BAA", "Korea").
+"""
+
+import re
+from functools import cache
+
+from babel import Locale
+
+from services.i18n import LOCALES
+from services.text import match_key
+
+# Labour-migration destinations first (FACTS.md), then the rest A–Z.
+PRIORITY = ("RU", "KZ", "TR", "KR", "AE", "US")
+HOME = "UZ"
+# CLDR territory codes that are not countries people live in, and home.
+_NOT_COUNTRIES = {
+    "AC", "AQ", "BV", "CP", "DG", "EA", "EU", "EZ", "GS", "HM", "IC", "QO", "TA", "UM",
+    "UN", "XA", "XB", "ZZ", HOME,
+}  # fmt: skip
+# Short forms people use that CLDR does not list.
+_ALIASES = {
+    "RU": ("rf", "рф", "russia", "rossiya federatsiyasi"),
+    "KR": ("korea", "koreya", "корея", "южная корея", "janubiy koreya", "south korea"),
+    "US": ("usa", "aqsh", "сша", "америка", "amerika", "america"),
+    "AE": ("uae", "baa", "оаэ", "emirates", "эмираты", "dubai", "дубай"),
+    "GB": ("uk", "england", "angliya", "англия"),
+    "TR": ("turkey", "turkiye", "туркия"),
+    "KZ": ("qozogiston", "kazakhstan"),
+    "CN": ("china", "xitoy", "китай"),
+}
+_ISO = re.compile(r"^[A-Z]{2}$")
+
+
+def _uzbek_latin(name: str) -> str:
+    """CLDR writes some Uzbek names with ‘ (U+2018); Uzbek Latin uses ʻ (U+02BB)."""
+    return re.sub(r"([OoGg])[‘’']", "\\1\u02bb", name)
+
+
+@cache
+def _names(locale: str) -> dict[str, str]:
+    territories = Locale.parse(locale).territories
+    names = {c: n for c, n in territories.items() if _ISO.match(c) and c not in _NOT_COUNTRIES}
+    if locale == "uz_Latn":
+        names = {code: _uzbek_latin(name) for code, name in names.items()}
+    return names
+
+
+def country_codes() -> list[str]:
+    """Every country, the labour-migration destinations first, then by code."""
+    rest = sorted(set(_names("en")) - set(PRIORITY))
+    return [*PRIORITY, *rest]
+
+
+def country_name(code: str, locale: str) -> str:
+    return _names(locale).get(code) or _names("en").get(code) or code
+
+
+@cache
+def _index() -> dict[str, set[str]]:
+    """match key → the countries it names."""
+    index: dict[str, set[str]] = {}
+    for locale in (*LOCALES, "en"):
+        for code, name in _names(locale).items():
+            index.setdefault(match_key(name), set()).add(code)
+    for code, aliases in _ALIASES.items():
+        for alias in aliases:
+            index.setdefault(match_key(alias), set()).add(code)
+    return index
+
+
+def search_countries(text: str, limit: int = 8) -> list[str]:
+    """Countries whose name matches what was typed: an exact name first; otherwise names
+    that start with it; otherwise names that contain it (from four letters)."""
+    key = match_key(text)
+    if not key:
+        return []
+    index = _index()
+    if key in index:
+        found = index[key]
+    else:
+        found = {c for name, codes in index.items() if name.startswith(key) for c in codes}
+        if not found and len(key) >= 4:
+            found = {c for name, codes in index.items() if key in name for c in codes}
+    order = {code: position for position, code in enumerate(country_codes())}
+    return sorted(found, key=lambda code: order.get(code, len(order)))[:limit]
