@@ -24,6 +24,7 @@ from handlers.conversation import (
     UNIVERSAL,
     Answer,
     Context,
+    Farewell,
     Go,
     GoBack,
     GoHome,
@@ -168,16 +169,22 @@ class ConversationEngine:
                 settings=self._settings,
                 journeys=self._journey_names,
             )
+            outcome = None
             if participant.is_new:
                 self._remember_start_payload(ctx, incoming)
             else:
-                self._apply(ctx, await self._react(ctx, incoming))
-            question = await self._ask(ctx)
-            message = OutgoingMessage(
-                join_texts([*ctx.said, question.text]), question.choices, ctx.document
-            )
-            state.choices = [[choice.id, *choice.keys] for choice in question.choices]
-            write_state(participant.conversation, state, self._cipher, now)
+                outcome = await self._react(ctx, incoming)
+            if isinstance(outcome, Farewell):
+                message = OutgoingMessage(join_texts(ctx.said), document=ctx.document)
+            else:
+                if outcome is not None:
+                    self._apply(ctx, outcome)
+                question = await self._ask(ctx)
+                message = OutgoingMessage(
+                    join_texts([*ctx.said, question.text]), question.choices, ctx.document
+                )
+                state.choices = [[choice.id, *choice.keys] for choice in question.choices]
+                write_state(participant.conversation, state, self._cipher, now)
             outbox.enqueue(
                 session,
                 self._cipher,

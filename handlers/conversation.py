@@ -72,6 +72,12 @@ class GoHome(Outcome):
 
 
 @dataclass(frozen=True)
+class Farewell(Outcome):
+    """The conversation is over (the person deleted their data and its row is gone): what
+    was said is sent, no question is asked, no state is kept. A new message starts afresh."""
+
+
+@dataclass(frozen=True)
 class JourneySettings:
     """The knobs journeys read (from the application's settings)."""
 
