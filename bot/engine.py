@@ -65,6 +65,7 @@ UNIVERSAL_WORDS: dict[str, tuple[str, ...]] = {
     LANGUAGE: ("language", "til", "tilni oʻzgartirish", "язык", "сменить язык"),
 }
 COMMANDS = {"menu": MENU, "back": BACK, "cancel": CANCEL, "help": HELP, "language": LANGUAGE}
+# Besides these: /start [payload], and /status NUMBER, which goes to the interceptors.
 _WORD_TO_UNIVERSAL = {match_key(word): u for u, words in UNIVERSAL_WORDS.items() for word in words}
 
 
@@ -200,7 +201,7 @@ class ConversationEngine:
 
     async def _react(self, ctx: Context, incoming: Incoming) -> Outcome:
         if incoming.kind is Kind.COMMAND:
-            return self._command(ctx, incoming)
+            return await self._command(ctx, incoming)
         if incoming.kind is Kind.EDITED:
             return Repeat(
                 ctx._("I do not read edited messages. Please send your answer as a new message.")
@@ -218,10 +219,8 @@ class ConversationEngine:
                 )
             if universal := _WORD_TO_UNIVERSAL.get(match_key(answer.text)):
                 return self._universal(ctx, universal)
-            if onboarding.is_complete(ctx):
-                for intercept in self._interceptors:
-                    if (outcome := await intercept(ctx, answer)) is not None:
-                        return outcome
+            if onboarding.is_complete(ctx) and (outcome := await self._intercept(ctx, answer)):
+                return outcome
         step = self._current_step(ctx)
         if step is None:
             return GoHome()
@@ -245,14 +244,24 @@ class ConversationEngine:
                 choice = next((entry[0] for entry in offered if key in entry[1:]), None)
         return Answer(incoming=incoming, choice=choice, text=text)
 
-    def _command(self, ctx: Context, incoming: Incoming) -> Outcome:
+    async def _command(self, ctx: Context, incoming: Incoming) -> Outcome:
         if incoming.command == "start":
             self._remember_start_payload(ctx, incoming)
             return GoHome()
-        universal = COMMANDS.get(incoming.command or "")
-        if universal is None:
-            return ctx.not_understood()
-        return self._universal(ctx, universal)
+        if (universal := COMMANDS.get(incoming.command or "")) is not None:
+            return self._universal(ctx, universal)
+        if incoming.command == "status" and onboarding.is_complete(ctx):
+            # "/status AP-2026-000123": the interceptors read the number as typed text.
+            answer = Answer(incoming=incoming, choice=None, text=clean_text(incoming.command_args))
+            if (outcome := await self._intercept(ctx, answer)) is not None:
+                return outcome
+        return ctx.not_understood()
+
+    async def _intercept(self, ctx: Context, answer: Answer) -> Outcome | None:
+        for intercept in self._interceptors:
+            if (outcome := await intercept(ctx, answer)) is not None:
+                return outcome
+        return None
 
     def _universal(self, ctx: Context, word: str) -> Outcome:
         if word == HELP:
