@@ -18,6 +18,7 @@ from handlers.conversation import JourneySettings
 from models.db import Database
 from scheduler.outbox_sender import OutboxSender
 from scheduler.rate_limit import ChannelLimits, ChannelRateLimiter
+from services import guidance
 from services.clock import Clock, SystemClock
 from services.crypto import DataCipher
 from services.i18n import Catalogs
@@ -68,6 +69,7 @@ def build_application(
 ) -> Application:
     """Everything wired from settings. `telegram_session` replaces the HTTP session of the
     Bot API client (tests record calls with it); `transports` adds channels (the terminal)."""
+    guidance.require_library(StartupError)  # a broken guidance library stops start-up
     clock = clock or SystemClock()
     db = Database(settings.database_url)
     catalogs = Catalogs()

@@ -1,9 +1,29 @@
 """The journeys, channel-free. `all_journeys` is the one place they are collected."""
 
-from handlers import language, menu, onboarding, settings
+from handlers import (
+    appeals,
+    guidance,
+    help,
+    language,
+    menu,
+    my_data,
+    onboarding,
+    registration,
+    settings,
+)
 from handlers.conversation import Journey
 
 
 def all_journeys() -> dict[str, Journey]:
-    journeys = (onboarding.journey, menu.journey, language.journey, settings.journey)
+    journeys = (
+        onboarding.journey,
+        menu.journey,
+        language.journey,
+        settings.journey,
+        my_data.journey,
+        registration.journey,
+        appeals.journey,
+        help.journey,
+        guidance.journey,
+    )
     return {journey.name: journey for journey in journeys}

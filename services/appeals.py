@@ -5,6 +5,7 @@ Every status change — by an operator, the scheduler or the person — goes thr
 enqueues the notification to them in the same transaction.
 """
 
+import re
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
@@ -226,6 +227,23 @@ async def change_appeal_status(
         await notify_person(session, cipher, person.id, [OutgoingMessage(notice)], now)
 
 
+# "AP-2026-000123" as people type it: any case, spaces or dashes of any kind between the
+# parts or none, leading zeros left out, a "№" or "#" before it, and the Cyrillic look-alikes
+# "АР" typed by mistake.
+_REFERENCE = re.compile(
+    r"^[#№]?\s*AP\s*[-‐‑‒–—_./ ]?\s*(\d{4})\s*[-‐‑‒–—_./ ]?\s*(\d{1,9})$", re.IGNORECASE
+)
+_LOOK_ALIKES = str.maketrans("АаРр", "AaPp")
+
+
+def parse_reference(text: str) -> str | None:
+    """The appeal number in what was typed ("ap 2026 123" → "AP-2026-000123"), or None."""
+    found = _REFERENCE.match(text.strip().translate(_LOOK_ALIKES))
+    if found is None:
+        return None
+    return f"{APPEAL}-{found.group(1)}-{int(found.group(2)):06d}"
+
+
 async def find_own_appeal(session: AsyncSession, person_id: int, reference: str) -> Appeal | None:
     """The appeal with this number if it belongs to this person; nobody else's, ever."""
     return await session.scalar(
@@ -260,13 +278,13 @@ async def add_information(
     now: datetime,
     attachments: Sequence[NewAttachment] = (),
 ) -> None:
-    """The person adds to an open appeal; when the consulate had asked, this is the answer
-    and the appeal goes back to review."""
+    """The person adds to an open appeal (text, files or both); when the consulate had
+    asked, this is the answer and the appeal goes back to review."""
     status = AppealStatus(appeal.status)
     if status not in OPEN:
         raise AppealError("information can be added only to an open appeal")
-    if not text.strip() or len(text) > TEXT_LIMIT:
-        raise AppealError("text must be 1 to TEXT_LIMIT characters")
+    if not (text.strip() or attachments) or len(text) > TEXT_LIMIT:
+        raise AppealError("text must be 1 to TEXT_LIMIT characters, or files must be given")
     _attach(session, appeal, attachments, now)
     kind = "answered_question" if status is AppealStatus.NEEDS_INFO else "info_added"
     _add_event(session, cipher, appeal, kind=kind, actor=PERSON, now=now, message=text)
@@ -287,13 +305,22 @@ async def withdraw_appeal(
     )
 
 
+def reopen_deadline(appeal: Appeal, window: timedelta) -> datetime | None:
+    """Until when a finished appeal may be reopened: `window` after it was last answered or
+    closed (None while it is not finished)."""
+    status = AppealStatus(appeal.status)
+    if status not in FINISHED:
+        return None
+    # The last status change made it answered or closed; first_answered_at stays the first
+    # answer's time (for statistics), so after a reopening it is not the one that counts.
+    finished_at = appeal.closed_at if status is AppealStatus.CLOSED else appeal.updated_at
+    finished_at = finished_at or appeal.first_answered_at
+    return finished_at + window if finished_at is not None else None
+
+
 def can_reopen(appeal: Appeal, now: datetime, window: timedelta) -> bool:
-    finished_at = appeal.closed_at or appeal.first_answered_at
-    return (
-        AppealStatus(appeal.status) in FINISHED
-        and finished_at is not None
-        and now - finished_at <= window
-    )
+    deadline = reopen_deadline(appeal, window)
+    return deadline is not None and now <= deadline
 
 
 async def reopen_appeal(

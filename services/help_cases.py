@@ -29,6 +29,12 @@ REASON_LABELS: dict[HelpReason, str] = {
     HelpReason.OTHER: N_("Something else"),
 }
 
+STATUS_LABELS: dict[CaseStatus, str] = {
+    CaseStatus.WAITING: N_("waiting for an operator"),
+    CaseStatus.IN_PROGRESS: N_("an operator is working on it"),
+    CaseStatus.CLOSED: N_("the request is closed"),
+}
+
 
 async def open_case(
     session: AsyncSession,
@@ -73,6 +79,23 @@ async def open_case_of(session: AsyncSession, person_id: int) -> HelpCase | None
     )
 
 
+async def last_case_of(session: AsyncSession, person_id: int) -> HelpCase | None:
+    """The person's newest case, whatever its status."""
+    return await session.scalar(
+        select(HelpCase)
+        .where(HelpCase.person_id == person_id)
+        .order_by(HelpCase.created_at.desc(), HelpCase.id.desc())
+        .limit(1)
+    )
+
+
+async def case_of_person(session: AsyncSession, person_id: int, reference: str) -> HelpCase | None:
+    """The person's own case with this number (open or closed); None for anyone else's."""
+    return await session.scalar(
+        select(HelpCase).where(HelpCase.person_id == person_id, HelpCase.reference == reference)
+    )
+
+
 async def add_person_message(
     session: AsyncSession,
     cipher: DataCipher,
@@ -104,6 +127,41 @@ async def add_person_message(
     if case.waiting_since is None:
         case.waiting_since = now
     return message
+
+
+async def add_person_location(
+    session: AsyncSession,
+    cipher: DataCipher,
+    case: HelpCase,
+    *,
+    latitude: float,
+    longitude: float,
+    now: datetime,
+) -> CaseMessage:
+    """A location the person shared: the case's location from now on, and a message."""
+    point = f"{latitude},{longitude}"
+    case.location = cipher.encrypt_text(point)
+    return await add_person_message(session, cipher, case, kind="location", now=now, text=point)
+
+
+def set_case_country(case: HelpCase, person: Person, country: str, *, now: datetime) -> None:
+    """The country the person said they are in (for routing to a consulate); it becomes
+    the person's country too when none was known."""
+    case.country = country
+    case.updated_at = now
+    if person.country is None:
+        person.country = country
+
+
+def mark_urgent(session: AsyncSession, case: HelpCase, *, now: datetime) -> None:
+    """The person said they are in danger now, in a case opened for something else."""
+    if case.urgent:
+        return
+    case.urgent = True
+    case.updated_at = now
+    if case.waiting_since is None:
+        case.waiting_since = now
+    session.add(CaseMessage(help_case_id=case.id, at=now, author=PERSON, kind="urgent"))
 
 
 async def close_case(

@@ -60,7 +60,8 @@ class RegistrationDetails:
     sex: str  # "female" or "male"
     purpose: str | None = None  # temporary stays: "work", "study" or "other"
     expected_end: date | None = None  # temporary stays
-    passport_photo: dict[str, Any] | None = None  # {"channel", "file_ref", "mime_type", "size"}
+    # {"channel", "kind", "file_ref", "mime_type", "size"}: the platform keeps the file.
+    passport_photo: dict[str, Any] | None = None
 
     def to_json(self) -> dict[str, Any]:
         values = asdict(self)
@@ -232,3 +233,44 @@ async def own_registrations(session: AsyncSession, person_id: int) -> list[Regis
             .order_by(Registration.updated_at.desc())
         )
     )
+
+
+async def find_own_registration(
+    session: AsyncSession, person_id: int, reference: str
+) -> Registration | None:
+    """The registration with this number if it belongs to this person; nobody else's, ever."""
+    return await session.scalar(
+        select(Registration).where(
+            Registration.reference == reference.upper(), Registration.person_id == person_id
+        )
+    )
+
+
+async def registration_in_country(
+    session: AsyncSession, person_id: int, country: str
+) -> Registration | None:
+    """The person's registration in this country (there is at most one)."""
+    return await session.scalar(
+        select(Registration).where(
+            Registration.person_id == person_id, Registration.country == country
+        )
+    )
+
+
+async def consulate_message(
+    session: AsyncSession, cipher: DataCipher, registration: Registration
+) -> str | None:
+    """The consulate's question (needs_info) or reason (rejected) behind the current status:
+    the message of the latest status event, when it led to the status the registration has."""
+    event = await session.scalar(
+        select(RegistrationEvent)
+        .where(
+            RegistrationEvent.registration_id == registration.id,
+            RegistrationEvent.kind == "status",
+        )
+        .order_by(RegistrationEvent.id.desc())
+        .limit(1)
+    )
+    if event is None or event.status != registration.status or event.message is None:
+        return None
+    return cipher.decrypt_text(event.message)

@@ -1,0 +1,301 @@
+"""Guidance: articles on working and living abroad, by country and topic, or by search.
+
+Reading needs no personal data, so the journey is open before consent and after a refusal.
+Country → topic → article, page by page; a word typed at any question of this journey is a
+search (in any language or script), a country's name typed opens that country. The library
+is loaded and checked at start-up (bot/app.py) and cached: `guidance.library()`.
+"""
+
+from collections.abc import Callable
+
+from handlers.conversation import (
+    BACK,
+    MENU,
+    Answer,
+    Context,
+    Go,
+    GoBack,
+    Journey,
+    Outcome,
+    Question,
+    Repeat,
+)
+from services import guidance
+from services.countries import country_name, search_countries
+from services.guidance import ALL, Article
+from services.i18n import N_
+from services.messages import Choice
+from services.text import match_key, parse_number
+
+journey = Journey("guidance", first_step="country", needs_consent=False)
+
+COUNTRY_PREFIX, ARTICLE_PREFIX = "country:", "article:"
+SEARCH, NEXT, PREVIOUS, TOPICS = "search", "next", "previous", "topics"
+QUERY_LIMIT = 80  # characters: a search is a word or three
+RESULTS_LIMIT = 8
+
+TOPIC_LABELS = {
+    "legal_work": N_("Working legally"),
+    "documents": N_("Documents"),
+    "passport_wages": N_("Passport taken or wages unpaid"),
+    "trafficking": N_("Human trafficking: warning signs"),
+    "emergency": N_("Emergency contacts"),
+    "adapting": N_("Life abroad"),
+    "families": N_("Families and children"),
+}
+# Typed words that turn the page, besides the buttons' labels in every locale.
+_NEXT_WORDS = ("next", "keyingi", "davomi", "davom", "далее", "дальше", "ещё", "еще")
+_PREVIOUS_WORDS = ("previous", "oldingi", "avvalgi", "предыдущая")
+
+
+# -- what the steps share ------------------------------------------------------------------------
+
+
+def _country_label(ctx: Context, country: str) -> str:
+    return ctx._("All countries") if country == ALL else country_name(country, ctx.locale)
+
+
+def _article_choice(ctx: Context, article: Article, label: str | None = None) -> Choice:
+    """An article's button: its topic's label (a catalog message) or its title."""
+    if label is not None:
+        return ctx.choice(f"{ARTICLE_PREFIX}{article.id}", label)
+    library = guidance.library()
+    titles = (library.article(locale, article.id) for locale in library.locales)
+    keys = {match_key(title.title) for title in titles if title is not None}
+    return Choice(f"{ARTICLE_PREFIX}{article.id}", article.title, tuple(sorted(keys)))
+
+
+def _open_country(ctx: Context, code: str) -> Outcome:
+    if code != ALL and code not in guidance.library().countries():
+        ctx.say(
+            ctx._(
+                "There are no separate articles for {country} yet. "
+                "Here is what applies in every country."
+            ).format(country=country_name(code, ctx.locale))
+        )
+        code = ALL
+    ctx.answers["country"] = code
+    if ctx.state.step == "topic":
+        return Repeat()
+    return Go(journey.name, "topic")
+
+
+def _open_article(ctx: Context, article_id: str) -> Outcome:
+    # From an article (a search typed while reading), "back" skips the article left: the
+    # step would show the new one.
+    leaving_an_article = ctx.state.step == "article"
+    ctx.answers["article"] = article_id
+    ctx.answers["page"] = 0
+    return Go(journey.name, "article", remember=not leaving_an_article)
+
+
+def _search(ctx: Context, text: str) -> Outcome:
+    if len(text) > QUERY_LIMIT:
+        return Repeat(ctx._("That is too long for a search. Please send one to three words."))
+    if not match_key(text):
+        return Repeat(ctx._("Please type a word to search for, for example «patent»."))
+    found = guidance.library().search(ctx.locale, text, RESULTS_LIMIT)
+    if not found:
+        return Repeat(
+            ctx._("Nothing found. Please try another word, for example «patent» or «pasport».")
+        )
+    if len(found) == 1:
+        return _open_article(ctx, found[0].id)
+    ctx.answers["query"] = text
+    ctx.answers["results"] = [article.id for article in found]
+    if ctx.state.step == "results":
+        return Repeat()
+    return Go(journey.name, "results")
+
+
+def _typed(ctx: Context, answer: Answer, *, countries: bool = True) -> Outcome:
+    """Words typed where no choice fits: a country's name, else a search."""
+    text = answer.text
+    if not text or parse_number(text) is not None:
+        return ctx.not_understood()
+    if countries and len(text) <= QUERY_LIMIT:
+        found = search_countries(text)
+        if len(found) == 1:
+            return _open_country(ctx, found[0])
+    return _search(ctx, text)
+
+
+def _chosen(answer: Answer, prefix: str) -> str | None:
+    if answer.choice and answer.choice.startswith(prefix):
+        return answer.choice.removeprefix(prefix)
+    return None
+
+
+# -- country ---------------------------------------------------------------------------------
+
+
+@journey.asks("country")
+async def ask_country(ctx: Context) -> Question:
+    library = guidance.library()
+    countries = tuple(
+        Choice(
+            f"{COUNTRY_PREFIX}{code}",
+            country_name(code, ctx.locale),
+            tuple(sorted({match_key(country_name(code, loc)) for loc in ctx.catalogs.locales})),
+        )
+        for code in library.countries()
+    )
+    return Question(
+        ctx._(
+            "Information and advice. Choose a country, or type a word to search for, "
+            "for example «patent»."
+        ),
+        (
+            *countries,
+            ctx.choice(f"{COUNTRY_PREFIX}{ALL}", "All countries"),
+            ctx.choice(SEARCH, "Search"),
+            ctx.choice(MENU, "Main menu"),
+        ),
+    )
+
+
+@journey.answers("country")
+async def answer_country(ctx: Context, answer: Answer) -> Outcome:
+    if (code := _chosen(answer, COUNTRY_PREFIX)) is not None:
+        return _open_country(ctx, code)
+    if answer.choice == SEARCH:
+        return Go(journey.name, "search")
+    return _typed(ctx, answer)
+
+
+# -- topic -----------------------------------------------------------------------------------
+
+
+@journey.asks("topic")
+async def ask_topic(ctx: Context) -> Question:
+    country = ctx.answers.get("country") or ALL
+    articles = guidance.library().for_country(ctx.locale, country)
+    return Question(
+        ctx._("{country}. Choose a topic.").format(country=_country_label(ctx, country)),
+        (
+            *(_article_choice(ctx, article, TOPIC_LABELS[article.topic]) for article in articles),
+            ctx.choice(SEARCH, "Search"),
+            ctx.choice(BACK, "Back"),
+            ctx.choice(MENU, "Main menu"),
+        ),
+    )
+
+
+@journey.answers("topic")
+async def answer_topic(ctx: Context, answer: Answer) -> Outcome:
+    if (article_id := _chosen(answer, ARTICLE_PREFIX)) is not None:
+        return _open_article(ctx, article_id)
+    if answer.choice == SEARCH:
+        return Go(journey.name, "search")
+    return _typed(ctx, answer)
+
+
+# -- article ---------------------------------------------------------------------------------
+
+
+def render_page(gettext: Callable[[str], str], article: Article, page: int) -> str:
+    """One page as sent: the title (with "2/3" when there are several pages), the text and,
+    on the last page, the sources and the date the facts were checked."""
+    pages = article.pages
+    title = article.title if len(pages) == 1 else f"{article.title} ({page + 1}/{len(pages)})"
+    parts = [title, pages[page]]
+    if page == len(pages) - 1:
+        sources = gettext("Sources: {sources}").format(sources=", ".join(article.sources))
+        checked = gettext("Checked on {date}.").format(
+            date=article.reviewed_on.strftime("%d.%m.%Y")
+        )
+        parts.append(f"{sources}\n{checked}")
+    return "\n\n".join(parts)
+
+
+def _current_article(ctx: Context) -> Article | None:
+    return guidance.library().article(ctx.locale, str(ctx.answers.get("article", "")))
+
+
+@journey.asks("article")
+async def ask_article(ctx: Context) -> Question:
+    article = _current_article(ctx)
+    back_to_topics = ctx.choice(TOPICS, "Back to topics")
+    if article is None:  # gone since the last deployment
+        return Question(
+            ctx._("This article is no longer available. Please choose again."),
+            (back_to_topics, ctx.choice(MENU, "Main menu")),
+        )
+    last = len(article.pages) - 1
+    page = min(max(int(ctx.answers.get("page") or 0), 0), last)
+    ctx.answers["page"] = page
+    choices = []
+    if page < last:
+        choices.append(ctx.choice(NEXT, "Next page", *_NEXT_WORDS))
+    if page > 0:
+        choices.append(ctx.choice(PREVIOUS, "Previous page", *_PREVIOUS_WORDS))
+    choices += [back_to_topics, ctx.choice(MENU, "Main menu")]
+    return Question(render_page(ctx._, article, page), tuple(choices))
+
+
+@journey.answers("article")
+async def answer_article(ctx: Context, answer: Answer) -> Outcome:
+    if answer.choice in (NEXT, PREVIOUS):
+        ctx.answers["page"] = int(ctx.answers.get("page") or 0) + (
+            1 if answer.choice == NEXT else -1
+        )
+        return Repeat()  # the page is clamped when it is shown
+    if answer.choice == TOPICS:
+        return _back_to_topics(ctx)
+    return _typed(ctx, answer, countries=False)
+
+
+def _back_to_topics(ctx: Context) -> Outcome:
+    if ctx.state.history and tuple(ctx.state.history[-1]) == (journey.name, "topic"):
+        return GoBack()  # the list the article was opened from
+    article = _current_article(ctx)
+    if article is not None and article.country != ALL:
+        ctx.answers["country"] = article.country
+    ctx.answers.setdefault("country", ALL)
+    return Go(journey.name, "topic", remember=False)
+
+
+# -- search ----------------------------------------------------------------------------------
+
+
+@journey.asks("search")
+async def ask_search(ctx: Context) -> Question:
+    return Question(
+        ctx._(
+            "Type a word or two to search for, for example «patent», «pasport» or «odam savdosi»."
+        ),
+        (ctx.choice(BACK, "Back"), ctx.choice(MENU, "Main menu")),
+    )
+
+
+@journey.answers("search")
+async def answer_search(ctx: Context, answer: Answer) -> Outcome:
+    if not answer.text or parse_number(answer.text) is not None:
+        return Repeat(ctx._("Please type a word to search for, for example «patent»."))
+    return _search(ctx, answer.text)
+
+
+@journey.asks("results")
+async def ask_results(ctx: Context) -> Question:
+    library = guidance.library()
+    found = [library.article(ctx.locale, i) for i in ctx.answers.get("results") or ()]
+    articles = [article for article in found if article is not None]
+    if not articles:
+        return await ask_search(ctx)
+    return Question(
+        ctx._("Found for «{query}». Choose an article:").format(query=ctx.answers.get("query")),
+        (
+            *(_article_choice(ctx, article) for article in articles),
+            ctx.choice(SEARCH, "New search"),
+            ctx.choice(MENU, "Main menu"),
+        ),
+    )
+
+
+@journey.answers("results")
+async def answer_results(ctx: Context, answer: Answer) -> Outcome:
+    if (article_id := _chosen(answer, ARTICLE_PREFIX)) is not None:
+        return _open_article(ctx, article_id)
+    if answer.choice == SEARCH:
+        return Go(journey.name, "search")
+    return _typed(ctx, answer, countries=False)

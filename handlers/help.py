@@ -1,0 +1,884 @@
+"""Help: a request to the consulate's operators, and the open request's screen.
+
+First the person says what happened (triage). "I am in danger now" gets the emergency numbers
+for their country and an urgent case in the very first reply; only then, and only if they
+can, their country, location and a few words are asked — each added to the case at once.
+Any other reason: a short description, optionally the location and photos, then a case with a
+number in the operators' queue.
+
+While a case is open, the Help screen is that case: whatever the person sends (text, photos,
+documents, voice, location) is added to it, until they leave for the menu or close it. A
+typed number there is a message for the operator, not a button: operators ask "how many?".
+
+What the journey collects before a case exists (a draft) stays in the conversation's answers
+(encrypted) until it is sent or cancelled, so leaving for the menu loses nothing.
+"""
+
+import logging
+import re
+from typing import Any
+
+from handlers.conversation import (
+    Answer,
+    Context,
+    Go,
+    GoHome,
+    Journey,
+    Outcome,
+    Question,
+    Repeat,
+)
+from handlers.incoming import Incoming, Kind
+from handlers.pickers import CountryPicker
+from models import CaseStatus, HelpCase, HelpReason
+from services.appeals import NewAttachment
+from services.contacts import emergency_contacts
+from services.help_cases import (
+    DESCRIPTION_LIMIT,
+    PERSON,
+    REASON_LABELS,
+    STATUS_LABELS,
+    add_person_location,
+    add_person_message,
+    case_of_person,
+    close_case,
+    last_case_of,
+    mark_urgent,
+    open_case,
+    open_case_of,
+    set_case_country,
+)
+from services.i18n import N_
+from services.messages import Choice
+from services.text import clean_text, match_key, parse_number
+
+log = logging.getLogger(__name__)
+
+journey = Journey("help", first_step="start", needs_consent=True)
+
+# Steps.
+START, DESCRIBE, PLACE, FILES, CLOSE = "start", "describe", "place", "files", "close"
+DANGER_COUNTRY, DANGER_PLACE, DANGER_DESCRIBE = "danger_country", "danger_place", "danger_describe"
+DRAFT_STEPS = (DESCRIBE, PLACE, FILES)
+
+# Choice ids (the reasons use HelpReason's values).
+DANGER = HelpReason.DANGER.value
+CLOSE_CASE, LEAVE = "close", "leave"
+CLOSE_YES, CLOSE_NO = "close_yes", "close_no"
+SKIP, DONE, KEEP, CONTINUE = "skip", "done", "keep", "continue"
+
+# Notes for the next showing of the first step.
+NOTE = "note"
+NOTE_ADDED, NOTE_OPENED, NOTE_CLOSED = "added", "opened", "closed"
+
+PLACE_LIMIT = 500  # a typed address or landmark
+MAX_FILES = 10  # per draft; more can be sent once the case is open
+QUOTE_LIMIT = 200  # how much of a kept description is shown back
+KEPT_TEXT_MIN = 20  # text this long typed instead of a choice is kept as a description
+# Files kept with a request or added to a case (stickers and animations are not).
+KEPT_MEDIA = frozenset({"photo", "document", "voice", "audio", "video", "video_note"})
+SPOKEN = frozenset({"voice", "audio", "video_note"})  # a description in the person's voice
+
+# Typed anywhere (after onboarding), these open the urgent path at once.
+DANGER_WORDS = (
+    "sos", "xavf", "хавф", "xavf ostidaman", "men xavf ostidaman", "мен хавф остидаман",
+    "опасность", "я в опасности", "мне угрожает опасность", "спасите", "qutqaring",
+    "қутқаринг",
+)  # fmt: skip
+# Typed words that also pick "skip" or "done".
+SKIP_WORDS = (
+    "skip", "otkazib yuborish", "o'tkazib yuborish", "ўтказиб юбориш", "пропустить",
+    "yoq", "yo'q", "йўқ", "нет", "no",
+)  # fmt: skip
+DONE_WORDS = ("done", "tayyor", "тайёр", "готово", "yuborish", "юбориш", "отправить")
+SKIP_LABEL = N_("Skip")
+
+_REFERENCE = re.compile(r"(?:HR|НР)[-\s]?(\d{4})[-\s]?(\d{1,6})", re.IGNORECASE)
+
+REASON_PROMPTS: dict[HelpReason, str] = {
+    HelpReason.PASSPORT_TAKEN: N_(
+        "Please tell briefly: who took your passport (the employer, an intermediary or "
+        "someone else), when, and in which city you are."
+    ),
+    HelpReason.WAGES_UNPAID: N_(
+        "Please tell briefly: the employer's name, the city, for how many months you have "
+        "not been paid, and whether you have a contract."
+    ),
+    HelpReason.RECRUITER_FRAUD: N_(
+        "Please tell briefly: who the intermediary was (name, company, phone), what was "
+        "promised and what happened."
+    ),
+    HelpReason.ILLNESS_OR_ACCIDENT: N_(
+        "Please tell briefly what happened, where you are now (city, hospital) and what "
+        "help you need."
+    ),
+    HelpReason.DETENTION: N_(
+        "Please tell briefly who was detained (you or a relative), when, in which city and, "
+        "if you know, by whom."
+    ),
+    HelpReason.FAMILY_EMERGENCY: N_(
+        "Please tell briefly what happened in your family and what help you need."
+    ),
+    HelpReason.OTHER: N_("Please tell briefly what happened and what help you need."),
+}
+
+country_picker = CountryPicker("country")
+
+
+# -- small helpers ----------------------------------------------------------------------------
+
+
+def _draft(ctx: Context) -> dict[str, Any]:
+    """This journey's answers, also when an interceptor runs inside another journey."""
+    return ctx.state.answers_of(journey.name)
+
+
+def _clear_draft(draft: dict[str, Any]) -> None:
+    for key in ("reason", "description", "described", "files", "location", "place", "at"):
+        draft.pop(key, None)
+
+
+def _has_draft(draft: dict[str, Any]) -> bool:
+    return bool(draft.get("described") or draft.get("files") or draft.get("location"))
+
+
+def _to_case_screen(ctx: Context, note: str | None) -> Go:
+    """Show the open case; "back" from there leads out of Help, not into a sent draft."""
+    if note:
+        _draft(ctx)[NOTE] = note
+    ctx.state.history = [entry for entry in ctx.state.history if entry[0] != journey.name]
+    return Go(journey.name, START, remember=False)
+
+
+def _file_of(incoming: Incoming) -> dict[str, Any] | None:
+    media = incoming.media
+    if incoming.kind is not Kind.MEDIA or media is None or media.kind not in KEPT_MEDIA:
+        return None
+    return {
+        "channel": incoming.channel,
+        "kind": media.kind,
+        "file_ref": media.file_ref,
+        "mime_type": media.mime_type,
+        "size": media.size,
+    }
+
+
+def _has_words(text: str) -> bool:
+    return any(char.isalnum() for char in text)
+
+
+def _skip(ctx: Context) -> Choice:
+    return ctx.choice(SKIP, SKIP_LABEL, *SKIP_WORDS)
+
+
+def _reason_label(ctx: Context, reason: str) -> str:
+    return ctx._(REASON_LABELS[HelpReason(reason)])
+
+
+def _danger_choice(ctx: Context) -> Choice:
+    return ctx.choice(DANGER, REASON_LABELS[HelpReason.DANGER], *DANGER_WORDS)
+
+
+def _contacts(ctx: Context, country: str | None) -> str:
+    return emergency_contacts(ctx.translator, country)
+
+
+def _not_added_hint(ctx: Context) -> str:
+    return ctx._(
+        "This cannot be added to your request. Please send text, a photo, a document, "
+        "a voice message or your location."
+    )
+
+
+def _too_long_for_case(ctx: Context, text: str) -> str:
+    return ctx._(
+        "This message is too long ({count} characters). Please send it in several "
+        "messages of up to {limit} characters."
+    ).format(count=len(text), limit=DESCRIPTION_LIMIT)
+
+
+# -- the first step: the open case, or what happened ------------------------------------------
+
+
+@journey.asks(START)
+async def ask_start(ctx: Context) -> Question:
+    draft = _draft(ctx)
+    note = draft.pop(NOTE, None)
+    case = await open_case_of(ctx.session, ctx.person.id)
+    if case is not None:
+        return _case_question(ctx, case, note)
+    return _triage_question(ctx, note)
+
+
+@journey.answers(START)
+async def answer_start(ctx: Context, answer: Answer) -> Outcome:
+    # Which screen was shown is read from its choices, not kept in the answers: at the case
+    # screen the answers stay empty, so «cancel» there does not claim to discard anything.
+    if CLOSE_CASE in {entry[0] for entry in ctx.state.choices}:
+        case = await open_case_of(ctx.session, ctx.person.id)
+        if case is None:
+            return await _case_gone(ctx, answer)
+        return await _answer_case(ctx, case, answer)
+    return await _answer_triage(ctx, answer)
+
+
+def _triage_question(ctx: Context, note: str | None) -> Question:
+    draft = _draft(ctx)
+    lines: list[str] = []
+    if draft.get("reason") and _has_draft(draft):
+        lines.append(
+            ctx._(
+                "You have a help request that is not sent yet: «{reason}». Choose «Continue» "
+                "to finish it, or choose what happened."
+            ).format(reason=_reason_label(ctx, draft["reason"]))
+        )
+    elif _has_draft(draft) and note != NOTE_CLOSED:
+        lines.append(ctx._("What you sent is kept. Now please choose what it is about."))
+    lines.append(
+        ctx._(
+            "What happened? Choose what fits best. If you are in danger now, choose 1: "
+            "you will get the emergency numbers at once."
+        )
+    )
+    choices = [_danger_choice(ctx)]
+    choices += [
+        ctx.choice(reason.value, REASON_LABELS[reason])
+        for reason in HelpReason
+        if reason is not HelpReason.DANGER
+    ]
+    if draft.get("reason") and _has_draft(draft):
+        choices.append(ctx.choice(CONTINUE, "Continue"))
+    return Question("\n\n".join(lines), tuple(choices))
+
+
+async def _answer_triage(ctx: Context, answer: Answer) -> Outcome:
+    draft = _draft(ctx)
+    choice = answer.choice
+    if choice == DANGER:
+        return await _open_danger(ctx)
+    if choice in {reason.value for reason in HelpReason}:
+        draft["reason"] = choice
+        return Go(journey.name, DESCRIBE)
+    if choice == CONTINUE and draft.get("reason"):
+        step = draft.get("at")
+        return Go(journey.name, step if step in DRAFT_STEPS else DESCRIBE)
+    # Someone who starts telling instead of choosing: keep what they sent, then ask again.
+    text = answer.text
+    if answer.kind is Kind.TEXT and len(text) >= KEPT_TEXT_MIN and _has_words(text):
+        if hint := _add_description(ctx, draft, text):
+            return Repeat(hint)
+        return Repeat(ctx._("Thank you, your message is kept."))
+    if (file := _file_of(answer.incoming)) is not None:
+        if not _keep_file(draft, file):
+            return Repeat(_too_many_files(ctx))
+        return Repeat(ctx._("Thank you, the file is kept."))
+    if answer.kind is Kind.LOCATION and answer.incoming.location is not None:
+        place = answer.incoming.location
+        draft["location"] = [place.latitude, place.longitude]
+        return Repeat(ctx._("Thank you, your location is kept."))
+    return ctx.not_understood()
+
+
+# -- the open case ----------------------------------------------------------------------------
+
+
+def _case_question(ctx: Context, case: HelpCase, note: str | None) -> Question:
+    reference = case.reference or ""
+    if note == NOTE_ADDED:
+        text = ctx._(
+            "Added to your help request {reference}. A consulate operator will answer you "
+            "in this chat."
+        ).format(reference=reference)
+    elif note == NOTE_OPENED:
+        text = ctx._(
+            "Everything you send here — text, photos, documents, voice messages, your "
+            "location — is added to your request {reference}. To leave, type «menu»; to come "
+            "back, choose «Help: talk to an operator» in the main menu."
+        ).format(reference=reference)
+    else:
+        lines = [
+            ctx._("Your help request {reference}: «{reason}».").format(
+                reference=reference, reason=_reason_label(ctx, case.reason)
+            ),
+            ctx._("Status: {status}").format(status=ctx._(STATUS_LABELS[CaseStatus(case.status)])),
+        ]
+        if case.urgent:
+            lines.append(ctx._("It is marked urgent."))
+        text = (
+            "\n".join(lines)
+            + "\n\n"
+            + ctx._(
+                "A consulate operator will answer you in this chat. Everything you send here — "
+                "text, photos, documents, voice messages, your location — is added to your "
+                "request.\nTo leave, type «menu». To come back, choose «Help: talk to an "
+                "operator» in the main menu. If your problem is solved, you can close the request."
+            )
+        )
+    choices = (
+        _danger_choice(ctx),
+        ctx.choice(CLOSE_CASE, "My problem is solved: close the request"),
+        ctx.choice(LEAVE, "Main menu", "menu", "menyu", "меню"),
+    )
+    return Question(text, choices)
+
+
+async def _answer_case(ctx: Context, case: HelpCase, answer: Answer) -> Outcome:
+    typed_number = answer.kind is Kind.TEXT and parse_number(answer.text) is not None
+    if answer.choice is not None and not typed_number:
+        if answer.choice == DANGER:
+            return await _open_danger(ctx)
+        if answer.choice == CLOSE_CASE:
+            return Go(journey.name, CLOSE)
+        if answer.choice == LEAVE:
+            return GoHome()
+    if hint := await _add_to_case(ctx, case, answer):
+        return Repeat(hint)
+    _draft(ctx)[NOTE] = NOTE_ADDED
+    return Repeat()
+
+
+async def _add_to_case(ctx: Context, case: HelpCase, answer: Answer) -> str | None:
+    """Add what the person sent to their case; a hint when it cannot be added."""
+    incoming = answer.incoming
+    session, cipher, now = ctx.session, ctx.cipher, ctx.now
+    if answer.kind is Kind.TEXT:
+        if not answer.text:
+            return _not_added_hint(ctx)
+        if len(answer.text) > DESCRIPTION_LIMIT:
+            return _too_long_for_case(ctx, answer.text)
+        await add_person_message(session, cipher, case, kind="text", now=now, text=answer.text)
+    elif (file := _file_of(incoming)) is not None:
+        caption = clean_text(incoming.text) or None
+        await add_person_message(
+            session, cipher, case, kind=file["kind"], now=now, text=caption,
+            attachment=NewAttachment(**file),
+        )  # fmt: skip
+    elif answer.kind is Kind.LOCATION and incoming.location is not None:
+        await add_person_location(
+            session, cipher, case, latitude=incoming.location.latitude,
+            longitude=incoming.location.longitude, now=now,
+        )  # fmt: skip
+    elif answer.kind is Kind.CONTACT and incoming.contact_phone:
+        await add_person_message(
+            session, cipher, case, kind="contact", now=now, text=incoming.contact_phone
+        )
+    else:
+        return _not_added_hint(ctx)
+    log.info("help case message case=%s kind=%s", case.id, answer.kind)
+    return None
+
+
+async def _case_gone(ctx: Context, answer: Answer) -> Outcome:
+    """The case was closed (by the consulate) while its screen was shown."""
+    draft = _draft(ctx)
+    last = await last_case_of(ctx.session, ctx.person.id)
+    reference = (last.reference if last else None) or ""
+    typed_number = answer.kind is Kind.TEXT and parse_number(answer.text) is not None
+    if answer.choice == DANGER and not typed_number:
+        return await _open_danger(ctx)
+    if answer.choice == LEAVE and not typed_number:
+        return GoHome()
+    kept = False
+    if answer.kind is Kind.TEXT and answer.text and (typed_number or not answer.choice):
+        kept = _add_description(ctx, draft, answer.text) is None
+    elif (file := _file_of(answer.incoming)) is not None:
+        kept = _keep_file(draft, file)
+    elif answer.kind is Kind.LOCATION and answer.incoming.location is not None:
+        draft["location"] = [answer.incoming.location.latitude, answer.incoming.location.longitude]
+        kept = True
+    draft[NOTE] = NOTE_CLOSED
+    if kept:
+        return Repeat(
+            ctx._(
+                "Your help request {reference} has been closed by the consulate. What you "
+                "just sent is kept: choose what it is about, and it will go into a new request."
+            ).format(reference=reference)
+        )
+    return Repeat(
+        ctx._(
+            "Your help request {reference} has been closed. If you need help again, "
+            "choose what happened."
+        ).format(reference=reference)
+    )
+
+
+@journey.asks(CLOSE)
+async def ask_close(ctx: Context) -> Question:
+    case = await open_case_of(ctx.session, ctx.person.id)
+    reference = (case.reference if case else None) or ""
+    return Question(
+        ctx._(
+            "Close your help request {reference}? Do this only if your problem is solved: "
+            "the operators will stop working on it."
+        ).format(reference=reference),
+        (
+            ctx.choice(CLOSE_YES, "Yes, close it"),
+            ctx.choice(CLOSE_NO, "No, keep it open"),
+        ),
+    )
+
+
+@journey.answers(CLOSE)
+async def answer_close(ctx: Context, answer: Answer) -> Outcome:
+    case = await open_case_of(ctx.session, ctx.person.id)
+    if case is None:
+        ctx.say(ctx._("This help request is already closed."))
+        return GoHome()
+    if answer.choice == CLOSE_YES:
+        await close_case(
+            ctx.session, ctx.cipher, ctx.catalogs, case, actor=PERSON, now=ctx.now,
+            default_locale=ctx.settings.default_locale,
+        )  # fmt: skip
+        log.info("help case closed by the person case=%s", case.id)
+        ctx.say(
+            ctx._(
+                "Your help request {reference} is closed. We are glad the problem is solved. "
+                "If you need help again, choose «Help: talk to an operator» in the main menu."
+            ).format(reference=case.reference or "")
+        )
+        return GoHome()
+    if answer.choice == CLOSE_NO:
+        return _to_case_screen(ctx, None)
+    # Something written instead of yes or no: it is for the operator, not lost.
+    if hint := await _add_to_case(ctx, case, answer):
+        return Repeat(hint)
+    return _to_case_screen(ctx, NOTE_ADDED)
+
+
+# -- in danger now ----------------------------------------------------------------------------
+
+
+async def _open_danger(ctx: Context) -> Outcome:
+    """The numbers and an urgent case, at once; questions only afterwards, all optional."""
+    draft = _draft(ctx)
+    case = await open_case_of(ctx.session, ctx.person.id)
+    if case is None:
+        location = draft.get("location")
+        case = await open_case(
+            ctx.session, ctx.cipher, person=ctx.person, reason=HelpReason.DANGER,
+            description=draft.get("description", ""), now=ctx.now,
+            location=(location[0], location[1]) if location else None,
+            attachments=[NewAttachment(**file) for file in draft.get("files", [])],
+        )  # fmt: skip
+        if place := draft.get("place"):
+            await add_person_message(ctx.session, ctx.cipher, case, kind="address", now=ctx.now,
+                                     text=place)  # fmt: skip
+        log.info("help case opened case=%s urgent=%s", case.id, case.urgent)
+        was_urgent = False
+    else:
+        was_urgent = case.urgent
+        await _draft_into_case(ctx, case, draft)
+        mark_urgent(ctx.session, case, now=ctx.now)
+        log.info("help case marked urgent case=%s", case.id)
+    _clear_draft(draft)
+    country = case.country or ctx.person.country
+    ctx.say(_contacts(ctx, country))
+    if was_urgent:
+        ctx.say(
+            ctx._("Your help request {reference} is already marked urgent.").format(
+                reference=case.reference or ""
+            )
+        )
+        return _to_case_screen(ctx, NOTE_OPENED)
+    ctx.say(
+        ctx._(
+            "Your urgent help request {reference} has been sent to the consulate's operators. "
+            "They will answer you in this chat."
+        ).format(reference=case.reference or "")
+    )
+    ctx.state.history = [entry for entry in ctx.state.history if entry[0] != journey.name]
+    if country is None:
+        return Go(journey.name, DANGER_COUNTRY, remember=False)
+    return Go(journey.name, DANGER_PLACE, remember=False)
+
+
+async def _draft_into_case(ctx: Context, case: HelpCase, draft: dict[str, Any]) -> None:
+    """What a draft collected, added to a case that is already open (nothing is lost)."""
+    session, cipher, now = ctx.session, ctx.cipher, ctx.now
+    if description := draft.get("description"):
+        await add_person_message(session, cipher, case, kind="text", now=now, text=description)
+    for file in draft.get("files", []):
+        await add_person_message(
+            session, cipher, case, kind=file["kind"], now=now, attachment=NewAttachment(**file)
+        )
+    if location := draft.get("location"):
+        await add_person_location(
+            session, cipher, case, latitude=location[0], longitude=location[1], now=now
+        )
+    if place := draft.get("place"):
+        await add_person_message(session, cipher, case, kind="address", now=now, text=place)
+
+
+async def _danger_case(ctx: Context) -> HelpCase | None:
+    return await open_case_of(ctx.session, ctx.person.id)
+
+
+def _looks_like_a_message(text: str) -> bool:
+    return len(text.split()) >= 3 or len(text) > 30
+
+
+async def _add_in_danger(ctx: Context, case: HelpCase, answer: Answer) -> Outcome:
+    """Something sent on the urgent path that its question did not ask for: added to the
+    case (a hint if it cannot be), the same question again."""
+    if hint := await _add_to_case(ctx, case, answer):
+        return Repeat(hint)
+    return Repeat(ctx._("Added to your request."))
+
+
+@journey.asks(DANGER_COUNTRY)
+async def ask_danger_country(ctx: Context) -> Question:
+    text = "\n".join(
+        (
+            ctx._("Which country are you in? I will show the numbers for that country."),
+            country_picker.hint(ctx),
+            ctx._("If you cannot answer now, tap «Skip»."),
+        )
+    )
+    return Question(text, (*country_picker.choices(ctx), _skip(ctx)))
+
+
+@journey.answers(DANGER_COUNTRY)
+async def answer_danger_country(ctx: Context, answer: Answer) -> Outcome:
+    case = await _danger_case(ctx)
+    if case is None:
+        return _to_case_screen(ctx, None)
+    if answer.choice == SKIP:
+        return Go(journey.name, DANGER_PLACE, remember=False)
+    if answer.kind is Kind.LOCATION:
+        if hint := await _add_to_case(ctx, case, answer):
+            return Repeat(hint)
+        ctx.say(ctx._("Your location is added to your request."))
+        return Go(journey.name, DANGER_DESCRIBE, remember=False)
+    if answer.kind is not Kind.TEXT and answer.kind is not Kind.BUTTON:
+        return await _add_in_danger(ctx, case, answer)
+    country = country_picker.read(ctx, answer)
+    if isinstance(country, Repeat):
+        if answer.text and _looks_like_a_message(answer.text):
+            ctx.answers.pop(f"{country_picker.key}:candidates", None)
+            return await _add_in_danger(ctx, case, answer)
+        return country
+    set_case_country(case, ctx.person, country, now=ctx.now)
+    await add_person_message(ctx.session, ctx.cipher, case, kind="country", now=ctx.now,
+                             text=country)  # fmt: skip
+    ctx.say(_contacts(ctx, country))
+    return Go(journey.name, DANGER_PLACE, remember=False)
+
+
+@journey.asks(DANGER_PLACE)
+async def ask_danger_place(ctx: Context) -> Question:
+    return Question(
+        ctx._(
+            "If you can, send your location so that the operator knows where you are: tap 📎 "
+            "and choose «Location». Or type the address or a place nearby. If you cannot now, "
+            "tap «Skip»."
+        ),
+        (_skip(ctx),),
+    )
+
+
+@journey.answers(DANGER_PLACE)
+async def answer_danger_place(ctx: Context, answer: Answer) -> Outcome:
+    case = await _danger_case(ctx)
+    if case is None:
+        return _to_case_screen(ctx, None)
+    if answer.choice == SKIP:
+        return Go(journey.name, DANGER_DESCRIBE, remember=False)
+    if answer.kind is Kind.LOCATION:
+        if hint := await _add_to_case(ctx, case, answer):
+            return Repeat(hint)
+        ctx.say(ctx._("Your location is added to your request."))
+        return Go(journey.name, DANGER_DESCRIBE, remember=False)
+    if answer.kind is Kind.TEXT:
+        if not _has_words(answer.text):
+            return Repeat(ctx._("Please type the address in words, or tap «Skip»."))
+        if len(answer.text) > DESCRIPTION_LIMIT:
+            return Repeat(_too_long_for_case(ctx, answer.text))
+        await add_person_message(ctx.session, ctx.cipher, case, kind="address", now=ctx.now,
+                                 text=answer.text)  # fmt: skip
+        ctx.say(ctx._("Added to your request."))
+        return Go(journey.name, DANGER_DESCRIBE, remember=False)
+    return await _add_in_danger(ctx, case, answer)
+
+
+@journey.asks(DANGER_DESCRIBE)
+async def ask_danger_describe(ctx: Context) -> Question:
+    return Question(
+        ctx._(
+            "What is happening? Write briefly or send a voice message. If you cannot now, "
+            "tap «Skip»: the operator will write to you here."
+        ),
+        (_skip(ctx),),
+    )
+
+
+@journey.answers(DANGER_DESCRIBE)
+async def answer_danger_describe(ctx: Context, answer: Answer) -> Outcome:
+    case = await _danger_case(ctx)
+    if case is None:
+        return _to_case_screen(ctx, None)
+    if answer.choice == SKIP:
+        return _to_case_screen(ctx, NOTE_OPENED)
+    if hint := await _add_to_case(ctx, case, answer):
+        return Repeat(hint)
+    ctx.say(ctx._("Added to your request."))
+    return _to_case_screen(ctx, NOTE_OPENED)
+
+
+# -- any other reason: a description, the place, files, then the case -------------------------
+
+
+def _add_description(ctx: Context, draft: dict[str, Any], text: str) -> str | None:
+    """Add typed text to the draft's description; a hint when it cannot be."""
+    if not _has_words(text):
+        return ctx._("Please describe it in words.")
+    combined = f"{draft.get('description', '')}\n{text}".strip()
+    if len(combined) > DESCRIPTION_LIMIT:
+        return ctx._(
+            "This is too long ({count} characters). Please shorten it to {limit} characters: "
+            "after the request is sent, you can write more in this chat."
+        ).format(count=len(combined), limit=DESCRIPTION_LIMIT)
+    draft["description"] = combined
+    draft["described"] = True
+    return None
+
+
+def _keep_file(draft: dict[str, Any], file: dict[str, Any]) -> bool:
+    files: list[dict[str, Any]] = draft.setdefault("files", [])
+    if len(files) >= MAX_FILES:
+        return False
+    files.append(file)
+    return True
+
+
+def _too_many_files(ctx: Context) -> str:
+    return ctx._(
+        "That is the most files one request can take ({limit}). After the request is sent, "
+        "you can send more in this chat."
+    ).format(limit=MAX_FILES)
+
+
+def _after_description(draft: dict[str, Any]) -> Go:
+    return Go(journey.name, FILES if draft.get("location") else PLACE)
+
+
+@journey.asks(DESCRIBE)
+async def ask_describe(ctx: Context) -> Question:
+    draft = _draft(ctx)
+    draft["at"] = DESCRIBE
+    reason = HelpReason(draft.get("reason", HelpReason.OTHER))
+    prompt = ctx._(REASON_PROMPTS.get(reason, REASON_PROMPTS[HelpReason.OTHER]))
+    if draft.get("described"):
+        if description := draft.get("description", ""):
+            quote = (
+                description if len(description) <= QUOTE_LIMIT else description[:QUOTE_LIMIT] + "…"
+            )
+            kept = ctx._("You have already written:") + f"\n«{quote}»"
+        else:
+            kept = ctx._("You have already sent a voice message.")
+        text = "\n\n".join(
+            (
+                kept,
+                ctx._("To replace it, send a new description. To go on, tap «Keep it»."),
+            )
+        )
+        return Question(text, (ctx.choice(KEEP, "Keep it"),))
+    how = ctx._(
+        "Write it in one message (up to {limit} characters), or send a voice message."
+    ).format(limit=DESCRIPTION_LIMIT)
+    return Question(f"{prompt}\n{how}")
+
+
+@journey.answers(DESCRIBE)
+async def answer_describe(ctx: Context, answer: Answer) -> Outcome:
+    draft = _draft(ctx)
+    if answer.choice == KEEP and draft.get("described"):
+        return _after_description(draft)
+    incoming = answer.incoming
+    if answer.kind is Kind.TEXT:
+        replaced = {**draft, "description": ""}  # a new description replaces the old one
+        if hint := _add_description(ctx, replaced, answer.text):
+            return Repeat(hint)
+        draft.update(replaced)
+        return _after_description(draft)
+    if (file := _file_of(incoming)) is not None:
+        if not _keep_file(draft, file):
+            return Repeat(_too_many_files(ctx))
+        caption = clean_text(incoming.text)
+        if file["kind"] in SPOKEN:
+            draft["described"] = True
+            return _after_description(draft)
+        if _has_words(caption) and _add_description(ctx, draft, caption) is None:
+            return _after_description(draft)
+        return Repeat(
+            ctx._("Thank you, the file is kept. Now please describe in words what happened.")
+        )
+    if answer.kind is Kind.LOCATION and incoming.location is not None:
+        draft["location"] = [incoming.location.latitude, incoming.location.longitude]
+        return Repeat(
+            ctx._("Thank you, your location is kept. Now please describe in words what happened.")
+        )
+    if answer.kind is Kind.MEDIA:
+        return Repeat(
+            ctx._("Stickers cannot be added to a request. Please describe in words what happened.")
+        )
+    return Repeat(ctx._("Please describe in words what happened."))
+
+
+@journey.asks(PLACE)
+async def ask_place(ctx: Context) -> Question:
+    _draft(ctx)["at"] = PLACE
+    return Question(
+        ctx._(
+            "Where are you now? If you can, send your location: tap 📎 and choose «Location». "
+            "Or type the city and address. If you prefer not to, tap «Skip»."
+        ),
+        (_skip(ctx),),
+    )
+
+
+@journey.answers(PLACE)
+async def answer_place(ctx: Context, answer: Answer) -> Outcome:
+    draft = _draft(ctx)
+    incoming = answer.incoming
+    if answer.choice == SKIP:
+        return Go(journey.name, FILES)
+    if answer.kind is Kind.LOCATION and incoming.location is not None:
+        draft["location"] = [incoming.location.latitude, incoming.location.longitude]
+        return Go(journey.name, FILES)
+    if answer.kind is Kind.TEXT:
+        if not _has_words(answer.text):
+            return Repeat(ctx._("Please type the city and address in words, or tap «Skip»."))
+        if len(answer.text) > PLACE_LIMIT:
+            return Repeat(
+                ctx._(
+                    "This is too long ({count} characters). Please write the city and address "
+                    "in up to {limit} characters."
+                ).format(count=len(answer.text), limit=PLACE_LIMIT)
+            )
+        draft["place"] = answer.text
+        return Go(journey.name, FILES)
+    if (file := _file_of(incoming)) is not None:
+        if not _keep_file(draft, file):
+            return Repeat(_too_many_files(ctx))
+        return Repeat(ctx._("Thank you, the file is kept."))
+    return Repeat(ctx._("Please send your location or type the city and address, or tap «Skip»."))
+
+
+@journey.asks(FILES)
+async def ask_files(ctx: Context) -> Question:
+    draft = _draft(ctx)
+    draft["at"] = FILES
+    count = len(draft.get("files", []))
+    if count:
+        text = ctx._("Files received: {count}. Send more, or tap «Send the request».").format(
+            count=count
+        )
+        choice = ctx.choice(DONE, "Send the request", *DONE_WORDS, *SKIP_WORDS)
+    else:
+        text = ctx._(
+            "Do you have photos or documents that help — a contract, a page of your passport, "
+            "a receipt? Send them now. If you have none, tap «Send without photos»."
+        )
+        choice = ctx.choice(SKIP, "Send without photos", *SKIP_WORDS, *DONE_WORDS)
+    return Question(text, (choice,))
+
+
+@journey.answers(FILES)
+async def answer_files(ctx: Context, answer: Answer) -> Outcome:
+    draft = _draft(ctx)
+    incoming = answer.incoming
+    if answer.choice in (SKIP, DONE):
+        return await _submit(ctx, draft)
+    if (file := _file_of(incoming)) is not None:
+        if not _keep_file(draft, file):
+            return Repeat(_too_many_files(ctx))
+        return Repeat()
+    if answer.kind is Kind.LOCATION and incoming.location is not None:
+        draft["location"] = [incoming.location.latitude, incoming.location.longitude]
+        return Repeat(ctx._("Thank you, your location is kept."))
+    if answer.kind is Kind.TEXT:
+        if hint := _add_description(ctx, draft, answer.text):
+            return Repeat(hint)
+        return Repeat(ctx._("Added to your description."))
+    if answer.kind is Kind.MEDIA:
+        return Repeat(
+            ctx._("Stickers cannot be added to a request. Please send a photo or a document.")
+        )
+    return ctx.not_understood()
+
+
+async def _submit(ctx: Context, draft: dict[str, Any]) -> Outcome:
+    existing = await open_case_of(ctx.session, ctx.person.id)
+    if existing is not None:  # opened meanwhile (the urgent path): add to it, lose nothing
+        await _draft_into_case(ctx, existing, draft)
+        _clear_draft(draft)
+        return _to_case_screen(ctx, NOTE_ADDED)
+    location = draft.get("location")
+    case = await open_case(
+        ctx.session, ctx.cipher, person=ctx.person,
+        reason=HelpReason(draft.get("reason", HelpReason.OTHER)),
+        description=draft.get("description", ""), now=ctx.now,
+        location=(location[0], location[1]) if location else None,
+        attachments=[NewAttachment(**file) for file in draft.get("files", [])],
+    )  # fmt: skip
+    if place := draft.get("place"):
+        await add_person_message(ctx.session, ctx.cipher, case, kind="address", now=ctx.now,
+                                 text=place)  # fmt: skip
+    log.info("help case opened case=%s urgent=%s", case.id, case.urgent)
+    _clear_draft(draft)
+    ctx.say(
+        ctx._(
+            "Your help request {reference} has been sent. A consulate operator will answer "
+            "you in this chat. We cannot say exactly when, but your request will not be lost."
+        ).format(reference=case.reference or "")
+    )
+    return _to_case_screen(ctx, NOTE_OPENED)
+
+
+# -- anywhere: a help request's number, and "I am in danger" ----------------------------------
+
+
+@journey.intercepts
+async def intercept(ctx: Context, answer: Answer) -> Outcome | None:
+    text = answer.text
+    if answer.kind not in (Kind.TEXT, Kind.COMMAND) or not text:
+        return None
+    if found := _REFERENCE.fullmatch(text.strip()):
+        reference = f"HR-{found.group(1)}-{int(found.group(2)):06d}"
+        return await _show_reference(ctx, reference)
+    if match_key(text) in _danger_keys(ctx):
+        if not ctx.person.has_consented:
+            ctx.say(_contacts(ctx, ctx.person.country))
+            ctx.say(
+                ctx._(
+                    "To send a request to the consulate's operators, please first agree to "
+                    "the privacy notice: choose «Privacy notice and consent» in the main menu."
+                )
+            )
+            return Repeat()
+        return await _open_danger(ctx)
+    return None
+
+
+def _danger_keys(ctx: Context) -> set[str]:
+    labels = ctx.catalogs.in_every_locale(REASON_LABELS[HelpReason.DANGER])
+    return {match_key(word) for word in (*labels, *DANGER_WORDS)}
+
+
+async def _show_reference(ctx: Context, reference: str) -> Outcome:
+    case = await case_of_person(ctx.session, ctx.person.id, reference)
+    if case is None:
+        return Repeat(
+            ctx._(
+                "None of your help requests has the number {reference}. Please check the number."
+            ).format(reference=reference)
+        )
+    if case.status == CaseStatus.CLOSED:
+        return Repeat(
+            ctx._("Your help request {reference} («{reason}»): {status}.").format(
+                reference=reference,
+                reason=_reason_label(ctx, case.reason),
+                status=ctx._(STATUS_LABELS[CaseStatus.CLOSED]),
+            )
+        )
+    return _to_case_screen(ctx, None)

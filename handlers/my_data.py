@@ -1,0 +1,380 @@
+"""My data: see what we keep about you, download it as a file, or delete it.
+
+Deleting takes two deliberate steps: a warning that says what goes and that reference
+numbers stop working (its first button keeps the data, so a stray "1" deletes nothing),
+then typing a word shown in the message. After the deletion the conversation ends
+(Farewell): the next message from the chat starts afresh as a new person.
+"""
+
+from datetime import date, datetime
+from typing import Any
+
+from handlers.conversation import (
+    BACK,
+    LANGUAGE,
+    MENU,
+    Answer,
+    Context,
+    Farewell,
+    Go,
+    Journey,
+    Outcome,
+    Question,
+    Repeat,
+)
+from handlers.language import LANGUAGE_NAMES
+from services import my_data
+from services.countries import country_name
+from services.i18n import N_
+from services.text import match_key
+
+# Reachable from «My data and settings»; it needs no consent, so that a person who has
+# withdrawn their consent can still see and delete what we keep.
+journey = Journey("my_data", first_step="main")
+
+VIEW, EXPORT, DELETE = "view", "export", "delete"
+NEXT_PAGE, PREVIOUS_PAGE = "next_page", "previous_page"
+KEEP, DELETE_YES = "keep", "delete_yes"
+PAGE = "page"
+
+# One page of the summary fits one WhatsApp message (1,600 characters) with its header.
+PAGE_LIMIT = 1400
+INDENT = "   "
+# The word to type to confirm a deletion, shown in the person's language; any locale's
+# word (and the English one) is accepted, in either Uzbek script, with any apostrophe.
+CONFIRM_WORD = N_("DELETE")
+
+CHANNEL_LINES = {
+    "telegram": N_("• Telegram chat: {id}"),
+    "whatsapp": N_("• WhatsApp number: {id}"),
+    "console": N_("• Terminal name: {id}"),
+}
+
+
+# -- the menu of this section -----------------------------------------------------------
+
+
+@journey.asks("main")
+async def ask_main(ctx: Context) -> Question:
+    return Question(
+        ctx._(
+            "Your data. Here you can see what we keep about you, download a copy "
+            "as a file or delete it."
+        ),
+        (
+            ctx.choice(VIEW, "See my data"),
+            ctx.choice(EXPORT, "Download a copy (file)"),
+            ctx.choice(DELETE, "Delete my data"),
+            ctx.choice(LANGUAGE, "Language"),
+            ctx.choice(BACK, "Back"),
+            ctx.choice(MENU, "Main menu"),
+        ),
+    )
+
+
+@journey.answers("main")
+async def answer_main(ctx: Context, answer: Answer) -> Outcome:
+    if answer.choice == VIEW:
+        ctx.answers[PAGE] = 0
+        return Go(journey.name, "view")
+    if answer.choice == EXPORT:
+        await _export(ctx)
+        return Repeat()
+    if answer.choice == DELETE:
+        return Go(journey.name, "delete")
+    return ctx.not_understood()
+
+
+# -- seeing -------------------------------------------------------------------------------
+
+
+@journey.asks("view")
+async def ask_view(ctx: Context) -> Question:
+    data = await my_data.collect(ctx.session, ctx.cipher, ctx.person)
+    pages = paginate(summary_sections(ctx, data), PAGE_LIMIT)
+    page = min(max(int(ctx.answers.get(PAGE, 0)), 0), len(pages) - 1)
+    ctx.answers[PAGE] = page
+    text = pages[page]
+    if len(pages) > 1:
+        header = ctx._("Page {page} of {pages}").format(page=page + 1, pages=len(pages))
+        text = f"{header}\n\n{text}"
+    choices = []
+    if page + 1 < len(pages):
+        choices.append(ctx.choice(NEXT_PAGE, "Next page"))
+    if page > 0:
+        choices.append(ctx.choice(PREVIOUS_PAGE, "Previous page"))
+    choices += [
+        ctx.choice(EXPORT, "Download a copy (file)"),
+        ctx.choice(DELETE, "Delete my data"),
+        ctx.choice(BACK, "Back"),
+    ]
+    return Question(text, tuple(choices))
+
+
+@journey.answers("view")
+async def answer_view(ctx: Context, answer: Answer) -> Outcome:
+    page = int(ctx.answers.get(PAGE, 0))
+    if answer.choice == NEXT_PAGE:
+        ctx.answers[PAGE] = page + 1
+        return Repeat()
+    if answer.choice == PREVIOUS_PAGE:
+        ctx.answers[PAGE] = page - 1
+        return Repeat()
+    if answer.choice == EXPORT:
+        await _export(ctx)
+        return Repeat()
+    if answer.choice == DELETE:
+        return Go(journey.name, "delete")
+    return ctx.not_understood()
+
+
+def summary_sections(ctx: Context, data: my_data.PersonData) -> list[list[str]]:
+    """The summary as sections of lines, in the person's language."""
+    return [
+        _profile(ctx, data),
+        _registrations(ctx, data),
+        _appeals(ctx, data),
+        _help_requests(ctx, data),
+        [
+            ctx._("Family links and reminders: none."),
+            ctx._(
+                "The texts of your appeals and help requests and the messages in them "
+                "are in the file you can download."
+            ),
+        ],
+    ]
+
+
+def _profile(ctx: Context, data: my_data.PersonData) -> list[str]:
+    person = data.person
+    lines = [
+        ctx._("What we keep about you:"),
+        ctx._("• Language: {language}").format(
+            language=LANGUAGE_NAMES.get(person.locale or ctx.locale, ctx.locale)
+        ),
+    ]
+    if person.consented_at is not None:
+        lines.append(
+            ctx._("• Consent to the privacy notice: given on {date}").format(
+                date=_day(person.consented_at)
+            )
+        )
+    elif person.consent_declined_at is not None:
+        lines.append(
+            ctx._("• Consent to the privacy notice: declined on {date}").format(
+                date=_day(person.consent_declined_at)
+            )
+        )
+    else:
+        lines.append(ctx._("• Consent to the privacy notice: not given"))
+    if person.country:
+        lines.append(
+            ctx._("• Country you live in: {country}").format(
+                country=country_name(person.country, ctx.locale)
+            )
+        )
+    for account in data.accounts:
+        line = CHANNEL_LINES.get(account.channel, N_("• Other chat: {id}"))
+        lines.append(ctx._(line).format(id=account.external_id))
+    lines.append(
+        ctx._("• First message: {date}").format(date=_day(person.created_at)),
+    )
+    lines.append(ctx._("To change the language or script, send «language»."))
+    return lines
+
+
+def _registrations(ctx: Context, data: my_data.PersonData) -> list[str]:
+    if not data.registrations:
+        return [ctx._("Consular registration: none.")]
+    lines = [ctx._("Consular registration:")]
+    for item in data.registrations:
+        row = item.registration
+        country = country_name(row.country, ctx.locale)
+        status = my_data.registration_status_label(row.status, ctx.translator)
+        lines.append(f"• {row.reference} — {country}, {row.city}: {status}")
+        lines += [f"{INDENT}{line}" for line in _details(ctx, item.details)]
+    return lines
+
+
+def _details(ctx: Context, details: dict[str, Any]) -> list[str]:
+    """The registration's details, one line each, in the person's language."""
+    lines: list[str] = []
+
+    def add(message: str, value: Any) -> None:
+        if value:
+            lines.append(ctx._(message).format(value=value))
+
+    add(N_("Full name: {value}"), details.get("full_name"))
+    add(N_("Date of birth: {value}"), _iso_day(details.get("date_of_birth")))
+    document = {"passport": N_("passport"), "id_card": N_("ID card")}.get(
+        str(details.get("document_type"))
+    )
+    if document and details.get("document_number"):
+        add(N_("Document: {value}"), f"{ctx._(document)} {details['document_number']}")
+    add(N_("Personal number (JShShIR): {value}"), details.get("personal_number"))
+    add(N_("Address: {value}"), details.get("address"))
+    add(N_("Phone: {value}"), details.get("phone"))
+    sex = {"female": N_("female"), "male": N_("male")}.get(str(details.get("sex")))
+    add(N_("Sex: {value}"), ctx._(sex) if sex else None)
+    kind = {"permanent": N_("permanent"), "temporary": N_("temporary")}.get(
+        str(details.get("kind"))
+    )
+    add(N_("Type of registration: {value}"), ctx._(kind) if kind else None)
+    purpose = {"work": N_("work"), "study": N_("study"), "other": N_("other purpose")}.get(
+        str(details.get("purpose"))
+    )
+    add(N_("Purpose of stay: {value}"), ctx._(purpose) if purpose else None)
+    add(N_("Arrival date: {value}"), _iso_day(details.get("arrival_date")))
+    add(N_("Expected end of stay: {value}"), _iso_day(details.get("expected_end")))
+    if details.get("passport_photo"):
+        lines.append(ctx._("Photo of the document: sent"))
+    return lines
+
+
+def _appeals(ctx: Context, data: my_data.PersonData) -> list[str]:
+    if not data.appeals:
+        return [ctx._("Appeals: none.")]
+    lines = [ctx._("Appeals:")]
+    for item in data.appeals:
+        category = my_data.appeal_category_label(item.appeal.category, ctx.translator)
+        status = my_data.appeal_status_label(item.appeal.status, ctx.translator)
+        lines.append(f"• {item.appeal.reference} — {category}: {status}")
+    return lines
+
+
+def _help_requests(ctx: Context, data: my_data.PersonData) -> list[str]:
+    if not data.help_cases:
+        return [ctx._("Help requests: none.")]
+    lines = [ctx._("Help requests:")]
+    for item in data.help_cases:
+        reason = my_data.help_reason_label(item.case.reason, ctx.translator)
+        status = my_data.case_status_label(item.case.status, ctx.translator)
+        lines.append(f"• {item.case.reference} — {reason}: {status}")
+    return lines
+
+
+def paginate(sections: list[list[str]], limit: int) -> list[str]:
+    """Sections of lines packed into pages of about `limit` characters: a page breaks
+    between lines, never inside one; sections are separated by an empty line."""
+    pages: list[list[str]] = [[]]
+    size = 0
+    for section in sections:
+        for index, line in enumerate(section):
+            gap = [""] if index == 0 and pages[-1] else []
+            added = sum(len(part) + 1 for part in [*gap, line])
+            if pages[-1] and size + added > limit:
+                pages.append([])
+                size, gap, added = 0, [], len(line) + 1
+            pages[-1] += [*gap, line]
+            size += added
+    return ["\n".join(page) for page in pages]
+
+
+def _day(moment: datetime) -> str:
+    return moment.strftime("%d.%m.%Y")
+
+
+def _iso_day(value: Any) -> str | None:
+    if not value:
+        return None
+    try:
+        return date.fromisoformat(str(value)).strftime("%d.%m.%Y")
+    except ValueError:
+        return str(value)
+
+
+# -- downloading ----------------------------------------------------------------------------
+
+
+async def _export(ctx: Context) -> None:
+    data = await my_data.collect(ctx.session, ctx.cipher, ctx.person)
+    ctx.send_document(my_data.export_document(data, ctx.translator, ctx.now))
+    ctx.say(
+        ctx._(
+            "Here is a file with everything we keep about you. It opens in any text editor. "
+            "It holds your personal data: keep it safe and do not send it to strangers."
+        )
+    )
+
+
+# -- deleting -------------------------------------------------------------------------------
+
+
+@journey.asks("delete")
+async def ask_delete(ctx: Context) -> Question:
+    return Question(
+        ctx._(
+            "Deleting your data cannot be undone. We will delete:\n"
+            "• your language, your consent and the link to this chat;\n"
+            "• your consular registration details (name, passport, address, phone);\n"
+            "• the texts of your appeals and help requests, the messages in them and the "
+            "files you sent.\n"
+            "Open appeals and help requests will be closed: the consulate will not be able "
+            "to answer you. Their reference numbers will stop working.\n"
+            "Only anonymous counts remain, for example how many people are registered "
+            "in a country.\n\n"
+            "You can download a copy of your data first. Delete everything?"
+        ),
+        (
+            ctx.choice(KEEP, "No, keep my data"),
+            ctx.choice(EXPORT, "Download a copy first"),
+            ctx.choice(DELETE_YES, "Yes, delete everything"),
+        ),
+    )
+
+
+@journey.answers("delete")
+async def answer_delete(ctx: Context, answer: Answer) -> Outcome:
+    if answer.choice == KEEP:
+        return _kept(ctx)
+    if answer.choice == EXPORT:
+        await _export(ctx)
+        return Repeat()
+    if answer.choice == DELETE_YES:
+        return Go(journey.name, "confirm")
+    return ctx.not_understood()
+
+
+@journey.asks("confirm")
+async def ask_confirm(ctx: Context) -> Question:
+    return Question(
+        ctx._(
+            "Last step. To delete all your data, send the word {word}.\n"
+            "To keep your data, tap «No, keep my data»."
+        ).format(word=ctx._(CONFIRM_WORD)),
+        (ctx.choice(KEEP, "No, keep my data"),),
+    )
+
+
+@journey.answers("confirm")
+async def answer_confirm(ctx: Context, answer: Answer) -> Outcome:
+    if answer.choice == KEEP:
+        return _kept(ctx)
+    if answer.text and match_key(answer.text) in _confirm_keys(ctx):
+        await my_data.delete_person_data(
+            ctx.session, ctx.cipher, ctx.catalogs, ctx.person, now=ctx.now
+        )
+        ctx.say(
+            ctx._(
+                "Your data has been deleted, and its reference numbers no longer work. "
+                "If you write to us again, we will start from the beginning. Take care."
+            )
+        )
+        return Farewell()
+    return Repeat(
+        ctx._("That is not the word {word}. Nothing was deleted.").format(word=ctx._(CONFIRM_WORD))
+    )
+
+
+def _confirm_keys(ctx: Context) -> set[str]:
+    words = [*ctx.catalogs.in_every_locale(CONFIRM_WORD), CONFIRM_WORD]
+    return {key for key in map(match_key, words) if key}
+
+
+def _kept(ctx: Context) -> Outcome:
+    """Back to this section's menu, as if the deletion had never been started."""
+    ctx.say(ctx._("Nothing was deleted: your data is kept."))
+    history = ctx.state.history
+    while history and history[-1][0] == journey.name:
+        history.pop()
+    return Go(journey.name, "main", remember=False)

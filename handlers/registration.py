@@ -1,0 +1,1207 @@
+"""Consular registration: the sub-menu, the registration form (new, or an update of an
+existing registration), the status with the consulate's question, and two requests that are
+filed as appeals (an ID card issued abroad; return home with a birth certificate).
+
+The form asks one question at a time and always goes to the first answer still missing, so
+"back", a change from the summary and a switch between temporary and permanent all land on
+the right question, and nothing answered is asked twice or lost.
+"""
+
+import re
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+from handlers.conversation import (
+    BACK,
+    CANCEL,
+    MENU,
+    Answer,
+    Context,
+    Go,
+    Journey,
+    Outcome,
+    Question,
+    Repeat,
+)
+from handlers.incoming import Kind
+from handlers.pickers import CountryPicker
+from models import AppealCategory, Registration, RegistrationKind, RegistrationStatus
+from services import appeals, registrations
+from services.countries import country_name
+from services.i18n import N_
+from services.messages import Choice
+from services.parsing import (
+    ADDRESS_LIMIT,
+    CITY_LIMIT,
+    MAX_AGE,
+    MIN_AGE,
+    NAME_LIMIT,
+    DateError,
+    DocumentError,
+    FullNameError,
+    PhoneError,
+    PlaceError,
+    check_arrival_date,
+    check_birth_date,
+    check_expected_end,
+    example_phone,
+    format_date,
+    format_phone,
+    parse_address,
+    parse_city,
+    parse_date,
+    parse_document_number,
+    parse_full_name,
+    parse_personal_number,
+    parse_phone,
+)
+from services.text import match_key
+
+NAME = "registration"
+journey = Journey(NAME, first_step="main", needs_consent=True)
+
+# -- choice ids (prefixed, so a stale button of another question never means something here)
+REGISTER, STATUS = "register", "status"
+REQUEST_ID_CARD, REQUEST_BIRTH_CERTIFICATE = "request:id_card", "request:birth_certificate"
+UPDATE_PREFIX, NEW = "update:", "new"
+VIEW_PREFIX = "view:"
+ANSWER, UPDATE_THIS = "answer", "update_this"
+CONFIRM, CHANGE = "confirm", "change"
+EDIT_PREFIX = "edit:"
+SEND, REWRITE = "send", "rewrite"
+TEMPORARY, PERMANENT = "kind:temporary", "kind:permanent"
+PASSPORT, ID_CARD = "doc:passport", "doc:id_card"
+WORK, STUDY, OTHER = "purpose:work", "purpose:study", "purpose:other"
+FEMALE, MALE = "sex:female", "sex:male"
+SKIP_PERSONAL_NUMBER, SKIP_PHOTO = "skip:personal_number", "skip:photo"
+
+# -- steps
+MAIN, UPDATE_WHICH, SUMMARY, CHANGE_WHICH = "main", "update_which", "summary", "change_which"
+STATUS_LIST, STATUS_ONE, ANSWER_QUESTION = "status_list", "status_one", "answer_question"
+REQUEST_TEXT, REQUEST_COUNTRY, REQUEST_CONFIRM = (
+    "request_text",
+    "request_country",
+    "request_confirm",
+)
+
+# -- what the journey keeps in ctx.answers
+FORM = "form"  # the registration form being filled in
+VIEWING = "viewing"  # the reference of the registration whose status is shown
+REQUEST = "request"  # {"category", "text", "country"}
+
+ANSWER_LIMIT = appeals.TEXT_LIMIT
+PHOTO_SIZE_LIMIT = 20 * 1024 * 1024  # a bot cannot download a bigger file from Telegram
+
+COUNTRY = CountryPicker("country")
+REQUEST_COUNTRY_PICKER = CountryPicker("request_country")
+
+_REFERENCE = re.compile(r"^CR-\d{4}-\d{6}$")
+BIRTH_EXAMPLE = "08.03.1995"
+NAME_EXAMPLE = "KARIMOVA DILNOZA"
+DOCUMENT_EXAMPLE = "AA1234567"
+
+
+@dataclass(frozen=True)
+class Field:
+    key: str
+    label: str  # N_: shown in the summary and in the list of answers to change
+    temporary_only: bool = False
+
+
+FIELDS = (
+    Field("kind", N_("Registration")),
+    Field("full_name", N_("Full name")),
+    Field("date_of_birth", N_("Date of birth")),
+    Field("document_type", N_("Document")),
+    Field("document_number", N_("Document number")),
+    Field("personal_number", N_("Personal number (JShShIR)")),
+    Field("country", N_("Country")),
+    Field("city", N_("City")),
+    Field("address", N_("Address")),
+    Field("phone", N_("Phone")),
+    Field("arrival_date", N_("Arrival date")),
+    Field("purpose", N_("Purpose of stay"), temporary_only=True),
+    Field("expected_end", N_("End of stay"), temporary_only=True),
+    Field("sex", N_("Sex")),
+    Field("passport_photo", N_("Photo of the document")),
+)
+_FIELD = {field.key: field for field in FIELDS}
+# Kept when someone who is registered already registers in another country.
+PERSONAL_FIELDS = (
+    "full_name", "date_of_birth", "document_type", "document_number", "personal_number", "sex",
+    "passport_photo",
+)  # fmt: skip
+
+KIND_LABELS = {
+    RegistrationKind.TEMPORARY: N_("Temporary"),
+    RegistrationKind.PERMANENT: N_("Permanent"),
+}
+DOCUMENT_LABELS = {"passport": N_("Passport"), "id_card": N_("ID card")}
+PURPOSE_LABELS = {"work": N_("Work"), "study": N_("Study"), "other": N_("Other")}
+SEX_LABELS = {"female": N_("Female"), "male": N_("Male")}
+REQUEST_CATEGORIES = {
+    REQUEST_ID_CARD: AppealCategory.ID_CARD_ABROAD,
+    REQUEST_BIRTH_CERTIFICATE: AppealCategory.RETURN_ON_BIRTH_CERTIFICATE,
+}
+
+
+# -- small helpers ----------------------------------------------------------------------------
+
+
+def _labelled(ctx: Context, choice_id: str, msgid: str) -> Choice:
+    """A choice whose label is a catalog message held in a variable (ctx.choice wants a
+    literal, for extraction)."""
+    keys = {match_key(text) for text in ctx.catalogs.in_every_locale(msgid)}
+    return Choice(choice_id, ctx._(msgid), tuple(sorted(k for k in keys if k)))
+
+
+def _back(ctx: Context) -> Choice:
+    return ctx.choice(BACK, "Back")
+
+
+def _form(ctx: Context) -> dict[str, Any]:
+    form: dict[str, Any] = ctx.answers.setdefault(FORM, {})
+    return form
+
+
+def _applies(field: Field, form: dict[str, Any]) -> bool:
+    return not field.temporary_only or form.get("kind") == RegistrationKind.TEMPORARY
+
+
+def _next(ctx: Context) -> Go:
+    """The first question still unanswered, or the summary when everything is there."""
+    form = _form(ctx)
+    for field in FIELDS:
+        if _applies(field, form) and field.key not in form:
+            return Go(NAME, field.key)
+    return Go(NAME, SUMMARY)
+
+
+def _store(ctx: Context, key: str, value: Any) -> Go:
+    _form(ctx)[key] = value
+    _drop_conflicts(ctx)
+    return _next(ctx)
+
+
+def _drop_conflicts(ctx: Context) -> None:
+    """A changed date may contradict a later one: that one is asked again."""
+    form = _form(ctx)
+    birth, arrival, end = (_date(form, key) for key in ("date_of_birth", "arrival_date",
+                                                        "expected_end"))  # fmt: skip
+    stale: list[str] = []
+    if birth and arrival and arrival < birth:
+        stale.append("arrival_date")
+        arrival = None
+    if arrival and end and end <= arrival:
+        stale.append("expected_end")
+    for key in stale:
+        del form[key]
+        ctx.say(
+            ctx._("Your answer «{field}» does not fit the new date, so I will ask for it again.")
+            .format(field=ctx._(_FIELD[key].label))
+        )  # fmt: skip
+
+
+def _date(form: dict[str, Any], key: str) -> date | None:
+    value = form.get(key)
+    return date.fromisoformat(value) if value else None
+
+
+def _typed(ctx: Context, answer: Answer) -> str | Repeat:
+    """The typed text of an answer, or the hint that text is needed."""
+    if answer.kind is not Kind.TEXT or not answer.text:
+        return Repeat(ctx._("Please send your answer as a text message."))
+    return answer.text
+
+
+def _free_text(ctx: Context, answer: Answer, limit: int) -> str | Repeat:
+    """A message in words (a description, an answer to the consulate), up to `limit`."""
+    typed = _typed(ctx, answer)
+    if isinstance(typed, Repeat):
+        return typed
+    if len(typed) > limit:
+        return _too_long(ctx, limit)
+    if not any(char.isalnum() for char in typed):
+        return Repeat(ctx._("Please write it in words."))
+    return typed
+
+
+def _too_long(ctx: Context, limit: int) -> Repeat:
+    return Repeat(ctx._("Too long: please write at most {limit} characters.").format(limit=limit))
+
+
+def _finish(ctx: Context) -> Go:
+    """Back to the sub-menu once something was sent: "back" must not return into a form
+    that is gone."""
+    ctx.state.history = []
+    return Go(NAME, MAIN, remember=False)
+
+
+def _shown(ctx: Context, key: str, value: Any) -> str:
+    """An answer as the summary shows it."""
+    if key == "kind":
+        return ctx._(KIND_LABELS[RegistrationKind(value)])
+    if key == "document_type":
+        return ctx._(DOCUMENT_LABELS[value])
+    if key == "purpose":
+        return ctx._(PURPOSE_LABELS[value])
+    if key == "sex":
+        return ctx._(SEX_LABELS[value])
+    if key == "country":
+        return country_name(value, ctx.locale)
+    if key in ("date_of_birth", "arrival_date", "expected_end"):
+        return format_date(date.fromisoformat(value))
+    if key == "phone":
+        return format_phone(value)
+    if key == "personal_number" and value is None:
+        return ctx._("not given")
+    if key == "passport_photo":
+        return ctx._("attached") if value else ctx._("not attached")
+    return str(value)
+
+
+def _question(ctx: Context, key: str, text: str, *choices: Choice) -> Question:
+    """A form question: the current answer when there is one (back, or a change from the
+    summary), the choices and a Back button."""
+    form = _form(ctx)
+    if key in form:
+        current = ctx._("Your current answer: {value}").format(value=_shown(ctx, key, form[key]))
+        text = f"{text}\n\n{current}"
+    return Question(text, (*choices, _back(ctx)))
+
+
+# -- the sub-menu -----------------------------------------------------------------------------
+
+
+@journey.asks(MAIN)
+async def ask_main(ctx: Context) -> Question:
+    parts = [
+        ctx._(
+            "Consular registration. Here you can register with the consulate or update your "
+            "registration, see its status and send two kinds of requests. The official online "
+            "registration is at consulate.mfa.uz."
+        )
+    ]
+    own = await registrations.own_registrations(ctx.session, ctx.person.id)
+    if own:
+        lines = [ctx._("Your registrations:")]
+        for registration in own:
+            country = country_name(registration.country, ctx.locale)
+            status = _status_label(ctx, registration)
+            lines.append(f"• {registration.reference}, {country}: {status}")
+        parts.append("\n".join(lines))
+        if any(r.status == RegistrationStatus.NEEDS_INFO for r in own):
+            parts.append(
+                ctx._("The consulate has asked you a question: choose «My registration status».")
+            )
+    parts.append(ctx._("What would you like to do?"))
+    return Question(
+        "\n\n".join(parts),
+        (
+            ctx.choice(REGISTER, "Register or update my registration"),
+            ctx.choice(STATUS, "My registration status"),
+            ctx.choice(REQUEST_ID_CARD, "ID card issued abroad"),
+            ctx.choice(REQUEST_BIRTH_CERTIFICATE, "Return home with a birth certificate"),
+            ctx.choice(MENU, "Main menu"),
+        ),
+    )
+
+
+@journey.answers(MAIN)
+async def answer_main(ctx: Context, answer: Answer) -> Outcome:
+    if answer.choice == REGISTER:
+        if ctx.answers.get(FORM):
+            ctx.say(ctx._("Let us continue where you stopped."))
+            return _next(ctx)
+        if await registrations.own_registrations(ctx.session, ctx.person.id):
+            return Go(NAME, UPDATE_WHICH)
+        ctx.answers[FORM] = {}
+        return _next(ctx)
+    if answer.choice == STATUS:
+        own = await registrations.own_registrations(ctx.session, ctx.person.id)
+        if not own:
+            return Repeat(
+                ctx._(
+                    "You have no consular registration yet. "
+                    "Choose «Register or update my registration»."
+                )
+            )
+        if len(own) == 1:
+            ctx.answers[VIEWING] = own[0].reference
+            return Go(NAME, STATUS_ONE)
+        return Go(NAME, STATUS_LIST)
+    if answer.choice in REQUEST_CATEGORIES:
+        ctx.answers[REQUEST] = {"category": REQUEST_CATEGORIES[answer.choice]}
+        return Go(NAME, REQUEST_TEXT)
+    return ctx.not_understood()
+
+
+def _registration_choice(ctx: Context, prefix: str, registration: Registration) -> Choice:
+    """A registration as a choice: "CR-2026-000001 — Russia"; its number or country typed
+    picks it too."""
+    reference = registration.reference or ""
+    names = {country_name(registration.country, locale) for locale in ctx.catalogs.locales}
+    keys = {match_key(reference), *(match_key(name) for name in names)}
+    label = f"{reference} — {country_name(registration.country, ctx.locale)}"
+    return Choice(f"{prefix}{reference}", label, tuple(sorted(k for k in keys if k)))
+
+
+def _status_label(ctx: Context, registration: Registration) -> str:
+    return ctx._(registrations.STATUS_LABELS[RegistrationStatus(registration.status)])
+
+
+# -- updating or registering again -----------------------------------------------------------
+
+
+@journey.asks(UPDATE_WHICH)
+async def ask_update_which(ctx: Context) -> Question:
+    own = await registrations.own_registrations(ctx.session, ctx.person.id)
+    return Question(
+        ctx._(
+            "You are registered already. Which registration would you like to update? "
+            "If you now live in another country, register there."
+        ),
+        (
+            *(_registration_choice(ctx, UPDATE_PREFIX, r) for r in own),
+            ctx.choice(NEW, "Register in another country"),
+            _back(ctx),
+        ),
+    )
+
+
+@journey.answers(UPDATE_WHICH)
+async def answer_update_which(ctx: Context, answer: Answer) -> Outcome:
+    if answer.choice and answer.choice.startswith(UPDATE_PREFIX):
+        return await _start_update(ctx, answer.choice.removeprefix(UPDATE_PREFIX))
+    if answer.choice == NEW:
+        own = await registrations.own_registrations(ctx.session, ctx.person.id)
+        form: dict[str, Any] = {}
+        if own:
+            latest = _form_from(registrations.details_of(own[0], ctx.cipher))
+            form = {key: latest[key] for key in PERSONAL_FIELDS if key in latest}
+            ctx.say(
+                ctx._(
+                    "Your name, date of birth and document are taken from your registration "
+                    "{reference}. You can change them at the end, before sending."
+                ).format(reference=own[0].reference)
+            )
+        ctx.answers[FORM] = form
+        return _next(ctx)
+    return ctx.not_understood()
+
+
+async def _start_update(ctx: Context, reference: str) -> Outcome:
+    registration = await registrations.find_own_registration(ctx.session, ctx.person.id, reference)
+    if registration is None:
+        return ctx.not_understood()
+    ctx.answers[FORM] = _form_from(registrations.details_of(registration, ctx.cipher))
+    ctx.say(ctx._("Here is what the consulate has. Change what is no longer right, then send it."))
+    return Go(NAME, SUMMARY)
+
+
+def _form_from(details: registrations.RegistrationDetails) -> dict[str, Any]:
+    values = details.to_json()
+    form = {key: values[key] for key in _FIELD if key in values}
+    if details.kind is not RegistrationKind.TEMPORARY:
+        form.pop("purpose", None)
+        form.pop("expected_end", None)
+    return form
+
+
+# -- the form -------------------------------------------------------------------------------
+
+
+@journey.asks("kind")
+async def ask_kind(ctx: Context) -> Question:
+    return _question(
+        ctx,
+        "kind",
+        ctx._(
+            "Which consular registration do you need?\n"
+            "• Temporary: you are abroad legally for work or study for more than 6 months.\n"
+            "• Permanent: you live abroad for good."
+        ),
+        ctx.choice(TEMPORARY, "Temporary", "vaqtincha", "временный", "временно"),
+        ctx.choice(PERMANENT, "Permanent", "doimiy", "постоянный", "постоянно"),
+    )
+
+
+@journey.answers("kind")
+async def answer_kind(ctx: Context, answer: Answer) -> Outcome:
+    kinds = {TEMPORARY: RegistrationKind.TEMPORARY, PERMANENT: RegistrationKind.PERMANENT}
+    if answer.choice not in kinds:
+        return ctx.not_understood()
+    return _store(ctx, "kind", kinds[answer.choice].value)
+
+
+@journey.asks("full_name")
+async def ask_full_name(ctx: Context) -> Question:
+    text = ctx._(
+        "Your full name (surname, given name and patronymic) exactly as in your passport, "
+        "in Latin letters. For example: {example}"
+    ).format(example=NAME_EXAMPLE)
+    return _question(ctx, "full_name", text)
+
+
+@journey.answers("full_name")
+async def answer_full_name(ctx: Context, answer: Answer) -> Outcome:
+    typed = _typed(ctx, answer)
+    if isinstance(typed, Repeat):
+        return typed
+    value = parse_full_name(typed)
+    if value is FullNameError.TOO_LONG:
+        return _too_long(ctx, NAME_LIMIT)
+    if value is FullNameError.CYRILLIC:
+        return Repeat(
+            ctx._(
+                "Please write your name in Latin letters, exactly as in your passport, "
+                "for example {example}."
+            ).format(example=NAME_EXAMPLE)
+        )
+    if value is FullNameError.ONE_WORD:
+        return Repeat(ctx._("Please write at least your surname and your given name."))
+    if isinstance(value, FullNameError):
+        return Repeat(
+            ctx._("Please use only Latin letters, spaces and hyphens, as in your passport.")
+        )
+    return _store(ctx, "full_name", value)
+
+
+@journey.asks("date_of_birth")
+async def ask_date_of_birth(ctx: Context) -> Question:
+    text = ctx._("Your date of birth: day, month and year, for example {example}.").format(
+        example=BIRTH_EXAMPLE
+    )
+    return _question(ctx, "date_of_birth", text)
+
+
+def _date_hint(ctx: Context, error: DateError, example: str) -> str:
+    """What is wrong with a date as typed (before the rules of the particular date)."""
+    if error is DateError.TWO_DIGIT_YEAR:
+        return ctx._("Please write the year with four digits, for example {example}.").format(
+            example=example
+        )
+    if error is DateError.NO_SUCH_DATE:
+        return ctx._("There is no such date. Please check the day and the month.")
+    if error is DateError.YEAR_OUT_OF_RANGE:
+        return ctx._("Please check the year.")
+    return ctx._(
+        "I could not read this date. Please write the day, the month and the year, "
+        "for example {example}."
+    ).format(example=example)
+
+
+def _read_date(ctx: Context, answer: Answer, example: str) -> date | Repeat:
+    typed = _typed(ctx, answer)
+    if isinstance(typed, Repeat):
+        return typed
+    value = parse_date(typed)
+    if isinstance(value, DateError):
+        return Repeat(_date_hint(ctx, value, example))
+    return value
+
+
+@journey.answers("date_of_birth")
+async def answer_date_of_birth(ctx: Context, answer: Answer) -> Outcome:
+    value = _read_date(ctx, answer, BIRTH_EXAMPLE)
+    if isinstance(value, Repeat):
+        return value
+    problem = check_birth_date(value, ctx.now)
+    if problem is DateError.IN_FUTURE:
+        return Repeat(ctx._("The date of birth cannot be in the future."))
+    if problem is DateError.TOO_OLD:
+        return Repeat(
+            ctx._("That would make you older than {age}. Please check the year.").format(
+                age=MAX_AGE
+            )
+        )
+    if problem is DateError.TOO_YOUNG:
+        return Repeat(
+            ctx._(
+                "To register here yourself you need to be at least {age} years old. "
+                "To register a younger child, please contact the consulate."
+            ).format(age=MIN_AGE)
+        )
+    return _store(ctx, "date_of_birth", value.isoformat())
+
+
+@journey.asks("document_type")
+async def ask_document_type(ctx: Context) -> Question:
+    return _question(
+        ctx,
+        "document_type",
+        ctx._("Which document do you have: a passport or an ID card?"),
+        ctx.choice(PASSPORT, "Passport", "pasport", "паспорт"),
+        ctx.choice(ID_CARD, "ID card", "id", "id karta", "idkarta", "айди"),
+    )
+
+
+@journey.answers("document_type")
+async def answer_document_type(ctx: Context, answer: Answer) -> Outcome:
+    types = {PASSPORT: "passport", ID_CARD: "id_card"}
+    if answer.choice not in types:
+        return ctx.not_understood()
+    return _store(ctx, "document_type", types[answer.choice])
+
+
+@journey.asks("document_number")
+async def ask_document_number(ctx: Context) -> Question:
+    if _form(ctx).get("document_type") == "id_card":
+        text = ctx._(
+            "The number of your ID card: two Latin letters and seven digits, for example {example}."
+        )
+    else:
+        text = ctx._(
+            "The number of your passport: two Latin letters and seven digits, "
+            "for example {example}."
+        )
+    return _question(ctx, "document_number", text.format(example=DOCUMENT_EXAMPLE))
+
+
+@journey.answers("document_number")
+async def answer_document_number(ctx: Context, answer: Answer) -> Outcome:
+    typed = _typed(ctx, answer)
+    if isinstance(typed, Repeat):
+        return typed
+    value = parse_document_number(typed)
+    if isinstance(value, DocumentError):
+        return Repeat(
+            ctx._(
+                "The number is two Latin letters and seven digits, for example {example}. "
+                "Please check it and send it again."
+            ).format(example=DOCUMENT_EXAMPLE)
+        )
+    return _store(ctx, "document_number", value)
+
+
+@journey.asks("personal_number")
+async def ask_personal_number(ctx: Context) -> Question:
+    return _question(
+        ctx,
+        "personal_number",
+        ctx._(
+            "Your personal number (JShShIR): 14 digits. You will find it in your passport or "
+            "on your ID card. If you do not know it, tap «Skip»."
+        ),
+        ctx.choice(SKIP_PERSONAL_NUMBER, "Skip", "otkazib yuborish", "пропустить", "skip"),
+    )
+
+
+@journey.answers("personal_number")
+async def answer_personal_number(ctx: Context, answer: Answer) -> Outcome:
+    if answer.choice == SKIP_PERSONAL_NUMBER:
+        return _store(ctx, "personal_number", None)
+    typed = _typed(ctx, answer)
+    if isinstance(typed, Repeat):
+        return typed
+    value = parse_personal_number(typed)
+    if value is None:
+        return Repeat(
+            ctx._("The personal number has exactly 14 digits. Please check it, or tap «Skip».")
+        )
+    return _store(ctx, "personal_number", value)
+
+
+def _where_do_you_live(ctx: Context) -> str:
+    return ctx._("In which country do you live now?")
+
+
+@journey.asks("country")
+async def ask_country(ctx: Context) -> Question:
+    text = f"{_where_do_you_live(ctx)}\n{COUNTRY.hint(ctx)}"
+    return _question(ctx, "country", text, *COUNTRY.choices(ctx))
+
+
+@journey.answers("country")
+async def answer_country(ctx: Context, answer: Answer) -> Outcome:
+    if answer.kind is not Kind.TEXT and not answer.choice:
+        return Repeat(ctx._("Please send your answer as a text message."))
+    code = COUNTRY.read(ctx, answer)
+    if isinstance(code, Repeat):
+        return code
+    return _store(ctx, "country", code)
+
+
+@journey.asks("city")
+async def ask_city(ctx: Context) -> Question:
+    return _question(ctx, "city", ctx._("In which city or town do you live?"))
+
+
+def _place_hint(ctx: Context, error: PlaceError, limit: int, bad: str) -> Repeat:
+    if error is PlaceError.TOO_LONG:
+        return _too_long(ctx, limit)
+    if error is PlaceError.EMPTY:
+        return Repeat(ctx._("Please send your answer as a text message."))
+    return Repeat(bad)
+
+
+@journey.answers("city")
+async def answer_city(ctx: Context, answer: Answer) -> Outcome:
+    typed = _typed(ctx, answer)
+    if isinstance(typed, Repeat):
+        return typed
+    value = parse_city(typed)
+    if isinstance(value, PlaceError):
+        return _place_hint(
+            ctx, value, CITY_LIMIT, ctx._("Please write the name of the city in letters.")
+        )
+    return _store(ctx, "city", value)
+
+
+@journey.asks("address")
+async def ask_address(ctx: Context) -> Question:
+    return _question(ctx, "address", ctx._("Your address there: street, house and flat number."))
+
+
+@journey.answers("address")
+async def answer_address(ctx: Context, answer: Answer) -> Outcome:
+    typed = _typed(ctx, answer)
+    if isinstance(typed, Repeat):
+        return typed
+    value = parse_address(typed)
+    if isinstance(value, PlaceError):
+        bad = ctx._(
+            "Please write the address with letters and digits only: street, house and flat."
+        )
+        return _place_hint(ctx, value, ADDRESS_LIMIT, bad)
+    return _store(ctx, "address", value)
+
+
+@journey.asks("phone")
+async def ask_phone(ctx: Context) -> Question:
+    text = ctx._(
+        "Your phone number, for example {example}. A number from another country is fine "
+        "too: write it with + and the country code."
+    ).format(example=example_phone(_form(ctx).get("country")))
+    return _question(ctx, "phone", text)
+
+
+@journey.answers("phone")
+async def answer_phone(ctx: Context, answer: Answer) -> Outcome:
+    region = _form(ctx).get("country")
+    if answer.kind is Kind.CONTACT and answer.incoming.contact_phone:
+        shared = answer.incoming.contact_phone.strip()
+        typed: str | Repeat = shared if shared.startswith("+") else f"+{shared}"
+    else:
+        typed = _typed(ctx, answer)
+    if isinstance(typed, Repeat):
+        return typed
+    value = parse_phone(typed, region)
+    if value is PhoneError.UNREADABLE:
+        return Repeat(
+            ctx._("Please send the phone number in digits, for example {example}.").format(
+                example=example_phone(region)
+            )
+        )
+    if isinstance(value, PhoneError):
+        return Repeat(
+            ctx._(
+                "This number does not look right. Please check it, or write it with + and "
+                "the country code, for example {example}."
+            ).format(example=example_phone(region))
+        )
+    return _store(ctx, "phone", value)
+
+
+def _arrival_example(ctx: Context) -> str:
+    return format_date(date(ctx.now.year - 1, 3, 15))
+
+
+@journey.asks("arrival_date")
+async def ask_arrival_date(ctx: Context) -> Question:
+    text = ctx._(
+        "When did you arrive in the country where you live now? Send the date, "
+        "for example {example}."
+    ).format(example=_arrival_example(ctx))
+    return _question(ctx, "arrival_date", text)
+
+
+@journey.answers("arrival_date")
+async def answer_arrival_date(ctx: Context, answer: Answer) -> Outcome:
+    value = _read_date(ctx, answer, _arrival_example(ctx))
+    if isinstance(value, Repeat):
+        return value
+    birth = _date(_form(ctx), "date_of_birth")
+    problem = check_arrival_date(value, ctx.now, birth)
+    if problem is DateError.IN_FUTURE:
+        return Repeat(ctx._("The arrival date cannot be in the future."))
+    if problem is DateError.BEFORE_BIRTH and birth is not None:
+        return Repeat(
+            ctx._("The arrival date cannot be before your date of birth ({date}).").format(
+                date=format_date(birth)
+            )
+        )
+    return _store(ctx, "arrival_date", value.isoformat())
+
+
+@journey.asks("purpose")
+async def ask_purpose(ctx: Context) -> Question:
+    return _question(
+        ctx,
+        "purpose",
+        ctx._("What is the purpose of your stay?"),
+        ctx.choice(WORK, "Work", "ish", "работа"),
+        ctx.choice(STUDY, "Study", "oqish", "ta'lim", "учеба", "учёба", "study"),
+        ctx.choice(OTHER, "Other", "boshqa", "другое"),
+    )
+
+
+@journey.answers("purpose")
+async def answer_purpose(ctx: Context, answer: Answer) -> Outcome:
+    purposes = {WORK: "work", STUDY: "study", OTHER: "other"}
+    if answer.choice not in purposes:
+        return ctx.not_understood()
+    return _store(ctx, "purpose", purposes[answer.choice])
+
+
+def _end_example(ctx: Context) -> str:
+    return format_date(date(ctx.now.year + 1, 12, 31))
+
+
+@journey.asks("expected_end")
+async def ask_expected_end(ctx: Context) -> Question:
+    text = ctx._("Until when do you plan to stay? Send the date, for example {example}.").format(
+        example=_end_example(ctx)
+    )
+    return _question(ctx, "expected_end", text)
+
+
+@journey.answers("expected_end")
+async def answer_expected_end(ctx: Context, answer: Answer) -> Outcome:
+    value = _read_date(ctx, answer, _end_example(ctx))
+    if isinstance(value, Repeat):
+        return value
+    arrival = _date(_form(ctx), "arrival_date")
+    if check_expected_end(value, arrival) and arrival is not None:
+        return Repeat(
+            ctx._("The end of your stay must be after your arrival date ({date}).").format(
+                date=format_date(arrival)
+            )
+        )
+    return _store(ctx, "expected_end", value.isoformat())
+
+
+@journey.asks("sex")
+async def ask_sex(ctx: Context) -> Question:
+    return _question(
+        ctx,
+        "sex",
+        ctx._(
+            "Your sex: female or male? We ask because the state keeps count of women working "
+            "abroad, to support them."
+        ),
+        ctx.choice(FEMALE, "Female", "ayol", "xotin-qiz", "женщина", "женский", "жен"),
+        ctx.choice(MALE, "Male", "erkak", "мужчина", "мужской", "муж"),
+    )
+
+
+@journey.answers("sex")
+async def answer_sex(ctx: Context, answer: Answer) -> Outcome:
+    sexes = {FEMALE: "female", MALE: "male"}
+    if answer.choice not in sexes:
+        return ctx.not_understood()
+    return _store(ctx, "sex", sexes[answer.choice])
+
+
+@journey.asks("passport_photo")
+async def ask_passport_photo(ctx: Context) -> Question:
+    if _form(ctx).get("document_type") == "id_card":
+        text = ctx._(
+            "If you wish, send a photo of the front of your ID card. It helps the consulate "
+            "check your details. If not, tap «Skip»."
+        )
+    else:
+        text = ctx._(
+            "If you wish, send a photo of the main page of your passport (the page with your "
+            "photo). It helps the consulate check your details. If not, tap «Skip»."
+        )
+    return _question(
+        ctx,
+        "passport_photo",
+        text,
+        ctx.choice(SKIP_PHOTO, "Skip", "otkazib yuborish", "пропустить", "skip"),
+    )
+
+
+@journey.answers("passport_photo")
+async def answer_passport_photo(ctx: Context, answer: Answer) -> Outcome:
+    if answer.choice == SKIP_PHOTO:
+        return _store(ctx, "passport_photo", None)
+    media = answer.incoming.media
+    is_image = media is not None and (
+        media.kind == "photo"
+        or (media.kind == "document" and (media.mime_type or "").startswith("image/"))
+    )
+    if media is None or not is_image:
+        return Repeat(ctx._("Please send a photo (or an image file), or tap «Skip»."))
+    if media.size is not None and media.size > PHOTO_SIZE_LIMIT:
+        return Repeat(ctx._("This file is too big (over 20 MB). Please send a smaller photo."))
+    photo = {
+        "channel": answer.incoming.channel,
+        "kind": media.kind,
+        "file_ref": media.file_ref,
+        "mime_type": media.mime_type,
+        "size": media.size,
+    }
+    return _store(ctx, "passport_photo", photo)
+
+
+# -- summary, changes, sending ----------------------------------------------------------------
+
+
+def _summary_lines(ctx: Context) -> list[str]:
+    form = _form(ctx)
+    lines = []
+    for field in FIELDS:
+        if _applies(field, form) and field.key in form:
+            label = ctx._(field.label)
+            lines.append(f"• {label}: {_shown(ctx, field.key, form[field.key])}")
+    return lines
+
+
+@journey.asks(SUMMARY)
+async def ask_summary(ctx: Context) -> Question:
+    parts = [ctx._("Please check your answers:"), "\n".join(_summary_lines(ctx))]
+    country = _form(ctx).get("country")
+    existing = (
+        await registrations.registration_in_country(ctx.session, ctx.person.id, country)
+        if country
+        else None
+    )
+    if existing is not None:
+        parts.append(
+            ctx._(
+                "You are registered in this country already: this will update your "
+                "registration {reference}."
+            ).format(reference=existing.reference)
+        )
+    parts.append(ctx._("Is everything correct?"))
+    return Question(
+        "\n\n".join(parts),
+        (
+            ctx.choice(CONFIRM, "Confirm and send", "ha", "да", "yes", "tasdiqlash"),
+            ctx.choice(CHANGE, "Change an answer", "ozgartirish", "изменить"),
+            ctx.choice(CANCEL, "Cancel"),
+        ),
+    )
+
+
+@journey.answers(SUMMARY)
+async def answer_summary(ctx: Context, answer: Answer) -> Outcome:
+    if answer.choice == CHANGE:
+        return Go(NAME, CHANGE_WHICH)
+    if answer.choice != CONFIRM:
+        return ctx.not_understood()
+    missing = _next(ctx)
+    if missing.step != SUMMARY:  # e.g. the kind was changed to temporary meanwhile
+        return missing
+    registration, is_new = await registrations.submit_registration(
+        ctx.session, ctx.cipher, person=ctx.person, details=_details(_form(ctx)), now=ctx.now
+    )
+    status = _status_label(ctx, registration)
+    if is_new:
+        ctx.say(
+            ctx._(
+                "Thank you! Your registration has been sent to the consulate.\n"
+                "Number: {reference}\nStatus: {status}\n"
+                "You will get a message here when the status changes."
+            ).format(reference=registration.reference, status=status)
+        )
+    else:
+        ctx.say(
+            ctx._(
+                "Your registration {reference} has been updated and sent to the consulate "
+                "again.\nStatus: {status}"
+            ).format(reference=registration.reference, status=status)
+        )
+    ctx.answers.pop(FORM, None)
+    return _finish(ctx)
+
+
+def _details(form: dict[str, Any]) -> registrations.RegistrationDetails:
+    kind = RegistrationKind(form["kind"])
+    temporary = kind is RegistrationKind.TEMPORARY
+    return registrations.RegistrationDetails(
+        kind=kind,
+        full_name=form["full_name"],
+        date_of_birth=date.fromisoformat(form["date_of_birth"]),
+        document_type=form["document_type"],
+        document_number=form["document_number"],
+        personal_number=form.get("personal_number"),
+        country=form["country"],
+        city=form["city"],
+        address=form["address"],
+        phone=form["phone"],
+        arrival_date=date.fromisoformat(form["arrival_date"]),
+        sex=form["sex"],
+        purpose=form["purpose"] if temporary else None,
+        expected_end=date.fromisoformat(form["expected_end"]) if temporary else None,
+        passport_photo=form.get("passport_photo"),
+    )
+
+
+@journey.asks(CHANGE_WHICH)
+async def ask_change_which(ctx: Context) -> Question:
+    form = _form(ctx)
+    choices = [
+        _labelled(ctx, f"{EDIT_PREFIX}{field.key}", field.label)
+        for field in FIELDS
+        if _applies(field, form)
+    ]
+    return Question(ctx._("Which answer would you like to change?"), (*choices, _back(ctx)))
+
+
+@journey.answers(CHANGE_WHICH)
+async def answer_change_which(ctx: Context, answer: Answer) -> Outcome:
+    key = (answer.choice or "").removeprefix(EDIT_PREFIX)
+    if not (answer.choice or "").startswith(EDIT_PREFIX) or key not in _FIELD:
+        return ctx.not_understood()
+    return Go(NAME, key)
+
+
+# -- status and the consulate's question -----------------------------------------------------
+
+
+@journey.asks(STATUS_LIST)
+async def ask_status_list(ctx: Context) -> Question:
+    own = await registrations.own_registrations(ctx.session, ctx.person.id)
+    return Question(
+        ctx._("Your registrations. Choose one to see its status."),
+        (*(_registration_choice(ctx, VIEW_PREFIX, r) for r in own), _back(ctx)),
+    )
+
+
+@journey.answers(STATUS_LIST)
+async def answer_status_list(ctx: Context, answer: Answer) -> Outcome:
+    if not (answer.choice or "").startswith(VIEW_PREFIX):
+        return ctx.not_understood()
+    ctx.answers[VIEWING] = (answer.choice or "").removeprefix(VIEW_PREFIX)
+    return Go(NAME, STATUS_ONE)
+
+
+async def _viewed(ctx: Context) -> Registration | None:
+    reference = ctx.answers.get(VIEWING)
+    if not reference:
+        return None
+    return await registrations.find_own_registration(ctx.session, ctx.person.id, reference)
+
+
+@journey.asks(STATUS_ONE)
+async def ask_status_one(ctx: Context) -> Question:
+    registration = await _viewed(ctx)
+    if registration is None:
+        return Question(ctx._("This registration was not found."), (_back(ctx),))
+    status = RegistrationStatus(registration.status)
+    rows = (
+        (ctx._("Country"), country_name(registration.country, ctx.locale)),
+        (ctx._("City"), registration.city),
+        (ctx._("Registration"), ctx._(KIND_LABELS[RegistrationKind(registration.kind)])),
+        (ctx._("Status"), _status_label(ctx, registration)),
+        (ctx._("Last change"), format_date(registration.updated_at.date())),
+    )
+    title = ctx._("Consular registration {reference}").format(reference=registration.reference)
+    parts = ["\n".join([title, *(f"{label}: {value}" for label, value in rows)])]
+    message = await registrations.consulate_message(ctx.session, ctx.cipher, registration)
+    choices: list[Choice] = []
+    if status is RegistrationStatus.NEEDS_INFO:
+        parts.append(_quoted(ctx._("The consulate asks:"), message))
+        choices.append(ctx.choice(ANSWER, "Answer the consulate"))
+    elif status is RegistrationStatus.REJECTED:
+        parts.append(_quoted(ctx._("Reason:"), message))
+        parts.append(ctx._("You can correct your details and send them again."))
+    elif status is RegistrationStatus.SUBMITTED:
+        parts.append(ctx._("You will get a message here when the status changes."))
+    choices.append(ctx.choice(UPDATE_THIS, "Update this registration"))
+    return Question("\n\n".join(parts), (*choices, _back(ctx)))
+
+
+@journey.answers(STATUS_ONE)
+async def answer_status_one(ctx: Context, answer: Answer) -> Outcome:
+    registration = await _viewed(ctx)
+    if registration is None:
+        return ctx.not_understood()
+    if answer.choice == ANSWER and registration.status == RegistrationStatus.NEEDS_INFO:
+        return Go(NAME, ANSWER_QUESTION)
+    if answer.choice == UPDATE_THIS and registration.reference:
+        return await _start_update(ctx, registration.reference)
+    return ctx.not_understood()
+
+
+def _quoted(intro: str, message: str | None) -> str:
+    return f"{intro}\n{message}" if message else intro
+
+
+@journey.asks(ANSWER_QUESTION)
+async def ask_answer_question(ctx: Context) -> Question:
+    registration = await _viewed(ctx)
+    message = (
+        await registrations.consulate_message(ctx.session, ctx.cipher, registration)
+        if registration is not None
+        else None
+    )
+    parts = [_quoted(ctx._("The consulate asks:"), message)] if message else []
+    parts.append(
+        ctx._(
+            "Please write your answer to the consulate in one message (at most {limit} characters)."
+        ).format(limit=ANSWER_LIMIT)
+    )
+    return Question("\n\n".join(parts), (_back(ctx),))
+
+
+@journey.answers(ANSWER_QUESTION)
+async def answer_answer_question(ctx: Context, answer: Answer) -> Outcome:
+    typed = _free_text(ctx, answer, ANSWER_LIMIT)
+    if isinstance(typed, Repeat):
+        return typed
+    registration = await _viewed(ctx)
+    if registration is None or registration.status != RegistrationStatus.NEEDS_INFO:
+        ctx.say(ctx._("This registration has no open question any more."))
+        return Go(NAME, STATUS_ONE, remember=False)
+    await registrations.answer_question(
+        ctx.session, ctx.cipher, ctx.catalogs, registration, typed, now=ctx.now
+    )
+    ctx.say(
+        ctx._(
+            "Thank you. Your answer has been sent to the consulate. "
+            "Registration {reference}: {status}."
+        ).format(reference=registration.reference, status=_status_label(ctx, registration))
+    )
+    ctx.answers.pop(VIEWING, None)
+    return _finish(ctx)
+
+
+@journey.intercepts
+async def open_by_number(ctx: Context, answer: Answer) -> Outcome | None:
+    """A registration number typed anywhere (or "/status CR-2026-000123") shows that
+    registration, if it is the person's own."""
+    if answer.kind not in (Kind.TEXT, Kind.COMMAND):
+        return None
+    reference = answer.text.strip().upper()
+    if not _REFERENCE.match(reference) or not ctx.person.has_consented:
+        return None
+    registration = await registrations.find_own_registration(ctx.session, ctx.person.id, reference)
+    if registration is None:
+        return Repeat(
+            ctx._("You have no consular registration with the number {reference}.").format(
+                reference=reference
+            )
+        )
+    ctx.state.answers_of(NAME)[VIEWING] = reference
+    looking = (ctx.state.journey, ctx.state.step) == (NAME, STATUS_ONE)
+    return Go(NAME, STATUS_ONE, remember=not looking)
+
+
+# -- requests filed as appeals ---------------------------------------------------------------
+
+
+def _request(ctx: Context) -> dict[str, Any]:
+    request: dict[str, Any] = ctx.answers.setdefault(REQUEST, {})
+    return request
+
+
+def _request_category(ctx: Context) -> AppealCategory | None:
+    category = _request(ctx).get("category")
+    return AppealCategory(category) if category in set(AppealCategory) else None
+
+
+@journey.asks(REQUEST_TEXT)
+async def ask_request_text(ctx: Context) -> Question:
+    if _request_category(ctx) is AppealCategory.RETURN_ON_BIRTH_CERTIFICATE:
+        intro = ctx._(
+            "Return home with a birth certificate: for people who have no passport, for "
+            "example children born abroad. With this request you ask the consulate to help "
+            "you return home on the basis of a birth certificate."
+        )
+        ask = ctx._(
+            "Please describe the situation in one message: who is to return (name and date "
+            "of birth), where you are now and which documents you have. At most {limit} "
+            "characters."
+        )
+    else:
+        intro = ctx._(
+            "ID card issued abroad: with this request you ask the consulate to issue you an "
+            "ID card while you are abroad."
+        )
+        ask = ctx._(
+            "Please describe the situation in one message: where you are now, which "
+            "documents you have and why you need the ID card. At most {limit} characters."
+        )
+    answered = ctx._("The consulate will answer you in «Appeals» in the main menu.")
+    text = f"{intro} {answered}\n\n{ask.format(limit=appeals.TEXT_LIMIT)}"
+    return Question(text, (_back(ctx),))
+
+
+@journey.answers(REQUEST_TEXT)
+async def answer_request_text(ctx: Context, answer: Answer) -> Outcome:
+    if _request_category(ctx) is None:
+        return _finish(ctx)
+    typed = _free_text(ctx, answer, appeals.TEXT_LIMIT)
+    if isinstance(typed, Repeat):
+        return typed
+    _request(ctx)["text"] = typed
+    if ctx.person.country is None and "country" not in _request(ctx):
+        return Go(NAME, REQUEST_COUNTRY)
+    return Go(NAME, REQUEST_CONFIRM)
+
+
+@journey.asks(REQUEST_COUNTRY)
+async def ask_request_country(ctx: Context) -> Question:
+    text = f"{_where_do_you_live(ctx)}\n{REQUEST_COUNTRY_PICKER.hint(ctx)}"
+    return Question(text, (*REQUEST_COUNTRY_PICKER.choices(ctx), _back(ctx)))
+
+
+@journey.answers(REQUEST_COUNTRY)
+async def answer_request_country(ctx: Context, answer: Answer) -> Outcome:
+    if answer.kind is not Kind.TEXT and not answer.choice:
+        return Repeat(ctx._("Please send your answer as a text message."))
+    code = REQUEST_COUNTRY_PICKER.read(ctx, answer)
+    if isinstance(code, Repeat):
+        return code
+    _request(ctx)["country"] = code
+    return Go(NAME, REQUEST_CONFIRM)
+
+
+@journey.asks(REQUEST_CONFIRM)
+async def ask_request_confirm(ctx: Context) -> Question:
+    category = _request_category(ctx) or AppealCategory.ID_CARD_ABROAD
+    text = ctx._("Please check your request:\n\n{category}\n{text}\n\nSend it to the consulate?")
+    return Question(
+        text.format(
+            category=ctx._(appeals.CATEGORY_LABELS[category]), text=_request(ctx).get("text", "")
+        ),
+        (
+            ctx.choice(SEND, "Send", "yuborish", "отправить", "ha", "да"),
+            ctx.choice(REWRITE, "Write it again"),
+            ctx.choice(CANCEL, "Cancel"),
+        ),
+    )
+
+
+@journey.answers(REQUEST_CONFIRM)
+async def answer_request_confirm(ctx: Context, answer: Answer) -> Outcome:
+    if answer.choice == REWRITE:
+        return Go(NAME, REQUEST_TEXT)
+    if answer.choice != SEND:
+        return ctx.not_understood()
+    request = _request(ctx)
+    category = _request_category(ctx)
+    if category is None or not request.get("text"):
+        return _finish(ctx)
+    appeal = await appeals.file_appeal(
+        ctx.session,
+        ctx.cipher,
+        person=ctx.person,
+        category=category,
+        text=request["text"],
+        now=ctx.now,
+        country=request.get("country"),
+    )
+    ctx.say(
+        ctx._(
+            "Your request has been sent to the consulate. Number: {reference}. "
+            "You can follow it in «Appeals» in the main menu."
+        ).format(reference=appeal.reference)
+    )
+    ctx.answers.pop(REQUEST, None)
+    return _finish(ctx)

@@ -1,0 +1,613 @@
+"""A person's own data: everything we keep about them (decrypted, for them alone), the file
+they can download, and deleting it.
+
+Deletion keeps the person row as an anonymous tombstone and the registrations, appeals and
+help requests for the statistics (country, city, category, status, dates), with everything
+that identifies the person removed and the reference numbers cleared, so they stop
+resolving. The channel accounts, the conversation and the outbox rows go, so the next
+message from the same chat starts afresh as a new person. All of it happens on the caller's
+session, in the caller's transaction.
+"""
+
+import json
+import logging
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import delete, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from models import (
+    Appeal,
+    AppealEvent,
+    Attachment,
+    CaseMessage,
+    CaseStatus,
+    ChannelAccount,
+    Conversation,
+    HelpCase,
+    OutboxMessage,
+    Person,
+    Registration,
+    RegistrationEvent,
+)
+from services import appeals, help_cases, registrations
+from services.countries import country_name
+from services.crypto import DataCipher, DataKeyError
+from services.i18n import N_, Catalogs, Translator
+from services.messages import Document
+
+log = logging.getLogger(__name__)
+
+EXPORT_FORMAT = "vatandosh-my-data/1"
+EXPORT_MIME_TYPE = "application/json"
+
+# Who did something, as the export shows it: the person, the consulate (an operator, whose
+# identity is not the person's data) or the system.
+YOU, CONSULATE, SYSTEM = "you", "consulate", "system"
+
+# The same messages as services.help_cases.STATUS_LABELS (written in parallel): one
+# translation serves both.
+CASE_STATUS_LABELS: dict[CaseStatus, str] = {
+    CaseStatus.WAITING: N_("waiting for an operator"),
+    CaseStatus.IN_PROGRESS: N_("an operator is working on it"),
+    CaseStatus.CLOSED: N_("the request is closed"),
+}
+
+
+# -- what we keep -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RegistrationEventData:
+    event: RegistrationEvent
+    message: str | None
+    previous_details: dict[str, Any] | None
+
+
+@dataclass(frozen=True)
+class RegistrationData:
+    registration: Registration
+    details: dict[str, Any]  # decrypted; empty when it could not be read
+    events: tuple[RegistrationEventData, ...]
+
+
+@dataclass(frozen=True)
+class AppealEventData:
+    event: AppealEvent
+    message: str | None
+
+
+@dataclass(frozen=True)
+class AppealData:
+    appeal: Appeal
+    text: str | None
+    relative: dict[str, Any] | None
+    events: tuple[AppealEventData, ...]
+    attachments: tuple[Attachment, ...]
+
+
+@dataclass(frozen=True)
+class CaseMessageData:
+    message: CaseMessage
+    text: str | None
+
+
+@dataclass(frozen=True)
+class HelpCaseData:
+    case: HelpCase
+    description: str | None
+    location: str | None
+    resolution: str | None
+    messages: tuple[CaseMessageData, ...]
+    attachments: tuple[Attachment, ...]
+
+
+@dataclass(frozen=True)
+class PersonData:
+    """Everything stored about one person, decrypted."""
+
+    person: Person
+    accounts: tuple[ChannelAccount, ...]
+    # What the conversation has collected and not yet submitted, per journey.
+    unfinished: dict[str, Any]
+    registrations: tuple[RegistrationData, ...]
+    appeals: tuple[AppealData, ...]
+    help_cases: tuple[HelpCaseData, ...]
+
+
+class _Reader:
+    """Decrypts one person's values; a value it cannot read (a key dropped from DATA_KEY
+    too early) becomes None and is logged by row id, so one bad value never hides the rest."""
+
+    def __init__(self, cipher: DataCipher) -> None:
+        self._cipher = cipher
+
+    def text(self, token: str | None, where: str, row_id: int) -> str | None:
+        if not token:
+            return None
+        try:
+            return self._cipher.decrypt_text(token)
+        except DataKeyError:
+            log.warning("unreadable value in my data table=%s id=%s", where, row_id)
+            return None
+
+    def json(self, token: str | None, where: str, row_id: int) -> Any:
+        text = self.text(token, where, row_id)
+        if text is None:
+            return None
+        try:
+            return json.loads(text)
+        except ValueError:
+            log.warning("value is not JSON in my data table=%s id=%s", where, row_id)
+            return None
+
+
+async def collect(session: AsyncSession, cipher: DataCipher, person: Person) -> PersonData:
+    """Everything stored about `person` — and nothing about anyone else."""
+    read = _Reader(cipher)
+    accounts = tuple(
+        await session.scalars(
+            select(ChannelAccount)
+            .where(ChannelAccount.person_id == person.id)
+            .order_by(ChannelAccount.id)
+        )
+    )
+    conversation = await session.get(Conversation, person.id)
+    unfinished: dict[str, Any] = {}
+    if conversation is not None:
+        unfinished = read.json(conversation.answers, "conversation", person.id) or {}
+    return PersonData(
+        person=person,
+        accounts=accounts,
+        unfinished={journey: values for journey, values in unfinished.items() if values},
+        registrations=await _registrations(session, read, person.id),
+        appeals=await _appeals(session, read, person.id),
+        help_cases=await _help_cases(session, read, person.id),
+    )
+
+
+async def _registrations(
+    session: AsyncSession, read: _Reader, person_id: int
+) -> tuple[RegistrationData, ...]:
+    rows = list(
+        await session.scalars(
+            select(Registration)
+            .where(Registration.person_id == person_id)
+            .order_by(Registration.submitted_at, Registration.id)
+        )
+    )
+    events: dict[int, list[RegistrationEventData]] = defaultdict(list)
+    for event in await session.scalars(
+        select(RegistrationEvent)
+        .where(RegistrationEvent.registration_id.in_([row.id for row in rows]))
+        .order_by(RegistrationEvent.id)
+    ):
+        events[event.registration_id].append(
+            RegistrationEventData(
+                event=event,
+                message=read.text(event.message, "registration_event", event.id),
+                previous_details=read.json(event.previous_details, "registration_event", event.id),
+            )
+        )
+    return tuple(
+        RegistrationData(
+            registration=row,
+            details=read.json(row.details, "registration", row.id) or {},
+            events=tuple(events[row.id]),
+        )
+        for row in rows
+    )
+
+
+async def _appeals(session: AsyncSession, read: _Reader, person_id: int) -> tuple[AppealData, ...]:
+    rows = list(
+        await session.scalars(
+            select(Appeal)
+            .where(Appeal.person_id == person_id)
+            .order_by(Appeal.created_at, Appeal.id)
+        )
+    )
+    ids = [row.id for row in rows]
+    events: dict[int, list[AppealEventData]] = defaultdict(list)
+    for event in await session.scalars(
+        select(AppealEvent).where(AppealEvent.appeal_id.in_(ids)).order_by(AppealEvent.id)
+    ):
+        message = read.text(event.message, "appeal_event", event.id)
+        events[event.appeal_id].append(AppealEventData(event=event, message=message))
+    files: dict[int, list[Attachment]] = defaultdict(list)
+    for attachment in await session.scalars(
+        select(Attachment).where(Attachment.appeal_id.in_(ids)).order_by(Attachment.id)
+    ):
+        assert attachment.appeal_id is not None  # the query asked for it
+        files[attachment.appeal_id].append(attachment)
+    return tuple(
+        AppealData(
+            appeal=row,
+            text=read.text(row.text, "appeal", row.id),
+            relative=read.json(row.subject, "appeal", row.id),
+            events=tuple(events[row.id]),
+            attachments=tuple(files[row.id]),
+        )
+        for row in rows
+    )
+
+
+async def _help_cases(
+    session: AsyncSession, read: _Reader, person_id: int
+) -> tuple[HelpCaseData, ...]:
+    rows = list(
+        await session.scalars(
+            select(HelpCase)
+            .where(HelpCase.person_id == person_id)
+            .order_by(HelpCase.created_at, HelpCase.id)
+        )
+    )
+    ids = [row.id for row in rows]
+    messages: dict[int, list[CaseMessageData]] = defaultdict(list)
+    for message in await session.scalars(
+        select(CaseMessage).where(CaseMessage.help_case_id.in_(ids)).order_by(CaseMessage.id)
+    ):
+        text = read.text(message.text, "case_message", message.id)
+        messages[message.help_case_id].append(CaseMessageData(message=message, text=text))
+    files: dict[int, list[Attachment]] = defaultdict(list)
+    for attachment in await session.scalars(
+        select(Attachment).where(Attachment.help_case_id.in_(ids)).order_by(Attachment.id)
+    ):
+        assert attachment.help_case_id is not None  # the query asked for it
+        files[attachment.help_case_id].append(attachment)
+    return tuple(
+        HelpCaseData(
+            case=row,
+            description=read.text(row.description, "help_case", row.id),
+            location=read.text(row.location, "help_case", row.id),
+            resolution=read.text(row.resolution, "help_case", row.id),
+            messages=tuple(messages[row.id]),
+            attachments=tuple(files[row.id]),
+        )
+        for row in rows
+    )
+
+
+# -- labels shared by the summary and the file ----------------------------------------------
+
+
+def who(actor: str) -> str:
+    """Who acted, as the file shows it: you, the consulate (never which operator: their
+    identity is not the person's data) or the system."""
+    if actor == "person":
+        return YOU
+    if actor.startswith("operator"):
+        return CONSULATE
+    return SYSTEM
+
+
+def _label(labels: dict[Any, str], value: str, translator: Translator) -> str:
+    """The translated label of an enum value; the raw value if it has none (a new value)."""
+    for key, label in labels.items():
+        if key == value:
+            return translator.gettext(label)
+    return value
+
+
+def appeal_category_label(value: str, translator: Translator) -> str:
+    return _label(appeals.CATEGORY_LABELS, value, translator)
+
+
+def appeal_status_label(value: str, translator: Translator) -> str:
+    return _label(appeals.STATUS_LABELS, value, translator)
+
+
+def registration_status_label(value: str, translator: Translator) -> str:
+    return _label(registrations.STATUS_LABELS, value, translator)
+
+
+def help_reason_label(value: str, translator: Translator) -> str:
+    return _label(help_cases.REASON_LABELS, value, translator)
+
+
+def case_status_label(value: str, translator: Translator) -> str:
+    return _label(CASE_STATUS_LABELS, value, translator)
+
+
+# -- the file -------------------------------------------------------------------------------
+
+
+def _when(value: datetime | None) -> str | None:
+    return value.isoformat() if value is not None else None
+
+
+def _country(code: str | None, locale: str) -> dict[str, str] | None:
+    return {"code": code, "name": country_name(code, locale)} if code else None
+
+
+def _attachment(attachment: Attachment) -> dict[str, Any]:
+    return {
+        "channel": attachment.channel,
+        "kind": attachment.kind,
+        "file_reference": attachment.file_ref,
+        "mime_type": attachment.mime_type,
+        "size": attachment.size,
+        "sent_at": _when(attachment.created_at),
+    }
+
+
+def export_content(data: PersonData, translator: Translator, now: datetime) -> dict[str, Any]:
+    """The file's content: plain JSON values, decrypted, labels in the person's language."""
+    t, locale, person = translator, translator.locale, data.person
+    return {
+        "format": EXPORT_FORMAT,
+        "exported_at": now.isoformat(),
+        "person": {
+            "language": person.locale,
+            "country": _country(person.country, locale),
+            "consent_given_at": _when(person.consented_at),
+            "consent_declined_at": _when(person.consent_declined_at),
+            "first_message_at": _when(person.created_at),
+            "last_message_at": _when(person.last_seen_at),
+        },
+        "chats": [
+            {
+                "channel": account.channel,
+                "id": account.external_id,
+                "reachable": account.reachable,
+                "since": _when(account.created_at),
+                "last_message_at": _when(account.last_inbound_at),
+            }
+            for account in data.accounts
+        ],
+        "unfinished_answers": data.unfinished,
+        "consular_registrations": [
+            {
+                "reference": item.registration.reference,
+                "country": _country(item.registration.country, locale),
+                "city": item.registration.city,
+                "kind": item.registration.kind,
+                "purpose": item.registration.purpose,
+                "sex": item.registration.sex,
+                "status": item.registration.status,
+                "status_text": registration_status_label(item.registration.status, t),
+                "submitted_at": _when(item.registration.submitted_at),
+                "updated_at": _when(item.registration.updated_at),
+                "details": item.details,
+                "history": [
+                    {
+                        "at": _when(entry.event.at),
+                        "by": who(entry.event.actor),
+                        "event": entry.event.kind,
+                        "status": entry.event.status,
+                        "message": entry.message,
+                        "details_before": entry.previous_details,
+                    }
+                    for entry in item.events
+                ],
+            }
+            for item in data.registrations
+        ],
+        "appeals": [
+            {
+                "reference": item.appeal.reference,
+                "category": item.appeal.category,
+                "category_text": appeal_category_label(item.appeal.category, t),
+                "status": item.appeal.status,
+                "status_text": appeal_status_label(item.appeal.status, t),
+                "country": _country(item.appeal.country, locale),
+                "text": item.text,
+                "on_behalf_of_relative": item.appeal.on_behalf,
+                "relative": item.relative,
+                "created_at": _when(item.appeal.created_at),
+                "updated_at": _when(item.appeal.updated_at),
+                "first_answered_at": _when(item.appeal.first_answered_at),
+                "closed_at": _when(item.appeal.closed_at),
+                "rating": item.appeal.rating,
+                "rated_at": _when(item.appeal.rated_at),
+                "history": [
+                    {
+                        "at": _when(entry.event.at),
+                        "by": who(entry.event.actor),
+                        "event": entry.event.kind,
+                        "status": entry.event.status,
+                        "message": entry.message,
+                    }
+                    for entry in item.events
+                ],
+                "files": [_attachment(attachment) for attachment in item.attachments],
+            }
+            for item in data.appeals
+        ],
+        "help_requests": [
+            {
+                "reference": item.case.reference,
+                "reason": item.case.reason,
+                "reason_text": help_reason_label(item.case.reason, t),
+                "urgent": item.case.urgent,
+                "status": item.case.status,
+                "status_text": case_status_label(item.case.status, t),
+                "country": _country(item.case.country, locale),
+                "description": item.description,
+                "location": item.location,
+                "created_at": _when(item.case.created_at),
+                "updated_at": _when(item.case.updated_at),
+                "closed_at": _when(item.case.closed_at),
+                "resolution": item.resolution,
+                "messages": [
+                    {
+                        "at": _when(entry.message.at),
+                        "by": who(entry.message.author),
+                        "kind": entry.message.kind,
+                        "text": entry.text,
+                        "file": _file_ref(entry.message.attachment_id, item.attachments),
+                    }
+                    for entry in item.messages
+                ],
+                "files": [_attachment(attachment) for attachment in item.attachments],
+            }
+            for item in data.help_cases
+        ],
+        # Not built yet: nobody has any.
+        "family_links": [],
+        "reminders": [],
+    }
+
+
+def _file_ref(attachment_id: int | None, attachments: tuple[Attachment, ...]) -> str | None:
+    return next((a.file_ref for a in attachments if a.id == attachment_id), None)
+
+
+def export_filename(now: datetime) -> str:
+    return f"vatandosh-my-data-{now.date().isoformat()}.json"
+
+
+def export_document(data: PersonData, translator: Translator, now: datetime) -> Document:
+    """The person's data as a readable UTF-8 JSON file."""
+    content = json.dumps(
+        export_content(data, translator, now), ensure_ascii=False, indent=2, default=_plain
+    )
+    return Document(export_filename(now), content.encode("utf-8"), EXPORT_MIME_TYPE)
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    raise TypeError(f"not JSON: {type(value).__name__}")
+
+
+# -- deletion -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Deletion:
+    """What a deletion touched, for the log (counts only)."""
+
+    registrations: int
+    appeals: int
+    help_cases: int
+    attachments: int
+    accounts: int
+
+
+async def delete_person_data(
+    session: AsyncSession,
+    cipher: DataCipher,
+    catalogs: Catalogs,
+    person: Person,
+    *,
+    now: datetime,
+) -> Deletion:
+    """Delete what identifies `person`, on the caller's session; the caller commits.
+
+    Open appeals are withdrawn and open help requests closed first (through the services'
+    own actions, so their events are recorded as the person's), since nobody can answer
+    them any more; then every personal value is removed and every reference number cleared.
+    """
+    person_id = person.id
+    for appeal in await session.scalars(
+        select(Appeal).where(Appeal.person_id == person_id, Appeal.status.in_(appeals.OPEN))
+    ):
+        await appeals.withdraw_appeal(session, cipher, catalogs, appeal, now=now)
+    for case in await session.scalars(
+        select(HelpCase).where(
+            HelpCase.person_id == person_id, HelpCase.status != CaseStatus.CLOSED
+        )
+    ):
+        await help_cases.close_case(
+            session, cipher, catalogs, case, actor=help_cases.PERSON, now=now
+        )
+
+    their_registrations = select(Registration.id).where(Registration.person_id == person_id)
+    their_appeals = select(Appeal.id).where(Appeal.person_id == person_id)
+    their_cases = select(HelpCase.id).where(HelpCase.person_id == person_id)
+
+    registration_count = await _execute(
+        session,
+        update(Registration)
+        .where(Registration.person_id == person_id)
+        .values(reference=None, details=""),
+    )
+    await _execute(
+        session,
+        update(RegistrationEvent)
+        .where(RegistrationEvent.registration_id.in_(their_registrations))
+        .values(message=None, previous_details=None),
+    )
+    appeal_count = await _execute(
+        session,
+        update(Appeal)
+        .where(Appeal.person_id == person_id)
+        .values(reference=None, text="", subject=None),
+    )
+    await _execute(
+        session,
+        update(AppealEvent).where(AppealEvent.appeal_id.in_(their_appeals)).values(message=None),
+    )
+    case_count = await _execute(
+        session,
+        update(HelpCase)
+        .where(HelpCase.person_id == person_id)
+        .values(reference=None, description="", location=None, resolution=None),
+    )
+    await _execute(
+        session,
+        update(CaseMessage)
+        .where(CaseMessage.help_case_id.in_(their_cases))
+        .values(text=None, attachment_id=None),
+    )
+    attachment_count = await _execute(
+        session,
+        delete(Attachment).where(
+            or_(Attachment.appeal_id.in_(their_appeals), Attachment.help_case_id.in_(their_cases))
+        ),
+    )
+
+    accounts = list(
+        await session.scalars(select(ChannelAccount).where(ChannelAccount.person_id == person_id))
+    )
+    await _execute(
+        session,
+        delete(OutboxMessage).where(
+            or_(
+                OutboxMessage.person_id == person_id,
+                *(
+                    (OutboxMessage.channel == a.channel) & (OutboxMessage.address == a.external_id)
+                    for a in accounts
+                ),
+            )
+        ),
+    )
+    for account in accounts:
+        await session.delete(account)
+    conversation = await session.get(Conversation, person_id)
+    if conversation is not None:
+        await session.delete(conversation)
+
+    person.deleted_at = now
+    person.locale = None
+    person.consented_at = None
+    person.consent_declined_at = None
+    await session.flush()
+    deletion = Deletion(
+        registrations=registration_count,
+        appeals=appeal_count,
+        help_cases=case_count,
+        attachments=attachment_count,
+        accounts=len(accounts),
+    )
+    log.info(
+        "personal data deleted person=%s registrations=%d appeals=%d help_cases=%d "
+        "attachments=%d accounts=%d",
+        person_id,
+        deletion.registrations,
+        deletion.appeals,
+        deletion.help_cases,
+        deletion.attachments,
+        deletion.accounts,
+    )
+    return deletion
+
+
+async def _execute(session: AsyncSession, statement: Any) -> int:
+    """Run a bulk UPDATE or DELETE; how many rows it matched."""
+    result = await session.execute(statement.execution_options(synchronize_session="fetch"))
+    return int(result.rowcount)  # type: ignore[attr-defined]

@@ -1,0 +1,750 @@
+"""The appeals journey end to end through the real Telegram adapter: filing for oneself and on
+a relative's behalf, files, the text limit, the list and the history, the consulate's
+question answered, additions, withdrawal, rating, reopening inside and outside the window,
+a typed number from anywhere, and nobody reaching someone else's appeal."""
+
+import re
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import select
+
+from bot.app import Application
+from models import Appeal, AppealEvent, AppealStatus, Attachment, Person
+from services import appeals
+from services.clock import ManualClock
+from tests.fakes import telegram_updates as tg
+from tests.harness import TelegramHarness, button_ids, button_labels
+
+ALICE, BOB = 4440001, 4440002
+FIRST = "AP-2026-000001"
+WAGES_TEXT = "Работодатель три месяца не платит зарплату. Прошу помочь получить деньги."
+VIEW_OPEN = ["add", "withdraw", "mine", "u:menu"]
+RATINGS = ["r:1", "r:2", "r:3", "r:4", "r:5"]
+
+
+# -- updates the shared fakes do not build ---------------------------------------------------
+
+
+def document(user: int, size: int = 52_000) -> dict[str, Any]:
+    return tg.message(
+        user,
+        document={
+            "file_id": "BQACAgIAAxkBAAdoc",
+            "file_unique_id": "d1",
+            "file_name": "contract.pdf",
+            "mime_type": "application/pdf",
+            "file_size": size,
+        },
+    )
+
+
+def voice(user: int) -> dict[str, Any]:
+    return tg.message(
+        user,
+        voice={
+            "file_id": "AwACAgIAAxkBAAvoice",
+            "file_unique_id": "v1",
+            "duration": 14,
+            "mime_type": "audio/ogg",
+            "file_size": 30_000,
+        },
+    )
+
+
+# -- helpers ---------------------------------------------------------------------------------
+
+
+async def open_appeals(telegram: TelegramHarness, user: int, locale: str = "ru") -> dict[str, Any]:
+    await telegram.onboard(user, locale)
+    return await telegram.tap(user, "appeals")
+
+
+async def file_for_myself(
+    telegram: TelegramHarness, user: int, text: str = WAGES_TEXT, *, onboard: bool = True
+) -> str:
+    """A wages appeal from Türkiye without files, through the buttons; its number."""
+    if onboard:
+        await open_appeals(telegram, user)
+    else:
+        await telegram.say(user, "/menu")
+        await telegram.tap(user, "appeals")
+    await telegram.tap(user, "new")
+    await telegram.tap(user, "c:unpaid_wages")
+    await telegram.tap(user, "self")
+    await telegram.tap(user, "country:TR")
+    await telegram.say(user, text)
+    await telegram.tap(user, "done")
+    sent = await telegram.tap(user, "send")
+    found = re.search(r"AP-\d{4}-\d{6}", sent["text"])
+    assert found, sent["text"]
+    return found.group()
+
+
+async def appeal_row(app: Application, reference: str) -> Appeal:
+    async with app.db.sessions() as session:
+        appeal = await session.scalar(select(Appeal).where(Appeal.reference == reference))
+        assert appeal is not None
+        return appeal
+
+
+async def events_of(app: Application, reference: str) -> list[tuple[str, str | None, str]]:
+    appeal = await appeal_row(app, reference)
+    async with app.db.sessions() as session:
+        rows = await session.scalars(
+            select(AppealEvent).where(AppealEvent.appeal_id == appeal.id).order_by(AppealEvent.id)
+        )
+        return [(e.kind, e.status, e.actor) for e in rows]
+
+
+async def operator_sets(
+    app: Application, reference: str, status: AppealStatus, message: str | None = None
+) -> None:
+    """What an operator's tool does: the one status-change action, as "operator:1"."""
+    async with app.db.transaction() as session:
+        appeal = await session.scalar(select(Appeal).where(Appeal.reference == reference))
+        assert appeal is not None
+        await appeals.change_appeal_status(
+            session, app.cipher, app.catalogs, appeal, status, actor="operator:1",
+            now=app.clock.now(), message=message,
+        )  # fmt: skip
+    await app.sender.deliver_due()
+
+
+# -- the menu --------------------------------------------------------------------------------
+
+
+async def test_the_appeals_item_offers_a_new_appeal_my_appeals_and_the_main_menu(
+    telegram: TelegramHarness,
+) -> None:
+    sent = await open_appeals(telegram, ALICE)
+
+    assert button_ids(sent) == ["new", "mine", "u:menu"]
+    assert button_labels(sent) == ["Новое обращение", "Мои обращения", "Главное меню"]
+    assert sent["text"].startswith("Обращения в консульство. Что Вы хотите сделать?")
+    assert (await telegram.state(ALICE)).step == "main"
+
+    categories = await telegram.tap(ALICE, "new")
+    ids = button_ids(categories)
+    assert len(ids) == 13
+    assert ids[-1] == "u:back"
+    assert "c:id_card_abroad" not in ids
+    assert "c:return_birth_certificate" not in ids
+    assert "Торговля людьми, принудительный труд или сексуальное насилие" in button_labels(
+        categories
+    )
+    mine = await telegram.say(ALICE, "назад")
+    assert button_ids(mine) == ["new", "mine", "u:menu"]
+    empty = await telegram.tap(ALICE, "mine")
+    assert empty["text"] == "У Вас пока нет обращений."
+    assert button_ids(empty) == ["new", "u:menu"]
+
+
+# -- filing ----------------------------------------------------------------------------------
+
+
+async def test_filing_for_oneself_with_a_photo_a_document_and_a_voice_message(
+    telegram: TelegramHarness,
+) -> None:
+    app = telegram.app
+    await open_appeals(telegram, ALICE)
+    await telegram.tap(ALICE, "new")
+    whom = await telegram.say(ALICE, "2")  # typed number: labour rights and unpaid wages
+    assert button_ids(whom) == ["self", "other", "u:back"]
+    country = await telegram.say(ALICE, "за себя")  # typed words pick the choice too
+    assert country["text"].startswith("В какой стране Вы сейчас?")
+    text_question = await telegram.say(ALICE, "Туркия")
+    assert "Не больше 3000 символов" in text_question["text"]
+    files = await telegram.say(ALICE, WAGES_TEXT)
+    assert "Добавлено файлов: 0 из 10." in files["text"]
+    assert button_labels(files) == ["Без файлов", "Назад"]
+
+    for update in (tg.photo(ALICE), document(ALICE), voice(ALICE)):
+        await telegram.feed(update)
+    sent = telegram.last_message(ALICE)
+    assert "Добавлено файлов: 3 из 10." in sent["text"]
+    assert button_labels(sent) == ["Готово", "Назад"]
+    await telegram.feed(tg.sticker(ALICE))
+    assert telegram.last_message(ALICE)["text"].startswith("Это нельзя приложить.")
+
+    summary = await telegram.tap(ALICE, "done")
+    assert summary["text"].startswith("Пожалуйста, проверьте обращение:")
+    assert "Тема: Трудовые права и невыплаченная зарплата" in summary["text"]
+    assert "Страна: Турция" in summary["text"]
+    assert "Файлы: 3" in summary["text"]
+    assert WAGES_TEXT in summary["text"]
+    assert button_ids(summary) == ["send", "edit_text", "u:cancel"]
+
+    filed = await telegram.tap(ALICE, "send")
+
+    assert filed["text"].startswith(
+        f"Ваше обращение отправлено в консульство.\nНомер: {FIRST}\nСтатус: зарегистрировано\n"
+    )
+    assert button_ids(filed)[0] == "registration"  # then the main menu
+    appeal = await appeal_row(app, FIRST)
+    person = await telegram.person(ALICE)
+    assert (appeal.person_id, appeal.category, appeal.status) == (
+        person.id, "unpaid_wages", "new"
+    )  # fmt: skip
+    assert (appeal.country, appeal.on_behalf, appeal.subject) == ("TR", False, None)
+    assert WAGES_TEXT not in appeal.text  # encrypted at rest
+    assert app.cipher.decrypt_text(appeal.text) == WAGES_TEXT
+    async with app.db.sessions() as session:
+        files_kept = list(await session.scalars(select(Attachment).order_by(Attachment.id)))
+    assert [(a.kind, a.file_ref, a.channel, a.appeal_id) for a in files_kept] == [
+        ("photo", "AgACAgIAAxkBAAlarge", "telegram", appeal.id),
+        ("document", "BQACAgIAAxkBAAdoc", "telegram", appeal.id),
+        ("voice", "AwACAgIAAxkBAAvoice", "telegram", appeal.id),
+    ]
+    assert [f.mime_type for f in files_kept] == ["image/jpeg", "application/pdf", "audio/ogg"]
+    assert await events_of(app, FIRST) == [("filed", "new", "person")]
+    assert (await telegram.state(ALICE)).answers.get("appeals") is None  # the draft is gone
+
+
+async def test_filing_without_files_and_a_second_appeal_gets_the_next_number(
+    telegram: TelegramHarness,
+) -> None:
+    first = await file_for_myself(telegram, ALICE)
+    second = await file_for_myself(telegram, ALICE, "Прошу продлить паспорт.", onboard=False)
+
+    assert (first, second) == (FIRST, "AP-2026-000002")
+    assert await telegram.count(Attachment) == 0
+    assert await telegram.count(Appeal) == 2
+
+
+async def test_on_behalf_of_a_detained_relative_with_the_line_about_urgent_help(
+    telegram: TelegramHarness,
+) -> None:
+    app = telegram.app
+    await open_appeals(telegram, ALICE)
+    await telegram.tap(ALICE, "new")
+
+    whom = await telegram.tap(ALICE, "c:detention")
+
+    assert whom["text"].startswith(
+        "Если Вы сейчас в опасности, не ждите ответа на обращение: нажмите «Я сейчас в "
+        "опасности» или выберите в главном меню «Помощь: связаться с оператором»."
+    )
+    assert button_ids(whom) == ["self", "other", "urgent", "u:back"]
+    name = await telegram.tap(ALICE, "other")
+    assert name["text"].startswith("Как зовут человека, о котором Вы пишете?")
+    refused = await telegram.say(ALICE, "'; DROP TABLE person; --")
+    assert refused["text"].startswith("Пожалуйста, напишите имя только буквами")
+    assert "DROP" not in refused["text"]
+    country = await telegram.say(ALICE, "Каримов Азиз Бахтиёр ўғли")
+    assert country["text"].startswith("В какой стране этот человек или где он был")
+    city = await telegram.say(ALICE, "Россия")
+    assert button_ids(city) == ["unknown", "u:back"]
+    contact = await telegram.say(ALICE, "Казань")
+    assert contact["text"].startswith("Когда и как Вы в последний раз получали от него вести?")
+    await telegram.say(ALICE, "3 марта, по телефону, потом телефон выключен")
+    await telegram.say(ALICE, "Брата задержали на стройке, ничего не сообщают.")
+    summary = await telegram.tap(ALICE, "done")
+    assert "От имени: Каримов Азиз Бахтиёр ўғли" in summary["text"]
+    assert "Где: Россия, Казань" in summary["text"]
+    assert "Последняя связь: 3 марта, по телефону, потом телефон выключен" in summary["text"]
+
+    await telegram.tap(ALICE, "send")
+
+    appeal = await appeal_row(app, FIRST)
+    assert (appeal.category, appeal.on_behalf, appeal.country) == ("detention", True, "RU")
+    assert appeal.subject is not None
+    assert "Каримов" not in appeal.subject
+    assert app.cipher.decrypt_json(appeal.subject) == {
+        "name": "Каримов Азиз Бахтиёр ўғли",
+        "country": "RU",
+        "city": "Казань",
+        "last_contact": "3 марта, по телефону, потом телефон выключен",
+    }
+    view = await telegram.say(ALICE, FIRST)
+    assert "От имени: Каримов Азиз Бахтиёр ўғли" in view["text"]
+
+
+async def test_a_relative_out_of_touch_is_always_on_behalf_and_a_city_may_be_unknown(
+    telegram: TelegramHarness,
+) -> None:
+    app = telegram.app
+    await open_appeals(telegram, ALICE, "uz_Latn")
+    await telegram.tap(ALICE, "new")
+
+    name = await telegram.tap(ALICE, "c:whereabouts_unknown")  # no "for whom?" question
+
+    assert name["text"].startswith("Bu murojaat boshqa odam haqida")
+    await telegram.say(ALICE, "Toʻxtayeva Gulnora")
+    await telegram.say(ALICE, "Janubiy Koreya")
+    await telegram.tap(ALICE, "unknown")
+    await telegram.say(ALICE, "Fevral oyida, WhatsApp orqali")
+    await telegram.say(ALICE, "Singlim ikki oydan beri qoʻngʻiroq qilmayapti.")
+    summary = await telegram.tap(ALICE, "done")
+    assert "Qayerda: Janubiy Koreya\n" in summary["text"]
+    await telegram.tap(ALICE, "send")
+
+    appeal = await appeal_row(app, FIRST)
+    assert (appeal.on_behalf, appeal.country) == (True, "KR")
+    assert app.cipher.decrypt_json(appeal.subject or "")["city"] == ""
+
+
+async def test_the_text_limit_is_explained_with_the_count_and_nothing_is_lost(
+    telegram: TelegramHarness,
+) -> None:
+    await open_appeals(telegram, ALICE)
+    await telegram.tap(ALICE, "new")
+    await telegram.tap(ALICE, "c:consular_services")
+    await telegram.tap(ALICE, "self")
+    await telegram.tap(ALICE, "country:KZ")
+
+    too_long = await telegram.say(ALICE, "Паспорт " * 400)  # 3,199 characters once cleaned
+
+    assert too_long["text"].startswith(
+        "Текст слишком длинный (символов: 3199), а в обращении может быть не больше 3000. "
+        "Пожалуйста, сократите его или отправьте сейчас самое важное"
+    )
+    assert too_long["text"].endswith("Не больше 3000 символов.")
+    for hostile, hint in (
+        ("x" * 10_000, "Текст слишком длинный (символов: 10000)"),
+        ("😀🙏🇺🇿", "Пожалуйста, напишите это словами."),
+        ("\u200b\u200f\u202e", "Пожалуйста, напишите это словами."),
+    ):
+        reply = await telegram.say(ALICE, hostile)
+        assert reply["text"].startswith(hint)
+        assert len(reply["text"]) < 700
+    await telegram.feed(tg.sticker(ALICE))
+    assert telegram.last_message(ALICE)["text"].startswith("Это нельзя приложить.")
+    state = await telegram.state(ALICE)
+    assert state.step == "text"
+    assert "text" not in state.answers["appeals"]
+
+    # A photo sent instead of the text is kept; the words still follow.
+    await telegram.feed(tg.photo(ALICE))
+    assert telegram.last_message(ALICE)["text"].startswith("Спасибо, файл добавлен к обращению.")
+    files = await telegram.say(ALICE, "Паспорт " * 375)  # exactly 2,999 characters
+    assert "Добавлено файлов: 1 из 10." in files["text"]
+    # A lone word while files are asked for gets a hint; sentences join the text, within the
+    # limit.
+    lone = await telegram.say(ALICE, "спасибо")
+    assert lone["text"].startswith("Пожалуйста, отправьте фото, документ, голосовое сообщение")
+    over = await telegram.say(ALICE, "И ещё несколько слов")
+    assert over["text"].startswith("Текст слишком длинный (символов: 3020)")
+    await telegram.tap(ALICE, "done")
+    await telegram.tap(ALICE, "send")
+    appeal = await appeal_row(telegram.app, FIRST)
+    assert len(telegram.app.cipher.decrypt_text(appeal.text)) == 2999
+    assert await telegram.count(Attachment) == 1
+
+
+async def test_the_file_limit_and_the_size_limit_are_explained(telegram: TelegramHarness) -> None:
+    await open_appeals(telegram, ALICE)
+    await telegram.tap(ALICE, "new")
+    await telegram.tap(ALICE, "c:documents_lost")
+    await telegram.tap(ALICE, "self")
+    await telegram.tap(ALICE, "country:AE")
+    await telegram.say(ALICE, "Украли паспорт в метро.")
+
+    await telegram.feed(document(ALICE, size=25 * 1024 * 1024))
+    assert telegram.last_message(ALICE)["text"].startswith(
+        "Файл слишком большой: можно не больше 20 МБ."
+    )
+    for _ in range(10):
+        await telegram.feed(tg.photo(ALICE))
+    await telegram.feed(tg.photo(ALICE))
+    sent = telegram.last_message(ALICE)
+    assert sent["text"].startswith("Больше файлов добавить нельзя: можно не больше 10.")
+    assert "Добавлено файлов: 10 из 10." in sent["text"]
+    await telegram.say(ALICE, "готово")  # typed, in any language
+    await telegram.tap(ALICE, "send")
+    assert await telegram.count(Attachment) == 10
+
+
+async def test_a_draft_survives_the_main_menu_and_a_look_at_another_appeal(
+    telegram: TelegramHarness,
+) -> None:
+    await file_for_myself(telegram, ALICE)
+    await telegram.say(ALICE, "/menu")
+    await telegram.tap(ALICE, "appeals")
+    await telegram.tap(ALICE, "new")
+    await telegram.tap(ALICE, "c:return_home")
+    await telegram.tap(ALICE, "self")
+    await telegram.tap(ALICE, "country:RU")
+    view = await telegram.say(ALICE, FIRST.lower())  # a typed number in the middle
+    assert view["text"].startswith(f"Обращение {FIRST}")
+    back = await telegram.say(ALICE, "назад")
+    assert "Не больше 3000 символов" in back["text"]  # the text question again
+    await telegram.say(ALICE, "меню")
+
+    menu = await telegram.tap(ALICE, "appeals")
+    assert button_ids(menu) == ["resume", "new", "mine", "u:menu"]
+    resumed = await telegram.tap(ALICE, "resume")
+    assert "Не больше 3000 символов" in resumed["text"]
+    await telegram.say(ALICE, "Хочу вернуться домой, нет денег на билет.")
+    summary = await telegram.tap(ALICE, "done")
+    assert "Тема: Возвращение на родину" in summary["text"]
+    assert "Страна: Россия" in summary["text"]
+
+
+async def test_cancel_discards_the_draft_and_a_stale_send_files_nothing(
+    telegram: TelegramHarness,
+) -> None:
+    await open_appeals(telegram, ALICE)
+    await telegram.tap(ALICE, "new")
+    await telegram.tap(ALICE, "c:other")
+    await telegram.tap(ALICE, "self")
+    await telegram.tap(ALICE, "country:US")
+    await telegram.say(ALICE, "Вопрос о консульском учёте.")
+    await telegram.tap(ALICE, "done")
+
+    cancelled = await telegram.tap(ALICE, "u:cancel")
+    assert cancelled["text"].startswith("Отменено.")
+    stale = await telegram.tap(ALICE, "send")
+
+    assert stale["text"].startswith("Эта кнопка относится к предыдущему сообщению.")
+    assert await telegram.count(Appeal) == 0
+    assert (await telegram.state(ALICE)).answers.get("appeals") is None
+
+
+# -- my appeals and the history --------------------------------------------------------------
+
+
+async def test_my_appeals_lists_open_ones_first_and_shows_the_history(
+    telegram: TelegramHarness, clock: ManualClock
+) -> None:
+    app = telegram.app
+    await file_for_myself(telegram, ALICE)
+    clock.advance(timedelta(hours=2))
+    second = await file_for_myself(telegram, ALICE, "Прошу помочь с патентом.", onboard=False)
+    clock.advance(timedelta(hours=1, minutes=5))
+    await operator_sets(app, second, AppealStatus.ANSWERED, "Обратитесь в миграционный центр.")
+    clock.advance(timedelta(minutes=30))
+    await operator_sets(app, FIRST, AppealStatus.IN_REVIEW)
+
+    await telegram.say(ALICE, "/menu")
+    await telegram.tap(ALICE, "appeals")
+    listed = await telegram.tap(ALICE, "mine")
+
+    assert button_ids(listed) == [f"a:{FIRST}", f"a:{second}", "new", "u:menu"]
+    assert button_labels(listed)[:2] == [
+        f"{FIRST} · Трудовые права и невыплаченная зарплата · на рассмотрении",
+        f"{second} · Трудовые права и невыплаченная зарплата · дан ответ",
+    ]
+    view = await telegram.say(ALICE, "2")
+
+    text = view["text"]
+    assert text.startswith(
+        f"Обращение {second}\nТема: Трудовые права и невыплаченная зарплата\n"
+        "Статус: дан ответ\nТекст:\nПрошу помочь с патентом."
+    )
+    assert (
+        "История (время по UTC):\n"
+        "• 29 ноября 2026, 11:00 — Обращение отправлено\n"
+        "• 29 ноября 2026, 12:05 — Статус: дан ответ\n"
+        "Ответ консульства:\nОбратитесь в миграционный центр."
+    ) in text
+    assert "Пожалуйста, оцените ответ: 1 — плохо, 5 — очень хорошо." in text
+    assert "обращение можно снова открыть до 29 декабря 2026" in text
+    assert button_ids(view) == [*RATINGS, "reopen", "mine", "u:menu"]
+    back = await telegram.tap(ALICE, "mine")
+    assert button_ids(back)[0] == f"a:{FIRST}"
+
+
+async def test_the_history_uses_local_time_where_the_country_has_one_time_zone(
+    telegram: TelegramHarness,
+) -> None:
+    app = telegram.app
+    await file_for_myself(telegram, ALICE)
+    async with app.db.transaction() as session:
+        person = await session.get(Person, (await telegram.person(ALICE)).id)
+        assert person is not None
+        person.country = "TR"  # as a consular registration in Türkiye would set it
+
+    view = await telegram.say(ALICE, FIRST)
+
+    assert "История (местное время, Турция):\n• 29 ноября 2026, 12:00 —" in view["text"]
+
+
+# -- what an appeal's state allows -----------------------------------------------------------
+
+
+async def test_an_operators_question_reaches_the_person_and_their_answer_goes_back_to_review(
+    telegram: TelegramHarness,
+) -> None:
+    app = telegram.app
+    await file_for_myself(telegram, ALICE)
+    sent_before = len(telegram.messages_to(ALICE))
+
+    await operator_sets(app, FIRST, AppealStatus.NEEDS_INFO, "Как называется Ваш работодатель?")
+
+    notices = telegram.messages_to(ALICE)[sent_before:]
+    assert [n["text"] for n in notices] == [
+        f"Ваше обращение {FIRST}: нужна дополнительная информация.\n\n"
+        "Вопрос консульства:\nКак называется Ваш работодатель?\n\n"
+        "Чтобы ответить, откройте в главном меню раздел «Обращения» и выберите это обращение "
+        f"или отправьте его номер {FIRST}."
+    ]
+    view = await telegram.say(ALICE, f"  {FIRST.lower()}  ")
+    assert "Статус: нужна дополнительная информация" in view["text"]
+    assert "Вопрос консульства:\nКак называется Ваш работодатель?" in view["text"]
+    assert "Консульство ждёт Вашего ответа." in view["text"]
+    assert button_ids(view) == ["answer", "withdraw", "mine", "u:menu"]
+    ask = await telegram.tap(ALICE, "answer")
+    assert ask["text"].startswith("Вопрос консульства:\nКак называется Ваш работодатель?")
+
+    done = await telegram.say(ALICE, "ООО «Стройинвест», прораб Иван.")
+
+    assert done["text"].startswith("Спасибо. Ваш ответ отправлен, обращение снова на рассмотрении.")
+    assert "Статус: на рассмотрении" in done["text"]
+    assert "Ваш ответ консульству:\nООО «Стройинвест», прораб Иван." in done["text"]
+    assert button_ids(done) == VIEW_OPEN
+    assert (await appeal_row(app, FIRST)).status == "in_review"
+    assert await events_of(app, FIRST) == [
+        ("filed", "new", "person"),
+        ("status", "needs_info", "operator:1"),
+        ("answered_question", None, "person"),
+        ("status", "in_review", "person"),
+    ]
+    assert len(telegram.messages_to(ALICE)) == sent_before + 4  # no notice of her own change
+
+
+async def test_information_is_added_with_a_file_and_a_limit_hint(
+    telegram: TelegramHarness,
+) -> None:
+    app = telegram.app
+    await file_for_myself(telegram, ALICE)
+    await telegram.say(ALICE, FIRST)
+    ask = await telegram.tap(ALICE, "add")
+    assert ask["text"].startswith(f"Что Вы хотите добавить к обращению {FIRST}?")
+
+    too_long = await telegram.say(ALICE, "д" * 3001)
+    assert too_long["text"].startswith(
+        "Сообщение слишком длинное (символов: 3001), можно не больше 3000. Пожалуйста, "
+        "сократите его или разделите на несколько сообщений"
+    )
+    await telegram.feed(document(ALICE))
+    waiting = telegram.last_message(ALICE)
+    assert "Файлов ждут отправки: 1." in waiting["text"]
+    assert button_ids(waiting) == ["send", "u:back"]
+    done = await telegram.say(ALICE, "Вот копия договора.")
+
+    assert done["text"].startswith("Спасибо. Это добавлено к Вашему обращению.")
+    assert "Вы добавили:\nВот копия договора." in done["text"]
+    assert (await appeal_row(app, FIRST)).status == "new"
+    assert await events_of(app, FIRST) == [
+        ("filed", "new", "person"),
+        ("info_added", None, "person"),
+    ]
+    async with app.db.sessions() as session:
+        kept = list(await session.scalars(select(Attachment)))
+    assert [(a.kind, a.appeal_id) for a in kept] == [
+        ("document", (await appeal_row(app, FIRST)).id)
+    ]
+
+    # Files alone, without words, can be sent too.
+    await telegram.tap(ALICE, "add")
+    await telegram.feed(voice(ALICE))
+    files_only = await telegram.tap(ALICE, "send")
+    assert "Вы добавили файлы" in files_only["text"]
+    assert await telegram.count(Attachment) == 2
+
+
+async def test_withdrawal_needs_a_confirmation(telegram: TelegramHarness) -> None:
+    app = telegram.app
+    await file_for_myself(telegram, ALICE)
+    await telegram.say(ALICE, FIRST)
+
+    confirm = await telegram.tap(ALICE, "withdraw")
+    assert confirm["text"].startswith(f"Вы действительно хотите отозвать обращение {FIRST}?")
+    assert button_ids(confirm) == ["yes", "no"]
+    kept = await telegram.tap(ALICE, "no")
+    assert button_ids(kept) == VIEW_OPEN
+    assert (await appeal_row(app, FIRST)).status == "new"
+
+    await telegram.tap(ALICE, "withdraw")
+    gone = await telegram.say(ALICE, "да")  # a typed yes
+
+    assert gone["text"].startswith(f"Обращение {FIRST} отозвано.")
+    assert "Статус: отозвано" in gone["text"]
+    assert "Вы отозвали обращение" in gone["text"]
+    assert button_ids(gone) == ["new", "mine", "u:menu"]
+    appeal = await appeal_row(app, FIRST)
+    assert (appeal.status, appeal.closed_at is not None) == ("withdrawn", True)
+
+
+async def test_an_answer_is_rated_with_one_tap(telegram: TelegramHarness) -> None:
+    app = telegram.app
+    await file_for_myself(telegram, ALICE)
+    await operator_sets(app, FIRST, AppealStatus.ANSWERED, "Зарплату выплатят до пятницы.")
+    await telegram.say(ALICE, f"/status {FIRST}")
+
+    rated = await telegram.tap(ALICE, "r:4")
+
+    assert rated["text"].startswith("Спасибо за оценку.")
+    assert "Ваша оценка: 4 из 5" in rated["text"]
+    assert "r:1" not in button_ids(rated)
+    appeal = await appeal_row(app, FIRST)
+    assert (appeal.rating, appeal.rated_at) == (4, app.clock.now())
+    assert (await events_of(app, FIRST))[-1] == ("rated", None, "person")
+
+
+async def test_reopening_inside_the_window_and_not_after_it(
+    telegram: TelegramHarness, clock: ManualClock
+) -> None:
+    app = telegram.app
+    await file_for_myself(telegram, ALICE)
+    await operator_sets(app, FIRST, AppealStatus.ANSWERED, "Обратитесь в трудовую инспекцию.")
+    clock.advance(timedelta(days=29))
+    await telegram.say(ALICE, FIRST)
+
+    why = await telegram.tap(ALICE, "reopen")
+    assert why["text"].startswith(f"Почему Вы хотите снова открыть обращение {FIRST}?")
+    reopened = await telegram.say(ALICE, "Инспекция не ответила.")
+
+    assert reopened["text"].startswith(
+        f"Обращение {FIRST} снова открыто и находится на рассмотрении."
+    )
+    assert "Вы снова открыли обращение. Причина:\nИнспекция не ответила." in reopened["text"]
+    assert (await appeal_row(app, FIRST)).status == "in_review"
+
+    # Answered again: the window counts from this answer, not the first one.
+    clock.advance(timedelta(days=2))
+    await operator_sets(app, FIRST, AppealStatus.ANSWERED, "Инспекция назначила проверку.")
+    view = await telegram.say(ALICE, FIRST)
+    assert "reopen" in button_ids(view)
+    assert "можно снова открыть до 29 января 2027" in view["text"]
+
+    clock.advance(timedelta(days=30, minutes=1))
+    late = await telegram.tap(ALICE, "reopen")  # the button was shown in time
+
+    assert late["text"].startswith(
+        "Это обращение можно было снова открыть до 29 января 2027; этот срок прошёл. "
+        "Если Вам всё ещё нужна помощь, пожалуйста, отправьте новое обращение."
+    )
+    assert "reopen" not in button_ids(late)
+    assert button_ids(late) == [*RATINGS, "new", "mine", "u:menu"]
+    assert (await appeal_row(app, FIRST)).status == "answered"
+    new = await telegram.tap(ALICE, "new")
+    assert new["text"] == "О чём Ваше обращение?"
+
+
+async def test_a_stale_action_button_after_the_status_changed_does_nothing(
+    telegram: TelegramHarness,
+) -> None:
+    app = telegram.app
+    await file_for_myself(telegram, ALICE)
+    view = await telegram.say(ALICE, FIRST)
+    assert button_ids(view) == VIEW_OPEN
+    await operator_sets(app, FIRST, AppealStatus.CLOSED, "Вопрос решён.")
+
+    stale = await telegram.tap(ALICE, "withdraw")
+
+    assert stale["text"].startswith("Это уже невозможно: статус обращения изменился.")
+    assert "Статус: закрыто" in stale["text"]
+    assert button_ids(stale) == [*RATINGS, "reopen", "mine", "u:menu"]
+    assert (await appeal_row(app, FIRST)).status == "closed"
+
+
+# -- an operator's change and the typed number -----------------------------------------------
+
+
+async def test_an_operators_status_change_is_told_in_the_persons_language_and_listed(
+    telegram: TelegramHarness,
+) -> None:
+    app = telegram.app
+    await telegram.onboard(ALICE, "uz_Cyrl")
+    await telegram.say(ALICE, "/menu")
+    await telegram.tap(ALICE, "appeals")
+    await telegram.tap(ALICE, "new")
+    await telegram.tap(ALICE, "c:unpaid_wages")
+    await telegram.tap(ALICE, "self")
+    await telegram.tap(ALICE, "country:KR")
+    await telegram.say(ALICE, "Иш ҳақим уч ойдан бери тўланмаяпти.")
+    await telegram.tap(ALICE, "done")
+    await telegram.tap(ALICE, "send")
+
+    await operator_sets(app, FIRST, AppealStatus.IN_REVIEW)
+
+    assert telegram.last_message(ALICE)["text"] == f"Мурожаатингиз {FIRST}: кўриб чиқилмоқда."
+    await telegram.say(ALICE, "/menu")
+    await telegram.tap(ALICE, "appeals")
+    listed = await telegram.tap(ALICE, "mine")
+    assert button_labels(listed)[0] == (
+        f"{FIRST} · Меҳнат ҳуқуқлари ва тўланмаган иш ҳақи · кўриб чиқилмоқда"
+    )
+    assert (await events_of(app, FIRST))[-1] == ("status", "in_review", "operator:1")
+
+
+async def test_a_typed_number_opens_the_appeal_from_the_main_menu_and_from_the_settings(
+    telegram: TelegramHarness,
+) -> None:
+    await file_for_myself(telegram, ALICE)
+
+    from_menu = await telegram.say(ALICE, "АР-2026-000001")  # Cyrillic look-alikes
+    assert from_menu["text"].startswith(f"Обращение {FIRST}\n")
+    assert button_ids(from_menu) == VIEW_OPEN
+    back = await telegram.say(ALICE, "назад")
+    assert button_ids(back)[0] == "registration"
+
+    await telegram.tap(ALICE, "settings")
+    from_settings = await telegram.say(ALICE, f"/status {FIRST}")
+    assert from_settings["text"].startswith(f"Обращение {FIRST}\n")
+    state = await telegram.state(ALICE)
+    assert (state.journey, state.step) == ("appeals", "view")
+    assert state.history[-1] == ("settings", "main")
+    back = await telegram.tap(ALICE, "u:back")
+    assert back["text"] == "Мои данные и настройки. Что Вы хотите сделать?"
+
+
+async def test_someone_elses_number_gets_the_same_answer_as_one_that_does_not_exist(
+    telegram: TelegramHarness,
+) -> None:
+    await file_for_myself(telegram, ALICE)
+    await telegram.onboard(BOB, "ru")
+    bobs_menu = telegram.last_message(BOB)
+
+    not_his = await telegram.say(BOB, FIRST)
+    nobodys = await telegram.say(BOB, "AP-2026-000777")
+    by_command = await telegram.say(BOB, f"/status {FIRST.lower()}")
+
+    assert not_his["text"] == nobodys["text"].replace("AP-2026-000777", FIRST)
+    assert not_his["text"] == by_command["text"]
+    assert not_his["text"].startswith(
+        f"Среди Ваших обращений нет обращения с номером {FIRST}. Пожалуйста, проверьте номер"
+    )
+    assert not_his["text"].endswith("\n\nГлавное меню. Что Вам нужно?")  # the same question
+    assert not_his["reply_markup"] == nobodys["reply_markup"] == bobs_menu["reply_markup"]
+    assert "Работодатель" not in not_his["text"]
+    state = await telegram.state(BOB)
+    assert (state.journey, state.step) == ("menu", "main")
+
+
+async def test_nobody_can_act_on_someone_elses_appeal_through_buttons(
+    telegram: TelegramHarness,
+) -> None:
+    app = telegram.app
+    await file_for_myself(telegram, ALICE)
+    bobs = await file_for_myself(telegram, BOB, "Мой паспорт забрал работодатель.")
+    assert bobs == "AP-2026-000002"
+    await telegram.say(BOB, "/menu")
+    await telegram.tap(BOB, "appeals")
+    listed = await telegram.tap(BOB, "mine")
+    assert button_ids(listed) == [f"a:{bobs}", "new", "u:menu"]
+
+    forged = await telegram.tap(BOB, f"a:{FIRST}")  # Alice's number in a forged button
+    assert forged["text"].startswith("Эта кнопка относится к предыдущему сообщению.")
+    await telegram.tap(BOB, f"a:{bobs}")
+    for action in ("withdraw", "yes"):
+        await telegram.tap(BOB, action)  # acts on his own appeal only
+
+    assert (await appeal_row(app, bobs)).status == "withdrawn"
+    assert (await appeal_row(app, FIRST)).status == "new"
+    assert await events_of(app, FIRST) == [("filed", "new", "person")]
+
+
+async def test_without_consent_a_typed_number_asks_for_consent_first(
+    telegram: TelegramHarness,
+) -> None:
+    await telegram.onboard(BOB, "ru", consent=False)
+
+    reply = await telegram.say(BOB, FIRST)
+
+    assert reply["text"].startswith(
+        "Чтобы увидеть обращения, сначала дайте согласие с уведомлением о конфиденциальности"
+    )
+    assert button_ids(reply) == ["guidance", "emergency", "privacy", "u:language"]

@@ -1,0 +1,656 @@
+"""Help requests end to end through the real Telegram adapter: the urgent path (numbers and an
+urgent case in the very first reply), the other reasons (description, location, photos → a
+numbered case), the open case's screen (everything sent is added), leaving and coming back,
+closing, hostile input, and nobody seeing another person's case. Also the emergency contacts
+(only numbers from FACTS.md) and the consulates file."""
+
+import json
+import re
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+
+from bot.app import Application
+from models import (
+    Attachment,
+    CaseMessage,
+    CaseStatus,
+    HelpCase,
+    HelpReason,
+    Person,
+    RegistrationKind,
+)
+from services import contacts, help_cases, registrations
+from services.i18n import LOCALES
+from tests.fakes import telegram_updates as tg
+from tests.harness import TelegramHarness, button_ids
+
+ALICE, BOB = 8880001, 8880002
+MOSCOW = "55.7558,37.6173"  # tg.location's default point
+REASONS = [reason for reason in HelpReason if reason is not HelpReason.DANGER]
+TRIAGE_IDS = [reason.value for reason in HelpReason]
+CASE_IDS = ["danger", "close", "leave"]
+COUNTRY_IDS = [f"country:{code}" for code in ("RU", "KZ", "TR", "KR", "AE", "US")]
+
+
+# -- helpers --------------------------------------------------------------------------------
+
+
+async def cases(app: Application) -> list[HelpCase]:
+    async with app.db.sessions() as session:
+        return list(await session.scalars(select(HelpCase).order_by(HelpCase.id)))
+
+
+async def messages_of(app: Application, case: HelpCase) -> list[CaseMessage]:
+    async with app.db.sessions() as session:
+        return list(
+            await session.scalars(
+                select(CaseMessage)
+                .where(CaseMessage.help_case_id == case.id)
+                .order_by(CaseMessage.id)
+            )
+        )
+
+
+async def attachments_of(app: Application, case: HelpCase) -> list[Attachment]:
+    async with app.db.sessions() as session:
+        return list(
+            await session.scalars(
+                select(Attachment).where(Attachment.help_case_id == case.id).order_by(Attachment.id)
+            )
+        )
+
+
+def plain(app: Application, encrypted: str | None) -> str | None:
+    return app.cipher.decrypt_text(encrypted) if encrypted else None
+
+
+async def register_in(telegram: TelegramHarness, user: int, country: str) -> None:
+    """A consular registration, as the registration journey files it: the person's country."""
+    app = telegram.app
+    person = await telegram.person(user)
+    details = registrations.RegistrationDetails(
+        kind=RegistrationKind.TEMPORARY, full_name="ALIEVA DILNOZA", date_of_birth=date(1995, 3, 8),
+        document_type="passport", document_number="AB1234567", personal_number=None,
+        country=country, city="Istanbul", address="Fatih 1", phone="+905001234567",
+        arrival_date=date(2026, 5, 1), sex="female", purpose="work", expected_end=date(2027, 5, 1),
+    )  # fmt: skip
+    async with app.db.transaction() as session:
+        owner = await session.get(Person, person.id)
+        assert owner is not None
+        await registrations.submit_registration(
+            session, app.cipher, person=owner, details=details, now=app.clock.now()
+        )
+
+
+def voice(user: int) -> dict[str, Any]:
+    return tg.message(
+        user,
+        voice={"file_id": "AwACvoice", "file_unique_id": "v1", "duration": 7,
+               "mime_type": "audio/ogg", "file_size": 9000},
+    )  # fmt: skip
+
+
+def document(user: int, caption: str | None = None) -> dict[str, Any]:
+    extra = {"caption": caption} if caption else {}
+    return tg.message(
+        user,
+        document={"file_id": "BQACcontract", "file_unique_id": "d1", "file_name": "contract.pdf",
+                  "mime_type": "application/pdf", "file_size": 50000},
+        **extra,
+    )  # fmt: skip
+
+
+async def send(telegram: TelegramHarness, user: int, update: dict[str, Any]) -> dict[str, Any]:
+    await telegram.feed(update)
+    return telegram.last_message(user)
+
+
+def t(app: Application, locale: str, message: str) -> str:
+    return app.catalogs.translator(locale).gettext(message)
+
+
+async def open_ordinary_case(
+    telegram: TelegramHarness, user: int, reason: str = "wages_unpaid"
+) -> HelpCase:
+    await telegram.tap(user, "help")
+    await telegram.tap(user, reason)
+    await telegram.say(user, "Работодатель ООО Стройка, Москва, не платит три месяца.")
+    await telegram.tap(user, "skip")  # location
+    await telegram.tap(user, "skip")  # files
+    return (await cases(telegram.app))[-1]
+
+
+# -- in danger now ----------------------------------------------------------------------------
+
+
+async def test_in_danger_the_first_reply_has_the_countrys_numbers_and_an_urgent_case(
+    telegram: TelegramHarness,
+) -> None:
+    app = telegram.app
+    await telegram.onboard(ALICE, "ru")
+    await register_in(telegram, ALICE, "TR")
+
+    triage = await telegram.tap(ALICE, "help")
+    assert button_ids(triage) == TRIAGE_IDS
+    assert "Если Вы в опасности прямо сейчас, выберите 1" in triage["text"]
+
+    first = await telegram.say(ALICE, "1")  # typed: the number of «I am in danger now»
+
+    text = first["text"]
+    assert text.startswith("Экстренные контакты — Турция:\n• Если Вы в опасности прямо сейчас")
+    assert "• 157 (YİMER): бесплатно, круглосуточно" in text
+    assert "1345" not in text  # Korea's numbers are not Türkiye's
+    assert "mfa.uz" in text
+    assert "Ваш срочный запрос о помощи HR-2026-000001 отправлен операторам консульства" in text
+    assert button_ids(first) == ["skip"]  # the location, optional; the country is known
+    [case] = await cases(app)
+    assert (case.reason, case.urgent, case.status, case.country) == (
+        "danger", True, CaseStatus.WAITING, "TR",
+    )  # fmt: skip
+    assert case.waiting_since == app.clock.now()
+
+    after_location = await send(telegram, ALICE, tg.location(ALICE))
+    assert after_location["text"].startswith("Геопозиция добавлена к Вашему запросу.")
+    assert button_ids(after_location) == ["skip"]  # what is happening, optional
+    after_words = await telegram.say(ALICE, "Хозяин квартиры не выпускает меня, забрал телефон")
+    assert after_words["text"].startswith(
+        "Добавлено к Вашему запросу.\n\nВсё, что Вы отправите сюда, — текст, фото, документы, "
+        "голосовые сообщения, геопозиция — добавляется к Вашему запросу HR-2026-000001. "
+        "Чтобы выйти, напишите «меню»"
+    )
+    assert button_ids(after_words) == CASE_IDS
+
+    [case] = await cases(app)
+    assert plain(app, case.location) == MOSCOW
+    assert case.location is not None
+    assert "55.7" not in case.location
+    rows = await messages_of(app, case)
+    assert [(m.kind, m.author) for m in rows] == [("location", "person"), ("text", "person")]
+    assert rows[1].text is not None
+    assert "Хозяин" not in rows[1].text
+    assert plain(app, rows[1].text) == "Хозяин квартиры не выпускает меня, забрал телефон"
+
+
+async def test_in_danger_with_no_known_country_the_general_list_then_the_chosen_countrys(
+    telegram: TelegramHarness,
+) -> None:
+    app = telegram.app
+    await telegram.onboard(ALICE, "uz_Cyrl")
+    await telegram.tap(ALICE, "help")
+
+    first = await telegram.tap(ALICE, "danger")
+
+    text = first["text"]
+    assert text.startswith("Фавқулодда алоқа рақамлари:\n• Агар ҳозир хавф остида бўлсангиз")
+    for number in ("157", "1345", "1661-0222", "+7 925 045 4744", "12-82"):
+        assert number in text
+    assert "HR-2026-000001" in text
+    assert "шошилинч" in text
+    assert button_ids(first) == [*COUNTRY_IDS, "skip"]
+    [case] = await cases(app)
+    assert (case.urgent, case.country) == (True, None)
+
+    korea = await telegram.say(ALICE, "Корея")
+    assert korea["text"].startswith("Фавқулодда алоқа рақамлари — Жанубий Корея:")
+    assert "• 1345: иммиграция алоқа маркази (хориждан +82-1345)" in korea["text"]
+    assert "• Кёнгги вилояти: 1661-0222" in korea["text"]
+    assert "157 (" not in korea["text"]
+    assert button_ids(korea) == ["skip"]
+    [case] = await cases(app)
+    assert case.country == "KR"
+    assert (await telegram.person(ALICE)).country == "KR"
+
+    await telegram.tap(ALICE, "skip")  # no location
+    screen = await telegram.tap(ALICE, "skip")  # no words either
+    assert "HR-2026-000001" in screen["text"]
+    assert "«меню»" in screen["text"]
+    assert button_ids(screen) == CASE_IDS
+    assert [(m.kind, plain(app, m.text)) for m in await messages_of(app, case)] == [
+        ("country", "KR")
+    ]
+
+
+async def test_danger_words_typed_anywhere_open_the_urgent_path(telegram: TelegramHarness) -> None:
+    await telegram.onboard(ALICE, "uz_Latn")
+
+    first = await telegram.say(ALICE, "SOS")  # in the main menu
+
+    assert first["text"].startswith("Favqulodda aloqa raqamlari:")
+    assert "HR-2026-000001" in first["text"]
+    [case] = await cases(telegram.app)
+    assert case.urgent
+    state = await telegram.state(ALICE)
+    assert (state.journey, state.step) == ("help", "danger_country")
+
+
+async def test_without_consent_danger_words_give_the_numbers_but_store_nothing(
+    telegram: TelegramHarness,
+) -> None:
+    await telegram.onboard(ALICE, "ru", consent=False)
+
+    reply = await telegram.say(ALICE, "Я в опасности")
+
+    assert reply["text"].startswith("Экстренные контакты:")
+    assert "«Конфиденциальность и согласие»" in reply["text"]
+    assert await telegram.count(HelpCase) == 0
+
+
+# -- any other reason ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("reason", REASONS, ids=[r.value for r in REASONS])
+async def test_a_reason_description_location_and_photo_become_a_numbered_case(
+    telegram: TelegramHarness, reason: HelpReason
+) -> None:
+    app = telegram.app
+    await telegram.onboard(ALICE, "ru")
+    await telegram.tap(ALICE, "help")
+
+    prompt = await telegram.tap(ALICE, reason.value)
+    assert prompt["text"].startswith("Коротко напишите")
+    assert "до 3000 знаков" in prompt["text"]
+    place = await telegram.say(ALICE, "Меня обманули, нужна помощь консульства.")
+    assert place["text"].startswith("Где Вы сейчас?")
+    assert button_ids(place) == ["skip"]
+    files = await send(telegram, ALICE, tg.location(ALICE))
+    assert button_ids(files) == ["skip"]  # «Send without photos»
+    more = await send(telegram, ALICE, tg.photo(ALICE))
+    assert more["text"].startswith("Получено файлов: 1.")
+    assert button_ids(more) == ["done"]
+    assert await telegram.count(HelpCase) == 0  # nothing is sent before «Send the request»
+
+    sent = await telegram.tap(ALICE, "done")
+
+    assert sent["text"].startswith(
+        "Ваш запрос о помощи HR-2026-000001 отправлен. Оператор консульства ответит Вам в этом "
+        "чате. Точное время назвать не можем, но запрос не потеряется."
+    )
+    assert button_ids(sent) == CASE_IDS
+    [case] = await cases(app)
+    assert (case.reason, case.urgent, case.status) == (reason.value, False, CaseStatus.WAITING)
+    assert plain(app, case.description) == "Меня обманули, нужна помощь консульства."
+    assert plain(app, case.location) == MOSCOW
+    [photo] = await attachments_of(app, case)
+    assert (photo.kind, photo.file_ref) == ("photo", "AgACAgIAAxkBAAlarge")
+    assert photo.channel == "telegram"
+    state = await telegram.state(ALICE)
+    assert (state.journey, state.step) == ("help", "start")
+    assert "description" not in state.answers.get("help", {})  # the draft is gone once sent
+
+
+async def test_a_typed_address_voice_description_and_several_files(
+    telegram: TelegramHarness,
+) -> None:
+    app = telegram.app
+    await telegram.onboard(ALICE, "uz_Latn")
+    await telegram.tap(ALICE, "help")
+    await telegram.tap(ALICE, "passport_taken")
+
+    place = await send(telegram, ALICE, voice(ALICE))  # a spoken description is enough
+    assert place["text"].startswith("Hozir qayerdasiz?")
+    await telegram.say(ALICE, "Toshkent emas, Qozon shahri, Pushkin koʻchasi 5")
+    await send(telegram, ALICE, tg.photo(ALICE))
+    more = await send(telegram, ALICE, document(ALICE))
+    assert more["text"].startswith("Qabul qilingan fayllar: 3.")  # the voice message too
+    await telegram.say(ALICE, "tayyor")  # typed words work as the button
+
+    [case] = await cases(app)
+    assert plain(app, case.description) == ""
+    assert case.location is None
+    assert [a.kind for a in await attachments_of(app, case)] == ["voice", "photo", "document"]
+    [address] = await messages_of(app, case)
+    assert (address.kind, plain(app, address.text)) == (
+        "address", "Toshkent emas, Qozon shahri, Pushkin koʻchasi 5",
+    )  # fmt: skip
+
+
+async def test_an_unsent_draft_waits_in_the_menu_and_can_be_finished(
+    telegram: TelegramHarness,
+) -> None:
+    app = telegram.app
+    await telegram.onboard(ALICE, "ru")
+    await telegram.tap(ALICE, "help")
+    await telegram.tap(ALICE, "detention")
+    await telegram.say(ALICE, "Брата задержали вчера в Казани, не знаем где он.")
+    await telegram.say(ALICE, "меню")
+
+    back = await telegram.tap(ALICE, "help")
+
+    assert "неотправленный запрос о помощи: «Задержание»" in back["text"]
+    assert button_ids(back) == [*TRIAGE_IDS, "continue"]
+    place = await telegram.tap(ALICE, "continue")
+    assert place["text"].startswith("Где Вы сейчас?")
+    await telegram.tap(ALICE, "skip")
+    await telegram.tap(ALICE, "skip")
+    [case] = await cases(app)
+    assert case.reason == "detention"
+    assert plain(app, case.description) == "Брата задержали вчера в Казани, не знаем где он."
+
+
+# -- hostile input in the description -----------------------------------------------------------
+
+
+async def test_hostile_input_in_the_description_gets_a_hint_and_the_same_question(
+    telegram: TelegramHarness,
+) -> None:
+    app = telegram.app
+    await telegram.onboard(ALICE, "ru")
+    await telegram.tap(ALICE, "help")
+    question = await telegram.tap(ALICE, "other")
+    prompt = t(app, "ru", "Please tell briefly what happened and what help you need.")
+    assert question["text"].startswith(prompt)
+
+    wall = await telegram.say(ALICE, "Помогите " * 1111 + "!")  # 10,000 characters
+    assert wall["text"].startswith("Слишком длинно (10000 знаков). Пожалуйста, сократите до 3000")
+    assert prompt in wall["text"]
+    assert len(wall["text"]) < 600  # the input is not echoed back
+
+    sticker = await send(telegram, ALICE, tg.sticker(ALICE))
+    assert sticker["text"].startswith("Стикеры нельзя добавить к запросу.")
+    emoji = await telegram.say(ALICE, "😭😭😭")
+    assert emoji["text"].startswith("Пожалуйста, опишите словами.")
+    invisible = await telegram.say(ALICE, "\u200b\u200d\u2060")
+    assert invisible["text"].startswith("Пожалуйста, опишите словами.")
+    photo = await send(telegram, ALICE, tg.photo(ALICE))
+    assert photo["text"].startswith("Спасибо, файл сохранён. Теперь опишите словами")
+    state = await telegram.state(ALICE)
+    assert (state.journey, state.step) == ("help", "describe")
+    assert await telegram.count(HelpCase) == 0
+
+    sql = "'; DROP TABLE help_case; -- работодатель не платит"
+    await telegram.say(ALICE, sql)
+    await telegram.tap(ALICE, "skip")
+    await telegram.tap(ALICE, "done")  # the photo sent earlier was kept
+    [case] = await cases(app)
+    assert plain(app, case.description) == sql
+    assert [a.kind for a in await attachments_of(app, case)] == ["photo"]
+
+
+# -- the open case --------------------------------------------------------------------------------
+
+
+async def test_while_a_case_is_open_everything_sent_is_added_with_a_short_acknowledgement(
+    telegram: TelegramHarness,
+) -> None:
+    app = telegram.app
+    await telegram.onboard(ALICE, "ru")
+    case = await open_ordinary_case(telegram, ALICE)
+    ack = "Добавлено к Вашему запросу о помощи HR-2026-000001."
+
+    for update in (
+        tg.message(ALICE, "Сегодня снова не заплатили."),
+        tg.photo(ALICE, caption="расчётный листок"),
+        document(ALICE),
+        voice(ALICE),
+        tg.location(ALICE),
+        tg.message(ALICE, "3"),  # an answer to an operator's "how many?", not a button
+    ):
+        reply = await send(telegram, ALICE, update)
+        assert reply["text"].startswith(ack)
+        assert button_ids(reply) == CASE_IDS
+
+    refused = await send(telegram, ALICE, tg.sticker(ALICE))
+    assert refused["text"].startswith("Это нельзя добавить к запросу.")
+    too_long = await telegram.say(ALICE, "я" * 3500)
+    assert too_long["text"].startswith("Сообщение слишком длинное (3500 знаков).")
+
+    rows = await messages_of(app, case)
+    assert [m.kind for m in rows] == ["text", "photo", "document", "voice", "location", "text"]
+    assert [plain(app, m.text) for m in rows] == [
+        "Сегодня снова не заплатили.", "расчётный листок", None, None, MOSCOW, "3",
+    ]  # fmt: skip
+    assert all(m.author == "person" for m in rows)
+    assert rows[0].text is not None
+    assert "заплатили" not in rows[0].text
+    assert [a.kind for a in await attachments_of(app, case)] == ["photo", "document", "voice"]
+    state = await telegram.state(ALICE)
+    assert (state.journey, state.step) == ("help", "start")
+
+
+async def test_menu_leaves_the_case_and_help_brings_it_back(telegram: TelegramHarness) -> None:
+    app = telegram.app
+    await telegram.onboard(ALICE, "uz_Latn")
+    case = await open_ordinary_case(telegram, ALICE, "recruiter_fraud")
+
+    menu = await telegram.say(ALICE, "menyu")
+    assert button_ids(menu)[0] == "registration"
+    await telegram.say(ALICE, "Salom, javob bormi?")  # in the menu: not added to the case
+    assert await messages_of(app, case) == []
+
+    back = await telegram.tap(ALICE, "help")
+
+    status = t(app, "uz_Latn", "Status: {status}").format(status="operatorni kutmoqda")
+    assert back["text"].startswith(
+        "Yordam soʻrovingiz HR-2026-000001: «Ishga yollovchi vositachi meni aldadi».\n"
+        f"{status}\n\nKonsullik operatori sizga shu chatda javob beradi."
+    )
+    assert "«menyu»" in back["text"]
+    assert button_ids(back) == CASE_IDS
+    await telegram.say(ALICE, "Yana bir narsa")
+    assert [plain(app, m.text) for m in await messages_of(app, case)] == ["Yana bir narsa"]
+    again = await telegram.tap(ALICE, "leave")
+    assert button_ids(again)[0] == "registration"
+
+    await telegram.tap(ALICE, "help")
+    cancelled = await telegram.say(ALICE, "bekor")  # «cancel» leaves too; the case stays
+    assert button_ids(cancelled)[0] == "registration"
+    discarded = t(app, "uz_Latn", "Cancelled. What you entered has been discarded.")
+    assert discarded not in cancelled["text"]  # nothing was discarded
+    assert (await cases(app))[0].status == CaseStatus.WAITING
+
+
+async def test_the_person_closes_their_case_after_confirming(telegram: TelegramHarness) -> None:
+    app = telegram.app
+    await telegram.onboard(ALICE, "ru")
+    case = await open_ordinary_case(telegram, ALICE)
+
+    confirm = await telegram.tap(ALICE, "close")
+    assert confirm["text"].startswith("Закрыть запрос о помощи HR-2026-000001?")
+    assert button_ids(confirm) == ["close_yes", "close_no"]
+    kept = await telegram.tap(ALICE, "close_no")
+    assert button_ids(kept) == CASE_IDS
+    assert (await cases(app))[0].status == CaseStatus.WAITING
+
+    await telegram.tap(ALICE, "close")
+    done = await telegram.tap(ALICE, "close_yes")
+
+    assert done["text"].startswith("Ваш запрос о помощи HR-2026-000001 закрыт. Рады, что")
+    assert button_ids(done)[0] == "registration"  # the main menu
+    [case] = await cases(app)
+    assert case.status == CaseStatus.CLOSED
+    assert case.closed_at == app.clock.now()
+    assert [(m.kind, m.author) for m in await messages_of(app, case)] == [("closed", "person")]
+    fresh = await telegram.tap(ALICE, "help")  # a new problem starts afresh
+    assert button_ids(fresh) == TRIAGE_IDS
+
+
+async def test_danger_from_an_open_case_marks_it_urgent_and_gives_the_numbers(
+    telegram: TelegramHarness,
+) -> None:
+    app = telegram.app
+    await telegram.onboard(ALICE, "ru")
+    await register_in(telegram, ALICE, "RU")
+    case = await open_ordinary_case(telegram, ALICE)
+    assert not case.urgent
+
+    reply = await telegram.tap(ALICE, "danger")
+
+    assert reply["text"].startswith("Экстренные контакты — Россия:")
+    assert "+7 925 045 4744" in reply["text"]
+    assert "горячей линии для пострадавших от торговли людьми мы не нашли" in reply["text"]
+    [case] = await cases(app)  # the same case, now urgent: no second one
+    assert case.urgent
+    assert [m.kind for m in await messages_of(app, case)] == ["urgent"]
+
+
+async def test_a_case_closed_by_the_consulate_keeps_what_the_person_sends_next(
+    telegram: TelegramHarness,
+) -> None:
+    app = telegram.app
+    await telegram.onboard(ALICE, "ru")
+    case = await open_ordinary_case(telegram, ALICE)
+    async with app.db.transaction() as session:
+        row = await session.get(HelpCase, case.id)
+        assert row is not None
+        await help_cases.close_case(session, app.cipher, app.catalogs, row, actor="operator:4",
+                                    now=app.clock.now())  # fmt: skip
+
+    reply = await telegram.say(ALICE, "Теперь у меня забрали паспорт, что делать?")
+
+    assert "закрыт консульством" in reply["text"]
+    assert button_ids(reply) == TRIAGE_IDS
+    describe = await telegram.tap(ALICE, "passport_taken")
+    assert "Вы уже написали:\n«Теперь у меня забрали паспорт, что делать?»" in describe["text"]
+    await telegram.tap(ALICE, "keep")
+    await telegram.tap(ALICE, "skip")
+    await telegram.tap(ALICE, "skip")
+    second = (await cases(app))[-1]
+    assert second.id != case.id
+    assert second.reason == "passport_taken"
+    assert plain(app, second.description) == "Теперь у меня забрали паспорт, что делать?"
+
+
+# -- nobody sees another person's case ------------------------------------------------------------
+
+
+async def test_nobody_sees_or_writes_into_another_persons_case(telegram: TelegramHarness) -> None:
+    app = telegram.app
+    await telegram.onboard(BOB, "ru")
+    bobs = await open_ordinary_case(telegram, BOB)
+    await telegram.onboard(ALICE, "ru")
+
+    typed = await telegram.say(ALICE, "HR-2026-000001")
+    assert typed["text"].startswith(
+        "Среди Ваших запросов о помощи нет запроса с номером HR-2026-000001."
+    )
+    assert "Стройка" not in typed["text"]
+    command = await telegram.say(ALICE, "/status hr-2026-000001")
+    assert command["text"].startswith("Среди Ваших запросов о помощи нет запроса")
+    triage = await telegram.tap(ALICE, "help")
+    assert button_ids(triage) == TRIAGE_IDS  # not Bob's case screen
+    await telegram.say(ALICE, "Это сообщение не для чужого запроса, а просто текст.")
+    assert await messages_of(app, bobs) == []
+
+    own = await telegram.say(BOB, "HR-2026-000001")  # Bob's own number opens his case
+    assert "Ваш запрос о помощи HR-2026-000001: «Мне не платят зарплату»." in own["text"]
+    assert button_ids(own) == CASE_IDS
+
+
+# -- the contacts ---------------------------------------------------------------------------------
+
+# Every number FACTS.md gives (and the times and counts said with them); nothing else may
+# appear in the emergency contacts.
+FACTS_NUMBERS = (
+    "+82-1345", "1345", "1661-0222", "1577-0071", "+7 925 045 4744", "11/2", "12-82", "157",
+    "09:00–22:00", "20", "16", "1-й", "1-y",
+)  # fmt: skip
+
+
+@pytest.mark.parametrize("locale", LOCALES)
+@pytest.mark.parametrize("country", [None, "TR", "KR", "RU", "KZ", "AE"])
+def test_emergency_contacts_hold_only_numbers_from_facts(
+    app: Application, locale: str, country: str | None
+) -> None:
+    text = contacts.emergency_contacts(app.catalogs.translator(locale), country)
+    rest = text
+    for number in FACTS_NUMBERS:
+        rest = rest.replace(number, " ")
+    assert not re.search(r"\d", rest), rest
+    police = t(app, locale, "• If you are in immediate danger, call the local police.")
+    assert police in text
+    if country in (None, "RU", "KR"):  # M-confidence numbers say to check them
+        check = {"uz_Latn": "tekshirib koʻring", "uz_Cyrl": "текшириб кўринг", "ru": "проверьте"}
+        assert text.count(check[locale]) >= 2
+
+
+def test_each_country_gets_its_own_lines(app: Application) -> None:
+    ru = app.catalogs.translator("ru")
+    assert "157" in contacts.emergency_contacts(ru, "TR")
+    korea = contacts.emergency_contacts(ru, "KR")
+    assert all(n in korea for n in ("1345", "1661-0222", "1577-0071"))
+    kazakhstan = contacts.emergency_contacts(ru, "KZ")
+    assert "номер мы подтвердить не смогли" in kazakhstan
+    elsewhere = contacts.emergency_contacts(ru, "AE")
+    assert elsewhere.startswith("Экстренные контакты — ОАЭ:")
+    assert "157" not in elsewhere
+    assert "12-82" in elsewhere
+    assert "mfa.uz" in elsewhere
+
+
+def test_the_shipped_consulates_file_is_valid_explained_and_has_no_unverified_entries() -> None:
+    raw = json.loads(contacts.DEFAULT_CONSULATES_FILE.read_text(encoding="utf-8"))
+    assert raw["comment"]
+    assert contacts.load_consulates(contacts.DEFAULT_CONSULATES_FILE) == ()
+
+
+CONSULATE = {
+    "country": "TR",
+    "city": {"uz_Latn": "Istanbul", "uz_Cyrl": "Истанбул", "ru": "Стамбул"},
+    "name": {"uz_Latn": "Bosh konsullik", "uz_Cyrl": "Бош консуллик", "ru": "Генконсульство"},
+    "phone": "+90 212 000 0000",
+    "address": "Test sokak 1",
+    "districts": ["Marmara"],
+    "source": "https://example.org/checked (test)",
+    "verified": True,
+}
+
+
+async def test_a_verified_consulate_from_the_file_is_shown_for_its_country(
+    telegram: TelegramHarness, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    unverified = {**CONSULATE, "country": "KR", "phone": "+82 2 000 0000", "verified": False}
+    broken = {**CONSULATE, "phone": "call us"}
+    path = tmp_path / "consulates.json"
+    path.write_text(
+        json.dumps({"comment": "test", "consulates": [CONSULATE, unverified, broken]}),
+        encoding="utf-8",
+    )
+    monkeypatch.setenv("CONSULATES_FILE", str(path))
+    with pytest.raises(contacts.ConsulateFileError, match="entry 3: phone"):
+        contacts.load_consulates(path)
+
+    await telegram.onboard(ALICE, "ru")
+    await register_in(telegram, ALICE, "TR")
+    await telegram.tap(ALICE, "help")
+    first = await telegram.tap(ALICE, "danger")
+
+    assert (
+        "• Консульства Узбекистана в этой стране:\n"
+        "  Генконсульство, Стамбул: +90 212 000 0000; Test sokak 1"
+    ) in first["text"]
+    korea = contacts.emergency_contacts(telegram.app.catalogs.translator("ru"), "KR")
+    assert "+82 2 000 0000" not in korea  # not verified: not shown
+    assert "Консульства Узбекистана в этой стране" not in korea
+
+
+def test_consulate_entries_are_validated(tmp_path: Path) -> None:
+    path = tmp_path / "consulates.json"
+    cases_ = [
+        ({**CONSULATE, "country": "XX"}, "country"),
+        ({**CONSULATE, "source": " "}, "source"),
+        ({**CONSULATE, "verified": "yes"}, "verified"),
+        ({**CONSULATE, "name": {"ru": "Генконсульство"}}, "name lacks uz_Latn, uz_Cyrl"),
+        ({k: v for k, v in CONSULATE.items() if k != "phone"}, "missing phone"),
+        ({**CONSULATE, "fax": "1"}, "unknown field fax"),
+    ]
+    for entry, problem in cases_:
+        path.write_text(json.dumps({"consulates": [entry]}), encoding="utf-8")
+        with pytest.raises(contacts.ConsulateFileError, match=problem):
+            contacts.load_consulates(path)
+    path.write_text("not json", encoding="utf-8")
+    assert contacts.read_consulates(path)[0] == ()
+
+
+async def test_the_menus_emergency_contacts_are_the_same_list(telegram: TelegramHarness) -> None:
+    await telegram.onboard(ALICE, "uz_Latn", consent=False)
+
+    shown = await telegram.tap(ALICE, "emergency")
+
+    translator = telegram.app.catalogs.translator("uz_Latn")
+    assert shown["text"].startswith(contacts.emergency_contacts(translator, None))
+    assert "157 (YİMER)" in shown["text"]
+    assert await telegram.count(HelpCase) == 0

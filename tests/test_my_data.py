@@ -1,0 +1,549 @@
+"""My data: the summary, the downloadable file and the deletion, end to end through the
+real Telegram adapter, with the rows checked in the database."""
+
+import json
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import date, timedelta
+from typing import Any
+
+import pytest
+from aiogram import Bot
+from aiogram.methods import SendDocument, TelegramMethod
+from aiogram.types import BufferedInputFile
+from sqlalchemy import func, select
+
+from bot.app import Application
+from models import (
+    Appeal,
+    AppealCategory,
+    AppealEvent,
+    AppealStatus,
+    Attachment,
+    CaseMessage,
+    ChannelAccount,
+    Conversation,
+    HelpCase,
+    HelpReason,
+    OutboxMessage,
+    Person,
+    Registration,
+    RegistrationEvent,
+    RegistrationKind,
+    RegistrationStatus,
+)
+from services import appeals, help_cases, outbox, registrations
+from services.messages import OutgoingMessage
+from tests.fakes import telegram_updates as tg
+from tests.harness import TelegramHarness, button_ids
+
+ALICE, BOB = 7770001, 7770002
+MY_DATA_IDS = ["view", "export", "delete", "u:language", "u:back", "u:menu"]
+WARNING_IDS = ["keep", "export", "delete_yes"]
+
+
+# -- helpers ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Someone:
+    """A person with one of everything, made through the services."""
+
+    person_id: int
+    registration: str
+    appeal: str
+    help_case: str
+
+
+def details(name: str, country: str, city: str, document: str) -> registrations.RegistrationDetails:
+    return registrations.RegistrationDetails(
+        kind=RegistrationKind.TEMPORARY, full_name=name, date_of_birth=date(1995, 3, 8),
+        document_type="passport", document_number=document, personal_number="31234567890123",
+        country=country, city=city, address=f"{city}, Lenina 1", phone="+79001234567",
+        arrival_date=date(2026, 5, 1), sex="female", purpose="work", expected_end=date(2027, 5, 1),
+        passport_photo={"channel": "telegram", "file_ref": f"photo-{document}",
+                        "mime_type": "image/jpeg", "size": 1000},
+    )  # fmt: skip
+
+
+async def give_data(
+    telegram: TelegramHarness, user: int, locale: str, *, name: str, country: str, secret: str
+) -> Someone:
+    """Onboard `user`, then give them a re-submitted registration the consulate questioned,
+    an appeal with a file and an operator's answer, and a help request with messages."""
+    app = telegram.app
+    await telegram.onboard(user, locale)
+    person_id = (await telegram.person(user)).id
+    now = app.clock.now()
+    async with app.db.transaction() as session:
+        person = await session.get(Person, person_id)
+        assert person is not None
+        registration, _ = await registrations.submit_registration(
+            session, app.cipher, person=person,
+            details=details(name, country, "Kazan", f"AB{secret}"), now=now,
+        )  # fmt: skip
+        await registrations.submit_registration(
+            session, app.cipher, person=person,
+            details=details(name, country, "Moskva", f"AC{secret}"), now=now,
+        )  # fmt: skip
+        await registrations.change_registration_status(
+            session, app.cipher, app.catalogs, registration, RegistrationStatus.NEEDS_INFO,
+            actor="operator:3", now=now, message=f"Question for {name}?",
+        )  # fmt: skip
+        appeal = await appeals.file_appeal(
+            session, app.cipher, person=person, category=AppealCategory.UNPAID_WAGES,
+            text=f"Wages of {name} unpaid for 3 months", now=now,
+            attachments=[appeals.NewAttachment("telegram", "photo", f"file-{secret}",
+                                               "image/jpeg", 2048)],
+        )  # fmt: skip
+        await appeals.change_appeal_status(
+            session, app.cipher, app.catalogs, appeal, AppealStatus.NEEDS_INFO,
+            actor="operator:7", now=now, message=f"Employer of {name}?",
+        )  # fmt: skip
+        case = await help_cases.open_case(
+            session, app.cipher, person=person, reason=HelpReason.PASSPORT_TAKEN,
+            description=f"Passport of {name} taken", now=now, country=country,
+            location=(55.75, 37.61),
+        )  # fmt: skip
+        await help_cases.add_person_message(
+            session, app.cipher, case, kind="photo", now=now, text=f"Photo from {name}",
+            attachment=appeals.NewAttachment("telegram", "photo", f"case-file-{secret}"),
+        )  # fmt: skip
+        assert registration.reference
+        assert appeal.reference
+        assert case.reference
+        someone = Someone(person_id, registration.reference, appeal.reference, case.reference)
+    await app.sender.deliver_due()  # the status notices
+    return someone
+
+
+async def open_my_data(telegram: TelegramHarness, user: int) -> dict[str, Any]:
+    await telegram.say(user, "/menu")
+    await telegram.tap(user, "settings")
+    return await telegram.tap(user, "my_data")
+
+
+def texts_to(telegram: TelegramHarness, user: int) -> list[str]:
+    return [str(m.get("text", "")) for m in telegram.messages_to(user)]
+
+
+async def rows(app: Application, model: type[Any], *where: Any) -> list[Any]:
+    async with app.db.sessions() as session:
+        return list(await session.scalars(select(model).where(*where)))
+
+
+async def counts_by(app: Application, column: Any) -> dict[Any, int]:
+    async with app.db.sessions() as session:
+        result = await session.execute(select(column, func.count()).group_by(column))
+        return {key: int(count) for key, count in result.all()}
+
+
+@dataclass(frozen=True)
+class SentDocument:
+    chat_id: int
+    filename: str
+    content: bytes
+
+
+@pytest.fixture
+def documents(telegram: TelegramHarness, monkeypatch: pytest.MonkeyPatch) -> list[SentDocument]:
+    """The files the bot sent, with their bytes (the recording session keeps only
+    `attach://` references for uploads)."""
+    sent: list[SentDocument] = []
+    record: Callable[..., Awaitable[Any]] = telegram.session.make_request
+
+    async def make_request(
+        bot: Bot,
+        method: TelegramMethod[Any],
+        timeout: int | None = None,  # noqa: ASYNC109 (BaseSession's signature)
+    ) -> Any:
+        if isinstance(method, SendDocument):
+            assert isinstance(method.document, BufferedInputFile)
+            sent.append(
+                SentDocument(int(method.chat_id), method.document.filename or "",
+                             method.document.data)
+            )  # fmt: skip
+        return await record(bot, method, timeout)
+
+    monkeypatch.setattr(telegram.session, "make_request", make_request)
+    return sent
+
+
+# -- the section ------------------------------------------------------------------------
+
+
+async def test_settings_open_my_data_and_back_returns_to_settings(
+    telegram: TelegramHarness,
+) -> None:
+    await telegram.onboard(ALICE, "ru")
+    sent = await open_my_data(telegram, ALICE)
+
+    assert sent["text"].startswith("Ваши данные. Здесь можно посмотреть")
+    assert button_ids(sent) == MY_DATA_IDS
+    state = await telegram.state(ALICE)
+    assert (state.journey, state.step) == ("my_data", "main")
+
+    language = await telegram.tap(ALICE, "u:language")
+    assert button_ids(language) == ["uz_Latn", "uz_Cyrl", "ru"]
+    again = await telegram.tap(ALICE, "uz_Cyrl")  # the language changes; back in my data
+    assert again["text"].startswith("Маълумотларингиз.")
+    assert (await telegram.person(ALICE)).locale == "uz_Cyrl"
+
+    settings = await telegram.say(ALICE, "5")  # «Back», by its number
+    assert button_ids(settings)[0] == "my_data"
+    assert (await telegram.state(ALICE)).journey == "settings"
+
+
+async def test_the_summary_lists_what_exists_and_nothing_of_anyone_else(
+    telegram: TelegramHarness,
+) -> None:
+    alice = await give_data(telegram, ALICE, "ru", name="ALIEVA DILNOZA", country="RU",
+                            secret="1111111")  # fmt: skip
+    bob = await give_data(telegram, BOB, "ru", name="KARIMOV BOBUR", country="KZ",
+                          secret="2222222")  # fmt: skip
+    await open_my_data(telegram, ALICE)
+    sent = await telegram.tap(ALICE, "view")
+    text = sent["text"]
+
+    for expected in (
+        "Что мы о Вас храним:",
+        "• Язык: Русский",
+        "• Согласие с уведомлением о конфиденциальности: дано 29.11.2026",
+        f"• Чат в Telegram: {ALICE}",
+        "• Страна проживания: Россия",
+        f"• {alice.registration} — Россия, Moskva: нужна дополнительная информация",
+        "Фамилия, имя, отчество: ALIEVA DILNOZA",
+        "Дата рождения: 08.03.1995",
+        "Документ: паспорт AC1111111",  # the re-submitted details
+        "ПИНФЛ: 31234567890123",
+        "Вид учёта: временный",
+        "Цель пребывания: работа",
+        "Окончание пребывания: 01.05.2027",
+        "Фото документа: отправлено",
+        f"• {alice.appeal} — Трудовые права и невыплаченная зарплата:",
+        f"• {alice.help_case} — У меня забрали паспорт: ждёт оператора",
+        "Привязанные члены семьи и напоминания: нет.",
+    ):
+        assert expected in text, expected
+    for theirs in ("KARIMOV", "2222222", str(BOB), bob.registration, bob.appeal, bob.help_case):
+        assert theirs not in text
+    assert button_ids(sent) == ["export", "delete", "u:back"]  # one page: no paging buttons
+
+
+async def test_a_person_with_nothing_yet_is_told_so(telegram: TelegramHarness) -> None:
+    await telegram.onboard(ALICE, "uz_Latn")
+    await open_my_data(telegram, ALICE)
+    text = (await telegram.say(ALICE, "1"))["text"]
+
+    assert "Konsullik hisobi: yoʻq." in text
+    assert "Murojaatlar: yoʻq." in text
+    assert "Yordam soʻrovlari: yoʻq." in text
+    assert "Til yoki yozuvni oʻzgartirish uchun «til» deb yozing." in text
+
+
+async def test_a_long_summary_is_paged(telegram: TelegramHarness) -> None:
+    app = telegram.app
+    await telegram.onboard(ALICE, "ru")
+    person_id = (await telegram.person(ALICE)).id
+    async with app.db.transaction() as session:
+        person = await session.get(Person, person_id)
+        assert person is not None
+        for number in range(60):
+            await appeals.file_appeal(session, app.cipher, person=person,
+                                      category=AppealCategory.OTHER, text=f"Appeal {number}",
+                                      now=app.clock.now())  # fmt: skip
+    await open_my_data(telegram, ALICE)
+
+    first = await telegram.tap(ALICE, "view")
+    assert first["text"].startswith("Страница 1 из ")
+    pages = int(first["text"].split("\n")[0].rsplit(" ", 1)[1])
+    assert pages >= 2
+    assert button_ids(first) == ["next_page", "export", "delete", "u:back"]
+    seen = [first["text"]]
+    for _ in range(pages - 1):
+        seen.append((await telegram.tap(ALICE, "next_page"))["text"])
+    last = telegram.last_message(ALICE)
+    assert last["text"].startswith(f"Страница {pages} из {pages}")
+    assert button_ids(last) == ["previous_page", "export", "delete", "u:back"]
+    everything = "\n".join(seen)
+    assert all(f"AP-2026-{n:06d}" in everything for n in range(1, 61))
+    assert all(len(page) <= 1600 for page in seen)  # one WhatsApp message each
+    back = await telegram.say(ALICE, "1")  # «Previous page» is the first choice now
+    assert back["text"].startswith(f"Страница {pages - 1} из {pages}")
+
+
+async def test_odd_input_gets_a_hint_and_the_same_question(telegram: TelegramHarness) -> None:
+    await telegram.onboard(ALICE, "ru")
+    await open_my_data(telegram, ALICE)
+    hint = "Не понимаю. Пожалуйста, нажмите одну из кнопок или напишите её номер."
+    odd = [tg.sticker(ALICE), tg.message(ALICE, "x" * 10_000), tg.photo(ALICE),
+           tg.message(ALICE, "'; DROP TABLE person; --"), tg.message(ALICE, "9")]  # fmt: skip
+    for update in odd:
+        await telegram.feed(update)
+        sent = telegram.last_message(ALICE)
+        assert sent["text"].startswith(hint), sent["text"]
+        assert len(sent["text"]) < 600
+        assert button_ids(sent) == MY_DATA_IDS
+    assert (await telegram.state(ALICE)).step == "main"
+    assert await telegram.count(Person) == 1
+
+
+# -- the file -----------------------------------------------------------------------------
+
+
+async def test_the_file_holds_exactly_this_persons_data_decrypted(
+    telegram: TelegramHarness, documents: list[SentDocument]
+) -> None:
+    alice = await give_data(telegram, ALICE, "uz_Latn", name="ALIEVA DILNOZA", country="RU",
+                            secret="1111111")  # fmt: skip
+    bob = await give_data(telegram, BOB, "ru", name="KARIMOV BOBUR", country="KZ",
+                          secret="2222222")  # fmt: skip
+    await open_my_data(telegram, ALICE)
+    sent = await telegram.say(ALICE, "2")  # «Download a copy (file)»
+
+    assert sent["text"].startswith("Mana, siz haqingizda saqlanayotgan barcha maʼlumotlar")
+    assert [d.chat_id for d in documents] == [ALICE]
+    document = documents[0]
+    assert document.filename == "vatandosh-my-data-2026-11-29.json"
+    raw = document.content.decode("utf-8")
+    assert "\\u" not in raw  # readable: ensure_ascii=False
+    assert "gAAAAA" not in raw  # no encryption tokens
+    for theirs in ("KARIMOV", "2222222", str(BOB), bob.registration, bob.appeal, bob.help_case):
+        assert theirs not in raw
+    data = json.loads(raw)
+
+    assert data["person"]["language"] == "uz_Latn"
+    assert data["person"]["country"] == {"code": "RU", "name": "Rossiya"}
+    assert data["chats"] == [
+        {"channel": "telegram", "id": str(ALICE), "reachable": True,
+         "since": "2026-11-29T09:00:00+00:00", "last_message_at": "2026-11-29T09:00:00+00:00"}
+    ]  # fmt: skip
+    [registration] = data["consular_registrations"]
+    assert registration["reference"] == alice.registration
+    assert registration["details"]["full_name"] == "ALIEVA DILNOZA"
+    assert registration["details"]["document_number"] == "AC1111111"
+    assert [(e["event"], e["by"]) for e in registration["history"]] == [
+        ("submitted", "you"),
+        ("resubmitted", "you"),
+        ("status", "consulate"),
+    ]
+    assert registration["history"][1]["details_before"]["document_number"] == "AB1111111"
+    assert registration["history"][2]["message"] == "Question for ALIEVA DILNOZA?"
+    [appeal] = data["appeals"]
+    assert appeal["reference"] == alice.appeal
+    assert appeal["text"] == "Wages of ALIEVA DILNOZA unpaid for 3 months"
+    assert appeal["category_text"] == "Mehnat huquqlari va toʻlanmagan ish haqi"
+    assert appeal["history"][-1]["message"] == "Employer of ALIEVA DILNOZA?"
+    assert appeal["files"][0]["file_reference"] == "file-1111111"
+    [case] = data["help_requests"]
+    assert case["reference"] == alice.help_case
+    assert case["description"] == "Passport of ALIEVA DILNOZA taken"
+    assert case["location"] == "55.75,37.61"
+    assert case["messages"][0]["text"] == "Photo from ALIEVA DILNOZA"
+    assert case["messages"][0]["file"] == "case-file-1111111"
+    assert data["family_links"] == []
+    assert data["reminders"] == []
+    assert "operator:" not in raw  # the consulate's staff are not the person's data
+
+
+async def test_the_file_can_be_taken_before_deleting(
+    telegram: TelegramHarness, documents: list[SentDocument]
+) -> None:
+    await telegram.onboard(ALICE, "ru")
+    await open_my_data(telegram, ALICE)
+    await telegram.tap(ALICE, "delete")
+    sent = await telegram.tap(ALICE, "export")
+
+    assert len(documents) == 1
+    assert "Удалить всё?" in sent["text"]  # still at the warning
+    # The keyboard goes with the file, the last part of the reply.
+    assert button_ids(telegram.calls("sendDocument")[-1].params) == WARNING_IDS
+    assert (await telegram.person(ALICE)).deleted_at is None
+
+
+# -- deleting -----------------------------------------------------------------------------
+
+
+async def test_deleting_needs_both_confirmations(telegram: TelegramHarness) -> None:
+    app = telegram.app
+    alice = await give_data(telegram, ALICE, "ru", name="ALIEVA DILNOZA", country="RU",
+                            secret="1111111")  # fmt: skip
+    await open_my_data(telegram, ALICE)
+
+    warning = await telegram.tap(ALICE, "delete")
+    assert warning["text"].startswith("Удаление данных нельзя отменить.")
+    assert "номера перестанут действовать" in warning["text"]
+    assert button_ids(warning) == WARNING_IDS
+    kept = await telegram.say(ALICE, "1")  # a stray "1" keeps everything
+    assert kept["text"].startswith("Ничего не удалено: Ваши данные сохранены.")
+    assert button_ids(kept) == MY_DATA_IDS
+
+    await telegram.tap(ALICE, "delete")
+    confirm = await telegram.tap(ALICE, "delete_yes")
+    assert "отправьте слово УДАЛИТЬ" in confirm["text"]
+    assert button_ids(confirm) == ["keep"]
+    for update in (tg.message(ALICE, "да"), tg.message(ALICE, "2"), tg.sticker(ALICE),
+                   tg.message(ALICE, "удалить всё"), tg.message(ALICE, "я" * 10_000),
+                   tg.photo(ALICE, caption="УДАЛИТЬ")):  # fmt: skip
+        await telegram.feed(update)
+        sent = telegram.last_message(ALICE)
+        assert sent["text"].startswith("Это не слово УДАЛИТЬ. Ничего не удалено."), sent["text"]
+        assert len(sent["text"]) < 400  # the hint never echoes what was sent
+    assert (await telegram.state(ALICE)).step == "confirm"
+    kept = await telegram.say(ALICE, "1")  # a stray "1" at the last step keeps, too
+    assert kept["text"].startswith("Ничего не удалено")
+    assert (await telegram.state(ALICE)).history[-1] == ("settings", "main")
+
+    person = await telegram.person(ALICE)
+    assert person.deleted_at is None
+    assert person.locale == "ru"
+    async with app.db.sessions() as session:
+        assert await appeals.find_own_appeal(session, alice.person_id, alice.appeal)
+
+
+async def test_deletion_anonymises_keeps_counts_and_starts_afresh(
+    telegram: TelegramHarness,
+) -> None:
+    app = telegram.app
+    alice = await give_data(telegram, ALICE, "uz_Cyrl", name="ALIEVA DILNOZA", country="RU",
+                            secret="1111111")  # fmt: skip
+    bob = await give_data(telegram, BOB, "ru", name="KARIMOV BOBUR", country="KZ",
+                          secret="2222222")  # fmt: skip
+    async with app.db.transaction() as session:  # messages for Alice, not yet due
+        later = app.clock.now() + timedelta(hours=1)
+        outbox.enqueue(
+            session,
+            app.cipher,
+            person_id=None,
+            channel="telegram",
+            address=str(ALICE),
+            messages=[OutgoingMessage("later")],
+            now=later,
+        )
+        outbox.enqueue(
+            session,
+            app.cipher,
+            person_id=alice.person_id,
+            channel="whatsapp",
+            address="+79001234567",
+            messages=[OutgoingMessage("later")],
+            now=later,
+        )
+    statistics = {
+        "registrations": await counts_by(app, Registration.country),
+        "appeals": await counts_by(app, Appeal.category),
+        "cases": await counts_by(app, HelpCase.reason),
+        "people": await telegram.count(Person),
+    }
+    await open_my_data(telegram, ALICE)
+    await telegram.tap(ALICE, "delete")
+    await telegram.tap(ALICE, "delete_yes")
+    farewell = await telegram.say(ALICE, "oʻchirish")  # the Latin word works for Cyrillic too
+
+    assert farewell["text"] == (
+        "Маълумотларингиз ўчирилди, уларнинг рақамлари энди ишламайди. "
+        "Яна ёзсангиз, ҳаммасини бошидан бошлаймиз. Ўзингизни асранг."
+    )
+    assert button_ids(farewell) == []  # nothing is asked
+
+    # The person is an anonymous tombstone; how they were reached is gone.
+    [person] = await rows(app, Person, Person.id == alice.person_id)
+    assert person.deleted_at == app.clock.now()
+    assert (person.locale, person.consented_at, person.consent_declined_at) == (None, None, None)
+    assert await rows(app, ChannelAccount, ChannelAccount.person_id == alice.person_id) == []
+    assert await rows(app, Conversation, Conversation.person_id == alice.person_id) == []
+    left = await rows(app, OutboxMessage, (OutboxMessage.address == str(ALICE))
+                      | (OutboxMessage.person_id == alice.person_id))  # fmt: skip
+    assert len(left) == 1  # only the farewell itself
+    assert (
+        OutgoingMessage.from_payload(app.cipher.decrypt_json(left[0].payload)).text
+        == (farewell["text"])
+    )
+
+    # Registrations, appeals and help requests stay for the counts, emptied.
+    [registration] = await rows(app, Registration, Registration.person_id == alice.person_id)
+    assert (registration.reference, registration.details) == (None, "")
+    assert (registration.country, registration.city) == ("RU", "Moskva")
+    events = await rows(app, RegistrationEvent,
+                        RegistrationEvent.registration_id == registration.id)  # fmt: skip
+    assert len(events) == 3
+    assert all(e.message is None and e.previous_details is None for e in events)
+    [appeal] = await rows(app, Appeal, Appeal.person_id == alice.person_id)
+    assert (appeal.reference, appeal.text, appeal.subject) == (None, "", None)
+    assert appeal.status == AppealStatus.WITHDRAWN  # nobody can answer it any more
+    appeal_events = await rows(app, AppealEvent, AppealEvent.appeal_id == appeal.id)
+    assert all(e.message is None for e in appeal_events)
+    [case] = await rows(app, HelpCase, HelpCase.person_id == alice.person_id)
+    assert (case.reference, case.description, case.location, case.resolution) == (
+        None, "", None, None
+    )  # fmt: skip
+    assert (case.status, case.waiting_since) == ("closed", None)
+    messages = await rows(app, CaseMessage, CaseMessage.help_case_id == case.id)
+    assert messages
+    assert all(m.text is None and m.attachment_id is None for m in messages)
+    assert await rows(app, Attachment, Attachment.appeal_id == appeal.id) == []
+    assert await rows(app, Attachment, Attachment.help_case_id == case.id) == []
+
+    assert await counts_by(app, Registration.country) == statistics["registrations"]
+    assert await counts_by(app, Appeal.category) == statistics["appeals"]
+    assert await counts_by(app, HelpCase.reason) == statistics["cases"]
+    assert await telegram.count(Person) == statistics["people"]
+
+    # The old numbers resolve for nobody.
+    async with app.db.sessions() as session:
+        assert await appeals.find_own_appeal(session, alice.person_id, alice.appeal) is None
+        assert await session.scalar(select(Appeal).where(Appeal.reference == alice.appeal)) is None
+        assert (
+            await session.scalar(
+                select(Registration).where(Registration.reference == alice.registration)
+            )
+        ) is None
+        assert (
+            await session.scalar(select(HelpCase).where(HelpCase.reference == alice.help_case))
+        ) is None
+
+    # Bob is untouched.
+    async with app.db.sessions() as session:
+        own = await appeals.find_own_appeal(session, bob.person_id, bob.appeal)
+        assert own is not None
+        assert app.cipher.decrypt_text(own.text).startswith("Wages of KARIMOV")
+        [theirs] = await registrations.own_registrations(session, bob.person_id)
+        assert registrations.details_of(theirs, app.cipher).full_name == "KARIMOV BOBUR"
+        assert await session.scalar(
+            select(func.count()).select_from(Attachment).join(Appeal).where(
+                Appeal.person_id == bob.person_id)
+        ) == 1  # fmt: skip
+    assert (await telegram.person(BOB)).locale == "ru"
+
+    # The same chat starts afresh, as a new person.
+    again = await telegram.say(ALICE, "/start")
+    assert button_ids(again) == ["uz_Latn", "uz_Cyrl", "ru"]
+    state = await telegram.state(ALICE)
+    assert (state.journey, state.step) == ("onboarding", "language")
+    newcomer = await telegram.person(ALICE)
+    assert newcomer.id != alice.person_id
+    assert (newcomer.locale, newcomer.consented_at, newcomer.deleted_at) == (None, None, None)
+    await telegram.tap(ALICE, "ru")
+    await telegram.tap(ALICE, "agree")
+    await open_my_data(telegram, ALICE)
+    text = (await telegram.tap(ALICE, "view"))["text"]
+    assert "Консульский учёт: нет." in text
+    assert "Обращения: нет." in text
+
+
+@pytest.mark.parametrize(
+    ("locale", "word"),
+    [("uz_Latn", "O'CHIRISH"), ("uz_Cyrl", "ўчириш"), ("ru", "Удалить"), ("ru", "delete")],
+)
+async def test_the_confirmation_word_is_read_in_any_script_and_case(
+    telegram: TelegramHarness, locale: str, word: str
+) -> None:
+    await telegram.onboard(ALICE, locale)
+    await open_my_data(telegram, ALICE)
+    await telegram.say(ALICE, "3")  # «Delete my data»
+    await telegram.say(ALICE, "3")  # «Yes, delete everything»
+    await telegram.say(ALICE, word)
+
+    assert await telegram.count(ChannelAccount) == 0
+    [person] = await rows(telegram.app, Person)
+    assert person.deleted_at is not None
