@@ -3,10 +3,10 @@
 import enum
 from datetime import datetime
 
-from sqlalchemy import CheckConstraint, ForeignKey, SmallInteger, String, Text
+from sqlalchemy import CheckConstraint, ForeignKey, SmallInteger, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from models.base import Base, BigId
+from models.base import Base, BigId, encrypted_column
 
 
 class AppealCategory(enum.StrEnum):
@@ -50,11 +50,11 @@ class Appeal(Base):
     # The country the appeal concerns (where the person, or the relative, is), for routing
     # and statistics.
     country: Mapped[str | None] = mapped_column(String(2), index=True)
-    text: Mapped[str] = mapped_column(Text)  # encrypted
+    text: Mapped[str] = encrypted_column()
     on_behalf: Mapped[bool] = mapped_column(default=False)
     # Encrypted JSON about the relative an appeal is filed for: name, country, city, last
     # contact.
-    subject: Mapped[str | None] = mapped_column(Text)
+    subject: Mapped[str | None] = encrypted_column()
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
     first_answered_at: Mapped[datetime | None]
@@ -73,7 +73,7 @@ class AppealEvent(Base):
     # filed, status, info_added, answered_question, withdrawn, rated, reopened
     kind: Mapped[str] = mapped_column(String(24))
     status: Mapped[str | None] = mapped_column(String(16))  # the status it led to
-    message: Mapped[str | None] = mapped_column(Text)  # encrypted
+    message: Mapped[str | None] = encrypted_column()
 
 
 class Attachment(Base):

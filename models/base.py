@@ -1,9 +1,10 @@
 """Declarative base, constraint naming and the timezone-aware datetime type."""
 
 from datetime import UTC, datetime
+from typing import Any
 
-from sqlalchemy import BigInteger, DateTime, Dialect, Integer, MetaData, TypeDecorator
-from sqlalchemy.orm import DeclarativeBase
+from sqlalchemy import BigInteger, Column, DateTime, Dialect, Integer, MetaData, Text, TypeDecorator
+from sqlalchemy.orm import DeclarativeBase, mapped_column
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -36,6 +37,16 @@ class UTCDateTime(TypeDecorator[datetime]):
         if value.tzinfo is None:  # SQLite keeps no zone; we only ever store UTC
             return value.replace(tzinfo=UTC)
         return value.astimezone(UTC)
+
+
+def encrypted_column(**options: Any) -> Any:
+    """A text column holding Fernet tokens (personal data, encrypted with DATA_KEY). The mark
+    lets key rotation (`vatandosh db reencrypt`) find every such column."""
+    return mapped_column(Text, info={"encrypted": True}, **options)
+
+
+def is_encrypted(column: Column[Any]) -> bool:
+    return bool(column.info.get("encrypted"))
 
 
 class Base(DeclarativeBase):

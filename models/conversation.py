@@ -3,10 +3,10 @@
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, ForeignKey, String, Text
+from sqlalchemy import JSON, ForeignKey, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from models.base import Base, BigId
+from models.base import Base, BigId, encrypted_column
 
 
 class Conversation(Base):
@@ -18,7 +18,7 @@ class Conversation(Base):
     journey: Mapped[str] = mapped_column(String(32))
     step: Mapped[str] = mapped_column(String(48))
     # Answers collected so far, per journey: encrypted JSON (it holds personal data).
-    answers: Mapped[str] = mapped_column(Text, default="")
+    answers: Mapped[str] = encrypted_column(default="")
     # Steps to return to with "back": [[journey, step], ...], most recent last.
     history: Mapped[list[Any]] = mapped_column(JSON, default=list)
     # The choices of the last question: [[choice id, match key, ...], ...] in shown order.

@@ -3,10 +3,10 @@
 import enum
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, String, Text
+from sqlalchemy import ForeignKey, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from models.base import Base, BigId
+from models.base import Base, BigId, encrypted_column
 
 
 class HelpReason(enum.StrEnum):
@@ -37,14 +37,14 @@ class HelpCase(Base):
     urgent: Mapped[bool] = mapped_column(default=False)
     status: Mapped[str] = mapped_column(String(16), index=True)
     country: Mapped[str | None] = mapped_column(String(2), index=True)
-    description: Mapped[str] = mapped_column(Text)  # encrypted
-    location: Mapped[str | None] = mapped_column(Text)  # encrypted "lat,lon"
+    description: Mapped[str] = encrypted_column()
+    location: Mapped[str | None] = encrypted_column()  # "lat,lon"
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
     # When the person last wrote and waits for an answer (the operators' queue colour).
     waiting_since: Mapped[datetime | None]
     closed_at: Mapped[datetime | None]
-    resolution: Mapped[str | None] = mapped_column(Text)  # encrypted
+    resolution: Mapped[str | None] = encrypted_column()
 
 
 class CaseMessage(Base):
@@ -57,7 +57,7 @@ class CaseMessage(Base):
     at: Mapped[datetime]
     author: Mapped[str] = mapped_column(String(32))  # "person", "operator:<id>", "system"
     kind: Mapped[str] = mapped_column(String(16))  # text, photo, document, voice, location …
-    text: Mapped[str | None] = mapped_column(Text)  # encrypted
+    text: Mapped[str | None] = encrypted_column()
     attachment_id: Mapped[int | None] = mapped_column(
         ForeignKey("attachment.id", ondelete="SET NULL")
     )

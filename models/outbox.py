@@ -3,10 +3,10 @@
 import enum
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, Index, String, Text
+from sqlalchemy import ForeignKey, Index, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from models.base import Base, BigId
+from models.base import Base, BigId, encrypted_column
 
 
 class OutboxStatus(enum.StrEnum):
@@ -29,7 +29,7 @@ class OutboxMessage(Base):
     channel: Mapped[str] = mapped_column(String(16))
     address: Mapped[str] = mapped_column(String(64))
     # The message (text, choices) as encrypted JSON: texts may carry personal data.
-    payload: Mapped[str] = mapped_column(Text)
+    payload: Mapped[str] = encrypted_column()
     status: Mapped[str] = mapped_column(String(16), default=OutboxStatus.PENDING)
     attempts: Mapped[int] = mapped_column(default=0)
     not_before: Mapped[datetime]

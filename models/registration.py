@@ -3,10 +3,10 @@
 import enum
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, String, Text, UniqueConstraint
+from sqlalchemy import ForeignKey, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from models.base import Base, BigId
+from models.base import Base, BigId, encrypted_column
 
 
 class RegistrationKind(enum.StrEnum):
@@ -39,7 +39,7 @@ class Registration(Base):
     status: Mapped[str] = mapped_column(String(16), index=True)
     # Encrypted JSON: full name, date of birth, document type and number, personal number,
     # address, phone, arrival date, expected end, passport photo reference.
-    details: Mapped[str] = mapped_column(Text)
+    details: Mapped[str] = encrypted_column()
     submitted_at: Mapped[datetime]
     updated_at: Mapped[datetime]
 
@@ -56,6 +56,6 @@ class RegistrationEvent(Base):
     kind: Mapped[str] = mapped_column(String(16))  # submitted, resubmitted, status, answered
     status: Mapped[str | None] = mapped_column(String(16))  # the status it led to
     # Encrypted: the operator's question or reason, or the person's answer.
-    message: Mapped[str | None] = mapped_column(Text)
+    message: Mapped[str | None] = encrypted_column()
     # Encrypted details as they were before a re-registration replaced them (history).
-    previous_details: Mapped[str | None] = mapped_column(Text)
+    previous_details: Mapped[str | None] = encrypted_column()

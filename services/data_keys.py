@@ -1,48 +1,56 @@
-"""Re-encrypting personal data with the first DATA_KEY key, the last step of a key rotation."""
+"""Re-encrypting personal data with the first DATA_KEY key, the last step of a key rotation.
+
+Every column marked with models.base.encrypted_column is rewritten, table by table, in
+batches of one transaction each.
+"""
 
 from collections.abc import Callable
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Column, Table, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import InstrumentedAttribute
 
-from models import Base, Conversation, OutboxMessage
+from models import Base
+from models.base import is_encrypted
 from services.crypto import DataCipher
 
 BATCH_SIZE = 500
 
 
+def encrypted_columns() -> list[tuple[Table, Column[Any]]]:
+    return [
+        (table, column)
+        for table in Base.metadata.sorted_tables
+        for column in table.columns
+        if is_encrypted(column)
+    ]
+
+
 async def _rotate_column(
-    sessions: Callable[[], AsyncSession],
-    cipher: DataCipher,
-    model: type[Base],
-    key: InstrumentedAttribute[Any],
-    column: InstrumentedAttribute[str],
+    sessions: Callable[[], AsyncSession], cipher: DataCipher, table: Table, column: Column[Any]
 ) -> int:
-    """Rotate every non-empty value of `column`, in batches, one transaction each."""
+    (key,) = table.primary_key.columns
     rotated = 0
-    last_key = None
+    last_key: Any = None
     while True:
         async with sessions() as session, session.begin():
-            query = select(model).where(column != "").order_by(key).limit(BATCH_SIZE)
+            query = select(key, column).where(column.is_not(None), column != "")
             if last_key is not None:
                 query = query.where(key > last_key)
-            rows = list(await session.scalars(query.with_for_update()))
-            for row in rows:
-                setattr(row, column.key, cipher.rotate(getattr(row, column.key)))
-            if not rows:
-                return rotated
-            rotated += len(rows)
-            last_key = getattr(rows[-1], key.key)
+            rows = (await session.execute(query.order_by(key).limit(BATCH_SIZE))).all()
+            for row_key, token in rows:
+                await session.execute(
+                    update(table).where(key == row_key).values({column.name: cipher.rotate(token)})
+                )
+        if not rows:
+            return rotated
+        rotated += len(rows)
+        last_key = rows[-1][0]
 
 
 async def reencrypt_all(sessions: Callable[[], AsyncSession], cipher: DataCipher) -> int:
     """Re-encrypt everything encrypted at rest; returns how many values were rewritten."""
-    conversations = await _rotate_column(
-        sessions, cipher, Conversation, Conversation.person_id, Conversation.answers
-    )
-    messages = await _rotate_column(
-        sessions, cipher, OutboxMessage, OutboxMessage.id, OutboxMessage.payload
-    )
-    return conversations + messages
+    total = 0
+    for table, column in encrypted_columns():
+        total += await _rotate_column(sessions, cipher, table, column)
+    return total
