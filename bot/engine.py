@@ -175,7 +175,8 @@ class ConversationEngine:
                 self._remember_start_payload(ctx, incoming)
             else:
                 outcome = await self._react(ctx, incoming)
-            if isinstance(outcome, Farewell):
+            farewell = isinstance(outcome, Farewell)
+            if farewell:
                 message = OutgoingMessage(join_texts(ctx.said), document=ctx.document)
             else:
                 if outcome is not None:
@@ -189,7 +190,8 @@ class ConversationEngine:
             outbox.enqueue(
                 session,
                 self._cipher,
-                person_id=person.id,
+                # A farewell belongs to nobody: the person it was for no longer exists.
+                person_id=None if farewell else person.id,
                 channel=incoming.channel,
                 address=incoming.external_id,
                 messages=[message],

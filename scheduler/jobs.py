@@ -10,16 +10,25 @@ from models.db import Database
 from scheduler.outbox_sender import OutboxSender
 from services.clock import Clock
 from services.inbound import forget_before
+from services.outbox import forget_delivered_before
 
 log = logging.getLogger(__name__)
 
 INBOUND_IDS_KEPT = timedelta(days=7)
+DELIVERED_MESSAGES_KEPT = timedelta(days=30)
 
 
 async def forget_old_inbound_ids(db: Database, clock: Clock) -> int:
     async with db.transaction() as session:
         forgotten = await forget_before(session, clock.now() - INBOUND_IDS_KEPT)
     log.info("housekeeping: forgot %s inbound ids", forgotten)
+    return forgotten
+
+
+async def forget_old_delivered_messages(db: Database, clock: Clock) -> int:
+    async with db.transaction() as session:
+        forgotten = await forget_delivered_before(session, clock.now() - DELIVERED_MESSAGES_KEPT)
+    log.info("housekeeping: forgot %s delivered messages", forgotten)
     return forgotten
 
 
@@ -35,6 +44,7 @@ def build_scheduler(
 
     async def housekeeping() -> None:
         await forget_old_inbound_ids(db, clock)
+        await forget_old_delivered_messages(db, clock)
 
     common = {"max_instances": 1, "coalesce": True}
     scheduler.add_job(outbox_tick, "interval", seconds=poll_seconds, id="outbox-tick", **common)

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Protocol
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import delete, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from models import OutboxMessage, OutboxStatus
@@ -175,3 +175,15 @@ async def release(session: AsyncSession, message_ids: Sequence[int]) -> None:
             .where(OutboxMessage.id.in_(message_ids), OutboxMessage.status == OutboxStatus.PENDING)
             .values(claimed_until=None, attempts=OutboxMessage.attempts - 1)
         )
+
+
+async def forget_delivered_before(session: AsyncSession, cutoff: datetime) -> int:
+    """Drop sent and given-up messages settled before `cutoff`: their texts and addresses
+    are personal data with no further use."""
+    result = await session.execute(
+        delete(OutboxMessage).where(
+            OutboxMessage.status.in_([OutboxStatus.SENT, OutboxStatus.FAILED]),
+            OutboxMessage.created_at < cutoff,
+        )
+    )
+    return int(result.rowcount)  # type: ignore[attr-defined]

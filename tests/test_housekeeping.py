@@ -3,9 +3,12 @@
 from datetime import timedelta
 
 from bot.app import Application
-from models import InboundMessage
-from scheduler.jobs import forget_old_inbound_ids
+from models import InboundMessage, OutboxMessage
+from models.outbox import OutboxStatus
+from scheduler.jobs import forget_old_delivered_messages, forget_old_inbound_ids
+from services import outbox
 from services.clock import ManualClock
+from services.messages import OutgoingMessage
 from tests.fakes import telegram_updates as tg
 from tests.harness import TelegramHarness
 
@@ -20,3 +23,19 @@ async def test_old_redelivery_ids_are_forgotten_recent_ones_kept(
 
     assert await forget_old_inbound_ids(app.db, clock) == 1
     assert await telegram.count(InboundMessage) == 1
+
+
+async def test_delivered_messages_are_forgotten_after_30_days_pending_ones_never(
+    app: Application, telegram: TelegramHarness, clock: ManualClock
+) -> None:
+    await telegram.feed(tg.message(1, "/start"))  # sent
+    async with app.db.transaction() as session:  # a channel nobody serves here: stays pending
+        outbox.enqueue(session, app.cipher, person_id=None, channel="whatsapp", address="+1",
+                       messages=[OutgoingMessage("…")], now=clock.now())  # fmt: skip
+    clock.advance(timedelta(days=31))
+    await telegram.feed(tg.message(3, "/start"))  # recent
+
+    assert await forget_old_delivered_messages(app.db, clock) == 1
+    statuses = [row.status for row in await telegram.outbox_rows()]
+    assert statuses == [OutboxStatus.PENDING, OutboxStatus.SENT]
+    assert await telegram.count(OutboxMessage) == 2
