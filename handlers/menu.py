@@ -7,6 +7,7 @@ journey = Journey("menu", first_step="main")
 
 REGISTRATION, APPEALS, GUIDANCE, HELP = "registration", "appeals", "guidance", "help"
 FAMILY, SETTINGS, EMERGENCY, PRIVACY = "family", "settings", "emergency", "privacy"
+MY_DATA = "my_data"
 
 # Menu item → the journey it opens. An item whose journey does not exist yet says so
 # honestly instead.
@@ -17,6 +18,7 @@ ROUTES = {
     HELP: "help",
     FAMILY: "family",
     SETTINGS: "settings",
+    MY_DATA: "my_data",
 }
 
 
@@ -40,6 +42,9 @@ async def ask_main(ctx: Context) -> Question:
             ctx.choice(GUIDANCE, "Guidance"),
             ctx.choice(EMERGENCY, "Emergency contacts"),
             ctx.choice(PRIVACY, "Privacy notice and consent"),
+            # Someone who withdrew consent may still have data from before: they can see and
+            # delete it.
+            ctx.choice(MY_DATA, "See, download or delete my data"),
             ctx.choice(LANGUAGE, "Language"),
         ),
     )

@@ -39,7 +39,7 @@ HELP_TEXT = (
 
 LANGUAGE_IDS = ("uz_Latn", "uz_Cyrl", "ru")
 CONSENT_IDS = ("agree", "read_full", "decline")
-LIMITED_MENU_IDS = ("guidance", "emergency", "privacy", "u:language")
+LIMITED_MENU_IDS = ("guidance", "emergency", "privacy", "my_data", "u:language")
 FULL_MENU_IDS = ("registration", "appeals", "guidance", "help", "family", "settings")
 SETTINGS_IDS = ("my_data", "u:language", "privacy", "u:menu")
 

@@ -747,4 +747,4 @@ async def test_without_consent_a_typed_number_asks_for_consent_first(
     assert reply["text"].startswith(
         "Чтобы увидеть обращения, сначала дайте согласие с уведомлением о конфиденциальности"
     )
-    assert button_ids(reply) == ["guidance", "emergency", "privacy", "u:language"]
+    assert button_ids(reply) == ["guidance", "emergency", "privacy", "my_data", "u:language"]

@@ -39,7 +39,7 @@ GENERAL_TOPIC_IDS = [
 ]  # fmt: skip
 SEARCH_IDS = ["u:back", "u:menu"]
 FULL_MENU_IDS = ["registration", "appeals", "guidance", "help", "family", "settings"]
-LIMITED_MENU_IDS = ["guidance", "emergency", "privacy", "u:language"]
+LIMITED_MENU_IDS = ["guidance", "emergency", "privacy", "my_data", "u:language"]
 _MARKDOWN = re.compile(r"[*`#_\[\]]|^\s*[-+>] ", re.MULTILINE)
 
 

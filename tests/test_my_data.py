@@ -547,3 +547,12 @@ async def test_the_confirmation_word_is_read_in_any_script_and_case(
     assert await telegram.count(ChannelAccount) == 0
     [person] = await rows(telegram.app, Person)
     assert person.deleted_at is not None
+
+
+async def test_someone_who_declined_consent_can_still_reach_their_data(
+    telegram: TelegramHarness,
+) -> None:
+    await telegram.onboard(ALICE, "ru", consent=False)
+    sent = await telegram.tap(ALICE, "my_data")
+
+    assert button_ids(sent) == MY_DATA_IDS
