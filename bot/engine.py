@@ -186,6 +186,7 @@ class ConversationEngine:
                     join_texts([*ctx.said, question.text]), question.choices, ctx.document
                 )
                 state.choices = [[choice.id, *choice.keys] for choice in question.choices]
+                state.free_text = question.free_text
                 write_state(participant.conversation, state, self._cipher, now)
             outbox.enqueue(
                 session,
@@ -219,7 +220,8 @@ class ConversationEngine:
                         "Please answer the question below."
                     )
                 )
-            if universal := _WORD_TO_UNIVERSAL.get(match_key(answer.text)):
+            universal = _WORD_TO_UNIVERSAL.get(match_key(answer.text))
+            if universal and not (universal == HELP and ctx.state.free_text):
                 return self._universal(ctx, universal)
             if onboarding.is_complete(ctx) and (outcome := await self._intercept(ctx, answer)):
                 return outcome
@@ -238,7 +240,7 @@ class ConversationEngine:
             if incoming.button in ids or incoming.button in UNIVERSAL:
                 choice = incoming.button
         elif text:
-            number = parse_number(text)
+            number = None if ctx.state.free_text else parse_number(text)
             if number is not None and 1 <= number <= len(offered):
                 choice = offered[number - 1][0]
             else:

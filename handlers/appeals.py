@@ -352,7 +352,7 @@ async def ask_relative_name(ctx: Context) -> Question:
     if _draft_category(ctx) in ALWAYS_ON_BEHALF:
         about = ctx._("This appeal is about another person, so first a few questions about them.")
         text = f"{about}\n\n{text}"
-    return Question(text, (_back(ctx),))
+    return Question(text, (_back(ctx),), free_text=True)
 
 
 @journey.answers("rel_name")
@@ -394,6 +394,7 @@ async def ask_relative_city(ctx: Context) -> Question:
     return Question(
         ctx._("In which city or region? If you do not know, tap «I do not know»."),
         (ctx.choice(UNKNOWN, "I do not know"), _back(ctx)),
+        free_text=True,
     )
 
 
@@ -423,7 +424,7 @@ async def ask_relative_contact(ctx: Context) -> Question:
         text = ctx._(
             "When and how did you last hear from this person? For example: «on 3 March, by phone»."
         )
-    return Question(text, (_back(ctx),))
+    return Question(text, (_back(ctx),), free_text=True)
 
 
 @journey.answers("rel_contact")
@@ -463,7 +464,7 @@ async def ask_text(ctx: Context) -> Question:
         "Now describe the situation in your own words: what happened, when and where, and "
         "what you ask the consulate to do. At most {limit} characters."
     ).format(limit=TEXT_LIMIT)
-    return Question(text, (_back(ctx),))
+    return Question(text, (_back(ctx),), free_text=True)
 
 
 @journey.answers("text")
@@ -1017,7 +1018,7 @@ async def ask_add(ctx: Context) -> Question:
             ).format(count=count)
         )
         choices.insert(0, ctx.choice(SEND, "Send"))
-    return Question("\n\n".join(parts), tuple(choices))
+    return Question("\n\n".join(parts), tuple(choices), free_text=True)
 
 
 @journey.answers("add")
@@ -1076,6 +1077,7 @@ async def ask_reopen(ctx: Context) -> Question:
             "solved, or the answer is not clear."
         ).format(reference=appeal.reference),
         (_back(ctx),),
+        free_text=True,
     )
 
 

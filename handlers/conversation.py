@@ -30,6 +30,9 @@ UNIVERSAL = (MENU, BACK, CANCEL, HELP, LANGUAGE)
 class Question:
     text: str
     choices: tuple[Choice, ...] = ()
+    # The answer is the person's own words (a description, an address, a message for the
+    # consulate): a typed number is text, not a pick, and "help"/"yordam" is part of it.
+    free_text: bool = False
 
 
 @dataclass(frozen=True)

@@ -50,7 +50,7 @@ from services.help_cases import (
 )
 from services.i18n import N_
 from services.messages import Choice
-from services.text import clean_text, match_key, parse_number
+from services.text import clean_text, match_key
 
 log = logging.getLogger(__name__)
 
@@ -319,12 +319,12 @@ def _case_question(ctx: Context, case: HelpCase, note: str | None) -> Question:
         ctx.choice(CLOSE_CASE, "My problem is solved: close the request"),
         ctx.choice(LEAVE, "Main menu", "menu", "menyu", "меню"),
     )
-    return Question(text, choices)
+    return Question(text, choices, free_text=True)
 
 
 async def _answer_case(ctx: Context, case: HelpCase, answer: Answer) -> Outcome:
-    typed_number = answer.kind is Kind.TEXT and parse_number(answer.text) is not None
-    if answer.choice is not None and not typed_number:
+    # The case screen takes free text: a typed number is never a choice here.
+    if answer.choice is not None:
         if answer.choice == DANGER:
             return await _open_danger(ctx)
         if answer.choice == CLOSE_CASE:
@@ -373,13 +373,12 @@ async def _case_gone(ctx: Context, answer: Answer) -> Outcome:
     draft = _draft(ctx)
     last = await last_case_of(ctx.session, ctx.person.id)
     reference = (last.reference if last else None) or ""
-    typed_number = answer.kind is Kind.TEXT and parse_number(answer.text) is not None
-    if answer.choice == DANGER and not typed_number:
+    if answer.choice == DANGER:
         return await _open_danger(ctx)
-    if answer.choice == LEAVE and not typed_number:
+    if answer.choice == LEAVE:
         return GoHome()
     kept = False
-    if answer.kind is Kind.TEXT and answer.text and (typed_number or not answer.choice):
+    if answer.kind is Kind.TEXT and answer.text and not answer.choice:
         kept = _add_description(ctx, draft, answer.text) is None
     elif (file := _file_of(answer.incoming)) is not None:
         kept = _keep_file(draft, file)
@@ -608,6 +607,7 @@ async def ask_danger_describe(ctx: Context) -> Question:
             "tap «Skip»: the operator will write to you here."
         ),
         (_skip(ctx),),
+        free_text=True,
     )
 
 
@@ -681,11 +681,11 @@ async def ask_describe(ctx: Context) -> Question:
                 ctx._("To replace it, send a new description. To go on, tap «Keep it»."),
             )
         )
-        return Question(text, (ctx.choice(KEEP, "Keep it"),))
+        return Question(text, (ctx.choice(KEEP, "Keep it"),), free_text=True)
     how = ctx._(
         "Write it in one message (up to {limit} characters), or send a voice message."
     ).format(limit=DESCRIPTION_LIMIT)
-    return Question(f"{prompt}\n{how}")
+    return Question(f"{prompt}\n{how}", free_text=True)
 
 
 @journey.answers(DESCRIBE)

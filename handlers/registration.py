@@ -261,6 +261,10 @@ def _shown(ctx: Context, key: str, value: Any) -> str:
     return str(value)
 
 
+# Form answers that are the person's own words: a typed number there is text, not a pick.
+_FREE_TEXT_KEYS = {"full_name", "city", "address"}
+
+
 def _question(ctx: Context, key: str, text: str, *choices: Choice) -> Question:
     """A form question: the current answer when there is one (back, or a change from the
     summary), the choices and a Back button."""
@@ -268,7 +272,7 @@ def _question(ctx: Context, key: str, text: str, *choices: Choice) -> Question:
     if key in form:
         current = ctx._("Your current answer: {value}").format(value=_shown(ctx, key, form[key]))
         text = f"{text}\n\n{current}"
-    return Question(text, (*choices, _back(ctx)))
+    return Question(text, (*choices, _back(ctx)), free_text=key in _FREE_TEXT_KEYS)
 
 
 # -- the sub-menu -----------------------------------------------------------------------------
@@ -1046,7 +1050,7 @@ async def ask_answer_question(ctx: Context) -> Question:
             "Please write your answer to the consulate in one message (at most {limit} characters)."
         ).format(limit=ANSWER_LIMIT)
     )
-    return Question("\n\n".join(parts), (_back(ctx),))
+    return Question("\n\n".join(parts), (_back(ctx),), free_text=True)
 
 
 @journey.answers(ANSWER_QUESTION)
@@ -1129,7 +1133,7 @@ async def ask_request_text(ctx: Context) -> Question:
         )
     answered = ctx._("The consulate will answer you in «Appeals» in the main menu.")
     text = f"{intro} {answered}\n\n{ask.format(limit=appeals.TEXT_LIMIT)}"
-    return Question(text, (_back(ctx),))
+    return Question(text, (_back(ctx),), free_text=True)
 
 
 @journey.answers(REQUEST_TEXT)

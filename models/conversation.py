@@ -3,7 +3,7 @@
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, ForeignKey, String
+from sqlalchemy import JSON, ForeignKey, String, false
 from sqlalchemy.orm import Mapped, mapped_column
 
 from models.base import Base, BigId, encrypted_column
@@ -23,4 +23,6 @@ class Conversation(Base):
     history: Mapped[list[Any]] = mapped_column(JSON, default=list)
     # The choices of the last question: [[choice id, match key, ...], ...] in shown order.
     choices: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    # The last question takes free text (typed numbers and "help" are the person's words).
+    free_text: Mapped[bool] = mapped_column(default=False, server_default=false())
     updated_at: Mapped[datetime]

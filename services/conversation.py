@@ -18,6 +18,8 @@ class ConversationState:
     history: list[tuple[str, str]] = field(default_factory=list)
     # The last question's choices in shown order: [[choice id, match key, …], …].
     choices: list[list[str]] = field(default_factory=list)
+    # Whether the last question takes free text (see handlers.conversation.Question).
+    free_text: bool = False
 
     def answers_of(self, journey: str) -> dict[str, Any]:
         return self.answers.setdefault(journey, {})
@@ -31,6 +33,7 @@ def read_state(conversation: Conversation, cipher: DataCipher) -> ConversationSt
         answers=answers,
         history=[(journey, step) for journey, step in conversation.history],
         choices=[list(choice) for choice in conversation.choices],
+        free_text=conversation.free_text,
     )
 
 
@@ -43,4 +46,5 @@ def write_state(
     conversation.answers = cipher.encrypt_json(answers) if answers else ""
     conversation.history = [list(entry) for entry in state.history]
     conversation.choices = state.choices
+    conversation.free_text = state.free_text
     conversation.updated_at = now

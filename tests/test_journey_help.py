@@ -388,6 +388,7 @@ async def test_while_a_case_is_open_everything_sent_is_added_with_a_short_acknow
         voice(ALICE),
         tg.location(ALICE),
         tg.message(ALICE, "3"),  # an answer to an operator's "how many?", not a button
+        tg.message(ALICE, "Помогите!"),  # a plea for the operator, not the usage help
     ):
         reply = await send(telegram, ALICE, update)
         assert reply["text"].startswith(ack)
@@ -399,9 +400,11 @@ async def test_while_a_case_is_open_everything_sent_is_added_with_a_short_acknow
     assert too_long["text"].startswith("Сообщение слишком длинное (3500 знаков).")
 
     rows = await messages_of(app, case)
-    assert [m.kind for m in rows] == ["text", "photo", "document", "voice", "location", "text"]
+    assert [m.kind for m in rows] == [
+        "text", "photo", "document", "voice", "location", "text", "text",
+    ]  # fmt: skip
     assert [plain(app, m.text) for m in rows] == [
-        "Сегодня снова не заплатили.", "расчётный листок", None, None, MOSCOW, "3",
+        "Сегодня снова не заплатили.", "расчётный листок", None, None, MOSCOW, "3", "Помогите!",
     ]  # fmt: skip
     assert all(m.author == "person" for m in rows)
     assert rows[0].text is not None
