@@ -18,7 +18,7 @@ from handlers.conversation import JourneySettings
 from models.db import Database
 from scheduler.outbox_sender import OutboxSender
 from scheduler.rate_limit import ChannelLimits, ChannelRateLimiter
-from services import guidance
+from services import contacts, guidance
 from services.clock import Clock, SystemClock
 from services.crypto import DataCipher
 from services.i18n import Catalogs
@@ -57,6 +57,14 @@ class Application:
         if self.telegram is not None:
             await self.telegram.bot.session.close()
         await self.db.close()
+
+
+def _consulates(settings: Settings) -> tuple[contacts.Consulate, ...]:
+    path = settings.consulates_file or contacts.DEFAULT_CONSULATES_FILE
+    try:
+        return contacts.load_consulates(path)
+    except contacts.ConsulateFileError as error:
+        raise StartupError(f"CONSULATES_FILE: {error}") from error
 
 
 def build_application(
@@ -108,6 +116,7 @@ def build_application(
         settings=JourneySettings(
             default_locale=settings.default_locale,
             appeal_reopen_window=timedelta(days=settings.appeal_reopen_days),
+            consulates=_consulates(settings),
         ),
         on_enqueued=sender.wake,
     )

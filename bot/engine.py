@@ -105,6 +105,10 @@ class ConversationEngine:
         self._idle = asyncio.Event()
         self._idle.set()
 
+    @property
+    def journey_settings(self) -> JourneySettings:
+        return self._settings
+
     async def wait_idle(self) -> None:
         """Return once no update is being handled (for a clean shutdown)."""
         await self._idle.wait()

@@ -65,6 +65,7 @@ class Settings(DatabaseSettings):
     outbox_poll_seconds: float = Field(default=2.0, gt=0)
     outbox_max_attempts: int = Field(default=8, ge=1)
     appeal_reopen_days: int = Field(default=30, ge=0)
+    consulates_file: Path | None = None
 
     @field_validator("telegram_bot_token")
     @classmethod

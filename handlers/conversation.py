@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from handlers.incoming import Incoming, Kind
 from models import Person
+from services.contacts import Consulate
 from services.conversation import ConversationState
 from services.crypto import DataCipher
 from services.i18n import Catalogs, Translator
@@ -86,6 +87,7 @@ class JourneySettings:
 
     default_locale: str = "uz_Latn"
     appeal_reopen_window: timedelta = timedelta(days=30)
+    consulates: tuple[Consulate, ...] = ()  # verified contacts, from CONSULATES_FILE
 
 
 @dataclass

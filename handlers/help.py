@@ -180,7 +180,7 @@ def _danger_choice(ctx: Context) -> Choice:
 
 
 def _contacts(ctx: Context, country: str | None) -> str:
-    return emergency_contacts(ctx.translator, country)
+    return emergency_contacts(ctx.translator, country, ctx.settings.consulates)
 
 
 def _not_added_hint(ctx: Context) -> str:

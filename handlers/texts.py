@@ -8,7 +8,7 @@ def emergency_contacts(ctx: Context) -> str:
     """The emergency contacts for the person's country when it is known (from their
     registration or a help request), else the general list. Every number is in
     services/contacts.py with its source."""
-    return contacts_for(ctx.translator, ctx.person.country)
+    return contacts_for(ctx.translator, ctx.person.country, ctx.settings.consulates)
 
 
 def coming_soon(ctx: Context) -> str:

@@ -7,18 +7,16 @@ number is not known, the text says so and whom to ask instead.
 
 Consulate contacts are data the deploying organisation maintains (FACTS.md: "keep consulate
 contacts as data …, each entry with its source, ship only verified entries"): one JSON file,
-`services/data/consulates.json` by default or the file named by the `CONSULATES_FILE`
-environment variable. Only entries marked `"verified": true` are shown; for any country
-without one, people are pointed to mfa.uz. The file is read once per process.
+`services/data/consulates.json` by default or the file the CONSULATES_FILE setting names. It
+is read and checked at start-up (a malformed entry stops it); only entries marked
+`"verified": true` are shown; for any country without one, people are pointed to mfa.uz.
 """
 
 import json
 import logging
-import os
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +26,6 @@ from services.i18n import LOCALES, N_, Translator
 log = logging.getLogger(__name__)
 
 DEFAULT_CONSULATES_FILE = Path(__file__).resolve().parent / "data" / "consulates.json"
-CONSULATES_FILE_VARIABLE = "CONSULATES_FILE"
 
 # -- the facts --------------------------------------------------------------------------------
 
@@ -211,29 +208,17 @@ def load_consulates(path: Path) -> tuple[Consulate, ...]:
     return entries
 
 
-def consulates_file() -> Path:
-    configured = os.environ.get(CONSULATES_FILE_VARIABLE, "").strip()
-    return Path(configured) if configured else DEFAULT_CONSULATES_FILE
-
-
-@cache
-def _directory(path: Path) -> tuple[Consulate, ...]:
-    entries, problems = read_consulates(path)
-    for problem in problems:
-        # Public data about consulates, never about a person: safe to log.
-        log.error("consulates file: %s", problem)
-    return entries
-
-
-def consulates_in(country: str) -> list[Consulate]:
-    """The verified consulates for a country (an unusable entry is left out and logged)."""
-    return [c for c in _directory(consulates_file()) if c.country == country and c.verified]
+def consulates_in(consulates: Sequence[Consulate], country: str) -> list[Consulate]:
+    """The verified consulates for a country."""
+    return [c for c in consulates if c.country == country and c.verified]
 
 
 # -- the text ---------------------------------------------------------------------------------
 
 
-def emergency_contacts(t: Translator, country: str | None) -> str:
+def emergency_contacts(
+    t: Translator, country: str | None, consulates: Sequence[Consulate] = ()
+) -> str:
     """Who to call and write to, for a country; the general list when it is not known."""
     _ = t.gettext
     if country is None:
@@ -247,9 +232,9 @@ def emergency_contacts(t: Translator, country: str | None) -> str:
         return "\n".join(lines)
     lines = [_(HEADING_FOR_COUNTRY).format(country=country_name(country, t.locale)), _(POLICE)]
     lines.extend(_(line) for line in COUNTRY_LINES.get(country, ()))
-    if consulates := consulates_in(country):
+    if here := consulates_in(consulates, country):
         lines.append(_(CONSULATES_HERE))
-        lines.extend(consulate.line(t.locale) for consulate in consulates)
+        lines.extend(consulate.line(t.locale) for consulate in here)
     lines.extend(_(line) for line in EVERYWHERE)
     lines.append(_(CONSULATES_ELSEWHERE))
     return "\n".join(lines)

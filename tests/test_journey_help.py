@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from bot.app import Application
+from bot.app import Application, StartupError, build_application
 from models import (
     Attachment,
     CaseMessage,
@@ -24,8 +24,11 @@ from models import (
     RegistrationKind,
 )
 from services import contacts, help_cases, registrations
+from services.clock import ManualClock
 from services.i18n import LOCALES
+from tests.conftest import SettingsFactory
 from tests.fakes import telegram_updates as tg
+from tests.fakes.telegram_session import RecordingSession
 from tests.harness import TelegramHarness, button_ids
 
 ALICE, BOB = 8880001, 8880002
@@ -603,31 +606,43 @@ CONSULATE = {
 
 
 async def test_a_verified_consulate_from_the_file_is_shown_for_its_country(
-    telegram: TelegramHarness, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    make_settings: SettingsFactory, clock: ManualClock, tmp_path: Path
 ) -> None:
     unverified = {**CONSULATE, "country": "KR", "phone": "+82 2 000 0000", "verified": False}
-    broken = {**CONSULATE, "phone": "call us"}
     path = tmp_path / "consulates.json"
     path.write_text(
-        json.dumps({"comment": "test", "consulates": [CONSULATE, unverified, broken]}),
-        encoding="utf-8",
+        json.dumps({"comment": "test", "consulates": [CONSULATE, unverified]}), encoding="utf-8"
     )
-    monkeypatch.setenv("CONSULATES_FILE", str(path))
-    with pytest.raises(contacts.ConsulateFileError, match="entry 3: phone"):
-        contacts.load_consulates(path)
-
-    await telegram.onboard(ALICE, "ru")
-    await register_in(telegram, ALICE, "TR")
-    await telegram.tap(ALICE, "help")
-    first = await telegram.tap(ALICE, "danger")
+    app = build_application(
+        make_settings(consulates_file=str(path)), clock=clock, telegram_session=RecordingSession()
+    )
+    telegram = TelegramHarness(app)
+    try:
+        await telegram.onboard(ALICE, "ru")
+        await register_in(telegram, ALICE, "TR")
+        await telegram.tap(ALICE, "help")
+        first = await telegram.tap(ALICE, "danger")
+        korea = contacts.emergency_contacts(
+            app.catalogs.translator("ru"), "KR", app.engine.journey_settings.consulates
+        )
+    finally:
+        await app.close()
 
     assert (
         "• Консульства Узбекистана в этой стране:\n"
         "  Генконсульство, Стамбул: +90 212 000 0000; Test sokak 1"
     ) in first["text"]
-    korea = contacts.emergency_contacts(telegram.app.catalogs.translator("ru"), "KR")
     assert "+82 2 000 0000" not in korea  # not verified: not shown
     assert "Консульства Узбекистана в этой стране" not in korea
+
+
+def test_a_malformed_consulates_file_stops_start_up_naming_the_setting(
+    make_settings: SettingsFactory, tmp_path: Path
+) -> None:
+    path = tmp_path / "consulates.json"
+    path.write_text(json.dumps({"consulates": [{**CONSULATE, "phone": "call us"}]}), "utf-8")
+    with pytest.raises(StartupError, match=r"^CONSULATES_FILE: .*entry 1: phone"):
+        build_application(make_settings(consulates_file=str(path)))
 
 
 def test_consulate_entries_are_validated(tmp_path: Path) -> None:
