@@ -54,7 +54,8 @@ _DROPPED_CATEGORIES = {"Cc", "Cf", "Co", "Cs", "Cn"}  # controls, zero-width and
 
 
 def clean_text(value: str) -> str:
-    """Text as a person meant it: invisible and control characters removed, spaces tidied."""
+    """Text as a person meant it: invisible and control characters removed, spaces tidied,
+    paragraphs kept (one blank line between them at most)."""
     kept = "".join(
         char
         for char in value
@@ -62,8 +63,12 @@ def clean_text(value: str) -> str:
     )
     # Normalise after filtering: a removed zero-width mark may have separated a letter from
     # its accent.
-    lines = (" ".join(line.split()) for line in unicodedata.normalize("NFC", kept).splitlines())
-    return "\n".join(line for line in lines if line).strip()
+    lines = [" ".join(line.split()) for line in unicodedata.normalize("NFC", kept).splitlines()]
+    paragraphs = "\n".join(lines)
+    return _BLANK_LINES.sub("\n\n", paragraphs).strip()
+
+
+_BLANK_LINES = re.compile(r"\n{3,}")
 
 
 def cyrillic_to_latin(value: str) -> str:

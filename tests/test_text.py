@@ -119,7 +119,7 @@ def test_nothing_readable_gives_an_empty_key(typed: str) -> None:
 
 def test_clean_text_removes_invisible_characters_and_tidies_spaces() -> None:
     assert clean_text("  Ali\u200b   Valiyev \n\n\n Toshkent\t shahri \r\n") == (
-        "Ali Valiyev\nToshkent shahri"
+        "Ali Valiyev\n\nToshkent shahri"  # a paragraph break stays, one blank line at most
     )
     assert clean_text("\u202eAli\u202c") == "Ali"
     assert clean_text("\u200b\u200f\u202e") == ""
@@ -209,8 +209,14 @@ def test_clean_text_never_returns_control_or_format_characters(value: str) -> No
         if char != "\n" and unicodedata.category(char) in DROPPED_CATEGORIES
     ] == []
     assert cleaned == cleaned.strip()
-    if cleaned:  # no blank lines, single spaces
-        assert all(line and line == " ".join(line.split()) for line in cleaned.split("\n"))
+    assert "\n\n\n" not in cleaned  # paragraphs kept, at most one blank line between them
+    assert all(line == " ".join(line.split()) for line in cleaned.split("\n"))  # single spaces
+
+
+def test_clean_text_keeps_paragraphs() -> None:
+    assert clean_text(" Birinchi\n\n\n\nikkinchi  qator\n \n oxiri \u200b") == (
+        "Birinchi\n\nikkinchi qator\n\noxiri"
+    )
 
 
 @given(texts)
