@@ -1,8 +1,9 @@
 """Raw Telegram updates through the production dispatcher, with recorded Bot API calls."""
 
-from bot.channels.telegram import publish_command_menu
+from bot.channels.telegram import keyboard, publish_command_menu
 from models import ChannelAccount, Conversation, InboundMessage, OutboxMessage, Person
 from models.outbox import OutboxStatus
+from services.messages import Choice, OutgoingMessage
 from tests.fakes import telegram_updates as tg
 from tests.harness import TelegramHarness, button_ids, button_labels
 
@@ -135,3 +136,14 @@ async def test_command_menu_is_published_in_each_language(telegram: TelegramHarn
         "help": "Как пользоваться чатом",
     }
     assert published[None]["commands"][0]["description"] == "Asosiy menyu"
+
+
+def test_very_short_choices_share_a_keyboard_row() -> None:
+    choices = (*(Choice(f"rate:{n}", str(n)) for n in range(1, 6)), Choice("u:back", "Orqaga"))
+    markup = keyboard(OutgoingMessage("Baholang", choices))
+
+    assert markup is not None
+    assert [[b.callback_data for b in row] for row in markup.inline_keyboard] == [
+        ["rate:1", "rate:2", "rate:3", "rate:4", "rate:5"],
+        ["u:back"],
+    ]

@@ -186,10 +186,29 @@ async def publish_command_menu(bot: Bot, catalogs: Catalogs, default_locale: str
 # -- outbound ------------------------------------------------------------------------------
 
 
+SHORT_LABEL = 4  # "1"…"5", "⭐ 5": such buttons share a row
+SHORT_PER_ROW = 5
+
+
 def keyboard(message: OutgoingMessage) -> InlineKeyboardMarkup | None:
+    """One button per row, readable on a small screen; runs of very short labels (a 1–5
+    rating) share rows."""
     if not message.choices:
         return None
-    rows = [[InlineKeyboardButton(text=c.label, callback_data=c.id)] for c in message.choices]
+    rows: list[list[InlineKeyboardButton]] = []
+    for choice in message.choices:
+        button = InlineKeyboardButton(text=choice.label, callback_data=choice.id)
+        short = len(choice.label) <= SHORT_LABEL
+        previous = rows[-1] if rows else []
+        if (
+            short
+            and previous
+            and len(previous) < SHORT_PER_ROW
+            and all(len(b.text) <= SHORT_LABEL for b in previous)
+        ):
+            previous.append(button)
+        else:
+            rows.append([button])
     return InlineKeyboardMarkup(inline_keyboard=rows)
 
 
