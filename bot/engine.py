@@ -263,6 +263,12 @@ class ConversationEngine:
             answer = Answer(incoming=incoming, choice=None, text=clean_text(incoming.command_args))
             if (outcome := await self._intercept(ctx, answer)) is not None:
                 return outcome
+            example = "/status AP-2026-000123"  # a command and a number: the same in every language
+            return Repeat(
+                ctx._("Please send the number with the command, for example: {example}").format(
+                    example=example
+                )
+            )
         return ctx.not_understood()
 
     async def _intercept(self, ctx: Context, answer: Answer) -> Outcome | None:

@@ -841,9 +841,7 @@ async def _view_question(ctx: Context, appeal: Appeal) -> Question:
     if status in FINISHED:
         if appeal.rating is None:
             prompt.append(ctx._("Please rate the answer: 1 — bad, 5 — very good."))
-            choices[:0] = [
-                Choice(f"{RATING_PREFIX}{n}", f"{n} ⭐", (str(n),)) for n in range(1, 6)
-            ]
+            choices[:0] = [Choice(f"{RATING_PREFIX}{n}", f"{n} ⭐", (str(n),)) for n in range(1, 6)]
         else:
             prompt.append(ctx._("Your rating: {rating} of 5").format(rating=appeal.rating))
         deadline = _reopen_until(ctx, appeal)

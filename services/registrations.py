@@ -84,6 +84,8 @@ _DATE_FIELDS = ("date_of_birth", "arrival_date", "expected_end")
 
 
 def details_of(registration: Registration, cipher: DataCipher) -> RegistrationDetails:
+    if not registration.details:
+        raise RegistrationError("the person deleted their data: the details are gone")
     return RegistrationDetails.from_json(json.loads(cipher.decrypt_text(registration.details)))
 
 

@@ -147,3 +147,13 @@ def test_very_short_choices_share_a_keyboard_row() -> None:
         ["rate:1", "rate:2", "rate:3", "rate:4", "rate:5"],
         ["u:back"],
     ]
+
+
+async def test_status_without_a_number_says_how_to_use_it(telegram: TelegramHarness) -> None:
+    await telegram.onboard(ALICE, "ru")
+    sent = await telegram.say(ALICE, "/status")
+
+    assert sent["text"].startswith(
+        "Отправьте номер вместе с командой, например: /status AP-2026-000123"
+    )
+    assert button_ids(sent)[0] == "registration"  # and the question again
