@@ -13,7 +13,6 @@ is read and checked at start-up (a malformed entry stops it); only entries marke
 """
 
 import json
-import logging
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -22,8 +21,6 @@ from typing import Any
 
 from services.countries import country_codes, country_name
 from services.i18n import LOCALES, N_, Translator
-
-log = logging.getLogger(__name__)
 
 DEFAULT_CONSULATES_FILE = Path(__file__).resolve().parent / "data" / "consulates.json"
 
