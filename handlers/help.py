@@ -15,7 +15,6 @@ What the journey collects before a case exists (a draft) stays in the conversati
 """
 
 import logging
-import re
 from typing import Any
 
 from handlers.conversation import (
@@ -31,6 +30,7 @@ from handlers.conversation import (
 from handlers.incoming import Incoming, Kind
 from handlers.pickers import CountryPicker
 from models import CaseStatus, HelpCase, HelpReason
+from services import references
 from services.appeals import NewAttachment
 from services.contacts import emergency_contacts
 from services.help_cases import (
@@ -93,7 +93,6 @@ SKIP_WORDS = (
 DONE_WORDS = ("done", "tayyor", "тайёр", "готово", "yuborish", "юбориш", "отправить")
 SKIP_LABEL = N_("Skip")
 
-_REFERENCE = re.compile(r"(?:HR|НР)[-\s]?(\d{4})[-\s]?(\d{1,6})", re.IGNORECASE)
 
 REASON_PROMPTS: dict[HelpReason, str] = {
     HelpReason.PASSPORT_TAKEN: N_(
@@ -843,8 +842,7 @@ async def intercept(ctx: Context, answer: Answer) -> Outcome | None:
     text = answer.text
     if answer.kind not in (Kind.TEXT, Kind.COMMAND) or not text:
         return None
-    if found := _REFERENCE.fullmatch(text.strip()):
-        reference = f"HR-{found.group(1)}-{int(found.group(2)):06d}"
+    if reference := references.parse_reference(text, references.HELP_CASE):
         return await _show_reference(ctx, reference)
     if match_key(text) in _danger_keys(ctx):
         if not ctx.person.has_consented:

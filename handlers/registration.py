@@ -7,7 +7,6 @@ The form asks one question at a time and always goes to the first answer still m
 the right question, and nothing answered is asked twice or lost.
 """
 
-import re
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
@@ -27,7 +26,7 @@ from handlers.conversation import (
 from handlers.incoming import Kind
 from handlers.pickers import CountryPicker
 from models import AppealCategory, Registration, RegistrationKind, RegistrationStatus
-from services import appeals, registrations
+from services import appeals, references, registrations
 from services.countries import country_name
 from services.i18n import N_
 from services.messages import Choice
@@ -96,7 +95,6 @@ PHOTO_SIZE_LIMIT = 20 * 1024 * 1024  # a bot cannot download a bigger file from 
 COUNTRY = CountryPicker("country")
 REQUEST_COUNTRY_PICKER = CountryPicker("request_country")
 
-_REFERENCE = re.compile(r"^CR-\d{4}-\d{6}$")
 BIRTH_EXAMPLE = "08.03.1995"
 NAME_EXAMPLE = "KARIMOVA DILNOZA"
 DOCUMENT_EXAMPLE = "AA1234567"
@@ -1081,8 +1079,8 @@ async def open_by_number(ctx: Context, answer: Answer) -> Outcome | None:
     registration, if it is the person's own."""
     if answer.kind not in (Kind.TEXT, Kind.COMMAND):
         return None
-    reference = answer.text.strip().upper()
-    if not _REFERENCE.match(reference) or not ctx.person.has_consented:
+    reference = references.parse_reference(answer.text, references.REGISTRATION)
+    if reference is None or not ctx.person.has_consented:
         return None
     registration = await registrations.find_own_registration(ctx.session, ctx.person.id, reference)
     if registration is None:

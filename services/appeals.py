@@ -5,7 +5,6 @@ Every status change — by an operator, the scheduler or the person — goes thr
 enqueues the notification to them in the same transaction.
 """
 
-import re
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
@@ -14,6 +13,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from models import Appeal, AppealCategory, AppealEvent, AppealStatus, Attachment, Person
+from services import references
 from services.crypto import DataCipher
 from services.i18n import N_, Catalogs
 from services.messages import OutgoingMessage
@@ -227,21 +227,9 @@ async def change_appeal_status(
         await notify_person(session, cipher, person.id, [OutgoingMessage(notice)], now)
 
 
-# "AP-2026-000123" as people type it: any case, spaces or dashes of any kind between the
-# parts or none, leading zeros left out, a "№" or "#" before it, and the Cyrillic look-alikes
-# "АР" typed by mistake.
-_REFERENCE = re.compile(
-    r"^[#№]?\s*AP\s*[-‐‑‒–—_./ ]?\s*(\d{4})\s*[-‐‑‒–—_./ ]?\s*(\d{1,9})$", re.IGNORECASE
-)
-_LOOK_ALIKES = str.maketrans("АаРр", "AaPp")
-
-
 def parse_reference(text: str) -> str | None:
     """The appeal number in what was typed ("ap 2026 123" → "AP-2026-000123"), or None."""
-    found = _REFERENCE.match(text.strip().translate(_LOOK_ALIKES))
-    if found is None:
-        return None
-    return f"{APPEAL}-{found.group(1)}-{int(found.group(2)):06d}"
+    return references.parse_reference(text, APPEAL)
 
 
 async def find_own_appeal(session: AsyncSession, person_id: int, reference: str) -> Appeal | None:

@@ -24,7 +24,7 @@ from models import (
 from services import appeals, help_cases, registrations
 from services.clock import ManualClock
 from services.messages import OutgoingMessage
-from services.references import next_reference
+from services.references import next_reference, parse_reference
 from tests.harness import TelegramHarness
 
 ALICE, BOB = 2220001, 2220002
@@ -235,3 +235,24 @@ async def test_a_danger_help_request_is_urgent_and_waits_until_an_operator_answe
         assert case.status == CaseStatus.CLOSED
         assert await help_cases.open_case_of(session, alice.id) is None
     assert (await notices(app, alice.id))[-1] == "HR-2026-000001 рақамли ёрдам сўровингиз ёпилди."
+
+
+@pytest.mark.parametrize(
+    ("typed", "prefix", "number"),
+    [
+        ("AP-2026-000123", "AP", "AP-2026-000123"),
+        ("ap 2026 123", "AP", "AP-2026-000123"),
+        ("№ АР–2026–7", "AP", "AP-2026-000007"),  # Cyrillic look-alikes, an en dash
+        ("cr-2026-000001", "CR", "CR-2026-000001"),
+        ("СR 2026 1", "CR", "CR-2026-000001"),
+        ("HR2026000042", "HR", "HR-2026-000042"),
+        ("НR-2026-42", "HR", "HR-2026-000042"),  # a Cyrillic Н
+        ("AP-2026-000123", "CR", None),  # another kind of number
+        ("AP-26-1", "AP", None),
+        ("see AP-2026-000123", "AP", None),
+    ],
+)  # fmt: skip
+def test_reference_numbers_are_read_as_people_type_them(
+    typed: str, prefix: str, number: str | None
+) -> None:
+    assert parse_reference(typed, prefix) == number
