@@ -12,6 +12,7 @@ import logging
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from datetime import datetime
 
 from bot.keyed_lock import KeyedLock
 from handlers import onboarding
@@ -33,9 +34,11 @@ from handlers.conversation import (
     Outcome,
     Question,
     Repeat,
+    SayOnly,
     Step,
 )
 from handlers.incoming import Incoming, Kind
+from models import ChannelAccount
 from models.db import Database
 from services import outbox
 from services.clock import Clock
@@ -64,6 +67,9 @@ UNIVERSAL_WORDS: dict[str, tuple[str, ...]] = {
     HELP: ("help", "yordam", "помощь", "помогите"),
     LANGUAGE: ("language", "til", "tilni oʻzgartirish", "язык", "сменить язык"),
 }
+# Opting out of pushes on a channel, and back in: honoured on every channel.
+STOP_WORDS = frozenset(match_key(w) for w in ("stop", "toʻxtat", "тўхтат", "стоп"))
+START_WORDS = frozenset(match_key(w) for w in ("start", "старт"))
 COMMANDS = {"menu": MENU, "back": BACK, "cancel": CANCEL, "help": HELP, "language": LANGUAGE}
 # Besides these: /start [payload], and /status NUMBER, which goes to the interceptors.
 _WORD_TO_UNIVERSAL = {match_key(word): u for u, words in UNIVERSAL_WORDS.items() for word in words}
@@ -174,13 +180,15 @@ class ConversationEngine:
                 settings=self._settings,
                 journeys=self._journey_names,
             )
-            outcome = None
-            if participant.is_new:
+            outcome = self._opt_out_or_in(ctx, participant.account, incoming, now)
+            if outcome is not None:
+                pass
+            elif participant.is_new:
                 self._remember_start_payload(ctx, incoming)
             else:
                 outcome = await self._react(ctx, incoming)
             farewell = isinstance(outcome, Farewell)
-            if farewell:
+            if isinstance(outcome, Farewell | SayOnly):
                 message = OutgoingMessage(join_texts(ctx.said), document=ctx.document)
             else:
                 if outcome is not None:
@@ -205,6 +213,29 @@ class ConversationEngine:
             return Handled(person_id=person.id, messages=(message,))
 
     # -- reacting to what was sent ------------------------------------------------------
+
+    def _opt_out_or_in(
+        self, ctx: Context, account: ChannelAccount, incoming: Incoming, now: datetime
+    ) -> Outcome | None:
+        """STOP: no more pushes on this channel (replies to what the person sends still go);
+        START: pushes again."""
+        if incoming.kind is not Kind.TEXT:
+            return None
+        word = match_key(incoming.text)
+        if word in STOP_WORDS:
+            account.opted_out_at = now
+            ctx.say(
+                ctx._(
+                    "You will get no more notifications from us here. If you write to us, we "
+                    "will still answer. To receive notifications again, send START."
+                )
+            )
+            return SayOnly()
+        if word in START_WORDS and account.opted_out_at is not None:
+            account.opted_out_at = None
+            ctx.say(ctx._("Notifications are on again."))
+            return Repeat()
+        return None
 
     async def _react(self, ctx: Context, incoming: Incoming) -> Outcome:
         if incoming.kind is Kind.COMMAND:

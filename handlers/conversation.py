@@ -76,6 +76,12 @@ class GoHome(Outcome):
 
 
 @dataclass(frozen=True)
+class SayOnly(Outcome):
+    """Send what was said and ask nothing; the person stays where they were (their last
+    question and its choices still hold)."""
+
+
+@dataclass(frozen=True)
 class Farewell(Outcome):
     """The conversation is over (the person deleted their data and its row is gone): what
     was said is sent, no question is asked, no state is kept. A new message starts afresh."""

@@ -5,7 +5,8 @@ from models.base import Base
 from models.conversation import Conversation
 from models.help_case import CaseMessage, CaseStatus, HelpCase, HelpReason
 from models.inbound import InboundMessage
-from models.outbox import OutboxMessage, OutboxStatus
+from models.link_code import LinkCode
+from models.outbox import OutboxKind, OutboxMessage, OutboxStatus
 from models.person import ChannelAccount, Person
 from models.reference import ReferenceCounter
 from models.registration import (
@@ -29,6 +30,8 @@ __all__ = [
     "HelpCase",
     "HelpReason",
     "InboundMessage",
+    "LinkCode",
+    "OutboxKind",
     "OutboxMessage",
     "OutboxStatus",
     "Person",

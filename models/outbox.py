@@ -9,6 +9,11 @@ from sqlalchemy.orm import Mapped, mapped_column
 from models.base import Base, BigId, encrypted_column
 
 
+class OutboxKind(enum.StrEnum):
+    REPLY = "reply"  # an answer to what the person just sent
+    PUSH = "push"  # something we start: a status notice, a reminder, a broadcast
+
+
 class OutboxStatus(enum.StrEnum):
     PENDING = "pending"
     SENT = "sent"
@@ -30,6 +35,7 @@ class OutboxMessage(Base):
     address: Mapped[str] = mapped_column(String(64))
     # The message (text, choices) as encrypted JSON: texts may carry personal data.
     payload: Mapped[str] = encrypted_column()
+    kind: Mapped[str] = mapped_column(String(8), default=OutboxKind.REPLY, server_default="reply")
     status: Mapped[str] = mapped_column(String(16), default=OutboxStatus.PENDING)
     attempts: Mapped[int] = mapped_column(default=0)
     not_before: Mapped[datetime]
@@ -38,3 +44,8 @@ class OutboxMessage(Base):
     created_at: Mapped[datetime]
     sent_at: Mapped[datetime | None]
     last_error: Mapped[str | None] = mapped_column(String(200))
+    # The platform's id of the sent message (Twilio's MessageSid) and what the platform
+    # later reported about it (queued, sent, delivered, read, failed, undelivered).
+    provider_id: Mapped[str | None] = mapped_column(String(64), index=True)
+    delivery_status: Mapped[str | None] = mapped_column(String(16))
+    delivery_error: Mapped[str | None] = mapped_column(String(16))

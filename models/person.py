@@ -46,6 +46,8 @@ class ChannelAccount(Base):
     external_id: Mapped[str] = mapped_column(String(64))
     reachable: Mapped[bool] = mapped_column(default=True)
     unreachable_since: Mapped[datetime | None]
+    # The person sent STOP (or TOʻXTAT, СТОП): no pushes on this channel until START.
+    opted_out_at: Mapped[datetime | None]
     created_at: Mapped[datetime]
     last_inbound_at: Mapped[datetime]
 

@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from datetime import datetime, timedelta
 from itertools import groupby
 
+from models import OutboxKind
 from models.db import Database
 from scheduler.rate_limit import ChannelRateLimiter
 from services import outbox
@@ -146,19 +147,28 @@ class OutboxSender:
         limiter = self._limiters.get(message.channel)
         if limiter is not None:
             await limiter.acquire(message.address)
+        if message.kind == OutboxKind.PUSH and await self._stopped(message):
+            async with self._db.transaction() as session:
+                await outbox.give_up(session, message, "opted out (STOP)")
+            return Delivery.DROPPED
         try:
-            await transport.send(message.address, message.message)
+            provider_id = await transport.send(message.address, message.message)
         except DeliveryError as error:
             return await self._settle_failure(message, error)
         except Exception as error:  # a transport bug must not stop the sender
             log.error("outbox id=%s transport error: %s", message.id, failure_summary(error))
             return await self._settle_failure(message, TemporaryFailure(type(error).__name__))
         async with self._db.transaction() as session:
-            await outbox.mark_sent(session, message.id, self._clock.now())
+            await outbox.mark_sent(session, message.id, self._clock.now(), provider_id)
         log.info(
             "sent outbox id=%s channel=%s attempt=%s", message.id, message.channel, message.attempts
         )
         return Delivery.SENT
+
+    async def _stopped(self, message: ClaimedMessage) -> bool:
+        """The person sent STOP after this push was queued."""
+        async with self._db.sessions() as session:
+            return await outbox.has_opted_out(session, message.channel, message.address)
 
     async def _settle_failure(self, message: ClaimedMessage, error: DeliveryError) -> Delivery:
         now = self._clock.now()

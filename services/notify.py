@@ -6,7 +6,7 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from models import ChannelAccount, Person
+from models import ChannelAccount, OutboxKind, Person
 from services import outbox
 from services.crypto import DataCipher
 from services.i18n import Catalogs, Translator
@@ -24,15 +24,20 @@ async def notify_person(
     messages: Sequence[OutgoingMessage],
     now: datetime,
 ) -> bool:
-    """Enqueue messages to the channel the person used last; False when none reaches them."""
-    account = await session.scalar(
-        select(ChannelAccount)
-        .where(ChannelAccount.person_id == person_id, ChannelAccount.reachable.is_(True))
-        .order_by(ChannelAccount.last_inbound_at.desc())
-        .limit(1)
+    """Push messages to the channel the person used last, among those that reach them and
+    that they did not stop (STOP). False when none does; if the person stopped every channel
+    the messages are recorded as not sent."""
+    accounts = list(
+        await session.scalars(
+            select(ChannelAccount)
+            .where(ChannelAccount.person_id == person_id, ChannelAccount.reachable.is_(True))
+            .order_by(ChannelAccount.last_inbound_at.desc())
+        )
     )
-    if account is None:
+    if not accounts:
         return False
+    willing = [account for account in accounts if account.opted_out_at is None]
+    account = willing[0] if willing else accounts[0]
     outbox.enqueue(
         session,
         cipher,
@@ -41,5 +46,7 @@ async def notify_person(
         address=account.external_id,
         messages=messages,
         now=now,
+        kind=OutboxKind.PUSH,
+        not_sent_because=None if willing else "opted out (STOP)",
     )
-    return True
+    return bool(willing)

@@ -9,7 +9,7 @@ from typing import Protocol
 from sqlalchemy import delete, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from models import OutboxMessage, OutboxStatus
+from models import ChannelAccount, OutboxKind, OutboxMessage, OutboxStatus
 from services.crypto import DataCipher
 from services.messages import OutgoingMessage
 
@@ -47,7 +47,9 @@ class Transport(Protocol):
 
     channel: str
 
-    async def send(self, address: str, message: OutgoingMessage) -> None: ...
+    async def send(self, address: str, message: OutgoingMessage) -> str | None:
+        """Deliver, or raise a DeliveryError; returns the platform's id of the message."""
+        ...
 
 
 @dataclass(frozen=True)
@@ -58,6 +60,7 @@ class ClaimedMessage:
     address: str
     message: OutgoingMessage
     attempts: int
+    kind: str = OutboxKind.REPLY
 
 
 def enqueue(
@@ -69,7 +72,11 @@ def enqueue(
     address: str,
     messages: Iterable[OutgoingMessage],
     now: datetime,
+    kind: OutboxKind = OutboxKind.REPLY,
+    not_sent_because: str | None = None,
 ) -> None:
+    """Queue messages for delivery; with `not_sent_because` they are recorded as failed at
+    once (what cannot be sent is kept as such, never silently dropped)."""
     for message in messages:
         session.add(
             OutboxMessage(
@@ -77,7 +84,9 @@ def enqueue(
                 channel=channel,
                 address=address,
                 payload=cipher.encrypt_json(message.to_payload()),
-                status=OutboxStatus.PENDING,
+                kind=kind,
+                status=OutboxStatus.FAILED if not_sent_because else OutboxStatus.PENDING,
+                last_error=not_sent_because,
                 attempts=0,
                 not_before=now,
                 created_at=now,
@@ -124,17 +133,35 @@ async def claim_due(
                 address=row.address,
                 message=OutgoingMessage.from_payload(cipher.decrypt_json(row.payload)),
                 attempts=row.attempts,
+                kind=row.kind,
             )
         )
     return claimed
 
 
-async def mark_sent(session: AsyncSession, message_id: int, now: datetime) -> None:
+async def mark_sent(
+    session: AsyncSession, message_id: int, now: datetime, provider_id: str | None = None
+) -> None:
     await session.execute(
         update(OutboxMessage)
         .where(OutboxMessage.id == message_id)
-        .values(status=OutboxStatus.SENT, sent_at=now, claimed_until=None, last_error=None)
+        .values(
+            status=OutboxStatus.SENT,
+            sent_at=now,
+            claimed_until=None,
+            last_error=None,
+            provider_id=provider_id,
+        )
     )
+
+
+async def has_opted_out(session: AsyncSession, channel: str, address: str) -> bool:
+    opted_out_at = await session.scalar(
+        select(ChannelAccount.opted_out_at).where(
+            ChannelAccount.channel == channel, ChannelAccount.external_id == address
+        )
+    )
+    return opted_out_at is not None
 
 
 async def postpone(

@@ -35,12 +35,13 @@ class ConsoleTransport:
         self._out = out
         self._files_dir = files_dir
 
-    async def send(self, address: str, message: OutgoingMessage) -> None:
+    async def send(self, address: str, message: OutgoingMessage) -> str | None:
         print(f"bot → {address}:", file=self._out)
         print(render(message), file=self._out, flush=True)
         if message.document is not None:
             path = self._save(address, message.document)
             print(f"  📎 {path}", file=self._out, flush=True)
+        return None
 
     def _save(self, address: str, document: Document) -> Path:
         """Files sent to a terminal person land in a folder of their own."""

@@ -218,19 +218,22 @@ class TelegramTransport:
     def __init__(self, bot: Bot) -> None:
         self._bot = bot
 
-    async def send(self, address: str, message: OutgoingMessage) -> None:
+    async def send(self, address: str, message: OutgoingMessage) -> str | None:
         """The text (split at Telegram's limit), then the document if any; the keyboard goes
-        with the last of them."""
+        with the last of them. Returns the last message's id."""
         chat_id = int(address)
         parts = split_text(message.text, TEXT_LIMIT) if message.text else []
         markup = keyboard(message)
+        sent = None
         try:
             for index, part in enumerate(parts):
                 last = index == len(parts) - 1 and message.document is None
-                await self._bot.send_message(chat_id, part, reply_markup=markup if last else None)
+                sent = await self._bot.send_message(
+                    chat_id, part, reply_markup=markup if last else None
+                )
             if message.document is not None:
                 file = BufferedInputFile(message.document.content, message.document.filename)
-                await self._bot.send_document(chat_id, file, reply_markup=markup)
+                sent = await self._bot.send_document(chat_id, file, reply_markup=markup)
         except TelegramRetryAfter as error:
             raise RetryAfter(error.retry_after) from error
         except TelegramForbiddenError as error:
@@ -241,3 +244,4 @@ class TelegramTransport:
             raise Rejected(error.message) from error
         except (TelegramServerError, TelegramNetworkError) as error:
             raise TemporaryFailure(type(error).__name__) from error
+        return str(sent.message_id) if sent is not None else None
