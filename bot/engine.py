@@ -103,6 +103,9 @@ class ConversationEngine:
         self._interceptors = [
             f for journey in self._journeys.values() for f in journey.interceptors
         ]
+        self._early_interceptors = [
+            f for journey in self._journeys.values() for f in journey.early_interceptors
+        ]
         self._settings = settings
         self._default_locale = settings.default_locale
         self._on_enqueued = on_enqueued
@@ -181,6 +184,8 @@ class ConversationEngine:
                 journeys=self._journey_names,
             )
             outcome = self._opt_out_or_in(ctx, participant.account, incoming, now)
+            if outcome is None:
+                outcome = await self._intercept_early(ctx, incoming)
             if outcome is not None:
                 pass
             elif participant.is_new:
@@ -289,11 +294,13 @@ class ConversationEngine:
             return GoHome()
         if (universal := COMMANDS.get(incoming.command or "")) is not None:
             return self._universal(ctx, universal)
-        if incoming.command == "status" and onboarding.is_complete(ctx):
-            # "/status AP-2026-000123": the interceptors read the number as typed text.
+        if onboarding.is_complete(ctx):
+            # "/status AP-2026-000123", "/link 123456": interceptors read the arguments as
+            # typed text (and may look at answer.incoming.command).
             answer = Answer(incoming=incoming, choice=None, text=clean_text(incoming.command_args))
             if (outcome := await self._intercept(ctx, answer)) is not None:
                 return outcome
+        if incoming.command == "status":
             example = "/status AP-2026-000123"  # a command and a number: the same in every language
             return Repeat(
                 ctx._("Please send the number with the command, for example: {example}").format(
@@ -301,6 +308,20 @@ class ConversationEngine:
                 )
             )
         return ctx.not_understood()
+
+    async def _intercept_early(self, ctx: Context, incoming: Incoming) -> Outcome | None:
+        """Interceptors that also hear a first message and people still onboarding."""
+        if incoming.kind is Kind.TEXT:
+            text = clean_text(incoming.text)
+        elif incoming.kind is Kind.COMMAND:
+            text = clean_text(incoming.command_args)
+        else:
+            return None
+        answer = Answer(incoming=incoming, choice=None, text=text)
+        for intercept in self._early_interceptors:
+            if (outcome := await intercept(ctx, answer)) is not None:
+                return outcome
+        return None
 
     async def _intercept(self, ctx: Context, answer: Answer) -> Outcome | None:
         for intercept in self._interceptors:

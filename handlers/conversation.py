@@ -172,6 +172,9 @@ class Journey:
         self._asks: dict[str, AskFn] = {}
         self._answers: dict[str, AnswerFn] = {}
         self.interceptors: list[InterceptFn] = []
+        # Also before onboarding, and for a first message: for codes that make a new chat
+        # join an existing person ("LINK 123456" sent from a second channel).
+        self.early_interceptors: list[InterceptFn] = []
 
     def asks(self, step: str) -> Callable[[AskFn], AskFn]:
         def register(function: AskFn) -> AskFn:
@@ -189,6 +192,10 @@ class Journey:
 
     def intercepts(self, function: InterceptFn) -> InterceptFn:
         self.interceptors.append(function)
+        return function
+
+    def intercepts_early(self, function: InterceptFn) -> InterceptFn:
+        self.early_interceptors.append(function)
         return function
 
     def step(self, name: str) -> Step | None:
