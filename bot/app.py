@@ -1,8 +1,9 @@
 """The application factory: every running part is built here from settings, so tests build
 exactly the production wiring, with fakes only at the edges (HTTP).
 
-Telegram (aiogram) is loaded only when a token is configured: `vatandosh chat` and the
-maintenance commands start in a fraction of the time without it.
+Telegram (aiogram) is loaded only when a token is configured, and WhatsApp (twilio) only
+when Twilio is: `vatandosh chat` and the maintenance commands start in a fraction of the time
+without them.
 """
 
 from collections.abc import Mapping
@@ -28,6 +29,7 @@ if TYPE_CHECKING:
     from aiogram.client.session.base import BaseSession
 
     from bot.channels.telegram import Telegram
+    from bot.channels.whatsapp import WhatsApp
 
 
 class StartupError(Exception):
@@ -44,6 +46,7 @@ class Application:
     engine: ConversationEngine
     sender: OutboxSender
     telegram: "Telegram | None"
+    whatsapp: "WhatsApp | None" = None
 
     async def prepare_database(self) -> None:
         """SQLite is brought up to date here; a shared PostgreSQL is migrated on purpose, by
@@ -56,6 +59,8 @@ class Application:
     async def close(self) -> None:
         if self.telegram is not None:
             await self.telegram.bot.session.close()
+        if self.whatsapp is not None:
+            await self.whatsapp.close()
         await self.db.close()
 
 
@@ -74,9 +79,11 @@ def build_application(
     telegram_session: "BaseSession | None" = None,
     transports: Mapping[str, Transport] | None = None,
     serve_telegram: bool = True,
+    serve_whatsapp: bool = True,
 ) -> Application:
     """Everything wired from settings. `telegram_session` replaces the HTTP session of the
-    Bot API client (tests record calls with it); `transports` adds channels (the terminal)."""
+    Bot API client (tests record calls with it); `transports` adds channels (the terminal).
+    Telegram is served when its token is set, WhatsApp when Twilio is configured."""
     guidance.require_library(StartupError)  # a broken guidance library stops start-up
     clock = clock or SystemClock()
     db = Database(settings.database_url)
@@ -98,6 +105,16 @@ def build_application(
             ChannelLimits(
                 settings.telegram_max_per_second, settings.telegram_max_per_chat_per_second
             )
+        )
+    whatsapp = None
+    if serve_whatsapp and settings.twilio_configured:
+        from bot.channels import whatsapp as wa
+
+        whatsapp = wa.build_whatsapp(settings, db, clock, catalogs)
+        all_transports[wa.CHANNEL] = whatsapp.transport
+        # Twilio queues per sender, not per chat: the overall rate is the one that matters.
+        limiters[wa.CHANNEL] = ChannelRateLimiter(
+            ChannelLimits(settings.whatsapp_max_per_second, settings.whatsapp_max_per_second)
         )
     sender = OutboxSender(
         db,
@@ -123,4 +140,4 @@ def build_application(
     telegram = None
     if bot is not None:
         telegram = tg.Telegram(bot, tg.build_dispatcher(engine))
-    return Application(settings, clock, db, catalogs, cipher, engine, sender, telegram)
+    return Application(settings, clock, db, catalogs, cipher, engine, sender, telegram, whatsapp)

@@ -34,6 +34,7 @@ RESTRAINED_LOGGERS = (
     "aiogram.event",
     "apscheduler",
     "aiohttp.access",
+    "twilio",  # the client logs every request and response (URLs, headers) at INFO
 )
 
 
@@ -56,7 +57,10 @@ async def _chat(args: argparse.Namespace) -> None:
     configure_logging(settings.log_level, quiet=True)
     files = Path("var") / "files"
     app = build_application(
-        settings, transports={CONSOLE: ConsoleTransport(sys.stdout, files)}, serve_telegram=False
+        settings,
+        transports={CONSOLE: ConsoleTransport(sys.stdout, files)},
+        serve_telegram=False,
+        serve_whatsapp=False,
     )
     try:
         await app.prepare_database()
@@ -78,10 +82,11 @@ async def _chat(args: argparse.Namespace) -> None:
 async def _run(args: argparse.Namespace) -> None:
     settings = load_settings()
     configure_logging(settings.log_level)
-    if settings.telegram_bot_token is None:
+    if settings.telegram_bot_token is None and not settings.twilio_configured:
         raise CommandError(
-            "TELEGRAM_BOT_TOKEN is not set: `vatandosh run` serves Telegram "
-            "(for a conversation in the terminal, use `vatandosh chat`)"
+            "neither TELEGRAM_BOT_TOKEN nor TWILIO_ACCOUNT_SID is set: `vatandosh run` serves "
+            "Telegram, WhatsApp or both (for a conversation in the terminal, use "
+            "`vatandosh chat`)"
         )
     app = build_application(settings)
     try:
@@ -112,7 +117,7 @@ async def _db_current(args: argparse.Namespace) -> None:
 
 async def _db_reencrypt(args: argparse.Namespace) -> None:
     settings = load_settings()
-    app = build_application(settings, serve_telegram=False)
+    app = build_application(settings, serve_telegram=False, serve_whatsapp=False)
     try:
         await app.prepare_database()
         count = await reencrypt_all(app.db.sessions, app.cipher)
@@ -151,7 +156,11 @@ def _parser() -> argparse.ArgumentParser:
         default="you",
         help="who is talking (default: you); each name is a separate person",
     )
-    command("run", "serve Telegram, the web endpoints and the scheduler until stopped", _run)
+    command(
+        "run",
+        "serve Telegram and/or WhatsApp, the web endpoints and the scheduler until stopped",
+        _run,
+    )
     db = commands.add_parser("db", help="database maintenance", description="database maintenance")
     db.add_argument("--version", action="version", version=version)
     db_commands = db.add_subparsers(dest="db_command", required=True, metavar="COMMAND")

@@ -37,7 +37,7 @@ from handlers.conversation import (
     SayOnly,
     Step,
 )
-from handlers.incoming import Incoming, Kind
+from handlers.incoming import Incoming, Kind, MediaRefusal, RefusalReason
 from models import ChannelAccount
 from models.db import Database
 from services import outbox
@@ -249,6 +249,8 @@ class ConversationEngine:
             return Repeat(
                 ctx._("I do not read edited messages. Please send your answer as a new message.")
             )
+        if incoming.kind is Kind.MEDIA_REFUSED:
+            return Repeat(self._refusal_hint(ctx, incoming.refusal))
         answer = self._resolve(ctx, incoming)
         if answer.choice in UNIVERSAL:
             return self._universal(ctx, answer.choice)
@@ -350,6 +352,21 @@ class ConversationEngine:
             "• Words that work everywhere: «menu» — the main menu, «back» — the previous "
             "question, «cancel» — stop and discard, «language» — change the language.\n"
             "To write to the consulate, open «Help: talk to an operator» in the main menu."
+        )
+
+    def _refusal_hint(self, ctx: Context, refusal: MediaRefusal | None) -> str:
+        """Why a file could not be taken, and what to send instead."""
+        if refusal is not None and refusal.reason is RefusalReason.SIZE:
+            megabytes = (refusal.limit_bytes or 0) // (1024 * 1024)
+            return ctx._(
+                "This file is too large: at most {limit} MB is possible. Please send a smaller "
+                "file, or a few photos instead."
+            ).format(limit=megabytes)
+        if refusal is not None and refusal.reason is RefusalReason.UNAVAILABLE:
+            return ctx._("We could not receive this file. Please send it again.")
+        return ctx._(
+            "This type of file cannot be accepted. Please send a photo, a PDF document, "
+            "a voice message or a video."
         )
 
     def _remember_start_payload(self, ctx: Context, incoming: Incoming) -> None:

@@ -1,16 +1,21 @@
-"""`vatandosh run`: HTTP (health, webhooks), Telegram and the scheduler, until stopped."""
+"""`vatandosh run`: HTTP (health, webhooks), Telegram and/or WhatsApp, and the scheduler, until
+stopped. aiogram is loaded only when Telegram is served, twilio only when WhatsApp is."""
 
 import asyncio
 import logging
+from typing import TYPE_CHECKING
 
-from aiogram.exceptions import TelegramNetworkError, TelegramServerError, TelegramUnauthorizedError
 from aiohttp import web
 
 from bot import __version__
 from bot.app import Application, StartupError
-from bot.channels.telegram import ALLOWED_UPDATES, Telegram, publish_command_menu
 from bot.web import TELEGRAM_WEBHOOK_PATH, TelegramWebhook, build_web_app
 from scheduler.jobs import build_scheduler
+
+if TYPE_CHECKING:
+    from bot.channels.telegram import Telegram
+    from bot.channels.whatsapp import WhatsApp
+    from bot.channels.whatsapp_web import WhatsAppWebhook
 
 log = logging.getLogger(__name__)
 
@@ -27,7 +32,13 @@ async def serve(app: Application, stop: asyncio.Event) -> None:
             app.telegram.bot,
             settings.telegram_webhook_secret.get_secret_value(),
         )
-    runner = web.AppRunner(build_web_app(app.db, webhook), access_log=None)
+    whatsapp_webhook: WhatsAppWebhook | None = None
+    if app.whatsapp is not None:
+        from bot.channels.whatsapp_web import build_webhook
+
+        await _check_twilio(app.whatsapp)
+        whatsapp_webhook = build_webhook(app)
+    runner = web.AppRunner(build_web_app(app.db, webhook, whatsapp_webhook), access_log=None)
     await runner.setup()
     await web.TCPSite(runner, settings.http_host, settings.http_port).start()
     scheduler = build_scheduler(
@@ -39,7 +50,12 @@ async def serve(app: Application, stop: asyncio.Event) -> None:
     try:
         if app.telegram is not None:
             polling = await _start_telegram(app, app.telegram)
-        log.info("serving version=%s", __version__)
+        log.info(
+            "serving version=%s telegram=%s whatsapp=%s",
+            __version__,
+            app.telegram is not None,
+            app.whatsapp is not None,
+        )
         await stop.wait()
     finally:
         log.info("shutting down")
@@ -49,13 +65,42 @@ async def serve(app: Application, stop: asyncio.Event) -> None:
         await runner.cleanup()
         if webhook is not None:
             await webhook.drain()
+        if whatsapp_webhook is not None:
+            await whatsapp_webhook.drain()
         await app.engine.wait_idle()
         scheduler.shutdown(wait=False)
         await app.sender.stop()
 
 
-async def _check_telegram(telegram: Telegram) -> None:
+async def _check_twilio(whatsapp: "WhatsApp") -> None:
+    """Fail start-up with one clear line when Twilio refuses the credentials or cannot be
+    reached."""
+    import aiohttp
+    from twilio.base.exceptions import TwilioException  # type: ignore[import-untyped]
+
+    try:
+        await whatsapp.transport.check_account()
+    except TwilioException as error:
+        status = getattr(error, "status", None)
+        if status in (401, 403, 404):
+            raise StartupError(
+                "TWILIO_AUTH_TOKEN: Twilio rejected TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN"
+            ) from error
+        raise StartupError(f"TWILIO_API_BASE: Twilio answered HTTP {status}") from error
+    except (aiohttp.ClientError, TimeoutError) as error:
+        raise StartupError(
+            f"TWILIO_API_BASE: Twilio did not answer ({type(error).__name__})"
+        ) from error
+
+
+async def _check_telegram(telegram: "Telegram") -> None:
     """Fail start-up with one clear line when Telegram refuses the token or cannot be reached."""
+    from aiogram.exceptions import (
+        TelegramNetworkError,
+        TelegramServerError,
+        TelegramUnauthorizedError,
+    )
+
     try:
         await telegram.bot.get_me()
     except TelegramUnauthorizedError as error:
@@ -66,7 +111,9 @@ async def _check_telegram(telegram: Telegram) -> None:
         ) from error
 
 
-async def _start_telegram(app: Application, telegram: Telegram) -> asyncio.Task[None] | None:
+async def _start_telegram(app: Application, telegram: "Telegram") -> asyncio.Task[None] | None:
+    from bot.channels.telegram import ALLOWED_UPDATES, publish_command_menu
+
     settings = app.settings
     await _check_telegram(telegram)
     await publish_command_menu(telegram.bot, app.catalogs, settings.default_locale)

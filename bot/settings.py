@@ -16,6 +16,11 @@ DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./var/vatandosh.db"
 _ASYNC_DRIVERS = {"sqlite": "sqlite+aiosqlite", "postgresql": "postgresql+asyncpg"}
 _TOKEN = re.compile(r"^\d+:[A-Za-z0-9_-]+$")
 _WEBHOOK_SECRET = re.compile(r"^[A-Za-z0-9_-]{16,256}$")
+_TWILIO_ACCOUNT_SID = re.compile(r"^AC[0-9a-fA-F]{32}$")
+_TWILIO_CONTENT_SID = re.compile(r"^HX[0-9a-fA-F]{32}$")
+_WHATSAPP_SENDER = re.compile(r"^(?:whatsapp:)?(\+[1-9][0-9]{6,14})$")
+# The Twilio settings that only make sense together: all of them or none.
+TWILIO_REQUIRED = ("twilio_account_sid", "twilio_auth_token", "twilio_whatsapp_from")
 
 
 _S = TypeVar("_S", bound=BaseSettings)
@@ -66,6 +71,40 @@ class Settings(DatabaseSettings):
     outbox_max_attempts: int = Field(default=8, ge=1)
     appeal_reopen_days: int = Field(default=30, ge=0)
     consulates_file: Path | None = None
+    # WhatsApp through Twilio: served when the account SID, auth token and sender are set.
+    twilio_account_sid: str | None = None
+    twilio_auth_token: SecretStr | None = None
+    twilio_whatsapp_from: str | None = None
+    twilio_api_base: str = "https://api.twilio.com"
+    twilio_status_callback_url: str | None = None
+    # Approved WhatsApp templates (Content SIDs "HX…") for messages outside the 24-hour
+    # window, one per locale; their single variable {{1}} carries the message.
+    twilio_template_uz_latn: str | None = None
+    twilio_template_uz_cyrl: str | None = None
+    twilio_template_ru: str | None = None
+    whatsapp_max_per_second: float = Field(default=10.0, gt=0)
+
+    @property
+    def twilio_configured(self) -> bool:
+        return all(getattr(self, name) is not None for name in TWILIO_REQUIRED)
+
+    @property
+    def whatsapp_templates(self) -> dict[str, str]:
+        """The configured template per locale (locales without one are left out)."""
+        templates = {
+            "uz_Latn": self.twilio_template_uz_latn,
+            "uz_Cyrl": self.twilio_template_uz_cyrl,
+            "ru": self.twilio_template_ru,
+        }
+        return {locale: sid for locale, sid in templates.items() if sid}
+
+    @property
+    def whatsapp_status_callback_url(self) -> str | None:
+        if self.twilio_status_callback_url is not None:
+            return self.twilio_status_callback_url
+        if self.public_base_url is None:
+            return None
+        return f"{self.public_base_url}/whatsapp/status"
 
     @field_validator("telegram_bot_token")
     @classmethod
@@ -83,7 +122,48 @@ class Settings(DatabaseSettings):
             raise ValueError("must be 16 to 256 characters of A-Z, a-z, 0-9, _ and -")
         return value
 
-    @field_validator("telegram_api_base", "public_base_url")
+    @field_validator(
+        "twilio_account_sid",
+        "twilio_auth_token",
+        "twilio_whatsapp_from",
+        "twilio_status_callback_url",
+        "twilio_template_uz_latn",
+        "twilio_template_uz_cyrl",
+        "twilio_template_ru",
+        mode="before",
+    )
+    @classmethod
+    def _empty_is_unset(cls, value: object) -> object:
+        """`TWILIO_AUTH_TOKEN=` in .env means not set."""
+        return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("twilio_account_sid")
+    @classmethod
+    def _account_sid_shape(cls, value: str | None) -> str | None:
+        if value is not None and not _TWILIO_ACCOUNT_SID.match(value):
+            raise ValueError("must look like AC followed by 32 hexadecimal digits (Twilio Console)")
+        return value
+
+    @field_validator("twilio_whatsapp_from")
+    @classmethod
+    def _sender_shape(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        number = _WHATSAPP_SENDER.match(value.strip())
+        if number is None:
+            raise ValueError("must look like whatsapp:+14155238886 (the sender's number)")
+        return f"whatsapp:{number.group(1)}"
+
+    @field_validator("twilio_template_uz_latn", "twilio_template_uz_cyrl", "twilio_template_ru")
+    @classmethod
+    def _content_sid_shape(cls, value: str | None) -> str | None:
+        if value is not None and not _TWILIO_CONTENT_SID.match(value):
+            raise ValueError("must be a Content SID: HX followed by 32 hexadecimal digits")
+        return value
+
+    @field_validator(
+        "telegram_api_base", "public_base_url", "twilio_api_base", "twilio_status_callback_url"
+    )
     @classmethod
     def _http_url(cls, value: str | None) -> str | None:
         if value is None:
@@ -103,12 +183,24 @@ class Settings(DatabaseSettings):
         return value
 
     @model_validator(mode="after")
-    def _webhook_needs_address_and_secret(self) -> Self:
+    def _settings_that_go_together(self) -> Self:
         if self.telegram_mode == "webhook":
             if self.public_base_url is None:
                 raise ValueError("PUBLIC_BASE_URL is required when TELEGRAM_MODE=webhook")
             if self.telegram_webhook_secret is None:
                 raise ValueError("TELEGRAM_WEBHOOK_SECRET is required when TELEGRAM_MODE=webhook")
+        given = [name for name in TWILIO_REQUIRED if getattr(self, name) is not None]
+        if given and len(given) < len(TWILIO_REQUIRED):
+            missing = next(name for name in TWILIO_REQUIRED if name not in given)
+            raise ValueError(
+                f"{missing.upper()} is required for WhatsApp: TWILIO_ACCOUNT_SID, "
+                "TWILIO_AUTH_TOKEN and TWILIO_WHATSAPP_FROM go together"
+            )
+        if given and self.public_base_url is None:
+            raise ValueError(
+                "PUBLIC_BASE_URL is required for WhatsApp: Twilio posts to "
+                "PUBLIC_BASE_URL/whatsapp/webhook"
+            )
         if self.data_key is None and not self.database_url.startswith("sqlite"):
             raise ValueError("DATA_KEY is required with a PostgreSQL database (see .env.example)")
         return self

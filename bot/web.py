@@ -1,18 +1,26 @@
-"""The HTTP side of `vatandosh run`: health checks and the Telegram webhook."""
+"""The HTTP side of `vatandosh run`: health checks, the Telegram webhook, and Twilio's
+WhatsApp webhook and status callbacks (bot/channels/whatsapp_web.py).
+
+aiogram is imported only when the Telegram webhook is in use, so WhatsApp alone does not
+load it.
+"""
 
 import asyncio
 import json
 import logging
 import secrets
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from aiogram import Bot, Dispatcher
-from aiogram.types import Update
 from aiohttp import web
 from pydantic import ValidationError
 
 from bot import __version__
 from models.db import Database
+
+if TYPE_CHECKING:
+    from aiogram import Bot, Dispatcher
+
+    from bot.channels.whatsapp_web import WhatsAppWebhook
 
 log = logging.getLogger(__name__)
 
@@ -38,13 +46,15 @@ class TelegramWebhook:
     """Checks the secret in constant time, parses the update, answers at once and handles the
     update in the background (Telegram waits for the answer, not for our work)."""
 
-    def __init__(self, dispatcher: Dispatcher, bot: Bot, secret: str) -> None:
+    def __init__(self, dispatcher: "Dispatcher", bot: "Bot", secret: str) -> None:
         self._dispatcher = dispatcher
         self._bot = bot
         self._secret = secret.encode()
         self._tasks: set[asyncio.Task[Any]] = set()
 
     async def handle(self, request: web.Request) -> web.Response:
+        from aiogram.types import Update
+
         given = request.headers.get("X-Telegram-Bot-Api-Secret-Token", "").encode()
         if not secrets.compare_digest(given, self._secret):
             log.warning("telegram webhook: wrong or missing secret")
@@ -67,10 +77,17 @@ class TelegramWebhook:
             await asyncio.gather(*self._tasks, return_exceptions=True)
 
 
-def build_web_app(database: Database, telegram_webhook: TelegramWebhook | None) -> web.Application:
+def build_web_app(
+    database: Database,
+    telegram_webhook: TelegramWebhook | None,
+    whatsapp_webhook: "WhatsAppWebhook | None" = None,
+) -> web.Application:
+    # (Twilio's form posts are small too: the same 1 MiB limit holds for them.)
     app = web.Application(client_max_size=MAX_BODY_BYTES)
     app[DATABASE_KEY] = database
     app.router.add_get("/healthz", healthz)
     if telegram_webhook is not None:
         app.router.add_post(TELEGRAM_WEBHOOK_PATH, telegram_webhook.handle)
+    if whatsapp_webhook is not None:
+        whatsapp_webhook.add_routes(app)
     return app

@@ -9,6 +9,9 @@ class Kind(enum.StrEnum):
     BUTTON = "button"  # a tap on a choice: `button` holds its id
     COMMAND = "command"  # "/start payload": `command` and `command_args`
     MEDIA = "media"
+    # A file the channel could not accept (its type, its size, or it could not be fetched):
+    # `refusal` says why; the engine answers with a hint and the same question.
+    MEDIA_REFUSED = "media_refused"
     LOCATION = "location"
     CONTACT = "contact"
     EDITED = "edited"  # a correction of an earlier message
@@ -21,6 +24,18 @@ class Media:
     file_ref: str  # the platform's reference, enough to fetch the file later
     mime_type: str | None = None
     size: int | None = None
+
+
+class RefusalReason(enum.StrEnum):
+    TYPE = "type"  # not a photo, PDF, voice message, audio or video
+    SIZE = "size"  # larger than the channel can take
+    UNAVAILABLE = "unavailable"  # the platform did not hand the file over
+
+
+@dataclass(frozen=True)
+class MediaRefusal:
+    reason: RefusalReason
+    limit_bytes: int | None = None  # for SIZE: the largest file accepted
 
 
 @dataclass(frozen=True)
@@ -43,3 +58,4 @@ class Incoming:
     contact_phone: str | None = None
     language_code: str | None = None  # the platform's guess at the person's language
     ref: str | None = None  # the platform's id of this message, to recognise redeliveries
+    refusal: MediaRefusal | None = None  # with Kind.MEDIA_REFUSED

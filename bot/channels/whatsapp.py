@@ -1,0 +1,567 @@
+"""WhatsApp through Twilio: webhook form fields become Incoming messages; outbox rows become
+Twilio messages.
+
+WhatsApp has no inline buttons for free-form messages, so choices are a numbered list under
+the text ("1 — …"), answered by number or by words (the engine resolves both). A body holds at
+most 1,600 characters: longer texts are split, the list goes with the last part.
+
+WhatsApp allows free-form messages only within 24 hours of the person's last message (the
+customer-service window). Outside it a message goes as the approved template of the person's
+locale, its one variable {{1}} carrying the text squeezed to one line; with no template for
+that locale it is not sent and recorded as such (Rejected), never sent as free text and never
+dropped silently. Twilio's 63016 ("outside the window") at send time gets one retry as the
+template; the same error reported later by a status callback is handled in
+bot/channels/whatsapp_web.py.
+
+Files cannot go as bytes: Twilio takes media only from a public URL, and a data export on a
+public URL (fetched and kept by Twilio and Meta) is not where personal data should be. The
+text goes with a note saying where the file can be had instead.
+"""
+
+import asyncio
+import json
+import logging
+import re
+from collections.abc import AsyncIterator, Mapping, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+from urllib.parse import urlsplit
+
+import aiohttp
+from sqlalchemy import exists, select
+from twilio.base.exceptions import TwilioException  # type: ignore[import-untyped]
+from twilio.http.async_http_client import AsyncTwilioHttpClient  # type: ignore[import-untyped]
+from twilio.rest import Client  # type: ignore[import-untyped]
+from yarl import URL
+
+from bot.settings import Settings
+from handlers.incoming import (
+    Incoming,
+    Kind,
+    Location,
+    Media,
+    MediaRefusal,
+    RefusalReason,
+)
+from models import ChannelAccount, OutboxMessage, Person
+from models.db import Database
+from services.clock import Clock
+from services.i18n import N_, Catalogs
+from services.messages import Choice, OutgoingMessage, join_texts, split_text
+from services.outbox import DeliveryError, Rejected, RetryAfter, TemporaryFailure, Unreachable
+
+log = logging.getLogger(__name__)
+
+CHANNEL = "whatsapp"
+PREFIX = "whatsapp:"
+TEXT_LIMIT = 1600  # Twilio's limit for one message body
+# A template's body may hold 1,024 characters in all; the rest is the template's own text.
+TEMPLATE_VARIABLE_LIMIT = 900
+WINDOW = timedelta(hours=24)
+# A message may sit in Twilio's queue for a while: near the window's end, use the template.
+WINDOW_MARGIN = timedelta(minutes=5)
+SEND_TIMEOUT_SECONDS = 15.0
+# Twilio's 429 carries no Retry-After; the sender pauses the channel this long.
+RETRY_AFTER_SECONDS = 1.0
+
+# Twilio error codes (https://www.twilio.com/docs/api/errors).
+OUTSIDE_WINDOW = 63016
+RATE_LIMITED = 20429
+UNREACHABLE_CODES = frozenset(
+    {
+        63003,  # the number is not on WhatsApp (channel could not find the To address)
+        63014,  # the person blocked us
+        63024,  # invalid recipient
+        21610,  # the person unsubscribed (STOP at Twilio's level)
+    }
+)
+
+# Media a person may send: what journeys can keep and an operator can open. WhatsApp voice
+# notes are audio/ogg (opus); stickers are image/webp (kept as "sticker", which journeys
+# refuse to attach, with their own hint).
+MEDIA_KINDS: Mapping[str, str] = {
+    "image/jpeg": "photo",
+    "image/png": "photo",
+    "image/webp": "sticker",
+    "application/pdf": "document",
+    "audio/ogg": "voice",
+    "audio/opus": "voice",
+    "audio/mpeg": "audio",
+    "audio/mp4": "audio",
+    "audio/aac": "audio",
+    "audio/amr": "audio",
+    "video/mp4": "video",
+    "video/3gpp": "video",
+}
+# WhatsApp itself carries media up to 16 MB.
+MEDIA_SIZE_LIMIT = 16 * 1024 * 1024
+MEDIA_TIMEOUT_SECONDS = 15.0
+MEDIA_PER_MESSAGE = 10
+MEDIA_URL_LIMIT = 256  # what an attachment's file_ref column holds
+
+_NUMBER = re.compile(r"^\+[1-9][0-9]{6,14}$")
+_SID = re.compile(r"^[A-Z]{2}[0-9a-fA-F]{32}$")
+_COMMAND = re.compile(r"^/([A-Za-z0-9_]{1,32})(?:\s+(.*))?$", re.DOTALL)
+
+NO_FILE_NOTE = N_(
+    "WhatsApp does not let us send files here. You can read the same information in this "
+    "chat («See my data»), or download the file in our Telegram chat."
+)
+
+
+@dataclass(frozen=True)
+class TwilioConfig:
+    account_sid: str
+    auth_token: str
+    sender: str  # "whatsapp:+14155238886"
+    api_base: str
+    public_base_url: str
+    status_callback_url: str
+    templates: Mapping[str, str]  # locale → Content SID
+    default_locale: str
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> "TwilioConfig":
+        assert settings.twilio_configured, "checked by the caller"
+        assert settings.twilio_account_sid is not None
+        assert settings.twilio_auth_token is not None
+        assert settings.twilio_whatsapp_from is not None
+        assert settings.public_base_url is not None  # required with Twilio by Settings
+        assert settings.whatsapp_status_callback_url is not None
+        return cls(
+            account_sid=settings.twilio_account_sid,
+            auth_token=settings.twilio_auth_token.get_secret_value(),
+            sender=settings.twilio_whatsapp_from,
+            api_base=settings.twilio_api_base,
+            public_base_url=settings.public_base_url,
+            status_callback_url=settings.whatsapp_status_callback_url,
+            templates=settings.whatsapp_templates,
+            default_locale=settings.default_locale,
+        )
+
+
+def template_setting(locale: str) -> str:
+    """The setting that holds a locale's template ("TWILIO_TEMPLATE_UZ_LATN")."""
+    return f"TWILIO_TEMPLATE_{locale.upper()}"
+
+
+# -- inbound -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class MediaItem:
+    url: str
+    content_type: str
+
+
+@dataclass(frozen=True)
+class InboundMessage:
+    """The fields of Twilio's webhook that the bot uses. ProfileName is never read."""
+
+    sid: str
+    number: str  # E.164, the person's external id
+    body: str
+    button: str | None
+    location: Location | None
+    media: tuple[MediaItem, ...]
+
+
+def _float(value: str | None, bound: float) -> float | None:
+    try:
+        number = float(value or "")
+    except ValueError:
+        return None
+    return number if -bound <= number <= bound else None
+
+
+def parse_inbound(form: Mapping[str, str]) -> InboundMessage | None:
+    """The message in a webhook's form fields; None for what is not a WhatsApp message."""
+    sender = form.get("From", "")
+    number = sender.removeprefix(PREFIX)
+    sid = form.get("MessageSid", "")
+    if not sender.startswith(PREFIX) or not _NUMBER.match(number) or not _SID.match(sid):
+        return None
+    latitude = _float(form.get("Latitude"), 90)
+    longitude = _float(form.get("Longitude"), 180)
+    location = None
+    if latitude is not None and longitude is not None:
+        location = Location(latitude, longitude)
+    try:
+        count = max(0, min(int(form.get("NumMedia") or 0), MEDIA_PER_MESSAGE))
+    except ValueError:
+        count = 0
+    media = tuple(
+        MediaItem(form.get(f"MediaUrl{index}", ""), form.get(f"MediaContentType{index}", ""))
+        for index in range(count)
+        if form.get(f"MediaUrl{index}")
+    )
+    return InboundMessage(
+        sid=sid,
+        number=number,
+        body=form.get("Body", ""),
+        button=(form.get("ButtonPayload") or "")[:64] or None,
+        location=location,
+        media=media,
+    )
+
+
+def incoming_messages(
+    message: InboundMessage, checked: Sequence[Media | MediaRefusal]
+) -> list[Incoming]:
+    """What the engine hears: one Incoming per file (the caption with the first), else one.
+    `checked` holds the outcome of checking each of `message.media`."""
+
+    def incoming(kind: Kind, ref: str, **fields: Any) -> Incoming:
+        return Incoming(channel=CHANNEL, external_id=message.number, kind=kind, ref=ref, **fields)
+
+    if checked:
+        items = []
+        for index, result in enumerate(checked):
+            ref = message.sid if index == 0 else f"{message.sid}:{index}"
+            caption = message.body if index == 0 else ""
+            if isinstance(result, Media):
+                items.append(incoming(Kind.MEDIA, ref, text=caption, media=result))
+            else:
+                items.append(incoming(Kind.MEDIA_REFUSED, ref, text=caption, refusal=result))
+        return items
+    if message.button is not None:
+        return [incoming(Kind.BUTTON, message.sid, button=message.button)]
+    if message.location is not None:
+        return [incoming(Kind.LOCATION, message.sid, location=message.location)]
+    if message.body.strip():
+        if command := _COMMAND.match(message.body.strip()):
+            args = (command.group(2) or "").strip()
+            return [
+                incoming(
+                    Kind.COMMAND, message.sid, command=command.group(1).lower(), command_args=args
+                )
+            ]
+        return [incoming(Kind.TEXT, message.sid, text=message.body)]
+    return [incoming(Kind.UNSUPPORTED, message.sid)]
+
+
+def media_kind(content_type: str) -> tuple[str, str] | None:
+    """(kind, mime type) for an accepted content type, else None."""
+    mime = content_type.split(";")[0].strip().lower()
+    kind = MEDIA_KINDS.get(mime)
+    return (kind, mime) if kind is not None else None
+
+
+class _TooLarge(Exception):
+    pass
+
+
+class MediaUnavailable(Exception):
+    """The file could not be had (not a Twilio address, an error, too many redirects)."""
+
+
+_REDIRECTS = frozenset({301, 302, 303, 307, 308})
+MAX_REDIRECTS = 3
+
+
+class TwilioMedia:
+    """Files people send stay with Twilio until needed; their URLs need the account's
+    credentials. Each is checked on arrival: an accepted type, a size within the limit
+    (HEAD, or counting a capped download when HEAD does not tell), and that it can be had."""
+
+    def __init__(
+        self,
+        config: TwilioConfig,
+        *,
+        size_limit: int = MEDIA_SIZE_LIMIT,
+        timeout: float = MEDIA_TIMEOUT_SECONDS,
+    ) -> None:
+        self._config = config
+        self.size_limit = size_limit
+        self._timeout = timeout
+        self._session: aiohttp.ClientSession | None = None
+        self._authorization = aiohttp.encode_basic_auth(config.account_sid, config.auth_token)
+
+    def _http(self) -> aiohttp.ClientSession:
+        if self._session is None:
+            self._session = aiohttp.ClientSession(
+                timeout=aiohttp.ClientTimeout(total=self._timeout)
+            )
+        return self._session
+
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    def is_twilio_url(self, url: str) -> bool:
+        """Credentials go only to Twilio: the configured API address or https *.twilio.com."""
+        parsed, base = urlsplit(url), urlsplit(self._config.api_base)
+        if (parsed.scheme, parsed.netloc) == (base.scheme, base.netloc):
+            return True
+        return parsed.scheme == "https" and (parsed.hostname or "").endswith(".twilio.com")
+
+    async def check(self, item: MediaItem) -> Media | MediaRefusal:
+        accepted = media_kind(item.content_type)
+        if accepted is None:
+            return MediaRefusal(RefusalReason.TYPE)
+        if len(item.url) > MEDIA_URL_LIMIT or not self.is_twilio_url(item.url):
+            log.warning("whatsapp media refused: not a Twilio media address")
+            return MediaRefusal(RefusalReason.UNAVAILABLE)
+        try:
+            size = await self._size(item.url)
+        except _TooLarge:
+            return MediaRefusal(RefusalReason.SIZE, self.size_limit)
+        except (MediaUnavailable, aiohttp.ClientError, TimeoutError) as error:
+            log.warning("whatsapp media unavailable: %s", type(error).__name__)
+            return MediaRefusal(RefusalReason.UNAVAILABLE)
+        if size > self.size_limit:
+            return MediaRefusal(RefusalReason.SIZE, self.size_limit)
+        kind, mime = accepted
+        return Media(kind=kind, file_ref=item.url, mime_type=mime, size=size)
+
+    @asynccontextmanager
+    async def _open(self, method: str, url: str) -> AsyncIterator[aiohttp.ClientResponse]:
+        """The response for the file, following Twilio's redirect to its storage by hand:
+        the credentials go to Twilio only, never to where it redirects."""
+        if not self.is_twilio_url(url):
+            raise MediaUnavailable("not a Twilio address")
+        target = URL(url)
+        headers = {"Authorization": self._authorization}
+        for _ in range(MAX_REDIRECTS + 1):
+            async with self._http().request(
+                method, target, headers=headers, allow_redirects=False
+            ) as response:
+                location = response.headers.get("Location")
+                if response.status in _REDIRECTS and location:
+                    target = response.url.join(URL(location))
+                    headers = {}
+                    continue
+                yield response
+                return
+        raise MediaUnavailable("too many redirects")
+
+    async def _size(self, url: str) -> int:
+        async with self._open("HEAD", url) as response:
+            if response.status == 200 and response.content_length is not None:
+                return response.content_length
+        return len(await self.download(url))
+
+    async def download(self, url: str) -> bytes:
+        """The file, read up to the size limit (_TooLarge beyond it): for the check on
+        arrival when HEAD tells no size, and for an operator who opens an attachment."""
+        async with self._open("GET", url) as response:
+            if response.status != 200:
+                raise MediaUnavailable(f"HTTP {response.status}")
+            if (response.content_length or 0) > self.size_limit:
+                raise _TooLarge
+            content = bytearray()
+            async for chunk in response.content.iter_chunked(64 * 1024):
+                content += chunk
+                if len(content) > self.size_limit:
+                    raise _TooLarge
+        return bytes(content)
+
+
+# -- outbound ------------------------------------------------------------------------------
+
+
+def numbered(choices: Sequence[Choice]) -> str:
+    return "\n".join(f"{number} — {choice.label}" for number, choice in enumerate(choices, 1))
+
+
+def render(message: OutgoingMessage, limit: int = TEXT_LIMIT) -> list[str]:
+    """The bodies to send: the text, split under `limit`, with the numbered list of choices
+    under the last part (continued in another when it does not fit)."""
+    text = message.text.strip()
+    listing = numbered(message.choices)
+    whole = join_texts([text, listing])
+    if len(whole) <= limit:
+        return [whole] if whole else []
+    parts = split_text(text, limit) if text else []
+    if listing:
+        # the list joins the text's last part; split again (at line ends) if it overflows
+        tail = join_texts([parts.pop() if parts else "", listing])
+        parts += split_text(tail, limit)
+    return [part for part in parts if part]
+
+
+def one_line(message: OutgoingMessage) -> str:
+    """The text for a template variable: no line breaks, tabs or runs of spaces (WhatsApp
+    refuses them there), choices after it in brackets."""
+    lines = (" ".join(line.split()) for line in message.text.splitlines())
+    text = " ".join(line for line in lines if line)
+    if message.choices:
+        listing = "; ".join(
+            f"{number} — {' '.join(choice.label.split())}"
+            for number, choice in enumerate(message.choices, 1)
+        )
+        text = f"{text} ({listing})" if text else listing
+    return text
+
+
+def delivery_error(error: TwilioException) -> DeliveryError:
+    """Twilio's refusal as the sender understands it; the reason is the code, never the
+    message (it can quote the number)."""
+    status = getattr(error, "status", None)
+    code = getattr(error, "code", None)
+    reason = f"twilio {code or status or type(error).__name__}"
+    if status == 429 or code == RATE_LIMITED:
+        return RetryAfter(RETRY_AFTER_SECONDS, reason)
+    if code in UNREACHABLE_CODES:
+        return Unreachable(reason)
+    if isinstance(status, int) and 400 <= status < 500:
+        return Rejected(reason)
+    return TemporaryFailure(reason)
+
+
+class _OutsideWindow(Exception):
+    pass
+
+
+@dataclass(frozen=True)
+class Recipient:
+    locale: str
+    window_open: bool
+
+
+class TwilioTransport:
+    """Sends outbox messages through Twilio's Messages API (the official client)."""
+
+    channel = CHANNEL
+
+    def __init__(
+        self,
+        config: TwilioConfig,
+        db: Database,
+        clock: Clock,
+        catalogs: Catalogs,
+        *,
+        timeout: float = SEND_TIMEOUT_SECONDS,
+    ) -> None:
+        self._config = config
+        self._db = db
+        self._clock = clock
+        self._catalogs = catalogs
+        self._timeout = timeout
+        self._client: Any = None
+
+    def client(self) -> Any:
+        """The twilio client, made on first use (its HTTP session needs the running loop)."""
+        if self._client is None:
+            client = Client(
+                self._config.account_sid,
+                self._config.auth_token,
+                http_client=AsyncTwilioHttpClient(),
+                # Not os.environ: TWILIO_EDGE / TWILIO_REGION there would rewrite the host.
+                environment={"TWILIO_EDGE": "", "TWILIO_REGION": ""},
+            )
+            client.api.base_url = self._config.api_base
+            self._client = client
+        return self._client
+
+    async def close(self) -> None:
+        if self._client is not None:
+            await self._client.http_client.close()
+            self._client = None
+
+    async def check_account(self) -> None:
+        """Ask Twilio for the account: fails when the credentials are refused."""
+        async with asyncio.timeout(self._timeout):
+            await self.client().api.v2010.accounts(self._config.account_sid).fetch_async()
+
+    async def recipient(self, address: str) -> Recipient:
+        """The person's locale and whether their 24-hour window is open: their last message
+        is recent enough, and Twilio has not said otherwise since (a 63016 reported for a
+        message sent after it)."""
+        async with self._db.sessions() as session:
+            row = (
+                await session.execute(
+                    select(ChannelAccount.last_inbound_at, Person.locale)
+                    .join(Person, Person.id == ChannelAccount.person_id)
+                    .where(ChannelAccount.channel == CHANNEL, ChannelAccount.external_id == address)
+                )
+            ).first()
+            if row is None:  # only a farewell to someone who just deleted their data
+                return Recipient(self._config.default_locale, window_open=True)
+            last_inbound, locale = row
+            locale = locale or self._config.default_locale
+            if self._clock.now() >= last_inbound + WINDOW - WINDOW_MARGIN:
+                return Recipient(locale, window_open=False)
+            closed = await session.scalar(
+                select(
+                    exists().where(
+                        OutboxMessage.channel == CHANNEL,
+                        OutboxMessage.address == address,
+                        OutboxMessage.delivery_error == str(OUTSIDE_WINDOW),
+                        OutboxMessage.sent_at >= last_inbound,
+                    )
+                )
+            )
+            return Recipient(locale, window_open=not closed)
+
+    async def send(self, address: str, message: OutgoingMessage) -> str | None:
+        recipient = await self.recipient(address)
+        if message.document is not None:
+            note = self._catalogs.translator(recipient.locale).gettext(NO_FILE_NOTE)
+            message = OutgoingMessage(join_texts([message.text, note]), message.choices)
+        if not recipient.window_open:
+            return await self.send_template(address, recipient.locale, message)
+        parts = render(message)
+        sid = None
+        for index, part in enumerate(parts):
+            try:
+                sid = await self._create(address, body=part)
+            except _OutsideWindow:
+                rest = OutgoingMessage("\n\n".join(parts[index:]))
+                return await self.send_template(address, recipient.locale, rest)
+        return sid
+
+    async def send_template(self, address: str, locale: str, message: OutgoingMessage) -> str:
+        """The message as the locale's approved template, {{1}} = the text on one line
+        (several template messages when it is long)."""
+        content_sid = self._config.templates.get(locale)
+        if content_sid is None:
+            raise Rejected(
+                f"outside the 24-hour window and no template for {locale} "
+                f"({template_setting(locale)})"
+            )
+        sid = ""
+        for chunk in split_text(one_line(message), TEMPLATE_VARIABLE_LIMIT):
+            variables = json.dumps({"1": chunk}, ensure_ascii=False)
+            sid = await self._create(address, content_sid=content_sid, content_variables=variables)
+        return sid
+
+    async def _create(self, address: str, **content: str) -> str:
+        free_form = "body" in content
+        try:
+            async with asyncio.timeout(self._timeout):
+                created = await self.client().api.account.messages.create_async(
+                    to=PREFIX + address,
+                    from_=self._config.sender,
+                    status_callback=self._config.status_callback_url,
+                    **content,
+                )
+        except TwilioException as error:
+            if free_form and getattr(error, "code", None) == OUTSIDE_WINDOW:
+                raise _OutsideWindow from error
+            raise delivery_error(error) from error
+        except (aiohttp.ClientError, TimeoutError) as error:
+            raise TemporaryFailure(type(error).__name__) from error
+        return str(created.sid)
+
+
+# -- wiring --------------------------------------------------------------------------------
+
+
+@dataclass
+class WhatsApp:
+    config: TwilioConfig
+    transport: TwilioTransport
+    media: TwilioMedia
+
+    async def close(self) -> None:
+        await self.transport.close()
+        await self.media.close()
+
+
+def build_whatsapp(settings: Settings, db: Database, clock: Clock, catalogs: Catalogs) -> WhatsApp:
+    config = TwilioConfig.from_settings(settings)
+    return WhatsApp(config, TwilioTransport(config, db, clock, catalogs), TwilioMedia(config))

@@ -1,0 +1,304 @@
+"""Twilio's requests to the bot: incoming WhatsApp messages and delivery status callbacks.
+
+Both are signed (X-Twilio-Signature: HMAC-SHA1 with the auth token over the URL Twilio
+called and the sorted form fields). The URL is rebuilt from PUBLIC_BASE_URL, never from the
+request's Host header, so the check holds behind a reverse proxy and a request signed for
+any other address is refused (403). Twilio gives up after 15 seconds and retries, so both
+are acknowledged at once (an empty TwiML response) and handled in the background; a retried
+message is recognised by its MessageSid (the engine records it) and handled once.
+"""
+
+import asyncio
+import enum
+import logging
+import re
+from collections.abc import Callable, Coroutine, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from aiohttp import web
+from multidict import MultiDict
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+from twilio.request_validator import RequestValidator  # type: ignore[import-untyped]
+
+from bot.channels.whatsapp import (
+    CHANNEL,
+    OUTSIDE_WINDOW,
+    UNREACHABLE_CODES,
+    InboundMessage,
+    TwilioConfig,
+    TwilioMedia,
+    incoming_messages,
+    parse_inbound,
+    template_setting,
+)
+from bot.engine import ConversationEngine
+from bot.keyed_lock import KeyedLock
+from handlers.incoming import MediaRefusal
+from models import OutboxMessage, OutboxStatus, Person
+from models.db import Database
+from services.clock import Clock
+from services.log_safety import failure_summary
+from services.people import mark_unreachable
+
+if TYPE_CHECKING:
+    from bot.app import Application
+
+log = logging.getLogger(__name__)
+
+WEBHOOK_PATH = "/whatsapp/webhook"
+STATUS_PATH = "/whatsapp/status"
+SIGNATURE_HEADER = "X-Twilio-Signature"
+EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response></Response>'
+FORM = "application/x-www-form-urlencoded"
+
+# How far each status has come; a late callback never takes a message back (Twilio does not
+# promise their order). Failures are final.
+STATUS_RANK: Mapping[str, int] = {
+    "accepted": 0,
+    "scheduled": 0,
+    "queued": 0,
+    "sending": 1,
+    "sent": 2,
+    "delivered": 3,
+    "read": 4,
+    "undelivered": 5,
+    "failed": 5,
+    "canceled": 5,
+}
+FAILED = frozenset({"failed", "undelivered"})
+_SID = re.compile(r"^[A-Z]{2}[0-9a-fA-F]{32}$")
+_ERROR_CODE = re.compile(r"^[0-9]{1,10}$")
+# A callback can come before the sender has stored the message's sid: a failure is looked
+# up again after these pauses (seconds) before it is ignored.
+LOOKUP_PAUSES = (0.5, 1.0, 2.0)
+
+
+@dataclass(frozen=True)
+class StatusReport:
+    sid: str
+    status: str
+    error_code: str | None
+
+
+def parse_status(form: Mapping[str, str]) -> StatusReport | None:
+    sid = form.get("MessageSid", "")
+    status = form.get("MessageStatus", "").lower()
+    if not _SID.match(sid) or status not in STATUS_RANK:
+        return None
+    code = form.get("ErrorCode") or None
+    return StatusReport(sid, status, code if code and _ERROR_CODE.match(code) else None)
+
+
+class Recorded(enum.StrEnum):
+    UNKNOWN = "unknown"  # no message of ours has this sid
+    STORED = "stored"
+    RESEND = "resend"  # queued again, to go as a template
+
+
+async def record_status(
+    session: AsyncSession,
+    report: StatusReport,
+    *,
+    now: datetime,
+    templates: Mapping[str, str],
+    default_locale: str,
+) -> Recorded:
+    """Store what Twilio reports about a message we sent, and act on its failures: outside
+    the 24-hour window (63016), send it again once as a template when the person's locale
+    has one, else record it as not sent; a blocked or non-WhatsApp number makes the account
+    unreachable."""
+    row = await session.scalar(
+        select(OutboxMessage)
+        .where(OutboxMessage.channel == CHANNEL, OutboxMessage.provider_id == report.sid)
+        .with_for_update()
+    )
+    if row is None:
+        return Recorded.UNKNOWN
+    if report.status in FAILED and report.error_code == str(OUTSIDE_WINDOW):
+        return await _outside_window(session, row, report, now, templates, default_locale)
+    if STATUS_RANK[report.status] < STATUS_RANK.get(row.delivery_status or "", -1):
+        return Recorded.STORED  # late news of an earlier stage
+    row.delivery_status = report.status
+    if report.error_code is not None:
+        row.delivery_error = report.error_code
+    if report.status in FAILED and int(report.error_code or 0) in UNREACHABLE_CODES:
+        await mark_unreachable(session, CHANNEL, row.address, now)
+        row.status = OutboxStatus.FAILED
+        row.last_error = f"unreachable: twilio {report.error_code}"
+    return Recorded.STORED
+
+
+async def _outside_window(
+    session: AsyncSession,
+    row: OutboxMessage,
+    report: StatusReport,
+    now: datetime,
+    templates: Mapping[str, str],
+    default_locale: str,
+) -> Recorded:
+    code = str(OUTSIDE_WINDOW)
+    if row.status == OutboxStatus.PENDING and row.delivery_error == code:
+        return Recorded.STORED  # a repeated callback: the resend is already queued
+    person = await session.get(Person, row.person_id) if row.person_id is not None else None
+    locale = (person.locale if person is not None else None) or default_locale
+    if row.delivery_error != code and locale in templates:
+        # Queued again: the transport sees the 63016 (sent after the person's last message)
+        # and sends the template. delivery_error keeps the first failure on record.
+        row.status = OutboxStatus.PENDING
+        row.not_before = now
+        row.claimed_until = None
+        row.delivery_status = None
+        row.delivery_error = code
+        row.last_error = "twilio 63016: outside the 24-hour window, sending as a template"
+        return Recorded.RESEND
+    row.status = OutboxStatus.FAILED
+    row.delivery_status = report.status
+    if row.delivery_error == code:
+        row.last_error = "not sent: twilio 63016 again, also as a template"
+    else:
+        row.last_error = (
+            f"not sent: outside the 24-hour window (twilio 63016) and no template for "
+            f"{locale} ({template_setting(locale)})"
+        )
+    row.delivery_error = code
+    return Recorded.STORED
+
+
+class WhatsAppWebhook:
+    def __init__(
+        self,
+        *,
+        config: TwilioConfig,
+        engine: ConversationEngine,
+        media: TwilioMedia,
+        db: Database,
+        clock: Clock,
+        on_resend: Callable[[], None],
+        lookup_pauses: tuple[float, ...] = LOOKUP_PAUSES,
+    ) -> None:
+        self._config = config
+        self._validator = RequestValidator(config.auth_token)
+        self._engine = engine
+        self._media = media
+        self._db = db
+        self._clock = clock
+        self._on_resend = on_resend
+        self._lookup_pauses = lookup_pauses
+        self._people = KeyedLock()
+        self._tasks: set[asyncio.Task[Any]] = set()
+
+    def add_routes(self, app: web.Application) -> None:
+        app.router.add_post(WEBHOOK_PATH, self.on_message)
+        app.router.add_post(STATUS_PATH, self.on_status)
+
+    # -- the requests ---------------------------------------------------------------------
+
+    async def _signed_form(self, request: web.Request, url: str) -> MultiDict[str] | None:
+        """The form fields when Twilio signed them for `url`; None otherwise."""
+        signature = request.headers.get(SIGNATURE_HEADER)
+        if not signature:
+            log.warning("whatsapp %s: no signature", request.path)
+            return None
+        if request.content_type != FORM:  # a body the signature would not cover
+            log.warning("whatsapp %s: not a form", request.path)
+            return None
+        posted = await request.post()
+        form: MultiDict[str] = MultiDict(
+            (key, value) for key, value in posted.items() if isinstance(value, str)
+        )
+        if not self._validator.validate(url, form, signature):
+            log.warning("whatsapp %s: wrong signature", request.path)
+            return None
+        return form
+
+    @staticmethod
+    def _acknowledge() -> web.Response:
+        return web.Response(text=EMPTY_TWIML, content_type="text/xml")
+
+    async def on_message(self, request: web.Request) -> web.Response:
+        form = await self._signed_form(request, self._config.public_base_url + request.raw_path)
+        if form is None:
+            return web.Response(status=403)
+        message = parse_inbound(form)
+        if message is None:
+            log.info("whatsapp webhook: not a WhatsApp message, ignored")
+        else:
+            self._spawn(self._handle_message(message))
+        return self._acknowledge()
+
+    async def on_status(self, request: web.Request) -> web.Response:
+        form = await self._signed_form(request, self._config.status_callback_url)
+        if form is None:
+            return web.Response(status=403)
+        report = parse_status(form)
+        if report is not None:
+            self._spawn(self._handle_status(report))
+        return self._acknowledge()
+
+    # -- the work, after the answer -------------------------------------------------------
+
+    def _spawn(self, work: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.create_task(work)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def drain(self) -> None:
+        """Wait for the work in hand (also what it started meanwhile)."""
+        while self._tasks:
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    async def _handle_message(self, message: InboundMessage) -> None:
+        # One person's messages in the order they came, files checked first.
+        async with self._people.hold(message.number):
+            try:
+                checked = [await self._media.check(item) for item in message.media]
+                for refusal in (c for c in checked if isinstance(c, MediaRefusal)):
+                    log.info("whatsapp media refused sid=%s reason=%s", message.sid, refusal.reason)
+                for incoming in incoming_messages(message, checked):
+                    await self._engine.handle(incoming)
+            except Exception as error:
+                log.error("whatsapp message sid=%s failed: %s", message.sid, failure_summary(error))
+
+    async def _handle_status(self, report: StatusReport) -> None:
+        pauses = self._lookup_pauses if report.status in FAILED else ()
+        try:
+            for pause in (0.0, *pauses):
+                if pause:
+                    await asyncio.sleep(pause)
+                async with self._db.transaction() as session:
+                    outcome = await record_status(
+                        session,
+                        report,
+                        now=self._clock.now(),
+                        templates=self._config.templates,
+                        default_locale=self._config.default_locale,
+                    )
+                if outcome != Recorded.UNKNOWN:
+                    break
+        except Exception as error:
+            log.error("whatsapp status sid=%s failed: %s", report.sid, failure_summary(error))
+            return
+        log.info(
+            "whatsapp status sid=%s status=%s error=%s outcome=%s",
+            report.sid,
+            report.status,
+            report.error_code,
+            outcome,
+        )
+        if outcome == Recorded.RESEND:
+            self._on_resend()
+
+
+def build_webhook(app: "Application") -> WhatsAppWebhook:
+    assert app.whatsapp is not None, "WhatsApp is configured"
+    return WhatsAppWebhook(
+        config=app.whatsapp.config,
+        engine=app.engine,
+        media=app.whatsapp.media,
+        db=app.db,
+        clock=app.clock,
+        on_resend=app.sender.wake,
+    )

@@ -1,0 +1,180 @@
+"""Files over WhatsApp: what a person sends is checked on arrival (type, size, that it can be
+had, with the account's credentials), and a file for the person (the data export) cannot go
+as bytes, so the message says where to get it."""
+
+from collections.abc import AsyncIterator
+
+import pytest
+from sqlalchemy import select
+
+from bot.channels.whatsapp import MEDIA_SIZE_LIMIT, MediaItem
+from handlers.incoming import MediaRefusal, RefusalReason
+from models import Attachment, Conversation, HelpCase
+from services.clock import ManualClock
+from services.conversation import read_state
+from tests.conftest import SettingsFactory
+from tests.fakes.twilio_server import media_message
+from tests.test_whatsapp import (
+    DILNOZA,
+    JPEG,
+    Harness,
+    WhatsAppHarness,
+    labels,
+    whatsapp_apps,
+)
+
+
+@pytest.fixture
+async def make_whatsapp(
+    make_settings: SettingsFactory, clock: ManualClock
+) -> AsyncIterator[Harness]:
+    async with whatsapp_apps(make_settings, clock) as make:
+        yield make
+
+
+@pytest.fixture
+async def wa(make_whatsapp: Harness) -> WhatsAppHarness:
+    return await make_whatsapp()
+
+
+async def at_the_files_question(wa: WhatsAppHarness, language: str = "1") -> str:
+    """Onboarded and filing an appeal, at «attach files»: the last reply."""
+    await wa.onboard(DILNOZA, language)
+    for answer in ("2", "1", "2", "1", "1"):  # appeals, new, wages, for myself, Russia
+        await wa.say(DILNOZA, answer)
+    return await wa.say(DILNOZA, "Ish beruvchi uch oydan beri maosh bermayapti.")
+
+
+async def send_file(wa: WhatsAppHarness, url: str, content_type: str, caption: str = "") -> str:
+    await wa.send(media_message(DILNOZA, [(url, content_type)], caption))
+    return wa.last_body(DILNOZA)
+
+
+async def attachments(wa: WhatsAppHarness) -> list[dict[str, object]]:
+    """The files kept so far with the appeal being filed (in its encrypted answers)."""
+    person_id = (await wa.person(DILNOZA)).id
+    async with wa.app.db.sessions() as session:
+        conversation = await session.scalar(
+            select(Conversation).where(Conversation.person_id == person_id)
+        )
+        assert conversation is not None
+        state = read_state(conversation, wa.app.cipher)
+    return list(state.answers_of("appeals").get("files", []))
+
+
+@pytest.mark.parametrize(
+    ("content_type", "kind", "mime"),
+    [
+        ("image/jpeg", "photo", "image/jpeg"),
+        ("application/pdf", "document", "application/pdf"),
+        ("audio/ogg; codecs=opus", "voice", "audio/ogg"),
+        ("video/mp4", "video", "video/mp4"),
+    ],
+)
+async def test_accepted_files_are_kept_with_their_kind_type_and_size(
+    wa: WhatsAppHarness, content_type: str, kind: str, mime: str
+) -> None:
+    await at_the_files_question(wa)
+    url = wa.twilio.add_media(JPEG, content_type)
+    assert "Qoʻshilgan fayllar: 1 / 10." in await send_file(wa, url, content_type)
+    [kept] = await attachments(wa)
+    assert kept == {
+        "channel": "whatsapp",
+        "kind": kind,
+        "file_ref": url,
+        "mime_type": mime,
+        "size": len(JPEG),
+    }
+
+
+async def test_a_refused_type_gets_a_clear_hint_and_the_same_question(
+    wa: WhatsAppHarness,
+) -> None:
+    question = await at_the_files_question(wa, "3")
+    url = wa.twilio.add_media(b"PK\x03\x04zip", "application/zip")
+    refused = await send_file(wa, url, "application/zip", "договор")
+    assert refused.startswith(
+        "Файл такого типа принять нельзя. Пожалуйста, отправьте фото, документ PDF, "
+        "голосовое сообщение или видео."
+    )
+    assert refused.endswith(question)  # the same question again, with its list
+    assert labels(refused) == labels(question)
+    assert await attachments(wa) == []
+    assert wa.twilio.media_requests == []  # not even looked at
+
+
+async def test_a_file_over_the_limit_is_refused_by_its_declared_size(wa: WhatsAppHarness) -> None:
+    question = await at_the_files_question(wa, "2")
+    url = wa.twilio.add_media(JPEG, "image/jpeg", declared_length=MEDIA_SIZE_LIMIT + 1)
+    refused = await send_file(wa, url, "image/jpeg")
+    assert refused.startswith("Бу файл жуда катта: кўпи билан 16 МБ бўлиши мумкин.")
+    assert refused.endswith(question)
+    assert await attachments(wa) == []
+    assert [method for method, _, _ in wa.twilio.media_requests] == ["HEAD", "HEAD"]
+
+
+async def test_without_a_size_from_head_the_download_is_counted_and_capped(
+    wa: WhatsAppHarness,
+) -> None:
+    assert wa.app.whatsapp is not None
+    media = wa.app.whatsapp.media
+    media.size_limit = 1024 * 1024  # (a small limit: the counting is what is tested)
+    await at_the_files_question(wa)
+    small = wa.twilio.add_media(JPEG, "image/jpeg", head_allowed=False)
+    assert "Qoʻshilgan fayllar: 1 / 10." in await send_file(wa, small, "image/jpeg")
+    large = wa.twilio.add_media(b"\0" * (1300 * 1024), "image/png", declared_length=None)
+    refused = await send_file(wa, large, "image/png")
+    assert refused.startswith("Bu fayl juda katta: koʻpi bilan 1 MB boʻlishi mumkin.")
+    [kept] = await attachments(wa)
+    assert (kept["file_ref"], kept["size"]) == (small, len(JPEG))
+    # credentials went to Twilio's address only, never to the storage it redirects to
+    assert {(path.startswith("/cdn/"), auth) for _, path, auth in wa.twilio.media_requests} == {
+        (False, True),
+        (True, False),
+    }
+    assert await media.download(small) == JPEG
+
+
+async def test_a_file_that_cannot_be_had_is_asked_for_again(wa: WhatsAppHarness) -> None:
+    await at_the_files_question(wa)
+    gone = wa.twilio.add_media(JPEG, "image/jpeg").replace("/Media/ME", "/Media/MX")
+    refused = await send_file(wa, gone, "image/jpeg")
+    assert refused.startswith("Bu faylni qabul qila olmadik. Iltimos, uni qayta yuboring.")
+    elsewhere = "https://files.example.org/photo.jpg"  # never sent the credentials
+    assert (await send_file(wa, elsewhere, "image/jpeg")).startswith("Bu faylni qabul qila")
+    assert await attachments(wa) == []
+    assert wa.app.whatsapp is not None
+    checked = await wa.app.whatsapp.media.check(MediaItem(elsewhere, "image/jpeg"))
+    assert checked == MediaRefusal(RefusalReason.UNAVAILABLE)
+    assert not wa.app.whatsapp.media.is_twilio_url(elsewhere)
+    assert wa.app.whatsapp.media.is_twilio_url("https://api.twilio.com/2010-04-01/Accounts/AC1")
+
+
+async def test_a_sticker_is_not_attached_and_several_files_in_one_message_all_count(
+    wa: WhatsAppHarness,
+) -> None:
+    await at_the_files_question(wa)
+    sticker = wa.twilio.add_media(b"RIFF....WEBP", "image/webp")
+    refused = await send_file(wa, sticker, "image/webp")  # accepted by the channel…
+    assert refused.startswith("Buni ilova qilib boʻlmaydi.")  # …refused by the journey
+    first = wa.twilio.add_media(JPEG, "image/jpeg")
+    second = wa.twilio.add_media(JPEG, "application/pdf")
+    await wa.send(
+        media_message(DILNOZA, [(first, "image/jpeg"), (second, "application/pdf")], "Hujjat")
+    )
+    assert "Qoʻshilgan fayllar: 2 / 10." in wa.last_body(DILNOZA)
+    assert [f["file_ref"] for f in await attachments(wa)] == [first, second]
+    await wa.say(DILNOZA, "1")  # done
+    await wa.say(DILNOZA, "1")  # send
+    assert [a.file_ref for a in await wa.rows(Attachment)] == [first, second]
+    assert await wa.count(HelpCase) == 0
+
+
+async def test_the_data_export_says_where_to_get_the_file(wa: WhatsAppHarness) -> None:
+    await wa.onboard(DILNOZA, "3")
+    await wa.say(DILNOZA, "6")  # my data and settings
+    await wa.say(DILNOZA, "Посмотреть, скачать или удалить мои данные")
+    body = await wa.say(DILNOZA, "Скачать копию (файл)")
+    assert "WhatsApp не позволяет отправлять здесь файлы." in body
+    assert "MediaUrl" not in wa.twilio.sent[-1]
+    assert labels(body)[0] == "Посмотреть мои данные"
