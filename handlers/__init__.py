@@ -5,6 +5,7 @@ from handlers import (
     guidance,
     help,
     language,
+    linking,
     menu,
     my_data,
     onboarding,
@@ -25,5 +26,6 @@ def all_journeys() -> dict[str, Journey]:
         appeals.journey,
         help.journey,
         guidance.journey,
+        linking.journey,
     )
     return {journey.name: journey for journey in journeys}

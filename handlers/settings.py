@@ -15,7 +15,7 @@ from handlers.conversation import (
 
 journey = Journey("settings", first_step="main", needs_consent=True)
 
-PRIVACY, MY_DATA = "privacy", "my_data"
+PRIVACY, MY_DATA, LINK_CHAT = "privacy", "my_data", "link_chat"
 
 
 @journey.asks("main")
@@ -26,6 +26,7 @@ async def ask_main(ctx: Context) -> Question:
             ctx.choice(MY_DATA, "See, download or delete my data"),
             ctx.choice(LANGUAGE, "Language"),
             ctx.choice(PRIVACY, "Privacy notice and consent"),
+            ctx.choice(LINK_CHAT, "Link another chat (WhatsApp / Telegram)"),
             ctx.choice(MENU, "Main menu"),
         ),
     )
@@ -40,4 +41,6 @@ async def answer_main(ctx: Context, answer: Answer) -> Outcome:
         return Repeat()
     if answer.choice == PRIVACY:
         return Go("onboarding", "consent")
+    if answer.choice == LINK_CHAT and "linking" in ctx.journeys:
+        return Go("linking")
     return ctx.not_understood()

@@ -5,6 +5,8 @@ decrypts. To rotate: put a new key first, keep the old ones after it, restart, r
 `vatandosh db reencrypt`, then drop the old keys.
 """
 
+import base64
+import hmac
 import json
 from typing import Any
 
@@ -29,9 +31,25 @@ def generate_data_key() -> str:
     return Fernet.generate_key().decode("ascii")
 
 
+# Domain separation: the hashing key is derived from the first DATA_KEY key, never the key
+# itself, so a hash can never help with the encryption.
+_KEYED_HASH_CONTEXT = b"vatandosh keyed hash v1"
+
+
 class DataCipher:
     def __init__(self, data_key: str) -> None:
         self._fernet = MultiFernet(parse_data_key(data_key))
+        first = next(part.strip() for part in data_key.split(",") if part.strip())
+        self._hash_key = hmac.digest(
+            base64.urlsafe_b64decode(first.encode("ascii")), _KEYED_HASH_CONTEXT, "sha256"
+        )
+
+    def keyed_hash(self, text: str) -> str:
+        """HMAC-SHA256 of `text` (64 hex characters), keyed by the first DATA_KEY key: for a
+        value that must be recognised later but never stored (a one-time code). Without the
+        key the hash cannot be reversed by trying every value. Rotating the first key changes
+        every hash."""
+        return hmac.digest(self._hash_key, text.encode("utf-8"), "sha256").hex()
 
     def encrypt_text(self, value: str) -> str:
         return self._fernet.encrypt(value.encode("utf-8")).decode("ascii")

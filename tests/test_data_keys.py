@@ -79,6 +79,21 @@ def test_data_key_accepts_several_keys_and_encrypts_with_the_first() -> None:
     assert "AA1234567" not in both.encrypt_text("AA1234567")
 
 
+def test_keyed_hash_depends_on_the_first_key_only_and_hides_the_value() -> None:
+    first, second = generate_data_key(), generate_data_key()
+    cipher = DataCipher(f"{first},{second}")
+
+    digest = cipher.keyed_hash("042917")
+    assert len(digest) == 64
+    assert int(digest, 16) >= 0  # hex
+    assert "042917" not in digest
+    assert digest == cipher.keyed_hash("042917")  # the same value is recognised again
+    assert digest != cipher.keyed_hash("042918")
+    assert digest == DataCipher(first).keyed_hash("042917")  # only the first key counts
+    assert digest != DataCipher(second).keyed_hash("042917")
+    assert digest != DataCipher(f"{second},{first}").keyed_hash("042917")  # rotation
+
+
 def test_every_text_column_is_encrypted_personal_data() -> None:
     """Free text may hold anything a person wrote: a new Text column must be marked with
     encrypted_column (or this test changed on purpose, with the reason)."""

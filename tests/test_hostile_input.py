@@ -41,7 +41,7 @@ LANGUAGE_IDS = ("uz_Latn", "uz_Cyrl", "ru")
 CONSENT_IDS = ("agree", "read_full", "decline")
 LIMITED_MENU_IDS = ("guidance", "emergency", "privacy", "my_data", "u:language")
 FULL_MENU_IDS = ("registration", "appeals", "guidance", "help", "family", "settings")
-SETTINGS_IDS = ("my_data", "u:language", "privacy", "u:menu")
+SETTINGS_IDS = ("my_data", "u:language", "privacy", "link_chat", "u:menu")
 
 
 def choose_language_text(catalogs: Catalogs) -> str:

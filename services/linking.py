@@ -1,0 +1,400 @@
+"""One person, several chats: a one-time code shown in one chat and typed in another links
+the second chat (its channel account) to the person who asked for the code.
+
+The code is six digits from `secrets`, valid for ten minutes and usable once; only a keyed
+hash of it is stored (`DataCipher.keyed_hash`), never the code. A new code replaces the
+person's earlier ones. Wrong codes are counted per chat (in its conversation's answers):
+after five within ten minutes the chat must wait, so one chat cannot guess six digits
+(about 700 guesses a day against a million codes that each live ten minutes).
+
+Linking happens in the update of the chat that typed the code. The engine already holds
+that chat's person's conversation row (FOR UPDATE); `redeem` then locks the code's person's
+conversation row and the code row, in that order (the same order an update of the code's
+own chat takes: its conversation first, then its codes), moves the channel account and
+marks the code used. The chat's old person, which has no data of its own (checked), is
+removed when the update commits; see `_hand_over_at_commit`.
+"""
+
+import logging
+import re
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
+from datetime import datetime, timedelta
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import delete, event, exists, func, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session
+
+from models import (
+    Appeal,
+    ChannelAccount,
+    Conversation,
+    HelpCase,
+    LinkCode,
+    OutboxKind,
+    OutboxMessage,
+    Person,
+    Registration,
+)
+from services import outbox
+from services.conversation import ConversationState, read_state, write_state
+from services.crypto import DataCipher
+from services.messages import OutgoingMessage
+from services.text import match_key
+
+log = logging.getLogger(__name__)
+
+CODE_DIGITS = 6
+CODE_LIFETIME = timedelta(minutes=10)
+WRONG_LIMIT = 5
+WRONG_WINDOW = timedelta(minutes=10)
+# What to send in the other chat, in every language: the word, a space and the code.
+COMMAND_WORD = "LINK"
+# The word may also be Uzbek (either script) or Russian; compared by match_key, so any
+# apostrophe, script or case works. `/link 123456` works too (Telegram command).
+LINK_WORDS = ("link", "bogʻlash", "ulash", "боғлаш", "улаш", "связать", "привязать")
+COMMAND = "link"
+
+# Where a chat's wrong codes are counted: a key of the conversation's answers that is no
+# journey, so "cancel" in a journey never clears it.
+ATTEMPTS = "link_attempts"
+# Where the journey keeps which chat asked for the code (a channel_account id).
+JOURNEY = "linking"
+SHOWN_IN = "shown_in"
+# Answers of the chat's old person that are not carried over to the person it joins.
+NOT_CARRIED = frozenset({ATTEMPTS, "onboarding"})
+
+_KEYS = "|".join(sorted({re.escape(match_key(word)) for word in LINK_WORDS}, key=len))
+# Between four and eight digits after the word is meant as a code (a wrong length gets a
+# hint); fewer is left alone, as it may be someone's words ("ulash 2").
+_REQUEST = re.compile(rf"^(?:{_KEYS}) ?(?P<digits>[0-9](?: ?[0-9]){{3,7}})$")
+_CODE = re.compile(rf"^[0-9]{{{CODE_DIGITS}}}$")
+
+
+# -- reading what was typed -----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class LinkRequest:
+    code: str | None  # None: meant as a code, but not six digits
+
+
+def read_request(text: str, *, command: str | None = None) -> LinkRequest | None:
+    """The code in a link request: the word and the code ("LINK 123456"; BOGʻLASH,
+    СВЯЗАТЬ … too; spaces and dashes allowed) or the command `/link 123456`. None when the
+    text is no link request at all."""
+    key = match_key(text)
+    if command is not None:
+        if command != COMMAND:
+            return None
+        digits = key.replace(" ", "")
+        return LinkRequest(digits if _CODE.match(digits) else None)
+    found = _REQUEST.match(key)
+    if found is None:
+        return None
+    digits = found.group("digits").replace(" ", "")
+    return LinkRequest(digits if _CODE.match(digits) else None)
+
+
+# -- wrong codes, per chat --------------------------------------------------------------------
+
+
+def _recent_wrong(attempts: Mapping[str, Any], now: datetime) -> list[datetime]:
+    moments: list[datetime] = []
+    for value in attempts.get("wrong", []):
+        try:
+            moment = datetime.fromisoformat(str(value))
+        except ValueError:
+            continue
+        if moment.tzinfo is not None and now - WRONG_WINDOW < moment <= now:
+            moments.append(moment)
+    return sorted(moments)
+
+
+def blocked_for(attempts: Mapping[str, Any], now: datetime) -> timedelta | None:
+    """How long this chat must still wait after too many wrong codes; None: it may try."""
+    recent = _recent_wrong(attempts, now)
+    if len(recent) < WRONG_LIMIT:
+        return None
+    return recent[-WRONG_LIMIT] + WRONG_WINDOW - now
+
+
+def record_wrong(attempts: dict[str, Any], now: datetime) -> timedelta | None:
+    """Count a wrong code; returns the wait when this one reached the limit."""
+    recent = [*_recent_wrong(attempts, now), now][-WRONG_LIMIT:]
+    attempts["wrong"] = [moment.isoformat() for moment in recent]
+    wait = blocked_for(attempts, now)
+    if wait is not None:
+        log.warning("link codes blocked after %d wrong ones within the window", WRONG_LIMIT)
+    return wait
+
+
+# -- making a code ----------------------------------------------------------------------------
+
+
+def _usable(code: LinkCode, now: datetime) -> bool:
+    return code.used_at is None and now < code.expires_at
+
+
+async def create_code(
+    session: AsyncSession, cipher: DataCipher, person_id: int, now: datetime
+) -> str:
+    """A new code for the person; their earlier codes stop working. Returned once, to be
+    shown; only its keyed hash is kept."""
+    await session.execute(delete(LinkCode).where(LinkCode.person_id == person_id))
+    for _ in range(20):
+        code = f"{secrets.randbelow(10**CODE_DIGITS):0{CODE_DIGITS}d}"
+        digest = cipher.keyed_hash(code)
+        existing = await session.scalar(select(LinkCode).where(LinkCode.code_hash == digest))
+        if existing is not None:
+            if _usable(existing, now):
+                continue  # someone else's live code: draw again
+            await session.delete(existing)  # a spent one: its hash may be reused
+            await session.flush()
+        session.add(
+            LinkCode(
+                person_id=person_id,
+                code_hash=digest,
+                created_at=now,
+                expires_at=now + CODE_LIFETIME,
+                used_at=None,
+            )
+        )
+        await session.flush()
+        log.info("link code created person=%s", person_id)
+        return code
+    raise RuntimeError("no free link code found")  # pragma: no cover - a million codes
+
+
+async def current_account(session: AsyncSession, person_id: int) -> ChannelAccount | None:
+    """The chat the person is writing from now (the one heard from last)."""
+    return await session.scalar(
+        select(ChannelAccount)
+        .where(ChannelAccount.person_id == person_id)
+        .order_by(ChannelAccount.last_inbound_at.desc(), ChannelAccount.id.desc())
+        .limit(1)
+    )
+
+
+# -- typing a code in another chat --------------------------------------------------------------
+
+
+class Refusal(StrEnum):
+    WRONG = "wrong"  # unknown, used, expired, or its person deleted their data
+    SAME_CHAT = "same_chat"  # typed in the chat that asked for it
+    ALREADY_LINKED = "already_linked"  # typed in another chat of the same person
+    HAS_DATA = "has_data"  # this chat's person has registrations, appeals or help requests
+    SHARED = "shared"  # this chat's person has other chats: moving it would be unlinking
+
+
+@dataclass(frozen=True)
+class Linked:
+    person: Person  # the person the chat now belongs to
+    original: ChannelAccount | None  # the chat to tell (where the code was asked for)
+
+
+async def has_own_data(session: AsyncSession, person_id: int) -> bool:
+    """Registrations, appeals or help requests (their files and messages hang off them)."""
+    for model in (Registration, Appeal, HelpCase):
+        if await session.scalar(select(exists().where(model.person_id == person_id))):
+            return True
+    return False
+
+
+async def redeem(
+    session: AsyncSession,
+    cipher: DataCipher,
+    *,
+    code: str,
+    channel: str,
+    external_id: str,
+    person: Person,
+    state: ConversationState,
+    now: datetime,
+) -> Linked | Refusal:
+    """Link the chat (`channel`, `external_id`), whose person is `person` with the
+    conversation `state` the engine holds, to the person of `code`.
+
+    On success the chat's account belongs to the code's person, `state` is replaced in place
+    by that person's state (with this chat's unfinished answers added where they had none),
+    and the old person is removed when the transaction commits. On a refusal nothing
+    changes."""
+    digest = cipher.keyed_hash(code)
+    row = await session.scalar(select(LinkCode).where(LinkCode.code_hash == digest))
+    if row is not None and _usable(row, now) and row.person_id == person.id:
+        shown_in = state.answers.get(JOURNEY, {}).get(SHOWN_IN)
+        account = await _account(session, channel, external_id)
+        if account is not None and account.id == shown_in:
+            return _refused(Refusal.SAME_CHAT, person.id)
+        return _refused(Refusal.ALREADY_LINKED, person.id)
+    # Checked before the code is judged: a chat that could not be linked anyway learns
+    # nothing about which codes exist.
+    if await has_own_data(session, person.id):
+        return _refused(Refusal.HAS_DATA, person.id)
+    if await _account_count(session, person.id) > 1:
+        return _refused(Refusal.SHARED, person.id)
+    if row is None or not _usable(row, now):
+        return _refused(Refusal.WRONG, person.id)
+
+    # Lock order: the code's person's conversation, then the code (as their own updates do).
+    target_conversation = await session.scalar(
+        select(Conversation)
+        .where(Conversation.person_id == row.person_id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
+    row = await session.scalar(
+        select(LinkCode)
+        .where(LinkCode.id == row.id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
+    target = None if row is None else await session.get(Person, row.person_id)
+    if (
+        row is None
+        or target_conversation is None
+        or target is None
+        or target.deleted_at is not None
+        or not _usable(row, now)
+    ):
+        # Used, replaced or deleted while we waited for the lock.
+        return _refused(Refusal.WRONG, person.id)
+
+    account = await _account(session, channel, external_id)
+    if account is None:  # pragma: no cover - the engine created it for this update
+        raise RuntimeError("channel account missing while linking")
+    original = await _original_account(session, target_conversation, cipher, target.id)
+    row.used_at = now
+    account.person_id = target.id
+    await session.flush()
+
+    old_conversation = await session.get(Conversation, person.id)
+    if old_conversation is None:  # pragma: no cover - the engine holds it
+        raise RuntimeError("conversation missing while linking")
+    adopt(state, read_state(target_conversation, cipher))
+    state.answers.pop(JOURNEY, None)  # the code step's notes: done with
+    _hand_over_at_commit(
+        session,
+        cipher,
+        old_person=person,
+        old_conversation=old_conversation,
+        conversation=target_conversation,
+        state=state,
+        now=now,
+    )
+    log.info("chat linked channel=%s person=%s removed_person=%s", channel, target.id, person.id)
+    return Linked(person=target, original=original)
+
+
+def _refused(refusal: Refusal, person_id: int) -> Refusal:
+    log.info("link code refused reason=%s person=%s", refusal, person_id)
+    return refusal
+
+
+async def _account(session: AsyncSession, channel: str, external_id: str) -> ChannelAccount | None:
+    return await session.scalar(
+        select(ChannelAccount).where(
+            ChannelAccount.channel == channel, ChannelAccount.external_id == external_id
+        )
+    )
+
+
+async def _account_count(session: AsyncSession, person_id: int) -> int:
+    count = await session.scalar(
+        select(func.count())
+        .select_from(ChannelAccount)
+        .where(ChannelAccount.person_id == person_id)
+    )
+    return int(count or 0)
+
+
+async def _original_account(
+    session: AsyncSession, conversation: Conversation, cipher: DataCipher, person_id: int
+) -> ChannelAccount | None:
+    """The chat where the code was shown; else the person's chat heard from last."""
+    shown_in = read_state(conversation, cipher).answers.get(JOURNEY, {}).get(SHOWN_IN)
+    if isinstance(shown_in, int):
+        account = await session.get(ChannelAccount, shown_in)
+        if account is not None and account.person_id == person_id:
+            return account
+    return await current_account(session, person_id)
+
+
+def adopt(state: ConversationState, joined: ConversationState) -> None:
+    """Make `state` (the object the engine will write back) the joined person's state. The
+    chat's own unfinished answers (a started appeal) are kept where the joined person has
+    none for that journey."""
+    carried = {
+        journey: values
+        for journey, values in state.answers.items()
+        if values and journey not in NOT_CARRIED and not joined.answers.get(journey)
+    }
+    for item in fields(ConversationState):
+        setattr(state, item.name, getattr(joined, item.name))
+    state.answers.update(carried)
+
+
+def _hand_over_at_commit(
+    session: AsyncSession,
+    cipher: DataCipher,
+    *,
+    old_person: Person,
+    old_conversation: Conversation,
+    conversation: Conversation,
+    state: ConversationState,
+    now: datetime,
+) -> None:
+    """Remove the chat's old person when the update commits.
+
+    The engine goes on with this update after the interceptor: it writes the conversation
+    state into the row it locked (the old person's) and enqueues the reply with the old
+    person's id. So the removal waits for the commit: then the state is written to the
+    joined person's row, the old person's outbox rows (this reply among them) are given to
+    the joined person, and the old person and their conversation row are deleted, all in
+    the update's transaction. (An engine that re-read the participant after an early
+    interceptor would make this unnecessary.)
+    """
+    old_id, new_id = old_person.id, conversation.person_id
+
+    def hand_over(sync_session: Session) -> None:
+        sync_session.flush()  # what the engine wrote for this update
+        write_state(conversation, state, cipher, now)
+        sync_session.execute(
+            update(OutboxMessage)
+            .where(OutboxMessage.person_id == old_id)
+            .values(person_id=new_id)
+            .execution_options(synchronize_session=False)
+        )
+        sync_session.expunge(old_conversation)
+        sync_session.expunge(old_person)
+        sync_session.execute(delete(Conversation).where(Conversation.person_id == old_id))
+        sync_session.execute(delete(Person).where(Person.id == old_id))
+
+    event.listen(session.sync_session, "before_commit", hand_over, once=True)
+
+
+def tell_original(
+    session: AsyncSession,
+    cipher: DataCipher,
+    account: ChannelAccount,
+    person_id: int,
+    message: OutgoingMessage,
+    now: datetime,
+) -> None:
+    """The notice to the chat where the code was asked for (a push: not to the chat used
+    last, which is the one just linked). A chat that sent STOP gets it recorded, not sent."""
+    opted_out = account.opted_out_at is not None
+    outbox.enqueue(
+        session,
+        cipher,
+        person_id=person_id,
+        channel=account.channel,
+        address=account.external_id,
+        messages=[message],
+        now=now,
+        kind=OutboxKind.PUSH,
+        not_sent_because="opted out (STOP)" if opted_out else None,
+    )
