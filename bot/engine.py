@@ -48,7 +48,7 @@ from services.i18n import Catalogs, guess_locale
 from services.inbound import is_first_delivery
 from services.log_safety import failure_summary
 from services.messages import OutgoingMessage, join_texts
-from services.people import hold_participant
+from services.people import continue_as, hold_participant
 from services.text import clean_text, match_key, parse_number
 
 log = logging.getLogger(__name__)
@@ -193,6 +193,11 @@ class ConversationEngine:
             else:
                 outcome = await self._react(ctx, incoming)
             farewell = isinstance(outcome, Farewell)
+            if participant.account.person_id != person.id:
+                # An early interceptor joined this chat to another person (linking a second
+                # channel): the rest of the update is theirs.
+                participant = await continue_as(session, participant)
+                person = participant.person
             if isinstance(outcome, Farewell | SayOnly):
                 message = OutgoingMessage(join_texts(ctx.said), document=ctx.document)
             else:

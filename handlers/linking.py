@@ -136,8 +136,8 @@ async def link_by_code(ctx: Context, answer: Answer) -> Outcome | None:
                 digits=linking.CODE_DIGITS, example=_example("123456")
             )
         )
-    attempts = ctx.state.answers_of(linking.ATTEMPTS)
-    if (wait := linking.blocked_for(attempts, ctx.now)) is not None:
+    chat = (answer.incoming.channel, answer.incoming.external_id)
+    if (wait := await linking.blocked_for(ctx.session, ctx.cipher, *chat, ctx.now)) is not None:
         return Repeat(_too_many(ctx, wait))
     result = await linking.redeem(
         ctx.session,
@@ -152,7 +152,8 @@ async def link_by_code(ctx: Context, answer: Answer) -> Outcome | None:
     if isinstance(result, linking.Linked):
         return await _linked(ctx, result, answer.incoming.channel)
     if result is linking.Refusal.WRONG:
-        if (wait := linking.record_wrong(attempts, ctx.now)) is not None:
+        wait = await linking.record_wrong(ctx.session, ctx.cipher, *chat, ctx.now)
+        if wait is not None:
             return Repeat(_too_many(ctx, wait))
         return Repeat(
             ctx._(

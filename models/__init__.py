@@ -5,7 +5,7 @@ from models.base import Base
 from models.conversation import Conversation
 from models.help_case import CaseMessage, CaseStatus, HelpCase, HelpReason
 from models.inbound import InboundMessage
-from models.link_code import LinkCode
+from models.link_code import LinkAttempt, LinkCode
 from models.outbox import OutboxKind, OutboxMessage, OutboxStatus
 from models.person import ChannelAccount, Person
 from models.reference import ReferenceCounter
@@ -30,6 +30,7 @@ __all__ = [
     "HelpCase",
     "HelpReason",
     "InboundMessage",
+    "LinkAttempt",
     "LinkCode",
     "OutboxKind",
     "OutboxMessage",

@@ -18,3 +18,14 @@ class LinkCode(Base):
     created_at: Mapped[datetime]
     expires_at: Mapped[datetime]
     used_at: Mapped[datetime | None]
+
+
+class LinkAttempt(Base):
+    """A wrong link code, counted per chat (by a keyed hash of its channel and address, so
+    deleting a chat's data does not reset the count) and across the whole system."""
+
+    __tablename__ = "link_attempt"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    chat_hash: Mapped[str] = mapped_column(String(64), index=True)
+    at: Mapped[datetime] = mapped_column(index=True)

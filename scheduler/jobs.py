@@ -8,6 +8,7 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from models.db import Database
 from scheduler.outbox_sender import OutboxSender
+from services import linking
 from services.clock import Clock
 from services.inbound import forget_before
 from services.outbox import forget_delivered_before
@@ -15,6 +16,7 @@ from services.outbox import forget_delivered_before
 log = logging.getLogger(__name__)
 
 INBOUND_IDS_KEPT = timedelta(days=7)
+LINK_CODES_KEPT = timedelta(days=1)  # after they expired, with the wrong attempts
 DELIVERED_MESSAGES_KEPT = timedelta(days=30)
 
 
@@ -22,6 +24,13 @@ async def forget_old_inbound_ids(db: Database, clock: Clock) -> int:
     async with db.transaction() as session:
         forgotten = await forget_before(session, clock.now() - INBOUND_IDS_KEPT)
     log.info("housekeeping: forgot %s inbound ids", forgotten)
+    return forgotten
+
+
+async def forget_old_link_codes(db: Database, clock: Clock) -> int:
+    async with db.transaction() as session:
+        forgotten = await linking.forget_before(session, clock.now() - LINK_CODES_KEPT)
+    log.info("housekeeping: forgot %s link codes and attempts", forgotten)
     return forgotten
 
 
@@ -45,6 +54,7 @@ def build_scheduler(
     async def housekeeping() -> None:
         await forget_old_inbound_ids(db, clock)
         await forget_old_delivered_messages(db, clock)
+        await forget_old_link_codes(db, clock)
 
     common = {"max_instances": 1, "coalesce": True}
     scheduler.add_job(outbox_tick, "interval", seconds=poll_seconds, id="outbox-tick", **common)

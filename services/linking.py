@@ -18,29 +18,26 @@ removed when the update commits; see `_hand_over_at_commit`.
 import logging
 import re
 import secrets
-from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from datetime import datetime, timedelta
 from enum import StrEnum
-from typing import Any
 
-from sqlalchemy import delete, event, exists, func, select, update
+from sqlalchemy import delete, exists, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import Session
 
 from models import (
     Appeal,
     ChannelAccount,
     Conversation,
     HelpCase,
+    LinkAttempt,
     LinkCode,
     OutboxKind,
-    OutboxMessage,
     Person,
     Registration,
 )
 from services import outbox
-from services.conversation import ConversationState, read_state, write_state
+from services.conversation import ConversationState, read_state
 from services.crypto import DataCipher
 from services.messages import OutgoingMessage
 from services.text import match_key
@@ -49,7 +46,10 @@ log = logging.getLogger(__name__)
 
 CODE_DIGITS = 6
 CODE_LIFETIME = timedelta(minutes=10)
-WRONG_LIMIT = 5
+WRONG_LIMIT = 5  # wrong codes from one chat within the window
+# Wrong codes from everyone within the window before linking pauses for all: a brute force
+# spread over many chats would need about 500,000 guesses per live code.
+WRONG_LIMIT_OVERALL = 200
 WRONG_WINDOW = timedelta(minutes=10)
 # What to send in the other chat, in every language: the word, a space and the code.
 COMMAND_WORD = "LINK"
@@ -58,14 +58,11 @@ COMMAND_WORD = "LINK"
 LINK_WORDS = ("link", "bogʻlash", "ulash", "боғлаш", "улаш", "связать", "привязать")
 COMMAND = "link"
 
-# Where a chat's wrong codes are counted: a key of the conversation's answers that is no
-# journey, so "cancel" in a journey never clears it.
-ATTEMPTS = "link_attempts"
 # Where the journey keeps which chat asked for the code (a channel_account id).
 JOURNEY = "linking"
 SHOWN_IN = "shown_in"
 # Answers of the chat's old person that are not carried over to the person it joins.
-NOT_CARRIED = frozenset({ATTEMPTS, "onboarding"})
+NOT_CARRIED = frozenset({"onboarding"})
 
 _KEYS = "|".join(sorted({re.escape(match_key(word)) for word in LINK_WORDS}, key=len))
 # Between four and eight digits after the word is meant as a code (a wrong length gets a
@@ -99,37 +96,50 @@ def read_request(text: str, *, command: str | None = None) -> LinkRequest | None
     return LinkRequest(digits if _CODE.match(digits) else None)
 
 
-# -- wrong codes, per chat --------------------------------------------------------------------
+# -- wrong codes, per chat and overall -------------------------------------------------------
 
 
-def _recent_wrong(attempts: Mapping[str, Any], now: datetime) -> list[datetime]:
-    moments: list[datetime] = []
-    for value in attempts.get("wrong", []):
-        try:
-            moment = datetime.fromisoformat(str(value))
-        except ValueError:
-            continue
-        if moment.tzinfo is not None and now - WRONG_WINDOW < moment <= now:
-            moments.append(moment)
-    return sorted(moments)
+def _chat_hash(cipher: DataCipher, channel: str, external_id: str) -> str:
+    return cipher.keyed_hash(f"link-attempt|{channel}|{external_id}")
 
 
-def blocked_for(attempts: Mapping[str, Any], now: datetime) -> timedelta | None:
-    """How long this chat must still wait after too many wrong codes; None: it may try."""
-    recent = _recent_wrong(attempts, now)
-    if len(recent) < WRONG_LIMIT:
-        return None
-    return recent[-WRONG_LIMIT] + WRONG_WINDOW - now
+async def _wrong_since(session: AsyncSession, since: datetime, chat: str | None) -> list[datetime]:
+    query = select(LinkAttempt.at).where(LinkAttempt.at > since)
+    if chat is not None:
+        query = query.where(LinkAttempt.chat_hash == chat)
+    return sorted(await session.scalars(query))
 
 
-def record_wrong(attempts: dict[str, Any], now: datetime) -> timedelta | None:
-    """Count a wrong code; returns the wait when this one reached the limit."""
-    recent = [*_recent_wrong(attempts, now), now][-WRONG_LIMIT:]
-    attempts["wrong"] = [moment.isoformat() for moment in recent]
-    wait = blocked_for(attempts, now)
-    if wait is not None:
-        log.warning("link codes blocked after %d wrong ones within the window", WRONG_LIMIT)
-    return wait
+async def blocked_for(
+    session: AsyncSession, cipher: DataCipher, channel: str, external_id: str, now: datetime
+) -> timedelta | None:
+    """How long this chat must still wait after too many wrong codes (from it, or from
+    everyone: a brute force spread over many chats); None: it may try."""
+    since = now - WRONG_WINDOW
+    mine = await _wrong_since(session, since, _chat_hash(cipher, channel, external_id))
+    if len(mine) >= WRONG_LIMIT:
+        return mine[-WRONG_LIMIT] + WRONG_WINDOW - now
+    everyone = await _wrong_since(session, since, None)
+    if len(everyone) >= WRONG_LIMIT_OVERALL:
+        log.warning("link codes paused: %d wrong ones within the window", len(everyone))
+        return everyone[-WRONG_LIMIT_OVERALL] + WRONG_WINDOW - now
+    return None
+
+
+async def record_wrong(
+    session: AsyncSession, cipher: DataCipher, channel: str, external_id: str, now: datetime
+) -> timedelta | None:
+    """Count a wrong code; returns the wait when it reached a limit."""
+    session.add(LinkAttempt(chat_hash=_chat_hash(cipher, channel, external_id), at=now))
+    await session.flush()
+    return await blocked_for(session, cipher, channel, external_id, now)
+
+
+async def forget_before(session: AsyncSession, cutoff: datetime) -> int:
+    """Drop wrong attempts and codes that expired before `cutoff`."""
+    attempts = await session.execute(delete(LinkAttempt).where(LinkAttempt.at < cutoff))
+    codes = await session.execute(delete(LinkCode).where(LinkCode.expires_at < cutoff))
+    return int(attempts.rowcount) + int(codes.rowcount)  # type: ignore[attr-defined]
 
 
 # -- making a code ----------------------------------------------------------------------------
@@ -218,10 +228,10 @@ async def redeem(
     """Link the chat (`channel`, `external_id`), whose person is `person` with the
     conversation `state` the engine holds, to the person of `code`.
 
-    On success the chat's account belongs to the code's person, `state` is replaced in place
-    by that person's state (with this chat's unfinished answers added where they had none),
-    and the old person is removed when the transaction commits. On a refusal nothing
-    changes."""
+    On success the chat's account belongs to the code's person and `state` is replaced in
+    place by that person's state (with this chat's unfinished answers added where they had
+    none); the engine then goes on as that person and removes the old one
+    (services.people.continue_as). On a refusal nothing changes."""
     digest = cipher.keyed_hash(code)
     row = await session.scalar(select(LinkCode).where(LinkCode.code_hash == digest))
     if row is not None and _usable(row, now) and row.person_id == person.id:
@@ -271,20 +281,8 @@ async def redeem(
     account.person_id = target.id
     await session.flush()
 
-    old_conversation = await session.get(Conversation, person.id)
-    if old_conversation is None:  # pragma: no cover - the engine holds it
-        raise RuntimeError("conversation missing while linking")
     adopt(state, read_state(target_conversation, cipher))
     state.answers.pop(JOURNEY, None)  # the code step's notes: done with
-    _hand_over_at_commit(
-        session,
-        cipher,
-        old_person=person,
-        old_conversation=old_conversation,
-        conversation=target_conversation,
-        state=state,
-        now=now,
-    )
     log.info("chat linked channel=%s person=%s removed_person=%s", channel, target.id, person.id)
     return Linked(person=target, original=original)
 
@@ -335,45 +333,6 @@ def adopt(state: ConversationState, joined: ConversationState) -> None:
     for item in fields(ConversationState):
         setattr(state, item.name, getattr(joined, item.name))
     state.answers.update(carried)
-
-
-def _hand_over_at_commit(
-    session: AsyncSession,
-    cipher: DataCipher,
-    *,
-    old_person: Person,
-    old_conversation: Conversation,
-    conversation: Conversation,
-    state: ConversationState,
-    now: datetime,
-) -> None:
-    """Remove the chat's old person when the update commits.
-
-    The engine goes on with this update after the interceptor: it writes the conversation
-    state into the row it locked (the old person's) and enqueues the reply with the old
-    person's id. So the removal waits for the commit: then the state is written to the
-    joined person's row, the old person's outbox rows (this reply among them) are given to
-    the joined person, and the old person and their conversation row are deleted, all in
-    the update's transaction. (An engine that re-read the participant after an early
-    interceptor would make this unnecessary.)
-    """
-    old_id, new_id = old_person.id, conversation.person_id
-
-    def hand_over(sync_session: Session) -> None:
-        sync_session.flush()  # what the engine wrote for this update
-        write_state(conversation, state, cipher, now)
-        sync_session.execute(
-            update(OutboxMessage)
-            .where(OutboxMessage.person_id == old_id)
-            .values(person_id=new_id)
-            .execution_options(synchronize_session=False)
-        )
-        sync_session.expunge(old_conversation)
-        sync_session.expunge(old_person)
-        sync_session.execute(delete(Conversation).where(Conversation.person_id == old_id))
-        sync_session.execute(delete(Person).where(Person.id == old_id))
-
-    event.listen(session.sync_session, "before_commit", hand_over, once=True)
 
 
 def tell_original(

@@ -28,6 +28,7 @@ from models import (
     ChannelAccount,
     Conversation,
     HelpCase,
+    LinkCode,
     OutboxMessage,
     Person,
     Registration,
@@ -581,6 +582,7 @@ async def delete_person_data(
     conversation = await session.get(Conversation, person_id)
     if conversation is not None:
         await session.delete(conversation)
+    await _execute(session, delete(LinkCode).where(LinkCode.person_id == person_id))
 
     person.deleted_at = now
     person.locale = None

@@ -3,10 +3,10 @@
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from models import ChannelAccount, Conversation, Person
+from models import ChannelAccount, Conversation, OutboxMessage, Person
 from services.dialect import insert_ignoring_duplicates
 
 
@@ -126,3 +126,29 @@ def record_consent_declined(person: Person, now: datetime) -> None:
 
 async def account_exists(session: AsyncSession, channel: str, external_id: str) -> bool:
     return await _find_account(session, channel, external_id) is not None
+
+
+async def continue_as(session: AsyncSession, participant: Participant) -> Participant:
+    """The chat was joined to another person during this update (a second channel linked
+    with a code): go on as that person — their conversation row locked — and remove the
+    person the chat had until now, who had nothing else (their queued messages go along)."""
+    old = participant.person
+    successor_id = participant.account.person_id
+    conversation = await session.scalar(
+        select(Conversation).where(Conversation.person_id == successor_id).with_for_update()
+    )
+    successor = await session.get(Person, successor_id)
+    if conversation is None or successor is None:  # pragma: no cover - locked by the linker
+        raise RuntimeError("the person a chat was joined to has vanished")
+    await session.execute(
+        update(OutboxMessage)
+        .where(OutboxMessage.person_id == old.id)
+        .values(person_id=successor_id)
+        .execution_options(synchronize_session=False)
+    )
+    await session.execute(delete(Conversation).where(Conversation.person_id == old.id))
+    session.expunge(participant.conversation)
+    await session.execute(delete(Person).where(Person.id == old.id))
+    session.expunge(old)
+    return Participant(person=successor, account=participant.account, conversation=conversation,
+                       is_new=False)  # fmt: skip

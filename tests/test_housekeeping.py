@@ -2,11 +2,17 @@
 
 from datetime import timedelta
 
+from sqlalchemy import select
+
 from bot.app import Application
-from models import InboundMessage, OutboxMessage
+from models import InboundMessage, OutboxMessage, Person
 from models.outbox import OutboxStatus
-from scheduler.jobs import forget_old_delivered_messages, forget_old_inbound_ids
-from services import outbox
+from scheduler.jobs import (
+    forget_old_delivered_messages,
+    forget_old_inbound_ids,
+    forget_old_link_codes,
+)
+from services import linking, outbox
 from services.clock import ManualClock
 from services.messages import OutgoingMessage
 from tests.fakes import telegram_updates as tg
@@ -39,3 +45,18 @@ async def test_delivered_messages_are_forgotten_after_30_days_pending_ones_never
     statuses = [row.status for row in await telegram.outbox_rows()]
     assert statuses == [OutboxStatus.PENDING, OutboxStatus.SENT]
     assert await telegram.count(OutboxMessage) == 2
+
+
+async def test_expired_link_codes_and_old_wrong_attempts_are_forgotten(
+    app: Application, clock: ManualClock
+) -> None:
+    async with app.db.transaction() as session:
+        session.add(Person(created_at=clock.now(), last_seen_at=clock.now()))
+        await session.flush()
+        person = await session.scalar(select(Person))
+        assert person is not None
+        await linking.create_code(session, app.cipher, person.id, clock.now())
+        await linking.record_wrong(session, app.cipher, "telegram", "1", clock.now())
+    clock.advance(timedelta(days=2))
+
+    assert await forget_old_link_codes(app.db, clock) == 2

@@ -23,6 +23,7 @@ from models import (
     AppealStatus,
     ChannelAccount,
     Conversation,
+    LinkAttempt,
     LinkCode,
     OutboxKind,
     OutboxMessage,
@@ -493,3 +494,27 @@ def test_what_is_not_a_code(text: str, command: str | None, meant: bool) -> None
         assert request.code is None
     else:
         assert request is None
+
+
+async def test_wrong_codes_are_counted_per_chat_and_across_all_chats(
+    app: Application, clock: ManualClock
+) -> None:
+    async with app.db.transaction() as session:
+        for _ in range(linking.WRONG_LIMIT - 1):
+            assert (
+                await linking.record_wrong(session, app.cipher, "whatsapp", "+1", clock.now())
+                is None
+            )
+        assert await linking.record_wrong(session, app.cipher, "whatsapp", "+1", clock.now())
+        # another chat is not blocked by the first one's mistakes …
+        assert await linking.blocked_for(session, app.cipher, "whatsapp", "+2", clock.now()) is None
+        # … until wrong codes from everyone reach the overall limit
+        for n in range(linking.WRONG_LIMIT_OVERALL):
+            await linking.record_wrong(session, app.cipher, "console", f"guesser-{n}", clock.now())
+        assert await linking.blocked_for(session, app.cipher, "whatsapp", "+2", clock.now())
+        hashes = set(await session.scalars(select(LinkAttempt.chat_hash)))
+    assert not any("+1" in h or "guesser" in h for h in hashes)  # chats kept only as keyed hashes
+
+    clock.advance(linking.WRONG_WINDOW)
+    async with app.db.sessions() as session:
+        assert await linking.blocked_for(session, app.cipher, "whatsapp", "+1", clock.now()) is None
