@@ -353,7 +353,7 @@ class ConversationEngine:
     def _help_text(self, ctx: Context) -> str:
         return ctx._(
             "How to use this chat:\n"
-            "• Tap a button or type its number.\n"
+            "• Choose an option: tap it or send its number.\n"
             "• Words that work everywhere: «menu» — the main menu, «back» — the previous "
             "question, «cancel» — stop and discard, «language» — change the language.\n"
             "To write to the consulate, open «Help: talk to an operator» in the main menu."

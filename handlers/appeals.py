@@ -303,8 +303,8 @@ async def answer_category(ctx: Context, answer: Answer) -> Outcome:
 
 def _danger_line(ctx: Context) -> str:
     return ctx._(
-        "If you are in immediate danger, do not wait for an answer to an appeal: tap "
-        "«{danger}» or choose «{help}» in the main menu."
+        "If you are in immediate danger, do not wait for an answer to an appeal: choose "
+        "«{danger}» here or «{help}» in the main menu."
     ).format(danger=ctx._("I am in danger now"), help=ctx._("Help: talk to an operator"))
 
 
@@ -392,7 +392,7 @@ async def answer_relative_country(ctx: Context, answer: Answer) -> Outcome:
 @journey.asks("rel_city")
 async def ask_relative_city(ctx: Context) -> Question:
     return Question(
-        ctx._("In which city or region? If you do not know, tap «I do not know»."),
+        ctx._("In which city or region? If you do not know, choose «I do not know»."),
         (ctx.choice(UNKNOWN, "I do not know"), _back(ctx)),
         free_text=True,
     )
@@ -502,7 +502,7 @@ async def ask_files(ctx: Context) -> Question:
     count = len(ctx.answers.get("files", []))
     text = ctx._(
         "You can add photos, documents, voice messages or videos — for example a contract or "
-        "a photo of a document. Send them one at a time, then tap «Done»."
+        "a photo of a document. Send them one at a time, then choose «Done»."
     )
     text += "\n" + ctx._("Files added: {count} of {limit}.").format(count=count, limit=FILE_LIMIT)
     more = ("done", "tayyor", "готово", "hammasi", "всё", *YES_WORDS, *NO_WORDS)
@@ -525,7 +525,7 @@ async def answer_files(ctx: Context, answer: Answer) -> Outcome:
     if answer.kind is Kind.TEXT and len(_words(answer.text)) >= 2:
         return _add_to_text(ctx, answer.text)
     return Repeat(
-        ctx._("Please send a photo, a document, a voice message or a video, or tap «Done».")
+        ctx._("Please send a photo, a document, a voice message or a video, or choose «Done».")
     )
 
 
@@ -1012,7 +1012,7 @@ async def ask_add(ctx: Context) -> Question:
         parts.append(
             ctx._(
                 "Files waiting to be sent: {count}. Write a few words to go with them, "
-                "or tap «Send»."
+                "or choose «Send»."
             ).format(count=count)
         )
         choices.insert(0, ctx.choice(SEND, "Send"))

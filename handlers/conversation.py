@@ -147,7 +147,9 @@ class Context:
     def not_understood(self) -> Repeat:
         """The usual answer to input a question cannot use."""
         return Repeat(
-            self._("I did not understand. Please tap one of the buttons or type its number.")
+            self._(
+                "I did not understand. Please choose one of the options: tap it or send its number."
+            )
         )
 
 

@@ -529,7 +529,7 @@ async def ask_danger_country(ctx: Context) -> Question:
         (
             ctx._("Which country are you in? I will show the numbers for that country."),
             country_picker.hint(ctx),
-            ctx._("If you cannot answer now, tap «Skip»."),
+            ctx._("If you cannot answer now, choose «Skip»."),
         )
     )
     return Question(text, (*country_picker.choices(ctx), _skip(ctx)))
@@ -568,7 +568,7 @@ async def ask_danger_place(ctx: Context) -> Question:
         ctx._(
             "If you can, send your location so that the operator knows where you are: tap 📎 "
             "and choose «Location». Or type the address or a place nearby. If you cannot now, "
-            "tap «Skip»."
+            "choose «Skip»."
         ),
         (_skip(ctx),),
     )
@@ -588,7 +588,7 @@ async def answer_danger_place(ctx: Context, answer: Answer) -> Outcome:
         return Go(journey.name, DANGER_DESCRIBE, remember=False)
     if answer.kind is Kind.TEXT:
         if not _has_words(answer.text):
-            return Repeat(ctx._("Please type the address in words, or tap «Skip»."))
+            return Repeat(ctx._("Please type the address in words, or choose «Skip»."))
         if len(answer.text) > DESCRIPTION_LIMIT:
             return Repeat(_too_long_for_case(ctx, answer.text))
         await add_person_message(ctx.session, ctx.cipher, case, kind="address", now=ctx.now,
@@ -603,7 +603,7 @@ async def ask_danger_describe(ctx: Context) -> Question:
     return Question(
         ctx._(
             "What is happening? Write briefly or send a voice message. If you cannot now, "
-            "tap «Skip»: the operator will write to you here."
+            "choose «Skip»: the operator will write to you here."
         ),
         (_skip(ctx),),
         free_text=True,
@@ -677,7 +677,7 @@ async def ask_describe(ctx: Context) -> Question:
         text = "\n\n".join(
             (
                 kept,
-                ctx._("To replace it, send a new description. To go on, tap «Keep it»."),
+                ctx._("To replace it, send a new description. To go on, choose «Keep it»."),
             )
         )
         return Question(text, (ctx.choice(KEEP, "Keep it"),), free_text=True)
@@ -729,7 +729,7 @@ async def ask_place(ctx: Context) -> Question:
     return Question(
         ctx._(
             "Where are you now? If you can, send your location: tap 📎 and choose «Location». "
-            "Or type the city and address. If you prefer not to, tap «Skip»."
+            "Or type the city and address. If you prefer not to, choose «Skip»."
         ),
         (_skip(ctx),),
     )
@@ -746,7 +746,7 @@ async def answer_place(ctx: Context, answer: Answer) -> Outcome:
         return Go(journey.name, FILES)
     if answer.kind is Kind.TEXT:
         if not _has_words(answer.text):
-            return Repeat(ctx._("Please type the city and address in words, or tap «Skip»."))
+            return Repeat(ctx._("Please type the city and address in words, or choose «Skip»."))
         if len(answer.text) > PLACE_LIMIT:
             return Repeat(
                 ctx._(
@@ -760,7 +760,9 @@ async def answer_place(ctx: Context, answer: Answer) -> Outcome:
         if not _keep_file(draft, file):
             return Repeat(_too_many_files(ctx))
         return Repeat(ctx._("Thank you, the file is kept."))
-    return Repeat(ctx._("Please send your location or type the city and address, or tap «Skip»."))
+    return Repeat(
+        ctx._("Please send your location or type the city and address, or choose «Skip».")
+    )
 
 
 @journey.asks(FILES)
@@ -769,14 +771,14 @@ async def ask_files(ctx: Context) -> Question:
     draft["at"] = FILES
     count = len(draft.get("files", []))
     if count:
-        text = ctx._("Files received: {count}. Send more, or tap «Send the request».").format(
+        text = ctx._("Files received: {count}. Send more, or choose «Send the request».").format(
             count=count
         )
         choice = ctx.choice(DONE, "Send the request", *DONE_WORDS, *SKIP_WORDS)
     else:
         text = ctx._(
             "Do you have photos or documents that help — a contract, a page of your passport, "
-            "a receipt? Send them now. If you have none, tap «Send without photos»."
+            "a receipt? Send them now. If you have none, choose «Send without photos»."
         )
         choice = ctx.choice(SKIP, "Send without photos", *SKIP_WORDS, *DONE_WORDS)
     return Question(text, (choice,))

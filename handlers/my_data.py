@@ -340,7 +340,7 @@ async def ask_confirm(ctx: Context) -> Question:
     return Question(
         ctx._(
             "Last step. To delete all your data, send the word {word}.\n"
-            "To keep your data, tap «No, keep my data»."
+            "To keep your data, choose «No, keep my data»."
         ).format(word=ctx._(CONFIRM_WORD)),
         (ctx.choice(KEEP, "No, keep my data"),),
     )

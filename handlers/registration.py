@@ -584,7 +584,7 @@ async def ask_personal_number(ctx: Context) -> Question:
         "personal_number",
         ctx._(
             "Your personal number (JShShIR): 14 digits. You will find it in your passport or "
-            "on your ID card. If you do not know it, tap «Skip»."
+            "on your ID card. If you do not know it, choose «Skip»."
         ),
         ctx.choice(SKIP_PERSONAL_NUMBER, "Skip", "otkazib yuborish", "пропустить", "skip"),
     )
@@ -600,7 +600,7 @@ async def answer_personal_number(ctx: Context, answer: Answer) -> Outcome:
     value = parse_personal_number(typed)
     if value is None:
         return Repeat(
-            ctx._("The personal number has exactly 14 digits. Please check it, or tap «Skip».")
+            ctx._("The personal number has exactly 14 digits. Please check it, or choose «Skip».")
         )
     return _store(ctx, "personal_number", value)
 
@@ -811,12 +811,12 @@ async def ask_passport_photo(ctx: Context) -> Question:
     if _form(ctx).get("document_type") == "id_card":
         text = ctx._(
             "If you wish, send a photo of the front of your ID card. It helps the consulate "
-            "check your details. If not, tap «Skip»."
+            "check your details. If not, choose «Skip»."
         )
     else:
         text = ctx._(
             "If you wish, send a photo of the main page of your passport (the page with your "
-            "photo). It helps the consulate check your details. If not, tap «Skip»."
+            "photo). It helps the consulate check your details. If not, choose «Skip»."
         )
     return _question(
         ctx,
@@ -836,7 +836,7 @@ async def answer_passport_photo(ctx: Context, answer: Answer) -> Outcome:
         or (media.kind == "document" and (media.mime_type or "").startswith("image/"))
     )
     if media is None or not is_image:
-        return Repeat(ctx._("Please send a photo (or an image file), or tap «Skip»."))
+        return Repeat(ctx._("Please send a photo (or an image file), or choose «Skip»."))
     if media.size is not None and media.size > PHOTO_SIZE_LIMIT:
         return Repeat(ctx._("This file is too big (over 20 MB). Please send a smaller photo."))
     photo = {

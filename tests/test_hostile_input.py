@@ -27,11 +27,13 @@ USER = 6660001
 REPLY_LIMIT = 600
 TABLES = {"person", "channel_account", "conversation", "inbound_message", "outbox"}
 
-NOT_UNDERSTOOD = "I did not understand. Please tap one of the buttons or type its number."
+NOT_UNDERSTOOD = (
+    "I did not understand. Please choose one of the options: tap it or send its number."
+)
 STALE_BUTTON = "That button belongs to an earlier message. Please answer the question below."
 HELP_TEXT = (
     "How to use this chat:\n"
-    "• Tap a button or type its number.\n"
+    "• Choose an option: tap it or send its number.\n"
     "• Words that work everywhere: «menu» — the main menu, «back» — the previous "
     "question, «cancel» — stop and discard, «language» — change the language.\n"
     "To write to the consulate, open «Help: talk to an operator» in the main menu."

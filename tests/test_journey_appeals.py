@@ -222,8 +222,8 @@ async def test_on_behalf_of_a_detained_relative_with_the_line_about_urgent_help(
     whom = await telegram.tap(ALICE, "c:detention")
 
     assert whom["text"].startswith(
-        "Если Вы сейчас в опасности, не ждите ответа на обращение: нажмите «Я сейчас в "
-        "опасности» или выберите в главном меню «Помощь: связаться с оператором»."
+        "Если Вы сейчас в опасности, не ждите ответа на обращение: выберите здесь «Я сейчас "
+        "в опасности» или в главном меню «Помощь: связаться с оператором»."
     )
     assert button_ids(whom) == ["self", "other", "urgent", "u:back"]
     name = await telegram.tap(ALICE, "other")

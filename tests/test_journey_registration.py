@@ -446,7 +446,7 @@ REFUSALS = [
             "for example {example}. Please check it and send it again.",
             (("example", "AA1234567"),)),
     Refusal("personal_number", "12345", "The personal number has exactly 14 digits. Please "
-            "check it, or tap «Skip»."),
+            "check it, or choose «Skip»."),
     Refusal("country", "zzzz", "I could not find that country. Please type its name again, "
             "for example «Turkiya»."),
     Refusal("city", "'; DROP TABLE person; --", "Please write the name of the city in letters."),
@@ -462,12 +462,12 @@ REFUSALS = [
     Refusal("arrival_date", "30.11.2026", "The arrival date cannot be in the future."),
     Refusal("expected_end", "01.01.2025", "The end of your stay must be after your arrival "
             "date ({date}).", (("date", "01.03.2025"),)),
-    Refusal("passport_photo", "вот фото", "Please send a photo (or an image file), or tap "
+    Refusal("passport_photo", "вот фото", "Please send a photo (or an image file), or choose "
             "«Skip»."),
-    Refusal("passport_photo", None, "Please send a photo (or an image file), or tap «Skip».",
+    Refusal("passport_photo", None, "Please send a photo (or an image file), or choose «Skip».",
             update="pdf"),
-    Refusal("kind", "завтра", "I did not understand. Please tap one of the buttons or type "
-            "its number."),
+    Refusal("kind", "завтра", "I did not understand. Please choose one of the options: tap it "
+            "or send its number."),
 ]  # fmt: skip
 # How far into STANDARD each step is (the actions before it).
 POSITION = {
