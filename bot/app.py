@@ -24,6 +24,7 @@ from services.clock import Clock, SystemClock
 from services.crypto import DataCipher
 from services.i18n import Catalogs
 from services.outbox import Transport
+from services.staff import StaffDesk
 
 if TYPE_CHECKING:
     from aiogram.client.session.base import BaseSession
@@ -47,6 +48,19 @@ class Application:
     sender: OutboxSender
     telegram: "Telegram | None"
     whatsapp: "WhatsApp | None" = None
+
+    @property
+    def desk(self) -> StaffDesk:
+        """The consulate's side, for code outside a conversation (operators, jobs, tests)."""
+        journey = self.engine.journey_settings
+        return StaffDesk(
+            self.catalogs,
+            locale=journey.staff_locale,
+            enabled=journey.staff_enabled,
+            names_shown=journey.operator_names_shown,
+            case_reopen_window=journey.case_reopen_window,
+            default_locale=journey.default_locale,
+        )
 
     async def prepare_database(self) -> None:
         """SQLite is brought up to date here; a shared PostgreSQL is migrated on purpose, by
@@ -134,6 +148,10 @@ def build_application(
             default_locale=settings.default_locale,
             appeal_reopen_window=timedelta(days=settings.appeal_reopen_days),
             consulates=_consulates(settings),
+            staff_locale=settings.staff_locale,
+            staff_enabled=serve_telegram and settings.operator_chat_id is not None,
+            operator_names_shown=settings.operator_names_shown,
+            case_reopen_window=timedelta(days=settings.case_reopen_days),
         ),
         on_enqueued=sender.wake,
     )

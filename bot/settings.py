@@ -83,6 +83,23 @@ class Settings(DatabaseSettings):
     twilio_template_uz_cyrl: str | None = None
     twilio_template_ru: str | None = None
     whatsapp_max_per_second: float = Field(default=10.0, gt=0)
+    # Consulate operators: the staff group (a Telegram supergroup with topics) and the rules
+    # of the queue.
+    operator_chat_id: int | None = None
+    staff_locale: Literal["uz_Latn", "uz_Cyrl", "ru"] = "uz_Latn"
+    operator_names_shown: bool = False
+    case_reopen_days: int = Field(default=14, ge=0)
+    # Minutes a person may wait for an answer before the case is red, per category (help
+    # reasons and appeal categories); "*" for the rest. Amber from half of it.
+    sla_targets: dict[str, int] = Field(
+        default_factory=lambda: {"danger": 30, "*": 24 * 60, "appeal": 5 * 24 * 60}
+    )
+    ping_urgent_minutes: int = Field(default=5, gt=0)
+    ping_normal_minutes: int = Field(default=60, gt=0)
+    escalation_chain: list[str] = Field(
+        default_factory=lambda: ["supervisor", "consul", "head_of_mission"]
+    )
+    escalate_after_red_minutes: int = Field(default=60, gt=0)
 
     @property
     def twilio_configured(self) -> bool:

@@ -611,6 +611,7 @@ async def answer_confirm(ctx: Context, answer: Answer) -> Outcome:
     appeal = await appeals.file_appeal(
         ctx.session,
         ctx.cipher,
+        ctx.staff,
         person=ctx.person,
         category=_draft_category(ctx),
         text=draft["text"],
@@ -962,7 +963,7 @@ async def answer_withdraw(ctx: Context, answer: Answer) -> Outcome:
     if AppealStatus(appeal.status) not in OPEN:
         ctx.say(ctx._("This is no longer possible: the appeal's status has changed."))
         return GoBack()
-    await appeals.withdraw_appeal(ctx.session, ctx.cipher, ctx.catalogs, appeal, now=ctx.now)
+    await appeals.withdraw_appeal(ctx.session, ctx.cipher, ctx.staff, appeal, now=ctx.now)
     ctx.say(ctx._("Appeal {reference} has been withdrawn.").format(reference=appeal.reference))
     return GoBack()
 
@@ -1048,7 +1049,7 @@ async def answer_add(ctx: Context, answer: Answer) -> Outcome:
     await appeals.add_information(
         ctx.session,
         ctx.cipher,
-        ctx.catalogs,
+        ctx.staff,
         appeal,
         text,
         now=ctx.now,
@@ -1097,7 +1098,7 @@ async def answer_reopen(ctx: Context, answer: Answer) -> Outcome:
     if isinstance(reason, Repeat):
         return reason
     await appeals.reopen_appeal(
-        ctx.session, ctx.cipher, ctx.catalogs, appeal, reason, now=ctx.now, window=window
+        ctx.session, ctx.cipher, ctx.staff, appeal, reason, now=ctx.now, window=window
     )
     ctx.say(
         ctx._("Appeal {reference} has been reopened and is under review again.").format(

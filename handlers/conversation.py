@@ -20,6 +20,7 @@ from services.conversation import ConversationState
 from services.crypto import DataCipher
 from services.i18n import Catalogs, Translator
 from services.messages import Choice, Document
+from services.staff import StaffDesk
 from services.text import match_key
 
 # Choice ids the engine handles itself, wherever they are offered.
@@ -94,6 +95,10 @@ class JourneySettings:
     default_locale: str = "uz_Latn"
     appeal_reopen_window: timedelta = timedelta(days=30)
     consulates: tuple[Consulate, ...] = ()  # verified contacts, from CONSULATES_FILE
+    staff_locale: str = "uz_Latn"  # the staff group's language
+    staff_enabled: bool = False  # a staff group is configured (OPERATOR_CHAT_ID)
+    operator_names_shown: bool = False
+    case_reopen_window: timedelta = timedelta(days=14)
 
 
 @dataclass
@@ -115,6 +120,18 @@ class Context:
     @property
     def locale(self) -> str:
         return self.translator.locale
+
+    @property
+    def staff(self) -> StaffDesk:
+        """The consulate's side, for actions that open or feed a case's thread."""
+        return StaffDesk(
+            self.catalogs,
+            locale=self.settings.staff_locale,
+            enabled=self.settings.staff_enabled,
+            names_shown=self.settings.operator_names_shown,
+            case_reopen_window=self.settings.case_reopen_window,
+            default_locale=self.settings.default_locale,
+        )
 
     def _(self, message: str) -> str:
         return self.translator.gettext(message)

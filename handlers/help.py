@@ -339,27 +339,29 @@ async def _answer_case(ctx: Context, case: HelpCase, answer: Answer) -> Outcome:
 async def _add_to_case(ctx: Context, case: HelpCase, answer: Answer) -> str | None:
     """Add what the person sent to their case; a hint when it cannot be added."""
     incoming = answer.incoming
-    session, cipher, now = ctx.session, ctx.cipher, ctx.now
+    session, cipher, desk, now = ctx.session, ctx.cipher, ctx.staff, ctx.now
     if answer.kind is Kind.TEXT:
         if not answer.text:
             return _not_added_hint(ctx)
         if len(answer.text) > DESCRIPTION_LIMIT:
             return _too_long_for_case(ctx, answer.text)
-        await add_person_message(session, cipher, case, kind="text", now=now, text=answer.text)
+        await add_person_message(
+            session, cipher, desk, case, kind="text", now=now, text=answer.text
+        )
     elif (file := _file_of(incoming)) is not None:
         caption = clean_text(incoming.text) or None
         await add_person_message(
-            session, cipher, case, kind=file["kind"], now=now, text=caption,
+            session, cipher, desk, case, kind=file["kind"], now=now, text=caption,
             attachment=NewAttachment(**file),
         )  # fmt: skip
     elif answer.kind is Kind.LOCATION and incoming.location is not None:
         await add_person_location(
-            session, cipher, case, latitude=incoming.location.latitude,
+            session, cipher, desk, case, latitude=incoming.location.latitude,
             longitude=incoming.location.longitude, now=now,
         )  # fmt: skip
     elif answer.kind is Kind.CONTACT and incoming.contact_phone:
         await add_person_message(
-            session, cipher, case, kind="contact", now=now, text=incoming.contact_phone
+            session, cipher, desk, case, kind="contact", now=now, text=incoming.contact_phone
         )
     else:
         return _not_added_hint(ctx)
@@ -423,10 +425,7 @@ async def answer_close(ctx: Context, answer: Answer) -> Outcome:
         ctx.say(ctx._("This help request is already closed."))
         return GoHome()
     if answer.choice == CLOSE_YES:
-        await close_case(
-            ctx.session, ctx.cipher, ctx.catalogs, case, actor=PERSON, now=ctx.now,
-            default_locale=ctx.settings.default_locale,
-        )  # fmt: skip
+        await close_case(ctx.session, ctx.cipher, ctx.staff, case, actor=PERSON, now=ctx.now)
         log.info("help case closed by the person case=%s", case.id)
         ctx.say(
             ctx._(
@@ -453,20 +452,21 @@ async def _open_danger(ctx: Context) -> Outcome:
     if case is None:
         location = draft.get("location")
         case = await open_case(
-            ctx.session, ctx.cipher, person=ctx.person, reason=HelpReason.DANGER,
+            ctx.session, ctx.cipher, ctx.staff, person=ctx.person, reason=HelpReason.DANGER,
             description=draft.get("description", ""), now=ctx.now,
             location=(location[0], location[1]) if location else None,
             attachments=[NewAttachment(**file) for file in draft.get("files", [])],
         )  # fmt: skip
         if place := draft.get("place"):
-            await add_person_message(ctx.session, ctx.cipher, case, kind="address", now=ctx.now,
-                                     text=place)  # fmt: skip
+            await add_person_message(
+                ctx.session, ctx.cipher, ctx.staff, case, kind="address", now=ctx.now, text=place
+            )
         log.info("help case opened case=%s urgent=%s", case.id, case.urgent)
         was_urgent = False
     else:
         was_urgent = case.urgent
         await _draft_into_case(ctx, case, draft)
-        mark_urgent(ctx.session, case, now=ctx.now)
+        await mark_urgent(ctx.session, ctx.cipher, ctx.staff, case, now=ctx.now)
         log.info("help case marked urgent case=%s", case.id)
     _clear_draft(draft)
     country = case.country or ctx.person.country
@@ -492,19 +492,27 @@ async def _open_danger(ctx: Context) -> Outcome:
 
 async def _draft_into_case(ctx: Context, case: HelpCase, draft: dict[str, Any]) -> None:
     """What a draft collected, added to a case that is already open (nothing is lost)."""
-    session, cipher, now = ctx.session, ctx.cipher, ctx.now
+    session, cipher, desk, now = ctx.session, ctx.cipher, ctx.staff, ctx.now
     if description := draft.get("description"):
-        await add_person_message(session, cipher, case, kind="text", now=now, text=description)
+        await add_person_message(
+            session, cipher, desk, case, kind="text", now=now, text=description
+        )
     for file in draft.get("files", []):
         await add_person_message(
-            session, cipher, case, kind=file["kind"], now=now, attachment=NewAttachment(**file)
+            session,
+            cipher,
+            desk,
+            case,
+            kind=file["kind"],
+            now=now,
+            attachment=NewAttachment(**file),
         )
     if location := draft.get("location"):
         await add_person_location(
-            session, cipher, case, latitude=location[0], longitude=location[1], now=now
+            session, cipher, desk, case, latitude=location[0], longitude=location[1], now=now
         )
     if place := draft.get("place"):
-        await add_person_message(session, cipher, case, kind="address", now=now, text=place)
+        await add_person_message(session, cipher, desk, case, kind="address", now=now, text=place)
 
 
 async def _danger_case(ctx: Context) -> HelpCase | None:
@@ -555,8 +563,8 @@ async def answer_danger_country(ctx: Context, answer: Answer) -> Outcome:
             ctx.answers.pop(f"{country_picker.key}:candidates", None)
             return await _add_in_danger(ctx, case, answer)
         return country
-    set_case_country(case, ctx.person, country, now=ctx.now)
-    await add_person_message(ctx.session, ctx.cipher, case, kind="country", now=ctx.now,
+    await set_case_country(ctx.session, case, ctx.person, country, now=ctx.now)
+    await add_person_message(ctx.session, ctx.cipher, ctx.staff, case, kind="country", now=ctx.now,
                              text=country)  # fmt: skip
     ctx.say(_contacts(ctx, country))
     return Go(journey.name, DANGER_PLACE, remember=False)
@@ -591,8 +599,9 @@ async def answer_danger_place(ctx: Context, answer: Answer) -> Outcome:
             return Repeat(ctx._("Please type the address in words, or choose «Skip»."))
         if len(answer.text) > DESCRIPTION_LIMIT:
             return Repeat(_too_long_for_case(ctx, answer.text))
-        await add_person_message(ctx.session, ctx.cipher, case, kind="address", now=ctx.now,
-                                 text=answer.text)  # fmt: skip
+        await add_person_message(
+            ctx.session, ctx.cipher, ctx.staff, case, kind="address", now=ctx.now, text=answer.text
+        )
         ctx.say(ctx._("Added to your request."))
         return Go(journey.name, DANGER_DESCRIBE, remember=False)
     return await _add_in_danger(ctx, case, answer)
@@ -816,15 +825,16 @@ async def _submit(ctx: Context, draft: dict[str, Any]) -> Outcome:
         return _to_case_screen(ctx, NOTE_ADDED)
     location = draft.get("location")
     case = await open_case(
-        ctx.session, ctx.cipher, person=ctx.person,
+        ctx.session, ctx.cipher, ctx.staff, person=ctx.person,
         reason=HelpReason(draft.get("reason", HelpReason.OTHER)),
         description=draft.get("description", ""), now=ctx.now,
         location=(location[0], location[1]) if location else None,
         attachments=[NewAttachment(**file) for file in draft.get("files", [])],
     )  # fmt: skip
     if place := draft.get("place"):
-        await add_person_message(ctx.session, ctx.cipher, case, kind="address", now=ctx.now,
-                                 text=place)  # fmt: skip
+        await add_person_message(
+            ctx.session, ctx.cipher, ctx.staff, case, kind="address", now=ctx.now, text=place
+        )
     log.info("help case opened case=%s urgent=%s", case.id, case.urgent)
     _clear_draft(draft)
     ctx.say(

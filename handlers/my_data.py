@@ -352,7 +352,7 @@ async def answer_confirm(ctx: Context, answer: Answer) -> Outcome:
         return _kept(ctx)
     if answer.text and match_key(answer.text) in _confirm_keys(ctx):
         await my_data.delete_person_data(
-            ctx.session, ctx.cipher, ctx.catalogs, ctx.person, now=ctx.now
+            ctx.session, ctx.cipher, ctx.staff, ctx.person, now=ctx.now
         )
         ctx.say(
             ctx._(

@@ -1193,6 +1193,7 @@ async def answer_request_confirm(ctx: Context, answer: Answer) -> Outcome:
     appeal = await appeals.file_appeal(
         ctx.session,
         ctx.cipher,
+        ctx.staff,
         person=ctx.person,
         category=category,
         text=request["text"],

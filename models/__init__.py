@@ -15,6 +15,14 @@ from models.registration import (
     RegistrationKind,
     RegistrationStatus,
 )
+from models.staff import (
+    AuditEvent,
+    CaseThread,
+    Operator,
+    OperatorRole,
+    ThreadKind,
+    ThreadStatus,
+)
 
 __all__ = [
     "Appeal",
@@ -22,9 +30,11 @@ __all__ = [
     "AppealEvent",
     "AppealStatus",
     "Attachment",
+    "AuditEvent",
     "Base",
     "CaseMessage",
     "CaseStatus",
+    "CaseThread",
     "ChannelAccount",
     "Conversation",
     "HelpCase",
@@ -32,6 +42,8 @@ __all__ = [
     "InboundMessage",
     "LinkAttempt",
     "LinkCode",
+    "Operator",
+    "OperatorRole",
     "OutboxKind",
     "OutboxMessage",
     "OutboxStatus",
@@ -41,4 +53,6 @@ __all__ = [
     "RegistrationEvent",
     "RegistrationKind",
     "RegistrationStatus",
+    "ThreadKind",
+    "ThreadStatus",
 ]

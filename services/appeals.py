@@ -13,10 +13,10 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from models import Appeal, AppealCategory, AppealEvent, AppealStatus, Attachment, Person
-from services import references
+from services import references, staff
 from services.crypto import DataCipher
 from services.i18n import N_, Catalogs
-from services.messages import OutgoingMessage
+from services.messages import MediaRef, OutgoingMessage
 from services.notify import notify_person
 from services.references import APPEAL, next_reference
 
@@ -130,6 +130,7 @@ def _attach(
 async def file_appeal(
     session: AsyncSession,
     cipher: DataCipher,
+    desk: staff.StaffDesk,
     *,
     person: Person,
     category: AppealCategory,
@@ -159,6 +160,22 @@ async def file_appeal(
     _add_event(
         session, cipher, appeal, kind="filed", actor=PERSON, now=now, status=AppealStatus.NEW
     )
+    summary = text
+    if relative is not None:
+        about = desk.t.gettext(
+            "Filed on behalf of {name} ({city}, {country}); last contact: {last_contact}."
+        ).format(
+            name=relative.name, city=relative.city, country=relative.country,
+            last_contact=relative.last_contact,
+        )  # fmt: skip
+        summary = f"{about}\n\n{text}"
+    thread = await staff.open_thread(
+        session, cipher, desk, person=person, now=now, appeal=appeal,
+        category_label=CATEGORY_LABELS[category], summary=summary,
+    )  # fmt: skip
+    for item in attachments:
+        media = MediaRef(item.channel, item.kind, item.file_ref, item.mime_type)
+        staff.person_wrote(session, cipher, desk, thread, person, now=now, media=media)
     return appeal
 
 
@@ -259,7 +276,7 @@ async def appeal_history(
 async def add_information(
     session: AsyncSession,
     cipher: DataCipher,
-    catalogs: Catalogs,
+    desk: staff.StaffDesk,
     appeal: Appeal,
     text: str,
     *,
@@ -277,20 +294,52 @@ async def add_information(
     kind = "answered_question" if status is AppealStatus.NEEDS_INFO else "info_added"
     _add_event(session, cipher, appeal, kind=kind, actor=PERSON, now=now, message=text)
     appeal.updated_at = now
+    await _tell_staff(session, cipher, desk, appeal, now, text=text.strip() or None,
+                      attachments=attachments)  # fmt: skip
     if status is AppealStatus.NEEDS_INFO:
         await change_appeal_status(
-            session, cipher, catalogs, appeal, AppealStatus.IN_REVIEW, actor=PERSON, now=now
+            session, cipher, desk.catalogs, appeal, AppealStatus.IN_REVIEW, actor=PERSON, now=now
         )
 
 
+async def _tell_staff(
+    session: AsyncSession,
+    cipher: DataCipher,
+    desk: staff.StaffDesk,
+    appeal: Appeal,
+    now: datetime,
+    *,
+    text: str | None = None,
+    attachments: Sequence[NewAttachment] = (),
+) -> staff.CaseThread | None:
+    """Relay what the person added to the appeal's topic (they now wait for an answer)."""
+    thread = await staff.thread_of(session, appeal_id=appeal.id)
+    person = await session.get(Person, appeal.person_id)
+    if thread is None or person is None:
+        return None
+    if text:
+        staff.person_wrote(session, cipher, desk, thread, person, now=now, text=text)
+    for item in attachments:
+        media = MediaRef(item.channel, item.kind, item.file_ref, item.mime_type)
+        staff.person_wrote(session, cipher, desk, thread, person, now=now, media=media)
+    return thread
+
+
 async def withdraw_appeal(
-    session: AsyncSession, cipher: DataCipher, catalogs: Catalogs, appeal: Appeal, *, now: datetime
-) -> None:
+    session: AsyncSession, cipher: DataCipher, desk: staff.StaffDesk, appeal: Appeal, *,
+    now: datetime,
+) -> None:  # fmt: skip
     if AppealStatus(appeal.status) not in OPEN:
         raise AppealError("only an open appeal can be withdrawn")
     await change_appeal_status(
-        session, cipher, catalogs, appeal, AppealStatus.WITHDRAWN, actor=PERSON, now=now
+        session, cipher, desk.catalogs, appeal, AppealStatus.WITHDRAWN, actor=PERSON, now=now
     )
+    notice = "↩️ " + desk.t.gettext("The person withdrew the appeal.")
+    thread = await _tell_staff(session, cipher, desk, appeal, now, text=notice)
+    if thread is not None:
+        thread.status = staff.ThreadStatus.CLOSED
+        thread.closed_at = now
+        thread.waiting_since = None
 
 
 def reopen_deadline(appeal: Appeal, window: timedelta) -> datetime | None:
@@ -314,7 +363,7 @@ def can_reopen(appeal: Appeal, now: datetime, window: timedelta) -> bool:
 async def reopen_appeal(
     session: AsyncSession,
     cipher: DataCipher,
-    catalogs: Catalogs,
+    desk: staff.StaffDesk,
     appeal: Appeal,
     reason: str,
     *,
@@ -327,8 +376,12 @@ async def reopen_appeal(
         raise AppealError("a reason of 1 to TEXT_LIMIT characters is needed")
     _add_event(session, cipher, appeal, kind="reopened", actor=PERSON, now=now, message=reason)
     await change_appeal_status(
-        session, cipher, catalogs, appeal, AppealStatus.IN_REVIEW, actor=PERSON, now=now
+        session, cipher, desk.catalogs, appeal, AppealStatus.IN_REVIEW, actor=PERSON, now=now
     )
+    if (thread := await staff.thread_of(session, appeal_id=appeal.id)) is not None:
+        staff.reopened(session, thread, now)
+    notice = "↩️ " + desk.t.gettext("The person reopened the appeal:")
+    await _tell_staff(session, cipher, desk, appeal, now, text=f"{notice}\n{reason}")
 
 
 def rate_appeal(

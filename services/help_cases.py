@@ -2,16 +2,17 @@
 
 from collections.abc import Sequence
 from dataclasses import asdict
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from models import Attachment, CaseMessage, CaseStatus, HelpCase, HelpReason, Person
+from services import staff
 from services.appeals import NewAttachment
 from services.crypto import DataCipher
-from services.i18n import N_, Catalogs
-from services.messages import OutgoingMessage
+from services.i18n import N_
+from services.messages import MediaRef, OutgoingMessage
 from services.notify import notify_person
 from services.references import HELP_CASE, next_reference
 
@@ -36,9 +37,27 @@ STATUS_LABELS: dict[CaseStatus, str] = {
 }
 
 
+# How the staff group names each reason (in its topic titles).
+STAFF_LABELS: dict[HelpReason, str] = {
+    HelpReason.DANGER: N_("in danger"),
+    HelpReason.PASSPORT_TAKEN: N_("passport taken"),
+    HelpReason.WAGES_UNPAID: N_("wages unpaid"),
+    HelpReason.RECRUITER_FRAUD: N_("deceived by a recruiter"),
+    HelpReason.ILLNESS_OR_ACCIDENT: N_("illness or accident"),
+    HelpReason.DETENTION: N_("detention"),
+    HelpReason.FAMILY_EMERGENCY: N_("family emergency"),
+    HelpReason.OTHER: N_("other"),
+}
+
+
+def media_of(attachment: NewAttachment) -> MediaRef:
+    return MediaRef(attachment.channel, attachment.kind, attachment.file_ref, attachment.mime_type)
+
+
 async def open_case(
     session: AsyncSession,
     cipher: DataCipher,
+    desk: staff.StaffDesk,
     *,
     person: Person,
     reason: HelpReason,
@@ -48,7 +67,8 @@ async def open_case(
     location: tuple[float, float] | None = None,
     attachments: Sequence[NewAttachment] = (),
 ) -> HelpCase:
-    """A case in the operators' queue; "in danger now" is urgent."""
+    """A case in the operators' queue ("in danger now" is urgent), with its thread in the
+    staff group: what the person wrote, where they are and their files."""
     case = HelpCase(
         person_id=person.id,
         reference=await next_reference(session, HELP_CASE, now),
@@ -66,6 +86,15 @@ async def open_case(
     await session.flush()
     for item in attachments:
         session.add(Attachment(help_case_id=case.id, created_at=now, **asdict(item)))
+    thread = await staff.open_thread(
+        session, cipher, desk, person=person, now=now, help_case=case,
+        category_label=STAFF_LABELS[reason], summary=description[:DESCRIPTION_LIMIT],
+    )  # fmt: skip
+    if location is not None:
+        place = MediaRef("location", "location", f"{location[0]},{location[1]}")
+        staff.person_wrote(session, cipher, desk, thread, person, now=now, media=place)
+    for item in attachments:
+        staff.person_wrote(session, cipher, desk, thread, person, now=now, media=media_of(item))
     return case
 
 
@@ -99,6 +128,7 @@ async def case_of_person(session: AsyncSession, person_id: int, reference: str) 
 async def add_person_message(
     session: AsyncSession,
     cipher: DataCipher,
+    desk: staff.StaffDesk,
     case: HelpCase,
     *,
     kind: str,
@@ -106,8 +136,9 @@ async def add_person_message(
     text: str | None = None,
     attachment: NewAttachment | None = None,
 ) -> CaseMessage:
-    """Something the person sent while their case is open: kept with the case, and the case
-    waits for an operator's answer from now (if it was not waiting already)."""
+    """Something the person sent while their case is open: kept with the case and relayed
+    to its topic; the case waits for an operator's answer from now (if it was not
+    waiting already)."""
     attachment_id = None
     if attachment is not None:
         row = Attachment(help_case_id=case.id, created_at=now, **asdict(attachment))
@@ -126,12 +157,22 @@ async def add_person_message(
     case.updated_at = now
     if case.waiting_since is None:
         case.waiting_since = now
+    thread = await staff.thread_of(session, help_case_id=case.id)
+    person = await session.get(Person, case.person_id)
+    if thread is not None and person is not None:
+        if kind == "location" and text:
+            media: MediaRef | None = MediaRef("location", "location", text)
+            text = None
+        else:
+            media = media_of(attachment) if attachment else None
+        staff.person_wrote(session, cipher, desk, thread, person, now=now, text=text, media=media)
     return message
 
 
 async def add_person_location(
     session: AsyncSession,
     cipher: DataCipher,
+    desk: staff.StaffDesk,
     case: HelpCase,
     *,
     latitude: float,
@@ -141,20 +182,30 @@ async def add_person_location(
     """A location the person shared: the case's location from now on, and a message."""
     point = f"{latitude},{longitude}"
     case.location = cipher.encrypt_text(point)
-    return await add_person_message(session, cipher, case, kind="location", now=now, text=point)
+    return await add_person_message(
+        session, cipher, desk, case, kind="location", now=now, text=point
+    )
 
 
-def set_case_country(case: HelpCase, person: Person, country: str, *, now: datetime) -> None:
+async def set_case_country(
+    session: AsyncSession, case: HelpCase, person: Person, country: str, *, now: datetime
+) -> None:
     """The country the person said they are in (for routing to a consulate); it becomes
     the person's country too when none was known."""
     case.country = country
     case.updated_at = now
     if person.country is None:
         person.country = country
+    if (thread := await staff.thread_of(session, help_case_id=case.id)) is not None:
+        thread.country = country
 
 
-def mark_urgent(session: AsyncSession, case: HelpCase, *, now: datetime) -> None:
-    """The person said they are in danger now, in a case opened for something else."""
+async def mark_urgent(
+    session: AsyncSession, cipher: DataCipher, desk: staff.StaffDesk, case: HelpCase, *,
+    now: datetime,
+) -> None:  # fmt: skip
+    """The person said they are in danger now, in a case opened for something else: the
+    case and its thread become urgent, and the staff group hears it at once."""
     if case.urgent:
         return
     case.urgent = True
@@ -162,19 +213,27 @@ def mark_urgent(session: AsyncSession, case: HelpCase, *, now: datetime) -> None
     if case.waiting_since is None:
         case.waiting_since = now
     session.add(CaseMessage(help_case_id=case.id, at=now, author=PERSON, kind="urgent"))
+    thread = await staff.thread_of(session, help_case_id=case.id)
+    person = await session.get(Person, case.person_id)
+    if thread is not None and person is not None:
+        thread.urgent = True
+        alarm = "🔴 " + desk.t.gettext("The person says they are in danger now.")
+        staff.person_wrote(session, cipher, desk, thread, person, now=now, text=alarm)
 
 
 async def close_case(
     session: AsyncSession,
     cipher: DataCipher,
-    catalogs: Catalogs,
+    desk: staff.StaffDesk,
     case: HelpCase,
     *,
     actor: str,
     now: datetime,
     resolution: str | None = None,
-    default_locale: str = "uz_Latn",
 ) -> None:
+    """Close the case and its thread. When the consulate closes it, the person is told, with
+    the resolution and how long they may reopen it; when the person does, the staff group
+    is told."""
     if case.status == CaseStatus.CLOSED:
         return
     case.status = CaseStatus.CLOSED
@@ -183,11 +242,54 @@ async def close_case(
     case.waiting_since = None
     case.resolution = cipher.encrypt_text(resolution) if resolution else None
     session.add(CaseMessage(help_case_id=case.id, at=now, author=actor, kind="closed"))
-    if actor != PERSON:
-        person = await session.get(Person, case.person_id)
-        assert person is not None
-        t = catalogs.translator(person.locale or default_locale)
-        text = t.gettext("Your help request {reference} is closed.").format(
-            reference=case.reference
+    person = await session.get(Person, case.person_id)
+    assert person is not None
+    thread = await staff.thread_of(session, help_case_id=case.id)
+    if thread is not None:
+        if actor == PERSON:
+            notice = "✅ " + desk.t.gettext("The person closed the request: the problem is solved.")
+            staff.person_wrote(session, cipher, desk, thread, person, now=now, text=notice)
+        thread.status = staff.ThreadStatus.CLOSED
+        thread.closed_at = now
+        thread.waiting_since = None
+    if actor == PERSON:
+        return
+    t = desk.person_translator(person)
+    parts = [t.gettext("Your help request {reference} is closed.").format(reference=case.reference)]
+    if resolution:
+        parts.append(f"{t.gettext('Answer from the consulate:')}\n{resolution}")
+    if desk.case_reopen_window:
+        parts.append(
+            t.gettext(
+                "If the problem is not solved, you can reopen the request within {days} "
+                "days: open «Help: talk to an operator» in the main menu."
+            ).format(days=desk.case_reopen_window.days)
         )
-        await notify_person(session, cipher, person.id, [OutgoingMessage(text)], now)
+    await notify_person(session, cipher, person.id, [OutgoingMessage("\n\n".join(parts))], now)
+
+
+def can_reopen(case: HelpCase, now: datetime, window: timedelta) -> bool:
+    return (
+        case.status == CaseStatus.CLOSED
+        and case.closed_at is not None
+        and case.reference is not None
+        and now - case.closed_at <= window
+    )
+
+
+async def reopen_case(
+    session: AsyncSession, cipher: DataCipher, desk: staff.StaffDesk, case: HelpCase, *,
+    now: datetime,
+) -> None:  # fmt: skip
+    """The person reopens their closed case: it and its thread wait for an operator again."""
+    case.status = CaseStatus.WAITING
+    case.closed_at = None
+    case.updated_at = now
+    case.waiting_since = now
+    session.add(CaseMessage(help_case_id=case.id, at=now, author=PERSON, kind="reopened"))
+    thread = await staff.thread_of(session, help_case_id=case.id)
+    person = await session.get(Person, case.person_id)
+    if thread is not None and person is not None:
+        staff.reopened(session, thread, now)
+        notice = "↩️ " + desk.t.gettext("The person reopened the case.")
+        staff.person_wrote(session, cipher, desk, thread, person, now=now, text=notice)

@@ -26,15 +26,35 @@ class Document:
 
 
 @dataclass(frozen=True)
+class MediaRef:
+    """A file that already lives on a platform (a photo a person sent): relayed by its
+    reference, not copied. `channel` says whose reference it is; a location is
+    kind "location" with "lat,lon"."""
+
+    channel: str
+    kind: str
+    file_ref: str
+    mime_type: str | None = None
+
+
+@dataclass(frozen=True)
 class OutgoingMessage:
     text: str
     choices: tuple[Choice, ...] = field(default=())
     document: Document | None = None
+    media: MediaRef | None = None
 
     def to_payload(self) -> dict[str, Any]:
         payload: dict[str, Any] = {"text": self.text}
         if self.choices:
             payload["choices"] = [[choice.id, choice.label] for choice in self.choices]
+        if self.media is not None:
+            payload["media"] = {
+                "channel": self.media.channel,
+                "kind": self.media.kind,
+                "file_ref": self.media.file_ref,
+                "mime_type": self.media.mime_type,
+            }
         if self.document is not None:
             payload["document"] = {
                 "filename": self.document.filename,
@@ -51,7 +71,8 @@ class OutgoingMessage:
             document = Document(
                 file["filename"], base64.b64decode(file["content"]), file["mime_type"]
             )
-        return cls(text=payload["text"], choices=choices, document=document)
+        media = MediaRef(**payload["media"]) if "media" in payload else None
+        return cls(text=payload["text"], choices=choices, document=document, media=media)
 
 
 def split_text(text: str, limit: int) -> list[str]:

@@ -37,8 +37,9 @@ from models import (
 from services import appeals, help_cases, registrations
 from services.countries import country_name
 from services.crypto import DataCipher, DataKeyError
-from services.i18n import N_, Catalogs, Translator
+from services.i18n import N_, Translator
 from services.messages import Document
+from services.staff import StaffDesk
 
 log = logging.getLogger(__name__)
 
@@ -492,7 +493,7 @@ class Deletion:
 async def delete_person_data(
     session: AsyncSession,
     cipher: DataCipher,
-    catalogs: Catalogs,
+    desk: StaffDesk,
     person: Person,
     *,
     now: datetime,
@@ -507,15 +508,13 @@ async def delete_person_data(
     for appeal in await session.scalars(
         select(Appeal).where(Appeal.person_id == person_id, Appeal.status.in_(appeals.OPEN))
     ):
-        await appeals.withdraw_appeal(session, cipher, catalogs, appeal, now=now)
+        await appeals.withdraw_appeal(session, cipher, desk, appeal, now=now)
     for case in await session.scalars(
         select(HelpCase).where(
             HelpCase.person_id == person_id, HelpCase.status != CaseStatus.CLOSED
         )
     ):
-        await help_cases.close_case(
-            session, cipher, catalogs, case, actor=help_cases.PERSON, now=now
-        )
+        await help_cases.close_case(session, cipher, desk, case, actor=help_cases.PERSON, now=now)
 
     their_registrations = select(Registration.id).where(Registration.person_id == person_id)
     their_appeals = select(Appeal.id).where(Appeal.person_id == person_id)

@@ -66,7 +66,7 @@ async def file(app: Application, person: Person, clock: ManualClock) -> Appeal:
         owner = await session.get(Person, person.id)
         assert owner is not None
         return await appeals.file_appeal(
-            session, app.cipher, person=owner, category=AppealCategory.UNPAID_WAGES,
+            session, app.cipher, app.desk, person=owner, category=AppealCategory.UNPAID_WAGES,
             text="Три месяца не платят зарплату.", now=clock.now(),
         )  # fmt: skip
 
@@ -122,7 +122,7 @@ async def test_the_persons_answer_sends_the_appeal_back_to_review_without_a_noti
     async with app.db.transaction() as session:
         row = await session.get(Appeal, appeal.id)
         assert row is not None
-        await appeals.add_information(session, app.cipher, app.catalogs, row, "ООО Ромашка",
+        await appeals.add_information(session, app.cipher, app.desk, row, "ООО Ромашка",
                                       now=clock.now())  # fmt: skip
         assert row.status == AppealStatus.IN_REVIEW
     assert len(await notices(app, alice.id)) == count
@@ -154,7 +154,7 @@ async def test_answered_appeals_are_rated_and_reopened_within_the_window(
         appeals.rate_appeal(session, app.cipher, row, 4, now=clock.now())
         assert appeals.can_reopen(row, clock.now() + window, window)
         assert not appeals.can_reopen(row, clock.now() + window + timedelta(seconds=1), window)
-        await appeals.reopen_appeal(session, app.cipher, app.catalogs, row, "Инспекция не помогла",
+        await appeals.reopen_appeal(session, app.cipher, app.desk, row, "Инспекция не помогла",
                                     now=clock.now(), window=window)  # fmt: skip
         assert (row.status, row.rating) == (AppealStatus.IN_REVIEW, 4)
 
@@ -225,16 +225,21 @@ async def test_a_danger_help_request_is_urgent_and_waits_until_an_operator_answe
         owner = await session.get(Person, alice.id)
         assert owner is not None
         case = await help_cases.open_case(
-            session, app.cipher, person=owner, reason=HelpReason.DANGER,
+            session, app.cipher, app.desk, person=owner, reason=HelpReason.DANGER,
             description="", now=clock.now(), country="TR", location=(41.0, 28.9),
         )  # fmt: skip
         assert (case.reference, case.urgent, case.status) == ("HR-2026-000001", True, "waiting")
         assert await help_cases.open_case_of(session, alice.id) is case
-        await help_cases.close_case(session, app.cipher, app.catalogs, case, actor="operator:1",
+        await help_cases.close_case(session, app.cipher, app.desk, case, actor="operator:1",
                                     now=clock.now(), resolution="Помогли")  # fmt: skip
         assert case.status == CaseStatus.CLOSED
         assert await help_cases.open_case_of(session, alice.id) is None
-    assert (await notices(app, alice.id))[-1] == "HR-2026-000001 рақамли ёрдам сўровингиз ёпилди."
+    assert (await notices(app, alice.id))[-1] == (
+        "HR-2026-000001 рақамли ёрдам сўровингиз ёпилди.\n\n"
+        "Консуллик жавоби:\nПомогли\n\n"
+        "Агар муаммо ҳал бўлмаган бўлса, сўровни 14 кун ичида қайта очишингиз мумкин: "
+        "асосий менюда «Ёрдам: оператор билан боғланиш» бўлимини очинг."
+    )
 
 
 @pytest.mark.parametrize(

@@ -31,7 +31,7 @@ async def test_rotation_re_encrypts_everything_with_the_new_key(
             person = await session.get(Person, (await telegram.person(ALICE)).id)
             assert person is not None
             appeal = await appeals.file_appeal(
-                session, old_app.cipher, person=person, category=AppealCategory.OTHER,
+                session, old_app.cipher, old_app.desk, person=person, category=AppealCategory.OTHER,
                 text="Pasportim yoʻqoldi", now=clock.now(),
             )  # fmt: skip
             await appeals.change_appeal_status(

@@ -502,7 +502,7 @@ async def test_a_case_closed_by_the_consulate_keeps_what_the_person_sends_next(
     async with app.db.transaction() as session:
         row = await session.get(HelpCase, case.id)
         assert row is not None
-        await help_cases.close_case(session, app.cipher, app.catalogs, row, actor="operator:4",
+        await help_cases.close_case(session, app.cipher, app.desk, row, actor="operator:4",
                                     now=app.clock.now())  # fmt: skip
 
     reply = await telegram.say(ALICE, "Теперь у меня забрали паспорт, что делать?")

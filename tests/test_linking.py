@@ -100,8 +100,9 @@ class Chats:
             person = await session.get(Person, person_id)
             assert person is not None
             return await appeals.file_appeal(
-                session, self.app.cipher, person=person, category=AppealCategory.UNPAID_WAGES,
-                text="Три месяца не платят зарплату.", now=clock.now(),
+                session, self.app.cipher, self.app.desk, person=person,
+                category=AppealCategory.UNPAID_WAGES, text="Три месяца не платят зарплату.",
+                now=clock.now(),
             )  # fmt: skip
 
     async def change_status(self, appeal_id: int, status: AppealStatus) -> None:

@@ -91,7 +91,7 @@ async def give_data(
             actor="operator:3", now=now, message=f"Question for {name}?",
         )  # fmt: skip
         appeal = await appeals.file_appeal(
-            session, app.cipher, person=person, category=AppealCategory.UNPAID_WAGES,
+            session, app.cipher, app.desk, person=person, category=AppealCategory.UNPAID_WAGES,
             text=f"Wages of {name} unpaid for 3 months", now=now,
             attachments=[appeals.NewAttachment("telegram", "photo", f"file-{secret}",
                                                "image/jpeg", 2048)],
@@ -101,12 +101,12 @@ async def give_data(
             actor="operator:7", now=now, message=f"Employer of {name}?",
         )  # fmt: skip
         case = await help_cases.open_case(
-            session, app.cipher, person=person, reason=HelpReason.PASSPORT_TAKEN,
+            session, app.cipher, app.desk, person=person, reason=HelpReason.PASSPORT_TAKEN,
             description=f"Passport of {name} taken", now=now, country=country,
             location=(55.75, 37.61),
         )  # fmt: skip
         await help_cases.add_person_message(
-            session, app.cipher, case, kind="photo", now=now, text=f"Photo from {name}",
+            session, app.cipher, app.desk, case, kind="photo", now=now, text=f"Photo from {name}",
             attachment=appeals.NewAttachment("telegram", "photo", f"case-file-{secret}"),
         )  # fmt: skip
         assert registration.reference
@@ -249,7 +249,7 @@ async def test_a_long_summary_is_paged(telegram: TelegramHarness) -> None:
         person = await session.get(Person, person_id)
         assert person is not None
         for number in range(60):
-            await appeals.file_appeal(session, app.cipher, person=person,
+            await appeals.file_appeal(session, app.cipher, app.desk, person=person,
                                       category=AppealCategory.OTHER, text=f"Appeal {number}",
                                       now=app.clock.now())  # fmt: skip
     await open_my_data(telegram, ALICE)

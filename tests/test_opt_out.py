@@ -20,7 +20,7 @@ async def operator_answers(telegram: TelegramHarness, clock: ManualClock) -> Non
         appeal = await session.scalar(select(Appeal))
         if appeal is None:
             appeal = await appeals.file_appeal(
-                session, app.cipher, person=person, category=AppealCategory.OTHER,
+                session, app.cipher, app.desk, person=person, category=AppealCategory.OTHER,
                 text="Savol", now=clock.now(),
             )  # fmt: skip
         await appeals.change_appeal_status(

@@ -490,7 +490,7 @@ async def operator_writes(wa: WhatsAppHarness, message: str = "Qayerdasiz?") -> 
         appeal = await session.scalar(select(Appeal))
         if appeal is None:
             appeal = await appeals.file_appeal(
-                session, app.cipher, person=person, category=AppealCategory.OTHER,
+                session, app.cipher, app.desk, person=person, category=AppealCategory.OTHER,
                 text="Savol", now=now,
             )  # fmt: skip
         status = AppealStatus.NEEDS_INFO if appeal.status == "in_review" else AppealStatus.IN_REVIEW

@@ -1,0 +1,504 @@
+"""The consulate's desk: a thread (a staff-group topic) per case, relays both ways, and the
+operators' actions.
+
+Every action — claim, release, transfer, a status, closing, a reply, a look at a person's
+registration — is one function here that changes the thread, writes an audit event (who,
+what, when) and tells the person in their language, in the caller's transaction. Messages
+for the staff group are outbox rows on the "staff" channel, addressed to a thread
+("thread:42") or to the group's general topic ("general"); the staff transport creates the
+topic when a thread first needs it.
+"""
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from enum import StrEnum
+
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from models import (
+    Appeal,
+    AuditEvent,
+    CaseThread,
+    ChannelAccount,
+    HelpCase,
+    Operator,
+    OperatorRole,
+    Person,
+    Registration,
+    ThreadKind,
+    ThreadStatus,
+)
+
+__all__ = ["CaseThread", "ThreadStatus"]  # re-exported for the services that relay
+from services import outbox
+from services.countries import country_name
+from services.crypto import DataCipher
+from services.i18n import N_, Catalogs, Translator
+from services.messages import MediaRef, OutgoingMessage
+
+STAFF_CHANNEL = "staff"
+GENERAL = "general"
+NOTE_MARKER = "!"
+LANGUAGE_NAMES = {"uz_Latn": "Oʻzbekcha (lotin)", "uz_Cyrl": "Ўзбекча (кирилл)", "ru": "Русский"}
+
+
+def thread_address(thread_id: int) -> str:
+    return f"thread:{thread_id}"
+
+
+def thread_id_of(address: str) -> int | None:
+    prefix, _, number = address.partition(":")
+    return int(number) if prefix == "thread" and number.isdigit() else None
+
+
+class StaffError(ValueError):
+    """An action the thread's state (or the operator's rights) does not allow."""
+
+
+@dataclass(frozen=True)
+class StaffDesk:
+    """How the consulate's side is set up: the staff group's language, whether a group is
+    configured at all, and what people are told about operators."""
+
+    catalogs: Catalogs
+    locale: str = "uz_Latn"
+    enabled: bool = True  # a staff group is configured (OPERATOR_CHAT_ID)
+    names_shown: bool = False
+    case_reopen_window: timedelta = timedelta(days=14)
+    default_locale: str = "uz_Latn"
+
+    @property
+    def t(self) -> Translator:
+        return self.catalogs.translator(self.locale)
+
+    def person_translator(self, person: Person) -> Translator:
+        return self.catalogs.translator(person.locale or self.default_locale)
+
+
+def actor_of(operator: Operator) -> str:
+    return f"operator:{operator.id}"
+
+
+def audit(
+    session: AsyncSession,
+    *,
+    actor: str,
+    action: str,
+    now: datetime,
+    thread: CaseThread | None = None,
+    person_id: int | None = None,
+    detail: str | None = None,
+) -> None:
+    session.add(
+        AuditEvent(
+            at=now,
+            actor=actor,
+            action=action,
+            thread_id=thread.id if thread else None,
+            person_id=person_id
+            if person_id is not None
+            else (thread.person_id if thread else None),
+            detail=detail[:200] if detail else None,
+        )
+    )
+
+
+def to_staff(
+    session: AsyncSession,
+    cipher: DataCipher,
+    desk: StaffDesk,
+    address: str,
+    messages: Sequence[OutgoingMessage],
+    now: datetime,
+) -> None:
+    """Queue messages for the staff group (nothing when no group is configured)."""
+    if desk.enabled:
+        outbox.enqueue(
+            session, cipher, person_id=None, channel=STAFF_CHANNEL, address=address,
+            messages=messages, now=now,
+        )  # fmt: skip
+
+
+# -- opening a thread -------------------------------------------------------------------------
+
+
+def topic_name(desk: StaffDesk, *, reference: str, urgent: bool, country: str | None,
+               category_label: str) -> str:  # fmt: skip
+    """ "HR-2026-000123 · 🔴 URGENT · RU · passport taken" (Telegram allows 128 characters)."""
+    parts = [reference]
+    if urgent:
+        parts.append("🔴 " + desk.t.gettext("URGENT"))
+    parts += [country or "—", desk.t.gettext(category_label)]
+    return " · ".join(parts)[:128]
+
+
+async def open_thread(
+    session: AsyncSession,
+    cipher: DataCipher,
+    desk: StaffDesk,
+    *,
+    person: Person,
+    now: datetime,
+    category_label: str,
+    help_case: HelpCase | None = None,
+    appeal: Appeal | None = None,
+    summary: str = "",
+) -> CaseThread:
+    """A thread for a new help request or appeal, with its first message (what the case is
+    about, in the staff group's language) queued for its topic. `category_label` is the
+    catalog message naming its reason or category."""
+    case = help_case or appeal
+    assert case is not None
+    assert case.reference is not None
+    urgent = bool(help_case and help_case.urgent)
+    name = topic_name(desk, reference=case.reference, urgent=urgent, country=case.country,
+                      category_label=category_label)  # fmt: skip
+    thread = CaseThread(
+        kind=ThreadKind.HELP if help_case else ThreadKind.APPEAL,
+        help_case_id=help_case.id if help_case else None,
+        appeal_id=appeal.id if appeal else None,
+        person_id=person.id,
+        urgent=urgent,
+        topic_name=name,
+        country=case.country,
+        category=help_case.reason if help_case else (appeal.category if appeal else "other"),
+        status=ThreadStatus.OPEN,
+        waiting_since=now,
+        created_at=now,
+    )
+    session.add(thread)
+    await session.flush()
+    t = desk.t
+    lines = [
+        name,
+        t.gettext("Language: {language}").format(
+            language=LANGUAGE_NAMES.get(person.locale or "", "—")
+        ),
+    ]
+    if thread.country:
+        lines.append(
+            t.gettext("Country: {country}").format(
+                country=country_name(thread.country, desk.locale)
+            )
+        )
+    if summary:
+        lines += ["", summary]
+    lines += [
+        "",
+        t.gettext(
+            "Write here to answer the person. A message starting with «!» is a private note. "
+            "{claim} takes the case, {queue} lists all open cases."
+        ).format(claim="/claim", queue="/queue"),
+    ]
+    to_staff(
+        session, cipher, desk, thread_address(thread.id), [OutgoingMessage("\n".join(lines))], now
+    )
+    audit(session, actor="person", action="opened", now=now, thread=thread,
+          detail=f"{thread.kind}:{thread.category}")  # fmt: skip
+    return thread
+
+
+async def thread_of(
+    session: AsyncSession, *, help_case_id: int | None = None, appeal_id: int | None = None
+) -> CaseThread | None:
+    if help_case_id is not None:
+        return await session.scalar(
+            select(CaseThread).where(CaseThread.help_case_id == help_case_id)
+        )
+    return await session.scalar(select(CaseThread).where(CaseThread.appeal_id == appeal_id))
+
+
+async def thread_by_topic(session: AsyncSession, topic_id: int) -> CaseThread | None:
+    return await session.scalar(select(CaseThread).where(CaseThread.topic_id == topic_id))
+
+
+# -- the person writes ------------------------------------------------------------------------
+
+
+def person_wrote(
+    session: AsyncSession,
+    cipher: DataCipher,
+    desk: StaffDesk,
+    thread: CaseThread,
+    person: Person,
+    *,
+    now: datetime,
+    text: str | None = None,
+    media: MediaRef | None = None,
+) -> None:
+    """Relay what the person sent into the thread's topic; from now they wait for an answer."""
+    language = LANGUAGE_NAMES.get(person.locale or "", "")
+    heading = f"👤 {language}".strip()
+    body = f"{heading}\n{text}" if text else heading
+    to_staff(session, cipher, desk, thread_address(thread.id),
+             [OutgoingMessage(body, media=media)], now)  # fmt: skip
+    if thread.waiting_since is None:
+        thread.waiting_since = now
+    thread.last_ping_at = None
+
+
+# -- operators act ----------------------------------------------------------------------------
+
+
+class Action(StrEnum):
+    CLAIMED = "claimed"
+    RELEASED = "released"
+    TRANSFERRED = "transferred"
+    REPLIED = "replied"
+    NOTE = "note"
+    STATUS = "status"
+    CLOSED = "closed"
+    REOPENED = "reopened"
+    VIEWED_REGISTRATION = "viewed_registration"
+    IGNORED = "ignored_non_operator"
+
+
+async def operator_by_telegram_id(session: AsyncSession, user_id: int) -> Operator | None:
+    return await session.scalar(
+        select(Operator).where(Operator.telegram_user_id == user_id, Operator.active.is_(True))
+    )
+
+
+def serves(operator: Operator, thread: CaseThread) -> bool:
+    """Operators serve their countries; supervisors and above, every case."""
+    if operator.role != OperatorRole.OPERATOR or not operator.countries:
+        return True
+    return thread.country in operator.countries
+
+
+async def _person_account(session: AsyncSession, person_id: int) -> ChannelAccount | None:
+    """The chat the person used last, among those that reach them."""
+    return await session.scalar(
+        select(ChannelAccount)
+        .where(ChannelAccount.person_id == person_id, ChannelAccount.reachable.is_(True))
+        .order_by(ChannelAccount.last_inbound_at.desc())
+        .limit(1)
+    )
+
+
+async def tell_person(
+    session: AsyncSession,
+    cipher: DataCipher,
+    thread: CaseThread,
+    messages: Sequence[OutgoingMessage],
+    now: datetime,
+) -> bool:
+    """Answers to the person's own request: sent even after STOP (they asked), on the chat
+    they used last."""
+    account = await _person_account(session, thread.person_id)
+    if account is None:
+        return False
+    outbox.enqueue(
+        session, cipher, person_id=thread.person_id, channel=account.channel,
+        address=account.external_id, messages=messages, now=now,
+    )  # fmt: skip
+    return True
+
+
+async def _person(session: AsyncSession, thread: CaseThread) -> Person:
+    person = await session.get(Person, thread.person_id)
+    assert person is not None  # the foreign key guarantees it
+    return person
+
+
+async def reference_of(session: AsyncSession, thread: CaseThread) -> str:
+    case: HelpCase | Appeal | None
+    if thread.help_case_id is not None:
+        case = await session.get(HelpCase, thread.help_case_id)
+    else:
+        case = await session.get(Appeal, thread.appeal_id)
+    return (case.reference if case else None) or "—"
+
+
+def _who(desk: StaffDesk, t: Translator, operator: Operator) -> str:
+    """How the person is told who took their case: role and consulate, a name only when
+    the deployment allows it."""
+    role = t.gettext(ROLE_LABELS.get(operator.role, N_("consulate operator")))
+    where = f" ({operator.consulate})" if operator.consulate else ""
+    name = f" {operator.display_name}" if desk.names_shown else ""
+    return f"{role}{name}{where}"
+
+
+ROLE_LABELS: dict[str, str] = {
+    OperatorRole.OPERATOR: N_("consulate operator"),
+    OperatorRole.SUPERVISOR: N_("consulate supervisor"),
+    OperatorRole.CONSUL: N_("consul"),
+    OperatorRole.HEAD_OF_MISSION: N_("head of mission"),
+}
+
+
+async def claim(
+    session: AsyncSession,
+    cipher: DataCipher,
+    desk: StaffDesk,
+    thread: CaseThread,
+    operator: Operator,
+    now: datetime,
+) -> bool:
+    """Take the case. Exactly one of several operators claiming at once wins (a conditional
+    UPDATE); False for the others."""
+    if not serves(operator, thread):
+        raise StaffError("this case is for another country's operators")
+    taken = await session.execute(
+        update(CaseThread)
+        .where(CaseThread.id == thread.id, CaseThread.claimed_by.is_(None))
+        .values(claimed_by=operator.id, claimed_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    if not taken.rowcount:  # type: ignore[attr-defined]
+        return False
+    await session.refresh(thread)
+    audit(session, actor=actor_of(operator), action=Action.CLAIMED, now=now, thread=thread)
+    person = await _person(session, thread)
+    t = desk.person_translator(person)
+    text = t.gettext(
+        "Your request {reference} has been taken up by: {who}. The answer will come here."
+    )
+    notice = text.format(who=_who(desk, t, operator), reference=await reference_of(session, thread))
+    await tell_person(session, cipher, thread, [OutgoingMessage(notice)], now)
+    return True
+
+
+def _require_owner(thread: CaseThread, operator: Operator) -> None:
+    if thread.claimed_by != operator.id and operator.role == OperatorRole.OPERATOR:
+        raise StaffError("only the operator who has the case (or a supervisor) can do this")
+
+
+async def release(
+    session: AsyncSession, thread: CaseThread, operator: Operator, now: datetime
+) -> None:
+    _require_owner(thread, operator)
+    thread.claimed_by = None
+    thread.claimed_at = None
+    audit(session, actor=actor_of(operator), action=Action.RELEASED, now=now, thread=thread)
+
+
+async def transfer(
+    session: AsyncSession,
+    cipher: DataCipher,
+    desk: StaffDesk,
+    thread: CaseThread,
+    operator: Operator,
+    to: Operator,
+    now: datetime,
+) -> None:
+    _require_owner(thread, operator)
+    if not to.active:
+        raise StaffError("that operator is not active")
+    thread.claimed_by = to.id
+    thread.claimed_at = now
+    audit(session, actor=actor_of(operator), action=Action.TRANSFERRED, now=now, thread=thread,
+          detail=f"to={actor_of(to)}")  # fmt: skip
+
+
+async def reply(
+    session: AsyncSession,
+    cipher: DataCipher,
+    desk: StaffDesk,
+    thread: CaseThread,
+    operator: Operator,
+    now: datetime,
+    *,
+    text: str | None = None,
+    media: MediaRef | None = None,
+) -> bool:
+    """Relay an operator's message to the person; the person no longer waits."""
+    if thread.status == ThreadStatus.CLOSED:
+        raise StaffError("the case is closed")
+    person = await _person(session, thread)
+    t = desk.person_translator(person)
+    heading = t.gettext("Consulate operator:")
+    body = f"{heading}\n{text}" if text else heading
+    sent = await tell_person(session, cipher, thread, [OutgoingMessage(body, media=media)], now)
+    thread.waiting_since = None
+    thread.last_ping_at = None
+    thread.escalation_level = 0
+    audit(session, actor=actor_of(operator), action=Action.REPLIED, now=now, thread=thread,
+          detail="media" if media else None)  # fmt: skip
+    return sent
+
+
+def note(session: AsyncSession, thread: CaseThread, operator: Operator, now: datetime) -> None:
+    """A private note in the topic: never relayed; recorded without its text."""
+    audit(session, actor=actor_of(operator), action=Action.NOTE, now=now, thread=thread)
+
+
+def reopened(session: AsyncSession, thread: CaseThread, now: datetime) -> None:
+    """The person reopened their case: it is open and waiting again."""
+    thread.status = ThreadStatus.OPEN
+    thread.closed_at = None
+    thread.waiting_since = now
+    thread.last_ping_at = None
+    thread.escalation_level = 0
+    audit(session, actor="person", action=Action.REOPENED, now=now, thread=thread)
+
+
+async def registration_for(
+    session: AsyncSession, thread: CaseThread, operator: Operator, now: datetime
+) -> list[Registration]:
+    """The person's registrations, for an operator who opens them from the case: always an
+    audited action."""
+    audit(session, actor=actor_of(operator), action=Action.VIEWED_REGISTRATION, now=now,
+          thread=thread)  # fmt: skip
+    return list(
+        await session.scalars(
+            select(Registration).where(
+                Registration.person_id == thread.person_id, Registration.reference.is_not(None)
+            )
+        )
+    )
+
+
+# -- the queue --------------------------------------------------------------------------------
+
+
+class Colour(StrEnum):
+    GREEN = "green"
+    AMBER = "amber"
+    RED = "red"
+
+
+@dataclass(frozen=True)
+class QueueEntry:
+    thread: CaseThread
+    waited: timedelta
+    target: timedelta
+    colour: Colour
+
+
+@dataclass(frozen=True)
+class ServiceTargets:
+    """How long a person may wait for an answer, per category, before the case is red."""
+
+    minutes: dict[str, int] = field(
+        default_factory=lambda: {"danger": 30, "*": 24 * 60, "appeal": 5 * 24 * 60}
+    )
+
+    def target(self, thread: CaseThread) -> timedelta:
+        for key in (thread.category, f"{thread.kind}:{thread.category}", thread.kind, "*"):
+            if key in self.minutes:
+                return timedelta(minutes=self.minutes[key])
+        return timedelta(hours=24)
+
+
+def colour_of(waited: timedelta, target: timedelta) -> Colour:
+    if waited >= target:
+        return Colour.RED
+    if waited >= target / 2:
+        return Colour.AMBER
+    return Colour.GREEN
+
+
+async def queue(session: AsyncSession, now: datetime, targets: ServiceTargets) -> list[QueueEntry]:
+    """Open cases: urgent first, then those waiting longest."""
+    threads = await session.scalars(
+        select(CaseThread).where(CaseThread.status == ThreadStatus.OPEN)
+    )
+    entries = []
+    for thread in threads:
+        waited = now - thread.waiting_since if thread.waiting_since else timedelta(0)
+        target = targets.target(thread)
+        entries.append(QueueEntry(thread, waited, target, colour_of(waited, target)))
+    return sorted(entries, key=lambda e: (not e.thread.urgent, -e.waited, e.thread.id))

@@ -1,0 +1,74 @@
+"""Operator actions that change an appeal or a help request itself, through those services'
+own actions (so the person is told exactly as when anyone else makes the change)."""
+
+from datetime import datetime
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from models import Appeal, AppealStatus, CaseThread, HelpCase, Operator, ThreadStatus
+from services import help_cases
+from services.appeals import change_appeal_status
+from services.crypto import DataCipher
+from services.staff import Action, StaffDesk, StaffError, actor_of, audit
+
+# After these the person is not waiting for the consulate any more (a question, an answer, a
+# refusal); their next message makes them wait again.
+_ANSWERING = {AppealStatus.ANSWERED, AppealStatus.NEEDS_INFO, AppealStatus.REJECTED}
+_ENDING = {AppealStatus.CLOSED, AppealStatus.REJECTED}
+
+
+async def set_appeal_status(
+    session: AsyncSession,
+    cipher: DataCipher,
+    desk: StaffDesk,
+    thread: CaseThread,
+    operator: Operator,
+    status: AppealStatus,
+    now: datetime,
+    message: str | None = None,
+) -> None:
+    """The appeal's status, through the one action that records it and tells the person."""
+    if thread.appeal_id is None:
+        raise StaffError("this case is a help request, not an appeal")
+    appeal = await session.get(Appeal, thread.appeal_id)
+    if appeal is None or appeal.reference is None:
+        raise StaffError("the appeal no longer exists")
+    await change_appeal_status(
+        session, cipher, desk.catalogs, appeal, status, actor=actor_of(operator), now=now,
+        message=message, default_locale=desk.default_locale,
+    )  # fmt: skip
+    if status in _ANSWERING:
+        thread.waiting_since = None
+    if status in _ENDING:
+        thread.status = ThreadStatus.CLOSED
+        thread.closed_at = now
+    audit(session, actor=actor_of(operator), action=Action.STATUS, now=now, thread=thread,
+          detail=f"status={status}")  # fmt: skip
+
+
+async def close(
+    session: AsyncSession,
+    cipher: DataCipher,
+    desk: StaffDesk,
+    thread: CaseThread,
+    operator: Operator,
+    now: datetime,
+    resolution: str | None = None,
+) -> None:
+    """Close the case with a resolution; the person is told and may reopen it for a while."""
+    if thread.status == ThreadStatus.CLOSED:
+        raise StaffError("the case is already closed")
+    if thread.help_case_id is not None:
+        case = await session.get(HelpCase, thread.help_case_id)
+        if case is not None:
+            await help_cases.close_case(
+                session, cipher, desk, case, actor=actor_of(operator), now=now,
+                resolution=resolution,
+            )  # fmt: skip
+    else:
+        await set_appeal_status(session, cipher, desk, thread, operator, AppealStatus.CLOSED,
+                                now, resolution)  # fmt: skip
+    thread.status = ThreadStatus.CLOSED
+    thread.closed_at = now
+    thread.waiting_since = None
+    audit(session, actor=actor_of(operator), action=Action.CLOSED, now=now, thread=thread)
