@@ -20,6 +20,7 @@ from models.db import Database
 from scheduler.outbox_sender import OutboxSender
 from scheduler.rate_limit import ChannelLimits, ChannelRateLimiter
 from services import contacts, guidance
+from services.canned import CannedError, CannedLibrary, load_canned
 from services.clock import Clock, SystemClock
 from services.crypto import DataCipher
 from services.i18n import Catalogs
@@ -47,7 +48,8 @@ class Application:
     engine: ConversationEngine
     sender: OutboxSender
     telegram: "Telegram | None"
-    whatsapp: "WhatsApp | None" = None
+    whatsapp: "WhatsApp | None"
+    canned: CannedLibrary
 
     @property
     def desk(self) -> StaffDesk:
@@ -158,4 +160,10 @@ def build_application(
     telegram = None
     if bot is not None:
         telegram = tg.Telegram(bot, tg.build_dispatcher(engine))
-    return Application(settings, clock, db, catalogs, cipher, engine, sender, telegram, whatsapp)
+    try:
+        canned = load_canned()
+    except CannedError as error:
+        raise StartupError(f"canned replies: {error}") from error
+    return Application(
+        settings, clock, db, catalogs, cipher, engine, sender, telegram, whatsapp, canned
+    )
