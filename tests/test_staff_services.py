@@ -1,0 +1,251 @@
+"""The desk's service layer: threads for every case, relays, operators' actions with an
+audit row each, the queue's order and colours."""
+
+import asyncio
+from collections.abc import AsyncIterator
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import select
+
+from bot.app import Application, build_application
+from models import (
+    AppealCategory,
+    AppealStatus,
+    AuditEvent,
+    CaseThread,
+    HelpReason,
+    Operator,
+    OutboxMessage,
+    Person,
+    ThreadStatus,
+)
+from models.outbox import OutboxKind
+from services import appeals, help_cases, staff, staff_actions
+from services.clock import ManualClock
+from services.messages import OutgoingMessage
+from tests.conftest import SettingsFactory
+from tests.fakes.telegram_session import RecordingSession
+from tests.harness import TelegramHarness
+
+ALICE = 5150001
+STAFF_CHAT = -1009990001
+
+
+@pytest.fixture
+async def desk_app(
+    make_settings: SettingsFactory, clock: ManualClock
+) -> AsyncIterator[Application]:
+    """The application with a staff group configured."""
+    app = build_application(
+        make_settings(operator_chat_id=STAFF_CHAT), clock=clock, telegram_session=RecordingSession()
+    )
+    yield app
+    await app.close()
+
+
+async def add_operator(app: Application, user_id: int, role: str = "operator",
+                       countries: list[str] | None = None) -> Operator:  # fmt: skip
+    async with app.db.transaction() as session:
+        operator = Operator(
+            telegram_user_id=user_id, display_name=f"Op {user_id}", role=role,
+            countries=countries or [], consulate="Moskva", created_at=app.clock.now(),
+        )  # fmt: skip
+        session.add(operator)
+    return operator
+
+
+async def open_help(app: Application, telegram: TelegramHarness, reason: HelpReason) -> CaseThread:
+    await telegram.onboard(ALICE, "ru")
+    async with app.db.transaction() as session:
+        person = await session.scalar(select(Person))
+        assert person is not None
+        person.country = "RU"
+        case = await help_cases.open_case(
+            session, app.cipher, app.desk, person=person, reason=reason,
+            description="Работодатель забрал паспорт", now=app.clock.now(),
+        )  # fmt: skip
+        thread = await staff.thread_of(session, help_case_id=case.id)
+        assert thread is not None
+        return thread
+
+
+async def staff_texts(app: Application) -> list[str]:
+    async with app.db.sessions() as session:
+        rows = await session.scalars(
+            select(OutboxMessage).where(OutboxMessage.channel == staff.STAFF_CHANNEL)
+            .order_by(OutboxMessage.id)
+        )  # fmt: skip
+        return [OutgoingMessage.from_payload(app.cipher.decrypt_json(r.payload)).text for r in rows]
+
+
+async def actions(app: Application) -> list[tuple[str, str]]:
+    async with app.db.sessions() as session:
+        rows = await session.scalars(select(AuditEvent).order_by(AuditEvent.id))
+        return [(row.actor, row.action) for row in rows]
+
+
+async def test_a_help_request_opens_a_named_thread_with_its_story_for_the_staff(
+    desk_app: Application,
+) -> None:
+    thread = await open_help(desk_app, TelegramHarness(desk_app), HelpReason.DANGER)
+
+    assert thread.topic_name == "HR-2026-000001 · 🔴 SHOSHILINCH · RU · xavf ostida"
+    assert (thread.urgent, thread.status, thread.kind) == (True, "open", "help")
+    header = (await staff_texts(desk_app))[0]
+    assert header.startswith("HR-2026-000001 · 🔴 SHOSHILINCH · RU · xavf ostida\nTil: Русский")
+    assert "Работодатель забрал паспорт" in header
+    assert await actions(desk_app) == [("person", "opened")]
+
+
+async def test_without_a_staff_group_threads_exist_but_nothing_is_queued_for_it(
+    app: Application, telegram: TelegramHarness
+) -> None:
+    thread = await open_help(app, telegram, HelpReason.WAGES_UNPAID)
+    assert thread.id is not None
+    assert await staff_texts(app) == []
+
+
+async def test_exactly_one_of_two_operators_claiming_at_once_wins(desk_app: Application) -> None:
+    thread = await open_help(desk_app, TelegramHarness(desk_app), HelpReason.PASSPORT_TAKEN)
+    first, second = await add_operator(desk_app, 11), await add_operator(desk_app, 12)
+
+    async def claim(operator: Operator) -> bool:
+        async with desk_app.db.transaction() as session:
+            row = await session.get(CaseThread, thread.id)
+            assert row is not None
+            return await staff.claim(session, desk_app.cipher, desk_app.desk, row, operator,
+                                     desk_app.clock.now())  # fmt: skip
+
+    results = await asyncio.gather(claim(first), claim(second))
+    assert sorted(results) == [False, True]
+    assert [a for a in await actions(desk_app) if a[1] == "claimed"] == [
+        (f"operator:{(first if results[0] else second).id}", "claimed")
+    ]
+
+
+async def test_each_action_is_audited_and_the_person_is_told(
+    desk_app: Application, clock: ManualClock
+) -> None:
+    telegram = TelegramHarness(desk_app)
+    thread = await open_help(desk_app, telegram, HelpReason.PASSPORT_TAKEN)
+    operator = await add_operator(desk_app, 21, countries=["RU"])
+    supervisor = await add_operator(desk_app, 22, role="supervisor")
+    app, desk = desk_app, desk_app.desk
+
+    async with app.db.transaction() as session:
+        row = await session.get(CaseThread, thread.id)
+        assert row is not None
+        assert await staff.claim(session, app.cipher, desk, row, operator, clock.now())
+        staff.note(session, row, operator, clock.now())
+        assert await staff.reply(session, app.cipher, desk, row, operator, clock.now(),
+                                 text="Где Вы сейчас?")  # fmt: skip
+        assert row.waiting_since is None  # answered
+        await staff.transfer(session, app.cipher, desk, row, operator, supervisor, clock.now())
+        with pytest.raises(staff.StaffError):
+            await staff.release(session, row, operator, clock.now())  # no longer theirs
+        await staff.release(session, row, supervisor, clock.now())
+        assert await staff.registration_for(session, row, supervisor, clock.now()) == []
+        await staff_actions.close(session, app.cipher, desk, row, supervisor, clock.now(),
+                                  resolution="Паспорт вернули.")  # fmt: skip
+        assert row.status == ThreadStatus.CLOSED
+    await app.sender.deliver_due()
+
+    assert [action for _, action in await actions(app)] == [
+        "opened", "claimed", "note", "replied", "transferred", "released",
+        "viewed_registration", "closed",
+    ]  # fmt: skip
+    told = [m["text"] for m in telegram.messages_to(ALICE)]
+    assert told[-3].startswith(
+        "Вашим запросом HR-2026-000001 занимается: оператор консульства (Москва)"[:58]
+    )
+    assert told[-2] == "Оператор консульства:\nГде Вы сейчас?"
+    assert told[-1].startswith(
+        "Ваш запрос о помощи HR-2026-000001 закрыт.\n\nОтвет консульства:\nПаспорт вернули."
+    )
+
+
+async def test_operator_answers_reach_a_person_who_sent_stop(
+    desk_app: Application, clock: ManualClock
+) -> None:
+    telegram = TelegramHarness(desk_app)
+    thread = await open_help(desk_app, telegram, HelpReason.WAGES_UNPAID)
+    await telegram.say(ALICE, "стоп")
+    operator = await add_operator(desk_app, 31)
+    async with desk_app.db.transaction() as session:
+        row = await session.get(CaseThread, thread.id)
+        assert row is not None
+        await staff.reply(session, desk_app.cipher, desk_app.desk, row, operator, clock.now(),
+                          text="Мы позвонили работодателю.")  # fmt: skip
+    await desk_app.sender.deliver_due()
+
+    assert (
+        telegram.last_message(ALICE)["text"] == "Оператор консульства:\nМы позвонили работодателю."
+    )
+    rows = await telegram.outbox_rows()
+    assert rows[-1].kind == OutboxKind.REPLY  # an answer they asked for, not a push
+
+
+async def test_an_operator_serves_only_their_countries(
+    desk_app: Application, clock: ManualClock
+) -> None:
+    thread = await open_help(desk_app, TelegramHarness(desk_app), HelpReason.OTHER)
+    turkey = await add_operator(desk_app, 41, countries=["TR"])
+    async with desk_app.db.transaction() as session:
+        row = await session.get(CaseThread, thread.id)
+        assert row is not None
+        with pytest.raises(staff.StaffError):
+            await staff.claim(session, desk_app.cipher, desk_app.desk, row, turkey, clock.now())
+
+
+async def test_an_appeal_thread_follows_its_status_and_the_persons_additions(
+    desk_app: Application, clock: ManualClock
+) -> None:
+    telegram = TelegramHarness(desk_app)
+    await telegram.onboard(ALICE, "uz_Latn")
+    operator = await add_operator(desk_app, 51)
+    async with desk_app.db.transaction() as session:
+        person = await session.scalar(select(Person))
+        assert person is not None
+        appeal = await appeals.file_appeal(
+            session, desk_app.cipher, desk_app.desk, person=person,
+            category=AppealCategory.UNPAID_WAGES, text="Ish haqi toʻlanmayapti", now=clock.now(),
+        )  # fmt: skip
+        thread = await staff.thread_of(session, appeal_id=appeal.id)
+        assert thread is not None
+        await staff_actions.set_appeal_status(
+            session, desk_app.cipher, desk_app.desk, thread, operator, AppealStatus.NEEDS_INFO,
+            clock.now(), "Ish beruvchi kim?",
+        )  # fmt: skip
+        assert thread.waiting_since is None
+        clock.advance(timedelta(hours=1))
+        await appeals.add_information(session, desk_app.cipher, desk_app.desk, appeal,
+                                      "«Stroy» MChJ", now=clock.now())  # fmt: skip
+        assert thread.waiting_since == clock.now()  # the person answered: they wait again
+        assert appeal.status == AppealStatus.IN_REVIEW
+
+    texts = await staff_texts(desk_app)
+    assert texts[0].startswith("AP-2026-000001 · —")
+    assert texts[-1] == "👤 Oʻzbekcha (lotin)\n«Stroy» MChJ"
+
+
+async def test_the_queue_puts_urgent_first_then_the_longest_waiting_with_colours(
+    desk_app: Application, clock: ManualClock
+) -> None:
+    telegram = TelegramHarness(desk_app)
+    normal = await open_help(desk_app, telegram, HelpReason.WAGES_UNPAID)
+    clock.advance(timedelta(hours=13))  # over half of the 24 h target: amber
+    async with desk_app.db.transaction() as session:
+        person = await session.scalar(select(Person))
+        assert person is not None
+        case = await help_cases.open_case(
+            session, desk_app.cipher, desk_app.desk, person=person, reason=HelpReason.DANGER,
+            description="", now=clock.now(),
+        )  # fmt: skip
+    clock.advance(timedelta(minutes=31))  # past the 30-minute target of danger: red
+
+    async with desk_app.db.sessions() as session:
+        entries = await staff.queue(session, clock.now(), staff.ServiceTargets())
+    assert [(e.thread.urgent, e.colour) for e in entries] == [(True, "red"), (False, "amber")]
+    assert entries[1].thread.id == normal.id
+    assert entries[0].thread.help_case_id == case.id
