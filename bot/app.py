@@ -12,6 +12,7 @@ from datetime import timedelta
 from typing import TYPE_CHECKING
 
 from bot.engine import ConversationEngine
+from bot.errors import StartupError
 from bot.migrate import is_up_to_date, upgrade
 from bot.settings import Settings, resolve_data_key
 from handlers import all_journeys
@@ -19,6 +20,7 @@ from handlers.conversation import JourneySettings
 from models.db import Database
 from scheduler.outbox_sender import OutboxSender
 from scheduler.rate_limit import ChannelLimits, ChannelRateLimiter
+from scheduler.sla import SlaError, SlaJob, SlaPolicy
 from services import contacts, guidance
 from services.canned import CannedError, CannedLibrary, load_canned
 from services.clock import Clock, SystemClock
@@ -34,10 +36,6 @@ if TYPE_CHECKING:
     from bot.channels.whatsapp import WhatsApp
 
 
-class StartupError(Exception):
-    """Start-up cannot go on; the message says why in one line."""
-
-
 @dataclass
 class Application:
     settings: Settings
@@ -50,19 +48,12 @@ class Application:
     telegram: "Telegram | None"
     whatsapp: "WhatsApp | None"
     canned: CannedLibrary
+    sla: SlaJob | None = None  # the queue's clock, when a staff group is served
 
     @property
     def desk(self) -> StaffDesk:
         """The consulate's side, for code outside a conversation (operators, jobs, tests)."""
-        journey = self.engine.journey_settings
-        return StaffDesk(
-            self.catalogs,
-            locale=journey.staff_locale,
-            enabled=journey.staff_enabled,
-            names_shown=journey.operator_names_shown,
-            case_reopen_window=journey.case_reopen_window,
-            default_locale=journey.default_locale,
-        )
+        return desk_of(self.engine.journey_settings, self.catalogs)
 
     async def prepare_database(self) -> None:
         """SQLite is brought up to date here; a shared PostgreSQL is migrated on purpose, by
@@ -78,6 +69,17 @@ class Application:
         if self.whatsapp is not None:
             await self.whatsapp.close()
         await self.db.close()
+
+
+def desk_of(journey: JourneySettings, catalogs: Catalogs) -> StaffDesk:
+    return StaffDesk(
+        catalogs,
+        locale=journey.staff_locale,
+        enabled=journey.staff_enabled,
+        names_shown=journey.operator_names_shown,
+        case_reopen_window=journey.case_reopen_window,
+        default_locale=journey.default_locale,
+    )
 
 
 def _consulates(settings: Settings) -> tuple[contacts.Consulate, ...]:
@@ -132,6 +134,21 @@ def build_application(
         limiters[wa.CHANNEL] = ChannelRateLimiter(
             ChannelLimits(settings.whatsapp_max_per_second, settings.whatsapp_max_per_second)
         )
+    staff_transport = None
+    if bot is not None and settings.operator_chat_id is not None:
+        from bot.channels import staff as staff_group
+
+        staff_transport = staff_group.StaffTransport(
+            bot,
+            settings.operator_chat_id,
+            db,
+            catalogs.translator(settings.staff_locale),
+            fetch=whatsapp.media.download if whatsapp is not None else None,
+        )
+        all_transports[staff_group.CHANNEL] = staff_transport
+        limiters[staff_group.CHANNEL] = staff_group.GroupRateLimiter(
+            settings.staff_group_max_per_minute
+        )
     sender = OutboxSender(
         db,
         cipher,
@@ -140,30 +157,54 @@ def build_application(
         limiters=limiters,
         max_attempts=settings.outbox_max_attempts,
     )
+    journey_settings = JourneySettings(
+        default_locale=settings.default_locale,
+        appeal_reopen_window=timedelta(days=settings.appeal_reopen_days),
+        consulates=_consulates(settings),
+        staff_locale=settings.staff_locale,
+        staff_enabled=staff_transport is not None,
+        operator_names_shown=settings.operator_names_shown,
+        case_reopen_window=timedelta(days=settings.case_reopen_days),
+    )
     engine = ConversationEngine(
         db,
         catalogs,
         cipher,
         clock,
         all_journeys(),
-        settings=JourneySettings(
-            default_locale=settings.default_locale,
-            appeal_reopen_window=timedelta(days=settings.appeal_reopen_days),
-            consulates=_consulates(settings),
-            staff_locale=settings.staff_locale,
-            staff_enabled=serve_telegram and settings.operator_chat_id is not None,
-            operator_names_shown=settings.operator_names_shown,
-            case_reopen_window=timedelta(days=settings.case_reopen_days),
-        ),
+        settings=journey_settings,
         on_enqueued=sender.wake,
     )
-    telegram = None
-    if bot is not None:
-        telegram = tg.Telegram(bot, tg.build_dispatcher(engine))
     try:
         canned = load_canned()
     except CannedError as error:
         raise StartupError(f"canned replies: {error}") from error
+    try:
+        policy = SlaPolicy.from_settings(settings)
+    except SlaError as error:
+        raise StartupError(str(error)) from error
+    desk = desk_of(journey_settings, catalogs)
+    sla = SlaJob(db, cipher, desk, clock, policy) if staff_transport is not None else None
+    telegram = None
+    if bot is not None:
+        routers = []
+        if staff_transport is not None:
+            from bot.channels.staff_router import StaffGroup, build_staff_router
+
+            group = StaffGroup(
+                bot=bot,
+                chat_id=staff_transport.chat_id,
+                db=db,
+                cipher=cipher,
+                clock=clock,
+                desk=desk,
+                canned=canned,
+                targets=policy.targets,
+                fetch=whatsapp.media.download if whatsapp is not None else None,
+                on_enqueued=sender.wake,
+            )
+            routers.append(build_staff_router(group))
+        telegram = tg.Telegram(bot, tg.build_dispatcher(engine, routers))
     return Application(
-        settings, clock, db, catalogs, cipher, engine, sender, telegram, whatsapp, canned
+        settings, clock, db, catalogs, cipher, engine, sender, telegram, whatsapp, canned, sla
     )

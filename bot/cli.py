@@ -1,4 +1,4 @@
-"""`vatandosh`: the terminal chat, the server, and database maintenance."""
+"""`vatandosh`: the terminal chat, the server, database maintenance and operators' accounts."""
 
 import argparse
 import asyncio
@@ -10,13 +10,15 @@ from pathlib import Path
 from typing import Any
 
 from bot import __version__
-from bot.app import StartupError, build_application
-from bot.channels.console import CHANNEL as CONSOLE
-from bot.channels.console import ConsoleChat, ConsoleTransport
-from bot.migrate import current_revision, head_revision, upgrade
+from bot.errors import StartupError
+from bot.migrate import current_revision, head_revision, is_up_to_date, upgrade
 from bot.settings import SettingsError, load_database_settings, load_settings
-from services.data_keys import reencrypt_all
-from services.people import account_exists
+from models.db import Database
+from services import operators
+from services.clock import SystemClock
+
+# The application (every journey, the catalogs) is imported only by the commands that build
+# it, so `--help`, `db` and `operator` start in a fraction of the time.
 
 PROG = "vatandosh"
 
@@ -53,6 +55,11 @@ def configure_logging(level: str, *, quiet: bool = False) -> None:
 
 
 async def _chat(args: argparse.Namespace) -> None:
+    from bot.app import build_application
+    from bot.channels.console import CHANNEL as CONSOLE
+    from bot.channels.console import ConsoleChat, ConsoleTransport
+    from services.people import account_exists
+
     settings = load_settings()
     configure_logging(settings.log_level, quiet=True)
     files = Path("var") / "files"
@@ -80,6 +87,8 @@ async def _chat(args: argparse.Namespace) -> None:
 
 
 async def _run(args: argparse.Namespace) -> None:
+    from bot.app import build_application
+
     settings = load_settings()
     configure_logging(settings.log_level)
     if settings.telegram_bot_token is None and not settings.twilio_configured:
@@ -116,6 +125,9 @@ async def _db_current(args: argparse.Namespace) -> None:
 
 
 async def _db_reencrypt(args: argparse.Namespace) -> None:
+    from bot.app import build_application
+    from services.data_keys import reencrypt_all
+
     settings = load_settings()
     app = build_application(settings, serve_telegram=False, serve_whatsapp=False)
     try:
@@ -124,6 +136,84 @@ async def _db_reencrypt(args: argparse.Namespace) -> None:
     finally:
         await app.close()
     print(f"re-encrypted {count} values with the first DATA_KEY key; older keys can be dropped")
+
+
+async def _operators_database() -> Database:
+    """The database, migrated (SQLite) or checked to be up to date (PostgreSQL). Operators'
+    accounts hold nothing encrypted, so DATA_KEY is not needed here."""
+    settings = load_database_settings()
+    if settings.is_sqlite:
+        await upgrade(settings.database_url)
+    elif not await is_up_to_date(settings.database_url):
+        raise CommandError("the database is not up to date: run `vatandosh db upgrade`")
+    return Database(settings.database_url)
+
+
+async def _operator_add(args: argparse.Namespace) -> None:
+    try:
+        telegram_user_id = operators.parse_telegram_id(args.telegram_id)
+        role = operators.parse_role(args.role)
+        countries = operators.parse_countries(args.countries)
+    except operators.OperatorError as error:
+        raise CommandError(str(error)) from None
+    db = await _operators_database()
+    try:
+        async with db.transaction() as session:
+            change = await operators.add_operator(
+                session, telegram_user_id=telegram_user_id, display_name=args.name, role=role,
+                countries=countries, consulate=args.consulate, now=SystemClock().now(),
+            )  # fmt: skip
+    except operators.OperatorError as error:
+        raise CommandError(str(error)) from None
+    finally:
+        await db.close()
+    operator = change.operator
+    serves = ", ".join(operator.countries) or "every country"
+    verb = "is active again" if change.reactivated else "added"
+    print(
+        f"operator {operator.telegram_user_id} ({operator.display_name}, {operator.role}, "
+        f"serves {serves}) {verb}. They must open a chat with the bot once (/start) to "
+        "receive escalations privately."
+    )
+
+
+async def _operator_remove(args: argparse.Namespace) -> None:
+    try:
+        telegram_user_id = operators.parse_telegram_id(args.telegram_id)
+    except operators.OperatorError as error:
+        raise CommandError(str(error)) from None
+    db = await _operators_database()
+    try:
+        async with db.transaction() as session:
+            change = await operators.remove_operator(
+                session, telegram_user_id, now=SystemClock().now()
+            )
+    except operators.OperatorError as error:
+        raise CommandError(str(error)) from None
+    finally:
+        await db.close()
+    operator = change.operator
+    released = f"; {change.released} open case(s) went back to the queue" if change.released else ""
+    print(
+        f"operator {operator.telegram_user_id} ({operator.display_name}) removed: they can no "
+        f"longer act in the staff group. The account is kept, deactivated, for the audit "
+        f"trail{released}."
+    )
+
+
+async def _operator_list(args: argparse.Namespace) -> None:
+    db = await _operators_database()
+    try:
+        async with db.sessions() as session:
+            found = await operators.list_operators(session)
+    finally:
+        await db.close()
+    if not args.all:
+        found = [operator for operator in found if operator.active]
+    if not found:
+        print("no operators yet: add one with `vatandosh operator add`")
+        return
+    print(operators.table(found))
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -174,7 +264,45 @@ def _parser() -> argparse.ArgumentParser:
         _db_reencrypt,
         db_commands,
     )
+    _operator_commands(commands, command, version)
     return parser
+
+
+def _operator_commands(commands: Any, command: Callable[..., argparse.ArgumentParser],
+                       version: str) -> None:  # fmt: skip
+    what = "the consulate's operators: who may work in the staff group"
+    group = commands.add_parser("operator", help=what, description=what)
+    group.add_argument("--version", action="version", version=version)
+    sub = group.add_subparsers(dest="operator_command", required=True, metavar="COMMAND")
+    add = command("add", "add an operator (or bring back one who was removed)", _operator_add, sub)
+    add.add_argument("telegram_id", metavar="TELEGRAM_ID",
+                     help="the operator's Telegram user id (a number)")  # fmt: skip
+    add.add_argument("name", metavar="NAME", help="display name, shown to the staff group")
+    add.add_argument(
+        "--countries",
+        metavar="CODES",
+        help="countries they serve, ISO codes separated by commas (RU,KZ); none: every country",
+    )
+    add.add_argument(
+        "--role",
+        default="operator",
+        metavar="ROLE",
+        help=f"one of {', '.join(operators.ROLES)} (default: operator)",
+    )
+    add.add_argument(
+        "--consulate",
+        metavar="TEXT",
+        help="where they work (Moskva, Istanbul): shown to people instead of a name",
+    )
+    remove = command(
+        "remove",
+        "deactivate an operator (the account is kept for the audit trail)",
+        _operator_remove,
+        sub,
+    )
+    remove.add_argument("telegram_id", metavar="TELEGRAM_ID", help="the operator's Telegram id")
+    listing = command("list", "list the operators as a table", _operator_list, sub)
+    listing.add_argument("--all", action="store_true", help="also those who were removed")
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -8,7 +8,8 @@ from typing import TYPE_CHECKING
 from aiohttp import web
 
 from bot import __version__
-from bot.app import Application, StartupError
+from bot.app import Application
+from bot.errors import StartupError
 from bot.web import TELEGRAM_WEBHOOK_PATH, TelegramWebhook, build_web_app
 from scheduler.jobs import build_scheduler
 
@@ -42,7 +43,7 @@ async def serve(app: Application, stop: asyncio.Event) -> None:
     await runner.setup()
     await web.TCPSite(runner, settings.http_host, settings.http_port).start()
     scheduler = build_scheduler(
-        app.sender, app.db, app.clock, poll_seconds=settings.outbox_poll_seconds
+        app.sender, app.db, app.clock, poll_seconds=settings.outbox_poll_seconds, sla=app.sla
     )
     scheduler.start()
     app.sender.start()
@@ -117,6 +118,11 @@ async def _start_telegram(app: Application, telegram: "Telegram") -> asyncio.Tas
     settings = app.settings
     await _check_telegram(telegram)
     await publish_command_menu(telegram.bot, app.catalogs, settings.default_locale)
+    if settings.operator_chat_id is not None:
+        from bot.channels.staff_router import publish_staff_commands
+
+        translator = app.catalogs.translator(settings.staff_locale)
+        await publish_staff_commands(telegram.bot, settings.operator_chat_id, translator)
     if settings.telegram_mode == "webhook":
         assert settings.telegram_webhook_secret is not None
         await telegram.bot.set_webhook(

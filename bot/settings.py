@@ -11,6 +11,7 @@ from sqlalchemy import make_url
 from sqlalchemy.exc import ArgumentError
 
 from services.crypto import DataKeyError, generate_data_key, parse_data_key
+from services.staff import DEFAULT_TARGET_MINUTES
 
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./var/vatandosh.db"
 _ASYNC_DRIVERS = {"sqlite": "sqlite+aiosqlite", "postgresql": "postgresql+asyncpg"}
@@ -86,14 +87,15 @@ class Settings(DatabaseSettings):
     # Consulate operators: the staff group (a Telegram supergroup with topics) and the rules
     # of the queue.
     operator_chat_id: int | None = None
+    # Telegram lets a bot post about 20 messages a minute into one group.
+    staff_group_max_per_minute: int = Field(default=20, ge=1)
     staff_locale: Literal["uz_Latn", "uz_Cyrl", "ru"] = "uz_Latn"
     operator_names_shown: bool = False
     case_reopen_days: int = Field(default=14, ge=0)
-    # Minutes a person may wait for an answer before the case is red, per category (help
-    # reasons and appeal categories); "*" for the rest. Amber from half of it.
-    sla_targets: dict[str, int] = Field(
-        default_factory=lambda: {"danger": 30, "*": 24 * 60, "appeal": 5 * 24 * 60}
-    )
+    # Minutes a person may wait for an answer before the case is red: "urgent", per help
+    # reason or appeal category, per kind ("help", "appeal"), "*" for the rest. Amber from
+    # half of it. JSON in the environment: SLA_TARGETS='{"urgent": 30, "*": 1440}'.
+    sla_targets: dict[str, int] = Field(default_factory=lambda: dict(DEFAULT_TARGET_MINUTES))
     ping_urgent_minutes: int = Field(default=5, gt=0)
     ping_normal_minutes: int = Field(default=60, gt=0)
     escalation_chain: list[str] = Field(
@@ -132,6 +134,13 @@ class Settings(DatabaseSettings):
             raise ValueError("must look like 123456:ABC-def… (from @BotFather)")
         return value
 
+    @field_validator("operator_chat_id")
+    @classmethod
+    def _group_id_shape(cls, value: int | None) -> int | None:
+        if value is not None and value >= 0:
+            raise ValueError("must be the staff group's id, a negative number like -1001234567890")
+        return value
+
     @field_validator("telegram_webhook_secret")
     @classmethod
     def _secret_shape(cls, value: SecretStr | None) -> SecretStr | None:
@@ -147,11 +156,12 @@ class Settings(DatabaseSettings):
         "twilio_template_uz_latn",
         "twilio_template_uz_cyrl",
         "twilio_template_ru",
+        "operator_chat_id",
         mode="before",
     )
     @classmethod
     def _empty_is_unset(cls, value: object) -> object:
-        """`TWILIO_AUTH_TOKEN=` in .env means not set."""
+        """`TWILIO_AUTH_TOKEN=` (or `OPERATOR_CHAT_ID=`) in .env means not set."""
         return None if isinstance(value, str) and not value.strip() else value
 
     @field_validator("twilio_account_sid")
@@ -206,6 +216,10 @@ class Settings(DatabaseSettings):
                 raise ValueError("PUBLIC_BASE_URL is required when TELEGRAM_MODE=webhook")
             if self.telegram_webhook_secret is None:
                 raise ValueError("TELEGRAM_WEBHOOK_SECRET is required when TELEGRAM_MODE=webhook")
+        if self.operator_chat_id is not None and self.telegram_bot_token is None:
+            raise ValueError(
+                "OPERATOR_CHAT_ID needs TELEGRAM_BOT_TOKEN: the staff group is a Telegram group"
+            )
         given = [name for name in TWILIO_REQUIRED if getattr(self, name) is not None]
         if given and len(given) < len(TWILIO_REQUIRED):
             missing = next(name for name in TWILIO_REQUIRED if name not in given)

@@ -6,6 +6,11 @@ can, their country, location and a few words are asked — each added to the cas
 Any other reason: a short description, optionally the location and photos, then a case with a
 number in the operators' queue.
 
+A closed request can be reopened for CASE_REOPEN_DAYS: the Help screen offers it for the latest
+one (and a typed HR-… number shows a closed request with that offer); reopening puts it back
+in the operators' queue and shows its screen again. After that time, the person is told so
+and asked what happened, for a new request.
+
 While a case is open, the Help screen is that case: whatever the person sends (text, photos,
 documents, voice, location) is added to it, until they leave for the menu or close it. A
 typed number there is a message for the operator, not a button: operators ask "how many?".
@@ -15,7 +20,12 @@ What the journey collects before a case exists (a draft) stays in the conversati
 """
 
 import logging
+from datetime import UTC, datetime, tzinfo
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from babel.core import get_global
+from babel.dates import format_datetime
 
 from handlers.conversation import (
     Answer,
@@ -33,6 +43,7 @@ from models import CaseStatus, HelpCase, HelpReason
 from services import references
 from services.appeals import NewAttachment
 from services.contacts import emergency_contacts
+from services.countries import HOME
 from services.help_cases import (
     DESCRIPTION_LIMIT,
     PERSON,
@@ -40,12 +51,14 @@ from services.help_cases import (
     STATUS_LABELS,
     add_person_location,
     add_person_message,
+    can_reopen,
     case_of_person,
     close_case,
     last_case_of,
     mark_urgent,
     open_case,
     open_case_of,
+    reopen_case,
     set_case_country,
 )
 from services.i18n import N_
@@ -58,6 +71,7 @@ journey = Journey("help", first_step="start", needs_consent=True)
 
 # Steps.
 START, DESCRIBE, PLACE, FILES, CLOSE = "start", "describe", "place", "files", "close"
+CLOSED = "closed"  # one closed request, opened by its typed number
 DANGER_COUNTRY, DANGER_PLACE, DANGER_DESCRIBE = "danger_country", "danger_place", "danger_describe"
 DRAFT_STEPS = (DESCRIBE, PLACE, FILES)
 
@@ -66,11 +80,16 @@ DANGER = HelpReason.DANGER.value
 CLOSE_CASE, LEAVE = "close", "leave"
 CLOSE_YES, CLOSE_NO = "close_yes", "close_no"
 SKIP, DONE, KEEP, CONTINUE = "skip", "done", "keep", "continue"
+REOPEN_PREFIX, NEW = "reopen:", "new"  # "reopen:HR-2026-000123"
 
 # Notes for the next showing of the first step.
 NOTE = "note"
 NOTE_ADDED, NOTE_OPENED, NOTE_CLOSED = "added", "opened", "closed"
+NOTE_FRESH = "fresh"  # the person chose a new request: no offer to reopen the old one
+VIEWING = "viewing"  # the closed request shown by the CLOSED step (its number)
 
+# What a person's message to their request can be (anything else gets a hint).
+KEPT_KINDS = frozenset({Kind.TEXT, Kind.MEDIA, Kind.LOCATION, Kind.CONTACT})
 PLACE_LIMIT = 500  # a typed address or landmark
 MAX_FILES = 10  # per draft; more can be sent once the case is open
 QUOTE_LIMIT = 200  # how much of a kept description is shown back
@@ -91,7 +110,13 @@ SKIP_WORDS = (
     "yoq", "yo'q", "йўқ", "нет", "no",
 )  # fmt: skip
 DONE_WORDS = ("done", "tayyor", "тайёр", "готово", "yuborish", "юбориш", "отправить")
+# Typed words that also pick "reopen".
+REOPEN_WORDS = (
+    "reopen", "qayta ochish", "қайта очиш", "qayta oching", "қайта очинг", "открыть снова",
+    "открыть заново", "возобновить",
+)  # fmt: skip
 SKIP_LABEL = N_("Skip")
+REOPEN_LABEL = N_("Reopen my request {reference}")
 
 
 REASON_PROMPTS: dict[HelpReason, str] = {
@@ -206,7 +231,8 @@ async def ask_start(ctx: Context) -> Question:
     case = await open_case_of(ctx.session, ctx.person.id)
     if case is not None:
         return _case_question(ctx, case, note)
-    return _triage_question(ctx, note)
+    reopenable = None if note == NOTE_FRESH else await _reopenable(ctx)
+    return _triage_question(ctx, note, reopenable)
 
 
 @journey.answers(START)
@@ -221,7 +247,9 @@ async def answer_start(ctx: Context, answer: Answer) -> Outcome:
     return await _answer_triage(ctx, answer)
 
 
-def _triage_question(ctx: Context, note: str | None) -> Question:
+def _triage_question(
+    ctx: Context, note: str | None, reopenable: HelpCase | None = None
+) -> Question:
     draft = _draft(ctx)
     lines: list[str] = []
     if draft.get("reason") and _has_draft(draft):
@@ -233,6 +261,8 @@ def _triage_question(ctx: Context, note: str | None) -> Question:
         )
     elif _has_draft(draft) and note != NOTE_CLOSED:
         lines.append(ctx._("What you sent is kept. Now please choose what it is about."))
+    if reopenable is not None:
+        lines.append(_reopen_offer(ctx, reopenable, closed_said=note == NOTE_CLOSED))
     lines.append(
         ctx._(
             "What happened? Choose what fits best. If you are in danger now, choose 1: "
@@ -247,6 +277,8 @@ def _triage_question(ctx: Context, note: str | None) -> Question:
     ]
     if draft.get("reason") and _has_draft(draft):
         choices.append(ctx.choice(CONTINUE, "Continue"))
+    if reopenable is not None:
+        choices.append(_reopen_choice(ctx, reopenable))
     return Question("\n\n".join(lines), tuple(choices))
 
 
@@ -255,6 +287,8 @@ async def _answer_triage(ctx: Context, answer: Answer) -> Outcome:
     choice = answer.choice
     if choice == DANGER:
         return await _open_danger(ctx)
+    if choice and choice.startswith(REOPEN_PREFIX):
+        return await _reopen(ctx, choice.removeprefix(REOPEN_PREFIX), late_hint=True)
     if choice in {reason.value for reason in HelpReason}:
         draft["reason"] = choice
         return Go(journey.name, DESCRIBE)
@@ -334,6 +368,19 @@ async def _answer_case(ctx: Context, case: HelpCase, answer: Answer) -> Outcome:
         return Repeat(hint)
     _draft(ctx)[NOTE] = NOTE_ADDED
     return Repeat()
+
+
+async def add_to_open_case(ctx: Context, answer: Answer) -> Outcome | None:
+    """What a person with an open request sends on a screen that cannot use it (the main
+    menu) is most likely an answer to the operator: it joins the request, and the request's
+    screen is shown. None when there is no open request or nothing to add."""
+    if answer.kind not in KEPT_KINDS or not ctx.person.has_consented:
+        return None
+    case = await open_case_of(ctx.session, ctx.person.id)
+    if case is None or await _add_to_case(ctx, case, answer) is not None:
+        return None
+    log.info("help case message from the menu case=%s", case.id)
+    return _to_case_screen(ctx, NOTE_ADDED)
 
 
 async def _add_to_case(ctx: Context, case: HelpCase, answer: Answer) -> str | None:
@@ -884,11 +931,188 @@ async def _show_reference(ctx: Context, reference: str) -> Outcome:
             ).format(reference=reference)
         )
     if case.status == CaseStatus.CLOSED:
-        return Repeat(
-            ctx._("Your help request {reference} («{reason}»): {status}.").format(
-                reference=reference,
-                reason=_reason_label(ctx, case.reason),
-                status=ctx._(STATUS_LABELS[CaseStatus.CLOSED]),
+        if await open_case_of(ctx.session, ctx.person.id) is not None:
+            # Another request is open: that one is where they write; this one stays closed.
+            return Repeat(_closed_heading(ctx, case))
+        _draft(ctx)[VIEWING] = reference
+        here = (ctx.state.journey, ctx.state.step)
+        return Go(journey.name, CLOSED, remember=here != (journey.name, CLOSED))
+    return _to_case_screen(ctx, None)
+
+
+# -- a closed request: reopening it -----------------------------------------------------------
+
+
+def _reopen_window(ctx: Context, case: HelpCase) -> bool:
+    window = ctx.settings.case_reopen_window
+    return bool(window) and can_reopen(case, ctx.now, window)
+
+
+async def _reopenable(ctx: Context) -> HelpCase | None:
+    """The person's latest request, when it is closed and may still be reopened."""
+    last = await last_case_of(ctx.session, ctx.person.id)
+    return last if last is not None and _reopen_window(ctx, last) else None
+
+
+def _time_zone(ctx: Context) -> tzinfo:
+    """Where the person lives when their country has one time zone, else UTC."""
+    code = ctx.person.country
+    zones: list[str] = ["Asia/Tashkent"] if code == HOME else []
+    if code and not zones:
+        zones = list(get_global("territory_zones").get(code, ()))
+    if len(zones) == 1:
+        try:
+            return ZoneInfo(zones[0])
+        except (ZoneInfoNotFoundError, ValueError):
+            pass
+    return UTC
+
+
+def _day(ctx: Context, moment: datetime) -> str:
+    return format_datetime(moment, "d MMMM y", tzinfo=_time_zone(ctx), locale=ctx.locale)
+
+
+def _reopen_until(ctx: Context, case: HelpCase) -> str:
+    assert case.closed_at is not None
+    return _day(ctx, case.closed_at + ctx.settings.case_reopen_window)
+
+
+def _reopen_label(ctx: Context, case: HelpCase) -> str:
+    return ctx._(REOPEN_LABEL).format(reference=case.reference or "")
+
+
+def _reopen_choice(ctx: Context, case: HelpCase) -> Choice:
+    """«Reopen my request HR-…»: its words in any locale, or a word like "reopen", pick it."""
+    reference = case.reference or ""
+    labels = [
+        text.format(reference=reference) for text in ctx.catalogs.in_every_locale(REOPEN_LABEL)
+    ]
+    keys = {match_key(text) for text in (*labels, *REOPEN_WORDS)}
+    return Choice(
+        id=f"{REOPEN_PREFIX}{reference}",
+        label=_reopen_label(ctx, case),
+        keys=tuple(sorted(key for key in keys if key)),
+    )
+
+
+def _reopen_offer(ctx: Context, case: HelpCase, *, closed_said: bool) -> str:
+    if closed_said:  # the line just before says it was closed
+        text = ctx._(
+            "If the problem is not solved, you can reopen the request {reference} until {date}: "
+            "choose «{reopen}»."
+        )
+    else:
+        text = ctx._(
+            "Your help request {reference} («{reason}») is closed. If the problem is not "
+            "solved, you can reopen it until {date}: choose «{reopen}»."
+        )
+    offer = text.format(
+        reference=case.reference or "", reason=_reason_label(ctx, case.reason),
+        date=_reopen_until(ctx, case), reopen=_reopen_label(ctx, case),
+    )  # fmt: skip
+    if _has_draft(_draft(ctx)):
+        offer += " " + ctx._("What you sent will then be added to it.")
+    return offer
+
+
+def _too_late(ctx: Context, case: HelpCase) -> str:
+    if ctx.settings.case_reopen_window and case.closed_at is not None:
+        return ctx._(
+            "The request {reference} could be reopened until {date}; that time has passed. "
+            "If you still need help, please send a new request."
+        ).format(reference=case.reference or "", date=_reopen_until(ctx, case))
+    return ctx._(
+        "The request {reference} can no longer be reopened. If you still need help, please "
+        "send a new request."
+    ).format(reference=case.reference or "")
+
+
+def _closed_heading(ctx: Context, case: HelpCase) -> str:
+    return ctx._("Your help request {reference} («{reason}»): {status}.").format(
+        reference=case.reference or "",
+        reason=_reason_label(ctx, case.reason),
+        status=ctx._(STATUS_LABELS[CaseStatus.CLOSED]),
+    )
+
+
+async def _viewed(ctx: Context) -> HelpCase | None:
+    """The closed request the CLOSED step shows (None when it is not closed any more)."""
+    reference = _draft(ctx).get(VIEWING)
+    if not reference:
+        return None
+    case = await case_of_person(ctx.session, ctx.person.id, reference)
+    return case if case is not None and case.status == CaseStatus.CLOSED else None
+
+
+@journey.asks(CLOSED)
+async def ask_closed(ctx: Context) -> Question:
+    case = await _viewed(ctx)
+    if case is None or await open_case_of(ctx.session, ctx.person.id) is not None:
+        return await ask_start(ctx)  # reopened or replaced meanwhile: the usual Help screen
+    lines = [_closed_heading(ctx, case)]
+    choices: list[Choice] = []
+    if _reopen_window(ctx, case):
+        lines.append(
+            ctx._("If the problem is not solved, you can reopen it until {date}.").format(
+                date=_reopen_until(ctx, case)
             )
         )
-    return _to_case_screen(ctx, None)
+        if _has_draft(_draft(ctx)):
+            lines.append(ctx._("What you sent will then be added to it."))
+        choices.append(_reopen_choice(ctx, case))
+    else:
+        lines.append(_too_late(ctx, case))
+    choices += [
+        ctx.choice(NEW, "New help request"),
+        ctx.choice(LEAVE, "Main menu", "menu", "menyu", "меню"),
+    ]
+    return Question("\n".join(lines), tuple(choices))
+
+
+@journey.answers(CLOSED)
+async def answer_closed(ctx: Context, answer: Answer) -> Outcome:
+    choice = answer.choice
+    if choice and choice.startswith(REOPEN_PREFIX):
+        # Too late: the question, asked again, says so.
+        return await _reopen(ctx, choice.removeprefix(REOPEN_PREFIX), late_hint=False)
+    if choice == NEW:
+        _draft(ctx).pop(VIEWING, None)
+        _draft(ctx)[NOTE] = NOTE_FRESH
+        return Go(journey.name, START)
+    if choice == LEAVE:
+        return GoHome()
+    # What the person wrote or sent instead is kept, as on the usual Help screen.
+    return await answer_start(ctx, answer)
+
+
+async def _reopen(ctx: Context, reference: str, *, late_hint: bool) -> Outcome:
+    """Reopen the person's closed request: back in the operators' queue (its thread too, and
+    the staff group is told), with whatever the person had sent meanwhile; then its screen."""
+    if (current := await open_case_of(ctx.session, ctx.person.id)) is not None:
+        ctx.say(
+            ctx._("You already have an open help request {reference}.").format(
+                reference=current.reference or ""
+            )
+        )
+        return _to_case_screen(ctx, NOTE_OPENED)
+    case = await case_of_person(ctx.session, ctx.person.id, reference)
+    if case is None or case.status != CaseStatus.CLOSED:
+        return ctx.not_understood()
+    if not _reopen_window(ctx, case):
+        return Repeat(_too_late(ctx, case) if late_hint else None)
+    await reopen_case(ctx.session, ctx.cipher, ctx.staff, case, now=ctx.now)
+    draft = _draft(ctx)
+    kept = _has_draft(draft)
+    await _draft_into_case(ctx, case, draft)
+    _clear_draft(draft)
+    draft.pop(VIEWING, None)
+    log.info("help case reopened case=%s", case.id)
+    ctx.say(
+        ctx._(
+            "Your help request {reference} is open again. A consulate operator will answer you "
+            "in this chat."
+        ).format(reference=case.reference or "")
+    )
+    if kept:
+        ctx.say(ctx._("What you sent has been added to it."))
+    return _to_case_screen(ctx, NOTE_OPENED)

@@ -1,5 +1,6 @@
 """The main menu: the full one after consent, a limited one (no personal data) without it."""
 
+from handlers import help as help_journey
 from handlers import texts
 from handlers.conversation import LANGUAGE, Answer, Context, Go, Journey, Outcome, Question, Repeat
 
@@ -72,4 +73,6 @@ async def answer_main(ctx: Context, answer: Answer) -> Outcome:
         return Repeat()
     if choice == PRIVACY:
         return Go("onboarding", "consent")
+    if choice is None and (outcome := await help_journey.add_to_open_case(ctx, answer)) is not None:
+        return outcome  # most likely an answer to the operator
     return ctx.not_understood()

@@ -8,6 +8,8 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from models.db import Database
 from scheduler.outbox_sender import OutboxSender
+from scheduler.sla import TICK as SLA_TICK
+from scheduler.sla import SlaJob
 from services import linking
 from services.clock import Clock
 from services.inbound import forget_before
@@ -42,8 +44,15 @@ async def forget_old_delivered_messages(db: Database, clock: Clock) -> int:
 
 
 def build_scheduler(
-    sender: OutboxSender, db: Database, clock: Clock, *, poll_seconds: float
+    sender: OutboxSender,
+    db: Database,
+    clock: Clock,
+    *,
+    poll_seconds: float,
+    sla: SlaJob | None = None,
 ) -> AsyncIOScheduler:
+    """The periodic jobs; `sla` (the queue's clock: pings and escalations) runs when a staff
+    group is served."""
     scheduler = AsyncIOScheduler(timezone=UTC)
 
     async def outbox_tick() -> None:
@@ -59,4 +68,6 @@ def build_scheduler(
     common = {"max_instances": 1, "coalesce": True}
     scheduler.add_job(outbox_tick, "interval", seconds=poll_seconds, id="outbox-tick", **common)
     scheduler.add_job(housekeeping, "interval", hours=1, id="housekeeping", **common)
+    if sla is not None:
+        scheduler.add_job(sla.run, "interval", seconds=SLA_TICK.total_seconds(), id="sla", **common)
     return scheduler

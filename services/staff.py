@@ -19,10 +19,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from models import (
     Appeal,
+    AppealCategory,
     AuditEvent,
     CaseThread,
     ChannelAccount,
     HelpCase,
+    HelpReason,
     Operator,
     OperatorRole,
     Person,
@@ -36,7 +38,7 @@ from services import outbox
 from services.countries import country_name
 from services.crypto import DataCipher
 from services.i18n import N_, Catalogs, Translator
-from services.messages import MediaRef, OutgoingMessage
+from services.messages import Choice, MediaRef, OutgoingMessage, join_texts
 
 STAFF_CHANNEL = "staff"
 GENERAL = "general"
@@ -51,6 +53,33 @@ def thread_address(thread_id: int) -> str:
 def thread_id_of(address: str) -> int | None:
     prefix, _, number = address.partition(":")
     return int(number) if prefix == "thread" and number.isdigit() else None
+
+
+# The buttons under a case's first message in its topic: "desk:<action>:<thread id>".
+BUTTON_PREFIX = "desk"
+CLAIM, RELEASE, CLOSE = "claim", "release", "close"
+
+
+def button_id(action: str, thread_id: int) -> str:
+    return f"{BUTTON_PREFIX}:{action}:{thread_id}"
+
+
+def parse_button(data: str) -> tuple[str, int] | None:
+    """(action, thread id) of a desk button's data, or None."""
+    prefix, _, rest = data.partition(":")
+    action, _, number = rest.partition(":")
+    if prefix != BUTTON_PREFIX or not action or not number.isdigit():
+        return None
+    return action, int(number)
+
+
+def case_buttons(desk: "StaffDesk", thread_id: int) -> tuple[Choice, ...]:
+    t = desk.t
+    return (
+        Choice(button_id(CLAIM, thread_id), "✋ " + t.gettext("Take the case")),
+        Choice(button_id(RELEASE, thread_id), "↩️ " + t.gettext("Release")),
+        Choice(button_id(CLOSE, thread_id), "✅ " + t.gettext("Close the case")),
+    )
 
 
 class StaffError(ValueError):
@@ -192,9 +221,8 @@ async def open_thread(
             "{claim} takes the case, {queue} lists all open cases."
         ).format(claim="/claim", queue="/queue"),
     ]
-    to_staff(
-        session, cipher, desk, thread_address(thread.id), [OutgoingMessage("\n".join(lines))], now
-    )
+    header = OutgoingMessage("\n".join(lines), case_buttons(desk, thread.id))
+    to_staff(session, cipher, desk, thread_address(thread.id), [header], now)
     audit(session, actor="person", action="opened", now=now, thread=thread,
           detail=f"{thread.kind}:{thread.category}")  # fmt: skip
     return thread
@@ -284,10 +312,11 @@ async def tell_person(
     thread: CaseThread,
     messages: Sequence[OutgoingMessage],
     now: datetime,
+    account: ChannelAccount | None = None,
 ) -> bool:
     """Answers to the person's own request: sent even after STOP (they asked), on the chat
-    they used last."""
-    account = await _person_account(session, thread.person_id)
+    they used last (`account`, when the caller looked it up already)."""
+    account = account or await _person_account(session, thread.person_id)
     if account is None:
         return False
     outbox.enqueue(
@@ -393,6 +422,23 @@ async def transfer(
           detail=f"to={actor_of(to)}")  # fmt: skip
 
 
+# Chats that show a place sent as one (elsewhere it goes as a link in the text).
+PLACE_CHANNELS = frozenset({"telegram"})
+MAP_LINK = "https://www.google.com/maps/search/?api=1&query={point}"
+FILE_NOT_SHOWN = N_(
+    "The operator also sent a file that cannot be shown in this chat. If you need it, "
+    "please ask the operator to describe it in words."
+)
+
+
+def carries(channel: str, media: MediaRef) -> bool:
+    """Whether a chat on `channel` can be sent this file: a platform's file reference works
+    only on that platform."""
+    if media.kind == "location":
+        return channel in PLACE_CHANNELS
+    return media.channel == channel
+
+
 async def reply(
     session: AsyncSession,
     cipher: DataCipher,
@@ -411,7 +457,21 @@ async def reply(
     t = desk.person_translator(person)
     heading = t.gettext("Consulate operator:")
     body = f"{heading}\n{text}" if text else heading
-    sent = await tell_person(session, cipher, thread, [OutgoingMessage(body, media=media)], now)
+    account = await _person_account(session, thread.person_id)
+    if media is not None and account is not None and not carries(account.channel, media):
+        if media.kind == "location":
+            body = f"{body}\n📍 {MAP_LINK.format(point=media.file_ref)}"
+        else:
+            body = join_texts([body, t.gettext(FILE_NOT_SHOWN)])
+            warning = "⚠️ " + desk.t.gettext(
+                "The person's chat cannot show files sent from here: only the text went to "
+                "them. Please describe the file in words."
+            )
+            to_staff(session, cipher, desk, thread_address(thread.id),
+                     [OutgoingMessage(warning)], now)  # fmt: skip
+        media = None
+    message = OutgoingMessage(body, media=media)
+    sent = await tell_person(session, cipher, thread, [message], now, account)
     thread.waiting_since = None
     thread.last_ping_at = None
     thread.escalation_level = 0
@@ -468,19 +528,41 @@ class QueueEntry:
     colour: Colour
 
 
+# Minutes a person may wait for an answer before their case is red (amber from half of it):
+# half an hour when urgent (in danger), a day for other help, five days for an appeal.
+URGENT, ANY_CATEGORY = "urgent", "*"
+DEFAULT_TARGET_MINUTES: dict[str, int] = {URGENT: 30, ANY_CATEGORY: 24 * 60, "appeal": 5 * 24 * 60}
+
+
+def target_keys() -> frozenset[str]:
+    """What SLA_TARGETS may name: "urgent", a help reason or an appeal category, a kind
+    ("help", "appeal"), both ("appeal:other"), or "*" for the rest."""
+    kinds: dict[str, list[str]] = {
+        ThreadKind.HELP: [reason.value for reason in HelpReason],
+        ThreadKind.APPEAL: [category.value for category in AppealCategory],
+    }
+    keys = {URGENT, ANY_CATEGORY, *kinds}
+    for kind, categories in kinds.items():
+        keys.update(categories)
+        keys.update(f"{kind}:{category}" for category in categories)
+    return frozenset(keys)
+
+
 @dataclass(frozen=True)
 class ServiceTargets:
     """How long a person may wait for an answer, per category, before the case is red."""
 
-    minutes: dict[str, int] = field(
-        default_factory=lambda: {"danger": 30, "*": 24 * 60, "appeal": 5 * 24 * 60}
-    )
+    minutes: dict[str, int] = field(default_factory=lambda: dict(DEFAULT_TARGET_MINUTES))
 
     def target(self, thread: CaseThread) -> timedelta:
-        for key in (thread.category, f"{thread.kind}:{thread.category}", thread.kind, "*"):
+        """Urgent cases by "urgent"; then the most specific entry: kind and category,
+        category, kind, and "*" for the rest."""
+        keys = (f"{thread.kind}:{thread.category}", thread.category, thread.kind)
+        for key in (URGENT, *keys) if thread.urgent else keys:
             if key in self.minutes:
                 return timedelta(minutes=self.minutes[key])
-        return timedelta(hours=24)
+        fallback = DEFAULT_TARGET_MINUTES[ANY_CATEGORY]
+        return timedelta(minutes=self.minutes.get(ANY_CATEGORY, fallback))
 
 
 def colour_of(waited: timedelta, target: timedelta) -> Colour:

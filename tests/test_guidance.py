@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from bot.app import StartupError, build_application
+from bot.app import build_application
+from bot.errors import StartupError
 from handlers.guidance import TOPIC_LABELS, render_page
 from services import guidance
 from services.countries import country_codes

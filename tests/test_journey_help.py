@@ -13,7 +13,8 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from bot.app import Application, StartupError, build_application
+from bot.app import Application, build_application
+from bot.errors import StartupError
 from models import (
     Attachment,
     CaseMessage,
@@ -424,10 +425,15 @@ async def test_menu_leaves_the_case_and_help_brings_it_back(telegram: TelegramHa
 
     menu = await telegram.say(ALICE, "menyu")
     assert button_ids(menu)[0] == "registration"
-    await telegram.say(ALICE, "Salom, javob bormi?")  # in the menu: not added to the case
-    assert await messages_of(app, case) == []
+    # Written in the main menu, where words mean nothing, it is most likely an answer to the
+    # operator: it joins the open request, whose screen comes back.
+    answered = await telegram.say(ALICE, "Ular Chilonzorda, 5-uy")
+    assert answered["text"].startswith("HR-2026-000001 raqamli yordam soʻrovingizga qoʻshildi")
+    assert button_ids(answered) == CASE_IDS
+    assert [plain(app, m.text) for m in await messages_of(app, case)] == ["Ular Chilonzorda, 5-uy"]
+    await telegram.tap(ALICE, "leave")
 
-    back = await telegram.tap(ALICE, "help")
+    back = await telegram.tap(ALICE, "help")  # a choice of the menu stays a choice
 
     status = t(app, "uz_Latn", "Status: {status}").format(status="operatorni kutmoqda")
     assert back["text"].startswith(
@@ -437,7 +443,7 @@ async def test_menu_leaves_the_case_and_help_brings_it_back(telegram: TelegramHa
     assert "«menyu»" in back["text"]
     assert button_ids(back) == CASE_IDS
     await telegram.say(ALICE, "Yana bir narsa")
-    assert [plain(app, m.text) for m in await messages_of(app, case)] == ["Yana bir narsa"]
+    assert len(await messages_of(app, case)) == 2
     again = await telegram.tap(ALICE, "leave")
     assert button_ids(again)[0] == "registration"
 
@@ -470,8 +476,8 @@ async def test_the_person_closes_their_case_after_confirming(telegram: TelegramH
     assert case.status == CaseStatus.CLOSED
     assert case.closed_at == app.clock.now()
     assert [(m.kind, m.author) for m in await messages_of(app, case)] == [("closed", "person")]
-    fresh = await telegram.tap(ALICE, "help")  # a new problem starts afresh
-    assert button_ids(fresh) == TRIAGE_IDS
+    fresh = await telegram.tap(ALICE, "help")  # a new problem starts afresh, or this one again
+    assert button_ids(fresh) == [*TRIAGE_IDS, "reopen:HR-2026-000001"]
 
 
 async def test_danger_from_an_open_case_marks_it_urgent_and_gives_the_numbers(
@@ -508,7 +514,8 @@ async def test_a_case_closed_by_the_consulate_keeps_what_the_person_sends_next(
     reply = await telegram.say(ALICE, "Теперь у меня забрали паспорт, что делать?")
 
     assert "закрыт консульством" in reply["text"]
-    assert button_ids(reply) == TRIAGE_IDS
+    assert "HR-2026-000001 можно снова открыть до" in reply["text"]
+    assert button_ids(reply) == [*TRIAGE_IDS, "reopen:HR-2026-000001"]
     describe = await telegram.tap(ALICE, "passport_taken")
     assert "Вы уже написали:\n«Теперь у меня забрали паспорт, что делать?»" in describe["text"]
     await telegram.tap(ALICE, "keep")

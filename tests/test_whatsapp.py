@@ -182,11 +182,13 @@ def twilio_settings(twilio: FakeTwilio, **overrides: Any) -> dict[str, Any]:
 
 @asynccontextmanager
 async def whatsapp_apps(
-    make_settings: SettingsFactory, clock: ManualClock
+    make_settings: SettingsFactory,
+    clock: ManualClock,
+    telegram_session: Callable[[], RecordingSession] = RecordingSession,
 ) -> AsyncIterator[Harness]:
     """A fake Twilio, and a maker of production applications with WhatsApp (with whatever
     settings `overrides` change), each with its web app on a real socket. (The other
-    test_whatsapp_* files make their fixtures with it.)"""
+    test_whatsapp_* and test_staff_* files make their fixtures with it.)"""
     twilio = FakeTwilio()
     await twilio.start()
     cleanup: list[Callable[[], Awaitable[None]]] = []
@@ -194,7 +196,7 @@ async def whatsapp_apps(
 
         async def make(**overrides: Any) -> WhatsAppHarness:
             settings = make_settings(**twilio_settings(twilio, **overrides))
-            app = build_application(settings, clock=clock, telegram_session=RecordingSession())
+            app = build_application(settings, clock=clock, telegram_session=telegram_session())
             assert app.whatsapp is not None
             webhook = WhatsAppWebhook(
                 config=app.whatsapp.config,

@@ -3,6 +3,7 @@ with inline keyboards whose callback data are choice ids (never translated text)
 
 import logging
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -16,18 +17,18 @@ from aiogram.exceptions import (
     TelegramAPIError,
     TelegramBadRequest,
     TelegramForbiddenError,
-    TelegramNetworkError,
     TelegramNotFound,
     TelegramRetryAfter,
-    TelegramServerError,
 )
 from aiogram.types import (
     BotCommand,
+    BotCommandScopeAllPrivateChats,
     BufferedInputFile,
     CallbackQuery,
     ErrorEvent,
     InlineKeyboardButton,
     InlineKeyboardMarkup,
+    InputFile,
     Message,
 )
 
@@ -35,13 +36,15 @@ from bot.engine import ConversationEngine
 from handlers.incoming import Incoming, Kind, Location, Media
 from services.i18n import N_, Catalogs
 from services.log_safety import failure_summary
-from services.messages import OutgoingMessage, split_text
-from services.outbox import Rejected, RetryAfter, TemporaryFailure, Unreachable
+from services.messages import MediaRef, OutgoingMessage, split_text
+from services.outbox import DeliveryError, Rejected, RetryAfter, TemporaryFailure, Unreachable
 
 log = logging.getLogger(__name__)
 
 CHANNEL = "telegram"
 TEXT_LIMIT = 4096
+CAPTION_LIMIT = 1024
+LOCATION = "location"  # MediaRef.kind of a place ("lat,lon")
 ALLOWED_UPDATES = ["message", "edited_message", "callback_query"]
 _COMMAND = re.compile(r"^/([A-Za-z0-9_]{1,32})(?:@\w+)?(?:\s+(.*))?$", re.DOTALL)
 _MEDIA_KINDS = ("document", "voice", "audio", "video", "video_note", "sticker", "animation")
@@ -141,8 +144,12 @@ def build_router(engine: ConversationEngine) -> Router:
     return router
 
 
-def build_dispatcher(engine: ConversationEngine) -> Dispatcher:
+def build_dispatcher(engine: ConversationEngine, routers: Sequence[Router] = ()) -> Dispatcher:
+    """The citizens' router, after `routers` (the staff group's, which takes its own chat's
+    messages and buttons first)."""
     dispatcher = Dispatcher()
+    for router in routers:
+        dispatcher.include_router(router)
     dispatcher.include_router(build_router(engine))
 
     @dispatcher.errors()
@@ -169,7 +176,8 @@ COMMAND_MENU_LANGUAGES = {"uz": "uz_Latn", "ru": "ru"}
 
 
 async def publish_command_menu(bot: Bot, catalogs: Catalogs, default_locale: str) -> None:
-    """The commands behind Telegram's menu button, described in each language."""
+    """The commands behind Telegram's menu button in private chats, described in each
+    language (the staff group has its own: bot.channels.staff_router)."""
     for language_code, locale in [(None, default_locale), *COMMAND_MENU_LANGUAGES.items()]:
         translator = catalogs.translator(locale)
         commands = [
@@ -177,7 +185,9 @@ async def publish_command_menu(bot: Bot, catalogs: Catalogs, default_locale: str
             for command, description in COMMAND_MENU
         ]
         try:
-            await bot.set_my_commands(commands, language_code=language_code)
+            await bot.set_my_commands(
+                commands, scope=BotCommandScopeAllPrivateChats(), language_code=language_code
+            )
         except TelegramAPIError as error:  # a convenience: the bot works without it
             log.warning("command menu not published: %s", type(error).__name__)
             return
@@ -212,6 +222,122 @@ def keyboard(message: OutgoingMessage) -> InlineKeyboardMarkup | None:
     return InlineKeyboardMarkup(inline_keyboard=rows)
 
 
+def delivery_error(error: TelegramAPIError) -> DeliveryError:
+    """A Bot API refusal as the sender understands it (the reason never quotes a text)."""
+    if isinstance(error, TelegramRetryAfter):
+        return RetryAfter(error.retry_after)
+    if isinstance(error, TelegramForbiddenError):
+        return Unreachable("forbidden: blocked or deactivated")
+    if isinstance(error, TelegramNotFound | TelegramBadRequest):
+        if "chat not found" in error.message.lower():
+            return Unreachable("chat not found")
+        return Rejected(error.message)
+    return TemporaryFailure(type(error).__name__)
+
+
+@dataclass(frozen=True)
+class FileToSend:
+    """A file for one send call: a kind (photo, document, voice, video, audio, animation,
+    video_note, sticker, or "location") and what Telegram takes for it — a file_id, an upload,
+    or for a location "lat,lon"."""
+
+    kind: str
+    source: str | InputFile
+
+    @property
+    def takes_caption(self) -> bool:
+        return self.kind not in (LOCATION, "sticker", "video_note")
+
+
+def media_file(media: MediaRef) -> FileToSend | None:
+    """What a Telegram chat can be sent for a MediaRef: a file of Telegram's own by its
+    file_id, or a place; None for another platform's file."""
+    if media.kind == LOCATION:
+        return FileToSend(LOCATION, media.file_ref)
+    if media.channel == CHANNEL:
+        return FileToSend(media.kind, media.file_ref)
+    return None
+
+
+def _point(value: str) -> tuple[float, float]:
+    latitude, _, longitude = value.partition(",")
+    return float(latitude), float(longitude)
+
+
+async def send_file(
+    bot: Bot,
+    chat_id: int,
+    file: FileToSend,
+    *,
+    caption: str | None = None,
+    reply_markup: InlineKeyboardMarkup | None = None,
+    message_thread_id: int | None = None,
+) -> Message:
+    """One file by the method of its kind (an unknown kind goes as a document)."""
+    common: dict[str, Any] = {"reply_markup": reply_markup, "message_thread_id": message_thread_id}
+    source = file.source
+    if file.kind == LOCATION:
+        assert isinstance(source, str)
+        latitude, longitude = _point(source)
+        return await bot.send_location(chat_id, latitude, longitude, **common)
+    if file.kind == "sticker":
+        return await bot.send_sticker(chat_id, source, **common)
+    if file.kind == "video_note":
+        return await bot.send_video_note(chat_id, source, **common)
+    common["caption"] = caption
+    match file.kind:
+        case "photo":
+            return await bot.send_photo(chat_id, source, **common)
+        case "voice":
+            return await bot.send_voice(chat_id, source, **common)
+        case "video":
+            return await bot.send_video(chat_id, source, **common)
+        case "audio":
+            return await bot.send_audio(chat_id, source, **common)
+        case "animation":
+            return await bot.send_animation(chat_id, source, **common)
+    return await bot.send_document(chat_id, source, **common)
+
+
+async def send_composed(
+    bot: Bot,
+    chat_id: int,
+    text: str,
+    files: Sequence[FileToSend] = (),
+    *,
+    reply_markup: InlineKeyboardMarkup | None = None,
+    message_thread_id: int | None = None,
+    caption_allowed: bool = True,
+) -> Message | None:
+    """A text with its files: the text as the first file's caption when it fits, else split
+    into messages before the files; the keyboard goes with the last message sent."""
+    files = list(files)
+    caption = None
+    if caption_allowed and files and files[0].takes_caption and text and len(text) <= CAPTION_LIMIT:
+        caption, text = text, ""
+    parts = split_text(text, TEXT_LIMIT) if text else []
+    sent = None
+    for index, part in enumerate(parts):
+        last = index == len(parts) - 1 and not files
+        sent = await bot.send_message(
+            chat_id,
+            part,
+            reply_markup=reply_markup if last else None,
+            message_thread_id=message_thread_id,
+        )
+    for index, file in enumerate(files):
+        last = index == len(files) - 1
+        sent = await send_file(
+            bot,
+            chat_id,
+            file,
+            caption=caption if index == 0 else None,
+            reply_markup=reply_markup if last else None,
+            message_thread_id=message_thread_id,
+        )
+    return sent
+
+
 class TelegramTransport:
     channel = CHANNEL
 
@@ -219,29 +345,30 @@ class TelegramTransport:
         self._bot = bot
 
     async def send(self, address: str, message: OutgoingMessage) -> str | None:
-        """The text (split at Telegram's limit), then the document if any; the keyboard goes
-        with the last of them. Returns the last message's id."""
+        """The text (split at Telegram's limit), then the file if any: a document made for
+        the person, or a file relayed by its Telegram file_id (an operator's photo, with the
+        text as its caption when it fits), or a place. The keyboard goes with the last of
+        them. Returns the last message's id."""
         chat_id = int(address)
-        parts = split_text(message.text, TEXT_LIMIT) if message.text else []
-        markup = keyboard(message)
-        sent = None
+        files: list[FileToSend] = []
+        if message.media is not None:
+            if (file := media_file(message.media)) is not None:
+                files.append(file)
+            else:  # services.staff.reply turns such files into a note; never expected here
+                log.warning("telegram: a %s file cannot be sent here", message.media.channel)
+        if message.document is not None:
+            upload = BufferedInputFile(message.document.content, message.document.filename)
+            files.append(FileToSend("document", upload))
         try:
-            for index, part in enumerate(parts):
-                last = index == len(parts) - 1 and message.document is None
-                sent = await self._bot.send_message(
-                    chat_id, part, reply_markup=markup if last else None
-                )
-            if message.document is not None:
-                file = BufferedInputFile(message.document.content, message.document.filename)
-                sent = await self._bot.send_document(chat_id, file, reply_markup=markup)
-        except TelegramRetryAfter as error:
-            raise RetryAfter(error.retry_after) from error
-        except TelegramForbiddenError as error:
-            raise Unreachable("forbidden: blocked or deactivated") from error
-        except (TelegramNotFound, TelegramBadRequest) as error:
-            if "chat not found" in error.message.lower():
-                raise Unreachable("chat not found") from error
-            raise Rejected(error.message) from error
-        except (TelegramServerError, TelegramNetworkError) as error:
-            raise TemporaryFailure(type(error).__name__) from error
+            sent = await send_composed(
+                self._bot,
+                chat_id,
+                message.text,
+                files,
+                reply_markup=keyboard(message),
+                # a data export keeps its text apart from the file
+                caption_allowed=message.document is None,
+            )
+        except TelegramAPIError as error:
+            raise delivery_error(error) from error
         return str(sent.message_id) if sent is not None else None

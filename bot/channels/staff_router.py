@@ -1,0 +1,969 @@
+"""What operators write and tap in the staff group (a Telegram supergroup with a topic per
+case), turned into the desk's actions (services.staff, services.staff_actions).
+
+In a case's topic:
+- a message is relayed to the person, in order (an operator's photo, document, voice
+  message, video, audio or location too); "#code …" is a canned reply in the person's
+  language; a message starting with "!" is a private note, never relayed;
+- /claim, /release, /transfer (with the other operator's Telegram user id, or as a reply to
+  one of their messages), /status <status> [text] (appeals), /close [resolution],
+  /registration (the person's registration details, sent to the operator privately);
+- the buttons under the case's first message: take, release, close (with a confirmation).
+Anywhere: /queue (open cases, urgent first, then the longest waiting) and /help.
+
+Only listed, active operators act: anyone else is ignored without a reply, and the attempt is
+logged and recorded (Action.IGNORED). Messages in the general topic that are not commands
+are not the bot's business. Everything is logged with ids only; replies to operators go
+through the outbox in the staff group's language.
+"""
+
+import logging
+import re
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from typing import Any
+
+from aiogram import Bot, F, Router
+from aiogram.enums import ContentType
+from aiogram.exceptions import TelegramAPIError, TelegramBadRequest, TelegramForbiddenError
+from aiogram.types import BotCommand, BotCommandScopeChat, CallbackQuery, Message
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.channels.staff import CHANNEL, Fetcher, file_for
+from bot.channels.telegram import FileToSend, send_composed
+from bot.keyed_lock import KeyedLock
+from handlers.registration import (
+    DOCUMENT_LABELS,
+    FIELDS,
+    KIND_LABELS,
+    PURPOSE_LABELS,
+    SEX_LABELS,
+)
+from models import (
+    AppealStatus,
+    CaseThread,
+    Operator,
+    OperatorRole,
+    Person,
+    RegistrationKind,
+    RegistrationStatus,
+    ThreadStatus,
+)
+from models.db import Database
+from services import registrations, staff, staff_actions
+from services.appeals import STATUS_LABELS as APPEAL_STATUS_LABELS
+from services.appeals import AppealError
+from services.canned import MARKER as CANNED_MARKER
+from services.canned import CannedLibrary
+from services.clock import Clock
+from services.countries import country_name
+from services.crypto import DataCipher
+from services.i18n import N_, Translator
+from services.inbound import is_first_delivery
+from services.log_safety import failure_summary
+from services.messages import Choice, MediaRef, OutgoingMessage
+from services.outbox import DeliveryError
+from services.parsing import format_date, format_phone
+from services.registrations import STATUS_LABELS as REGISTRATION_STATUS_LABELS
+from services.staff import (
+    CLAIM,
+    CLOSE,
+    GENERAL,
+    NOTE_MARKER,
+    RELEASE,
+    Action,
+    ServiceTargets,
+    StaffDesk,
+    StaffError,
+    button_id,
+    parse_button,
+    thread_address,
+)
+
+log = logging.getLogger(__name__)
+
+_COMMAND = re.compile(r"^/([A-Za-z0-9_]{1,32})(?:@\w+)?(?:\s+(.*))?$", re.DOTALL)
+# What people post (anything else is a service message: a topic made, a member joined …).
+_CONTENT = frozenset(
+    {
+        ContentType.TEXT,
+        ContentType.PHOTO,
+        ContentType.DOCUMENT,
+        ContentType.VOICE,
+        ContentType.VIDEO,
+        ContentType.AUDIO,
+        ContentType.ANIMATION,
+        ContentType.STICKER,
+        ContentType.VIDEO_NOTE,
+        ContentType.LOCATION,
+        ContentType.VENUE,
+        ContentType.CONTACT,
+        ContentType.POLL,
+        ContentType.DICE,
+    }
+)
+# What can be relayed to a person besides text: Telegram's own file kinds.
+_RELAYED_FILES = ("document", "voice", "video", "audio", "animation")
+CLOSE_NOW, KEEP_OPEN = "close_now", "keep_open"
+QUEUE_LINES = 50  # the rest is counted, not listed
+COLOURS = {staff.Colour.GREEN: "🟢", staff.Colour.AMBER: "🟡", staff.Colour.RED: "🔴"}
+# /status words: the statuses an operator sets.
+STATUSES = {
+    status.value: status
+    for status in (
+        AppealStatus.IN_REVIEW,
+        AppealStatus.NEEDS_INFO,
+        AppealStatus.ANSWERED,
+        AppealStatus.CLOSED,
+        AppealStatus.REJECTED,
+    )
+}
+NEEDS_TEXT = {AppealStatus.NEEDS_INFO, AppealStatus.ANSWERED, AppealStatus.REJECTED}
+STATUS_EXAMPLE = "/status needs_info …"
+
+
+@dataclass
+class StaffGroup:
+    """What the staff group's router works with."""
+
+    bot: Bot
+    chat_id: int
+    db: Database
+    cipher: DataCipher
+    clock: Clock
+    desk: StaffDesk
+    canned: CannedLibrary
+    targets: ServiceTargets
+    fetch: Fetcher | None = None  # WhatsApp files, for the registration's document photo
+    on_enqueued: Callable[[], None] = lambda: None
+
+
+@dataclass(frozen=True)
+class Said:
+    """The outcome of an action, for the group (or, for a button's refusal, for the one who
+    tapped it only)."""
+
+    text: str
+    refusal: bool = False
+
+
+@dataclass
+class Turn:
+    """One operator's message or tap, handled in one transaction."""
+
+    session: AsyncSession
+    operator: Operator
+    thread: CaseThread | None
+    now: datetime
+    address: str  # where answers to the operator go: the case's topic or the general topic
+    said: int = 0
+    # Sent to the operator's private chat after the commit: (text, files).
+    private: list[tuple[str, list[MediaRef]]] = field(default_factory=list)
+
+
+def link_to(chat_id: int, topic_id: int | None) -> str | None:
+    """A link that opens a topic of a supergroup (for its members)."""
+    internal = str(chat_id).removeprefix("-100")
+    if topic_id is None or internal == str(chat_id):
+        return None
+    return f"https://t.me/c/{internal}/{topic_id}"
+
+
+def _is_topic_creation(message: Message | None, topic_id: int | None) -> bool:
+    """In a topic, a message that answers nothing "replies" to the topic's first message."""
+    return (
+        message is None
+        or message.forum_topic_created is not None
+        or (topic_id is not None and message.message_id == topic_id)
+    )
+
+
+class StaffDeskHandlers:
+    def __init__(self, group: StaffGroup) -> None:
+        self.group = group
+        self._topics = KeyedLock()
+
+    @property
+    def t(self) -> Translator:
+        return self.group.desk.t
+
+    # -- entry points ---------------------------------------------------------------------
+
+    async def on_message(self, message: Message) -> None:
+        if message.content_type not in _CONTENT or message.from_user is None:
+            return  # a service message
+        topic = message.message_thread_id if message.is_topic_message else None
+        # One topic's messages one after another, so they reach the person in order.
+        async with self._topics.hold(topic or 0):
+            await self._handle(message, topic)
+
+    async def on_edited_message(self, message: Message) -> None:
+        if message.from_user is None:
+            return
+        topic = message.message_thread_id if message.is_topic_message else None
+        ref = f"e:{message.chat.id}:{message.message_id}:{message.edit_date or 0}"
+        async with self._turn(message.from_user.id, topic, ref, "edit") as turn:
+            text = (message.text or message.caption or "").lstrip()
+            if turn is not None and turn.thread is not None and not text.startswith(NOTE_MARKER):
+                self._say(
+                    turn,
+                    self.t.gettext("Edits are not sent to the person: please send a new message."),
+                )
+
+    async def on_callback(self, query: CallbackQuery) -> None:
+        answer: str | None = None
+        alert = False
+        try:
+            parsed = parse_button(query.data or "")
+            if parsed is None:
+                return
+            action, thread_id = parsed
+            async with self._turn(
+                query.from_user.id, None, f"c:{query.id}", f"button:{action}", thread_id=thread_id
+            ) as turn:
+                if turn is None:
+                    return
+                if turn.thread is None:
+                    answer, alert = self.t.gettext("This case no longer exists."), True
+                    return
+                said = await self._button(turn, action)
+                if said is not None:
+                    answer, alert = said.text[:200], said.refusal
+                    if not said.refusal:
+                        self._say(turn, said.text)
+        except Exception as error:
+            log.error("staff button failed: %s", failure_summary(error))
+            answer, alert = self._sorry_text(), True
+        finally:
+            try:  # always answered, so the button stops spinning
+                await query.answer(text=answer, show_alert=alert)
+            except TelegramAPIError as error:
+                log.info("staff callback not answered: %s", type(error).__name__)
+
+    # -- one turn -------------------------------------------------------------------------
+
+    @asynccontextmanager
+    async def _turn(
+        self, user_id: int, topic: int | None, ref: str, what: str, *, thread_id: int | None = None
+    ) -> AsyncIterator[Turn | None]:
+        """One turn: the transaction, the redelivery check, the case, the operator — or the
+        record of an ignored attempt (None: nothing to do). After the commit the sender is
+        woken and private messages go out."""
+        group = self.group
+        now = group.clock.now()
+        async with group.db.transaction() as session:
+            if not await is_first_delivery(session, CHANNEL, ref, now):
+                yield None
+                return
+            thread = None
+            if thread_id is not None:
+                thread = await session.get(CaseThread, thread_id)
+            elif topic is not None:
+                thread = await staff.thread_by_topic(session, topic)
+            operator = await staff.operator_by_telegram_id(session, user_id)
+            if operator is None:
+                staff.audit(
+                    session,
+                    actor=f"telegram:{user_id}",
+                    action=Action.IGNORED,
+                    now=now,
+                    thread=thread,
+                    detail=what,
+                )
+                log.warning(
+                    "staff group: ignored user=%s (not an active operator) what=%s", user_id, what
+                )
+                yield None
+                return
+            address = thread_address(thread.id) if thread is not None else GENERAL
+            turn = Turn(session, operator, thread, now, address)
+            yield turn
+        if turn.said:
+            group.on_enqueued()
+        if turn.private:
+            await self.send_privately(turn.operator, turn.address, turn.private)
+
+    async def _handle(self, message: Message, topic: int | None) -> None:
+        assert message.from_user is not None
+        command = _COMMAND.match(message.text or "")
+        what = f"command:{command.group(1).lower()[:16]}" if command else "message"
+        ref = f"m:{message.chat.id}:{message.message_id}"
+        try:
+            async with self._turn(message.from_user.id, topic, ref, what) as turn:
+                if turn is None:
+                    return
+                if command is not None:
+                    name, args = command.group(1).lower(), (command.group(2) or "").strip()
+                    await self._command(turn, name, args, message)
+                elif turn.thread is not None:
+                    await self._relay(turn, message)
+                # else: talk in the general topic (or a topic that is not a case): not ours
+        except Exception as error:
+            log.error("staff message failed: %s", failure_summary(error))
+            await self._sorry(topic)
+
+    def _say(self, turn: Turn, text: str, choices: tuple[Choice, ...] = ()) -> None:
+        staff.to_staff(
+            turn.session,
+            self.group.cipher,
+            self.group.desk,
+            turn.address,
+            [OutgoingMessage(text, choices)],
+            turn.now,
+        )
+        turn.said += 1
+
+    def _sorry_text(self) -> str:
+        return self.t.gettext(
+            "Something went wrong on our side: nothing was done. Please try again."
+        )
+
+    async def _sorry(self, topic: int | None) -> None:
+        try:
+            async with self.group.db.transaction() as session:
+                thread = await staff.thread_by_topic(session, topic) if topic else None
+                address = thread_address(thread.id) if thread else GENERAL
+                staff.to_staff(
+                    session,
+                    self.group.cipher,
+                    self.group.desk,
+                    address,
+                    [OutgoingMessage("⚠️ " + self._sorry_text())],
+                    self.group.clock.now(),
+                )
+            self.group.on_enqueued()
+        except Exception as error:
+            log.error("staff group: could not apologise: %s", failure_summary(error))
+
+    # -- relaying to the person -----------------------------------------------------------
+
+    async def _relay(self, turn: Turn, message: Message) -> None:
+        thread = turn.thread
+        assert thread is not None
+        text = message.text or message.caption or ""
+        words = text.strip()
+        if words.startswith(NOTE_MARKER):
+            staff.note(turn.session, thread, turn.operator, turn.now)
+            log.info("staff note thread=%s operator=%s", thread.id, turn.operator.id)
+            return
+        relayable, media = self._media_of(message)
+        if not relayable:
+            self._say(
+                turn,
+                self.t.gettext(
+                    "This cannot be sent to the person. Please send text, a photo, a document, "
+                    "a voice message, a video, audio or a location."
+                ),
+            )
+            return
+        if words.startswith(CANNED_MARKER):
+            person = await turn.session.get(Person, thread.person_id)
+            locale = (person.locale if person else None) or self.group.desk.default_locale
+            expanded = self.group.canned.expand(words, locale)
+            if expanded is None:
+                codes = ", ".join(CANNED_MARKER + code for code in self.group.canned.codes)
+                self._say(
+                    turn,
+                    self.t.gettext(
+                        "There is no canned reply {code}: nothing was sent. Available: {codes}."
+                    ).format(code=words.split()[0][:32], codes=codes or "—"),
+                )
+                return
+            words = expanded
+        if thread.status == ThreadStatus.CLOSED:
+            self._say(
+                turn,
+                self.t.gettext(
+                    "The case is closed: your message was not sent. The person can reopen it."
+                ),
+            )
+            return
+        if not await self._may_work_on(turn):
+            return
+        sent = await staff.reply(
+            turn.session,
+            self.group.cipher,
+            self.group.desk,
+            thread,
+            turn.operator,
+            turn.now,
+            text=words or None,
+            media=media,
+        )
+        log.info("staff reply thread=%s operator=%s sent=%s", thread.id, turn.operator.id, sent)
+        if not sent:
+            self._say(
+                turn,
+                self.t.gettext("The person cannot be reached: they have no chat with us any more."),
+            )
+
+    @staticmethod
+    def _media_of(message: Message) -> tuple[bool, MediaRef | None]:
+        """Whether the operator's message can be relayed, and its file (None for text); not
+        a sticker, a poll, a contact …"""
+        if message.photo:
+            return True, MediaRef("telegram", "photo", message.photo[-1].file_id, "image/jpeg")
+        for kind in _RELAYED_FILES:
+            item = getattr(message, kind)
+            if item is not None:
+                mime = getattr(item, "mime_type", None)
+                return True, MediaRef("telegram", kind, item.file_id, mime)
+        place = message.location or (message.venue.location if message.venue else None)
+        if place is not None:
+            point = f"{place.latitude},{place.longitude}"
+            return True, MediaRef("location", "location", point)
+        return message.text is not None, None
+
+    async def _may_work_on(self, turn: Turn, *, take: bool = True) -> bool:
+        """Whether the operator may act on the case: it is for their country, and it is
+        theirs — taken now if nobody has it (`take`) — or they are a supervisor or above."""
+        thread, operator = turn.thread, turn.operator
+        assert thread is not None
+        if not staff.serves(operator, thread):
+            self._say(turn, self._other_country(thread).text)
+            return False
+        if thread.claimed_by is None and take:
+            if await self._claim(turn):
+                self._say(turn, self._claimed_text(operator))
+            else:
+                await turn.session.refresh(thread)
+        if thread.claimed_by in (None, operator.id) or operator.role != OperatorRole.OPERATOR:
+            return True
+        holder = await self._name_of(turn.session, thread.claimed_by)
+        self._say(
+            turn,
+            self.t.gettext(
+                "This case is with {operator}. Ask them or a supervisor to hand it over to you "
+                "({command})."
+            ).format(operator=holder, command="/transfer"),
+        )
+        return False
+
+    # -- commands -------------------------------------------------------------------------
+
+    async def _command(self, turn: Turn, name: str, args: str, message: Message) -> None:
+        if name == "queue":
+            self._say(turn, await self._queue_text(turn))
+            return
+        if name in ("help", "start"):
+            self._say(turn, self._help_text())
+            return
+        actions = {
+            "claim": self._cmd_claim,
+            "release": self._cmd_release,
+            "transfer": self._cmd_transfer,
+            "status": self._cmd_status,
+            "close": self._cmd_close,
+            "registration": self._cmd_registration,
+        }
+        action = actions.get(name)
+        if action is None:
+            self._say(
+                turn,
+                self.t.gettext("Unknown command. {help} lists what can be done here.").format(
+                    help="/help"
+                ),
+            )
+            return
+        if turn.thread is None:
+            self._say(turn, self.t.gettext("Please send this command in the topic of a case."))
+            return
+        said = await action(turn, args, message)
+        if said is not None:
+            self._say(turn, said.text)
+
+    async def _cmd_claim(self, turn: Turn, args: str, message: Message) -> Said:
+        return await self._take(turn)
+
+    async def _cmd_release(self, turn: Turn, args: str, message: Message) -> Said:
+        return await self._release(turn)
+
+    async def _cmd_close(self, turn: Turn, args: str, message: Message) -> Said:
+        return await self._close(turn, args or None)
+
+    async def _cmd_transfer(self, turn: Turn, args: str, message: Message) -> Said:
+        thread, t = turn.thread, self.t
+        assert thread is not None
+        target_user: int | None = None
+        if args.lstrip("-").isdigit():
+            target_user = int(args)
+        elif not _is_topic_creation(message.reply_to_message, message.message_thread_id):
+            replied = message.reply_to_message
+            if replied is not None and replied.from_user is not None:
+                target_user = replied.from_user.id
+        if target_user is None:
+            return Said(
+                t.gettext(
+                    "To hand the case over, reply to a message of the other operator with "
+                    "{command}, or send {command} with their Telegram user id."
+                ).format(command="/transfer"),
+                refusal=True,
+            )
+        target = await staff.operator_by_telegram_id(turn.session, target_user)
+        if target is None:
+            return Said(t.gettext("No active operator has this Telegram account."), True)
+        if target.id == thread.claimed_by:
+            return Said(
+                t.gettext("The case is with {operator} already.").format(
+                    operator=target.display_name
+                ),
+                True,
+            )
+        if not staff.serves(target, thread):
+            return Said(
+                t.gettext("{operator} does not serve this country ({country}).").format(
+                    operator=target.display_name, country=thread.country or "—"
+                ),
+                True,
+            )
+        try:
+            await staff.transfer(
+                turn.session,
+                self.group.cipher,
+                self.group.desk,
+                thread,
+                turn.operator,
+                target,
+                turn.now,
+            )
+        except StaffError:
+            return self._not_yours()
+        log.info(
+            "staff transfer thread=%s operator=%s to=%s", thread.id, turn.operator.id, target.id
+        )
+        return Said(
+            "➡️ "
+            + t.gettext("{operator} handed the case over to {other}.").format(
+                operator=turn.operator.display_name, other=target.display_name
+            )
+        )
+
+    async def _cmd_status(self, turn: Turn, args: str, message: Message) -> Said | None:
+        thread, t = turn.thread, self.t
+        assert thread is not None
+        if thread.appeal_id is None:
+            return Said(
+                t.gettext(
+                    "This is a help request: statuses are for appeals. To finish it, send "
+                    "{command} and what was done."
+                ).format(command="/close"),
+                True,
+            )
+        word, _, text = args.partition(" ")
+        status = STATUSES.get(word.strip().lower().replace("-", "_"))
+        if status is None:
+            return Said(self._status_usage(), True)
+        text = text.strip()
+        if status in NEEDS_TEXT and not text:
+            return Said(
+                t.gettext(
+                    "«{status}» needs a text for the person after it, for example: {example}"
+                ).format(
+                    status=t.gettext(APPEAL_STATUS_LABELS[status]),
+                    example=f"/status {status.value} …",
+                ),
+                True,
+            )
+        if not await self._may_work_on(turn):
+            return None
+        try:
+            await staff_actions.set_appeal_status(
+                turn.session,
+                self.group.cipher,
+                self.group.desk,
+                thread,
+                turn.operator,
+                status,
+                turn.now,
+                text or None,
+            )
+        except (AppealError, StaffError):
+            return Said(t.gettext("The appeal cannot get this status now."), True)
+        log.info(
+            "staff status thread=%s operator=%s status=%s",
+            thread.id,
+            turn.operator.id,
+            status.value,
+        )
+        return Said(
+            "📌 "
+            + t.gettext(
+                "{operator} set the appeal's status: {status}. The person has been told."
+            ).format(
+                operator=turn.operator.display_name, status=t.gettext(APPEAL_STATUS_LABELS[status])
+            )
+        )
+
+    def _status_usage(self) -> str:
+        t = self.t
+        listing = ", ".join(
+            f"{word} ({t.gettext(APPEAL_STATUS_LABELS[status])})"
+            for word, status in STATUSES.items()
+        )
+        return t.gettext(
+            "Send {command} and the new status: {statuses}. A question, an answer or a "
+            "reason goes after it, for example: {example}"
+        ).format(command="/status", statuses=listing, example=STATUS_EXAMPLE)
+
+    async def _cmd_registration(self, turn: Turn, args: str, message: Message) -> Said | None:
+        thread = turn.thread
+        assert thread is not None
+        if not staff.serves(turn.operator, thread):
+            return self._other_country(thread)
+        found = await staff.registration_for(turn.session, thread, turn.operator, turn.now)
+        log.info(
+            "staff registration thread=%s operator=%s count=%s",
+            thread.id,
+            turn.operator.id,
+            len(found),
+        )
+        if not found:
+            return Said(self.t.gettext("The person has no consular registration."))
+        reference = await staff.reference_of(turn.session, thread)
+        for registration in found:
+            details = registrations.details_of(registration, self.group.cipher)
+            text = self._registration_text(
+                reference,
+                registration.reference or "—",
+                RegistrationStatus(registration.status),
+                details,
+            )
+            photos = []
+            if details.passport_photo:
+                item = details.passport_photo
+                photos.append(
+                    MediaRef(item["channel"], item["kind"], item["file_ref"], item.get("mime_type"))
+                )
+            turn.private.append((text, photos))
+        return None  # the group hears where the details went once they are sent
+
+    def _registration_text(
+        self,
+        case_reference: str,
+        reference: str,
+        status: RegistrationStatus,
+        details: registrations.RegistrationDetails,
+    ) -> str:
+        t = self.t
+        values = details.to_json()
+        lines = [
+            "📋 "
+            + t.gettext(
+                "The person's consular registration (case {case}). Your look at it is recorded."
+            ).format(case=case_reference),
+            f"{reference}: {t.gettext(REGISTRATION_STATUS_LABELS[status])}",
+        ]
+        for item in FIELDS:
+            value = values.get(item.key)
+            if item.key == "passport_photo" or value in (None, ""):
+                continue
+            lines.append(f"• {t.gettext(item.label)}: {self._shown(item.key, value)}")
+        return "\n".join(lines)
+
+    def _shown(self, key: str, value: Any) -> str:
+        t = self.t
+        labels = {"document_type": DOCUMENT_LABELS, "purpose": PURPOSE_LABELS, "sex": SEX_LABELS}
+        if key == "kind":
+            return t.gettext(KIND_LABELS[RegistrationKind(value)])
+        if key in labels and value in labels[key]:
+            return t.gettext(labels[key][value])
+        if key == "country":
+            return country_name(value, self.group.desk.locale)
+        if key in ("date_of_birth", "arrival_date", "expected_end"):
+            return format_date(date.fromisoformat(value))
+        if key == "phone":
+            return format_phone(value)
+        return str(value)
+
+    # -- buttons --------------------------------------------------------------------------
+
+    async def _button(self, turn: Turn, action: str) -> Said | None:
+        thread, t = turn.thread, self.t
+        assert thread is not None
+        if action == CLAIM:
+            return await self._take(turn)
+        if action == RELEASE:
+            return await self._release(turn)
+        if action == CLOSE:
+            if thread.status == ThreadStatus.CLOSED:
+                return Said(t.gettext("The case is closed already."), True)
+            choices = (
+                Choice(button_id(KEEP_OPEN, thread.id), t.gettext("Keep it open")),
+                Choice(button_id(CLOSE_NOW, thread.id), t.gettext("Close without a resolution")),
+            )
+            self._say(
+                turn,
+                t.gettext(
+                    "Close this case? The person will be told. To tell them what was done, send "
+                    "{command} and the resolution instead."
+                ).format(command="/close"),
+                choices,
+            )
+            return None
+        if action == CLOSE_NOW:
+            return await self._close(turn, None)
+        if action == KEEP_OPEN:
+            return Said(t.gettext("The case stays open."), True)
+        return None
+
+    # -- actions shared by commands and buttons -------------------------------------------
+
+    async def _claim(self, turn: Turn) -> bool:
+        assert turn.thread is not None
+        won = await staff.claim(
+            turn.session, self.group.cipher, self.group.desk, turn.thread, turn.operator, turn.now
+        )
+        log.info("staff claim thread=%s operator=%s won=%s", turn.thread.id, turn.operator.id, won)
+        return won
+
+    def _claimed_text(self, operator: Operator) -> str:
+        return "✋ " + self.t.gettext("{operator} took the case. The person has been told.").format(
+            operator=operator.display_name
+        )
+
+    async def _take(self, turn: Turn) -> Said:
+        thread, t = turn.thread, self.t
+        assert thread is not None
+        if thread.status == ThreadStatus.CLOSED:
+            return Said(t.gettext("The case is closed already."), True)
+        if not staff.serves(turn.operator, thread):
+            return self._other_country(thread)
+        if thread.claimed_by == turn.operator.id:
+            return Said(t.gettext("You have this case already."), True)
+        if thread.claimed_by is None and await self._claim(turn):
+            return Said(self._claimed_text(turn.operator))
+        await turn.session.refresh(thread)
+        holder = await self._name_of(turn.session, thread.claimed_by)
+        return Said(t.gettext("The case is with {operator} already.").format(operator=holder), True)
+
+    async def _release(self, turn: Turn) -> Said:
+        thread, t = turn.thread, self.t
+        assert thread is not None
+        if thread.claimed_by is None:
+            return Said(t.gettext("Nobody has this case."), True)
+        try:
+            await staff.release(turn.session, thread, turn.operator, turn.now)
+        except StaffError:
+            return self._not_yours()
+        log.info("staff release thread=%s operator=%s", thread.id, turn.operator.id)
+        return Said(
+            "↩️ "
+            + t.gettext("{operator} released the case: it waits for an operator again.").format(
+                operator=turn.operator.display_name
+            )
+        )
+
+    async def _close(self, turn: Turn, resolution: str | None) -> Said:
+        thread, t = turn.thread, self.t
+        assert thread is not None
+        if thread.status == ThreadStatus.CLOSED:
+            return Said(t.gettext("The case is closed already."), True)
+        if not staff.serves(turn.operator, thread):
+            return self._other_country(thread)
+        if thread.claimed_by not in (None, turn.operator.id) and (
+            turn.operator.role == OperatorRole.OPERATOR
+        ):
+            return self._not_yours()
+        try:
+            await staff_actions.close(
+                turn.session,
+                self.group.cipher,
+                self.group.desk,
+                thread,
+                turn.operator,
+                turn.now,
+                resolution,
+            )
+        except (AppealError, StaffError):
+            return Said(t.gettext("The case cannot be closed now."), True)
+        log.info("staff close thread=%s operator=%s", thread.id, turn.operator.id)
+        return Said(
+            "✅ "
+            + t.gettext("{operator} closed the case. The person has been told.").format(
+                operator=turn.operator.display_name
+            )
+        )
+
+    def _not_yours(self) -> Said:
+        return Said(
+            self.t.gettext("Only the operator who has the case, or a supervisor, can do this."),
+            True,
+        )
+
+    def _other_country(self, thread: CaseThread) -> Said:
+        return Said(
+            self.t.gettext("This case is for the operators of another country ({country}).").format(
+                country=thread.country or "—"
+            ),
+            True,
+        )
+
+    async def _name_of(self, session: AsyncSession, operator_id: int | None) -> str:
+        operator = await session.get(Operator, operator_id) if operator_id else None
+        return operator.display_name if operator else "—"
+
+    # -- the queue and the help -----------------------------------------------------------
+
+    async def _queue_text(self, turn: Turn) -> str:
+        t = self.t
+        entries = await staff.queue(turn.session, turn.now, self.group.targets)
+        if not entries:
+            return t.gettext("No open cases.")
+        holders = {
+            operator.id: operator.display_name
+            for operator in await turn.session.scalars(
+                select(Operator).where(
+                    Operator.id.in_({e.thread.claimed_by for e in entries if e.thread.claimed_by})
+                )
+            )
+        }
+        lines = [
+            t.gettext("Open cases: {count}. Urgent first, then the longest waiting.").format(
+                count=len(entries)
+            )
+        ]
+        for entry in entries[:QUEUE_LINES]:
+            thread = entry.thread
+            waited = (
+                self._duration(entry.waited)
+                if thread.waiting_since is not None
+                else t.gettext("answered")
+            )
+            who = holders.get(thread.claimed_by or 0) or t.gettext("nobody has it")
+            line = f"{COLOURS[entry.colour]} {thread.topic_name} — {waited} — {who}"
+            if (link := link_to(self.group.chat_id, thread.topic_id)) is not None:
+                line = f"{line}\n{link}"
+            lines.append(line)
+        if len(entries) > QUEUE_LINES:
+            lines.append(t.gettext("… and {count} more.").format(count=len(entries) - QUEUE_LINES))
+        return "\n".join(lines)
+
+    def _duration(self, waited: timedelta) -> str:
+        t = self.t
+        minutes = max(0, int(waited.total_seconds() // 60))
+        hours, minutes = divmod(minutes, 60)
+        days, hours = divmod(hours, 24)
+        if days:
+            return t.gettext("waiting {days} d {hours} h").format(days=days, hours=hours)
+        if hours:
+            return t.gettext("waiting {hours} h {minutes} min").format(hours=hours, minutes=minutes)
+        return t.gettext("waiting {minutes} min").format(minutes=minutes)
+
+    def _help_text(self) -> str:
+        codes = ", ".join(CANNED_MARKER + code for code in self.group.canned.codes) or "—"
+        return self.t.gettext(
+            "How to work here:\n"
+            "• Write in a case's topic to answer the person (text, photos, documents, voice "
+            "messages, locations). A message starting with «!» is a private note.\n"
+            "• A canned reply in the person's language: {codes}.\n"
+            "• {claim} take the case, {release} release it, {transfer} hand it over (reply to "
+            "the other operator's message, or add their Telegram user id).\n"
+            "• {status} the appeal's status, {close} close the case with what was done.\n"
+            "• {registration} the person's registration details, sent to you privately "
+            "(recorded).\n"
+            "• {queue} all open cases."
+        ).format(
+            codes=codes,
+            claim="/claim",
+            release="/release",
+            transfer="/transfer",
+            status="/status",
+            close="/close",
+            registration="/registration",
+            queue="/queue",
+        )
+
+    # -- private messages -----------------------------------------------------------------
+
+    async def send_privately(
+        self, operator: Operator, topic_address: str, items: list[tuple[str, list[MediaRef]]]
+    ) -> None:
+        """Registration details go to the operator's private chat with the bot, straight
+        away (not kept in the outbox); the group hears whether they arrived."""
+        t = self.t
+        delivered = True
+        try:
+            for text, media in items:
+                files: list[FileToSend] = []
+                for ref in media:
+                    try:
+                        file, note = await file_for(ref, self.group.fetch, t)
+                    except DeliveryError:  # a download that failed for now
+                        file, note = None, t.gettext("The file could not be relayed here.")
+                    files += [file] if file is not None else []
+                    text = f"{text}\n⚠️ {note}" if note else text
+                await send_composed(
+                    self.group.bot, operator.telegram_user_id, text, files, caption_allowed=False
+                )
+        except (TelegramForbiddenError, TelegramBadRequest) as error:
+            log.info(
+                "staff private message to operator=%s refused: %s",
+                operator.id,
+                type(error).__name__,
+            )
+            delivered = False
+        except TelegramAPIError as error:
+            log.warning(
+                "staff private message to operator=%s failed: %s", operator.id, type(error).__name__
+            )
+            delivered = False
+        if delivered:
+            text = "📋 " + t.gettext(
+                "The registration details were sent to {operator} in a private chat."
+            ).format(operator=operator.display_name)
+        else:
+            text = t.gettext(
+                "{operator}, I cannot write to you privately. Open a chat with the bot, send it "
+                "{start}, then send {command} here again."
+            ).format(operator=operator.display_name, start="/start", command="/registration")
+        async with self.group.db.transaction() as session:
+            staff.to_staff(
+                session,
+                self.group.cipher,
+                self.group.desk,
+                topic_address,
+                [OutgoingMessage(text)],
+                self.group.clock.now(),
+            )
+        self.group.on_enqueued()
+
+
+STAFF_COMMANDS = (
+    ("queue", N_("Open cases, urgent first")),
+    ("claim", N_("Take the case")),
+    ("release", N_("Give the case back to the queue")),
+    ("transfer", N_("Hand the case over to another operator")),
+    ("status", N_("Set the appeal's status")),
+    ("close", N_("Close the case with what was done")),
+    ("registration", N_("The person's registration, privately")),
+    ("help", N_("How to work here")),
+)
+
+
+async def publish_staff_commands(bot: Bot, chat_id: int, t: Translator) -> None:
+    """The commands behind the menu button in the staff group, in its language."""
+    commands = [
+        BotCommand(command=command, description=t.gettext(description))
+        for command, description in STAFF_COMMANDS
+    ]
+    try:
+        await bot.set_my_commands(commands, scope=BotCommandScopeChat(chat_id=chat_id))
+    except TelegramAPIError as error:  # a convenience: the group works without it
+        log.warning("staff command menu not published: %s", type(error).__name__)
+
+
+def build_staff_router(group: StaffGroup) -> Router:
+    """The staff group's messages, edits and buttons; nothing from other chats."""
+    handlers = StaffDeskHandlers(group)
+    router = Router(name="staff")
+    in_group = F.chat.id == group.chat_id
+    router.message.filter(in_group)
+    router.edited_message.filter(in_group)
+    router.callback_query.filter(F.message.chat.id == group.chat_id)
+    router.message()(handlers.on_message)
+    router.edited_message()(handlers.on_edited_message)
+    router.callback_query()(handlers.on_callback)
+    return router

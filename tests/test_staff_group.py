@@ -1,0 +1,962 @@
+"""The consulate's staff group on Telegram, through the real adapter: a topic per case (created
+once, named with number, urgency, country and category), the person's messages and files
+relayed into it, operators' messages relayed back (to Telegram and WhatsApp), notes, canned
+replies, the actions by command and button — each audited, the person told — the queue, and
+everyone who is not an operator ignored and recorded."""
+
+import asyncio
+import itertools
+import time
+from collections.abc import AsyncIterator
+from datetime import date, timedelta
+from typing import Any
+
+import pytest
+from aiogram import Bot
+from aiogram.methods import TelegramMethod
+from aiogram.methods.base import TelegramType
+from aiogram.types import BufferedInputFile
+from sqlalchemy import select
+
+from bot.app import Application, build_application
+from bot.channels.staff import GroupRateLimiter
+from bot.channels.staff_router import STAFF_COMMANDS, publish_staff_commands
+from bot.channels.telegram import publish_command_menu
+from bot.settings import SettingsError, load_settings
+from models import (
+    AppealCategory,
+    AppealStatus,
+    AuditEvent,
+    CaseStatus,
+    CaseThread,
+    HelpCase,
+    HelpReason,
+    Operator,
+    Person,
+    RegistrationKind,
+    ThreadStatus,
+)
+from models.outbox import OutboxStatus
+from services import appeals, help_cases, registrations
+from services.clock import ManualClock
+from tests.conftest import TEST_TOKEN, SettingsFactory
+from tests.fakes import telegram_updates as tg
+from tests.fakes.telegram_session import Call, RecordingSession
+from tests.harness import TelegramHarness, button_ids
+
+ALICE, BOB = 6610001, 6610002
+STAFF_CHAT = -1001234567890
+OPERATOR, SECOND, SUPERVISOR, TURKEY, STRANGER = 7001, 7002, 7003, 7004, 7999
+_ids = itertools.count(50_000)
+
+
+class StaffRecordingSession(RecordingSession):
+    """Also keeps what was uploaded (a file's name and bytes), and fails calls into the staff
+    group only, when told to (`fail_in_group`)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.uploads: list[tuple[str, str, bytes]] = []
+        self._group_failures: dict[str, list[tuple[int, str, int | None]]] = {}
+
+    def fail_in_group(
+        self, method: str, status: int, description: str, retry_after: int | None = None
+    ) -> None:
+        self._group_failures.setdefault(method, []).append((status, description, retry_after))
+
+    async def make_request(
+        self,
+        bot: Bot,
+        method: TelegramMethod[TelegramType],
+        timeout: int | None = None,  # noqa: ASYNC109 (aiogram's signature)
+    ) -> TelegramType:
+        name = method.__api_method__
+        chat = getattr(method, "chat_id", None)
+        if self._group_failures.get(name) and chat is not None and int(chat) == STAFF_CHAT:
+            self.fail_next(name, *self._group_failures[name].pop(0))
+        for name in type(method).model_fields:
+            value = getattr(method, name, None)
+            if isinstance(value, BufferedInputFile):
+                self.uploads.append((method.__api_method__, value.filename or "", value.data))
+        return await super().make_request(bot, method, timeout)
+
+
+# -- the staff group's updates ----------------------------------------------------------------
+
+
+def _user(user_id: int) -> dict[str, Any]:
+    return {"id": user_id, "is_bot": False, "first_name": f"User{user_id}"}
+
+
+def _group() -> dict[str, Any]:
+    return {"id": STAFF_CHAT, "type": "supergroup", "title": "Staff", "is_forum": True}
+
+
+def topic_creation(topic: int) -> dict[str, Any]:
+    """The service message a topic starts with (what a plain message in a topic replies to)."""
+    return {
+        "message_id": topic,
+        "from": {"id": 777000111, "is_bot": True, "first_name": "Vatandosh"},
+        "chat": _group(),
+        "date": int(time.time()),
+        "message_thread_id": topic,
+        "is_topic_message": True,
+        "forum_topic_created": {"name": "HR", "icon_color": 0x6FB9F0},
+    }
+
+
+def posted(
+    user_id: int,
+    topic: int | None,
+    text: str | None = None,
+    *,
+    reply_to: dict[str, Any] | None = None,
+    **content: Any,
+) -> dict[str, Any]:
+    """A message in the staff group: in a case's topic, or in the general topic (None)."""
+    body: dict[str, Any] = {
+        "message_id": next(_ids),
+        "from": _user(user_id),
+        "chat": _group(),
+        "date": int(time.time()),
+        **content,
+    }
+    if topic is not None:
+        body["message_thread_id"] = topic
+        body["is_topic_message"] = True
+        body["reply_to_message"] = reply_to or topic_creation(topic)
+    elif reply_to is not None:
+        body["reply_to_message"] = reply_to
+    if text is not None:
+        body["text"] = text
+        if text.startswith("/"):
+            body["entities"] = [
+                {"offset": 0, "length": len(text.split()[0]), "type": "bot_command"}
+            ]
+    return {"update_id": next(_ids), "message": body}
+
+
+def tapped(user_id: int, data: str, topic: int | None) -> dict[str, Any]:
+    message: dict[str, Any] = {
+        "message_id": next(_ids),
+        "from": {"id": 777000111, "is_bot": True, "first_name": "Vatandosh"},
+        "chat": _group(),
+        "date": int(time.time()),
+        "text": "…",
+    }
+    if topic is not None:
+        message |= {"message_thread_id": topic, "is_topic_message": True}
+    return {
+        "update_id": next(_ids),
+        "callback_query": {
+            "id": str(next(_ids)),
+            "from": _user(user_id),
+            "message": message,
+            "chat_instance": "staff",
+            "data": data,
+        },
+    }
+
+
+# -- fixtures and helpers -----------------------------------------------------------------------
+
+
+@pytest.fixture
+async def desk_app(
+    make_settings: SettingsFactory, clock: ManualClock
+) -> AsyncIterator[Application]:
+    app = build_application(
+        make_settings(operator_chat_id=STAFF_CHAT),
+        clock=clock,
+        telegram_session=StaffRecordingSession(),
+    )
+    yield app
+    await app.close()
+
+
+@pytest.fixture
+def desk(desk_app: Application) -> TelegramHarness:
+    return TelegramHarness(desk_app)
+
+
+def staff_session(desk: TelegramHarness) -> StaffRecordingSession:
+    assert isinstance(desk.session, StaffRecordingSession)
+    return desk.session
+
+
+def t(app: Application, message: str, locale: str | None = None) -> str:
+    """A message as the staff group (or `locale`) reads it."""
+    return app.catalogs.translator(locale or app.settings.staff_locale).gettext(message)
+
+
+async def add_operator(
+    app: Application,
+    user_id: int,
+    name: str,
+    role: str = "operator",
+    countries: list[str] | None = None,
+    *,
+    active: bool = True,
+) -> Operator:
+    async with app.db.transaction() as session:
+        operator = Operator(
+            telegram_user_id=user_id,
+            display_name=name,
+            role=role,
+            countries=countries or [],
+            consulate="Moskva",
+            active=active,
+            created_at=app.clock.now(),
+        )
+        session.add(operator)
+    return operator
+
+
+async def open_case(
+    desk: TelegramHarness, user: int = ALICE, reason: str = "passport_taken", locale: str = "ru"
+) -> CaseThread:
+    """A help request filed by the person through the help journey; its thread."""
+    await desk.onboard(user, locale)
+    await desk.tap(user, "help")
+    await desk.tap(user, reason)
+    await desk.say(user, "Работодатель забрал мой паспорт и не отдаёт.")
+    await desk.tap(user, "skip")  # where they are
+    await desk.tap(user, "skip")  # files
+    return (await threads(desk.app))[-1]
+
+
+async def threads(app: Application) -> list[CaseThread]:
+    async with app.db.sessions() as session:
+        return list(await session.scalars(select(CaseThread).order_by(CaseThread.id)))
+
+
+async def thread_of(app: Application, thread_id: int) -> CaseThread:
+    async with app.db.sessions() as session:
+        thread = await session.get(CaseThread, thread_id)
+        assert thread is not None
+        return thread
+
+
+async def audit(app: Application) -> list[tuple[str, str, str | None]]:
+    async with app.db.sessions() as session:
+        rows = await session.scalars(select(AuditEvent).order_by(AuditEvent.id))
+        return [(row.actor, row.action, row.detail) for row in rows]
+
+
+def in_group(desk: TelegramHarness, method: str = "sendMessage") -> list[dict[str, Any]]:
+    return [c.params for c in desk.calls(method) if int(c.params["chat_id"]) == STAFF_CHAT]
+
+
+def topic_of(params: dict[str, Any]) -> int | None:
+    """The topic a call went to (None: the general topic)."""
+    topic = params.get("message_thread_id")
+    return int(topic) if topic is not None else None
+
+
+def in_topic(
+    desk: TelegramHarness, topic: int, method: str = "sendMessage"
+) -> list[dict[str, Any]]:
+    return [p for p in in_group(desk, method) if topic_of(p) == topic]
+
+
+def texts_in(desk: TelegramHarness, topic: int | None) -> list[str]:
+    return [p["text"] for p in in_group(desk) if topic_of(p) == topic]
+
+
+def to_person(desk: TelegramHarness, user: int) -> list[str]:
+    return [m["text"] for m in desk.messages_to(user)]
+
+
+async def post(desk: TelegramHarness, user_id: int, topic: int | None, text: str | None = None,
+               **content: Any) -> None:  # fmt: skip
+    await desk.feed(posted(user_id, topic, text, **content))
+
+
+async def tap(desk: TelegramHarness, user_id: int, data: str, topic: int | None) -> Call:
+    await desk.feed(tapped(user_id, data, topic))
+    return desk.calls("answerCallbackQuery")[-1]
+
+
+# -- a case's topic ---------------------------------------------------------------------------
+
+
+async def test_a_help_request_gets_its_topic_with_the_header_then_the_persons_messages(
+    desk: TelegramHarness,
+) -> None:
+    app = desk.app
+    thread = await open_case(desk)
+
+    [created] = desk.calls("createForumTopic")
+    name = f"HR-2026-000001 · — · {t(app, 'passport taken')}"
+    assert int(created.params["chat_id"]) == STAFF_CHAT
+    assert created.params["name"] == name == thread.topic_name
+    assert thread.topic_id is not None
+    topic = thread.topic_id
+    [header] = in_topic(desk, topic)
+    assert header["text"].startswith(f"{name}\n{t(app, 'Language: {language}')}".format(
+        language="Русский"))  # fmt: skip
+    assert "Работодатель забрал мой паспорт и не отдаёт." in header["text"]
+    assert button_ids(header) == [f"desk:claim:{thread.id}", f"desk:release:{thread.id}",
+                                  f"desk:close:{thread.id}"]  # fmt: skip
+
+    await desk.say(ALICE, "Я в Казани, на стройке.")
+    assert texts_in(desk, topic)[-1] == "👤 Русский\nЯ в Казани, на стройке."
+    await desk.feed(tg.photo(ALICE, caption="паспорт у него"))
+    await desk.feed(tg.location(ALICE))
+
+    [photo] = in_topic(desk, topic, "sendPhoto")
+    assert photo["photo"] == "AgACAgIAAxkBAAlarge"  # relayed by its file_id, not copied
+    assert photo["caption"] == "👤 Русский\nпаспорт у него"
+    [place] = in_topic(desk, topic, "sendLocation")
+    assert (float(place["latitude"]), float(place["longitude"])) == (55.7558, 37.6173)
+    assert texts_in(desk, topic)[-1] == "👤 Русский"  # who sent the place
+    assert len(desk.calls("createForumTopic")) == 1  # one topic per case, made once
+
+
+async def test_two_senders_make_one_topic_for_a_case(desk: TelegramHarness) -> None:
+    app = desk.app
+    await desk.onboard(ALICE, "ru")
+    async with app.db.transaction() as session:
+        person = await session.scalar(select(Person))
+        assert person is not None
+        case = await help_cases.open_case(
+            session, app.cipher, app.desk, person=person, reason=HelpReason.DANGER,
+            description="", now=app.clock.now(), country="RU",
+        )  # fmt: skip
+    [thread] = await threads(app)
+    transport = app.sender._transports["staff"]  # the staff transport, as the sender has it
+    assert hasattr(transport, "topic_of")
+
+    first, second = await asyncio.gather(
+        transport.topic_of(thread.id), transport.topic_of(thread.id)
+    )
+
+    assert first.topic_id == second.topic_id is not None
+    [created] = desk.calls("createForumTopic")
+    assert created.params["name"] == f"HR-2026-000001 · 🔴 {t(app, 'URGENT')} · RU · " + t(
+        app, "in danger"
+    )
+    assert int(created.params["icon_color"]) == 0xFB6F5F  # urgent: red
+    assert (await thread_of(app, thread.id)).topic_id == first.topic_id
+    assert case.urgent
+
+
+# -- operators write in the topic -----------------------------------------------------------
+
+
+async def test_an_operators_message_reaches_the_telegram_person_after_the_case_is_taken(
+    desk: TelegramHarness,
+) -> None:
+    app = desk.app
+    thread = await open_case(desk)
+    operator = await add_operator(app, OPERATOR, "Dilshod")
+    topic = thread.topic_id
+    assert topic is not None
+
+    await post(desk, OPERATOR, topic, "Здравствуйте! Где Вы сейчас находитесь?")
+
+    told = to_person(desk, ALICE)
+    assert told[-2].startswith("Вашим запросом HR-2026-000001 занимается: оператор консульства")
+    assert told[-1] == "Оператор консульства:\nЗдравствуйте! Где Вы сейчас находитесь?"
+    assert texts_in(desk, topic)[-1] == "✋ " + t(
+        app, "{operator} took the case. The person has been told."
+    ).format(operator="Dilshod")
+    row = await thread_of(app, thread.id)
+    assert (row.claimed_by, row.waiting_since) == (operator.id, None)  # taken, answered
+    assert [a[1] for a in await audit(app)][-2:] == ["claimed", "replied"]
+
+    # a photo with a caption goes by its file_id, the words as its caption
+    photo = [{"file_id": "AgACoperator", "file_unique_id": "op1", "width": 90, "height": 90}]
+    await post(desk, OPERATOR, topic, photo=photo, caption="Вот адрес консульства")
+    [sent] = [c.params for c in desk.calls("sendPhoto") if int(c.params["chat_id"]) == ALICE]
+    assert (sent["photo"], sent["caption"]) == (
+        "AgACoperator", "Оператор консульства:\nВот адрес консульства",
+    )  # fmt: skip
+    await post(desk, OPERATOR, topic, location={"latitude": 55.75, "longitude": 37.58})
+    [place] = [c.params for c in desk.calls("sendLocation") if int(c.params["chat_id"]) == ALICE]
+    assert (float(place["latitude"]), float(place["longitude"])) == (55.75, 37.58)
+
+
+async def test_notes_stay_in_the_group_and_canned_replies_go_in_the_persons_language(
+    desk: TelegramHarness,
+) -> None:
+    app = desk.app
+    thread = await open_case(desk, locale="uz_Cyrl")
+    await add_operator(app, OPERATOR, "Dilshod")
+    topic = thread.topic_id
+    assert topic is not None
+    await post(desk, OPERATOR, topic, "/claim")
+    operator_id = (await thread_of(app, thread.id)).claimed_by
+    before = len(desk.messages_to(ALICE))
+
+    await post(desk, OPERATOR, topic, "! позвонить работодателю завтра утром")
+    await post(desk, OPERATOR, topic, "  !перезвонить")
+
+    assert len(desk.messages_to(ALICE)) == before  # never relayed
+    notes = [a for a in await audit(app) if a[1] == "note"]
+    assert notes == [(f"operator:{operator_id}", "note", None)] * 2  # without their text
+
+    await post(desk, OPERATOR, topic, "#wait")
+    assert to_person(desk, ALICE)[-1] == "{}\n{}".format(
+        t(app, "Consulate operator:", "uz_Cyrl"), app.canned.text("wait", "uz_Cyrl")
+    )
+    await post(desk, OPERATOR, topic, "#WAIT Эртага қўнғироқ қиламиз.")
+    assert to_person(desk, ALICE)[-1].endswith(
+        f"{app.canned.text('wait', 'uz_Cyrl')}\n\nЭртага қўнғироқ қиламиз."
+    )
+
+    relayed = len(desk.messages_to(ALICE))
+    await post(desk, OPERATOR, topic, "#nosuchcode привет")
+    assert len(desk.messages_to(ALICE)) == relayed  # an unknown code is not sent as it is
+    assert texts_in(desk, topic)[-1] == t(
+        app, "There is no canned reply {code}: nothing was sent. Available: {codes}."
+    ).format(code="#nosuchcode", codes=", ".join(f"#{c}" for c in app.canned.codes))
+
+
+async def test_what_cannot_be_relayed_and_edits_get_a_hint_in_the_topic(
+    desk: TelegramHarness,
+) -> None:
+    app = desk.app
+    thread = await open_case(desk)
+    await add_operator(app, OPERATOR, "Dilshod")
+    topic = thread.topic_id
+    assert topic is not None
+    before = len(desk.messages_to(ALICE))
+
+    sticker = tg.sticker(OPERATOR)["message"]["sticker"]
+    await post(desk, OPERATOR, topic, sticker=sticker)
+    assert texts_in(desk, topic)[-1] == t(
+        app,
+        "This cannot be sent to the person. Please send text, a photo, a document, a voice "
+        "message, a video, audio or a location.",
+    )
+    update = posted(OPERATOR, topic, "Исправленный текст")
+    body = update.pop("message")
+    body["edit_date"] = body["date"] + 5
+    await desk.feed({"update_id": update["update_id"], "edited_message": body})
+    assert texts_in(desk, topic)[-1] == t(
+        app, "Edits are not sent to the person: please send a new message."
+    )
+    assert len(desk.messages_to(ALICE)) == before
+
+
+async def test_a_closed_case_takes_no_more_replies(desk: TelegramHarness) -> None:
+    app = desk.app
+    thread = await open_case(desk)
+    await add_operator(app, OPERATOR, "Dilshod")
+    topic = thread.topic_id
+    assert topic is not None
+    await post(desk, OPERATOR, topic, "/close Паспорт вернули.")
+    told = len(desk.messages_to(ALICE))
+
+    await post(desk, OPERATOR, topic, "Ещё один вопрос")
+
+    assert len(desk.messages_to(ALICE)) == told
+    assert texts_in(desk, topic)[-1] == t(
+        app, "The case is closed: your message was not sent. The person can reopen it."
+    )
+
+
+# -- only operators act -----------------------------------------------------------------------
+
+
+async def test_anyone_who_is_not_an_active_operator_is_ignored_and_recorded(
+    desk: TelegramHarness,
+) -> None:
+    app = desk.app
+    thread = await open_case(desk)
+    await add_operator(app, SECOND, "Former", active=False)
+    topic = thread.topic_id
+    assert topic is not None
+    calls, outbox = len(desk.session.calls), len(await desk.outbox_rows())
+
+    await post(desk, STRANGER, topic, "Привет, я тоже помогу")
+    await post(desk, STRANGER, None, "/queue")
+    await post(desk, SECOND, topic, "/claim")
+
+    assert len(desk.session.calls) == calls  # no reply at all
+    assert len(await desk.outbox_rows()) == outbox
+    answer = await tap(desk, STRANGER, f"desk:claim:{thread.id}", topic)
+    assert "text" not in answer.params  # the button stops spinning; nothing is said
+    assert len(desk.session.calls) == calls + 1
+    assert (await thread_of(app, thread.id)).claimed_by is None
+    ignored = [a for a in await audit(app) if a[1] == "ignored_non_operator"]
+    assert ignored == [
+        (f"telegram:{STRANGER}", "ignored_non_operator", "message"),
+        (f"telegram:{STRANGER}", "ignored_non_operator", "command:queue"),
+        (f"telegram:{SECOND}", "ignored_non_operator", "command:claim"),
+        (f"telegram:{STRANGER}", "ignored_non_operator", "button:claim"),
+    ]
+    async with app.db.sessions() as session:
+        rows = list(await session.scalars(select(AuditEvent).where(
+            AuditEvent.action == "ignored_non_operator")))  # fmt: skip
+    assert [row.thread_id for row in rows] == [thread.id, None, thread.id, thread.id]
+
+
+async def test_talk_in_the_general_topic_is_not_the_bots_business(desk: TelegramHarness) -> None:
+    await open_case(desk)
+    await add_operator(desk.app, OPERATOR, "Dilshod")
+    calls, outbox = len(desk.session.calls), len(await desk.outbox_rows())
+
+    await post(desk, OPERATOR, None, "Коллеги, кто сегодня дежурит?")
+
+    assert len(desk.session.calls) == calls
+    assert len(await desk.outbox_rows()) == outbox
+
+
+async def test_a_redelivered_operator_message_is_relayed_once(desk: TelegramHarness) -> None:
+    thread = await open_case(desk)
+    await add_operator(desk.app, OPERATOR, "Dilshod")
+    assert thread.topic_id is not None
+    update = posted(OPERATOR, thread.topic_id, "Мы уже звоним работодателю.")
+
+    await desk.feed(update)
+    await desk.feed(update)
+
+    assert to_person(desk, ALICE).count("Оператор консульства:\nМы уже звоним работодателю.") == 1
+
+
+async def test_of_two_operators_taking_the_case_at_once_exactly_one_gets_it(
+    desk: TelegramHarness,
+) -> None:
+    app = desk.app
+    thread = await open_case(desk)
+    first = await add_operator(app, OPERATOR, "Dilshod")
+    second = await add_operator(app, SECOND, "Malika")
+    data = f"desk:claim:{thread.id}"
+
+    await asyncio.gather(
+        desk.dispatcher.feed_raw_update(desk.bot, tapped(OPERATOR, data, thread.topic_id)),
+        desk.dispatcher.feed_raw_update(desk.bot, tapped(SECOND, data, thread.topic_id)),
+    )
+    await app.sender.deliver_due()
+
+    claims = [a for a in await audit(app) if a[1] == "claimed"]
+    assert len(claims) == 1
+    winner = first if claims[0][0] == f"operator:{first.id}" else second
+    assert (await thread_of(app, thread.id)).claimed_by == winner.id
+    answers = [c.params for c in desk.calls("answerCallbackQuery")[-2:]]
+    assert len(answers) == 2  # both buttons answered
+    refused = [a for a in answers if a.get("show_alert") == "true"]
+    assert [a["text"] for a in refused] == [
+        t(app, "The case is with {operator} already.").format(operator=winner.display_name)
+    ]
+    told = [text for text in to_person(desk, ALICE) if text.startswith("Вашим запросом")]
+    assert len(told) == 1  # the person hears once that an operator joined
+
+
+async def test_an_operator_of_another_country_is_refused(desk: TelegramHarness) -> None:
+    app = desk.app
+    thread = await open_case(desk)
+    async with app.db.transaction() as session:
+        row = await session.get(CaseThread, thread.id)
+        assert row is not None
+        row.country = "RU"
+    await add_operator(app, TURKEY, "Ayşe", countries=["TR"])
+    refusal = t(app, "This case is for the operators of another country ({country}).").format(
+        country="RU"
+    )
+
+    answer = await tap(desk, TURKEY, f"desk:claim:{thread.id}", thread.topic_id)
+    assert (answer.params["text"], answer.params["show_alert"]) == (refusal, "true")
+    assert thread.topic_id is not None
+    await post(desk, TURKEY, thread.topic_id, "Я могу помочь")
+    assert texts_in(desk, thread.topic_id)[-1] == refusal
+    assert (await thread_of(app, thread.id)).claimed_by is None
+    assert not [text for text in to_person(desk, ALICE) if text.startswith("Оператор")]
+
+
+# -- actions ----------------------------------------------------------------------------------
+
+
+async def test_claim_transfer_release_registration_and_close_are_audited_and_told(
+    desk: TelegramHarness,
+) -> None:
+    app = desk.app
+    thread = await open_case(desk)
+    await register(app, ALICE)
+    first = await add_operator(app, OPERATOR, "Dilshod")
+    second = await add_operator(app, SECOND, "Malika")
+    topic = thread.topic_id
+    assert topic is not None
+
+    await post(desk, OPERATOR, topic, "/claim")
+    assert to_person(desk, ALICE)[-1] == (
+        "Вашим запросом HR-2026-000001 занимается: оператор консульства (Moskva). "
+        "Ответ придёт сюда."
+    )
+    # Malika writes in the topic; Dilshod answers her message with /transfer
+    colleague = posted(SECOND, topic, "/queue")
+    await desk.feed(colleague)
+    await post(desk, OPERATOR, topic, "/transfer", reply_to=colleague["message"])
+    assert (await thread_of(app, thread.id)).claimed_by == second.id
+    assert texts_in(desk, topic)[-1] == "➡️ " + t(
+        app, "{operator} handed the case over to {other}."
+    ).format(operator="Dilshod", other="Malika")
+    await post(desk, OPERATOR, topic, "/release")  # no longer Dilshod's
+    assert texts_in(desk, topic)[-1] == t(
+        app, "Only the operator who has the case, or a supervisor, can do this."
+    )
+    await post(desk, SECOND, topic, f"/transfer {OPERATOR}")  # by Telegram user id
+    assert (await thread_of(app, thread.id)).claimed_by == first.id
+    await post(desk, OPERATOR, topic, "/release")
+    assert (await thread_of(app, thread.id)).claimed_by is None
+
+    await post(desk, SECOND, topic, "/registration")
+    [private] = [c.params for c in desk.calls("sendMessage") if int(c.params["chat_id"]) == SECOND]
+    assert "CR-2026-000001" in private["text"]
+    assert "ALIEVA DILNOZA" in private["text"]
+    assert f"{t(app, 'Document number')}: AB1234567" in private["text"]
+    assert "ALIEVA" not in "".join(texts_in(desk, topic))  # never in the group
+    assert texts_in(desk, topic)[-1] == "📋 " + t(
+        app, "The registration details were sent to {operator} in a private chat."
+    ).format(operator="Malika")
+
+    await post(desk, SECOND, topic, "/close Паспорт вернули, работодатель извинился.")
+    assert to_person(desk, ALICE)[-1].startswith(
+        "Ваш запрос о помощи HR-2026-000001 закрыт.\n\nОтвет консульства:\n"
+        "Паспорт вернули, работодатель извинился."
+    )
+    row = await thread_of(app, thread.id)
+    assert row.status == ThreadStatus.CLOSED
+    async with app.db.sessions() as session:
+        case = await session.scalar(select(HelpCase))
+        assert case is not None
+        assert case.status == CaseStatus.CLOSED
+
+    assert [(actor, action) for actor, action, _ in await audit(app)] == [
+        ("person", "opened"),
+        (f"operator:{first.id}", "claimed"),
+        (f"operator:{first.id}", "transferred"),
+        (f"operator:{second.id}", "transferred"),
+        (f"operator:{first.id}", "released"),
+        (f"operator:{second.id}", "viewed_registration"),
+        (f"operator:{second.id}", "closed"),
+    ]
+    assert [d for _, a, d in await audit(app) if a == "transferred"] == [
+        f"to=operator:{second.id}", f"to=operator:{first.id}",
+    ]  # fmt: skip
+
+
+async def register(app: Application, user: int) -> None:
+    """A consular registration (with a photo of the passport) for the person."""
+    details = registrations.RegistrationDetails(
+        kind=RegistrationKind.TEMPORARY, full_name="ALIEVA DILNOZA", date_of_birth=date(1995, 3, 8),
+        document_type="passport", document_number="AB1234567", personal_number=None,
+        country="RU", city="Kazan", address="ul. Lenina 1", phone="+79001234567",
+        arrival_date=date(2026, 5, 1), sex="female", purpose="work", expected_end=date(2027, 5, 1),
+        passport_photo={"channel": "telegram", "kind": "photo", "file_ref": "AgACpassport",
+                        "mime_type": "image/jpeg", "size": 1000},
+    )  # fmt: skip
+    async with app.db.transaction() as session:
+        person = await session.scalar(select(Person))
+        assert person is not None
+        await registrations.submit_registration(
+            session, app.cipher, person=person, details=details, now=app.clock.now()
+        )
+
+
+async def test_registration_details_need_a_private_chat_with_the_bot(
+    desk: TelegramHarness,
+) -> None:
+    app = desk.app
+    thread = await open_case(desk)
+    await register(app, ALICE)
+    await add_operator(app, OPERATOR, "Dilshod")
+    assert thread.topic_id is not None
+    desk.session.fail_next(
+        "sendPhoto", 403, "Forbidden: bot can't initiate conversation with a user"
+    )
+
+    await post(desk, OPERATOR, thread.topic_id, "/registration")
+
+    assert texts_in(desk, thread.topic_id)[-1] == t(
+        app,
+        "{operator}, I cannot write to you privately. Open a chat with the bot, send it {start}, "
+        "then send {command} here again.",
+    ).format(operator="Dilshod", start="/start", command="/registration")
+    [photo] = [c.params for c in desk.calls("sendPhoto") if int(c.params["chat_id"]) == OPERATOR]
+    assert photo["photo"] == "AgACpassport"  # the document's photo goes with the details
+    assert [a[1] for a in await audit(app)][-1] == "viewed_registration"
+
+
+async def test_the_close_button_asks_first(desk: TelegramHarness) -> None:
+    app = desk.app
+    thread = await open_case(desk)
+    await add_operator(app, OPERATOR, "Dilshod")
+    topic = thread.topic_id
+    assert topic is not None
+
+    await tap(desk, OPERATOR, f"desk:close:{thread.id}", topic)
+    question = in_topic(desk, topic)[-1]
+    assert button_ids(question) == [f"desk:keep_open:{thread.id}", f"desk:close_now:{thread.id}"]
+    assert (await thread_of(app, thread.id)).status == ThreadStatus.OPEN
+    kept = await tap(desk, OPERATOR, f"desk:keep_open:{thread.id}", topic)
+    assert kept.params["text"] == t(app, "The case stays open.")
+
+    await tap(desk, OPERATOR, f"desk:close_now:{thread.id}", topic)
+
+    assert (await thread_of(app, thread.id)).status == ThreadStatus.CLOSED
+    assert to_person(desk, ALICE)[-1].startswith("Ваш запрос о помощи HR-2026-000001 закрыт.")
+    again = await tap(desk, OPERATOR, f"desk:claim:{thread.id}", topic)
+    assert again.params["text"] == t(app, "The case is closed already.")
+
+
+async def test_the_buttons_take_and_release_the_case(desk: TelegramHarness) -> None:
+    app = desk.app
+    thread = await open_case(desk)
+    operator = await add_operator(app, OPERATOR, "Dilshod")
+    topic = thread.topic_id
+    assert topic is not None
+
+    taken = await tap(desk, OPERATOR, f"desk:claim:{thread.id}", topic)
+    assert taken.params["show_alert"] == "false"
+    assert (await thread_of(app, thread.id)).claimed_by == operator.id
+    assert texts_in(desk, topic)[-1].startswith("✋ ")
+    again = await tap(desk, OPERATOR, f"desk:claim:{thread.id}", topic)
+    assert again.params["text"] == t(app, "You have this case already.")
+
+    await tap(desk, OPERATOR, f"desk:release:{thread.id}", topic)
+    assert (await thread_of(app, thread.id)).claimed_by is None
+    assert texts_in(desk, topic)[-1] == "↩️ " + t(
+        app, "{operator} released the case: it waits for an operator again."
+    ).format(operator="Dilshod")
+    assert [a[1] for a in await audit(app)] == ["opened", "claimed", "released"]
+
+
+async def test_appeal_statuses_by_command(desk: TelegramHarness) -> None:
+    app = desk.app
+    await desk.onboard(ALICE, "ru")
+    async with app.db.transaction() as session:
+        person = await session.scalar(select(Person))
+        assert person is not None
+        appeal = await appeals.file_appeal(
+            session, app.cipher, app.desk, person=person, category=AppealCategory.UNPAID_WAGES,
+            text="Три месяца не платят зарплату.", now=app.clock.now(), country="RU",
+        )  # fmt: skip
+    await app.sender.deliver_due()
+    [thread] = await threads(app)
+    topic = thread.topic_id
+    assert topic is not None
+    await add_operator(app, OPERATOR, "Dilshod")
+
+    await post(desk, OPERATOR, topic, "/status needs_info")
+    assert texts_in(desk, topic)[-1] == t(
+        app, "«{status}» needs a text for the person after it, for example: {example}"
+    ).format(status=t(app, "information needed"), example="/status needs_info …")
+    await post(desk, OPERATOR, topic, "/status needs_info Как называется фирма работодателя?")
+    assert to_person(desk, ALICE)[-1].startswith(
+        "Ваше обращение AP-2026-000001: нужна дополнительная информация.\n\n"
+        "Вопрос консульства:\nКак называется фирма работодателя?"
+    )
+    await post(desk, OPERATOR, topic, "/status whatever")
+    assert texts_in(desk, topic)[-1].startswith(t(
+        app, "Send {command} and the new status: {statuses}. A question, an answer or a reason "
+        "goes after it, for example: {example}"
+    ).split("{command}")[0])  # fmt: skip
+    await post(desk, OPERATOR, topic, "/status answered Обратитесь в трудовую инспекцию.")
+    assert to_person(desk, ALICE)[-1].startswith("Ваше обращение AP-2026-000001: дан ответ.")
+    await post(desk, OPERATOR, topic, "/status rejected Причина")  # answered → rejected: no
+    assert texts_in(desk, topic)[-1] == t(app, "The appeal cannot get this status now.")
+    await post(desk, OPERATOR, topic, "/close")
+
+    async with app.db.sessions() as session:
+        row = await session.get(type(appeal), appeal.id)
+        assert row is not None
+        assert row.status == AppealStatus.CLOSED
+    details = [d for _, a, d in await audit(app) if a == "status"]
+    assert details == ["status=needs_info", "status=answered", "status=closed"]
+    assert (await thread_of(app, thread.id)).status == ThreadStatus.CLOSED
+
+
+async def test_statuses_are_for_appeals_and_case_commands_for_topics(
+    desk: TelegramHarness,
+) -> None:
+    app = desk.app
+    thread = await open_case(desk)
+    await add_operator(app, OPERATOR, "Dilshod")
+    assert thread.topic_id is not None
+
+    await post(desk, OPERATOR, thread.topic_id, "/status answered Готово")
+    assert texts_in(desk, thread.topic_id)[-1] == t(
+        app, "This is a help request: statuses are for appeals. To finish it, send {command} "
+        "and what was done."
+    ).format(command="/close")  # fmt: skip
+    await post(desk, OPERATOR, None, "/claim")
+    assert texts_in(desk, None)[-1] == t(app, "Please send this command in the topic of a case.")
+    await post(desk, OPERATOR, None, "/help")
+    assert "/registration" in texts_in(desk, None)[-1]
+    await post(desk, OPERATOR, None, "/frobnicate")
+    assert texts_in(desk, None)[-1] == t(
+        app, "Unknown command. {help} lists what can be done here."
+    ).format(help="/help")
+
+
+# -- the queue --------------------------------------------------------------------------------
+
+
+async def test_the_queue_lists_urgent_first_then_the_longest_waiting_in_colour(
+    desk: TelegramHarness, clock: ManualClock
+) -> None:
+    app = desk.app
+    ordinary = await open_case(desk, ALICE, reason="wages_unpaid")
+    clock.advance(timedelta(hours=13))  # over half of a day: amber
+    await open_case(desk, BOB, reason="detention")  # just now: green
+    async with app.db.transaction() as session:
+        person = await session.scalar(select(Person).order_by(Person.id))
+        assert person is not None
+        await help_cases.open_case(
+            session, app.cipher, app.desk, person=person, reason=HelpReason.DANGER,
+            description="", now=clock.now(), country="RU",
+        )  # fmt: skip
+    clock.advance(timedelta(minutes=31))  # past the 30 minutes of danger: red
+    await app.sender.deliver_due()
+    await add_operator(app, OPERATOR, "Dilshod")
+    await post(desk, OPERATOR, ordinary.topic_id, "/claim")
+    all_threads = await threads(app)
+
+    await post(desk, OPERATOR, None, "/queue")
+
+    lines = texts_in(desk, None)[-1].split("\n")
+    assert lines[0] == t(
+        app, "Open cases: {count}. Urgent first, then the longest waiting."
+    ).format(count=3)
+    entries = [line for line in lines[1:] if not line.startswith("https://")]
+    by_id = {thread.id: thread for thread in all_threads}
+    danger, wages, detention = by_id[3], by_id[1], by_id[2]
+    assert entries == [
+        f"🔴 {danger.topic_name} — "
+        + t(app, "waiting {minutes} min").format(minutes=31)
+        + " — " + t(app, "nobody has it"),
+        f"🟡 {wages.topic_name} — "
+        + t(app, "waiting {hours} h {minutes} min").format(hours=13, minutes=31)
+        + " — Dilshod",
+        f"🟢 {detention.topic_name} — "
+        + t(app, "waiting {minutes} min").format(minutes=31)
+        + " — " + t(app, "nobody has it"),
+    ]  # fmt: skip
+    assert f"https://t.me/c/1234567890/{danger.topic_id}" in lines  # opens the topic
+
+
+async def test_an_empty_queue_says_so(desk: TelegramHarness) -> None:
+    await add_operator(desk.app, OPERATOR, "Dilshod")
+    await post(desk, OPERATOR, None, "/queue")
+    assert texts_in(desk, None)[-1] == t(desk.app, "No open cases.")
+
+
+# -- the staff group's delivery -----------------------------------------------------------
+
+
+async def test_a_deleted_topic_is_made_again_and_the_message_goes_there(
+    desk: TelegramHarness,
+) -> None:
+    thread = await open_case(desk)
+    old = thread.topic_id
+    staff_session(desk).fail_in_group("sendMessage", 400, "Bad Request: message thread not found")
+
+    await desk.say(ALICE, "Вы меня слышите?")
+
+    new = (await thread_of(desk.app, thread.id)).topic_id
+    assert new is not None
+    assert new != old
+    assert texts_in(desk, new) == ["👤 Русский\nВы меня слышите?"]
+    assert len(desk.calls("createForumTopic")) == 2
+
+
+async def test_without_topics_cases_still_reach_the_general_topic(desk: TelegramHarness) -> None:
+    desk.session.fail_next("createForumTopic", 400, "Bad Request: the chat is not a forum")
+
+    thread = await open_case(desk)
+
+    assert thread.topic_id is None
+    [header] = [p for p in in_group(desk) if topic_of(p) is None]
+    assert header["text"].startswith(f"📁 {thread.topic_name}\n\n{thread.topic_name}\n")
+    assert button_ids(header)[0] == f"desk:claim:{thread.id}"  # the buttons still work
+    await desk.say(ALICE, "Алло")  # the next message tries to make the topic again: it works
+    assert len(desk.calls("createForumTopic")) == 2
+    topic = (await thread_of(desk.app, thread.id)).topic_id
+    assert topic is not None
+    assert texts_in(desk, topic) == ["👤 Русский\nАлло"]
+
+
+async def test_telegrams_flood_control_postpones_the_group_in_order(
+    desk: TelegramHarness, clock: ManualClock
+) -> None:
+    staff_session(desk).fail_in_group(
+        "sendMessage", 429, "Too Many Requests: retry after 7", retry_after=7
+    )
+
+    await open_case(desk)
+
+    rows = [r for r in await desk.outbox_rows() if r.channel == "staff"]
+    assert rows[0].status == OutboxStatus.PENDING
+    assert rows[0].not_before.replace(tzinfo=None) == (clock.now() + timedelta(seconds=7)).replace(
+        tzinfo=None
+    )
+    assert rows[0].last_error == "rate limited"
+    clock.advance(timedelta(seconds=8))
+    await desk.app.sender.deliver_due()
+    assert all(
+        r.status == OutboxStatus.SENT for r in await desk.outbox_rows() if r.channel == "staff"
+    )
+
+
+# -- settings ---------------------------------------------------------------------------------
+
+
+def test_the_staff_group_needs_a_telegram_bot_and_a_group_id() -> None:
+    with pytest.raises(SettingsError) as error:
+        load_settings(_env_file=None, operator_chat_id=STAFF_CHAT)
+    assert str(error.value) == (
+        "OPERATOR_CHAT_ID needs TELEGRAM_BOT_TOKEN: the staff group is a Telegram group"
+    )
+    with pytest.raises(SettingsError) as error:
+        load_settings(_env_file=None, operator_chat_id=12345, telegram_bot_token=TEST_TOKEN)
+    assert str(error.value).startswith("OPERATOR_CHAT_ID: must be the staff group's id")
+    settings = load_settings(_env_file=None, operator_chat_id="", telegram_bot_token=TEST_TOKEN)
+    assert settings.operator_chat_id is None  # `OPERATOR_CHAT_ID=` in .env: no staff group
+
+
+async def test_the_group_limit_lets_a_burst_go_and_holds_the_rest(
+    make_settings: SettingsFactory, clock: ManualClock
+) -> None:
+    now = [0.0]
+    limiter = GroupRateLimiter(3, monotonic=lambda: now[0])
+    for _ in range(3):
+        await asyncio.wait_for(limiter.acquire("thread:1"), 0.1)
+    with pytest.raises(TimeoutError):
+        await asyncio.wait_for(limiter.acquire("thread:2"), 0.05)  # a 4th in the same minute
+    now[0] = 60.0
+    await asyncio.wait_for(limiter.acquire("thread:2"), 0.1)
+    app = build_application(make_settings(operator_chat_id=STAFF_CHAT), clock=clock)
+    try:
+        staff_limiter = app.sender._limiters["staff"]
+        assert isinstance(staff_limiter, GroupRateLimiter)
+        assert staff_limiter.per_minute == 20
+    finally:
+        await app.close()
+
+
+async def test_without_a_staff_group_nothing_listens_in_groups(
+    telegram: TelegramHarness,
+) -> None:
+    await add_operator(telegram.app, OPERATOR, "Dilshod")
+    await telegram.feed(posted(OPERATOR, None, "/queue"))
+    assert telegram.session.calls == []
+    assert "staff" not in telegram.app.sender._transports
+
+
+async def test_the_staff_group_has_its_own_command_menu_in_its_language(
+    desk: TelegramHarness,
+) -> None:
+    app = desk.app
+    await publish_staff_commands(desk.bot, STAFF_CHAT, app.catalogs.translator("ru"))
+    await publish_command_menu(desk.bot, app.catalogs, "uz_Latn")
+
+    staff_menu, *people = [call.params for call in desk.calls("setMyCommands")]
+    assert staff_menu["scope"] == {"type": "chat", "chat_id": STAFF_CHAT}
+    commands = {c["command"]: c["description"] for c in staff_menu["commands"]}
+    assert commands["queue"] == "Открытые дела, сначала срочные"
+    assert set(commands) == {command for command, _ in STAFF_COMMANDS}
+    assert len(people) == 3
+    assert {p["scope"]["type"] for p in people} == {"all_private_chats"}  # not in the group
