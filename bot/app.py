@@ -7,7 +7,7 @@ without them.
 """
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
@@ -16,8 +16,9 @@ from bot.errors import StartupError
 from bot.migrate import is_up_to_date, upgrade
 from bot.settings import Settings, resolve_data_key
 from handlers import all_journeys
-from handlers.conversation import JourneySettings
+from handlers.conversation import Journey, JourneySettings
 from models.db import Database
+from scheduler.jobs import PeriodicJob
 from scheduler.outbox_sender import OutboxSender
 from scheduler.rate_limit import ChannelLimits, ChannelRateLimiter
 from scheduler.sla import SlaError, SlaJob, SlaPolicy
@@ -49,6 +50,8 @@ class Application:
     whatsapp: "WhatsApp | None"
     canned: CannedLibrary
     sla: SlaJob | None = None  # the queue's clock, when a staff group is served
+    # What `vatandosh run` schedules besides the outbox, housekeeping and the SLA clock.
+    jobs: list[PeriodicJob] = field(default_factory=list)
 
     @property
     def desk(self) -> StaffDesk:
@@ -98,9 +101,11 @@ def build_application(
     transports: Mapping[str, Transport] | None = None,
     serve_telegram: bool = True,
     serve_whatsapp: bool = True,
+    journeys: Mapping[str, Journey] | None = None,
 ) -> Application:
     """Everything wired from settings. `telegram_session` replaces the HTTP session of the
-    Bot API client (tests record calls with it); `transports` adds channels (the terminal).
+    Bot API client (tests record calls with it); `transports` adds channels (the terminal);
+    `journeys` replaces every journey (tests add one of their own).
     Telegram is served when its token is set, WhatsApp when Twilio is configured."""
     guidance.require_library(StartupError)  # a broken guidance library stops start-up
     clock = clock or SystemClock()
@@ -171,7 +176,7 @@ def build_application(
         catalogs,
         cipher,
         clock,
-        all_journeys(),
+        all_journeys() if journeys is None else journeys,
         settings=journey_settings,
         on_enqueued=sender.wake,
     )
@@ -205,6 +210,8 @@ def build_application(
             )
             routers.append(build_staff_router(group))
         telegram = tg.Telegram(bot, tg.build_dispatcher(engine, routers))
+    jobs: list[PeriodicJob] = []
+    # Each feature's periodic job is added here (reminders, check-ins, family messages …).
     return Application(
-        settings, clock, db, catalogs, cipher, engine, sender, telegram, whatsapp, canned, sla
+        settings, clock, db, catalogs, cipher, engine, sender, telegram, whatsapp, canned, sla, jobs
     )

@@ -13,6 +13,10 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.keyed_lock import KeyedLock
 from handlers import onboarding
@@ -38,16 +42,17 @@ from handlers.conversation import (
     Step,
 )
 from handlers.incoming import Incoming, Kind, MediaRefusal, RefusalReason
-from models import ChannelAccount
+from models import ChannelAccount, Conversation, Person
 from models.db import Database
 from services import outbox
 from services.clock import Clock
-from services.conversation import read_state, write_state
+from services.conversation import ConversationState, read_state, write_state
 from services.crypto import DataCipher
 from services.i18n import Catalogs, guess_locale
 from services.inbound import is_first_delivery
 from services.log_safety import failure_summary
 from services.messages import OutgoingMessage, join_texts
+from services.notify import notify_person
 from services.people import continue_as, hold_participant
 from services.text import clean_text, match_key, parse_number
 
@@ -172,17 +177,7 @@ class ConversationEngine:
             person = participant.person
             state = read_state(participant.conversation, self._cipher)
             locale = person.locale or guess_locale(incoming.language_code) or self._default_locale
-            ctx = Context(
-                session=session,
-                person=person,
-                state=state,
-                translator=self._catalogs.translator(locale),
-                catalogs=self._catalogs,
-                cipher=self._cipher,
-                now=now,
-                settings=self._settings,
-                journeys=self._journey_names,
-            )
+            ctx = self._context(session, person, state, locale, now)
             outcome = self._opt_out_or_in(ctx, participant.account, incoming, now)
             if outcome is None:
                 outcome = await self._intercept_early(ctx, incoming)
@@ -221,6 +216,73 @@ class ConversationEngine:
                 now=now,
             )
             return Handled(person_id=person.id, messages=(message,))
+
+    # -- asking first -------------------------------------------------------------------
+
+    async def prompt(
+        self,
+        session: AsyncSession,
+        person_id: int,
+        journey: str,
+        step: str | None = None,
+        *,
+        answers: Mapping[str, Any] | None = None,
+        not_before: datetime | None = None,
+    ) -> bool:
+        """Ask a person a question they did not ask for — "Are you safe?", a survey's first
+        question — as a push, in the caller's transaction: their conversation moves to the
+        step (their place is remembered, so the journey can GoBack() to it when answered) and
+        a tap, a number or a typed word then answers it like any question. `answers` are put
+        into the journey's answers first (say, which survey). False when nothing was queued
+        to a channel that takes pushes: a person who deleted their data, has not finished
+        onboarding or consented (for a journey that needs it), or stopped every channel."""
+        conversation = await session.scalar(
+            select(Conversation)
+            .where(Conversation.person_id == person_id)
+            .with_for_update()
+            .execution_options(populate_existing=True)
+        )
+        person = await session.get(Person, person_id, populate_existing=True)
+        if conversation is None or person is None or person.deleted_at is not None:
+            return False
+        now = self._clock.now()
+        state = read_state(conversation, self._cipher)
+        ctx = self._context(session, person, state, person.locale or self._default_locale, now)
+        target = self._journeys[journey]
+        if not onboarding.is_complete(ctx) or (target.needs_consent and not person.has_consented):
+            return False
+        if answers:
+            state.answers_of(journey).update(answers)
+        here = (state.journey, state.step)
+        self._apply(ctx, Go(journey, step, remember=here != (journey, step or target.first_step)))
+        question = await self._ask(ctx)
+        message = OutgoingMessage(join_texts([*ctx.said, question.text]), question.choices)
+        state.choices = [[choice.id, *choice.keys] for choice in question.choices]
+        state.free_text = question.free_text
+        write_state(conversation, state, self._cipher, now)
+        return await notify_person(
+            session, self._cipher, person_id, [message], now, not_before=not_before
+        )
+
+    def _context(
+        self,
+        session: AsyncSession,
+        person: Person,
+        state: ConversationState,
+        locale: str,
+        now: datetime,
+    ) -> Context:
+        return Context(
+            session=session,
+            person=person,
+            state=state,
+            translator=self._catalogs.translator(locale),
+            catalogs=self._catalogs,
+            cipher=self._cipher,
+            now=now,
+            settings=self._settings,
+            journeys=self._journey_names,
+        )
 
     # -- reacting to what was sent ------------------------------------------------------
 

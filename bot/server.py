@@ -43,7 +43,12 @@ async def serve(app: Application, stop: asyncio.Event) -> None:
     await runner.setup()
     await web.TCPSite(runner, settings.http_host, settings.http_port).start()
     scheduler = build_scheduler(
-        app.sender, app.db, app.clock, poll_seconds=settings.outbox_poll_seconds, sla=app.sla
+        app.sender,
+        app.db,
+        app.clock,
+        poll_seconds=settings.outbox_poll_seconds,
+        sla=app.sla,
+        jobs=app.jobs,
     )
     scheduler.start()
     app.sender.start()

@@ -20,11 +20,9 @@ What the journey collects before a case exists (a draft) stays in the conversati
 """
 
 import logging
-from datetime import UTC, datetime, tzinfo
+from datetime import datetime
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from babel.core import get_global
 from babel.dates import format_datetime
 
 from handlers.conversation import (
@@ -43,7 +41,6 @@ from models import CaseStatus, HelpCase, HelpReason
 from services import references
 from services.appeals import NewAttachment
 from services.contacts import emergency_contacts
-from services.countries import HOME
 from services.help_cases import (
     DESCRIPTION_LIMIT,
     PERSON,
@@ -62,6 +59,7 @@ from services.help_cases import (
     set_case_country,
 )
 from services.i18n import N_
+from services.local_time import zone_of
 from services.messages import Choice
 from services.text import clean_text, match_key
 
@@ -954,22 +952,10 @@ async def _reopenable(ctx: Context) -> HelpCase | None:
     return last if last is not None and _reopen_window(ctx, last) else None
 
 
-def _time_zone(ctx: Context) -> tzinfo:
-    """Where the person lives when their country has one time zone, else UTC."""
-    code = ctx.person.country
-    zones: list[str] = ["Asia/Tashkent"] if code == HOME else []
-    if code and not zones:
-        zones = list(get_global("territory_zones").get(code, ()))
-    if len(zones) == 1:
-        try:
-            return ZoneInfo(zones[0])
-        except (ZoneInfoNotFoundError, ValueError):
-            pass
-    return UTC
-
-
 def _day(ctx: Context, moment: datetime) -> str:
-    return format_datetime(moment, "d MMMM y", tzinfo=_time_zone(ctx), locale=ctx.locale)
+    return format_datetime(
+        moment, "d MMMM y", tzinfo=zone_of(ctx.person.country), locale=ctx.locale
+    )
 
 
 def _reopen_until(ctx: Context, case: HelpCase) -> str:

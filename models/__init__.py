@@ -3,6 +3,7 @@
 from models.appeal import Appeal, AppealCategory, AppealEvent, AppealStatus, Attachment
 from models.base import Base
 from models.conversation import Conversation
+from models.family import FamilyLink
 from models.help_case import CaseMessage, CaseStatus, HelpCase, HelpReason
 from models.inbound import InboundMessage
 from models.link_code import LinkAttempt, LinkCode
@@ -37,6 +38,7 @@ __all__ = [
     "CaseThread",
     "ChannelAccount",
     "Conversation",
+    "FamilyLink",
     "HelpCase",
     "HelpReason",
     "InboundMessage",

@@ -2,6 +2,8 @@
 which only look for due rows, so nothing is lost or doubled when processes come and go."""
 
 import logging
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
 from datetime import UTC, timedelta
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
@@ -16,6 +18,18 @@ from services.inbound import forget_before
 from services.outbox import forget_delivered_before
 
 log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class PeriodicJob:
+    """A job run every `every` in each process (reminders, check-ins, family messages …):
+    it must find its due rows in SQL and take each with a conditional UPDATE or a row lock,
+    so that several processes never do one thing twice."""
+
+    id: str
+    every: timedelta
+    run: Callable[[], Awaitable[object]]
+
 
 INBOUND_IDS_KEPT = timedelta(days=7)
 LINK_CODES_KEPT = timedelta(days=1)  # after they expired, with the wrong attempts
@@ -50,9 +64,10 @@ def build_scheduler(
     *,
     poll_seconds: float,
     sla: SlaJob | None = None,
+    jobs: Sequence[PeriodicJob] = (),
 ) -> AsyncIOScheduler:
     """The periodic jobs; `sla` (the queue's clock: pings and escalations) runs when a staff
-    group is served."""
+    group is served; `jobs` are the application's others (bot.app builds them)."""
     scheduler = AsyncIOScheduler(timezone=UTC)
 
     async def outbox_tick() -> None:
@@ -70,4 +85,8 @@ def build_scheduler(
     scheduler.add_job(housekeeping, "interval", hours=1, id="housekeeping", **common)
     if sla is not None:
         scheduler.add_job(sla.run, "interval", seconds=SLA_TICK.total_seconds(), id="sla", **common)
+    for job in jobs:
+        scheduler.add_job(
+            job.run, "interval", seconds=job.every.total_seconds(), id=job.id, **common
+        )
     return scheduler

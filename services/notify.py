@@ -23,10 +23,12 @@ async def notify_person(
     person_id: int,
     messages: Sequence[OutgoingMessage],
     now: datetime,
+    *,
+    not_before: datetime | None = None,
 ) -> bool:
     """Push messages to the channel the person used last, among those that reach them and
-    that they did not stop (STOP). False when none does; if the person stopped every channel
-    the messages are recorded as not sent."""
+    that they did not stop (STOP), from `not_before` (at once by default). False when none
+    does; if the person stopped every channel the messages are recorded as not sent."""
     accounts = list(
         await session.scalars(
             select(ChannelAccount)
@@ -48,5 +50,6 @@ async def notify_person(
         now=now,
         kind=OutboxKind.PUSH,
         not_sent_because=None if willing else "opted out (STOP)",
+        not_before=not_before,
     )
     return bool(willing)

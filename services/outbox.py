@@ -74,9 +74,11 @@ def enqueue(
     now: datetime,
     kind: OutboxKind = OutboxKind.REPLY,
     not_sent_because: str | None = None,
+    not_before: datetime | None = None,
 ) -> None:
-    """Queue messages for delivery; with `not_sent_because` they are recorded as failed at
-    once (what cannot be sent is kept as such, never silently dropped)."""
+    """Queue messages for delivery (from `not_before`, say after the quiet hours; at once by
+    default); with `not_sent_because` they are recorded as failed at once (what cannot be
+    sent is kept as such, never silently dropped)."""
     for message in messages:
         session.add(
             OutboxMessage(
@@ -88,7 +90,7 @@ def enqueue(
                 status=OutboxStatus.FAILED if not_sent_because else OutboxStatus.PENDING,
                 last_error=not_sent_because,
                 attempts=0,
-                not_before=now,
+                not_before=max(now, not_before) if not_before else now,
                 created_at=now,
             )
         )
