@@ -18,9 +18,12 @@ from bot.settings import Settings, resolve_data_key
 from handlers import all_journeys
 from handlers.conversation import Journey, JourneySettings
 from models.db import Database
+from scheduler.checkins import checkin_job
+from scheduler.family import FamilyMessagesJob
 from scheduler.jobs import PeriodicJob
 from scheduler.outbox_sender import OutboxSender
-from scheduler.rate_limit import ChannelLimits, ChannelRateLimiter
+from scheduler.rate_limit import PAID_BROADCASTS_PER_SECOND, ChannelLimits, ChannelRateLimiter
+from scheduler.reminders import reminder_jobs
 from scheduler.sla import SlaError, SlaJob, SlaPolicy
 from services import contacts, guidance
 from services.canned import CannedError, CannedLibrary, load_canned
@@ -126,7 +129,10 @@ def build_application(
         all_transports[tg.CHANNEL] = tg.TelegramTransport(bot)
         limiters[tg.CHANNEL] = ChannelRateLimiter(
             ChannelLimits(
-                settings.telegram_max_per_second, settings.telegram_max_per_chat_per_second
+                PAID_BROADCASTS_PER_SECOND
+                if settings.telegram_paid_broadcasts
+                else settings.telegram_max_per_second,
+                settings.telegram_max_per_chat_per_second,
             )
         )
     whatsapp = None
@@ -170,6 +176,8 @@ def build_application(
         staff_enabled=staff_transport is not None,
         operator_names_shown=settings.operator_names_shown,
         case_reopen_window=timedelta(days=settings.case_reopen_days),
+        telegram_bot_username=settings.telegram_bot_username if bot is not None else None,
+        whatsapp_from=settings.twilio_whatsapp_from if whatsapp is not None else None,
     )
     engine = ConversationEngine(
         db,
@@ -212,6 +220,9 @@ def build_application(
         telegram = tg.Telegram(bot, tg.build_dispatcher(engine, routers))
     jobs: list[PeriodicJob] = []
     # Each feature's periodic job is added here (reminders, check-ins, family messages …).
+    jobs.append(checkin_job(db, cipher, desk, clock, engine, settings.checkin_grace_hours))
+    jobs.append(FamilyMessagesJob(db, cipher, catalogs, clock, settings.default_locale).periodic())
+    jobs.extend(reminder_jobs(db, cipher, catalogs, engine, clock, settings))
     return Application(
         settings, clock, db, catalogs, cipher, engine, sender, telegram, whatsapp, canned, sla, jobs
     )

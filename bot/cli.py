@@ -265,6 +265,8 @@ def _parser() -> argparse.ArgumentParser:
         db_commands,
     )
     _operator_commands(commands, command, version)
+    _broadcast_commands(commands, command, version)
+    _outbox_commands(commands, command, version)
     return parser
 
 
@@ -303,6 +305,178 @@ def _operator_commands(commands: Any, command: Callable[..., argparse.ArgumentPa
     remove.add_argument("telegram_id", metavar="TELEGRAM_ID", help="the operator's Telegram id")
     listing = command("list", "list the operators as a table", _operator_list, sub)
     listing.add_argument("--all", action="store_true", help="also those who were removed")
+
+
+async def _broadcast(args: argparse.Namespace) -> None:
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+    from bot.app import build_application
+    from models import Broadcast
+    from services import broadcasts
+
+    try:
+        segment = broadcasts.parse_segment(
+            args.country, args.language, args.sex, args.registration_kind
+        )
+        announcement = None
+        if args.resume is None:
+            if args.text_file is None:
+                raise CommandError("--text-file FILE.toml is required (or --resume ID)")
+            announcement = broadcasts.load_announcement(Path(args.text_file))
+    except broadcasts.BroadcastError as error:
+        raise CommandError(str(error)) from None
+    if args.batch_size < 1:
+        raise CommandError("--batch-size must be a positive number")
+    settings = load_settings()
+    configure_logging(settings.log_level, quiet=True)
+    app = build_application(settings, serve_telegram=False, serve_whatsapp=False)
+    try:
+        await app.prepare_database()
+        now = app.clock.now()
+        if args.resume is not None:
+            async with app.db.sessions() as session:
+                found = await session.get(Broadcast, args.resume)
+            if found is None:
+                raise CommandError(f"there is no broadcast {args.resume}")
+            broadcast_id, total = found.id, found.recipients
+        elif args.dry_run:
+            assert announcement is not None
+            async with app.db.sessions() as session:
+                counts = await broadcasts.count(session, segment, now)
+            questions = len(announcement.survey or ())
+            survey = f", with a survey of {questions} question(s)" if questions else ""
+            print(f"dry run ({segment.describe()}{survey}), nothing sent: {counts.summary()}")
+            return
+        else:
+            assert announcement is not None
+            async with app.db.transaction() as session:
+                created = await broadcasts.start(
+                    session, segment, announcement, created_by="cli", now=now
+                )
+                broadcast_id, total = created.id, created.recipients
+        progress = Progress(
+            TextColumn("broadcast {task.fields[id]}"), BarColumn(), MofNCompleteColumn()
+        )
+        with progress:
+            task = progress.add_task("sending", total=total, id=broadcast_id)
+            try:
+                done = await broadcasts.send(
+                    app.db,
+                    app.cipher,
+                    app.clock,
+                    broadcast_id,
+                    prompter=app.engine,
+                    batch_size=args.batch_size,
+                    on_batch=lambda handled: progress.advance(task, handled),
+                )
+            except broadcasts.BroadcastError as error:
+                raise CommandError(str(error)) from None
+        print(broadcasts.summary(done))
+        print("the running bot delivers the queued messages within the platforms' limits")
+    finally:
+        await app.close()
+
+
+def _broadcast_commands(commands: Any, command: Callable[..., argparse.ArgumentParser],
+                        version: str) -> None:  # fmt: skip
+    sub = command(
+        "broadcast",
+        "send an announcement (and an optional short survey) to a segment, each person in "
+        "their language, as pushes: STOP and quiet hours honoured; try --dry-run first",
+        _broadcast,
+    )
+    sub.add_argument(
+        "--text-file",
+        metavar="FILE.toml",
+        help="the announcement per locale, and the survey (see the README)",
+    )
+    sub.add_argument("--country", metavar="CODE", help="where they are now (ISO code: RU, KZ)")
+    sub.add_argument(
+        "--language", metavar="LANG", help="uz_Latn, uz_Cyrl, ru, or uz (both scripts)"
+    )
+    sub.add_argument("--sex", metavar="SEX", help="female or male (from the registration)")
+    sub.add_argument("--registration-kind", metavar="KIND", help="permanent or temporary")
+    sub.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="count the recipients (now, after quiet hours, opted out); send nothing",
+    )
+    sub.add_argument(
+        "--resume",
+        type=int,
+        metavar="ID",
+        help="finish an interrupted broadcast (nobody gets it twice)",
+    )
+    sub.add_argument(
+        "--batch-size",
+        type=int,
+        default=500,
+        metavar="N",
+        help="people per transaction (default 500)",
+    )
+
+
+async def _outbox_status(args: argparse.Namespace) -> None:
+    from services import outbox_admin
+
+    if args.failed < 0:
+        raise CommandError("--failed must be zero or a positive number")
+    db = await _operators_database()
+    try:
+        async with db.sessions() as session:
+            report = await outbox_admin.outbox_report(
+                session, now=SystemClock().now(), failed_limit=args.failed
+            )
+    finally:
+        await db.close()
+    print(outbox_admin.render(report))
+
+
+async def _outbox_retry(args: argparse.Namespace) -> None:
+    from services import outbox_admin
+
+    if (args.id is None) == (not args.all_failed):
+        raise CommandError("give one message's ID or --all-failed")
+    db = await _operators_database()
+    try:
+        async with db.transaction() as session:
+            retried = await outbox_admin.retry_failed(
+                session,
+                now=SystemClock().now(),
+                ids=None if args.all_failed else [args.id],
+            )
+    except outbox_admin.OutboxAdminError as error:
+        raise CommandError(str(error)) from None
+    finally:
+        await db.close()
+    if not retried:
+        print("no failed messages: nothing to retry")
+        return
+    print(
+        f"{len(retried)} message(s) back in the queue, due now with a fresh count of attempts; "
+        "the running bot sends them"
+    )
+
+
+def _outbox_commands(commands: Any, command: Callable[..., argparse.ArgumentParser],
+                     version: str) -> None:  # fmt: skip
+    what = "the outbox: what is queued, what was given up and why"
+    group = commands.add_parser("outbox", help=what, description=what)
+    group.add_argument("--version", action="version", version=version)
+    sub = group.add_subparsers(dest="outbox_command", required=True, metavar="COMMAND")
+    status = command(
+        "status",
+        "messages per channel, status and kind; how long the oldest due one has waited; the "
+        "latest failed ones with their reason (never a text or an address)",
+        _outbox_status,
+        sub,
+    )
+    status.add_argument(
+        "--failed", type=int, default=20, metavar="N", help="failed messages listed (default 20)"
+    )
+    retry = command("retry", "put failed messages back in the queue, due now", _outbox_retry, sub)
+    retry.add_argument("id", nargs="?", type=int, metavar="ID", help="the failed message's id")
+    retry.add_argument("--all-failed", action="store_true", help="every failed message")
 
 
 def main(argv: Sequence[str] | None = None) -> int:

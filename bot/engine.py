@@ -11,7 +11,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
@@ -122,6 +122,11 @@ class ConversationEngine:
     @property
     def journey_settings(self) -> JourneySettings:
         return self._settings
+
+    def learn_bot_username(self, username: str) -> None:
+        """The bot's Telegram username, told by Telegram at start-up when not configured."""
+        if self._settings.telegram_bot_username is None:
+            self._settings = replace(self._settings, telegram_bot_username=username)
 
     async def wait_idle(self) -> None:
         """Return once no update is being handled (for a clean shutdown)."""

@@ -99,8 +99,9 @@ async def _check_twilio(whatsapp: "WhatsApp") -> None:
         ) from error
 
 
-async def _check_telegram(telegram: "Telegram") -> None:
-    """Fail start-up with one clear line when Telegram refuses the token or cannot be reached."""
+async def _check_telegram(telegram: "Telegram") -> str | None:
+    """Fail start-up with one clear line when Telegram refuses the token or cannot be reached;
+    the bot's username otherwise."""
     from aiogram.exceptions import (
         TelegramNetworkError,
         TelegramServerError,
@@ -108,20 +109,22 @@ async def _check_telegram(telegram: "Telegram") -> None:
     )
 
     try:
-        await telegram.bot.get_me()
+        me = await telegram.bot.get_me()
     except TelegramUnauthorizedError as error:
         raise StartupError("TELEGRAM_BOT_TOKEN: Telegram rejected the token") from error
     except (TelegramNetworkError, TelegramServerError) as error:
         raise StartupError(
             f"TELEGRAM_API_BASE: the Bot API did not answer ({type(error).__name__})"
         ) from error
+    return me.username
 
 
 async def _start_telegram(app: Application, telegram: "Telegram") -> asyncio.Task[None] | None:
     from bot.channels.telegram import ALLOWED_UPDATES, publish_command_menu
 
     settings = app.settings
-    await _check_telegram(telegram)
+    if (username := await _check_telegram(telegram)) is not None:
+        app.engine.learn_bot_username(username)
     await publish_command_menu(telegram.bot, app.catalogs, settings.default_locale)
     if settings.operator_chat_id is not None:
         from bot.channels.staff_router import publish_staff_commands

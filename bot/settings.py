@@ -3,7 +3,7 @@
 import os
 import re
 from pathlib import Path
-from typing import Literal, Self, TypeVar
+from typing import Annotated, Literal, Self, TypeVar
 
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -59,6 +59,9 @@ class Settings(DatabaseSettings):
     telegram_bot_token: SecretStr | None = None
     telegram_api_base: str = "https://api.telegram.org"
     telegram_mode: Literal["polling", "webhook"] = "polling"
+    # The bot's @username without "@", for t.me links in texts (family invitations);
+    # `vatandosh run` asks Telegram for it when it is not set.
+    telegram_bot_username: str | None = Field(default=None, pattern=r"^@?[A-Za-z0-9_]{5,32}$")
     telegram_webhook_secret: SecretStr | None = None
     public_base_url: str | None = None
     http_host: str = "127.0.0.1"
@@ -68,6 +71,9 @@ class Settings(DatabaseSettings):
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     telegram_max_per_second: float = Field(default=30.0, gt=0)
     telegram_max_per_chat_per_second: float = Field(default=1.0, gt=0)
+    # Telegram's paid broadcasts: up to 1,000 messages/s for the whole bot
+    # instead of TELEGRAM_MAX_PER_SECOND.
+    telegram_paid_broadcasts: bool = False
     outbox_poll_seconds: float = Field(default=2.0, gt=0)
     outbox_max_attempts: int = Field(default=8, ge=1)
     appeal_reopen_days: int = Field(default=30, ge=0)
@@ -102,6 +108,16 @@ class Settings(DatabaseSettings):
         default_factory=lambda: ["supervisor", "consul", "head_of_mission"]
     )
     escalate_after_red_minutes: int = Field(default=60, gt=0)
+    # Safety check-ins: waking hours (22:00–08:00 local do not count) a person has to answer
+    # «Are you safe?» before their family and the operators are alerted.
+    checkin_grace_hours: int = Field(default=6, ge=1, le=48)
+    # Document reminders: days before the date (JSON list), and the local hour they are
+    # sent at; the daily appeal digest's local hour. Hours outside 22:00–08:00 only.
+    reminder_offsets_days: list[Annotated[int, Field(ge=1, le=366)]] = Field(
+        default_factory=lambda: [30, 7, 1], min_length=1, max_length=10
+    )
+    reminder_local_hour: int = Field(default=10, ge=8, le=21)
+    digest_local_hour: int = Field(default=9, ge=8, le=21)
 
     @property
     def twilio_configured(self) -> bool:
@@ -134,6 +150,11 @@ class Settings(DatabaseSettings):
             raise ValueError("must look like 123456:ABC-def… (from @BotFather)")
         return value
 
+    @field_validator("telegram_bot_username")
+    @classmethod
+    def _no_at_sign(cls, value: str | None) -> str | None:
+        return value.removeprefix("@") if value else value
+
     @field_validator("operator_chat_id")
     @classmethod
     def _group_id_shape(cls, value: int | None) -> int | None:
@@ -157,6 +178,7 @@ class Settings(DatabaseSettings):
         "twilio_template_uz_cyrl",
         "twilio_template_ru",
         "operator_chat_id",
+        "telegram_bot_username",
         mode="before",
     )
     @classmethod

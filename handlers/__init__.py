@@ -2,6 +2,8 @@
 
 from handlers import (
     appeals,
+    checkin,
+    family,
     guidance,
     help,
     language,
@@ -10,7 +12,9 @@ from handlers import (
     my_data,
     onboarding,
     registration,
+    reminders,
     settings,
+    survey,
 )
 from handlers.conversation import Journey
 
@@ -27,5 +31,9 @@ def all_journeys() -> dict[str, Journey]:
         help.journey,
         guidance.journey,
         linking.journey,
+        checkin.journey,
+        family.journey,
+        reminders.journey,
+        survey.journey,
     )
     return {journey.name: journey for journey in journeys}

@@ -99,6 +99,10 @@ class JourneySettings:
     staff_enabled: bool = False  # a staff group is configured (OPERATOR_CHAT_ID)
     operator_names_shown: bool = False
     case_reopen_window: timedelta = timedelta(days=14)
+    # Where people reach the bot, for texts that tell someone else how to write to it (a
+    # family invitation): the Telegram username (for t.me links) and the WhatsApp sender.
+    telegram_bot_username: str | None = None
+    whatsapp_from: str | None = None
 
 
 @dataclass

@@ -284,7 +284,7 @@ async def _answer_triage(ctx: Context, answer: Answer) -> Outcome:
     draft = _draft(ctx)
     choice = answer.choice
     if choice == DANGER:
-        return await _open_danger(ctx)
+        return await open_danger(ctx)
     if choice and choice.startswith(REOPEN_PREFIX):
         return await _reopen(ctx, choice.removeprefix(REOPEN_PREFIX), late_hint=True)
     if choice in {reason.value for reason in HelpReason}:
@@ -357,7 +357,7 @@ async def _answer_case(ctx: Context, case: HelpCase, answer: Answer) -> Outcome:
     # The case screen takes free text: a typed number is never a choice here.
     if answer.choice is not None:
         if answer.choice == DANGER:
-            return await _open_danger(ctx)
+            return await open_danger(ctx)
         if answer.choice == CLOSE_CASE:
             return Go(journey.name, CLOSE)
         if answer.choice == LEAVE:
@@ -420,7 +420,7 @@ async def _case_gone(ctx: Context, answer: Answer) -> Outcome:
     last = await last_case_of(ctx.session, ctx.person.id)
     reference = (last.reference if last else None) or ""
     if answer.choice == DANGER:
-        return await _open_danger(ctx)
+        return await open_danger(ctx)
     if answer.choice == LEAVE:
         return GoHome()
     kept = False
@@ -490,7 +490,7 @@ async def answer_close(ctx: Context, answer: Answer) -> Outcome:
 # -- in danger now ----------------------------------------------------------------------------
 
 
-async def _open_danger(ctx: Context) -> Outcome:
+async def open_danger(ctx: Context) -> Outcome:
     """The numbers and an urgent case, at once; questions only afterwards, all optional."""
     draft = _draft(ctx)
     case = await open_case_of(ctx.session, ctx.person.id)
@@ -911,7 +911,7 @@ async def intercept(ctx: Context, answer: Answer) -> Outcome | None:
                 )
             )
             return Repeat()
-        return await _open_danger(ctx)
+        return await open_danger(ctx)
     return None
 
 

@@ -23,9 +23,11 @@ from handlers.conversation import (
     Repeat,
 )
 from handlers.language import LANGUAGE_NAMES
-from services import my_data
+from models import CheckinStatus, FamilyLink
+from services import checkins, family, my_data, reminders
 from services.countries import country_name
 from services.i18n import N_
+from services.parsing import format_date
 from services.text import match_key
 
 # Reachable from «My data and settings»; it needs no consent, so that a person who has
@@ -43,6 +45,9 @@ INDENT = "   "
 # The word to type to confirm a deletion, shown in the person's language; any locale's
 # word (and the English one) is accepted, in either Uzbek script, with any apostrophe.
 CONFIRM_WORD = N_("DELETE")
+
+# The same messages as handlers/checkin.py (one translation serves both).
+EVERY_TEXTS = {1: N_("every day"), 3: N_("every 3 days"), 7: N_("every 7 days")}
 
 CHANNEL_LINES = {
     "telegram": N_("• Telegram chat: {id}"),
@@ -135,8 +140,13 @@ def summary_sections(ctx: Context, data: my_data.PersonData) -> list[list[str]]:
         _registrations(ctx, data),
         _appeals(ctx, data),
         _help_requests(ctx, data),
+        _reminders(ctx, data),
+        _family_links(ctx, data),
+        _checkins(ctx, data),
         [
-            ctx._("Family links and reminders: none."),
+            ctx._("Survey answers: {count}.").format(count=len(data.survey_answers))
+            if data.survey_answers
+            else ctx._("Survey answers: none."),
             ctx._(
                 "The texts of your appeals and help requests and the messages in them "
                 "are in the file you can download."
@@ -179,6 +189,8 @@ def _profile(ctx: Context, data: my_data.PersonData) -> list[str]:
     lines.append(
         ctx._("• First message: {date}").format(date=_day(person.created_at)),
     )
+    if person.appeal_digest:
+        lines.append(ctx._("• Daily summary of your appeals: on"))
     lines.append(ctx._("To change the language or script, send «language»."))
     return lines
 
@@ -253,6 +265,88 @@ def _help_requests(ctx: Context, data: my_data.PersonData) -> list[str]:
     return lines
 
 
+def _reminders(ctx: Context, data: my_data.PersonData) -> list[str]:
+    if not data.reminders:
+        return [ctx._("Document reminders: none.")]
+    lines = [ctx._("Document reminders:")]
+    for reminder in data.reminders:
+        document = reminders.document_label(ctx.translator, reminder.document)
+        line = f"• {document} — {format_date(reminder.due_on)}"
+        if reminder.stopped_at is not None:
+            line += " " + ctx._("(stopped)")
+        lines.append(line)
+    return lines
+
+
+def _family_links(ctx: Context, data: my_data.PersonData) -> list[str]:
+    if not data.family_links:
+        return [ctx._("Family links: none.")]
+    lines = [ctx._("Family links:")]
+    for link in data.family_links:
+        lines.append(f"• {_family_line(ctx, link, data.person.id)}")
+    return lines
+
+
+def _family_line(ctx: Context, link: FamilyLink, person_id: int) -> str:
+    """One link as the person sees it: the relation and where it stands; nothing about
+    the other person."""
+    relation = family.relation_label(ctx.translator, link.relation)
+    state = my_data.family_link_state(link, ctx.now)
+    if state == my_data.ENDED:
+        assert link.ended_at is not None
+        return ctx._("{relation}: the family link ended on {date}").format(
+            relation=relation, date=_day(link.ended_at)
+        )
+    if my_data.you_invited(link, person_id):
+        if state == my_data.INVITED:
+            return ctx._("{relation}: invitation not used yet (valid until {date})").format(
+                relation=relation, date=_day(link.expires_at)
+            )
+        if state == my_data.EXPIRED:
+            return ctx._("{relation}: the invitation expired on {date}").format(
+                relation=relation, date=_day(link.expires_at)
+            )
+        if state == my_data.WAITING:
+            return ctx._("{relation}: has joined and waits for your confirmation").format(
+                relation=relation
+            )
+        return ctx._("{relation}: linked").format(relation=relation)
+    if state == my_data.WAITING:
+        return ctx._(
+            "A relative invited you (as: {relation}); waiting for their confirmation"
+        ).format(relation=relation)
+    return ctx._("A relative invited you (as: {relation}); linked").format(relation=relation)
+
+
+def _checkins(ctx: Context, data: my_data.PersonData) -> list[str]:
+    plan = data.checkin_plan
+    if plan is None and not data.checkins:
+        return [ctx._("Safety check-ins: none.")]
+    lines = [ctx._("Safety check-ins:")]
+    if plan is not None and plan.interval_days is not None and plan.next_checkin_at is not None:
+        every = EVERY_TEXTS.get(plan.interval_days)
+        when = checkins.when_text(
+            plan.next_checkin_at, checkins.person_zone(data.person), ctx.locale
+        )
+        lines.append(
+            ctx._("• On, {every}; the next one: {when}").format(
+                every=ctx._(every) if every else plan.interval_days, when=when
+            )
+        )
+    else:
+        lines.append(ctx._("• Switched off"))
+    if plan is not None and plan.code_word_hash is not None:
+        lines.append(f"• {ctx._('Your code word is set.')}")
+    if data.checkins:
+        safe = sum(1 for c in data.checkins if c.status == CheckinStatus.SAFE)
+        lines.append(
+            ctx._("• Check-ins asked: {count} (answered «I am safe»: {safe})").format(
+                count=len(data.checkins), safe=safe
+            )
+        )
+    return lines
+
+
 def paginate(sections: list[list[str]], limit: int) -> list[str]:
     """Sections of lines packed into pages of about `limit` characters: a page breaks
     between lines, never inside one; sections are separated by an empty line."""
@@ -308,7 +402,9 @@ async def ask_delete(ctx: Context) -> Question:
             "• your language, your consent and the link to this chat;\n"
             "• your consular registration details (name, passport, address, phone);\n"
             "• the texts of your appeals and help requests, the messages in them and the "
-            "files you sent.\n"
+            "files you sent;\n"
+            "• your document reminders, your safety check-ins and code word;\n"
+            "• your family links: your family members will be told that the link has ended.\n"
             "Open appeals and help requests will be closed: the consulate will not be able "
             "to answer you. Their reference numbers will stop working.\n"
             "Only anonymous counts remain, for example how many people are registered "

@@ -1,6 +1,6 @@
 """First contact: language and script, then the privacy notice, then the main menu."""
 
-from handlers import language
+from handlers import family, language
 from handlers.conversation import Answer, Context, Go, GoHome, Journey, Outcome, Question, Repeat
 from services.people import record_consent, record_consent_declined
 
@@ -90,6 +90,7 @@ async def answer_consent(ctx: Context, answer: Answer) -> Outcome:
         record_consent(ctx.person, ctx.now)
         ctx.answers.clear()
         ctx.say(ctx._("Thank you. You can change this at any time in «My data and settings»."))
+        await family.join_after_onboarding(ctx, answer)  # came with a family invitation
         return GoHome()
     if answer.choice == READ_FULL:
         ctx.answers["read_full"] = True

@@ -1,6 +1,6 @@
 """My data and settings: language, the privacy notice and consent, the data we keep."""
 
-from handlers import texts
+from handlers import reminders, texts
 from handlers.conversation import (
     LANGUAGE,
     MENU,
@@ -27,6 +27,7 @@ async def ask_main(ctx: Context) -> Question:
             ctx.choice(LANGUAGE, "Language"),
             ctx.choice(PRIVACY, "Privacy notice and consent"),
             ctx.choice(LINK_CHAT, "Link another chat (WhatsApp / Telegram)"),
+            *await reminders.digest_choices(ctx),
             ctx.choice(MENU, "Main menu"),
         ),
     )
@@ -43,4 +44,6 @@ async def answer_main(ctx: Context, answer: Answer) -> Outcome:
         return Go("onboarding", "consent")
     if answer.choice == LINK_CHAT and "linking" in ctx.journeys:
         return Go("linking")
+    if answer.choice == reminders.DIGEST and reminders.NAME in ctx.journeys:
+        return Go(reminders.NAME, "digest")
     return ctx.not_understood()

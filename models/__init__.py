@@ -2,6 +2,8 @@
 
 from models.appeal import Appeal, AppealCategory, AppealEvent, AppealStatus, Attachment
 from models.base import Base
+from models.broadcast import Broadcast, BroadcastStatus, SurveyAnswer
+from models.checkin import CheckinPlan, CheckinStatus, SafetyCheckin
 from models.conversation import Conversation
 from models.family import FamilyLink
 from models.help_case import CaseMessage, CaseStatus, HelpCase, HelpReason
@@ -16,6 +18,7 @@ from models.registration import (
     RegistrationKind,
     RegistrationStatus,
 )
+from models.reminder import DocumentKind, DocumentReminder
 from models.staff import (
     AuditEvent,
     CaseThread,
@@ -33,11 +36,17 @@ __all__ = [
     "Attachment",
     "AuditEvent",
     "Base",
+    "Broadcast",
+    "BroadcastStatus",
     "CaseMessage",
     "CaseStatus",
     "CaseThread",
     "ChannelAccount",
+    "CheckinPlan",
+    "CheckinStatus",
     "Conversation",
+    "DocumentKind",
+    "DocumentReminder",
     "FamilyLink",
     "HelpCase",
     "HelpReason",
@@ -55,6 +64,8 @@ __all__ = [
     "RegistrationEvent",
     "RegistrationKind",
     "RegistrationStatus",
+    "SafetyCheckin",
+    "SurveyAnswer",
     "ThreadKind",
     "ThreadStatus",
 ]

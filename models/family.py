@@ -23,6 +23,9 @@ class FamilyLink(Base):
     member_id: Mapped[int | None] = mapped_column(
         ForeignKey("person.id", ondelete="CASCADE"), index=True
     )
+    # Who the invited person is to the one who invites ("mother", "spouse" …: a word from
+    # services.family.RELATIONS, never free text), so a request to join can be recognised.
+    relation: Mapped[str] = mapped_column(String(16), default="other")
     # A keyed hash of the invitation code; cleared once used or ended.
     code_hash: Mapped[str | None] = mapped_column(String(64), unique=True)
     invited_at: Mapped[datetime]

@@ -3,7 +3,7 @@
 import enum
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, String
+from sqlalchemy import ForeignKey, String, false
 from sqlalchemy.orm import Mapped, mapped_column
 
 from models.base import Base, BigId, encrypted_column
@@ -35,6 +35,10 @@ class HelpCase(Base):
     reference: Mapped[str | None] = mapped_column(String(20), unique=True)
     reason: Mapped[str] = mapped_column(String(32))
     urgent: Mapped[bool] = mapped_column(default=False)
+    # Opened by the person's safety code word (services/checkins.py): operators see it as a
+    # covert danger signal; the person's own screens never show it, in case someone is
+    # watching their phone.
+    covert: Mapped[bool] = mapped_column(default=False, server_default=false())
     status: Mapped[str] = mapped_column(String(16), index=True)
     country: Mapped[str | None] = mapped_column(String(2), index=True)
     description: Mapped[str] = encrypted_column()

@@ -2,7 +2,7 @@
 
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, String, UniqueConstraint
+from sqlalchemy import ForeignKey, String, UniqueConstraint, false
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from models.base import Base, BigId
@@ -24,6 +24,10 @@ class Person(Base):
     # Set when the person deleted their data: the row stays, anonymous, so that statistics
     # (registrations per country, appeals per category) keep their counts.
     deleted_at: Mapped[datetime | None]
+    # A daily summary of the person's open appeals (switched on by them), and when the
+    # digest job looks at them next (UTC; indexed): a morning hour of their local time.
+    appeal_digest: Mapped[bool] = mapped_column(default=False, server_default=false())
+    next_digest_at: Mapped[datetime | None] = mapped_column(index=True)
 
     accounts: Mapped[list["ChannelAccount"]] = relationship(
         back_populates="person", cascade="all, delete-orphan", passive_deletes=True

@@ -144,13 +144,15 @@ class OutboxSender:
 
     async def _deliver(self, message: ClaimedMessage) -> Delivery:
         transport = self._transports[message.channel]
-        limiter = self._limiters.get(message.channel)
-        if limiter is not None:
-            await limiter.acquire(message.address)
         if message.kind == OutboxKind.PUSH and await self._stopped(message):
             async with self._db.transaction() as session:
                 await outbox.give_up(session, message, "opted out (STOP)")
             return Delivery.DROPPED
+        # The tokens are taken right before the request: a database query in between would
+        # let two messages to one chat reach the platform closer together than the limit.
+        limiter = self._limiters.get(message.channel)
+        if limiter is not None:
+            await limiter.acquire(message.address)
         try:
             provider_id = await transport.send(message.address, message.message)
         except DeliveryError as error:

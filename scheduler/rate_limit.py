@@ -5,12 +5,17 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+# Telegram's overall limit when paid broadcasts are enabled (TELEGRAM_PAID_BROADCASTS).
+PAID_BROADCASTS_PER_SECOND = 1000.0
+
 
 @dataclass(frozen=True)
 class ChannelLimits:
     per_second: float  # the whole bot on this channel
     per_chat_per_second: float  # one recipient
-    per_chat_burst: int = 3  # a short reply of a few messages may leave at once
+    # No burst by default: Telegram's documented limits (FACTS.md) name none, and a message
+    # beyond them is refused with a 429 that pauses the whole channel.
+    per_chat_burst: int = 1
 
 
 class TokenBucket:
@@ -47,13 +52,19 @@ class TokenBucket:
 
 
 class ChannelRateLimiter:
-    """Waits so that sends stay within a channel's overall and per-chat limits."""
+    """Waits so that sends stay within a channel's overall and per-chat limits.
+
+    The overall bucket holds a single token: sends are spaced evenly, so no window of one
+    second ever sees more than `per_second` of them (a bucket that starts full lets twice
+    the rate through in the first second, which Telegram answers with 429). Waiters for
+    the overall token queue behind a lock, in order, instead of all waking at every token."""
 
     MAX_IDLE_BUCKETS = 10_000
 
     def __init__(self, limits: ChannelLimits) -> None:
         self.limits = limits
-        self.overall = TokenBucket(limits.per_second, max(1.0, limits.per_second))
+        self.overall = TokenBucket(limits.per_second, 1.0)
+        self._overall_turn = asyncio.Lock()
         self._chats: dict[str, TokenBucket] = {}
 
     def _chat(self, address: str) -> TokenBucket:
@@ -66,8 +77,17 @@ class ChannelRateLimiter:
         return bucket
 
     async def acquire(self, address: str) -> None:
+        """Both tokens are taken at the same moment, right before the send: a chat's token
+        taken early, before a long wait for the overall one, would let its next message
+        follow too closely."""
         chat = self._chat(address)
-        while (wait := max(chat.delay(), self.overall.delay())) > 0:  # noqa: ASYNC110 (tokens refill with time)
-            await asyncio.sleep(wait)
-        chat.take()
-        self.overall.take()
+        while True:
+            while (wait := chat.delay()) > 0:  # noqa: ASYNC110 (tokens refill with time)
+                await asyncio.sleep(wait)
+            async with self._overall_turn:
+                while (wait := self.overall.delay()) > 0:  # noqa: ASYNC110
+                    await asyncio.sleep(wait)
+                if chat.delay() == 0:  # still free (another send to the chat may have come)
+                    chat.take()
+                    self.overall.take()
+                    return

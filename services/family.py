@@ -1,12 +1,265 @@
 """Family members linked to a person: invitations, joining, confirming, leaving, and what the
-family receives."""
+family receives.
 
-from collections.abc import Sequence
+- **Invitation.** The person (usually the one abroad) makes one for a relative: an 8-digit
+  code from `secrets`, valid for INVITATION_LIFETIME, of which only a keyed hash is stored
+  (like link codes). A person keeps at most MAX_OPEN_INVITATIONS unused ones.
+- **Joining.** The relative sends `FAMILY <code>` (OILA, ОИЛА, СЕМЬЯ …) or opens the Telegram
+  deep link `?start=fam_<code>`. The code is taken with a conditional UPDATE (unused, not
+  expired, not ended), so two chats can never both use it. Wrong codes are counted with the
+  link codes' counter (services.linking.blocked_for / record_wrong): one budget per chat for
+  every code the bot accepts.
+- **Confirming.** Nothing is shared until the inviting person confirms; they may refuse.
+  Either side may end the link later; the other side is told each time.
+- **What the family receives** (weekly, see scheduler/family.py): "your relative checked in
+  and is safe" only when the person's latest check-in of the week said so, and a reminder
+  to keep in touch. Socio-psychological support resources are NOT sent: ../shared/domain/
+  FACTS.md names none for families and children (only that the state plans such support),
+  and nothing may be invented; `share_support` stays off and unused until a verified
+  resource exists.
+"""
 
-from sqlalchemy import select
+import logging
+import re
+import secrets
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, time, timedelta
+from enum import StrEnum
+
+import sqlalchemy as sa
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from models import FamilyLink, Person
+from models.base import UTCDateTime
+from services import local_time
+from services.crypto import DataCipher
+from services.i18n import N_, Catalogs, Translator
+from services.messages import OutgoingMessage, join_texts
+from services.notify import notify_person
+from services.text import match_key
+
+log = logging.getLogger(__name__)
+
+CODE_DIGITS = 8
+INVITATION_LIFETIME = timedelta(days=7)
+MAX_OPEN_INVITATIONS = 5
+PAYLOAD_PREFIX = "fam_"  # Telegram deep link: https://t.me/<bot>?start=fam_<code>
+COMMAND_WORD = "FAMILY"  # shown in examples; the same in every language
+JOIN_WORDS = ("family", "oila", "оила", "семья", "semya")
+WEEK = timedelta(days=7)
+SEND_AT = time(10, 0)  # the weekly message, in the member's local time (never quiet hours)
+
+# Who the invited relative is to the person (stored as the key, shown translated).
+RELATIONS: dict[str, str] = {
+    "mother": N_("Mother"),
+    "father": N_("Father"),
+    "spouse": N_("Husband or wife"),
+    "child": N_("Son or daughter"),
+    "sibling": N_("Brother or sister"),
+    "other": N_("Another relative"),
+}
+
+_KEYS = "|".join(sorted({re.escape(match_key(word)) for word in JOIN_WORDS}, key=len))
+# Four to ten digits after the word are meant as a code (a wrong length gets a hint).
+_REQUEST = re.compile(rf"^(?:{_KEYS}) ?(?P<digits>[0-9](?: ?[0-9]){{3,9}})$")
+_CODE = re.compile(rf"^[0-9]{{{CODE_DIGITS}}}$")
+_PAYLOAD = re.compile(rf"^{PAYLOAD_PREFIX}(?P<code>[0-9]{{{CODE_DIGITS}}})$")
+
+
+# -- reading what was typed -------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class JoinRequest:
+    code: str | None  # None: meant as a code, but not CODE_DIGITS digits
+
+
+def read_request(text: str) -> JoinRequest | None:
+    """`FAMILY 12345678` (OILA / ОИЛА / СЕМЬЯ, any case or script, spaces or dashes in the
+    code); None when the text is not a request to join at all."""
+    found = _REQUEST.match(match_key(text))
+    if found is None:
+        return None
+    digits = found.group("digits").replace(" ", "")
+    return JoinRequest(digits if _CODE.match(digits) else None)
+
+
+def code_from_payload(payload: object) -> str | None:
+    """The code in a kept `/start fam_<code>` payload, or None."""
+    if not isinstance(payload, str):
+        return None
+    found = _PAYLOAD.match(payload.strip())
+    return found.group("code") if found else None
+
+
+def is_family_payload(payload: object) -> bool:
+    return isinstance(payload, str) and payload.startswith(PAYLOAD_PREFIX)
+
+
+def _hash(cipher: DataCipher, code: str) -> str:
+    return cipher.keyed_hash(f"family|{code}")
+
+
+def relation_label(translator: Translator, relation: str) -> str:
+    return translator.gettext(RELATIONS.get(relation, RELATIONS["other"]))
+
+
+def deep_link(bot_username: str | None, code: str) -> str | None:
+    if not bot_username:
+        return None
+    return f"https://t.me/{bot_username.lstrip('@')}?start={PAYLOAD_PREFIX}{code}"
+
+
+def whatsapp_number(sender: str | None) -> str | None:
+    """The number to write to, from TWILIO_WHATSAPP_FROM (`whatsapp:+E164`)."""
+    if not sender:
+        return None
+    number = sender.removeprefix("whatsapp:").strip()
+    return number or None
+
+
+# -- invitations ---------------------------------------------------------------------------
+
+
+def _open_invitation(now: datetime) -> sa.ColumnElement[bool]:
+    return sa.and_(
+        FamilyLink.member_id.is_(None),
+        FamilyLink.ended_at.is_(None),
+        FamilyLink.code_hash.is_not(None),
+        FamilyLink.expires_at > now,
+    )
+
+
+async def create_invitation(
+    session: AsyncSession, cipher: DataCipher, person_id: int, relation: str, now: datetime
+) -> str:
+    """A new invitation; the code is returned once, to be shown, and only its hash kept.
+    Beyond MAX_OPEN_INVITATIONS unused ones, the oldest stop working."""
+    relation = relation if relation in RELATIONS else "other"
+    open_ones = list(
+        await session.scalars(
+            select(FamilyLink)
+            .where(FamilyLink.person_id == person_id, _open_invitation(now))
+            .order_by(FamilyLink.invited_at.desc(), FamilyLink.id.desc())
+        )
+    )
+    for old in open_ones[MAX_OPEN_INVITATIONS - 1 :]:
+        old.code_hash = None
+        old.ended_at = now
+    for _ in range(20):
+        code = f"{secrets.randbelow(10**CODE_DIGITS):0{CODE_DIGITS}d}"
+        digest = _hash(cipher, code)
+        existing = await session.scalar(select(FamilyLink).where(FamilyLink.code_hash == digest))
+        if existing is not None:
+            if existing.expires_at > now and existing.ended_at is None:
+                continue  # someone's live code: draw again
+            existing.code_hash = None  # a spent one: its hash may be reused
+            await session.flush()
+        session.add(
+            FamilyLink(
+                person_id=person_id,
+                relation=relation,
+                code_hash=digest,
+                invited_at=now,
+                expires_at=now + INVITATION_LIFETIME,
+                share_weekly_safe=True,
+                share_call_reminders=True,
+                share_support=False,
+            )
+        )
+        await session.flush()
+        log.info("family invitation created person=%s", person_id)
+        return code
+    raise RuntimeError("no free family code found")  # pragma: no cover - 10^8 codes
+
+
+# -- joining ---------------------------------------------------------------------------------
+
+
+class Refusal(StrEnum):
+    WRONG = "wrong"  # unknown, used, expired or withdrawn
+    OWN = "own"  # the person's own invitation
+    ALREADY = "already"  # already linked to (or waiting for) this person
+
+
+async def join(
+    session: AsyncSession, cipher: DataCipher, code: str, member: Person, now: datetime
+) -> FamilyLink | Refusal:
+    """The relative `member` uses an invitation code: they wait for the person's
+    confirmation. The row is taken with a conditional UPDATE, so a code works once."""
+    link = await session.scalar(
+        select(FamilyLink).where(FamilyLink.code_hash == _hash(cipher, code), _open_invitation(now))
+    )
+    if link is None:
+        return Refusal.WRONG
+    if link.person_id == member.id:
+        return Refusal.OWN
+    inviter = await session.get(Person, link.person_id)
+    if inviter is None or inviter.deleted_at is not None:
+        return Refusal.WRONG
+    already = await session.scalar(
+        select(FamilyLink.id).where(
+            FamilyLink.person_id == link.person_id,
+            FamilyLink.member_id == member.id,
+            FamilyLink.ended_at.is_(None),
+        )
+    )
+    if already is not None:
+        return Refusal.ALREADY
+    taken = await session.execute(
+        update(FamilyLink)
+        .where(FamilyLink.id == link.id, _open_invitation(now))
+        .values(member_id=member.id, joined_at=now, code_hash=None)
+        .execution_options(synchronize_session=False)
+    )
+    if taken.rowcount != 1:  # type: ignore[attr-defined]
+        return Refusal.WRONG  # used by someone else a moment ago
+    await session.refresh(link)
+    log.info("family invitation used link=%s member=%s", link.id, member.id)
+    return link
+
+
+# -- listing ----------------------------------------------------------------------------------
+
+
+async def links_of(session: AsyncSession, person_id: int, now: datetime) -> Sequence[FamilyLink]:
+    """The person's family links and open invitations, as the one who invited."""
+    return list(
+        await session.scalars(
+            select(FamilyLink)
+            .where(
+                FamilyLink.person_id == person_id,
+                FamilyLink.ended_at.is_(None),
+                sa.or_(FamilyLink.member_id.is_not(None), _open_invitation(now)),
+            )
+            .order_by(FamilyLink.id)
+        )
+    )
+
+
+async def memberships(session: AsyncSession, member_id: int) -> Sequence[FamilyLink]:
+    """Where the person is the family member (confirmed or waiting), not ended."""
+    return list(
+        await session.scalars(
+            select(FamilyLink)
+            .where(FamilyLink.member_id == member_id, FamilyLink.ended_at.is_(None))
+            .order_by(FamilyLink.id)
+        )
+    )
+
+
+async def link_of(session: AsyncSession, link_id: object, person_id: int) -> FamilyLink | None:
+    """A live link that `person_id` is a side of (either), for the person's own screens."""
+    if not isinstance(link_id, int):
+        return None
+    link = await session.get(FamilyLink, link_id, populate_existing=True)
+    if link is None or link.ended_at is not None:
+        return None
+    if person_id not in (link.person_id, link.member_id):
+        return None
+    return link
 
 
 async def linked_members(session: AsyncSession, person_id: int) -> Sequence[Person]:
@@ -25,3 +278,248 @@ async def linked_members(session: AsyncSession, person_id: int) -> Sequence[Pers
             .order_by(FamilyLink.id)
         )
     )
+
+
+# -- confirming, refusing, ending -------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Notifier:
+    """What telling the other side needs: the session's cipher and the catalogs."""
+
+    cipher: DataCipher
+    catalogs: Catalogs
+    default_locale: str
+
+    async def tell(
+        self,
+        session: AsyncSession,
+        person_id: int | None,
+        text_of: Callable[[Translator], str],
+        now: datetime,
+    ) -> None:
+        if person_id is None:
+            return
+        person = await session.get(Person, person_id)
+        if person is None or person.deleted_at is not None:
+            return
+        translator = self.catalogs.translator(person.locale or self.default_locale)
+        message = OutgoingMessage(text_of(translator))
+        await notify_person(session, self.cipher, person_id, [message], now)
+
+
+def next_weekly(after: datetime, member: Person) -> datetime:
+    """The weekly family message: a week after `after`, at SEND_AT in the member's local
+    time (their own country; home, Tashkent, without one)."""
+    zone = local_time.zone_of(member.country)
+    day = local_time.local_date(after + WEEK, zone)
+    return local_time.at_local(day, SEND_AT, zone)
+
+
+async def request_confirmation(
+    session: AsyncSession, notifier: Notifier, link: FamilyLink, now: datetime
+) -> None:
+    """Tell the inviting person that someone used their invitation.
+
+    A push, not engine.prompt: the journey that handles the code cannot reach the engine
+    (imports flow bot → handlers), and a question pushed into the person's conversation
+    would take them away from whatever they are doing (a half-filled registration) because
+    of someone else's action — possibly someone who got hold of a leaked code. The push says
+    who asked (the relation chosen for the invitation); «Family and reminders» → «My family»
+    lists waiting requests first, with «Confirm» and «Refuse»."""
+    relation = link.relation
+
+    def write(t: Translator) -> str:
+        return t.gettext(
+            "Someone has joined Vatandosh with your family invitation ({relation}). "
+            "Nothing is shared until you confirm. To confirm or refuse, open «{family}» → "
+            "«{mine}» in the main menu. If you do not know who it is, refuse."
+        ).format(
+            relation=relation_label(t, relation),
+            family=t.gettext("Family and reminders"),
+            mine=t.gettext("My family"),
+        )
+
+    await notifier.tell(session, link.person_id, write, now)
+
+
+async def confirm(
+    session: AsyncSession, notifier: Notifier, link: FamilyLink, now: datetime
+) -> bool:
+    """The person confirms a relative who joined: linked from now on; the member is told."""
+    done = await session.execute(
+        update(FamilyLink)
+        .where(
+            FamilyLink.id == link.id,
+            FamilyLink.member_id.is_not(None),
+            FamilyLink.confirmed_at.is_(None),
+            FamilyLink.ended_at.is_(None),
+        )
+        .values(confirmed_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    if done.rowcount != 1:  # type: ignore[attr-defined]
+        return False
+    await session.refresh(link)
+    member = await session.get(Person, link.member_id) if link.member_id else None
+    if member is not None:
+        link.next_message_at = next_weekly(now, member)
+
+    def write(t: Translator) -> str:
+        return t.gettext(
+            "Your relative has confirmed you as a family member. You will receive the "
+            "messages they chose, once a week. You can leave at any time: «{family}» → "
+            "«{mine}» in the main menu."
+        ).format(family=t.gettext("Family and reminders"), mine=t.gettext("My family"))
+
+    await notifier.tell(session, link.member_id, write, now)
+    log.info("family link confirmed link=%s", link.id)
+    return True
+
+
+class EndedBy(StrEnum):
+    PERSON = "person"  # the one who invited removed the member (or refused, or withdrew)
+    MEMBER = "member"  # the member left
+
+
+async def end(
+    session: AsyncSession, notifier: Notifier, link: FamilyLink, by: EndedBy, now: datetime
+) -> bool:
+    """End a link (or a waiting request, or an open invitation); the other side is told."""
+    done = await session.execute(
+        update(FamilyLink)
+        .where(FamilyLink.id == link.id, FamilyLink.ended_at.is_(None))
+        .values(ended_at=now, code_hash=None, next_message_at=None)
+        .execution_options(synchronize_session=False)
+    )
+    if done.rowcount != 1:  # type: ignore[attr-defined]
+        return False
+    await session.refresh(link)
+    log.info("family link ended link=%s by=%s", link.id, by)
+    relation = link.relation
+    confirmed = link.confirmed_at is not None
+    if by is EndedBy.MEMBER:
+
+        def to_person(t: Translator) -> str:
+            if not confirmed:
+                return t.gettext(
+                    "The family member who joined with your invitation ({relation}) has "
+                    "withdrawn the request."
+                ).format(relation=relation_label(t, relation))
+            return t.gettext(
+                "Your family member ({relation}) has left: they no longer receive messages "
+                "about you."
+            ).format(relation=relation_label(t, relation))
+
+        await notifier.tell(session, link.person_id, to_person, now)
+    else:
+
+        def to_member(t: Translator) -> str:
+            if not confirmed:
+                return t.gettext(
+                    "Your request to join as a family member was not confirmed. "
+                    "Nothing about your relative is shared with you."
+                )
+            return t.gettext(
+                "Your relative has ended the family link: you will no longer receive "
+                "messages about them."
+            )
+
+        await notifier.tell(session, link.member_id, to_member, now)
+    return True
+
+
+def set_sharing(link: FamilyLink, what: str, value: bool) -> None:
+    if what == "weekly_safe":
+        link.share_weekly_safe = value
+    elif what == "call_reminders":
+        link.share_call_reminders = value
+
+
+# -- the weekly message -------------------------------------------------------------------------
+
+# The check-in engineer's table (models/checkin.py, migration 0009). Read here through this
+# one description and `checked_in_safe_since`, so this module does not depend on their model
+# before it exists; adapt both when it does.
+_CHECKIN = sa.table(
+    "safety_checkin",
+    sa.column("person_id", sa.BigInteger()),
+    sa.column("answered_at", UTCDateTime()),
+    sa.column("status", sa.String()),
+)
+SAFE_STATUS = "safe"
+
+
+async def checked_in_safe_since(session: AsyncSession, person_id: int, since: datetime) -> bool:
+    """Whether the person answered a safety check-in since `since` and the latest answer said
+    they are safe. False while the check-in table does not exist (nobody checked in)."""
+
+    def has_table(sync_session: object) -> bool:
+        connection = sync_session.connection()  # type: ignore[attr-defined]
+        return bool(sa.inspect(connection).has_table("safety_checkin"))
+
+    if not await session.run_sync(has_table):
+        return False
+    latest = await session.scalar(
+        select(_CHECKIN.c.status)
+        .where(
+            _CHECKIN.c.person_id == person_id,
+            _CHECKIN.c.answered_at.is_not(None),
+            _CHECKIN.c.answered_at >= since,
+        )
+        .order_by(_CHECKIN.c.answered_at.desc())
+        .limit(1)
+    )
+    return latest == SAFE_STATUS
+
+
+async def weekly_messages(
+    session: AsyncSession, translator: Translator, link: FamilyLink, now: datetime
+) -> list[str]:
+    """What the member gets this week, in their language (possibly nothing)."""
+    texts: list[str] = []
+    if link.share_weekly_safe and await checked_in_safe_since(session, link.person_id, now - WEEK):
+        texts.append(
+            translator.gettext(
+                "Vatandosh: your relative who invited you checked in this week and is safe."
+            )
+        )
+    if link.share_call_reminders:
+        person = await session.get(Person, link.person_id)
+        reminder = translator.gettext(
+            "Vatandosh: a reminder to write to or call your relative this week. "
+            "A short message helps."
+        )
+        if person is not None and person.country == "RU":
+            reminder += "\n" + translator.gettext(
+                "In Russia, calls in WhatsApp and Telegram are partly blocked: text messages work."
+            )
+        texts.append(reminder)
+    return texts
+
+
+async def send_weekly(
+    session: AsyncSession,
+    cipher: DataCipher,
+    catalogs: Catalogs,
+    link: FamilyLink,
+    member: Person,
+    now: datetime,
+    default_locale: str,
+) -> bool:
+    """Queue this week's message for the member (never in their quiet hours). True when
+    something was queued."""
+    translator = catalogs.translator(member.locale or default_locale)
+    texts = await weekly_messages(session, translator, link, now)
+    if not texts:
+        return False
+    zone = local_time.zone_of(member.country)
+    await notify_person(
+        session,
+        cipher,
+        member.id,
+        [OutgoingMessage(join_texts(texts))],
+        now,
+        not_before=local_time.next_allowed(now, zone),
+    )
+    return True

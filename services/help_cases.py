@@ -66,14 +66,17 @@ async def open_case(
     country: str | None = None,
     location: tuple[float, float] | None = None,
     attachments: Sequence[NewAttachment] = (),
+    covert: bool = False,
 ) -> HelpCase:
     """A case in the operators' queue ("in danger now" is urgent), with its thread in the
-    staff group: what the person wrote, where they are and their files."""
+    staff group: what the person wrote, where they are and their files. A `covert` case (the
+    safety code word) is never shown on the person's own screens."""
     case = HelpCase(
         person_id=person.id,
         reference=await next_reference(session, HELP_CASE, now),
         reason=reason,
         urgent=reason is HelpReason.DANGER,
+        covert=covert,
         status=CaseStatus.WAITING,
         country=country or person.country,
         description=cipher.encrypt_text(description[:DESCRIPTION_LIMIT]),
@@ -98,30 +101,38 @@ async def open_case(
     return case
 
 
-async def open_case_of(session: AsyncSession, person_id: int) -> HelpCase | None:
-    """The person's case that is not closed yet, if any (the newest)."""
-    return await session.scalar(
-        select(HelpCase)
-        .where(HelpCase.person_id == person_id, HelpCase.status != CaseStatus.CLOSED)
-        .order_by(HelpCase.created_at.desc())
-        .limit(1)
+async def open_case_of(
+    session: AsyncSession, person_id: int, *, include_covert: bool = False
+) -> HelpCase | None:
+    """The person's case that is not closed yet, if any (the newest); covert ones only for
+    the consulate's side (`include_covert`)."""
+    query = select(HelpCase).where(
+        HelpCase.person_id == person_id, HelpCase.status != CaseStatus.CLOSED
     )
+    if not include_covert:
+        query = query.where(HelpCase.covert.is_(False))
+    return await session.scalar(query.order_by(HelpCase.created_at.desc()).limit(1))
 
 
 async def last_case_of(session: AsyncSession, person_id: int) -> HelpCase | None:
-    """The person's newest case, whatever its status."""
+    """The person's newest case they can see, whatever its status."""
     return await session.scalar(
         select(HelpCase)
-        .where(HelpCase.person_id == person_id)
+        .where(HelpCase.person_id == person_id, HelpCase.covert.is_(False))
         .order_by(HelpCase.created_at.desc(), HelpCase.id.desc())
         .limit(1)
     )
 
 
 async def case_of_person(session: AsyncSession, person_id: int, reference: str) -> HelpCase | None:
-    """The person's own case with this number (open or closed); None for anyone else's."""
+    """The person's own case with this number (open or closed, not covert); None for anyone
+    else's."""
     return await session.scalar(
-        select(HelpCase).where(HelpCase.person_id == person_id, HelpCase.reference == reference)
+        select(HelpCase).where(
+            HelpCase.person_id == person_id,
+            HelpCase.reference == reference,
+            HelpCase.covert.is_(False),
+        )
     )
 
 

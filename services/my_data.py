@@ -7,6 +7,14 @@ that identifies the person removed and the reference numbers cleared, so they st
 resolving. The channel accounts, the conversation and the outbox rows go, so the next
 message from the same chat starts afresh as a new person. All of it happens on the caller's
 session, in the caller's transaction.
+
+Everything scheduled for the person stops with it: their document reminders are deleted,
+the daily digest is switched off, the safety check-in plan (with the code word's hash) and
+the check-ins asked are deleted (no statistic counts them), and every family link they are
+a side of is ended through services.family.end, so the other side is told as when someone
+leaves, and the weekly family messages stop. Survey answers stay, attached to the anonymous
+tombstone like the registrations: the survey's counts need them, and an answer is one tap
+among a broadcast's fixed options, nothing the person wrote.
 """
 
 import json
@@ -16,25 +24,31 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import delete, or_, select, update
+from sqlalchemy import delete, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from models import (
     Appeal,
     AppealEvent,
     Attachment,
+    Broadcast,
     CaseMessage,
     CaseStatus,
     ChannelAccount,
+    CheckinPlan,
     Conversation,
+    DocumentReminder,
+    FamilyLink,
     HelpCase,
     LinkCode,
     OutboxMessage,
     Person,
     Registration,
     RegistrationEvent,
+    SafetyCheckin,
+    SurveyAnswer,
 )
-from services import appeals, help_cases, registrations
+from services import appeals, family, help_cases, registrations, reminders
 from services.countries import country_name
 from services.crypto import DataCipher, DataKeyError
 from services.i18n import N_, Translator
@@ -108,6 +122,13 @@ class HelpCaseData:
 
 
 @dataclass(frozen=True)
+class SurveyAnswerData:
+    answer: SurveyAnswer
+    question: str | None  # the broadcast's question and the option chosen, in the
+    option: str | None  # person's language (official texts, not personal data)
+
+
+@dataclass(frozen=True)
 class PersonData:
     """Everything stored about one person, decrypted."""
 
@@ -118,6 +139,13 @@ class PersonData:
     registrations: tuple[RegistrationData, ...]
     appeals: tuple[AppealData, ...]
     help_cases: tuple[HelpCaseData, ...]
+    reminders: tuple[DocumentReminder, ...] = ()
+    # Every family link the person is a side of: they invited (person_id) or joined
+    # (member_id); ended ones too, as long as they are kept.
+    family_links: tuple[FamilyLink, ...] = ()
+    checkin_plan: CheckinPlan | None = None
+    checkins: tuple[SafetyCheckin, ...] = ()
+    survey_answers: tuple[SurveyAnswerData, ...] = ()
 
 
 class _Reader:
@@ -168,7 +196,71 @@ async def collect(session: AsyncSession, cipher: DataCipher, person: Person) -> 
         registrations=await _registrations(session, read, person.id),
         appeals=await _appeals(session, read, person.id),
         help_cases=await _help_cases(session, read, person.id),
+        reminders=tuple(await reminders.own_reminders(session, person.id)),
+        family_links=await _family_links(session, person.id),
+        checkin_plan=await session.scalar(
+            select(CheckinPlan).where(CheckinPlan.person_id == person.id)
+        ),
+        checkins=tuple(
+            await session.scalars(
+                select(SafetyCheckin)
+                .where(SafetyCheckin.person_id == person.id)
+                .order_by(SafetyCheckin.asked_at, SafetyCheckin.id)
+            )
+        ),
+        survey_answers=await _survey_answers(session, person),
     )
+
+
+async def _family_links(session: AsyncSession, person_id: int) -> tuple[FamilyLink, ...]:
+    return tuple(
+        await session.scalars(
+            select(FamilyLink)
+            .where(or_(FamilyLink.person_id == person_id, FamilyLink.member_id == person_id))
+            .order_by(FamilyLink.invited_at, FamilyLink.id)
+        )
+    )
+
+
+async def _survey_answers(session: AsyncSession, person: Person) -> tuple[SurveyAnswerData, ...]:
+    rows = (
+        await session.execute(
+            select(SurveyAnswer, Broadcast)
+            .join(Broadcast, Broadcast.id == SurveyAnswer.broadcast_id)
+            .where(SurveyAnswer.person_id == person.id)
+            .order_by(SurveyAnswer.answered_at, SurveyAnswer.id)
+        )
+    ).all()
+    found: list[SurveyAnswerData] = []
+    for answer, broadcast in rows:
+        question, option = _survey_texts(broadcast.survey, answer, person.locale)
+        found.append(SurveyAnswerData(answer=answer, question=question, option=option))
+    return tuple(found)
+
+
+def _survey_texts(
+    survey: Any, answer: SurveyAnswer, locale: str | None
+) -> tuple[str | None, str | None]:
+    """The question and the option chosen, in `locale` (or any the broadcast has); None
+    where the stored survey does not have them (read defensively: it is JSON)."""
+
+    def pick(texts: Any) -> str | None:
+        if not isinstance(texts, dict) or not texts:
+            return None
+        text = texts.get(locale) if locale else None
+        text = text or next(iter(texts.values()))
+        return text if isinstance(text, str) else None
+
+    if not isinstance(survey, list) or not 0 <= answer.question < len(survey):
+        return None, None
+    question = survey[answer.question]
+    if not isinstance(question, dict):
+        return None, None
+    options = question.get("options")
+    option = None
+    if isinstance(options, list) and 0 <= answer.option < len(options):
+        option = pick(options[answer.option])
+    return pick(question.get("texts")), option
 
 
 async def _registrations(
@@ -314,6 +406,25 @@ def case_status_label(value: str, translator: Translator) -> str:
     return _label(CASE_STATUS_LABELS, value, translator)
 
 
+# Where a family link stands, for the file and the summary.
+INVITED, WAITING, LINKED, ENDED, EXPIRED = "invited", "waiting", "linked", "ended", "expired"
+
+
+def family_link_state(link: FamilyLink, now: datetime) -> str:
+    if link.ended_at is not None:
+        return ENDED
+    if link.member_id is None:
+        return INVITED if link.expires_at > now else EXPIRED
+    if link.confirmed_at is None:
+        return WAITING
+    return LINKED
+
+
+def you_invited(link: FamilyLink, person_id: int) -> bool:
+    """Whether the person made the invitation (else they joined someone's family)."""
+    return link.person_id == person_id
+
+
 # -- the file -------------------------------------------------------------------------------
 
 
@@ -349,6 +460,10 @@ def export_content(data: PersonData, translator: Translator, now: datetime) -> d
             "consent_declined_at": _when(person.consent_declined_at),
             "first_message_at": _when(person.created_at),
             "last_message_at": _when(person.last_seen_at),
+            "daily_appeal_summary": {
+                "on": person.appeal_digest,
+                "next_at": _when(person.next_digest_at),
+            },
         },
         "chats": [
             {
@@ -448,9 +563,74 @@ def export_content(data: PersonData, translator: Translator, now: datetime) -> d
             }
             for item in data.help_cases
         ],
-        # Not built yet: nobody has any.
-        "family_links": [],
-        "reminders": [],
+        "family_links": [_family_link(link, person.id, t, now) for link in data.family_links],
+        "reminders": [
+            {**entry, "document_text": reminders.document_label(t, reminder.document)}
+            for reminder, entry in zip(
+                data.reminders, reminders.export_reminders(data.reminders), strict=True
+            )
+        ],
+        "safety_checkins": {
+            "plan": _checkin_plan(data.checkin_plan),
+            "asked": [
+                {
+                    "asked_at": _when(checkin.asked_at),
+                    "answer_by": _when(checkin.due_by),
+                    "answered_at": _when(checkin.answered_at),
+                    "status": checkin.status,
+                }
+                for checkin in data.checkins
+            ],
+        },
+        "survey_answers": [
+            {
+                "broadcast": item.answer.broadcast_id,
+                "question_number": item.answer.question + 1,
+                "question": item.question,
+                "option_number": item.answer.option + 1,
+                "answer": item.option,
+                "answered_at": _when(item.answer.answered_at),
+            }
+            for item in data.survey_answers
+        ],
+    }
+
+
+def _family_link(
+    link: FamilyLink, person_id: int, translator: Translator, now: datetime
+) -> dict[str, Any]:
+    """A family link as the file shows it: the relation, the dates and what is shared —
+    nothing about the other person (not even who they are)."""
+    return {
+        "role": "you_invited" if you_invited(link, person_id) else "you_joined",
+        "relation": link.relation,
+        "relation_text": family.relation_label(translator, link.relation),
+        "state": family_link_state(link, now),
+        "invited_at": _when(link.invited_at),
+        "invitation_valid_until": _when(link.expires_at),
+        "joined_at": _when(link.joined_at),
+        "confirmed_at": _when(link.confirmed_at),
+        "ended_at": _when(link.ended_at),
+        "shared": {
+            "weekly_safe_message": link.share_weekly_safe,
+            "reminder_to_keep_in_touch": link.share_call_reminders,
+            "missed_checkin_alerts": True,  # every linked member gets them
+        },
+        "next_weekly_message_at": _when(link.next_message_at),
+    }
+
+
+def _checkin_plan(plan: CheckinPlan | None) -> dict[str, Any] | None:
+    """The plan, never the code word's hash: only whether one is set."""
+    if plan is None:
+        return None
+    return {
+        "on": plan.interval_days is not None,
+        "every_days": plan.interval_days,
+        "next_at": _when(plan.next_checkin_at),
+        "code_word_set": plan.code_word_hash is not None,
+        "since": _when(plan.created_at),
+        "changed_at": _when(plan.updated_at),
     }
 
 
@@ -488,6 +668,10 @@ class Deletion:
     help_cases: int
     attachments: int
     accounts: int
+    reminders: int = 0
+    family_links: int = 0  # ended now (the other side told)
+    checkins: int = 0  # plan and check-ins asked, deleted
+    survey_answers: int = 0  # kept, anonymous
 
 
 async def delete_person_data(
@@ -515,6 +699,26 @@ async def delete_person_data(
         )
     ):
         await help_cases.close_case(session, cipher, desk, case, actor=help_cases.PERSON, now=now)
+
+    # Everything scheduled stops: reminders, the digest, check-ins, family messages.
+    reminder_count = await reminders.delete_person_reminders(session, person_id)
+    person.appeal_digest = False
+    person.next_digest_at = None
+    checkin_count = await _execute(
+        session, delete(SafetyCheckin).where(SafetyCheckin.person_id == person_id)
+    )
+    checkin_count += await _execute(
+        session, delete(CheckinPlan).where(CheckinPlan.person_id == person_id)
+    )
+    link_count = await _end_family_links(session, cipher, desk, person_id, now)
+    survey_count = int(
+        await session.scalar(
+            select(func.count())
+            .select_from(SurveyAnswer)
+            .where(SurveyAnswer.person_id == person_id)
+        )
+        or 0
+    )
 
     their_registrations = select(Registration.id).where(Registration.person_id == person_id)
     their_appeals = select(Appeal.id).where(Appeal.person_id == person_id)
@@ -594,18 +798,56 @@ async def delete_person_data(
         help_cases=case_count,
         attachments=attachment_count,
         accounts=len(accounts),
+        reminders=reminder_count,
+        family_links=link_count,
+        checkins=checkin_count,
+        survey_answers=survey_count,
     )
     log.info(
         "personal data deleted person=%s registrations=%d appeals=%d help_cases=%d "
-        "attachments=%d accounts=%d",
+        "attachments=%d accounts=%d reminders=%d family_links=%d checkins=%d "
+        "survey_answers_kept=%d",
         person_id,
         deletion.registrations,
         deletion.appeals,
         deletion.help_cases,
         deletion.attachments,
         deletion.accounts,
+        deletion.reminders,
+        deletion.family_links,
+        deletion.checkins,
+        deletion.survey_answers,
     )
     return deletion
+
+
+async def _end_family_links(
+    session: AsyncSession, cipher: DataCipher, desk: StaffDesk, person_id: int, now: datetime
+) -> int:
+    """End every live link the person is a side of, as leaving or removing does (the other
+    side gets the same notice), and clear every code hash they left behind. How many ended."""
+    notifier = family.Notifier(cipher, desk.catalogs, desk.default_locale)
+    live = list(
+        await session.scalars(
+            select(FamilyLink)
+            .where(
+                or_(FamilyLink.person_id == person_id, FamilyLink.member_id == person_id),
+                FamilyLink.ended_at.is_(None),
+            )
+            .order_by(FamilyLink.id)
+        )
+    )
+    ended = 0
+    for link in live:
+        by = family.EndedBy.PERSON if link.person_id == person_id else family.EndedBy.MEMBER
+        ended += await family.end(session, notifier, link, by, now)
+    await _execute(
+        session,
+        update(FamilyLink)
+        .where(or_(FamilyLink.person_id == person_id, FamilyLink.member_id == person_id))
+        .values(code_hash=None, next_message_at=None),
+    )
+    return ended
 
 
 async def _execute(session: AsyncSession, statement: Any) -> int:

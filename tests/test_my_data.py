@@ -20,9 +20,15 @@ from models import (
     AppealEvent,
     AppealStatus,
     Attachment,
+    Broadcast,
+    BroadcastStatus,
     CaseMessage,
     ChannelAccount,
+    CheckinPlan,
     Conversation,
+    DocumentKind,
+    DocumentReminder,
+    FamilyLink,
     HelpCase,
     HelpReason,
     OutboxMessage,
@@ -31,8 +37,23 @@ from models import (
     RegistrationEvent,
     RegistrationKind,
     RegistrationStatus,
+    SafetyCheckin,
+    SurveyAnswer,
 )
-from services import appeals, help_cases, outbox, registrations
+from scheduler.checkins import run_checkins
+from scheduler.family import FamilyMessagesJob
+from scheduler.reminders import remind_due, send_digests
+from services import (
+    appeals,
+    broadcasts,
+    checkins,
+    family,
+    help_cases,
+    outbox,
+    registrations,
+    reminders,
+)
+from services.clock import ManualClock
 from services.messages import OutgoingMessage
 from tests.fakes import telegram_updates as tg
 from tests.harness import TelegramHarness, button_ids
@@ -222,7 +243,10 @@ async def test_the_summary_lists_what_exists_and_nothing_of_anyone_else(
         "Фото документа: отправлено",
         f"• {alice.appeal} — Трудовые права и невыплаченная зарплата:",
         f"• {alice.help_case} — У меня забрали паспорт: ждёт оператора",
-        "Привязанные члены семьи и напоминания: нет.",
+        "Напоминания о документах: нет.",
+        "Семейные связи: нет.",
+        "Отметки о безопасности: нет.",
+        "Ответы на опросы: нет.",
     ):
         assert expected in text, expected
     for theirs in ("KARIMOV", "2222222", str(BOB), bob.registration, bob.appeal, bob.help_case):
@@ -559,3 +583,263 @@ async def test_someone_who_declined_consent_can_still_reach_their_data(
     sent = await telegram.tap(ALICE, "my_data")
 
     assert button_ids(sent) == MY_DATA_IDS
+
+
+# -- reminders, the digest, family links, safety check-ins, survey answers ----------------
+
+MOTHER, SISTER = 7770003, 7770004
+CODE_WORD = "oftobparast"
+
+
+async def link_family(app: Application, inviter_id: int, member_id: int, relation: str) -> int:
+    """`member_id` joins `inviter_id`'s family with an invitation, and is confirmed."""
+    now = app.clock.now()
+    notifier = family.Notifier(app.cipher, app.catalogs, "uz_Latn")
+    async with app.db.transaction() as session:
+        code = await family.create_invitation(session, app.cipher, inviter_id, relation, now)
+        member = await session.get(Person, member_id)
+        assert member is not None
+        link = await family.join(session, app.cipher, code, member, now)
+        assert isinstance(link, FamilyLink)
+        assert await family.confirm(session, notifier, link, now)
+        return link.id
+
+
+async def survey(app: Application) -> int:
+    async with app.db.transaction() as session:
+        broadcast = Broadcast(
+            created_at=app.clock.now(), created_by="cli", segment={},
+            texts={"uz_Latn": "Soʻrovnoma", "uz_Cyrl": "Сўровнома", "ru": "Опрос"},
+            survey=[{"texts": {"uz_Latn": "Qayerda ishlaysiz?", "uz_Cyrl": "Қаерда ишлайсиз?",
+                               "ru": "Где Вы работаете?"},
+                     "options": [{"uz_Latn": "Qurilish", "uz_Cyrl": "Қурилиш", "ru": "Стройка"},
+                                 {"uz_Latn": "Savdo", "uz_Cyrl": "Савдо", "ru": "Торговля"}]}],
+            status=BroadcastStatus.DONE,
+        )  # fmt: skip
+        session.add(broadcast)
+        await session.flush()
+        return broadcast.id
+
+
+async def give_everything_new(
+    telegram: TelegramHarness, user: int, member: int, broadcast_id: int
+) -> int:
+    """`user` (in Russia) gets document reminders (one stopped), the daily digest with an open
+    appeal, daily safety check-ins with a code word, one check-in answered and one waiting,
+    `member` linked as their mother, a pending invitation and a survey answer."""
+    app = telegram.app
+    person_id = (await telegram.person(user)).id
+    member_id = (await telegram.person(member)).id
+    now = app.clock.now()
+    async with app.db.transaction() as session:
+        person = await session.get(Person, person_id)
+        assert person is not None
+        person.country = "RU"
+        reminders.add_reminder(session, person_id, DocumentKind.PASSPORT, date(2026, 12, 7), now)
+        stopped = reminders.add_reminder(
+            session, person_id, DocumentKind.VISA, date(2027, 3, 1), now
+        )
+        reminders.stop_reminder(stopped, now)
+        reminders.switch_digest(person, True, now)
+        await appeals.file_appeal(
+            session, app.cipher, app.desk, person=person, category=AppealCategory.OTHER,
+            text="Open appeal", now=now,
+        )  # fmt: skip
+        await checkins.switch_on(session, person, 1, now)
+        await checkins.set_code_word(session, app.cipher, person_id, CODE_WORD, now)
+        session.add(
+            SafetyCheckin(
+                person_id=person_id,
+                asked_at=now - timedelta(days=1),
+                due_by=now - timedelta(hours=18),
+                answered_at=now - timedelta(hours=20),
+                status="safe",
+            )
+        )
+        session.add(SafetyCheckin(person_id=person_id, asked_at=now,
+                                  due_by=now + timedelta(hours=6), status="asked"))  # fmt: skip
+        await broadcasts.record_answer(session, broadcast_id=broadcast_id, question=0, option=1,
+                                       person_id=person_id, now=now)  # fmt: skip
+    await link_family(app, person_id, member_id, "mother")
+    async with app.db.transaction() as session:
+        await family.create_invitation(session, app.cipher, person_id, "sibling", now)
+    await app.sender.deliver_due()
+    return person_id
+
+
+async def test_the_summary_and_the_file_show_reminders_family_checkins_and_surveys(
+    telegram: TelegramHarness, documents: list[SentDocument]
+) -> None:
+    app = telegram.app
+    broadcast_id = await survey(app)
+    await telegram.onboard(ALICE, "ru")
+    await telegram.onboard(MOTHER, "uz_Cyrl")
+    alice_id = await give_everything_new(telegram, ALICE, MOTHER, broadcast_id)
+    mother_id = (await telegram.person(MOTHER)).id
+    [plan] = await rows(app, CheckinPlan, CheckinPlan.person_id == alice_id)
+    assert plan.code_word_hash
+
+    await open_my_data(telegram, ALICE)
+    text = (await telegram.tap(ALICE, "view"))["text"]
+    for expected in (
+        "• Ежедневная сводка по Вашим обращениям: включена",
+        "Напоминания о документах:\n• Паспорт — 07.12.2026\n• Виза — 01.03.2027 (остановлено)",
+        "Семейные связи:\n• Мама: связь установлена\n"
+        "• Брат или сестра: приглашение ещё не использовано (действует до 06.12.2026)",
+        "Отметки о безопасности:\n• Включены, каждый день; следующая: 30 ноября, 12:00\n"
+        "• Кодовое слово задано.\n• Запрошено отметок: 2 (ответ «Я в безопасности»: 1)",
+        "Ответы на опросы: 1.",
+    ):
+        assert expected in text, text
+    assert CODE_WORD not in text
+    mother_text = (await open_my_data(telegram, MOTHER), await telegram.tap(MOTHER, "view"))[1]
+    assert (
+        "Оила боғланишлари:\n• Қариндошингиз сизни таклиф қилди (Онам сифатида); боғланган"
+        in mother_text["text"]
+    )
+    assert "Хавфсизликни тасдиқлаш: йўқ." in mother_text["text"]
+    assert "Ҳужжатлар ҳақида эслатмалар: йўқ." in mother_text["text"]
+
+    await telegram.tap(ALICE, "export")
+    raw = documents[-1].content.decode("utf-8")
+    data = json.loads(raw)
+    assert data["person"]["daily_appeal_summary"]["on"] is True
+    assert data["reminders"] == [
+        {"document": "passport", "date": "2026-12-07", "repeats_monthly": False,
+         "stopped": False, "document_text": "Паспорт"},
+        {"document": "visa", "date": "2027-03-01", "repeats_monthly": False, "stopped": True,
+         "document_text": "Виза"},
+    ]  # fmt: skip
+    linked, invitation = data["family_links"]
+    assert (linked["role"], linked["relation"], linked["state"]) == ("you_invited", "mother",
+                                                                     "linked")  # fmt: skip
+    assert linked["relation_text"] == "Мама"
+    assert linked["shared"] == {"weekly_safe_message": True, "reminder_to_keep_in_touch": True,
+                                "missed_checkin_alerts": True}  # fmt: skip
+    assert linked["confirmed_at"] == "2026-11-29T09:00:00+00:00"
+    assert (invitation["relation"], invitation["state"]) == ("sibling", "invited")
+    # Nothing about the other person: not their chat, their id or their language.
+    for theirs in (str(MOTHER), "uz_Cyrl", "member"):
+        assert theirs not in raw, theirs
+    checks = data["safety_checkins"]
+    assert checks["plan"]["every_days"] == 1
+    assert checks["plan"]["code_word_set"] is True
+    assert plan.code_word_hash not in raw
+    assert CODE_WORD not in raw
+    assert [c["status"] for c in checks["asked"]] == ["safe", "asked"]
+    assert data["survey_answers"] == [
+        {"broadcast": broadcast_id, "question_number": 1, "question": "Где Вы работаете?",
+         "option_number": 2, "answer": "Торговля", "answered_at": "2026-11-29T09:00:00+00:00"}
+    ]  # fmt: skip
+
+    # The mother's file: she joined as "mother"; nothing of Alice but the relation.
+    await telegram.tap(MOTHER, "export")
+    theirs = json.loads(documents[-1].content.decode("utf-8"))
+    [membership] = theirs["family_links"]
+    assert (membership["role"], membership["relation"], membership["state"]) == (
+        "you_joined", "mother", "linked"
+    )  # fmt: skip
+    assert theirs["reminders"] == []
+    assert theirs["survey_answers"] == []
+    assert theirs["safety_checkins"] == {"plan": None, "asked": []}
+    assert str(ALICE) not in documents[-1].content.decode("utf-8")
+    assert mother_id != alice_id
+
+
+async def run_every_job(app: Application) -> None:
+    policy = reminders.DEFAULT_POLICY
+    await remind_due(app.db, app.engine, app.clock, policy)
+    await send_digests(app.db, app.cipher, app.catalogs, app.clock, policy, "uz_Latn")
+    await run_checkins(app.db, app.cipher, app.desk, app.clock, app.engine, grace_hours=6)
+    await FamilyMessagesJob(app.db, app.cipher, app.catalogs, app.clock, "uz_Latn").run()
+
+
+async def test_deleting_stops_every_scheduled_thing_and_tells_the_family(
+    telegram: TelegramHarness, clock: ManualClock
+) -> None:
+    app = telegram.app
+    broadcast_id = await survey(app)
+    await telegram.onboard(ALICE, "ru")
+    await telegram.onboard(MOTHER, "uz_Cyrl")
+    await telegram.onboard(BOB, "ru")
+    await telegram.onboard(SISTER, "ru")
+    alice_id = await give_everything_new(telegram, ALICE, MOTHER, broadcast_id)
+    bob_id = await give_everything_new(telegram, BOB, SISTER, broadcast_id)  # the control
+    answers_before = await counts_by(app, SurveyAnswer.option)
+
+    await open_my_data(telegram, ALICE)
+    await telegram.tap(ALICE, "delete")
+    await telegram.tap(ALICE, "delete_yes")
+    await telegram.say(ALICE, "удалить")
+    await app.sender.deliver_due()
+
+    # The mother is told, in her language, as when a relative ends the link.
+    assert telegram.last_message(MOTHER)["text"] == (
+        "Қариндошингиз оила боғланишини тугатди: энди у ҳақида хабар олмайсиз."
+    )
+    person = (await rows(app, Person, Person.id == alice_id))[0]
+    assert (person.appeal_digest, person.next_digest_at) == (False, None)
+    assert await rows(app, DocumentReminder, DocumentReminder.person_id == alice_id) == []
+    assert await rows(app, CheckinPlan, CheckinPlan.person_id == alice_id) == []
+    assert await rows(app, SafetyCheckin, SafetyCheckin.person_id == alice_id) == []
+    links = await rows(app, FamilyLink, FamilyLink.person_id == alice_id)
+    assert len(links) == 2
+    assert all(link.ended_at == clock.now() for link in links)
+    assert all(link.code_hash is None and link.next_message_at is None for link in links)
+    # Survey answers stay for the counts, attached to the anonymous tombstone.
+    assert await counts_by(app, SurveyAnswer.option) == answers_before
+    assert len(await rows(app, SurveyAnswer, SurveyAnswer.person_id == alice_id)) == 1
+
+    # Eight days of every job, hour by hour: Bob gets everything, Alice and her mother nothing.
+    to_alice, to_mother = len(telegram.messages_to(ALICE)), len(telegram.messages_to(MOTHER))
+    to_bob, to_sister = len(telegram.messages_to(BOB)), len(telegram.messages_to(SISTER))
+    for _ in range(8 * 24):
+        clock.advance(timedelta(hours=1))
+        await run_every_job(app)
+    await app.sender.deliver_due()
+
+    assert len(telegram.messages_to(ALICE)) == to_alice
+    assert len(telegram.messages_to(MOTHER)) == to_mother
+    async with app.db.sessions() as session:
+        assert await session.scalar(
+            select(func.count()).select_from(OutboxMessage).where(
+                OutboxMessage.person_id == alice_id)
+        ) == 0  # fmt: skip
+    assert await rows(app, SafetyCheckin, SafetyCheckin.person_id == alice_id) == []
+    bob_got = "\n".join(texts_to(telegram, BOB)[to_bob:])
+    assert "Напоминание: Паспорт" in bob_got
+    assert "Ваши обращения в работе:" in bob_got
+    assert "Отметка о безопасности. Вы в безопасности?" in bob_got
+    assert len(telegram.messages_to(SISTER)) > to_sister  # the weekly family message
+    assert len(await rows(app, SafetyCheckin, SafetyCheckin.person_id == bob_id)) > 2
+
+
+async def test_a_family_member_who_deletes_leaves_and_the_person_is_told(
+    telegram: TelegramHarness,
+) -> None:
+    app = telegram.app
+    await telegram.onboard(ALICE, "ru")
+    await telegram.onboard(MOTHER, "uz_Latn")
+    alice_id = (await telegram.person(ALICE)).id
+    mother_id = (await telegram.person(MOTHER)).id
+    link_id = await link_family(app, alice_id, mother_id, "mother")
+
+    await open_my_data(telegram, MOTHER)
+    await telegram.tap(MOTHER, "delete")
+    warning = telegram.last_message(MOTHER)["text"]
+    assert "oila aʼzolaringizga bogʻlanish tugagani haqida xabar beriladi" in warning
+    await telegram.tap(MOTHER, "delete_yes")
+    await telegram.say(MOTHER, "oʻchirish")
+    await app.sender.deliver_due()
+
+    assert telegram.last_message(ALICE)["text"] == (
+        "Член Вашей семьи (Мама) вышел из связи: сообщения о Вас ему больше не приходят."
+    )
+    [link] = await rows(app, FamilyLink, FamilyLink.id == link_id)
+    assert link.ended_at is not None
+    assert link.next_message_at is None
+    async with app.db.sessions() as session:
+        assert await family.linked_members(session, alice_id) == []
+    await open_my_data(telegram, ALICE)
+    text = (await telegram.tap(ALICE, "view"))["text"]
+    assert "• Мама: семейная связь завершена 29.11.2026" in text

@@ -53,15 +53,16 @@ from models import (
     ThreadStatus,
 )
 from models.db import Database
-from services import registrations, staff, staff_actions
+from services import broadcasts, registrations, staff, staff_actions
 from services.appeals import STATUS_LABELS as APPEAL_STATUS_LABELS
 from services.appeals import AppealError
+from services.broadcasts import ANNOUNCEMENT_LIMIT
 from services.canned import MARKER as CANNED_MARKER
 from services.canned import CannedLibrary
 from services.clock import Clock
 from services.countries import country_name
 from services.crypto import DataCipher
-from services.i18n import N_, Translator
+from services.i18n import LOCALES, N_, Translator
 from services.inbound import is_first_delivery
 from services.log_safety import failure_summary
 from services.messages import Choice, MediaRef, OutgoingMessage
@@ -82,6 +83,7 @@ from services.staff import (
     parse_button,
     thread_address,
 )
+from services.text import clean_text
 
 log = logging.getLogger(__name__)
 
@@ -854,26 +856,32 @@ class StaffDeskHandlers:
 
     def _help_text(self) -> str:
         codes = ", ".join(CANNED_MARKER + code for code in self.group.canned.codes) or "—"
-        return self.t.gettext(
-            "How to work here:\n"
-            "• Write in a case's topic to answer the person (text, photos, documents, voice "
-            "messages, locations). A message starting with «!» is a private note.\n"
-            "• A canned reply in the person's language: {codes}.\n"
-            "• {claim} take the case, {release} release it, {transfer} hand it over (reply to "
-            "the other operator's message, or add their Telegram user id).\n"
-            "• {status} the appeal's status, {close} close the case with what was done.\n"
-            "• {registration} the person's registration details, sent to you privately "
-            "(recorded).\n"
-            "• {queue} all open cases."
-        ).format(
-            codes=codes,
-            claim="/claim",
-            release="/release",
-            transfer="/transfer",
-            status="/status",
-            close="/close",
-            registration="/registration",
-            queue="/queue",
+        return (
+            self.t.gettext(
+                "How to work here:\n"
+                "• Write in a case's topic to answer the person (text, photos, documents, voice "
+                "messages, locations). A message starting with «!» is a private note.\n"
+                "• A canned reply in the person's language: {codes}.\n"
+                "• {claim} take the case, {release} release it, {transfer} hand it over (reply to "
+                "the other operator's message, or add their Telegram user id).\n"
+                "• {status} the appeal's status, {close} close the case with what was done.\n"
+                "• {registration} the person's registration details, sent to you privately "
+                "(recorded).\n"
+                "• {queue} all open cases."
+            ).format(
+                codes=codes,
+                claim="/claim",
+                release="/release",
+                transfer="/transfer",
+                status="/status",
+                close="/close",
+                registration="/registration",
+                queue="/queue",
+            )
+            + "\n"
+            + self.t.gettext(
+                "• {broadcast} (supervisors): count who would receive an announcement, or send one."
+            ).format(broadcast="/broadcast")
         )
 
     # -- private messages -----------------------------------------------------------------
@@ -939,6 +947,7 @@ STAFF_COMMANDS = (
     ("status", N_("Set the appeal's status")),
     ("close", N_("Close the case with what was done")),
     ("registration", N_("The person's registration, privately")),
+    ("broadcast", N_("An announcement to many people (supervisors)")),
     ("help", N_("How to work here")),
 )
 
@@ -963,7 +972,148 @@ def build_staff_router(group: StaffGroup) -> Router:
     router.message.filter(in_group)
     router.edited_message.filter(in_group)
     router.callback_query.filter(F.message.chat.id == group.chat_id)
+    router.message(F.text.regexp(BROADCAST_COMMAND))(BroadcastCommand(handlers).on_message)
     router.message()(handlers.on_message)
     router.edited_message()(handlers.on_edited_message)
     router.callback_query()(handlers.on_callback)
     return router
+
+
+# -- /broadcast (supervisors and above) --------------------------------------------------------
+
+BROADCAST_COMMAND = re.compile(r"^/broadcast(?:@\w+)?(?:\s|$)", re.IGNORECASE)
+BROADCAST_COUNTED, BROADCAST_SENT, BROADCAST_REFUSED = (
+    "broadcast_counted",
+    "broadcast_sent",
+    "broadcast_refused",
+)
+
+
+class BroadcastCommand:
+    """`/broadcast RU ru` counts who would receive a broadcast (country or «all», language);
+    `/broadcast send RU ru <text>` sends a short text-only announcement in that language to
+    them (services.broadcasts: STOP and quiet hours honoured), in batches after the turn's
+    commit, then reports what it did. Supervisors and above only; every use is audited."""
+
+    def __init__(self, handlers: StaffDeskHandlers) -> None:
+        self.handlers = handlers
+        self.group = handlers.group
+
+    async def on_message(self, message: Message) -> None:
+        if message.from_user is None:
+            return
+        topic = message.message_thread_id if message.is_topic_message else None
+        command = _COMMAND.match(message.text or "")
+        args = (command.group(2) or "").strip() if command else ""
+        ref = f"m:{message.chat.id}:{message.message_id}"
+        try:
+            started: tuple[int, str] | None = None
+            async with (
+                self.handlers._topics.hold(topic or 0),
+                self.handlers._turn(message.from_user.id, topic, ref, "command:broadcast") as turn,
+            ):
+                if turn is None:
+                    return
+                started = await self._act(turn, args)
+            if started is not None:
+                await self._send(*started)
+        except Exception as error:
+            log.error("staff broadcast failed: %s", failure_summary(error))
+            await self.handlers._sorry(topic)
+
+    def _usage(self) -> str:
+        return self.handlers.t.gettext(
+            "To count who would receive a broadcast: {count}. To send them a short "
+            "announcement: {send}. Country: a code such as {example}, or {all}; language: "
+            "{languages} (to count, also {uz} for both scripts)."
+        ).format(
+            count="/broadcast RU ru",
+            send="/broadcast send RU ru …",
+            example="RU",
+            all="all",
+            languages="uz_Latn, uz_Cyrl, ru",
+            uz="uz",
+        )
+
+    async def _act(self, turn: Turn, args: str) -> tuple[int, str] | None:
+        """The command in the turn's transaction; the broadcast to send after it, if any."""
+        t, operator = self.handlers.t, turn.operator
+        if operator.role == OperatorRole.OPERATOR:
+            staff.audit(turn.session, actor=f"operator:{operator.id}", action=BROADCAST_REFUSED,
+                        now=turn.now)  # fmt: skip
+            self.handlers._say(
+                turn, t.gettext("Only a supervisor or above can count and send broadcasts.")
+            )
+            return None
+        words = args.split(maxsplit=3)
+        sending = bool(words) and words[0].lower() == "send"
+        words = words[1:] if sending else args.split(maxsplit=2)
+        text = clean_text(words[2]).strip() if sending and len(words) > 2 else ""
+        try:
+            if len(words) < 2 or (sending and not text) or (not sending and len(words) > 2):
+                raise broadcasts.BroadcastError("usage")
+            segment = broadcasts.parse_segment(words[0], words[1])
+            if sending and (segment.language not in LOCALES or len(text) > ANNOUNCEMENT_LIMIT):
+                raise broadcasts.BroadcastError("one locale, a short text")
+        except broadcasts.BroadcastError:
+            self.handlers._say(turn, self._usage())
+            return None
+        actor = f"operator:{operator.id}"
+        if not sending:
+            counts = await broadcasts.count(turn.session, segment, turn.now)
+            staff.audit(turn.session, actor=actor, action=BROADCAST_COUNTED, now=turn.now,
+                        detail=segment.describe()[:200])  # fmt: skip
+            self.handlers._say(
+                turn,
+                t.gettext(
+                    "Broadcast to {segment}: {recipients} people. {now} would receive it now, "
+                    "{deferred} at 08:00 their time (quiet hours); {opted_out} have turned "
+                    "notifications off (STOP); {unreachable} cannot be reached."
+                ).format(
+                    segment=segment.describe(),
+                    recipients=counts.recipients,
+                    now=counts.queued - counts.deferred,
+                    deferred=counts.deferred,
+                    opted_out=counts.opted_out,
+                    unreachable=counts.unreachable,
+                ),
+            )
+            return None
+        assert segment.language is not None
+        broadcast = await broadcasts.start(
+            turn.session,
+            segment,
+            broadcasts.Announcement({segment.language: text}),
+            created_by=actor,
+            now=turn.now,
+        )
+        staff.audit(turn.session, actor=actor, action=BROADCAST_SENT, now=turn.now,
+                    detail=f"broadcast:{broadcast.id} {segment.describe()}"[:200])  # fmt: skip
+        self.handlers._say(
+            turn,
+            t.gettext("Broadcast {number} is being sent to {recipients} people.").format(
+                number=broadcast.id, recipients=broadcast.recipients
+            ),
+        )
+        return broadcast.id, turn.address
+
+    async def _send(self, broadcast_id: int, address: str) -> None:
+        group = self.group
+        done = await broadcasts.send(group.db, group.cipher, group.clock, broadcast_id)
+        group.on_enqueued()
+        text = self.handlers.t.gettext(
+            "Broadcast {number} is done: {queued} messages queued ({deferred} of them for "
+            "08:00 their time), {opted_out} not sent (STOP), {unreachable} cannot be reached."
+        ).format(
+            number=done.id,
+            queued=done.queued,
+            deferred=done.deferred,
+            opted_out=done.opted_out,
+            unreachable=done.unreachable,
+        )
+        async with group.db.transaction() as session:
+            staff.to_staff(
+                session, group.cipher, group.desk, address, [OutgoingMessage(text)],
+                group.clock.now(),
+            )  # fmt: skip
+        group.on_enqueued()

@@ -21,6 +21,7 @@ def upgrade() -> None:
     sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
     sa.Column("person_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
     sa.Column("member_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=True),
+    sa.Column("relation", sa.String(length=16), nullable=False),
     sa.Column("code_hash", sa.String(length=64), nullable=True),
     sa.Column("invited_at", sa.DateTime(timezone=True), nullable=False),
     sa.Column("expires_at", sa.DateTime(timezone=True), nullable=False),

@@ -1,0 +1,264 @@
+"""Safety check-in (opt-in, against trafficking), reached from «Family and reminders».
+
+- **Settings** (step "main"): switch on with an interval of 1, 3 or 7 days, see when the
+  next check-in is, change it, switch it off; set, change or remove a code word.
+- **The check-in** (step "ask"): the scheduler (scheduler/checkins.py) asks "Are you safe?"
+  with ConversationEngine.prompt; «I am safe» thanks and puts the person back where they
+  were; «I need help» opens the urgent case of the Help journey's danger path (the same
+  function, so the emergency numbers and the case come in the very first reply).
+- **The code word** (step "code_word", and an interceptor): typed anywhere, it opens an
+  urgent case marked as a covert danger signal, and the reply is only the main menu, as if
+  nothing had happened. The word is never logged nor stored (only a keyed hash).
+"""
+
+import logging
+from datetime import datetime
+
+from handlers import help as help_journey
+from handlers.conversation import (
+    BACK,
+    MENU,
+    Answer,
+    Context,
+    Go,
+    GoBack,
+    GoHome,
+    Journey,
+    Outcome,
+    Question,
+    Repeat,
+)
+from handlers.incoming import Kind
+from models import CheckinStatus, HelpReason
+from services import checkins
+from services.help_cases import REASON_LABELS
+from services.i18n import N_
+from services.messages import Choice
+
+log = logging.getLogger(__name__)
+
+journey = Journey("checkin", first_step="main", needs_consent=True)
+
+MAIN, ASK, CODE_WORD = "main", "ask", "code_word"
+EVERY = "every:"  # "every:3"
+OFF, SET_CODE, REMOVE_CODE, ANSWER_NOW = "off", "code", "code_off", "answer"
+SAFE, NEED_HELP = "safe", "need_help"
+
+EVERY_LABELS = {1: N_("Every day"), 3: N_("Every 3 days"), 7: N_("Every 7 days")}
+EVERY_TEXTS = {1: N_("every day"), 3: N_("every 3 days"), 7: N_("every 7 days")}
+SAFE_LABEL = N_("I am safe")
+HELP_LABEL = N_("I need help")
+SAFE_WORDS = ("ok", "ha", "xa", "ҳа", "да", "yes", "xavfsizman", "хавфсизман", "всё хорошо")
+HELP_WORDS = ("yordam", "yordam kerak", "ёрдам керак", "помощь", "нужна помощь", "help", "sos")
+# Words the chat already understands everywhere (the engine's universal words, STOP and
+# START): a code word equal to one of them would never reach the interceptor.
+TAKEN_WORDS = (
+    "menu", "menyu", "asosiy menyu", "bosh menyu", "главное меню", "в меню", "меню",
+    "back", "orqaga", "ortga", "назад", "cancel", "bekor", "bekor qilish", "отмена",
+    "отменить", "help", "yordam", "помощь", "помогите", "language", "til", "язык",
+    "сменить язык", "stop", "toʻxtat", "тўхтат", "стоп", "start", "старт", "link", "ulash",
+)  # fmt: skip
+
+
+def _every(ctx: Context, days: int) -> str:
+    return ctx._(EVERY_TEXTS[days])
+
+
+def _when(ctx: Context, moment: datetime | None) -> str:
+    assert moment is not None
+    return checkins.when_text(moment, checkins.person_zone(ctx.person), ctx.locale)
+
+
+# -- the settings ----------------------------------------------------------------------------
+
+
+@journey.asks(MAIN)
+async def ask_main(ctx: Context) -> Question:
+    plan = await checkins.plan_of(ctx.session, ctx.person.id)
+    waiting = await checkins.open_checkin(ctx.session, ctx.person.id)
+    lines: list[str] = []
+    choices: list[Choice] = []
+    if waiting is not None:
+        lines.append(ctx._("A safety check-in is waiting for your answer."))
+        choices.append(ctx.choice(ANSWER_NOW, "Answer the check-in now"))
+    if plan is not None and plan.interval_days is not None and plan.next_checkin_at is not None:
+        lines.append(
+            ctx._(
+                "Safety check-in is on: we ask «Are you safe?» {every}. The next check-in: "
+                "{when} (your local time)."
+            ).format(every=_every(ctx, plan.interval_days), when=_when(ctx, plan.next_checkin_at))
+        )
+        lines.append(
+            ctx._(
+                "If you do not answer within a few hours (night hours do not count), the "
+                "family members linked to you and the consulate's operators are told."
+            )
+        )
+        choices += [
+            ctx.choice(f"{EVERY}{days}", EVERY_LABELS[days])
+            for days in checkins.INTERVALS
+            if days != plan.interval_days
+        ]
+        choices.append(ctx.choice(OFF, "Switch off the check-ins"))
+    else:
+        lines.append(
+            ctx._(
+                "Safety check-in: we ask you «Are you safe?» every 1, 3 or 7 days, never at "
+                "night. If you do not answer within a few hours (night hours do not count), "
+                "the family members linked to you and the consulate's operators are told. "
+                "How often should we ask?"
+            )
+        )
+        choices += [ctx.choice(f"{EVERY}{days}", EVERY_LABELS[days]) for days in checkins.INTERVALS]
+    if plan is not None and plan.code_word_hash is not None:
+        lines.append(ctx._("Your code word is set."))
+        choices.append(ctx.choice(SET_CODE, "Change the code word"))
+        choices.append(ctx.choice(REMOVE_CODE, "Remove the code word"))
+    else:
+        lines.append(
+            ctx._(
+                "You can also set a code word: if you are in danger and cannot write openly, "
+                "send only this word, and the consulate's operators get an urgent signal."
+            )
+        )
+        choices.append(ctx.choice(SET_CODE, "Set a code word"))
+    choices += [ctx.choice(BACK, "Back"), ctx.choice(MENU, "Main menu")]
+    return Question("\n\n".join(lines), tuple(choices))
+
+
+@journey.answers(MAIN)
+async def answer_main(ctx: Context, answer: Answer) -> Outcome:
+    choice = answer.choice or ""
+    if choice.startswith(EVERY) and choice.removeprefix(EVERY).isdigit():
+        days = int(choice.removeprefix(EVERY))
+        if days in checkins.INTERVALS:
+            plan = await checkins.switch_on(ctx.session, ctx.person, days, ctx.now)
+            ctx.say(
+                ctx._("Done: the safety check-in is {every}. The first one: {when}.").format(
+                    every=_every(ctx, days), when=_when(ctx, plan.next_checkin_at)
+                )
+            )
+            return Repeat()
+    if choice == OFF:
+        await checkins.switch_off(ctx.session, ctx.person.id, ctx.now)
+        ctx.say(ctx._("The safety check-in is switched off."))
+        if await checkins.open_checkin(ctx.session, ctx.person.id) is not None:
+            ctx.say(ctx._("The check-in already asked still waits for your answer."))
+        return Repeat()
+    if choice == SET_CODE:
+        return Go(journey.name, CODE_WORD)
+    if choice == REMOVE_CODE:
+        await checkins.remove_code_word(ctx.session, ctx.person.id, ctx.now)
+        ctx.say(ctx._("The code word is removed."))
+        return Repeat()
+    if choice == ANSWER_NOW:
+        return Go(journey.name, ASK)
+    return ctx.not_understood()
+
+
+# -- the check-in ----------------------------------------------------------------------------
+
+
+@journey.asks(ASK)
+async def ask_checkin(ctx: Context) -> Question:
+    return Question(
+        ctx._("Safety check-in. Are you safe? Please choose one answer."),
+        (
+            ctx.choice(SAFE, SAFE_LABEL, *SAFE_WORDS),
+            ctx.choice(NEED_HELP, HELP_LABEL, *HELP_WORDS),
+        ),
+    )
+
+
+@journey.answers(ASK)
+async def answer_checkin(ctx: Context, answer: Answer) -> Outcome:
+    session, cipher, desk = ctx.session, ctx.cipher, ctx.staff
+    if answer.choice == SAFE:
+        await checkins.answer(session, cipher, desk, ctx.person, CheckinStatus.SAFE, ctx.now)
+        ctx.say(ctx._("Thank you. We are glad you are safe."))
+        plan = await checkins.plan_of(session, ctx.person.id)
+        if plan is not None and plan.next_checkin_at is not None:
+            ctx.say(
+                ctx._("The next check-in: {when}.").format(when=_when(ctx, plan.next_checkin_at))
+            )
+        return GoBack()
+    if answer.choice == NEED_HELP:
+        await checkins.answer(session, cipher, desk, ctx.person, CheckinStatus.HELP, ctx.now)
+        # The Help journey's danger path: the numbers and an urgent case in this reply.
+        outcome = await help_journey.open_danger(ctx)
+        await checkins.note_help_answer(session, cipher, desk, ctx.person, ctx.now)
+        return outcome
+    return Repeat(
+        ctx._("Please choose «{safe}» or «{help}».").format(
+            safe=ctx._(SAFE_LABEL), help=ctx._(HELP_LABEL)
+        )
+    )
+
+
+# -- the code word ---------------------------------------------------------------------------
+
+
+@journey.asks(CODE_WORD)
+async def ask_code_word(ctx: Context) -> Question:
+    return Question(
+        ctx._(
+            "Type the code word: an ordinary word you would not otherwise write here, for "
+            "example the name of a fruit (at least 3 letters). If one day you are in danger "
+            "and cannot write openly, send only this word: we answer with the main menu only, "
+            "so that nobody near you notices, and the consulate's operators get an urgent "
+            "signal at once. The word is stored in a form nobody can read."
+        ),
+        (ctx.choice(BACK, "Back"),),
+        free_text=True,
+    )
+
+
+@journey.answers(CODE_WORD)
+async def answer_code_word(ctx: Context, answer: Answer) -> Outcome:
+    if answer.kind is not Kind.TEXT or not answer.text:
+        return Repeat(ctx._("Please type the code word in letters."))
+    reserved = (*TAKEN_WORDS, *_choice_words(ctx), *help_journey.DANGER_WORDS)
+    problem = checkins.code_word_problem(answer.text, reserved)
+    if problem == checkins.TOO_LONG:
+        return Repeat(
+            ctx._("This is too long. Please choose one word of up to {limit} characters.").format(
+                limit=checkins.CODE_WORD_MAX
+            )
+        )
+    if problem == checkins.NO_LETTERS:
+        return Repeat(ctx._("Please type the code word in letters."))
+    if problem == checkins.TOO_SHORT:
+        return Repeat(ctx._("Please choose a word of at least 3 letters."))
+    if problem == checkins.RESERVED:
+        return Repeat(
+            ctx._("This word already has a meaning in this chat. Please choose another word.")
+        )
+    await checkins.set_code_word(ctx.session, ctx.cipher, ctx.person.id, answer.text, ctx.now)
+    ctx.say(
+        ctx._(
+            "Your code word is saved. For safety, you may now delete your message with the "
+            "word from this chat."
+        )
+    )
+    return GoBack()
+
+
+def _choice_words(ctx: Context) -> list[str]:
+    """The check-in's own answers, in every locale (they win over a code word there)."""
+    words = [*SAFE_WORDS, *HELP_WORDS]
+    for label in (SAFE_LABEL, HELP_LABEL, REASON_LABELS[HelpReason.DANGER]):
+        words += ctx.catalogs.in_every_locale(label)
+    return words
+
+
+@journey.intercepts
+async def intercept(ctx: Context, answer: Answer) -> Outcome | None:
+    """The code word, typed anywhere: a covert urgent case; the reply is the main menu."""
+    if answer.kind is not Kind.TEXT or not answer.text or not ctx.person.has_consented:
+        return None
+    if (ctx.state.journey, ctx.state.step) == (journey.name, CODE_WORD):
+        return None  # choosing a new word (perhaps the same) is not a signal
+    if not await checkins.is_code_word(ctx.session, ctx.cipher, ctx.person.id, answer.text):
+        return None
+    await checkins.covert_signal(ctx.session, ctx.cipher, ctx.staff, ctx.person, ctx.now)
+    return GoHome()

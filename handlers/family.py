@@ -1,0 +1,446 @@
+"""Family and reminders: the hub (document reminders, safety check-in, my family) and the
+family links — inviting a relative, confirming or refusing who joined, what they receive,
+removing them or leaving.
+
+A relative joins by the Telegram deep link (`/start fam_<code>`: kept by the engine for a new
+chat and used here once they chose their language and accepted the privacy notice, see
+`join_after_onboarding`) or by sending `FAMILY <code>` (OILA, ОИЛА, СЕМЬЯ) in any chat, even
+as the first message (an early interceptor). The inviting person is told by a push and
+confirms in «My family» (why not engine.prompt: services.family.request_confirmation).
+"""
+
+from handlers.conversation import (
+    BACK,
+    MENU,
+    Answer,
+    Context,
+    Go,
+    GoBack,
+    GoHome,
+    Journey,
+    Outcome,
+    Question,
+    Repeat,
+)
+from handlers.incoming import Kind
+from models import FamilyLink
+from services import family, linking
+from services.messages import Choice, join_texts
+from services.text import match_key
+
+journey = Journey("family", first_step="hub", needs_consent=True)
+
+HUB, MEMBERS, RELATION, MEMBER, END = "hub", "members", "relation", "member", "end"
+REMINDERS, CHECKIN, MINE = "reminders", "checkin", "fam:mine"
+INVITE, CONFIRM, REFUSE, WITHDRAW = "fam:invite", "fam:confirm", "fam:refuse", "fam:withdraw"
+REMOVE, LEAVE, KEEP, END_NOW = "fam:remove", "fam:leave", "fam:keep", "fam:end"
+SHARE = "share:"  # + weekly_safe / call_reminders
+LINK = "fam:link:"  # + the link's id
+REL = "rel:"  # + a key of family.RELATIONS
+CURRENT = "link"  # the link shown in the member step (its id, in the answers)
+ENDING = "ending"  # remove or leave, for the end step
+
+
+def _notifier(ctx: Context) -> family.Notifier:
+    return family.Notifier(ctx.cipher, ctx.catalogs, ctx.settings.default_locale)
+
+
+def _contact_points(ctx: Context) -> tuple[str | None, str | None]:
+    """The bot's Telegram username (for the deep link) and WhatsApp number (for the text to
+    forward), when the bot is served there; without them the invitation shows the code and
+    how to send it."""
+    settings = ctx.settings
+    return settings.telegram_bot_username, family.whatsapp_number(settings.whatsapp_from)
+
+
+def _relation(ctx: Context, link: FamilyLink) -> str:
+    return family.relation_label(ctx.translator, link.relation)
+
+
+def _example(code: str) -> str:
+    return f"{family.COMMAND_WORD} {code}"  # the same in every language
+
+
+# -- the hub ----------------------------------------------------------------------------------
+
+
+@journey.asks(HUB)
+async def ask_hub(ctx: Context) -> Question:
+    choices: list[Choice] = []
+    if REMINDERS in ctx.journeys:
+        choices.append(ctx.choice(REMINDERS, "Document reminders"))
+    if CHECKIN in ctx.journeys:
+        choices.append(ctx.choice(CHECKIN, "Safety check-in"))
+    choices.append(ctx.choice(MINE, "My family"))
+    choices.append(ctx.choice(MENU, "Main menu"))
+    return Question(ctx._("Family and reminders. What would you like to do?"), tuple(choices))
+
+
+@journey.answers(HUB)
+async def answer_hub(ctx: Context, answer: Answer) -> Outcome:
+    if answer.choice in (REMINDERS, CHECKIN) and answer.choice in ctx.journeys:
+        return Go(answer.choice)
+    if answer.choice == MINE:
+        return Go(journey.name, MEMBERS)
+    return ctx.not_understood()
+
+
+# -- my family: the list -----------------------------------------------------------------------
+
+
+def _status_line(ctx: Context, link: FamilyLink) -> str:
+    relation = _relation(ctx, link)
+    if link.member_id is None:
+        return ctx._("{relation}: invitation not used yet (valid until {date})").format(
+            relation=relation, date=link.expires_at.strftime("%d.%m.%Y")
+        )
+    if link.confirmed_at is None:
+        return ctx._("{relation}: has joined and waits for your confirmation").format(
+            relation=relation
+        )
+    return ctx._("{relation}: linked").format(relation=relation)
+
+
+def _membership_line(ctx: Context, link: FamilyLink) -> str:
+    relation = _relation(ctx, link)
+    if link.confirmed_at is None:
+        return ctx._(
+            "A relative invited you (as: {relation}); waiting for their confirmation"
+        ).format(relation=relation)
+    return ctx._("A relative invited you (as: {relation}); linked").format(relation=relation)
+
+
+def _pick(link: FamilyLink, label: str) -> Choice:
+    return Choice(f"{LINK}{link.id}", label, (match_key(label),))
+
+
+@journey.asks(MEMBERS)
+async def ask_members(ctx: Context) -> Question:
+    mine = await family.links_of(ctx.session, ctx.person.id, ctx.now)
+    theirs = await family.memberships(ctx.session, ctx.person.id)
+    # Requests waiting for confirmation first: they are what the person came for.
+    mine = sorted(mine, key=lambda link: link.member_id is None or link.confirmed_at is not None)
+    lines = [f"• {_status_line(ctx, link)}" for link in mine]
+    lines += [f"• {_membership_line(ctx, link)}" for link in theirs]
+    if lines:
+        text = ctx._("My family:") + "\n" + "\n".join(lines)
+    else:
+        text = ctx._(
+            "You have not invited anyone yet. A family member you invite can receive a weekly "
+            "message that you checked in and are safe, and a reminder to keep in touch. "
+            "Nothing is shared until you confirm them."
+        )
+    choices = [ctx.choice(INVITE, "Invite a family member")]
+    choices += [_pick(link, _status_line(ctx, link)) for link in mine]
+    choices += [_pick(link, _membership_line(ctx, link)) for link in theirs]
+    choices += [ctx.choice(BACK, "Back"), ctx.choice(MENU, "Main menu")]
+    return Question(text, tuple(choices))
+
+
+@journey.answers(MEMBERS)
+async def answer_members(ctx: Context, answer: Answer) -> Outcome:
+    if answer.choice == INVITE:
+        return Go(journey.name, RELATION)
+    if answer.choice and answer.choice.startswith(LINK):
+        ctx.answers[CURRENT] = int(answer.choice.removeprefix(LINK))
+        return Go(journey.name, MEMBER)
+    return ctx.not_understood()
+
+
+# -- inviting -------------------------------------------------------------------------------------
+
+
+@journey.asks(RELATION)
+async def ask_relation(ctx: Context) -> Question:
+    choices = [ctx.choice(f"{REL}{key}", label) for key, label in family.RELATIONS.items()]
+    choices.append(ctx.choice(BACK, "Back"))
+    return Question(ctx._("Whom do you want to invite?"), tuple(choices))
+
+
+@journey.answers(RELATION)
+async def answer_relation(ctx: Context, answer: Answer) -> Outcome:
+    if not (answer.choice and answer.choice.startswith(REL)):
+        return ctx.not_understood()
+    relation = answer.choice.removeprefix(REL)
+    code = await family.create_invitation(ctx.session, ctx.cipher, ctx.person.id, relation, ctx.now)
+    ctx.say(_invitation_text(ctx, code, relation))
+    return GoBack()  # to the list, which now shows the invitation
+
+
+def _invitation_text(ctx: Context, code: str, relation: str) -> str:
+    username, number = _contact_points(ctx)
+    days = family.INVITATION_LIFETIME.days
+    parts = [
+        ctx._(
+            "Invitation for: {relation}. The code is {code}. It works once, for {days} days. "
+            "Give it only to this family member."
+        ).format(relation=family.relation_label(ctx.translator, relation), code=code, days=days)
+    ]
+    if (link := family.deep_link(username, code)) is not None:
+        parts.append(
+            ctx._(
+                "On Telegram: send them this link. It opens Vatandosh; they choose their "
+                "language and join:"
+            )
+            + "\n"
+            + link
+        )
+    if number is not None:
+        parts.append(
+            ctx._("For WhatsApp, forward them this text:")
+            + "\n"
+            + ctx._("Write to {number} on WhatsApp and send: {example}").format(
+                number=number, example=_example(code)
+            )
+        )
+    else:
+        parts.append(
+            ctx._("Or they write to Vatandosh in Telegram or WhatsApp and send: {example}").format(
+                example=_example(code)
+            )
+        )
+    parts.append(ctx._("Nothing is shared until you confirm the person who joins."))
+    return join_texts(parts)
+
+
+# -- one link -------------------------------------------------------------------------------------
+
+
+async def _current(ctx: Context) -> FamilyLink | None:
+    return await family.link_of(ctx.session, ctx.answers.get(CURRENT), ctx.person.id)
+
+
+def _gone(ctx: Context) -> str:
+    return ctx._("This family link no longer exists.")
+
+
+def _on_off(ctx: Context, value: bool) -> str:
+    return ctx._("on") if value else ctx._("off")
+
+
+@journey.asks(MEMBER)
+async def ask_member(ctx: Context) -> Question:
+    link = await _current(ctx)
+    back = ctx.choice(BACK, "Back")
+    if link is None:
+        return Question(_gone(ctx), (back, ctx.choice(MENU, "Main menu")))
+    relation = _relation(ctx, link)
+    if link.member_id == ctx.person.id:
+        text = _membership_line(ctx, link)
+        return Question(text, (ctx.choice(LEAVE, "Leave this family link"), back))
+    if link.member_id is None:
+        text = ctx._(
+            "Invitation for {relation}, not used yet. It works until {date}. "
+            "The code was shown when you made the invitation."
+        ).format(relation=relation, date=link.expires_at.strftime("%d.%m.%Y"))
+        return Question(text, (ctx.choice(WITHDRAW, "Withdraw the invitation"), back))
+    if link.confirmed_at is None:
+        text = ctx._(
+            "Someone has joined with your invitation for {relation} and waits for your "
+            "confirmation. Confirm only if you know it is them."
+        ).format(relation=relation)
+        return Question(text, (ctx.choice(CONFIRM, "Confirm"), ctx.choice(REFUSE, "Refuse"), back))
+    text = join_texts(
+        [
+            ctx._("{relation} is linked. What they receive, once a week:").format(relation=relation)
+            + "\n"
+            + ctx._("• that you checked in and are safe (only when you did): {state}").format(
+                state=_on_off(ctx, link.share_weekly_safe)
+            )
+            + "\n"
+            + ctx._("• a reminder to keep in touch with you: {state}").format(
+                state=_on_off(ctx, link.share_call_reminders)
+            ),
+            ctx._(
+                "Support resources for families and children are not sent: we do not have "
+                "verified ones yet."
+            ),
+        ]
+    )
+    return Question(
+        text,
+        (
+            ctx.choice(f"{SHARE}weekly_safe", "Switch the «safe» message on or off"),
+            ctx.choice(f"{SHARE}call_reminders", "Switch the reminder on or off"),
+            ctx.choice(REMOVE, "Remove from my family"),
+            back,
+        ),
+    )
+
+
+@journey.answers(MEMBER)
+async def answer_member(ctx: Context, answer: Answer) -> Outcome:
+    link = await _current(ctx)
+    if link is None:
+        return ctx.not_understood()
+    is_person = link.person_id == ctx.person.id
+    choice = answer.choice or ""
+    if choice == CONFIRM and is_person:
+        if await family.confirm(ctx.session, _notifier(ctx), link, ctx.now):
+            ctx.say(
+                ctx._("Confirmed. {relation} will receive what you choose below.").format(
+                    relation=_relation(ctx, link)
+                )
+            )
+        return Repeat()
+    if choice in (REFUSE, WITHDRAW) and is_person:
+        await family.end(ctx.session, _notifier(ctx), link, family.EndedBy.PERSON, ctx.now)
+        ctx.say(
+            ctx._("Refused. Nothing is shared.")
+            if choice == REFUSE
+            else ctx._("The invitation has been withdrawn: its code no longer works.")
+        )
+        return GoBack()
+    if choice.startswith(SHARE) and is_person and link.confirmed_at is not None:
+        what = choice.removeprefix(SHARE)
+        current = link.share_weekly_safe if what == "weekly_safe" else link.share_call_reminders
+        family.set_sharing(link, what, not current)
+        return Repeat()
+    if (choice == REMOVE and is_person) or (choice == LEAVE and not is_person):
+        ctx.answers[ENDING] = choice
+        return Go(journey.name, END)
+    return ctx.not_understood()
+
+
+@journey.asks(END)
+async def ask_end(ctx: Context) -> Question:
+    link = await _current(ctx)
+    if link is None:
+        return Question(_gone(ctx), (ctx.choice(BACK, "Back"),))
+    if ctx.answers.get(ENDING) == LEAVE:
+        text = ctx._(
+            "Leave this family link? You will no longer receive messages about your relative, "
+            "and they will be told."
+        )
+        yes = ctx.choice(END_NOW, "Yes, leave")
+    else:
+        text = ctx._(
+            "Remove {relation} from your family? They will no longer receive messages about "
+            "you, and they will be told."
+        ).format(relation=_relation(ctx, link))
+        yes = ctx.choice(END_NOW, "Yes, remove")
+    return Question(text, (ctx.choice(KEEP, "No, keep it"), yes))
+
+
+@journey.answers(END)
+async def answer_end(ctx: Context, answer: Answer) -> Outcome:
+    if answer.choice == KEEP:
+        return GoBack()
+    if answer.choice != END_NOW:
+        return ctx.not_understood()
+    link = await _current(ctx)
+    if link is not None:
+        by = family.EndedBy.PERSON if link.person_id == ctx.person.id else family.EndedBy.MEMBER
+        await family.end(ctx.session, _notifier(ctx), link, by, ctx.now)
+        ctx.say(
+            ctx._("Done: you have left the family link.")
+            if by is family.EndedBy.MEMBER
+            else ctx._("Done: they are no longer in your family.")
+        )
+    ctx.answers.pop(ENDING, None)
+    ctx.answers.pop(CURRENT, None)
+    return _back_to_list(ctx)
+
+
+def _back_to_list(ctx: Context) -> Outcome:
+    """To «My family», forgetting the steps of the link that just ended."""
+    history = ctx.state.history
+    while history and tuple(history[-1]) != (journey.name, MEMBERS):
+        history.pop()
+    return GoBack() if history else Go(journey.name, MEMBERS, remember=False)
+
+
+# -- joining with a code ----------------------------------------------------------------------
+
+
+@journey.intercepts_early
+async def join_by_code(ctx: Context, answer: Answer) -> Outcome | None:
+    """`FAMILY 12345678` in any chat, at any time; `/start fam_12345678` in a chat that has
+    already chosen its language (a new chat keeps the payload until it has)."""
+    from handlers import onboarding  # onboarding imports this module for its hook
+
+    if answer.kind is Kind.COMMAND:
+        if answer.incoming.command != "start" or not family.is_family_payload(answer.text):
+            return None
+        request = family.JoinRequest(family.code_from_payload(answer.text))
+        if not onboarding.is_complete(ctx):
+            return None  # the engine keeps the payload; joining follows onboarding
+    else:
+        found = family.read_request(answer.text)
+        if found is None:
+            return None
+        request = found
+    if not onboarding.is_complete(ctx) or not ctx.person.has_consented:
+        if request.code is not None:
+            ctx.state.answers_of("start")["payload"] = family.PAYLOAD_PREFIX + request.code
+        hint = ctx._(
+            "To join your family member, first choose your language and accept the privacy "
+            "notice; then you join automatically."
+        )
+        if onboarding.is_complete(ctx):  # declined the privacy notice before
+            ctx.say(hint)
+            return Go("onboarding", "consent")
+        return Repeat(hint)
+    return GoHome() if await _join(ctx, request.code, answer) else Repeat()
+
+
+async def join_after_onboarding(ctx: Context, answer: Answer) -> bool:
+    """The onboarding hook: a kept `fam_<code>` start payload, once the person accepted the
+    privacy notice, joins them (what happened is said). False when there was none."""
+    start = ctx.state.answers_of("start")
+    payload = start.get("payload")
+    if not family.is_family_payload(payload):
+        return False
+    start.pop("payload", None)
+    await _join(ctx, family.code_from_payload(payload), answer)
+    return True
+
+
+async def _join(ctx: Context, code: str | None, answer: Answer) -> bool:
+    """Use the code for this person; say what happened. True when they joined."""
+    if code is None:
+        ctx.say(
+            ctx._("The code has {digits} digits. Please send it like this: {example}").format(
+                digits=family.CODE_DIGITS, example=_example("12345678")
+            )
+        )
+        return False
+    chat = (answer.incoming.channel, answer.incoming.external_id)
+    if (wait := await linking.blocked_for(ctx.session, ctx.cipher, *chat, ctx.now)) is not None:
+        ctx.say(_too_many(ctx, wait.total_seconds()))
+        return False
+    result = await family.join(ctx.session, ctx.cipher, code, ctx.person, ctx.now)
+    if result is family.Refusal.WRONG:
+        wait = await linking.record_wrong(ctx.session, ctx.cipher, *chat, ctx.now)
+        if wait is not None:
+            ctx.say(_too_many(ctx, wait.total_seconds()))
+        else:
+            ctx.say(
+                ctx._(
+                    "This family code does not work: it may be mistyped, already used, "
+                    "withdrawn or older than {days} days. Please ask your relative for a new "
+                    "invitation."
+                ).format(days=family.INVITATION_LIFETIME.days)
+            )
+        return False
+    if result is family.Refusal.OWN:
+        ctx.say(ctx._("This is your own invitation: send the code to your family member."))
+        return False
+    if result is family.Refusal.ALREADY:
+        ctx.say(ctx._("You are already in this relative's family (or waiting for them)."))
+        return False
+    await family.request_confirmation(ctx.session, _notifier(ctx), result, ctx.now)
+    ctx.say(
+        ctx._(
+            "Thank you. We have asked your relative to confirm you as a family member and "
+            "will tell you when they do. Nothing about them is shared until then."
+        )
+    )
+    return True
+
+
+def _too_many(ctx: Context, seconds: float) -> str:
+    minutes = max(1, int(-(-seconds // 60)))
+    return ctx._("Too many wrong codes from this chat. Please try again in {minutes} min.").format(
+        minutes=minutes
+    )

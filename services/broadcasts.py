@@ -1,0 +1,487 @@
+"""Broadcasts: an announcement to a segment of people (country, language, sex, kind of
+registration), each in their own language, through the outbox as pushes — STOP honoured
+(recorded as not sent), quiet hours honoured (queued for 08:00 local) — with an optional
+short survey (1–5 questions of 2–6 options, one tap each).
+
+Recipients are people who consented, have not deleted their data and chose a language. They
+are taken in batches by id, each batch in its own transaction together with the broadcast's
+cursor and counts, so 100,000 people never sit in memory and an interrupted broadcast is
+resumed (`send` again) without anyone getting it twice.
+
+With a survey, the announcement and the first question are one message: the survey journey's
+first question carries the announcement above it (`engine.prompt`, journey "survey"), so a
+survey costs no extra send per person against the platforms' limits.
+"""
+
+import tomllib
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import ColumnElement, and_, exists, func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from models import (
+    Broadcast,
+    BroadcastStatus,
+    ChannelAccount,
+    Person,
+    Registration,
+    RegistrationKind,
+    SurveyAnswer,
+)
+from models.db import Database
+from services.clock import Clock
+from services.countries import country_codes
+from services.crypto import DataCipher
+from services.i18n import LOCALES
+from services.local_time import next_allowed, zone_of
+from services.messages import OutgoingMessage
+from services.notify import notify_person
+from services.prompter import Prompter
+from services.text import clean_text
+
+SURVEY_JOURNEY = "survey"
+ANNOUNCEMENT_LIMIT = 1500  # one message on every channel, also inside a WhatsApp template
+QUESTION_LIMIT = 300
+OPTION_LIMIT = 60  # a button's label
+QUESTIONS = (1, 5)
+OPTIONS = (2, 6)
+SEXES = ("female", "male")
+KINDS = tuple(kind.value for kind in RegistrationKind)
+# "uz" is both Uzbek scripts.
+LANGUAGES = {**{locale.lower(): (locale,) for locale in LOCALES}, "uz": ("uz_Latn", "uz_Cyrl")}
+BATCH_SIZE = 500
+
+
+class BroadcastError(ValueError):
+    """A broadcast that cannot be made as given; the message says why in one line."""
+
+
+# -- what and to whom -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Segment:
+    """Who receives a broadcast; None is not a filter."""
+
+    country: str | None = None  # where the person is now (ISO 3166 alpha-2)
+    language: str | None = None  # a locale, or "uz" for both Uzbek scripts
+    sex: str | None = None  # from their consular registration
+    registration_kind: str | None = None  # permanent or temporary
+
+    def as_dict(self) -> dict[str, str]:
+        values = {
+            "country": self.country,
+            "language": self.language,
+            "sex": self.sex,
+            "registration_kind": self.registration_kind,
+        }
+        return {key: value for key, value in values.items() if value is not None}
+
+    def describe(self) -> str:
+        """For engineers and operators (English, like the CLI)."""
+        parts = [f"{key}={value}" for key, value in self.as_dict().items()]
+        return ", ".join(parts) or "everyone"
+
+
+def parse_segment(
+    country: str | None = None,
+    language: str | None = None,
+    sex: str | None = None,
+    registration_kind: str | None = None,
+) -> Segment:
+    """Checks and normalises the filters ("ru" → "ru", "UZ_latn" → "uz_Latn", "tr" → "TR");
+    "all", "*" or nothing means no filter."""
+
+    def given(value: str | None) -> str | None:
+        text = (value or "").strip()
+        return None if text.lower() in ("", "all", "*", "-") else text
+
+    code = given(country)
+    if code is not None:
+        code = code.upper()
+        if code not in set(country_codes()):
+            raise BroadcastError(f"unknown country code {country!r}: use ISO codes such as RU, KZ")
+    locale = given(language)
+    if locale is not None:
+        if locale.lower() not in LANGUAGES:
+            raise BroadcastError(
+                f"unknown language {language!r}: use one of {', '.join(LANGUAGES)}"
+            )
+        locale = next(name for name in (*LOCALES, "uz") if name.lower() == locale.lower())
+    chosen_sex = given(sex)
+    if chosen_sex is not None and chosen_sex.lower() not in SEXES:
+        raise BroadcastError(f"unknown sex {sex!r}: use {' or '.join(SEXES)}")
+    kind = given(registration_kind)
+    if kind is not None and kind.lower() not in KINDS:
+        raise BroadcastError(
+            f"unknown registration kind {registration_kind!r}: use {' or '.join(KINDS)}"
+        )
+    return Segment(
+        country=code,
+        language=locale,
+        sex=chosen_sex.lower() if chosen_sex else None,
+        registration_kind=kind.lower() if kind else None,
+    )
+
+
+@dataclass(frozen=True)
+class Announcement:
+    """The texts per locale, and the survey: [{"texts": {locale: …}, "options": [{…}, …]}]."""
+
+    texts: dict[str, str]
+    survey: list[dict[str, Any]] | None = None
+
+
+def _texts(table: Any, where: str, limit: int, locales: Sequence[str]) -> dict[str, str]:
+    if not isinstance(table, Mapping):
+        raise BroadcastError(f"{where}: expected a table with {', '.join(locales)}")
+    unknown = sorted(set(table) - {"options", "option"} - set(locales))
+    if unknown:
+        raise BroadcastError(f"{where}: unknown key(s) {', '.join(map(str, unknown))}")
+    texts: dict[str, str] = {}
+    for locale in locales:
+        value = table.get(locale)
+        text = clean_text(value).strip() if isinstance(value, str) else ""
+        if not text:
+            raise BroadcastError(f"{where}: the {locale} text is missing or empty")
+        if len(text) > limit:
+            raise BroadcastError(f"{where}: the {locale} text is too long (at most {limit})")
+        texts[locale] = text
+    return texts
+
+
+def parse_announcement(data: Mapping[str, Any], locales: Sequence[str] = LOCALES) -> Announcement:
+    """From the file's contents (see the operator guide): `[announcement]` with one text per
+    locale, then optionally `[[question]]` tables (one text per locale) each with
+    `[[question.option]]` tables."""
+    unknown = sorted(set(data) - {"announcement", "question"})
+    if unknown:
+        raise BroadcastError(f"unknown section(s) {', '.join(unknown)}: use announcement, question")
+    if "announcement" not in data:
+        raise BroadcastError("the [announcement] section is missing")
+    texts = _texts(data["announcement"], "[announcement]", ANNOUNCEMENT_LIMIT, locales)
+    questions = data.get("question")
+    if questions is None:
+        return Announcement(texts)
+    if not isinstance(questions, list) or not QUESTIONS[0] <= len(questions) <= QUESTIONS[1]:
+        raise BroadcastError(f"a survey has {QUESTIONS[0]} to {QUESTIONS[1]} [[question]] tables")
+    survey: list[dict[str, Any]] = []
+    for number, question in enumerate(questions, start=1):
+        where = f"question {number}"
+        question_texts = _texts(question, where, QUESTION_LIMIT, locales)
+        options = question.get("option")
+        if not isinstance(options, list) or not OPTIONS[0] <= len(options) <= OPTIONS[1]:
+            raise BroadcastError(
+                f"{where}: {OPTIONS[0]} to {OPTIONS[1]} [[question.option]] tables are needed"
+            )
+        survey.append(
+            {
+                "texts": question_texts,
+                "options": [
+                    _texts(option, f"{where}, option {index}", OPTION_LIMIT, locales)
+                    for index, option in enumerate(options, start=1)
+                ],
+            }
+        )
+    return Announcement(texts, survey)
+
+
+def load_announcement(path: Path) -> Announcement:
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except OSError as error:
+        raise BroadcastError(f"cannot read {path}: {error.strerror}") from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
+        raise BroadcastError(f"{path} is not valid TOML: {error}") from None
+    return parse_announcement(data)
+
+
+# -- who ----------------------------------------------------------------------------------
+
+
+def _conditions(segment: Segment) -> list[ColumnElement[bool]]:
+    conditions: list[ColumnElement[bool]] = [
+        Person.deleted_at.is_(None),
+        Person.consented_at.is_not(None),
+        Person.locale.is_not(None),
+    ]
+    if segment.country is not None:
+        conditions.append(Person.country == segment.country)
+    if segment.language is not None:
+        conditions.append(Person.locale.in_(LANGUAGES[segment.language.lower()]))
+    registered: list[ColumnElement[bool]] = []
+    if segment.sex is not None:
+        registered.append(Registration.sex == segment.sex)
+    if segment.registration_kind is not None:
+        registered.append(Registration.kind == segment.registration_kind)
+    if registered:
+        conditions.append(exists().where(Registration.person_id == Person.id, and_(*registered)))
+    return conditions
+
+
+def _has_account(*, willing: bool) -> ColumnElement[bool]:
+    query = exists().where(
+        ChannelAccount.person_id == Person.id, ChannelAccount.reachable.is_(True)
+    )
+    if willing:
+        query = query.where(ChannelAccount.opted_out_at.is_(None))
+    return query
+
+
+@dataclass
+class Counts:
+    recipients: int = 0  # in the segment
+    queued: int = 0  # pushes queued (at once or for the morning)
+    deferred: int = 0  # of those, waiting for the end of the quiet hours
+    opted_out: int = 0  # STOP on every channel: recorded as not sent
+    unreachable: int = 0  # no chat reaches them: nothing written
+
+    def summary(self) -> str:
+        now = self.queued - self.deferred
+        return (
+            f"{self.recipients} recipient(s): {now} now, {self.deferred} at 08:00 their time "
+            f"(quiet hours), {self.opted_out} opted out (STOP, recorded as not sent), "
+            f"{self.unreachable} without a reachable chat"
+        )
+
+
+async def count(session: AsyncSession, segment: Segment, now: datetime) -> Counts:
+    """The dry run: who would receive it, and how."""
+    people = (
+        select(
+            Person.country.label("country"),
+            _has_account(willing=True).label("willing"),
+            _has_account(willing=False).label("reachable"),
+        )
+        .where(*_conditions(segment))
+        .subquery()
+    )
+    rows = await session.execute(
+        select(people.c.country, people.c.willing, people.c.reachable, func.count()).group_by(
+            people.c.country, people.c.willing, people.c.reachable
+        )
+    )
+    counts = Counts()
+    for country, willing, reachable, number in rows:
+        counts.recipients += number
+        if willing:
+            counts.queued += number
+            if next_allowed(now, zone_of(country)) > now:
+                counts.deferred += number
+        elif reachable:
+            counts.opted_out += number
+        else:
+            counts.unreachable += number
+    return counts
+
+
+# -- sending ------------------------------------------------------------------------------
+
+
+async def start(
+    session: AsyncSession,
+    segment: Segment,
+    announcement: Announcement,
+    *,
+    created_by: str,
+    now: datetime,
+) -> Broadcast:
+    """The broadcast's row (nothing is sent yet: `send` does it, in batches)."""
+    counts = await count(session, segment, now)
+    broadcast = Broadcast(
+        created_at=now,
+        created_by=created_by[:32],
+        segment=segment.as_dict(),
+        texts=dict(announcement.texts),
+        survey=announcement.survey,
+        status=BroadcastStatus.SENDING,
+        cursor=0,
+        recipients=counts.recipients,
+        queued=0,
+        deferred=0,
+        opted_out=0,
+        unreachable=0,
+    )
+    session.add(broadcast)
+    await session.flush()
+    return broadcast
+
+
+def segment_of(broadcast: Broadcast) -> Segment:
+    return Segment(**broadcast.segment)
+
+
+@dataclass
+class BatchResult:
+    handled: int = 0
+    done: bool = False
+    counts: Counts = field(default_factory=Counts)
+
+
+async def send_batch(
+    session: AsyncSession,
+    cipher: DataCipher,
+    broadcast_id: int,
+    now: datetime,
+    *,
+    prompter: Prompter | None = None,
+    batch_size: int = BATCH_SIZE,
+) -> BatchResult:
+    """The next batch of recipients after the cursor, in the caller's transaction: one push
+    (or survey prompt) each, the counts and the cursor moved with them."""
+    broadcast = await session.get(
+        Broadcast, broadcast_id, with_for_update=True, populate_existing=True
+    )
+    if broadcast is None:
+        raise BroadcastError(f"there is no broadcast {broadcast_id}")
+    if broadcast.status == BroadcastStatus.DONE:
+        return BatchResult(done=True)
+    if broadcast.survey and prompter is None:
+        raise BroadcastError("a broadcast with a survey needs the conversation engine")
+    people = list(
+        await session.execute(
+            select(Person.id, Person.locale, Person.country)
+            .where(Person.id > broadcast.cursor, *_conditions(segment_of(broadcast)))
+            .order_by(Person.id)
+            .limit(batch_size)
+        )
+    )
+    if not people:
+        broadcast.status = BroadcastStatus.DONE
+        broadcast.finished_at = now
+        return BatchResult(done=True)
+    willing: dict[int, bool] = {}
+    for person_id, opted_out_at in await session.execute(
+        select(ChannelAccount.person_id, ChannelAccount.opted_out_at).where(
+            ChannelAccount.person_id.in_([person.id for person in people]),
+            ChannelAccount.reachable.is_(True),
+        )
+    ):
+        willing[person_id] = willing.get(person_id, False) or opted_out_at is None
+    result = BatchResult(handled=len(people))
+    counts = result.counts
+    fallback = next(iter(broadcast.texts))
+    for person_id, locale, country in people:
+        if person_id not in willing:
+            counts.unreachable += 1
+            continue
+        not_before = next_allowed(now, zone_of(country))
+        if broadcast.survey:
+            assert prompter is not None
+            answers = {"broadcast": broadcast.id, "question": 0, "announce": True}
+            queued = await prompter.prompt(
+                session, person_id, SURVEY_JOURNEY, answers=answers, not_before=not_before
+            )
+        else:
+            text = broadcast.texts.get(locale or "") or broadcast.texts[fallback]
+            queued = await notify_person(
+                session, cipher, person_id, [OutgoingMessage(text)], now, not_before=not_before
+            )
+        if queued:
+            counts.queued += 1
+            counts.deferred += not_before > now
+        elif willing[person_id]:
+            counts.unreachable += 1  # the engine found nobody to ask after all
+        else:
+            counts.opted_out += 1
+    broadcast.cursor = people[-1].id
+    broadcast.queued += counts.queued
+    broadcast.deferred += counts.deferred
+    broadcast.opted_out += counts.opted_out
+    broadcast.unreachable += counts.unreachable
+    return result
+
+
+async def send(
+    db: Database,
+    cipher: DataCipher,
+    clock: Clock,
+    broadcast_id: int,
+    *,
+    prompter: Prompter | None = None,
+    batch_size: int = BATCH_SIZE,
+    on_batch: Callable[[int], None] = lambda handled: None,
+) -> Broadcast:
+    """Sends (or resumes) a broadcast batch after batch, each batch its own transaction;
+    `on_batch` hears how many people each batch handled (a progress bar)."""
+    while True:
+        async with db.transaction() as session:
+            result = await send_batch(
+                session,
+                cipher,
+                broadcast_id,
+                clock.now(),
+                prompter=prompter,
+                batch_size=batch_size,
+            )
+        if result.handled:
+            on_batch(result.handled)
+        if result.done:
+            break
+    async with db.sessions() as session:
+        broadcast = await session.get(Broadcast, broadcast_id)
+        assert broadcast is not None
+        return broadcast
+
+
+def summary(broadcast: Broadcast) -> str:
+    """What a finished broadcast did, in one line for engineers and operators."""
+    counts = Counts(
+        recipients=broadcast.recipients,
+        queued=broadcast.queued,
+        deferred=broadcast.deferred,
+        opted_out=broadcast.opted_out,
+        unreachable=broadcast.unreachable,
+    )
+    return f"broadcast {broadcast.id} ({broadcast.status}): {counts.summary()}"
+
+
+# -- survey answers -------------------------------------------------------------------------
+
+
+async def record_answer(
+    session: AsyncSession,
+    *,
+    broadcast_id: int,
+    question: int,
+    option: int,
+    person_id: int,
+    now: datetime,
+) -> bool:
+    """The person's answer to a question; False if they had answered it already (the first
+    answer counts). The caller holds the person's conversation row, so one person's answers
+    are never written concurrently."""
+    already = await session.scalar(
+        select(SurveyAnswer.id).where(
+            SurveyAnswer.broadcast_id == broadcast_id,
+            SurveyAnswer.question == question,
+            SurveyAnswer.person_id == person_id,
+        )
+    )
+    if already is not None:
+        return False
+    session.add(
+        SurveyAnswer(
+            broadcast_id=broadcast_id,
+            question=question,
+            option=option,
+            person_id=person_id,
+            answered_at=now,
+        )
+    )
+    await session.flush()
+    return True
+
+
+async def answer_counts(session: AsyncSession, broadcast_id: int) -> dict[tuple[int, int], int]:
+    """{(question, option): number of people}, positions from 0 (the report reads these)."""
+    rows = await session.execute(
+        select(SurveyAnswer.question, SurveyAnswer.option, func.count())
+        .where(SurveyAnswer.broadcast_id == broadcast_id)
+        .group_by(SurveyAnswer.question, SurveyAnswer.option)
+    )
+    return {(question, option): number for question, option, number in rows}

@@ -1,0 +1,427 @@
+"""Safety check-ins (opt-in, against trafficking): the plan, the answers, a missed check-in,
+and the code word.
+
+- **When.** A check-in is asked every 1, 3 or 7 days in the person's local time (their
+  country's zone), never in the quiet hours (22:00–08:00): a time that falls there moves to
+  08:00. The next one is counted from when one was asked, so the time of day stays the same
+  unless the night moved it to the morning.
+- **Grace period** (CHECKIN_GRACE_HOURS, 6 by default) is counted in *waking* hours of the
+  person's zone: the night does not count, so a check-in asked at 21:00 is due at 13:00 the
+  next day (one hour that evening, five from 08:00), and nobody is declared missing because
+  they slept. A missed check-in is therefore never declared at night where the person is.
+- **Missed.** Exactly once per check-in (a conditional UPDATE asked → missed): every linked
+  family member (services.family.linked_members) is told in their own language, from 08:00
+  in *their* zone if it is night there, and the operators get an urgent case saying the
+  check-in was missed (or the person's open case becomes urgent, with that line).
+- **Code word.** Stored only as a keyed hash (DataCipher.keyed_hash of the word's match_key,
+  bound to the person), so it is recognised in either script and with any apostrophe, and is
+  never readable. Typed anywhere, it opens an urgent case marked as a covert signal; the
+  person's reply shows nothing of it (handlers/checkin.py). The word is never logged.
+"""
+
+import logging
+from collections.abc import Sequence
+from datetime import datetime, timedelta, tzinfo
+
+from babel.dates import format_datetime
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm.attributes import set_committed_value
+
+from models import CheckinPlan, CheckinStatus, HelpCase, HelpReason, Person, SafetyCheckin
+from services import staff
+from services.crypto import DataCipher
+from services.family import linked_members
+from services.help_cases import open_case, open_case_of
+from services.i18n import N_
+from services.local_time import QUIET_FROM, at_local, is_quiet, local, next_allowed, zone_of
+from services.messages import OutgoingMessage
+from services.notify import notify_person
+from services.text import match_key
+
+log = logging.getLogger(__name__)
+
+INTERVALS = (1, 3, 7)  # days
+DEFAULT_GRACE_HOURS = 6
+CODE_WORD_MIN, CODE_WORD_MAX = 3, 40
+SYSTEM = "system"
+
+# What the operators read (in the staff group's language) on a code-word signal.
+COVERT_NOTICE = N_(
+    "COVERT DANGER SIGNAL: the person typed their safety code word. Someone may be "
+    "watching their screen: they were shown only the main menu. Do not mention the signal "
+    "in what you write to them; decide with a supervisor how to reach them safely."
+)
+
+# Why a code word cannot be used (the journey says it in the person's language).
+TOO_SHORT, TOO_LONG, NO_LETTERS, RESERVED = "short", "long", "letters", "reserved"
+
+
+# -- time ----------------------------------------------------------------------------------
+
+
+def person_zone(person: Person) -> tzinfo:
+    return zone_of(person.country)
+
+
+def next_checkin_after(moment: datetime, interval_days: int, zone: tzinfo) -> datetime:
+    """The check-in after one asked (or switched on) at `moment`: `interval_days` later, at
+    the same local time of day, moved out of the quiet hours."""
+    here = local(moment, zone)
+    target = at_local(here.date() + timedelta(days=interval_days), here.time(), zone)
+    return next_allowed(target, zone)
+
+
+def waking_deadline(start: datetime, hours: float, zone: tzinfo) -> datetime:
+    """`start` plus `hours` counted only outside the quiet hours (22:00–08:00 local)."""
+    cursor = next_allowed(start, zone)
+    remaining = timedelta(hours=hours)
+    while True:
+        here = local(cursor, zone)
+        night = at_local(here.date(), QUIET_FROM, zone)  # 22:00 today
+        awake = night - cursor
+        if remaining < awake:
+            return cursor + remaining
+        remaining -= awake
+        cursor = next_allowed(night, zone)
+
+
+def when_text(moment: datetime, zone: tzinfo, locale: str) -> str:
+    """ "3 December, 09:00" in the person's zone and language."""
+    return format_datetime(moment, "d MMMM, HH:mm", tzinfo=zone, locale=locale)
+
+
+# -- the plan ------------------------------------------------------------------------------
+
+
+async def plan_of(session: AsyncSession, person_id: int) -> CheckinPlan | None:
+    return await session.scalar(select(CheckinPlan).where(CheckinPlan.person_id == person_id))
+
+
+async def _plan_for_change(session: AsyncSession, person_id: int, now: datetime) -> CheckinPlan:
+    plan = await plan_of(session, person_id)
+    if plan is None:
+        plan = CheckinPlan(person_id=person_id, created_at=now, updated_at=now)
+        session.add(plan)
+    plan.updated_at = now
+    return plan
+
+
+async def switch_on(
+    session: AsyncSession, person: Person, interval_days: int, now: datetime
+) -> CheckinPlan:
+    """Check-ins every `interval_days` (1, 3 or 7), the first one that much from now."""
+    if interval_days not in INTERVALS:
+        raise ValueError(f"interval must be one of {INTERVALS}")
+    plan = await _plan_for_change(session, person.id, now)
+    plan.interval_days = interval_days
+    plan.next_checkin_at = next_checkin_after(now, interval_days, person_zone(person))
+    log.info("checkin switched on person=%s every=%s", person.id, interval_days)
+    return plan
+
+
+async def switch_off(session: AsyncSession, person_id: int, now: datetime) -> None:
+    """No more check-ins (the code word, if any, keeps working). One already asked still
+    waits for its answer."""
+    plan = await plan_of(session, person_id)
+    if plan is not None:
+        plan.interval_days = None
+        plan.next_checkin_at = None
+        plan.updated_at = now
+    log.info("checkin switched off person=%s", person_id)
+
+
+async def open_checkin(session: AsyncSession, person_id: int) -> SafetyCheckin | None:
+    """The check-in asked and not answered yet (the newest), if any."""
+    return await session.scalar(
+        select(SafetyCheckin)
+        .where(SafetyCheckin.person_id == person_id, SafetyCheckin.status == CheckinStatus.ASKED)
+        .order_by(SafetyCheckin.asked_at.desc(), SafetyCheckin.id.desc())
+        .limit(1)
+    )
+
+
+# -- the code word -------------------------------------------------------------------------
+
+
+def _code_hash(cipher: DataCipher, person_id: int, word: str) -> str:
+    return cipher.keyed_hash(f"checkin-code:{person_id}:{match_key(word)}")
+
+
+def code_word_problem(word: str, reserved: Sequence[str] = ()) -> str | None:
+    """Why `word` cannot be a code word (TOO_SHORT …), or None. `reserved` are words the
+    chat already understands (menu, help …): they would never reach the code word."""
+    key = match_key(word)
+    if len(word) > CODE_WORD_MAX:
+        return TOO_LONG
+    if not any(char.isalpha() for char in key):
+        return NO_LETTERS
+    if len(key) < CODE_WORD_MIN:
+        return TOO_SHORT
+    if key in {match_key(other) for other in reserved}:
+        return RESERVED
+    return None
+
+
+async def set_code_word(
+    session: AsyncSession, cipher: DataCipher, person_id: int, word: str, now: datetime
+) -> None:
+    plan = await _plan_for_change(session, person_id, now)
+    plan.code_word_hash = _code_hash(cipher, person_id, word)
+    log.info("checkin code word set person=%s", person_id)
+
+
+async def remove_code_word(session: AsyncSession, person_id: int, now: datetime) -> None:
+    plan = await plan_of(session, person_id)
+    if plan is not None:
+        plan.code_word_hash = None
+        plan.updated_at = now
+    log.info("checkin code word removed person=%s", person_id)
+
+
+async def is_code_word(
+    session: AsyncSession, cipher: DataCipher, person_id: int, text: str
+) -> bool:
+    if len(text) > CODE_WORD_MAX or len(match_key(text)) < CODE_WORD_MIN:
+        return False
+    stored = await session.scalar(
+        select(CheckinPlan.code_word_hash).where(CheckinPlan.person_id == person_id)
+    )
+    return stored is not None and stored == _code_hash(cipher, person_id, text)
+
+
+# -- urgent cases --------------------------------------------------------------------------
+
+
+async def _urgent_case(
+    session: AsyncSession,
+    cipher: DataCipher,
+    desk: staff.StaffDesk,
+    person: Person,
+    *,
+    notice: str,
+    action: str,
+    now: datetime,
+    covert: bool = False,
+) -> HelpCase:
+    """An urgent case whose first words are `notice` (the staff group's language); a case
+    already open becomes urgent and gets `notice` as a new line. A `covert` new case never
+    shows on the person's screens."""
+    case = await open_case_of(session, person.id, include_covert=True)
+    if case is None:
+        case = await open_case(
+            session, cipher, desk, person=person, reason=HelpReason.DANGER, description=notice,
+            now=now, covert=covert,
+        )  # fmt: skip
+        thread = await staff.thread_of(session, help_case_id=case.id)
+    else:
+        case.urgent = True
+        case.updated_at = now
+        if case.waiting_since is None:
+            case.waiting_since = now
+        thread = await staff.thread_of(session, help_case_id=case.id)
+        if thread is not None:
+            thread.urgent = True
+            staff.person_wrote(session, cipher, desk, thread, person, now=now, text=notice)
+    staff.audit(session, actor=SYSTEM, action=action, now=now, thread=thread, person_id=person.id)
+    return case
+
+
+async def covert_signal(
+    session: AsyncSession, cipher: DataCipher, desk: staff.StaffDesk, person: Person, now: datetime
+) -> HelpCase:
+    """The person typed their code word: an urgent case marked as a covert danger signal.
+    A check-in waiting for an answer counts as answered «I need help»."""
+    notice = "🚨 " + desk.t.gettext(COVERT_NOTICE)
+    checkin = await open_checkin(session, person.id)
+    if checkin is not None:
+        checkin.status = CheckinStatus.HELP
+        checkin.answered_at = now
+    case = await _urgent_case(
+        session, cipher, desk, person, notice=notice, action="code_word", now=now, covert=True
+    )
+    log.info("checkin code word signal person=%s case=%s", person.id, case.id)
+    return case
+
+
+# -- asking and answering ------------------------------------------------------------------
+
+
+async def take_due_plan(
+    session: AsyncSession, plan_id: int, seen_next: datetime, now: datetime
+) -> CheckinPlan | None:
+    """Take a plan whose check-in is due: it moves to its next time in one conditional
+    UPDATE, so of several job runs exactly one asks. None when another run took it (or it
+    changed meanwhile), or when it is night where the person is (then it moves to 08:00)."""
+    plan = await session.get(CheckinPlan, plan_id, populate_existing=True)
+    if plan is None or plan.interval_days is None or plan.next_checkin_at != seen_next:
+        return None
+    person = await session.get(Person, plan.person_id)
+    gone = person is None or person.deleted_at is not None
+    night = False
+    new_next: datetime | None = None
+    if person is not None and not gone:
+        zone = person_zone(person)
+        night = is_quiet(now, zone)
+        if night:
+            new_next = next_allowed(now, zone)
+        else:
+            new_next = next_checkin_after(now, plan.interval_days, zone)
+    taken = await session.execute(
+        update(CheckinPlan)
+        .where(CheckinPlan.id == plan_id, CheckinPlan.next_checkin_at == seen_next)
+        .values(next_checkin_at=new_next)
+        .execution_options(synchronize_session=False)
+    )
+    if not taken.rowcount:  # type: ignore[attr-defined]
+        return None
+    set_committed_value(plan, "next_checkin_at", new_next)
+    if gone or night:  # nobody to ask, or moved to the morning and asked then
+        return None
+    return plan
+
+
+def record_asked(
+    session: AsyncSession, person: Person, now: datetime, grace_hours: float
+) -> SafetyCheckin:
+    checkin = SafetyCheckin(
+        person_id=person.id,
+        asked_at=now,
+        due_by=waking_deadline(now, grace_hours, person_zone(person)),
+        status=CheckinStatus.ASKED,
+    )
+    session.add(checkin)
+    return checkin
+
+
+async def answer(
+    session: AsyncSession,
+    cipher: DataCipher,
+    desk: staff.StaffDesk,
+    person: Person,
+    status: CheckinStatus,
+    now: datetime,
+) -> SafetyCheckin | None:
+    """The person answered «I am safe» or «I need help»: every check-in still waiting takes
+    the answer. A late answer to a missed one is recorded (its status stays missed), and the
+    family and the case's topic hear it. Returns the check-in answered, if any."""
+    waiting = list(
+        await session.scalars(
+            select(SafetyCheckin).where(
+                SafetyCheckin.person_id == person.id, SafetyCheckin.status == CheckinStatus.ASKED
+            )
+        )
+    )
+    for checkin in waiting:
+        checkin.status = status
+        checkin.answered_at = now
+    if waiting:
+        log.info("checkin answered person=%s status=%s", person.id, status)
+        return waiting[-1]
+    missed = await session.scalar(
+        select(SafetyCheckin)
+        .where(
+            SafetyCheckin.person_id == person.id,
+            SafetyCheckin.status == CheckinStatus.MISSED,
+            SafetyCheckin.answered_at.is_(None),
+        )
+        .order_by(SafetyCheckin.asked_at.desc())
+        .limit(1)
+    )
+    if missed is None:
+        return None
+    missed.answered_at = now
+    log.info("checkin answered late person=%s status=%s", person.id, status)
+    if status is CheckinStatus.SAFE:
+        await _late_safe(session, cipher, desk, person, now)
+    return missed
+
+
+async def _late_safe(
+    session: AsyncSession, cipher: DataCipher, desk: staff.StaffDesk, person: Person, now: datetime
+) -> None:
+    for member in await linked_members(session, person.id):
+        t = desk.person_translator(member)
+        text = t.gettext(
+            "Good news: your relative who did not answer the safety check-in has now "
+            "answered «I am safe»."
+        )
+        await notify_person(
+            session, cipher, member.id, [OutgoingMessage(text)], now,
+            not_before=next_allowed(now, zone_of(member.country)),
+        )  # fmt: skip
+    case = await open_case_of(session, person.id, include_covert=True)
+    if case is not None and (thread := await staff.thread_of(session, help_case_id=case.id)):
+        note = "🟢 " + desk.t.gettext(
+            "The person has now answered the missed safety check-in: «I am safe». Their "
+            "family has been told."
+        )
+        staff.person_wrote(session, cipher, desk, thread, person, now=now, text=note)
+
+
+async def take_missed(session: AsyncSession, checkin_id: int) -> bool:
+    """asked → missed in one conditional UPDATE: True for exactly one of several runs."""
+    taken = await session.execute(
+        update(SafetyCheckin)
+        .where(SafetyCheckin.id == checkin_id, SafetyCheckin.status == CheckinStatus.ASKED)
+        .values(status=CheckinStatus.MISSED)
+        .execution_options(synchronize_session=False)
+    )
+    return bool(taken.rowcount)  # type: ignore[attr-defined]
+
+
+async def report_missed(
+    session: AsyncSession,
+    cipher: DataCipher,
+    desk: staff.StaffDesk,
+    checkin: SafetyCheckin,
+    now: datetime,
+) -> int:
+    """A missed check-in (already taken by take_missed): the family is alerted, each in
+    their language, and the operators get an urgent case. Returns how many members were
+    alerted."""
+    person = await session.get(Person, checkin.person_id)
+    if person is None or person.deleted_at is not None:
+        return 0
+    zone = person_zone(person)
+    members = await linked_members(session, person.id)
+    for member in members:
+        t = desk.person_translator(member)
+        text = t.gettext(
+            "Safety check-in: your relative who invited you to Vatandosh did not answer the "
+            "question «Are you safe?» asked on {asked} (their local time). This may mean "
+            "nothing — a flat battery, no internet — but please try to reach them. The "
+            "consulate's operators have been told."
+        ).format(asked=when_text(checkin.asked_at, zone, t.locale))
+        await notify_person(
+            session, cipher, member.id, [OutgoingMessage(text)], now,
+            not_before=next_allowed(now, zone_of(member.country)),
+        )  # fmt: skip
+    t = desk.t
+    notice = "⏰ " + t.gettext(
+        "SAFETY CHECK-IN MISSED: the person did not answer «Are you safe?» asked on {asked} "
+        "(their local time) by {due}. Linked family members alerted: {count}."
+    ).format(
+        asked=when_text(checkin.asked_at, zone, t.locale),
+        due=when_text(checkin.due_by, zone, t.locale),
+        count=len(members),
+    )
+    case = await _urgent_case(
+        session, cipher, desk, person, notice=notice, action="checkin_missed", now=now
+    )
+    log.info(
+        "checkin missed person=%s checkin=%s case=%s family=%s",
+        person.id, checkin.id, case.id, len(members),
+    )  # fmt: skip
+    return len(members)
+
+
+async def note_help_answer(
+    session: AsyncSession, cipher: DataCipher, desk: staff.StaffDesk, person: Person, now: datetime
+) -> None:
+    """The person chose «I need help» in a check-in (the Help journey opened the case): its
+    topic says where it came from."""
+    case = await open_case_of(session, person.id)
+    if case is not None and (thread := await staff.thread_of(session, help_case_id=case.id)):
+        note = "🛡 " + desk.t.gettext("From the safety check-in: the person answered «I need help».")
+        staff.person_wrote(session, cipher, desk, thread, person, now=now, text=note)

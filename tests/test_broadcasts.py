@@ -1,0 +1,434 @@
+"""Broadcasts: the dry-run count per segment, a few hundred people in mixed languages and
+countries each getting one push in their language (STOP → recorded as not sent, quiet hours
+→ queued for 08:00 local), resuming without duplicates, the announcement file, the
+`vatandosh broadcast` command, and `/broadcast` in the staff group (refused to an operator,
+counting and sending for a supervisor, audited)."""
+
+import asyncio
+import itertools
+import re
+from collections import Counter
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+
+from bot.app import Application, build_application
+from bot.cli import main
+from models import (
+    AuditEvent,
+    Broadcast,
+    BroadcastStatus,
+    ChannelAccount,
+    OutboxKind,
+    OutboxMessage,
+    Person,
+    Registration,
+)
+from models.db import Database
+from services import broadcasts
+from services.broadcasts import Announcement, BroadcastError, Segment, parse_segment
+from services.clock import ManualClock
+from services.crypto import DataCipher
+from services.messages import OutgoingMessage
+from tests.conftest import TEST_DATA_KEY, SettingsFactory
+from tests.harness import TelegramHarness
+from tests.test_staff_group import (
+    STAFF_CHAT,
+    StaffRecordingSession,
+    add_operator,
+    in_group,
+    posted,
+)
+
+NOW = datetime(2026, 11, 29, 9, 0, tzinfo=UTC)  # 12:00 Moscow, 18:00 Seoul, 04:00 New York
+TEXTS = {
+    "uz_Latn": "Vatandoshlar kongressi 5-dekabr kuni boʻladi.",
+    "uz_Cyrl": "Ватандошлар конгресси 5 декабрь куни бўлади.",
+    "ru": "Конгресс соотечественников пройдёт 5 декабря.",
+}
+_chats = itertools.count(9_100_000)
+_refs = itertools.count(1)
+
+
+async def seed(
+    db: Database,
+    cipher: DataCipher,
+    number: int,
+    *,
+    locale: str = "ru",
+    country: str | None = "RU",
+    sex: str | None = None,
+    kind: str | None = None,
+    opted_out: bool = False,
+    reachable: bool = True,
+    consented: bool = True,
+    deleted: bool = False,
+) -> list[tuple[int, str]]:
+    """People with a Telegram chat (person id, chat id), and a registration if sex or kind."""
+    made: list[tuple[Person, str]] = []
+    async with db.transaction() as session:
+        for _ in range(number):
+            person = Person(
+                locale=locale,
+                country=country,
+                consented_at=NOW - timedelta(days=3) if consented else None,
+                consent_declined_at=None if consented else NOW - timedelta(days=3),
+                created_at=NOW - timedelta(days=3),
+                last_seen_at=NOW - timedelta(days=1),
+                deleted_at=NOW - timedelta(days=1) if deleted else None,
+            )
+            chat = str(next(_chats))
+            person.accounts.append(
+                ChannelAccount(
+                    channel="telegram",
+                    external_id=chat,
+                    reachable=reachable,
+                    opted_out_at=NOW - timedelta(days=2) if opted_out else None,
+                    created_at=NOW - timedelta(days=3),
+                    last_inbound_at=NOW - timedelta(days=1),
+                )
+            )
+            session.add(person)
+            made.append((person, chat))
+        await session.flush()
+        if sex or kind:
+            for person, _chat in made:
+                session.add(
+                    Registration(
+                        person_id=person.id,
+                        reference=f"CR-2026-{next(_refs):06d}",
+                        country=country or "RU",
+                        city="Moskva",
+                        kind=kind or "temporary",
+                        purpose="work",
+                        sex=sex or "female",
+                        status="submitted",
+                        details=cipher.encrypt_json({}),
+                        submitted_at=NOW,
+                        updated_at=NOW,
+                    )
+                )
+        return [(person.id, chat) for person, chat in made]
+
+
+async def pushes(app: Application) -> list[OutboxMessage]:
+    async with app.db.sessions() as session:
+        return list(
+            await session.scalars(
+                select(OutboxMessage)
+                .where(OutboxMessage.kind == OutboxKind.PUSH)
+                .order_by(OutboxMessage.id)
+            )
+        )
+
+
+def text_of(app: Application, row: OutboxMessage) -> str:
+    return OutgoingMessage.from_payload(app.cipher.decrypt_json(row.payload)).text
+
+
+async def counted(app: Application, **segment: str) -> broadcasts.Counts:
+    async with app.db.sessions() as session:
+        return await broadcasts.count(session, parse_segment(**segment), app.clock.now())
+
+
+async def test_the_dry_run_counts_each_segment_and_sends_nothing(app: Application) -> None:
+    db, cipher = app.db, app.cipher
+    await seed(db, cipher, 5, locale="ru", sex="female", kind="temporary")
+    await seed(db, cipher, 4, locale="uz_Latn", sex="male", kind="permanent")
+    await seed(db, cipher, 3, locale="uz_Cyrl", country="KZ", sex="female", kind="temporary")
+    await seed(db, cipher, 2, locale="ru", opted_out=True)
+    await seed(db, cipher, 1, locale="ru", reachable=False)
+    await seed(db, cipher, 2, locale="ru", consented=False)  # never recipients
+    await seed(db, cipher, 1, locale="ru", deleted=True)
+    await seed(db, cipher, 2, locale="ru", country="US")  # 04:00 in New York
+
+    everyone = await counted(app)
+    assert (everyone.recipients, everyone.queued, everyone.deferred) == (17, 14, 2)
+    assert (everyone.opted_out, everyone.unreachable) == (2, 1)
+    russian_in_russia = await counted(app, country="RU", language="ru")
+    assert (russian_in_russia.recipients, russian_in_russia.queued) == (8, 5)
+    assert (russian_in_russia.opted_out, russian_in_russia.unreachable) == (2, 1)
+    assert (await counted(app, language="uz")).recipients == 7  # both scripts
+    assert (await counted(app, language="uz_cyrl")).recipients == 3
+    assert (await counted(app, sex="female")).recipients == 8
+    assert (
+        await counted(app, sex="female", registration_kind="temporary", country="KZ")
+    ).recipients == 3
+    assert (await counted(app, registration_kind="permanent", language="ru")).recipients == 0
+    assert (await counted(app, country="US")).deferred == 2
+    assert await pushes(app) == []
+
+
+def test_segments_and_announcement_files_are_checked() -> None:
+    assert parse_segment("ru", "RU", "Female", "TEMPORARY") == Segment(
+        "RU", "ru", "female", "temporary"
+    )
+    assert parse_segment("all", "*") == Segment()
+    for bad in ({"country": "XX"}, {"language": "en"}, {"sex": "x"}, {"registration_kind": "y"}):
+        with pytest.raises(BroadcastError):
+            parse_segment(**bad)
+    with pytest.raises(BroadcastError, match="ru text is missing"):
+        broadcasts.parse_announcement({"announcement": {"uz_Latn": "a", "uz_Cyrl": "б"}})
+    with pytest.raises(BroadcastError, match="unknown section"):
+        broadcasts.parse_announcement({"announcement": TEXTS, "extra": {}})
+    one_option = {**TEXTS, "option": [TEXTS]}
+    with pytest.raises(BroadcastError, match="2 to 6"):
+        broadcasts.parse_announcement({"announcement": TEXTS, "question": [one_option]})
+    with pytest.raises(BroadcastError, match="1 to 5"):
+        broadcasts.parse_announcement({"announcement": TEXTS, "question": []})
+    with pytest.raises(BroadcastError, match="too long"):
+        broadcasts.parse_announcement({"announcement": {**TEXTS, "ru": "я" * 1501}})
+
+
+async def test_a_broadcast_reaches_everyone_once_in_their_language_honouring_stop_and_nights(
+    app: Application,
+) -> None:
+    db, cipher = app.db, app.cipher
+    countries = ["RU", "KZ", "TR", "KR", "US"]
+    locales = ["uz_Latn", "uz_Cyrl", "ru"]
+    people: dict[int, tuple[str, str]] = {}  # person id → (locale, country)
+    for index in range(300):
+        locale, country = locales[index % 3], countries[index % 5]
+        for person_id, _chat in await seed(db, cipher, 1, locale=locale, country=country,
+                                           opted_out=index % 25 == 0):  # fmt: skip
+            people[person_id] = (locale, country)
+    opted_out = {person_id for index, person_id in enumerate(people) if index % 25 == 0}
+    await seed(db, cipher, 3, consented=False)
+    await seed(db, cipher, 2, deleted=True)
+
+    async with db.transaction() as session:
+        started = await broadcasts.start(
+            session, Segment(), Announcement(TEXTS), created_by="test", now=NOW
+        )
+    assert started.recipients == 300
+    progress: list[int] = []
+    done = await broadcasts.send(
+        db, cipher, app.clock, started.id, batch_size=64, on_batch=progress.append
+    )
+    assert progress == [64, 64, 64, 64, 44]
+
+    rows = await pushes(app)
+    assert Counter(row.person_id for row in rows) == dict.fromkeys(people, 1)
+    new_york_morning = datetime(2026, 11, 29, 13, 0, tzinfo=UTC)  # 08:00 EST
+    for row in rows:
+        assert row.person_id is not None
+        locale, country = people[row.person_id]
+        assert text_of(app, row) == TEXTS[locale]
+        if row.person_id in opted_out:
+            assert (row.status, row.last_error) == ("failed", "opted out (STOP)")
+        else:
+            assert row.status == "pending"
+        assert row.not_before == (new_york_morning if country == "US" else NOW)
+    assert (done.status, done.queued, done.opted_out, done.unreachable) == (
+        BroadcastStatus.DONE,
+        300 - len(opted_out),
+        len(opted_out),
+        0,
+    )
+    assert done.deferred == sum(
+        1 for pid, (_, c) in people.items() if c == "US" and pid not in opted_out
+    )
+    assert "300 recipient(s)" in broadcasts.summary(done)
+
+    # Sent again (a second process, a retry): nothing more.
+    await broadcasts.send(db, cipher, app.clock, started.id)
+    assert len(await pushes(app)) == 300
+
+
+async def test_an_interrupted_broadcast_resumes_without_duplicates(app: Application) -> None:
+    db, cipher = app.db, app.cipher
+    await seed(db, cipher, 25, locale="uz_Cyrl")
+    async with db.transaction() as session:
+        started = await broadcasts.start(
+            session, parse_segment(language="uz_Cyrl"), Announcement(TEXTS), created_by="t", now=NOW
+        )
+    async with db.transaction() as session:  # one batch, then "the process died"
+        first = await broadcasts.send_batch(session, cipher, started.id, NOW, batch_size=10)
+    assert (first.handled, first.done) == (10, False)
+
+    async def crashing_batch() -> None:
+        async with db.transaction() as session:
+            await broadcasts.send_batch(session, cipher, started.id, NOW, batch_size=10)
+            raise RuntimeError("crash")
+
+    with pytest.raises(RuntimeError):  # a batch that fails rolls back with its pushes
+        await crashing_batch()
+    done = await broadcasts.send(db, cipher, app.clock, started.id, batch_size=10)
+    rows = await pushes(app)
+    assert len(rows) == 25 == len({row.person_id for row in rows}) == done.queued
+    assert {text_of(app, row) for row in rows} == {TEXTS["uz_Cyrl"]}
+
+
+# -- the command ------------------------------------------------------------------------------
+
+ANNOUNCEMENT_FILE = """
+[announcement]
+uz_Latn = "Vatandoshlar kongressi 5-dekabr kuni boʻladi."
+uz_Cyrl = "Ватандошлар конгресси 5 декабрь куни бўлади."
+ru = "Конгресс соотечественников пройдёт 5 декабря."
+
+[[question]]
+uz_Latn = "Sizga eng koʻp nima kerak?"
+uz_Cyrl = "Сизга энг кўп нима керак?"
+ru = "Что Вам нужнее всего?"
+
+[[question.option]]
+uz_Latn = "Hujjatlar"
+uz_Cyrl = "Ҳужжатлар"
+ru = "Документы"
+
+[[question.option]]
+uz_Latn = "Ish"
+uz_Cyrl = "Иш"
+ru = "Работа"
+"""
+
+
+def test_vatandosh_broadcast_dry_run_then_sends(
+    database_url: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("DATABASE_URL", database_url)
+    monkeypatch.setenv("DATA_KEY", TEST_DATA_KEY)
+    for name in ("TELEGRAM_BOT_TOKEN", "TWILIO_ACCOUNT_SID", "OPERATOR_CHAT_ID"):
+        monkeypatch.delenv(name, raising=False)
+    cipher = DataCipher(TEST_DATA_KEY)
+
+    async def prepare() -> None:
+        db = Database(database_url)
+        try:
+            await seed(db, cipher, 3, locale="ru", country="RU")
+            await seed(db, cipher, 2, locale="uz_Latn", country="RU", opted_out=True)
+            await seed(db, cipher, 4, locale="ru", country="TR")
+        finally:
+            await db.close()
+
+    asyncio.run(prepare())
+    text = tmp_path / "congress.toml"
+    text.write_text(ANNOUNCEMENT_FILE.replace("[[question]]", "[[unused]]", 0), "utf-8")
+    plain = tmp_path / "plain.toml"
+    plain.write_text(ANNOUNCEMENT_FILE.split("[[question]]")[0], "utf-8")
+
+    code = main(["broadcast", "--text-file", str(text), "--country", "RU", "--dry-run"])
+    out, _err = capsys.readouterr()
+    assert code == 0
+    assert "dry run (country=RU, with a survey of 1 question(s)), nothing sent" in out
+    # The command runs on the real clock: whether it is night in Moscow is not ours to say.
+    found = re.search(r"5 recipient\(s\): (\d+) now, (\d+) at 08:00", out)
+    assert found is not None
+    assert int(found[1]) + int(found[2]) == 3
+    assert "2 opted out" in out
+
+    assert main(["broadcast", "--text-file", str(tmp_path / "missing.toml")]) == 2
+    assert "cannot read" in capsys.readouterr().err
+    assert main(["broadcast", "--text-file", str(plain), "--language", "en"]) == 2
+    assert "unknown language" in capsys.readouterr().err
+
+    assert main(["broadcast", "--text-file", str(plain), "--country", "RU"]) == 0
+    out, _err = capsys.readouterr()
+    assert "5 recipient(s): " in out
+    assert "2 opted out" in out
+
+    async def read() -> tuple[list[Broadcast], list[OutboxMessage]]:
+        db = Database(database_url)
+        try:
+            async with db.sessions() as session:
+                return list(await session.scalars(select(Broadcast))), list(
+                    await session.scalars(select(OutboxMessage))
+                )
+        finally:
+            await db.close()
+
+    made, rows = asyncio.run(read())
+    assert [(b.created_by, b.segment, b.queued, b.opted_out) for b in made] == [
+        ("cli", {"country": "RU"}, 3, 2)
+    ]
+    assert len(rows) == 5
+    assert main(["broadcast", "--resume", str(made[0].id)]) == 0
+    assert len(asyncio.run(read())[1]) == 5
+
+
+# -- the staff group ----------------------------------------------------------------------------
+
+OPERATOR, SUPERVISOR = 7101, 7102
+
+
+@pytest.fixture
+async def desk_app(
+    make_settings: SettingsFactory, clock: ManualClock
+) -> AsyncIterator[Application]:
+    app = build_application(
+        make_settings(operator_chat_id=STAFF_CHAT),
+        clock=clock,
+        telegram_session=StaffRecordingSession(),
+    )
+    yield app
+    await app.close()
+
+
+async def test_broadcast_in_the_staff_group_is_for_supervisors_counts_and_sends(
+    desk_app: Application,
+) -> None:
+    app = desk_app
+    desk = TelegramHarness(app)
+    t = app.catalogs.translator(app.settings.staff_locale).gettext
+    operator = await add_operator(app, OPERATOR, "Dilnoza R.")
+    supervisor = await add_operator(app, SUPERVISOR, "Bobur T.", role="supervisor")
+    russians = await seed(app.db, app.cipher, 4, locale="ru", country="RU")
+    await seed(app.db, app.cipher, 1, locale="ru", country="RU", opted_out=True)
+    await seed(app.db, app.cipher, 3, locale="uz_Latn", country="RU")
+    await seed(app.db, app.cipher, 2, locale="ru", country="KZ")
+
+    await desk.feed(posted(OPERATOR, None, "/broadcast RU ru"))
+    assert in_group(desk)[-1]["text"] == t(
+        "Only a supervisor or above can count and send broadcasts."
+    )
+
+    await desk.feed(posted(SUPERVISOR, None, "/broadcast RU ru"))
+    counted = in_group(desk)[-1]["text"]
+    assert counted == t(
+        "Broadcast to {segment}: {recipients} people. {now} would receive it now, "
+        "{deferred} at 08:00 their time (quiet hours); {opted_out} have turned "
+        "notifications off (STOP); {unreachable} cannot be reached."
+    ).format(
+        segment="country=RU, language=ru", recipients=5, now=4, deferred=0, opted_out=1,
+        unreachable=0,
+    )  # fmt: skip
+    assert await pushes(app) == []
+
+    await desk.feed(posted(SUPERVISOR, None, "/broadcast RU"))  # no language
+    assert "/broadcast send RU ru …" in in_group(desk)[-1]["text"]
+    await desk.feed(posted(SUPERVISOR, None, "/broadcast send RU uz Salom"))  # not one script
+    assert "/broadcast send RU ru …" in in_group(desk)[-1]["text"]
+
+    await desk.feed(
+        posted(SUPERVISOR, None, "/broadcast send RU ru Консульство работает 1 декабря.")
+    )
+    group_texts = [params["text"] for params in in_group(desk)[-2:]]
+    assert group_texts[0] == t("Broadcast {number} is being sent to {recipients} people.").format(
+        number=1, recipients=5
+    )
+    assert group_texts[1] == t(
+        "Broadcast {number} is done: {queued} messages queued ({deferred} of them for "
+        "08:00 their time), {opted_out} not sent (STOP), {unreachable} cannot be reached."
+    ).format(number=1, queued=4, deferred=0, opted_out=1, unreachable=0)
+    for _person_id, chat in russians:
+        assert desk.last_message(int(chat))["text"] == "Консульство работает 1 декабря."
+    rows = await pushes(app)
+    assert len(rows) == 5
+    assert sum(row.status == "failed" for row in rows) == 1
+
+    async with app.db.sessions() as session:
+        events = list(await session.scalars(select(AuditEvent).order_by(AuditEvent.id)))
+    assert [(e.actor, e.action) for e in events] == [
+        (f"operator:{operator.id}", "broadcast_refused"),
+        (f"operator:{supervisor.id}", "broadcast_counted"),
+        (f"operator:{supervisor.id}", "broadcast_sent"),
+    ]
+    assert events[-1].detail == "broadcast:1 country=RU, language=ru"

@@ -1,0 +1,211 @@
+"""The reminders journey through the production Telegram dispatcher: adding a reminder with
+dates as people type them, hostile input, changing, stopping, deleting, someone else's
+reminder, the pushed reminder's buttons, and the appeal digest's switch in settings."""
+
+from datetime import UTC, date, datetime
+
+from sqlalchemy import select
+
+from bot.app import Application
+from models import AppealCategory, DocumentReminder, Person
+from scheduler.reminders import remind_due
+from services import appeals, reminders
+from services.clock import ManualClock
+from services.reminders import DEFAULT_POLICY
+from tests.fakes import telegram_updates as tg
+from tests.harness import TelegramHarness, button_ids, button_labels
+
+ALICE, BOB = 5180001, 5180002
+DATE_QUESTION_RU = "До какой даты оплачен Ваш патент?"
+
+
+async def open_reminders(telegram: TelegramHarness, user: int) -> dict[str, object]:
+    await telegram.say(user, "меню")
+    await telegram.tap(user, "family")
+    return await telegram.tap(user, "reminders")
+
+
+async def rows(app: Application) -> list[DocumentReminder]:
+    async with app.db.sessions() as session:
+        return list(await session.scalars(select(DocumentReminder).order_by(DocumentReminder.id)))
+
+
+async def test_adding_a_patent_reminder_refuses_bad_dates_politely_and_saves_a_good_one(
+    telegram: TelegramHarness, clock: ManualClock
+) -> None:
+    app = telegram.app
+    await telegram.onboard(ALICE, "ru")
+    shown = await open_reminders(telegram, ALICE)
+    assert "У Вас пока нет напоминаний." in str(shown["text"])
+    assert button_ids(shown) == ["rem:add", "rem:digest", "u:menu"]
+    kinds = await telegram.tap(ALICE, "rem:add")
+    assert button_ids(kinds) == [
+        "rem:doc:passport",
+        "rem:doc:patent",
+        "rem:doc:registration",
+        "rem:doc:visa",
+        "rem:doc:residence_permit",
+        "u:back",
+    ]
+    asked = await telegram.tap(ALICE, "rem:doc:patent")
+    assert asked["text"].startswith(DATE_QUESTION_RU)
+
+    hostile = [
+        ("😀🎉", "Не удалось прочитать дату."),
+        ("x" * 10_000, "Не удалось прочитать дату."),
+        ("'; DROP TABLE document_reminder; --", "Не удалось прочитать дату."),
+        ("31.02.2027", "Такой даты нет."),
+        ("5.12.26", "Пожалуйста, напишите год четырьмя цифрами"),
+        ("01.01.2020", "Эта дата сегодня или уже прошла."),
+        ("29.11.2026", "Эта дата сегодня или уже прошла."),
+        ("01.01.2029", "Патент оплачивается не более чем на двенадцать месяцев вперёд."),
+    ]
+    for typed, hint in hostile:
+        reply = await telegram.say(ALICE, typed)
+        assert reply["text"].startswith(hint), (typed, reply["text"])
+        assert DATE_QUESTION_RU in reply["text"]
+        state = await telegram.state(ALICE)
+        assert (state.journey, state.step) == ("reminders", "date")
+    await telegram.feed(tg.sticker(ALICE))
+    reply = telegram.last_message(ALICE)
+    assert reply["text"].startswith("Пожалуйста, напишите ответ текстом.")
+    assert await rows(app) == []
+
+    saved = await telegram.say(ALICE, "5 декабря 2026")
+    assert saved["text"].startswith(
+        "Сохранено: Патент (ежемесячный платёж), 05.12.2026. Напомню до этой даты, утром по "
+        "Вашему времени."
+    )
+    [row] = await rows(app)
+    assert (row.document, row.due_on, row.next_remind_at) == (
+        "patent",
+        date(2026, 12, 5),
+        clock.now(),
+    )
+    assert button_labels(saved)[0] == "Патент (ежемесячный платёж) · 05.12.2026"
+    assert button_ids(saved)[0] == f"rem:view:{row.id}"
+
+
+async def test_a_reminder_is_changed_stopped_turned_back_on_and_deleted(
+    telegram: TelegramHarness, clock: ManualClock
+) -> None:
+    app = telegram.app
+    await telegram.onboard(ALICE, "uz_Cyrl")
+    await open_reminders(telegram, ALICE)
+    await telegram.tap(ALICE, "rem:add")
+    await telegram.say(ALICE, "Паспорт")  # typed words pick a choice too
+    await telegram.say(ALICE, "2031-03-12")
+    [row] = await rows(app)
+    assert row.document == "passport"
+
+    view = await telegram.tap(ALICE, f"rem:view:{row.id}")
+    assert button_ids(view) == ["rem:change", "rem:stop", "rem:delete", "u:back"]
+    stopped = await telegram.tap(ALICE, "rem:stop")
+    assert button_ids(stopped) == ["rem:change", "rem:resume", "rem:delete", "u:back"]
+    [row] = await rows(app)
+    assert row.stopped_at is not None
+    assert row.next_remind_at is None
+    await telegram.tap(ALICE, "rem:resume")
+    [row] = await rows(app)
+    assert row.stopped_at is None
+    assert row.next_remind_at == clock.now()
+
+    await telegram.tap(ALICE, "rem:change")
+    changed = await telegram.say(ALICE, "12 mart 2032")
+    assert changed["text"].startswith("Ўзгартирилди: 12.03.2032.")
+    [row] = await rows(app)
+    assert row.due_on == date(2032, 3, 12)
+
+    await telegram.tap(ALICE, f"rem:view:{row.id}")
+    confirm = await telegram.tap(ALICE, "rem:delete")
+    assert button_ids(confirm) == ["rem:keep", "rem:confirm_delete"]
+    await telegram.say(ALICE, "1")  # keep comes first
+    assert len(await rows(app)) == 1
+    await telegram.tap(ALICE, "rem:delete")
+    deleted = await telegram.tap(ALICE, "rem:confirm_delete")
+    assert deleted["text"].startswith("Эслатма ўчирилди.")
+    assert await rows(app) == []
+
+
+async def test_someone_elses_reminder_cannot_be_opened(telegram: TelegramHarness) -> None:
+    app = telegram.app
+    await telegram.onboard(BOB, "ru")
+    await open_reminders(telegram, BOB)
+    await telegram.tap(BOB, "rem:add")
+    await telegram.tap(BOB, "rem:doc:visa")
+    await telegram.say(BOB, "10.10.2027")
+    [bobs] = await rows(app)
+    await telegram.onboard(ALICE, "ru")
+    await open_reminders(telegram, ALICE)
+    reply = await telegram.tap(ALICE, f"rem:view:{bobs.id}")  # a forged button
+    assert "10.10.2027" not in reply["text"]
+    assert "У Вас пока нет напоминаний." in reply["text"]
+    assert (await telegram.state(ALICE)).step == "main"
+    alice = await telegram.person(ALICE)
+    async with app.db.sessions() as session:
+        assert await reminders.own_reminder(session, alice.id, bobs.id) is None
+        assert await reminders.own_reminder(session, alice.id, str(bobs.id)) is None
+
+
+async def test_the_pushed_reminder_returns_the_person_to_where_they_were(
+    telegram: TelegramHarness, clock: ManualClock
+) -> None:
+    app = telegram.app
+    await telegram.onboard(ALICE, "ru")
+    await open_reminders(telegram, ALICE)
+    await telegram.tap(ALICE, "rem:add")
+    await telegram.tap(ALICE, "rem:doc:registration")
+    await telegram.say(ALICE, "10.12.2026")
+    await telegram.tap(ALICE, "u:menu")
+    await telegram.tap(ALICE, "guidance")
+    where = await telegram.state(ALICE)
+    await remind_due(app.db, app.engine, app.clock, DEFAULT_POLICY)
+    clock.set(datetime(2026, 12, 3, 7, 0, tzinfo=UTC))  # 10:00 in Tashkent is 05:00 UTC
+    await remind_due(app.db, app.engine, app.clock, DEFAULT_POLICY)
+    await app.sender.deliver_due()
+    pushed = telegram.last_message(ALICE)
+    assert pushed["text"].startswith("Напоминание: Миграционный учёт — действует до 10.12.2026")
+    # nonsense first: the same question again
+    again = await telegram.say(ALICE, "🙂")
+    assert button_ids(again) == ["rem:thanks", "rem:change", "rem:stop"]
+    await telegram.tap(ALICE, "rem:thanks")
+    state = await telegram.state(ALICE)
+    assert (state.journey, state.step) == (where.journey, where.step)
+
+
+async def test_the_digest_switch_appears_in_settings_for_people_with_appeals(
+    telegram: TelegramHarness, clock: ManualClock
+) -> None:
+    app = telegram.app
+    await telegram.onboard(ALICE, "ru")
+    await telegram.say(ALICE, "меню")
+    settings = await telegram.tap(ALICE, "settings")
+    assert "rem:digest" not in button_ids(settings)  # no appeals: nothing to summarise
+    person = await telegram.person(ALICE)
+    async with app.db.transaction() as session:
+        row = await session.get(Person, person.id)
+        assert row is not None
+        await appeals.file_appeal(
+            session, app.cipher, app.desk, person=row, category=AppealCategory.OTHER,
+            text="Savol", now=clock.now(),
+        )  # fmt: skip
+    await telegram.say(ALICE, "меню")
+    settings = await telegram.tap(ALICE, "settings")
+    assert button_ids(settings)[-2:] == ["rem:digest", "u:menu"]
+    shown = await telegram.tap(ALICE, "rem:digest")
+    assert "Сейчас выключена." in shown["text"]
+    back = await telegram.tap(ALICE, "rem:digest_on")
+    assert back["text"].startswith("Включено: сводка будет приходить каждое утро")
+    assert (await telegram.state(ALICE)).journey == "settings"
+    async with app.db.sessions() as session:
+        stored = await session.get(Person, person.id)
+        assert stored is not None
+        assert stored.appeal_digest
+        assert stored.next_digest_at == clock.now()
+    await telegram.tap(ALICE, "rem:digest")
+    await telegram.say(ALICE, "Выключить")
+    async with app.db.sessions() as session:
+        stored = await session.get(Person, person.id)
+        assert stored is not None
+        assert not stored.appeal_digest
+        assert stored.next_digest_at is None

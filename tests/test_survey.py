@@ -1,0 +1,154 @@
+"""A broadcast's survey through the real Telegram adapter: the announcement and the first
+question arrive as one push in the person's language; taps, numbers and words answer; each
+answer is a row, unique per person and question; the last one thanks and returns the person
+to where they were; stale buttons and hostile input never break it; answers are counted."""
+
+from sqlalchemy import select, update
+
+from bot.app import Application
+from models import OutboxKind, Person, SurveyAnswer
+from services import broadcasts
+from services.broadcasts import Announcement, Segment
+from tests.harness import TelegramHarness, button_ids, button_labels
+
+ALICE, BOB, CAROL = 5260001, 5260002, 5260003
+TEXTS = {
+    "uz_Latn": "Vatandoshlar kongressi 5-dekabr kuni boʻladi.",
+    "uz_Cyrl": "Ватандошлар конгресси 5 декабрь куни бўлади.",
+    "ru": "Конгресс соотечественников пройдёт 5 декабря.",
+}
+SURVEY = [
+    {
+        "texts": {
+            "uz_Latn": "Sizga eng koʻp nima kerak?",
+            "uz_Cyrl": "Сизга энг кўп нима керак?",
+            "ru": "Что Вам нужнее всего?",
+        },
+        "options": [
+            {"uz_Latn": "Hujjatlar", "uz_Cyrl": "Ҳужжатлар", "ru": "Документы"},
+            {"uz_Latn": "Ish", "uz_Cyrl": "Иш", "ru": "Работа"},
+            {"uz_Latn": "Uy-joy", "uz_Cyrl": "Уй-жой", "ru": "Жильё"},
+        ],
+    },
+    {
+        "texts": {
+            "uz_Latn": "Davra suhbatida qatnashasizmi?",
+            "uz_Cyrl": "Давра суҳбатида қатнашасизми?",
+            "ru": "Примете ли Вы участие в круглом столе?",
+        },
+        "options": [
+            {"uz_Latn": "Ha", "uz_Cyrl": "Ҳа", "ru": "Да"},
+            {"uz_Latn": "Yoʻq", "uz_Cyrl": "Йўқ", "ru": "Нет"},
+        ],
+    },
+]
+
+
+async def broadcast_survey(telegram: TelegramHarness, *users: int) -> int:
+    app = telegram.app
+    async with app.db.transaction() as session:
+        await session.execute(update(Person).values(country="RU"))
+        started = await broadcasts.start(
+            session, Segment(), Announcement(TEXTS, SURVEY), created_by="test", now=app.clock.now()
+        )
+    done = await broadcasts.send(app.db, app.cipher, app.clock, started.id, prompter=app.engine)
+    assert done.queued == len(users)
+    await app.sender.deliver_due()
+    return started.id
+
+
+async def answers(app: Application) -> list[tuple[int, int, int]]:
+    async with app.db.sessions() as session:
+        rows = await session.scalars(select(SurveyAnswer).order_by(SurveyAnswer.id))
+        return [(row.person_id, row.question, row.option) for row in rows]
+
+
+def t(app: Application, locale: str, message: str) -> str:
+    return app.catalogs.translator(locale).gettext(message)
+
+
+async def test_a_survey_answered_by_taps_returns_the_person_to_where_they_were(
+    telegram: TelegramHarness,
+) -> None:
+    app = telegram.app
+    await telegram.onboard(ALICE, "ru")
+    await telegram.tap(ALICE, "guidance")
+    before = await telegram.state(ALICE)
+    broadcast_id = await broadcast_survey(telegram, ALICE)
+
+    asked = telegram.last_message(ALICE)
+    question = t(app, "ru", "Question {number} of {count}:").format(number=1, count=2)
+    assert asked["text"] == f"{TEXTS['ru']}\n\n{question}\nЧто Вам нужнее всего?"
+    assert button_labels(asked) == ["Документы", "Работа", "Жильё"]
+    assert button_ids(asked) == [f"survey:{broadcast_id}:0:{n}" for n in range(3)]
+    rows = await telegram.outbox_rows()
+    assert rows[-1].kind == OutboxKind.PUSH
+
+    second = await telegram.tap(ALICE, f"survey:{broadcast_id}:0:1")
+    assert second["text"].endswith("Примете ли Вы участие в круглом столе?")
+    assert TEXTS["ru"] not in second["text"]  # the announcement came once
+    stale = await telegram.tap(ALICE, f"survey:{broadcast_id}:0:2")  # the first question's
+    earlier = t(
+        app, "ru", "That button belongs to an earlier message. Please answer the question below."
+    )
+    assert stale["text"].startswith(earlier)
+    assert stale["text"].endswith("круглом столе?")
+    last = await telegram.tap(ALICE, f"survey:{broadcast_id}:1:0")
+    thanks = t(
+        app, "ru", "Thank you for your answers! They help the consulate to know what you need."
+    )
+    assert last["text"].startswith(thanks)
+    after = await telegram.state(ALICE)
+    assert (after.journey, after.step) == (before.journey, before.step)
+    person = (await telegram.person(ALICE)).id
+    assert await answers(app) == [(person, 0, 1), (person, 1, 0)]
+
+
+async def test_numbers_and_words_answer_too_and_answers_are_counted(
+    telegram: TelegramHarness,
+) -> None:
+    app = telegram.app
+    await telegram.onboard(ALICE, "ru")
+    await telegram.onboard(BOB, "uz_Cyrl")
+    await telegram.onboard(CAROL, "uz_Latn")
+    broadcast_id = await broadcast_survey(telegram, ALICE, BOB, CAROL)
+    assert telegram.last_message(BOB)["text"].startswith(TEXTS["uz_Cyrl"])
+    assert telegram.last_message(CAROL)["text"].startswith(TEXTS["uz_Latn"])
+
+    await telegram.say(BOB, "2")  # Иш
+    await telegram.say(BOB, "yoʻq")  # a word, in the other script
+    await telegram.say(CAROL, "ish")
+    for hostile in ("🙂", "x" * 10_000, "'; DROP TABLE survey_answer; --", "7"):
+        reply = await telegram.say(CAROL, hostile)
+        assert reply["text"].startswith(
+            t(app, "uz_Latn", "I did not understand. Please choose one of the options: "
+              "tap it or send its number.")
+        )  # fmt: skip
+        assert reply["text"].endswith("Davra suhbatida qatnashasizmi?")
+    await telegram.say(CAROL, "1")
+    await telegram.say(ALICE, "1")
+    await telegram.say(ALICE, "меню")  # leaves the survey half-answered
+
+    ids = {user: (await telegram.person(user)).id for user in (ALICE, BOB, CAROL)}
+    assert sorted(await answers(app)) == sorted(
+        [(ids[BOB], 0, 1), (ids[BOB], 1, 1), (ids[CAROL], 0, 1), (ids[CAROL], 1, 0),
+         (ids[ALICE], 0, 0)]
+    )  # fmt: skip
+    async with app.db.sessions() as session:
+        counts = await broadcasts.answer_counts(session, broadcast_id)
+    assert counts == {(0, 0): 1, (0, 1): 2, (1, 0): 1, (1, 1): 1}
+
+
+async def test_one_answer_per_person_and_question(telegram: TelegramHarness) -> None:
+    app = telegram.app
+    await telegram.onboard(ALICE, "ru")
+    broadcast_id = await broadcast_survey(telegram, ALICE)
+    person = (await telegram.person(ALICE)).id
+    async with app.db.transaction() as session:
+        first = await broadcasts.record_answer(
+            session, broadcast_id=broadcast_id, question=0, option=2, person_id=person,
+            now=app.clock.now(),
+        )  # fmt: skip
+    await telegram.tap(ALICE, f"survey:{broadcast_id}:0:0")  # already answered: kept as it was
+    assert first
+    assert await answers(app) == [(person, 0, 2)]
