@@ -267,6 +267,7 @@ def _parser() -> argparse.ArgumentParser:
     _operator_commands(commands, command, version)
     _broadcast_commands(commands, command, version)
     _outbox_commands(commands, command, version)
+    _report_commands(commands, command)
     return parser
 
 
@@ -477,6 +478,68 @@ def _outbox_commands(commands: Any, command: Callable[..., argparse.ArgumentPars
     retry = command("retry", "put failed messages back in the queue, due now", _outbox_retry, sub)
     retry.add_argument("id", nargs="?", type=int, metavar="ID", help="the failed message's id")
     retry.add_argument("--all-failed", action="store_true", help="every failed message")
+
+
+async def _report(args: argparse.Namespace) -> None:
+    from services import report, report_render
+    from services.i18n import LOCALES, Catalogs
+
+    try:
+        start, end = report.parse_day(args.from_), report.parse_day(args.to)
+        report.period_bounds(start, end)
+    except report.ReportError as error:
+        raise CommandError(str(error)) from None
+    locale = args.locale or load_settings().staff_locale
+    if locale not in LOCALES:
+        raise CommandError(f"unknown locale {locale!r}: one of {', '.join(LOCALES)}")
+    db = await _operators_database()
+    try:
+        async with db.sessions() as session:
+            made = await report.build_report(
+                session, start=start, end=end, country=args.country, locale=locale,
+                now=SystemClock().now(),
+            )  # fmt: skip
+    finally:
+        await db.close()
+    t = Catalogs(locales=[locale]).translator(locale)
+    if args.format == "csv":
+        folder = Path(args.out or report_render.report_filename(made, "csv").removesuffix(".csv"))
+        await asyncio.to_thread(_write_csv, folder, report_render.report_csv(made))
+        print(f"report: {len(made.tables)} CSV files in {folder}")
+        return
+    text = (
+        report_render.report_json(made, t)
+        if args.format == "json"
+        else await asyncio.to_thread(report_render.report_html, made, t)
+    )
+    path = Path(args.out or report_render.report_filename(made, args.format))
+    await asyncio.to_thread(path.write_text, text, "utf-8")
+    print(f"report: {path}")
+
+
+def _write_csv(folder: Path, files: dict[str, str]) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, content in files.items():
+        (folder / name).write_text(content, "utf-8")
+
+
+def _report_commands(commands: Any, command: Callable[..., argparse.ArgumentParser]) -> None:
+    sub = command(
+        "report",
+        "the analytical report for a period: aggregates only, numbers under 5 shown as <5",
+        _report,
+    )
+    sub.add_argument("--from", dest="from_", required=True, metavar="DATE",
+                     help="first day, YYYY-MM-DD")  # fmt: skip
+    sub.add_argument("--to", required=True, metavar="DATE", help="last day, YYYY-MM-DD")
+    sub.add_argument("--country", metavar="CODE", help="one country (ISO code: RU, KZ)")
+    sub.add_argument("--format", choices=("html", "csv", "json"), default="html",
+                     help="html: one self-contained page with charts (default); csv: one file "
+                     "per table in a folder; json")  # fmt: skip
+    sub.add_argument("--out", metavar="PATH",
+                     help="the file (a folder for csv); default: vatandosh-report-…")  # fmt: skip
+    sub.add_argument("--locale", metavar="LOCALE",
+                     help="uz_Latn, uz_Cyrl or ru (default: STAFF_LOCALE)")  # fmt: skip
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -5,14 +5,33 @@ conversation row (FOR UPDATE), react, move, ask the next question, write the sta
 enqueue the reply in the outbox. An in-process lock per person comes first, so a burst from
 one person queues here without holding database connections, and different people proceed
 concurrently.
+
+The flood guard: at most FLOOD_QUEUE updates from one chat are in the engine at once (one
+handled, the rest waiting for the person's lock). A human's updates are handled in
+milliseconds each, so a person typing or tapping never has more than one or two waiting; only
+a flood beyond human speed (a script, a stuck client: 100 messages in a second) fills the
+queue, and its excess is dropped — not handled, nothing written for it — so the flooder holds
+at most one database connection and other people keep their normal latency. The queue depth
+is the measure rather than a count per second because it needs no clock and is exactly the
+harm: a fast sender whose updates we keep up with is never dropped. The flooder gets one
+short slow-down notice (through the outbox, in their language), at most one a
+FLOOD_NOTICE_EVERY.
+
+The database unreachable: an update that fails and whose apology cannot be written either
+comes back with Handled.direct, a short "temporarily unavailable" message in the language
+guessed from the platform (the person's row cannot be read) — at most one per chat per
+UNAVAILABLE_NOTICE_EVERY — which the channel adapter sends straight through its transport:
+the outbox lives in the database, so it cannot carry this one. Nothing is kept for such an
+update; the next one is handled normally once the database answers again.
 """
 
 import asyncio
 import logging
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Hashable, Mapping
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select
@@ -48,7 +67,7 @@ from services import outbox
 from services.clock import Clock
 from services.conversation import ConversationState, read_state, write_state
 from services.crypto import DataCipher
-from services.i18n import Catalogs, guess_locale
+from services.i18n import Catalogs, Translator, guess_locale
 from services.inbound import is_first_delivery
 from services.log_safety import failure_summary
 from services.messages import OutgoingMessage, join_texts
@@ -62,6 +81,10 @@ HOME = ("menu", "main")
 FIRST_CONTACT = ("onboarding", "language")
 HISTORY_LIMIT = 20
 START_PAYLOAD_LIMIT = 64
+# The flood guard (see the module's docstring): updates of one chat in the engine at once.
+FLOOD_QUEUE = 10
+FLOOD_NOTICE_EVERY = timedelta(minutes=1)
+UNAVAILABLE_NOTICE_EVERY = timedelta(minutes=1)
 
 # Typed words that work in every state, in every locale and both Uzbek scripts (compared by
 # match_key, so Cyrillic, Latin and any apostrophe meet).
@@ -85,6 +108,9 @@ class Handled:
     person_id: int | None
     messages: tuple[OutgoingMessage, ...]
     duplicate: bool = False
+    dropped: bool = False  # beyond the flood guard: not handled at all
+    # For the channel to send at once, not through the outbox: the database is unreachable.
+    direct: OutgoingMessage | None = None
 
 
 class ConversationEngine:
@@ -115,6 +141,9 @@ class ConversationEngine:
         self._default_locale = settings.default_locale
         self._on_enqueued = on_enqueued
         self._people = KeyedLock()
+        self._queued: dict[Hashable, int] = {}  # per chat: handled or waiting for the lock
+        self._flood_noticed: dict[Hashable, datetime] = {}
+        self._unavailable_noticed: dict[Hashable, datetime] = {}
         self._in_flight = 0
         self._idle = asyncio.Event()
         self._idle.set()
@@ -134,10 +163,14 @@ class ConversationEngine:
 
     async def handle(self, incoming: Incoming) -> Handled:
         started = time.perf_counter()
-        self._in_flight += 1
-        self._idle.clear()
+        key = (incoming.channel, incoming.external_id)
+        queued = self._queued.get(key, 0)
+        if queued >= FLOOD_QUEUE:
+            async with self._busy():
+                return await self._drop_flood(key, incoming)
+        self._queued[key] = queued + 1
         try:
-            async with self._people.hold((incoming.channel, incoming.external_id)):
+            async with self._busy(), self._people.hold(key):
                 try:
                     handled = await self._handle_locked(incoming)
                 except Exception as error:
@@ -149,9 +182,10 @@ class ConversationEngine:
                     )
                     handled = await self._apologise(incoming)
         finally:
-            self._in_flight -= 1
-            if not self._in_flight:
-                self._idle.set()
+            if (left := self._queued[key] - 1) > 0:
+                self._queued[key] = left
+            else:
+                del self._queued[key]
         if handled.messages:
             self._on_enqueued()
         log.info(
@@ -163,6 +197,17 @@ class ConversationEngine:
             (time.perf_counter() - started) * 1000,
         )
         return handled
+
+    @asynccontextmanager
+    async def _busy(self) -> AsyncIterator[None]:
+        self._in_flight += 1
+        self._idle.clear()
+        try:
+            yield
+        finally:
+            self._in_flight -= 1
+            if not self._in_flight:
+                self._idle.set()
 
     async def _handle_locked(self, incoming: Incoming) -> Handled:
         now = self._clock.now()
@@ -492,6 +537,85 @@ class ConversationEngine:
 
     # -- when something breaks ----------------------------------------------------------
 
+    def _first_in(self, noticed: dict[Hashable, datetime], key: Hashable, every: timedelta) -> bool:
+        """True (and remembered) when `key` had no notice of this kind within `every`. The
+        dict stays in the order of the notices, so the stale ones are forgotten from its front
+        (nothing stays per person, and a thousand chats cost no more than one each)."""
+        now = self._clock.now()
+        last = noticed.get(key)
+        if last is not None and now - last < every:
+            return False
+        noticed.pop(key, None)
+        noticed[key] = now
+        while (oldest := next(iter(noticed))) != key and now - noticed[oldest] >= every:
+            del noticed[oldest]
+        return True
+
+    async def _drop_flood(self, key: Hashable, incoming: Incoming) -> Handled:
+        """An update beyond the flood guard: not handled; the first of a flood queues the
+        slow-down notice (in its own short transaction, not behind the flooder's queue)."""
+        if not self._first_in(self._flood_noticed, key, FLOOD_NOTICE_EVERY):
+            return Handled(person_id=None, messages=(), dropped=True)
+        log.warning("flood: dropping updates channel=%s", incoming.channel)
+        try:
+            async with self._db.transaction() as session:
+                person = await session.scalar(
+                    select(Person)
+                    .join(ChannelAccount, ChannelAccount.person_id == Person.id)
+                    .where(
+                        ChannelAccount.channel == incoming.channel,
+                        ChannelAccount.external_id == incoming.external_id,
+                    )
+                )
+                text = self._guessed_translator(incoming, person).gettext(
+                    "You are sending messages very fast. Please wait a moment and send one "
+                    "message at a time."
+                )
+                message = OutgoingMessage(text)
+                outbox.enqueue(
+                    session,
+                    self._cipher,
+                    person_id=person.id if person is not None else None,
+                    channel=incoming.channel,
+                    address=incoming.external_id,
+                    messages=[message],
+                    now=self._clock.now(),
+                )
+        except Exception as error:
+            log.error(
+                "could not queue the flood notice channel=%s: %s",
+                incoming.channel,
+                failure_summary(error),
+            )
+            return Handled(person_id=None, messages=(), dropped=True)
+        self._on_enqueued()
+        return Handled(
+            person_id=person.id if person is not None else None,
+            messages=(message,),
+            dropped=True,
+        )
+
+    def _guessed_translator(self, incoming: Incoming, person: Person | None = None) -> Translator:
+        locale = (
+            (person.locale if person is not None else None)
+            or guess_locale(incoming.language_code)
+            or self._default_locale
+        )
+        return self._catalogs.translator(locale)
+
+    def _unavailable(self, incoming: Incoming) -> OutgoingMessage | None:
+        """What to send straight through the channel while the database is away: once per
+        chat per UNAVAILABLE_NOTICE_EVERY, in the language the platform tells."""
+        key = (incoming.channel, incoming.external_id)
+        if not self._first_in(self._unavailable_noticed, key, UNAVAILABLE_NOTICE_EVERY):
+            return None
+        return OutgoingMessage(
+            self._guessed_translator(incoming).gettext(
+                "Sorry, the service is temporarily unavailable. Please write again in a few "
+                "minutes."
+            )
+        )
+
     async def _apologise(self, incoming: Incoming) -> Handled:
         """Tell the person something went wrong; their state was rolled back untouched."""
         try:
@@ -523,4 +647,4 @@ class ConversationEngine:
             log.error(
                 "could not apologise channel=%s: %s", incoming.channel, failure_summary(error)
             )
-            return Handled(person_id=None, messages=())
+            return Handled(person_id=None, messages=(), direct=self._unavailable(incoming))

@@ -157,6 +157,28 @@ async def mark_sent(
     )
 
 
+async def mark_all_sent(
+    session: AsyncSession, sent: Sequence[tuple[int, datetime, str | None]]
+) -> None:
+    """mark_sent for many rows at once: (id, sent at, provider id) each, one executemany."""
+    if not sent:
+        return
+    await session.execute(
+        update(OutboxMessage),
+        [
+            {
+                "id": message_id,
+                "status": OutboxStatus.SENT,
+                "sent_at": sent_at,
+                "claimed_until": None,
+                "last_error": None,
+                "provider_id": provider_id,
+            }
+            for message_id, sent_at, provider_id in sent
+        ],
+    )
+
+
 async def has_opted_out(session: AsyncSession, channel: str, address: str) -> bool:
     opted_out_at = await session.scalar(
         select(ChannelAccount.opted_out_at).where(

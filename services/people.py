@@ -64,6 +64,24 @@ async def _create_person(
     return True
 
 
+async def _lock_conversation(
+    session: AsyncSession, channel: str, external_id: str
+) -> Conversation | None:
+    """The conversation of the person behind this account, locked (FOR UPDATE), in one
+    statement: the account is found by a subquery."""
+    owner = (
+        select(ChannelAccount.person_id)
+        .where(ChannelAccount.channel == channel, ChannelAccount.external_id == external_id)
+        .scalar_subquery()
+    )
+    return await session.scalar(
+        select(Conversation)
+        .where(Conversation.person_id == owner)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
+
+
 async def hold_participant(
     session: AsyncSession,
     channel: str,
@@ -75,23 +93,30 @@ async def hold_participant(
 ) -> Participant:
     """The person writing from this account, created on first contact, with their
     conversation row locked (FOR UPDATE) until the transaction ends: one update per person
-    at a time, across processes too."""
+    at a time, across processes too. Two statements for someone known (issue 8): the lock,
+    then the person and the account as they are once it is held."""
     is_new = False
-    account = await _find_account(session, channel, external_id)
-    if account is None:
+    conversation = await _lock_conversation(session, channel, external_id)
+    if conversation is None:
         is_new = await _create_person(session, channel, external_id, now, first_journey, first_step)
-        account = await _find_account(session, channel, external_id)
-        if account is None:  # pragma: no cover - the row was created a moment ago
-            raise RuntimeError("channel account vanished while it was being created")
-    conversation = await session.scalar(
-        select(Conversation)
-        .where(Conversation.person_id == account.person_id)
-        .with_for_update()
-        .execution_options(populate_existing=True)
-    )
-    person = await session.get(Person, account.person_id, populate_existing=True)
-    if conversation is None or person is None:  # pragma: no cover - deleted mid-update
+        conversation = await _lock_conversation(session, channel, external_id)
+    row = None
+    if conversation is not None:
+        row = (
+            await session.execute(
+                select(Person, ChannelAccount)
+                .join(ChannelAccount, ChannelAccount.person_id == Person.id)
+                .where(
+                    Person.id == conversation.person_id,
+                    ChannelAccount.channel == channel,
+                    ChannelAccount.external_id == external_id,
+                )
+                .execution_options(populate_existing=True)
+            )
+        ).first()
+    if conversation is None or row is None:  # pragma: no cover - deleted mid-update
         raise RuntimeError("person deleted while an update was being handled")
+    person, account = row
     person.last_seen_at = now
     account.last_inbound_at = now
     if not account.reachable:

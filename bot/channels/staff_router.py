@@ -53,7 +53,7 @@ from models import (
     ThreadStatus,
 )
 from models.db import Database
-from services import broadcasts, registrations, staff, staff_actions
+from services import broadcasts, registrations, report, staff, staff_actions
 from services.appeals import STATUS_LABELS as APPEAL_STATUS_LABELS
 from services.appeals import AppealError
 from services.broadcasts import ANNOUNCEMENT_LIMIT
@@ -882,6 +882,10 @@ class StaffDeskHandlers:
             + self.t.gettext(
                 "• {broadcast} (supervisors): count who would receive an announcement, or send one."
             ).format(broadcast="/broadcast")
+            + "\n"
+            + self.t.gettext(
+                "• {report} (supervisors): the analytical report for a period, as a file."
+            ).format(report="/report")
         )
 
     # -- private messages -----------------------------------------------------------------
@@ -948,6 +952,7 @@ STAFF_COMMANDS = (
     ("close", N_("Close the case with what was done")),
     ("registration", N_("The person's registration, privately")),
     ("broadcast", N_("An announcement to many people (supervisors)")),
+    ("report", N_("The analytical report as a file (supervisors)")),
     ("help", N_("How to work here")),
 )
 
@@ -973,6 +978,7 @@ def build_staff_router(group: StaffGroup) -> Router:
     router.edited_message.filter(in_group)
     router.callback_query.filter(F.message.chat.id == group.chat_id)
     router.message(F.text.regexp(BROADCAST_COMMAND))(BroadcastCommand(handlers).on_message)
+    router.message(F.text.regexp(REPORT_COMMAND))(ReportCommand(handlers).on_message)
     router.message()(handlers.on_message)
     router.edited_message()(handlers.on_edited_message)
     router.callback_query()(handlers.on_callback)
@@ -1115,5 +1121,98 @@ class BroadcastCommand:
             staff.to_staff(
                 session, group.cipher, group.desk, address, [OutgoingMessage(text)],
                 group.clock.now(),
+            )  # fmt: skip
+        group.on_enqueued()
+
+
+# -- /report (supervisors and above) -----------------------------------------------------------
+
+REPORT_COMMAND = re.compile(r"^/report(?:@\w+)?(?:\s|$)", re.IGNORECASE)
+REPORT_SENT, REPORT_REFUSED = "report_sent", "report_refused"
+REPORT_DEFAULT_DAYS = 30
+
+
+class ReportCommand:
+    """`/report [FROM TO] [COUNTRY]`: the analytical report (services/report.py) as one HTML
+    file sent into the group; without dates, the last 30 days up to today. Supervisors and
+    above only; every use is audited (period and country, nothing else)."""
+
+    def __init__(self, handlers: StaffDeskHandlers) -> None:
+        self.handlers = handlers
+
+    async def on_message(self, message: Message) -> None:
+        if message.from_user is None:
+            return
+        topic = message.message_thread_id if message.is_topic_message else None
+        command = _COMMAND.match(message.text or "")
+        args = (command.group(2) or "").split() if command else []
+        ref = f"m:{message.chat.id}:{message.message_id}"
+        try:
+            made: tuple[report.Report, str] | None = None
+            async with (
+                self.handlers._topics.hold(topic or 0),
+                self.handlers._turn(message.from_user.id, topic, ref, "command:report") as turn,
+            ):
+                if turn is None:
+                    return
+                made = await self._act(turn, args)
+            if made is not None:
+                await self._send(*made)
+        except Exception as error:
+            log.error("staff report failed: %s", failure_summary(error))
+            await self.handlers._sorry(topic)
+
+    async def _act(self, turn: Turn, args: list[str]) -> tuple[report.Report, str] | None:
+        from services.countries import country_codes
+
+        t, operator = self.handlers.t, turn.operator
+        actor = f"operator:{operator.id}"
+        if operator.role == OperatorRole.OPERATOR:
+            staff.audit(turn.session, actor=actor, action=REPORT_REFUSED, now=turn.now)
+            refused = t.gettext("Only a supervisor or above can ask for the report.")
+            self.handlers._say(turn, refused)
+            return None
+        country = args.pop().upper() if len(args) in (1, 3) else None
+        try:
+            if len(args) not in (0, 2) or (country and country not in country_codes()):
+                raise report.ReportError("usage")
+            if args:
+                start, end = report.parse_day(args[0]), report.parse_day(args[1])
+            else:
+                end = turn.now.date()
+                start = end - timedelta(days=REPORT_DEFAULT_DAYS - 1)
+            report.period_bounds(start, end)
+        except report.ReportError:
+            self.handlers._say(turn, t.gettext(
+                "To get the report: {command} (the last 30 days), or with the first and last "
+                "day and a country code: {example}."
+            ).format(command="/report", example="/report 2026-01-01 2026-03-31 RU"))  # fmt: skip
+            return None
+        made = await report.build_report(turn.session, start=start, end=end, country=country,
+                                         locale=t.locale, now=turn.now)  # fmt: skip
+        detail = f"{start.isoformat()}..{end.isoformat()} {country or 'all'}"
+        staff.audit(turn.session, actor=actor, action=REPORT_SENT, now=turn.now, detail=detail)
+        return made, turn.address
+
+    async def _send(self, made: report.Report, address: str) -> None:
+        import asyncio
+
+        from services import report_render
+        from services.messages import Document
+
+        group, t = self.handlers.group, self.handlers.t
+        page = await asyncio.to_thread(report_render.report_html, made, t)
+        document = Document(
+            report_render.report_filename(made, "html"),
+            page.encode("utf-8"),
+            report_render.HTML_MIME_TYPE,
+        )
+        text = t.gettext("The report for {start} — {end}: open the file in a browser.").format(
+            start=made.start.isoformat(), end=made.end.isoformat()
+        )
+        async with group.db.transaction() as session:
+            staff.to_staff(
+                session, group.cipher, group.desk, address,
+                [OutgoingMessage(text, document=document)], group.clock.now(),
             )  # fmt: skip
         group.on_enqueued()

@@ -117,6 +117,18 @@ def incoming_from_callback(query: CallbackQuery) -> Incoming | None:
     )
 
 
+async def handle_and_answer(engine: ConversationEngine, bot: Bot, incoming: Incoming) -> None:
+    """The engine handles the update; what it could not put in the outbox (the database is
+    unreachable: Handled.direct) is sent here at once, straight through the transport —
+    once, never retried."""
+    handled = await engine.handle(incoming)
+    if handled.direct is not None:
+        try:
+            await TelegramTransport(bot).send(incoming.external_id, handled.direct)
+        except Exception as error:  # best effort: the person may write again later
+            log.warning("direct notice not sent: %s", type(error).__name__)
+
+
 def build_router(engine: ConversationEngine) -> Router:
     """Private chats with citizens. Other chats (groups) are not this router's business."""
     router = Router(name="citizens")
@@ -125,21 +137,21 @@ def build_router(engine: ConversationEngine) -> Router:
     router.edited_message.filter(private)
 
     @router.message()
-    async def on_message(message: Message) -> None:
-        await engine.handle(incoming_from_message(message))
+    async def on_message(message: Message, bot: Bot) -> None:
+        await handle_and_answer(engine, bot, incoming_from_message(message))
 
     @router.edited_message()
-    async def on_edited_message(message: Message) -> None:
-        await engine.handle(incoming_from_message(message, edited=True))
+    async def on_edited_message(message: Message, bot: Bot) -> None:
+        await handle_and_answer(engine, bot, incoming_from_message(message, edited=True))
 
     @router.callback_query()
-    async def on_button(query: CallbackQuery) -> None:
+    async def on_button(query: CallbackQuery, bot: Bot) -> None:
         try:  # always answer first, so the button stops spinning
             await query.answer()
         except TelegramAPIError as error:  # too old to answer; the tap still counts
             log.info("callback not answered: %s", type(error).__name__)
         if (incoming := incoming_from_callback(query)) is not None:
-            await engine.handle(incoming)
+            await handle_and_answer(engine, bot, incoming)
 
     return router
 

@@ -1,0 +1,221 @@
+"""Benchmark 2 — outbound: the production outbox sender against platform limits, over HTTP.
+
+    .venv/bin/python -m bench.outbound [--messages 10000] [--only telegram|whatsapp]
+                                       [--database-url postgresql+asyncpg://user@host/postgres]
+
+`--messages` pushes (one per recipient, as a broadcast) are queued in the outbox, then the
+production application (bot.app.build_application, real aiogram / twilio HTTP clients)
+delivers them with its sender to a local fake that refuses with 429 whatever goes beyond
+the limit:
+  - Telegram: tests/fakes/limited_bot_api.py at 30/s (TELEGRAM_MAX_PER_SECOND) and at
+    1,000/s (TELEGRAM_PAID_BROADCASTS), 1/s per chat;
+  - WhatsApp: tests/fakes/twilio_server.py with a sliding one-second window in front
+    (Twilio answers 429 / code 20429) at 10/s and 80/s (WHATSAPP_MAX_PER_SECOND).
+Columns: achieved rate (accepted messages over the time from the first to the last
+accepted) as a fraction of the limit, 429 answers, and whether every message arrived exactly
+once. Note that 10,000 messages at 10/s take 17 minutes: scale down with --messages.
+"""
+
+import argparse
+import asyncio
+import logging
+import time
+from collections import Counter, deque
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiohttp import web
+from sqlalchemy import func, select
+
+from bench.common import bench_settings, print_table, scratch_database
+from bot.app import Application, build_application
+from models import OutboxKind, OutboxMessage, OutboxStatus
+from services import outbox
+from services.messages import OutgoingMessage
+from tests.fakes.limited_bot_api import LimitedBotAPI
+from tests.fakes.twilio_server import ACCOUNT_SID, AUTH_TOKEN, SENDER, FakeTwilio
+
+FIRST_CHAT = 7_100_000_000
+
+
+@dataclass
+class LimitedTwilio(FakeTwilio):
+    """The fake Twilio, refusing (429, code 20429) a message beyond `per_second` in any
+    one-second window, with `tolerance` seconds of slack as in LimitedBotAPI."""
+
+    per_second: float = 10.0
+    tolerance: float = 0.1
+    refused: int = 0
+    first_accepted_at: float | None = None
+    last_accepted_at: float | None = None
+    _accepted: deque[float] = field(default_factory=deque)
+
+    async def _create_message(self, request: web.Request) -> web.Response:
+        now = time.monotonic()
+        window = 1.0 - self.tolerance
+        while self._accepted and now - self._accepted[0] >= window:
+            self._accepted.popleft()
+        if len(self._accepted) >= self.per_second:
+            self.refused += 1
+            self.attempts += 1
+            return self._error(429, 20429, "Too Many Requests")
+        self._accepted.append(now)
+        response = await super()._create_message(request)
+        if response.status == 201:
+            self.first_accepted_at = self.first_accepted_at or now
+            self.last_accepted_at = now
+        return response
+
+
+async def enqueue_broadcast(app: Application, channel: str, addresses: list[str]) -> None:
+    async with app.db.transaction() as session:
+        for address in addresses:
+            outbox.enqueue(
+                session,
+                app.cipher,
+                person_id=None,
+                channel=channel,
+                address=address,
+                messages=[OutgoingMessage(f"bench {address}")],
+                now=app.clock.now(),
+                kind=OutboxKind.PUSH,
+            )
+
+
+async def pending(app: Application) -> int:
+    async with app.db.sessions() as session:
+        count = await session.scalar(
+            select(func.count())
+            .select_from(OutboxMessage)
+            .where(OutboxMessage.status == OutboxStatus.PENDING)
+        )
+        return int(count or 0)
+
+
+async def drain(app: Application, within: float) -> float:
+    """The sender's own loop, as `vatandosh run` starts it, until nothing is pending."""
+    started = time.monotonic()
+    app.sender.start()
+    try:
+        while await pending(app):
+            if time.monotonic() - started > within:
+                raise RuntimeError("the outbox did not drain in time")
+            app.sender.wake()  # a postponed row (after a 429) is due again later
+            await asyncio.sleep(0.5)
+    finally:
+        await app.sender.stop()
+    return time.monotonic() - started
+
+
+async def telegram_run(
+    messages: int, per_second: float, server_url: str | None, within: float
+) -> list[Any]:
+    fake = LimitedBotAPI(per_second=per_second, per_chat_per_second=1.0)
+    await fake.start()
+    try:
+        async with scratch_database(server_url) as url:
+            paid = per_second > 30
+            settings = bench_settings(
+                url,
+                telegram_api_base=fake.base_url,
+                telegram_max_per_second=min(per_second, 30.0),
+                telegram_paid_broadcasts=paid,
+                telegram_max_per_chat_per_second=1.0,
+            )
+            app = build_application(settings)
+            try:
+                chats = [FIRST_CHAT + n for n in range(messages)]
+                await enqueue_broadcast(app, "telegram", [str(chat) for chat in chats])
+                wall = await drain(app, within)
+            finally:
+                await app.close()
+        elapsed = fake.elapsed()
+        rate = (sum(fake.delivered.values()) - 1) / elapsed if elapsed else float("nan")
+        exact = fake.delivered == Counter(chats)
+        return [
+            f"Telegram {'paid ' if paid else ''}{per_second:g}/s",
+            messages,
+            rate,
+            f"{rate / per_second:.3f}",
+            fake.limit_refusals,
+            "yes" if exact else "NO",
+            wall,
+        ]
+    finally:
+        await fake.stop()
+
+
+async def whatsapp_run(
+    messages: int, per_second: float, server_url: str | None, within: float
+) -> list[Any]:
+    fake = LimitedTwilio(per_second=per_second)
+    await fake.start()
+    try:
+        async with scratch_database(server_url) as url:
+            settings = bench_settings(
+                url,
+                telegram_bot_token=None,
+                twilio_account_sid=ACCOUNT_SID,
+                twilio_auth_token=AUTH_TOKEN,
+                twilio_whatsapp_from=SENDER,
+                twilio_api_base=fake.base_url,
+                public_base_url="https://bench.example",
+                whatsapp_max_per_second=per_second,
+            )
+            app = build_application(settings)
+            try:
+                numbers = [f"+99890{n:07d}" for n in range(messages)]
+                await enqueue_broadcast(app, "whatsapp", numbers)
+                wall = await drain(app, within)
+            finally:
+                await app.close()
+        first, last = fake.first_accepted_at, fake.last_accepted_at
+        elapsed = (last - first) if first is not None and last is not None else 0.0
+        rate = (len(fake.sent) - 1) / elapsed if elapsed else float("nan")
+        received = Counter(sent["To"].removeprefix("whatsapp:") for sent in fake.sent)
+        exact = received == Counter(numbers)
+        return [
+            f"WhatsApp {per_second:g}/s",
+            messages,
+            rate,
+            f"{rate / per_second:.3f}",
+            fake.refused,
+            "yes" if exact else "NO",
+            wall,
+        ]
+    finally:
+        await fake.stop()
+
+
+async def measure(args: argparse.Namespace) -> None:
+    rows: list[list[Any]] = []
+    within = max(600.0, args.messages / 5)
+    if args.only in (None, "telegram"):
+        for limit in (30.0, 1000.0):
+            rows.append(await telegram_run(args.messages, limit, args.database_url, within))
+    if args.only in (None, "whatsapp"):
+        for limit in (10.0, 80.0):
+            rows.append(await whatsapp_run(args.messages, limit, args.database_url, within))
+    kind = "PostgreSQL" if args.database_url else "SQLite"
+    print(f"\nOutbound: {args.messages} pushes, one per recipient, outbox on {kind}\n")
+    print_table(
+        ["limit", "messages", "achieved/s", "× limit", "429s", "exactly once", "wall s"], rows
+    )
+    print("\nTargets (issue 8): ≥ 0.95 × limit, no 429.")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--messages", type=int, default=10_000)
+    parser.add_argument("--only", choices=["telegram", "whatsapp"])
+    parser.add_argument(
+        "--database-url",
+        help="a PostgreSQL server URL: a scratch database is created there and dropped",
+    )
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.WARNING)
+    asyncio.run(measure(args))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,183 @@
+"""The flood guard (issue 8): one person sending far beyond human speed does not delay anyone
+else; their excess is dropped and they get one slow-down notice in their language."""
+
+import asyncio
+from datetime import timedelta
+from typing import Any
+
+from bot.engine import FLOOD_QUEUE, Handled
+from handlers.incoming import Incoming
+from models import InboundMessage, OutboxMessage
+from services.clock import ManualClock
+from tests.fakes import telegram_updates as tg
+from tests.harness import TelegramHarness, button_ids
+
+FLOODER = 4_440_001
+OTHERS = [4_440_100 + n for n in range(5)]
+NOTICE_RU = (
+    "Вы отправляете сообщения очень быстро. Пожалуйста, подождите немного и отправляйте по "
+    "одному сообщению."
+)
+NOTICE_UZ_LATN = (
+    "Siz xabarlarni juda tez yubormoqdasiz. Iltimos, biroz kuting va xabarlarni bittadan yuboring."
+)
+
+
+def notices(telegram: TelegramHarness, user_id: int, text: str) -> int:
+    return sum(1 for sent in telegram.messages_to(user_id) if sent["text"] == text)
+
+
+async def rows_after(telegram: TelegramHarness, last_id: int) -> list[OutboxMessage]:
+    return [row for row in await telegram.outbox_rows() if row.id > last_id]
+
+
+class Recorder:
+    """Wraps the engine's handle to record, in completion order, who was handled and how."""
+
+    def __init__(self, telegram: TelegramHarness) -> None:
+        self.done: list[tuple[str, Handled]] = []
+        engine = telegram.app.engine
+        handle = engine.handle
+
+        async def recording(incoming: Incoming) -> Handled:
+            handled = await handle(incoming)
+            self.done.append((incoming.external_id, handled))
+            return handled
+
+        engine.handle = recording  # type: ignore[method-assign]
+
+    def processed_before(self, user_id: int, position: int) -> int:
+        return sum(1 for index in self.processed(user_id) if index < position)
+
+    def processed(self, user_id: int) -> list[int]:
+        """Positions (in completion order) of the user's updates that were handled."""
+        return [
+            index
+            for index, (who, handled) in enumerate(self.done)
+            if who == str(user_id) and not handled.dropped
+        ]
+
+
+async def feed_at_once(telegram: TelegramHarness, updates: list[dict[str, Any]]) -> None:
+    await asyncio.gather(
+        *(telegram.dispatcher.feed_raw_update(telegram.bot, update) for update in updates)
+    )
+
+
+async def test_a_flood_does_not_delay_others_and_gets_one_notice(
+    telegram: TelegramHarness, clock: ManualClock
+) -> None:
+    await telegram.onboard(FLOODER, "ru")
+    for other in OTHERS:
+        await telegram.onboard(other, "uz_Latn")
+    last_id = max(row.id for row in await telegram.outbox_rows())
+    inbound_before = await telegram.count(InboundMessage)
+    recorder = Recorder(telegram)
+
+    # 100 messages from one person at once, the others' messages arriving after all of them.
+    flood = [tg.message(FLOODER, f"salom {n}", language_code="ru") for n in range(100)]
+    others = [tg.message(other, "menu") for other in OTHERS]
+    await feed_at_once(telegram, flood + others)
+    await telegram.app.sender.deliver_due()
+
+    # Only the flooder's first FLOOD_QUEUE updates were handled; the rest wrote nothing.
+    flooder_processed = recorder.processed(FLOODER)
+    assert len(flooder_processed) == FLOOD_QUEUE
+    dropped = [h for who, h in recorder.done if who == str(FLOODER) and h.dropped]
+    assert len(dropped) == 100 - FLOOD_QUEUE
+    assert await telegram.count(InboundMessage) == inbound_before + FLOOD_QUEUE + len(OTHERS)
+
+    # Everyone else was answered, and not behind the flood: at most FLOOD_QUEUE of the
+    # flooder's updates were handled before any of theirs (without the guard, all 100 would
+    # be, on SQLite where writes take turns), and on PostgreSQL they run alongside.
+    for other in OTHERS:
+        [position] = recorder.processed(other)
+        assert recorder.processed_before(FLOODER, position) <= FLOOD_QUEUE
+        assert button_ids(telegram.last_message(other))[0] == "registration"
+
+    # Exactly one slow-down notice, in the flooder's language; a reply for each handled one.
+    new_rows = await rows_after(telegram, last_id)
+    to_flooder = [row for row in new_rows if row.address == str(FLOODER)]
+    assert len(to_flooder) == FLOOD_QUEUE + 1
+    assert notices(telegram, FLOODER, NOTICE_RU) == 1
+    assert sum(1 for row in new_rows if row.address != str(FLOODER)) == len(OTHERS)
+
+    # The flooder's conversation is intact: still at the main menu, and answered normally.
+    state = await telegram.state(FLOODER)
+    assert (state.journey, state.step) == ("menu", "main")
+    assert button_ids(await telegram.say(FLOODER, "menu", language_code="ru"))[0] == "registration"
+
+    # A second burst within the minute: dropped again, but no second notice.
+    await feed_at_once(telegram, [tg.message(FLOODER, "x", language_code="ru") for _ in range(50)])
+    await telegram.app.sender.deliver_due()
+    assert notices(telegram, FLOODER, NOTICE_RU) == 1
+
+    # A new flood later is told again, once.
+    clock.advance(timedelta(minutes=2))
+    await feed_at_once(telegram, [tg.message(FLOODER, "y", language_code="ru") for _ in range(50)])
+    await telegram.app.sender.deliver_due()
+    assert notices(telegram, FLOODER, NOTICE_RU) == 2
+
+
+async def test_a_flood_at_first_contact_is_told_in_the_platform_language(
+    telegram: TelegramHarness,
+) -> None:
+    """No person exists yet: the notice goes in the language Telegram tells, and the person
+    comes out of it with a normal start of onboarding."""
+    newcomer = 4_440_500
+    updates = [tg.message(newcomer, "/start")] + [
+        tg.message(newcomer, "🙂" * 50) for _ in range(60)
+    ]
+    await feed_at_once(telegram, updates)
+    await telegram.app.sender.deliver_due()
+
+    assert notices(telegram, newcomer, NOTICE_UZ_LATN) == 1
+    state = await telegram.state(newcomer)
+    assert state.journey == "onboarding"
+    sent = await telegram.say(newcomer, "/start")
+    assert "uz_Latn" in button_ids(sent)
+
+
+async def test_human_speed_is_never_dropped(telegram: TelegramHarness) -> None:
+    """Quick but one after another (each handled before the next arrives): nothing dropped,
+    no notice, however many."""
+    await telegram.onboard(FLOODER, "ru")
+    recorder = Recorder(telegram)
+    for n in range(40):
+        await telegram.dispatcher.feed_raw_update(
+            telegram.bot, tg.message(FLOODER, "menu" if n % 2 else "help", language_code="ru")
+        )
+    await telegram.app.sender.deliver_due()
+    assert len(recorder.processed(FLOODER)) == 40
+    assert notices(telegram, FLOODER, NOTICE_RU) == 0
+
+
+async def test_a_few_at_once_are_all_handled(telegram: TelegramHarness) -> None:
+    """A person tapping a few buttons quickly (within the queue): every one handled, in order."""
+    await telegram.onboard(FLOODER, "ru")
+    recorder = Recorder(telegram)
+    await feed_at_once(
+        telegram, [tg.message(FLOODER, "help", language_code="ru") for _ in range(FLOOD_QUEUE)]
+    )
+    await telegram.app.sender.deliver_due()
+    assert len(recorder.processed(FLOODER)) == FLOOD_QUEUE
+    assert notices(telegram, FLOODER, NOTICE_RU) == 0
+    rows = await telegram.outbox_rows()
+    assert len([row for row in rows if row.address == str(FLOODER)]) == 3 + FLOOD_QUEUE
+    assert (await telegram.state(FLOODER)).journey == "menu"
+
+
+async def test_nothing_stays_per_person_after_floods(
+    telegram: TelegramHarness, clock: ManualClock
+) -> None:
+    """The guard's memory is only of chats queued now or told within the last minute."""
+    engine = telegram.app.engine
+    for n in range(3):
+        await feed_at_once(telegram, [tg.message(4_440_700 + n, "salom") for _ in range(30)])
+    assert len(engine._flood_noticed) == 3
+    clock.advance(timedelta(minutes=2))
+    await feed_at_once(telegram, [tg.message(4_440_799, "salom") for _ in range(30)])
+    await telegram.app.sender.deliver_due()
+    assert list(engine._flood_noticed) == [("telegram", "4440799")]
+    assert not engine._queued
+    assert notices(telegram, 4_440_799, NOTICE_UZ_LATN) == 1

@@ -1,0 +1,211 @@
+"""The cost of an update (issue 8): few statements per update, marks of sent messages written
+together, one SQLite connection that transactions queue for."""
+
+import asyncio
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import event, select
+
+from bot.app import Application
+from models import ChannelAccount, Conversation, OutboxMessage, Person
+from models.db import Database
+from models.outbox import OutboxStatus
+from services import outbox
+from services.clock import ManualClock
+from services.messages import OutgoingMessage
+from services.people import hold_participant
+from tests.fakes import telegram_updates as tg
+from tests.harness import TelegramHarness
+
+FIRST = 7_100_000
+NOW = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)
+
+
+@contextmanager
+def statements(db: Database) -> Iterator[list[str]]:
+    seen: list[str] = []
+
+    def note(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        seen.append(" ".join(statement.split()))
+
+    event.listen(db.engine.sync_engine, "before_cursor_execute", note)
+    try:
+        yield seen
+    finally:
+        event.remove(db.engine.sync_engine, "before_cursor_execute", note)
+
+
+async def test_a_known_person_is_found_and_locked_in_two_statements(
+    telegram: TelegramHarness, clock: ManualClock
+) -> None:
+    app = telegram.app
+    await telegram.say(FIRST, "/start")
+    clock.advance(timedelta(minutes=5))
+    with statements(app.db) as seen:
+        async with app.db.transaction() as session:
+            participant = await hold_participant(
+                session, "telegram", str(FIRST), clock.now(), first_journey="x", first_step="y"
+            )
+            queries = [s for s in seen if s.startswith("SELECT")]
+    assert len(queries) == 2, queries
+    assert "FOR UPDATE" in queries[0] or app.db.is_sqlite
+    assert participant.is_new is False
+    assert participant.person.id == participant.account.person_id
+    assert participant.conversation.person_id == participant.person.id
+    assert participant.conversation.journey == "onboarding"  # not the first_journey given
+    async with app.db.sessions() as session:
+        account = await session.scalar(select(ChannelAccount))
+        person = await session.scalar(select(Person))
+        assert account is not None
+        assert person is not None
+        assert account.last_inbound_at == clock.now()
+        assert person.last_seen_at == clock.now()
+
+
+async def test_a_new_person_is_created_once_with_their_conversation(app: Application) -> None:
+    now = app.clock.now()
+    async with app.db.transaction() as session:
+        first = await hold_participant(
+            session, "telegram", "42", now, first_journey="onboarding", first_step="language"
+        )
+    async with app.db.transaction() as session:
+        again = await hold_participant(
+            session, "telegram", "42", now, first_journey="onboarding", first_step="language"
+        )
+    assert first.is_new
+    assert not again.is_new
+    assert first.person.id == again.person.id
+    async with app.db.sessions() as session:
+        assert len(list(await session.scalars(select(Person)))) == 1
+        conversation = await session.scalar(select(Conversation))
+        assert conversation is not None
+        assert (conversation.journey, conversation.step) == ("onboarding", "language")
+
+
+async def test_messages_sent_at_the_same_time_are_marked_in_one_transaction(
+    telegram: TelegramHarness,
+) -> None:
+    app = telegram.app
+    async with app.db.transaction() as session:
+        for index in range(20):
+            outbox.enqueue(
+                session,
+                app.cipher,
+                person_id=None,
+                channel="telegram",
+                address=str(FIRST + index),
+                messages=[OutgoingMessage(f"hello {index}")],
+                now=app.clock.now(),
+            )
+    with statements(app.db) as seen:
+        assert await app.sender.deliver_due() == 20
+    marks = [s for s in seen if s.startswith("UPDATE outbox SET status")]
+    assert 1 <= len(marks) < 20, marks  # not one transaction per message
+    rows = await telegram.outbox_rows()
+    assert [row.status for row in rows] == [OutboxStatus.SENT] * 20
+    assert all(row.sent_at is not None and row.claimed_until is None for row in rows)
+    assert all(row.provider_id for row in rows)  # the platform's message id, per message
+    assert len({row.provider_id for row in rows}) == 20
+    texts = sorted(call.params["text"] for call in telegram.session.sent_messages())
+    assert texts == sorted(f"hello {index}" for index in range(20))
+
+
+async def test_marks_arriving_together_are_one_executemany_in_one_transaction(
+    telegram: TelegramHarness,
+) -> None:
+    app = telegram.app
+    async with app.db.transaction() as session:
+        outbox.enqueue(
+            session,
+            app.cipher,
+            person_id=None,
+            channel="telegram",
+            address=str(FIRST),
+            messages=[OutgoingMessage(f"hello {index}") for index in range(20)],
+            now=app.clock.now(),
+        )
+    rows = await telegram.outbox_rows()
+    with statements(app.db) as seen:
+        await asyncio.gather(*(app.sender._mark_sent(row.id, f"p{row.id}") for row in rows))
+    assert len([s for s in seen if s.startswith("UPDATE outbox SET status")]) == 1
+    assert len([s for s in seen if s.startswith("BEGIN")]) <= 1  # SQLite's; PG's is implicit
+    rows = await telegram.outbox_rows()
+    assert [(row.status, row.provider_id) for row in rows] == [
+        (OutboxStatus.SENT, f"p{row.id}") for row in rows
+    ]
+
+
+async def test_a_failed_mark_leaves_the_message_claimed_for_a_later_retry(
+    telegram: TelegramHarness, monkeypatch: Any
+) -> None:
+    app = telegram.app
+    async with app.db.transaction() as session:
+        outbox.enqueue(
+            session,
+            app.cipher,
+            person_id=None,
+            channel="telegram",
+            address=str(FIRST),
+            messages=[OutgoingMessage("hello")],
+            now=app.clock.now(),
+        )
+
+    async def broken(*_args: Any) -> None:
+        raise ConnectionError("database away")
+
+    monkeypatch.setattr(outbox, "mark_all_sent", broken)
+    try:
+        await app.sender.deliver_due()
+    except ConnectionError:
+        pass
+    else:  # pragma: no cover - the failure must reach the sender's loop
+        raise AssertionError("a failed mark was swallowed")
+    async with app.db.sessions() as session:
+        row = await session.scalar(select(OutboxMessage))
+        assert row is not None
+        assert row.status == OutboxStatus.PENDING
+        assert row.claimed_until is not None
+
+
+async def test_concurrent_updates_of_many_people_each_get_one_reply(
+    telegram: TelegramHarness,
+) -> None:
+    people = [FIRST + index for index in range(24)]
+    await asyncio.gather(*(telegram.feed(tg.message(person, "/start")) for person in people))
+    await asyncio.gather(*(telegram.feed(tg.button(person, "ru")) for person in people))
+    await telegram.app.sender.deliver_due()
+    for person in people:
+        assert len(telegram.messages_to(person)) == 2, person
+    async with telegram.app.db.sessions() as session:
+        conversations = list(await session.scalars(select(Conversation)))
+    assert len(conversations) == len(people)
+    assert {c.step for c in conversations} == {"consent"}
+
+
+async def test_an_sqlite_file_is_served_by_one_connection_that_transactions_queue_for(
+    database_url: str,
+) -> None:
+    db = Database(database_url)
+    try:
+        if not db.is_sqlite:
+            return
+        assert db.engine.pool.size() == 1  # type: ignore[attr-defined]
+        order: list[int] = []
+
+        async def write(index: int) -> None:
+            async with db.transaction() as session:
+                person = Person(created_at=NOW, last_seen_at=NOW)
+                session.add(person)
+                await session.flush()
+                await asyncio.sleep(0)  # another task may try to begin meanwhile
+                order.append(index)
+
+        await asyncio.gather(*(write(index) for index in range(16)))
+        assert sorted(order) == list(range(16))
+        async with db.sessions() as session:
+            assert len(list(await session.scalars(select(Person)))) == 16
+    finally:
+        await db.close()

@@ -1,0 +1,125 @@
+"""Faults that must lose nothing (issue 8): `kill -9` of `vatandosh run` in webhook mode
+during an inbound burst, then a restart, as a real process against the fake Bot API.
+
+Telegram redelivers every update it did not get a 200 for; the test does the same after the
+restart (and redelivers the acknowledged ones too, which must be recognised as duplicates).
+"""
+
+import asyncio
+import json
+import signal
+from collections import Counter
+from collections.abc import Callable
+from pathlib import Path
+
+import aiohttp
+import pytest
+
+from tests.fakes import telegram_updates as tg
+from tests.fakes.telegram_server import FakeBotAPI
+from tests.harness import button_ids
+from tests.test_run_over_http import (
+    LANGUAGES,
+    PUBLIC_BASE_URL,
+    WEBHOOK_SECRET,
+    Vatandosh,
+    base_settings,
+    bot_api,
+    http,
+    messages_to,
+    vatandosh_run,
+)
+
+__all__ = ["bot_api", "http"]  # fixtures, re-used from the run-over-HTTP tests
+
+PEOPLE = [5_660_000 + n for n in range(60)]
+CONSENT = ["agree", "read_full", "decline"]
+BURST_TIMEOUT = 120.0
+
+
+def webhook_settings(database_url: str, api_base: str) -> dict[str, str]:
+    return {
+        **base_settings(database_url, api_base),
+        "TELEGRAM_MODE": "webhook",
+        "PUBLIC_BASE_URL": PUBLIC_BASE_URL,
+        "TELEGRAM_WEBHOOK_SECRET": WEBHOOK_SECRET,
+    }
+
+
+async def eventually(vatandosh: Vatandosh, condition: Callable[[], bool], what: str) -> None:
+    """Like Vatandosh.wait_until, with time for a burst on a machine shared with others."""
+    deadline = asyncio.get_running_loop().time() + BURST_TIMEOUT
+    while not condition():
+        if vatandosh.process.returncode is not None or asyncio.get_running_loop().time() > deadline:
+            pytest.fail(f"no {what}; {vatandosh.describe()}")
+        await asyncio.sleep(0.05)
+
+
+async def post(http: aiohttp.ClientSession, vatandosh: Vatandosh, update: dict[str, object]) -> int:
+    """The update as Telegram posts it; 0 when the connection broke (the process died)."""
+    headers = {
+        "Content-Type": "application/json",
+        "X-Telegram-Bot-Api-Secret-Token": WEBHOOK_SECRET,
+    }
+    try:
+        async with http.post(vatandosh.webhook_url, data=json.dumps(update), headers=headers) as r:
+            await r.read()
+            return r.status
+    except (aiohttp.ClientError, TimeoutError):
+        return 0
+
+
+async def test_kill_9_during_an_inbound_burst_loses_no_reply_and_duplicates_none(
+    database_url: str, tmp_path: Path, bot_api: FakeBotAPI, http: aiohttp.ClientSession
+) -> None:
+    settings = webhook_settings(database_url, bot_api.base_url)
+    updates = {person: tg.command(person, "/start") for person in PEOPLE}
+    acknowledged: set[int] = set()
+
+    first_run = tmp_path / "first"
+    first_run.mkdir()
+    async with vatandosh_run(first_run, settings) as vatandosh:
+        await vatandosh.wait_healthy(http)
+
+        async def deliver(person: int) -> None:
+            if await post(http, vatandosh, updates[person]) == 200:
+                acknowledged.add(person)
+
+        burst = [asyncio.create_task(deliver(person)) for person in PEOPLE]
+        # Kill in the middle of the burst: some replies out, others not even handled yet.
+        await vatandosh.wait_until(lambda: len(bot_api.sent_messages()) >= 5, "first replies")
+        vatandosh.process.send_signal(signal.SIGKILL)
+        await vatandosh.process.wait()
+        await asyncio.gather(*burst)
+    sent_before_restart = len(bot_api.sent_messages())
+    assert sent_before_restart < len(PEOPLE), "the kill came too late to prove anything"
+
+    second_run = tmp_path / "second"
+    second_run.mkdir()
+    async with vatandosh_run(second_run, settings) as vatandosh:
+        await vatandosh.wait_healthy(http)
+        # Telegram redelivers what it got no 200 for; we redeliver everything.
+        statuses = await asyncio.gather(*(post(http, vatandosh, updates[p]) for p in PEOPLE))
+        assert set(statuses) == {200}
+        await eventually(
+            vatandosh, lambda: all(messages_to(bot_api, p) for p in PEOPLE), "a reply to everyone"
+        )
+        await asyncio.sleep(1.0)  # anything extra the outbox might still send
+
+        per_person = Counter(int(m["chat_id"]) for m in bot_api.sent_messages())
+        extra = {p: n for p, n in per_person.items() if n > 1}
+        # At most the one message in flight when the process died goes twice.
+        assert len(extra) <= 1, extra
+        assert all(n == 2 for n in extra.values()), extra
+        for person in PEOPLE:
+            assert button_ids(messages_to(bot_api, person)[-1]) == LANGUAGES
+
+        # No conversation was corrupted: everyone goes on from the language question.
+        taps = await asyncio.gather(*(post(http, vatandosh, tg.button(p, "ru")) for p in PEOPLE))
+        assert set(taps) == {200}
+        await eventually(
+            vatandosh,
+            lambda: all(button_ids(messages_to(bot_api, p)[-1]) == CONSENT for p in PEOPLE),
+            "the consent question to everyone",
+        )
+        assert "Traceback" not in vatandosh.stderr()
