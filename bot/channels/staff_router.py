@@ -23,7 +23,7 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from aiogram import Bot, F, Router
 from aiogram.enums import ContentType
@@ -995,11 +995,15 @@ BROADCAST_COUNTED, BROADCAST_SENT, BROADCAST_REFUSED = (
 )
 
 
-class BroadcastCommand:
-    """`/broadcast RU ru` counts who would receive a broadcast (country or «all», language);
-    `/broadcast send RU ru <text>` sends a short text-only announcement in that language to
-    them (services.broadcasts: STOP and quiet hours honoured), in batches after the turn's
-    commit, then reports what it did. Supervisors and above only; every use is audited."""
+Work = TypeVar("Work")
+
+
+class SupervisorCommand(Generic[Work]):
+    """A staff-group command for supervisors and above (`/broadcast`, `/report`): one turn
+    (the operator, the redelivery check, the audit) in which `_act` decides, then — after the
+    commit — `_after` does the long part (sending, building a file) with what `_act` gave."""
+
+    name: str  # the command, without "/"
 
     def __init__(self, handlers: StaffDeskHandlers) -> None:
         self.handlers = handlers
@@ -1013,19 +1017,39 @@ class BroadcastCommand:
         args = (command.group(2) or "").strip() if command else ""
         ref = f"m:{message.chat.id}:{message.message_id}"
         try:
-            started: tuple[int, str] | None = None
+            work: Work | None = None
             async with (
                 self.handlers._topics.hold(topic or 0),
-                self.handlers._turn(message.from_user.id, topic, ref, "command:broadcast") as turn,
+                self.handlers._turn(
+                    message.from_user.id, topic, ref, f"command:{self.name}"
+                ) as turn,
             ):
                 if turn is None:
                     return
-                started = await self._act(turn, args)
-            if started is not None:
-                await self._send(*started)
+                work = await self._act(turn, args)
+            if work is not None:
+                await self._after(work)
         except Exception as error:
-            log.error("staff broadcast failed: %s", failure_summary(error))
+            log.error("staff %s failed: %s", self.name, failure_summary(error))
             await self.handlers._sorry(topic)
+
+    async def _act(self, turn: Turn, args: str) -> Work | None:
+        raise NotImplementedError
+
+    async def _after(self, work: Work) -> None:
+        raise NotImplementedError
+
+
+class BroadcastCommand(SupervisorCommand[tuple[int, str]]):
+    """`/broadcast RU ru` counts who would receive a broadcast (country or «all», language);
+    `/broadcast send RU ru <text>` sends a short text-only announcement in that language to
+    them (services.broadcasts: STOP and quiet hours honoured), in batches after the turn's
+    commit, then reports what it did. Supervisors and above only; every use is audited."""
+
+    name = "broadcast"
+
+    async def _after(self, started: tuple[int, str]) -> None:
+        await self._send(*started)
 
     def _usage(self) -> str:
         return self.handlers.t.gettext(
@@ -1132,37 +1156,18 @@ REPORT_SENT, REPORT_REFUSED = "report_sent", "report_refused"
 REPORT_DEFAULT_DAYS = 30
 
 
-class ReportCommand:
+class ReportCommand(SupervisorCommand[tuple[report.Report, str]]):
     """`/report [FROM TO] [COUNTRY]`: the analytical report (services/report.py) as one HTML
     file sent into the group; without dates, the last 30 days up to today. Supervisors and
     above only; every use is audited (period and country, nothing else)."""
 
-    def __init__(self, handlers: StaffDeskHandlers) -> None:
-        self.handlers = handlers
+    name = "report"
 
-    async def on_message(self, message: Message) -> None:
-        if message.from_user is None:
-            return
-        topic = message.message_thread_id if message.is_topic_message else None
-        command = _COMMAND.match(message.text or "")
-        args = (command.group(2) or "").split() if command else []
-        ref = f"m:{message.chat.id}:{message.message_id}"
-        try:
-            made: tuple[report.Report, str] | None = None
-            async with (
-                self.handlers._topics.hold(topic or 0),
-                self.handlers._turn(message.from_user.id, topic, ref, "command:report") as turn,
-            ):
-                if turn is None:
-                    return
-                made = await self._act(turn, args)
-            if made is not None:
-                await self._send(*made)
-        except Exception as error:
-            log.error("staff report failed: %s", failure_summary(error))
-            await self.handlers._sorry(topic)
+    async def _after(self, made: tuple[report.Report, str]) -> None:
+        await self._send(*made)
 
-    async def _act(self, turn: Turn, args: list[str]) -> tuple[report.Report, str] | None:
+    async def _act(self, turn: Turn, text: str) -> tuple[report.Report, str] | None:
+        args = text.split()
         from services.countries import country_codes
 
         t, operator = self.handlers.t, turn.operator
