@@ -16,13 +16,14 @@ is a plain push.
 """
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import InstrumentedAttribute
 
 from models import Conversation, DocumentReminder, Person
 from models.db import Database
@@ -51,33 +52,49 @@ class RunReport:
     sent: int = 0
 
 
+async def _each_due(
+    db: Database,
+    due_at: InstrumentedAttribute[datetime | None],
+    row_id: InstrumentedAttribute[int],
+    now: datetime,
+    what: str,
+    act: Callable[[AsyncSession, int, datetime], Awaitable[int]],
+) -> RunReport:
+    """Rows whose `due_at` came (oldest first, at most BATCH), each acted on in its own
+    transaction with the due time that was read; one broken row does not stop the others."""
+    async with db.sessions() as session:
+        due = list(
+            (
+                await session.execute(
+                    select(row_id, due_at).where(due_at <= now).order_by(due_at).limit(BATCH)
+                )
+            ).all()
+        )
+    sent = 0
+    for item_id, seen in due:
+        assert seen is not None  # the query's condition
+        try:
+            async with db.transaction() as session:
+                sent += await act(session, item_id, seen)
+        except Exception as error:
+            log.warning("%s failed id=%s: %s", what, item_id, failure_summary(error))
+    if sent:
+        log.info("%s: sent=%s looked_at=%s", what, sent, len(due))
+    return RunReport(looked_at=len(due), sent=sent)
+
+
 async def remind_due(
     db: Database, prompter: Prompter, clock: Clock, policy: ReminderPolicy
 ) -> RunReport:
     """One run over the reminders whose time came."""
     now = clock.now()
-    async with db.sessions() as session:
-        due = list(
-            (
-                await session.execute(
-                    select(DocumentReminder.id, DocumentReminder.next_remind_at)
-                    .where(DocumentReminder.next_remind_at <= now)
-                    .order_by(DocumentReminder.next_remind_at)
-                    .limit(BATCH)
-                )
-            ).all()
-        )
-    sent = 0
-    for reminder_id, seen in due:
-        assert seen is not None  # the query's condition
-        try:
-            async with db.transaction() as session:
-                sent += await _remind(session, prompter, policy, reminder_id, seen, now)
-        except Exception as error:  # one broken row must not stop the others
-            log.warning("reminder failed reminder=%s: %s", reminder_id, failure_summary(error))
-    if sent:
-        log.info("reminders: sent=%s looked_at=%s", sent, len(due))
-    return RunReport(looked_at=len(due), sent=sent)
+
+    async def act(session: AsyncSession, reminder_id: int, seen: datetime) -> int:
+        return await _remind(session, prompter, policy, reminder_id, seen, now)
+
+    return await _each_due(
+        db, DocumentReminder.next_remind_at, DocumentReminder.id, now, "reminders", act
+    )
 
 
 async def _remind(
@@ -136,29 +153,13 @@ async def send_digests(
 ) -> RunReport:
     """One run over the people whose digest time came."""
     now = clock.now()
-    async with db.sessions() as session:
-        due = list(
-            (
-                await session.execute(
-                    select(Person.id, Person.next_digest_at)
-                    .where(Person.next_digest_at <= now)
-                    .order_by(Person.next_digest_at)
-                    .limit(BATCH)
-                )
-            ).all()
+
+    async def act(session: AsyncSession, person_id: int, seen: datetime) -> int:
+        return await _digest(
+            session, cipher, catalogs, policy, default_locale, person_id, seen, now
         )
-    sent = 0
-    for person_id, seen in due:
-        assert seen is not None
-        try:
-            async with db.transaction() as session:
-                sent += await _digest(session, cipher, catalogs, policy, default_locale,
-                                      person_id, seen, now)  # fmt: skip
-        except Exception as error:
-            log.warning("digest failed person=%s: %s", person_id, failure_summary(error))
-    if sent:
-        log.info("digests: sent=%s looked_at=%s", sent, len(due))
-    return RunReport(looked_at=len(due), sent=sent)
+
+    return await _each_due(db, Person.next_digest_at, Person.id, now, "digests", act)
 
 
 async def _digest(
