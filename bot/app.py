@@ -166,6 +166,7 @@ def build_application(
         all_transports,
         clock,
         limiters=limiters,
+        lease=timedelta(seconds=settings.outbox_lease_seconds),
         max_attempts=settings.outbox_max_attempts,
     )
     journey_settings = JourneySettings(

@@ -76,6 +76,9 @@ class Settings(DatabaseSettings):
     telegram_paid_broadcasts: bool = False
     outbox_poll_seconds: float = Field(default=2.0, gt=0)
     outbox_max_attempts: int = Field(default=8, ge=1)
+    # How long a sender holds the messages it claimed; a crashed process's claims are
+    # picked up by another sender (or itself after a restart) once this has passed.
+    outbox_lease_seconds: float = Field(default=60.0, ge=5)
     appeal_reopen_days: int = Field(default=30, ge=0)
     consulates_file: Path | None = None
     # WhatsApp through Twilio: served when the account SID, auth token and sender are set.

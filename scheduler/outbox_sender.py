@@ -67,6 +67,8 @@ class OutboxSender:
         # Sent messages waiting to be marked, and the task writing them (see _mark_sent).
         self._marks: list[tuple[int, datetime, str | None, asyncio.Future[None]]] = []
         self._marking: asyncio.Task[None] | None = None
+        # Claimed rows whose recipients are still being sent to (see _keep_claims).
+        self._claimed: set[int] = set()
 
     def _is_paused(self, channel: str) -> bool:
         now = self._clock.now()
@@ -94,56 +96,108 @@ class OutboxSender:
         while not self._stopping:
             self._wake.clear()
             try:
-                # A short batch means nothing else was due: what is enqueued meanwhile sets
-                # the wake event again, so no empty claim is needed to find out.
-                await self.deliver_due(until_empty=False)
+                await self.deliver_due()
             except Exception as error:  # the database may be away for a while
                 log.warning("outbox pass failed: %s", type(error).__name__)
             if not self._stopping:
                 await self._wake.wait()
 
-    async def deliver_due(self, *, address: str | None = None, until_empty: bool = True) -> int:
-        """Deliver every row that is due now; return how many were sent. `until_empty=False`
-        stops after a batch that was not full instead of claiming once more."""
+    async def deliver_due(self, *, address: str | None = None) -> int:
+        """Deliver every row that is due now; return how many were sent.
+
+        Each recipient's messages go one after another in a task of their own, all
+        recipients at once (the limiters pace them). The next batch is claimed while the
+        last is still being sent, so the platform never waits for the database; a short
+        batch is finished before looking again, since rows held back behind the ones in
+        flight (see outbox.claim_due) become due when those are settled."""
         sent = 0
-        while not self._stopping and (channels := self._open_channels()):
-            async with self._db.transaction() as session:
-                batch = await outbox.claim_due(
-                    session,
-                    self._cipher,
-                    now=self._clock.now(),
-                    channels=channels,
-                    limit=self._batch_size,
-                    lease=self._lease,
-                    address=address,
+        recipients: set[asyncio.Task[int]] = set()
+        keeping = asyncio.create_task(self._keep_claims(), name="outbox-leases")
+        try:
+            while not self._stopping and (channels := self._open_channels()):
+                async with self._db.transaction() as session:
+                    batch = await outbox.claim_due(
+                        session,
+                        self._cipher,
+                        now=self._clock.now(),
+                        channels=channels,
+                        limit=self._batch_size,
+                        lease=self._lease,
+                        address=address,
+                    )
+                by_recipient = groupby(
+                    sorted(batch, key=lambda m: (m.channel, m.address, m.id)),
+                    key=lambda m: (m.channel, m.address),
                 )
-            if not batch:
-                break
-            by_recipient = groupby(
-                sorted(batch, key=lambda m: (m.channel, m.address, m.id)),
-                key=lambda m: (m.channel, m.address),
-            )
-            results = await asyncio.gather(
-                *(self._deliver_in_order(list(messages)) for _, messages in by_recipient)
-            )
-            sent += sum(results)
-            if not until_empty and len(batch) < self._batch_size:
-                break
+                self._claimed.update(message.id for message in batch)
+                for _, messages in by_recipient:
+                    recipients.add(asyncio.create_task(self._deliver_in_order(list(messages))))
+                if len(batch) >= self._batch_size:
+                    sent += await self._settle(recipients, leaving=self._batch_size)
+                elif recipients:
+                    sent += await self._settle(recipients, leaving=0)
+                else:
+                    break
+        except asyncio.CancelledError:  # as in a crash: what was claimed waits for its lease
+            for task in recipients:
+                task.cancel()
+            raise
+        finally:
+            if recipients:  # stopping, or the database failed: let what was taken finish
+                results = await asyncio.gather(*recipients, return_exceptions=True)
+                sent += sum(result for result in results if isinstance(result, int))
+            keeping.cancel()
+        return sent
+
+    async def _keep_claims(self) -> None:
+        """Renew the lease of the rows still being sent, a third of a lease at a time: one
+        chat's messages wait for each other (the staff group takes 20 a minute), and a
+        claim that ran out meanwhile would be taken, and sent, by another sender too."""
+        while True:
+            await asyncio.sleep(self._lease.total_seconds() / 3)
+            if not self._claimed:
+                continue
+            try:
+                async with self._db.transaction() as session:
+                    until = self._clock.now() + self._lease
+                    await outbox.extend_claims(session, list(self._claimed), until)
+            except Exception as error:  # the database may be away; the next round tries
+                log.warning("outbox leases not renewed: %s", type(error).__name__)
+
+    @staticmethod
+    async def _settle(recipients: set[asyncio.Task[int]], *, leaving: int) -> int:
+        """Wait until at most `leaving` recipients are still being sent to; the count of
+        messages sent to those that finished."""
+        sent = 0
+        failure: BaseException | None = None
+        while len(recipients) > leaving:
+            done, _ = await asyncio.wait(recipients, return_when=asyncio.FIRST_COMPLETED)
+            recipients.difference_update(done)
+            for task in done:
+                if (error := task.exception()) is not None:
+                    failure = error
+                else:
+                    sent += task.result()
+            if failure is not None:
+                raise failure
         return sent
 
     async def _deliver_in_order(self, messages: list[ClaimedMessage]) -> int:
         """One recipient's messages, one after another; a postponed one holds back the rest."""
         sent = 0
-        for index, message in enumerate(messages):
-            if self._stopping or self._is_paused(message.channel):
-                await self._release(messages[index:])
-                break
-            result = await self._deliver(message)
-            if result is Delivery.SENT:
-                sent += 1
-            elif result is Delivery.POSTPONED:
-                await self._release(messages[index + 1 :])
-                break
+        try:
+            for index, message in enumerate(messages):
+                if self._stopping or self._is_paused(message.channel):
+                    await self._release(messages[index:])
+                    break
+                result = await self._deliver(message)
+                if result is Delivery.SENT:
+                    sent += 1
+                elif result is Delivery.POSTPONED:
+                    await self._release(messages[index + 1 :])
+                    break
+        finally:
+            self._claimed.difference_update(message.id for message in messages)
         return sent
 
     async def _release(self, messages: list[ClaimedMessage]) -> None:
@@ -152,17 +206,21 @@ class OutboxSender:
 
     async def _deliver(self, message: ClaimedMessage) -> Delivery:
         transport = self._transports[message.channel]
-        if message.kind == OutboxKind.PUSH and await self._stopped(message):
+        if message.kind == OutboxKind.PUSH and message.opted_out:
             async with self._db.transaction() as session:
                 await outbox.give_up(session, message, "opted out (STOP)")
             return Delivery.DROPPED
-        # The tokens are taken right before the request: a database query in between would
-        # let two messages to one chat reach the platform closer together than the limit.
         limiter = self._limiters.get(message.channel)
-        if limiter is not None:
-            await limiter.acquire(message.address)
+
+        async def pace() -> None:
+            # Tokens are taken right before each request to the platform (a long text is
+            # several): a database query in between would let two messages to one chat
+            # reach the platform closer together than the limit.
+            if limiter is not None:
+                await limiter.acquire(message.address)
+
         try:
-            provider_id = await transport.send(message.address, message.message)
+            provider_id = await transport.send(message.address, message.message, pace)
         except DeliveryError as error:
             return await self._settle_failure(message, error)
         except Exception as error:  # a transport bug must not stop the sender
@@ -199,11 +257,6 @@ class OutboxSender:
             for *_, done in marks:
                 if not done.done():
                     done.set_result(None)
-
-    async def _stopped(self, message: ClaimedMessage) -> bool:
-        """The person sent STOP after this push was queued."""
-        async with self._db.sessions() as session:
-            return await outbox.has_opted_out(session, message.channel, message.address)
 
     async def _settle_failure(self, message: ClaimedMessage, error: DeliveryError) -> Delivery:
         now = self._clock.now()

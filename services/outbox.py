@@ -1,13 +1,14 @@
 """The outbox: every outbound message is a row, enqueued in the transaction that caused it and
 delivered by a sender that claims due rows (FOR UPDATE SKIP LOCKED on PostgreSQL)."""
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Protocol
 
-from sqlalchemy import delete, or_, select, update
+from sqlalchemy import delete, exists, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
 
 from models import ChannelAccount, OutboxKind, OutboxMessage, OutboxStatus
 from services.crypto import DataCipher
@@ -42,13 +43,25 @@ class Rejected(DeliveryError):
     """The platform refused this message for good."""
 
 
+# Waits until the platform's limits allow one more request (the sender's rate limiter).
+Pace = Callable[[], Awaitable[None]]
+
+
+async def unpaced() -> None:
+    return None
+
+
 class Transport(Protocol):
     """Delivers messages on one channel (Telegram, WhatsApp, the terminal)."""
 
     channel: str
 
-    async def send(self, address: str, message: OutgoingMessage) -> str | None:
-        """Deliver, or raise a DeliveryError; returns the platform's id of the message."""
+    async def send(
+        self, address: str, message: OutgoingMessage, pace: Pace = unpaced
+    ) -> str | None:
+        """Deliver, or raise a DeliveryError; returns the platform's id of the message.
+        `pace` is awaited before each request that puts a message into the chat (a long
+        text goes as several)."""
         ...
 
 
@@ -61,6 +74,7 @@ class ClaimedMessage:
     message: OutgoingMessage
     attempts: int
     kind: str = OutboxKind.REPLY
+    opted_out: bool = False  # the address had sent STOP when the row was claimed
 
 
 def enqueue(
@@ -96,6 +110,10 @@ def enqueue(
         )
 
 
+# pg_advisory_xact_lock key that makes claims on PostgreSQL take turns (see claim_due).
+CLAIM_LOCK_KEY = 0x7A7A_0B0C
+
+
 async def claim_due(
     session: AsyncSession,
     cipher: DataCipher,
@@ -106,25 +124,46 @@ async def claim_due(
     lease: timedelta,
     address: str | None = None,
 ) -> list[ClaimedMessage]:
-    """Take up to `limit` due rows for these channels, oldest first, for `lease`. Rows claimed
-    by another sender are skipped; a claim that is not settled in time (a crash) expires."""
+    """Take up to `limit` due rows for these channels, oldest first, for `lease`. A claim
+    that is not settled in time (a crash) expires.
+
+    One chat's messages go in order, whoever sends them: a row is not taken while an
+    earlier row to the same address is claimed (by this sender's previous batch or by
+    another process). For that rule to see every claim, claims take turns — on SQLite the
+    write transaction does it, on PostgreSQL a transaction-scoped advisory lock (a claim
+    is a few milliseconds; the sending happens outside it)."""
+    if session.get_bind().dialect.name == "postgresql":
+        await session.execute(select(func.pg_advisory_xact_lock(CLAIM_LOCK_KEY)))
+    earlier = aliased(OutboxMessage)
+    in_flight_before = exists().where(
+        earlier.channel == OutboxMessage.channel,
+        earlier.address == OutboxMessage.address,
+        earlier.status == OutboxStatus.PENDING,
+        earlier.id < OutboxMessage.id,
+        earlier.claimed_until >= now,
+    )
+    opted_out = exists().where(
+        ChannelAccount.channel == OutboxMessage.channel,
+        ChannelAccount.external_id == OutboxMessage.address,
+        ChannelAccount.opted_out_at.is_not(None),
+    )
     query = (
-        select(OutboxMessage)
+        select(OutboxMessage, opted_out.label("opted_out"))
         .where(
             OutboxMessage.status == OutboxStatus.PENDING,
             OutboxMessage.channel.in_(channels),
             OutboxMessage.not_before <= now,
             or_(OutboxMessage.claimed_until.is_(None), OutboxMessage.claimed_until < now),
+            ~in_flight_before,
         )
         .order_by(OutboxMessage.id)
         .limit(limit)
-        .with_for_update(skip_locked=True)
+        .with_for_update(of=OutboxMessage, skip_locked=True)
     )
     if address is not None:
         query = query.where(OutboxMessage.address == address)
-    rows = list(await session.scalars(query))
     claimed: list[ClaimedMessage] = []
-    for row in rows:
+    for row, address_opted_out in await session.execute(query):
         row.claimed_until = now + lease
         row.attempts += 1
         claimed.append(
@@ -136,9 +175,25 @@ async def claim_due(
                 message=OutgoingMessage.from_payload(cipher.decrypt_json(row.payload)),
                 attempts=row.attempts,
                 kind=row.kind,
+                opted_out=bool(address_opted_out),
             )
         )
     return claimed
+
+
+async def extend_claims(session: AsyncSession, message_ids: Sequence[int], until: datetime) -> None:
+    """Keep rows that are still being sent claimed until `until` (a slow chat's messages
+    must not be taken by another sender when the first claim's lease runs out)."""
+    if message_ids:
+        await session.execute(
+            update(OutboxMessage)
+            .where(
+                OutboxMessage.id.in_(message_ids),
+                OutboxMessage.status == OutboxStatus.PENDING,
+                OutboxMessage.claimed_until.is_not(None),
+            )
+            .values(claimed_until=until)
+        )
 
 
 async def mark_sent(
@@ -177,15 +232,6 @@ async def mark_all_sent(
             for message_id, sent_at, provider_id in sent
         ],
     )
-
-
-async def has_opted_out(session: AsyncSession, channel: str, address: str) -> bool:
-    opted_out_at = await session.scalar(
-        select(ChannelAccount.opted_out_at).where(
-            ChannelAccount.channel == channel, ChannelAccount.external_id == address
-        )
-    )
-    return opted_out_at is not None
 
 
 async def postpone(

@@ -34,6 +34,7 @@ from services import appeals, linking
 from services.clock import ManualClock
 from services.conversation import read_state, write_state
 from services.messages import OutgoingMessage
+from services.outbox import Pace, unpaced
 from tests.conftest import SettingsFactory
 from tests.fakes.telegram_session import RecordingSession
 from tests.harness import TelegramHarness, button_ids
@@ -50,9 +51,11 @@ class RecordingConsole(ConsoleTransport):
         super().__init__(io.StringIO(), files)
         self.sent: list[tuple[str, OutgoingMessage]] = []
 
-    async def send(self, address: str, message: OutgoingMessage) -> str | None:
+    async def send(
+        self, address: str, message: OutgoingMessage, pace: Pace = unpaced
+    ) -> str | None:
         self.sent.append((address, message))
-        return await super().send(address, message)
+        return await super().send(address, message, pace)
 
     def to(self, name: str) -> list[OutgoingMessage]:
         return [message for address, message in self.sent if address == name]

@@ -129,6 +129,86 @@ async def test_a_claim_left_by_a_crashed_sender_is_delivered_after_its_lease(
     assert [c.params["text"] for c in telegram.session.sent_messages()] == ["survives a crash"]
 
 
+async def test_a_chats_later_message_waits_while_an_earlier_one_is_claimed(
+    telegram: TelegramHarness, clock: ManualClock
+) -> None:
+    """What keeps a chat's messages in order when two senders (or a sender's next batch)
+    claim while the first is still sending: a row is not taken while an earlier row to the
+    same chat is claimed; other chats' rows are."""
+    app = telegram.app
+    await enqueue_texts(app, ALICE, "first")
+    await enqueue_texts(app, ALICE, "second")
+    await enqueue_texts(app, ALICE + 1, "to someone else")
+
+    async def claim(limit: int) -> list[str]:
+        async with app.db.transaction() as session:
+            claimed = await outbox.claim_due(
+                session, app.cipher, now=clock.now(), channels=["telegram"], limit=limit,
+                lease=timedelta(seconds=60),
+            )  # fmt: skip
+        return [message.message.text for message in claimed]
+
+    assert await claim(limit=1) == ["first"]
+    assert await claim(limit=10) == ["to someone else"]  # "second" waits for "first"
+    clock.advance(timedelta(seconds=61))  # the leases ran out (a crash)
+    assert await claim(limit=10) == ["first", "second", "to someone else"]
+
+
+class HeldTransport:
+    """Telegram that keeps every message until the test lets it through."""
+
+    channel = "telegram"
+
+    def __init__(self) -> None:
+        self.arrived = asyncio.Event()
+        self.go = asyncio.Event()
+        self.sent: list[str] = []
+
+    async def send(
+        self, address: str, message: OutgoingMessage, pace: outbox.Pace = outbox.unpaced
+    ) -> str | None:
+        await pace()
+        self.arrived.set()
+        await self.go.wait()
+        self.sent.append(message.text)
+        return None
+
+
+async def test_a_message_still_being_sent_keeps_its_claim_past_the_lease(
+    telegram: TelegramHarness, clock: ManualClock
+) -> None:
+    """A message that waits longer than the lease (a slow chat, the staff group's 20 a
+    minute) is not taken by another sender: its lease is renewed while it is in flight."""
+    app = telegram.app
+    await enqueue_texts(app, ALICE, "slow")
+    held = HeldTransport()
+    lease = timedelta(seconds=0.3)
+    sender = OutboxSender(app.db, app.cipher, {"telegram": held}, clock, lease=lease)
+    sending = asyncio.create_task(sender.deliver_due())
+    await asyncio.wait_for(held.arrived.wait(), timeout=10)
+
+    async def renewed() -> bool:
+        async with app.db.sessions() as session:
+            until = await session.scalar(select(OutboxMessage.claimed_until))
+        return until is not None and until >= clock.now() + lease / 2
+
+    for _ in range(4):  # four leases pass on the clock; the sender renews after each step
+        clock.advance(lease * 0.9)
+        async with asyncio.timeout(10):
+            while not await renewed():  # noqa: ASYNC110 (the sender writes it to the database)
+                await asyncio.sleep(0.02)
+        async with app.db.transaction() as session:
+            taken = await outbox.claim_due(
+                session, app.cipher, now=clock.now(), channels=["telegram"], limit=10,
+                lease=lease,
+            )  # fmt: skip
+        assert taken == [], "another sender took a message that was being sent"
+    held.go.set()
+    assert await sending == 1
+    assert held.sent == ["slow"]
+    assert await statuses(app) == [OutboxStatus.SENT]
+
+
 async def test_two_senders_share_the_queue_without_sending_anything_twice(
     telegram: TelegramHarness,
 ) -> None:

@@ -15,6 +15,7 @@ from bot.engine import ConversationEngine
 from handlers.incoming import Incoming, Kind
 from scheduler.outbox_sender import OutboxSender
 from services.messages import Document, OutgoingMessage
+from services.outbox import Pace, unpaced
 
 CHANNEL = "console"
 _COMMAND_PREFIX = "/"
@@ -35,7 +36,10 @@ class ConsoleTransport:
         self._out = out
         self._files_dir = files_dir
 
-    async def send(self, address: str, message: OutgoingMessage) -> str | None:
+    async def send(
+        self, address: str, message: OutgoingMessage, pace: Pace = unpaced
+    ) -> str | None:
+        await pace()
         print(f"bot → {address}:", file=self._out)
         print(render(message), file=self._out, flush=True)
         if message.document is not None:

@@ -40,7 +40,7 @@ from models.db import Database
 from scheduler.rate_limit import ChannelLimits, ChannelRateLimiter
 from services.i18n import Translator
 from services.messages import MediaRef, OutgoingMessage, join_texts
-from services.outbox import Rejected, TemporaryFailure
+from services.outbox import Pace, Rejected, TemporaryFailure, unpaced
 from services.staff import GENERAL, STAFF_CHANNEL, thread_id_of
 
 log = logging.getLogger(__name__)
@@ -185,30 +185,34 @@ class StaffTransport:
         self._t = translator  # the staff group's language
         self._fetch = fetch
 
-    async def send(self, address: str, message: OutgoingMessage) -> str | None:
+    async def send(
+        self, address: str, message: OutgoingMessage, pace: Pace = unpaced
+    ) -> str | None:
         if address == GENERAL:
-            return await self._send(None, message.text, message)
+            return await self._send(None, message.text, message, pace)
         thread_id = thread_id_of(address)
         if thread_id is None:
             raise Rejected(f"not a staff address: {address[:20]}")
         topic = await self.topic_of(thread_id)
         try:
-            return await self._into(topic, message)
+            return await self._into(topic, message, pace)
         except Rejected as error:
             if topic.topic_id is None or not any(g in error.reason.lower() for g in _TOPIC_GONE):
                 raise
         # Someone deleted the topic: the case gets a new one, and the message goes there.
         log.warning("staff topic of thread id=%s is gone: a new one is made", thread_id)
         topic = await self.topic_of(thread_id, gone=topic.topic_id)
-        return await self._into(topic, message)
+        return await self._into(topic, message, pace)
 
-    async def _into(self, topic: Topic, message: OutgoingMessage) -> str | None:
+    async def _into(self, topic: Topic, message: OutgoingMessage, pace: Pace) -> str | None:
         text = message.text
         if topic.topic_id is None:  # no topics: the general topic, with the case's name
             text = join_texts([f"📁 {topic.name}", text])
-        return await self._send(topic.topic_id, text, message)
+        return await self._send(topic.topic_id, text, message, pace)
 
-    async def _send(self, topic_id: int | None, text: str, message: OutgoingMessage) -> str | None:
+    async def _send(
+        self, topic_id: int | None, text: str, message: OutgoingMessage, pace: Pace
+    ) -> str | None:
         files: list[FileToSend] = []
         if message.media is not None:
             file, note = await self._file(message.media)
@@ -227,6 +231,7 @@ class StaffTransport:
                 files,
                 reply_markup=keyboard(message),
                 message_thread_id=topic_id,
+                pace=pace,
             )
         except TelegramForbiddenError as error:
             log.error("staff group: the bot may not post there (removed from the group?)")
@@ -244,7 +249,7 @@ class StaffTransport:
         """The thread's topic, created on first use. The thread's row is locked meanwhile
         (FOR UPDATE; on SQLite the transaction's write lock), so two senders never create two
         topics for one case. `gone`: a topic id Telegram no longer knows, replaced."""
-        async with self._db.sessions() as session:
+        async with self._db.reads() as session:
             known = await session.scalar(
                 select(CaseThread.topic_id).where(CaseThread.id == thread_id)
             )

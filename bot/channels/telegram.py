@@ -37,7 +37,15 @@ from handlers.incoming import Incoming, Kind, Location, Media
 from services.i18n import N_, Catalogs
 from services.log_safety import failure_summary
 from services.messages import MediaRef, OutgoingMessage, split_text
-from services.outbox import DeliveryError, Rejected, RetryAfter, TemporaryFailure, Unreachable
+from services.outbox import (
+    DeliveryError,
+    Pace,
+    Rejected,
+    RetryAfter,
+    TemporaryFailure,
+    Unreachable,
+    unpaced,
+)
 
 log = logging.getLogger(__name__)
 
@@ -320,6 +328,7 @@ async def send_composed(
     reply_markup: InlineKeyboardMarkup | None = None,
     message_thread_id: int | None = None,
     caption_allowed: bool = True,
+    pace: Pace = unpaced,
 ) -> Message | None:
     """A text with its files: the text as the first file's caption when it fits, else split
     into messages before the files; the keyboard goes with the last message sent."""
@@ -331,6 +340,7 @@ async def send_composed(
     sent = None
     for index, part in enumerate(parts):
         last = index == len(parts) - 1 and not files
+        await pace()
         sent = await bot.send_message(
             chat_id,
             part,
@@ -339,6 +349,7 @@ async def send_composed(
         )
     for index, file in enumerate(files):
         last = index == len(files) - 1
+        await pace()
         sent = await send_file(
             bot,
             chat_id,
@@ -356,7 +367,9 @@ class TelegramTransport:
     def __init__(self, bot: Bot) -> None:
         self._bot = bot
 
-    async def send(self, address: str, message: OutgoingMessage) -> str | None:
+    async def send(
+        self, address: str, message: OutgoingMessage, pace: Pace = unpaced
+    ) -> str | None:
         """The text (split at Telegram's limit), then the file if any: a document made for
         the person, or a file relayed by its Telegram file_id (an operator's photo, with the
         text as its caption when it fits), or a place. The keyboard goes with the last of
@@ -380,6 +393,7 @@ class TelegramTransport:
                 reply_markup=keyboard(message),
                 # a data export keeps its text apart from the file
                 caption_allowed=message.document is None,
+                pace=pace,
             )
         except TelegramAPIError as error:
             raise delivery_error(error) from error

@@ -50,7 +50,15 @@ from models.db import Database
 from services.clock import Clock
 from services.i18n import N_, Catalogs
 from services.messages import Choice, OutgoingMessage, join_texts, split_text
-from services.outbox import DeliveryError, Rejected, RetryAfter, TemporaryFailure, Unreachable
+from services.outbox import (
+    DeliveryError,
+    Pace,
+    Rejected,
+    RetryAfter,
+    TemporaryFailure,
+    Unreachable,
+    unpaced,
+)
 
 log = logging.getLogger(__name__)
 
@@ -471,7 +479,7 @@ class TwilioTransport:
         """The person's locale and whether their 24-hour window is open: their last message
         is recent enough, and Twilio has not said otherwise since (a 63016 reported for a
         message sent after it)."""
-        async with self._db.sessions() as session:
+        async with self._db.reads() as session:
             row = (
                 await session.execute(
                     select(ChannelAccount.last_inbound_at, Person.locale)
@@ -497,24 +505,29 @@ class TwilioTransport:
             )
             return Recipient(locale, window_open=not closed)
 
-    async def send(self, address: str, message: OutgoingMessage) -> str | None:
+    async def send(
+        self, address: str, message: OutgoingMessage, pace: Pace = unpaced
+    ) -> str | None:
         recipient = await self.recipient(address)
         if message.document is not None:
             note = self._catalogs.translator(recipient.locale).gettext(NO_FILE_NOTE)
             message = OutgoingMessage(join_texts([message.text, note]), message.choices)
         if not recipient.window_open:
-            return await self.send_template(address, recipient.locale, message)
+            return await self.send_template(address, recipient.locale, message, pace)
         parts = render(message)
         sid = None
         for index, part in enumerate(parts):
             try:
+                await pace()
                 sid = await self._create(address, body=part)
             except _OutsideWindow:
                 rest = OutgoingMessage("\n\n".join(parts[index:]))
-                return await self.send_template(address, recipient.locale, rest)
+                return await self.send_template(address, recipient.locale, rest, pace)
         return sid
 
-    async def send_template(self, address: str, locale: str, message: OutgoingMessage) -> str:
+    async def send_template(
+        self, address: str, locale: str, message: OutgoingMessage, pace: Pace = unpaced
+    ) -> str:
         """The message as the locale's approved template, {{1}} = the text on one line
         (several template messages when it is long)."""
         content_sid = self._config.templates.get(locale)
@@ -526,6 +539,7 @@ class TwilioTransport:
         sid = ""
         for chunk in split_text(one_line(message), TEMPLATE_VARIABLE_LIMIT):
             variables = json.dumps({"1": chunk}, ensure_ascii=False)
+            await pace()
             sid = await self._create(address, content_sid=content_sid, content_variables=variables)
         return sid
 
