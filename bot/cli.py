@@ -73,7 +73,7 @@ async def _chat(args: argparse.Namespace) -> None:
         await app.prepare_database()
 
         async def is_known(name: str) -> bool:
-            async with app.db.sessions() as session:
+            async with app.db.reads() as session:
                 return await account_exists(session, CONSOLE, name)
 
         if sys.stdin.isatty():
@@ -204,7 +204,7 @@ async def _operator_remove(args: argparse.Namespace) -> None:
 async def _operator_list(args: argparse.Namespace) -> None:
     db = await _operators_database()
     try:
-        async with db.sessions() as session:
+        async with db.reads() as session:
             found = await operators.list_operators(session)
     finally:
         await db.close()
@@ -335,14 +335,14 @@ async def _broadcast(args: argparse.Namespace) -> None:
         await app.prepare_database()
         now = app.clock.now()
         if args.resume is not None:
-            async with app.db.sessions() as session:
+            async with app.db.reads() as session:
                 found = await session.get(Broadcast, args.resume)
             if found is None:
                 raise CommandError(f"there is no broadcast {args.resume}")
             broadcast_id, total = found.id, found.recipients
         elif args.dry_run:
             assert announcement is not None
-            async with app.db.sessions() as session:
+            async with app.db.reads() as session:
                 counts = await broadcasts.count(session, segment, now)
             questions = len(announcement.survey or ())
             survey = f", with a survey of {questions} question(s)" if questions else ""
@@ -424,7 +424,7 @@ async def _outbox_status(args: argparse.Namespace) -> None:
         raise CommandError("--failed must be zero or a positive number")
     db = await _operators_database()
     try:
-        async with db.sessions() as session:
+        async with db.reads() as session:
             report = await outbox_admin.outbox_report(
                 session, now=SystemClock().now(), failed_limit=args.failed
             )
@@ -494,7 +494,7 @@ async def _report(args: argparse.Namespace) -> None:
         raise CommandError(f"unknown locale {locale!r}: one of {', '.join(LOCALES)}")
     db = await _operators_database()
     try:
-        async with db.sessions() as session:
+        async with db.reads() as session:
             made = await report.build_report(
                 session, start=start, end=end, country=args.country, locale=locale,
                 now=SystemClock().now(),

@@ -16,6 +16,8 @@ from sqlalchemy.ext.asyncio import (
 from sqlalchemy.pool import AsyncAdaptedQueuePool
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
+# Execution option of the connections of Database.reads (a deferred BEGIN on SQLite).
+READ_ONLY = "vatandosh_read_only"
 
 
 def is_sqlite(url: str | URL) -> bool:
@@ -45,8 +47,12 @@ def _configure_sqlite(engine: AsyncEngine) -> None:
     def _on_begin(connection: Any) -> None:
         # IMMEDIATE takes the write lock at the start: a transaction that read and then
         # writes can never fail with SQLITE_BUSY because another one wrote in between.
-        # This serialises transactions on SQLite, across processes too.
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
+        # This serialises transactions on SQLite, across processes too. Reads need no
+        # lock in WAL mode: they see the last commit and never wait for a writer.
+        if connection.get_execution_options().get(READ_ONLY):
+            connection.exec_driver_sql("BEGIN")
+        else:
+            connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
 class Database:
@@ -73,6 +79,11 @@ class Database:
         if is_sqlite(url):
             _configure_sqlite(self.engine)
         self.sessions = async_sessionmaker(self.engine, expire_on_commit=False)
+        # Sessions that only read: on SQLite they do not take the write lock, so a long
+        # write in another process (a broadcast being queued) does not hold them up.
+        self.reads = async_sessionmaker(
+            self.engine.execution_options(**{READ_ONLY: True}), expire_on_commit=False
+        )
 
     @property
     def is_sqlite(self) -> bool:

@@ -56,7 +56,7 @@ async def run_checkins(
 ) -> CheckinReport:
     now = clock.now()
     asked = missed = alerted = 0
-    async with db.sessions() as session:
+    async with db.reads() as session:
         due_plans = list(
             await session.execute(
                 select(CheckinPlan.id, CheckinPlan.next_checkin_at)

@@ -39,7 +39,7 @@ class FamilyMessagesJob:
     async def run(self) -> int:
         """Send what is due; returns how many members got a message."""
         now = self.clock.now()
-        async with self.db.sessions() as session:
+        async with self.db.reads() as session:
             due = [
                 (row.id, row.next_message_at)
                 for row in await session.execute(

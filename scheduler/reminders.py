@@ -62,7 +62,7 @@ async def _each_due(
 ) -> RunReport:
     """Rows whose `due_at` came (oldest first, at most BATCH), each acted on in its own
     transaction with the due time that was read; one broken row does not stop the others."""
-    async with db.sessions() as session:
+    async with db.reads() as session:
         due = list(
             (
                 await session.execute(

@@ -13,6 +13,7 @@ first question carries the announcement above it (`engine.prompt`, journey "surv
 survey costs no extra send per person against the platforms' limits.
 """
 
+import asyncio
 import tomllib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -54,6 +55,9 @@ KINDS = tuple(kind.value for kind in RegistrationKind)
 # "uz" is both Uzbek scripts.
 LANGUAGES = {**{locale.lower(): (locale,) for locale in LOCALES}, "uz": ("uz_Latn", "uz_Cyrl")}
 BATCH_SIZE = 500
+# As long as the longest sleep of SQLite's busy handler (100 ms): a writer waiting in
+# another process gets its turn between two batches.
+SQLITE_WRITER_PAUSE_SECONDS = 0.1
 
 
 class BroadcastError(ValueError):
@@ -422,7 +426,11 @@ async def send(
             on_batch(result.handled)
         if result.done:
             break
-    async with db.sessions() as session:
+        if db.is_sqlite:
+            # SQLite has one writer and does not queue for it: without a pause another
+            # process (the running bot, its replies) would wait for the whole broadcast.
+            await asyncio.sleep(SQLITE_WRITER_PAUSE_SECONDS)
+    async with db.reads() as session:
         broadcast = await session.get(Broadcast, broadcast_id)
         assert broadcast is not None
         return broadcast

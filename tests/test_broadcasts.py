@@ -262,6 +262,43 @@ async def test_an_interrupted_broadcast_resumes_without_duplicates(app: Applicat
     assert {text_of(app, row) for row in rows} == {TEXTS["uz_Cyrl"]}
 
 
+async def test_while_a_broadcast_is_queued_another_process_still_reads_and_writes(
+    app: Application,
+) -> None:
+    """Another process (here: a second engine on the same database) is not held up for the
+    whole broadcast: its reads never wait, and its writes get in between two batches —
+    on SQLite, whose single writer lock is not handed out in turn, by the pause after each
+    batch (the bot's replies while `vatandosh broadcast` runs)."""
+    db, cipher = app.db, app.cipher
+    people = await seed(db, cipher, 600, locale="ru")
+    async with db.transaction() as session:
+        started = await broadcasts.start(
+            session, parse_segment(language="ru"), Announcement(TEXTS), created_by="t", now=NOW
+        )
+    first_batch = asyncio.Event()
+    sending = asyncio.create_task(
+        broadcasts.send(
+            db, cipher, app.clock, started.id, batch_size=20,
+            on_batch=lambda handled: first_batch.set(),
+        )
+    )  # fmt: skip
+    other = Database(db.url)
+    try:
+        await asyncio.wait_for(first_batch.wait(), timeout=30)
+        async with asyncio.timeout(5), other.reads() as session:
+            assert await session.get(Broadcast, started.id) is not None
+        assert not sending.done()
+        async with asyncio.timeout(10), other.transaction() as session:
+            person = await session.get(Person, people[0][0])
+            assert person is not None
+            person.last_seen_at = NOW
+        assert not sending.done(), "the write waited for the whole broadcast"
+    finally:
+        done = await sending
+        await other.close()
+    assert done.queued == 600
+
+
 # -- the command ------------------------------------------------------------------------------
 
 ANNOUNCEMENT_FILE = """
