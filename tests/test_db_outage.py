@@ -11,13 +11,14 @@ be opened for the outage. Either way the production code meets a real connection
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import timedelta
 
 import pytest
 from sqlalchemy import make_url
 from sqlalchemy.exc import DBAPIError
-from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
+from sqlalchemy.ext.asyncio import async_sessionmaker, create_async_engine
 
 from bot.app import Application, build_application
 from models.db import is_sqlite
@@ -25,7 +26,9 @@ from services.clock import ManualClock
 from tests.conftest import SettingsFactory
 from tests.fakes import telegram_updates as tg
 from tests.fakes.telegram_session import RecordingSession
+from tests.fakes.twilio_server import inbound
 from tests.harness import TelegramHarness, button_ids
+from tests.test_whatsapp import WhatsAppHarness, whatsapp_apps
 
 ALICE = 5_550_001
 BOB = 5_550_002
@@ -87,39 +90,58 @@ class Outage:
     up: Callable[[], Awaitable[None]]
 
 
-@pytest.fixture
-async def outage(
-    make_settings: SettingsFactory, database_url: str, clock: ManualClock
+@asynccontextmanager
+async def database_switch(
+    database_url: str, build: Callable[[str], Awaitable[Application]]
 ) -> AsyncIterator[Outage]:
+    """The application `build` makes for a database URL, with the database to switch off
+    and on: a PostgreSQL server behind a proxy that is cut, or an SQLite file swapped for
+    one that cannot be opened."""
     if is_sqlite(database_url):
-        app = build_application(make_settings(), clock=clock, telegram_session=RecordingSession())
-        real: tuple[AsyncEngine, async_sessionmaker] = (app.db.engine, app.db.sessions)  # type: ignore[type-arg]
+        app = await build(database_url)
+        db = app.db
+        real = (db.engine, db.sessions, db.reads)
         broken = create_async_engine("sqlite+aiosqlite:////nonexistent-vatandosh/no/such.db")
 
         async def down() -> None:
-            app.db.engine = broken
-            app.db.sessions = async_sessionmaker(broken, expire_on_commit=False)
+            db.engine = broken
+            db.sessions = db.reads = async_sessionmaker(broken, expire_on_commit=False)
 
         async def up() -> None:
-            app.db.engine, app.db.sessions = real
+            db.engine, db.sessions, db.reads = real
 
-        yield Outage(app, down, up)
-        await up()
-        await broken.dispose()
-        await app.close()
+        try:
+            yield Outage(app, down, up)
+        finally:
+            await up()
+            await broken.dispose()
         return
     url = make_url(database_url)
     proxy = TcpProxy(url.host or "127.0.0.1", url.port or 5432)
     await proxy.open()
     proxied = url.set(host="127.0.0.1", port=proxy.port).render_as_string(hide_password=False)
-    app = build_application(
-        make_settings(database_url=proxied), clock=clock, telegram_session=RecordingSession()
-    )
-    yield Outage(app, proxy.cut, proxy.open)
-    if proxy._server is None:
-        await proxy.open()
-    await app.close()
-    await proxy.cut()
+    try:
+        yield Outage(await build(proxied), proxy.cut, proxy.open)
+    finally:
+        if proxy._server is not None:
+            await proxy.cut()  # its listening socket and whatever still goes through it
+
+
+@pytest.fixture
+async def outage(
+    make_settings: SettingsFactory, database_url: str, clock: ManualClock
+) -> AsyncIterator[Outage]:
+    apps: list[Application] = []
+
+    async def build(url: str) -> Application:
+        settings = make_settings(database_url=url)
+        apps.append(build_application(settings, clock=clock, telegram_session=RecordingSession()))
+        return apps[-1]
+
+    async with database_switch(database_url, build) as switch:
+        yield switch
+        for app in apps:
+            await app.close()
 
 
 def texts_to(telegram: TelegramHarness, user_id: int) -> list[str]:
@@ -215,3 +237,36 @@ async def test_the_sender_loop_survives_the_outage(
     finally:
         await sender.stop()
     assert len(telegram.messages_to(BOB)) == 4  # three of onboarding, then the help
+
+
+async def test_on_whatsapp_an_outage_is_answered_directly_through_twilio(
+    make_settings: SettingsFactory, database_url: str, clock: ManualClock
+) -> None:
+    """WhatsApp people are answered after the webhook's acknowledgement, so the notice goes
+    through Twilio's API at once (their 24-hour window is open: they just wrote)."""
+    number = "+998901112233"
+    async with whatsapp_apps(make_settings, clock) as make:
+        harnesses: list[WhatsAppHarness] = []
+
+        async def build(url: str) -> Application:
+            harnesses.append(await make(database_url=url))
+            return harnesses[-1].app
+
+        async with database_switch(database_url, build) as switch:
+            [wa] = harnesses
+            await wa.onboard(number, "3")  # Russian
+            sent_before = len(wa.sent_to(number))
+
+            await switch.down()
+            status, _, _ = await wa.post(inbound(number, "salom"))
+            assert status == 200
+            await wa.webhook.drain()
+            await wa.post(inbound(number, "ещё раз"))  # once a minute, however much they write
+            await wa.webhook.drain()
+            notices = [sent["Body"] for sent in wa.sent_to(number)[sent_before:]]
+            # The platform tells no language and the person's cannot be read: the default.
+            assert notices == [UNAVAILABLE_UZ_LATN]
+
+            await switch.up()
+            await wa.say(number, "menu")
+            assert "1" in wa.last_body(number)  # the main menu's numbered list, in order again

@@ -205,6 +205,7 @@ async def whatsapp_apps(
                 db=app.db,
                 clock=app.clock,
                 on_resend=app.sender.wake,
+                send_direct=app.whatsapp.transport.send_in_window,
                 lookup_pauses=(0.01, 0.01),
             )
             runner = web.AppRunner(build_web_app(app.db, None, webhook), access_log=None)

@@ -543,6 +543,12 @@ class TwilioTransport:
             sid = await self._create(address, content_sid=content_sid, content_variables=variables)
         return sid
 
+    async def send_in_window(self, address: str, message: OutgoingMessage) -> None:
+        """Free text to someone who has just written (their 24-hour window is open), without
+        the database: the "temporarily unavailable" notice while it is away."""
+        for part in render(message):
+            await self._create(address, body=part)
+
     async def _create(self, address: str, **content: str) -> str:
         free_form = "body" in content
         try:

@@ -12,7 +12,7 @@ import asyncio
 import enum
 import logging
 import re
-from collections.abc import Callable, Coroutine, Mapping
+from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -41,6 +41,7 @@ from models import OutboxMessage, OutboxStatus, Person
 from models.db import Database
 from services.clock import Clock
 from services.log_safety import failure_summary
+from services.messages import OutgoingMessage
 from services.people import mark_unreachable
 
 if TYPE_CHECKING:
@@ -177,6 +178,7 @@ class WhatsAppWebhook:
         db: Database,
         clock: Clock,
         on_resend: Callable[[], None],
+        send_direct: Callable[[str, OutgoingMessage], Awaitable[None]],
         lookup_pauses: tuple[float, ...] = LOOKUP_PAUSES,
     ) -> None:
         self._config = config
@@ -186,6 +188,7 @@ class WhatsAppWebhook:
         self._db = db
         self._clock = clock
         self._on_resend = on_resend
+        self._send_direct = send_direct
         self._lookup_pauses = lookup_pauses
         self._people = KeyedLock()
         self._tasks: set[asyncio.Task[Any]] = set()
@@ -258,9 +261,18 @@ class WhatsAppWebhook:
                 for refusal in (c for c in checked if isinstance(c, MediaRefusal)):
                     log.info("whatsapp media refused sid=%s reason=%s", message.sid, refusal.reason)
                 for incoming in incoming_messages(message, checked):
-                    await self._engine.handle(incoming)
+                    handled = await self._engine.handle(incoming)
+                    if handled.direct is not None:  # the database is away: not via the outbox
+                        await self._notify_directly(message.number, handled.direct)
             except Exception as error:
                 log.error("whatsapp message sid=%s failed: %s", message.sid, failure_summary(error))
+
+    async def _notify_directly(self, number: str, message: OutgoingMessage) -> None:
+        """Once, never retried: the person may write again later."""
+        try:
+            await self._send_direct(number, message)
+        except Exception as error:
+            log.warning("direct notice not sent: %s", type(error).__name__)
 
     async def _handle_status(self, report: StatusReport) -> None:
         pauses = self._lookup_pauses if report.status in FAILED else ()
@@ -301,4 +313,5 @@ def build_webhook(app: "Application") -> WhatsAppWebhook:
         db=app.db,
         clock=app.clock,
         on_resend=app.sender.wake,
+        send_direct=app.whatsapp.transport.send_in_window,
     )
