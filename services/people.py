@@ -1,13 +1,18 @@
 """Finding the person behind a message and holding them for the length of one update."""
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from models import ChannelAccount, Conversation, OutboxMessage, Person
 from services.dialect import insert_ignoring_duplicates
+
+# When a person was last seen is kept to the minute: a burst of messages does not rewrite
+# their two rows at every message (issue 8). WhatsApp's 24-hour window is then at most a
+# minute shorter than it is, never longer.
+LAST_SEEN_PRECISION = timedelta(minutes=1)
 
 
 @dataclass
@@ -117,12 +122,18 @@ async def hold_participant(
     if conversation is None or row is None:  # pragma: no cover - deleted mid-update
         raise RuntimeError("person deleted while an update was being handled")
     person, account = row
-    person.last_seen_at = now
-    account.last_inbound_at = now
+    if _is_stale(person.last_seen_at, now):
+        person.last_seen_at = now
+    if _is_stale(account.last_inbound_at, now):
+        account.last_inbound_at = now
     if not account.reachable:
         account.reachable = True
         account.unreachable_since = None
     return Participant(person=person, account=account, conversation=conversation, is_new=is_new)
+
+
+def _is_stale(seen_at: datetime | None, now: datetime) -> bool:
+    return seen_at is None or now - seen_at >= LAST_SEEN_PRECISION
 
 
 async def mark_unreachable(

@@ -65,6 +65,38 @@ async def test_a_known_person_is_found_and_locked_in_two_statements(
         assert person.last_seen_at == clock.now()
 
 
+async def test_last_seen_is_written_once_a_minute_not_at_every_message(
+    telegram: TelegramHarness, clock: ManualClock
+) -> None:
+    app = telegram.app
+    await telegram.say(FIRST, "/start")
+    await telegram.tap(FIRST, "ru")
+    await telegram.tap(FIRST, "agree")  # the main menu
+    started = clock.now()
+
+    async def seen_at() -> tuple[datetime | None, datetime | None]:
+        async with app.db.sessions() as session:
+            row = (
+                await session.execute(
+                    select(Person.last_seen_at, ChannelAccount.last_inbound_at).join(
+                        ChannelAccount, ChannelAccount.person_id == Person.id
+                    )
+                )
+            ).one()
+        return row[0], row[1]
+
+    clock.advance(timedelta(seconds=30))
+    with statements(app.db) as seen:
+        await telegram.tap(FIRST, "guidance")
+    assert any(s.startswith("UPDATE conversation") for s in seen)
+    assert not [s for s in seen if s.startswith(("UPDATE person", "UPDATE channel_account"))]
+    assert await seen_at() == (started, started)
+
+    clock.advance(timedelta(seconds=31))  # a minute since last seen
+    await telegram.tap(FIRST, "u:menu")
+    assert await seen_at() == (clock.now(), clock.now())
+
+
 async def test_a_new_person_is_created_once_with_their_conversation(app: Application) -> None:
     now = app.clock.now()
     async with app.db.transaction() as session:
