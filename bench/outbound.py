@@ -11,6 +11,7 @@ the limit:
     1,000/s (TELEGRAM_PAID_BROADCASTS), 1/s per chat;
   - WhatsApp: tests/fakes/twilio_server.py with a sliding one-second window in front
     (Twilio answers 429 / code 20429) at 10/s and 80/s (WHATSAPP_MAX_PER_SECOND).
+Each fake runs in a process of its own (bench/fake_platforms.py), as the platforms do.
 Columns: achieved rate (accepted messages over the time from the first to the last
 accepted) as a fraction of the limit, 429 answers, and whether every message arrived exactly
 once. Note that 10,000 messages at 10/s take 17 minutes: scale down with --messages.
@@ -20,51 +21,20 @@ import argparse
 import asyncio
 import logging
 import time
-from collections import Counter, deque
-from dataclasses import dataclass, field
+from collections import Counter
 from typing import Any
 
-from aiohttp import web
 from sqlalchemy import func, select
 
 from bench.common import bench_settings, print_table, scratch_database
+from bench.fake_platforms import platform_process
 from bot.app import Application, build_application
 from models import OutboxKind, OutboxMessage, OutboxStatus
 from services import outbox
 from services.messages import OutgoingMessage
-from tests.fakes.limited_bot_api import LimitedBotAPI
-from tests.fakes.twilio_server import ACCOUNT_SID, AUTH_TOKEN, SENDER, FakeTwilio
+from tests.fakes.twilio_server import ACCOUNT_SID, AUTH_TOKEN, SENDER
 
 FIRST_CHAT = 7_100_000_000
-
-
-@dataclass
-class LimitedTwilio(FakeTwilio):
-    """The fake Twilio, refusing (429, code 20429) a message beyond `per_second` in any
-    one-second window, with `tolerance` seconds of slack as in LimitedBotAPI."""
-
-    per_second: float = 10.0
-    tolerance: float = 0.1
-    refused: int = 0
-    first_accepted_at: float | None = None
-    last_accepted_at: float | None = None
-    _accepted: deque[float] = field(default_factory=deque)
-
-    async def _create_message(self, request: web.Request) -> web.Response:
-        now = time.monotonic()
-        window = 1.0 - self.tolerance
-        while self._accepted and now - self._accepted[0] >= window:
-            self._accepted.popleft()
-        if len(self._accepted) >= self.per_second:
-            self.refused += 1
-            self.attempts += 1
-            return self._error(429, 20429, "Too Many Requests")
-        self._accepted.append(now)
-        response = await super()._create_message(request)
-        if response.status == 201:
-            self.first_accepted_at = self.first_accepted_at or now
-            self.last_accepted_at = now
-        return response
 
 
 async def enqueue_broadcast(app: Application, channel: str, addresses: list[str]) -> None:
@@ -110,81 +80,71 @@ async def drain(app: Application, within: float) -> float:
 async def telegram_run(
     messages: int, per_second: float, server_url: str | None, within: float
 ) -> list[Any]:
-    fake = LimitedBotAPI(per_second=per_second, per_chat_per_second=1.0)
-    await fake.start()
-    try:
-        async with scratch_database(server_url) as url:
-            paid = per_second > 30
-            settings = bench_settings(
-                url,
-                telegram_api_base=fake.base_url,
-                telegram_max_per_second=min(per_second, 30.0),
-                telegram_paid_broadcasts=paid,
-                telegram_max_per_chat_per_second=1.0,
-            )
-            app = build_application(settings)
-            try:
-                chats = [FIRST_CHAT + n for n in range(messages)]
-                await enqueue_broadcast(app, "telegram", [str(chat) for chat in chats])
-                wall = await drain(app, within)
-            finally:
-                await app.close()
-        elapsed = fake.elapsed()
-        rate = (sum(fake.delivered.values()) - 1) / elapsed if elapsed else float("nan")
-        exact = fake.delivered == Counter(chats)
-        return [
-            f"Telegram {'paid ' if paid else ''}{per_second:g}/s",
-            messages,
-            rate,
-            f"{rate / per_second:.3f}",
-            fake.limit_refusals,
-            "yes" if exact else "NO",
-            wall,
-        ]
-    finally:
-        await fake.stop()
+    async with (
+        platform_process("telegram", per_second=per_second) as fake,
+        scratch_database(server_url) as url,
+    ):
+        paid = per_second > 30
+        settings = bench_settings(
+            url,
+            telegram_api_base=fake.base_url,
+            telegram_max_per_second=min(per_second, 30.0),
+            telegram_paid_broadcasts=paid,
+            telegram_max_per_chat_per_second=1.0,
+        )
+        app = build_application(settings)
+        try:
+            chats = [str(FIRST_CHAT + n) for n in range(messages)]
+            await enqueue_broadcast(app, "telegram", chats)
+            wall = await drain(app, within)
+        finally:
+            await app.close()
+        stats = await fake.stats()
+    return [
+        f"Telegram {'paid ' if paid else ''}{per_second:g}/s",
+        messages,
+        stats.rate,
+        f"{stats.rate / per_second:.3f}",
+        stats.refused,
+        "yes" if stats.delivered == Counter(chats) else "NO",
+        wall,
+    ]
 
 
 async def whatsapp_run(
     messages: int, per_second: float, server_url: str | None, within: float
 ) -> list[Any]:
-    fake = LimitedTwilio(per_second=per_second)
-    await fake.start()
-    try:
-        async with scratch_database(server_url) as url:
-            settings = bench_settings(
-                url,
-                telegram_bot_token=None,
-                twilio_account_sid=ACCOUNT_SID,
-                twilio_auth_token=AUTH_TOKEN,
-                twilio_whatsapp_from=SENDER,
-                twilio_api_base=fake.base_url,
-                public_base_url="https://bench.example",
-                whatsapp_max_per_second=per_second,
-            )
-            app = build_application(settings)
-            try:
-                numbers = [f"+99890{n:07d}" for n in range(messages)]
-                await enqueue_broadcast(app, "whatsapp", numbers)
-                wall = await drain(app, within)
-            finally:
-                await app.close()
-        first, last = fake.first_accepted_at, fake.last_accepted_at
-        elapsed = (last - first) if first is not None and last is not None else 0.0
-        rate = (len(fake.sent) - 1) / elapsed if elapsed else float("nan")
-        received = Counter(sent["To"].removeprefix("whatsapp:") for sent in fake.sent)
-        exact = received == Counter(numbers)
-        return [
-            f"WhatsApp {per_second:g}/s",
-            messages,
-            rate,
-            f"{rate / per_second:.3f}",
-            fake.refused,
-            "yes" if exact else "NO",
-            wall,
-        ]
-    finally:
-        await fake.stop()
+    async with (
+        platform_process("whatsapp", per_second=per_second) as fake,
+        scratch_database(server_url) as url,
+    ):
+        settings = bench_settings(
+            url,
+            telegram_bot_token=None,
+            twilio_account_sid=ACCOUNT_SID,
+            twilio_auth_token=AUTH_TOKEN,
+            twilio_whatsapp_from=SENDER,
+            twilio_api_base=fake.base_url,
+            public_base_url="https://bench.example",
+            whatsapp_max_per_second=per_second,
+        )
+        app = build_application(settings)
+        try:
+            numbers = [f"+99890{n:07d}" for n in range(messages)]
+            await enqueue_broadcast(app, "whatsapp", numbers)
+            wall = await drain(app, within)
+        finally:
+            await app.close()
+        stats = await fake.stats()
+    return [
+        f"WhatsApp {per_second:g}/s",
+        messages,
+        stats.rate,
+        f"{stats.rate / per_second:.3f}",
+        stats.refused,
+        "yes" if stats.delivered == Counter(numbers) else "NO",
+        wall,
+    ]
 
 
 async def measure(args: argparse.Namespace) -> None:

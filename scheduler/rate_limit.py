@@ -1,7 +1,6 @@
 """Token buckets: how fast a channel may send overall and to one chat."""
 
 import asyncio
-import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -55,21 +54,21 @@ class TokenBucket:
 class ChannelRateLimiter:
     """Waits so that sends stay within a channel's overall and per-chat limits.
 
-    Sends are spaced evenly: the overall bucket holds the tokens of OVERALL_SLACK_SECONDS
-    at most (one at 30/s, ten at 1,000/s) and refills that much slower, so that no window
-    of one second sees more than `per_second` of them (a bucket of a whole second's tokens
-    lets twice the rate through, which Telegram answers with 429). The few tokens at high
-    rates absorb the event loop's lateness, which at a millisecond a token would otherwise
-    be lost. Waiters for the overall token queue behind a lock, in order, instead of all
-    waking at every token."""
+    Sends are spaced evenly: the overall bucket holds one token and OVERALL_SLACK_SECONDS
+    worth more (1.3 at 30/s, 11 at 1,000/s) and refills that much slower, so that no
+    window of one second sees more than `per_second` + 1 of them (a bucket of a whole
+    second's tokens lets twice the rate through, which Telegram answers with 429). The
+    slack absorbs the event loop's lateness, which a bucket of one token would lose at
+    every send. Waiters for the overall token queue behind a lock, in order, instead of
+    all waking at every token."""
 
     MAX_IDLE_BUCKETS = 10_000
     OVERALL_SLACK_SECONDS = 0.01
 
     def __init__(self, limits: ChannelLimits) -> None:
         self.limits = limits
-        slack = max(1.0, math.floor(limits.per_second * self.OVERALL_SLACK_SECONDS))
-        self.overall = TokenBucket(limits.per_second - (slack - 1), slack)
+        slack = limits.per_second * self.OVERALL_SLACK_SECONDS
+        self.overall = TokenBucket(limits.per_second - slack, 1 + slack)
         self._overall_turn = asyncio.Lock()
         self._chats: dict[str, TokenBucket] = {}
 
