@@ -16,6 +16,9 @@ from sqlalchemy.ext.asyncio import (
 from sqlalchemy.pool import AsyncAdaptedQueuePool
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
+# A PostgreSQL server that answers nothing (a dropped network) fails a connection after
+# this long, not asyncpg's 60 s: people are told the service is unavailable meanwhile.
+POSTGRES_CONNECT_TIMEOUT_SECONDS = 5
 # Execution option of the connections of Database.reads (a deferred BEGIN on SQLite).
 READ_ONLY = "vatandosh_read_only"
 
@@ -62,7 +65,12 @@ class Database:
         # hide_parameters: error messages must not carry names, texts or numbers into logs.
         options: dict[str, Any] = {"echo": echo, "hide_parameters": True}
         if not is_sqlite(url):
-            options.update(pool_size=10, max_overflow=10, pool_pre_ping=True)
+            options.update(
+                pool_size=10,
+                max_overflow=10,
+                pool_pre_ping=True,
+                connect_args={"timeout": POSTGRES_CONNECT_TIMEOUT_SECONDS},
+            )
         elif make_url(url).database not in (None, "", ":memory:"):
             # One connection: SQLite runs one write transaction at a time anyway (BEGIN
             # IMMEDIATE), and waiting for it inside SQLite's busy handler sleeps in steps of

@@ -21,7 +21,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import async_sessionmaker, create_async_engine
 
 from bot.app import Application, build_application
-from models.db import is_sqlite
+from models.db import POSTGRES_CONNECT_TIMEOUT_SECONDS, Database, is_sqlite
 from services.clock import ManualClock
 from tests.conftest import SettingsFactory
 from tests.fakes import telegram_updates as tg
@@ -270,3 +270,29 @@ async def test_on_whatsapp_an_outage_is_answered_directly_through_twilio(
             await switch.up()
             await wa.say(number, "menu")
             assert "1" in wa.last_body(number)  # the main menu's numbered list, in order again
+
+
+async def test_a_postgresql_server_that_answers_nothing_fails_a_connection_in_seconds(
+    database_url: str,
+) -> None:
+    """A dropped network (packets lost, nothing refused) must not hold an update for
+    asyncpg's default minute before the person is told the service is unavailable."""
+    if is_sqlite(database_url):
+        pytest.skip("PostgreSQL's connection timeout (SQLite opens a file)")
+
+    async def silent(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.read()  # accepts, never answers
+        writer.close()
+
+    server = await asyncio.start_server(silent, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    db = Database(make_url(database_url).set(host="127.0.0.1", port=port).render_as_string(False))
+    started = asyncio.get_running_loop().time()
+    try:
+        with pytest.raises((TimeoutError, OSError, DBAPIError)):
+            await db.ping()
+    finally:
+        await db.close()
+        server.close()
+    waited = asyncio.get_running_loop().time() - started
+    assert POSTGRES_CONNECT_TIMEOUT_SECONDS - 1 <= waited < POSTGRES_CONNECT_TIMEOUT_SECONDS + 5
