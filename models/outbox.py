@@ -25,6 +25,8 @@ class OutboxMessage(Base):
     __table_args__ = (
         Index("ix_outbox_due", "status", "not_before"),
         Index("ix_outbox_address", "channel", "address", "status"),
+        # The rows in flight (claimed, pending): the few a claim must not overtake.
+        Index("ix_outbox_claimed", "status", "claimed_until"),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
