@@ -241,3 +241,17 @@ async def test_an_sqlite_file_is_served_by_one_connection_that_transactions_queu
             assert len(list(await session.scalars(select(Person)))) == 16
     finally:
         await db.close()
+
+
+async def test_a_read_does_not_wait_for_a_writer_in_another_process(app: Application) -> None:
+    """Database.reads begins deferred on SQLite (WAL readers never wait), so a long write in
+    another process — a broadcast being queued — does not hold the bot's reads up."""
+    other = Database(app.db.url)  # another process's engine on the same database
+    try:
+        async with other.transaction() as writing:
+            writing.add(Person(created_at=NOW, last_seen_at=NOW))
+            await writing.flush()  # the other process holds the write lock from here
+            async with asyncio.timeout(5), app.db.reads() as session:
+                assert await session.scalar(select(Person.id)) is None  # not committed yet
+    finally:
+        await other.close()
