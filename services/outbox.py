@@ -173,8 +173,8 @@ async def claim_due(
     rows = (await session.execute(query)).all()
     if not rows:
         return []
-    # Core statements, not ORM objects: a claim runs a thousand times a second at paid
-    # broadcast rates, and the unit of work would cost more than the sending (issue 8).
+    # Core statements, not ORM objects: at paid broadcast rates the sender claims a
+    # thousand rows a second, and the unit of work cost more than the sending (issue 8).
     await session.execute(
         update(OutboxMessage)
         .where(OutboxMessage.id.in_([row.id for row in rows]))
