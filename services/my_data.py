@@ -335,7 +335,10 @@ async def _help_cases(
     rows = list(
         await session.scalars(
             select(HelpCase)
-            .where(HelpCase.person_id == person_id)
+            # A case opened by the code word is never shown on the person's screens, and
+            # not in what the chat hands over either: the phone may be read by whoever the
+            # person is in danger from. The consulate gives it on request.
+            .where(HelpCase.person_id == person_id, HelpCase.covert.is_(False))
             .order_by(HelpCase.created_at, HelpCase.id)
         )
     )

@@ -23,7 +23,7 @@ from models import (
     SafetyCheckin,
 )
 from scheduler.checkins import CheckinReport, run_checkins
-from services import checkins
+from services import checkins, my_data
 from services.clock import ManualClock
 from services.local_time import zone_of
 from tests.conftest import SettingsFactory
@@ -469,6 +469,12 @@ async def test_the_code_word_opens_a_covert_urgent_case_and_the_reply_shows_noth
     shown = await telegram.say(ALICE, case.reference)  # even by its number
     unknown = "None of your help requests has the number {reference}. Please check the number."
     assert shown["text"].startswith(t(app, unknown, "uz_Latn").format(reference=case.reference))
+    # Nor the data export the chat hands over.
+    async with app.db.reads() as session:
+        person = await session.get(Person, await person_id(telegram, ALICE))
+        assert person is not None
+        data = await my_data.collect(session, app.cipher, person)
+    assert data.help_cases == ()
 
 
 async def test_the_code_word_counts_as_an_answer_to_a_waiting_check_in(
