@@ -12,6 +12,8 @@ from bot.app import Application
 from bot.errors import StartupError
 from bot.web import TELEGRAM_WEBHOOK_PATH, TelegramWebhook, build_web_app
 from scheduler.jobs import build_scheduler
+from services import broadcasts
+from services.log_safety import failure_summary
 
 if TYPE_CHECKING:
     from bot.channels.telegram import Telegram
@@ -19,6 +21,16 @@ if TYPE_CHECKING:
     from bot.channels.whatsapp_web import WhatsAppWebhook
 
 log = logging.getLogger(__name__)
+
+
+async def _finish_interrupted_broadcasts(app: Application) -> None:
+    """A broadcast a supervisor started in the staff group is queued by the process that
+    took the command; one cut short by a restart is finished by the next start."""
+    try:
+        if await broadcasts.finish_interrupted(app.db, app.cipher, app.clock, app.desk):
+            app.sender.wake()
+    except Exception as error:  # the database may be away: the next start tries again
+        log.error("interrupted broadcasts not resumed: %s", failure_summary(error))
 
 
 async def serve(app: Application, stop: asyncio.Event) -> None:
@@ -52,6 +64,7 @@ async def serve(app: Application, stop: asyncio.Event) -> None:
     )
     scheduler.start()
     app.sender.start()
+    resuming = asyncio.create_task(_finish_interrupted_broadcasts(app), name="broadcasts")
     polling: asyncio.Task[None] | None = None
     try:
         if app.telegram is not None:
@@ -69,6 +82,8 @@ async def serve(app: Application, stop: asyncio.Event) -> None:
             await app.telegram.dispatcher.stop_polling()
             await polling
         await runner.cleanup()
+        resuming.cancel()  # what it queued is committed; a batch cut short rolls back
+        await asyncio.gather(resuming, return_exceptions=True)
         if webhook is not None:
             await webhook.drain()
         if whatsapp_webhook is not None:

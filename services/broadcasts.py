@@ -14,10 +14,12 @@ survey costs no extra send per person against the platforms' limits.
 """
 
 import asyncio
+import logging
 import tomllib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -34,15 +36,19 @@ from models import (
     SurveyAnswer,
 )
 from models.db import Database
+from services import staff
 from services.clock import Clock
 from services.countries import country_codes
 from services.crypto import DataCipher
-from services.i18n import LOCALES
+from services.i18n import LOCALES, Translator
 from services.local_time import next_allowed, zone_of
 from services.messages import OutgoingMessage
 from services.notify import notify_person
 from services.prompter import Prompter
+from services.staff import StaffDesk
 from services.text import clean_text
+
+log = logging.getLogger(__name__)
 
 SURVEY_JOURNEY = "survey"
 ANNOUNCEMENT_LIMIT = 1500  # one message on every channel, also inside a WhatsApp template
@@ -55,6 +61,8 @@ KINDS = tuple(kind.value for kind in RegistrationKind)
 # "uz" is both Uzbek scripts.
 LANGUAGES = {**{locale.lower(): (locale,) for locale in LOCALES}, "uz": ("uz_Latn", "uz_Cyrl")}
 BATCH_SIZE = 500
+# created_by of a broadcast started in the staff group (services.staff.actor_of).
+STAFF_ACTOR_PREFIX = "operator:"
 # As long as the longest sleep of SQLite's busy handler (100 ms): a writer waiting in
 # another process gets its turn between two batches.
 SQLITE_WRITER_PAUSE_SECONDS = 0.1
@@ -323,6 +331,7 @@ def segment_of(broadcast: Broadcast) -> Segment:
 class BatchResult:
     handled: int = 0
     done: bool = False
+    finished: bool = False  # this batch found nobody left and marked the broadcast done
     counts: Counts = field(default_factory=Counts)
 
 
@@ -357,7 +366,7 @@ async def send_batch(
     if not people:
         broadcast.status = BroadcastStatus.DONE
         broadcast.finished_at = now
-        return BatchResult(done=True)
+        return BatchResult(done=True, finished=True)
     willing: dict[int, bool] = {}
     for person_id, opted_out_at in await session.execute(
         select(ChannelAccount.person_id, ChannelAccount.opted_out_at).where(
@@ -409,9 +418,11 @@ async def send(
     prompter: Prompter | None = None,
     batch_size: int = BATCH_SIZE,
     on_batch: Callable[[int], None] = lambda handled: None,
+    on_finished: Callable[[], None] = lambda: None,
 ) -> Broadcast:
     """Sends (or resumes) a broadcast batch after batch, each batch its own transaction;
-    `on_batch` hears how many people each batch handled (a progress bar)."""
+    `on_batch` hears how many people each batch handled (a progress bar), `on_finished`
+    that this call marked it done (not another process driving it too)."""
     while True:
         async with db.transaction() as session:
             result = await send_batch(
@@ -424,6 +435,8 @@ async def send(
             )
         if result.handled:
             on_batch(result.handled)
+        if result.finished:
+            on_finished()
         if result.done:
             break
         if db.is_sqlite:
@@ -434,6 +447,63 @@ async def send(
         broadcast = await session.get(Broadcast, broadcast_id)
         assert broadcast is not None
         return broadcast
+
+
+async def interrupted_in_the_staff_group(session: AsyncSession) -> list[int]:
+    """Broadcasts a supervisor started in the staff group that are still being queued: the
+    process driving them stopped (a restart). A `vatandosh broadcast` left unfinished is
+    not among them: whoever ran it may have stopped it on purpose (`--resume` goes on)."""
+    return list(
+        await session.scalars(
+            select(Broadcast.id)
+            .where(
+                Broadcast.status == BroadcastStatus.SENDING,
+                Broadcast.created_by.startswith(STAFF_ACTOR_PREFIX),
+            )
+            .order_by(Broadcast.id)
+        )
+    )
+
+
+def done_text(t: Translator, done: Broadcast) -> str:
+    """What the staff group is told when a broadcast started there is queued in full."""
+    return t.gettext(
+        "Broadcast {number} is done: {queued} messages queued ({deferred} of them for "
+        "08:00 their time), {opted_out} not sent (STOP), {unreachable} cannot be reached."
+    ).format(
+        number=done.id,
+        queued=done.queued,
+        deferred=done.deferred,
+        opted_out=done.opted_out,
+        unreachable=done.unreachable,
+    )
+
+
+async def finish_interrupted(
+    db: Database, cipher: DataCipher, clock: Clock, desk: StaffDesk
+) -> int:
+    """Broadcasts from the staff group that a restart cut short, queued to their end (at
+    the start of `vatandosh run`); the group's general topic hears of each this process
+    finished. How many there were."""
+    async with db.reads() as session:
+        interrupted = await interrupted_in_the_staff_group(session)
+    for broadcast_id in interrupted:
+        finished: list[int] = []
+        try:
+            done = await send(
+                db, cipher, clock, broadcast_id, on_finished=partial(finished.append, broadcast_id)
+            )
+        except BroadcastError as error:
+            log.error("broadcast id=%s not resumed: %s", broadcast_id, error)
+            continue
+        log.info("broadcast id=%s resumed after a restart: %s", broadcast_id, summary(done))
+        if finished:
+            async with db.transaction() as session:
+                staff.to_staff(
+                    session, cipher, desk, staff.GENERAL,
+                    [OutgoingMessage(done_text(desk.t, done))], clock.now(),
+                )  # fmt: skip
+    return len(interrupted)
 
 
 def summary(broadcast: Broadcast) -> str:

@@ -469,3 +469,55 @@ async def test_broadcast_in_the_staff_group_is_for_supervisors_counts_and_sends(
         (f"operator:{supervisor.id}", "broadcast_sent"),
     ]
     assert events[-1].detail == "broadcast:1 country=RU, language=ru"
+
+
+async def test_a_staff_broadcast_cut_short_by_a_restart_is_finished_by_the_next_start(
+    desk_app: Application,
+) -> None:
+    """The process that took `/broadcast send` queues it; if it stops half-way, the next
+    `vatandosh run` finishes it and tells the group — once, however many processes start.
+    A `vatandosh broadcast` left unfinished is left alone (it may have been stopped on
+    purpose; `--resume` goes on with it)."""
+    app = desk_app
+    db, cipher = app.db, app.cipher
+    await seed(db, cipher, 30, locale="uz_Cyrl")
+    texts = {"operator:1": TEXTS, "cli": {locale: f"{text} (2)" for locale, text in TEXTS.items()}}
+    made = []
+    for created_by, announcement in texts.items():
+        async with db.transaction() as session:
+            made.append(
+                await broadcasts.start(
+                    session,
+                    parse_segment(language="uz_Cyrl"),
+                    Announcement(announcement),
+                    created_by=created_by,
+                    now=NOW,
+                )
+            )
+        async with db.transaction() as session:  # one batch, then the process stopped
+            await broadcasts.send_batch(session, cipher, made[-1].id, NOW, batch_size=10)
+    from_staff, from_cli = made
+
+    # Two processes start at once: both drive it, the batches take turns, one finishes it.
+    resumed = await asyncio.gather(
+        *(broadcasts.finish_interrupted(db, cipher, app.clock, app.desk) for _ in range(2))
+    )
+    assert resumed == [1, 1]
+    received = Counter((row.person_id, text_of(app, row)) for row in await pushes(app))
+    staff_text, cli_text = TEXTS["uz_Cyrl"], texts["cli"]["uz_Cyrl"]
+    assert len({person for person, text in received if text == staff_text}) == 30
+    assert len({person for person, text in received if text == cli_text}) == 10  # as it was
+    assert set(received.values()) == {1}
+    async with db.reads() as session:
+        finished = await session.get(Broadcast, from_staff.id)
+        left = await session.get(Broadcast, from_cli.id)
+        told = list(
+            await session.scalars(select(OutboxMessage).where(OutboxMessage.channel == "staff"))
+        )
+    assert finished is not None
+    assert finished.status == BroadcastStatus.DONE
+    assert finished.queued == 30
+    assert left is not None
+    assert left.status == BroadcastStatus.SENDING
+    assert [text_of(app, row) for row in told] == [broadcasts.done_text(app.desk.t, finished)]
+    assert await broadcasts.finish_interrupted(db, cipher, app.clock, app.desk) == 0

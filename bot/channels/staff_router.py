@@ -1131,16 +1131,7 @@ class BroadcastCommand(SupervisorCommand[tuple[int, str]]):
         group = self.group
         done = await broadcasts.send(group.db, group.cipher, group.clock, broadcast_id)
         group.on_enqueued()
-        text = self.handlers.t.gettext(
-            "Broadcast {number} is done: {queued} messages queued ({deferred} of them for "
-            "08:00 their time), {opted_out} not sent (STOP), {unreachable} cannot be reached."
-        ).format(
-            number=done.id,
-            queued=done.queued,
-            deferred=done.deferred,
-            opted_out=done.opted_out,
-            unreachable=done.unreachable,
-        )
+        text = broadcasts.done_text(self.handlers.t, done)
         async with group.db.transaction() as session:
             staff.to_staff(
                 session, group.cipher, group.desk, address, [OutgoingMessage(text)],
