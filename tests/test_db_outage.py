@@ -280,9 +280,10 @@ async def test_a_postgresql_server_that_answers_nothing_fails_a_connection_in_se
     if is_sqlite(database_url):
         pytest.skip("PostgreSQL's connection timeout (SQLite opens a file)")
 
+    accepted: list[asyncio.StreamWriter] = []
+
     async def silent(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        await reader.read()  # accepts, never answers
-        writer.close()
+        accepted.append(writer)  # accepts, never answers
 
     server = await asyncio.start_server(silent, "127.0.0.1", 0)
     port = server.sockets[0].getsockname()[1]
@@ -293,6 +294,9 @@ async def test_a_postgresql_server_that_answers_nothing_fails_a_connection_in_se
             await db.ping()
     finally:
         await db.close()
+        for writer in accepted:
+            writer.transport.abort()
         server.close()
+        await server.wait_closed()
     waited = asyncio.get_running_loop().time() - started
     assert POSTGRES_CONNECT_TIMEOUT_SECONDS - 1 <= waited < POSTGRES_CONNECT_TIMEOUT_SECONDS + 5
