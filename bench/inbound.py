@@ -43,7 +43,7 @@ from bench.common import (
     print_table,
     scratch_database,
 )
-from bot.app import build_application
+from bot.app import Application, build_application
 from tests.fakes import telegram_updates as tg
 from tests.fakes.telegram_session import RecordingSession
 
@@ -183,14 +183,20 @@ def figures(
     }
 
 
+def unthrottled_app(url: str) -> tuple[Application, TimedSession]:
+    """The production application on `url` with a timed recording session and the rate
+    limiter opened wide: what is measured is our code, not Telegram's limits."""
+    session = TimedSession()
+    settings = bench_settings(
+        url, telegram_max_per_second=1e6, telegram_max_per_chat_per_second=1e6
+    )
+    return build_application(settings, telegram_session=session), session
+
+
 async def measure_ours(count: int, concurrency: int, server_url: str | None, seed: int) -> Any:
     people = population(count, seed)
     async with scratch_database(server_url) as url:
-        session = TimedSession()
-        settings = bench_settings(
-            url, telegram_max_per_second=1e6, telegram_max_per_chat_per_second=1e6
-        )
-        app = build_application(settings, telegram_session=session)
+        app, session = unthrottled_app(url)
         assert app.telegram is not None
         bot, dispatcher = app.telegram.bot, app.telegram.dispatcher
 

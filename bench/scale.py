@@ -30,9 +30,8 @@ from typing import Any
 from sqlalchemy import Table, select, text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from bench.common import bench_settings, peak_rss_mb, percentile, print_table, scratch_database
-from bench.inbound import TimedSession
-from bot.app import build_application
+from bench.common import peak_rss_mb, percentile, print_table, scratch_database
+from bench.inbound import unthrottled_app
 from models import ChannelAccount, Conversation, Person
 from tests.fakes import telegram_updates as tg
 
@@ -112,11 +111,7 @@ async def seed(connection: AsyncConnection, people: int, template_person: int) -
 
 async def measure(people: int, updates: int, server_url: str | None, seed_value: int) -> Any:
     async with scratch_database(server_url) as url:
-        session = TimedSession()
-        settings = bench_settings(
-            url, telegram_max_per_second=1e6, telegram_max_per_chat_per_second=1e6
-        )
-        app = build_application(settings, telegram_session=session)
+        app, session = unthrottled_app(url)
         assert app.telegram is not None
         bot, dispatcher = app.telegram.bot, app.telegram.dispatcher
         try:

@@ -8,14 +8,13 @@ import asyncio
 import itertools
 import re
 from collections import Counter
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 from sqlalchemy import select
 
-from bot.app import Application, build_application
+from bot.app import Application
 from bot.cli import main
 from models import (
     AuditEvent,
@@ -30,18 +29,13 @@ from models import (
 from models.db import Database
 from services import broadcasts
 from services.broadcasts import Announcement, BroadcastError, Segment, parse_segment
-from services.clock import ManualClock
 from services.crypto import DataCipher
 from services.messages import OutgoingMessage
-from tests.conftest import TEST_DATA_KEY, SettingsFactory
+from tests.conftest import TEST_DATA_KEY
 from tests.harness import TelegramHarness
-from tests.test_staff_group import (
-    STAFF_CHAT,
-    StaffRecordingSession,
-    add_operator,
-    in_group,
-    posted,
-)
+from tests.test_staff_group import add_operator, desk_app, in_group, posted
+
+__all__ = ["desk_app"]  # a fixture, re-used from the staff group tests
 
 NOW = datetime(2026, 11, 29, 9, 0, tzinfo=UTC)  # 12:00 Moscow, 18:00 Seoul, 04:00 New York
 TEXTS = {
@@ -394,19 +388,6 @@ def test_vatandosh_broadcast_dry_run_then_sends(
 # -- the staff group ----------------------------------------------------------------------------
 
 OPERATOR, SUPERVISOR = 7101, 7102
-
-
-@pytest.fixture
-async def desk_app(
-    make_settings: SettingsFactory, clock: ManualClock
-) -> AsyncIterator[Application]:
-    app = build_application(
-        make_settings(operator_chat_id=STAFF_CHAT),
-        clock=clock,
-        telegram_session=StaffRecordingSession(),
-    )
-    yield app
-    await app.close()
 
 
 async def test_broadcast_in_the_staff_group_is_for_supervisors_counts_and_sends(

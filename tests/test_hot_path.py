@@ -19,6 +19,7 @@ from services.messages import OutgoingMessage
 from services.people import hold_participant
 from tests.fakes import telegram_updates as tg
 from tests.harness import TelegramHarness
+from tests.test_outbox_sender import enqueue_texts
 
 FIRST = 7_100_000
 NOW = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)
@@ -149,16 +150,7 @@ async def test_marks_arriving_together_are_one_executemany_in_one_transaction(
     telegram: TelegramHarness,
 ) -> None:
     app = telegram.app
-    async with app.db.transaction() as session:
-        outbox.enqueue(
-            session,
-            app.cipher,
-            person_id=None,
-            channel="telegram",
-            address=str(FIRST),
-            messages=[OutgoingMessage(f"hello {index}") for index in range(20)],
-            now=app.clock.now(),
-        )
+    await enqueue_texts(app, FIRST, *(f"hello {index}" for index in range(20)))
     rows = await telegram.outbox_rows()
     with statements(app.db) as seen:
         await asyncio.gather(*(app.sender._mark_sent(row.id, f"p{row.id}") for row in rows))
@@ -174,16 +166,7 @@ async def test_a_failed_mark_leaves_the_message_claimed_for_a_later_retry(
     telegram: TelegramHarness, monkeypatch: Any
 ) -> None:
     app = telegram.app
-    async with app.db.transaction() as session:
-        outbox.enqueue(
-            session,
-            app.cipher,
-            person_id=None,
-            channel="telegram",
-            address=str(FIRST),
-            messages=[OutgoingMessage("hello")],
-            now=app.clock.now(),
-        )
+    await enqueue_texts(app, FIRST, "hello")
 
     async def broken(*_args: Any) -> None:
         raise ConnectionError("database away")

@@ -9,7 +9,6 @@ import csv
 import json
 import shutil
 import subprocess
-from collections.abc import AsyncIterator
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -18,7 +17,7 @@ import pytest
 from matplotlib.image import imread
 from sqlalchemy import select
 
-from bot.app import Application, build_application
+from bot.app import Application
 from bot.cli import main
 from models import (
     Appeal,
@@ -38,9 +37,11 @@ from services.clock import ManualClock
 from services.crypto import DataCipher
 from services.i18n import Catalogs
 from services.messages import OutgoingMessage
-from tests.conftest import TEST_DATA_KEY, SettingsFactory
+from tests.conftest import TEST_DATA_KEY
 from tests.harness import TelegramHarness
-from tests.test_staff_group import STAFF_CHAT, StaffRecordingSession, add_operator, posted
+from tests.test_staff_group import STAFF_CHAT, add_operator, desk_app, posted
+
+__all__ = ["desk_app"]  # a fixture, re-used from the staff group tests
 
 NOW = datetime(2026, 11, 29, 9, 0, tzinfo=UTC)
 IN_OCTOBER = datetime(2026, 10, 10, 12, 0, tzinfo=UTC)
@@ -315,19 +316,6 @@ def show_in_chromium(page: Path, shot: Path) -> None:
 # -- the staff group ----------------------------------------------------------------------------
 
 OPERATOR, SUPERVISOR = 7201, 7202
-
-
-@pytest.fixture
-async def desk_app(
-    make_settings: SettingsFactory, clock: ManualClock
-) -> AsyncIterator[Application]:
-    app = build_application(
-        make_settings(operator_chat_id=STAFF_CHAT),
-        clock=clock,
-        telegram_session=StaffRecordingSession(),
-    )
-    yield app
-    await app.close()
 
 
 def group_calls(desk: TelegramHarness) -> list[tuple[str, dict[str, Any]]]:

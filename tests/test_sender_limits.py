@@ -28,6 +28,7 @@ from services.clock import ManualClock
 from services.messages import OutgoingMessage, split_text
 from tests.conftest import SettingsFactory
 from tests.fakes.limited_bot_api import LimitedBotAPI
+from tests.test_outbox_sender import enqueue_texts
 
 FIRST_CHAT = 7_000_000
 
@@ -325,17 +326,8 @@ async def test_a_long_text_goes_in_parts_each_within_the_chats_limit(
     long_text = "\n\n".join(f"{n} " + "ҳ" * 3000 for n in range(3))
     parts = split_text(long_text, TEXT_LIMIT)
     assert len(parts) >= 3
-    async with app.db.transaction() as session:
-        for chat in (FIRST_CHAT, FIRST_CHAT + 1):
-            outbox.enqueue(
-                session,
-                app.cipher,
-                person_id=None,
-                channel="telegram",
-                address=str(chat),
-                messages=[OutgoingMessage(long_text), OutgoingMessage("after")],
-                now=clock.now(),
-            )
+    for chat in (FIRST_CHAT, FIRST_CHAT + 1):
+        await enqueue_texts(app, chat, long_text, "after")
 
     assert await drain(app, clock) == 4
 
