@@ -132,7 +132,7 @@ async def _db_reencrypt(args: argparse.Namespace) -> None:
     app = build_application(settings, serve_telegram=False, serve_whatsapp=False)
     try:
         await app.prepare_database()
-        count = await reencrypt_all(app.db.sessions, app.cipher)
+        count = await reencrypt_all(app.db, app.cipher)
     finally:
         await app.close()
     print(f"re-encrypted {count} values with the first DATA_KEY key; older keys can be dropped")

@@ -1,5 +1,6 @@
 """The database engine and session factory, built from a URL (never a module global)."""
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -16,6 +17,9 @@ from sqlalchemy.ext.asyncio import (
 from sqlalchemy.pool import AsyncAdaptedQueuePool
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
+# As long as the longest sleep of SQLite's busy handler (100 ms): a writer waiting in
+# another process gets its turn (Database.let_others_write).
+SQLITE_WRITER_PAUSE_SECONDS = 0.1
 # A PostgreSQL server that answers nothing (a dropped network) fails a connection after
 # this long, not asyncpg's 60 s: people are told the service is unavailable meanwhile.
 POSTGRES_CONNECT_TIMEOUT_SECONDS = 5
@@ -96,6 +100,13 @@ class Database:
     @property
     def is_sqlite(self) -> bool:
         return is_sqlite(self.url)
+
+    async def let_others_write(self) -> None:
+        """For a long run of write transactions (a broadcast being queued), between two of
+        them: SQLite has one writer and does not queue for it, so without a pause another
+        process (the running bot) would wait for the whole run. Nothing on PostgreSQL."""
+        if self.is_sqlite:
+            await asyncio.sleep(SQLITE_WRITER_PAUSE_SECONDS)
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncSession]:

@@ -13,7 +13,6 @@ first question carries the announcement above it (`engine.prompt`, journey "surv
 survey costs no extra send per person against the platforms' limits.
 """
 
-import asyncio
 import logging
 import tomllib
 from collections.abc import Callable, Mapping, Sequence
@@ -63,9 +62,6 @@ LANGUAGES = {**{locale.lower(): (locale,) for locale in LOCALES}, "uz": ("uz_Lat
 BATCH_SIZE = 500
 # created_by of a broadcast started in the staff group (services.staff.actor_of).
 STAFF_ACTOR_PREFIX = "operator:"
-# As long as the longest sleep of SQLite's busy handler (100 ms): a writer waiting in
-# another process gets its turn between two batches.
-SQLITE_WRITER_PAUSE_SECONDS = 0.1
 
 
 class BroadcastError(ValueError):
@@ -439,10 +435,7 @@ async def send(
             on_finished()
         if result.done:
             break
-        if db.is_sqlite:
-            # SQLite has one writer and does not queue for it: without a pause another
-            # process (the running bot, its replies) would wait for the whole broadcast.
-            await asyncio.sleep(SQLITE_WRITER_PAUSE_SECONDS)
+        await db.let_others_write()  # the running bot's replies, between two batches
     async with db.reads() as session:
         broadcast = await session.get(Broadcast, broadcast_id)
         assert broadcast is not None

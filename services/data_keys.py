@@ -4,14 +4,13 @@ Every column marked with models.base.encrypted_column is rewritten, table by tab
 batches of one transaction each.
 """
 
-from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy import Column, Table, select, update
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from models import Base
 from models.base import is_encrypted
+from models.db import Database
 from services.crypto import DataCipher
 
 BATCH_SIZE = 500
@@ -27,13 +26,13 @@ def encrypted_columns() -> list[tuple[Table, Column[Any]]]:
 
 
 async def _rotate_column(
-    sessions: Callable[[], AsyncSession], cipher: DataCipher, table: Table, column: Column[Any]
+    db: Database, cipher: DataCipher, table: Table, column: Column[Any]
 ) -> int:
     (key,) = table.primary_key.columns
     rotated = 0
     last_key: Any = None
     while True:
-        async with sessions() as session, session.begin():
+        async with db.transaction() as session:
             query = select(key, column).where(column.is_not(None), column != "")
             if last_key is not None:
                 query = query.where(key > last_key)
@@ -46,11 +45,12 @@ async def _rotate_column(
             return rotated
         rotated += len(rows)
         last_key = rows[-1][0]
+        await db.let_others_write()  # the bot may be running meanwhile
 
 
-async def reencrypt_all(sessions: Callable[[], AsyncSession], cipher: DataCipher) -> int:
+async def reencrypt_all(db: Database, cipher: DataCipher) -> int:
     """Re-encrypt everything encrypted at rest; returns how many values were rewritten."""
     total = 0
     for table, column in encrypted_columns():
-        total += await _rotate_column(sessions, cipher, table, column)
+        total += await _rotate_column(db, cipher, table, column)
     return total

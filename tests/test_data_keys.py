@@ -44,7 +44,7 @@ async def test_rotation_re_encrypts_everything_with_the_new_key(
     new_key = generate_data_key()
     during = build_application(make_settings(data_key=f"{new_key},{TEST_DATA_KEY}"), clock=clock)
     try:
-        rotated = await reencrypt_all(during.db.sessions, during.cipher)
+        rotated = await reencrypt_all(during.db, during.cipher)
     finally:
         await during.close()
     # the state; 3 replies and 1 notice; the appeal's text; its status event's message
