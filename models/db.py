@@ -16,15 +16,21 @@ from sqlalchemy.ext.asyncio import (
 )
 from sqlalchemy.pool import AsyncAdaptedQueuePool
 
+from models.sqlite_driver import InlineSQLiteModule
+
 SQLITE_BUSY_TIMEOUT_MS = 30_000
-# As long as the longest sleep of SQLite's busy handler (100 ms): a writer waiting in
-# another process gets its turn (Database.let_others_write).
+# As long as the longest sleep of a writer waiting in another process (ours: 50 ms, see
+# models/sqlite_driver; SQLite's busy handler in other programs: 100 ms), so it gets its
+# turn (Database.let_others_write).
 SQLITE_WRITER_PAUSE_SECONDS = 0.1
 # A PostgreSQL server that answers nothing (a dropped network) fails a connection after
 # this long, not asyncpg's 60 s: people are told the service is unavailable meanwhile.
 POSTGRES_CONNECT_TIMEOUT_SECONDS = 5
 # Execution option of the connections of Database.reads (a deferred BEGIN on SQLite).
 READ_ONLY = "vatandosh_read_only"
+# Execution option of Database.background_transaction's connections (SQLite's calls on
+# the connection's own thread, see models/sqlite_driver).
+OFFLOADED = "vatandosh_offloaded"
 
 
 def is_sqlite(url: str | URL) -> bool:
@@ -46,7 +52,6 @@ def _configure_sqlite(engine: AsyncEngine) -> None:
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA foreign_keys=ON")
-        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.close()
 
@@ -56,7 +61,9 @@ def _configure_sqlite(engine: AsyncEngine) -> None:
         # writes can never fail with SQLITE_BUSY because another one wrote in between.
         # This serialises transactions on SQLite, across processes too. Reads need no
         # lock in WAL mode: they see the last commit and never wait for a writer.
-        if connection.get_execution_options().get(READ_ONLY):
+        options = connection.get_execution_options()
+        connection.connection.driver_connection.offloaded = bool(options.get(OFFLOADED))
+        if options.get(READ_ONLY):
             connection.exec_driver_sql("BEGIN")
         else:
             connection.exec_driver_sql("BEGIN IMMEDIATE")
@@ -87,6 +94,8 @@ class Database:
                 max_overflow=0,
                 pool_timeout=SQLITE_BUSY_TIMEOUT_MS / 1000,
             )
+        if is_sqlite(url):
+            options["module"] = InlineSQLiteModule(busy_timeout=SQLITE_BUSY_TIMEOUT_MS / 1000)
         self.engine = create_async_engine(url, **options)
         if is_sqlite(url):
             _configure_sqlite(self.engine)
@@ -95,6 +104,9 @@ class Database:
         # write in another process (a broadcast being queued) does not hold them up.
         self.reads = async_sessionmaker(
             self.engine.execution_options(**{READ_ONLY: True}), expire_on_commit=False
+        )
+        self._background = async_sessionmaker(
+            self.engine.execution_options(**{OFFLOADED: True}), expire_on_commit=False
         )
 
     @property
@@ -112,6 +124,16 @@ class Database:
     async def transaction(self) -> AsyncIterator[AsyncSession]:
         """One session in one transaction: committed on success, rolled back on error."""
         async with self.sessions() as session, session.begin():
+            yield session
+
+    @asynccontextmanager
+    async def background_transaction(self) -> AsyncIterator[AsyncSession]:
+        """`transaction` for work that is measured in throughput, not in a person's wait
+        (the outbox sender): on SQLite its statements run on the connection's thread, so
+        the loop goes on sending meanwhile and SQLite's work uses another core. Updates
+        run inline (models/sqlite_driver): a thread hand-over costs more than their
+        statements. Nothing changes on PostgreSQL."""
+        async with self._background() as session, session.begin():
             yield session
 
     async def ping(self) -> None:

@@ -115,7 +115,7 @@ class OutboxSender:
         keeping = asyncio.create_task(self._keep_claims(), name="outbox-leases")
         try:
             while not self._stopping and (channels := self._open_channels()):
-                async with self._db.transaction() as session:
+                async with self._db.background_transaction() as session:
                     batch = await outbox.claim_due(
                         session,
                         self._cipher,
@@ -158,7 +158,7 @@ class OutboxSender:
             if not self._claimed:
                 continue
             try:
-                async with self._db.transaction() as session:
+                async with self._db.background_transaction() as session:
                     until = self._clock.now() + self._lease
                     await outbox.extend_claims(session, list(self._claimed), until)
             except Exception as error:  # the database may be away; the next round tries
@@ -201,13 +201,13 @@ class OutboxSender:
         return sent
 
     async def _release(self, messages: list[ClaimedMessage]) -> None:
-        async with self._db.transaction() as session:
+        async with self._db.background_transaction() as session:
             await outbox.release(session, [m.id for m in messages])
 
     async def _deliver(self, message: ClaimedMessage) -> Delivery:
         transport = self._transports[message.channel]
         if message.kind == OutboxKind.PUSH and message.opted_out:
-            async with self._db.transaction() as session:
+            async with self._db.background_transaction() as session:
                 await outbox.give_up(session, message, "opted out (STOP)")
             return Delivery.DROPPED
         limiter = self._limiters.get(message.channel)
@@ -247,7 +247,7 @@ class OutboxSender:
         while self._marks:
             marks, self._marks = self._marks, []
             try:
-                async with self._db.transaction() as session:
+                async with self._db.background_transaction() as session:
                     await outbox.mark_all_sent(session, [m[:3] for m in marks])
             except Exception as error:  # the callers see it, as with their own transaction
                 for *_, done in marks:
@@ -267,7 +267,7 @@ class OutboxSender:
             message.attempts,
             type(error).__name__,
         )
-        async with self._db.transaction() as session:
+        async with self._db.background_transaction() as session:
             match error:
                 case RetryAfter(seconds=seconds):
                     until = now + timedelta(seconds=seconds)
