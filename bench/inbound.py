@@ -44,6 +44,7 @@ from bench.common import (
     scratch_database,
 )
 from bot.app import Application, build_application
+from bot.server import settle_heap
 from tests.fakes import telegram_updates as tg
 from tests.fakes.telegram_session import RecordingSession
 
@@ -210,6 +211,7 @@ async def measure_ours(count: int, concurrency: int, server_url: str | None, see
 
             return run
 
+        settle_heap()  # as `vatandosh run` does once it serves
         try:
             started = time.perf_counter()
             await bounded([setup(user, state) for user, state in people], concurrency)

@@ -2,6 +2,7 @@
 the webhook and the health check are reached over HTTP, and the process is stopped by signal."""
 
 import asyncio
+import gc
 import io
 import json
 import os
@@ -19,6 +20,7 @@ import pytest
 from aiohttp import web
 
 from bot.app import Application
+from bot.server import YOUNG_COLLECTION_THRESHOLD, settle_heap
 from bot.settings import Settings
 from bot.web import TelegramWebhook, build_web_app
 from tests.conftest import TEST_DATA_KEY, TEST_TOKEN
@@ -437,3 +439,14 @@ async def test_webhook_answers_400_to_json_nested_too_deep(
             assert response.status == 400
     finally:
         await runner.cleanup()
+
+
+def test_settle_heap_freezes_start_up_and_collects_the_young_less_often() -> None:
+    before = gc.get_threshold()
+    try:
+        settle_heap()
+        assert gc.get_freeze_count() > 0
+        assert gc.get_threshold() == (YOUNG_COLLECTION_THRESHOLD, *before[1:])
+    finally:
+        gc.unfreeze()
+        gc.set_threshold(*before)
