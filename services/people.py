@@ -3,7 +3,7 @@
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import bindparam, delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from models import ChannelAccount, Conversation, OutboxMessage, Person
@@ -69,21 +69,41 @@ async def _create_person(
     return True
 
 
+# The two statements of every update, built once (issue 8: building them anew cost more
+# than SQLite took to run them); SQLAlchemy caches their compiled form.
+_CONVERSATION_LOCKED = (
+    select(Conversation)
+    .where(
+        Conversation.person_id
+        == select(ChannelAccount.person_id)
+        .where(
+            ChannelAccount.channel == bindparam("channel"),
+            ChannelAccount.external_id == bindparam("external_id"),
+        )
+        .scalar_subquery()
+    )
+    .with_for_update()
+    .execution_options(populate_existing=True)
+)
+_PERSON_AND_ACCOUNT = (
+    select(Person, ChannelAccount)
+    .join(ChannelAccount, ChannelAccount.person_id == Person.id)
+    .where(
+        Person.id == bindparam("person_id"),
+        ChannelAccount.channel == bindparam("channel"),
+        ChannelAccount.external_id == bindparam("external_id"),
+    )
+    .execution_options(populate_existing=True)
+)
+
+
 async def _lock_conversation(
     session: AsyncSession, channel: str, external_id: str
 ) -> Conversation | None:
     """The conversation of the person behind this account, locked (FOR UPDATE), in one
     statement: the account is found by a subquery."""
-    owner = (
-        select(ChannelAccount.person_id)
-        .where(ChannelAccount.channel == channel, ChannelAccount.external_id == external_id)
-        .scalar_subquery()
-    )
     return await session.scalar(
-        select(Conversation)
-        .where(Conversation.person_id == owner)
-        .with_for_update()
-        .execution_options(populate_existing=True)
+        _CONVERSATION_LOCKED, {"channel": channel, "external_id": external_id}
     )
 
 
@@ -107,18 +127,12 @@ async def hold_participant(
         conversation = await _lock_conversation(session, channel, external_id)
     row = None
     if conversation is not None:
-        row = (
-            await session.execute(
-                select(Person, ChannelAccount)
-                .join(ChannelAccount, ChannelAccount.person_id == Person.id)
-                .where(
-                    Person.id == conversation.person_id,
-                    ChannelAccount.channel == channel,
-                    ChannelAccount.external_id == external_id,
-                )
-                .execution_options(populate_existing=True)
-            )
-        ).first()
+        parameters = {
+            "person_id": conversation.person_id,
+            "channel": channel,
+            "external_id": external_id,
+        }
+        row = (await session.execute(_PERSON_AND_ACCOUNT, parameters)).first()
     if conversation is None or row is None:  # pragma: no cover - deleted mid-update
         raise RuntimeError("person deleted while an update was being handled")
     person, account = row
