@@ -33,6 +33,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from bench.common import peak_rss_mb, percentile, print_table, scratch_database
 from bench.inbound import unthrottled_app
 from models import ChannelAccount, Conversation, Person
+from models.sqlite_driver import InlineConnection
 from tests.fakes import telegram_updates as tg
 
 FIRST_ID = 7_000_000_000
@@ -107,6 +108,12 @@ async def seed(connection: AsyncConnection, people: int, template_person: int) -
                 )
             # What autovacuum does soon after a bulk load in production.
             await connection.execute(text("ANALYZE"))
+    else:
+        # The bulk load is in the write-ahead log: copied into the database file now, not
+        # by the timed updates' commits (outside a transaction, on the driver's connection).
+        raw = await connection.get_raw_connection()
+        assert isinstance(raw.driver_connection, InlineConnection)
+        raw.driver_connection.sqlite.execute("PRAGMA wal_checkpoint(TRUNCATE)")
 
 
 async def measure(people: int, updates: int, server_url: str | None, seed_value: int) -> Any:
