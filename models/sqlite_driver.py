@@ -152,6 +152,7 @@ class InlineConnection:
         # Set per transaction (models.db): run its calls on this connection's own thread.
         self.offloaded = False
         self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite")
+        self._in_thread: asyncio.Future[Any] | None = None
         # As aiosqlite's: the adapter commits and rolls back only while this is set.
         self._connection: sqlite3.Connection | None = connection
 
@@ -161,9 +162,13 @@ class InlineConnection:
     async def run(self, call: Callable[..., T], *args: Any) -> T:
         """`call(*args)` here, or on the connection's thread while `offloaded`: one hand-over
         per statement, the loop free meanwhile, SQLite's work on another core."""
+        if self._in_thread is not None and not self._in_thread.done():
+            # Its caller was cancelled, the call goes on: one thread at a time on SQLite.
+            await asyncio.wait({self._in_thread})
         if not self.offloaded:
             return call(*args)
-        return await asyncio.get_running_loop().run_in_executor(self._thread, call, *args)
+        self._in_thread = asyncio.get_running_loop().run_in_executor(self._thread, call, *args)
+        return await asyncio.shield(self._in_thread)
 
     @property
     def isolation_level(self) -> IsolationLevel:

@@ -7,9 +7,10 @@ import sqlite3
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import event, text
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import create_async_engine
 
@@ -137,3 +138,42 @@ async def test_the_senders_transactions_run_on_the_connections_thread(tmp_path: 
             assert await session.scalar(query) == threading.get_ident()
     finally:
         await db.close()
+
+
+async def test_a_cancelled_background_statement_finishes_before_the_next_one_starts(
+    tmp_path: Path,
+) -> None:
+    """A sender stopped mid-statement leaves it running on the connection's thread; the
+    next transaction (an update, on the loop) waits for it instead of using the
+    connection from two threads at once."""
+    db = Database(sqlite_url(tmp_path / "bot.db"))
+    spans: list[tuple[str, float, float]] = []
+
+    def slow(name: str) -> int:
+        started = time.monotonic()
+        time.sleep(0.3 if name == "background" else 0)
+        spans.append((name, started, time.monotonic()))
+        return 1
+
+    @event.listens_for(db.engine.sync_engine, "connect")
+    def add_slow(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.create_function("slow", 1, slow)
+
+    try:
+
+        async def background() -> None:
+            async with db.background_transaction() as session:
+                await session.execute(text("SELECT slow('background')"))
+
+        sending = asyncio.create_task(background())
+        await asyncio.sleep(0.1)
+        sending.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await sending
+        async with db.transaction() as session:
+            assert await session.scalar(text("SELECT slow('update')")) == 1
+    finally:
+        await db.close()
+    (first, _, background_ended), (second, update_started, _) = spans
+    assert (first, second) == ("background", "update")
+    assert update_started >= background_ended
