@@ -105,7 +105,8 @@ class Database:
         self.reads = async_sessionmaker(
             self.engine.execution_options(**{READ_ONLY: True}), expire_on_commit=False
         )
-        self._background = async_sessionmaker(
+        # The outbox sender's sessions (background_transaction).
+        self.background = async_sessionmaker(
             self.engine.execution_options(**{OFFLOADED: True}), expire_on_commit=False
         )
 
@@ -133,7 +134,7 @@ class Database:
         the loop goes on sending meanwhile and SQLite's work uses another core. Updates
         run inline (models/sqlite_driver): a thread hand-over costs more than their
         statements. Nothing changes on PostgreSQL."""
-        async with self._background() as session, session.begin():
+        async with self.background() as session, session.begin():
             yield session
 
     async def ping(self) -> None:

@@ -100,15 +100,17 @@ async def database_switch(
     if is_sqlite(database_url):
         app = await build(database_url)
         db = app.db
-        real = (db.engine, db.sessions, db.reads)
+        real = (db.engine, db.sessions, db.reads, db.background)
         broken = create_async_engine("sqlite+aiosqlite:////nonexistent-vatandosh/no/such.db")
 
         async def down() -> None:
             db.engine = broken
-            db.sessions = db.reads = async_sessionmaker(broken, expire_on_commit=False)
+            db.sessions = db.reads = db.background = async_sessionmaker(
+                broken, expire_on_commit=False
+            )
 
         async def up() -> None:
-            db.engine, db.sessions, db.reads = real
+            db.engine, db.sessions, db.reads, db.background = real
 
         try:
             yield Outage(app, down, up)
