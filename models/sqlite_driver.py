@@ -80,9 +80,6 @@ class InlineCursor:
     async def __aenter__(self) -> "InlineCursor":
         return self
 
-    async def __aexit__(self, *_exc: object) -> None:
-        self._cursor.close()
-
     async def execute(self, sql: str, parameters: Sequence[Any] = ()) -> "InlineCursor":
         def execute_and_fetch() -> None:
             self._cursor.execute(sql, parameters)
@@ -115,12 +112,6 @@ class InlineCursor:
 
     async def close(self) -> None:
         self._cursor.close()
-
-    async def nextset(self) -> None:
-        return None
-
-    async def setinputsizes(self, *_sizes: Any) -> None:
-        return None
 
     @property
     def description(self) -> Any:
@@ -170,14 +161,6 @@ class InlineConnection:
         self._in_thread = asyncio.get_running_loop().run_in_executor(self._thread, call, *args)
         return await asyncio.shield(self._in_thread)
 
-    @property
-    def isolation_level(self) -> IsolationLevel:
-        return self.sqlite.isolation_level
-
-    @isolation_level.setter
-    def isolation_level(self, value: IsolationLevel) -> None:
-        self.sqlite.isolation_level = value
-
     async def commit(self) -> None:
         await _until_not_busy(lambda: self.run(self.sqlite.commit), self.busy_timeout)
 
@@ -201,12 +184,16 @@ class _AdaptedConnection(AsyncAdapt_aiosqlite_connection):
     __slots__ = ()
 
     @property
+    def _sqlite(self) -> sqlite3.Connection:
+        return cast(InlineConnection, self._connection).sqlite
+
+    @property
     def isolation_level(self) -> str | None:
-        return self._connection.isolation_level  # type: ignore[no-any-return]
+        return self._sqlite.isolation_level
 
     @isolation_level.setter
     def isolation_level(self, value: str | None) -> None:
-        self._connection.isolation_level = cast(IsolationLevel, value)
+        self._sqlite.isolation_level = cast(IsolationLevel, value)
 
 
 class InlineSQLiteModule(AsyncAdapt_aiosqlite_dbapi):
