@@ -1,10 +1,12 @@
 """What Twilio reports after sending (status callbacks), and STOP/START over WhatsApp."""
 
+import asyncio
 import json
 from collections.abc import AsyncIterator
 from datetime import timedelta
 
 import pytest
+from sqlalchemy import update
 
 from models import ChannelAccount, OutboxKind, OutboxMessage
 from services.clock import ManualClock
@@ -134,6 +136,30 @@ async def test_63016_reported_later_without_a_template_is_recorded_as_not_sent(
         "not sent: outside the 24-hour window (twilio 63016) and no template for uz_Latn "
         "(TWILIO_TEMPLATE_UZ_LATN)"
     )
+
+
+async def set_provider_id(wa: WhatsAppHarness, row_id: int, sid: str | None) -> None:
+    async with wa.app.db.transaction() as session:
+        await session.execute(
+            update(OutboxMessage).where(OutboxMessage.id == row_id).values(provider_id=sid)
+        )
+
+
+async def test_a_status_that_comes_before_the_sid_is_stored_is_recorded_once_it_is(
+    wa: WhatsAppHarness,
+) -> None:
+    """Twilio may report before the sender has committed the message's sid (seen in CI:
+    "delivered" lost between Twilio's answer and the sender's mark)."""
+    await wa.say(DILNOZA, "Salom")
+    sid = wa.twilio.sent[-1]["Sid"]
+    row_id = (await last_row(wa)).id
+    await set_provider_id(wa, row_id, None)  # as before the sender's mark is committed
+    answer = await wa.post(status_callback(sid, "delivered"), path="/whatsapp/status")
+    assert answer[:2] == (200, "text/xml")
+    await asyncio.sleep(0.005)  # the first lookup finds nothing
+    await set_provider_id(wa, row_id, sid)  # the mark is committed
+    await wa.settle()
+    assert (await last_row(wa)).delivery_status == "delivered"
 
 
 async def test_unknown_sids_and_unknown_statuses_are_acknowledged_and_ignored(

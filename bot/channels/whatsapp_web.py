@@ -72,7 +72,7 @@ STATUS_RANK: Mapping[str, int] = {
 FAILED = frozenset({"failed", "undelivered"})
 _SID = re.compile(r"^[A-Z]{2}[0-9a-fA-F]{32}$")
 _ERROR_CODE = re.compile(r"^[0-9]{1,10}$")
-# A callback can come before the sender has stored the message's sid: a failure is looked
+# A callback can come before the sender has stored the message's sid: a status is looked
 # up again after these pauses (seconds) before it is ignored.
 LOOKUP_PAUSES = (0.5, 1.0, 2.0)
 
@@ -275,9 +275,8 @@ class WhatsAppWebhook:
             log.warning("direct notice not sent: %s", type(error).__name__)
 
     async def _handle_status(self, report: StatusReport) -> None:
-        pauses = self._lookup_pauses if report.status in FAILED else ()
         try:
-            for pause in (0.0, *pauses):
+            for pause in (0.0, *self._lookup_pauses):
                 if pause:
                     await asyncio.sleep(pause)
                 async with self._db.transaction() as session:
