@@ -1,6 +1,7 @@
 """The outbox: every outbound message is a row, enqueued in the transaction that caused it and
 delivered by a sender that claims due rows (FOR UPDATE SKIP LOCKED on PostgreSQL)."""
 
+import logging
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -13,6 +14,8 @@ from sqlalchemy.orm import aliased
 from models import ChannelAccount, OutboxKind, OutboxMessage, OutboxStatus
 from services.crypto import DataCipher
 from services.messages import OutgoingMessage
+
+log = logging.getLogger(__name__)
 
 
 class DeliveryError(Exception):
@@ -181,19 +184,47 @@ async def claim_due(
         .values(claimed_until=now + lease, attempts=OutboxMessage.attempts + 1)
         .execution_options(synchronize_session=False)
     )
-    return [
-        ClaimedMessage(
-            id=row.id,
-            person_id=row.person_id,
-            channel=row.channel,
-            address=row.address,
-            message=OutgoingMessage.from_payload(cipher.decrypt_json(row.payload)),
-            attempts=row.attempts + 1,
-            kind=row.kind,
-            opted_out=bool(row.opted_out),
+    messages: list[ClaimedMessage] = []
+    unreadable: list[int] = []
+    for row in rows:
+        try:
+            message = OutgoingMessage.from_payload(cipher.decrypt_json(row.payload))
+        except (ValueError, KeyError, TypeError):  # DataKeyError is a ValueError
+            unreadable.append(row.id)
+            continue
+        messages.append(
+            ClaimedMessage(
+                id=row.id,
+                person_id=row.person_id,
+                channel=row.channel,
+                address=row.address,
+                message=message,
+                attempts=row.attempts + 1,
+                kind=row.kind,
+                opted_out=bool(row.opted_out),
+            )
         )
-        for row in rows
-    ]
+    if unreadable:
+        await _give_up_unreadable(session, unreadable)
+    return messages
+
+
+# Why a row was given up when its payload could not be read; `vatandosh outbox retry`
+# puts it back once the key is in DATA_KEY again.
+UNREADABLE = "payload unreadable: its data key is not in DATA_KEY"
+
+
+async def _give_up_unreadable(session: AsyncSession, message_ids: Sequence[int]) -> None:
+    """Rows whose payload cannot be decrypted (a key taken out of DATA_KEY before `vatandosh
+    db reencrypt` ran) are set aside as failed: left pending, each claim would take them
+    again, and the chats' later messages would wait behind them for ever."""
+    log.error("outbox rows %s cannot be read and were given up: %s", list(message_ids), UNREADABLE)
+    await session.execute(
+        update(OutboxMessage)
+        .where(OutboxMessage.id.in_(message_ids))
+        .values(status=OutboxStatus.FAILED, claimed_until=None, last_error=UNREADABLE)
+        .execution_options(synchronize_session=False)
+    )
 
 
 async def extend_claims(session: AsyncSession, message_ids: Sequence[int], until: datetime) -> None:

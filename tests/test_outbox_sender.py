@@ -9,8 +9,9 @@ from bot.app import Application
 from models import ChannelAccount, OutboxMessage
 from models.outbox import OutboxStatus
 from scheduler.outbox_sender import OutboxSender
-from services import outbox
+from services import outbox, outbox_admin
 from services.clock import ManualClock
+from services.crypto import DataCipher, generate_data_key
 from services.messages import Choice, OutgoingMessage
 from tests.fakes import telegram_updates as tg
 from tests.harness import TelegramHarness, button_ids
@@ -109,6 +110,35 @@ async def test_a_rejected_message_does_not_hold_back_the_next_one(
 
     assert await app.sender.deliver_due() == 1
     assert await statuses(app) == [OutboxStatus.FAILED, OutboxStatus.SENT]
+
+
+async def test_a_message_whose_data_key_is_gone_is_set_aside_and_the_rest_go(
+    telegram: TelegramHarness,
+) -> None:
+    """A key taken out of DATA_KEY before `vatandosh db reencrypt` ran leaves rows nobody can
+    read. They are given up with a reason an operator can act on (put the key back, `vatandosh
+    outbox retry`); every other message, the same chat's next one too, is still delivered."""
+    app = telegram.app
+    async with app.db.transaction() as session:
+        outbox.enqueue(
+            session, DataCipher(generate_data_key()), person_id=None, channel="telegram",
+            address=str(ALICE), messages=[OutgoingMessage("under a lost key")],
+            now=app.clock.now(),
+        )  # fmt: skip
+    await enqueue_texts(app, ALICE, "readable")
+    await enqueue_texts(app, ALICE + 1, "to someone else")
+
+    assert await app.sender.deliver_due() == 2
+    assert await app.sender.deliver_due() == 0  # nothing left to take again and again
+    assert [p["text"] for p in telegram.messages_to(ALICE)] == ["readable"]
+    rows = await telegram.outbox_rows()
+    assert [row.status for row in rows] == [
+        OutboxStatus.FAILED, OutboxStatus.SENT, OutboxStatus.SENT
+    ]  # fmt: skip
+    assert rows[0].last_error == outbox.UNREADABLE
+
+    async with app.db.transaction() as session:
+        assert await outbox_admin.retry_failed(session, now=app.clock.now()) == [rows[0].id]
 
 
 async def test_a_claim_left_by_a_crashed_sender_is_delivered_after_its_lease(
