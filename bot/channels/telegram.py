@@ -20,6 +20,15 @@ from aiogram.exceptions import (
     TelegramNotFound,
     TelegramRetryAfter,
 )
+from aiogram.methods import (
+    AnswerCallbackQuery,
+    CreateForumTopic,
+    GetMe,
+    SendMessage,
+    SetMyCommands,
+    SetWebhook,
+)
+from aiogram.methods.base import Response
 from aiogram.types import (
     BotCommand,
     BotCommandScopeAllPrivateChats,
@@ -56,6 +65,22 @@ LOCATION = "location"  # MediaRef.kind of a place ("lat,lon")
 ALLOWED_UPDATES = ["message", "edited_message", "callback_query"]
 _COMMAND = re.compile(r"^/([A-Za-z0-9_]{1,32})(?:@\w+)?(?:\s+(.*))?$", re.DOTALL)
 _MEDIA_KINDS = ("document", "voice", "audio", "video", "video_note", "sticker", "animation")
+
+# aiogram reads every Bot API answer with Response[X], a generic pydantic model that pydantic
+# keeps only while something refers to it: the garbage collector freed Response[Message]
+# every few dozen messages and the next answer built it again (about 7 ms; 4 % of the
+# sender's time at 1,000 messages/s). The answers this bot reads are kept built.
+ANSWER_MODELS = tuple(
+    Response[method.__returning__]  # type: ignore[name-defined]
+    for method in (
+        SendMessage,
+        AnswerCallbackQuery,
+        SetMyCommands,
+        SetWebhook,
+        GetMe,
+        CreateForumTopic,
+    )
+)
 
 
 @dataclass
