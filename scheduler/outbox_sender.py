@@ -3,9 +3,10 @@
 import asyncio
 import enum
 import logging
-from collections.abc import Mapping
+from collections.abc import Coroutine, Mapping
 from datetime import datetime, timedelta
 from itertools import groupby
+from typing import Any
 
 from models import OutboxKind
 from models.db import Database
@@ -36,6 +37,30 @@ class Delivery(enum.Enum):
 
 def backoff(attempts: int) -> timedelta:
     return timedelta(seconds=min(600, 2**attempts))
+
+
+class _Recipients:
+    """The recipients being sent to, a task each, collected as they finish (asyncio.wait
+    over all of them at every finish cost a pass over the whole set per message)."""
+
+    def __init__(self) -> None:
+        self.tasks: set[asyncio.Task[int]] = set()
+        self._finished: asyncio.Queue[asyncio.Task[int]] = asyncio.Queue()
+
+    def start(self, delivery: Coroutine[Any, Any, int]) -> None:
+        task = asyncio.create_task(delivery)
+        task.add_done_callback(self._finished.put_nowait)
+        self.tasks.add(task)
+
+    async def settle(self, *, leaving: int) -> int:
+        """Wait until at most `leaving` recipients are still being sent to; the count of
+        messages sent to those that finished. A recipient's failure is raised at once."""
+        sent = 0
+        while len(self.tasks) > leaving:
+            task = await self._finished.get()
+            self.tasks.discard(task)
+            sent += task.result()
+        return sent
 
 
 class OutboxSender:
@@ -111,7 +136,7 @@ class OutboxSender:
         batch is finished before looking again, since rows held back behind the ones in
         flight (see outbox.claim_due) become due when those are settled."""
         sent = 0
-        recipients: set[asyncio.Task[int]] = set()
+        recipients = _Recipients()
         keeping = asyncio.create_task(self._keep_claims(), name="outbox-leases")
         try:
             while not self._stopping and (channels := self._open_channels()):
@@ -131,20 +156,20 @@ class OutboxSender:
                 )
                 self._claimed.update(message.id for message in batch)
                 for _, messages in by_recipient:
-                    recipients.add(asyncio.create_task(self._deliver_in_order(list(messages))))
+                    recipients.start(self._deliver_in_order(list(messages)))
                 if len(batch) >= self._batch_size:
-                    sent += await self._settle(recipients, leaving=self._batch_size)
-                elif recipients:
-                    sent += await self._settle(recipients, leaving=0)
+                    sent += await recipients.settle(leaving=self._batch_size)
+                elif recipients.tasks:
+                    sent += await recipients.settle(leaving=0)
                 else:
                     break
         except asyncio.CancelledError:  # as in a crash: what was claimed waits for its lease
-            for task in recipients:
+            for task in recipients.tasks:
                 task.cancel()
             raise
         finally:
-            if recipients:  # stopping, or the database failed: let what was taken finish
-                results = await asyncio.gather(*recipients, return_exceptions=True)
+            if recipients.tasks:  # stopping, or the database failed: let what was taken finish
+                results = await asyncio.gather(*recipients.tasks, return_exceptions=True)
                 sent += sum(result for result in results if isinstance(result, int))
             keeping.cancel()
         return sent
@@ -163,24 +188,6 @@ class OutboxSender:
                     await outbox.extend_claims(session, list(self._claimed), until)
             except Exception as error:  # the database may be away; the next round tries
                 log.warning("outbox leases not renewed: %s", type(error).__name__)
-
-    @staticmethod
-    async def _settle(recipients: set[asyncio.Task[int]], *, leaving: int) -> int:
-        """Wait until at most `leaving` recipients are still being sent to; the count of
-        messages sent to those that finished."""
-        sent = 0
-        failure: BaseException | None = None
-        while len(recipients) > leaving:
-            done, _ = await asyncio.wait(recipients, return_when=asyncio.FIRST_COMPLETED)
-            recipients.difference_update(done)
-            for task in done:
-                if (error := task.exception()) is not None:
-                    failure = error
-                else:
-                    sent += task.result()
-            if failure is not None:
-                raise failure
-        return sent
 
     async def _deliver_in_order(self, messages: list[ClaimedMessage]) -> int:
         """One recipient's messages, one after another; a postponed one holds back the rest."""

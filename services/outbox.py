@@ -7,7 +7,19 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Protocol, cast
 
-from sqlalchemy import Table, bindparam, delete, exists, func, or_, select, tuple_, update
+from sqlalchemy import (
+    ColumnElement,
+    Integer,
+    Select,
+    Table,
+    bindparam,
+    delete,
+    exists,
+    func,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
@@ -117,31 +129,22 @@ def enqueue(
 CLAIM_LOCK_KEY = 0x7A7A_0B0C
 
 
-async def claim_due(
-    session: AsyncSession,
-    cipher: DataCipher,
-    *,
-    now: datetime,
-    channels: Sequence[str],
-    limit: int,
-    lease: timedelta,
-    address: str | None = None,
-) -> list[ClaimedMessage]:
-    """Take up to `limit` due rows for these channels, oldest first, for `lease`. A claim
-    that is not settled in time (a crash) expires.
+def _chat_key(message: type[OutboxMessage]) -> ColumnElement[str]:
+    """One chat as one value: channel names hold no space."""
+    return message.channel + " " + message.address
 
-    One chat's messages go in order, whoever sends them: no row is taken for an address
-    that has a row in flight (claimed by this sender's previous batch or by another
-    process); they follow once it is settled. For that rule to see every claim, claims take
-    turns — on SQLite the write transaction does it, on PostgreSQL a transaction-scoped
-    advisory lock (a claim is a few milliseconds; the sending happens outside it). The
-    addresses in flight are few and found by an index, and NOT IN over them is hashed
-    once per claim whatever the planner thinks of a freshly filled table (a correlated
-    NOT EXISTS went quadratic on PostgreSQL before ANALYZE: a second per claim)."""
-    if session.get_bind().dialect.name == "postgresql":
-        await session.execute(select(func.pg_advisory_xact_lock(CLAIM_LOCK_KEY)))
+
+# What a claim reads of a row: id, person, channel, address, payload, attempts, kind, and
+# whether the address has opted out.
+_ClaimQuery = Select[int, int | None, str, str, str, int, str, bool]
+
+
+def _claim_query(*, for_address: bool) -> _ClaimQuery:
+    """Due rows of the channels `channels`, oldest first, at most `limit`, none for a chat
+    with a row in flight (see claim_due); with `for_address`, only those to `address`."""
+    now = bindparam("now", type_=OutboxMessage.not_before.type)
     claimed = aliased(OutboxMessage)
-    in_flight = select(claimed.channel, claimed.address).where(
+    in_flight = select(_chat_key(claimed)).where(
         claimed.status == OutboxStatus.PENDING, claimed.claimed_until >= now
     )
     opted_out = exists().where(
@@ -162,28 +165,68 @@ async def claim_due(
         )
         .where(
             OutboxMessage.status == OutboxStatus.PENDING,
-            OutboxMessage.channel.in_(channels),
+            OutboxMessage.channel.in_(bindparam("channels", expanding=True)),
             OutboxMessage.not_before <= now,
             or_(OutboxMessage.claimed_until.is_(None), OutboxMessage.claimed_until < now),
-            tuple_(OutboxMessage.channel, OutboxMessage.address).not_in(in_flight),
+            _chat_key(OutboxMessage).not_in(in_flight),
         )
         .order_by(OutboxMessage.id)
-        .limit(limit)
+        .limit(bindparam("limit", type_=Integer))
         .with_for_update(of=OutboxMessage, skip_locked=True)
     )
+    if for_address:
+        query = query.where(OutboxMessage.address == bindparam("address"))
+    return query
+
+
+# Built once: at paid broadcast rates the sender claims ten times a second, and building
+# the statement cost a third of a claim's Python (issue 8).
+_DUE = _claim_query(for_address=False)
+_DUE_TO_ADDRESS = _claim_query(for_address=True)
+_TAKE = (
+    update(OutboxMessage)
+    .where(OutboxMessage.id.in_(bindparam("ids", expanding=True)))
+    .values(claimed_until=bindparam("until"), attempts=OutboxMessage.attempts + 1)
+    .execution_options(synchronize_session=False)
+)
+_CLAIMS_TAKE_TURNS = select(func.pg_advisory_xact_lock(CLAIM_LOCK_KEY))
+
+
+async def claim_due(
+    session: AsyncSession,
+    cipher: DataCipher,
+    *,
+    now: datetime,
+    channels: Sequence[str],
+    limit: int,
+    lease: timedelta,
+    address: str | None = None,
+) -> list[ClaimedMessage]:
+    """Take up to `limit` due rows for these channels, oldest first, for `lease`. A claim
+    that is not settled in time (a crash) expires.
+
+    One chat's messages go in order, whoever sends them: no row is taken for an address
+    that has a row in flight (claimed by this sender's previous batch or by another
+    process); they follow once it is settled. For that rule to see every claim, claims take
+    turns — on SQLite the write transaction does it, on PostgreSQL a transaction-scoped
+    advisory lock (a claim is a few milliseconds; the sending happens outside it). The
+    addresses in flight are few and found by an index, and NOT IN over them is hashed
+    once per claim whatever the planner thinks of a freshly filled table (a correlated
+    NOT EXISTS went quadratic on PostgreSQL before ANALYZE: a second per claim). The chat
+    is one value, not a (channel, address) pair: SQLite compares a row value with every
+    member of the list for each candidate (150 ms per claim with 200 rows in flight and
+    10,000 waiting, against 8 ms), where a single value is looked up in a temporary index."""
+    if session.get_bind().dialect.name == "postgresql":
+        await session.execute(_CLAIMS_TAKE_TURNS)
+    query, params = _DUE, {"now": now, "channels": list(channels), "limit": limit}
     if address is not None:
-        query = query.where(OutboxMessage.address == address)
-    rows = (await session.execute(query)).all()
+        query, params = _DUE_TO_ADDRESS, {**params, "address": address}
+    rows = (await session.execute(query, params)).all()
     if not rows:
         return []
     # Core statements, not ORM objects: at paid broadcast rates the sender claims a
     # thousand rows a second, and the unit of work cost more than the sending (issue 8).
-    await session.execute(
-        update(OutboxMessage)
-        .where(OutboxMessage.id.in_([row.id for row in rows]))
-        .values(claimed_until=now + lease, attempts=OutboxMessage.attempts + 1)
-        .execution_options(synchronize_session=False)
-    )
+    await session.execute(_TAKE, {"ids": [row.id for row in rows], "until": now + lease})
     messages: list[ClaimedMessage] = []
     unreadable: list[int] = []
     for row in rows:
