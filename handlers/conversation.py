@@ -21,7 +21,7 @@ from services.crypto import DataCipher
 from services.i18n import Catalogs, Translator
 from services.messages import Choice, Document
 from services.staff import StaffDesk
-from services.text import match_key
+from services.text import word_key
 
 # Choice ids the engine handles itself, wherever they are offered.
 MENU, BACK, CANCEL, HELP, LANGUAGE = "u:menu", "u:back", "u:cancel", "u:help", "u:language"
@@ -161,8 +161,8 @@ class Context:
 
     def choice(self, choice_id: str, label: str, *words: str) -> Choice:
         """A choice whose label is a catalog message: typing it in any locale picks it."""
-        keys = {match_key(text) for text in self.catalogs.in_every_locale(label)}
-        keys.update(match_key(word) for word in words)
+        keys = {word_key(text) for text in self.catalogs.in_every_locale(label)}
+        keys.update(word_key(word) for word in words)
         return Choice(id=choice_id, label=self._(label), keys=tuple(sorted(k for k in keys if k)))
 
     def not_understood(self) -> Repeat:

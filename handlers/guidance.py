@@ -25,7 +25,7 @@ from services.countries import country_name, search_countries
 from services.guidance import ALL, Article
 from services.i18n import N_
 from services.messages import Choice
-from services.text import match_key, parse_number
+from services.text import match_key, parse_number, word_key
 
 journey = Journey("guidance", first_step="country", needs_consent=False)
 
@@ -136,7 +136,7 @@ async def ask_country(ctx: Context) -> Question:
         Choice(
             f"{COUNTRY_PREFIX}{code}",
             country_name(code, ctx.locale),
-            tuple(sorted({match_key(country_name(code, loc)) for loc in ctx.catalogs.locales})),
+            tuple(sorted({word_key(country_name(code, loc)) for loc in ctx.catalogs.locales})),
         )
         for code in library.countries()
     )

@@ -61,7 +61,7 @@ from services.help_cases import (
 from services.i18n import N_
 from services.local_time import zone_of
 from services.messages import Choice
-from services.text import clean_text, match_key
+from services.text import clean_text, match_key, word_key
 
 log = logging.getLogger(__name__)
 
@@ -917,7 +917,7 @@ async def intercept(ctx: Context, answer: Answer) -> Outcome | None:
 
 def _danger_keys(ctx: Context) -> set[str]:
     labels = ctx.catalogs.in_every_locale(REASON_LABELS[HelpReason.DANGER])
-    return {match_key(word) for word in (*labels, *DANGER_WORDS)}
+    return {word_key(word) for word in (*labels, *DANGER_WORDS)}
 
 
 async def _show_reference(ctx: Context, reference: str) -> Outcome:

@@ -4,7 +4,7 @@ from handlers.conversation import Answer, Context, GoBack, Journey, Outcome, Que
 from services.i18n import LOCALES
 from services.messages import Choice
 from services.people import choose_locale
-from services.text import match_key
+from services.text import word_key
 
 # Language names are written in their own language and script, the same on every screen.
 LANGUAGE_NAMES = {"uz_Latn": "Oʻzbekcha (lotin)", "uz_Cyrl": "Ўзбекча (кирилл)", "ru": "Русский"}
@@ -26,8 +26,8 @@ def language_choices(preferred: str) -> tuple[Choice, ...]:
             label=f"✓ {LANGUAGE_NAMES[locale]}" if locale == preferred else LANGUAGE_NAMES[locale],
             keys=tuple(
                 sorted(
-                    {match_key(LANGUAGE_NAMES[locale])}
-                    | {match_key(w) for w in _LANGUAGE_WORDS[locale]}
+                    {word_key(LANGUAGE_NAMES[locale])}
+                    | {word_key(w) for w in _LANGUAGE_WORDS[locale]}
                 )
             ),
         )

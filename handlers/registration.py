@@ -55,7 +55,7 @@ from services.parsing import (
     parse_personal_number,
     parse_phone,
 )
-from services.text import match_key
+from services.text import match_key, word_key
 
 NAME = "registration"
 journey = Journey(NAME, first_step="main", needs_consent=True)
@@ -150,7 +150,7 @@ REQUEST_CATEGORIES = {
 def _labelled(ctx: Context, choice_id: str, msgid: str) -> Choice:
     """A choice whose label is a catalog message held in a variable (ctx.choice wants a
     literal, for extraction)."""
-    keys = {match_key(text) for text in ctx.catalogs.in_every_locale(msgid)}
+    keys = {word_key(text) for text in ctx.catalogs.in_every_locale(msgid)}
     return Choice(choice_id, ctx._(msgid), tuple(sorted(k for k in keys if k)))
 
 

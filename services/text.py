@@ -5,6 +5,7 @@ Cyrillic. `match_key` brings all of these to one Latin form without apostrophes,
 "yordam" and "YORDAM" meet, and "toʻxtat", "to'xtat", "to`xtat" and "тўхтат" meet.
 """
 
+import functools
 import re
 import unicodedata
 
@@ -98,6 +99,14 @@ def match_key(value: str) -> str:
     text = unicodedata.normalize("NFKC", clean_text(value).translate(_NO_APOSTROPHES)).casefold()
     text = cyrillic_to_latin(text).translate(_NO_APOSTROPHES)
     return " ".join(_NOT_WORD.sub(" ", text).replace("_", " ").split())
+
+
+@functools.lru_cache(maxsize=8192)
+def word_key(word: str) -> str:
+    """match_key of a word the bot itself knows (a catalog message, a word from the code),
+    computed once: every question's choices ask for them again. Not for what people type,
+    which must not be kept."""
+    return match_key(word)
 
 
 def parse_number(value: str) -> int | None:
