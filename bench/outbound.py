@@ -12,6 +12,8 @@ the limit:
   - WhatsApp: tests/fakes/twilio_server.py with a sliding one-second window in front
     (Twilio answers 429 / code 20429) at 10/s and 80/s (WHATSAPP_MAX_PER_SECOND).
 Each fake runs in a process of its own (bench/fake_platforms.py), as the platforms do.
+A first row sends the Telegram messages with aiogram alone (no database, no limiter, 100
+requests at a time): the most this machine lets any sender reach, to read the others by.
 Columns: achieved rate (accepted messages over the time from the first to the last
 accepted) as a fraction of the limit, 429 answers, and whether every message arrived exactly
 once. Note that 10,000 messages at 10/s take 17 minutes: scale down with --messages.
@@ -26,9 +28,10 @@ from typing import Any
 
 from sqlalchemy import func, select
 
-from bench.common import bench_settings, print_table, scratch_database
+from bench.common import BENCH_TOKEN, bench_settings, print_table, scratch_database
 from bench.fake_platforms import platform_process
 from bot.app import Application, build_application
+from bot.channels.telegram import build_bot
 from models import OutboxKind, OutboxMessage, OutboxStatus
 from services import outbox
 from services.messages import OutgoingMessage
@@ -111,6 +114,36 @@ async def telegram_run(
     ]
 
 
+async def bare_aiogram_run(messages: int) -> list[Any]:
+    """What aiogram alone sends to the same fake, 100 requests at a time, with no limit and
+    no database: the ceiling this machine puts on any sender's rate."""
+    async with platform_process("telegram", per_second=1e9) as fake:
+        bot = build_bot(BENCH_TOKEN, fake.base_url)
+        chats = [FIRST_CHAT + n for n in range(messages)]
+        waiting = iter(chats)
+
+        async def send_in_turn() -> None:
+            for chat in waiting:
+                await bot.send_message(chat, f"bench {chat}")
+
+        started = time.monotonic()
+        try:
+            await asyncio.gather(*(send_in_turn() for _ in range(100)))
+        finally:
+            await bot.session.close()
+        wall = time.monotonic() - started
+        stats = await fake.stats()
+    return [
+        "bare aiogram, no limit",
+        messages,
+        stats.rate,
+        "—",
+        stats.refused,
+        "yes" if stats.delivered == Counter(str(chat) for chat in chats) else "NO",
+        wall,
+    ]
+
+
 async def whatsapp_run(
     messages: int, per_second: float, server_url: str | None, within: float
 ) -> list[Any]:
@@ -151,6 +184,7 @@ async def measure(args: argparse.Namespace) -> None:
     rows: list[list[Any]] = []
     within = max(600.0, args.messages / 5)
     if args.only in (None, "telegram"):
+        rows.append(await bare_aiogram_run(args.messages))
         for limit in (30.0, 1000.0):
             rows.append(await telegram_run(args.messages, limit, args.database_url, within))
     if args.only in (None, "whatsapp"):
