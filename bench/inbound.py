@@ -1,6 +1,6 @@
 """Benchmark 1 — inbound: Telegram updates through the production dispatcher and engine.
 
-    .venv/bin/python -m bench.inbound [--people 10000] [--concurrency 16]
+    .venv/bin/python -m bench.inbound [--people 10000] [--concurrency 16 | --rate 100]
                                       [--database-url postgresql+asyncpg://user@host/postgres]
 
 People are spread over five journey states (new, onboarding at the language question, main
@@ -11,6 +11,12 @@ bot.app.build_application with the recording Bot API session of the tests (no ne
 outbox sender running, the rate limiter opened wide (this measures our code, not Telegram's
 limits; bench/outbound.py measures those). The same updates then go through a bare aiogram
 echo bot on the same recording session.
+
+With `--rate`, the updates are not sent `--concurrency` at a time but each at its moment,
+`--rate` a second whatever the bot is doing (as people write), and latencies count from that
+moment: the latency at a stated load, where `--concurrency` measures the most the bot can
+take. (With N updates always in flight, an update waits for the N - 1 before it: p50 is
+about N / throughput, whatever the bot's code.)
 
 Columns: updates/s until every reply was handed to the Bot API session; p50/p99 of
 "handled" (update in → reply committed to the outbox) and of "replied" (update in → reply
@@ -149,6 +155,42 @@ async def feed_timed(
     return times
 
 
+async def feed_paced(
+    feed: Callable[[Update], Awaitable[Any]], updates: list[tuple[int, Update]], rate: float
+) -> dict[int, tuple[float, float]]:
+    """Each update fed once, at `rate` a second whether or not those before were handled;
+    (due, handled) per chat: an update that had to wait to start counts its wait."""
+    times: dict[int, tuple[float, float]] = {}
+
+    async def run(user: int, update: Update, due: float) -> None:
+        await feed(update)
+        times[user] = (due, time.perf_counter())
+
+    begin = time.perf_counter()
+    running: set[asyncio.Task[None]] = set()
+    for index, (user, update) in enumerate(updates):
+        due = begin + index / rate
+        if (delay := due - time.perf_counter()) > 0:
+            await asyncio.sleep(delay)
+        task = asyncio.create_task(run(user, update, due))
+        running.add(task)
+        task.add_done_callback(running.discard)
+    while running:
+        await asyncio.gather(*running)
+    return times
+
+
+def feed_all(
+    feed: Callable[[Update], Awaitable[Any]],
+    updates: list[tuple[int, Update]],
+    concurrency: int,
+    rate: float | None,
+) -> Awaitable[dict[int, tuple[float, float]]]:
+    if rate is not None:
+        return feed_paced(feed, updates, rate)
+    return feed_timed(feed, updates, concurrency)
+
+
 async def wait_for(condition: Callable[[], bool], within: float) -> None:
     deadline = time.monotonic() + within
     while not condition():
@@ -194,7 +236,9 @@ def unthrottled_app(url: str) -> tuple[Application, TimedSession]:
     return build_application(settings, telegram_session=session), session
 
 
-async def measure_ours(count: int, concurrency: int, server_url: str | None, seed: int) -> Any:
+async def measure_ours(
+    count: int, concurrency: int, rate: float | None, server_url: str | None, seed: int
+) -> Any:
     people = population(count, seed)
     async with scratch_database(server_url) as url:
         app, session = unthrottled_app(url)
@@ -223,7 +267,7 @@ async def measure_ours(count: int, concurrency: int, server_url: str | None, see
             session.reset()
             updates = [(user, STATES[state][1](user)) for user, state in people]
             app.sender.start()
-            times = await feed_timed(feed, updates, concurrency)
+            times = await feed_all(feed, updates, concurrency, rate)
             await wait_for(lambda: session.replies >= len(people), within=300)
             await app.sender.stop()
             kind = "PostgreSQL" if server_url else "SQLite"
@@ -232,7 +276,7 @@ async def measure_ours(count: int, concurrency: int, server_url: str | None, see
             await app.close()
 
 
-async def measure_bare(count: int, concurrency: int, seed: int) -> Any:
+async def measure_bare(count: int, concurrency: int, rate: float | None, seed: int) -> Any:
     people = population(count, seed)
     session = TimedSession()
     bot = Bot(BENCH_TOKEN, session=session)
@@ -254,17 +298,17 @@ async def measure_bare(count: int, concurrency: int, seed: int) -> Any:
         await dispatcher.feed_raw_update(bot, update)
 
     updates = [(user, STATES[state][1](user)) for user, state in people]
-    times = await feed_timed(feed, updates, concurrency)
+    times = await feed_all(feed, updates, concurrency, rate)
     return figures("bare aiogram echo", people, times, session)
 
 
 def child(args: argparse.Namespace) -> None:
     logging.basicConfig(level=logging.WARNING)
     if args.variant == "bare":
-        result = asyncio.run(measure_bare(args.people, args.concurrency, args.seed))
+        result = asyncio.run(measure_bare(args.people, args.concurrency, args.rate, args.seed))
     else:
         result = asyncio.run(
-            measure_ours(args.people, args.concurrency, args.database_url, args.seed)
+            measure_ours(args.people, args.concurrency, args.rate, args.database_url, args.seed)
         )
     print(json.dumps(result))
 
@@ -283,6 +327,8 @@ def spawn(args: argparse.Namespace, variant: str, database_url: str | None) -> d
         "--seed",
         str(args.seed),
     ]
+    if args.rate is not None:
+        command += ["--rate", str(args.rate)]
     if database_url:
         command += ["--database-url", database_url]
     print(f"running {variant} {'PostgreSQL' if database_url else ''}…", file=sys.stderr)
@@ -294,7 +340,11 @@ def spawn(args: argparse.Namespace, variant: str, database_url: str | None) -> d
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--people", type=int, default=10_000)
-    parser.add_argument("--concurrency", type=int, default=16)
+    offered = parser.add_mutually_exclusive_group()
+    offered.add_argument("--concurrency", type=int, default=16, help="updates in flight at once")
+    offered.add_argument(
+        "--rate", type=float, help="updates a second, each sent at its moment (see above)"
+    )
     parser.add_argument("--seed", type=int, default=8)
     parser.add_argument(
         "--database-url",
@@ -309,10 +359,8 @@ def main() -> None:
     ours = [spawn(args, "ours", None)]
     if args.database_url:
         ours.append(spawn(args, "ours", args.database_url))
-    print(
-        f"\nInbound: {args.people} people, one update each, {args.concurrency} at a time; "
-        f"states {', '.join(STATES)}\n"
-    )
+    load = f"{args.rate:g} a second" if args.rate else f"{args.concurrency} at a time"
+    print(f"\nInbound: {args.people} people, one update each, {load}; states {', '.join(STATES)}\n")
     print_table(
         [
             "",
@@ -328,7 +376,7 @@ def main() -> None:
             [
                 r["label"],
                 r["per_second"],
-                f"{r['per_second'] / bare['per_second']:.2f}",
+                "—" if args.rate else f"{r['per_second'] / bare['per_second']:.2f}",
                 r["handled_p50"],
                 r["handled_p99"],
                 r["replied_p50"],
