@@ -37,7 +37,7 @@ from twilio.rest import Client  # type: ignore[import-untyped]
 
 # twilio loads the Messages API's modules on the first message (70–85 ms): imported here,
 # with the bot, so that the first messages of a broadcast are not held up and then sent
-# together (the 11th of them within a second was refused with a 429 at 10/s).
+# together (at 10/s, the 11th within a second is refused with a 429).
 from twilio.rest.api.v2010 import account as _messages_api  # type: ignore[import-untyped]  # noqa: F401
 from yarl import URL
 
