@@ -129,9 +129,9 @@ async def bare_aiogram_run(messages: int) -> list[Any]:
         started = time.monotonic()
         try:
             await asyncio.gather(*(send_in_turn() for _ in range(100)))
+            wall = time.monotonic() - started
         finally:
             await bot.session.close()
-        wall = time.monotonic() - started
         stats = await fake.stats()
     return [
         "bare aiogram, no limit",

@@ -5,10 +5,10 @@ from datetime import datetime
 from typing import Any, cast
 
 from sqlalchemy import Table, bindparam, delete
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from models import InboundMessage
+from services.dialect import INSERT
 
 
 def _record_statement(insert: Callable[[Table], Any]) -> Any:
@@ -26,10 +26,7 @@ def _record_statement(insert: Callable[[Table], Any]) -> Any:
 
 
 # Built once per dialect: every update runs it, and building it cost more than running it.
-_RECORD = {
-    "postgresql": _record_statement(postgresql.insert),
-    "sqlite": _record_statement(sqlite.insert),
-}
+_RECORD = {name: _record_statement(insert) for name, insert in INSERT.items()}
 
 
 async def is_first_delivery(
