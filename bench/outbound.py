@@ -31,8 +31,8 @@ from sqlalchemy import func, select
 from bench.common import BENCH_TOKEN, bench_settings, print_table, scratch_database
 from bench.fake_platforms import platform_process
 from bot.app import Application, build_application
-from bot.server import settle_heap
 from bot.channels.telegram import build_bot
+from bot.server import settle_heap
 from models import OutboxKind, OutboxMessage, OutboxStatus
 from services import outbox
 from services.messages import OutgoingMessage
