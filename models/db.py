@@ -130,10 +130,11 @@ class Database:
     @asynccontextmanager
     async def background_transaction(self) -> AsyncIterator[AsyncSession]:
         """`transaction` for work that is measured in throughput, not in a person's wait
-        (the outbox sender): on SQLite its statements run on the connection's thread, so
-        the loop goes on sending meanwhile and SQLite's work uses another core. Updates
-        run inline (models/sqlite_driver): a thread hand-over costs more than their
-        statements. Nothing changes on PostgreSQL."""
+        (the outbox sender working through a broadcast): on SQLite its statements run on
+        the connection's thread, so the loop goes on sending meanwhile and SQLite's work
+        uses another core. Updates run inline (models/sqlite_driver): a thread hand-over
+        costs more than their statements, and holds the one connection meanwhile. Nothing
+        changes on PostgreSQL."""
         async with self.background() as session, session.begin():
             yield session
 

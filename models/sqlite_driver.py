@@ -12,8 +12,8 @@ sleeps on the loop and is tried again, up to the busy timeout.
 A transaction may be `offloaded` instead (models.db sets it at BEGIN for
 Database.background_transaction): its statements then run on the connection's own
 thread, one hand-over each with the rows fetched in the same call. That is for the
-outbox sender, which at 1,000 messages/s fills the loop's core: SQLite's share of its
-work then runs on another.
+outbox sender working through a backlog, which at 1,000 messages/s fills the loop's core:
+SQLite's share of its work then runs on another.
 
 The engine stays SQLAlchemy's aiosqlite dialect; `InlineSQLiteModule` is given to it as
 its DBAPI module (create_async_engine's `module`), so everything above the cursor is as

@@ -4,9 +4,12 @@ import asyncio
 import enum
 import logging
 from collections.abc import Coroutine, Mapping
+from contextlib import AbstractAsyncContextManager
 from datetime import datetime, timedelta
 from itertools import groupby
 from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from models import OutboxKind
 from models.db import Database
@@ -94,6 +97,19 @@ class OutboxSender:
         self._marking: asyncio.Task[None] | None = None
         # Claimed rows whose recipients are still being sent to (see _keep_claims).
         self._claimed: set[int] = set()
+        # The last claim came back full: a backlog (a broadcast) is going out (_transaction).
+        self._backlogged = False
+
+    def _transaction(self) -> AbstractAsyncContextManager[AsyncSession]:
+        """The sender's transactions run on SQLite's connection thread while it works
+        through a backlog, and inline, as updates do, while it sends replies a few at a
+        time. Offloaded, SQLite's work goes to another core when sending fills the loop's
+        (the paid broadcast rate); but each statement's hand-over keeps the one connection
+        from the updates waiting for it, and people's replies then waited for that
+        (issue 8, SQLite, 150 updates/s: replies p50 13 → 5 ms, p99 38 → 27 ms inline)."""
+        if self._backlogged:
+            return self._db.background_transaction()
+        return self._db.transaction()
 
     def _is_paused(self, channel: str) -> bool:
         now = self._clock.now()
@@ -140,7 +156,7 @@ class OutboxSender:
         keeping = asyncio.create_task(self._keep_claims(), name="outbox-leases")
         try:
             while not self._stopping and (channels := self._open_channels()):
-                async with self._db.background_transaction() as session:
+                async with self._transaction() as session:
                     batch = await outbox.claim_due(
                         session,
                         self._cipher,
@@ -150,6 +166,7 @@ class OutboxSender:
                         lease=self._lease,
                         address=address,
                     )
+                self._backlogged = len(batch) >= self._batch_size
                 by_recipient = groupby(
                     sorted(batch, key=lambda m: (m.channel, m.address, m.id)),
                     key=lambda m: (m.channel, m.address),
@@ -183,7 +200,7 @@ class OutboxSender:
             if not self._claimed:
                 continue
             try:
-                async with self._db.background_transaction() as session:
+                async with self._transaction() as session:
                     until = self._clock.now() + self._lease
                     await outbox.extend_claims(session, list(self._claimed), until)
             except Exception as error:  # the database may be away; the next round tries
@@ -208,13 +225,13 @@ class OutboxSender:
         return sent
 
     async def _release(self, messages: list[ClaimedMessage]) -> None:
-        async with self._db.background_transaction() as session:
+        async with self._transaction() as session:
             await outbox.release(session, [m.id for m in messages])
 
     async def _deliver(self, message: ClaimedMessage) -> Delivery:
         transport = self._transports[message.channel]
         if message.kind == OutboxKind.PUSH and message.opted_out:
-            async with self._db.background_transaction() as session:
+            async with self._transaction() as session:
                 await outbox.give_up(session, message, "opted out (STOP)")
             return Delivery.DROPPED
         limiter = self._limiters.get(message.channel)
@@ -254,7 +271,7 @@ class OutboxSender:
         while self._marks:
             marks, self._marks = self._marks, []
             try:
-                async with self._db.background_transaction() as session:
+                async with self._transaction() as session:
                     await outbox.mark_all_sent(session, [m[:3] for m in marks])
             except Exception as error:  # the callers see it, as with their own transaction
                 for *_, done in marks:
@@ -274,7 +291,7 @@ class OutboxSender:
             message.attempts,
             type(error).__name__,
         )
-        async with self._db.background_transaction() as session:
+        async with self._transaction() as session:
             match error:
                 case RetryAfter(seconds=seconds):
                     until = now + timedelta(seconds=seconds)

@@ -1,9 +1,12 @@
 """Delivery through the outbox: platform refusals are honoured and nothing is lost."""
 
 import asyncio
+from contextlib import AbstractAsyncContextManager
 from datetime import timedelta
 
+import pytest
 from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.app import Application
 from models import ChannelAccount, OutboxMessage
@@ -276,3 +279,38 @@ async def test_long_texts_are_split_at_the_telegram_limit_with_buttons_on_the_la
     assert [button_ids(p.params) for p in parts] == [[]] * (len(parts) - 1) + [["ok"]]
     words = " ".join(p.params["text"] for p in parts).split()
     assert words == long_text.split()  # nothing lost at the cuts
+
+
+async def test_the_sender_offloads_its_transactions_only_while_a_backlog_goes_out(
+    telegram: TelegramHarness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Replies go with the sender's statements inline, as an update's: on SQLite the thread
+    hand-overs held the one connection while updates waited. A broadcast's full batches
+    go with them on the connection's thread (Database.background_transaction)."""
+    app = telegram.app
+    transports = {"telegram": app.sender._transports["telegram"]}
+    sender = OutboxSender(app.db, app.cipher, transports, app.clock, batch_size=4)
+    offloaded = 0
+    background_transaction = app.db.background_transaction
+
+    def counted() -> AbstractAsyncContextManager[AsyncSession]:
+        nonlocal offloaded
+        offloaded += 1
+        return background_transaction()
+
+    monkeypatch.setattr(app.db, "background_transaction", counted)
+
+    await enqueue_texts(app, ALICE, "a reply")
+    assert await sender.deliver_due() == 1
+    assert offloaded == 0
+
+    for chat in range(10):
+        await enqueue_texts(app, 9_000_000 + chat, f"news {chat}")
+    assert await sender.deliver_due() == 10
+    assert offloaded > 0
+
+    during_backlog = offloaded
+    await enqueue_texts(app, ALICE, "the next reply")
+    assert await sender.deliver_due() == 1
+    assert offloaded == during_backlog
+    assert set(await statuses(app)) == {OutboxStatus.SENT}
