@@ -67,7 +67,7 @@ from services import outbox
 from services.clock import Clock
 from services.conversation import ConversationState, read_state, write_state
 from services.crypto import DataCipher
-from services.i18n import Catalogs, Translator, guess_locale
+from services.i18n import N_, Catalogs, Translator, guess_locale
 from services.inbound import is_first_delivery
 from services.log_safety import failure_summary
 from services.messages import OutgoingMessage, join_texts
@@ -605,16 +605,25 @@ class ConversationEngine:
 
     def _unavailable(self, incoming: Incoming) -> OutgoingMessage | None:
         """What to send straight through the channel while the database is away: once per
-        chat per UNAVAILABLE_NOTICE_EVERY, in the language the platform tells."""
+        chat per UNAVAILABLE_NOTICE_EVERY, in the language the platform tells. The person's
+        own choice cannot be read, so where the platform tells none (WhatsApp, or a language
+        we have no catalog for) it goes in every language, the default first: a Russian
+        speaker must not be told in Uzbek only that their message was not taken."""
         key = (incoming.channel, incoming.external_id)
         if not self._first_in(self._unavailable_noticed, key, UNAVAILABLE_NOTICE_EVERY):
             return None
-        return OutgoingMessage(
-            self._guessed_translator(incoming).gettext(
-                "Sorry, the service is temporarily unavailable. Please write again in a few "
-                "minutes."
-            )
+        notice = N_(
+            "Sorry, the service is temporarily unavailable. Please write again in a few minutes."
         )
+        told = guess_locale(incoming.language_code)
+        locales = [told] if told else self._locales_default_first()
+        return OutgoingMessage(
+            join_texts([self._catalogs.translator(locale).gettext(notice) for locale in locales])
+        )
+
+    def _locales_default_first(self) -> list[str]:
+        others = [locale for locale in self._catalogs.locales if locale != self._default_locale]
+        return [self._default_locale, *others]
 
     async def _apologise(self, incoming: Incoming) -> Handled:
         """Tell the person something went wrong; their state was rolled back untouched."""

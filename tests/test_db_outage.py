@@ -33,11 +33,19 @@ from tests.test_whatsapp import WhatsAppHarness, whatsapp_apps
 ALICE = 5_550_001
 BOB = 5_550_002
 CAROL = 5_550_003  # first contact during the outage
+DAVID = 5_550_004  # first contact during the outage, in a language we have no catalog for
 UNAVAILABLE_RU = (
     "Извините, сервис временно недоступен. Пожалуйста, напишите ещё раз через несколько минут."
 )
 UNAVAILABLE_UZ_LATN = (
     "Kechirasiz, xizmat vaqtincha ishlamayapti. Iltimos, bir necha daqiqadan soʻng qayta yozing."
+)
+UNAVAILABLE_UZ_CYRL = (
+    "Кечирасиз, хизмат вақтинча ишламаяпти. Илтимос, бир неча дақиқадан сўнг қайта ёзинг."
+)
+# Where the platform tells no language we know: every language, the default first.
+UNAVAILABLE_IN_EVERY_LANGUAGE = "\n\n".join(
+    [UNAVAILABLE_UZ_LATN, UNAVAILABLE_UZ_CYRL, UNAVAILABLE_RU]
 )
 
 
@@ -176,6 +184,11 @@ async def test_an_outage_is_answered_directly_and_loses_no_outbox_row(
     assert texts_to(telegram, ALICE)[-1] == UNAVAILABLE_RU
     await telegram.dispatcher.feed_raw_update(telegram.bot, tg.message(CAROL, "/start"))
     assert texts_to(telegram, CAROL) == [UNAVAILABLE_UZ_LATN]
+    # A language we have no catalog for (or none told): every language, the default first.
+    await telegram.dispatcher.feed_raw_update(
+        telegram.bot, tg.message(DAVID, "hello", language_code="en")
+    )
+    assert texts_to(telegram, DAVID) == [UNAVAILABLE_IN_EVERY_LANGUAGE]
     # … once a minute per chat, however much they write.
     for _ in range(5):
         await telegram.dispatcher.feed_raw_update(
@@ -266,8 +279,9 @@ async def test_on_whatsapp_an_outage_is_answered_directly_through_twilio(
             await wa.post(inbound(number, "ещё раз"))  # once a minute, however much they write
             await wa.webhook.drain()
             notices = [sent["Body"] for sent in wa.sent_to(number)[sent_before:]]
-            # The platform tells no language and the person's cannot be read: the default.
-            assert notices == [UNAVAILABLE_UZ_LATN]
+            # The platform tells no language and the person's cannot be read: every
+            # language, so this Russian speaker understands it too.
+            assert notices == [UNAVAILABLE_IN_EVERY_LANGUAGE]
 
             await switch.up()
             await wa.say(number, "menu")
