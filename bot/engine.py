@@ -15,7 +15,8 @@ at most one database connection and other people keep their normal latency. The 
 is the measure rather than a count per second because it needs no clock and is exactly the
 harm: a fast sender whose updates we keep up with is never dropped. The flooder gets one
 short slow-down notice (through the outbox, in their language), at most one a
-FLOOD_NOTICE_EVERY.
+FLOOD_NOTICE_EVERY: between all processes sharing the database, since their account row
+records it (each process first asks its own memory, so a flood costs one write per process).
 
 The database unreachable: an update that fails and whose apology cannot be written either
 comes back with Handled.direct, a short "temporarily unavailable" message in the language
@@ -72,7 +73,7 @@ from services.inbound import is_first_delivery
 from services.log_safety import failure_summary
 from services.messages import OutgoingMessage, join_texts
 from services.notify import notify_person
-from services.people import continue_as, hold_participant
+from services.people import continue_as, hold_participant, take_flood_notice
 from services.text import clean_text, match_key, parse_number
 
 log = logging.getLogger(__name__)
@@ -557,8 +558,13 @@ class ConversationEngine:
         if not self._first_in(self._flood_noticed, key, FLOOD_NOTICE_EVERY):
             return Handled(person_id=None, messages=(), dropped=True)
         log.warning("flood: dropping updates channel=%s", incoming.channel)
+        now = self._clock.now()
         try:
             async with self._db.transaction() as session:
+                if not await take_flood_notice(
+                    session, incoming.channel, incoming.external_id, now, FLOOD_NOTICE_EVERY
+                ):  # another process sharing the database told this flood
+                    return Handled(person_id=None, messages=(), dropped=True)
                 person = await session.scalar(
                     select(Person)
                     .join(ChannelAccount, ChannelAccount.person_id == Person.id)
@@ -579,7 +585,7 @@ class ConversationEngine:
                     channel=incoming.channel,
                     address=incoming.external_id,
                     messages=[message],
-                    now=self._clock.now(),
+                    now=now,
                 )
         except Exception as error:
             log.error(

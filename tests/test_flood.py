@@ -5,11 +5,14 @@ import asyncio
 from datetime import timedelta
 from typing import Any
 
+from bot.app import build_application
 from bot.engine import FLOOD_QUEUE, Handled
 from handlers.incoming import Incoming
 from models import InboundMessage, OutboxMessage
 from services.clock import ManualClock
+from tests.conftest import SettingsFactory
 from tests.fakes import telegram_updates as tg
+from tests.fakes.telegram_session import RecordingSession
 from tests.harness import TelegramHarness, button_ids
 
 FLOODER = 4_440_001
@@ -181,3 +184,41 @@ async def test_nothing_stays_per_person_after_floods(
     assert list(engine._flood_noticed) == [("telegram", "4440799")]
     assert not engine._queued
     assert notices(telegram, 4_440_799, NOTICE_UZ_LATN) == 1
+
+
+async def test_processes_sharing_the_database_tell_a_flood_once(
+    telegram: TelegramHarness, make_settings: SettingsFactory, clock: ManualClock
+) -> None:
+    """Scale-out: a flood whose updates are split between two processes on one database
+    (as a load balancer would) is told once between them, not once by each."""
+    second = build_application(make_settings(), clock=clock, telegram_session=RecordingSession())
+    try:
+        other = TelegramHarness(second)
+        await telegram.onboard(FLOODER, "ru")
+
+        async def flood_both(text: str) -> None:
+            updates = [tg.message(FLOODER, f"{text} {n}", language_code="ru") for n in range(100)]
+            await asyncio.gather(
+                feed_at_once(telegram, updates[::2]), feed_at_once(other, updates[1::2])
+            )
+            await telegram.app.sender.deliver_due()
+            await second.sender.deliver_due()
+
+        def told() -> int:
+            return notices(telegram, FLOODER, NOTICE_RU) + notices(other, FLOODER, NOTICE_RU)
+
+        await flood_both("salom")
+        assert told() == 1
+        # Both processes dropped the excess: each has a queue of its own.
+        assert second.engine._flood_noticed
+        assert telegram.app.engine._flood_noticed
+
+        await flood_both("yana")  # within the minute: no second notice from either
+        assert told() == 1
+        clock.advance(timedelta(minutes=2))
+        await flood_both("keyin")  # a new flood later: told again, once
+        assert told() == 2
+        state = await telegram.state(FLOODER)
+        assert (state.journey, state.step) == ("menu", "main")
+    finally:
+        await second.close()
