@@ -34,7 +34,7 @@ from sqlalchemy import event, make_url, text
 from bench.common import print_table, run, scratch_database
 from bench.inbound import (
     STATES,
-    bounded,
+    bring_to_their_states,
     feed_timed,
     measure_bare,
     population,
@@ -106,13 +106,17 @@ def seconds_of_encryption(cipher: DataCipher, tokens: list[str]) -> float:
     return time.perf_counter() - started
 
 
-async def record(
-    people: int, seed: int, copy_to: Path
-) -> tuple[StatementLog, float, list[tuple[str, int]], DataCipher]:
+@dataclass
+class Recording:
+    log: StatementLog
+    per_second: float  # the application's own, with the log being kept
+    outbox_at_end: list[tuple[str, int]]  # rows per status, which the replay must reproduce
+    cipher: DataCipher
+
+
+async def record(people: int, seed: int, copy_to: Path) -> Recording:
     """Run bench.inbound's updates through the application on SQLite, writing down every
-    statement of the timed part; the database as it was before it is copied to `copy_to`.
-    Also returns the application's own updates/s in this run (with the log being kept) and
-    its outbox rows per status at the end, which the replay must reproduce, and its cipher."""
+    statement of the timed part; the database as it was before it is copied to `copy_to`."""
     crowd = population(people, seed)
     log = StatementLog()
     async with scratch_database(None) as url:
@@ -131,16 +135,9 @@ async def record(
         async def feed(update: dict[str, Any]) -> None:
             await dispatcher.feed_raw_update(bot, update)
 
-        def setup(user: int, state: str) -> Any:
-            async def go() -> None:
-                for make in STATES[state][0]:
-                    await feed(make(user))
-
-            return go
-
         settle_heap()
         try:
-            await bounded([setup(user, state) for user, state in crowd], CONCURRENCY)
+            await bring_to_their_states(feed, crowd, CONCURRENCY)
             await app.sender.deliver_due()
             database = make_url(url).database
             assert database is not None
@@ -159,7 +156,7 @@ async def record(
                 outbox = [(row[0], row[1]) for row in await reading.execute(text(OUTBOX_BY_STATUS))]
         finally:
             await app.close()
-    return log, people / elapsed, outbox, app.cipher
+    return Recording(log, people / elapsed, outbox, app.cipher)
 
 
 def copy_database(source: Path, target: Path) -> None:
@@ -203,21 +200,24 @@ async def measure(people: int, seed: int) -> None:
     bare_ms = 1000 / bare["per_second"]
     with tempfile.TemporaryDirectory(prefix="vatandosh-floor-") as directory:
         before = Path(directory) / "before.db"
-        log, ours_per_second, outbox_at_end, cipher = await record(people, seed, before)
+        recording = await record(people, seed, before)
+        log = recording.log
         print(f"  {len(log.transactions)} transactions written down", file=sys.stderr)
         whole = Path(directory) / "whole.db"
         copy_database(before, whole)
         all_ms = replay(log.transactions, whole) * 1000 / people
-        if (replayed := outbox_by_status(whole)) != outbox_at_end:
-            raise RuntimeError(f"the replay diverged: outbox {replayed} against {outbox_at_end}")
+        if (replayed := outbox_by_status(whole)) != recording.outbox_at_end:
+            raise RuntimeError(
+                f"the replay diverged: outbox {replayed} against {recording.outbox_at_end}"
+            )
         updates_only = Path(directory) / "updates.db"
         copy_database(before, updates_only)
         update_transactions = [t for t in log.transactions if t.is_update]
         update_ms = replay(update_transactions, updates_only) * 1000 / people
     statements = sum(len(t.statements) - 1 for t in log.transactions)  # BEGIN not counted
     tokens = encrypted_values(log.transactions)
-    fernet_ms = seconds_of_encryption(cipher, tokens) * 1000 / people
-    ours_ms = 1000 / ours_per_second
+    fernet_ms = seconds_of_encryption(recording.cipher, tokens) * 1000 / people
+    ours_ms = 1000 / recording.per_second
     print(
         f"\nUnder one update: {people} people, one update each, {CONCURRENCY} at a time, SQLite\n"
     )

@@ -180,6 +180,21 @@ async def feed_paced(
     return times
 
 
+async def bring_to_their_states(
+    feed: Callable[[Update], Awaitable[Any]], people: list[tuple[int, str]], concurrency: int
+) -> None:
+    """Each person's untimed updates that bring them to their state."""
+
+    def setup(user: int, state: str) -> Callable[[], Awaitable[None]]:
+        async def run() -> None:
+            for make in STATES[state][0]:
+                await feed(make(user))
+
+        return run
+
+    await bounded([setup(user, state) for user, state in people], concurrency)
+
+
 def feed_all(
     feed: Callable[[Update], Awaitable[Any]],
     updates: list[tuple[int, Update]],
@@ -248,17 +263,10 @@ async def measure_ours(
         async def feed(update: Update) -> None:
             await dispatcher.feed_raw_update(bot, update)
 
-        def setup(user: int, state: str) -> Callable[[], Awaitable[None]]:
-            async def run() -> None:
-                for make in STATES[state][0]:
-                    await feed(make(user))
-
-            return run
-
         settle_heap()  # as `vatandosh run` does once it serves
         try:
             started = time.perf_counter()
-            await bounded([setup(user, state) for user, state in people], concurrency)
+            await bring_to_their_states(feed, people, concurrency)
             await app.sender.deliver_due()
             print(
                 f"  set-up of {count} people: {time.perf_counter() - started:.1f} s",
