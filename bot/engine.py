@@ -15,7 +15,7 @@ at most one database connection and other people keep their normal latency. The 
 is the measure rather than a count per second because it needs no clock and is exactly the
 harm: a fast sender whose updates we keep up with is never dropped. The flooder gets one
 short slow-down notice (through the outbox, in their language), at most one a
-FLOOD_NOTICE_EVERY: between all processes sharing the database, since their account row
+FLOOD_NOTICE_EVERY: between all processes sharing the database, whose flood_notice table
 records it (each process first asks its own memory, so a flood costs one write per process).
 
 The database unreachable: an update that fails and whose apology cannot be written either
@@ -68,12 +68,13 @@ from services import outbox
 from services.clock import Clock
 from services.conversation import ConversationState, read_state, write_state
 from services.crypto import DataCipher
+from services.flood import take_flood_notice
 from services.i18n import N_, Catalogs, Translator, guess_locale
 from services.inbound import is_first_delivery
 from services.log_safety import failure_summary
 from services.messages import OutgoingMessage, join_texts
 from services.notify import notify_person
-from services.people import continue_as, hold_participant, take_flood_notice
+from services.people import continue_as, hold_participant
 from services.text import clean_text, match_key, parse_number
 
 log = logging.getLogger(__name__)
@@ -562,7 +563,12 @@ class ConversationEngine:
         try:
             async with self._db.transaction() as session:
                 if not await take_flood_notice(
-                    session, incoming.channel, incoming.external_id, now, FLOOD_NOTICE_EVERY
+                    session,
+                    self._cipher,
+                    incoming.channel,
+                    incoming.external_id,
+                    now,
+                    FLOOD_NOTICE_EVERY,
                 ):  # another process sharing the database told this flood
                     return Handled(person_id=None, messages=(), dropped=True)
                 person = await session.scalar(

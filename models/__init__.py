@@ -6,6 +6,7 @@ from models.broadcast import Broadcast, BroadcastStatus, SurveyAnswer
 from models.checkin import CheckinPlan, CheckinStatus, SafetyCheckin
 from models.conversation import Conversation
 from models.family import FamilyLink
+from models.flood import FloodNotice
 from models.help_case import CaseMessage, CaseStatus, HelpCase, HelpReason
 from models.inbound import InboundMessage
 from models.link_code import LinkAttempt, LinkCode
@@ -48,6 +49,7 @@ __all__ = [
     "DocumentKind",
     "DocumentReminder",
     "FamilyLink",
+    "FloodNotice",
     "HelpCase",
     "HelpReason",
     "InboundMessage",

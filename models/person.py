@@ -54,8 +54,5 @@ class ChannelAccount(Base):
     opted_out_at: Mapped[datetime | None]
     created_at: Mapped[datetime]
     last_inbound_at: Mapped[datetime]
-    # The chat was last told it sends too fast (bot.engine's flood guard): kept here, not in
-    # one process's memory, so processes sharing the database tell a flood once between them.
-    flood_noticed_at: Mapped[datetime | None]
 
     person: Mapped[Person] = relationship(back_populates="accounts")

@@ -12,7 +12,7 @@ from models.db import Database
 from scheduler.outbox_sender import OutboxSender
 from scheduler.sla import TICK as SLA_TICK
 from scheduler.sla import SlaJob
-from services import linking
+from services import flood, linking
 from services.clock import Clock
 from services.inbound import forget_before
 from services.outbox import forget_delivered_before
@@ -34,6 +34,7 @@ class PeriodicJob:
 INBOUND_IDS_KEPT = timedelta(days=7)
 LINK_CODES_KEPT = timedelta(days=1)  # after they expired, with the wrong attempts
 DELIVERED_MESSAGES_KEPT = timedelta(days=30)
+FLOOD_NOTICES_KEPT = timedelta(hours=1)  # the flood guard asks about the last minute only
 
 
 async def forget_old_inbound_ids(db: Database, clock: Clock) -> int:
@@ -54,6 +55,13 @@ async def forget_old_delivered_messages(db: Database, clock: Clock) -> int:
     async with db.transaction() as session:
         forgotten = await forget_delivered_before(session, clock.now() - DELIVERED_MESSAGES_KEPT)
     log.info("housekeeping: forgot %s delivered messages", forgotten)
+    return forgotten
+
+
+async def forget_old_flood_notices(db: Database, clock: Clock) -> int:
+    async with db.transaction() as session:
+        forgotten = await flood.forget_before(session, clock.now() - FLOOD_NOTICES_KEPT)
+    log.info("housekeeping: forgot %s flood notices", forgotten)
     return forgotten
 
 
@@ -79,6 +87,7 @@ def build_scheduler(
         await forget_old_inbound_ids(db, clock)
         await forget_old_delivered_messages(db, clock)
         await forget_old_link_codes(db, clock)
+        await forget_old_flood_notices(db, clock)
 
     common = {"max_instances": 1, "coalesce": True}
     scheduler.add_job(outbox_tick, "interval", seconds=poll_seconds, id="outbox-tick", **common)

@@ -3,7 +3,7 @@
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import bindparam, delete, or_, select, update
+from sqlalchemy import bindparam, delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from models import ChannelAccount, Conversation, OutboxMessage, Person
@@ -172,31 +172,6 @@ def record_consent(person: Person, now: datetime) -> None:
 def record_consent_declined(person: Person, now: datetime) -> None:
     person.consented_at = None
     person.consent_declined_at = now
-
-
-async def take_flood_notice(
-    session: AsyncSession, channel: str, external_id: str, now: datetime, every: timedelta
-) -> bool:
-    """Whether this chat is to be told now that it sends too fast: it was not within `every`,
-    by this process or another (the conditional UPDATE lets one of them through). A chat
-    with no account yet (a flood at first contact, its first update still being handled) is
-    told."""
-    result = await session.execute(
-        update(ChannelAccount)
-        .where(
-            ChannelAccount.channel == channel,
-            ChannelAccount.external_id == external_id,
-            or_(
-                ChannelAccount.flood_noticed_at.is_(None),
-                ChannelAccount.flood_noticed_at <= now - every,
-            ),
-        )
-        .values(flood_noticed_at=now)
-        .execution_options(synchronize_session=False)
-    )
-    if result.rowcount:  # type: ignore[attr-defined]
-        return True
-    return not await account_exists(session, channel, external_id)
 
 
 async def account_exists(session: AsyncSession, channel: str, external_id: str) -> bool:

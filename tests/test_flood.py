@@ -2,13 +2,14 @@
 else; their excess is dropped and they get one slow-down notice in their language."""
 
 import asyncio
+from collections.abc import Hashable
 from datetime import timedelta
 from typing import Any
 
 from bot.app import build_application
-from bot.engine import FLOOD_QUEUE, Handled
+from bot.engine import FLOOD_QUEUE, ConversationEngine, Handled
 from handlers.incoming import Incoming
-from models import InboundMessage, OutboxMessage
+from models import InboundMessage, OutboxMessage, Person
 from services.clock import ManualClock
 from tests.conftest import SettingsFactory
 from tests.fakes import telegram_updates as tg
@@ -220,5 +221,62 @@ async def test_processes_sharing_the_database_tell_a_flood_once(
         assert told() == 2
         state = await telegram.state(FLOODER)
         assert (state.journey, state.step) == ("menu", "main")
+    finally:
+        await second.close()
+
+
+def hold_first_updates(
+    app_engine: ConversationEngine, gate: asyncio.Event, told: asyncio.Event
+) -> None:
+    """The engine's handled updates wait for `gate` before touching the database; `told` is
+    set when the engine's first dropped update (the one that decides the notice) is done."""
+    handle_locked, drop_flood = app_engine._handle_locked, app_engine._drop_flood
+
+    async def held(incoming: Incoming) -> Handled:
+        await gate.wait()
+        return await handle_locked(incoming)
+
+    async def dropping(key: Hashable, incoming: Incoming) -> Handled:
+        first = not told.is_set() and not app_engine._flood_noticed
+        try:
+            return await drop_flood(key, incoming)
+        finally:
+            if first:
+                told.set()
+
+    app_engine._handle_locked = held  # type: ignore[method-assign]
+    app_engine._drop_flood = dropping  # type: ignore[method-assign]
+
+
+async def test_processes_sharing_the_database_tell_a_first_contact_flood_once(
+    telegram: TelegramHarness, make_settings: SettingsFactory, clock: ManualClock
+) -> None:
+    """A new chat floods two processes at once: neither has an account row to record the
+    notice on (the chat's first update has not been handled yet), and still it is told once."""
+    newcomer = 4_440_600
+    second = build_application(make_settings(), clock=clock, telegram_session=RecordingSession())
+    try:
+        other = TelegramHarness(second)
+        gate = asyncio.Event()
+        told = [asyncio.Event(), asyncio.Event()]
+        hold_first_updates(telegram.app.engine, gate, told[0])
+        hold_first_updates(second.engine, gate, told[1])
+
+        updates = [tg.message(newcomer, f"salom {n}") for n in range(60)]
+        feeding = asyncio.gather(
+            feed_at_once(telegram, updates[::2]), feed_at_once(other, updates[1::2])
+        )
+        await asyncio.wait_for(asyncio.gather(told[0].wait(), told[1].wait()), timeout=30)
+        gate.set()
+        await feeding
+        await telegram.app.sender.deliver_due()
+        await second.sender.deliver_due()
+
+        assert (
+            notices(telegram, newcomer, NOTICE_UZ_LATN) + notices(other, newcomer, NOTICE_UZ_LATN)
+            == 1
+        )
+        assert await telegram.count(Person) == 1
+        assert (await telegram.state(newcomer)).journey == "onboarding"
     finally:
         await second.close()

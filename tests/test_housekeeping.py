@@ -3,16 +3,18 @@
 from datetime import timedelta
 
 from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.app import Application
 from models import InboundMessage, OutboxMessage, Person
 from models.outbox import OutboxStatus
 from scheduler.jobs import (
     forget_old_delivered_messages,
+    forget_old_flood_notices,
     forget_old_inbound_ids,
     forget_old_link_codes,
 )
-from services import linking, outbox
+from services import flood, linking, outbox
 from services.clock import ManualClock
 from services.messages import OutgoingMessage
 from tests.fakes import telegram_updates as tg
@@ -60,3 +62,24 @@ async def test_expired_link_codes_and_old_wrong_attempts_are_forgotten(
     clock.advance(timedelta(days=2))
 
     assert await forget_old_link_codes(app.db, clock) == 2
+
+
+async def test_old_flood_notices_are_forgotten_recent_ones_kept(
+    app: Application, clock: ManualClock
+) -> None:
+    every = timedelta(minutes=1)
+
+    async def told(session: AsyncSession, chat: str) -> bool:
+        return await flood.take_flood_notice(
+            session, app.cipher, "telegram", chat, clock.now(), every
+        )
+
+    async with app.db.transaction() as session:
+        assert await told(session, "1")
+        clock.advance(timedelta(hours=2))
+        assert await told(session, "2")
+
+    assert await forget_old_flood_notices(app.db, clock) == 1
+    async with app.db.transaction() as session:  # the kept one still decides
+        assert not await told(session, "2")
+        assert await told(session, "1")
