@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from bot.channels.telegram import Telegram
     from bot.channels.whatsapp import WhatsApp
     from bot.channels.whatsapp_web import WhatsAppWebhook
+    from bot.polling import Polling
 
 log = logging.getLogger(__name__)
 
@@ -86,7 +87,7 @@ async def serve(app: Application, stop: asyncio.Event) -> None:
     scheduler.start()
     app.sender.start()
     resuming = asyncio.create_task(_finish_interrupted_broadcasts(app), name="broadcasts")
-    polling: asyncio.Task[None] | None = None
+    polling: Polling | None = None
     try:
         if app.telegram is not None:
             polling = await _start_telegram(app, app.telegram)
@@ -100,9 +101,8 @@ async def serve(app: Application, stop: asyncio.Event) -> None:
         await stop.wait()
     finally:
         log.info("shutting down")
-        if polling is not None and app.telegram is not None:
-            await app.telegram.dispatcher.stop_polling()
-            await polling
+        if polling is not None:
+            await polling.stop()
         await runner.cleanup()
         resuming.cancel()  # what it queued is committed; a batch cut short rolls back
         await asyncio.gather(resuming, return_exceptions=True)
@@ -156,8 +156,9 @@ async def _check_telegram(telegram: "Telegram") -> str | None:
     return me.username
 
 
-async def _start_telegram(app: Application, telegram: "Telegram") -> asyncio.Task[None] | None:
+async def _start_telegram(app: Application, telegram: "Telegram") -> "Polling | None":
     from bot.channels.telegram import ALLOWED_UPDATES, publish_command_menu
+    from bot.polling import Polling
 
     settings = app.settings
     if (username := await _check_telegram(telegram)) is not None:
@@ -177,11 +178,6 @@ async def _start_telegram(app: Application, telegram: "Telegram") -> asyncio.Tas
         )
         return None
     await telegram.bot.delete_webhook()  # getUpdates is refused while a webhook is set
-    return asyncio.create_task(
-        telegram.dispatcher.start_polling(
-            telegram.bot,
-            handle_signals=False,
-            close_bot_session=False,
-            allowed_updates=ALLOWED_UPDATES,
-        )
-    )
+    polling = Polling(telegram.dispatcher, telegram.bot, ALLOWED_UPDATES)
+    polling.start()
+    return polling

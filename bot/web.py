@@ -43,8 +43,13 @@ async def healthz(request: web.Request) -> web.Response:
 
 
 class TelegramWebhook:
-    """Checks the secret in constant time, parses the update, answers at once and handles the
-    update in the background (Telegram waits for the answer, not for our work)."""
+    """Checks the secret in constant time, parses the update, handles it and only then
+    answers 200: Telegram redelivers an update until it gets a 200, and never after, so an
+    update answered before its work was committed would be lost with the process (kill -9,
+    a crash). Handling takes milliseconds; Telegram keeps up to `max_connections` requests
+    open. A redelivery of one already handled is recognised by the engine. An update that
+    failed is answered 200 too (the dispatcher's error handler has logged it; the engine
+    apologises for its own failures): a retry of a bug would fail again."""
 
     def __init__(self, dispatcher: "Dispatcher", bot: "Bot", secret: str) -> None:
         self._dispatcher = dispatcher
@@ -70,6 +75,7 @@ class TelegramWebhook:
         task = asyncio.create_task(self._dispatcher.feed_update(self._bot, update))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+        await asyncio.shield(task)  # Telegram giving up on the request stops nothing
         return web.Response(status=200)
 
     async def drain(self) -> None:

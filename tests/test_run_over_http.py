@@ -18,11 +18,13 @@ from typing import Any, BinaryIO
 import aiohttp
 import pytest
 from aiohttp import web
+from sqlalchemy import select
 
 from bot.app import Application
 from bot.server import YOUNG_COLLECTION_THRESHOLD, settle_heap
 from bot.settings import Settings
 from bot.web import TelegramWebhook, build_web_app
+from models import OutboxMessage
 from tests.conftest import TEST_DATA_KEY, TEST_TOKEN
 from tests.fakes import telegram_updates as tg
 from tests.fakes.telegram_server import FakeBotAPI
@@ -83,7 +85,9 @@ class Vatandosh:
     def describe(self) -> str:
         return f"exit code {self.process.returncode}; stderr:\n{self.stderr()}"
 
-    async def wait_until(self, condition: Callable[[], bool], what: str) -> None:
+    async def wait_until(
+        self, condition: Callable[[], bool], what: str, *, every: float = 0.02
+    ) -> None:
         """Poll `condition` until it holds; fail with the child's stderr on a timeout, or at
         once if the child has exited meanwhile."""
         loop = asyncio.get_running_loop()
@@ -95,7 +99,7 @@ class Vatandosh:
                 pytest.fail(
                     f"timed out after {STEP_TIMEOUT}s waiting for {what}; {self.describe()}"
                 )
-            await asyncio.sleep(0.02)
+            await asyncio.sleep(every)
 
     async def wait_healthy(self, http: aiohttp.ClientSession) -> dict[str, Any]:
         """Poll /healthz until it answers 200, and return its JSON body."""
@@ -296,7 +300,7 @@ async def test_webhook_registers_itself_refuses_bad_requests_and_keeps_serving(
                 await response.read()
                 return response.status
 
-        # (a) a valid update is accepted at once and answered through the Bot API
+        # (a) a valid update is accepted once handled and answered through the Bot API
         assert await post(json.dumps(tg.command(ALICE, "/start"))) == 200
         language = await next_message_to(vatandosh, bot_api, ALICE, 0)
         assert button_ids(language) == LANGUAGES
@@ -417,28 +421,66 @@ async def test_run_refuses_to_start_when_telegram_rejects_the_token(
 # -- the webhook endpoint in process, over a real socket ----------------------------------
 
 
-async def test_webhook_answers_400_to_json_nested_too_deep(
+@asynccontextmanager
+async def webhook_in_process(
     app: Application, http: aiohttp.ClientSession
-) -> None:
+) -> AsyncIterator[Callable[[bytes], Any]]:
+    """The Telegram webhook of `app` served in this process; yields post(body) → status."""
     assert app.telegram is not None
     webhook = TelegramWebhook(app.telegram.dispatcher, app.telegram.bot, WEBHOOK_SECRET)
     runner = web.AppRunner(build_web_app(app.db, webhook), access_log=None)
     await runner.setup()
     await web.TCPSite(runner, "127.0.0.1", 0).start()
     host, port = runner.addresses[0][:2]
-    depth = 100_000  # 200 kB: well inside the 1 MiB limit
-    try:
+
+    async def post(body: bytes) -> int:
         async with http.post(
             f"http://{host}:{port}/telegram/webhook",
-            data=("[" * depth + "]" * depth).encode(),
+            data=body,
             headers={
                 "Content-Type": "application/json",
                 "X-Telegram-Bot-Api-Secret-Token": WEBHOOK_SECRET,
             },
         ) as response:
-            assert response.status == 400
+            return response.status
+
+    try:
+        yield post
     finally:
         await runner.cleanup()
+
+
+async def test_webhook_answers_400_to_json_nested_too_deep(
+    app: Application, http: aiohttp.ClientSession
+) -> None:
+    depth = 100_000  # 200 kB: well inside the 1 MiB limit
+    async with webhook_in_process(app, http) as post:
+        assert await post(("[" * depth + "]" * depth).encode()) == 400
+
+
+async def test_webhook_answers_only_once_the_update_is_handled(
+    app: Application, http: aiohttp.ClientSession, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Telegram never redelivers an update it got a 200 for: the 200 must come after the
+    update's work is committed (its reply in the outbox). An update that failed is logged
+    and answered too, and the next one is served."""
+    async with webhook_in_process(app, http) as post:
+        assert await post(json.dumps(tg.command(ALICE, "/start")).encode()) == 200
+        assert [row.address for row in await outbox_rows(app)] == [str(ALICE)]
+
+        async def failing(*args: Any) -> None:
+            raise RuntimeError("the adapter failed")
+
+        monkeypatch.setattr("bot.channels.telegram.handle_and_answer", failing)
+        assert await post(json.dumps(tg.button(ALICE, "uz_Latn")).encode()) == 200
+        monkeypatch.undo()
+        assert await post(json.dumps(tg.button(ALICE, "ru")).encode()) == 200
+        assert [row.address for row in await outbox_rows(app)] == [str(ALICE)] * 2
+
+
+async def outbox_rows(app: Application) -> list[OutboxMessage]:
+    async with app.db.reads() as session:
+        return list(await session.scalars(select(OutboxMessage).order_by(OutboxMessage.id)))
 
 
 def test_settle_heap_freezes_start_up_and_collects_the_young_less_often() -> None:

@@ -2,6 +2,7 @@
 production web app on a real socket, and replies leave through the real twilio client to a
 local fake of Twilio's REST API (tests/fakes/twilio_server.py)."""
 
+import asyncio
 import json
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -23,6 +24,7 @@ from bot.channels.whatsapp import (
     render,
 )
 from bot.channels.whatsapp_web import WhatsAppWebhook
+from bot.engine import Handled
 from bot.web import build_web_app
 from handlers.incoming import Incoming, Kind, Location, Media, MediaRefusal, RefusalReason
 from models import (
@@ -271,6 +273,25 @@ async def test_a_signed_message_is_acknowledged_with_empty_twiml_and_answered_by
     assert row.provider_id == sent["Sid"]
     [seen] = await wa.rows(InboundMessage)
     assert seen.ref == inbound_sid(wa, 0)
+
+
+async def test_a_message_is_acknowledged_only_once_its_reply_is_in_the_outbox(
+    wa: WhatsAppHarness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Twilio sends a message again only when its request got no answer: acknowledged before
+    it was handled, a message would be lost with the process (kill -9)."""
+    engine = wa.webhook._engine
+    handle = engine.handle
+
+    async def slow(incoming: Incoming) -> Handled:
+        await asyncio.sleep(0.2)  # a busy moment: the work takes longer than the request
+        return await handle(incoming)
+
+    monkeypatch.setattr(engine, "handle", slow)
+    status, _, _ = await wa.post(inbound(DILNOZA, "Salom"))
+    assert status == 200
+    [row] = await wa.rows(OutboxMessage)
+    assert row.address == DILNOZA
 
 
 def inbound_sid(wa: WhatsAppHarness, index: int) -> str:

@@ -3,9 +3,14 @@
 Both are signed (X-Twilio-Signature: HMAC-SHA1 with the auth token over the URL Twilio
 called and the sorted form fields). The URL is rebuilt from PUBLIC_BASE_URL, never from the
 request's Host header, so the check holds behind a reverse proxy and a request signed for
-any other address is refused (403). Twilio gives up after 15 seconds and retries, so both
-are acknowledged at once (an empty TwiML response) and handled in the background; a retried
-message is recognised by its MessageSid (the engine records it) and handled once.
+any other address is refused (403). Twilio gives up after 15 seconds and retries.
+
+A message is acknowledged (an empty TwiML response) once it is handled — its reply in the
+outbox — in milliseconds: acknowledged before, it would be lost with the process (kill -9, a
+crash), since Twilio tries again only a request that got no answer. A retried message is
+recognised by its MessageSid (the engine records it) and handled once. A status callback is
+acknowledged at once and recorded in the background: its lookup may wait seconds for the
+sender to store the message's sid, and a lost one costs a delivery mark, not a message.
 """
 
 import asyncio
@@ -228,8 +233,8 @@ class WhatsAppWebhook:
         message = parse_inbound(form)
         if message is None:
             log.info("whatsapp webhook: not a WhatsApp message, ignored")
-        else:
-            self._spawn(self._handle_message(message))
+        else:  # Twilio giving up on the request stops nothing
+            await asyncio.shield(self._spawn(self._handle_message(message)))
         return self._acknowledge()
 
     async def on_status(self, request: web.Request) -> web.Response:
@@ -241,12 +246,13 @@ class WhatsAppWebhook:
             self._spawn(self._handle_status(report))
         return self._acknowledge()
 
-    # -- the work, after the answer -------------------------------------------------------
+    # -- the work ---------------------------------------------------------------------------
 
-    def _spawn(self, work: Coroutine[Any, Any, None]) -> None:
+    def _spawn(self, work: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
         task = asyncio.create_task(work)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+        return task
 
     async def drain(self) -> None:
         """Wait for the work in hand (also what it started meanwhile)."""

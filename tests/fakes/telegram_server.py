@@ -48,6 +48,14 @@ class FakeBotAPI:
         as Telegram answers a revoked token: 401 Unauthorized."""
         self._failure = (status, description)
 
+    def recover(self) -> None:
+        """Answer normally again after fail_every_call."""
+        self._failure = None
+
+    def unconfirmed(self) -> list[int]:
+        """The ids of the updates no getUpdates has confirmed yet (its offset past them)."""
+        return [update["update_id"] for update in self._updates]
+
     def calls_to(self, method: str) -> list[dict[str, Any]]:
         return [params for name, params in self.calls if name == method]
 
