@@ -168,8 +168,7 @@ class ConversationEngine:
         key = (incoming.channel, incoming.external_id)
         queued = self._queued.get(key, 0)
         if queued >= FLOOD_QUEUE:
-            async with self._busy():
-                return await self._drop_flood(key, incoming)
+            return await self.drop_flood(incoming)
         self._queued[key] = queued + 1
         try:
             async with self._busy(), self._people.hold(key):
@@ -553,9 +552,16 @@ class ConversationEngine:
             del noticed[oldest]
         return True
 
-    async def _drop_flood(self, key: Hashable, incoming: Incoming) -> Handled:
+    async def drop_flood(self, incoming: Incoming) -> Handled:
         """An update beyond the flood guard: not handled; the first of a flood queues the
-        slow-down notice (in its own short transaction, not behind the flooder's queue)."""
+        slow-down notice (in its own short transaction, not behind the flooder's queue).
+        A channel that queues a chat's updates before they reach the engine (WhatsApp's
+        webhook checks files in order) counts its own queue and calls this beyond it."""
+        async with self._busy():
+            return await self._drop_flood(incoming)
+
+    async def _drop_flood(self, incoming: Incoming) -> Handled:
+        key = (incoming.channel, incoming.external_id)
         if not self._first_in(self._flood_noticed, key, FLOOD_NOTICE_EVERY):
             return Handled(person_id=None, messages=(), dropped=True)
         log.warning("flood: dropping updates channel=%s", incoming.channel)

@@ -2,7 +2,6 @@
 else; their excess is dropped and they get one slow-down notice in their language."""
 
 import asyncio
-from collections.abc import Hashable
 from datetime import timedelta
 from typing import Any
 
@@ -236,10 +235,10 @@ def hold_first_updates(
         await gate.wait()
         return await handle_locked(incoming)
 
-    async def dropping(key: Hashable, incoming: Incoming) -> Handled:
+    async def dropping(incoming: Incoming) -> Handled:
         first = not told.is_set() and not app_engine._flood_noticed
         try:
-            return await drop_flood(key, incoming)
+            return await drop_flood(incoming)
         finally:
             if first:
                 told.set()

@@ -24,7 +24,7 @@ from bot.channels.whatsapp import (
     render,
 )
 from bot.channels.whatsapp_web import WhatsAppWebhook
-from bot.engine import Handled
+from bot.engine import FLOOD_QUEUE, Handled
 from bot.web import build_web_app
 from handlers.incoming import Incoming, Kind, Location, Media, MediaRefusal, RefusalReason
 from models import (
@@ -292,6 +292,35 @@ async def test_a_message_is_acknowledged_only_once_its_reply_is_in_the_outbox(
     assert status == 200
     [row] = await wa.rows(OutboxMessage)
     assert row.address == DILNOZA
+
+
+async def test_a_flood_from_one_number_gets_one_notice_and_does_not_hold_others(
+    wa: WhatsAppHarness,
+) -> None:
+    """WhatsApp's messages queue in the webhook (files are checked in order), not in the
+    engine: the flood guard counts them there. 100 at once: FLOOD_QUEUE handled, one notice,
+    the rest dropped; another person is answered as usual."""
+    other = "+998907654321"
+    await wa.onboard(DILNOZA)
+    before = len(wa.sent_to(DILNOZA))
+    flood = [wa.post(inbound(DILNOZA, f"salom {n}")) for n in range(100)]
+    statuses = await asyncio.gather(*flood, wa.post(inbound(other, "Salom")))
+    assert {status for status, _, _ in statuses} == {200}
+    await wa.settle()
+
+    bodies = [sent.get("Body", "") for sent in wa.sent_to(DILNOZA)[before:]]
+    notice = (
+        "Siz xabarlarni juda tez yubormoqdasiz. Iltimos, biroz kuting va xabarlarni "
+        "bittadan yuboring."
+    )
+    assert bodies.count(notice) == 1
+    # At least a queue's worth handled (more where some were done before the last came in),
+    # each answered once; the rest dropped, nothing written for them.
+    handled = len(bodies) - 1
+    assert FLOOD_QUEUE <= handled < 100 - FLOOD_QUEUE
+    assert await wa.count(InboundMessage) == 3 + handled + 1  # onboarding, flood, the other
+    assert "Iltimos, tilni tanlang." in wa.last_body(other)
+    assert not wa.webhook._queued
 
 
 def inbound_sid(wa: WhatsAppHarness, index: int) -> str:
