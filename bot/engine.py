@@ -69,7 +69,7 @@ from services.clock import Clock
 from services.conversation import ConversationState, read_state, write_state
 from services.crypto import DataCipher
 from services.flood import take_flood_notice
-from services.i18n import N_, Catalogs, Translator, guess_locale
+from services.i18n import N_, Catalogs, guess_locale
 from services.inbound import is_first_delivery
 from services.log_safety import failure_summary
 from services.messages import OutgoingMessage, join_texts
@@ -585,11 +585,11 @@ class ConversationEngine:
                         ChannelAccount.external_id == incoming.external_id,
                     )
                 )
-                text = self._guessed_translator(incoming, person).gettext(
+                notice = N_(
                     "You are sending messages very fast. Please wait a moment and send one "
                     "message at a time."
                 )
-                message = OutgoingMessage(text)
+                message = OutgoingMessage(self._in_their_languages(notice, incoming, person))
                 outbox.enqueue(
                     session,
                     self._cipher,
@@ -613,13 +613,17 @@ class ConversationEngine:
             dropped=True,
         )
 
-    def _guessed_translator(self, incoming: Incoming, person: Person | None = None) -> Translator:
-        locale = (
-            (person.locale if person is not None else None)
-            or guess_locale(incoming.language_code)
-            or self._default_locale
+    def _in_their_languages(
+        self, msgid: str, incoming: Incoming, person: Person | None = None
+    ) -> str:
+        """`msgid` in the person's language, else the one the platform tells; where neither
+        is known (a new chat on WhatsApp) in every language, the default first: a Russian
+        speaker must not be told in Uzbek only."""
+        known = (person.locale if person is not None else None) or guess_locale(
+            incoming.language_code
         )
-        return self._catalogs.translator(locale)
+        locales = [known] if known else self._locales_default_first()
+        return join_texts([self._catalogs.translator(locale).gettext(msgid) for locale in locales])
 
     def _unavailable(self, incoming: Incoming) -> OutgoingMessage | None:
         """What to send straight through the channel while the database is away: once per
@@ -633,11 +637,7 @@ class ConversationEngine:
         notice = N_(
             "Sorry, the service is temporarily unavailable. Please write again in a few minutes."
         )
-        told = guess_locale(incoming.language_code)
-        locales = [told] if told else self._locales_default_first()
-        return OutgoingMessage(
-            join_texts([self._catalogs.translator(locale).gettext(notice) for locale in locales])
-        )
+        return OutgoingMessage(self._in_their_languages(notice, incoming))
 
     def _locales_default_first(self) -> list[str]:
         others = [locale for locale in self._catalogs.locales if locale != self._default_locale]

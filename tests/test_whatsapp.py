@@ -55,6 +55,7 @@ from tests.fakes.twilio_server import (
     sign,
 )
 
+LOCALES = ("uz_Latn", "uz_Cyrl", "ru")  # the default first
 PUBLIC = "https://wa.example.org"
 WEBHOOK_URL = f"{PUBLIC}/whatsapp/webhook"
 STATUS_URL = f"{PUBLIC}/whatsapp/status"
@@ -321,6 +322,22 @@ async def test_a_flood_from_one_number_gets_one_notice_and_does_not_hold_others(
     assert await wa.count(InboundMessage) == 3 + handled + 1  # onboarding, flood, the other
     assert "Iltimos, tilni tanlang." in wa.last_body(other)
     assert not wa.webhook._queued
+
+
+async def test_a_new_number_flooding_is_told_in_every_language(wa: WhatsAppHarness) -> None:
+    """WhatsApp tells no language and a new chat has chosen none: the notice goes in all
+    three, the default first, as the outage notice does."""
+    newcomer = "+998905550000"
+    await asyncio.gather(*(wa.post(inbound(newcomer, f"salom {n}")) for n in range(60)))
+    await wa.settle()
+
+    msgid = (
+        "You are sending messages very fast. Please wait a moment and send one message at a time."
+    )
+    texts = [wa.app.catalogs.translator(locale).gettext(msgid) for locale in LOCALES]
+    [notice] = [sent["Body"] for sent in wa.sent_to(newcomer) if texts[0] in sent["Body"]]
+    assert [notice.index(text) for text in texts] == sorted(notice.index(t) for t in texts)
+    assert len(set(texts)) == 3
 
 
 def inbound_sid(wa: WhatsAppHarness, index: int) -> str:
