@@ -143,7 +143,6 @@ class ConversationEngine:
         self._default_locale = settings.default_locale
         self._on_enqueued = on_enqueued
         self._people = KeyedLock()
-        self._queued: dict[Hashable, int] = {}  # per chat: handled or waiting for the lock
         self._flood_noticed: dict[Hashable, datetime] = {}
         self._unavailable_noticed: dict[Hashable, datetime] = {}
         self._in_flight = 0
@@ -166,27 +165,19 @@ class ConversationEngine:
     async def handle(self, incoming: Incoming) -> Handled:
         started = time.perf_counter()
         key = (incoming.channel, incoming.external_id)
-        queued = self._queued.get(key, 0)
-        if queued >= FLOOD_QUEUE:
+        if self._people.users(key) >= FLOOD_QUEUE:  # handled or waiting for the lock
             return await self.drop_flood(incoming)
-        self._queued[key] = queued + 1
-        try:
-            async with self._busy(), self._people.hold(key):
-                try:
-                    handled = await self._handle_locked(incoming)
-                except Exception as error:
-                    log.error(
-                        "update failed channel=%s kind=%s: %s",
-                        incoming.channel,
-                        incoming.kind,
-                        failure_summary(error),
-                    )
-                    handled = await self._apologise(incoming)
-        finally:
-            if (left := self._queued[key] - 1) > 0:
-                self._queued[key] = left
-            else:
-                del self._queued[key]
+        async with self._busy(), self._people.hold(key):
+            try:
+                handled = await self._handle_locked(incoming)
+            except Exception as error:
+                log.error(
+                    "update failed channel=%s kind=%s: %s",
+                    incoming.channel,
+                    incoming.kind,
+                    failure_summary(error),
+                )
+                handled = await self._apologise(incoming)
         if handled.messages:
             self._on_enqueued()
         log.info(

@@ -25,5 +25,9 @@ class KeyedLock:
             else:
                 self._locks[key] = (lock, users - 1)
 
+    def users(self, key: Hashable) -> int:
+        """How many hold or wait for `key`'s lock (a chat's queue: the flood guard)."""
+        return self._locks.get(key, (None, 0))[1]
+
     def __len__(self) -> int:
         return len(self._locks)

@@ -182,7 +182,7 @@ async def test_nothing_stays_per_person_after_floods(
     await feed_at_once(telegram, [tg.message(4_440_799, "salom") for _ in range(30)])
     await telegram.app.sender.deliver_due()
     assert list(engine._flood_noticed) == [("telegram", "4440799")]
-    assert not engine._queued
+    assert len(engine._people) == 0  # no chat queued
     assert notices(telegram, 4_440_799, NOTICE_UZ_LATN) == 1
 
 

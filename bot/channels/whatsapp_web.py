@@ -196,7 +196,6 @@ class WhatsAppWebhook:
         self._send_direct = send_direct
         self._lookup_pauses = lookup_pauses
         self._people = KeyedLock()
-        self._queued: dict[str, int] = {}  # a number's messages here now (the flood guard)
         self._tasks: set[asyncio.Task[Any]] = set()
 
     def add_routes(self, app: web.Application) -> None:
@@ -264,22 +263,12 @@ class WhatsAppWebhook:
         # One person's messages in the order they came, files checked first. They queue
         # here, not in the engine, so the flood guard is kept here too (bot.engine).
         number = message.number
-        if (queued := self._queued.get(number, 0)) >= FLOOD_QUEUE:
+        if self._people.users(number) >= FLOOD_QUEUE:
             await self._engine.drop_flood(
                 Incoming(channel=CHANNEL, external_id=number, kind=Kind.TEXT, ref=message.sid)
             )
             return
-        self._queued[number] = queued + 1
-        try:
-            await self._handle_in_turn(message)
-        finally:
-            if (left := self._queued[number] - 1) > 0:
-                self._queued[number] = left
-            else:
-                del self._queued[number]
-
-    async def _handle_in_turn(self, message: InboundMessage) -> None:
-        async with self._people.hold(message.number):
+        async with self._people.hold(number):
             try:
                 checked = [await self._media.check(item) for item in message.media]
                 for refusal in (c for c in checked if isinstance(c, MediaRefusal)):
