@@ -2,17 +2,25 @@
 
 aiogram's own polling confirms a batch (the offset of its next getUpdates) as soon as the
 batch's updates are dispatched as tasks, so a process killed while handling them lost them:
-Telegram never serves a confirmed update again. Here a batch is handled first — its updates
-together, so one person's flood and everyone else's order work as in webhook mode — and only
-then is the next getUpdates asked with the offset past it. A process killed in between gets
-the batch again after its restart, and what it had already handled is recognised by its
-message id (the engine's redelivery check).
+Telegram never serves a confirmed update again. Here the offset never passes an update still
+being handled: it is the oldest one in hand, or, with none in hand, the one after the last.
+A process killed meanwhile gets those updates again after its restart, and what it had
+already handled among them is recognised by its message id (the engine's redelivery check).
+
+Nor does one slow update hold the others back (an operator's /registration relaying files,
+a /report over a year): while updates are in hand, Telegram is asked again every
+BUSY_POLL_SECONDS without waiting (a long poll would return at once with the unconfirmed
+updates in hand) and only the updates not yet taken up are started. With nothing in hand
+the poll is a long one. One person's updates keep their order: each is started in turn and
+waits for the person's lock in the engine, as in webhook mode.
 """
 
 import asyncio
 import contextlib
 import logging
+from asyncio import FIRST_COMPLETED
 from collections.abc import Sequence
+from typing import Any
 
 from aiogram import Bot, Dispatcher
 from aiogram.methods import GetUpdates
@@ -23,6 +31,7 @@ from services.log_safety import failure_summary
 log = logging.getLogger(__name__)
 
 POLL_SECONDS = 30  # how long Telegram holds a getUpdates open while there is nothing new
+BUSY_POLL_SECONDS = 0.25  # with updates in hand, how often new ones are looked for
 RETRY_SECONDS = (1.0, 2.0, 4.0, 8.0, 15.0, 30.0)  # after a failed getUpdates, then the last
 
 
@@ -32,23 +41,29 @@ class Polling:
         self._bot = bot
         self._allowed_updates = list(allowed_updates)
         self._stopping = asyncio.Event()
-        self._offset: int | None = None
+        self._in_hand: dict[int, asyncio.Task[None]] = {}  # by update id, being handled
+        self._next: int | None = None  # the id after the last update taken up
         self._task: asyncio.Task[None] | None = None
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="telegram-polling")
 
     async def stop(self) -> None:
-        """Stop asking for updates; the batch in hand is finished and confirmed first."""
+        """Stop asking for updates; those in hand are finished and confirmed first."""
         self._stopping.set()
         if self._task is not None:
             await self._task
+
+    @property
+    def _offset(self) -> int | None:
+        """What getUpdates may confirm: every update before the oldest still in hand."""
+        return min(self._in_hand, default=self._next)
 
     async def _run(self) -> None:
         failures = 0
         while not self._stopping.is_set():
             try:
-                updates = await self._next_batch()
+                updates = await self._poll()
             except Exception as error:  # the Bot API away for a while: ask again later
                 pause = RETRY_SECONDS[min(failures, len(RETRY_SECONDS) - 1)]
                 failures += 1
@@ -58,22 +73,27 @@ class Polling:
                 await self._sleep(pause)
                 continue
             failures = 0
-            if updates:
-                await self._handle(updates)
-                self._offset = updates[-1].update_id + 1
+            for update in updates:
+                if self._next is None or update.update_id >= self._next:
+                    self._take_up(update)
+            if self._in_hand:
+                await self._while_busy()
+        if self._in_hand:
+            await asyncio.wait(list(self._in_hand.values()))
         await self._confirm()
 
-    async def _next_batch(self) -> list[Update]:
-        """The updates after the offset, or none once stopping (the long poll is given up)."""
+    async def _poll(self) -> list[Update]:
+        """The updates from the offset on, or none once stopping (the long poll is given up)."""
+        timeout = 0 if self._in_hand else POLL_SECONDS
         request = GetUpdates(
-            offset=self._offset, timeout=POLL_SECONDS, allowed_updates=self._allowed_updates
+            offset=self._offset, timeout=timeout, allowed_updates=self._allowed_updates
         )
         asking = asyncio.ensure_future(
-            self._bot(request, request_timeout=int(self._bot.session.timeout + POLL_SECONDS))
+            self._bot(request, request_timeout=int(self._bot.session.timeout + timeout))
         )
         stopping = asyncio.ensure_future(self._stopping.wait())
         try:
-            await asyncio.wait({asking, stopping}, return_when=asyncio.FIRST_COMPLETED)
+            await asyncio.wait({asking, stopping}, return_when=FIRST_COMPLETED)
         finally:
             stopping.cancel()
         if not asking.done():  # stopping: what it would have brought stays unconfirmed
@@ -82,22 +102,36 @@ class Polling:
             return []
         return asking.result()
 
-    async def _handle(self, updates: list[Update]) -> None:
-        results = await asyncio.gather(
-            *(self._dispatcher.feed_update(self._bot, update) for update in updates),
-            return_exceptions=True,
-        )
-        for result in results:  # the dispatcher's error handler logs the updates' own failures
-            if isinstance(result, BaseException):
-                log.error("telegram: update not handled: %s", failure_summary(result))
+    def _take_up(self, update: Update) -> None:
+        task = asyncio.create_task(self._handle(update), name=f"update-{update.update_id}")
+        self._in_hand[update.update_id] = task
+        self._next = update.update_id + 1
+
+    async def _handle(self, update: Update) -> None:
+        try:
+            await self._dispatcher.feed_update(self._bot, update)
+        except Exception as error:  # the dispatcher's error handler logs the update's own
+            log.error("telegram: update not handled: %s", failure_summary(error))
+        finally:
+            del self._in_hand[update.update_id]
+
+    async def _while_busy(self) -> None:
+        """Until everything in hand is handled, BUSY_POLL_SECONDS pass, or stopping."""
+        stopping = asyncio.ensure_future(self._stopping.wait())
+        handled = asyncio.gather(*self._in_hand.values(), return_exceptions=True)
+        either: set[asyncio.Future[Any]] = {handled, stopping}
+        try:
+            await asyncio.wait(either, timeout=BUSY_POLL_SECONDS, return_when=FIRST_COMPLETED)
+        finally:
+            stopping.cancel()
 
     async def _confirm(self) -> None:
-        """Tell Telegram, on the way out, that the last batch was handled (the next start
+        """Tell Telegram, on the way out, that what was taken up is handled (the next start
         would otherwise get it again, only to recognise every update as a redelivery)."""
-        if self._offset is None:
+        if self._next is None:
             return
         try:
-            await self._bot(GetUpdates(offset=self._offset, limit=1, timeout=0))
+            await self._bot(GetUpdates(offset=self._next, limit=1, timeout=0))
         except Exception as error:  # harmless: the next start recognises them
             log.info("telegram: last updates not confirmed (%s)", type(error).__name__)
 

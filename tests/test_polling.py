@@ -1,5 +1,6 @@
-"""Telegram long polling (bot/polling.py) against the fake Bot API over real HTTP: a batch is
-confirmed to Telegram only once it is handled, and the Bot API being away is waited out."""
+"""Telegram long polling (bot/polling.py) against the fake Bot API over real HTTP: an update is
+confirmed to Telegram only once it is handled, a slow one holds back no one else, and the
+Bot API being away is waited out."""
 
 import asyncio
 from collections.abc import AsyncIterator, Callable
@@ -52,7 +53,71 @@ async def replies(app: Application) -> int:
         return int(await session.scalar(select(func.count()).select_from(OutboxMessage)) or 0)
 
 
-async def test_a_batch_is_confirmed_only_once_it_is_handled(
+async def test_updates_are_confirmed_only_once_they_are_handled(
+    polling: tuple[Application, Polling], bot_api: FakeBotAPI, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    app, poller = polling
+    gate, taken_up = asyncio.Event(), []
+    handle = app.engine.handle
+
+    async def held(incoming: Incoming) -> Handled:
+        taken_up.append(incoming.external_id)
+        await gate.wait()
+        return await handle(incoming)
+
+    monkeypatch.setattr(app.engine, "handle", held)
+    bot_api.push_update(tg.command(ALICE, "/start"))
+    bot_api.push_update(tg.command(BOB, "/start"))
+    poller.start()
+    await until(lambda: len(taken_up) == 2, "both updates taken up")
+    await asyncio.sleep(0.6)  # Telegram asked again meanwhile, serving both again
+    assert bot_api.requests.count("getUpdates") >= 2
+    assert len(bot_api.unconfirmed()) == 2  # no getUpdates confirmed them
+    assert sorted(taken_up) == sorted([str(ALICE), str(BOB)])  # each taken up once
+
+    gate.set()
+    await until(lambda: not bot_api.unconfirmed(), "both confirmed")
+    assert await replies(app) == 2  # handled before they were confirmed
+
+
+async def test_a_slow_update_holds_back_no_one_else_and_not_its_own_chat_order(
+    polling: tuple[Application, Polling], bot_api: FakeBotAPI, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Alice's first update is slow (as an operator's /registration relaying files is):
+    Bob, who writes after it, is answered meanwhile; Alice's second update waits for her
+    first, and nothing past the slow one is confirmed until it is handled."""
+    app, poller = polling
+    gate, slow_started = asyncio.Event(), asyncio.Event()
+    handle_locked = app.engine._handle_locked
+    handled: list[tuple[str, str]] = []  # person, text or kind, as handled
+
+    async def slow_first(incoming: Incoming) -> Handled:
+        if incoming.external_id == str(ALICE) and not slow_started.is_set():
+            slow_started.set()
+            await gate.wait()
+        result = await handle_locked(incoming)  # committed when it returns
+        handled.append((incoming.external_id, incoming.text or incoming.kind))
+        return result
+
+    monkeypatch.setattr(app.engine, "_handle_locked", slow_first)
+    bot_api.push_update(tg.command(ALICE, "/start"))
+    poller.start()
+    await asyncio.wait_for(slow_started.wait(), 10)
+    bot_api.push_update(tg.message(ALICE, "salom"))
+    bot_api.push_update(tg.command(BOB, "/start"))
+
+    await until(lambda: bool(handled), "Bob answered")
+    assert handled == [(str(BOB), "command")]  # Alice's second waits for her first
+    assert await replies(app) == 1
+    assert len(bot_api.unconfirmed()) == 3  # the offset stays at Alice's first
+
+    gate.set()
+    await until(lambda: not bot_api.unconfirmed(), "all three confirmed")
+    assert handled == [(str(BOB), "command"), (str(ALICE), "command"), (str(ALICE), "salom")]
+    assert await replies(app) >= 3
+
+
+async def test_stopping_finishes_the_updates_in_hand_and_confirms_them(
     polling: tuple[Application, Polling], bot_api: FakeBotAPI, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     app, poller = polling
@@ -66,16 +131,16 @@ async def test_a_batch_is_confirmed_only_once_it_is_handled(
 
     monkeypatch.setattr(app.engine, "handle", held)
     bot_api.push_update(tg.command(ALICE, "/start"))
-    bot_api.push_update(tg.command(BOB, "/start"))
     poller.start()
     await asyncio.wait_for(started.wait(), 10)
-    await asyncio.sleep(0.3)  # time enough for a getUpdates that must not come yet
-    assert len(bot_api.unconfirmed()) == 2
-    assert bot_api.requests.count("getUpdates") == 1
+    stopping = asyncio.create_task(poller.stop())
+    await asyncio.sleep(0.3)
+    assert not stopping.done()  # the update in hand is not abandoned
 
     gate.set()
-    await until(lambda: not bot_api.unconfirmed(), "the batch confirmed")
-    assert await replies(app) == 2  # handled before it was confirmed
+    await asyncio.wait_for(stopping, 5)
+    assert await replies(app) == 1
+    assert not bot_api.unconfirmed()
 
 
 async def test_the_bot_api_away_is_waited_out(
