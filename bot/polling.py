@@ -11,8 +11,10 @@ Nor does one slow update hold the others back (an operator's /registration relay
 a /report over a year): while updates are in hand, Telegram is asked again every
 BUSY_POLL_SECONDS without waiting (a long poll would return at once with the unconfirmed
 updates in hand) and only the updates not yet taken up are started. With nothing in hand
-the poll is a long one. One person's updates keep their order: each is started in turn and
-waits for the person's lock in the engine, as in webhook mode.
+the poll is a long one. The slow update still bounds how far the others get: Telegram serves
+at most 100 updates from the offset, so 99 past it at most are handled meanwhile. One
+person's updates keep their order: each is started in turn and waits for the person's lock
+in the engine, as in webhook mode.
 """
 
 import asyncio

@@ -101,6 +101,7 @@ class FakeBotAPI:
 
     async def _get_updates(self, params: dict[str, Any]) -> list[dict[str, Any]]:
         offset = int(params.get("offset") or 0)
+        limit = min(max(int(params.get("limit") or 100), 1), 100)  # as Telegram's: 1…100
         self._updates = [u for u in self._updates if u["update_id"] >= offset]
         if not self._updates:
             self._new_update.clear()
@@ -108,4 +109,4 @@ class FakeBotAPI:
                 await asyncio.wait_for(self._new_update.wait(), float(params.get("timeout") or 0))
             except TimeoutError:
                 return []
-        return list(self._updates)
+        return self._updates[:limit]
