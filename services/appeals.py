@@ -327,14 +327,19 @@ async def _tell_staff(
 
 async def withdraw_appeal(
     session: AsyncSession, cipher: DataCipher, desk: staff.StaffDesk, appeal: Appeal, *,
-    now: datetime,
+    now: datetime, data_deleted: bool = False,
 ) -> None:  # fmt: skip
+    """The person withdraws their open appeal; `data_deleted`: by deleting their data, which
+    the staff group is told, since nobody can answer them any more."""
     if AppealStatus(appeal.status) not in OPEN:
         raise AppealError("only an open appeal can be withdrawn")
     await change_appeal_status(
         session, cipher, desk.catalogs, appeal, AppealStatus.WITHDRAWN, actor=PERSON, now=now
     )
-    notice = "↩️ " + desk.t.gettext("The person withdrew the appeal.")
+    if data_deleted:
+        notice = "🗑 " + desk.t.gettext(staff.DATA_DELETED_NOTICE)
+    else:
+        notice = "↩️ " + desk.t.gettext("The person withdrew the appeal.")
     thread = await _tell_staff(session, cipher, desk, appeal, now, text=notice)
     if thread is not None:
         thread.status = staff.ThreadStatus.CLOSED

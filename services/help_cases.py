@@ -232,6 +232,18 @@ async def mark_urgent(
         staff.person_wrote(session, cipher, desk, thread, person, now=now, text=alarm)
 
 
+def _closed_by_person(desk: staff.StaffDesk, case: HelpCase, data_deleted: bool) -> str:
+    if not data_deleted:
+        return "✅ " + desk.t.gettext("The person closed the request: the problem is solved.")
+    notice = "🗑 " + desk.t.gettext(staff.DATA_DELETED_NOTICE)
+    if case.urgent:  # "in danger now", a missed check-in, the code word
+        notice += "\n⚠️ " + desk.t.gettext(
+            "The request is urgent: someone may have made them delete their data. Decide "
+            "with a supervisor whether and how to reach them outside the bot."
+        )
+    return notice
+
+
 async def close_case(
     session: AsyncSession,
     cipher: DataCipher,
@@ -241,10 +253,13 @@ async def close_case(
     actor: str,
     now: datetime,
     resolution: str | None = None,
+    data_deleted: bool = False,
 ) -> None:
     """Close the case and its thread. When the consulate closes it, the person is told, with
     the resolution and how long they may reopen it; when the person does, the staff group
-    is told."""
+    is told: that the problem is solved, or (`data_deleted`) that the person deleted their
+    data and cannot be reached here any more — for an urgent case, that someone may have
+    made them."""
     if case.status == CaseStatus.CLOSED:
         return
     case.status = CaseStatus.CLOSED
@@ -258,7 +273,7 @@ async def close_case(
     thread = await staff.thread_of(session, help_case_id=case.id)
     if thread is not None:
         if actor == PERSON:
-            notice = "✅ " + desk.t.gettext("The person closed the request: the problem is solved.")
+            notice = _closed_by_person(desk, case, data_deleted)
             staff.person_wrote(session, cipher, desk, thread, person, now=now, text=notice)
         thread.status = staff.ThreadStatus.CLOSED
         thread.closed_at = now

@@ -695,13 +695,15 @@ async def delete_person_data(
     for appeal in await session.scalars(
         select(Appeal).where(Appeal.person_id == person_id, Appeal.status.in_(appeals.OPEN))
     ):
-        await appeals.withdraw_appeal(session, cipher, desk, appeal, now=now)
+        await appeals.withdraw_appeal(session, cipher, desk, appeal, now=now, data_deleted=True)
     for case in await session.scalars(
         select(HelpCase).where(
             HelpCase.person_id == person_id, HelpCase.status != CaseStatus.CLOSED
         )
     ):
-        await help_cases.close_case(session, cipher, desk, case, actor=help_cases.PERSON, now=now)
+        await help_cases.close_case(
+            session, cipher, desk, case, actor=help_cases.PERSON, now=now, data_deleted=True
+        )
 
     # Everything scheduled stops: reminders, the digest, check-ins, family messages.
     reminder_count = await reminders.delete_person_reminders(session, person_id)

@@ -425,6 +425,10 @@ async def transfer(
 # Chats that show a place sent as one (elsewhere it goes as a link in the text).
 PLACE_CHANNELS = frozenset({"telegram"})
 MAP_LINK = "https://www.google.com/maps/search/?api=1&query={point}"
+DATA_DELETED_NOTICE = N_(
+    "The person deleted their data in the bot, so the case is closed: the bot can no longer "
+    "reach them."
+)
 FILE_NOT_SHOWN = N_(
     "The operator also sent a file that cannot be shown in this chat. If you need it, "
     "please ask the operator to describe it in words."

@@ -13,7 +13,7 @@ from aiogram.methods import SendDocument, TelegramMethod
 from aiogram.types import BufferedInputFile
 from sqlalchemy import func, select
 
-from bot.app import Application
+from bot.app import Application, build_application
 from models import (
     Appeal,
     AppealCategory,
@@ -52,13 +52,17 @@ from services import (
     outbox,
     registrations,
     reminders,
+    staff,
 )
 from services.clock import ManualClock
 from services.messages import OutgoingMessage
+from tests.conftest import SettingsFactory
 from tests.fakes import telegram_updates as tg
+from tests.fakes.telegram_session import RecordingSession
 from tests.harness import TelegramHarness, button_ids
 
 ALICE, BOB = 7770001, 7770002
+STAFF_CHAT = -1009876543210
 MY_DATA_IDS = ["view", "export", "delete", "u:language", "u:back", "u:menu"]
 WARNING_IDS = ["keep", "export", "delete_yes"]
 
@@ -752,6 +756,61 @@ async def run_every_job(app: Application) -> None:
     await send_digests(app.db, app.cipher, app.catalogs, app.clock, policy, "uz_Latn")
     await run_checkins(app.db, app.cipher, app.desk, app.clock, app.engine, grace_hours=6)
     await FamilyMessagesJob(app.db, app.cipher, app.catalogs, app.clock, "uz_Latn").run()
+
+
+async def test_the_staff_are_told_a_deletion_closed_the_cases_not_that_they_were_solved(
+    make_settings: SettingsFactory, clock: ManualClock
+) -> None:
+    """Deleting closes the person's open cases, since nobody can reach them any more; the
+    staff group must hear why, not "the problem is solved" — and, for a danger signal sent
+    with the code word, that the deletion may have been forced."""
+    app = build_application(
+        make_settings(operator_chat_id=STAFF_CHAT), clock=clock, telegram_session=RecordingSession()
+    )
+    try:
+        await tell_the_staff_of_a_deletion(TelegramHarness(app))
+    finally:
+        await app.close()
+
+
+async def tell_the_staff_of_a_deletion(telegram: TelegramHarness) -> None:
+    app = telegram.app
+    await give_data(telegram, ALICE, "ru", name="ALIEVA DILNOZA", country="RU", secret="1")
+    person_id = (await telegram.person(ALICE)).id
+    async with app.db.transaction() as session:
+        person = await session.get(Person, person_id)
+        assert person is not None
+        await checkins.covert_signal(session, app.cipher, app.desk, person, app.clock.now())
+    before = await staff_outbox(app)
+
+    await open_my_data(telegram, ALICE)
+    await telegram.tap(ALICE, "delete")
+    await telegram.tap(ALICE, "delete_yes")
+    await telegram.say(ALICE, "удалить")
+
+    t = app.desk.t
+    deleted = "👤 Русский\n🗑 " + t.gettext(staff.DATA_DELETED_NOTICE)
+    told = [text for address, text in await staff_outbox(app) if (address, text) not in before]
+    assert sorted(told) == sorted([
+        deleted,  # the appeal
+        deleted + "\n⚠️ " + t.gettext(  # the help request, urgent since the code word
+            "The request is urgent: someone may have made them delete their data. Decide "
+            "with a supervisor whether and how to reach them outside the bot."
+        ),
+    ])  # fmt: skip
+    assert t.gettext(staff.DATA_DELETED_NOTICE) != staff.DATA_DELETED_NOTICE  # translated
+
+
+async def staff_outbox(app: Application) -> list[tuple[str, str]]:
+    async with app.db.sessions() as session:
+        rows = await session.scalars(
+            select(OutboxMessage).where(OutboxMessage.channel == staff.STAFF_CHANNEL)
+            .order_by(OutboxMessage.id)
+        )  # fmt: skip
+        return [
+            (row.address, OutgoingMessage.from_payload(app.cipher.decrypt_json(row.payload)).text)
+            for row in rows
+        ]
 
 
 async def test_deleting_stops_every_scheduled_thing_and_tells_the_family(
