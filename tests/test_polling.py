@@ -6,18 +6,17 @@ import asyncio
 from collections.abc import AsyncIterator, Callable
 
 import pytest
-from sqlalchemy import func, select
 
 from bot.app import Application, build_application
 from bot.channels.telegram import ALLOWED_UPDATES
 from bot.engine import Handled
 from bot.polling import Polling
 from handlers.incoming import Incoming
-from models import OutboxMessage
 from services.clock import ManualClock
 from tests.conftest import SettingsFactory
 from tests.fakes import telegram_updates as tg
 from tests.fakes.telegram_server import FakeBotAPI
+from tests.test_reliability import replies_queued
 from tests.test_run_over_http import bot_api
 
 __all__ = ["bot_api"]  # the fixture, re-used from the run-over-HTTP tests
@@ -48,11 +47,6 @@ async def until(condition: Callable[[], bool], what: str) -> None:
     pytest.fail(f"timed out waiting for {what}")
 
 
-async def replies(app: Application) -> int:
-    async with app.db.reads() as session:
-        return int(await session.scalar(select(func.count()).select_from(OutboxMessage)) or 0)
-
-
 async def test_updates_are_confirmed_only_once_they_are_handled(
     polling: tuple[Application, Polling], bot_api: FakeBotAPI, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -77,7 +71,7 @@ async def test_updates_are_confirmed_only_once_they_are_handled(
 
     gate.set()
     await until(lambda: not bot_api.unconfirmed(), "both confirmed")
-    assert await replies(app) == 2  # handled before they were confirmed
+    assert await replies_queued(app.db) == 2  # handled before they were confirmed
 
 
 async def test_a_slow_update_holds_back_no_one_else_and_not_its_own_chat_order(
@@ -108,13 +102,13 @@ async def test_a_slow_update_holds_back_no_one_else_and_not_its_own_chat_order(
 
     await until(lambda: bool(handled), "Bob answered")
     assert handled == [(str(BOB), "command")]  # Alice's second waits for her first
-    assert await replies(app) == 1
+    assert await replies_queued(app.db) == 1
     assert len(bot_api.unconfirmed()) == 3  # the offset stays at Alice's first
 
     gate.set()
     await until(lambda: not bot_api.unconfirmed(), "all three confirmed")
     assert handled == [(str(BOB), "command"), (str(ALICE), "command"), (str(ALICE), "salom")]
-    assert await replies(app) >= 3
+    assert await replies_queued(app.db) >= 3
 
 
 async def test_stopping_finishes_the_updates_in_hand_and_confirms_them(
@@ -139,7 +133,7 @@ async def test_stopping_finishes_the_updates_in_hand_and_confirms_them(
 
     gate.set()
     await asyncio.wait_for(stopping, 5)
-    assert await replies(app) == 1
+    assert await replies_queued(app.db) == 1
     assert not bot_api.unconfirmed()
 
 
@@ -155,4 +149,4 @@ async def test_the_bot_api_away_is_waited_out(
     bot_api.recover()
     bot_api.push_update(tg.command(ALICE, "/start"))
     await until(lambda: not bot_api.unconfirmed(), "the update confirmed")
-    assert await replies(app) == 1
+    assert await replies_queued(app.db) == 1
