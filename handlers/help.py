@@ -608,7 +608,7 @@ async def answer_danger_country(ctx: Context, answer: Answer) -> Outcome:
             ctx.answers.pop(f"{country_picker.key}:candidates", None)
             return await _add_in_danger(ctx, case, answer)
         return country
-    await set_case_country(ctx.session, case, ctx.person, country, now=ctx.now)
+    await set_case_country(ctx.session, ctx.staff, case, ctx.person, country, now=ctx.now)
     await add_person_message(ctx.session, ctx.cipher, ctx.staff, case, kind="country", now=ctx.now,
                              text=country)  # fmt: skip
     ctx.say(_contacts(ctx, country))

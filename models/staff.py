@@ -64,6 +64,10 @@ class CaseThread(Base):
     # The forum topic (message_thread_id) in the staff group, once it is created.
     topic_id: Mapped[int | None] = mapped_column(BigInteger, index=True)
     topic_name: Mapped[str] = mapped_column(String(128))
+    # The name Telegram shows for the topic (None until it is made). When the case becomes
+    # urgent or gets its country, topic_name changes and the staff channel renames the topic
+    # before the topic's next message.
+    topic_name_shown: Mapped[str | None] = mapped_column(String(128))
     urgent: Mapped[bool] = mapped_column(default=False)
     country: Mapped[str | None] = mapped_column(String(2))
     category: Mapped[str] = mapped_column(String(32))  # help reason or appeal category

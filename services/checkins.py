@@ -32,7 +32,7 @@ from models import CheckinPlan, CheckinStatus, HelpCase, HelpReason, Person, Saf
 from services import staff
 from services.crypto import DataCipher
 from services.family import linked_members
-from services.help_cases import open_case, open_case_of
+from services.help_cases import open_case, open_case_of, retitle_topic
 from services.i18n import N_
 from services.local_time import QUIET_FROM, at_local, is_quiet, local, next_allowed, zone_of
 from services.messages import OutgoingMessage
@@ -222,6 +222,7 @@ async def _urgent_case(
         thread = await staff.thread_of(session, help_case_id=case.id)
         if thread is not None:
             thread.urgent = True
+            retitle_topic(desk, case, thread)
             staff.person_wrote(session, cipher, desk, thread, person, now=now, text=notice)
     staff.audit(session, actor=SYSTEM, action=action, now=now, thread=thread, person_id=person.id)
     return case

@@ -7,7 +7,15 @@ from datetime import datetime, timedelta
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from models import Attachment, CaseMessage, CaseStatus, HelpCase, HelpReason, Person
+from models import (
+    Attachment,
+    CaseMessage,
+    CaseStatus,
+    CaseThread,
+    HelpCase,
+    HelpReason,
+    Person,
+)
 from services import staff
 from services.appeals import NewAttachment
 from services.crypto import DataCipher
@@ -198,8 +206,24 @@ async def add_person_location(
     )
 
 
+def retitle_topic(desk: staff.StaffDesk, case: HelpCase, thread: CaseThread) -> None:
+    """The thread's topic name after its case became urgent or got its country; the staff
+    channel renames the topic before the topic's next message."""
+    if case.reference is not None:
+        thread.topic_name = staff.topic_name(
+            desk, reference=case.reference, urgent=thread.urgent, country=thread.country,
+            category_label=STAFF_LABELS[HelpReason(case.reason)],
+        )  # fmt: skip
+
+
 async def set_case_country(
-    session: AsyncSession, case: HelpCase, person: Person, country: str, *, now: datetime
+    session: AsyncSession,
+    desk: staff.StaffDesk,
+    case: HelpCase,
+    person: Person,
+    country: str,
+    *,
+    now: datetime,
 ) -> None:
     """The country the person said they are in (for routing to a consulate); it becomes
     the person's country too when none was known."""
@@ -209,6 +233,7 @@ async def set_case_country(
         person.country = country
     if (thread := await staff.thread_of(session, help_case_id=case.id)) is not None:
         thread.country = country
+        retitle_topic(desk, case, thread)
 
 
 async def mark_urgent(
@@ -228,6 +253,7 @@ async def mark_urgent(
     person = await session.get(Person, case.person_id)
     if thread is not None and person is not None:
         thread.urgent = True
+        retitle_topic(desk, case, thread)
         alarm = "🔴 " + desk.t.gettext("The person says they are in danger now.")
         staff.person_wrote(session, cipher, desk, thread, person, now=now, text=alarm)
 

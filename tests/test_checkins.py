@@ -477,6 +477,35 @@ async def test_the_code_word_opens_a_covert_urgent_case_and_the_reply_shows_noth
     assert data.help_cases == ()
 
 
+async def test_the_code_word_makes_an_open_case_urgent_and_its_topic_says_so(
+    telegram: TelegramHarness, clock: ManualClock
+) -> None:
+    app = telegram.app
+    await telegram.onboard(ALICE, "ru")
+    pid = await person_id(telegram, ALICE)
+    await switch_on(app, pid, 1)
+    async with app.db.transaction() as session:
+        await checkins.set_code_word(session, app.cipher, pid, "Лимон", clock.now())
+    await telegram.tap(ALICE, "help")
+    await telegram.tap(ALICE, "wages_unpaid")
+    await telegram.say(ALICE, "Не платят третий месяц.")
+    await telegram.tap(ALICE, "skip")  # where they are
+    await telegram.tap(ALICE, "skip")  # files
+    [created] = telegram.calls("createForumTopic")
+    assert "🔴" not in created.params["name"]
+
+    await telegram.say(ALICE, "menu")
+    await telegram.say(ALICE, "limon")
+    await app.sender.deliver_due()
+
+    [case] = await cases(app)
+    assert case.urgent
+    [renamed] = telegram.calls("editForumTopic")
+    assert renamed.params["name"] == created.params["name"].replace(
+        " · ", f" · 🔴 {t(app, 'URGENT', 'uz_Latn')} · ", 1
+    )
+
+
 async def test_the_code_word_counts_as_an_answer_to_a_waiting_check_in(
     telegram: TelegramHarness, clock: ManualClock
 ) -> None:

@@ -863,6 +863,78 @@ async def test_a_deleted_topic_is_made_again_and_the_message_goes_there(
     assert len(desk.calls("createForumTopic")) == 2
 
 
+async def test_a_case_that_becomes_urgent_or_gets_its_country_has_its_topic_renamed(
+    desk: TelegramHarness,
+) -> None:
+    """The topic list is where operators look for urgent cases: a case that turns urgent
+    later gets 🔴 URGENT in its topic's name, before the alarm is posted there; a country
+    said later is added the same way. A name already shown is not sent again."""
+    app = desk.app
+    thread = await open_case(desk)
+    assert thread.topic_id is not None
+    assert thread.help_case_id is not None
+    urgent_word, label = t(app, "URGENT"), t(app, "passport taken")
+    case_name = f"HR-2026-000001 · 🔴 {urgent_word} · {{country}} · {label}"
+
+    async with app.db.transaction() as session:
+        case = await session.get(HelpCase, thread.help_case_id)
+        assert case is not None
+        await help_cases.mark_urgent(session, app.cipher, app.desk, case, now=app.clock.now())
+    await app.sender.deliver_due()
+
+    urgent = case_name.format(country="—")
+    [renamed] = desk.calls("editForumTopic")
+    assert renamed.params == {
+        "chat_id": str(STAFF_CHAT), "message_thread_id": str(thread.topic_id), "name": urgent
+    }  # fmt: skip
+    assert desk.session.calls[-2:] == [renamed, desk.calls("sendMessage")[-1]]
+    assert texts_in(desk, thread.topic_id)[-1].endswith(
+        t(app, "The person says they are in danger now.")
+    )
+    assert (await thread_of(app, thread.id)).topic_name_shown == urgent
+
+    await desk.say(ALICE, "Я в подвале")  # relayed under the name already shown
+    assert len(desk.calls("editForumTopic")) == 1
+
+    async with app.db.transaction() as session:
+        case = await session.get(HelpCase, thread.help_case_id)
+        person = await session.get(Person, case.person_id if case else 0)
+        assert case is not None
+        assert person is not None
+        await help_cases.set_case_country(
+            session, app.desk, case, person, "RU", now=app.clock.now()
+        )
+        await help_cases.add_person_message(
+            session, app.cipher, app.desk, case, kind="country", now=app.clock.now(), text="RU"
+        )
+    await app.sender.deliver_due()
+    assert desk.calls("editForumTopic")[-1].params["name"] == case_name.format(country="RU")
+    assert len(desk.calls("editForumTopic")) == 2
+
+
+async def test_a_refused_rename_is_not_asked_again_and_the_message_still_goes(
+    desk: TelegramHarness,
+) -> None:
+    app = desk.app
+    thread = await open_case(desk)
+    assert thread.topic_id is not None
+    assert thread.help_case_id is not None
+    desk.session.fail_next("editForumTopic", 400, "Bad Request: not enough rights")
+
+    async with app.db.transaction() as session:
+        case = await session.get(HelpCase, thread.help_case_id)
+        assert case is not None
+        await help_cases.mark_urgent(session, app.cipher, app.desk, case, now=app.clock.now())
+    await app.sender.deliver_due()
+    await desk.say(ALICE, "Помогите")
+
+    assert len(desk.calls("editForumTopic")) == 1
+    assert texts_in(desk, thread.topic_id)[-2:] == [
+        "👤 Русский\n🔴 " + t(app, "The person says they are in danger now."),
+        "👤 Русский\nПомогите",
+    ]
+
+
 async def test_without_topics_cases_still_reach_the_general_topic(desk: TelegramHarness) -> None:
     desk.session.fail_next("createForumTopic", 400, "Bad Request: the chat is not a forum")
 

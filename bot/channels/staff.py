@@ -26,7 +26,7 @@ from aiogram.exceptions import (
     TelegramNotFound,
 )
 from aiogram.types import BufferedInputFile
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from bot.channels.telegram import (
     FileToSend,
@@ -248,13 +248,20 @@ class StaffTransport:
     async def topic_of(self, thread_id: int, *, gone: int | None = None) -> Topic:
         """The thread's topic, created on first use. The thread's row is locked meanwhile
         (FOR UPDATE; on SQLite the transaction's write lock), so two senders never create two
-        topics for one case. `gone`: a topic id Telegram no longer knows, replaced."""
+        topics for one case. `gone`: a topic id Telegram no longer knows, replaced. A topic
+        whose thread was renamed (the case became urgent, or got its country) is renamed."""
         async with self._db.reads() as session:
-            known = await session.scalar(
-                select(CaseThread.topic_id).where(CaseThread.id == thread_id)
-            )
-        if known is not None and known != gone:
-            return Topic(known, "")
+            known = (
+                await session.execute(
+                    select(
+                        CaseThread.topic_id, CaseThread.topic_name, CaseThread.topic_name_shown
+                    ).where(CaseThread.id == thread_id)
+                )
+            ).first()
+        if known is not None and known.topic_id is not None and known.topic_id != gone:
+            if known.topic_name != known.topic_name_shown:
+                await self._rename_topic(thread_id, known.topic_id, known.topic_name)
+            return Topic(known.topic_id, "")
         async with self._db.transaction() as session:
             thread = await session.scalar(
                 select(CaseThread).where(CaseThread.id == thread_id).with_for_update()
@@ -268,8 +275,30 @@ class StaffTransport:
             except TopicUnavailable:  # tried again with the case's next message
                 return Topic(None, thread.topic_name)
             thread.topic_id = topic_id
+            thread.topic_name_shown = thread.topic_name
             log.info("staff topic created for thread id=%s", thread_id)
             return Topic(topic_id, thread.topic_name)
+
+    async def _rename_topic(self, thread_id: int, topic_id: int, name: str) -> None:
+        """Give the topic its thread's name before the message goes. A refusal (no right
+        to manage topics, a topic gone) is not asked again; a failure that may pass is, with
+        the thread's next message. The message goes either way."""
+        try:
+            await self._bot.edit_forum_topic(self.chat_id, topic_id, name=name)
+        except TelegramBadRequest as error:
+            if "not_modified" not in error.message.lower():
+                log.warning("staff topic of thread id=%s not renamed: refused", thread_id)
+        except TelegramAPIError as error:
+            log.warning(
+                "staff topic of thread id=%s not renamed: %s", thread_id, type(error).__name__
+            )
+            return
+        async with self._db.transaction() as session:
+            await session.execute(
+                update(CaseThread)
+                .where(CaseThread.id == thread_id, CaseThread.topic_name == name)
+                .values(topic_name_shown=name)
+            )
 
     async def _create_topic(self, thread: CaseThread) -> int:
         try:
