@@ -96,6 +96,17 @@ async def cases(app: Application) -> list[HelpCase]:
         return list(await session.scalars(select(HelpCase).order_by(HelpCase.id)))
 
 
+async def alice_with_the_code_word_limon(telegram: TelegramHarness) -> int:
+    """Alice, in Russian, with daily check-ins and the code word «Лимон»; her person id."""
+    app = telegram.app
+    await telegram.onboard(ALICE, "ru")
+    pid = await person_id(telegram, ALICE)
+    await switch_on(app, pid, 1)
+    async with app.db.transaction() as session:
+        await checkins.set_code_word(session, app.cipher, pid, "Лимон", app.clock.now())
+    return pid
+
+
 async def switch_on(app: Application, pid: int, days: int) -> CheckinPlan:
     async with app.db.transaction() as session:
         person = await session.get(Person, pid)
@@ -478,14 +489,10 @@ async def test_the_code_word_opens_a_covert_urgent_case_and_the_reply_shows_noth
 
 
 async def test_the_code_word_makes_an_open_case_urgent_and_its_topic_says_so(
-    telegram: TelegramHarness, clock: ManualClock
+    telegram: TelegramHarness,
 ) -> None:
     app = telegram.app
-    await telegram.onboard(ALICE, "ru")
-    pid = await person_id(telegram, ALICE)
-    await switch_on(app, pid, 1)
-    async with app.db.transaction() as session:
-        await checkins.set_code_word(session, app.cipher, pid, "Лимон", clock.now())
+    await alice_with_the_code_word_limon(telegram)
     await telegram.tap(ALICE, "help")
     await telegram.tap(ALICE, "wages_unpaid")
     await telegram.say(ALICE, "Не платят третий месяц.")
@@ -510,11 +517,7 @@ async def test_the_code_word_counts_as_an_answer_to_a_waiting_check_in(
     telegram: TelegramHarness, clock: ManualClock
 ) -> None:
     app = telegram.app
-    await telegram.onboard(ALICE, "ru")
-    pid = await person_id(telegram, ALICE)
-    await switch_on(app, pid, 1)
-    async with app.db.transaction() as session:
-        await checkins.set_code_word(session, app.cipher, pid, "Лимон", clock.now())
+    pid = await alice_with_the_code_word_limon(telegram)
     clock.advance(timedelta(days=1))
     await run(app)
     await telegram.say(ALICE, "limon")
