@@ -12,14 +12,17 @@ a /report over a year): while updates are in hand, Telegram is asked again every
 BUSY_POLL_SECONDS without waiting (a long poll would return at once with the unconfirmed
 updates in hand) and only the updates not yet taken up are started. With nothing in hand
 the poll is a long one. The slow update still bounds how far the others get: Telegram serves
-at most 100 updates from the offset, so 99 past it at most are handled meanwhile. One
-person's updates keep their order: each is started in turn and waits for the person's lock
-in the engine, as in webhook mode.
+at most 100 updates from the offset, so 99 past it at most are handled meanwhile. An update
+still in hand after STUCK_SECONDS (a bug, a wait that never ends) stops holding the offset
+back, with a warning, so polling carries on; a crash would lose it, as its own handling
+already has. One person's updates keep their order: each is started in turn and waits for
+the person's lock in the engine, as in webhook mode.
 """
 
 import asyncio
 import contextlib
 import logging
+import time
 from asyncio import FIRST_COMPLETED
 from collections.abc import Sequence
 from typing import Any
@@ -34,6 +37,7 @@ log = logging.getLogger(__name__)
 
 POLL_SECONDS = 30  # how long Telegram holds a getUpdates open while there is nothing new
 BUSY_POLL_SECONDS = 0.25  # with updates in hand, how often new ones are looked for
+STUCK_SECONDS = 300.0  # an update in hand longer than this no longer holds the offset back
 RETRY_SECONDS = (1.0, 2.0, 4.0, 8.0, 15.0, 30.0)  # after a failed getUpdates, then the last
 
 
@@ -44,6 +48,7 @@ class Polling:
         self._allowed_updates = list(allowed_updates)
         self._stopping = asyncio.Event()
         self._in_hand: dict[int, asyncio.Task[None]] = {}  # by update id, being handled
+        self._taken_at: dict[int, float] = {}  # by update id, while it holds the offset back
         self._next: int | None = None  # the id after the last update taken up
         self._task: asyncio.Task[None] | None = None
 
@@ -58,8 +63,9 @@ class Polling:
 
     @property
     def _offset(self) -> int | None:
-        """What getUpdates may confirm: every update before the oldest still in hand."""
-        return min(self._in_hand, default=self._next)
+        """What getUpdates may confirm: every update before the oldest still in hand (and
+        not stuck)."""
+        return min(self._taken_at, default=self._next)
 
     async def _run(self) -> None:
         failures = 0
@@ -78,7 +84,8 @@ class Polling:
             for update in updates:
                 if self._next is None or update.update_id >= self._next:
                     self._take_up(update)
-            if self._in_hand:
+            self._let_go_of_stuck()
+            if self._taken_at:
                 await self._while_busy()
         if self._in_hand:
             await asyncio.wait(list(self._in_hand.values()))
@@ -86,7 +93,7 @@ class Polling:
 
     async def _poll(self) -> list[Update]:
         """The updates from the offset on, or none once stopping (the long poll is given up)."""
-        timeout = 0 if self._in_hand else POLL_SECONDS
+        timeout = 0 if self._taken_at else POLL_SECONDS
         request = GetUpdates(
             offset=self._offset, timeout=timeout, allowed_updates=self._allowed_updates
         )
@@ -107,6 +114,7 @@ class Polling:
     def _take_up(self, update: Update) -> None:
         task = asyncio.create_task(self._handle(update), name=f"update-{update.update_id}")
         self._in_hand[update.update_id] = task
+        self._taken_at[update.update_id] = time.monotonic()
         self._next = update.update_id + 1
 
     async def _handle(self, update: Update) -> None:
@@ -116,11 +124,25 @@ class Polling:
             log.error("telegram: update not handled: %s", failure_summary(error))
         finally:
             del self._in_hand[update.update_id]
+            self._taken_at.pop(update.update_id, None)
+
+    def _let_go_of_stuck(self) -> None:
+        now = time.monotonic()
+        for update_id, taken_at in list(self._taken_at.items()):
+            if now - taken_at >= STUCK_SECONDS:
+                del self._taken_at[update_id]
+                log.warning(
+                    "telegram: update id=%s still being handled after %.0f s; the updates "
+                    "after it are confirmed without waiting for it",
+                    update_id,
+                    STUCK_SECONDS,
+                )
 
     async def _while_busy(self) -> None:
         """Until everything in hand is handled, BUSY_POLL_SECONDS pass, or stopping."""
         stopping = asyncio.ensure_future(self._stopping.wait())
-        handled = asyncio.gather(*self._in_hand.values(), return_exceptions=True)
+        holding = [self._in_hand[update_id] for update_id in self._taken_at]
+        handled = asyncio.gather(*holding, return_exceptions=True)
         either: set[asyncio.Future[Any]] = {handled, stopping}
         try:
             await asyncio.wait(either, timeout=BUSY_POLL_SECONDS, return_when=FIRST_COMPLETED)

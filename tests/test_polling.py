@@ -111,6 +111,43 @@ async def test_a_slow_update_holds_back_no_one_else_and_not_its_own_chat_order(
     assert await replies_queued(app.db) >= 3
 
 
+async def test_an_update_that_never_finishes_stops_holding_the_others_back(
+    polling: tuple[Application, Polling],
+    bot_api: FakeBotAPI,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Telegram serves at most 100 updates from the offset: an update that never finished
+    would, once 99 more were handled, stop polling for everyone. After STUCK_SECONDS the
+    offset passes it."""
+    app, poller = polling
+    monkeypatch.setattr("bot.polling.STUCK_SECONDS", 0.5)
+    gate, stuck_started = asyncio.Event(), asyncio.Event()
+    handle = app.engine.handle
+
+    async def stuck_for_alice(incoming: Incoming) -> Handled:
+        if incoming.external_id == str(ALICE):
+            stuck_started.set()
+            await gate.wait()
+        return await handle(incoming)
+
+    monkeypatch.setattr(app.engine, "handle", stuck_for_alice)
+    bot_api.push_update(tg.command(ALICE, "/start"))
+    poller.start()
+    await asyncio.wait_for(stuck_started.wait(), 10)
+    bot_api.push_update(tg.command(BOB, "/start"))
+    await until(lambda: not bot_api.unconfirmed(), "both confirmed while Alice's is stuck")
+    assert not gate.is_set()
+    assert "still being handled" in caplog.text
+    assert await replies_queued(app.db) == 1  # Bob's
+
+    bot_api.push_update(tg.command(5_770_003, "/start"))  # polling goes on as usual
+    await until(lambda: not bot_api.unconfirmed(), "a new update confirmed")
+    gate.set()  # Alice's ends after all, and is answered
+    await asyncio.wait_for(poller.stop(), 5)
+    assert await replies_queued(app.db) == 3
+
+
 async def test_stopping_finishes_the_updates_in_hand_and_confirms_them(
     polling: tuple[Application, Polling], bot_api: FakeBotAPI, monkeypatch: pytest.MonkeyPatch
 ) -> None:
