@@ -4,6 +4,7 @@ Bot API being away is waited out."""
 
 import asyncio
 from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
 
 import pytest
 
@@ -47,29 +48,48 @@ async def until(condition: Callable[[], bool], what: str) -> None:
     pytest.fail(f"timed out waiting for {what}")
 
 
+@dataclass
+class Hold:
+    """The engine's handling held at a gate: `started` once the first held update arrives,
+    `taken_up` every update's chat as it arrives."""
+
+    gate: asyncio.Event = field(default_factory=asyncio.Event)
+    started: asyncio.Event = field(default_factory=asyncio.Event)
+    taken_up: list[str] = field(default_factory=list)
+
+
+def hold_handling(
+    app: Application, monkeypatch: pytest.MonkeyPatch, only: int | None = None
+) -> Hold:
+    """Every update (or only `only`'s) waits at the gate before the engine handles it."""
+    hold, handle = Hold(), app.engine.handle
+
+    async def held(incoming: Incoming) -> Handled:
+        hold.taken_up.append(incoming.external_id)
+        if only is None or incoming.external_id == str(only):
+            hold.started.set()
+            await hold.gate.wait()
+        return await handle(incoming)
+
+    monkeypatch.setattr(app.engine, "handle", held)
+    return hold
+
+
 async def test_updates_are_confirmed_only_once_they_are_handled(
     polling: tuple[Application, Polling], bot_api: FakeBotAPI, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     app, poller = polling
-    gate, taken_up = asyncio.Event(), []
-    handle = app.engine.handle
-
-    async def held(incoming: Incoming) -> Handled:
-        taken_up.append(incoming.external_id)
-        await gate.wait()
-        return await handle(incoming)
-
-    monkeypatch.setattr(app.engine, "handle", held)
+    hold = hold_handling(app, monkeypatch)
     bot_api.push_update(tg.command(ALICE, "/start"))
     bot_api.push_update(tg.command(BOB, "/start"))
     poller.start()
-    await until(lambda: len(taken_up) == 2, "both updates taken up")
+    await until(lambda: len(hold.taken_up) == 2, "both updates taken up")
     await asyncio.sleep(0.6)  # Telegram asked again meanwhile, serving both again
     assert bot_api.requests.count("getUpdates") >= 2
     assert len(bot_api.unconfirmed()) == 2  # no getUpdates confirmed them
-    assert sorted(taken_up) == sorted([str(ALICE), str(BOB)])  # each taken up once
+    assert sorted(hold.taken_up) == sorted([str(ALICE), str(BOB)])  # each taken up once
 
-    gate.set()
+    hold.gate.set()
     await until(lambda: not bot_api.unconfirmed(), "both confirmed")
     assert await replies_queued(app.db) == 2  # handled before they were confirmed
 
@@ -122,28 +142,18 @@ async def test_an_update_that_never_finishes_stops_holding_the_others_back(
     offset passes it."""
     app, poller = polling
     monkeypatch.setattr("bot.polling.STUCK_SECONDS", 0.5)
-    gate, stuck_started = asyncio.Event(), asyncio.Event()
-    handle = app.engine.handle
-
-    async def stuck_for_alice(incoming: Incoming) -> Handled:
-        if incoming.external_id == str(ALICE):
-            stuck_started.set()
-            await gate.wait()
-        return await handle(incoming)
-
-    monkeypatch.setattr(app.engine, "handle", stuck_for_alice)
+    hold = hold_handling(app, monkeypatch, only=ALICE)
     bot_api.push_update(tg.command(ALICE, "/start"))
     poller.start()
-    await asyncio.wait_for(stuck_started.wait(), 10)
+    await asyncio.wait_for(hold.started.wait(), 10)
     bot_api.push_update(tg.command(BOB, "/start"))
     await until(lambda: not bot_api.unconfirmed(), "both confirmed while Alice's is stuck")
-    assert not gate.is_set()
     assert "still being handled" in caplog.text
     assert await replies_queued(app.db) == 1  # Bob's
 
     bot_api.push_update(tg.command(5_770_003, "/start"))  # polling goes on as usual
     await until(lambda: not bot_api.unconfirmed(), "a new update confirmed")
-    gate.set()  # Alice's ends after all, and is answered
+    hold.gate.set()  # Alice's ends after all, and is answered
     await asyncio.wait_for(poller.stop(), 5)
     assert await replies_queued(app.db) == 3
 
@@ -152,23 +162,15 @@ async def test_stopping_finishes_the_updates_in_hand_and_confirms_them(
     polling: tuple[Application, Polling], bot_api: FakeBotAPI, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     app, poller = polling
-    gate, started = asyncio.Event(), asyncio.Event()
-    handle = app.engine.handle
-
-    async def held(incoming: Incoming) -> Handled:
-        started.set()
-        await gate.wait()
-        return await handle(incoming)
-
-    monkeypatch.setattr(app.engine, "handle", held)
+    hold = hold_handling(app, monkeypatch)
     bot_api.push_update(tg.command(ALICE, "/start"))
     poller.start()
-    await asyncio.wait_for(started.wait(), 10)
+    await asyncio.wait_for(hold.started.wait(), 10)
     stopping = asyncio.create_task(poller.stop())
     await asyncio.sleep(0.3)
     assert not stopping.done()  # the update in hand is not abandoned
 
-    gate.set()
+    hold.gate.set()
     await asyncio.wait_for(stopping, 5)
     assert await replies_queued(app.db) == 1
     assert not bot_api.unconfirmed()
