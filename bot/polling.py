@@ -139,7 +139,8 @@ class Polling:
                 )
 
     async def _while_busy(self) -> None:
-        """Until everything in hand is handled, BUSY_POLL_SECONDS pass, or stopping."""
+        """Until the updates holding the offset back are handled, BUSY_POLL_SECONDS pass, or
+        stopping."""
         stopping = asyncio.ensure_future(self._stopping.wait())
         holding = [self._in_hand[update_id] for update_id in self._taken_at]
         handled = asyncio.gather(*holding, return_exceptions=True)
