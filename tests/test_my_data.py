@@ -60,6 +60,7 @@ from tests.conftest import SettingsFactory
 from tests.fakes import telegram_updates as tg
 from tests.fakes.telegram_session import RecordingSession
 from tests.harness import TelegramHarness, button_ids
+from tests.test_staff_services import staff_texts
 
 ALICE, BOB = 7770001, 7770002
 STAFF_CHAT = -1009876543210
@@ -781,7 +782,7 @@ async def tell_the_staff_of_a_deletion(telegram: TelegramHarness) -> None:
         person = await session.get(Person, person_id)
         assert person is not None
         await checkins.covert_signal(session, app.cipher, app.desk, person, app.clock.now())
-    before = await staff_outbox(app)
+    before = len(await staff_texts(app))
 
     await open_my_data(telegram, ALICE)
     await telegram.tap(ALICE, "delete")
@@ -790,7 +791,7 @@ async def tell_the_staff_of_a_deletion(telegram: TelegramHarness) -> None:
 
     t = app.desk.t
     deleted = "👤 Русский\n🗑 " + t.gettext(staff.DATA_DELETED_NOTICE)
-    told = [text for address, text in await staff_outbox(app) if (address, text) not in before]
+    told = (await staff_texts(app))[before:]
     assert sorted(told) == sorted([
         deleted,  # the appeal
         deleted + "\n⚠️ " + t.gettext(  # the help request, urgent since the code word
@@ -799,18 +800,6 @@ async def tell_the_staff_of_a_deletion(telegram: TelegramHarness) -> None:
         ),
     ])  # fmt: skip
     assert t.gettext(staff.DATA_DELETED_NOTICE) != staff.DATA_DELETED_NOTICE  # translated
-
-
-async def staff_outbox(app: Application) -> list[tuple[str, str]]:
-    async with app.db.sessions() as session:
-        rows = await session.scalars(
-            select(OutboxMessage).where(OutboxMessage.channel == staff.STAFF_CHANNEL)
-            .order_by(OutboxMessage.id)
-        )  # fmt: skip
-        return [
-            (row.address, OutgoingMessage.from_payload(app.cipher.decrypt_json(row.payload)).text)
-            for row in rows
-        ]
 
 
 async def test_deleting_stops_every_scheduled_thing_and_tells_the_family(
