@@ -935,6 +935,39 @@ async def test_a_refused_rename_is_not_asked_again_and_the_message_still_goes(
     ]
 
 
+async def test_making_and_renaming_a_topic_each_take_a_turn_of_the_groups_limit(
+    desk: TelegramHarness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Telegram posts a line into the group for a new topic and for a renamed one, and
+    allows a bot about 20 posts a minute there: each takes its turn as a message does."""
+    app = desk.app
+    limiter = app.sender._limiters["staff"]
+    take_turn = limiter.acquire
+    turns: list[str] = []
+
+    async def counted(address: str) -> None:
+        turns.append(address)
+        await take_turn(address)
+
+    monkeypatch.setattr(limiter, "acquire", counted)
+    thread = await open_case(desk)
+    assert thread.help_case_id is not None
+    async with app.db.transaction() as session:
+        case = await session.get(HelpCase, thread.help_case_id)
+        assert case is not None
+        await help_cases.mark_urgent(session, app.cipher, app.desk, case, now=app.clock.now())
+    await app.sender.deliver_due()
+
+    posts = [
+        call.method
+        for call in desk.session.calls
+        if call.method in {"createForumTopic", "editForumTopic"} or call.method.startswith("send")
+        if int(call.params["chat_id"]) == STAFF_CHAT
+    ]
+    assert {"createForumTopic", "editForumTopic", "sendMessage"} <= set(posts)
+    assert len(turns) == len(posts)
+
+
 async def test_without_topics_cases_still_reach_the_general_topic(desk: TelegramHarness) -> None:
     desk.session.fail_next("createForumTopic", 400, "Bad Request: the chat is not a forum")
 

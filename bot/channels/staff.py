@@ -193,7 +193,7 @@ class StaffTransport:
         thread_id = thread_id_of(address)
         if thread_id is None:
             raise Rejected(f"not a staff address: {address[:20]}")
-        topic = await self.topic_of(thread_id)
+        topic = await self.topic_of(thread_id, pace=pace)
         try:
             return await self._into(topic, message, pace)
         except Rejected as error:
@@ -201,7 +201,7 @@ class StaffTransport:
                 raise
         # Someone deleted the topic: the case gets a new one, and the message goes there.
         log.warning("staff topic of thread id=%s is gone: a new one is made", thread_id)
-        topic = await self.topic_of(thread_id, gone=topic.topic_id)
+        topic = await self.topic_of(thread_id, gone=topic.topic_id, pace=pace)
         return await self._into(topic, message, pace)
 
     async def _into(self, topic: Topic, message: OutgoingMessage, pace: Pace) -> str | None:
@@ -245,11 +245,15 @@ class StaffTransport:
 
     # -- topics ---------------------------------------------------------------------------
 
-    async def topic_of(self, thread_id: int, *, gone: int | None = None) -> Topic:
+    async def topic_of(
+        self, thread_id: int, *, gone: int | None = None, pace: Pace = unpaced
+    ) -> Topic:
         """The thread's topic, created on first use. The thread's row is locked meanwhile
         (FOR UPDATE; on SQLite the transaction's write lock), so two senders never create two
         topics for one case. `gone`: a topic id Telegram no longer knows, replaced. A topic
-        whose thread was renamed (the case became urgent, or got its country) is renamed."""
+        whose thread was renamed (the case became urgent, or got its country) is renamed.
+        Creating or renaming a topic posts a line into the group, so each takes its turn of
+        the group's limit (`pace`) like a message."""
         async with self._db.reads() as session:
             known = (
                 await session.execute(
@@ -260,8 +264,9 @@ class StaffTransport:
             ).first()
         if known is not None and known.topic_id is not None and known.topic_id != gone:
             if known.topic_name != known.topic_name_shown:
-                await self._rename_topic(thread_id, known.topic_id, known.topic_name)
+                await self._rename_topic(thread_id, known.topic_id, known.topic_name, pace)
             return Topic(known.topic_id, "")
+        await pace()  # not under the lock: the wait for a turn may be long
         async with self._db.transaction() as session:
             thread = await session.scalar(
                 select(CaseThread).where(CaseThread.id == thread_id).with_for_update()
@@ -279,10 +284,11 @@ class StaffTransport:
             log.info("staff topic created for thread id=%s", thread_id)
             return Topic(topic_id, thread.topic_name)
 
-    async def _rename_topic(self, thread_id: int, topic_id: int, name: str) -> None:
+    async def _rename_topic(self, thread_id: int, topic_id: int, name: str, pace: Pace) -> None:
         """Give the topic its thread's name before the message goes. A refusal (no right
         to manage topics, a topic gone) is not asked again; a failure that may pass is, with
         the thread's next message. The message goes either way."""
+        await pace()
         try:
             await self._bot.edit_forum_topic(self.chat_id, topic_id, name=name)
         except TelegramBadRequest as error:
