@@ -19,10 +19,11 @@ import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from models import CheckinPlan, CheckinStatus, Person, SafetyCheckin
 from models.db import Database
+from scheduler.due_rows import each_due
 from scheduler.jobs import PeriodicJob
 from services import checkins
 from services.clock import Clock
@@ -34,7 +35,6 @@ from services.staff import StaffDesk
 log = logging.getLogger(__name__)
 
 TICK = timedelta(minutes=1)
-BATCH = 500  # items per run and kind; the rest wait for the next tick
 JOURNEY, STEP = "checkin", "ask"
 
 
@@ -55,78 +55,43 @@ async def run_checkins(
     grace_hours: float = checkins.DEFAULT_GRACE_HOURS,
 ) -> CheckinReport:
     now = clock.now()
-    asked = missed = alerted = 0
-    async with db.reads() as session:
-        due_plans = list(
-            await session.execute(
-                select(CheckinPlan.id, CheckinPlan.next_checkin_at)
-                .where(CheckinPlan.next_checkin_at <= now)
-                .order_by(CheckinPlan.next_checkin_at)
-                .limit(BATCH)
-            )
-        )
-        overdue = list(
-            await session.scalars(
-                select(SafetyCheckin.id)
-                .where(SafetyCheckin.status == CheckinStatus.ASKED, SafetyCheckin.due_by <= now)
-                .order_by(SafetyCheckin.due_by)
-                .limit(BATCH)
-            )
-        )
-    for plan_id, seen_next in due_plans:
-        if seen_next is None:
-            continue
-        try:
-            if await _ask(db, prompter, plan_id, seen_next, now, grace_hours):
-                asked += 1
-        except Exception as error:
-            log.warning("checkin ask failed plan=%s: %s", plan_id, failure_summary(error))
-    for checkin_id in overdue:
-        try:
-            family = await _missed(db, cipher, desk, checkin_id, now)
-        except Exception as error:
-            log.warning("checkin missed failed id=%s: %s", checkin_id, failure_summary(error))
-            continue
-        if family is not None:
-            missed += 1
-            alerted += family
-    if asked or missed:
-        log.info("checkins: asked=%s missed=%s family_alerted=%s", asked, missed, alerted)
-    return CheckinReport(asked=asked, missed=missed, family_alerted=alerted)
+    family_alerted = 0
 
-
-async def _ask(
-    db: Database,
-    prompter: Prompter,
-    plan_id: int,
-    seen_next: datetime,
-    now: datetime,
-    grace_hours: float,
-) -> bool:
-    async with db.transaction() as session:
+    async def ask(session: AsyncSession, plan_id: int, seen_next: datetime) -> int:
         plan = await checkins.take_due_plan(session, plan_id, seen_next, now)
         if plan is None:
-            return False
+            return 0
         person = await session.get(Person, plan.person_id)
         assert person is not None
         if not await prompter.prompt(session, person.id, JOURNEY, STEP):
             log.info("checkin not sent person=%s", person.id)
-            return False
+            return 0
         checkins.record_asked(session, person, now, grace_hours)
         log.info("checkin asked person=%s", person.id)
-        return True
+        return 1
 
-
-async def _missed(
-    db: Database, cipher: DataCipher, desk: StaffDesk, checkin_id: int, now: datetime
-) -> int | None:
-    """How many family members were alerted; None when another run took it."""
-    async with db.transaction() as session:
+    async def report_missed(session: AsyncSession, checkin_id: int, due_by: datetime) -> int:
+        nonlocal family_alerted
         if not await checkins.take_missed(session, checkin_id):
-            return None
+            return 0  # another run took it
         checkin = await session.get(SafetyCheckin, checkin_id, populate_existing=True)
         assert checkin is not None
-        return await checkins.report_missed(session, cipher, desk, checkin, now)
+        family_alerted += await checkins.report_missed(session, cipher, desk, checkin, now)
+        return 1
+
+    asked = await each_due(
+        db, CheckinPlan.next_checkin_at, CheckinPlan.id, now, "checkin asks", ask
+    )
+    missed = await each_due(
+        db,
+        SafetyCheckin.due_by,
+        SafetyCheckin.id,
+        now,
+        "missed checkins",
+        report_missed,
+        where=[SafetyCheckin.status == CheckinStatus.ASKED],
+    )
+    return CheckinReport(asked=asked.sent, missed=missed.sent, family_alerted=family_alerted)
 
 
 def checkin_job(

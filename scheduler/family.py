@@ -8,16 +8,17 @@ import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import update
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from models import FamilyLink, Person
 from models.db import Database
+from scheduler.due_rows import each_due
 from scheduler.jobs import PeriodicJob
 from services import family
 from services.clock import Clock
 from services.crypto import DataCipher
 from services.i18n import Catalogs
-from services.log_safety import failure_summary
 
 log = logging.getLogger(__name__)
 
@@ -39,62 +40,54 @@ class FamilyMessagesJob:
     async def run(self) -> int:
         """Send what is due; returns how many members got a message."""
         now = self.clock.now()
-        async with self.db.reads() as session:
-            due = [
-                (row.id, row.next_message_at)
-                for row in await session.execute(
-                    select(FamilyLink.id, FamilyLink.next_message_at)
-                    .where(
-                        FamilyLink.next_message_at.is_not(None),
-                        FamilyLink.next_message_at <= now,
-                        FamilyLink.confirmed_at.is_not(None),
-                        FamilyLink.ended_at.is_(None),
-                    )
-                    .order_by(FamilyLink.next_message_at)
-                    .limit(BATCH)
-                )
-            ]
-        sent = 0
-        for link_id, due_at in due:
-            try:
-                sent += await self._one(link_id, due_at, now)
-            except Exception as error:  # one bad row must not stop the others
-                log.error("family message failed link=%s: %s", link_id, failure_summary(error))
-        if due:
-            log.info("family messages: %d due, %d sent", len(due), sent)
-        return sent
 
-    async def _one(self, link_id: int, due_at: datetime | None, now: datetime) -> int:
-        async with self.db.transaction() as session:
-            link = await session.get(FamilyLink, link_id)
-            if link is None or link.member_id is None or due_at is None:
-                return 0
-            member = await session.get(Person, link.member_id)
-            person = await session.get(Person, link.person_id)
-            if member is None or person is None or member.deleted_at or person.deleted_at:
-                ended = await session.execute(
-                    update(FamilyLink)
-                    .where(FamilyLink.id == link_id, FamilyLink.next_message_at == due_at)
-                    .values(ended_at=now, next_message_at=None)
-                    .execution_options(synchronize_session=False)
-                )
-                if ended.rowcount == 1:  # type: ignore[attr-defined]
-                    log.info("family link ended (data deleted) link=%s", link_id)
-                return 0
-            taken = await session.execute(
+        async def send(session: AsyncSession, link_id: int, due_at: datetime) -> int:
+            return await self._one(session, link_id, due_at, now)
+
+        report = await each_due(
+            self.db,
+            FamilyLink.next_message_at,
+            FamilyLink.id,
+            now,
+            "family messages",
+            send,
+            where=[FamilyLink.confirmed_at.is_not(None), FamilyLink.ended_at.is_(None)],
+            batch=BATCH,
+        )
+        return report.sent
+
+    async def _one(
+        self, session: AsyncSession, link_id: int, due_at: datetime, now: datetime
+    ) -> int:
+        link = await session.get(FamilyLink, link_id)
+        if link is None or link.member_id is None:
+            return 0
+        member = await session.get(Person, link.member_id)
+        person = await session.get(Person, link.person_id)
+        if member is None or person is None or member.deleted_at or person.deleted_at:
+            ended = await session.execute(
                 update(FamilyLink)
-                .where(
-                    FamilyLink.id == link_id,
-                    FamilyLink.next_message_at == due_at,
-                    FamilyLink.ended_at.is_(None),
-                )
-                .values(next_message_at=family.next_weekly(max(now, due_at), member))
+                .where(FamilyLink.id == link_id, FamilyLink.next_message_at == due_at)
+                .values(ended_at=now, next_message_at=None)
                 .execution_options(synchronize_session=False)
             )
-            if taken.rowcount != 1:  # type: ignore[attr-defined]
-                return 0  # another process took it, or it ended meanwhile
-            queued = await family.send_weekly(
-                session, self.cipher, self.catalogs, link, member, now, self.default_locale
+            if ended.rowcount == 1:  # type: ignore[attr-defined]
+                log.info("family link ended (data deleted) link=%s", link_id)
+            return 0
+        taken = await session.execute(
+            update(FamilyLink)
+            .where(
+                FamilyLink.id == link_id,
+                FamilyLink.next_message_at == due_at,
+                FamilyLink.ended_at.is_(None),
             )
-            log.info("family message link=%s queued=%s", link_id, queued)
-            return int(queued)
+            .values(next_message_at=family.next_weekly(max(now, due_at), member))
+            .execution_options(synchronize_session=False)
+        )
+        if taken.rowcount != 1:  # type: ignore[attr-defined]
+            return 0  # another process took it, or it ended meanwhile
+        queued = await family.send_weekly(
+            session, self.cipher, self.catalogs, link, member, now, self.default_locale
+        )
+        log.info("family message link=%s queued=%s", link_id, queued)
+        return int(queued)

@@ -16,17 +16,17 @@ is a plain push.
 """
 
 import logging
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import InstrumentedAttribute
 
 from models import Conversation, DocumentReminder, Person
 from models.db import Database
+from scheduler.due_rows import RunReport, each_due
 from scheduler.jobs import PeriodicJob
 from services import reminders
 from services.clock import Clock
@@ -42,45 +42,7 @@ from services.reminders import ReminderPolicy, ReminderSettings
 log = logging.getLogger(__name__)
 
 TICK = timedelta(minutes=1)
-BATCH = 500  # rows looked at per run; the rest wait for the next run
 JOURNEY, DUE_STEP = "reminders", "due"
-
-
-@dataclass(frozen=True)
-class RunReport:
-    looked_at: int = 0
-    sent: int = 0
-
-
-async def _each_due(
-    db: Database,
-    due_at: InstrumentedAttribute[datetime | None],
-    row_id: InstrumentedAttribute[int],
-    now: datetime,
-    what: str,
-    act: Callable[[AsyncSession, int, datetime], Awaitable[int]],
-) -> RunReport:
-    """Rows whose `due_at` came (oldest first, at most BATCH), each acted on in its own
-    transaction with the due time that was read; one broken row does not stop the others."""
-    async with db.reads() as session:
-        due = list(
-            (
-                await session.execute(
-                    select(row_id, due_at).where(due_at <= now).order_by(due_at).limit(BATCH)
-                )
-            ).all()
-        )
-    sent = 0
-    for item_id, seen in due:
-        assert seen is not None  # the query's condition
-        try:
-            async with db.transaction() as session:
-                sent += await act(session, item_id, seen)
-        except Exception as error:
-            log.warning("%s failed id=%s: %s", what, item_id, failure_summary(error))
-    if sent:
-        log.info("%s: sent=%s looked_at=%s", what, sent, len(due))
-    return RunReport(looked_at=len(due), sent=sent)
 
 
 async def remind_due(
@@ -92,7 +54,7 @@ async def remind_due(
     async def act(session: AsyncSession, reminder_id: int, seen: datetime) -> int:
         return await _remind(session, prompter, policy, reminder_id, seen, now)
 
-    return await _each_due(
+    return await each_due(
         db, DocumentReminder.next_remind_at, DocumentReminder.id, now, "reminders", act
     )
 
@@ -159,7 +121,7 @@ async def send_digests(
             session, cipher, catalogs, policy, default_locale, person_id, seen, now
         )
 
-    return await _each_due(db, Person.next_digest_at, Person.id, now, "digests", act)
+    return await each_due(db, Person.next_digest_at, Person.id, now, "digests", act)
 
 
 async def _digest(
