@@ -28,6 +28,9 @@ class Broadcast(Base):
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     created_at: Mapped[datetime]
     created_by: Mapped[str] = mapped_column(String(32))  # "cli", "operator:<id>"
+    # Started in the staff group: the staff address (its topic, or the general one) that
+    # hears it is done, also when a restart cut it short and the next start finishes it.
+    reply_to: Mapped[str | None] = mapped_column(String(32))
     # {"country": "RU", "language": "ru", "sex": "female", "registration_kind": "temporary"}
     # (the filters given; absent ones are not filters).
     segment: Mapped[dict[str, str]] = mapped_column(JSON)

@@ -297,12 +297,15 @@ async def start(
     *,
     created_by: str,
     now: datetime,
+    reply_to: str | None = None,
 ) -> Broadcast:
-    """The broadcast's row (nothing is sent yet: `send` does it, in batches)."""
+    """The broadcast's row (nothing is sent yet: `send` does it, in batches); `reply_to`:
+    the staff address that hears it is done, when it was started in the staff group."""
     counts = await count(session, segment, now)
     broadcast = Broadcast(
         created_at=now,
         created_by=created_by[:32],
+        reply_to=reply_to,
         segment=segment.as_dict(),
         texts=dict(announcement.texts),
         survey=announcement.survey,
@@ -476,8 +479,9 @@ async def finish_interrupted(
     db: Database, cipher: DataCipher, clock: Clock, desk: StaffDesk
 ) -> int:
     """Broadcasts from the staff group that a restart cut short, queued to their end (at
-    the start of `vatandosh run`); the group's general topic hears of each this process
-    finished. How many there were."""
+    the start of `vatandosh run`); the topic it was started in (or, for one started before
+    that was kept, the general topic) hears of each this process finished. How many there
+    were."""
     async with db.reads() as session:
         interrupted = await interrupted_in_the_staff_group(session)
     for broadcast_id in interrupted:
@@ -493,7 +497,7 @@ async def finish_interrupted(
         if finished:
             async with db.transaction() as session:
                 staff.to_staff(
-                    session, cipher, desk, staff.GENERAL,
+                    session, cipher, desk, done.reply_to or staff.GENERAL,
                     [OutgoingMessage(done_text(desk.t, done))], clock.now(),
                 )  # fmt: skip
     return len(interrupted)

@@ -459,6 +459,7 @@ async def test_a_staff_broadcast_cut_short_by_a_restart_is_finished_by_the_next_
     `vatandosh run` finishes it and tells the group — once, however many processes start.
     A `vatandosh broadcast` left unfinished is left alone (it may have been stopped on
     purpose; `--resume` goes on with it)."""
+    started_in = "thread:7"  # the topic the supervisor sent it from
     app = desk_app
     db, cipher = app.db, app.cipher
     await seed(db, cipher, 30, locale="uz_Cyrl")
@@ -473,6 +474,7 @@ async def test_a_staff_broadcast_cut_short_by_a_restart_is_finished_by_the_next_
                     Announcement(announcement),
                     created_by=created_by,
                     now=NOW,
+                    reply_to=None if created_by == "cli" else started_in,
                 )
             )
         async with db.transaction() as session:  # one batch, then the process stopped
@@ -501,4 +503,5 @@ async def test_a_staff_broadcast_cut_short_by_a_restart_is_finished_by_the_next_
     assert left is not None
     assert left.status == BroadcastStatus.SENDING
     assert [text_of(app, row) for row in told] == [broadcasts.done_text(app.desk.t, finished)]
+    assert [row.address for row in told] == [started_in]  # where the supervisor started it
     assert await broadcasts.finish_interrupted(db, cipher, app.clock, app.desk) == 0

@@ -1116,6 +1116,7 @@ class BroadcastCommand(SupervisorCommand[tuple[int, str]]):
             broadcasts.Announcement({segment.language: text}),
             created_by=actor,
             now=turn.now,
+            reply_to=turn.address,
         )
         staff.audit(turn.session, actor=actor, action=BROADCAST_SENT, now=turn.now,
                     detail=f"broadcast:{broadcast.id} {segment.describe()}"[:200])  # fmt: skip
