@@ -5,6 +5,7 @@ catalogs must translate every message of it, in its own script and with the plac
 the code fills in.
 """
 
+import difflib
 import re
 import unicodedata
 from collections import Counter
@@ -20,6 +21,7 @@ from babel.messages.pofile import read_po
 
 from locales import LOCALES_DIR
 from services.i18n import LOCALES, Catalogs, compile_catalog
+from tests.uzbek_scripts import comparable, to_cyrillic
 
 ROOT = Path(__file__).resolve().parent.parent
 POT = LOCALES_DIR / "messages.pot"
@@ -221,6 +223,42 @@ def test_uzbek_latin_is_written_in_latin() -> None:
         if (cyrillic := words_in_script(form, "CYRILLIC"))
     ]
     assert not problems, "Cyrillic letters in uz_Latn:\n" + "\n".join(problems)
+
+
+def test_transliteration_itself() -> None:
+    pairs = {
+        "Oʻgʻlim yoki qizim": "Ўғлим ёки қизим",
+        "Eslatma: maʼlumotlaringizni yetti kunda oʻchiramiz.": (
+            "Эслатма: маълумотларингизни етти кунда ўчирамиз."
+        ),
+        "Yoʻl, choy, shahar, yuk, yangi, JShShIR": "Йўл, чой, шаҳар, юк, янги, ЖШШИР",
+        "{name}, consulate.mfa.uz yoki /start ni yozing: +998 71 233 28 28": (
+            "{name}, consulate.mfa.uz ёки /start ни ёзинг: +998 71 233 28 28"
+        ),
+    }
+    for latin, cyrillic in pairs.items():
+        assert to_cyrillic(latin) == cyrillic
+    assert comparable(to_cyrillic("kvitansiya, sentyabr")) == comparable("квитанция, сентябрь")
+    assert comparable(to_cyrillic("Oʻglim")) != comparable("Ўғлим")  # a gʻ written as g
+
+
+def test_uzbek_cyrillic_says_word_for_word_what_uzbek_latin_says() -> None:
+    """The two Uzbek catalogs are one text in two scripts: a word, a sentence or a letter
+    (ғ written as г, ҳ as х) that differs is a mistake in one of them."""
+    latin = dict(translated("uz_Latn"))
+    problems = []
+    for key, cyrillic_forms in translated("uz_Cyrl"):
+        for latin_form, cyrillic_form in zip(latin[key], cyrillic_forms, strict=True):
+            expected, found = comparable(to_cyrillic(latin_form)), comparable(cyrillic_form)
+            if expected != found:
+                differ = difflib.SequenceMatcher(a=expected, b=found, autojunk=False)
+                changes = [
+                    f"{' '.join(expected[a1:a2]) or '∅'} → {' '.join(found[b1:b2]) or '∅'}"
+                    for op, a1, a2, b1, b2 in differ.get_opcodes()
+                    if op != "equal"
+                ]
+                problems.append(f"{_show(key)}: {'; '.join(changes)}")
+    assert not problems, "uz_Latn (transliterated) → uz_Cyrl:\n" + "\n".join(problems)
 
 
 _WRONG_OKINA = re.compile(r"[OoGg]['‘’`´]")  # oʻ and gʻ take U+02BB

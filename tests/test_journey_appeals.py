@@ -519,7 +519,7 @@ async def test_information_is_added_with_a_file_and_a_limit_hint(
     )
     await telegram.feed(document(ALICE))
     waiting = telegram.last_message(ALICE)
-    assert "Файлов ждут отправки: 1." in waiting["text"]
+    assert "Файлов к отправке: 1." in waiting["text"]
     assert button_ids(waiting) == ["send", "u:back"]
     done = await telegram.say(ALICE, "Вот копия договора.")
 

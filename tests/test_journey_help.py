@@ -349,7 +349,7 @@ async def test_hostile_input_in_the_description_gets_a_hint_and_the_same_questio
     assert question["text"].startswith(prompt)
 
     wall = await telegram.say(ALICE, "Помогите " * 1111 + "!")  # 10,000 characters
-    assert wall["text"].startswith("Слишком длинно (10000 знаков). Пожалуйста, сократите до 3000")
+    assert wall["text"].startswith("Слишком длинно (знаков: 10000). Пожалуйста, сократите до 3000")
     assert prompt in wall["text"]
     assert len(wall["text"]) < 600  # the input is not echoed back
 
@@ -401,7 +401,7 @@ async def test_while_a_case_is_open_everything_sent_is_added_with_a_short_acknow
     refused = await send(telegram, ALICE, tg.sticker(ALICE))
     assert refused["text"].startswith("Это нельзя добавить к запросу.")
     too_long = await telegram.say(ALICE, "я" * 3500)
-    assert too_long["text"].startswith("Сообщение слишком длинное (3500 знаков).")
+    assert too_long["text"].startswith("Сообщение слишком длинное (знаков: 3500).")
 
     rows = await messages_of(app, case)
     assert [m.kind for m in rows] == [
