@@ -9,6 +9,7 @@ from services.canned import CannedError, load_canned
 from services.i18n import LOCALES
 from tests.test_catalogs import apostrophe_problems, words_in_script
 from tests.test_guidance import _PHONE, CHECK_WORDS, FACTS_NUMBERS, UNCERTAIN_MARKERS
+from tests.uzbek_scripts import differences
 
 
 def test_the_shipped_library_has_every_code_in_every_locale() -> None:
@@ -113,6 +114,14 @@ def test_each_text_is_in_its_script_short_and_sent_as_written(item: tuple[str, s
     else:
         assert not words_in_script(text, "LATIN") - LATIN_IN_CYRILLIC - {"Telegram"}
         assert not _LOWERCASE_YOU.findall(text), "«Вы» is written with a capital letter"
+
+
+@pytest.mark.parametrize("code", LIBRARY.codes)
+def test_the_uzbek_cyrillic_text_is_the_latin_one_in_the_other_script(code: str) -> None:
+    latin, cyrillic = LIBRARY.text(code, "uz_Latn"), LIBRARY.text(code, "uz_Cyrl")
+    assert latin is not None
+    assert cyrillic is not None
+    assert differences(latin, cyrillic) == []
 
 
 def test_the_numbers_people_need_are_in_every_locale() -> None:

@@ -30,6 +30,7 @@ from services.guidance import (
 from services.i18n import LOCALES, Catalogs
 from tests.conftest import SettingsFactory
 from tests.test_catalogs import apostrophe_problems, words_in_script
+from tests.uzbek_scripts import differences
 
 WHATSAPP_BODY_LIMIT = 1_500  # what a page may take, title and sources included (Twilio: 1,600)
 
@@ -185,6 +186,19 @@ def test_cyrillic_articles_have_no_stray_latin(article: guidance.Article) -> Non
     if article.locale == "uz_Cyrl":
         assert "\u02bb" not in _all_text(article)
         assert "\u02bc" not in _all_text(article)
+
+
+@pytest.mark.parametrize("article_id", LIBRARY.ids)
+def test_the_uzbek_cyrillic_article_is_the_latin_one_in_the_other_script(article_id: str) -> None:
+    latin, cyrillic = LIBRARY.article("uz_Latn", article_id), LIBRARY.article("uz_Cyrl", article_id)
+    assert latin is not None
+    assert cyrillic is not None
+    for latin_text, cyrillic_text in [
+        (latin.title, cyrillic.title),
+        (", ".join(latin.keywords), ", ".join(cyrillic.keywords)),
+        (latin.text, cyrillic.text),
+    ]:
+        assert differences(latin_text, cyrillic_text) == []
 
 
 @pytest.mark.parametrize(

@@ -1,16 +1,22 @@
-"""Uzbek Latin → Cyrillic, as the official orthographies pair them, for checking that the
-uz_Cyrl catalog says word for word what the uz_Latn one says.
+"""Uzbek Latin → Cyrillic, as the official orthographies pair them, for checking that an
+uz_Cyrl text (a catalog message, an article, a canned reply) says word for word what its
+uz_Latn text says.
 
 The pairing is exact but for a few letters the Latin alphabet merges: `e` is э at the start
 of a word and after a vowel, е elsewhere; `ts` may be ц (Russian loanwords); loanwords keep
-the Russian ь and ъ in Cyrillic (sentyabr / сентябрь). `comparable` folds those, so a
-transliterated Latin text and its Cyrillic catalog text compare equal word for word.
-Placeholders, addresses, handles, commands and numbers are kept as they are.
+the Russian ь and ъ in Cyrillic (sentabr / сентябрь); and Cyrillic writing often leaves out
+the hyphen after a number (2025-yil 1-yanvar / 2025 йил 1 январ). `comparable` folds those,
+so a transliterated Latin text and its Cyrillic text compare equal word for word.
+Placeholders, addresses, handles, commands and numbers are kept as they are, and so are the
+words a Cyrillic text writes in Latin letters (names, foreign terms: `kept`; the script tests
+say which may be).
 """
 
+import difflib
 import re
+from collections.abc import Collection
 
-_KEPT = re.compile(
+_PROTECTED = re.compile(
     r"\{[^{}]*\}"  # {placeholder}
     r"|https?://\S+?(?=[)»\",;.]?(?:\s|$))"
     r"|[\w.+-]+@[\w-]+(?:\.[\w-]+)+"  # e-mail
@@ -20,15 +26,24 @@ _KEPT = re.compile(
     r"|\+?\d[\d\s()-]{4,}\d"  # phone numbers
     r"|\bID\b|\bEPS(?:-TOPIK)?\b|\bE-9\b"  # written in Latin letters in Cyrillic text too
 )
-# Names the Cyrillic catalog spells its own way.
+# Names the catalogs spell in Cyrillic letters (articles keep them in Latin: `kept`).
 _NAMES = {"YİMER": "ЙИМЕР"}
 _APOSTROPHES = "ʻʼ'‘’`"
 _LATIN_VOWELS = set("aeiouAEIOU")
 _LETTERS = dict(zip("abdfghijklmnopqrstuvxyzcw", "абдфгҳижклмнопқрстувхйзсв", strict=True))
 _DIGRAPHS = {"sh": "ш", "ch": "ч", "yo": "ё", "yu": "ю", "ya": "я", "ye": "е"}
 # Loanwords whose Cyrillic keeps the Russian spelling beyond what `comparable` folds.
-_LOANWORDS = (("menyu", "меню"), ("whatsapp", "ватсап"), ("telegram", "телеграм"))
-_LATIN_WORD = re.compile(rf"[A-Za-z][A-Za-z{_APOSTROPHES}]*")
+_LOANWORDS = (
+    ("menyu", "меню"),
+    ("sentabr", "сентябр"),
+    ("oktabr", "октябр"),
+    ("whatsapp", "ватсап"),
+    ("telegram", "телеграм"),
+)
+_LATIN_LETTERS = "A-Za-zÇçĞğİıÖöŞşÜü"  # and the Turkish ones, for Turkish terms
+_LATIN_WORD = re.compile(rf"[{_LATIN_LETTERS}][{_LATIN_LETTERS}{_APOSTROPHES}]*")
+_NUMBER_HYPHEN = re.compile(r"(\d)-(?=[^\W\d])")
+_PUNCTUATION = '.,:;!?()[]«»"“”—–…*_•·-'
 
 
 def _cased(cyrillic: str, latin: str) -> str:
@@ -68,23 +83,24 @@ def word_to_cyrillic(word: str) -> str:
     return "".join(out)
 
 
-def to_cyrillic(text: str) -> str:
+def to_cyrillic(text: str, kept: Collection[str] = ()) -> str:
     for latin, cyrillic in _NAMES.items():
-        text = text.replace(latin, cyrillic)
+        if latin not in kept:
+            text = text.replace(latin, cyrillic)
+
+    def word(match: re.Match[str]) -> str:
+        return match.group() if match.group() in kept else word_to_cyrillic(match.group())
+
     parts, start = [], 0
-    for kept in _KEPT.finditer(text):
-        parts.append(
-            _LATIN_WORD.sub(lambda m: word_to_cyrillic(m.group()), text[start : kept.start()])
-        )
-        parts.append(kept.group())
-        start = kept.end()
-    parts.append(_LATIN_WORD.sub(lambda m: word_to_cyrillic(m.group()), text[start:]))
+    for protected in _PROTECTED.finditer(text):
+        parts.append(_LATIN_WORD.sub(word, text[start : protected.start()]))
+        parts.append(protected.group())
+        start = protected.end()
+    parts.append(_LATIN_WORD.sub(word, text[start:]))
     return "".join(parts)
 
 
 def _fold(word: str) -> str:
-    if _KEPT.fullmatch(word):
-        return word
     word = word.lower().replace("нц", "нс").replace("ц", "тс").replace("ь", "")
     word = re.sub("ъ(?=[еёюя])", "", word).replace("э", "е")
     return re.sub("ий$", "и", word)
@@ -94,12 +110,26 @@ def comparable(cyrillic_text: str) -> list[str]:
     """The text's words, folded where the two scripts may legitimately differ."""
     words: list[str] = []
     start = 0
-    for kept in [*_KEPT.finditer(cyrillic_text), None]:
-        end = kept.start() if kept else len(cyrillic_text)
-        for token in re.split(r"[\s/]+", cyrillic_text[start:end]):
-            if token := token.strip('.,:;!?()[]«»"“”—–…*_•·-'):
+    for protected in [*_PROTECTED.finditer(cyrillic_text), None]:
+        end = protected.start() if protected else len(cyrillic_text)
+        between = _NUMBER_HYPHEN.sub(r"\1 ", cyrillic_text[start:end])
+        for token in re.split(r"[\s/]+", between):
+            if token := token.strip(_PUNCTUATION):
                 words.append(_fold(token))
-        if kept:
-            words.append(kept.group().strip())
-            start = kept.end()
+        if protected:
+            words.append(protected.group().strip())
+            start = protected.end()
     return words
+
+
+def differences(latin_text: str, cyrillic_text: str) -> list[str]:
+    """Where the Cyrillic text's words are not the Latin text's in the other script, as
+    «expected → found»; none when it is the same text."""
+    kept = set(_LATIN_WORD.findall(_PROTECTED.sub(" ", cyrillic_text)))
+    expected, found = comparable(to_cyrillic(latin_text, kept)), comparable(cyrillic_text)
+    differ = difflib.SequenceMatcher(a=expected, b=found, autojunk=False)
+    return [
+        f"{' '.join(expected[a1:a2]) or '∅'} → {' '.join(found[b1:b2]) or '∅'}"
+        for operation, a1, a2, b1, b2 in differ.get_opcodes()
+        if operation != "equal"
+    ]
