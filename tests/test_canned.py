@@ -8,7 +8,13 @@ import pytest
 from services.canned import CannedError, load_canned
 from services.i18n import LOCALES
 from tests.test_catalogs import apostrophe_problems, words_in_script
-from tests.test_guidance import _PHONE, CHECK_WORDS, FACTS_NUMBERS, UNCERTAIN_MARKERS
+from tests.test_guidance import (
+    _PHONE,
+    CHECK_WORDS,
+    FACTS_NUMBERS,
+    UNCERTAIN_MARKERS,
+    numbers_stated,
+)
 from tests.uzbek_scripts import differences
 
 
@@ -114,6 +120,12 @@ def test_each_text_is_in_its_script_short_and_sent_as_written(item: tuple[str, s
     else:
         assert not words_in_script(text, "LATIN") - LATIN_IN_CYRILLIC - {"Telegram"}
         assert not _LOWERCASE_YOU.findall(text), "«Вы» is written with a capital letter"
+
+
+@pytest.mark.parametrize("code", LIBRARY.codes)
+def test_every_locale_states_the_same_numbers(code: str) -> None:
+    stated = [numbers_stated(LIBRARY.text(code, locale) or "") for locale in LOCALES]
+    assert all(numbers == stated[0] for numbers in stated)
 
 
 @pytest.mark.parametrize("code", LIBRARY.codes)

@@ -5,6 +5,7 @@ broken library that stops start-up in one line."""
 
 import re
 import shutil
+from collections import Counter
 from collections.abc import Iterator
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -186,6 +187,26 @@ def test_cyrillic_articles_have_no_stray_latin(article: guidance.Article) -> Non
     if article.locale == "uz_Cyrl":
         assert "\u02bb" not in _all_text(article)
         assert "\u02bc" not in _all_text(article)
+
+
+_NUMBER_IN_TEXT = re.compile(r"\d+(?:[ .,:]\d+)*")
+
+
+def numbers_stated(text: str) -> Counter[str]:
+    """Every number a text states (phone numbers, amounts, dates), spaces dropped."""
+    return Counter(number.replace(" ", "") for number in _NUMBER_IN_TEXT.findall(text))
+
+
+@pytest.mark.parametrize("article_id", LIBRARY.ids)
+def test_every_locale_states_the_same_numbers(article_id: str) -> None:
+    """A hotline, a fee or a date changed in one language must be changed in all three."""
+    stated = {}
+    for locale in LOCALES:
+        article = LIBRARY.article(locale, article_id)
+        assert article is not None
+        stated[locale] = numbers_stated(article.text)
+    assert stated["uz_Cyrl"] == stated["uz_Latn"]
+    assert stated["ru"] == stated["uz_Latn"]
 
 
 @pytest.mark.parametrize("article_id", LIBRARY.ids)
