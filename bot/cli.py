@@ -138,6 +138,35 @@ async def _db_reencrypt(args: argparse.Namespace) -> None:
     print(f"re-encrypted {count} values with the first DATA_KEY key; older keys can be dropped")
 
 
+async def _db_backup(args: argparse.Namespace) -> None:
+    from sqlalchemy.engine import make_url
+
+    from bot.backup import BackupError, backup_sqlite
+
+    settings = load_database_settings()
+    if not settings.is_sqlite:
+        raise CommandError(
+            "PostgreSQL is backed up with its own tools: pg_dump --format=custom "
+            "(README, «Backups»)"
+        )
+    database = make_url(settings.database_url).database
+    if not database or database == ":memory:":
+        raise CommandError("an in-memory database cannot be backed up")
+    try:
+        made = await asyncio.to_thread(backup_sqlite, Path(database), Path(args.file))
+    except BackupError as error:
+        raise CommandError(str(error)) from error
+    print(
+        f"backup written: {made.path} ({made.size_bytes / 1_000_000:.1f} MB, "
+        f"database revision {made.revision or 'none'})\n"
+        "Personal data in it can be read only with the key it was written with (DATA_KEY, "
+        f"or {Path(database).parent / 'data.key'} if DATA_KEY is not set): keep a copy of "
+        "the key safe, and apart from the backups.\n"
+        f"To restore: stop `vatandosh run`, then put the file in place of {database} "
+        "(and remove any -wal and -shm files beside it)."
+    )
+
+
 async def _operators_database() -> Database:
     """The database, migrated (SQLite) or checked to be up to date (PostgreSQL). Operators'
     accounts hold nothing encrypted, so DATA_KEY is not needed here."""
@@ -264,6 +293,13 @@ def _parser() -> argparse.ArgumentParser:
         _db_reencrypt,
         db_commands,
     )
+    backup = command(
+        "backup",
+        "copy the SQLite database into a new file while the bot runs, and check the copy",
+        _db_backup,
+        db_commands,
+    )
+    backup.add_argument("file", metavar="FILE", help="the new file to write")
     _operator_commands(commands, command, version)
     _broadcast_commands(commands, command, version)
     _outbox_commands(commands, command, version)

@@ -2,6 +2,8 @@
 clear one-line errors for bad settings."""
 
 import os
+import shutil
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -36,7 +38,16 @@ def vatandosh(
 
 @pytest.mark.parametrize(
     "command",
-    [[], ["chat"], ["run"], ["db"], ["db", "upgrade"], ["db", "current"], ["db", "reencrypt"]],
+    [
+        [],
+        ["chat"],
+        ["run"],
+        ["db"],
+        ["db", "upgrade"],
+        ["db", "current"],
+        ["db", "reencrypt"],
+        ["db", "backup"],
+    ],
 )
 def test_every_command_has_version_and_help(command: list[str], tmp_path: Path) -> None:
     version = vatandosh(*command, "--version", cwd=tmp_path, env=environment())
@@ -93,6 +104,56 @@ def test_db_upgrade_and_current(empty_database_url: str, tmp_path: Path) -> None
 
     current = vatandosh("db", "current", cwd=tmp_path, env=env)
     assert current.stdout.strip().endswith("up to date")
+
+
+def test_db_backup_copies_the_database_in_use_and_the_copy_restores(tmp_path: Path) -> None:
+    """The bot may be in the middle of a write: the backup is what was committed, whole, and
+    the conversation goes on from it with the same key."""
+    env = environment()
+    vatandosh("chat", "--as", "alice", cwd=tmp_path, env=env, stdin="3\n1\n")  # ru, consent
+    live = tmp_path / "var"
+    committed = sqlite3.connect(live / "vatandosh.db")  # its commit stays in the -wal file
+    committed.execute("PRAGMA wal_autocheckpoint = 0")
+    committed.execute("CREATE TABLE committed_lately (x INTEGER)")
+    committed.commit()
+    writing = sqlite3.connect(live / "vatandosh.db")
+    writing.execute("BEGIN IMMEDIATE")
+    writing.execute("CREATE TABLE not_committed (x INTEGER)")
+    try:
+        made = vatandosh("db", "backup", "var/copy.db", cwd=tmp_path, env=env)
+        again = vatandosh("db", "backup", "var/copy.db", cwd=tmp_path, env=env)
+    finally:
+        writing.rollback()
+        writing.close()
+        committed.close()
+
+    assert made.returncode == 0, made.stderr
+    assert made.stdout.startswith("backup written: var/copy.db (")
+    assert "data.key" in made.stdout  # where the key is that the copy needs
+    assert (again.returncode, again.stderr.strip()) == (
+        2, "vatandosh: var/copy.db exists already: name a new file"
+    )  # fmt: skip
+    copy = sqlite3.connect(live / "copy.db")
+    tables = {name for (name,) in copy.execute("SELECT name FROM sqlite_master")}
+    copy.close()
+    assert "not_committed" not in tables
+    assert {"person", "committed_lately"} <= tables
+
+    restored = tmp_path / "restored" / "var"
+    restored.mkdir(parents=True)
+    shutil.copy(live / "copy.db", restored / "vatandosh.db")
+    shutil.copy(live / "data.key", restored / "data.key")
+    result = vatandosh("chat", "--as", "alice", cwd=restored.parent, env=env, stdin="menyu\n")
+    assert "(continuing as alice" in result.stdout
+    assert "Главное меню" in result.stdout  # her language and consent came back with her
+
+
+def test_db_backup_leaves_postgresql_to_its_own_tools(tmp_path: Path) -> None:
+    env = environment("postgresql+asyncpg://postgres@127.0.0.1:5432/never_connected")
+    refused = vatandosh("db", "backup", "copy.dump", cwd=tmp_path, env=env)
+    assert refused.returncode == 2
+    assert "pg_dump" in refused.stderr
+    assert not (tmp_path / "copy.dump").exists()
 
 
 def test_chat_refuses_a_postgresql_database_that_is_not_migrated(
