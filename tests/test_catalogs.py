@@ -312,6 +312,28 @@ def test_placeholders_are_kept_in_every_translation(locale: str) -> None:
     assert not problems, f"{locale}:\n" + "\n".join(problems)
 
 
+_NUMBER = re.compile(r"\d+(?:[ .,:]\d+)*")
+
+
+def numbers_in(text: str) -> Counter[str]:
+    """The numbers a message states itself (hours, days, limits, phone numbers), not those
+    its placeholders will bring."""
+    return Counter(n.replace(" ", "") for n in _NUMBER.findall(_PLACEHOLDER.sub("", text)))
+
+
+@pytest.mark.parametrize("locale", LOCALES)
+def test_every_translation_states_the_numbers_of_its_english(locale: str) -> None:
+    """«22:00–08:00», «14 digits», «30 days», a hotline: a number changed or lost in one
+    language tells that reader something else."""
+    problems = [
+        f"{_show(key)}: {dict(numbers_in(form))}, expected {dict(numbers_in(key[1][0]))}"
+        for key, forms in translated(locale)
+        for form in forms[:1]  # plural forms may spell "1" as a word
+        if numbers_in(form) != numbers_in(key[1][0])
+    ]
+    assert not problems, f"{locale}:\n" + "\n".join(problems)
+
+
 # -- plural forms ---------------------------------------------------------------------------
 
 
