@@ -141,29 +141,36 @@ async def _db_reencrypt(args: argparse.Namespace) -> None:
 async def _db_backup(args: argparse.Namespace) -> None:
     from sqlalchemy.engine import make_url
 
-    from bot.backup import BackupError, backup_sqlite
+    from bot.backup import BackupError, backup_postgresql, backup_sqlite
 
     settings = load_database_settings()
-    if not settings.is_sqlite:
-        raise CommandError(
-            "PostgreSQL is backed up with its own tools: pg_dump --format=custom "
-            "(README, «Backups»)"
-        )
+    target = Path(args.file)
     database = make_url(settings.database_url).database
-    if not database or database == ":memory:":
-        raise CommandError("an in-memory database cannot be backed up")
     try:
-        made = await asyncio.to_thread(backup_sqlite, Path(database), Path(args.file))
+        if not settings.is_sqlite:
+            made = await asyncio.to_thread(backup_postgresql, settings.database_url, target)
+            key = "DATA_KEY"
+            restore = (
+                f"pg_restore --no-owner --dbname=NEW_EMPTY_DATABASE {made.path}, then point "
+                "DATABASE_URL at it (`vatandosh db upgrade` if it is from an older release)."
+            )
+        elif not database or database == ":memory:":
+            raise CommandError("an in-memory database cannot be backed up")
+        else:
+            made = await asyncio.to_thread(backup_sqlite, Path(database), target)
+            key = f"DATA_KEY, or {Path(database).parent / 'data.key'} if DATA_KEY is not set"
+            restore = (
+                f"stop `vatandosh run`, remove any -wal and -shm files beside {database}, "
+                "and put the file in its place."
+            )
     except BackupError as error:
         raise CommandError(str(error)) from error
     print(
         f"backup written: {made.path} ({made.size_bytes / 1_000_000:.1f} MB, "
         f"database revision {made.revision or 'none'})\n"
-        "Personal data in it can be read only with the key it was written with (DATA_KEY, "
-        f"or {Path(database).parent / 'data.key'} if DATA_KEY is not set): keep a copy of "
-        "the key safe, and apart from the backups.\n"
-        f"To restore: stop `vatandosh run`, then put the file in place of {database} "
-        "(and remove any -wal and -shm files beside it)."
+        f"Personal data in it can be read only with the key it was written with ({key}): "
+        "keep a copy of the key safe, and apart from the backups.\n"
+        f"To restore: {restore}"
     )
 
 
@@ -295,7 +302,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     backup = command(
         "backup",
-        "copy the SQLite database into a new file while the bot runs, and check the copy",
+        "copy the database into a new file while the bot runs, and check the copy",
         _db_backup,
         db_commands,
     )

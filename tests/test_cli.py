@@ -9,8 +9,10 @@ import sys
 from pathlib import Path
 
 import pytest
+from sqlalchemy.engine import make_url
 
 from bot import __version__
+from bot.migrate import head_revision
 from tests.conftest import TEST_DATA_KEY
 
 VATANDOSH = [sys.executable, "-m", "bot.cli"]
@@ -148,11 +150,39 @@ def test_db_backup_copies_the_database_in_use_and_the_copy_restores(tmp_path: Pa
     assert "Главное меню" in result.stdout  # her language and consent came back with her
 
 
-def test_db_backup_leaves_postgresql_to_its_own_tools(tmp_path: Path) -> None:
-    env = environment("postgresql+asyncpg://postgres@127.0.0.1:5432/never_connected")
+def test_db_backup_of_postgresql_is_a_pg_dump_that_restores(
+    database_url: str, empty_database_url: str, tmp_path: Path
+) -> None:
+    if not database_url.startswith("postgresql"):
+        pytest.skip("PostgreSQL's backup (SQLite's is the test above)")
+    env = environment(database_url, DATA_KEY=TEST_DATA_KEY)
+    vatandosh("chat", "--as", "alice", cwd=tmp_path, env=env, stdin="3\n1\n")  # ru, consent
+
+    made = vatandosh("db", "backup", "copy.dump", cwd=tmp_path, env=env)
+    assert made.returncode == 0, made.stderr
+    assert made.stdout.startswith("backup written: copy.dump (")
+    assert f"database revision {head_revision()})" in made.stdout  # read back from the archive
+
+    empty = make_url(empty_database_url)
+    restored = subprocess.run(
+        ["pg_restore", "--no-owner", f"--dbname={empty.database}", "copy.dump"],
+        cwd=tmp_path, capture_output=True, text=True, timeout=60, check=False,
+        env={**os.environ, "PGHOST": empty.host or "", "PGPORT": str(empty.port or 5432),
+             "PGUSER": empty.username or ""},
+    )  # fmt: skip
+    assert restored.returncode == 0, restored.stderr
+    after = environment(empty_database_url, DATA_KEY=TEST_DATA_KEY)
+    result = vatandosh("chat", "--as", "alice", cwd=tmp_path, env=after, stdin="menyu\n")
+    assert "(continuing as alice" in result.stdout, result.stderr
+    assert "Главное меню" in result.stdout
+
+
+def test_db_backup_without_pg_dump_says_what_to_install(tmp_path: Path) -> None:
+    env = environment("postgresql+asyncpg://postgres@127.0.0.1:5432/never_connected", PATH="")
     refused = vatandosh("db", "backup", "copy.dump", cwd=tmp_path, env=env)
-    assert refused.returncode == 2
-    assert "pg_dump" in refused.stderr
+    assert (refused.returncode, refused.stderr.strip()) == (
+        2, "vatandosh: pg_dump and pg_restore are needed (Debian: postgresql-client)"
+    )  # fmt: skip
     assert not (tmp_path / "copy.dump").exists()
 
 
