@@ -7,8 +7,8 @@ bot never waits for them), compacted, into a new file; the copy is then checked 
 called a backup.
 
 PostgreSQL: pg_dump in its custom format (one snapshot, restored with pg_restore), then
-pg_restore reads the archive's table of contents back as the check. The password goes to
-pg_dump in its environment, never on its command line.
+pg_restore reads the schema revision back out of the archive as the check. The connection
+goes to pg_dump in libpq's environment variables (the password never on a command line).
 """
 
 import os
@@ -78,15 +78,7 @@ def backup_postgresql(database_url: str, target: Path) -> Backup:
     pg_dump, pg_restore = shutil.which("pg_dump"), shutil.which("pg_restore")
     if pg_dump is None or pg_restore is None:
         raise BackupError("pg_dump and pg_restore are needed (Debian: postgresql-client)")
-    url = make_url(database_url)
-    connection = {
-        "PGHOST": url.host,
-        "PGPORT": str(url.port) if url.port else None,
-        "PGUSER": url.username,
-        "PGPASSWORD": url.password if isinstance(url.password, str) else None,
-        "PGDATABASE": url.database,
-    }
-    env = {**os.environ, **{name: value for name, value in connection.items() if value}}
+    env = {**os.environ, **libpq_environment(database_url)}
     dumped = subprocess.run(
         [pg_dump, "--format=custom", "--no-owner", f"--file={target}"],
         env=env, capture_output=True, text=True, check=False,
@@ -106,6 +98,29 @@ def backup_postgresql(database_url: str, target: Path) -> Backup:
         raise BackupError(f"the archive in {target} cannot be read back: {detail}")
     revision = lines[copy_at + 1].strip()
     return Backup(target, target.stat().st_size, None if revision == "\\." else revision)
+
+
+def libpq_environment(database_url: str) -> dict[str, str]:
+    """The connection of a SQLAlchemy URL as libpq's environment variables."""
+    url = make_url(database_url)
+    connection = {
+        "PGHOST": url.host,
+        "PGPORT": str(url.port) if url.port else None,
+        "PGUSER": url.username,
+        "PGPASSWORD": url.password if isinstance(url.password, str) else None,
+        "PGDATABASE": url.database,
+        "PGSSLMODE": _ssl_mode(url.query.get("sslmode") or url.query.get("ssl")),
+    }
+    return {name: value for name, value in connection.items() if value}
+
+
+_LIBPQ_SSL_MODES = {"disable", "allow", "prefer", "require", "verify-ca", "verify-full"}
+
+
+def _ssl_mode(given: str | tuple[str, ...] | None) -> str | None:
+    """asyncpg's `ssl=require` (or `sslmode=…`) as libpq's PGSSLMODE."""
+    mode = given[-1] if isinstance(given, tuple) else given
+    return mode if mode in _LIBPQ_SSL_MODES else None
 
 
 def _last_line(text: str) -> str:

@@ -12,6 +12,7 @@ import pytest
 from sqlalchemy.engine import make_url
 
 from bot import __version__
+from bot.backup import libpq_environment
 from bot.migrate import head_revision
 from tests.conftest import TEST_DATA_KEY
 
@@ -175,6 +176,17 @@ def test_db_backup_of_postgresql_is_a_pg_dump_that_restores(
     result = vatandosh("chat", "--as", "alice", cwd=tmp_path, env=after, stdin="menyu\n")
     assert "(continuing as alice" in result.stdout, result.stderr
     assert "Главное меню" in result.stdout
+
+
+def test_pg_dump_is_given_the_connection_in_its_environment() -> None:
+    url = "postgresql+asyncpg://vatandosh:s%40cret@db.example.org:6432/bot?ssl=require"
+    assert libpq_environment(url) == {
+        "PGHOST": "db.example.org", "PGPORT": "6432", "PGUSER": "vatandosh",
+        "PGPASSWORD": "s@cret", "PGDATABASE": "bot", "PGSSLMODE": "require",
+    }  # fmt: skip
+    assert libpq_environment("postgresql+asyncpg://postgres@127.0.0.1/test") == {
+        "PGHOST": "127.0.0.1", "PGUSER": "postgres", "PGDATABASE": "test",
+    }  # fmt: skip
 
 
 def test_db_backup_without_pg_dump_says_what_to_install(tmp_path: Path) -> None:
