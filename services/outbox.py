@@ -140,8 +140,10 @@ _ClaimQuery = Select[int, int | None, str, str, str, int, str, bool]
 
 
 def _claim_query(*, for_address: bool) -> _ClaimQuery:
-    """Due rows of the channels `channels`, oldest first, at most `limit`, none for a chat
-    with a row in flight (see claim_due); with `for_address`, only those to `address`."""
+    """Due rows of the channels `channels`, the longest due first (not_before, then id: the
+    order of ix_outbox_due, so the batch is read off the index and the rows waiting behind
+    it are never read), at most `limit`, none for a chat with a row in flight (see
+    claim_due); with `for_address`, only those to `address`."""
     now = bindparam("now", type_=OutboxMessage.not_before.type)
     claimed = aliased(OutboxMessage)
     in_flight = select(_chat_key(claimed)).where(
@@ -170,7 +172,7 @@ def _claim_query(*, for_address: bool) -> _ClaimQuery:
             or_(OutboxMessage.claimed_until.is_(None), OutboxMessage.claimed_until < now),
             _chat_key(OutboxMessage).not_in(in_flight),
         )
-        .order_by(OutboxMessage.id)
+        .order_by(OutboxMessage.not_before, OutboxMessage.id)
         .limit(bindparam("limit", type_=Integer))
         .with_for_update(of=OutboxMessage, skip_locked=True)
     )
@@ -202,8 +204,8 @@ async def claim_due(
     lease: timedelta,
     address: str | None = None,
 ) -> list[ClaimedMessage]:
-    """Take up to `limit` due rows for these channels, oldest first, for `lease`. A claim
-    that is not settled in time (a crash) expires.
+    """Take up to `limit` due rows for these channels, the longest due first, for `lease`.
+    A claim that is not settled in time (a crash) expires.
 
     One chat's messages go in order, whoever sends them: no row is taken for an address
     that has a row in flight (claimed by this sender's previous batch or by another

@@ -123,6 +123,47 @@ async def test_a_new_person_is_created_once_with_their_conversation(app: Applica
         assert (conversation.journey, conversation.step) == ("onboarding", "language")
 
 
+async def test_a_claim_reads_its_batch_off_the_due_index_without_sorting_the_queue(
+    app: Application,
+) -> None:
+    """A claim takes due rows in ix_outbox_due's own order and stops at its batch: when the
+    database read every due row and sorted them, a broadcast of 100,000 queued made each
+    claim on SQLite 57 ms (holding the write lock), and a million ten times that."""
+    for chat in range(3):
+        await enqueue_texts(app, FIRST + chat, "Консульство работает 1 декабря.")
+    executed: list[tuple[str, Any]] = []
+
+    def note(_conn: Any, _cursor: Any, statement: str, parameters: Any, *_args: Any) -> None:
+        executed.append((statement, parameters))
+
+    event.listen(app.db.engine.sync_engine, "before_cursor_execute", note)
+    try:
+        async with app.db.transaction() as session:
+            claimed = await outbox.claim_due(
+                session, app.cipher, now=app.clock.now(), channels=["telegram"], limit=2,
+                lease=timedelta(minutes=1),
+            )  # fmt: skip
+    finally:
+        event.remove(app.db.engine.sync_engine, "before_cursor_execute", note)
+    assert len(claimed) == 2
+    [(claim, parameters)] = [
+        (statement, parameters)
+        for statement, parameters in executed
+        if statement.lstrip().startswith("SELECT outbox.id")
+    ]
+    async with app.db.transaction() as session:
+        connection = await session.connection()
+        if app.db.is_sqlite:
+            plan = await connection.exec_driver_sql(f"EXPLAIN QUERY PLAN {claim}", parameters)
+        else:  # only index scans, and a sort only where nothing else can do
+            for setting in ("enable_seqscan", "enable_bitmapscan", "enable_sort"):
+                await connection.exec_driver_sql(f"SET LOCAL {setting} = off")
+            plan = await connection.exec_driver_sql(f"EXPLAIN {claim}", parameters)
+        lines = [" ".join(str(field) for field in row) for row in plan]
+    assert any("ix_outbox_due" in line for line in lines), lines
+    assert not any("B-TREE FOR ORDER BY" in line or "Sort" in line for line in lines), lines
+
+
 async def test_messages_sent_at_the_same_time_are_marked_in_one_transaction(
     telegram: TelegramHarness,
 ) -> None:
