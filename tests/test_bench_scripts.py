@@ -2,8 +2,9 @@
 
 Their figures are not looked at — timing is never asserted in CI — but each script checks
 what must hold whatever the timing: every person got exactly one reply (bench.inbound,
-bench.scale), every message arrived exactly once (bench.outbound), the replayed SQL left
-the outbox as the application did (bench.floor). A script that no longer runs against
+bench.scale), every message arrived exactly once (bench.outbound), every claim was full and
+none took a message twice (bench.queue), the replayed SQL left the outbox as the
+application did (bench.floor). A script that no longer runs against
 the code, or whose check fails, fails here. On the PostgreSQL pass they get the server.
 """
 
@@ -47,6 +48,7 @@ def run_bench(module: str, *arguments: str) -> str:
         ("inbound", ["--people", "25", "--concurrency", "4"]),
         ("inbound", ["--people", "25", "--rate", "200"]),
         ("scale", ["--people", "150,300", "--updates", "10"]),
+        ("queue", ["--queued", "600,1200", "--claims", "5"]),
     ],
 )
 def test_a_benchmark_runs_and_every_person_gets_one_reply(
