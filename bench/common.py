@@ -94,6 +94,19 @@ def print_table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> Non
     sys.stdout.flush()
 
 
+def print_growth(results: Sequence[dict[str, Any]], size: str, what: str) -> None:
+    """The growth of p50, p99 and mean from the first size to the last (target: < 20 %)."""
+    if len(results) < 2:
+        return
+    small, large = results[0], results[-1]
+    growth = {key: (large[key] / small[key] - 1) * 100 for key in ("p50", "p99", "mean")}
+    print(
+        f"\nGrowth from {small[size]:,} to {large[size]:,} {what}: "
+        + ", ".join(f"{key} {value:+.0f} %" for key, value in growth.items())
+        + " (target: under 20 %)"
+    )
+
+
 def _cell(value: object) -> str:
     if isinstance(value, float):
         return f"{value:,.2f}" if value < 100 else f"{value:,.0f}"

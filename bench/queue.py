@@ -21,7 +21,7 @@ from typing import Any
 
 from sqlalchemy import insert, update
 
-from bench.common import bench_data_key, percentile, print_table, scratch_database
+from bench.common import bench_data_key, percentile, print_growth, print_table, scratch_database
 from models import OutboxMessage
 from models.db import Database
 from models.outbox import OutboxKind, OutboxStatus
@@ -109,14 +109,7 @@ async def main() -> None:
         ["queued", "filled in s", "claim p50 ms", "p99 ms", "mean ms"],
         [[f"{r['queued']:,}", r["filled_s"], r["p50"], r["p99"], r["mean"]] for r in results],
     )
-    if len(results) > 1:
-        small, large = results[0], results[-1]
-        growth = {key: (large[key] / small[key] - 1) * 100 for key in ("p50", "p99", "mean")}
-        print(
-            f"\nGrowth from {small['queued']:,} to {large['queued']:,} queued: "
-            + ", ".join(f"{key} {value:+.0f} %" for key, value in growth.items())
-            + " (target: under 20 %)"
-        )
+    print_growth(results, "queued", "queued")
 
 
 if __name__ == "__main__":

@@ -30,7 +30,7 @@ from typing import Any
 from sqlalchemy import Table, select, text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from bench.common import peak_rss_mb, percentile, print_table, scratch_database
+from bench.common import peak_rss_mb, percentile, print_growth, print_table, scratch_database
 from bench.inbound import unthrottled_app
 from models import ChannelAccount, Conversation, Person
 from models.sqlite_driver import InlineConnection
@@ -216,14 +216,7 @@ def main() -> None:
             for r in results
         ],
     )
-    if len(results) > 1:
-        small, large = results[0], results[-1]
-        growth = {key: (large[key] / small[key] - 1) * 100 for key in ("p50", "p99", "mean")}
-        print(
-            f"\nGrowth from {small['people']:,} to {large['people']:,} people: "
-            + ", ".join(f"{key} {value:+.0f} %" for key, value in growth.items())
-            + " (target: under 20 %)"
-        )
+    print_growth(results, "people", "people")
 
 
 if __name__ == "__main__":
