@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.app import Application
 from models import ChannelAccount, OutboxMessage
-from models.outbox import OutboxStatus
+from models.outbox import OutboxKind, OutboxStatus
 from scheduler.outbox_sender import OutboxSender
 from services import outbox, outbox_admin
 from services.clock import ManualClock
@@ -61,6 +61,28 @@ async def test_retry_after_postpones_the_chat_in_order_and_pauses_the_channel(
     to_alice = [p["text"] for p in telegram.messages_to(ALICE)]
     assert to_alice == ["first", "first", "second"]  # refused once, then in order
     assert await statuses(app) == [OutboxStatus.SENT] * 3
+
+
+async def test_after_an_outage_a_chats_messages_go_in_the_order_their_times_came(
+    telegram: TelegramHarness, clock: ManualClock
+) -> None:
+    """A reminder queued last night for 08:00, and the answer to what the person wrote at
+    07:00 while nothing could be sent: the answer was due first and goes first."""
+    app = telegram.app
+    async with app.db.transaction() as session:
+        outbox.enqueue(
+            session, app.cipher, person_id=None, channel="telegram", address=str(ALICE),
+            messages=[OutgoingMessage("reminder for 08:00")], now=clock.now(),
+            kind=OutboxKind.PUSH, not_before=clock.now() + timedelta(hours=2),
+        )  # fmt: skip
+    clock.advance(timedelta(hours=1))
+    await enqueue_texts(app, ALICE, "answer at 07:00")
+    clock.advance(timedelta(hours=3))  # the sender was away all this time
+
+    assert await app.sender.deliver_due() == 2
+    assert [p["text"] for p in telegram.messages_to(ALICE)] == [
+        "answer at 07:00", "reminder for 08:00"
+    ]  # fmt: skip
 
 
 async def test_a_person_who_blocked_the_bot_is_marked_unreachable_until_they_write_again(
