@@ -166,8 +166,8 @@ class OutboxSender:
                         address=address,
                     )
                 self._backlogged = len(batch) >= self._batch_size
-                by_recipient = groupby(  # a stable sort: each chat's rows in claim order
-                    sorted(batch, key=lambda m: (m.channel, m.address)),
+                by_recipient = groupby(
+                    sorted(batch, key=lambda m: (m.channel, m.address, m.id)),
                     key=lambda m: (m.channel, m.address),
                 )
                 self._claimed.update(message.id for message in batch)

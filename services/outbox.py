@@ -143,11 +143,26 @@ def _claim_query(*, for_address: bool) -> _ClaimQuery:
     """Due rows of the channels `channels`, the longest due first (not_before, then id: the
     order of ix_outbox_due, so the batch is read off the index and the rows waiting behind
     it are never read), at most `limit`, none for a chat with a row in flight (see
-    claim_due); with `for_address`, only those to `address`."""
+    claim_due). One chat's messages go in the order they were queued, whatever their due
+    times: a row is not taken while an earlier row of its chat that this order puts after
+    it (due later) is due, or waits to be tried again — a message queued while the one
+    before waits out its back-off goes after it. (An earlier row due no later is read
+    first, so it is in the batch whenever this one is, and the sender sends a chat's rows
+    by id.) A push held for the morning, never tried, lets later ones by. With
+    `for_address`, only those to `address`."""
     now = bindparam("now", type_=OutboxMessage.not_before.type)
     claimed = aliased(OutboxMessage)
     in_flight = select(_chat_key(claimed)).where(
         claimed.status == OutboxStatus.PENDING, claimed.claimed_until >= now
+    )
+    earlier = aliased(OutboxMessage)
+    behind_an_earlier_one = exists().where(
+        earlier.channel == OutboxMessage.channel,
+        earlier.address == OutboxMessage.address,
+        earlier.status == OutboxStatus.PENDING,
+        earlier.id < OutboxMessage.id,
+        earlier.not_before > OutboxMessage.not_before,
+        or_(earlier.not_before <= now, earlier.attempts > 0),
     )
     opted_out = exists().where(
         ChannelAccount.channel == OutboxMessage.channel,
@@ -171,6 +186,7 @@ def _claim_query(*, for_address: bool) -> _ClaimQuery:
             OutboxMessage.not_before <= now,
             or_(OutboxMessage.claimed_until.is_(None), OutboxMessage.claimed_until < now),
             _chat_key(OutboxMessage).not_in(in_flight),
+            ~behind_an_earlier_one,
         )
         .order_by(OutboxMessage.not_before, OutboxMessage.id)
         .limit(bindparam("limit", type_=Integer))

@@ -63,26 +63,31 @@ async def test_retry_after_postpones_the_chat_in_order_and_pauses_the_channel(
     assert await statuses(app) == [OutboxStatus.SENT] * 3
 
 
-async def test_after_an_outage_a_chats_messages_go_in_the_order_their_times_came(
+async def test_a_message_queued_while_the_one_before_waits_for_its_retry_goes_after_it(
     telegram: TelegramHarness, clock: ManualClock
 ) -> None:
-    """A reminder queued last night for 08:00, and the answer to what the person wrote at
-    07:00 while nothing could be sent: the answer was due first and goes first."""
+    """Claims take due rows by due time, but one chat's messages go in the order they were
+    queued: the retried one is due later than the answer queued meanwhile, and still goes
+    first. A push held for the morning does not hold back what comes after it."""
     app = telegram.app
     async with app.db.transaction() as session:
         outbox.enqueue(
             session, app.cipher, person_id=None, channel="telegram", address=str(ALICE),
-            messages=[OutgoingMessage("reminder for 08:00")], now=clock.now(),
-            kind=OutboxKind.PUSH, not_before=clock.now() + timedelta(hours=2),
+            messages=[OutgoingMessage("held for the morning")], now=clock.now(),
+            kind=OutboxKind.PUSH, not_before=clock.now() + timedelta(hours=9),
         )  # fmt: skip
-    clock.advance(timedelta(hours=1))
-    await enqueue_texts(app, ALICE, "answer at 07:00")
-    clock.advance(timedelta(hours=3))  # the sender was away all this time
+    telegram.session.fail_next("sendMessage", 502, "Bad Gateway")
+    await enqueue_texts(app, ALICE, "first")
+    assert await app.sender.deliver_due() == 0  # refused: tried again after a back-off
+    await enqueue_texts(app, ALICE, "second")
+    assert await app.sender.deliver_due() == 0  # it waits behind "first"
 
+    clock.advance(timedelta(minutes=5))
     assert await app.sender.deliver_due() == 2
-    assert [p["text"] for p in telegram.messages_to(ALICE)] == [
-        "answer at 07:00", "reminder for 08:00"
-    ]  # fmt: skip
+    assert [p["text"] for p in telegram.messages_to(ALICE)] == ["first", "first", "second"]
+    clock.advance(timedelta(hours=9))
+    assert await app.sender.deliver_due() == 1
+    assert telegram.messages_to(ALICE)[-1]["text"] == "held for the morning"
 
 
 async def test_a_person_who_blocked_the_bot_is_marked_unreachable_until_they_write_again(
