@@ -1,6 +1,7 @@
 """APScheduler wiring. Durable truth stays in SQL: every process runs the same in-memory jobs,
 which only look for due rows, so nothing is lost or doubled when processes come and go."""
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
@@ -65,6 +66,22 @@ async def forget_old_flood_notices(db: Database, clock: Clock) -> int:
     return forgotten
 
 
+class _NotAnErrorAtShutdown(logging.Filter):
+    """APScheduler's shutdown cancels a job it has just started and logs that as an error
+    with a traceback. A job cut short by shutdown is not one: its transaction rolls back and
+    every process looks for due rows again on its next start."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not (record.exc_info and isinstance(record.exc_info[1], asyncio.CancelledError))
+
+
+_NOT_AN_ERROR_AT_SHUTDOWN = _NotAnErrorAtShutdown()
+
+
+def quiet_job_cancellation_at_shutdown() -> None:
+    logging.getLogger("apscheduler.executors.default").addFilter(_NOT_AN_ERROR_AT_SHUTDOWN)
+
+
 def build_scheduler(
     sender: OutboxSender,
     db: Database,
@@ -76,6 +93,7 @@ def build_scheduler(
 ) -> AsyncIOScheduler:
     """The periodic jobs; `sla` (the queue's clock: pings and escalations) runs when a staff
     group is served; `jobs` are the application's others (bot.app builds them)."""
+    quiet_job_cancellation_at_shutdown()
     scheduler = AsyncIOScheduler(timezone=UTC)
 
     async def outbox_tick() -> None:
