@@ -244,7 +244,8 @@ async def claim_due(
     member of the list for each candidate (150 ms per claim with 200 rows in flight and
     10,000 waiting, against 8 ms), where a single value is looked up in a temporary index."""
     if session.get_bind().dialect.name == "postgresql":
-        await session.execute(_CLAIMS_TAKE_TURNS if address else _CLAIMS_TAKE_TURNS_UNSORTED)
+        unsorted = address is None  # a claim of every chat's rows (see _CLAIMS_TAKE_TURNS)
+        await session.execute(_CLAIMS_TAKE_TURNS_UNSORTED if unsorted else _CLAIMS_TAKE_TURNS)
     query, params = _DUE, {"now": now, "channels": list(channels), "limit": limit}
     if address is not None:
         query, params = _DUE_TO_ADDRESS, {**params, "address": address}
