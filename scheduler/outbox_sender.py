@@ -44,16 +44,19 @@ def backoff(attempts: int) -> timedelta:
 
 class _Recipients:
     """The recipients being sent to, a task each, collected as they finish (asyncio.wait
-    over all of them at every finish cost a pass over the whole set per message)."""
+    over all of them at every finish cost a pass over the whole set per message). Each
+    task remembers how many claims had been made when it started: a claim made while it
+    was still being sent to held back whatever its chat had queued meanwhile."""
 
     def __init__(self) -> None:
-        self.tasks: set[asyncio.Task[int]] = set()
+        self.tasks: dict[asyncio.Task[int], int] = {}
+        self.claims = 0
         self._finished: asyncio.Queue[asyncio.Task[int]] = asyncio.Queue()
 
     def start(self, delivery: Coroutine[Any, Any, int]) -> None:
         task = asyncio.create_task(delivery)
         task.add_done_callback(self._finished.put_nowait)
-        self.tasks.add(task)
+        self.tasks[task] = self.claims
 
     async def settle(self, *, leaving: int) -> int:
         """Wait until at most `leaving` recipients are still being sent to; the count of
@@ -61,8 +64,31 @@ class _Recipients:
         sent = 0
         while len(self.tasks) > leaving:
             task = await self._finished.get()
-            self.tasks.discard(task)
+            del self.tasks[task]
             sent += task.result()
+        return sent
+
+    async def settle_until_more_may_be_due(self, wake: asyncio.Event) -> int:
+        """Wait until more rows may be due: something was queued (`wake`), every recipient
+        is done, or one is done that a later claim found in flight (its chat's next
+        messages were held back for it). The others go on being sent to meanwhile. Returns
+        the count of messages sent to those that finished."""
+        sent = 0
+        woken = asyncio.ensure_future(wake.wait())
+        try:
+            while self.tasks and not wake.is_set():
+                finishing = asyncio.ensure_future(self._finished.get())
+                await asyncio.wait({finishing, woken}, return_when=asyncio.FIRST_COMPLETED)
+                if not finishing.done():
+                    finishing.cancel()  # the queue keeps its item for the next get
+                    break
+                task = finishing.result()
+                started_at_claim = self.tasks.pop(task)
+                sent += task.result()
+                if started_at_claim < self.claims:
+                    break
+        finally:
+            woken.cancel()
         return sent
 
 
@@ -147,14 +173,21 @@ class OutboxSender:
 
         Each recipient's messages go one after another in a task of their own, all
         recipients at once (the limiters pace them). The next batch is claimed while the
-        last is still being sent, so the platform never waits for the database; a short
-        batch is finished before looking again, since rows held back behind the ones in
-        flight (see outbox.claim_due) become due when those are settled."""
+        last is still being sent, so the platform never waits for the database. Short of a
+        backlog, the sender claims again as soon as more may be due — something was queued,
+        or a recipient whose chat's later messages a claim held back (see outbox.claim_due)
+        is done — not when every recipient is done: one slow recipient (a chat's own limit,
+        the staff group's 20 a minute, a slow request) must not hold back everyone else's
+        replies."""
         sent = 0
         recipients = _Recipients()
+        # Only the sender's own loop listens for what is queued; a delivery to one address
+        # (the terminal chat) must not take the news from it.
+        wake = self._wake if address is None else asyncio.Event()
         keeping = asyncio.create_task(self._keep_claims(), name="outbox-leases")
         try:
             while not self._stopping and (channels := self._open_channels()):
+                wake.clear()
                 async with self._transaction() as session:
                     batch = await outbox.claim_due(
                         session,
@@ -165,6 +198,7 @@ class OutboxSender:
                         lease=self._lease,
                         address=address,
                     )
+                recipients.claims += 1
                 self._backlogged = len(batch) >= self._batch_size
                 by_recipient = groupby(
                     sorted(batch, key=lambda m: (m.channel, m.address, m.id)),
@@ -176,7 +210,7 @@ class OutboxSender:
                 if len(batch) >= self._batch_size:
                     sent += await recipients.settle(leaving=self._batch_size)
                 elif recipients.tasks:
-                    sent += await recipients.settle(leaving=0)
+                    sent += await recipients.settle_until_more_may_be_due(wake)
                 else:
                     break
         except asyncio.CancelledError:  # as in a crash: what was claimed waits for its lease

@@ -215,11 +215,13 @@ async def test_a_chats_later_message_waits_while_an_earlier_one_is_claimed(
 
 
 class HeldTransport:
-    """Telegram that keeps every message until the test lets it through."""
+    """Telegram that keeps every message (or only those to `held_address`) until the test
+    lets it through."""
 
     channel = "telegram"
 
-    def __init__(self) -> None:
+    def __init__(self, held_address: str | None = None) -> None:
+        self.held_address = held_address
         self.arrived = asyncio.Event()
         self.go = asyncio.Event()
         self.sent: list[str] = []
@@ -228,10 +230,18 @@ class HeldTransport:
         self, address: str, message: OutgoingMessage, pace: outbox.Pace = outbox.unpaced
     ) -> str | None:
         await pace()
-        self.arrived.set()
-        await self.go.wait()
+        if self.held_address in {None, address}:
+            self.arrived.set()
+            await self.go.wait()
         self.sent.append(message.text)
         return None
+
+
+async def until_sent(transport: HeldTransport, count: int) -> list[str]:
+    async with asyncio.timeout(5):
+        while len(transport.sent) < count:  # noqa: ASYNC110 (the sender's task sends them)
+            await asyncio.sleep(0.01)
+    return transport.sent
 
 
 async def test_a_message_still_being_sent_keeps_its_claim_past_the_lease(
@@ -341,3 +351,41 @@ async def test_the_sender_offloads_its_transactions_only_while_a_backlog_goes_ou
     assert await sender.deliver_due() == 1
     assert offloaded == during_backlog
     assert set(await statuses(app)) == {OutboxStatus.SENT}
+
+
+async def test_one_slow_recipient_does_not_hold_back_the_others(
+    telegram: TelegramHarness, clock: ManualClock
+) -> None:
+    """A message that waits (the staff group's 20 a minute, a chat's own limit, a slow
+    request) holds back its own chat only: a reply to someone else queued meanwhile goes
+    at once, and the slow chat's next message, queued meanwhile, follows it as soon as it
+    is done, while the staff group still waits."""
+    app = telegram.app
+    held = HeldTransport(held_address=str(ALICE))
+    group = HeldTransport()
+    group.channel = "staff"
+    sender = OutboxSender(app.db, app.cipher, {"telegram": held, "staff": group}, clock)
+    async with app.db.transaction() as session:
+        outbox.enqueue(
+            session, app.cipher, person_id=None, channel="staff", address="-100123",
+            messages=[OutgoingMessage("to the staff group")], now=clock.now(),
+        )  # fmt: skip
+    await enqueue_texts(app, ALICE, "slow")
+    sender.start()
+    try:
+        sender.wake()
+        await asyncio.wait_for(held.arrived.wait(), timeout=5)
+        await asyncio.wait_for(group.arrived.wait(), timeout=5)
+        await enqueue_texts(app, ALICE + 1, "to someone else")
+        await enqueue_texts(app, ALICE, "after the slow one")
+        sender.wake()
+        assert await until_sent(held, 1) == ["to someone else"]
+
+        held.go.set()
+        assert await until_sent(held, 3) == ["to someone else", "slow", "after the slow one"]
+        assert group.sent == []
+    finally:
+        held.go.set()
+        group.go.set()
+        await sender.stop()
+    assert await statuses(app) == [OutboxStatus.SENT] * 4
