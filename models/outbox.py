@@ -23,9 +23,10 @@ class OutboxStatus(enum.StrEnum):
 class OutboxMessage(Base):
     __tablename__ = "outbox"
     __table_args__ = (
-        # Due rows in the order claims take them (not_before, then id): a claim reads its
-        # batch off the index and stops, however many wait behind it (a broadcast).
-        Index("ix_outbox_due", "status", "not_before", "id"),
+        # Due rows of a kind in the order claims take them (not_before, then id): a claim
+        # reads its batch off the index and stops, however many wait behind it (a
+        # broadcast), and reads the replies first.
+        Index("ix_outbox_due", "status", "kind", "not_before", "id"),
         Index("ix_outbox_address", "channel", "address", "status"),
         # The rows in flight (claimed, pending): the few a claim must not overtake.
         Index("ix_outbox_claimed", "status", "claimed_until"),

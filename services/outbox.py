@@ -139,17 +139,53 @@ def _chat_key(message: type[OutboxMessage]) -> ColumnElement[str]:
 _ClaimQuery = Select[int, int | None, str, str, str, int, str, bool]
 
 
+def _claimed_columns() -> _ClaimQuery:
+    opted_out = exists().where(
+        ChannelAccount.channel == OutboxMessage.channel,
+        ChannelAccount.external_id == OutboxMessage.address,
+        ChannelAccount.opted_out_at.is_not(None),
+    )
+    return select(
+        OutboxMessage.id,
+        OutboxMessage.person_id,
+        OutboxMessage.channel,
+        OutboxMessage.address,
+        OutboxMessage.payload,
+        OutboxMessage.attempts,
+        OutboxMessage.kind,
+        opted_out.label("opted_out"),
+    )
+
+
+def _pushes_before_query() -> _ClaimQuery:
+    """The due rows to `addresses` (on `channels`) queued before id `before`, unclaimed: a
+    claimed reply takes its chat's pushes along, so that it does not overtake them (the
+    caller keeps the pushes of the replies' own chats). Found through ix_outbox_address:
+    with the kind in the statement, PostgreSQL, without statistics on a table a broadcast
+    has just filled, read every queued push off ix_outbox_due instead."""
+    now = bindparam("now", type_=OutboxMessage.not_before.type)
+    return _claimed_columns().where(
+        OutboxMessage.channel.in_(bindparam("channels", expanding=True)),
+        OutboxMessage.address.in_(bindparam("addresses", expanding=True)),
+        OutboxMessage.status == OutboxStatus.PENDING,
+        OutboxMessage.id < bindparam("before", type_=Integer),
+        OutboxMessage.not_before <= now,
+        or_(OutboxMessage.claimed_until.is_(None), OutboxMessage.claimed_until < now),
+    )
+
+
 def _claim_query(*, for_address: bool) -> _ClaimQuery:
-    """Due rows of the channels `channels`, the longest due first (not_before, then id: the
-    order of ix_outbox_due, so the batch is read off the index and the rows waiting behind
-    it are never read), at most `limit`, none for a chat with a row in flight (see
-    claim_due). One chat's messages go in the order they were queued, whatever their due
-    times: a row is not taken while an earlier row of its chat that this order puts after
-    it (due later) is due, or waits to be tried again — a message queued while the one
-    before waits out its back-off goes after it. (An earlier row due no later is read
-    first, so it is in the batch whenever this one is, and the sender sends a chat's rows
-    by id.) A push held for the morning, never tried, lets later ones by. With
-    `for_address`, only those to `address`."""
+    """Due rows of kind `kind` for the channels `channels`, the longest due first
+    (not_before, then id: the order of ix_outbox_due, so the batch is read off the index
+    and the rows waiting behind it are never read), at most `limit`, none for a chat with
+    a row in flight (see claim_due). One chat's messages go in the order they were queued,
+    whatever their due times: a row is not taken while an earlier row of its chat that
+    this order puts after it (due later) is due, or waits to be tried again — a message
+    queued while the one before waits out its back-off goes after it. (An earlier row of
+    its kind due no later is read first, so it is in the batch whenever this one is, and
+    the sender sends a chat's rows by id.) A push held for the morning, never tried, lets
+    later ones by. (claim_due takes the replies first, and with them their chats' pushes
+    queued before them.) With `for_address`, only those to `address`."""
     now = bindparam("now", type_=OutboxMessage.not_before.type)
     claimed = aliased(OutboxMessage)
     in_flight = select(_chat_key(claimed)).where(
@@ -164,24 +200,11 @@ def _claim_query(*, for_address: bool) -> _ClaimQuery:
         earlier.not_before > OutboxMessage.not_before,
         or_(earlier.not_before <= now, earlier.attempts > 0),
     )
-    opted_out = exists().where(
-        ChannelAccount.channel == OutboxMessage.channel,
-        ChannelAccount.external_id == OutboxMessage.address,
-        ChannelAccount.opted_out_at.is_not(None),
-    )
     query = (
-        select(
-            OutboxMessage.id,
-            OutboxMessage.person_id,
-            OutboxMessage.channel,
-            OutboxMessage.address,
-            OutboxMessage.payload,
-            OutboxMessage.attempts,
-            OutboxMessage.kind,
-            opted_out.label("opted_out"),
-        )
+        _claimed_columns()
         .where(
             OutboxMessage.status == OutboxStatus.PENDING,
+            OutboxMessage.kind == bindparam("kind"),
             OutboxMessage.channel.in_(bindparam("channels", expanding=True)),
             OutboxMessage.not_before <= now,
             or_(OutboxMessage.claimed_until.is_(None), OutboxMessage.claimed_until < now),
@@ -201,6 +224,7 @@ def _claim_query(*, for_address: bool) -> _ClaimQuery:
 # the statement cost a third of a claim's Python (issue 8).
 _DUE = _claim_query(for_address=False)
 _DUE_TO_ADDRESS = _claim_query(for_address=True)
+_PUSHES_BEFORE = _pushes_before_query().with_for_update(of=OutboxMessage, skip_locked=True)
 _TAKE = (
     update(OutboxMessage)
     .where(OutboxMessage.id.in_(bindparam("ids", expanding=True)))
@@ -229,8 +253,9 @@ async def claim_due(
     lease: timedelta,
     address: str | None = None,
 ) -> list[ClaimedMessage]:
-    """Take up to `limit` due rows for these channels, the longest due first, for `lease`.
-    A claim that is not settled in time (a crash) expires.
+    """Take up to `limit` due rows for these channels for `lease`: replies first, then
+    pushes, each the longest due first. A claim that is not settled in time (a crash)
+    expires.
 
     One chat's messages go in order, whoever sends them: no row is taken for an address
     that has a row in flight (claimed by this sender's previous batch or by another
@@ -246,10 +271,23 @@ async def claim_due(
     if session.get_bind().dialect.name == "postgresql":
         unsorted = address is None  # a claim of every chat's rows (see _CLAIMS_TAKE_TURNS)
         await session.execute(_CLAIMS_TAKE_TURNS_UNSORTED if unsorted else _CLAIMS_TAKE_TURNS)
-    query, params = _DUE, {"now": now, "channels": list(channels), "limit": limit}
+    query, params = _DUE, {"now": now, "channels": list(channels)}
     if address is not None:
         query, params = _DUE_TO_ADDRESS, {**params, "address": address}
-    rows = (await session.execute(query, params)).all()
+    # Replies first, each with its chat's pushes queued before it; then pushes.
+    given = {**params, "kind": OutboxKind.REPLY, "limit": limit}
+    replies = (await session.execute(query, given)).all()
+    taken = {row.id: row for row in replies}
+    if replies:
+        chats = {(row.channel, row.address) for row in replies}
+        before = {"addresses": sorted({to for _, to in chats}), "before": max(taken)}
+        for row in await session.execute(_PUSHES_BEFORE, {**params, **before}):
+            if row.kind == OutboxKind.PUSH and (row.channel, row.address) in chats:
+                taken[row.id] = row
+    if len(taken) < limit:
+        given = {**params, "kind": OutboxKind.PUSH, "limit": limit - len(taken)}
+        taken.update((row.id, row) for row in await session.execute(query, given))
+    rows = list(taken.values())
     if not rows:
         return []
     # Core statements, not ORM objects: at paid broadcast rates the sender claims a

@@ -11,7 +11,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from models import OutboxMessage, OutboxStatus
+from models import OutboxKind, OutboxMessage, OutboxStatus
 
 
 class OutboxAdminError(Exception):
@@ -56,9 +56,16 @@ async def outbox_report(
     )
     counts = [QueueCount(channel, status, kind, int(n)) for channel, status, kind, n in grouped]
     pending = OutboxMessage.status == OutboxStatus.PENDING
-    oldest_due = await session.scalar(
-        select(func.min(OutboxMessage.not_before)).where(pending, OutboxMessage.not_before <= now)
-    )
+    # A kind at a time, as ix_outbox_due (status, kind, not_before) answers each at once.
+    oldest_of_kinds = [
+        await session.scalar(
+            select(func.min(OutboxMessage.not_before)).where(
+                pending, OutboxMessage.kind == kind, OutboxMessage.not_before <= now
+            )
+        )
+        for kind in OutboxKind
+    ]
+    oldest_due = min((moment for moment in oldest_of_kinds if moment is not None), default=None)
     later = await session.scalar(
         select(func.count()).where(pending, OutboxMessage.not_before > now)
     )

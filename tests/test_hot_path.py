@@ -151,6 +151,10 @@ async def test_a_claim_reads_its_batch_off_the_due_index_without_sorting_the_que
                      "kind": "push", "status": "pending", "attempts": 0, "not_before": NOW,
                      "created_at": NOW}
                     for chat in range(20_000)
+                ] + [
+                    {"channel": "telegram", "address": str(FIRST + 19_999), "payload": payload,
+                     "kind": "reply", "status": "pending", "attempts": 0, "not_before": NOW,
+                     "created_at": NOW}
                 ],
             )  # fmt: skip
         event.listen(db.engine.sync_engine, "before_cursor_execute", note)
@@ -161,28 +165,33 @@ async def test_a_claim_reads_its_batch_off_the_due_index_without_sorting_the_que
             )  # fmt: skip
         event.remove(db.engine.sync_engine, "before_cursor_execute", note)
         assert len(claimed) == 100
-        [(claim, parameters)] = [
+        claims = [  # the replies', their chats' pushes queued before them, the pushes'
             (statement, given)
             for statement, given in executed
             if statement.lstrip().startswith("SELECT outbox.id")
         ]
+        assert len(claims) == 3
+        assert str(FIRST + 19_999) in {m.address for m in claimed}
+        plans: list[list[str]] = []
         async with db.transaction() as session:
             connection = await session.connection()
-            if db.is_sqlite:
-                plan = await connection.exec_driver_sql(f"EXPLAIN QUERY PLAN {claim}", parameters)
-            else:  # as the claim ran: after its first statement
+            if not db.is_sqlite:  # as the claim ran: after its first statement
                 [(turn, turn_parameters)] = [
                     (statement, given) for statement, given in executed if "advisory" in statement
                 ]
                 await connection.exec_driver_sql(turn, turn_parameters)
-                plan = await connection.exec_driver_sql(f"EXPLAIN {claim}", parameters)
-            lines = [" ".join(str(field) for field in row) for row in plan]
+            for claim, parameters in claims:
+                explain = "EXPLAIN QUERY PLAN" if db.is_sqlite else "EXPLAIN"
+                plan = await connection.exec_driver_sql(f"{explain} {claim}", parameters)
+                plans.append([" ".join(str(field) for field in row) for row in plan])
     finally:
         await db.close()
-    assert any("ix_outbox_due" in line for line in lines), lines
-    assert not any("B-TREE FOR ORDER BY" in line or "Sort" in line for line in lines), lines
-    # The earlier rows of a candidate's chat are looked up by index, not joined wholesale.
-    assert not any("Hash Anti Join" in line or "Merge Anti Join" in line for line in lines)
+    indexes = ["ix_outbox_due", "ix_outbox_address", "ix_outbox_due"]
+    for lines, index in zip(plans, indexes, strict=True):
+        assert any(index in line for line in lines), lines
+        assert not any("B-TREE FOR ORDER BY" in line or "Sort" in line for line in lines), lines
+        # The earlier rows of a candidate's chat are looked up by index, not joined wholesale.
+        assert not any("Hash Anti Join" in line or "Merge Anti Join" in line for line in lines)
 
 
 async def test_messages_sent_at_the_same_time_are_marked_in_one_transaction(

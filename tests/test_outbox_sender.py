@@ -389,3 +389,34 @@ async def test_one_slow_recipient_does_not_hold_back_the_others(
         group.go.set()
         await sender.stop()
     assert await statuses(app) == [OutboxStatus.SENT] * 4
+
+
+async def test_a_reply_does_not_wait_behind_a_broadcast(
+    telegram: TelegramHarness, clock: ManualClock
+) -> None:
+    """Someone who writes while a broadcast goes out (10,000 take five minutes at 30 a
+    second) is answered in the next batch, which takes the broadcast's push to them along
+    (it was queued first, and goes first)."""
+    app = telegram.app
+    others = range(9_000_000, 9_000_300)
+    async with app.db.transaction() as session:
+        for chat in [*others[:250], ALICE, *others[250:]]:
+            outbox.enqueue(
+                session, app.cipher, person_id=None, channel="telegram", address=str(chat),
+                messages=[OutgoingMessage(f"news for {chat}")], now=clock.now(),
+                kind=OutboxKind.PUSH,
+            )  # fmt: skip
+    clock.advance(timedelta(seconds=1))
+    await enqueue_texts(app, ALICE, "the answer")
+
+    async with app.db.transaction() as session:
+        batch = await outbox.claim_due(
+            session, app.cipher, now=clock.now(), channels=["telegram"], limit=100,
+            lease=timedelta(seconds=60),
+        )  # fmt: skip
+    to_alice = [m for m in batch if m.address == str(ALICE)]
+    assert [m.message.text for m in sorted(to_alice, key=lambda m: m.id)] == [
+        f"news for {ALICE}",
+        "the answer",
+    ]
+    assert [m.address for m in batch if m not in to_alice] == [str(c) for c in others[:98]]
