@@ -10,11 +10,13 @@ from typing import Protocol, cast
 from sqlalchemy import (
     ColumnElement,
     Integer,
+    Row,
     Select,
     Table,
     bindparam,
     delete,
     exists,
+    false,
     func,
     or_,
     select,
@@ -134,12 +136,14 @@ def _chat_key(message: type[OutboxMessage]) -> ColumnElement[str]:
     return message.channel + " " + message.address
 
 
-# What a claim reads of a row: id, person, channel, address, payload, attempts, kind, and
-# whether the address has opted out.
-_ClaimQuery = Select[int, int | None, str, str, str, int, str, bool]
+# What a claim reads of a row: id, person, channel, address, payload, attempts, kind,
+# whether the address has opted out, and whether the row's chat may have a due row queued
+# before it that this claim does not otherwise take (see claim_due).
+_ClaimQuery = Select[int, int | None, str, str, str, int, str, bool, bool]
+_ClaimedRow = Row[int, int | None, str, str, str, int, str, bool, bool]
 
 
-def _claimed_columns() -> _ClaimQuery:
+def _claimed_columns(takes_along: ColumnElement[bool]) -> _ClaimQuery:
     opted_out = exists().where(
         ChannelAccount.channel == OutboxMessage.channel,
         ChannelAccount.external_id == OutboxMessage.address,
@@ -154,19 +158,19 @@ def _claimed_columns() -> _ClaimQuery:
         OutboxMessage.attempts,
         OutboxMessage.kind,
         opted_out.label("opted_out"),
+        takes_along.label("takes_along"),
     )
 
 
-def _pushes_before_query() -> _ClaimQuery:
-    """The due rows to `addresses` (on `channels`) queued before id `before`, unclaimed: a
-    claimed reply takes its chat's pushes along, so that it does not overtake them (the
-    caller keeps the pushes of the replies' own chats). Found through ix_outbox_address:
-    with the kind in the statement, PostgreSQL, without statistics on a table a broadcast
-    has just filled, read every queued push off ix_outbox_due instead."""
+def _earlier_in_chat_query() -> _ClaimQuery:
+    """The due, unclaimed rows to `address` on `channel` queued before id `before`: found
+    through ix_outbox_address. (One chat a statement: given a list of addresses instead,
+    PostgreSQL, without statistics on a table a broadcast has just filled, read every
+    queued row of the channel off that index and compared each address with the list.)"""
     now = bindparam("now", type_=OutboxMessage.not_before.type)
-    return _claimed_columns().where(
-        OutboxMessage.channel.in_(bindparam("channels", expanding=True)),
-        OutboxMessage.address.in_(bindparam("addresses", expanding=True)),
+    return _claimed_columns(false()).where(
+        OutboxMessage.channel == bindparam("channel"),
+        OutboxMessage.address == bindparam("address"),
         OutboxMessage.status == OutboxStatus.PENDING,
         OutboxMessage.id < bindparam("before", type_=Integer),
         OutboxMessage.not_before <= now,
@@ -178,30 +182,34 @@ def _claim_query(*, for_address: bool) -> _ClaimQuery:
     """Due rows of kind `kind` for the channels `channels`, the longest due first
     (not_before, then id: the order of ix_outbox_due, so the batch is read off the index
     and the rows waiting behind it are never read), at most `limit`, none for a chat with
-    a row in flight (see claim_due). One chat's messages go in the order they were queued,
-    whatever their due times: a row is not taken while an earlier row of its chat that
-    this order puts after it (due later) is due, or waits to be tried again — a message
-    queued while the one before waits out its back-off goes after it. (An earlier row of
-    its kind due no later is read first, so it is in the batch whenever this one is, and
-    the sender sends a chat's rows by id.) A push held for the morning, never tried, lets
-    later ones by. (claim_due takes the replies first, and with them their chats' pushes
-    queued before them.) With `for_address`, only those to `address`."""
+    a row in flight (see claim_due), none behind an earlier row of its chat that waits to
+    be tried again: a message queued while the one before waits out its back-off goes
+    after it. A push held for the morning, never tried, lets later ones by. Each row
+    says whether its chat has a due row queued before it that this order does not read
+    first (of the other kind, or due later), which claim_due then takes along. With
+    `for_address`, only those to `address`."""
     now = bindparam("now", type_=OutboxMessage.not_before.type)
     claimed = aliased(OutboxMessage)
     in_flight = select(_chat_key(claimed)).where(
         claimed.status == OutboxStatus.PENDING, claimed.claimed_until >= now
     )
     earlier = aliased(OutboxMessage)
-    behind_an_earlier_one = exists().where(
+    earlier_in_chat = (
         earlier.channel == OutboxMessage.channel,
         earlier.address == OutboxMessage.address,
         earlier.status == OutboxStatus.PENDING,
         earlier.id < OutboxMessage.id,
-        earlier.not_before > OutboxMessage.not_before,
-        or_(earlier.not_before <= now, earlier.attempts > 0),
+    )
+    behind_a_retry = exists().where(
+        *earlier_in_chat, earlier.not_before > now, earlier.attempts > 0
+    )
+    read_after_an_earlier_one = exists().where(
+        *earlier_in_chat,
+        earlier.not_before <= now,
+        or_(earlier.kind != OutboxMessage.kind, earlier.not_before > OutboxMessage.not_before),
     )
     query = (
-        _claimed_columns()
+        _claimed_columns(read_after_an_earlier_one)
         .where(
             OutboxMessage.status == OutboxStatus.PENDING,
             OutboxMessage.kind == bindparam("kind"),
@@ -209,7 +217,7 @@ def _claim_query(*, for_address: bool) -> _ClaimQuery:
             OutboxMessage.not_before <= now,
             or_(OutboxMessage.claimed_until.is_(None), OutboxMessage.claimed_until < now),
             _chat_key(OutboxMessage).not_in(in_flight),
-            ~behind_an_earlier_one,
+            ~behind_a_retry,
         )
         .order_by(OutboxMessage.not_before, OutboxMessage.id)
         .limit(bindparam("limit", type_=Integer))
@@ -224,7 +232,7 @@ def _claim_query(*, for_address: bool) -> _ClaimQuery:
 # the statement cost a third of a claim's Python (issue 8).
 _DUE = _claim_query(for_address=False)
 _DUE_TO_ADDRESS = _claim_query(for_address=True)
-_PUSHES_BEFORE = _pushes_before_query().with_for_update(of=OutboxMessage, skip_locked=True)
+_EARLIER_IN_CHAT = _earlier_in_chat_query().with_for_update(of=OutboxMessage, skip_locked=True)
 _TAKE = (
     update(OutboxMessage)
     .where(OutboxMessage.id.in_(bindparam("ids", expanding=True)))
@@ -254,7 +262,8 @@ async def claim_due(
     address: str | None = None,
 ) -> list[ClaimedMessage]:
     """Take up to `limit` due rows for these channels for `lease`: replies first, then
-    pushes, each the longest due first. A claim that is not settled in time (a crash)
+    pushes, each the longest due first, and with them what their chats have due before
+    them (which may make it a few more). A claim that is not settled in time (a crash)
     expires.
 
     One chat's messages go in order, whoever sends them: no row is taken for an address
@@ -274,22 +283,15 @@ async def claim_due(
     query, params = _DUE, {"now": now, "channels": list(channels)}
     if address is not None:
         query, params = _DUE_TO_ADDRESS, {**params, "address": address}
-    # Replies first, each with its chat's pushes queued before it; then pushes.
     given = {**params, "kind": OutboxKind.REPLY, "limit": limit}
-    replies = (await session.execute(query, given)).all()
-    taken = {row.id: row for row in replies}
-    if replies:
-        chats = {(row.channel, row.address) for row in replies}
-        before = {"addresses": sorted({to for _, to in chats}), "before": max(taken)}
-        for row in await session.execute(_PUSHES_BEFORE, {**params, **before}):
-            if row.kind == OutboxKind.PUSH and (row.channel, row.address) in chats:
-                taken[row.id] = row
+    taken = {row.id: row for row in await session.execute(query, given)}
     if len(taken) < limit:
         given = {**params, "kind": OutboxKind.PUSH, "limit": limit - len(taken)}
         taken.update((row.id, row) for row in await session.execute(query, given))
-    rows = list(taken.values())
-    if not rows:
+    if not taken:
         return []
+    await _take_along_what_their_chats_queued_before(session, taken, now)
+    rows = list(taken.values())
     # Core statements, not ORM objects: at paid broadcast rates the sender claims a
     # thousand rows a second, and the unit of work cost more than the sending (issue 8).
     await session.execute(_TAKE, {"ids": [row.id for row in rows], "until": now + lease})
@@ -316,6 +318,27 @@ async def claim_due(
     if unreadable:
         await _give_up_unreadable(session, unreadable)
     return messages
+
+
+async def _take_along_what_their_chats_queued_before(
+    session: AsyncSession, taken: dict[int, _ClaimedRow], now: datetime
+) -> None:
+    """Add to `taken` the due, unclaimed rows of its chats queued before the chat's last
+    row in it. A claim reads replies before pushes, and each kind by due time, so it may
+    take a chat's later row and leave an earlier one: a push queued before a reply, or a
+    message due before the row ahead of it (a push held for the morning, found due with
+    the answers queued since; the first after a back-off, with a row queued during it and
+    one after). Left for the next batch, that row would go after what was queued after it.
+    Only the chats whose rows say so are looked at: in a broadcast's batch, none."""
+    last_taken: dict[tuple[str, str], int] = {}
+    for row in taken.values():
+        chat = (row.channel, row.address)
+        last_taken[chat] = max(row.id, last_taken.get(chat, 0))
+    chats = {(row.channel, row.address) for row in taken.values() if row.takes_along}
+    for channel, address in sorted(chats):
+        given = {"channel": channel, "address": address, "before": last_taken[channel, address]}
+        for row in await session.execute(_EARLIER_IN_CHAT, {**given, "now": now}):
+            taken.setdefault(row.id, row)
 
 
 # Why a row was given up when its payload could not be read; `vatandosh outbox retry`

@@ -164,8 +164,8 @@ async def test_a_claim_reads_its_batch_off_the_due_index_without_sorting_the_que
                 lease=timedelta(minutes=1),
             )  # fmt: skip
         event.remove(db.engine.sync_engine, "before_cursor_execute", note)
-        assert len(claimed) == 100
-        claims = [  # the replies', their chats' pushes queued before them, the pushes'
+        assert len(claimed) == 101  # a hundred, and the reply's chat's push queued before it
+        claims = [  # the replies', the pushes', what their chats queued before them
             (statement, given)
             for statement, given in executed
             if statement.lstrip().startswith("SELECT outbox.id")
@@ -186,12 +186,16 @@ async def test_a_claim_reads_its_batch_off_the_due_index_without_sorting_the_que
                 plans.append([" ".join(str(field) for field in row) for row in plan])
     finally:
         await db.close()
-    indexes = ["ix_outbox_due", "ix_outbox_address", "ix_outbox_due"]
+    indexes = ["ix_outbox_due", "ix_outbox_due", "ix_outbox_address"]
     for lines, index in zip(plans, indexes, strict=True):
         assert any(index in line for line in lines), lines
         assert not any("B-TREE FOR ORDER BY" in line or "Sort" in line for line in lines), lines
         # The earlier rows of a candidate's chat are looked up by index, not joined wholesale.
         assert not any("Hash Anti Join" in line or "Merge Anti Join" in line for line in lines)
+    # A chat's earlier rows are found by its address, not among all the channel's rows.
+    assert any(
+        "address=?" in line or ("Index Cond" in line and "(address)" in line) for line in plans[2]
+    ), plans[2]
 
 
 async def test_messages_sent_at_the_same_time_are_marked_in_one_transaction(

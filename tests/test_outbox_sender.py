@@ -90,6 +90,65 @@ async def test_a_message_queued_while_the_one_before_waits_for_its_retry_goes_af
     assert telegram.messages_to(ALICE)[-1]["text"] == "held for the morning"
 
 
+def claiming(app: Application, batch_size: int) -> OutboxSender:
+    """A sender claiming batches of this size (of one, its claims stop between a chat's
+    messages)."""
+    transports = {"telegram": app.sender._transports["telegram"]}
+    return OutboxSender(app.db, app.cipher, transports, app.clock, batch_size=batch_size)
+
+
+@pytest.mark.parametrize("batch_size", [1, 100])
+async def test_a_chats_messages_keep_their_order_across_a_back_off_and_a_later_one(
+    telegram: TelegramHarness, clock: ManualClock, batch_size: int
+) -> None:
+    """The second message, queued during the first's back-off, is due before the first;
+    the third, queued after the first's retry time, after it. A claim reads the second
+    first and takes the first along; the three go in the order queued (the second used to
+    be held back behind the first, and the third went with the first, ahead of it)."""
+    app = telegram.app
+    telegram.session.fail_next("sendMessage", 502, "Bad Gateway")
+    await enqueue_texts(app, ALICE, "first")
+    assert await app.sender.deliver_due() == 0  # tried again in two seconds
+    clock.advance(timedelta(seconds=1))
+    await enqueue_texts(app, ALICE, "second")
+    clock.advance(timedelta(seconds=2))
+    await enqueue_texts(app, ALICE, "third")
+
+    assert await claiming(app, batch_size).deliver_due() == 3
+    assert [p["text"] for p in telegram.messages_to(ALICE)] == [
+        "first",
+        "first",
+        "second",
+        "third",
+    ]
+
+
+@pytest.mark.parametrize("batch_size", [1, 100])
+async def test_a_push_due_while_the_bot_was_down_goes_in_its_place_among_the_replies(
+    telegram: TelegramHarness, clock: ManualClock, batch_size: int
+) -> None:
+    """A push held for the morning, then an answer queued in the night, then one after the
+    morning, none sent (the bot was down): they go in the order queued, though replies are
+    claimed before pushes."""
+    app = telegram.app
+    async with app.db.transaction() as session:
+        outbox.enqueue(
+            session, app.cipher, person_id=None, channel="telegram", address=str(ALICE),
+            messages=[OutgoingMessage("held for the morning")], now=clock.now(),
+            kind=OutboxKind.PUSH, not_before=clock.now() + timedelta(hours=5),
+        )  # fmt: skip
+    await enqueue_texts(app, ALICE, "in the night")
+    clock.advance(timedelta(hours=6))
+    await enqueue_texts(app, ALICE, "in the morning")
+
+    assert await claiming(app, batch_size).deliver_due() == 3
+    assert [p["text"] for p in telegram.messages_to(ALICE)] == [
+        "held for the morning",
+        "in the night",
+        "in the morning",
+    ]
+
+
 async def test_a_person_who_blocked_the_bot_is_marked_unreachable_until_they_write_again(
     telegram: TelegramHarness,
 ) -> None:
@@ -419,4 +478,5 @@ async def test_a_reply_does_not_wait_behind_a_broadcast(
         f"news for {ALICE}",
         "the answer",
     ]
-    assert [m.address for m in batch if m not in to_alice] == [str(c) for c in others[:98]]
+    # A hundred taken by the claim, her push along with them.
+    assert [m.address for m in batch if m not in to_alice] == [str(c) for c in others[:99]]
