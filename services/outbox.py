@@ -13,6 +13,7 @@ from sqlalchemy import (
     Row,
     Select,
     Table,
+    and_,
     bindparam,
     delete,
     exists,
@@ -186,8 +187,8 @@ def _claim_query(*, for_address: bool) -> _ClaimQuery:
     be tried again: a message queued while the one before waits out its back-off goes
     after it. A push held for the morning, never tried, lets later ones by. Each row
     says whether its chat has a due row queued before it that this order does not read
-    first (of the other kind, or due later), which claim_due then takes along. With
-    `for_address`, only those to `address`."""
+    first (a push before a reply, as replies are read first, or a row due later), which
+    claim_due then takes along. With `for_address`, only those to `address`."""
     now = bindparam("now", type_=OutboxMessage.not_before.type)
     claimed = aliased(OutboxMessage)
     in_flight = select(_chat_key(claimed)).where(
@@ -206,7 +207,10 @@ def _claim_query(*, for_address: bool) -> _ClaimQuery:
     read_after_an_earlier_one = exists().where(
         *earlier_in_chat,
         earlier.not_before <= now,
-        or_(earlier.kind != OutboxMessage.kind, earlier.not_before > OutboxMessage.not_before),
+        or_(
+            and_(earlier.kind == OutboxKind.PUSH, OutboxMessage.kind == OutboxKind.REPLY),
+            earlier.not_before > OutboxMessage.not_before,
+        ),
     )
     query = (
         _claimed_columns(read_after_an_earlier_one)
