@@ -103,8 +103,8 @@ async def test_a_chats_messages_keep_their_order_across_a_back_off_and_a_later_o
 ) -> None:
     """The second message, queued during the first's back-off, is due before the first;
     the third, queued after the first's retry time, after it. A claim reads the second
-    first and takes the first along; the three go in the order queued (the second used to
-    be held back behind the first, and the third went with the first, ahead of it)."""
+    first (by due time) and takes the first with it; the three go in the order queued (the
+    second used to be held back behind the first, and the third went with the first)."""
     app = telegram.app
     telegram.session.fail_next("sendMessage", 502, "Bad Gateway")
     await enqueue_texts(app, ALICE, "first")
