@@ -27,6 +27,7 @@ update; the next one is handled normally once the database answers again.
 """
 
 import asyncio
+import copy
 import logging
 import time
 from collections.abc import AsyncIterator, Callable, Hashable, Mapping
@@ -66,7 +67,7 @@ from models import ChannelAccount, Conversation, Person
 from models.db import Database
 from services import outbox
 from services.clock import Clock
-from services.conversation import ConversationState, read_state, write_state
+from services.conversation import ConversationState, PendingPrompt, read_state, write_state
 from services.crypto import DataCipher
 from services.flood import take_flood_notice
 from services.i18n import N_, Catalogs, guess_locale
@@ -218,6 +219,7 @@ class ConversationEngine:
             )
             person = participant.person
             state = read_state(participant.conversation, self._cipher)
+            self._take_due_prompt(state, person, now)
             locale = person.locale or guess_locale(incoming.language_code) or self._default_locale
             ctx = self._context(session, person, state, locale, now)
             outcome = self._opt_out_or_in(ctx, participant.account, incoming, now)
@@ -275,9 +277,12 @@ class ConversationEngine:
         question — as a push, in the caller's transaction: their conversation moves to the
         step (their place is remembered, so the journey can GoBack() to it when answered) and
         a tap, a number or a typed word then answers it like any question. `answers` are put
-        into the journey's answers first (say, which survey). False when nothing was queued
-        to a channel that takes pushes: a person who deleted their data, has not finished
-        onboarding or consented (for a journey that needs it), or stopped every channel."""
+        into the journey's answers first (say, which survey). A push held until `not_before`
+        (the morning) moves the conversation only then, so what the person sends meanwhile
+        answers what they see. False when nothing was queued to a channel that takes pushes
+        (and the conversation stays where it is): a person who deleted their data, has not
+        finished onboarding or consented (for a journey that needs it), or stopped every
+        channel."""
         conversation = await session.scalar(
             select(Conversation)
             .where(Conversation.person_id == person_id)
@@ -289,22 +294,50 @@ class ConversationEngine:
             return False
         now = self._clock.now()
         state = read_state(conversation, self._cipher)
-        ctx = self._context(session, person, state, person.locale or self._default_locale, now)
+        self._take_due_prompt(state, person, now)
+        # The question is composed on a copy: the conversation moves when it is due.
+        preview = copy.deepcopy(state)
+        ctx = self._context(session, person, preview, person.locale or self._default_locale, now)
         target = self._journeys[journey]
         if not onboarding.is_complete(ctx) or (target.needs_consent and not person.has_consented):
             return False
         if answers:
-            state.answers_of(journey).update(answers)
-        here = (state.journey, state.step)
-        self._apply(ctx, Go(journey, step, remember=here != (journey, step or target.first_step)))
+            preview.answers_of(journey).update(answers)
+        self._apply(ctx, Go(journey, step, remember=False))
         question = await self._ask(ctx)
         message = OutgoingMessage(join_texts([*ctx.said, question.text]), question.choices)
-        state.choices = [[choice.id, *choice.keys] for choice in question.choices]
-        state.free_text = question.free_text
-        write_state(conversation, state, self._cipher, now)
-        return await notify_person(
+        if not await notify_person(
             session, self._cipher, person_id, [message], now, not_before=not_before
+        ):
+            return False
+        before = state.answers.get(preview.journey, {})
+        after = preview.answers.get(preview.journey, {})
+        asked = PendingPrompt(
+            journey=preview.journey,
+            step=preview.step,
+            due=max(now, not_before or now),
+            answers_set={key: value for key, value in after.items() if before.get(key) != value},
+            answers_dropped=[key for key in before if key not in after],
+            choices=[[choice.id, *choice.keys] for choice in question.choices],
+            free_text=question.free_text,
         )
+        if asked.due > now:
+            state.pending = asked  # a later push's question replaces an earlier one's
+        else:
+            _move_to_prompt(state, asked)
+        write_state(conversation, state, self._cipher, now)
+        return True
+
+    def _take_due_prompt(self, state: ConversationState, person: Person, now: datetime) -> None:
+        """A pushed question held until now: the conversation moves to it (unless its journey
+        needs the consent the person has withdrawn since)."""
+        asked = state.pending
+        if asked is None or asked.due > now:
+            return
+        state.pending = None
+        journey = self._journeys.get(asked.journey)
+        if journey is not None and (person.has_consented or not journey.needs_consent):
+            _move_to_prompt(state, asked)
 
     def _context(
         self,
@@ -666,3 +699,16 @@ class ConversationEngine:
                 "could not apologise channel=%s: %s", incoming.channel, failure_summary(error)
             )
             return Handled(person_id=None, messages=(), direct=self._unavailable(incoming))
+
+
+def _move_to_prompt(state: ConversationState, asked: PendingPrompt) -> None:
+    here = (state.journey, state.step)
+    if here != (asked.journey, asked.step):
+        state.history = [*state.history, here][-HISTORY_LIMIT:]
+    state.journey, state.step = asked.journey, asked.step
+    answers = state.answers_of(asked.journey)
+    answers.update(asked.answers_set)
+    for key in asked.answers_dropped:
+        answers.pop(key, None)
+    state.choices = asked.choices
+    state.free_text = asked.free_text

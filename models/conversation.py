@@ -25,4 +25,7 @@ class Conversation(Base):
     choices: Mapped[list[Any]] = mapped_column(JSON, default=list)
     # The last question takes free text (typed numbers and "help" are the person's words).
     free_text: Mapped[bool] = mapped_column(default=False, server_default=false())
+    # A question the bot has queued for later (held for the morning), which the conversation
+    # moves to once it is due: encrypted JSON, "" when none (services.conversation).
+    pending_prompt: Mapped[str] = encrypted_column(default="", server_default="")
     updated_at: Mapped[datetime]

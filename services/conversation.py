@@ -9,6 +9,43 @@ from services.crypto import DataCipher
 
 
 @dataclass
+class PendingPrompt:
+    """A question the bot pushed, held until `due` (the morning): where the conversation
+    moves then, what the question put into that journey's answers, and its choices."""
+
+    journey: str
+    step: str
+    due: datetime
+    answers_set: dict[str, Any] = field(default_factory=dict)
+    answers_dropped: list[str] = field(default_factory=list)
+    choices: list[list[str]] = field(default_factory=list)
+    free_text: bool = False
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "journey": self.journey,
+            "step": self.step,
+            "due": self.due.isoformat(),
+            "set": self.answers_set,
+            "dropped": self.answers_dropped,
+            "choices": self.choices,
+            "free_text": self.free_text,
+        }
+
+    @classmethod
+    def from_json(cls, value: dict[str, Any]) -> "PendingPrompt":
+        return cls(
+            journey=value["journey"],
+            step=value["step"],
+            due=datetime.fromisoformat(value["due"]),
+            answers_set=value["set"],
+            answers_dropped=value["dropped"],
+            choices=value["choices"],
+            free_text=value["free_text"],
+        )
+
+
+@dataclass
 class ConversationState:
     journey: str
     step: str
@@ -20,6 +57,8 @@ class ConversationState:
     choices: list[list[str]] = field(default_factory=list)
     # Whether the last question takes free text (see handlers.conversation.Question).
     free_text: bool = False
+    # A pushed question not yet due (see PendingPrompt).
+    pending: PendingPrompt | None = None
 
     def answers_of(self, journey: str) -> dict[str, Any]:
         return self.answers.setdefault(journey, {})
@@ -34,6 +73,11 @@ def read_state(conversation: Conversation, cipher: DataCipher) -> ConversationSt
         history=[(journey, step) for journey, step in conversation.history],
         choices=[list(choice) for choice in conversation.choices],
         free_text=conversation.free_text,
+        pending=(
+            PendingPrompt.from_json(cipher.decrypt_json(conversation.pending_prompt))
+            if conversation.pending_prompt
+            else None
+        ),
     )
 
 
@@ -47,4 +91,7 @@ def write_state(
     conversation.history = [list(entry) for entry in state.history]
     conversation.choices = state.choices
     conversation.free_text = state.free_text
+    conversation.pending_prompt = (
+        cipher.encrypt_json(state.pending.to_json()) if state.pending else ""
+    )
     conversation.updated_at = now

@@ -3,9 +3,10 @@ in the caller's transaction; the answer comes back through the real Telegram ada
 any other, and the person returns to where they were."""
 
 from collections.abc import AsyncIterator
+from datetime import datetime, timedelta
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from bot.app import Application, build_application
 from handlers import all_journeys
@@ -50,10 +51,14 @@ async def telegram(
     await app.close()
 
 
-async def prompt(app: Application, user: int, **answers: str) -> bool:
+async def prompt(
+    app: Application, user: int, *, not_before: datetime | None = None, **answers: str
+) -> bool:
     person = await TelegramHarness(app).person(user)
     async with app.db.transaction() as session:
-        return await app.engine.prompt(session, person.id, "probe", answers=answers)
+        return await app.engine.prompt(
+            session, person.id, "probe", answers=answers, not_before=not_before
+        )
 
 
 async def test_a_prompt_is_a_push_answered_by_a_tap_and_the_person_goes_back(
@@ -91,6 +96,52 @@ async def test_a_typed_answer_works_and_a_second_prompt_does_not_stack_the_histo
     assert (state.journey, state.step) == ("menu", "main")
 
 
+async def test_a_held_prompt_moves_the_conversation_once_it_is_due(
+    telegram: TelegramHarness, clock: ManualClock
+) -> None:
+    app = telegram.app
+    await telegram.onboard(ALICE, "ru")
+    morning = clock.now() + timedelta(hours=10)
+    assert await prompt(app, ALICE, topic="rent", not_before=morning)
+    assert await prompt(app, ALICE, topic="work", not_before=morning)  # the one asked last
+    await telegram.tap(ALICE, "guidance")
+    where = await telegram.state(ALICE)
+    assert (where.journey, where.step) == ("guidance", "country")
+    earlier = app.catalogs.translator("ru").gettext(
+        "That button belongs to an earlier message. Please answer the question below."
+    )
+    assert (await telegram.tap(ALICE, "fine"))["text"].startswith(earlier)  # not asked yet
+
+    clock.set(morning)
+    await app.sender.deliver_due()
+    assert [message["text"] for message in telegram.messages_to(ALICE)[-2:]] == [
+        "Probe about rent: all well?",
+        "Probe about work: all well?",
+    ]
+    assert (await telegram.tap(ALICE, "fine"))["text"].startswith("Thank you.")
+    state = await telegram.state(ALICE)
+    assert (state.journey, state.step, state.pending) == ("guidance", "country", None)
+    assert state.answers_of("probe") == {"topic": "work", "heard": True}
+
+
+async def test_a_held_prompt_whose_consent_was_withdrawn_meanwhile_moves_nothing(
+    telegram: TelegramHarness, clock: ManualClock
+) -> None:
+    app = telegram.app
+    await telegram.onboard(ALICE, "ru")
+    morning = clock.now() + timedelta(hours=10)
+    assert await prompt(app, ALICE, not_before=morning)
+    async with app.db.transaction() as session:
+        await session.execute(
+            update(Person).values(consented_at=None, consent_declined_at=clock.now())
+        )
+    await telegram.say(ALICE, "меню")  # the menu without consent
+    clock.set(morning)
+    await telegram.say(ALICE, "1")  # «Guidance» there
+    state = await telegram.state(ALICE)
+    assert (state.journey, state.step, state.pending) == ("guidance", "country", None)
+
+
 async def test_nobody_is_prompted_before_onboarding_or_consent_or_after_deleting(
     telegram: TelegramHarness,
 ) -> None:
@@ -116,7 +167,9 @@ async def test_after_stop_the_prompt_is_recorded_as_not_sent(telegram: TelegramH
     app = telegram.app
     await telegram.onboard(ALICE, "ru")
     await telegram.say(ALICE, "СТОП")
+    before = await telegram.state(ALICE)
     assert not await prompt(app, ALICE)
+    assert await telegram.state(ALICE) == before  # no question came: nothing to answer
     rows = await telegram.outbox_rows()
     assert (rows[-1].kind, rows[-1].status, rows[-1].last_error) == (
         OutboxKind.PUSH,

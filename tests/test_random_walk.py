@@ -1,15 +1,18 @@
 """A random walk through every journey: random taps (current and stale), numbers, words,
-commands, media and hostile text. Whatever happens, every message gets an answer and no
-step ever fails (the apology for an internal error never appears).
+commands, media and hostile text, and now and then the bot asking first («Are you safe?», at
+once or held for hours while time passes). Whatever happens, every message gets an answer
+and no step ever fails (the apology for an internal error never appears).
 
 Each walk is seeded, so a failure names a seed that reproduces it.
 """
 
 import random
+from datetime import timedelta
 from typing import Any
 
 import pytest
 
+from services.clock import ManualClock
 from tests.fakes import telegram_updates as tg
 from tests.harness import TelegramHarness, button_ids
 
@@ -48,6 +51,21 @@ def random_update(rng: random.Random, user: int, offered: list[str]) -> dict[str
     )  # fmt: skip
 
 
+async def bot_asks_first(
+    telegram: TelegramHarness, clock: ManualClock, rng: random.Random, user: int
+) -> None:
+    """A check-in's question, at once or held for some hours; then some time passes."""
+    app = telegram.app
+    person = await telegram.person(user)
+    held_for = timedelta(hours=rng.choice([0, 1, 9]))
+    async with app.db.transaction() as session:
+        await app.engine.prompt(
+            session, person.id, "checkin", "ask", not_before=clock.now() + held_for
+        )
+    clock.advance(timedelta(hours=rng.choice([0, 0, 2, 10])))
+    await app.sender.deliver_due()
+
+
 def replies(telegram: TelegramHarness, user: int) -> int:
     return sum(
         1
@@ -58,7 +76,7 @@ def replies(telegram: TelegramHarness, user: int) -> int:
 
 @pytest.mark.parametrize("seed", range(WALKS))
 async def test_random_walk_always_answers_and_never_fails(
-    telegram: TelegramHarness, seed: int
+    telegram: TelegramHarness, clock: ManualClock, seed: int
 ) -> None:
     rng = random.Random(seed)
     user = 9_100_000 + seed
@@ -67,6 +85,9 @@ async def test_random_walk_always_answers_and_never_fails(
     await telegram.onboard(user, rng.choice(["uz_Latn", "uz_Cyrl", "ru"]))
     offered = button_ids(telegram.last_message(user))
     for step in range(STEPS):
+        if rng.random() < 0.1:
+            await bot_asks_first(telegram, clock, rng, user)
+            offered = button_ids(telegram.last_message(user))
         before = replies(telegram, user)
         update = random_update(rng, user, offered)
         await telegram.feed(update)

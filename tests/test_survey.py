@@ -3,12 +3,15 @@ question arrive as one push in the person's language; taps, numbers and words an
 answer is a row, unique per person and question; the last one thanks and returns the person
 to where they were; stale buttons and hostile input never break it; answers are counted."""
 
+from datetime import UTC, datetime
+
 from sqlalchemy import select, update
 
 from bot.app import Application
 from models import OutboxKind, Person, SurveyAnswer
 from services import broadcasts
 from services.broadcasts import Announcement, Segment
+from services.clock import ManualClock
 from tests.harness import TelegramHarness, button_ids, button_labels
 
 ALICE, BOB, CAROL = 5260001, 5260002, 5260003
@@ -152,3 +155,34 @@ async def test_one_answer_per_person_and_question(telegram: TelegramHarness) -> 
     await telegram.tap(ALICE, f"survey:{broadcast_id}:0:0")  # already answered: kept as it was
     assert first
     assert await answers(app) == [(person, 0, 2)]
+
+
+async def test_a_survey_held_for_the_morning_asks_nothing_until_it_arrives(
+    telegram: TelegramHarness, clock: ManualClock
+) -> None:
+    """Queued in the person's night, the survey waits for 08:00 their time. Until it arrives,
+    what they send answers the screen they see, not a question they have not seen; once it
+    has arrived, its buttons and numbers answer it, and they return to where they were."""
+    app = telegram.app
+    await telegram.onboard(ALICE, "ru")
+    clock.set(datetime(2026, 11, 29, 20, 0, tzinfo=UTC))  # 23:00 in Moscow
+    broadcast_id = await broadcast_survey(telegram, ALICE)
+    main_menu = t(app, "ru", "Main menu. What do you need?")
+    assert telegram.last_message(ALICE)["text"].endswith(main_menu)  # nothing pushed yet
+
+    evening = await telegram.say(ALICE, "3")  # «Guidance» in the menu they see
+    assert "Что Вам нужнее всего?" not in evening["text"]
+    where = await telegram.state(ALICE)
+    assert (where.journey, where.step) == ("guidance", "country")
+    assert await answers(app) == []
+
+    clock.set(datetime(2026, 11, 30, 5, 0, tzinfo=UTC))  # 08:00 in Moscow
+    await app.sender.deliver_due()
+    assert telegram.last_message(ALICE)["text"].startswith(TEXTS["ru"])
+    second = await telegram.say(ALICE, "2")  # «Работа», by its number
+    assert second["text"].endswith("Примете ли Вы участие в круглом столе?")
+    await telegram.tap(ALICE, f"survey:{broadcast_id}:1:0")
+    person = (await telegram.person(ALICE)).id
+    assert await answers(app) == [(person, 0, 1), (person, 1, 0)]
+    after = await telegram.state(ALICE)
+    assert (after.journey, after.step) == ("guidance", "country")
