@@ -282,10 +282,10 @@ async def close_case(
     data_deleted: bool = False,
 ) -> None:
     """Close the case and its thread. When the consulate closes it, the person is told, with
-    the resolution and how long they may reopen it; when the person does, the staff group
-    is told: that the problem is solved, or (`data_deleted`) that the person deleted their
-    data and cannot be reached here any more — for an urgent case, that someone may have
-    made them."""
+    the resolution and how long they may reopen it (nothing of a covert case); when the
+    person does, the staff group is told: that the problem is solved, or (`data_deleted`)
+    that the person deleted their data and cannot be reached here any more — for an urgent
+    case, that someone may have made them."""
     if case.status == CaseStatus.CLOSED:
         return
     case.status = CaseStatus.CLOSED
@@ -304,7 +304,7 @@ async def close_case(
         thread.status = staff.ThreadStatus.CLOSED
         thread.closed_at = now
         thread.waiting_since = None
-    if actor == PERSON:
+    if actor == PERSON or case.covert:  # a covert case never shows on the person's screen
         return
     t = desk.person_translator(person)
     parts = [t.gettext("Your help request {reference} is closed.").format(reference=case.reference)]

@@ -326,6 +326,14 @@ async def tell_person(
     return True
 
 
+async def is_covert(session: AsyncSession, thread: CaseThread) -> bool:
+    """A case the person opened with their code word: nothing about it goes to them."""
+    if thread.help_case_id is None:
+        return False
+    case = await session.get(HelpCase, thread.help_case_id)
+    return case is not None and case.covert
+
+
 async def _person(session: AsyncSession, thread: CaseThread) -> Person:
     person = await session.get(Person, thread.person_id)
     assert person is not None  # the foreign key guarantees it
@@ -380,6 +388,8 @@ async def claim(
         return False
     await session.refresh(thread)
     audit(session, actor=actor_of(operator), action=Action.CLAIMED, now=now, thread=thread)
+    if await is_covert(session, thread):
+        return True  # someone may be watching their screen: nothing goes to the person
     person = await _person(session, thread)
     t = desk.person_translator(person)
     text = t.gettext(

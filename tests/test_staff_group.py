@@ -37,7 +37,7 @@ from models import (
     ThreadStatus,
 )
 from models.outbox import OutboxStatus
-from services import appeals, help_cases, registrations
+from services import appeals, checkins, help_cases, registrations
 from services.clock import ManualClock
 from tests.conftest import TEST_TOKEN, SettingsFactory
 from tests.fakes import telegram_updates as tg
@@ -700,6 +700,44 @@ async def test_the_close_button_asks_first(desk: TelegramHarness) -> None:
     assert to_person(desk, ALICE)[-1].startswith("Ваш запрос о помощи HR-2026-000001 закрыт.")
     again = await tap(desk, OPERATOR, f"desk:claim:{thread.id}", topic)
     assert again.params["text"] == t(app, "The case is closed already.")
+
+
+async def test_a_covert_case_is_taken_and_closed_without_a_word_to_the_person(
+    desk: TelegramHarness,
+) -> None:
+    """The code word's case: someone may be watching the person's screen, so taking and
+    closing it send them nothing (the operator's own words still go, as written)."""
+    app = desk.app
+    await desk.onboard(ALICE, "ru")
+    async with app.db.transaction() as session:
+        person = await session.scalar(select(Person))
+        assert person is not None
+        await checkins.covert_signal(session, app.cipher, app.desk, person, app.clock.now())
+    await app.sender.deliver_due()
+    [thread] = await threads(app)
+    topic = thread.topic_id
+    assert topic is not None
+    await add_operator(app, OPERATOR, "Dilshod")
+    before = len(to_person(desk, ALICE))
+
+    await post(desk, OPERATOR, topic, "Здравствуйте! Как Ваши дела?")  # takes the case too
+    assert to_person(desk, ALICE)[before:] == [
+        "Оператор консульства:\nЗдравствуйте! Как Ваши дела?"
+    ]
+    covert_taken = t(app, "{operator} took the case. Nothing was sent to the person: this is a "
+                          "covert signal.").format(operator="Dilshod")  # fmt: skip
+    assert f"✋ {covert_taken}" in texts_in(desk, topic)
+    await tap(desk, OPERATOR, f"desk:close:{thread.id}", topic)
+    assert texts_in(desk, topic)[-1] == t(
+        app, "Close this case? Nothing will be sent to the person: this is a covert signal."
+    )
+    await post(desk, OPERATOR, topic, "/close Связались через сестру, она в безопасности.")
+
+    assert (await thread_of(app, thread.id)).status == ThreadStatus.CLOSED
+    assert len(to_person(desk, ALICE)) == before + 1
+    covert_closed = t(app, "{operator} closed the case. Nothing was sent to the person: this is "
+                           "a covert signal.").format(operator="Dilshod")  # fmt: skip
+    assert texts_in(desk, topic)[-1] == f"✅ {covert_closed}"
 
 
 async def test_the_buttons_take_and_release_the_case(desk: TelegramHarness) -> None:

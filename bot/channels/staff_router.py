@@ -429,7 +429,7 @@ class StaffDeskHandlers:
             return False
         if thread.claimed_by is None and take:
             if await self._claim(turn):
-                self._say(turn, self._claimed_text(operator))
+                self._say(turn, await self._claimed_text(turn))
             else:
                 await turn.session.refresh(thread)
         if thread.claimed_by in (None, operator.id) or operator.role != OperatorRole.OPERATOR:
@@ -696,14 +696,16 @@ class StaffDeskHandlers:
                 Choice(button_id(KEEP_OPEN, thread.id), t.gettext("Keep it open")),
                 Choice(button_id(CLOSE_NOW, thread.id), t.gettext("Close without a resolution")),
             )
-            self._say(
-                turn,
-                t.gettext(
+            if await staff.is_covert(turn.session, thread):
+                question = t.gettext(
+                    "Close this case? Nothing will be sent to the person: this is a covert signal."
+                )
+            else:
+                question = t.gettext(
                     "Close this case? The person will be told. To tell them what was done, send "
                     "{command} and the resolution instead."
-                ).format(command="/close"),
-                choices,
-            )
+                ).format(command="/close")
+            self._say(turn, question, choices)
             return None
         if action == CLOSE_NOW:
             return await self._close(turn, None)
@@ -721,10 +723,16 @@ class StaffDeskHandlers:
         log.info("staff claim thread=%s operator=%s won=%s", turn.thread.id, turn.operator.id, won)
         return won
 
-    def _claimed_text(self, operator: Operator) -> str:
-        return "✋ " + self.t.gettext("{operator} took the case. The person has been told.").format(
-            operator=operator.display_name
-        )
+    async def _claimed_text(self, turn: Turn) -> str:
+        assert turn.thread is not None
+        if await staff.is_covert(turn.session, turn.thread):
+            text = self.t.gettext(
+                "{operator} took the case. Nothing was sent to the person: this is a covert "
+                "signal."
+            )
+        else:
+            text = self.t.gettext("{operator} took the case. The person has been told.")
+        return "✋ " + text.format(operator=turn.operator.display_name)
 
     async def _take(self, turn: Turn) -> Said:
         thread, t = turn.thread, self.t
@@ -736,7 +744,7 @@ class StaffDeskHandlers:
         if thread.claimed_by == turn.operator.id:
             return Said(t.gettext("You have this case already."), True)
         if thread.claimed_by is None and await self._claim(turn):
-            return Said(self._claimed_text(turn.operator))
+            return Said(await self._claimed_text(turn))
         await turn.session.refresh(thread)
         holder = await self._name_of(turn.session, thread.claimed_by)
         return Said(t.gettext("The case is with {operator} already.").format(operator=holder), True)
@@ -782,12 +790,14 @@ class StaffDeskHandlers:
         except (AppealError, StaffError):
             return Said(t.gettext("The case cannot be closed now."), True)
         log.info("staff close thread=%s operator=%s", thread.id, turn.operator.id)
-        return Said(
-            "✅ "
-            + t.gettext("{operator} closed the case. The person has been told.").format(
-                operator=turn.operator.display_name
+        if await staff.is_covert(turn.session, thread):
+            closed = t.gettext(
+                "{operator} closed the case. Nothing was sent to the person: this is a covert "
+                "signal."
             )
-        )
+        else:
+            closed = t.gettext("{operator} closed the case. The person has been told.")
+        return Said("✅ " + closed.format(operator=turn.operator.display_name))
 
     def _not_yours(self) -> Said:
         return Said(
