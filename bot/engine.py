@@ -45,6 +45,7 @@ from handlers.conversation import (
     BACK,
     CANCEL,
     HELP,
+    HELP_WORDS,
     LANGUAGE,
     MENU,
     UNIVERSAL,
@@ -95,7 +96,7 @@ UNIVERSAL_WORDS: dict[str, tuple[str, ...]] = {
     MENU: ("menu", "menyu", "asosiy menyu", "bosh menyu", "главное меню", "в меню"),
     BACK: ("back", "orqaga", "ortga", "назад"),
     CANCEL: ("cancel", "bekor", "bekor qilish", "отмена", "отменить"),
-    HELP: ("help", "yordam", "помощь", "помогите"),
+    HELP: HELP_WORDS,
     LANGUAGE: ("language", "til", "tilni oʻzgartirish", "язык", "сменить язык"),
 }
 # Opting out of pushes on a channel, and back in: honoured on every channel.
@@ -405,7 +406,7 @@ class ConversationEngine:
                     )
                 )
             universal = _WORD_TO_UNIVERSAL.get(match_key(answer.text))
-            if universal and not (universal == HELP and ctx.state.free_text):
+            if universal and not (universal == HELP and self._help_words_are_answers(ctx)):
                 return self._universal(ctx, universal)
             if onboarding.is_complete(ctx) and (outcome := await self._intercept(ctx, answer)):
                 return outcome
@@ -413,6 +414,10 @@ class ConversationEngine:
         if step is None:
             return GoHome()
         return await step.answer(ctx, answer)
+
+    def _help_words_are_answers(self, ctx: Context) -> bool:
+        journey = self._journeys.get(ctx.state.journey)
+        return ctx.state.free_text or (journey is not None and journey.help_words_are_answers)
 
     def _resolve(self, ctx: Context, incoming: Incoming) -> Answer:
         """Which offered choice the person picked: by its button, its number or its words."""

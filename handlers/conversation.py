@@ -26,6 +26,9 @@ from services.text import word_key
 # Choice ids the engine handles itself, wherever they are offered.
 MENU, BACK, CANCEL, HELP, LANGUAGE = "u:menu", "u:back", "u:cancel", "u:help", "u:language"
 UNIVERSAL = (MENU, BACK, CANCEL, HELP, LANGUAGE)
+# Typed, they ask how the chat works — except where the person's words are answers (a free
+# text question, a journey with help_words_are_answers).
+HELP_WORDS = ("help", "yordam", "помощь", "помогите")
 
 
 @dataclass(frozen=True)
@@ -188,10 +191,19 @@ class Step:
 
 
 class Journey:
-    def __init__(self, name: str, first_step: str, *, needs_consent: bool = False) -> None:
+    def __init__(
+        self,
+        name: str,
+        first_step: str,
+        *,
+        needs_consent: bool = False,
+        help_words_are_answers: bool = False,
+    ) -> None:
         self.name = name
         self.first_step = first_step
         self.needs_consent = needs_consent
+        # "Help!" typed here is a plea for the steps to hear, not a question about the chat.
+        self.help_words_are_answers = help_words_are_answers
         self._asks: dict[str, AskFn] = {}
         self._answers: dict[str, AnswerFn] = {}
         self.interceptors: list[InterceptFn] = []

@@ -26,6 +26,7 @@ from typing import Any
 from babel.dates import format_datetime
 
 from handlers.conversation import (
+    HELP_WORDS,
     Answer,
     Context,
     Go,
@@ -65,7 +66,7 @@ from services.text import clean_text, match_key, word_key
 
 log = logging.getLogger(__name__)
 
-journey = Journey("help", first_step="start", needs_consent=True)
+journey = Journey("help", first_step="start", needs_consent=True, help_words_are_answers=True)
 
 # Steps.
 START, DESCRIBE, PLACE, FILES, CLOSE = "start", "describe", "place", "files", "close"
@@ -565,7 +566,15 @@ async def _danger_case(ctx: Context) -> HelpCase | None:
 
 
 def _looks_like_a_message(text: str) -> bool:
-    return len(text.split()) >= 3 or len(text) > 30
+    return len(text.split()) >= 3 or len(text) > 30 or _is_a_plea(text)
+
+
+_PLEAS = frozenset(match_key(word) for word in HELP_WORDS)
+
+
+def _is_a_plea(text: str) -> bool:
+    """«Помогите!», «Yordam»: on the urgent path, words for the operator."""
+    return match_key(text) in _PLEAS
 
 
 async def _add_in_danger(ctx: Context, case: HelpCase, answer: Answer) -> Outcome:
@@ -639,7 +648,7 @@ async def answer_danger_place(ctx: Context, answer: Answer) -> Outcome:
             return Repeat(hint)
         ctx.say(ctx._("Your location is added to your request."))
         return Go(journey.name, DANGER_DESCRIBE, remember=False)
-    if answer.kind is Kind.TEXT:
+    if answer.kind is Kind.TEXT and not _is_a_plea(answer.text):
         if not _has_words(answer.text):
             return Repeat(ctx._("Please type the address in words, or choose «Skip»."))
         if len(answer.text) > DESCRIPTION_LIMIT:

@@ -231,6 +231,35 @@ async def test_danger_words_typed_anywhere_open_the_urgent_path(telegram: Telegr
     assert (state.journey, state.step) == ("help", "danger_country")
 
 
+async def test_on_the_urgent_path_help_typed_is_a_plea_for_the_operator(
+    telegram: TelegramHarness,
+) -> None:
+    """«Помогите!» on the urgent path goes into the case, not to the chat's instructions."""
+    app = telegram.app
+    await telegram.onboard(ALICE, "ru")
+    await telegram.tap(ALICE, "help")
+    await telegram.tap(ALICE, "danger")
+
+    plea = await telegram.say(ALICE, "Помогите!")  # asked for the country
+    added = app.catalogs.translator("ru").gettext("Added to your request.")
+    assert plea["text"].startswith(added)
+    assert button_ids(plea) == [*COUNTRY_IDS, "skip"]  # the same question
+    await telegram.tap(ALICE, "country:RU")
+    second = await telegram.say(ALICE, "помощь")  # asked for the place
+    assert second["text"].startswith(added)
+    state = await telegram.state(ALICE)
+    assert (state.journey, state.step) == ("help", "danger_place")
+    [case] = await cases(app)
+    assert [(m.kind, plain(app, m.text)) for m in await messages_of(app, case)] == [
+        ("text", "Помогите!"),
+        ("country", "RU"),
+        ("text", "помощь"),
+    ]
+    await telegram.say(ALICE, "/menu")
+    usage = await telegram.say(ALICE, "помощь")  # elsewhere: how the chat works
+    assert usage["text"].startswith("Как пользоваться чатом:")
+
+
 async def test_without_consent_danger_words_give_the_numbers_but_store_nothing(
     telegram: TelegramHarness,
 ) -> None:

@@ -727,8 +727,7 @@ class StaffDeskHandlers:
         assert turn.thread is not None
         if await staff.is_covert(turn.session, turn.thread):
             text = self.t.gettext(
-                "{operator} took the case. Nothing was sent to the person: this is a covert "
-                "signal."
+                "{operator} took the case. Nothing was sent to the person: this is a covert signal."
             )
         else:
             text = self.t.gettext("{operator} took the case. The person has been told.")
