@@ -47,7 +47,7 @@ from services.appeals import (
 )
 from services.countries import HOME, country_name
 from services.messages import Choice
-from services.text import APOSTROPHES
+from services.text import APOSTROPHES, clean_text
 
 journey = Journey("appeals", first_step="main", needs_consent=True)
 
@@ -133,6 +133,17 @@ def _read_text(
     if sum(char.isalpha() for char in text) < 2:
         return Repeat(ctx._("Please write it in words."))
     return text
+
+
+def _caption(answer: Answer) -> str:
+    """The words sent with a file (its caption), cleaned as typed text is: the engine hands a
+    step the text of text messages only. Where a step takes files, a caption counts as the
+    text it would take typed, within the same limits."""
+    return clean_text(answer.incoming.text) if answer.kind is Kind.MEDIA else ""
+
+
+def _has_letters(text: str) -> bool:
+    return sum(char.isalpha() for char in text) >= 2
 
 
 def _appeal_text_too_long(ctx: Context) -> str:
@@ -473,7 +484,8 @@ async def answer_text(ctx: Context, answer: Answer) -> Outcome:
         files: list[dict[str, Any]] = ctx.answers.setdefault("files", [])
         if (problem := _media_file(ctx, answer, files)) is not None:
             return Repeat(problem)
-        if not answer.text:
+        caption = _caption(answer)
+        if not _has_letters(caption):
             return Repeat(
                 ctx._(
                     "Thank you, the file is kept with your appeal. Now please describe the "
@@ -481,7 +493,7 @@ async def answer_text(ctx: Context, answer: Answer) -> Outcome:
                 )
             )
         ctx.say(ctx._("Thank you, the file is kept with your appeal."))
-        return _take_text(ctx, answer.text)
+        return _take_text(ctx, caption)
     described = _read_text(ctx, answer, limit=TEXT_LIMIT, too_long=_appeal_text_too_long(ctx))
     if isinstance(described, Repeat):
         return described
@@ -491,7 +503,7 @@ async def answer_text(ctx: Context, answer: Answer) -> Outcome:
 def _take_text(ctx: Context, text: str) -> Outcome:
     if len(text) > TEXT_LIMIT:
         return Repeat(_appeal_text_too_long(ctx).format(count=len(text), limit=TEXT_LIMIT))
-    if sum(char.isalpha() for char in text) < 2:
+    if not _has_letters(text):
         return Repeat(ctx._("Please write it in words."))
     ctx.answers["text"] = text
     return _onward(ctx)
@@ -519,8 +531,9 @@ async def answer_files(ctx: Context, answer: Answer) -> Outcome:
     if answer.kind is Kind.MEDIA:
         if (problem := _media_file(ctx, answer, files)) is not None:
             return Repeat(problem)
-        if answer.text:
-            return _add_to_text(ctx, answer.text)
+        # As with typed words here: a sentence joins the text, a lone word does not.
+        if len(_words(caption := _caption(answer))) >= 2:
+            return _add_to_text(ctx, caption)
         return Repeat()
     if answer.kind is Kind.TEXT and len(_words(answer.text)) >= 2:
         return _add_to_text(ctx, answer.text)
@@ -1034,9 +1047,10 @@ async def answer_add(ctx: Context, answer: Answer) -> Outcome:
     if answer.kind is Kind.MEDIA:
         if (problem := _media_file(ctx, answer, files)) is not None:
             return Repeat(problem)
-        if not answer.text:
-            return Repeat()
-        text: str | Repeat = answer.text
+        caption = _caption(answer)
+        if not _has_letters(caption):
+            return Repeat()  # the file waits for words or «Send»
+        text: str | Repeat = caption
     elif answer.choice == SEND and files:
         text = ""
     else:

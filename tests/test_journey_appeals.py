@@ -26,7 +26,8 @@ RATINGS = ["r:1", "r:2", "r:3", "r:4", "r:5"]
 # -- updates the shared fakes do not build ---------------------------------------------------
 
 
-def document(user: int, size: int = 52_000) -> dict[str, Any]:
+def document(user: int, size: int = 52_000, caption: str | None = None) -> dict[str, Any]:
+    extra = {"caption": caption} if caption else {}
     return tg.message(
         user,
         document={
@@ -36,6 +37,7 @@ def document(user: int, size: int = 52_000) -> dict[str, Any]:
             "mime_type": "application/pdf",
             "file_size": size,
         },
+        **extra,
     )
 
 
@@ -355,6 +357,65 @@ async def test_the_file_limit_and_the_size_limit_are_explained(telegram: Telegra
     assert await telegram.count(Attachment) == 10
 
 
+async def start_wages_appeal(telegram: TelegramHarness, user: int) -> None:
+    """A wages appeal from Türkiye up to the question for its text."""
+    await open_appeals(telegram, user)
+    await telegram.tap(user, "new")
+    await telegram.tap(user, "c:unpaid_wages")
+    await telegram.tap(user, "self")
+    await telegram.tap(user, "country:TR")
+
+
+async def test_a_photo_with_the_story_in_its_caption_gives_both_the_text_and_the_file(
+    telegram: TelegramHarness,
+) -> None:
+    app = telegram.app
+    await start_wages_appeal(telegram, ALICE)
+
+    # A caption is held to the limit of typed text; the photo is kept all the same.
+    await telegram.feed(tg.photo(ALICE, caption="Паспорт " * 400))
+    too_long = telegram.last_message(ALICE)
+    assert too_long["text"].startswith("Спасибо, файл добавлен к обращению.")
+    assert "Текст слишком длинный (символов: 3199)" in too_long["text"]
+    assert (await telegram.state(ALICE)).step == "text"
+
+    await telegram.feed(tg.photo(ALICE, caption=f"  {WAGES_TEXT}\u200b "))
+
+    files = telegram.last_message(ALICE)
+    assert files["text"].startswith("Спасибо, файл добавлен к обращению.")
+    assert "опишите ситуацию и словами" not in files["text"]
+    assert "Добавлено файлов: 2 из 10." in files["text"]
+    summary = await telegram.tap(ALICE, "done")
+    assert "Файлы: 2" in summary["text"]
+    assert summary["text"].endswith(f"Текст:\n{WAGES_TEXT}\n\nОтправить его в консульство?")
+    await telegram.tap(ALICE, "send")
+    appeal = await appeal_row(app, FIRST)
+    assert app.cipher.decrypt_text(appeal.text) == WAGES_TEXT
+    assert await telegram.count(Attachment) == 2
+
+
+async def test_a_caption_sent_while_files_are_asked_for_joins_the_text_like_typed_words(
+    telegram: TelegramHarness,
+) -> None:
+    app = telegram.app
+    await start_wages_appeal(telegram, ALICE)
+    await telegram.say(ALICE, WAGES_TEXT)
+
+    await telegram.feed(document(ALICE, caption="Это мой трудовой договор."))
+
+    added = telegram.last_message(ALICE)
+    assert added["text"].startswith("Эти слова добавлены к тексту обращения.")
+    assert "Добавлено файлов: 1 из 10." in added["text"]
+    # A lone word is not added to the text, typed or as a caption; the photo is kept.
+    await telegram.feed(tg.photo(ALICE, caption="спасибо"))
+    assert "Добавлено файлов: 2 из 10." in telegram.last_message(ALICE)["text"]
+    await telegram.tap(ALICE, "done")
+    await telegram.tap(ALICE, "send")
+    appeal = await appeal_row(app, FIRST)
+    assert app.cipher.decrypt_text(appeal.text) == f"{WAGES_TEXT}\nЭто мой трудовой договор."
+    assert await telegram.count(Attachment) == 2
+
+
 async def test_a_draft_survives_the_main_menu_and_a_look_at_another_appeal(
     telegram: TelegramHarness,
 ) -> None:
@@ -542,6 +603,48 @@ async def test_information_is_added_with_a_file_and_a_limit_hint(
     files_only = await telegram.tap(ALICE, "send")
     assert "Вы добавили файлы" in files_only["text"]
     assert await telegram.count(Attachment) == 2
+
+
+async def test_a_caption_answers_the_consulate_and_adds_information_with_its_file(
+    telegram: TelegramHarness,
+) -> None:
+    app = telegram.app
+    await file_for_myself(telegram, ALICE)
+    await operator_sets(app, FIRST, AppealStatus.NEEDS_INFO, "Пришлите, пожалуйста, договор.")
+    await telegram.say(ALICE, FIRST)
+    await telegram.tap(ALICE, "answer")
+
+    await telegram.feed(tg.photo(ALICE, caption="Вот договор, страница первая."))
+
+    answered = telegram.last_message(ALICE)
+    assert answered["text"].startswith("Спасибо. Ваш ответ отправлен, обращение снова")
+    assert "Ваш ответ консульству:\nВот договор, страница первая." in answered["text"]
+    assert (await appeal_row(app, FIRST)).status == "in_review"
+
+    await telegram.tap(ALICE, "add")
+    too_long = "д" * 3001
+    await telegram.feed(document(ALICE, caption=too_long))
+    hint = telegram.last_message(ALICE)
+    assert hint["text"].startswith("Сообщение слишком длинное (символов: 3001)")
+    assert "Файлов к отправке: 1." in hint["text"]
+    await telegram.feed(tg.photo(ALICE, caption="Ещё расписка работодателя."))
+
+    added = telegram.last_message(ALICE)
+    assert added["text"].startswith("Спасибо. Это добавлено к Вашему обращению.")
+    assert "Вы добавили:\nЕщё расписка работодателя." in added["text"]
+    assert await events_of(app, FIRST) == [
+        ("filed", "new", "person"),
+        ("status", "needs_info", "operator:1"),
+        ("answered_question", None, "person"),
+        ("status", "in_review", "person"),
+        ("info_added", None, "person"),
+    ]
+    appeal = await appeal_row(app, FIRST)
+    async with app.db.sessions() as session:
+        kept = list(await session.scalars(select(Attachment).order_by(Attachment.id)))
+    assert [(a.kind, a.appeal_id) for a in kept] == [
+        ("photo", appeal.id), ("document", appeal.id), ("photo", appeal.id)
+    ]  # fmt: skip
 
 
 async def test_withdrawal_needs_a_confirmation(telegram: TelegramHarness) -> None:
