@@ -62,7 +62,7 @@ from services.help_cases import (
 from services.i18n import N_
 from services.local_time import zone_of
 from services.messages import Choice
-from services.text import clean_text, match_key, word_key
+from services.text import clean_text, match_key, parse_number, word_key
 
 log = logging.getLogger(__name__)
 
@@ -753,7 +753,9 @@ async def ask_describe(ctx: Context) -> Question:
 @journey.answers(DESCRIBE)
 async def answer_describe(ctx: Context, answer: Answer) -> Outcome:
     draft = _draft(ctx)
-    if answer.choice == KEEP and draft.get("described"):
+    # «Keep it» is option 1 where choices are numbered (WhatsApp), and a lone "1" is no
+    # description to replace the one written before.
+    if draft.get("described") and (answer.choice == KEEP or parse_number(answer.text) == 1):
         return _after_description(draft)
     incoming = answer.incoming
     if answer.kind is Kind.TEXT:

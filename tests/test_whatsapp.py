@@ -33,6 +33,7 @@ from models import (
     AppealStatus,
     Attachment,
     ChannelAccount,
+    HelpCase,
     InboundMessage,
     OutboxKind,
     OutboxMessage,
@@ -512,6 +513,26 @@ async def test_onboarding_and_an_appeal_with_a_photo_by_numbers_and_words(
     assert {row.status for row in rows} == {"sent"}
     assert [row.provider_id for row in rows] == [m["Sid"] for m in wa.twilio.sent]
     assert await wa.count(InboundMessage) == 13
+
+
+async def test_keep_it_by_its_number_keeps_the_description_written_before(
+    wa: WhatsAppHarness,
+) -> None:
+    """Help: a story written before the reason was chosen is offered back with «1 — Keep
+    it» on a question that takes free text; the number keeps it, it does not become it."""
+    await wa.onboard(DILNOZA, "1")  # uz_Latn
+    await wa.say(DILNOZA, "menu")
+    await wa.say(DILNOZA, "4")  # Help: talk to an operator
+    story = "Ish beruvchi pasportimni olib qoʻydi va uch oydan beri maosh bermayapti."
+    await wa.say(DILNOZA, story)
+    describe = await wa.say(DILNOZA, "2")  # the passport was taken
+    assert story in describe
+    assert labels(describe) == ["Shunday qolsin"]
+    await wa.say(DILNOZA, "1")  # keep it
+    await wa.say(DILNOZA, "1")  # no place
+    await wa.say(DILNOZA, "1")  # send without photos
+    [case] = await wa.rows(HelpCase)
+    assert wa.app.cipher.decrypt_text(case.description) == story
 
 
 async def test_a_long_text_is_split_under_1600_characters_with_the_list_on_the_last_part(
