@@ -12,11 +12,11 @@ family receives.
 - **Confirming.** Nothing is shared until the inviting person confirms; they may refuse.
   Either side may end the link later; the other side is told each time.
 - **What the family receives** (weekly, see scheduler/family.py): "your relative checked in
-  and is safe" only when the person's latest check-in of the week said so, and a reminder
-  to keep in touch. Socio-psychological support resources are NOT sent: ../shared/domain/
-  FACTS.md names none for families and children (only that the state plans such support),
-  and nothing may be invented; `share_support` stays off and unused until a verified
-  resource exists.
+  and is safe" only when the person's latest check-in of the week said so and no urgent case
+  came after it (`checked_in_safe_since`), and a reminder to keep in touch.
+  Socio-psychological support resources are NOT sent: ../shared/domain/FACTS.md names none
+  for families and children (only that the state plans such support), and nothing may be
+  invented; `share_support` stays off and unused until a verified resource exists.
 """
 
 import logging
@@ -31,8 +31,7 @@ import sqlalchemy as sa
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from models import FamilyLink, Person
-from models.base import UTCDateTime
+from models import CheckinStatus, FamilyLink, HelpCase, HelpReason, Person, SafetyCheckin
 from services import local_time
 from services.crypto import DataCipher
 from services.i18n import N_, Catalogs, Translator
@@ -438,39 +437,51 @@ def set_sharing(link: FamilyLink, what: str, value: bool) -> None:
 
 # -- the weekly message -------------------------------------------------------------------------
 
-# The check-in engineer's table (models/checkin.py, migration 0009). Read here through this
-# one description and `checked_in_safe_since`, so this module does not depend on their model
-# before it exists; adapt both when it does.
-_CHECKIN = sa.table(
-    "safety_checkin",
-    sa.column("person_id", sa.BigInteger()),
-    sa.column("answered_at", UTCDateTime()),
-    sa.column("status", sa.String()),
-)
-SAFE_STATUS = "safe"
 
+async def checked_in_safe_since(
+    session: AsyncSession, person_id: int, since: datetime, now: datetime
+) -> bool:
+    """Whether the family may be told the person is safe: the newest check-in asked since
+    `since` was answered «I am safe», and no urgent ("in danger now", missed check-in, code
+    word) case was opened — or made urgent, or written in while open — after that answer.
 
-async def checked_in_safe_since(session: AsyncSession, person_id: int, since: datetime) -> bool:
-    """Whether the person answered a safety check-in since `since` and the latest answer said
-    they are safe. False while the check-in table does not exist (nobody checked in)."""
-
-    def has_table(sync_session: object) -> bool:
-        connection = sync_session.connection()  # type: ignore[attr-defined]
-        return bool(sa.inspect(connection).has_table("safety_checkin"))
-
-    if not await session.run_sync(has_table):
-        return False
-    latest = await session.scalar(
-        select(_CHECKIN.c.status)
+    A check-in still within its grace period (asked, not yet due) is skipped: it says
+    nothing yet. One missed, answered «I need help», or asked and overdue is not safe. The
+    caller says nothing else instead, so a covert code-word case never shows. Two small
+    queries on indexed person_id columns."""
+    newest = await session.scalar(
+        select(SafetyCheckin)
         .where(
-            _CHECKIN.c.person_id == person_id,
-            _CHECKIN.c.answered_at.is_not(None),
-            _CHECKIN.c.answered_at >= since,
+            SafetyCheckin.person_id == person_id,
+            SafetyCheckin.asked_at >= since,
+            sa.not_(
+                sa.and_(
+                    SafetyCheckin.status == CheckinStatus.ASKED,
+                    SafetyCheckin.due_by > now,
+                )
+            ),
         )
-        .order_by(_CHECKIN.c.answered_at.desc())
+        .order_by(SafetyCheckin.asked_at.desc(), SafetyCheckin.id.desc())
         .limit(1)
     )
-    return latest == SAFE_STATUS
+    if newest is None or newest.status != CheckinStatus.SAFE or newest.answered_at is None:
+        return False
+    safe_at = newest.answered_at
+    alarm = await session.scalar(
+        select(HelpCase.id)
+        .where(
+            HelpCase.person_id == person_id,
+            sa.or_(HelpCase.urgent.is_(True), HelpCase.reason == HelpReason.DANGER),
+            sa.or_(
+                HelpCase.created_at >= safe_at,
+                # An open case made urgent after the answer (the code word, «in danger now»)
+                # keeps its created_at; its updated_at moves.
+                sa.and_(HelpCase.closed_at.is_(None), HelpCase.updated_at >= safe_at),
+            ),
+        )
+        .limit(1)
+    )
+    return alarm is None
 
 
 async def weekly_messages(
@@ -478,7 +489,9 @@ async def weekly_messages(
 ) -> list[str]:
     """What the member gets this week, in their language (possibly nothing)."""
     texts: list[str] = []
-    if link.share_weekly_safe and await checked_in_safe_since(session, link.person_id, now - WEEK):
+    if link.share_weekly_safe and await checked_in_safe_since(
+        session, link.person_id, now - WEEK, now
+    ):
         texts.append(
             translator.gettext(
                 "Vatandosh: your relative who invited you checked in this week and is safe."

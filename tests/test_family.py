@@ -8,10 +8,11 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import select
 
 from bot.app import build_application
-from models import FamilyLink, OutboxKind
+from models import CheckinStatus, FamilyLink, HelpCase, OutboxKind, Person
 from models.checkin import SafetyCheckin
+from scheduler.checkins import run_checkins
 from scheduler.family import FamilyMessagesJob
-from services import family
+from services import checkins, family
 from services.clock import ManualClock
 from tests.conftest import TEST_TOKEN, SettingsFactory
 from tests.fakes.telegram_session import RecordingSession
@@ -338,3 +339,119 @@ async def test_the_bots_username_is_learnt_from_telegram_when_not_configured(
     await telegram.onboard(AZIZA, "uz_Latn")
     code = await invite(telegram, AZIZA)
     assert f"t.me/VatandoshBot?start=fam_{code}" in telegram.last_message(AZIZA)["text"]
+
+
+# -- the weekly "safe" line against real check-ins --------------------------------------------
+
+SAFE_LINE = (
+    "Ватандош: сизни таклиф қилган қариндошингиз шу ҳафта хавфсизлигини тасдиқлади, у хавфсиз."
+)
+REMINDER = (
+    "Ватандош: шу ҳафта қариндошингизга ёзинг ёки қўнғироқ қилинг. Қисқа хабар ҳам ёрдам беради."
+)
+MONDAY = datetime(2026, 11, 30, 9, 0, tzinfo=UTC)  # 14:00 in Tashkent
+SUNDAY = datetime(2026, 12, 6, 5, 0, tzinfo=UTC)  # the first weekly message
+
+
+async def with_daily_check_ins(telegram: TelegramHarness, code_word: str | None = None) -> None:
+    """Aziza linked to her mother, with daily check-ins (asked at 09:00 UTC from Monday)."""
+    app = telegram.app
+    await linked_pair(telegram)
+    aziza = await telegram.person(AZIZA)
+    async with app.db.transaction() as session:
+        person = await session.get(Person, aziza.id)
+        assert person is not None
+        await checkins.switch_on(session, person, 1, app.clock.now())
+        if code_word is not None:
+            await checkins.set_code_word(session, app.cipher, aziza.id, code_word, app.clock.now())
+
+
+async def run_check_ins(telegram: TelegramHarness, clock: ManualClock, at: datetime) -> None:
+    app = telegram.app
+    clock.set(at)
+    await run_checkins(app.db, app.cipher, app.desk, app.clock, app.engine, grace_hours=6)
+    await app.sender.deliver_due()
+
+
+async def weekly_to_mother(telegram: TelegramHarness, clock: ManualClock) -> str:
+    clock.set(SUNDAY)
+    assert await job(telegram).run() == 1
+    await telegram.app.sender.deliver_due()
+    return str(telegram.last_message(MOTHER)["text"])
+
+
+async def test_a_check_in_missed_after_a_safe_one_is_not_called_safe(
+    telegram: TelegramHarness, clock: ManualClock
+) -> None:
+    await with_daily_check_ins(telegram)
+    await run_check_ins(telegram, clock, MONDAY)
+    await telegram.tap(AZIZA, "safe")
+    await run_check_ins(telegram, clock, MONDAY + timedelta(days=1))  # Tuesday: no answer
+    await run_check_ins(telegram, clock, MONDAY + timedelta(days=1, hours=6))
+    assert "жавоб бермади" in telegram.last_message(MOTHER)["text"]  # the family was alerted
+    async with telegram.app.db.sessions() as session:
+        statuses = list(
+            await session.scalars(select(SafetyCheckin.status).order_by(SafetyCheckin.asked_at))
+        )
+    assert statuses == [CheckinStatus.SAFE, CheckinStatus.MISSED]
+    assert await weekly_to_mother(telegram, clock) == REMINDER
+
+
+async def test_the_code_word_after_a_safe_check_in_is_not_called_safe_nor_shown(
+    telegram: TelegramHarness, clock: ManualClock
+) -> None:
+    await with_daily_check_ins(telegram, code_word="Лимон")
+    await run_check_ins(telegram, clock, MONDAY)
+    await telegram.tap(AZIZA, "safe")
+    before = len(telegram.messages_to(MOTHER))
+    clock.set(MONDAY + timedelta(days=2))
+    await telegram.say(AZIZA, "Лимон")  # the covert danger signal, no check-in waiting
+    async with telegram.app.db.sessions() as session:
+        [case] = list(await session.scalars(select(HelpCase)))
+    assert case.covert
+    assert case.urgent
+    # The family gets exactly what a week without check-ins brings: nothing reveals the signal.
+    assert await weekly_to_mother(telegram, clock) == REMINDER
+    assert len(telegram.messages_to(MOTHER)) == before + 1
+
+
+async def test_the_code_word_in_an_open_case_after_a_safe_check_in_is_not_called_safe(
+    telegram: TelegramHarness, clock: ManualClock
+) -> None:
+    await with_daily_check_ins(telegram, code_word="Лимон")
+    await telegram.tap(AZIZA, "u:menu")
+    await telegram.tap(AZIZA, "help")
+    await telegram.tap(AZIZA, "wages_unpaid")
+    await telegram.say(AZIZA, "Не платят третий месяц.")
+    await telegram.tap(AZIZA, "skip")  # where they are
+    await telegram.tap(AZIZA, "skip")  # files
+    await run_check_ins(telegram, clock, MONDAY)
+    await telegram.tap(AZIZA, "safe")
+    clock.set(MONDAY + timedelta(days=2))
+    await telegram.say(AZIZA, "menu")
+    await telegram.say(AZIZA, "limon")  # the open case becomes urgent
+    async with telegram.app.db.sessions() as session:
+        [case] = list(await session.scalars(select(HelpCase)))
+    assert case.urgent
+    assert case.created_at < MONDAY  # opened before the check-in, made urgent after
+    assert await weekly_to_mother(telegram, clock) == REMINDER
+
+
+async def test_a_safe_answer_to_the_newest_check_in_is_still_safe(
+    telegram: TelegramHarness, clock: ManualClock
+) -> None:
+    await with_daily_check_ins(telegram)
+    await run_check_ins(telegram, clock, MONDAY)
+    await run_check_ins(telegram, clock, MONDAY + timedelta(hours=6))  # missed: urgent case
+    await run_check_ins(telegram, clock, MONDAY + timedelta(days=1))
+    await telegram.tap(AZIZA, "safe")  # Tuesday's, answered
+    # Sunday's check-in, asked an hour before the weekly message, still has time to answer.
+    await check_in(telegram, AZIZA, SUNDAY - timedelta(hours=1), CheckinStatus.ASKED)
+    async with telegram.app.db.transaction() as session:
+        waiting = await session.scalar(
+            select(SafetyCheckin).where(SafetyCheckin.status == CheckinStatus.ASKED)
+        )
+        assert waiting is not None
+        waiting.answered_at = None
+        waiting.due_by = SUNDAY + timedelta(hours=5)
+    assert await weekly_to_mother(telegram, clock) == f"{SAFE_LINE}\n\n{REMINDER}"
