@@ -3,7 +3,8 @@
 The plan says how often the bot asks "Are you safe?" (every 1, 3 or 7 days; None: switched
 off), when it asks next, and a keyed hash of the person's code word (never the word). Each
 check-in asked is a row: answered "safe" or "help", or "missed" when no answer came within the
-grace period (the family is alerted and an urgent case opened, once).
+grace period (the family is alerted and an urgent case opened, once), or "unsent" when its
+question never reached the person (nobody is alerted).
 """
 
 import enum
@@ -20,6 +21,7 @@ class CheckinStatus(enum.StrEnum):
     SAFE = "safe"
     HELP = "help"
     MISSED = "missed"
+    UNSENT = "unsent"  # the question never reached the person: not missed, nobody alerted
 
 
 class CheckinPlan(Base):
@@ -48,3 +50,8 @@ class SafetyCheckin(Base):
     due_by: Mapped[datetime]  # the grace period's end: missed if not answered by then
     answered_at: Mapped[datetime | None]  # also set for a late answer to a missed one
     status: Mapped[str] = mapped_column(String(8))  # CheckinStatus
+    # The question's outbox row: whether it went out decides "missed" or "unsent". None for
+    # check-ins asked before this was kept, or once housekeeping forgot the row.
+    question_id: Mapped[int | None] = mapped_column(
+        ForeignKey("outbox.id", ondelete="SET NULL"), index=True
+    )

@@ -7,9 +7,12 @@ Every run, on the injected clock:
    several processes exactly one asks; the question goes out with ConversationEngine.prompt
    into the "checkin" journey's "ask" step, in the same transaction, and a `safety_checkin`
    row is kept only when the question could be sent (a person who sent STOP everywhere is not
-   declared missing).
+   declared missing); it keeps the question's outbox row (`question_id`).
 2. Check-ins still `asked` past `due_by` (indexed with the status): each is taken with a
    conditional UPDATE asked → missed; the family is alerted and an urgent case opened, once.
+   Unless the question never went out (its row failed at send time — outside the WhatsApp
+   24-hour window with no template, a blocked number — or still waits for the sender): then
+   asked → unsent, a warning in the log, and nobody is alerted.
 
 Each item is its own transaction: one failure does not hold back the others, and no
 conversation row stays locked longer than its own prompt.
@@ -21,7 +24,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from models import CheckinPlan, CheckinStatus, Person, SafetyCheckin
+from models import CheckinPlan, CheckinStatus, OutboxKind, OutboxMessage, Person, SafetyCheckin
 from models.db import Database
 from scheduler.due_rows import each_due
 from scheduler.jobs import PeriodicJob
@@ -43,6 +46,23 @@ class CheckinReport:
     asked: int = 0
     missed: int = 0
     family_alerted: int = 0
+    not_delivered: int = 0  # past due_by, but the question never reached the person
+
+
+async def _queued_question(session: AsyncSession, person_id: int) -> int | None:
+    """The id of the push prompt() has just queued for the person (still new in the session:
+    prompt adds it last and flushes nothing after), or None."""
+    queued = [
+        row
+        for row in session.new
+        if isinstance(row, OutboxMessage)
+        and row.person_id == person_id
+        and row.kind == OutboxKind.PUSH
+    ]
+    if len(queued) != 1:
+        return None
+    await session.flush()
+    return queued[0].id
 
 
 async def run_checkins(
@@ -56,6 +76,7 @@ async def run_checkins(
 ) -> CheckinReport:
     now = clock.now()
     family_alerted = 0
+    not_delivered = 0
 
     async def ask(session: AsyncSession, plan_id: int, seen_next: datetime) -> int:
         plan = await checkins.take_due_plan(session, plan_id, seen_next, now)
@@ -66,16 +87,28 @@ async def run_checkins(
         if not await prompter.prompt(session, person.id, JOURNEY, STEP):
             log.info("checkin not sent person=%s", person.id)
             return 0
-        checkins.record_asked(session, person, now, grace_hours)
+        question_id = await _queued_question(session, person.id)
+        if question_id is None:  # it will be judged missed without looking at its delivery
+            log.warning("checkin question row not found person=%s", person.id)
+        checkins.record_asked(session, person, now, grace_hours, question_id=question_id)
         log.info("checkin asked person=%s", person.id)
         return 1
 
     async def report_missed(session: AsyncSession, checkin_id: int, due_by: datetime) -> int:
-        nonlocal family_alerted
+        nonlocal family_alerted, not_delivered
+        checkin = await session.get(SafetyCheckin, checkin_id, populate_existing=True)
+        if checkin is None or checkin.status != CheckinStatus.ASKED:
+            return 0  # answered, or another run took it
+        if not await checkins.question_went_out(session, checkin):
+            if await checkins.take_missed(session, checkin_id, CheckinStatus.UNSENT):
+                not_delivered += 1
+                log.warning(
+                    "checkin question not delivered, not reported missed person=%s checkin=%s",
+                    checkin.person_id, checkin_id,
+                )  # fmt: skip
+            return 0
         if not await checkins.take_missed(session, checkin_id):
             return 0  # another run took it
-        checkin = await session.get(SafetyCheckin, checkin_id, populate_existing=True)
-        assert checkin is not None
         family_alerted += await checkins.report_missed(session, cipher, desk, checkin, now)
         return 1
 
@@ -91,7 +124,12 @@ async def run_checkins(
         report_missed,
         where=[SafetyCheckin.status == CheckinStatus.ASKED],
     )
-    return CheckinReport(asked=asked.sent, missed=missed.sent, family_alerted=family_alerted)
+    return CheckinReport(
+        asked=asked.sent,
+        missed=missed.sent,
+        family_alerted=family_alerted,
+        not_delivered=not_delivered,
+    )
 
 
 def checkin_job(

@@ -13,6 +13,10 @@ and the code word.
   family member (services.family.linked_members) is told in their own language, from 08:00
   in *their* zone if it is night there, and the operators get an urgent case saying the
   check-in was missed (or the person's open case becomes urgent, with that line).
+- **Unsent.** A check-in counts as missed only if its question went out: one whose push
+  failed (outside the WhatsApp 24-hour window with no template, a blocked number …) or was
+  still waiting in the outbox at the end of the grace period becomes "unsent", with a
+  warning in the log and no alert (the person could not answer a question they never saw).
 - **Code word.** Stored only as a keyed hash (DataCipher.keyed_hash of the word's match_key,
   bound to the person), so it is recognised in either script and with any apostrophe, and is
   never readable. Typed anywhere, it opens an urgent case marked as a covert signal; the
@@ -28,7 +32,16 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.attributes import set_committed_value
 
-from models import CheckinPlan, CheckinStatus, HelpCase, HelpReason, Person, SafetyCheckin
+from models import (
+    CheckinPlan,
+    CheckinStatus,
+    HelpCase,
+    HelpReason,
+    OutboxMessage,
+    OutboxStatus,
+    Person,
+    SafetyCheckin,
+)
 from services import staff
 from services.crypto import DataCipher
 from services.family import linked_members
@@ -283,13 +296,19 @@ async def take_due_plan(
 
 
 def record_asked(
-    session: AsyncSession, person: Person, now: datetime, grace_hours: float
+    session: AsyncSession,
+    person: Person,
+    now: datetime,
+    grace_hours: float,
+    *,
+    question_id: int | None = None,
 ) -> SafetyCheckin:
     checkin = SafetyCheckin(
         person_id=person.id,
         asked_at=now,
         due_by=waking_deadline(now, grace_hours, person_zone(person)),
         status=CheckinStatus.ASKED,
+        question_id=question_id,
     )
     session.add(checkin)
     return checkin
@@ -360,12 +379,29 @@ async def _late_safe(
         staff.person_wrote(session, cipher, desk, thread, person, now=now, text=note)
 
 
-async def take_missed(session: AsyncSession, checkin_id: int) -> bool:
-    """asked → missed in one conditional UPDATE: True for exactly one of several runs."""
+async def question_went_out(session: AsyncSession, checkin: SafetyCheckin) -> bool:
+    """Whether the check-in's question left the outbox. False when its row failed (outside
+    the WhatsApp window with no template, blocked, unreachable …) or is still waiting (the
+    sender was down): the person never saw it. True when it was sent, and when the row is
+    not known (a check-in from before it was kept, or the row already forgotten): a doubtful
+    case is reported, never silenced."""
+    if checkin.question_id is None:
+        return True
+    status = await session.scalar(
+        select(OutboxMessage.status).where(OutboxMessage.id == checkin.question_id)
+    )
+    return status is None or status == OutboxStatus.SENT
+
+
+async def take_missed(
+    session: AsyncSession, checkin_id: int, status: str = CheckinStatus.MISSED
+) -> bool:
+    """asked → missed (or → unsent) in one conditional UPDATE: True for exactly one of
+    several runs."""
     taken = await session.execute(
         update(SafetyCheckin)
         .where(SafetyCheckin.id == checkin_id, SafetyCheckin.status == CheckinStatus.ASKED)
-        .values(status=CheckinStatus.MISSED)
+        .values(status=status)
         .execution_options(synchronize_session=False)
     )
     return bool(taken.rowcount)  # type: ignore[attr-defined]

@@ -21,7 +21,8 @@ What it counts, and from what:
   "threads that went red while the escalation job ran" — a case that went red with no
   escalation chain configured is not counted.
 - Safety check-ins (`checkin_plan`, `safety_checkin` by `asked_at`): people with a plan switched
-  on now (not deleted), check-ins asked, answered safe, «I need help», missed, still awaiting.
+  on now (not deleted), check-ins asked, answered safe, «I need help», missed, not delivered,
+  still awaiting.
 - Broadcasts (`broadcast`, by `created_at`; with a country, those whose segment names it): the
   counts their rows keep — recipients, queued, of which for the morning, not sent (STOP),
   unreachable. The outbox rows of a broadcast are not linked to it, so per-broadcast
@@ -52,6 +53,7 @@ from models import (
     Broadcast,
     CaseThread,
     CheckinPlan,
+    CheckinStatus,
     HelpCase,
     Person,
     Registration,
@@ -155,6 +157,7 @@ MEASURES: dict[str, str] = {
     "safe": N_("Answered «I am safe»"),
     "help": N_("Answered «I need help»"),
     "missed": N_("Missed (no answer in time)"),
+    "unsent": N_("Not delivered (the question could not be sent)"),
     "awaiting": N_("Still awaiting an answer"),
 }
 
@@ -359,8 +362,9 @@ async def _checkins(
         "asked": sum(statuses.values()),
         "safe": statuses.get("safe", 0),
         "help": statuses.get("help", 0),
-        "missed": statuses.get("missed", 0),
-        "awaiting": statuses.get("asked", 0),
+        "missed": statuses.get(CheckinStatus.MISSED, 0),
+        "unsent": statuses.get(CheckinStatus.UNSENT, 0),
+        "awaiting": statuses.get(CheckinStatus.ASKED, 0),
     }
     return Table(
         "checkins", ("measure", "count"), tuple((key, masked(n)) for key, n in counts.items())

@@ -19,6 +19,9 @@ from models import (
     FamilyLink,
     HelpCase,
     HelpReason,
+    OutboxKind,
+    OutboxMessage,
+    OutboxStatus,
     Person,
     SafetyCheckin,
 )
@@ -29,8 +32,10 @@ from services.local_time import zone_of
 from tests.conftest import SettingsFactory
 from tests.fakes.telegram_session import RecordingSession
 from tests.harness import TelegramHarness, button_ids
+from tests.test_whatsapp import DILNOZA, whatsapp_apps
 
 ALICE, MOTHER = 8810001, 8810002
+SISTER = "+998907654321"  # on WhatsApp
 STAFF_CHAT = -1009876543210
 MOSCOW = zone_of("RU")
 TASHKENT = zone_of("UZ")
@@ -89,6 +94,17 @@ async def plan(app: Application, pid: int) -> CheckinPlan | None:
 async def checkin_rows(app: Application) -> list[SafetyCheckin]:
     async with app.db.sessions() as session:
         return list(await session.scalars(select(SafetyCheckin).order_by(SafetyCheckin.id)))
+
+
+async def pushes(app: Application, pid: int) -> list[OutboxMessage]:
+    async with app.db.sessions() as session:
+        return list(
+            await session.scalars(
+                select(OutboxMessage)
+                .where(OutboxMessage.person_id == pid, OutboxMessage.kind == OutboxKind.PUSH)
+                .order_by(OutboxMessage.id)
+            )
+        )
 
 
 async def cases(app: Application) -> list[HelpCase]:
@@ -409,6 +425,76 @@ async def test_two_job_runs_at_once_ask_once_and_alert_once(
     assert first.missed + second.missed == 1
     assert len(telegram.messages_to(MOTHER)) == 1 + 3  # onboarding took three replies
     assert len(await cases(app)) == 1
+
+
+async def test_a_check_in_whose_question_never_went_out_is_not_declared_missed(
+    make_settings: SettingsFactory, clock: ManualClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    """WhatsApp, a week without writing (outside the 24-hour window) and no template for her
+    language: the question is rejected at send time, so nobody may call her missing."""
+    caplog.set_level(logging.INFO)
+    async with whatsapp_apps(make_settings, clock) as make:
+        wa = await make(twilio_template_ru=None)
+        await wa.onboard(DILNOZA, "3")  # ru
+        await wa.onboard(SISTER, "3")
+        pid, sister = (await wa.person(DILNOZA)).id, (await wa.person(SISTER)).id
+        app = wa.app
+        await link_family(app, pid, sister)
+        await switch_on(app, pid, 7)
+        clock.advance(timedelta(days=7))
+        assert (await run(app)).asked == 1
+        [question] = await pushes(app, pid)
+        assert question.status == OutboxStatus.FAILED
+        assert question.last_error is not None
+        assert question.last_error.startswith("rejected: outside the 24-hour window")
+
+        clock.advance(timedelta(hours=7))
+        report = await run(app)
+        assert await cases(app) == []
+        assert await pushes(app, sister) == []  # no "did not answer" to the family
+        [row] = await checkin_rows(app)
+        assert row.status != CheckinStatus.MISSED
+        assert row.status == CheckinStatus.UNSENT
+        assert (report.missed, report.family_alerted, report.not_delivered) == (0, 0, 1)
+        assert "not delivered" in caplog.text
+        assert DILNOZA not in caplog.text
+        assert (await run(app)).not_delivered == 0  # once
+
+        # Back in the window, the next check-in reaches her; unanswered, it is missed.
+        clock.advance(timedelta(days=7) - timedelta(hours=8))
+        await wa.say(DILNOZA, "Меню")
+        clock.advance(timedelta(hours=1))
+        assert (await run(app)).asked == 1
+        assert (await pushes(app, pid))[-1].status == OutboxStatus.SENT
+        clock.advance(timedelta(hours=7))
+        report = await run(app)
+        assert (report.missed, report.family_alerted, report.not_delivered) == (1, 1, 0)
+        assert [c.status for c in await checkin_rows(app)] == [
+            CheckinStatus.UNSENT,
+            CheckinStatus.MISSED,
+        ]
+        assert len(await cases(app)) == 1
+
+
+async def test_a_question_still_waiting_for_the_sender_at_the_deadline_is_not_delivered(
+    telegram: TelegramHarness, clock: ManualClock
+) -> None:
+    app = telegram.app
+    await telegram.onboard(ALICE, "ru")
+    await telegram.onboard(MOTHER, "ru")
+    pid, mother = await person_id(telegram, ALICE), await person_id(telegram, MOTHER)
+    await link_family(app, pid, mother)
+    await switch_on(app, pid, 1)
+    clock.advance(timedelta(days=1))
+    jobs = (app.db, app.cipher, app.desk, app.clock, app.engine)
+    assert (await run_checkins(*jobs, grace_hours=6)).asked == 1  # the sender is down
+    clock.advance(timedelta(hours=6))
+    report = await run_checkins(*jobs, grace_hours=6)
+    [question] = await pushes(app, pid)
+    assert question.status == OutboxStatus.PENDING
+    assert await pushes(app, mother) == []
+    assert await cases(app) == []
+    assert (report.missed, report.not_delivered) == (0, 1)
 
 
 # -- the code word ----------------------------------------------------------------------------

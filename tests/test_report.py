@@ -205,6 +205,7 @@ async def test_known_counts_suppressed_cells_and_percentiles(app: Application) -
         {"measure": "safe", "count": 8},
         {"measure": "help", "count": "<5"},
         {"measure": "missed", "count": "<5"},
+        {"measure": "unsent", "count": "<5"},
         {"measure": "awaiting", "count": "<5"},
     ]
     assert [(r["recipients"], r["queued"], r["opted_out"]) for r in tables["broadcasts"]] == [
