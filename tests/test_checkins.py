@@ -146,6 +146,18 @@ async def link_family(app: Application, pid: int, member: int) -> None:
         )  # fmt: skip
 
 
+async def alice_watched_by_her_mother(
+    telegram: TelegramHarness, mother_locale: str = "ru"
+) -> tuple[int, int]:
+    """Alice (ru) with daily check-ins, her mother linked: their person ids."""
+    await telegram.onboard(ALICE, "ru")
+    await telegram.onboard(MOTHER, mother_locale)
+    pid, mother = await person_id(telegram, ALICE), await person_id(telegram, MOTHER)
+    await link_family(telegram.app, pid, mother)
+    await switch_on(telegram.app, pid, 1)
+    return pid, mother
+
+
 # -- time -------------------------------------------------------------------------------------
 
 
@@ -318,11 +330,7 @@ async def test_a_missed_check_in_alerts_the_family_in_their_language_and_opens_a
     telegram: TelegramHarness, clock: ManualClock
 ) -> None:
     app = telegram.app
-    await telegram.onboard(ALICE, "ru")
-    await telegram.onboard(MOTHER, "uz_Cyrl")
-    pid, mother = await person_id(telegram, ALICE), await person_id(telegram, MOTHER)
-    await link_family(app, pid, mother)
-    await switch_on(app, pid, 1)  # 14:00 Tashkent
+    pid, _ = await alice_watched_by_her_mother(telegram, "uz_Cyrl")  # 14:00 Tashkent
     clock.advance(timedelta(days=1))
     assert (await run(app)).asked == 1
     [row] = await checkin_rows(app)
@@ -399,11 +407,7 @@ async def test_two_job_runs_at_once_ask_once_and_alert_once(
     telegram: TelegramHarness, clock: ManualClock
 ) -> None:
     app = telegram.app
-    await telegram.onboard(ALICE, "ru")
-    await telegram.onboard(MOTHER, "ru")
-    pid, mother = await person_id(telegram, ALICE), await person_id(telegram, MOTHER)
-    await link_family(app, pid, mother)
-    await switch_on(app, pid, 1)
+    await alice_watched_by_her_mother(telegram)
     clock.advance(timedelta(days=1))
     pushes = len(telegram.messages_to(ALICE))
 
@@ -480,11 +484,7 @@ async def test_a_question_still_waiting_for_the_sender_at_the_deadline_is_not_de
     telegram: TelegramHarness, clock: ManualClock
 ) -> None:
     app = telegram.app
-    await telegram.onboard(ALICE, "ru")
-    await telegram.onboard(MOTHER, "ru")
-    pid, mother = await person_id(telegram, ALICE), await person_id(telegram, MOTHER)
-    await link_family(app, pid, mother)
-    await switch_on(app, pid, 1)
+    pid, mother = await alice_watched_by_her_mother(telegram)
     clock.advance(timedelta(days=1))
     jobs = (app.db, app.cipher, app.desk, app.clock, app.engine)
     assert (await run_checkins(*jobs, grace_hours=6)).asked == 1  # the sender is down
