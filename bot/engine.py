@@ -399,6 +399,10 @@ class ConversationEngine:
             return self._universal(ctx, answer.choice)
         if answer.choice is None:
             if incoming.kind is Kind.BUTTON:
+                # A journey may still take a button of its own earlier message (each of two
+                # reminders pushed the same morning names its reminder): interceptors first.
+                if onboarding.is_complete(ctx) and (outcome := await self._intercept(ctx, answer)):
+                    return outcome
                 return Repeat(
                     ctx._(
                         "That button belongs to an earlier message. "

@@ -22,6 +22,7 @@ from handlers.conversation import (
     Outcome,
     Question,
     Repeat,
+    SayOnly,
 )
 from handlers.incoming import Kind
 from models import DocumentKind, DocumentReminder
@@ -38,6 +39,9 @@ VIEW_PREFIX, DOC_PREFIX = "rem:view:", "rem:doc:"
 CHANGE, STOP, RESUME, DELETE = "rem:change", "rem:stop", "rem:resume", "rem:delete"
 KEEP, CONFIRM_DELETE = "rem:keep", "rem:confirm_delete"
 THANKS = "rem:thanks"
+# A pushed reminder's buttons name it ("rem:stop:12"): two reminders due the same morning are
+# two messages, and a tap under the first must not act on the second, asked about last.
+DUE_ACTIONS = (THANKS, CHANGE, STOP)
 DIGEST_ON, DIGEST_OFF = "rem:digest_on", "rem:digest_off"
 
 # -- answers kept while the journey runs
@@ -306,8 +310,45 @@ async def answer_delete(ctx: Context, answer: Answer) -> Outcome:
 # -- the reminder itself (pushed by the job) ----------------------------------------------------
 
 
-async def _reminded(ctx: Context) -> DocumentReminder | None:
-    return await reminders.own_reminder(ctx.session, ctx.person.id, ctx.answers.get(REMINDER))
+def _due_choice(action: str, reminder: DocumentReminder) -> str:
+    return f"{action}:{reminder.id}"
+
+
+def _due_action(choice: str | None) -> tuple[str, int | None] | None:
+    """What a pushed reminder's button asks, and of which reminder: ("rem:stop", 12) for
+    "rem:stop:12"; (action, None) for a button without an id (sent before they had one: it
+    means the reminder asked about); None for anything else, a forged number included."""
+    for action in DUE_ACTIONS:
+        if choice == action:
+            return action, None
+        raw = (choice or "").removeprefix(action + ":")
+        if raw != choice:
+            if raw.isascii() and raw.isdigit() and len(raw) <= 18:  # fits a BIGINT
+                return action, int(raw)
+            return None
+    return None
+
+
+async def _reminded(ctx: Context, reminder_id: int | None = None) -> DocumentReminder | None:
+    """The reminder named (else the one the pushed question is about), if the person's own."""
+    if reminder_id is None:
+        reminder_id = ctx.state.answers_of(NAME).get(REMINDER)
+    return await reminders.own_reminder(ctx.session, ctx.person.id, reminder_id)
+
+
+def _stop_from_reminder(ctx: Context, reminder: DocumentReminder) -> None:
+    reminders.stop_reminder(reminder, ctx.now)
+    ctx.say(
+        ctx._(
+            "The reminder is stopped. You can turn it back on in «Family and reminders» → "
+            "«Document reminders»."
+        )
+    )
+
+
+def _change_from_reminder(ctx: Context, reminder: DocumentReminder) -> Go:
+    ctx.state.answers_of(NAME)[VIEWING] = reminder.id
+    return Go(NAME, "date")
 
 
 @journey.asks("due")
@@ -319,31 +360,48 @@ async def ask_due(ctx: Context) -> Question:
     return Question(
         reminders.reminder_text(ctx.translator, reminder, today),
         (
-            ctx.choice(THANKS, "Thank you"),
-            ctx.choice(CHANGE, "Change the date"),
-            ctx.choice(STOP, "Stop this reminder"),
+            ctx.choice(_due_choice(THANKS, reminder), "Thank you"),
+            ctx.choice(_due_choice(CHANGE, reminder), "Change the date"),
+            ctx.choice(_due_choice(STOP, reminder), "Stop this reminder"),
         ),
     )
 
 
 @journey.answers("due")
 async def answer_due(ctx: Context, answer: Answer) -> Outcome:
-    reminder = await _reminded(ctx)
-    if answer.choice == THANKS or reminder is None:
-        return GoBack() if answer.choice is not None else ctx.not_understood()
-    if answer.choice == STOP:
-        reminders.stop_reminder(reminder, ctx.now)
-        ctx.say(
-            ctx._(
-                "The reminder is stopped. You can turn it back on in «Family and reminders» → "
-                "«Document reminders»."
-            )
-        )
+    picked = _due_action(answer.choice)
+    if picked is None:
+        return ctx.not_understood()
+    action, reminder_id = picked
+    reminder = await _reminded(ctx, reminder_id)
+    if action == THANKS or reminder is None:
         return GoBack()
-    if answer.choice == CHANGE:
-        ctx.answers[VIEWING] = reminder.id
-        return Go(NAME, "date")
-    return ctx.not_understood()
+    if action == STOP:
+        _stop_from_reminder(ctx, reminder)
+        return GoBack()
+    return _change_from_reminder(ctx, reminder)
+
+
+@journey.intercepts
+async def earlier_reminder(ctx: Context, answer: Answer) -> Outcome | None:
+    """A button under an earlier pushed reminder (another came after it, and its question is
+    the one asked now): it acts on the reminder it names, only if that is the person's own.
+    The engine hands an interceptor a tap none of the current question's choices took."""
+    if answer.kind is not Kind.BUTTON or not ctx.person.has_consented:
+        return None
+    picked = _due_action(answer.incoming.button)
+    if picked is None or picked[1] is None:
+        return None
+    action, reminder_id = picked
+    reminder = await _reminded(ctx, reminder_id)
+    if reminder is None:
+        return None  # someone else's, or deleted: "That button belongs to an earlier message"
+    if action == STOP:
+        _stop_from_reminder(ctx, reminder)
+        return SayOnly()  # the question asked now still holds
+    if action == CHANGE:
+        return _change_from_reminder(ctx, reminder)
+    return Repeat()  # «Thank you»: nothing to do; the question asked now again
 
 
 # -- the daily digest of open appeals ----------------------------------------------------------

@@ -167,8 +167,13 @@ async def test_the_pushed_reminder_returns_the_person_to_where_they_were(
     assert pushed["text"].startswith("Напоминание: Миграционный учёт — действует до 10.12.2026")
     # nonsense first: the same question again
     again = await telegram.say(ALICE, "🙂")
-    assert button_ids(again) == ["rem:thanks", "rem:change", "rem:stop"]
-    await telegram.tap(ALICE, "rem:thanks")
+    [row] = await rows(app)
+    assert button_ids(again) == [
+        f"rem:thanks:{row.id}",
+        f"rem:change:{row.id}",
+        f"rem:stop:{row.id}",
+    ]
+    await telegram.tap(ALICE, f"rem:thanks:{row.id}")
     state = await telegram.state(ALICE)
     assert (state.journey, state.step) == (where.journey, where.step)
 
@@ -209,3 +214,134 @@ async def test_the_digest_switch_appears_in_settings_for_people_with_appeals(
         assert stored is not None
         assert not stored.appeal_digest
         assert stored.next_digest_at is None
+
+
+# -- two reminders the same morning (a visa and the registration expiring the same day) --------
+
+
+async def two_due_the_same_morning(
+    telegram: TelegramHarness, clock: ManualClock, user: int
+) -> tuple[DocumentReminder, DocumentReminder, dict[str, object], dict[str, object]]:
+    """The visa and the registration reminders, pushed the same morning: the rows, then the
+    visa's message and the registration's (which came last)."""
+    app = telegram.app
+    await telegram.onboard(user, "ru")
+    await open_reminders(telegram, user)
+    for document in ("visa", "registration"):
+        await telegram.tap(user, "rem:add")
+        await telegram.tap(user, f"rem:doc:{document}")
+        await telegram.say(user, "10.12.2026")
+    await telegram.tap(user, "u:menu")
+    await remind_due(app.db, app.engine, app.clock, DEFAULT_POLICY)
+    clock.set(datetime(2026, 12, 3, 5, 0, tzinfo=UTC))  # 10:00 in Tashkent, 7 days before
+    report = await remind_due(app.db, app.engine, app.clock, DEFAULT_POLICY)
+    await app.sender.deliver_due()
+    assert report.sent == 2
+    person = await telegram.person(user)
+    visa, registration = [r for r in await rows(app) if r.person_id == person.id]
+    assert (visa.document, registration.document) == ("visa", "registration")
+    first, second = telegram.messages_to(user)[-2:]
+    assert str(first["text"]).startswith("Напоминание: Виза")
+    assert str(second["text"]).startswith("Напоминание: Миграционный учёт")
+    return visa, registration, first, second
+
+
+async def reminder(app: Application, reminder_id: int) -> DocumentReminder:
+    [row] = [r for r in await rows(app) if r.id == reminder_id]
+    return row
+
+
+async def test_each_pushed_reminders_buttons_name_their_reminder_and_never_stop_another(
+    telegram: TelegramHarness, clock: ManualClock
+) -> None:
+    app = telegram.app
+    visa, registration, first, second = await two_due_the_same_morning(telegram, clock, ALICE)
+    assert button_ids(first) == [f"rem:{a}:{visa.id}" for a in ("thanks", "change", "stop")]
+    assert button_ids(second) == [
+        f"rem:{a}:{registration.id}" for a in ("thanks", "change", "stop")
+    ]
+    await telegram.tap(ALICE, f"rem:stop:{visa.id}")  # «Stop» under the first message
+    assert (await reminder(app, registration.id)).stopped_at is None
+    # the second message's buttons still act on the second
+    stopped = await telegram.tap(ALICE, f"rem:stop:{registration.id}")
+    assert stopped["text"].startswith("Напоминание остановлено.")
+    assert (await reminder(app, registration.id)).stopped_at is not None
+
+
+async def test_change_the_date_under_the_first_reminder_never_changes_the_second(
+    telegram: TelegramHarness, clock: ManualClock
+) -> None:
+    app = telegram.app
+    _, registration, first, _ = await two_due_the_same_morning(telegram, clock, ALICE)
+    await telegram.tap(ALICE, str(button_ids(first)[1]))
+    await telegram.say(ALICE, "20.12.2026")
+    assert (await reminder(app, registration.id)).due_on == date(2026, 12, 10)
+
+
+async def test_stop_under_the_first_reminder_stops_the_first(
+    telegram: TelegramHarness, clock: ManualClock
+) -> None:
+    app = telegram.app
+    visa, registration, _, _ = await two_due_the_same_morning(telegram, clock, ALICE)
+    stopped = await telegram.tap(ALICE, f"rem:stop:{visa.id}")
+    assert stopped["text"].startswith("Напоминание остановлено.")
+    assert (await reminder(app, visa.id)).stopped_at is not None
+    assert (await reminder(app, registration.id)).stopped_at is None
+    state = await telegram.state(ALICE)  # still at the registration's question
+    assert (state.journey, state.step) == ("reminders", "due")
+    assert state.answers["reminders"]["reminder"] == registration.id
+    await telegram.tap(ALICE, f"rem:stop:{registration.id}")
+    assert (await reminder(app, registration.id)).stopped_at is not None
+
+
+async def test_change_the_date_under_the_first_reminder_changes_the_first(
+    telegram: TelegramHarness, clock: ManualClock
+) -> None:
+    app = telegram.app
+    visa, registration, _, _ = await two_due_the_same_morning(telegram, clock, ALICE)
+    asked = await telegram.tap(ALICE, f"rem:change:{visa.id}")
+    assert "(Виза)" in asked["text"]
+    changed = await telegram.say(ALICE, "20.12.2026")
+    assert changed["text"].startswith("Изменено: 20.12.2026.")
+    assert (await reminder(app, visa.id)).due_on == date(2026, 12, 20)
+    assert (await reminder(app, registration.id)).due_on == date(2026, 12, 10)
+
+
+async def test_a_typed_number_answers_the_reminder_shown_last(
+    telegram: TelegramHarness, clock: ManualClock
+) -> None:
+    app = telegram.app
+    visa, registration, _, _ = await two_due_the_same_morning(telegram, clock, ALICE)
+    await telegram.say(ALICE, "3")  # WhatsApp's way: «Stop this reminder» is the third
+    assert (await reminder(app, registration.id)).stopped_at is not None
+    assert (await reminder(app, visa.id)).stopped_at is None
+
+
+async def test_a_forged_button_naming_someone_elses_reminder_does_nothing(
+    telegram: TelegramHarness, clock: ManualClock
+) -> None:
+    app = telegram.app
+    await telegram.onboard(BOB, "ru")
+    await open_reminders(telegram, BOB)
+    await telegram.tap(BOB, "rem:add")
+    await telegram.tap(BOB, "rem:doc:passport")
+    await telegram.say(BOB, "10.10.2027")
+    [bobs] = await rows(app)
+    visa, registration, _, _ = await two_due_the_same_morning(telegram, clock, ALICE)
+    for forged in (
+        f"rem:stop:{bobs.id}",
+        f"rem:thanks:{bobs.id}",
+        "rem:stop:²",
+        "rem:stop:" + "9" * 50,
+        "rem:stop:-1",
+        f"rem:change:{bobs.id}",
+    ):
+        await telegram.tap(ALICE, forged)
+    reply = await telegram.say(ALICE, "20.12.2026")  # a date for whatever was being changed
+    assert "10.10.2027" not in reply["text"]
+    after = {r.id: r for r in await rows(app)}
+    assert (after[bobs.id].stopped_at, after[bobs.id].due_on) == (None, date(2027, 10, 10))
+    for own in (visa, registration):
+        assert (after[own.id].stopped_at, after[own.id].due_on) == (None, date(2026, 12, 10))
+    state = await telegram.state(ALICE)
+    assert (state.journey, state.step) == ("reminders", "due")

@@ -102,7 +102,7 @@ async def test_reminders_come_at_ten_in_the_morning_local_in_seoul_and_in_moscow
         "Напоминание: Паспорт — действует до 10.12.2026 (осталось дней: 7). Пожалуйста, "
         "позаботьтесь об этом заранее."
     )
-    assert button_ids(sent) == ["rem:thanks", "rem:change", "rem:stop"]
+    assert button_ids(sent) == [f"rem:{a}:{seoul_reminder}" for a in ("thanks", "change", "stop")]
     assert await pushes(app, moscow) == []
 
     clock.set(seven_days_before_moscow)
@@ -189,7 +189,7 @@ async def test_the_patent_reminder_repeats_every_month_until_stopped(
     assert "до 05.01.2027 (осталось дней: 30)" in texts[1]
 
     # stopped from the reminder itself: nothing more, ever
-    await telegram.tap(MOSCOW_USER, "rem:stop")
+    await telegram.tap(MOSCOW_USER, f"rem:stop:{reminder_id}")
     assert "Напоминание остановлено." in telegram.last_message(MOSCOW_USER)["text"]
     row = await reminder_row(app, reminder_id)
     assert row.stopped_at is not None
