@@ -69,8 +69,19 @@ def full_privacy_notice(ctx: Context) -> str:
     )
 
 
+def _consent_asked_last(ctx: Context) -> bool:
+    """Whether the question shown last was this one (asked again: after «Read the full
+    notice», a hint or something not understood), not a new arrival at it. The state still
+    holds the last question's choices while the next question is asked."""
+    return [choice[0] for choice in ctx.state.choices] == [AGREE, READ_FULL, DECLINE]
+
+
 @journey.asks("consent")
 async def ask_consent(ctx: Context) -> Question:
+    if not _consent_asked_last(ctx):
+        # Arriving anew (the menu, settings, back): the full notice read earlier is no longer
+        # on the screen, so the short one is shown again.
+        ctx.answers.pop("read_full", None)
     if ctx.answers.get("read_full"):
         text = ctx._("Do you agree to this privacy notice?")
     else:

@@ -120,3 +120,54 @@ async def test_different_people_are_served_concurrently(telegram: TelegramHarnes
 
     for person in people:
         assert button_ids(telegram.last_message(person)) == ["uz_Latn", "uz_Cyrl", "ru"]
+
+
+async def test_privacy_opened_again_after_reading_the_full_notice_shows_the_short_notice(
+    telegram: TelegramHarness,
+) -> None:
+    await telegram.onboard(ALICE, "ru")
+    await telegram.tap(ALICE, "settings")
+    first = await telegram.tap(ALICE, "privacy")
+    assert first["text"].startswith("О Ваших персональных данных:")
+
+    full = await telegram.tap(ALICE, "read_full")  # the full text once, then the question
+    assert full["text"].startswith("Уведомление о конфиденциальности")
+    assert full["text"].endswith("Вы согласны с этим уведомлением?")
+    assert "О Ваших персональных данных:" not in full["text"]
+    not_understood = await telegram.say(ALICE, "что?")  # still at the question: no repeat
+    assert not_understood["text"].endswith("Вы согласны с этим уведомлением?")
+
+    await telegram.say(ALICE, "назад")
+    again = await telegram.tap(ALICE, "privacy")  # someone come back to withdraw consent
+    assert again["text"].startswith("О Ваших персональных данных:")
+    assert again["text"].endswith("Вы согласны?")
+    assert button_ids(again) == ["agree", "read_full", "decline"]
+    assert "read_full" not in (await telegram.state(ALICE)).answers.get("onboarding", {})
+
+
+async def test_privacy_from_the_menu_after_the_full_notice_and_menu_shows_the_short_notice(
+    telegram: TelegramHarness,
+) -> None:
+    await telegram.onboard(ALICE, "uz_Latn", consent=False)
+    await telegram.tap(ALICE, "privacy")
+    await telegram.tap(ALICE, "read_full")
+    menu = await telegram.say(ALICE, "menyu")
+    assert "privacy" in button_ids(menu)
+
+    again = await telegram.tap(ALICE, "privacy")
+    assert again["text"].startswith("Shaxsiy maʼlumotlaringiz haqida:")
+    assert again["text"].endswith("Rozimisiz?")
+
+
+async def test_first_consent_after_the_full_notice_and_a_language_change_is_short_again(
+    telegram: TelegramHarness,
+) -> None:
+    await telegram.say(ALICE, "/start")
+    await telegram.tap(ALICE, "ru")
+    await telegram.tap(ALICE, "read_full")
+    language = await telegram.say(ALICE, "назад")
+    assert button_ids(language) == ["uz_Latn", "uz_Cyrl", "ru"]
+    again = await telegram.tap(ALICE, "uz_Latn")
+
+    assert again["text"].startswith("Shaxsiy maʼlumotlaringiz haqida:")
+    assert button_ids(again) == ["agree", "read_full", "decline"]
