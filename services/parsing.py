@@ -35,20 +35,24 @@ class DateError(enum.StrEnum):
 
 
 # Month names as match_key writes them (Latin, lower case, no apostrophes): Uzbek in both
-# scripts, Russian in the nominative and the genitive ("29 ноября"), English in full and short.
+# scripts, Russian in the nominative and the genitive ("29 ноября"), English in full and short,
+# and the short forms people write in Uzbek and Russian ("12 дек. 1990", "12 yan 1990"; a dot
+# is not part of the key). Cyrillic reaches here transliterated: "янв" is "yanv", "ноя" is
+# "noya", "ийн" is "iyn", "май" is "may". A short form must name one month: "iyu" (June or
+# July) and "ma" (March or May) are left out.
 _MONTH_WORDS: dict[int, tuple[str, ...]] = {
-    1: ("yanvar", "yanvarya", "january", "jan"),
-    2: ("fevral", "fevralya", "february", "feb"),
+    1: ("yanvar", "yanvarya", "january", "jan", "yan", "yanv"),
+    2: ("fevral", "fevralya", "february", "feb", "fev", "fevr"),
     3: ("mart", "marta", "march", "mar"),
     4: ("aprel", "aprelya", "april", "apr"),
     5: ("may", "maya"),
-    6: ("iyun", "iyunya", "june", "jun"),
-    7: ("iyul", "iyulya", "july", "jul"),
-    8: ("avgust", "avgusta", "august", "aug"),
-    9: ("sentabr", "sentyabr", "sentyabrya", "september", "sep", "sept"),
-    10: ("oktabr", "oktyabr", "oktyabrya", "october", "oct"),
-    11: ("noyabr", "noyabrya", "november", "nov"),
-    12: ("dekabr", "dekabrya", "december", "dec"),
+    6: ("iyun", "iyunya", "june", "jun", "iyn"),
+    7: ("iyul", "iyulya", "july", "jul", "iyl"),
+    8: ("avgust", "avgusta", "august", "aug", "avg"),
+    9: ("sentabr", "sentyabr", "sentyabrya", "september", "sep", "sept", "sen", "sent"),
+    10: ("oktabr", "oktyabr", "oktyabrya", "october", "oct", "okt"),
+    11: ("noyabr", "noyabrya", "november", "nov", "noy", "noya", "noyab"),
+    12: ("dekabr", "dekabrya", "december", "dec", "dek"),
 }
 MONTHS = {word: month for month, words in _MONTH_WORDS.items() for word in words}
 # Words that may stand around a date without changing it: "2026-yil", "2026 г.", "года",
@@ -61,7 +65,8 @@ _DATE_TEXT_LIMIT = 60
 def parse_date(text: str) -> date | DateError:
     """A date as people type it: 29.11.2026, 29/11/2026, 29-11-2026, 2026-11-29,
     "29 noyabr 2026", "29 ноября 2026", "29 ноябр 2026", "29 November 2026",
-    "2026-yil 29-noyabr". The day comes before the month; years need four digits."""
+    "2026-yil 29-noyabr", "29 нояб. 2026", "29 noy 2026". The day comes before the month;
+    years need four digits."""
     if len(text) > _DATE_TEXT_LIMIT:
         return DateError.UNREADABLE
     key = match_key(text)

@@ -5,6 +5,7 @@ valid values written the ways people write them come back as the same value. Exa
 refusal, with its reason.
 """
 
+from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 
 import phonenumbers
@@ -83,6 +84,55 @@ def test_month_names_in_uzbek_both_scripts_russian_and_english(typed: str, expec
 
 
 @pytest.mark.parametrize(
+    ("typed", "expected"),
+    [
+        # Russian, as people shorten months (with a dot or without)
+        ("12 дек 1990", date(1990, 12, 12)), ("12 фев 1990", date(1990, 2, 12)),
+        ("12 янв 1990", date(1990, 1, 12)), ("12 янв. 1990", date(1990, 1, 12)),
+        ("12 февр. 1990 г.", date(1990, 2, 12)), ("8 мар 1995", date(1995, 3, 8)),
+        ("20 апр. 2010", date(2010, 4, 20)), ("15 июн. 2001", date(2001, 6, 15)),
+        ("15 июл 2001", date(2001, 7, 15)), ("20 авг. 2010", date(2010, 8, 20)),
+        ("3 сен 1999", date(1999, 9, 3)), ("3 сент. 1999", date(1999, 9, 3)),
+        ("12 окт. 1990", date(1990, 10, 12)), ("29 ноя 2026", date(2026, 11, 29)),
+        ("29 нояб. 2026", date(2026, 11, 29)), ("31 ДЕК. 2000", date(2000, 12, 31)),
+        ("12.дек.1990", date(1990, 12, 12)), ("1990 г. 12 дек.", date(1990, 12, 12)),
+        # Uzbek, Latin script
+        ("12 yan 1990", date(1990, 1, 12)), ("12 yan. 1990", date(1990, 1, 12)),
+        ("12 fev 1990", date(1990, 2, 12)), ("8 mar. 1995", date(1995, 3, 8)),
+        ("20 apr 2010", date(2010, 4, 20)), ("1 may. 2020", date(2020, 5, 1)),
+        ("15 iyn 2001", date(2001, 6, 15)), ("15 iyun. 2001", date(2001, 6, 15)),
+        ("15 iyl 2001", date(2001, 7, 15)), ("15 iyul. 2001", date(2001, 7, 15)),
+        ("20 avg. 2010", date(2010, 8, 20)), ("3 sen 1999", date(1999, 9, 3)),
+        ("3 sent. 1999", date(1999, 9, 3)), ("12 okt 1990", date(1990, 10, 12)),
+        ("29 noy. 2026", date(2026, 11, 29)), ("31 dek 2000", date(2000, 12, 31)),
+        ("2026-yil 29-noy.", date(2026, 11, 29)), ("31 DEK. 2000", date(2000, 12, 31)),
+        # Uzbek, Cyrillic script
+        ("12 ян 1990", date(1990, 1, 12)), ("12 ян. 1990", date(1990, 1, 12)),
+        ("12 фев. 1990", date(1990, 2, 12)), ("8 мар. 1995", date(1995, 3, 8)),
+        ("20 апр 2010", date(2010, 4, 20)), ("1 май. 2020", date(2020, 5, 1)),
+        ("15 ийн 2001", date(2001, 6, 15)), ("15 ийл. 2001", date(2001, 7, 15)),
+        ("20 авг 2010", date(2010, 8, 20)), ("3 сен. 1999", date(1999, 9, 3)),
+        ("12 окт 1990", date(1990, 10, 12)), ("29 ной 2026", date(2026, 11, 29)),
+        ("31 дек. 2000", date(2000, 12, 31)), ("2026-йил 29-ноя", date(2026, 11, 29)),
+    ],
+)  # fmt: skip
+def test_short_month_names_in_russian_and_uzbek_both_scripts(typed: str, expected: date) -> None:
+    assert parse_date(typed) == expected
+
+
+@pytest.mark.parametrize(
+    "typed",
+    [
+        "12 ию 1990", "12 iyu 1990", "12 ма 1990", "12 ma 1990",  # June or July? March or May?
+        "12 я 1990", "12 д 1990", "12 no 1990", "12 se 1990", "12 yanvx 1990", "12 декк 1990",
+        "12 дек янв 1990", "12 дек. янв. 1990", "12 sen men 1990", "12 .. 1990",
+    ],
+)  # fmt: skip
+def test_short_month_names_that_are_not_one_month_are_refused(typed: str) -> None:
+    assert parse_date(typed) == DateError.UNREADABLE
+
+
+@pytest.mark.parametrize(
     ("typed", "error"),
     [
         ("31.02.2026", DateError.NO_SUCH_DATE), ("29.02.2025", DateError.NO_SUCH_DATE),
@@ -124,6 +174,33 @@ MONTHS_BY_LOCALE = {
 def test_numeric_dates_round_trip(value: date, pattern: str) -> None:
     typed = pattern.format(
         d=value.day, m=value.month, y=value.year, dd=f"{value.day:02d}", mm=f"{value.month:02d}"
+    )
+    assert parse_date(typed) == value
+
+
+SHORT_MONTHS_BY_LOCALE = {
+    "uz_Latn": (("yan",), ("fev",), ("mar",), ("apr",), ("may",), ("iyn", "iyun"),
+                ("iyl", "iyul"), ("avg",), ("sen", "sent"), ("okt",), ("noy",), ("dek",)),
+    "uz_Cyrl": (("ян", "янв"), ("фев",), ("мар",), ("апр",), ("май",), ("июн", "ийн"),
+                ("июл", "ийл"), ("авг",), ("сен", "сент"), ("окт",), ("ноя", "ной"), ("дек",)),
+    "ru": (("янв",), ("фев", "февр"), ("мар",), ("апр",), ("мая", "май"), ("июн",), ("июл",),
+           ("авг",), ("сен", "сент"), ("окт",), ("ноя", "нояб"), ("дек",)),
+}  # fmt: skip
+
+
+@given(
+    DATES, st.sampled_from(sorted(SHORT_MONTHS_BY_LOCALE)), st.integers(0, 1), st.booleans(),
+    st.sampled_from(["", "."]), st.sampled_from([str.lower, str.upper, str.capitalize]),
+)  # fmt: skip
+def test_dates_with_short_month_names_round_trip(
+    value: date, locale: str, which: int, year_first: bool, dot: str, case: Callable[[str], str]
+) -> None:
+    forms = SHORT_MONTHS_BY_LOCALE[locale][value.month - 1]
+    month = case(forms[which % len(forms)]) + dot
+    typed = (
+        f"{value.year}-yil {value.day}-{month}"
+        if year_first
+        else f"{value.day} {month} {value.year}"
     )
     assert parse_date(typed) == value
 
