@@ -5,7 +5,7 @@ import enum
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, CheckConstraint, ForeignKey, String
+from sqlalchemy import JSON, BigInteger, CheckConstraint, ForeignKey, Index, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from models.base import Base, BigId
@@ -50,6 +50,8 @@ class CaseThread(Base):
     __tablename__ = "case_thread"
     __table_args__ = (
         CheckConstraint("(help_case_id IS NULL) <> (appeal_id IS NULL)", name="exactly_one_case"),
+        # Topic ids are numbered per group: a topic is one case in its group.
+        Index("ix_case_thread_topic_chat_id", "topic_chat_id", "topic_id", unique=True),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
@@ -61,8 +63,13 @@ class CaseThread(Base):
         ForeignKey("appeal.id", ondelete="CASCADE"), unique=True
     )
     person_id: Mapped[int] = mapped_column(ForeignKey("person.id", ondelete="CASCADE"), index=True)
-    # The forum topic (message_thread_id) in the staff group, once it is created.
-    topic_id: Mapped[int | None] = mapped_column(BigInteger, index=True)
+    # The forum topic (message_thread_id) in the staff group, once it is created, and the
+    # group (chat id) it is in: a new staff group numbers its topics from low ids again, so a
+    # topic is looked up by both, and a topic in another group than the configured one is as
+    # good as none (the case gets a new topic). Topics recorded before migration 0020 have no
+    # chat: services.staff.adopt_legacy_topics decides whose they are.
+    topic_id: Mapped[int | None] = mapped_column(BigInteger)
+    topic_chat_id: Mapped[int | None] = mapped_column(BigInteger)
     topic_name: Mapped[str] = mapped_column(String(128))
     # The name Telegram shows for the topic (None until it is made). When the case becomes
     # urgent or gets its country, topic_name changes and the staff channel renames the topic

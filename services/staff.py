@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from models import (
@@ -238,8 +238,49 @@ async def thread_of(
     return await session.scalar(select(CaseThread).where(CaseThread.appeal_id == appeal_id))
 
 
-async def thread_by_topic(session: AsyncSession, topic_id: int) -> CaseThread | None:
-    return await session.scalar(select(CaseThread).where(CaseThread.topic_id == topic_id))
+async def thread_by_topic(session: AsyncSession, chat_id: int, topic_id: int) -> CaseThread | None:
+    """The case whose topic is `topic_id` in the staff group `chat_id`. Each group numbers
+    its topics from low ids: a topic id alone may be another group's topic of another case."""
+    found = select(CaseThread).where(
+        CaseThread.topic_chat_id == chat_id, CaseThread.topic_id == topic_id
+    )
+    thread = await session.scalar(found)
+    if thread is None and await adopt_legacy_topics(session, chat_id):
+        thread = await session.scalar(found)
+    return thread
+
+
+async def adopt_legacy_topics(session: AsyncSession, chat_id: int) -> int:
+    """Record `chat_id` as the group of the topics recorded without one (before migration
+    0020, which cannot know the group: it is configured outside the database); how many.
+
+    They are taken for the configured group's only while no thread records another group:
+    once one does, the group has changed since, and they are matched by no topic (a thread's
+    next message makes it a topic in the current group). A topic id two threads share is
+    already a collision of two groups: neither is taken. Recorded at first sight, all at
+    once, so a later change of group finds them recorded. A change of group at the upgrade
+    itself, before any topic of the new group is met, cannot be told: the new group's topic
+    ids are then taken for theirs until Telegram says such a topic is not there.
+    """
+    legacy = (CaseThread.topic_chat_id.is_(None), CaseThread.topic_id.is_not(None))
+    if await session.scalar(select(CaseThread.id).where(*legacy).limit(1)) is None:
+        return 0
+    elsewhere = select(CaseThread.id).where(CaseThread.topic_chat_id != chat_id).limit(1)
+    if await session.scalar(elsewhere) is not None:
+        return 0
+    shared = (
+        select(CaseThread.topic_id)
+        .where(CaseThread.topic_id.is_not(None))
+        .group_by(CaseThread.topic_id)
+        .having(func.count() > 1)
+    )
+    adopted = await session.execute(
+        update(CaseThread)
+        .where(*legacy, CaseThread.topic_id.not_in(shared))
+        .values(topic_chat_id=chat_id)
+        .execution_options(synchronize_session="fetch")
+    )
+    return int(adopted.rowcount)  # type: ignore[attr-defined]
 
 
 # -- the person writes ------------------------------------------------------------------------

@@ -16,7 +16,7 @@ from aiogram import Bot
 from aiogram.methods import TelegramMethod
 from aiogram.methods.base import TelegramType
 from aiogram.types import BufferedInputFile
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from bot.app import Application, build_application
 from bot.channels.staff import GroupRateLimiter
@@ -1103,3 +1103,136 @@ async def test_the_staff_group_has_its_own_command_menu_in_its_language(
     assert set(commands) == {command for command, _ in STAFF_COMMANDS}
     assert len(people) == 3
     assert {p["scope"]["type"] for p in people} == {"all_private_chats"}  # not in the group
+
+
+# -- the staff group changes ------------------------------------------------------------------
+
+NEW_STAFF_CHAT = -1009999999999
+
+
+def in_new_group(update: dict[str, Any]) -> dict[str, Any]:
+    """An update from `posted`, as if it came from the new staff group."""
+    message = update["message"]
+    for part in (message, message.get("reply_to_message") or {}):
+        if "chat" in part:
+            part["chat"] = {**part["chat"], "id": NEW_STAFF_CHAT}
+    return update
+
+
+def texts_in_new_group(desk: TelegramHarness, topic: int) -> list[str]:
+    return [
+        c.params["text"]
+        for c in desk.calls("sendMessage")
+        if int(c.params["chat_id"]) == NEW_STAFF_CHAT and topic_of(c.params) == topic
+    ]
+
+
+@pytest.fixture
+async def regrouped(
+    make_settings: SettingsFactory, clock: ManualClock, monkeypatch: pytest.MonkeyPatch
+) -> AsyncIterator[tuple[TelegramHarness, TelegramHarness]]:
+    """The same database served first with the staff group STAFF_CHAT, then (a new
+    OPERATOR_CHAT_ID) with NEW_STAFF_CHAT, whose topics are numbered from the same ids as the
+    old group's."""
+    import tests.fakes.telegram_results as results
+
+    monkeypatch.setattr(results, "_topic_ids", itertools.count(9001))
+    old = build_application(make_settings(operator_chat_id=STAFF_CHAT), clock=clock,
+                            telegram_session=StaffRecordingSession())  # fmt: skip
+    new = build_application(make_settings(operator_chat_id=NEW_STAFF_CHAT), clock=clock,
+                            telegram_session=StaffRecordingSession())  # fmt: skip
+    try:
+        yield TelegramHarness(old), TelegramHarness(new)
+    finally:
+        await old.close()
+        await new.close()
+
+
+def new_group_numbering(monkeypatch: pytest.MonkeyPatch) -> None:
+    import tests.fakes.telegram_results as results
+
+    monkeypatch.setattr(results, "_topic_ids", itertools.count(9001))
+
+
+async def test_after_the_staff_group_changes_an_answer_reaches_only_its_own_case(
+    regrouped: tuple[TelegramHarness, TelegramHarness], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    before, after = regrouped
+    alices = await open_case(before, ALICE)  # topic 9001 in the old group
+    new_group_numbering(monkeypatch)
+    bobs = await open_case(after, BOB)  # topic 9001 in the new group
+    assert bobs.topic_id == alices.topic_id is not None
+    await add_operator(after.app, OPERATOR, "Dilshod")
+    alice_told = len(after.messages_to(ALICE))
+
+    await after.feed(in_new_group(posted(OPERATOR, bobs.topic_id, "Бобур, ответ для Вас")))
+
+    assert len(after.messages_to(ALICE)) == alice_told  # nothing for Alice
+    assert to_person(after, BOB)[-1] == "Оператор консульства:\nБобур, ответ для Вас"
+    rows = {row.id: row for row in await threads(after.app)}
+    assert rows[alices.id].claimed_by is None
+    assert rows[bobs.id].claimed_by is not None
+    assert rows[bobs.id].topic_chat_id == NEW_STAFF_CHAT
+
+
+async def test_a_case_from_the_old_staff_group_gets_a_new_topic_in_the_new_one(
+    regrouped: tuple[TelegramHarness, TelegramHarness], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    before, after = regrouped
+    alices = await open_case(before, ALICE)
+    new_group_numbering(monkeypatch)
+    bobs = await open_case(after, BOB)
+    await add_operator(after.app, OPERATOR, "Dilshod")
+
+    await after.say(ALICE, "Вы меня слышите?")
+
+    alices_now = await thread_of(after.app, alices.id)
+    topic = alices_now.topic_id
+    assert (alices_now.topic_chat_id, topic != bobs.topic_id) == (NEW_STAFF_CHAT, True)
+    assert topic is not None
+    [made] = [c.params for c in after.calls("createForumTopic")
+              if c.params["name"] == alices.topic_name]  # fmt: skip
+    assert int(made["chat_id"]) == NEW_STAFF_CHAT
+    assert texts_in_new_group(after, topic) == ["👤 Русский\nВы меня слышите?"]
+    assert "Вы меня слышите?" not in "\n".join(texts_in_new_group(after, bobs.topic_id or 0))
+
+    await after.feed(in_new_group(posted(OPERATOR, topic, "Слышим, Алия.")))
+    assert to_person(after, ALICE)[-1] == "Оператор консульства:\nСлышим, Алия."
+    assert "Слышим" not in "\n".join(to_person(after, BOB))
+
+
+async def test_topics_recorded_without_their_group_are_the_groups_until_another_is_seen(
+    regrouped: tuple[TelegramHarness, TelegramHarness], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Threads from before the group's chat was recorded (migration 0020) have none: they
+    are taken for the configured group's (and recorded so) while no other group is known;
+    once one is, they are matched by no topic and get a new topic when the case moves."""
+    before, after = regrouped
+    alices = await open_case(before, ALICE)
+    async with before.app.db.transaction() as session:
+        await session.execute(
+            update(CaseThread).where(CaseThread.id == alices.id).values(topic_chat_id=None)
+        )
+    await add_operator(before.app, OPERATOR, "Dilshod")
+
+    await post(before, OPERATOR, alices.topic_id, "Здравствуйте, Алия.")
+
+    assert to_person(before, ALICE)[-1] == "Оператор консульства:\nЗдравствуйте, Алия."
+    assert (await thread_of(before.app, alices.id)).topic_chat_id == STAFF_CHAT
+
+    # Bob's topic from before, too; then the group changes: nothing from the new one is hers
+    bobs = await open_case(before, BOB)
+    async with before.app.db.transaction() as session:
+        await session.execute(
+            update(CaseThread).where(CaseThread.id == bobs.id).values(topic_chat_id=None)
+        )
+    bob_told = len(after.messages_to(BOB))
+    await after.feed(in_new_group(posted(OPERATOR, bobs.topic_id, "Кому это?")))
+    assert len(after.messages_to(BOB)) == bob_told
+    assert (await thread_of(after.app, bobs.id)).topic_chat_id is None
+
+    await after.say(BOB, "Есть новости?")
+    moved = await thread_of(after.app, bobs.id)
+    assert moved.topic_chat_id == NEW_STAFF_CHAT
+    assert moved.topic_id is not None
+    assert texts_in_new_group(after, moved.topic_id) == ["👤 Русский\nЕсть новости?"]

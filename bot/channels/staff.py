@@ -41,7 +41,7 @@ from scheduler.rate_limit import ChannelLimits, ChannelRateLimiter
 from services.i18n import Translator
 from services.messages import MediaRef, OutgoingMessage, join_texts
 from services.outbox import Pace, Rejected, TemporaryFailure, unpaced
-from services.staff import GENERAL, STAFF_CHANNEL, thread_id_of
+from services.staff import GENERAL, STAFF_CHANNEL, adopt_legacy_topics, thread_id_of
 
 log = logging.getLogger(__name__)
 
@@ -251,18 +251,27 @@ class StaffTransport:
         """The thread's topic, created on first use. The thread's row is locked meanwhile
         (FOR UPDATE; on SQLite the transaction's write lock), so two senders never create two
         topics for one case. `gone`: a topic id Telegram no longer knows, replaced. A topic
-        whose thread was renamed (the case became urgent, or got its country) is renamed.
-        Creating or renaming a topic posts a line into the group, so each takes its turn of
-        the group's limit (`pace`) like a message."""
+        in another group than this one (the staff group changed) is as good as none: the case
+        gets a topic here. A topic whose thread was renamed (the case became urgent, or got
+        its country) is renamed. Creating or renaming a topic posts a line into the group, so
+        each takes its turn of the group's limit (`pace`) like a message."""
         async with self._db.reads() as session:
             known = (
                 await session.execute(
                     select(
-                        CaseThread.topic_id, CaseThread.topic_name, CaseThread.topic_name_shown
+                        CaseThread.topic_id,
+                        CaseThread.topic_chat_id,
+                        CaseThread.topic_name,
+                        CaseThread.topic_name_shown,
                     ).where(CaseThread.id == thread_id)
                 )
             ).first()
-        if known is not None and known.topic_id is not None and known.topic_id != gone:
+        if (
+            known is not None
+            and known.topic_id is not None
+            and known.topic_chat_id == self.chat_id
+            and known.topic_id != gone
+        ):
             if known.topic_name != known.topic_name_shown:
                 await self._rename_topic(thread_id, known.topic_id, known.topic_name, pace)
             return Topic(known.topic_id, "")
@@ -273,13 +282,22 @@ class StaffTransport:
             )
             if thread is None:
                 raise Rejected("no such thread")
-            if thread.topic_id is not None and thread.topic_id != gone:
+            if thread.topic_id is not None and thread.topic_chat_id is None:
+                await adopt_legacy_topics(session, self.chat_id)  # from before 0020
+            if (
+                thread.topic_id is not None
+                and thread.topic_chat_id == self.chat_id
+                and thread.topic_id != gone
+            ):
                 return Topic(thread.topic_id, thread.topic_name)  # another sender made it
+            if thread.topic_id is not None and thread.topic_chat_id != self.chat_id:
+                log.info("staff topic of thread id=%s is in another group: a new one", thread_id)
             try:
                 topic_id = await self._create_topic(thread)
             except TopicUnavailable:  # tried again with the case's next message
                 return Topic(None, thread.topic_name)
             thread.topic_id = topic_id
+            thread.topic_chat_id = self.chat_id
             thread.topic_name_shown = thread.topic_name
             log.info("staff topic created for thread id=%s", thread_id)
             return Topic(topic_id, thread.topic_name)

@@ -264,7 +264,7 @@ class StaffDeskHandlers:
             if thread_id is not None:
                 thread = await session.get(CaseThread, thread_id)
             elif topic is not None:
-                thread = await staff.thread_by_topic(session, topic)
+                thread = await staff.thread_by_topic(session, group.chat_id, topic)
             operator = await staff.operator_by_telegram_id(session, user_id)
             if operator is None:
                 staff.audit(
@@ -326,7 +326,8 @@ class StaffDeskHandlers:
     async def _sorry(self, topic: int | None) -> None:
         try:
             async with self.group.db.transaction() as session:
-                thread = await staff.thread_by_topic(session, topic) if topic else None
+                chat_id = self.group.chat_id
+                thread = await staff.thread_by_topic(session, chat_id, topic) if topic else None
                 address = thread_address(thread.id) if thread else GENERAL
                 staff.to_staff(
                     session,
@@ -823,6 +824,8 @@ class StaffDeskHandlers:
         entries = await staff.queue(turn.session, turn.now, self.group.targets)
         if not entries:
             return t.gettext("No open cases.")
+        chat_id = self.group.chat_id
+        await staff.adopt_legacy_topics(turn.session, chat_id)
         holders = {
             operator.id: operator.display_name
             for operator in await turn.session.scalars(
@@ -845,7 +848,9 @@ class StaffDeskHandlers:
             )
             who = holders.get(thread.claimed_by or 0) or t.gettext("nobody has it")
             line = f"{COLOURS[entry.colour]} {thread.topic_name} — {waited} — {who}"
-            if (link := link_to(self.group.chat_id, thread.topic_id)) is not None:
+            # A topic in another (an earlier) group has no link here.
+            topic = thread.topic_id if thread.topic_chat_id == chat_id else None
+            if (link := link_to(chat_id, topic)) is not None:
                 line = f"{line}\n{link}"
             lines.append(line)
         if len(entries) > QUEUE_LINES:
