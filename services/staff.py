@@ -540,14 +540,16 @@ def note(session: AsyncSession, thread: CaseThread, operator: Operator, now: dat
     audit(session, actor=actor_of(operator), action=Action.NOTE, now=now, thread=thread)
 
 
-def reopened(session: AsyncSession, thread: CaseThread, now: datetime) -> None:
-    """The person reopened their case: it is open and waiting again."""
+def reopened(
+    session: AsyncSession, thread: CaseThread, now: datetime, actor: str = "person"
+) -> None:
+    """The case was reopened (by the person, or `actor`): it is open and waiting again."""
     thread.status = ThreadStatus.OPEN
     thread.closed_at = None
     thread.waiting_since = now
     thread.last_ping_at = None
     thread.escalation_level = 0
-    audit(session, actor="person", action=Action.REOPENED, now=now, thread=thread)
+    audit(session, actor=actor, action=Action.REOPENED, now=now, thread=thread)
 
 
 async def registration_for(

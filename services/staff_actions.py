@@ -9,12 +9,15 @@ from models import Appeal, AppealStatus, CaseThread, HelpCase, Operator, ThreadS
 from services import help_cases
 from services.appeals import change_appeal_status
 from services.crypto import DataCipher
-from services.staff import Action, StaffDesk, StaffError, actor_of, audit
+from services.staff import Action, StaffDesk, StaffError, actor_of, audit, reopened
 
 # After these the person is not waiting for the consulate any more (a question, an answer, a
 # refusal); their next message makes them wait again.
 _ANSWERING = {AppealStatus.ANSWERED, AppealStatus.NEEDS_INFO, AppealStatus.REJECTED}
 _ENDING = {AppealStatus.CLOSED, AppealStatus.REJECTED}
+# An appeal in one of these has nothing left for the consulate to change: its thread only
+# needs closing.
+_ENDED = {AppealStatus.CLOSED, AppealStatus.REJECTED, AppealStatus.WITHDRAWN}
 
 
 async def set_appeal_status(
@@ -37,11 +40,15 @@ async def set_appeal_status(
         session, cipher, desk.catalogs, appeal, status, actor=actor_of(operator), now=now,
         message=message, default_locale=desk.default_locale,
     )  # fmt: skip
-    if status in _ANSWERING:
-        thread.waiting_since = None
     if status in _ENDING:
         thread.status = ThreadStatus.CLOSED
         thread.closed_at = now
+    elif thread.status == ThreadStatus.CLOSED:
+        # Back in review after closing (closed → in_review): the case is open and waits for
+        # the consulate again, as when the person reopens it.
+        reopened(session, thread, now, actor=actor_of(operator))
+    if status in _ANSWERING:
+        thread.waiting_since = None
     audit(session, actor=actor_of(operator), action=Action.STATUS, now=now, thread=thread,
           detail=f"status={status}")  # fmt: skip
 
@@ -66,8 +73,16 @@ async def close(
                 resolution=resolution,
             )  # fmt: skip
     else:
-        await set_appeal_status(session, cipher, desk, thread, operator, AppealStatus.CLOSED,
-                                now, resolution)  # fmt: skip
+        appeal = await session.get(Appeal, thread.appeal_id)
+        # An appeal that is gone, anonymised (its person deleted their data) or already ended
+        # has no status left to change: only its thread is closed.
+        if (
+            appeal is not None
+            and appeal.reference is not None
+            and AppealStatus(appeal.status) not in _ENDED
+        ):
+            await set_appeal_status(session, cipher, desk, thread, operator, AppealStatus.CLOSED,
+                                    now, resolution)  # fmt: skip
     thread.status = ThreadStatus.CLOSED
     thread.closed_at = now
     thread.waiting_since = None

@@ -10,6 +10,7 @@ from sqlalchemy import select
 
 from bot.app import Application, build_application
 from models import (
+    Appeal,
     AppealCategory,
     AppealStatus,
     AuditEvent,
@@ -249,3 +250,76 @@ async def test_the_queue_puts_urgent_first_then_the_longest_waiting_with_colours
     assert [(e.thread.urgent, e.colour) for e in entries] == [(True, "red"), (False, "amber")]
     assert entries[1].thread.id == normal.id
     assert entries[0].thread.help_case_id == case.id
+
+
+async def file_an_appeal(app: Application, telegram: TelegramHarness) -> CaseThread:
+    await telegram.onboard(ALICE, "ru")
+    async with app.db.transaction() as session:
+        person = await session.scalar(select(Person))
+        assert person is not None
+        appeal = await appeals.file_appeal(
+            session, app.cipher, app.desk, person=person, category=AppealCategory.UNPAID_WAGES,
+            text="Не платят.", now=app.clock.now(), country="RU",
+        )  # fmt: skip
+        thread = await staff.thread_of(session, appeal_id=appeal.id)
+        assert thread is not None
+        return thread
+
+
+async def test_a_closed_appeal_put_back_in_review_is_an_open_case_again(
+    desk_app: Application, clock: ManualClock
+) -> None:
+    """closed → in_review reopens the thread as the person's reopening does: it is in the
+    queue, waiting, and can be answered and closed again."""
+    app, desk = desk_app, desk_app.desk
+    thread = await file_an_appeal(app, TelegramHarness(app))
+    operator = await add_operator(app, 61)
+    async with app.db.transaction() as session:
+        row = await session.get(CaseThread, thread.id)
+        assert row is not None
+        await staff_actions.set_appeal_status(session, app.cipher, desk, row, operator,
+                                              AppealStatus.CLOSED, clock.now())  # fmt: skip
+        assert row.status == ThreadStatus.CLOSED
+    clock.advance(timedelta(days=2))
+
+    async with app.db.transaction() as session:
+        row = await session.get(CaseThread, thread.id)
+        assert row is not None
+        await staff_actions.set_appeal_status(session, app.cipher, desk, row, operator,
+                                              AppealStatus.IN_REVIEW, clock.now())  # fmt: skip
+        assert (row.status, row.closed_at, row.waiting_since) == ("open", None, clock.now())
+        entries = await staff.queue(session, clock.now(), staff.ServiceTargets())
+        assert [e.thread.id for e in entries] == [thread.id]
+        assert await staff.reply(session, app.cipher, desk, row, operator, clock.now(),
+                                 text="Рассматриваем снова.")  # fmt: skip
+        await staff_actions.close(session, app.cipher, desk, row, operator, clock.now())
+        assert row.status == ThreadStatus.CLOSED
+    assert (staff.actor_of(operator), staff.Action.REOPENED) in await actions(app)
+
+
+async def test_the_case_of_an_anonymised_appeal_can_still_be_closed(
+    desk_app: Application, clock: ManualClock
+) -> None:
+    """Its person deleted their data (the reference is cleared): there is no status left to
+    give it, but the desk can still close the case, so it leaves the queue."""
+    app, desk = desk_app, desk_app.desk
+    thread = await file_an_appeal(app, TelegramHarness(app))
+    operator = await add_operator(app, 62)
+    async with app.db.transaction() as session:
+        row = await session.get(CaseThread, thread.id)
+        assert row is not None
+        await staff_actions.set_appeal_status(
+            session, app.cipher, desk, row, operator, AppealStatus.ANSWERED, clock.now(),
+            "Обратитесь в инспекцию.",
+        )  # fmt: skip
+        appeal = await session.get(Appeal, row.appeal_id)
+        assert appeal is not None
+        appeal.reference = None
+
+    async with app.db.transaction() as session:
+        row = await session.get(CaseThread, thread.id)
+        assert row is not None
+        await staff_actions.close(session, app.cipher, desk, row, operator, clock.now())
+        assert row.status == ThreadStatus.CLOSED
+        assert await staff.queue(session, clock.now(), staff.ServiceTargets()) == []
+    assert (f"operator:{operator.id}", "closed") in await actions(app)
