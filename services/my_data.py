@@ -34,6 +34,7 @@ from models import (
     Broadcast,
     CaseMessage,
     CaseStatus,
+    CaseThread,
     ChannelAccount,
     CheckinPlan,
     Conversation,
@@ -47,8 +48,9 @@ from models import (
     RegistrationEvent,
     SafetyCheckin,
     SurveyAnswer,
+    ThreadStatus,
 )
-from services import appeals, family, help_cases, registrations, reminders
+from services import appeals, family, help_cases, registrations, reminders, staff
 from services.countries import country_name
 from services.crypto import DataCipher, DataKeyError
 from services.i18n import N_, Translator
@@ -688,14 +690,29 @@ async def delete_person_data(
     """Delete what identifies `person`, on the caller's session; the caller commits.
 
     Open appeals are withdrawn and open help requests closed first (through the services'
-    own actions, so their events are recorded as the person's), since nobody can answer
-    them any more; then every personal value is removed and every reference number cleared.
+    own actions, so their events are recorded as the person's), and the desk's cases of
+    answered appeals closed, since nobody can answer them any more; then every personal value
+    is removed and every reference number cleared.
     """
     person_id = person.id
     for appeal in await session.scalars(
         select(Appeal).where(Appeal.person_id == person_id, Appeal.status.in_(appeals.OPEN))
     ):
         await appeals.withdraw_appeal(session, cipher, desk, appeal, now=now, data_deleted=True)
+    # An answered appeal cannot be withdrawn, but its case is still open at the desk: it is
+    # closed too, and its topic told why, as for the withdrawn ones.
+    for thread in await session.scalars(
+        select(CaseThread).where(
+            CaseThread.person_id == person_id,
+            CaseThread.appeal_id.is_not(None),
+            CaseThread.status == ThreadStatus.OPEN,
+        )
+    ):
+        notice = "🗑 " + desk.t.gettext(staff.DATA_DELETED_NOTICE)
+        staff.person_wrote(session, cipher, desk, thread, person, now=now, text=notice)
+        thread.status = ThreadStatus.CLOSED
+        thread.closed_at = now
+        thread.waiting_since = None
     for case in await session.scalars(
         select(HelpCase).where(
             HelpCase.person_id == person_id, HelpCase.status != CaseStatus.CLOSED

@@ -891,3 +891,47 @@ async def test_a_family_member_who_deletes_leaves_and_the_person_is_told(
     await open_my_data(telegram, ALICE)
     text = (await telegram.tap(ALICE, "view"))["text"]
     assert "• Мама: семейная связь завершена 29.11.2026" in text
+
+
+async def test_deleting_closes_the_case_of_an_answered_appeal_and_tells_its_topic(
+    make_settings: SettingsFactory, clock: ManualClock
+) -> None:
+    """An answered appeal cannot be withdrawn, but its case is still open at the desk (the
+    person could have reopened it): deleting closes it with the same notice, so it does not
+    stay in the queue with nobody to answer."""
+    app = build_application(
+        make_settings(operator_chat_id=STAFF_CHAT), clock=clock, telegram_session=RecordingSession()
+    )
+    try:
+        telegram = TelegramHarness(app)
+        await telegram.onboard(ALICE, "ru")
+        async with app.db.transaction() as session:
+            person = await session.scalar(select(Person))
+            assert person is not None
+            appeal = await appeals.file_appeal(
+                session, app.cipher, app.desk, person=person,
+                category=AppealCategory.UNPAID_WAGES, text="Не платят.", now=clock.now(),
+            )  # fmt: skip
+            await appeals.change_appeal_status(
+                session, app.cipher, app.catalogs, appeal, AppealStatus.ANSWERED,
+                actor="operator:7", now=clock.now(), message="Обратитесь в инспекцию.",
+            )  # fmt: skip
+        before = len(await staff_texts(app))
+
+        await open_my_data(telegram, ALICE)
+        await telegram.tap(ALICE, "delete")
+        await telegram.tap(ALICE, "delete_yes")
+        await telegram.say(ALICE, "удалить")
+
+        assert (await staff_texts(app))[before:] == [
+            "👤 Русский\n🗑 " + app.desk.t.gettext(staff.DATA_DELETED_NOTICE)
+        ]
+        async with app.db.sessions() as session:
+            thread = await staff.thread_of(session, appeal_id=appeal.id)
+            assert thread is not None
+            assert (thread.status, thread.closed_at, thread.waiting_since) == (
+                "closed", clock.now(), None,
+            )  # fmt: skip
+            assert await staff.queue(session, clock.now(), staff.ServiceTargets()) == []
+    finally:
+        await app.close()
