@@ -151,19 +151,17 @@ async def remove_operator(session: AsyncSession, telegram_user_id: int, *, now: 
     operator.active = False
     audit(session, actor=CLI, action="operator_removed", now=now,
           detail=f"operator:{operator.id}")  # fmt: skip
-    # Their open cases go back to the queue, so the clock pings for them again.
-    held = await session.scalars(
-        select(CaseThread).where(
-            CaseThread.claimed_by == operator.id, CaseThread.status == ThreadStatus.OPEN
-        )
-    )
+    # Their open cases go back to the queue, so the clock pings for them again; their closed
+    # ones are let go too, so that one the person reopens waits for an active operator.
+    held = await session.scalars(select(CaseThread).where(CaseThread.claimed_by == operator.id))
     released = 0
     for thread in held:
         thread.claimed_by = None
         thread.claimed_at = None
         audit(session, actor=CLI, action=Action.RELEASED, now=now, thread=thread,
               detail=f"operator:{operator.id} removed")  # fmt: skip
-        released += 1
+        if thread.status == ThreadStatus.OPEN:
+            released += 1
     return Change(operator, released=released)
 
 

@@ -12,7 +12,15 @@ from sqlalchemy import select
 from bot import __version__
 from bot.app import Application
 from bot.cli import main
-from models import AuditEvent, CaseThread, HelpReason, Operator, OperatorRole, Person
+from models import (
+    AuditEvent,
+    CaseThread,
+    HelpCase,
+    HelpReason,
+    Operator,
+    OperatorRole,
+    Person,
+)
 from models.db import Database
 from services import help_cases, operators, staff
 from services.clock import ManualClock
@@ -233,3 +241,46 @@ async def test_a_removed_operators_open_cases_go_back_to_the_queue(
         ("cli", "operator_removed", None),
         ("cli", "released", thread.id),
     ]
+
+
+async def test_a_removed_operators_closed_case_reopened_later_waits_for_an_active_one(
+    app: Application, clock: ManualClock
+) -> None:
+    """Their closed cases are let go too (not counted as sent back to the queue): one the
+    person reopens afterwards is nobody's, so another operator can take it."""
+    telegram = TelegramHarness(app)
+    await telegram.onboard(5550001, "ru")
+    async with app.db.transaction() as session:
+        malika = (await operators.add_operator(
+            session, telegram_user_id=42, display_name="Malika",
+            role=OperatorRole.OPERATOR, now=clock.now(),
+        )).operator  # fmt: skip
+        dilshod = (await operators.add_operator(
+            session, telegram_user_id=43, display_name="Dilshod",
+            role=OperatorRole.OPERATOR, now=clock.now(),
+        )).operator  # fmt: skip
+        person = await session.scalar(select(Person))
+        assert person is not None
+        case = await help_cases.open_case(
+            session, app.cipher, app.desk, person=person, reason=HelpReason.OTHER,
+            description="…", now=clock.now(),
+        )  # fmt: skip
+        thread = await staff.thread_of(session, help_case_id=case.id)
+        assert thread is not None
+        assert await staff.claim(session, app.cipher, app.desk, thread, malika, clock.now())
+        await help_cases.close_case(session, app.cipher, app.desk, case,
+                                    actor=staff.actor_of(malika), now=clock.now())  # fmt: skip
+
+    async with app.db.transaction() as session:
+        removed = await operators.remove_operator(session, 42, now=clock.now())
+    assert removed.released == 0  # nothing open went back to the queue
+
+    clock.advance(timedelta(days=1))
+    async with app.db.transaction() as session:
+        again = await session.get(HelpCase, case.id)
+        assert again is not None
+        await help_cases.reopen_case(session, app.cipher, app.desk, again, now=clock.now())
+        row = await session.get(CaseThread, thread.id)
+        assert row is not None
+        assert (row.status, row.claimed_by, row.claimed_at) == ("open", None, None)
+        assert await staff.claim(session, app.cipher, app.desk, row, dilshod, clock.now())
