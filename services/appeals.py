@@ -219,9 +219,10 @@ async def change_appeal_status(
     now: datetime,
     message: str | None = None,
     default_locale: str = "uz_Latn",
-) -> None:
+) -> bool:
     """Change the status, record the event and, when the change is not the person's own,
-    tell them — all in the caller's transaction."""
+    tell them — all in the caller's transaction. Whether they were told: not after STOP on
+    every channel, nor when no channel reaches them (nor of their own change)."""
     current = AppealStatus(appeal.status)
     if status not in _NEXT[current]:
         raise AppealError(f"an appeal cannot go from {current} to {status}")
@@ -241,7 +242,8 @@ async def change_appeal_status(
         person = await session.get(Person, appeal.person_id)
         assert person is not None  # the foreign key guarantees it
         notice = status_notice(catalogs, person.locale or default_locale, appeal, message)
-        await notify_person(session, cipher, person.id, [OutgoingMessage(notice)], now)
+        return await notify_person(session, cipher, person.id, [OutgoingMessage(notice)], now)
+    return False
 
 
 def parse_reference(text: str) -> str | None:

@@ -280,14 +280,15 @@ async def close_case(
     now: datetime,
     resolution: str | None = None,
     data_deleted: bool = False,
-) -> None:
+) -> bool:
     """Close the case and its thread. When the consulate closes it, the person is told, with
     the resolution and how long they may reopen it (nothing of a covert case); when the
     person does, the staff group is told: that the problem is solved, or (`data_deleted`)
     that the person deleted their data and cannot be reached here any more — for an urgent
-    case, that someone may have made them."""
+    case, that someone may have made them. Whether the person was told (not after STOP on
+    every channel, nor when no channel reaches them)."""
     if case.status == CaseStatus.CLOSED:
-        return
+        return False
     case.status = CaseStatus.CLOSED
     case.closed_at = now
     case.updated_at = now
@@ -305,7 +306,7 @@ async def close_case(
         thread.closed_at = now
         thread.waiting_since = None
     if actor == PERSON or case.covert:  # a covert case never shows on the person's screen
-        return
+        return False
     t = desk.person_translator(person)
     parts = [t.gettext("Your help request {reference} is closed.").format(reference=case.reference)]
     if resolution:
@@ -317,7 +318,8 @@ async def close_case(
                 "days: open «Help: talk to an operator» in the main menu."
             ).format(days=desk.case_reopen_window.days)
         )
-    await notify_person(session, cipher, person.id, [OutgoingMessage("\n\n".join(parts))], now)
+    message = OutgoingMessage("\n\n".join(parts))
+    return await notify_person(session, cipher, person.id, [message], now)
 
 
 def can_reopen(case: HelpCase, now: datetime, window: timedelta) -> bool:

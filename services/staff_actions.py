@@ -29,14 +29,15 @@ async def set_appeal_status(
     status: AppealStatus,
     now: datetime,
     message: str | None = None,
-) -> None:
-    """The appeal's status, through the one action that records it and tells the person."""
+) -> bool:
+    """The appeal's status, through the one action that records it and tells the person;
+    whether they were told (see change_appeal_status)."""
     if thread.appeal_id is None:
         raise StaffError("this case is a help request, not an appeal")
     appeal = await session.get(Appeal, thread.appeal_id)
     if appeal is None or appeal.reference is None:
         raise StaffError("the appeal no longer exists")
-    await change_appeal_status(
+    told = await change_appeal_status(
         session, cipher, desk.catalogs, appeal, status, actor=actor_of(operator), now=now,
         message=message, default_locale=desk.default_locale,
     )  # fmt: skip
@@ -51,6 +52,7 @@ async def set_appeal_status(
         thread.waiting_since = None
     audit(session, actor=actor_of(operator), action=Action.STATUS, now=now, thread=thread,
           detail=f"status={status}")  # fmt: skip
+    return told
 
 
 async def close(
@@ -61,14 +63,16 @@ async def close(
     operator: Operator,
     now: datetime,
     resolution: str | None = None,
-) -> None:
-    """Close the case with a resolution; the person is told and may reopen it for a while."""
+) -> bool:
+    """Close the case with a resolution; the person is told and may reopen it for a while.
+    Whether they were told (not of a covert case, after STOP, or when nothing reaches them)."""
     if thread.status == ThreadStatus.CLOSED:
         raise StaffError("the case is already closed")
+    told = False
     if thread.help_case_id is not None:
         case = await session.get(HelpCase, thread.help_case_id)
         if case is not None:
-            await help_cases.close_case(
+            told = await help_cases.close_case(
                 session, cipher, desk, case, actor=actor_of(operator), now=now,
                 resolution=resolution,
             )  # fmt: skip
@@ -81,9 +85,10 @@ async def close(
             and appeal.reference is not None
             and AppealStatus(appeal.status) not in _ENDED
         ):
-            await set_appeal_status(session, cipher, desk, thread, operator, AppealStatus.CLOSED,
-                                    now, resolution)  # fmt: skip
+            told = await set_appeal_status(session, cipher, desk, thread, operator,
+                                           AppealStatus.CLOSED, now, resolution)  # fmt: skip
     thread.status = ThreadStatus.CLOSED
     thread.closed_at = now
     thread.waiting_since = None
     audit(session, actor=actor_of(operator), action=Action.CLOSED, now=now, thread=thread)
+    return told

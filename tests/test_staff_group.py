@@ -38,6 +38,7 @@ from models import (
 )
 from models.outbox import OutboxStatus
 from services import appeals, checkins, help_cases, registrations
+from services.appeals import STATUS_LABELS as APPEAL_STATUS_LABELS
 from services.clock import ManualClock
 from tests.conftest import TEST_TOKEN, SettingsFactory
 from tests.fakes import telegram_updates as tg
@@ -805,6 +806,43 @@ async def test_appeal_statuses_by_command(desk: TelegramHarness) -> None:
     details = [d for _, a, d in await audit(app) if a == "status"]
     assert details == ["status=needs_info", "status=answered", "status=closed"]
     assert (await thread_of(app, thread.id)).status == ThreadStatus.CLOSED
+
+
+async def test_after_stop_the_group_hears_the_person_was_not_told(desk: TelegramHarness) -> None:
+    """Status notices and the closing notice are notifications: after STOP they are recorded
+    as not sent, and the topic says so instead of «The person has been told»."""
+    app = desk.app
+    thread = await open_case(desk)
+    topic = thread.topic_id
+    assert topic is not None
+    async with app.db.transaction() as session:
+        person = await session.scalar(select(Person))
+        assert person is not None
+        await appeals.file_appeal(
+            session, app.cipher, app.desk, person=person, category=AppealCategory.UNPAID_WAGES,
+            text="Три месяца не платят зарплату.", now=app.clock.now(), country="RU",
+        )  # fmt: skip
+    await app.sender.deliver_due()
+    appeal_topic = (await threads(app))[-1].topic_id
+    assert appeal_topic is not None
+    await add_operator(app, OPERATOR, "Dilshod")
+    await desk.say(ALICE, "СТОП")
+    before = len(to_person(desk, ALICE))
+
+    await post(desk, OPERATOR, appeal_topic, "/status needs_info Как называется фирма?")
+    status = t(app, APPEAL_STATUS_LABELS[AppealStatus.NEEDS_INFO])
+    assert texts_in(desk, appeal_topic)[-1] == "📌 " + t(
+        app, "{operator} set the appeal's status: {status}. The person was not told: they "
+        "have turned off notifications (STOP) or cannot be reached."
+    ).format(operator="Dilshod", status=status)  # fmt: skip
+    await post(desk, OPERATOR, topic, "/close")
+    assert texts_in(desk, topic)[-1] == "✅ " + t(
+        app, "{operator} closed the case. The person was not told: they have turned off "
+        "notifications (STOP) or cannot be reached."
+    ).format(operator="Dilshod")  # fmt: skip
+    sent = to_person(desk, ALICE)[before:]  # taking the appeal is an answer: it goes
+    assert not [text for text in sent if "нужна дополнительная информация" in text]
+    assert not [text for text in sent if text.startswith("Ваш запрос о помощи HR-2026-000001")]
 
 
 async def test_statuses_are_for_appeals_and_case_commands_for_topics(

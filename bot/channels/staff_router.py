@@ -573,7 +573,7 @@ class StaffDeskHandlers:
         if not await self._may_work_on(turn):
             return None
         try:
-            await staff_actions.set_appeal_status(
+            told = await staff_actions.set_appeal_status(
                 turn.session,
                 self.group.cipher,
                 self.group.desk,
@@ -591,14 +591,17 @@ class StaffDeskHandlers:
             turn.operator.id,
             status.value,
         )
-        return Said(
-            "📌 "
-            + t.gettext(
+        if told:
+            text = t.gettext(
                 "{operator} set the appeal's status: {status}. The person has been told."
-            ).format(
-                operator=turn.operator.display_name, status=t.gettext(APPEAL_STATUS_LABELS[status])
             )
-        )
+        else:
+            text = t.gettext(
+                "{operator} set the appeal's status: {status}. The person was not told: they "
+                "have turned off notifications (STOP) or cannot be reached."
+            )
+        label = t.gettext(APPEAL_STATUS_LABELS[status])
+        return Said("📌 " + text.format(operator=turn.operator.display_name, status=label))
 
     def _status_usage(self) -> str:
         t = self.t
@@ -778,7 +781,7 @@ class StaffDeskHandlers:
         ):
             return self._not_yours()
         try:
-            await staff_actions.close(
+            told = await staff_actions.close(
                 turn.session,
                 self.group.cipher,
                 self.group.desk,
@@ -795,8 +798,13 @@ class StaffDeskHandlers:
                 "{operator} closed the case. Nothing was sent to the person: this is a covert "
                 "signal."
             )
-        else:
+        elif told:
             closed = t.gettext("{operator} closed the case. The person has been told.")
+        else:
+            closed = t.gettext(
+                "{operator} closed the case. The person was not told: they have turned off "
+                "notifications (STOP) or cannot be reached."
+            )
         return Said("✅ " + closed.format(operator=turn.operator.display_name))
 
     def _not_yours(self) -> Said:
