@@ -25,6 +25,14 @@ async def open_reminders(telegram: TelegramHarness, user: int) -> dict[str, obje
     return await telegram.tap(user, "reminders")
 
 
+async def add_reminder(telegram: TelegramHarness, user: int, document: str, expires: str) -> None:
+    """Onboarded `user` adds a reminder through the menus (its screen stays open)."""
+    await open_reminders(telegram, user)
+    await telegram.tap(user, "rem:add")
+    await telegram.tap(user, f"rem:doc:{document}")
+    await telegram.say(user, expires)
+
+
 async def rows(app: Application) -> list[DocumentReminder]:
     async with app.db.sessions() as session:
         return list(await session.scalars(select(DocumentReminder).order_by(DocumentReminder.id)))
@@ -130,10 +138,7 @@ async def test_a_reminder_is_changed_stopped_turned_back_on_and_deleted(
 async def test_someone_elses_reminder_cannot_be_opened(telegram: TelegramHarness) -> None:
     app = telegram.app
     await telegram.onboard(BOB, "ru")
-    await open_reminders(telegram, BOB)
-    await telegram.tap(BOB, "rem:add")
-    await telegram.tap(BOB, "rem:doc:visa")
-    await telegram.say(BOB, "10.10.2027")
+    await add_reminder(telegram, BOB, "visa", "10.10.2027")
     [bobs] = await rows(app)
     await telegram.onboard(ALICE, "ru")
     await open_reminders(telegram, ALICE)
@@ -152,10 +157,7 @@ async def test_the_pushed_reminder_returns_the_person_to_where_they_were(
 ) -> None:
     app = telegram.app
     await telegram.onboard(ALICE, "ru")
-    await open_reminders(telegram, ALICE)
-    await telegram.tap(ALICE, "rem:add")
-    await telegram.tap(ALICE, "rem:doc:registration")
-    await telegram.say(ALICE, "10.12.2026")
+    await add_reminder(telegram, ALICE, "registration", "10.12.2026")
     await telegram.tap(ALICE, "u:menu")
     await telegram.tap(ALICE, "guidance")
     where = await telegram.state(ALICE)
@@ -226,11 +228,8 @@ async def two_due_the_same_morning(
     visa's message and the registration's (which came last)."""
     app = telegram.app
     await telegram.onboard(user, "ru")
-    await open_reminders(telegram, user)
     for document in ("visa", "registration"):
-        await telegram.tap(user, "rem:add")
-        await telegram.tap(user, f"rem:doc:{document}")
-        await telegram.say(user, "10.12.2026")
+        await add_reminder(telegram, user, document, "10.12.2026")
     await telegram.tap(user, "u:menu")
     await remind_due(app.db, app.engine, app.clock, DEFAULT_POLICY)
     clock.set(datetime(2026, 12, 3, 5, 0, tzinfo=UTC))  # 10:00 in Tashkent, 7 days before
@@ -322,10 +321,7 @@ async def test_a_forged_button_naming_someone_elses_reminder_does_nothing(
 ) -> None:
     app = telegram.app
     await telegram.onboard(BOB, "ru")
-    await open_reminders(telegram, BOB)
-    await telegram.tap(BOB, "rem:add")
-    await telegram.tap(BOB, "rem:doc:passport")
-    await telegram.say(BOB, "10.10.2027")
+    await add_reminder(telegram, BOB, "passport", "10.10.2027")
     [bobs] = await rows(app)
     visa, registration, _, _ = await two_due_the_same_morning(telegram, clock, ALICE)
     for forged in (

@@ -204,18 +204,16 @@ def test_operator_commands_refuse_a_postgresql_database_that_is_not_migrated(
         )
 
 
-async def test_a_removed_operators_open_cases_go_back_to_the_queue(
+async def a_case_taken_by_malika(
     app: Application, clock: ManualClock
-) -> None:
-    """The service behind `remove`: their claims are released (audited), so the queue's clock
-    reminds the group of those cases again."""
-    telegram = TelegramHarness(app)
-    await telegram.onboard(5550001, "ru")
+) -> tuple[Operator, HelpCase, CaseThread]:
+    """A person's help request, taken by the operator Malika (Telegram id 42)."""
+    await TelegramHarness(app).onboard(5550001, "ru")
     async with app.db.transaction() as session:
-        change = await operators.add_operator(
+        malika = (await operators.add_operator(
             session, telegram_user_id=42, display_name="Malika",
             role=OperatorRole.OPERATOR, now=clock.now(),
-        )  # fmt: skip
+        )).operator  # fmt: skip
         person = await session.scalar(select(Person))
         assert person is not None
         case = await help_cases.open_case(
@@ -224,8 +222,16 @@ async def test_a_removed_operators_open_cases_go_back_to_the_queue(
         )  # fmt: skip
         thread = await staff.thread_of(session, help_case_id=case.id)
         assert thread is not None
-        assert await staff.claim(session, app.cipher, app.desk, thread, change.operator,
-                                 clock.now())  # fmt: skip
+        assert await staff.claim(session, app.cipher, app.desk, thread, malika, clock.now())
+    return malika, case, thread
+
+
+async def test_a_removed_operators_open_cases_go_back_to_the_queue(
+    app: Application, clock: ManualClock
+) -> None:
+    """The service behind `remove`: their claims are released (audited), so the queue's clock
+    reminds the group of those cases again."""
+    _, _, thread = await a_case_taken_by_malika(app, clock)
     clock.advance(timedelta(days=1))
 
     async with app.db.transaction() as session:
@@ -248,27 +254,15 @@ async def test_a_removed_operators_closed_case_reopened_later_waits_for_an_activ
 ) -> None:
     """Their closed cases are let go too (not counted as sent back to the queue): one the
     person reopens afterwards is nobody's, so another operator can take it."""
-    telegram = TelegramHarness(app)
-    await telegram.onboard(5550001, "ru")
+    malika, case, thread = await a_case_taken_by_malika(app, clock)
     async with app.db.transaction() as session:
-        malika = (await operators.add_operator(
-            session, telegram_user_id=42, display_name="Malika",
-            role=OperatorRole.OPERATOR, now=clock.now(),
-        )).operator  # fmt: skip
         dilshod = (await operators.add_operator(
             session, telegram_user_id=43, display_name="Dilshod",
             role=OperatorRole.OPERATOR, now=clock.now(),
         )).operator  # fmt: skip
-        person = await session.scalar(select(Person))
-        assert person is not None
-        case = await help_cases.open_case(
-            session, app.cipher, app.desk, person=person, reason=HelpReason.OTHER,
-            description="…", now=clock.now(),
-        )  # fmt: skip
-        thread = await staff.thread_of(session, help_case_id=case.id)
-        assert thread is not None
-        assert await staff.claim(session, app.cipher, app.desk, thread, malika, clock.now())
-        await help_cases.close_case(session, app.cipher, app.desk, case,
+        closing = await session.get(HelpCase, case.id)
+        assert closing is not None
+        await help_cases.close_case(session, app.cipher, app.desk, closing,
                                     actor=staff.actor_of(malika), now=clock.now())  # fmt: skip
 
     async with app.db.transaction() as session:
