@@ -311,14 +311,22 @@ class ConversationEngine:
             session, self._cipher, person_id, [message], now, not_before=not_before
         ):
             return False
+        # What the question put into its journey's answers: the caller's `answers` whatever
+        # they were before (a later survey's "question": 0 is not the earlier one's, which
+        # may have moved on by the time this one is due), and what asking changed.
+        given = answers or {}
         before = state.answers.get(preview.journey, {})
         after = preview.answers.get(preview.journey, {})
         asked = PendingPrompt(
             journey=preview.journey,
             step=preview.step,
             due=max(now, not_before or now),
-            answers_set={key: value for key, value in after.items() if before.get(key) != value},
-            answers_dropped=[key for key in before if key not in after],
+            answers_set={
+                key: value
+                for key, value in after.items()
+                if key in given or before.get(key) != value
+            },
+            answers_dropped=[key for key in {*before, *given} if key not in after],
             choices=[[choice.id, *choice.keys] for choice in question.choices],
             free_text=question.free_text,
         )

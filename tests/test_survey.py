@@ -186,3 +186,26 @@ async def test_a_survey_held_for_the_morning_asks_nothing_until_it_arrives(
     assert await answers(app) == [(person, 0, 1), (person, 1, 0)]
     after = await telegram.state(ALICE)
     assert (after.journey, after.step) == ("guidance", "country")
+
+
+async def test_a_survey_held_for_the_morning_starts_at_its_first_question(
+    telegram: TelegramHarness, clock: ManualClock
+) -> None:
+    """Survey A is asked in the evening; survey B, queued at night, waits for 08:00. A's
+    first question answered meanwhile must not move B's start: B begins at its question 1."""
+    app = telegram.app
+    await telegram.onboard(ALICE, "ru")
+    clock.set(datetime(2026, 11, 29, 15, 0, tzinfo=UTC))  # 18:00 in Moscow
+    first = await broadcast_survey(telegram, ALICE)
+    clock.set(datetime(2026, 11, 29, 20, 0, tzinfo=UTC))  # 23:00
+    second = await broadcast_survey(telegram, ALICE)
+    await telegram.tap(ALICE, f"survey:{first}:0:1")  # A's first question, at night
+
+    clock.set(datetime(2026, 11, 30, 5, 0, tzinfo=UTC))  # 08:00
+    await app.sender.deliver_due()
+    question = t(app, "ru", "Question {number} of {count}:").format(number=1, count=2)
+    assert question in telegram.last_message(ALICE)["text"]
+    after = await telegram.tap(ALICE, f"survey:{second}:0:0")
+    assert after["text"].endswith("Примете ли Вы участие в круглом столе?")
+    person = (await telegram.person(ALICE)).id
+    assert await answers(app) == [(person, 0, 1), (person, 0, 0)]
