@@ -75,7 +75,7 @@ from services.i18n import N_, Catalogs, guess_locale
 from services.inbound import is_first_delivery
 from services.log_safety import failure_summary
 from services.messages import OutgoingMessage, join_texts
-from services.notify import notify_person
+from services.notify import queue_push
 from services.people import continue_as, hold_participant
 from services.text import clean_text, match_key, parse_number
 
@@ -220,7 +220,7 @@ class ConversationEngine:
             )
             person = participant.person
             state = read_state(participant.conversation, self._cipher)
-            self._take_due_prompt(state, person, now)
+            moved = await self._take_due_prompts(session, state, person, now)
             locale = person.locale or guess_locale(incoming.language_code) or self._default_locale
             ctx = self._context(session, person, state, locale, now)
             outcome = self._opt_out_or_in(ctx, participant.account, incoming, now)
@@ -233,13 +233,16 @@ class ConversationEngine:
             else:
                 outcome = await self._react(ctx, incoming)
             farewell = isinstance(outcome, Farewell)
-            if participant.account.person_id != person.id:
+            joined = participant.account.person_id != person.id
+            if joined:
                 # An early interceptor joined this chat to another person (linking a second
                 # channel): the rest of the update is theirs.
                 participant = await continue_as(session, participant)
                 person = participant.person
             if isinstance(outcome, Farewell | SayOnly):
                 message = OutgoingMessage(join_texts(ctx.said), document=ctx.document)
+                if moved and not (farewell or joined):  # to the pushed questions now due
+                    write_state(participant.conversation, state, self._cipher, now)
             else:
                 if outcome is not None:
                     self._apply(ctx, outcome)
@@ -273,17 +276,21 @@ class ConversationEngine:
         *,
         answers: Mapping[str, Any] | None = None,
         not_before: datetime | None = None,
-    ) -> bool:
+    ) -> int | None:
         """Ask a person a question they did not ask for — "Are you safe?", a survey's first
         question — as a push, in the caller's transaction: their conversation moves to the
         step (their place is remembered, so the journey can GoBack() to it when answered) and
         a tap, a number or a typed word then answers it like any question. `answers` are put
-        into the journey's answers first (say, which survey). A push held until `not_before`
-        (the morning) moves the conversation only then, so what the person sends meanwhile
-        answers what they see. False when nothing was queued to a channel that takes pushes
-        (and the conversation stays where it is): a person who deleted their data, has not
-        finished onboarding or consented (for a journey that needs it), or stopped every
-        channel."""
+        into the journey's answers first (say, which survey).
+
+        The conversation moves with the person's first update (or prompt) once the push is
+        due — at once, or after `not_before` (the morning) — unless the push failed by then
+        (a WhatsApp number outside the 24-hour window with no template, a blocked chat): what
+        the person sends answers the question they have seen, never one they have not.
+        Returns the id of the outbox row that carries the question; None when nothing was
+        queued to a channel that takes pushes (and nothing moves): a person who deleted their
+        data, has not finished onboarding or consented (for a journey that needs it), or
+        stopped every channel."""
         conversation = await session.scalar(
             select(Conversation)
             .where(Conversation.person_id == person_id)
@@ -292,25 +299,27 @@ class ConversationEngine:
         )
         person = await session.get(Person, person_id, populate_existing=True)
         if conversation is None or person is None or person.deleted_at is not None:
-            return False
+            return None
         now = self._clock.now()
         state = read_state(conversation, self._cipher)
-        self._take_due_prompt(state, person, now)
+        await self._take_due_prompts(session, state, person, now)
         # The question is composed on a copy: the conversation moves when it is due.
         preview = copy.deepcopy(state)
         ctx = self._context(session, person, preview, person.locale or self._default_locale, now)
         target = self._journeys[journey]
         if not onboarding.is_complete(ctx) or (target.needs_consent and not person.has_consented):
-            return False
+            return None
         if answers:
             preview.answers_of(journey).update(answers)
         self._apply(ctx, Go(journey, step, remember=False))
         question = await self._ask(ctx)
         message = OutgoingMessage(join_texts([*ctx.said, question.text]), question.choices)
-        if not await notify_person(
+        queued = await queue_push(
             session, self._cipher, person_id, [message], now, not_before=not_before
-        ):
-            return False
+        )
+        if not queued:
+            return None
+        await session.flush()  # the row's id
         # What the question put into its journey's answers: the caller's `answers` whatever
         # they were before (a later survey's "question": 0 is not the earlier one's, which
         # may have moved on by the time this one is due), and what asking changed.
@@ -329,24 +338,32 @@ class ConversationEngine:
             answers_dropped=[key for key in {*before, *given} if key not in after],
             choices=[[choice.id, *choice.keys] for choice in question.choices],
             free_text=question.free_text,
+            outbox_id=queued[-1].id,
         )
-        if asked.due > now:
-            state.pending = asked  # a later push's question replaces an earlier one's
-        else:
-            _move_to_prompt(state, asked)
+        state.pending.append(asked)
         write_state(conversation, state, self._cipher, now)
-        return True
+        return asked.outbox_id
 
-    def _take_due_prompt(self, state: ConversationState, person: Person, now: datetime) -> None:
-        """A pushed question held until now: the conversation moves to it (unless its journey
-        needs the consent the person has withdrawn since)."""
-        asked = state.pending
-        if asked is None or asked.due > now:
-            return
-        state.pending = None
-        journey = self._journeys.get(asked.journey)
-        if journey is not None and (person.has_consented or not journey.needs_consent):
-            _move_to_prompt(state, asked)
+    async def _take_due_prompts(
+        self, session: AsyncSession, state: ConversationState, person: Person, now: datetime
+    ) -> bool:
+        """The pushed questions due by now, in the order they were asked: the conversation
+        moves to each — except one whose push failed (the person never saw it), or whose
+        journey needs the consent the person has withdrawn since. Whether any was due."""
+        due = [asked for asked in state.pending if asked.due <= now]
+        if not due:
+            return False
+        state.pending = [asked for asked in state.pending if asked.due > now]
+        failed = await outbox.never_reached(
+            session, [asked.outbox_id for asked in due if asked.outbox_id is not None]
+        )
+        for asked in due:
+            journey = self._journeys.get(asked.journey)
+            if asked.outbox_id in failed or journey is None:
+                continue
+            if person.has_consented or not journey.needs_consent:
+                _move_to_prompt(state, asked)
+        return True
 
     def _context(
         self,

@@ -24,7 +24,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from models import CheckinPlan, CheckinStatus, OutboxKind, OutboxMessage, Person, SafetyCheckin
+from models import CheckinPlan, CheckinStatus, Person, SafetyCheckin
 from models.db import Database
 from scheduler.due_rows import each_due
 from scheduler.jobs import PeriodicJob
@@ -49,22 +49,6 @@ class CheckinReport:
     not_delivered: int = 0  # past due_by, but the question never reached the person
 
 
-async def _queued_question(session: AsyncSession, person_id: int) -> int | None:
-    """The id of the push prompt() has just queued for the person (still new in the session:
-    prompt adds it last and flushes nothing after), or None."""
-    queued = [
-        row
-        for row in session.new
-        if isinstance(row, OutboxMessage)
-        and row.person_id == person_id
-        and row.kind == OutboxKind.PUSH
-    ]
-    if len(queued) != 1:
-        return None
-    await session.flush()
-    return queued[0].id
-
-
 async def run_checkins(
     db: Database,
     cipher: DataCipher,
@@ -84,12 +68,10 @@ async def run_checkins(
             return 0
         person = await session.get(Person, plan.person_id)
         assert person is not None
-        if not await prompter.prompt(session, person.id, JOURNEY, STEP):
+        question_id = await prompter.prompt(session, person.id, JOURNEY, STEP)
+        if question_id is None:
             log.info("checkin not sent person=%s", person.id)
             return 0
-        question_id = await _queued_question(session, person.id)
-        if question_id is None:  # it will be judged missed without looking at its delivery
-            log.warning("checkin question row not found person=%s", person.id)
         checkins.record_asked(session, person, now, grace_hours, question_id=question_id)
         log.info("checkin asked person=%s", person.id)
         return 1

@@ -42,7 +42,7 @@ from models import (
     Person,
     SafetyCheckin,
 )
-from services import staff
+from services import outbox, staff
 from services.crypto import DataCipher
 from services.family import linked_members
 from services.help_cases import open_case, open_case_of, retitle_topic
@@ -381,16 +381,18 @@ async def _late_safe(
 
 async def question_went_out(session: AsyncSession, checkin: SafetyCheckin) -> bool:
     """Whether the check-in's question left the outbox. False when its row failed (outside
-    the WhatsApp window with no template, blocked, unreachable …) or is still waiting (the
-    sender was down): the person never saw it. True when it was sent, and when the row is
-    not known (a check-in from before it was kept, or the row already forgotten): a doubtful
-    case is reported, never silenced."""
+    the WhatsApp window with no template, blocked, unreachable …), was reported undelivered,
+    or is still waiting (the sender was down): the person never saw it. True when it was
+    sent, and when the row is not known (a check-in from before it was kept, or the row
+    already forgotten): a doubtful case is reported, never silenced."""
     if checkin.question_id is None:
         return True
-    status = await session.scalar(
-        select(OutboxMessage.status).where(OutboxMessage.id == checkin.question_id)
+    question = await session.get(OutboxMessage, checkin.question_id)
+    if question is None:
+        return True
+    return (
+        question.status == OutboxStatus.SENT and question.delivery_status not in outbox.UNDELIVERED
     )
-    return status is None or status == OutboxStatus.SENT
 
 
 async def take_missed(

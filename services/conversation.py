@@ -10,8 +10,9 @@ from services.crypto import DataCipher
 
 @dataclass
 class PendingPrompt:
-    """A question the bot pushed, held until `due` (the morning): where the conversation
-    moves then, what the question put into that journey's answers, and its choices."""
+    """A question the bot pushed: the outbox row that carries it, when it may be sent
+    (`due`: at once, or held for the morning), where the conversation moves then, what the
+    question put into that journey's answers, and its choices."""
 
     journey: str
     step: str
@@ -20,6 +21,7 @@ class PendingPrompt:
     answers_dropped: list[str] = field(default_factory=list)
     choices: list[list[str]] = field(default_factory=list)
     free_text: bool = False
+    outbox_id: int | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -30,6 +32,7 @@ class PendingPrompt:
             "dropped": self.answers_dropped,
             "choices": self.choices,
             "free_text": self.free_text,
+            "outbox": self.outbox_id,
         }
 
     @classmethod
@@ -42,6 +45,7 @@ class PendingPrompt:
             answers_dropped=value["dropped"],
             choices=value["choices"],
             free_text=value["free_text"],
+            outbox_id=value.get("outbox"),
         )
 
 
@@ -57,8 +61,9 @@ class ConversationState:
     choices: list[list[str]] = field(default_factory=list)
     # Whether the last question takes free text (see handlers.conversation.Question).
     free_text: bool = False
-    # A pushed question not yet due (see PendingPrompt).
-    pending: PendingPrompt | None = None
+    # Pushed questions the conversation has not moved to yet, in the order they were asked
+    # (see PendingPrompt and ConversationEngine.prompt).
+    pending: list[PendingPrompt] = field(default_factory=list)
 
     def answers_of(self, journey: str) -> dict[str, Any]:
         return self.answers.setdefault(journey, {})
@@ -73,12 +78,15 @@ def read_state(conversation: Conversation, cipher: DataCipher) -> ConversationSt
         history=[(journey, step) for journey, step in conversation.history],
         choices=[list(choice) for choice in conversation.choices],
         free_text=conversation.free_text,
-        pending=(
-            PendingPrompt.from_json(cipher.decrypt_json(conversation.pending_prompt))
-            if conversation.pending_prompt
-            else None
-        ),
+        pending=_pending_of(conversation, cipher),
     )
+
+
+def _pending_of(conversation: Conversation, cipher: DataCipher) -> list[PendingPrompt]:
+    if not conversation.pending_prompt:
+        return []
+    items = cipher.decrypt_json(conversation.pending_prompt)
+    return [PendingPrompt.from_json(item) for item in items]
 
 
 def write_state(
@@ -92,6 +100,6 @@ def write_state(
     conversation.choices = state.choices
     conversation.free_text = state.free_text
     conversation.pending_prompt = (
-        cipher.encrypt_json(state.pending.to_json()) if state.pending else ""
+        cipher.encrypt_json([asked.to_json() for asked in state.pending]) if state.pending else ""
     )
     conversation.updated_at = now

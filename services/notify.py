@@ -6,7 +6,7 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from models import ChannelAccount, OutboxKind, Person
+from models import ChannelAccount, OutboxKind, OutboxMessage, Person
 from services import outbox
 from services.crypto import DataCipher
 from services.i18n import Catalogs, Translator
@@ -29,6 +29,19 @@ async def notify_person(
     """Push messages to the channel the person used last, among those that reach them and
     that they did not stop (STOP), from `not_before` (at once by default). False when none
     does; if the person stopped every channel the messages are recorded as not sent."""
+    return await queue_push(session, cipher, person_id, messages, now, not_before=not_before) != []
+
+
+async def queue_push(
+    session: AsyncSession,
+    cipher: DataCipher,
+    person_id: int,
+    messages: Sequence[OutgoingMessage],
+    now: datetime,
+    *,
+    not_before: datetime | None = None,
+) -> list[OutboxMessage]:
+    """notify_person's work: the rows queued to go (none when no channel takes pushes)."""
     accounts = list(
         await session.scalars(
             select(ChannelAccount)
@@ -37,10 +50,10 @@ async def notify_person(
         )
     )
     if not accounts:
-        return False
+        return []
     willing = [account for account in accounts if account.opted_out_at is None]
     account = willing[0] if willing else accounts[0]
-    outbox.enqueue(
+    rows = outbox.enqueue(
         session,
         cipher,
         person_id=person_id,
@@ -52,4 +65,4 @@ async def notify_person(
         not_sent_because=None if willing else "opted out (STOP)",
         not_before=not_before,
     )
-    return bool(willing)
+    return rows if willing else []

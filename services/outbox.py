@@ -107,25 +107,48 @@ def enqueue(
     kind: OutboxKind = OutboxKind.REPLY,
     not_sent_because: str | None = None,
     not_before: datetime | None = None,
-) -> None:
+) -> list[OutboxMessage]:
     """Queue messages for delivery (from `not_before`, say after the quiet hours; at once by
     default); with `not_sent_because` they are recorded as failed at once (what cannot be
-    sent is kept as such, never silently dropped)."""
-    for message in messages:
-        session.add(
-            OutboxMessage(
-                person_id=person_id,
-                channel=channel,
-                address=address,
-                payload=cipher.encrypt_json(message.to_payload()),
-                kind=kind,
-                status=OutboxStatus.FAILED if not_sent_because else OutboxStatus.PENDING,
-                last_error=not_sent_because,
-                attempts=0,
-                not_before=max(now, not_before) if not_before else now,
-                created_at=now,
-            )
+    sent is kept as such, never silently dropped). The rows, added to the session."""
+    rows = [
+        OutboxMessage(
+            person_id=person_id,
+            channel=channel,
+            address=address,
+            payload=cipher.encrypt_json(message.to_payload()),
+            kind=kind,
+            status=OutboxStatus.FAILED if not_sent_because else OutboxStatus.PENDING,
+            last_error=not_sent_because,
+            attempts=0,
+            not_before=max(now, not_before) if not_before else now,
+            created_at=now,
         )
+        for message in messages
+    ]
+    session.add_all(rows)
+    return rows
+
+
+# What a platform may report later about a message it took (WhatsApp's status callbacks).
+UNDELIVERED = frozenset({"failed", "undelivered"})
+
+
+async def never_reached(session: AsyncSession, message_ids: Iterable[int]) -> set[int]:
+    """Those of the messages that did not reach their chat: given up (failed), or taken by
+    the platform and reported undelivered later. A message still waiting, sent, or already
+    forgotten (housekeeping) is not among them."""
+    ids = list(message_ids)
+    if not ids:
+        return set()
+    rows = await session.execute(
+        select(OutboxMessage.id).where(
+            OutboxMessage.id.in_(ids),
+            (OutboxMessage.status == OutboxStatus.FAILED)
+            | OutboxMessage.delivery_status.in_(UNDELIVERED),
+        )
+    )
+    return set(rows.scalars())
 
 
 # pg_advisory_xact_lock key that makes claims on PostgreSQL take turns (see claim_due).

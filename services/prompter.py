@@ -19,4 +19,6 @@ class Prompter(Protocol):
         *,
         answers: Mapping[str, Any] | None = None,
         not_before: datetime | None = None,
-    ) -> bool: ...
+    ) -> int | None:
+        """The id of the outbox row that carries the question; None when nothing was
+        queued (see the engine's docstring)."""

@@ -480,6 +480,27 @@ async def test_a_check_in_whose_question_never_went_out_is_not_declared_missed(
         assert len(await cases(app)) == 1
 
 
+async def test_a_question_that_never_went_out_does_not_take_the_next_answer(
+    make_settings: SettingsFactory, clock: ManualClock
+) -> None:
+    """The check-in's question was refused (WhatsApp, outside the window, no template): she
+    still sees the main menu, and the «2» she sends there opens Appeals; it is not «I need
+    help» to a question she never got."""
+    async with whatsapp_apps(make_settings, clock) as make:
+        wa = await make(twilio_template_ru=None)
+        await wa.onboard(DILNOZA, "3")  # ru
+        app = wa.app
+        await switch_on(app, (await wa.person(DILNOZA)).id, 7)
+        clock.advance(timedelta(days=7))
+        assert (await run(app)).asked == 1
+
+        appeals_screen = await wa.say(DILNOZA, "2")  # «Обращения» in the menu she sees
+        assert "Обращения" in appeals_screen or "обращени" in appeals_screen
+        assert await cases(app) == []
+        [row] = await checkin_rows(app)
+        assert row.status == CheckinStatus.ASKED  # not answered «I need help»
+
+
 async def test_a_question_still_waiting_for_the_sender_at_the_deadline_is_not_delivered(
     telegram: TelegramHarness, clock: ManualClock
 ) -> None:

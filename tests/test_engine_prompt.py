@@ -56,9 +56,10 @@ async def prompt(
 ) -> bool:
     person = await TelegramHarness(app).person(user)
     async with app.db.transaction() as session:
-        return await app.engine.prompt(
+        queued = await app.engine.prompt(
             session, person.id, "probe", answers=answers, not_before=not_before
         )
+    return queued is not None
 
 
 async def test_a_prompt_is_a_push_answered_by_a_tap_and_the_person_goes_back(
@@ -120,7 +121,7 @@ async def test_a_held_prompt_moves_the_conversation_once_it_is_due(
     ]
     assert (await telegram.tap(ALICE, "fine"))["text"].startswith("Thank you.")
     state = await telegram.state(ALICE)
-    assert (state.journey, state.step, state.pending) == ("guidance", "country", None)
+    assert (state.journey, state.step, state.pending) == ("guidance", "country", [])
     assert state.answers_of("probe") == {"topic": "work", "heard": True}
 
 
@@ -139,7 +140,7 @@ async def test_a_held_prompt_whose_consent_was_withdrawn_meanwhile_moves_nothing
     clock.set(morning)
     await telegram.say(ALICE, "1")  # «Guidance» there
     state = await telegram.state(ALICE)
-    assert (state.journey, state.step, state.pending) == ("guidance", "country", None)
+    assert (state.journey, state.step, state.pending) == ("guidance", "country", [])
 
 
 async def test_nobody_is_prompted_before_onboarding_or_consent_or_after_deleting(
