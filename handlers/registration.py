@@ -8,7 +8,7 @@ the right question, and nothing answered is asked twice or lost.
 """
 
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 from typing import Any
 
 from handlers.conversation import (
@@ -29,6 +29,7 @@ from models import AppealCategory, Registration, RegistrationKind, RegistrationS
 from services import appeals, references, registrations
 from services.countries import country_name
 from services.i18n import N_
+from services.local_time import local_date, zone_of
 from services.messages import Choice
 from services.parsing import (
     ADDRESS_LIMIT,
@@ -86,6 +87,7 @@ REQUEST_TEXT, REQUEST_COUNTRY, REQUEST_CONFIRM = (
 
 # -- what the journey keeps in ctx.answers
 FORM = "form"  # the registration form being filled in
+UPDATING = "updating"  # the reference of the registration the form was opened to update
 VIEWING = "viewing"  # the reference of the registration whose status is shown
 REQUEST = "request"  # {"category", "text", "country"}
 
@@ -130,6 +132,8 @@ PERSONAL_FIELDS = (
     "full_name", "date_of_birth", "document_type", "document_number", "personal_number", "sex",
     "passport_photo",
 )  # fmt: skip
+# About the stay in one country: asked again when the country changes.
+STAY_FIELDS = tuple(f.key for f in FIELDS if f.key not in PERSONAL_FIELDS and f.key != "country")
 
 KIND_LABELS = {
     RegistrationKind.TEMPORARY: N_("Temporary"),
@@ -318,7 +322,7 @@ async def answer_main(ctx: Context, answer: Answer) -> Outcome:
             return _next(ctx)
         if await registrations.own_registrations(ctx.session, ctx.person.id):
             return Go(NAME, UPDATE_WHICH)
-        ctx.answers[FORM] = {}
+        _open_form(ctx, {})
         return _next(ctx)
     if answer.choice == STATUS:
         own = await registrations.own_registrations(ctx.session, ctx.person.id)
@@ -388,16 +392,25 @@ async def answer_update_which(ctx: Context, answer: Answer) -> Outcome:
                     "{reference}. You can change them at the end, before sending."
                 ).format(reference=own[0].reference)
             )
-        ctx.answers[FORM] = form
+        _open_form(ctx, form)
         return _next(ctx)
     return ctx.not_understood()
+
+
+def _open_form(ctx: Context, form: dict[str, Any], updating: str | None = None) -> None:
+    """A new form; `updating`: the registration it was opened from, to update."""
+    ctx.answers[FORM] = form
+    ctx.answers.pop(UPDATING, None)
+    if updating:
+        ctx.answers[UPDATING] = updating
 
 
 async def _start_update(ctx: Context, reference: str) -> Outcome:
     registration = await registrations.find_own_registration(ctx.session, ctx.person.id, reference)
     if registration is None:
         return ctx.not_understood()
-    ctx.answers[FORM] = _form_from(registrations.details_of(registration, ctx.cipher))
+    form = _form_from(registrations.details_of(registration, ctx.cipher))
+    _open_form(ctx, form, updating=registration.reference)
     ctx.say(ctx._("Here is what the consulate has. Change what is no longer right, then send it."))
     return Go(NAME, SUMMARY)
 
@@ -622,6 +635,18 @@ async def answer_country(ctx: Context, answer: Answer) -> Outcome:
     code = COUNTRY.read(ctx, answer)
     if isinstance(code, Repeat):
         return code
+    form = _form(ctx)
+    if form.get("country") not in (None, code) and any(key in form for key in STAY_FIELDS):
+        # The city, address, dates and the rest were about the stay in the other country:
+        # as when registering in another country, they are asked again.
+        for key in STAY_FIELDS:
+            form.pop(key, None)
+        ctx.say(
+            ctx._(
+                "You have chosen another country, so I will ask again about your stay there: "
+                "the kind of registration, city, address, phone, dates and purpose."
+            )
+        )
     return _store(ctx, "country", code)
 
 
@@ -878,6 +903,14 @@ async def ask_summary(ctx: Context) -> Question:
                 "registration {reference}."
             ).format(reference=existing.reference)
         )
+    updating = ctx.answers.get(UPDATING)
+    if updating and (existing is None or existing.reference != updating):
+        # Opened to update one registration, now for another country: say what will happen.
+        if existing is None:
+            parts.append(ctx._("This will be a new registration in this country."))
+        parts.append(
+            ctx._("Your registration {reference} stays as it is.").format(reference=updating)
+        )
     parts.append(ctx._("Is everything correct?"))
     return Question(
         "\n\n".join(parts),
@@ -918,6 +951,7 @@ async def answer_summary(ctx: Context, answer: Answer) -> Outcome:
             ).format(reference=registration.reference, status=status)
         )
     ctx.answers.pop(FORM, None)
+    ctx.answers.pop(UPDATING, None)
     return _finish(ctx)
 
 
@@ -1000,7 +1034,7 @@ async def ask_status_one(ctx: Context) -> Question:
         (ctx._("City"), registration.city),
         (ctx._("Registration"), ctx._(KIND_LABELS[RegistrationKind(registration.kind)])),
         (ctx._("Status"), _status_label(ctx, registration)),
-        (ctx._("Last change"), format_date(registration.updated_at.date())),
+        (ctx._("Last change"), _local_date(ctx, registration.updated_at)),
     )
     title = ctx._("Consular registration {reference}").format(reference=registration.reference)
     parts = ["\n".join([title, *(f"{label}: {value}" for label, value in rows)])]
@@ -1028,6 +1062,11 @@ async def answer_status_one(ctx: Context, answer: Answer) -> Outcome:
     if answer.choice == UPDATE_THIS and registration.reference:
         return await _start_update(ctx, registration.reference)
     return ctx.not_understood()
+
+
+def _local_date(ctx: Context, moment: datetime) -> str:
+    """A moment as the date where the person lives (as the appeals' history shows times)."""
+    return format_date(local_date(moment, zone_of(ctx.person.country)))
 
 
 def _quoted(intro: str, message: str | None) -> str:

@@ -122,7 +122,8 @@ async def submit_registration(
     details: RegistrationDetails,
     now: datetime,
 ) -> tuple[Registration, bool]:
-    """Register, or re-register for the same country; returns (registration, is_new)."""
+    """Register, or re-register for the same country; returns (registration, is_new). The
+    person's country follows a move, not a fix in the registration of a former country."""
     registration = await session.scalar(
         select(Registration).where(
             Registration.person_id == person.id, Registration.country == details.country
@@ -139,7 +140,8 @@ async def submit_registration(
         "submitted_at": now,
         "updated_at": now,
     }
-    person.country = details.country
+    if await _moves_there(session, cipher, person, registration, details):
+        person.country = details.country
     if registration is None:
         registration = Registration(
             person_id=person.id,
@@ -158,6 +160,25 @@ async def submit_registration(
     _event(session, cipher, registration, kind="resubmitted", actor=PERSON, now=now,
            status=RegistrationStatus.SUBMITTED, previous_details=previous)  # fmt: skip
     return registration, False
+
+
+async def _moves_there(
+    session: AsyncSession,
+    cipher: DataCipher,
+    person: Person,
+    registration: Registration | None,
+    details: RegistrationDetails,
+) -> bool:
+    """Whether this submission says where the person lives now. A new registration does (a
+    move); an update of the registration in another country, say a typo fixed in the old one
+    after a move, does not, unless its arrival date is after the one in the country the
+    person is in now (they moved back)."""
+    if registration is None or person.country in (None, details.country):
+        return True
+    current = await registration_in_country(session, person.id, person.country)
+    if current is None or not current.details:
+        return True  # the country came from elsewhere (a help case): the registration knows
+    return details.arrival_date > details_of(current, cipher).arrival_date
 
 
 def status_notice(

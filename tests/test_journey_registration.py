@@ -6,7 +6,7 @@ the two requests filed as appeals; and nobody seeing anyone else's registration.
 
 import json
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 from typing import Any
 
 import pytest
@@ -24,6 +24,7 @@ from models import (
     RegistrationStatus,
 )
 from services import appeals, registrations
+from services.clock import ManualClock
 from services.registrations import RegistrationDetails, details_of
 from tests.fakes import telegram_updates as tg
 from tests.harness import TelegramHarness, button_ids, button_labels
@@ -582,6 +583,90 @@ async def test_registering_again_for_the_same_country_updates_and_keeps_the_hist
     assert "Вид учёта: Постоянный" in one["text"]
 
 
+async def test_another_country_chosen_while_updating_asks_the_stay_again_and_keeps_the_old(
+    telegram: TelegramHarness,
+) -> None:
+    app = telegram.app
+    await register(telegram, ALICE)
+    await telegram.tap(ALICE, "register")
+    await telegram.tap(ALICE, "update:CR-2026-000001")
+    # The same country again: nothing is lost.
+    await telegram.tap(ALICE, "change")
+    await telegram.tap(ALICE, "edit:country")
+    summary = await telegram.tap(ALICE, "country:RU")
+    assert "• Город: Moskva" in summary["text"]
+
+    # Another country: the stay in Russia is no answer for Kazakhstan, it is asked again.
+    await telegram.tap(ALICE, "change")
+    await telegram.tap(ALICE, "edit:country")
+    asked = await telegram.tap(ALICE, "country:KZ")
+    assert await step_of(telegram, ALICE) == ("registration", "kind")
+    moved = tr(telegram, "ru", "You have chosen another country, so I will ask again about "
+                                "your stay there: the kind of registration, city, address, "
+                                "phone, dates and purpose.")  # fmt: skip
+    assert moved in asked["text"]
+    assert "Ваш текущий ответ" not in asked["text"]
+    city = await telegram.tap(ALICE, "kind:permanent")
+    assert await step_of(telegram, ALICE) == ("registration", "city")
+    assert "Moskva" not in city["text"]
+    summary = await fill(telegram, ALICE, [
+        ("say", "Almaty"), ("say", "Abaya 10"), ("say", "+7 701 123 45 67"),
+        ("say", "01.05.2026"),
+    ])  # fmt: skip
+    assert "• Страна: Казахстан" in summary["text"]
+    assert "• Город: Almaty" in summary["text"]
+    assert "Moskva" not in summary["text"]
+    assert "Ленина" not in summary["text"]
+    assert "будет обновлено" not in summary["text"]
+    created = tr(telegram, "ru", "This will be a new registration in this country.")
+    assert created in summary["text"]
+    stays = tr(telegram, "ru", "Your registration {reference} stays as it is.")
+    assert stays.format(reference="CR-2026-000001") in summary["text"]
+    done = await telegram.tap(ALICE, "confirm")
+    assert "CR-2026-000002" in done["text"]
+
+    old, new = await rows(app)
+    assert (old.reference, old.country, old.city) == ("CR-2026-000001", "RU", "Moskva")
+    assert details_of(old, app.cipher).address == "ул. Ленина, 5, кв. 12"
+    assert (new.reference, new.country, new.city) == ("CR-2026-000002", "KZ", "Almaty")
+    kz = details_of(new, app.cipher)
+    assert (kz.address, kz.arrival_date, kz.expected_end) == ("Abaya 10", date(2026, 5, 1), None)
+    assert "updating" not in (await telegram.state(ALICE)).answers.get("registration", {})
+
+
+async def test_updating_the_registration_in_a_former_country_keeps_where_the_person_lives(
+    telegram: TelegramHarness,
+) -> None:
+    await register(telegram, ALICE)
+    await telegram.tap(ALICE, "register")
+    await telegram.tap(ALICE, "new")
+    await fill(telegram, ALICE, [
+        ("tap", "kind:permanent"), ("say", "Qozogʻiston"), ("say", "Almaty"),
+        ("say", "Abaya 10"), ("say", "+7 701 123 45 67"), ("say", "01.05.2026"),
+    ])  # fmt: skip
+    await telegram.tap(ALICE, "confirm")
+    assert (await telegram.person(ALICE)).country == "KZ"
+
+    async def update_russia(field: str, value: str) -> None:
+        await telegram.tap(ALICE, "register")
+        await telegram.tap(ALICE, "update:CR-2026-000001")
+        await telegram.tap(ALICE, "change")
+        await telegram.tap(ALICE, f"edit:{field}")
+        await telegram.say(ALICE, value)
+        done = await telegram.tap(ALICE, "confirm")
+        assert done["text"].startswith("Ваше заявление CR-2026-000001 обновлено")
+
+    # A fix in the old Russian registration: she still lives in Kazakhstan.
+    await update_russia("phone", "+7 916 765-43-21")
+    assert (await telegram.person(ALICE)).country == "KZ"
+    # Back in Russia, arrived after she went to Kazakhstan: she lives in Russia again.
+    await update_russia("arrival_date", "01.10.2026")
+    assert (await telegram.person(ALICE)).country == "RU"
+    # The same country she lives in: stays so.
+    await update_russia("city", "Kazan")
+    assert (await telegram.person(ALICE)).country == "RU"
+
+
 # -- status, the consulate's question and the answer -----------------------------------------
 
 
@@ -654,6 +739,15 @@ async def test_the_consulates_question_is_shown_and_answered(telegram: TelegramH
     assert button_ids(summary) == ["confirm", "change", "u:cancel"]
     await telegram.tap(ALICE, "confirm")
     assert (await rows(app))[0].status == RegistrationStatus.SUBMITTED
+
+
+async def test_the_last_change_is_the_date_where_the_person_lives(
+    telegram: TelegramHarness, clock: ManualClock
+) -> None:
+    clock.advance(timedelta(hours=13))  # 22:00 UTC on 29.11: already 30.11 in Moscow
+    await register(telegram, ALICE)
+    status = await telegram.tap(ALICE, "status")
+    assert "Последнее изменение: 30.11.2026" in status["text"]
 
 
 async def test_a_registration_number_typed_anywhere_opens_its_status(
