@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from models import Appeal, AppealCategory, AppealEvent, AppealStatus, Attachment, Person
 from services import references, staff
+from services.countries import country_name
 from services.crypto import DataCipher
 from services.i18n import N_, Catalogs
 from services.messages import MediaRef, OutgoingMessage
@@ -127,6 +128,32 @@ def _attach(
         session.add(Attachment(appeal_id=appeal.id, created_at=now, **asdict(item)))
 
 
+# What an appeal about another person says of them, by the question the person answered
+# (the person's own check before sending asks the same ones; see handlers/appeals.py).
+ABOUT_LABEL = N_("About: {name}")
+WHERE_LABEL = N_("Where: {place}")
+LAST_CONTACT_LABEL = N_("Last contact: {told}")
+DEATH_LABEL = N_("When they died and how it became known: {told}")
+
+
+def about_relative(desk: staff.StaffDesk, category: AppealCategory, relative: Relative) -> str:
+    """The lines of the staff topic's header about whom the appeal concerns, in the staff
+    group's language: their name, the country's name and the city if known, and when they were
+    last heard from — or, for bringing home a body, when they died and how it became known."""
+    t = desk.t
+    place = ", ".join(
+        part for part in (country_name(relative.country, desk.locale), relative.city) if part
+    )
+    told = DEATH_LABEL if category == AppealCategory.REPATRIATION_OF_REMAINS else LAST_CONTACT_LABEL
+    return "\n".join(
+        [
+            t.gettext(ABOUT_LABEL).format(name=relative.name),
+            t.gettext(WHERE_LABEL).format(place=place or "—"),
+            t.gettext(told).format(told=relative.last_contact),
+        ]
+    )
+
+
 async def file_appeal(
     session: AsyncSession,
     cipher: DataCipher,
@@ -162,13 +189,7 @@ async def file_appeal(
     )
     summary = text
     if relative is not None:
-        about = desk.t.gettext(
-            "Filed on behalf of {name} ({city}, {country}); last contact: {last_contact}."
-        ).format(
-            name=relative.name, city=relative.city, country=relative.country,
-            last_contact=relative.last_contact,
-        )  # fmt: skip
-        summary = f"{about}\n\n{text}"
+        summary = f"{about_relative(desk, category, relative)}\n\n{text}"
     thread = await staff.open_thread(
         session, cipher, desk, person=person, now=now, appeal=appeal,
         category_label=CATEGORY_LABELS[category], summary=summary,

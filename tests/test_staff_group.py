@@ -40,6 +40,7 @@ from models.outbox import OutboxStatus
 from services import appeals, checkins, help_cases, registrations
 from services.appeals import STATUS_LABELS as APPEAL_STATUS_LABELS
 from services.clock import ManualClock
+from services.countries import country_name
 from tests.conftest import TEST_TOKEN, SettingsFactory
 from tests.fakes import telegram_updates as tg
 from tests.fakes.telegram_session import Call, RecordingSession
@@ -312,6 +313,67 @@ async def test_a_help_request_gets_its_topic_with_the_header_then_the_persons_me
     assert (float(place["latitude"]), float(place["longitude"])) == (55.7558, 37.6173)
     assert texts_in(desk, topic)[-1] == "👤 Русский"  # who sent the place
     assert len(desk.calls("createForumTopic")) == 1  # one topic per case, made once
+
+
+async def file_about_someone(
+    desk: TelegramHarness, category: str, name: str, country: str, city: str | None, told: str
+) -> dict[str, Any]:
+    """An appeal about another person, through the appeals journey (no city: «unknown»); the
+    header of its topic."""
+    await desk.onboard(ALICE, "ru")
+    await desk.tap(ALICE, "appeals")
+    await desk.tap(ALICE, "new")
+    await desk.tap(ALICE, f"c:{category}")  # always about someone else: no «for whom?»
+    await desk.say(ALICE, name)
+    await desk.tap(ALICE, f"country:{country}")
+    await (desk.say(ALICE, city) if city else desk.tap(ALICE, "unknown"))
+    await desk.say(ALICE, told)
+    await desk.say(ALICE, "Прошу помочь.")
+    await desk.tap(ALICE, "done")
+    await desk.tap(ALICE, "send")
+    [thread] = await threads(desk.app)
+    assert thread.topic_id is not None
+    [header] = in_topic(desk, thread.topic_id)
+    return header
+
+
+async def test_the_header_of_a_remains_appeal_names_whom_it_is_about_and_the_death(
+    desk: TelegramHarness,
+) -> None:
+    app = desk.app
+    told = "Умер 3 марта, сообщил работодатель по телефону"
+
+    header = await file_about_someone(
+        desk, "repatriation_of_remains", "Karimov Rustam", "RU", None, told
+    )
+
+    about = "\n".join([
+        t(app, "About: {name}").format(name="Karimov Rustam"),
+        t(app, "Where: {place}").format(place=country_name("RU", app.desk.locale)),
+        t(app, "When they died and how it became known: {told}").format(told=told),
+    ])  # fmt: skip
+    assert f"\n\n{about}\n\nПрошу помочь.\n\n" in header["text"]
+    assert t(app, "Last contact: {told}").split("{")[0] not in header["text"]
+    assert "(, " not in header["text"]
+
+
+async def test_the_header_of_a_whereabouts_appeal_names_whom_it_is_about_and_the_last_contact(
+    desk: TelegramHarness,
+) -> None:
+    app = desk.app
+
+    header = await file_about_someone(
+        desk, "whereabouts_unknown", "Toʻxtayeva Gulnora", "KR", "Ansan", "Fevral oyida, WhatsApp"
+    )
+
+    place = f"{country_name('KR', app.desk.locale)}, Ansan"
+    about = "\n".join([
+        t(app, "About: {name}").format(name="Toʻxtayeva Gulnora"),
+        t(app, "Where: {place}").format(place=place),
+        t(app, "Last contact: {told}").format(told="Fevral oyida, WhatsApp"),
+    ])  # fmt: skip
+    assert f"\n\n{about}\n\nПрошу помочь.\n\n" in header["text"]
+    assert ", KR)" not in header["text"]
 
 
 async def test_two_senders_make_one_topic_for_a_case(desk: TelegramHarness) -> None:
