@@ -163,7 +163,29 @@ async def link_by_code(ctx: Context, answer: Answer) -> Outcome | None:
             + "\n"
             + _where_to_get_a_code(ctx)
         )
+    if result is linking.Refusal.ONGOING:
+        return Repeat(await _ongoing(ctx))
     return Repeat(_refusal(ctx, result))
+
+
+# Where each thing that keeps a chat from joining another is switched off (in «Family and
+# reminders»): the items' labels, quoted as the person sees them there.
+ONGOING_LABELS = {
+    linking.Ongoing.CHECKINS: N_("Safety check-in"),
+    linking.Ongoing.REMINDERS: N_("Document reminders"),
+    linking.Ongoing.FAMILY: N_("My family"),
+}
+
+
+async def _ongoing(ctx: Context) -> str:
+    found = await linking.ongoing(ctx.session, ctx.person.id, ctx.now)
+    items = ", ".join(f"«{ctx._(ONGOING_LABELS[item])}»" for item in found)
+    return ctx._(
+        "This chat has its own safety check-ins, document reminders or family links "
+        "({items} in «{family}»), so it cannot join another chat: they would stop without "
+        "you knowing. You can link the other way round: get a code here and send it in the "
+        "other chat. Or first switch them off or remove them here."
+    ).format(items=items, family=ctx._("Family and reminders"))
 
 
 def _too_many(ctx: Context, wait: timedelta) -> str:

@@ -12,7 +12,17 @@ that chat's person's conversation row (FOR UPDATE); `redeem` then locks the code
 conversation row and the code row, in that order (the same order an update of the code's
 own chat takes: its conversation first, then its codes), moves the channel account and
 marks the code used. The chat's old person, which has no data of its own (checked), is
-removed when the update commits; see `_hand_over_at_commit`.
+removed when the update commits (services.people.continue_as).
+
+Nothing of the old person may vanish silently. A chat whose person has registrations,
+appeals or help requests is refused (HAS_DATA); so is one with anything still running or
+involving someone else (ONGOING): safety check-ins switched on, a code word (bound to the
+person, it cannot move), a check-in waiting for its answer, document reminders, or a family
+link on either side (also a waiting request or an open invitation). The person is told what
+(`ongoing`) and can switch it off there — a family link then ends through
+services.family.end, so the relative is told — or link the other way round. What is left is
+history, carried over to the person the chat joins (`carry_over`): past check-ins, ended
+family links and survey answers (on the same question, the joined person's answer stays).
 """
 
 import logging
@@ -22,19 +32,26 @@ from dataclasses import dataclass, fields
 from datetime import datetime, timedelta
 from enum import StrEnum
 
-from sqlalchemy import delete, exists, func, select
+from sqlalchemy import and_, delete, exists, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
 
 from models import (
     Appeal,
     ChannelAccount,
+    CheckinPlan,
+    CheckinStatus,
     Conversation,
+    DocumentReminder,
+    FamilyLink,
     HelpCase,
     LinkAttempt,
     LinkCode,
     OutboxKind,
     Person,
     Registration,
+    SafetyCheckin,
+    SurveyAnswer,
 )
 from services import outbox
 from services.conversation import ConversationState, read_state
@@ -197,6 +214,7 @@ class Refusal(StrEnum):
     SAME_CHAT = "same_chat"  # typed in the chat that asked for it
     ALREADY_LINKED = "already_linked"  # typed in another chat of the same person
     HAS_DATA = "has_data"  # this chat's person has registrations, appeals or help requests
+    ONGOING = "ongoing"  # … or check-ins, a code word, reminders or family links (`ongoing`)
     SHARED = "shared"  # this chat's person has other chats: moving it would be unlinking
 
 
@@ -212,6 +230,91 @@ async def has_own_data(session: AsyncSession, person_id: int) -> bool:
         if await session.scalar(select(exists().where(model.person_id == person_id))):
             return True
     return False
+
+
+class Ongoing(StrEnum):
+    """What a chat's person has running that linking would otherwise end without a word."""
+
+    CHECKINS = "checkins"  # switched on, a code word, or a check-in waiting for its answer
+    REMINDERS = "reminders"  # document reminders (stopped ones too: the person sees them)
+    FAMILY = "family"  # a family link on either side, a waiting request or open invitation
+
+
+async def ongoing(session: AsyncSession, person_id: int, now: datetime) -> list[Ongoing]:
+    """What the person has running (see Ongoing); empty when the chat may join another."""
+    found: list[Ongoing] = []
+    checkins = or_(
+        exists().where(
+            CheckinPlan.person_id == person_id,
+            or_(CheckinPlan.interval_days.is_not(None), CheckinPlan.code_word_hash.is_not(None)),
+        ),
+        exists().where(
+            SafetyCheckin.person_id == person_id, SafetyCheckin.status == CheckinStatus.ASKED
+        ),
+    )
+    if await session.scalar(select(checkins)):
+        found.append(Ongoing.CHECKINS)
+    if await session.scalar(select(exists().where(DocumentReminder.person_id == person_id))):
+        found.append(Ongoing.REMINDERS)
+    family = exists().where(
+        FamilyLink.ended_at.is_(None),
+        or_(
+            FamilyLink.member_id == person_id,
+            and_(
+                FamilyLink.person_id == person_id,
+                # Joined (waiting or confirmed), or an invitation that still works; an
+                # expired unused one is shown nowhere and involves nobody.
+                or_(FamilyLink.member_id.is_not(None), FamilyLink.expires_at > now),
+            ),
+        ),
+    )
+    if await session.scalar(select(family)):
+        found.append(Ongoing.FAMILY)
+    return found
+
+
+async def carry_over(session: AsyncSession, old_id: int, new_id: int) -> None:
+    """Give the person `new_id` the history of `old_id`, whose chat joins them and who is
+    then removed (nothing of `ongoing` is left: checked). Past check-ins; family links that
+    ended (or expired unused invitations), except one between the two, which would now link
+    the person with themselves; survey answers, where `new_id` has none to that question."""
+    await session.execute(
+        update(SafetyCheckin)
+        .where(SafetyCheckin.person_id == old_id)
+        .values(person_id=new_id)
+        .execution_options(synchronize_session=False)
+    )
+    for side, other in (
+        (FamilyLink.person_id, FamilyLink.member_id),
+        (FamilyLink.member_id, FamilyLink.person_id),
+    ):
+        await session.execute(
+            update(FamilyLink)
+            .where(side == old_id, or_(other.is_(None), other != new_id))
+            .values({side: new_id})
+            .execution_options(synchronize_session=False)
+        )
+    kept = aliased(SurveyAnswer)
+    answered = (
+        select(kept.id)
+        .where(
+            kept.person_id == new_id,
+            kept.broadcast_id == SurveyAnswer.broadcast_id,
+            kept.question == SurveyAnswer.question,
+        )
+        .exists()
+    )
+    await session.execute(
+        delete(SurveyAnswer)
+        .where(SurveyAnswer.person_id == old_id, answered)
+        .execution_options(synchronize_session=False)
+    )
+    await session.execute(
+        update(SurveyAnswer)
+        .where(SurveyAnswer.person_id == old_id)
+        .values(person_id=new_id)
+        .execution_options(synchronize_session=False)
+    )
 
 
 async def redeem(
@@ -244,6 +347,8 @@ async def redeem(
     # nothing about which codes exist.
     if await has_own_data(session, person.id):
         return _refused(Refusal.HAS_DATA, person.id)
+    if await ongoing(session, person.id, now):
+        return _refused(Refusal.ONGOING, person.id)
     if await _account_count(session, person.id) > 1:
         return _refused(Refusal.SHARED, person.id)
     if row is None or not _usable(row, now):
@@ -280,6 +385,7 @@ async def redeem(
     row.used_at = now
     account.person_id = target.id
     await session.flush()
+    await carry_over(session, person.id, target.id)
 
     adopt(state, read_state(target_conversation, cipher))
     state.answers.pop(JOURNEY, None)  # the code step's notes: done with

@@ -181,7 +181,10 @@ async def account_exists(session: AsyncSession, channel: str, external_id: str) 
 async def continue_as(session: AsyncSession, participant: Participant) -> Participant:
     """The chat was joined to another person during this update (a second channel linked
     with a code): go on as that person — their conversation row locked — and remove the
-    person the chat had until now, who had nothing else (their queued messages go along)."""
+    person the chat had until now. services.linking.redeem made sure they had nothing of
+    their own left (no registrations, appeals or help requests, nothing running: check-ins,
+    reminders, family links) and carried their history over; their queued messages go
+    along here."""
     old = participant.person
     successor_id = participant.account.person_id
     conversation = await session.scalar(

@@ -9,11 +9,11 @@ import io
 import logging
 import re
 from collections.abc import AsyncIterator
-from datetime import timedelta
+from datetime import date, timedelta
 from pathlib import Path
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import Executable, select
 
 from bot.app import Application, build_application
 from bot.channels.console import ConsoleTransport, incoming_from_line
@@ -21,16 +21,25 @@ from models import (
     Appeal,
     AppealCategory,
     AppealStatus,
+    Broadcast,
+    BroadcastStatus,
     ChannelAccount,
+    CheckinPlan,
+    CheckinStatus,
     Conversation,
+    DocumentKind,
+    DocumentReminder,
+    FamilyLink,
     LinkAttempt,
     LinkCode,
     OutboxKind,
     OutboxMessage,
     Person,
+    SafetyCheckin,
+    SurveyAnswer,
 )
 from models.outbox import OutboxStatus
-from services import appeals, linking
+from services import appeals, checkins, linking, reminders
 from services.clock import ManualClock
 from services.conversation import read_state, write_state
 from services.messages import OutgoingMessage
@@ -39,7 +48,7 @@ from tests.conftest import SettingsFactory
 from tests.fakes.telegram_session import RecordingSession
 from tests.harness import TelegramHarness, button_ids
 
-ALICE, BOB = 7770001, 7770002
+ALICE, BOB, CAROL = 7770001, 7770002, 7770003
 MENU_IDS = ["registration", "appeals", "guidance", "help", "family", "settings"]
 LANGUAGE_IDS = ["uz_Latn", "uz_Cyrl", "ru"]
 
@@ -369,6 +378,174 @@ async def test_a_chat_with_data_of_its_own_is_not_linked(chats: Chats, clock: Ma
     assert chats.console.to("dilnoza")[-1].text.startswith(
         "С этим чатом только что связан другой чат (чат в Telegram)."
     )
+
+
+async def running_things(chats: Chats, clock: ManualClock) -> tuple[Person, Person, FamilyLink]:
+    """Alice and Bob (two Telegram chats of one woman, Russian) and Carol. Bob's chat has
+    check-ins every day with a code word, a passport reminder, Carol's confirmed family link
+    (Bob is the member), a past check-in and a survey answer."""
+    telegram = chats.telegram
+    for user in (ALICE, BOB, CAROL):
+        await telegram.onboard(user, "ru")
+    bob, carol = await telegram.person(BOB), await telegram.person(CAROL)
+    now = clock.now()
+    async with chats.app.db.transaction() as session:
+        person = await session.get(Person, bob.id)
+        assert person is not None
+        await checkins.switch_on(session, person, 1, now)
+        await checkins.set_code_word(session, chats.app.cipher, bob.id, "Chinor", now)
+        session.add(
+            SafetyCheckin(person_id=bob.id, asked_at=now - timedelta(days=2),
+                          due_by=now - timedelta(days=2) + timedelta(hours=6),
+                          answered_at=now - timedelta(days=2), status=CheckinStatus.SAFE)
+        )  # fmt: skip
+        reminders.add_reminder(session, bob.id, DocumentKind.PASSPORT,
+                               date(2027, 3, 1), now)  # fmt: skip
+        link = FamilyLink(person_id=carol.id, member_id=bob.id, relation="sibling",
+                          invited_at=now, expires_at=now + timedelta(days=7), joined_at=now,
+                          confirmed_at=now, next_message_at=now + timedelta(days=7))  # fmt: skip
+        session.add(link)
+        survey = Broadcast(created_at=now, created_by="cli", segment={}, texts={"ru": "Опрос"},
+                           survey=[], status=BroadcastStatus.DONE)  # fmt: skip
+        session.add(survey)
+        await session.flush()
+        session.add_all(
+            [
+                SurveyAnswer(broadcast_id=survey.id, question=0, option=1, person_id=bob.id,
+                             answered_at=now),
+                SurveyAnswer(broadcast_id=survey.id, question=1, option=2, person_id=bob.id,
+                             answered_at=now),
+            ]
+        )  # fmt: skip
+    return bob, carol, link
+
+
+async def rows_of(chats: Chats, person_id: int) -> dict[str, list[tuple[object, ...]]]:
+    async with chats.app.db.sessions() as session:
+
+        async def rows(query: Executable) -> list[tuple[object, ...]]:
+            return [tuple(row) for row in (await session.execute(query)).all()]
+
+        return {
+            "plan": await rows(
+                select(CheckinPlan.interval_days, CheckinPlan.code_word_hash.is_not(None))
+                .where(CheckinPlan.person_id == person_id)
+            ),
+            "checkins": await rows(
+                select(SafetyCheckin.status).where(SafetyCheckin.person_id == person_id)
+            ),
+            "reminders": await rows(
+                select(DocumentReminder.document).where(DocumentReminder.person_id == person_id)
+            ),
+            "family": await rows(
+                select(FamilyLink.person_id, FamilyLink.ended_at.is_(None))
+                .where(FamilyLink.member_id == person_id)
+            ),
+            "survey": await rows(
+                select(SurveyAnswer.question, SurveyAnswer.option)
+                .where(SurveyAnswer.person_id == person_id)
+                .order_by(SurveyAnswer.question)
+            ),
+        }  # fmt: skip
+
+
+async def test_a_chat_with_check_ins_reminders_or_family_is_not_linked_and_loses_nothing(
+    chats: Chats, clock: ManualClock
+) -> None:
+    """Linking used to remove the chat's person with their check-ins, code word, reminders,
+    family links and survey answers, telling nobody: check-ins stopped without a word."""
+    telegram = chats.telegram
+    bob, carol, _ = await running_things(chats, clock)
+    before = await rows_of(chats, bob.id)
+    assert before == {
+        "plan": [(1, True)],
+        "checkins": [("safe",)],
+        "reminders": [("passport",)],
+        "family": [(carol.id, True)],
+        "survey": [(0, 1), (1, 2)],
+    }
+    code = await chats.code_on_telegram(ALICE)
+    told = {user: len(telegram.messages_to(user)) for user in (ALICE, CAROL)}
+
+    refused = await telegram.say(BOB, f"LINK {code}")
+
+    assert not refused["text"].startswith("Готово")
+    # What to switch off, and where, named as the person sees it there.
+    for label in ("«Отметка о безопасности»", "«Напоминания о документах»", "«Моя семья»"):
+        assert label in refused["text"]
+    assert "«Семья и напоминания»" in refused["text"]
+    assert (await telegram.person(BOB)).id == bob.id
+    assert len(await chats.people()) == 3
+    assert await rows_of(chats, bob.id) == before
+    (stored,) = await chats.codes()
+    assert stored.used_at is None
+    assert {user: len(telegram.messages_to(user)) for user in (ALICE, CAROL)} == told
+
+    # The other way round: Alice's chat (nothing of its own) joins Bob's person, and all of
+    # it goes on, the code word too (it is bound to that person).
+    await telegram.tap(BOB, "u:menu")
+    reverse = await chats.code_on_telegram(BOB)
+    clock.advance(timedelta(minutes=1))
+    linked = await telegram.say(ALICE, f"LINK {reverse}")
+    assert linked["text"].startswith("Готово")
+    assert (await telegram.person(ALICE)).id == bob.id
+    assert await rows_of(chats, bob.id) == before
+    async with chats.app.db.sessions() as session:
+        assert await checkins.is_code_word(session, chats.app.cipher, bob.id, "chinor")
+    assert len(telegram.messages_to(CAROL)) == told[CAROL]
+
+
+async def test_once_switched_off_the_chat_is_linked_the_family_told_and_history_kept(
+    chats: Chats, clock: ManualClock
+) -> None:
+    telegram = chats.telegram
+    bob, carol, link = await running_things(chats, clock)
+    alice = await telegram.person(ALICE)
+    async with chats.app.db.transaction() as session:
+        broadcast_id = await session.scalar(select(Broadcast.id))
+        assert broadcast_id is not None
+        # Alice answered the first question too: hers stays.
+        session.add(SurveyAnswer(broadcast_id=broadcast_id, question=0, option=0,
+                                 person_id=alice.id, answered_at=clock.now()))  # fmt: skip
+    # An ended link between the two chats themselves.
+    async with chats.app.db.transaction() as session:
+        session.add(FamilyLink(person_id=alice.id, member_id=bob.id, relation="sibling",
+                               invited_at=clock.now(), expires_at=clock.now(),
+                               joined_at=clock.now(), ended_at=clock.now()))  # fmt: skip
+
+    # Bob switches off what runs: check-ins and code word, the reminder …
+    async with chats.app.db.transaction() as session:
+        await checkins.switch_off(session, bob.id, clock.now())
+        await checkins.remove_code_word(session, bob.id, clock.now())
+        await reminders.delete_person_reminders(session, bob.id)
+    # … and leaves Carol's family link, through the menus: Carol is told.
+    await telegram.tap(BOB, "u:menu")
+    await telegram.tap(BOB, "family")
+    await telegram.tap(BOB, "fam:mine")
+    await telegram.tap(BOB, f"fam:link:{link.id}")
+    await telegram.tap(BOB, "fam:leave")
+    await telegram.tap(BOB, "fam:end")
+    assert "вышел" in telegram.last_message(CAROL)["text"]
+    told = len(telegram.messages_to(CAROL))
+
+    code = await chats.code_on_telegram(ALICE)
+    linked = await telegram.say(BOB, f"LINK {code}")
+
+    assert linked["text"].startswith("Готово")
+    assert await chats.people() == sorted([alice.id, carol.id])
+    # The history went to Alice's person: the past check-in, the ended link (Carol's row
+    # keeps its other side), the survey answer Alice had not given.
+    after = await rows_of(chats, alice.id)
+    assert after["plan"] == []
+    assert after["checkins"] == [("safe",)]
+    assert after["family"] == [(carol.id, False)]
+    assert after["survey"] == [(0, 0), (1, 2)]
+    selfish = select(FamilyLink).where(
+        FamilyLink.person_id == alice.id, FamilyLink.member_id == alice.id
+    )
+    async with chats.app.db.sessions() as session:
+        assert await session.scalar(selfish) is None
+    assert len(telegram.messages_to(CAROL)) == told  # nothing more to tell her
 
 
 async def test_an_unfinished_appeal_of_the_new_chat_is_kept(
