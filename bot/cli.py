@@ -5,17 +5,24 @@ import asyncio
 import logging
 import signal
 import sys
-from collections.abc import Callable, Coroutine, Sequence
+from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
+from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError
 
 from bot import __version__
 from bot.errors import StartupError
 from bot.migrate import current_revision, head_revision, is_up_to_date, upgrade
 from bot.settings import SettingsError, load_database_settings, load_settings
-from models.db import Database
+from models.db import Database, is_sqlite
 from services import operators
 from services.clock import SystemClock
+
+if TYPE_CHECKING:
+    from bot.app import Application
 
 # The application (every journey, the catalogs) is imported only by the commands that build
 # it, so `--help`, `db` and `operator` start in a fraction of the time.
@@ -25,6 +32,49 @@ PROG = "vatandosh"
 
 class CommandError(Exception):
     """A command cannot go on; the message says why in one line."""
+
+
+def _database_location(database_url: str) -> str:
+    """The SQLite file, or the server and database without the password."""
+    parsed = make_url(database_url)
+    if is_sqlite(parsed):
+        return parsed.database or ":memory:"
+    return parsed.render_as_string(hide_password=True)
+
+
+@asynccontextmanager
+async def _opening(database_url: str) -> AsyncIterator[None]:
+    """A database that cannot be opened (no such folder, not a database, no permission, the
+    server refuses) is one line naming it. Only the driver's reason is shown, never a
+    statement or its parameters."""
+    try:
+        yield
+    except (DBAPIError, OSError) as error:  # OSError: its folder, or asyncpg's connection
+        cause = error.orig if isinstance(error, DBAPIError) else error
+        reason = (str(cause).strip().splitlines() or [type(cause).__name__])[0]
+        raise CommandError(
+            f"cannot use the database {_database_location(database_url)} ({reason}): "
+            "check DATABASE_URL"
+        ) from None
+
+
+def _require_existing_database(database_url: str) -> None:
+    """Commands that only read refuse an SQLite file that is not there, rather than create an
+    empty database and report on it (`vatandosh run` and `db upgrade` create it)."""
+    parsed = make_url(database_url)
+    if not is_sqlite(parsed) or parsed.database in (None, "", ":memory:"):
+        return
+    if parsed.query.get("uri") or Path(parsed.database).exists():
+        return  # a file: URI is SQLite's to read
+    raise CommandError(
+        f"there is no database at {parsed.database}: check DATABASE_URL (`vatandosh db "
+        "upgrade` creates a new one)"
+    )
+
+
+async def _prepare(app: "Application") -> None:
+    async with _opening(app.settings.database_url):
+        await app.prepare_database()
 
 
 # Libraries that log statements with their parameters, update contents or per-update chatter
@@ -70,7 +120,7 @@ async def _chat(args: argparse.Namespace) -> None:
         serve_whatsapp=False,
     )
     try:
-        await app.prepare_database()
+        await _prepare(app)
 
         async def is_known(name: str) -> bool:
             async with app.db.reads() as session:
@@ -99,7 +149,7 @@ async def _run(args: argparse.Namespace) -> None:
         )
     app = build_application(settings)
     try:
-        await app.prepare_database()
+        await _prepare(app)
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGINT, signal.SIGTERM):
@@ -113,13 +163,17 @@ async def _run(args: argparse.Namespace) -> None:
 
 async def _db_upgrade(args: argparse.Namespace) -> None:
     settings = load_database_settings()
-    await upgrade(settings.database_url)
-    print(f"database is at revision {await current_revision(settings.database_url)}")
+    async with _opening(settings.database_url):
+        await upgrade(settings.database_url)
+        revision = await current_revision(settings.database_url)
+    print(f"database is at revision {revision}")
 
 
 async def _db_current(args: argparse.Namespace) -> None:
     settings = load_database_settings()
-    current = await current_revision(settings.database_url)
+    _require_existing_database(settings.database_url)
+    async with _opening(settings.database_url):
+        current = await current_revision(settings.database_url)
     state = "up to date" if current == head_revision() else f"behind (head is {head_revision()})"
     print(f"database revision: {current or 'none'} — {state}")
 
@@ -131,7 +185,7 @@ async def _db_reencrypt(args: argparse.Namespace) -> None:
     settings = load_settings()
     app = build_application(settings, serve_telegram=False, serve_whatsapp=False)
     try:
-        await app.prepare_database()
+        await _prepare(app)
         count = await reencrypt_all(app.db, app.cipher)
     finally:
         await app.close()
@@ -174,14 +228,18 @@ async def _db_backup(args: argparse.Namespace) -> None:
     )
 
 
-async def _operators_database() -> Database:
+async def _operators_database(*, existing: bool = False) -> Database:
     """The database, migrated (SQLite) or checked to be up to date (PostgreSQL). Operators'
-    accounts hold nothing encrypted, so DATA_KEY is not needed here."""
+    accounts hold nothing encrypted, so DATA_KEY is not needed here. `existing`: for commands
+    that only read, an SQLite file that is not there is refused rather than created."""
     settings = load_database_settings()
-    if settings.is_sqlite:
-        await upgrade(settings.database_url)
-    elif not await is_up_to_date(settings.database_url):
-        raise CommandError("the database is not up to date: run `vatandosh db upgrade`")
+    if existing:
+        _require_existing_database(settings.database_url)
+    async with _opening(settings.database_url):
+        if settings.is_sqlite:
+            await upgrade(settings.database_url)
+        elif not await is_up_to_date(settings.database_url):
+            raise CommandError("the database is not up to date: run `vatandosh db upgrade`")
     return Database(settings.database_url)
 
 
@@ -358,6 +416,17 @@ async def _broadcast(args: argparse.Namespace) -> None:
     from models import Broadcast
     from services import broadcasts
 
+    if args.resume is not None:
+        given = [flag for flag, value in (
+            ("--text-file", args.text_file), ("--country", args.country),
+            ("--language", args.language), ("--sex", args.sex),
+            ("--registration-kind", args.registration_kind), ("--dry-run", args.dry_run),
+        ) if value]  # fmt: skip
+        if given:
+            raise CommandError(
+                f"--resume finishes a broadcast as it was started, to the same people: it "
+                f"cannot be combined with {', '.join(given)}; nothing sent"
+            )
     try:
         segment = broadcasts.parse_segment(
             args.country, args.language, args.sex, args.registration_kind
@@ -375,7 +444,7 @@ async def _broadcast(args: argparse.Namespace) -> None:
     configure_logging(settings.log_level, quiet=True)
     app = build_application(settings, serve_telegram=False, serve_whatsapp=False)
     try:
-        await app.prepare_database()
+        await _prepare(app)
         now = app.clock.now()
         if args.resume is not None:
             async with app.db.reads() as session:
@@ -465,7 +534,7 @@ async def _outbox_status(args: argparse.Namespace) -> None:
 
     if args.failed < 0:
         raise CommandError("--failed must be zero or a positive number")
-    db = await _operators_database()
+    db = await _operators_database(existing=True)
     try:
         async with db.reads() as session:
             report = await outbox_admin.outbox_report(
@@ -525,6 +594,7 @@ def _outbox_commands(commands: Any, command: Callable[..., argparse.ArgumentPars
 
 async def _report(args: argparse.Namespace) -> None:
     from services import report, report_render
+    from services.countries import country_codes
     from services.i18n import LOCALES, Catalogs
 
     try:
@@ -532,14 +602,17 @@ async def _report(args: argparse.Namespace) -> None:
         report.period_bounds(start, end)
     except report.ReportError as error:
         raise CommandError(str(error)) from None
+    country = args.country.strip().upper() if args.country else None
+    if country is not None and country not in country_codes():
+        raise CommandError(f"unknown country code {args.country!r}: use ISO codes such as RU, KZ")
     locale = args.locale or load_settings().staff_locale
     if locale not in LOCALES:
         raise CommandError(f"unknown locale {locale!r}: one of {', '.join(LOCALES)}")
-    db = await _operators_database()
+    db = await _operators_database(existing=True)
     try:
         async with db.reads() as session:
             made = await report.build_report(
-                session, start=start, end=end, country=args.country, locale=locale,
+                session, start=start, end=end, country=country, locale=locale,
                 now=SystemClock().now(),
             )  # fmt: skip
     finally:
@@ -547,7 +620,7 @@ async def _report(args: argparse.Namespace) -> None:
     t = Catalogs(locales=[locale]).translator(locale)
     if args.format == "csv":
         folder = Path(args.out or report_render.report_filename(made, "csv").removesuffix(".csv"))
-        await asyncio.to_thread(_write_csv, folder, report_render.report_csv(made))
+        await _writing(folder, _write_csv, folder, report_render.report_csv(made))
         print(f"report: {len(made.tables)} CSV files in {folder}")
         return
     text = (
@@ -556,8 +629,17 @@ async def _report(args: argparse.Namespace) -> None:
         else await asyncio.to_thread(report_render.report_html, made, t)
     )
     path = Path(args.out or report_render.report_filename(made, args.format))
-    await asyncio.to_thread(path.write_text, text, "utf-8")
+    await _writing(path, path.write_text, text, "utf-8")
     print(f"report: {path}")
+
+
+async def _writing(path: Path, write: Callable[..., object], *args: Any) -> None:
+    """Writes in a thread; a path that cannot be written is one line naming it and why."""
+    try:
+        await asyncio.to_thread(write, *args)
+    except OSError as error:
+        reason = error.strerror or type(error).__name__
+        raise CommandError(f"cannot write {path}: {reason} (check --out)") from None
 
 
 def _write_csv(folder: Path, files: dict[str, str]) -> None:

@@ -385,6 +385,71 @@ def test_vatandosh_broadcast_dry_run_then_sends(
     assert len(asyncio.run(read())[1]) == 5
 
 
+@pytest.mark.parametrize(
+    ("extra", "named"),
+    [
+        (["--dry-run"], "--dry-run"),
+        (["--country", "TR", "--language", "ru"], "--country, --language"),
+        (["--sex", "female", "--registration-kind", "permanent"], "--sex, --registration-kind"),
+        (["--text-file", "other.toml", "--dry-run"], "--text-file, --dry-run"),
+    ],
+)
+def test_vatandosh_broadcast_resume_refuses_what_it_would_ignore_and_sends_nothing(
+    extra: list[str],
+    named: str,
+    database_url: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """--resume finishes the broadcast as it was started: a dry run or another segment given
+    with it would be silently ignored, and the rest sent."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("DATABASE_URL", database_url)
+    monkeypatch.setenv("DATA_KEY", TEST_DATA_KEY)
+    for name in ("TELEGRAM_BOT_TOKEN", "TWILIO_ACCOUNT_SID", "OPERATOR_CHAT_ID"):
+        monkeypatch.delenv(name, raising=False)
+    cipher = DataCipher(TEST_DATA_KEY)
+
+    async def interrupted() -> int:
+        db = Database(database_url)
+        try:
+            await seed(db, cipher, 6, locale="ru", country="RU")
+            segment, announcement = parse_segment(country="RU"), Announcement(TEXTS)
+            async with db.transaction() as session:
+                made = await broadcasts.start(
+                    session, segment, announcement, created_by="cli", now=NOW
+                )
+            async with db.transaction() as session:
+                await broadcasts.send_batch(session, cipher, made.id, NOW, batch_size=2)
+            return made.id
+        finally:
+            await db.close()
+
+    async def queued() -> int:
+        db = Database(database_url)
+        try:
+            async with db.sessions() as session:
+                return len(list(await session.scalars(select(OutboxMessage))))
+        finally:
+            await db.close()
+
+    broadcast_id = asyncio.run(interrupted())
+    assert asyncio.run(queued()) == 2
+
+    assert main(["broadcast", "--resume", str(broadcast_id), *extra]) == 2
+    out, err = capsys.readouterr()
+    assert out == ""
+    assert err == (
+        "vatandosh: --resume finishes a broadcast as it was started, to the same people: it "
+        f"cannot be combined with {named}; nothing sent\n"
+    )
+    assert asyncio.run(queued()) == 2  # nobody was sent anything
+
+    assert main(["broadcast", "--resume", str(broadcast_id)]) == 0
+    assert asyncio.run(queued()) == 6
+
+
 # -- the staff group ----------------------------------------------------------------------------
 
 OPERATOR, SUPERVISOR = 7101, 7102

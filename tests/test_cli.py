@@ -97,6 +97,8 @@ def test_chat_on_the_test_database(database_url: str, tmp_path: Path) -> None:
 
 def test_db_upgrade_and_current(empty_database_url: str, tmp_path: Path) -> None:
     env = environment(empty_database_url, DATA_KEY=TEST_DATA_KEY)
+    if empty_database_url.startswith("sqlite"):
+        (tmp_path / "empty.db").touch()  # an empty file is an empty database; none is refused
 
     behind = vatandosh("db", "current", cwd=tmp_path, env=env)
     assert "database revision: none — behind" in behind.stdout
@@ -244,3 +246,87 @@ def test_settings_are_read_from_a_dot_env_file(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     assert "✓ Русский" in result.stdout  # DEFAULT_LOCALE from .env pre-selects Russian
     assert (tmp_path / "var" / "from-env.db").exists()
+
+
+PERIOD = ("--from", "2026-01-01", "--to", "2026-01-31")
+
+
+def one_line_refusal(result: subprocess.CompletedProcess[str], message: str) -> None:
+    assert (result.returncode, result.stdout, result.stderr) == (2, "", f"vatandosh: {message}\n")
+
+
+@pytest.mark.parametrize("where", ["typo.db", "no-such-folder/vatandosh.db"])
+@pytest.mark.parametrize(
+    "command", [("db", "current"), ("outbox", "status"), ("report", *PERIOD)], ids=" ".join
+)
+def test_read_only_commands_refuse_an_sqlite_file_that_is_not_there(
+    command: tuple[str, ...], where: str, tmp_path: Path
+) -> None:
+    """A mistyped DATABASE_URL is named, not made into a new empty database reported on."""
+    missing = tmp_path / where
+    env = environment(f"sqlite+aiosqlite:///{missing}", DATA_KEY=TEST_DATA_KEY)
+    result = vatandosh(*command, cwd=tmp_path, env=env)
+
+    one_line_refusal(result, f"there is no database at {missing}: check DATABASE_URL "
+                     "(`vatandosh db upgrade` creates a new one)")  # fmt: skip
+    assert sorted(tmp_path.iterdir()) == []  # no database, no folder, no report
+
+
+def test_a_database_that_cannot_be_opened_is_one_line_naming_it(tmp_path: Path) -> None:
+    (tmp_path / "notes.db").write_text("not a database\n")
+    (tmp_path / "folder.db").mkdir()
+    cases = [
+        ("db", "current", tmp_path / "notes.db", "file is not a database"),
+        ("db", "current", tmp_path / "folder.db", "unable to open database file"),
+        ("outbox", "status", tmp_path / "notes.db", "file is not a database"),
+        ("db", "upgrade", tmp_path / "notes.db" / "x.db",
+         f"[Errno 17] File exists: '{tmp_path / 'notes.db'}'"),
+    ]  # fmt: skip
+    for *command, path, reason in cases:
+        env = environment(f"sqlite+aiosqlite:///{path}", DATA_KEY=TEST_DATA_KEY)
+        result = vatandosh(*command, cwd=tmp_path, env=env)
+        one_line_refusal(result, f"cannot use the database {path} ({reason}): check DATABASE_URL")
+
+
+def test_a_postgresql_server_that_refuses_is_one_line_without_the_password(
+    tmp_path: Path,
+) -> None:
+    url = "postgresql+asyncpg://vatandosh:s3cret@127.0.0.1:1/bot"
+    env = environment(url, DATA_KEY=TEST_DATA_KEY)
+    for command in (("db", "current"), ("report", *PERIOD)):
+        result = vatandosh(*command, cwd=tmp_path, env=env)
+        assert result.returncode == 2
+        assert result.stderr.startswith(
+            "vatandosh: cannot use the database "
+            "postgresql+asyncpg://vatandosh:***@127.0.0.1:1/bot ("
+        )
+        assert result.stderr.endswith("): check DATABASE_URL\n")
+        assert result.stderr.count("\n") == 1
+        assert "s3cret" not in result.stderr
+
+
+def test_report_refuses_an_unknown_country_and_a_path_it_cannot_write(
+    database_url: str, tmp_path: Path
+) -> None:
+    env = environment(database_url, DATA_KEY=TEST_DATA_KEY)
+    (tmp_path / "plain").write_text("a file, not a folder\n")
+
+    unknown = vatandosh("report", *PERIOD, "--country", "zz", cwd=tmp_path, env=env)
+    one_line_refusal(unknown, "unknown country code 'zz': use ISO codes such as RU, KZ")
+
+    html = tmp_path / "no" / "such" / "r.html"
+    unwritable = vatandosh("report", *PERIOD, "--out", str(html), cwd=tmp_path, env=env)
+    one_line_refusal(unwritable, f"cannot write {html}: No such file or directory (check --out)")
+
+    folder = tmp_path / "plain" / "csv"
+    csv = vatandosh("report", *PERIOD, "--format", "csv", "--out", str(folder), cwd=tmp_path,
+                    env=env)  # fmt: skip
+    one_line_refusal(csv, f"cannot write {folder}: Not a directory (check --out)")
+    assert not (tmp_path / "no").exists()
+    assert (tmp_path / "plain").is_file()
+    assert list(tmp_path.glob("vatandosh-report-*")) == []  # nothing written
+
+    lower = vatandosh("report", *PERIOD, "--country", "kz", "--format", "json", "--out",
+                      "kz.json", cwd=tmp_path, env=env)  # fmt: skip
+    assert lower.returncode == 0, lower.stderr
+    assert (tmp_path / "kz.json").exists()
