@@ -6,6 +6,7 @@ import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
 
+from services.messages import split_text
 from services.text import APOSTROPHES, clean_text, cyrillic_to_latin, match_key, parse_number
 
 # Invisible characters people's keyboards and apps slip in: zero-width and bidi controls.
@@ -231,3 +232,54 @@ def test_clean_text_is_idempotent(value: str) -> None:
 def test_clean_text_and_match_key_agree(value: str) -> None:
     """Cleaning first never changes what the text matches."""
     assert match_key(clean_text(value)) == match_key(value)
+
+
+# -- split_text: long texts in parts, cut where a reader expects a break ---------------------
+
+
+def test_a_long_text_is_cut_at_a_paragraph_then_a_line_then_a_word() -> None:
+    first = "Birinchi qism " * 5  # 70 characters
+    line = "qator oxiri " * 2
+    # a paragraph break in the last third wins over later line breaks and spaces
+    text = f"{first.strip()}\n\n{line.strip()}\nsoʻzlar bor {'x ' * 20}"
+    assert split_text(text, 100)[0] == first.strip()
+    # no paragraph break there: the last line break
+    text = f"{first.strip()}\n{line.strip()} va yana soʻzlar"
+    assert split_text(text, 100) == [first.strip(), f"{line.strip()} va yana soʻzlar"]
+    # no line break either: the last space, and never beyond the limit
+    text = ("soʻz " * 40).strip()
+    assert [len(part) for part in split_text(text, 100)] == [99, 99]
+    # a break just past the limit is the best cut
+    assert split_text("a" * 100 + "\n\nb", 100) == ["a" * 100, "b"]
+
+
+def test_a_break_near_the_start_is_not_taken_and_one_long_word_is_cut_at_the_limit() -> None:
+    """A cut at the first paragraph break would leave a tiny part: a later break is taken."""
+    text = "Salom!\n\n" + "soʻz " * 40
+    parts = split_text(text, 100)
+    assert len(parts[0]) > 66
+    assert parts[0].startswith("Salom!\n\nsoʻz")
+    assert split_text("x" * 250, 100) == ["x" * 100, "x" * 100, "x" * 50]
+    assert split_text("", 100) == [""]
+    assert split_text("qisqa", 100) == ["qisqa"]
+
+
+@given(
+    st.lists(st.tuples(st.integers(1, 20), st.sampled_from([" ", " ", "\n", "\n\n"]))),
+    st.sampled_from([60, 100, 1600]),
+)
+def test_split_text_keeps_every_word_within_the_limit(
+    words: list[tuple[int, str]], limit: int
+) -> None:
+    text = "".join("w" * size + gap for size, gap in words)
+    parts = split_text(text, limit)
+    assert all(len(part) <= limit for part in parts)
+    assert " ".join(parts).split() == text.split()  # no word cut, none lost
+    if len(text) > limit:
+        assert all(len(part) >= limit // 2 for part in parts[:-1])  # no tiny parts
+
+
+def test_a_long_link_is_not_cut_when_it_can_go_whole_in_the_next_part() -> None:
+    link = "https://example.org/" + "x" * 40
+    text = f"{'soʻz ' * 11}{link} oxiri"  # the last space before the link is at 55 of 100
+    assert split_text(text, 100) == [("soʻz " * 11).strip(), f"{link} oxiri"]

@@ -13,6 +13,8 @@ from typing import Any
 import aiohttp
 import pytest
 from aiohttp import web
+from hypothesis import example, given
+from hypothesis import strategies as st
 from sqlalchemy import func, select
 
 from bot.app import Application, build_application
@@ -23,8 +25,8 @@ from bot.channels.whatsapp import (
     parse_inbound,
     render,
 )
-from bot.channels.whatsapp_web import WhatsAppWebhook
-from bot.engine import FLOOD_QUEUE, Handled
+from bot.channels.whatsapp_web import MEDIA_QUEUE, TEXT_QUEUE, WhatsAppWebhook
+from bot.engine import Handled
 from bot.web import build_web_app
 from handlers.incoming import Incoming, Kind, Location, Media, MediaRefusal, RefusalReason
 from models import (
@@ -299,9 +301,9 @@ async def test_a_message_is_acknowledged_only_once_its_reply_is_in_the_outbox(
 async def test_a_flood_from_one_number_gets_one_notice_and_does_not_hold_others(
     wa: WhatsAppHarness,
 ) -> None:
-    """WhatsApp's messages queue in the webhook (files are checked in order), not in the
-    engine: the flood guard counts them there. 100 at once: FLOOD_QUEUE handled, one notice,
-    the rest dropped; another person is answered as usual."""
+    """WhatsApp's messages queue in the webhook (in order, their files checked meanwhile),
+    not in the engine: the flood guard counts them there. A script's 100 at once: TEXT_QUEUE
+    handled, one notice, the rest dropped; another person is answered as usual."""
     other = "+998907654321"
     await wa.onboard(DILNOZA)
     before = len(wa.sent_to(DILNOZA))
@@ -319,10 +321,32 @@ async def test_a_flood_from_one_number_gets_one_notice_and_does_not_hold_others(
     # At least a queue's worth handled (more where some were done before the last came in),
     # each answered once; the rest dropped, nothing written for them.
     handled = len(bodies) - 1
-    assert FLOOD_QUEUE <= handled < 100 - FLOOD_QUEUE
+    assert TEXT_QUEUE <= handled < 100 - TEXT_QUEUE
     assert await wa.count(InboundMessage) == 3 + handled + 1  # onboarding, flood, the other
     assert "Iltimos, tilni tanlang." in wa.last_body(other)
     assert len(wa.webhook._people) == 0  # no number queued
+
+
+async def test_a_burst_a_phone_queued_while_offline_is_handled_whole(
+    wa: WhatsAppHarness,
+) -> None:
+    """Back online, a phone hands over what it queued, and Twilio posts it all at once: 12
+    texts (and an album of photos in its own line, tests/test_whatsapp_media.py) are a
+    person's burst, not a flood. Each is handled and answered, none dropped, no notice."""
+    await wa.onboard(DILNOZA)
+    before, seen = len(wa.sent_to(DILNOZA)), await wa.count(InboundMessage)
+    burst = [inbound(DILNOZA, f"Xabar {n}: ish beruvchi pasportni bermayapti") for n in range(12)]
+    statuses = await asyncio.gather(*(wa.post(form) for form in burst))
+    assert {status for status, _, _ in statuses} == {200}
+    await wa.settle()
+
+    assert await wa.count(InboundMessage) - seen == 12
+    bodies = [sent.get("Body", "") for sent in wa.sent_to(DILNOZA)[before:]]
+    assert len(bodies) == 12
+    assert not [body for body in bodies if "juda tez" in body]  # no flood notice
+    assert (len(wa.webhook._people), len(wa.webhook._waiting)) == (0, 0)
+    assert 12 < TEXT_QUEUE < 100  # a script's 100 at once still is a flood
+    assert MEDIA_QUEUE > 12
 
 
 async def test_a_new_number_flooding_is_told_in_every_language(wa: WhatsAppHarness) -> None:
@@ -565,6 +589,61 @@ def test_rendering_numbered_lists_and_template_lines() -> None:
     assert sum(len(numbered_lines(part)) for part in parts) == 20
     line = one_line(OutgoingMessage("Birinchi qator.\n\n  Ikkinchi\tqator.\n• band", choices))
     assert line == "Birinchi qator. Ikkinchi qator. • band (1 — Ha; 2 — Yoʻq)"
+
+
+async def test_an_appeal_summary_never_splits_its_list_between_messages(
+    wa: WhatsAppHarness,
+) -> None:
+    """A description that brings the summary just past 1,600 characters: the list went with
+    its last lines cut off ("3 —" at the end of one message, "Bekor qilish" alone in the
+    next). Now the list is whole, under the question or in a message of its own."""
+    await wa.onboard(DILNOZA)
+    for answer in ("2", "1", "2", "1", "1", "Ish beruvchi uch oydan beri maosh bermayapti."):
+        await wa.say(DILNOZA, answer)
+    await wa.say(DILNOZA, "Tayyor")  # no files: the summary, to confirm
+    expected = ["1 — Yuborish", "2 — Matnni oʻzgartirish", "3 — Bekor qilish"]
+    for repeats in (83, 84, 85):
+        await wa.say(DILNOZA, "2")  # change the text
+        before = len(wa.sent_to(DILNOZA))
+        await wa.say(DILNOZA, ("Maosh berilmadi. " * repeats).strip())
+        bodies = [sent["Body"] for sent in wa.sent_to(DILNOZA)[before:]]
+        assert len(bodies) == 2, repeats
+        assert all(len(body) <= 1600 for body in bodies)
+        assert numbered_lines(bodies[0]) == []
+        assert bodies[1] == "\n".join(expected)  # the list on its own, whole
+        assert bodies[0].endswith("Konsullikka yuboraymi?")
+    assert "Murojaatingiz konsullikka yuborildi." in await wa.say(DILNOZA, "1")
+
+
+WORD_BREAKS = st.sampled_from([" ", " ", " ", " ", "\n", "\n\n"])
+
+
+@given(
+    words=st.lists(st.tuples(st.integers(1, 30), WORD_BREAKS), max_size=220),
+    label_sizes=st.lists(st.integers(1, 110), min_size=1, max_size=30),
+    limit=st.sampled_from([1600, 400, 120]),
+)
+@example(  # the appeal summary above, rendered at 1,600 characters
+    words=[(5, " "), (9, " ")] * 99 + [(11, "\n\n"), (22, "")],
+    label_sizes=[8, 20, 12],
+    limit=1600,
+)
+def test_a_rendered_list_line_is_never_split_and_no_body_is_too_long(
+    words: list[tuple[int, str]], label_sizes: list[int], limit: int
+) -> None:
+    text = "".join("t" * size + gap for size, gap in words)
+    choices = tuple(
+        Choice(str(n), ("ab " * size)[:size].strip() or "z") for n, size in enumerate(label_sizes)
+    )
+    expected = [f"{n} — {choice.label}" for n, choice in enumerate(choices, 1)]
+    parts = render(OutgoingMessage(text, choices), limit)
+    assert all(0 < len(part) <= limit for part in parts)
+    shown = [line for part in parts for line in part.split("\n") if " — " in line]
+    assert shown == expected  # every option whole, in order, once
+    with_list = [part for part in parts if " — " in part]
+    if len("\n".join(expected)) <= limit:
+        assert len(with_list) == 1  # a list that fits in a message comes in one
+    assert " ".join(parts).split()[: len(text.split())] == text.split()  # the text, all of it
 
 
 # -- pushes and the 24-hour window ----------------------------------------------------------

@@ -3,7 +3,9 @@ Twilio messages.
 
 WhatsApp has no inline buttons for free-form messages, so choices are a numbered list under
 the text ("1 — …"), answered by number or by words (the engine resolves both). A body holds at
-most 1,600 characters: longer texts are split, the list goes with the last part.
+most 1,600 characters: longer texts are split (at paragraph ends first), the list goes under
+the last part, or in a message of its own when it does not fit there; a line of the list is
+never split.
 
 WhatsApp allows free-form messages only within 24 hours of the person's last message (the
 customer-service window). Outside it a message goes as the approved template of the person's
@@ -376,23 +378,36 @@ class TwilioMedia:
 # -- outbound ------------------------------------------------------------------------------
 
 
-def numbered(choices: Sequence[Choice]) -> str:
-    return "\n".join(f"{number} — {choice.label}" for number, choice in enumerate(choices, 1))
+def choice_lines(choices: Sequence[Choice]) -> list[str]:
+    return [f"{number} — {choice.label}" for number, choice in enumerate(choices, 1)]
 
 
 def render(message: OutgoingMessage, limit: int = TEXT_LIMIT) -> list[str]:
     """The bodies to send: the text, split under `limit`, with the numbered list of choices
-    under the last part (continued in another when it does not fit)."""
+    under the last part. A list that does not fit there goes in a message of its own (or,
+    longer than a message, starts under the text and continues), split only between its
+    lines: an option is never cut from its number."""
     text = message.text.strip()
-    listing = numbered(message.choices)
+    lines = choice_lines(message.choices)
+    listing = "\n".join(lines)
     whole = join_texts([text, listing])
     if len(whole) <= limit:
         return [whole] if whole else []
     parts = split_text(text, limit) if text else []
-    if listing:
-        # the list joins the text's last part; split again (at line ends) if it overflows
-        tail = join_texts([parts.pop() if parts else "", listing])
-        parts += split_text(tail, limit)
+    if lines:
+        under_text = bool(parts) and (
+            len(join_texts([parts[-1], listing])) <= limit or len(listing) > limit
+        )
+        body, separator = (parts.pop(), "\n\n") if under_text else ("", "")
+        for line in lines:
+            # a label longer than a message (none is) is the one thing split
+            for piece in split_text(line, limit) if len(line) > limit else [line]:
+                if body and len(body) + len(separator) + len(piece) > limit:
+                    parts.append(body)
+                    body, separator = "", ""
+                body = f"{body}{separator}{piece}"
+                separator = "\n"
+        parts.append(body)
     return [part for part in parts if part]
 
 
