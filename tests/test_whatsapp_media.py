@@ -2,18 +2,21 @@
 had, with the account's credentials), and a file for the person (the data export) cannot go
 as bytes, so the message says where to get it."""
 
+import asyncio
 from collections.abc import AsyncIterator
 
 import pytest
 from sqlalchemy import select
 
-from bot.channels.whatsapp import MEDIA_SIZE_LIMIT, MediaItem
-from handlers.incoming import MediaRefusal, RefusalReason
-from models import Attachment, Conversation, HelpCase
+from bot.channels.whatsapp import MEDIA_SIZE_LIMIT, MediaItem, parse_inbound
+from handlers.incoming import Media, MediaRefusal, RefusalReason
+from models import Attachment, CaseMessage, Conversation, HelpCase
 from services.clock import ManualClock
 from services.conversation import read_state
-from tests.conftest import SettingsFactory
+from tests.conftest import TEST_TOKEN, SettingsFactory
 from tests.fakes.twilio_server import media_message
+from tests.test_staff_group import STAFF_CHAT, StaffRecordingSession
+from tests.test_staff_whatsapp import open_case_with_a_photo
 from tests.test_whatsapp import (
     DILNOZA,
     JPEG,
@@ -178,3 +181,67 @@ async def test_the_data_export_says_where_to_get_the_file(wa: WhatsAppHarness) -
     assert "WhatsApp не позволяет отправлять здесь файлы." in body
     assert "MediaUrl" not in wa.twilio.sent[-1]
     assert labels(body)[0] == "Посмотреть мои данные"
+
+
+@pytest.fixture
+async def staffed(
+    make_settings: SettingsFactory, clock: ManualClock
+) -> AsyncIterator[WhatsAppHarness]:
+    """With the staff group (on Telegram), where an open case's messages go."""
+    async with whatsapp_apps(make_settings, clock, StaffRecordingSession) as make:
+        yield await make(telegram_bot_token=TEST_TOKEN, operator_chat_id=STAFF_CHAT)
+
+
+async def test_an_album_of_12_photos_all_reach_the_open_case(staffed: WhatsAppHarness) -> None:
+    """Twilio posts each photo of an album as its own request, all at once: the ten of the
+    engine's flood guard were handled and the rest acknowledged and lost (Twilio does not
+    send them again), with a "send one at a time" notice. Now the album is kept whole."""
+    wa = staffed
+    thread = await open_case_with_a_photo(wa)
+    before, replies = await wa.count(CaseMessage), len(wa.sent_to(DILNOZA))
+    urls = [wa.twilio.add_media(JPEG, "image/jpeg") for _ in range(12)]
+    album = [media_message(DILNOZA, [(url, "image/jpeg")]) for url in urls]
+    statuses = await asyncio.gather(*(wa.post(photo) for photo in album))
+    assert {status for status, _, _ in statuses} == {200}
+    await wa.settle()
+
+    added = await wa.rows(CaseMessage)
+    assert len(added) - before == 12
+    assert {(m.help_case_id, m.kind) for m in added[before:]} == {(thread.help_case_id, "photo")}
+    assert {a.file_ref for a in await wa.rows(Attachment)} >= set(urls)  # every photo kept
+    bodies = [sent["Body"] for sent in wa.sent_to(DILNOZA)[replies:]]
+    assert len(bodies) == 12
+    assert not [body for body in bodies if "juda tez" in body]  # no flood notice
+    assert len(wa.webhook._people) == 0
+
+
+async def test_a_numbers_files_are_checked_on_arrival_and_heard_in_the_order_they_came(
+    wa: WhatsAppHarness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Three photos one after another, the first slow to check: the checks run side by side
+    (not in turn, while the rest of the burst waits), and the engine hears them in order."""
+    await at_the_files_question(wa)
+    urls = [wa.twilio.add_media(JPEG, "image/jpeg") for _ in range(3)]
+    media = wa.webhook._media
+    check = media.check
+    started: list[str] = []
+    finished: list[str] = []
+
+    async def slow_first(item: MediaItem) -> Media | MediaRefusal:
+        started.append(item.url)
+        if item.url == urls[0]:
+            await asyncio.sleep(0.3)
+        result = await check(item)
+        finished.append(item.url)
+        return result
+
+    monkeypatch.setattr(media, "check", slow_first)
+    for url in urls:  # as the web handler starts them, in the order they arrive
+        message = parse_inbound(media_message(DILNOZA, [(url, "image/jpeg")]))
+        assert message is not None
+        wa.webhook._spawn(wa.webhook._handle_message(message))
+    await wa.settle()
+
+    assert finished[-1] == urls[0]  # the others were checked while the first was slow
+    assert [f["file_ref"] for f in await attachments(wa)] == urls  # heard in arrival order
+    assert "Qoʻshilgan fayllar: 3 / 10." in wa.last_body(DILNOZA)

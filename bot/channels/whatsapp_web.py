@@ -17,6 +17,7 @@ import asyncio
 import enum
 import logging
 import re
+from collections import Counter
 from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -39,9 +40,9 @@ from bot.channels.whatsapp import (
     parse_inbound,
     template_setting,
 )
-from bot.engine import FLOOD_QUEUE, ConversationEngine
+from bot.engine import ConversationEngine
 from bot.keyed_lock import KeyedLock
-from handlers.incoming import Incoming, Kind, MediaRefusal
+from handlers.incoming import Incoming, Kind, Media, MediaRefusal
 from models import OutboxMessage, OutboxStatus, Person
 from models.db import Database
 from services.clock import Clock
@@ -80,6 +81,16 @@ _ERROR_CODE = re.compile(r"^[0-9]{1,10}$")
 # A callback can come before the sender has stored the message's sid: a status is looked
 # up again after these pauses (seconds) before it is ignored.
 LOOKUP_PAUSES = (0.5, 1.0, 2.0)
+# The flood guard (bot.engine's: the queue's depth, not a rate), kept here, where a number's
+# messages queue: how many may wait at once before the excess is dropped. Twilio posts every
+# message of a burst at once, each its own request — each photo of an album, everything a
+# phone queued while offline — so a person's burst waits here deeper than a person's taps ever
+# do in the engine (FLOOD_QUEUE). Waiting costs no database connection (the engine hears one
+# at a time), and a script's 100 a second still overflows it. Messages with files (evidence;
+# slow to send, so no script's cheap flood) have a line of their own: an album of dozens is
+# never cut, and texts sent along with it are not counted against it.
+TEXT_QUEUE = 30
+MEDIA_QUEUE = 100
 
 
 @dataclass(frozen=True)
@@ -196,6 +207,7 @@ class WhatsAppWebhook:
         self._send_direct = send_direct
         self._lookup_pauses = lookup_pauses
         self._people = KeyedLock()
+        self._waiting: Counter[tuple[str, bool]] = Counter()  # a number's line: files?
         self._tasks: set[asyncio.Task[Any]] = set()
 
     def add_routes(self, app: web.Application) -> None:
@@ -260,25 +272,44 @@ class WhatsAppWebhook:
             await asyncio.gather(*self._tasks, return_exceptions=True)
 
     async def _handle_message(self, message: InboundMessage) -> None:
-        # One person's messages in the order they came, files checked first. They queue
-        # here, not in the engine, so the flood guard is kept here too (bot.engine).
+        # One person's messages reach the engine one at a time, in the order they came: each
+        # takes its place in the number's line (a fair lock: first come, first served) the
+        # moment it arrives. Its files are checked meanwhile, not in turn: an album's checks
+        # (each a request to Twilio, up to 15 s) run side by side instead of one after another
+        # while the rest of the burst waits. The flood guard counts the line (bot.engine).
         number = message.number
-        if self._people.users(number) >= FLOOD_QUEUE:
+        room = (number, bool(message.media))
+        if self._waiting[room] >= (MEDIA_QUEUE if message.media else TEXT_QUEUE):
             await self._engine.drop_flood(
                 Incoming(channel=CHANNEL, external_id=number, kind=Kind.TEXT, ref=message.sid)
             )
             return
-        async with self._people.hold(number):
-            try:
-                checked = [await self._media.check(item) for item in message.media]
-                for refusal in (c for c in checked if isinstance(c, MediaRefusal)):
-                    log.info("whatsapp media refused sid=%s reason=%s", message.sid, refusal.reason)
-                for incoming in incoming_messages(message, checked):
-                    handled = await self._engine.handle(incoming)
-                    if handled.direct is not None:  # the database is away: not via the outbox
-                        await self._notify_directly(message.number, handled.direct)
-            except Exception as error:
-                log.error("whatsapp message sid=%s failed: %s", message.sid, failure_summary(error))
+        self._waiting[room] += 1
+        checks = asyncio.ensure_future(self._check_files(message)) if message.media else None
+        try:
+            async with self._people.hold(number):
+                try:
+                    checked = await checks if checks is not None else []
+                    for incoming in incoming_messages(message, checked):
+                        handled = await self._engine.handle(incoming)
+                        if handled.direct is not None:  # the database is away: not the outbox
+                            await self._notify_directly(message.number, handled.direct)
+                except Exception as error:
+                    log.error(
+                        "whatsapp message sid=%s failed: %s", message.sid, failure_summary(error)
+                    )
+        finally:
+            if checks is not None and not checks.done():
+                checks.cancel()  # cancelled while waiting its turn
+            self._waiting[room] -= 1
+            if not self._waiting[room]:
+                del self._waiting[room]
+
+    async def _check_files(self, message: InboundMessage) -> list[Media | MediaRefusal]:
+        checked = await asyncio.gather(*(self._media.check(item) for item in message.media))
+        for refusal in (c for c in checked if isinstance(c, MediaRefusal)):
+            log.info("whatsapp media refused sid=%s reason=%s", message.sid, refusal.reason)
+        return list(checked)
 
     async def _notify_directly(self, number: str, message: OutgoingMessage) -> None:
         """Once, never retried: the person may write again later."""
