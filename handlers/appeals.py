@@ -37,6 +37,7 @@ from handlers.pickers import CountryPicker
 from models import Appeal, AppealCategory, AppealEvent, AppealStatus
 from services import appeals
 from services.appeals import (
+    ABOUT_LABEL,
     CATEGORY_LABELS,
     FINISHED,
     OPEN,
@@ -565,7 +566,7 @@ def _summary(ctx: Context) -> str:
     draft = ctx.answers
     lines = [ctx._("Topic: {category}").format(category=_category_label(ctx, draft["category"]))]
     if draft.get("on_behalf"):
-        lines.append(ctx._("On behalf of: {name}").format(name=draft.get("rel_name", "")))
+        lines.append(ctx._(ABOUT_LABEL).format(name=draft.get("rel_name", "")))
         place = _place(ctx, draft.get("rel_country"), draft.get("rel_city", ""))
         lines.append(ctx._("Where: {place}").format(place=place))
         if _for_remains(ctx):
@@ -829,7 +830,7 @@ def _heading(ctx: Context, appeal: Appeal) -> str:
     ]
     if appeal.on_behalf and appeal.subject:
         subject = ctx.cipher.decrypt_json(appeal.subject)
-        lines.append(ctx._("On behalf of: {name}").format(name=subject.get("name", "")))
+        lines.append(ctx._(ABOUT_LABEL).format(name=subject.get("name", "")))
     text = _shorten(ctx.cipher.decrypt_text(appeal.text))
     lines.append(ctx._("Text:") + "\n" + text)
     return "\n".join(lines)

@@ -242,7 +242,7 @@ async def test_on_behalf_of_a_detained_relative_with_the_line_about_urgent_help(
     await telegram.say(ALICE, "3 марта, по телефону, потом телефон выключен")
     await telegram.say(ALICE, "Брата задержали на стройке, ничего не сообщают.")
     summary = await telegram.tap(ALICE, "done")
-    assert "От имени: Каримов Азиз Бахтиёр ўғли" in summary["text"]
+    assert "О ком: Каримов Азиз Бахтиёр ўғли" in summary["text"]
     assert "Где: Россия, Казань" in summary["text"]
     assert "Последняя связь: 3 марта, по телефону, потом телефон выключен" in summary["text"]
 
@@ -259,7 +259,7 @@ async def test_on_behalf_of_a_detained_relative_with_the_line_about_urgent_help(
         "last_contact": "3 марта, по телефону, потом телефон выключен",
     }
     view = await telegram.say(ALICE, FIRST)
-    assert "От имени: Каримов Азиз Бахтиёр ўғли" in view["text"]
+    assert "О ком: Каримов Азиз Бахтиёр ўғли" in view["text"]
 
 
 async def test_a_relative_out_of_touch_is_always_on_behalf_and_a_city_may_be_unknown(
