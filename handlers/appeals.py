@@ -926,6 +926,12 @@ async def answer_view(ctx: Context, answer: Answer) -> Outcome:
     if appeal is None:
         return ctx.not_understood()
     status = AppealStatus(appeal.status)
+    if answer.kind is Kind.MEDIA and status in OPEN and appeal.reference is not None:
+        # A file sent while the appeal is shown — the rest of an album whose first photo
+        # came with a caption and was added at once: kept to go with words or «Send».
+        if (problem := _media_file(ctx, answer, _pending(ctx, appeal.reference))) is not None:
+            return Repeat(problem)
+        return Go(journey.name, "add")
     if choice in (ANSWER_QUESTION, ADD_INFO, WITHDRAW):
         if status not in OPEN:
             return _no_longer(ctx)

@@ -647,6 +647,29 @@ async def test_a_caption_answers_the_consulate_and_adds_information_with_its_fil
     ]  # fmt: skip
 
 
+async def test_an_album_under_add_information_keeps_every_photo(
+    telegram: TelegramHarness,
+) -> None:
+    """Telegram puts an album's caption on its first photo: that one is added at once with
+    its words, and the others, arriving while the appeal is shown again, wait to be sent."""
+    app = telegram.app
+    await file_for_myself(telegram, ALICE)
+    await telegram.say(ALICE, FIRST)
+    await telegram.tap(ALICE, "add")
+    await telegram.feed(tg.photo(ALICE, caption="Расписки работодателя."))
+    await telegram.feed(tg.photo(ALICE))
+    waiting = telegram.last_message(ALICE)
+    assert "Файлов к отправке: 1." in waiting["text"]
+    await telegram.feed(tg.photo(ALICE))
+    assert "Файлов к отправке: 2." in telegram.last_message(ALICE)["text"]
+    await telegram.tap(ALICE, "send")
+
+    appeal = await appeal_row(app, FIRST)
+    async with app.db.sessions() as session:
+        kept = list(await session.scalars(select(Attachment).order_by(Attachment.id)))
+    assert [(a.kind, a.appeal_id) for a in kept] == [("photo", appeal.id)] * 3
+
+
 async def test_withdrawal_needs_a_confirmation(telegram: TelegramHarness) -> None:
     app = telegram.app
     await file_for_myself(telegram, ALICE)
