@@ -5,6 +5,7 @@ import asyncio
 import logging
 import signal
 import sys
+import threading
 from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -52,10 +53,20 @@ async def _opening(database_url: str) -> AsyncIterator[None]:
     except (DBAPIError, OSError) as error:  # OSError: its folder, or asyncpg's connection
         cause = error.orig if isinstance(error, DBAPIError) else error
         reason = (str(cause).strip().splitlines() or [type(cause).__name__])[0]
+        await _let_sqlite_threads_stop()
         raise CommandError(
             f"cannot use the database {_database_location(database_url)} ({reason}): "
             "check DATABASE_URL"
         ) from None
+
+
+async def _let_sqlite_threads_stop() -> None:
+    """After a failed connect aiosqlite stops its thread without waiting for it; still
+    running when the command's event loop closes, the thread reports into the closed loop
+    (a traceback on stderr under the one-line message)."""
+    for thread in threading.enumerate():
+        if thread.name.endswith("(_connection_worker_thread)"):
+            await asyncio.to_thread(thread.join, 5.0)
 
 
 def _require_existing_database(database_url: str) -> None:
