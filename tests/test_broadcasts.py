@@ -318,17 +318,22 @@ ru = "Работа"
 """
 
 
+def cli_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, database_url: str) -> None:
+    """`vatandosh broadcast` run in-process on this database, with no channel configured."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("DATABASE_URL", database_url)
+    monkeypatch.setenv("DATA_KEY", TEST_DATA_KEY)
+    for name in ("TELEGRAM_BOT_TOKEN", "TWILIO_ACCOUNT_SID", "OPERATOR_CHAT_ID"):
+        monkeypatch.delenv(name, raising=False)
+
+
 def test_vatandosh_broadcast_dry_run_then_sends(
     database_url: str,
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("DATABASE_URL", database_url)
-    monkeypatch.setenv("DATA_KEY", TEST_DATA_KEY)
-    for name in ("TELEGRAM_BOT_TOKEN", "TWILIO_ACCOUNT_SID", "OPERATOR_CHAT_ID"):
-        monkeypatch.delenv(name, raising=False)
+    cli_environment(monkeypatch, tmp_path, database_url)
     cipher = DataCipher(TEST_DATA_KEY)
 
     async def prepare() -> None:
@@ -404,11 +409,7 @@ def test_vatandosh_broadcast_resume_refuses_what_it_would_ignore_and_sends_nothi
 ) -> None:
     """--resume finishes the broadcast as it was started: a dry run or another segment given
     with it would be silently ignored, and the rest sent."""
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("DATABASE_URL", database_url)
-    monkeypatch.setenv("DATA_KEY", TEST_DATA_KEY)
-    for name in ("TELEGRAM_BOT_TOKEN", "TWILIO_ACCOUNT_SID", "OPERATOR_CHAT_ID"):
-        monkeypatch.delenv(name, raising=False)
+    cli_environment(monkeypatch, tmp_path, database_url)
     cipher = DataCipher(TEST_DATA_KEY)
 
     async def interrupted() -> int:
