@@ -557,7 +557,17 @@ async def answer_document_type(ctx: Context, answer: Answer) -> Outcome:
     types = {PASSPORT: "passport", ID_CARD: "id_card"}
     if answer.choice not in types:
         return ctx.not_understood()
-    return _store(ctx, "document_type", types[answer.choice])
+    chosen, form = types[answer.choice], _form(ctx)
+    if form.get("document_type") not in (None, chosen) and (
+        "document_number" in form or "passport_photo" in form
+    ):
+        # The number and the photo were the other document's.
+        form.pop("document_number", None)
+        form.pop("passport_photo", None)
+        ctx.say(
+            ctx._("You have chosen another document, so I will ask again for its number and photo.")
+        )
+    return _store(ctx, "document_type", chosen)
 
 
 @journey.asks("document_number")

@@ -357,6 +357,27 @@ async def test_any_answer_can_be_changed_from_the_summary(telegram: TelegramHarn
     assert details.purpose == "work"
 
 
+async def test_another_document_chosen_on_the_summary_asks_its_number_and_photo_again(
+    telegram: TelegramHarness,
+) -> None:
+    """The passport's number must not stand on the summary as the ID card's."""
+    await open_form(telegram, ALICE)
+    await fill(telegram, ALICE, STANDARD)
+    await telegram.tap(ALICE, "change")
+    await telegram.tap(ALICE, "edit:document_type")
+    asked = await telegram.tap(ALICE, "doc:id_card")
+    assert await step_of(telegram, ALICE) == ("registration", "document_number")
+    assert asked["text"].startswith(
+        tr(telegram, "ru", "You have chosen another document, so I will ask again for its "
+                           "number and photo.")
+    )  # fmt: skip
+    await telegram.say(ALICE, "AD7654321")
+    assert await step_of(telegram, ALICE) == ("registration", "passport_photo")
+    summary = await telegram.tap(ALICE, "skip:photo")
+    assert "AD7654321" in summary["text"]
+    assert "AA1234567" not in summary["text"]
+
+
 # -- back and cancel -------------------------------------------------------------------------
 
 
