@@ -19,8 +19,6 @@ from models import (
     FamilyLink,
     HelpCase,
     HelpReason,
-    OutboxKind,
-    OutboxMessage,
     OutboxStatus,
     Person,
     SafetyCheckin,
@@ -32,6 +30,7 @@ from services.local_time import zone_of
 from tests.conftest import SettingsFactory
 from tests.fakes.telegram_session import RecordingSession
 from tests.harness import TelegramHarness, button_ids
+from tests.test_reminders import pushes
 from tests.test_whatsapp import DILNOZA, whatsapp_apps
 
 ALICE, MOTHER = 8810001, 8810002
@@ -94,17 +93,6 @@ async def plan(app: Application, pid: int) -> CheckinPlan | None:
 async def checkin_rows(app: Application) -> list[SafetyCheckin]:
     async with app.db.sessions() as session:
         return list(await session.scalars(select(SafetyCheckin).order_by(SafetyCheckin.id)))
-
-
-async def pushes(app: Application, pid: int) -> list[OutboxMessage]:
-    async with app.db.sessions() as session:
-        return list(
-            await session.scalars(
-                select(OutboxMessage)
-                .where(OutboxMessage.person_id == pid, OutboxMessage.kind == OutboxKind.PUSH)
-                .order_by(OutboxMessage.id)
-            )
-        )
 
 
 async def cases(app: Application) -> list[HelpCase]:

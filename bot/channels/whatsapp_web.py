@@ -48,6 +48,7 @@ from models.db import Database
 from services.clock import Clock
 from services.log_safety import failure_summary
 from services.messages import OutgoingMessage
+from services.outbox import UNDELIVERED
 from services.people import mark_unreachable
 
 if TYPE_CHECKING:
@@ -75,7 +76,6 @@ STATUS_RANK: Mapping[str, int] = {
     "failed": 5,
     "canceled": 5,
 }
-FAILED = frozenset({"failed", "undelivered"})
 _SID = re.compile(r"^[A-Z]{2}[0-9a-fA-F]{32}$")
 _ERROR_CODE = re.compile(r"^[0-9]{1,10}$")
 # A callback can come before the sender has stored the message's sid: a status is looked
@@ -134,14 +134,14 @@ async def record_status(
     )
     if row is None:
         return Recorded.UNKNOWN
-    if report.status in FAILED and report.error_code == str(OUTSIDE_WINDOW):
+    if report.status in UNDELIVERED and report.error_code == str(OUTSIDE_WINDOW):
         return await _outside_window(session, row, report, now, templates, default_locale)
     if STATUS_RANK[report.status] < STATUS_RANK.get(row.delivery_status or "", -1):
         return Recorded.STORED  # late news of an earlier stage
     row.delivery_status = report.status
     if report.error_code is not None:
         row.delivery_error = report.error_code
-    if report.status in FAILED and int(report.error_code or 0) in UNREACHABLE_CODES:
+    if report.status in UNDELIVERED and int(report.error_code or 0) in UNREACHABLE_CODES:
         await mark_unreachable(session, CHANNEL, row.address, now)
         row.status = OutboxStatus.FAILED
         row.last_error = f"unreachable: twilio {report.error_code}"
