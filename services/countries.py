@@ -10,7 +10,7 @@ from functools import cache
 from babel import Locale
 
 from services.i18n import LOCALES
-from services.text import match_key
+from services.text import search_key
 
 # Labour-migration destinations first (FACTS.md), then the rest A–Z.
 PRIORITY = ("RU", "KZ", "TR", "KR", "AE", "US")
@@ -60,21 +60,21 @@ def country_name(code: str, locale: str) -> str:
 
 @cache
 def _index() -> dict[str, set[str]]:
-    """match key → the countries it names."""
+    """search key → the countries it names."""
     index: dict[str, set[str]] = {}
     for locale in (*LOCALES, "en"):
         for code, name in _names(locale).items():
-            index.setdefault(match_key(name), set()).add(code)
+            index.setdefault(search_key(name), set()).add(code)
     for code, aliases in _ALIASES.items():
         for alias in aliases:
-            index.setdefault(match_key(alias), set()).add(code)
+            index.setdefault(search_key(alias), set()).add(code)
     return index
 
 
 def search_countries(text: str, limit: int = 8) -> list[str]:
     """Countries whose name matches what was typed: an exact name first; otherwise names
     that start with it; otherwise names that contain it (from four letters)."""
-    key = match_key(text)
+    key = search_key(text)
     if not key:
         return []
     index = _index()

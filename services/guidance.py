@@ -38,7 +38,7 @@ from locales import LOCALES_DIR
 from services.countries import PRIORITY, country_codes
 from services.i18n import LOCALES
 from services.messages import split_text
-from services.text import match_key
+from services.text import search_key
 
 # Where the articles are: <root>/<locale>/guidance/*.md (the package's own locales directory).
 GUIDANCE_ROOT = LOCALES_DIR
@@ -340,7 +340,7 @@ def _known_countries() -> frozenset[str]:
 
 
 def _words(texts: Iterable[str]) -> frozenset[str]:
-    return frozenset(word for text in texts for word in match_key(text).split())
+    return frozenset(word for text in texts for word in search_key(text).split())
 
 
 def _country_order(country: str) -> tuple[int, str]:
@@ -452,7 +452,7 @@ def _has(words: frozenset[str], token: str) -> bool:
 
 
 def _query_tokens(query: str) -> list[str]:
-    words = match_key(query).split()
+    words = search_key(query).split()
     long_enough = [word for word in words if len(word) >= 3]
     return long_enough or words
 

@@ -101,6 +101,21 @@ def match_key(value: str) -> str:
     return " ".join(_NOT_WORD.sub(" ", text).replace("_", " ").split())
 
 
+def search_key(value: str) -> str:
+    """match_key with ё as е and without accents, for looking things up, never for what is
+    stored (a code word's hash): Russian is mostly typed without ё ("учет" meets "учёт"),
+    Turkish without its letters ("calisma" meets "çalışma"; casefold leaves İ as i and a
+    dot, so "YİMER" is "yimer")."""
+    key = match_key(value.translate(_SEARCH_LETTERS))
+    decomposed = unicodedata.normalize("NFKD", key)
+    return unicodedata.normalize(
+        "NFC", "".join(char for char in decomposed if not unicodedata.combining(char))
+    )
+
+
+_SEARCH_LETTERS = str.maketrans({"ё": "е", "Ё": "Е", "İ": "I", "ı": "i"})
+
+
 @functools.lru_cache(maxsize=8192)
 def word_key(word: str) -> str:
     """match_key of a word the bot itself knows (a catalog message, a word from the code),

@@ -389,6 +389,10 @@ def test_search_finds_every_article_on_passports() -> None:
         ("ikamet", "turkey-legal-work"),
         ("амина", "russia-documents"),
         ("дети", "general-families"),
+        ("учет", "russia-legal-work"),  # typed without ё, the article writes "учёт"
+        ("ребенок", "general-families"),
+        ("yimer", "turkey-emergency"),  # the article writes "YİMER"
+        ("calisma", "turkey-legal-work"),  # Turkish typed without its letters: "çalışma"
     ],
 )
 def test_search_sees_through_case_scripts_apostrophes_and_endings(

@@ -7,7 +7,14 @@ from hypothesis import example, given
 from hypothesis import strategies as st
 
 from services.messages import split_text
-from services.text import APOSTROPHES, clean_text, cyrillic_to_latin, match_key, parse_number
+from services.text import (
+    APOSTROPHES,
+    clean_text,
+    cyrillic_to_latin,
+    match_key,
+    parse_number,
+    search_key,
+)
 
 # Invisible characters people's keyboards and apps slip in: zero-width and bidi controls.
 INVISIBLE = (
@@ -47,6 +54,27 @@ DROPPED_CATEGORIES = {"Cc", "Cf", "Co", "Cs", "Cn"}
 )
 def test_spellings_of_one_word_meet(variants: tuple[str, ...], key: str) -> None:
     assert {variant: match_key(variant) for variant in variants} == dict.fromkeys(variants, key)
+
+
+@pytest.mark.parametrize(
+    ("variants", "key"),
+    [
+        (("учёт", "учет", "УЧЕТ"), "uchet"),
+        (("ёрдам", "Ёрдам", "ердам"), "yerdam"),
+        (("YİMER", "yimer", "Yimer"), "yimer"),
+        (("çalışma", "ÇALIŞMA", "calisma"), "calisma"),
+        (("Curaçao", "curacao"), "curacao"),
+        (("Réunion", "Re\u0301union", "reunion"), "reunion"),
+    ],
+)
+def test_search_keys_see_through_yo_and_accents(variants: tuple[str, ...], key: str) -> None:
+    assert {search_key(variant) for variant in variants} == {key}
+
+
+def test_match_key_keeps_accents_for_what_is_stored() -> None:
+    """A check-in code word is kept as a hash of its match key: the key must not change."""
+    assert match_key("çiçek") == "çiçek"
+    assert match_key("Учёт") == "uchyot"
 
 
 def test_different_words_stay_different() -> None:
