@@ -249,6 +249,8 @@ async def ask_main(ctx: Context) -> Question:
 
 @journey.answers("main")
 async def answer_main(ctx: Context, answer: Answer) -> Outcome:
+    if answer.choice in (NEW, RESUME):
+        await _settle_pending(ctx, keep=None)
     if answer.choice == NEW:
         if _has_draft(ctx):
             ctx.say(ctx._("The unfinished appeal has been discarded."))
@@ -926,6 +928,9 @@ async def answer_view(ctx: Context, answer: Answer) -> Outcome:
     if appeal is None:
         return ctx.not_understood()
     status = AppealStatus(appeal.status)
+    adding = answer.kind is Kind.MEDIA or choice in (ANSWER_QUESTION, ADD_INFO)
+    if adding and status in OPEN:
+        await _settle_pending(ctx, keep=appeal.reference)
     if answer.kind is Kind.MEDIA and status in OPEN and appeal.reference is not None:
         # A file sent while the appeal is shown — the rest of an album whose first photo
         # came with a caption and was added at once: kept to go with words or «Send».
@@ -998,6 +1003,39 @@ def _pending(ctx: Context, reference: str) -> list[dict[str, Any]]:
     return files
 
 
+async def _settle_pending(ctx: Context, *, keep: str | None) -> None:
+    """Files still waiting to be added to an appeal other than `keep`, when the person goes
+    on to add to another appeal or to a new one: they were sent for that appeal, so they go
+    to it now, and the person is told. When it can take nothing any more, the person is told
+    that instead. Left waiting, they were dropped unseen by the next addition elsewhere."""
+    pending = ctx.answers.get(PENDING)
+    if not isinstance(pending, dict) or pending.get("reference") == keep:
+        return
+    del ctx.answers[PENDING]
+    reference, files = pending.get("reference"), pending.get("files")
+    if not isinstance(reference, str) or not files:
+        return
+    appeal = await appeals.find_own_appeal(ctx.session, ctx.person.id, reference)
+    if appeal is None or AppealStatus(appeal.status) not in OPEN:
+        ctx.say(_files_not_added(ctx, reference, len(files)))
+        return
+    await appeals.add_information(
+        ctx.session, ctx.cipher, ctx.staff, appeal, "", now=ctx.now, attachments=_attachments(files)
+    )
+    ctx.say(
+        ctx._(
+            "The files you sent for appeal {reference} have been added to it. Files: {count}."
+        ).format(reference=reference, count=len(files))
+    )
+
+
+def _files_not_added(ctx: Context, reference: str, count: int) -> str:
+    return ctx._(
+        "The files you sent for appeal {reference} could not be added: the appeal's status "
+        "has changed. Files: {count}. If they are still needed, please send them again."
+    ).format(reference=reference, count=count)
+
+
 def _pending_count(ctx: Context, reference: str) -> int:
     pending = ctx.answers.get(PENDING)
     if not isinstance(pending, dict) or pending.get("reference") != reference:
@@ -1048,8 +1086,13 @@ async def answer_add(ctx: Context, answer: Answer) -> Outcome:
     if appeal is None or appeal.reference is None:
         return ctx.not_understood()
     if AppealStatus(appeal.status) not in OPEN:
-        ctx.say(ctx._("This is no longer possible: the appeal's status has changed."))
+        if count := _pending_count(ctx, appeal.reference):
+            del ctx.answers[PENDING]
+            ctx.say(_files_not_added(ctx, appeal.reference, count))
+        else:
+            ctx.say(ctx._("This is no longer possible: the appeal's status has changed."))
         return GoBack()
+    await _settle_pending(ctx, keep=appeal.reference)
     files = _pending(ctx, appeal.reference)
     if answer.kind is Kind.MEDIA:
         if (problem := _media_file(ctx, answer, files)) is not None:

@@ -173,6 +173,7 @@ def _applies(field: Field, form: dict[str, Any]) -> bool:
 
 def _next(ctx: Context) -> Go:
     """The first question still unanswered, or the summary when everything is there."""
+    _drop_passed_end(ctx)
     form = _form(ctx)
     for field in FIELDS:
         if _applies(field, form) and field.key not in form:
@@ -203,6 +204,26 @@ def _drop_conflicts(ctx: Context) -> None:
             ctx._("Your answer «{field}» does not fit the new date, so I will ask for it again.")
             .format(field=ctx._(_FIELD[key].label))
         )  # fmt: skip
+
+
+def _drop_passed_end(ctx: Context) -> None:
+    """An end of stay that is over by now (a registration being updated, a draft left for a
+    while) is no answer any more: it is asked again rather than sent."""
+    form = _form(ctx)
+    end = _date(form, "expected_end")
+    if end is None or not _applies(_FIELD["expected_end"], form) or end >= _today(ctx):
+        return
+    del form["expected_end"]
+    ctx.say(
+        ctx._("The end of your stay ({date}) has passed, so I will ask for it again.").format(
+            date=format_date(end)
+        )
+    )
+
+
+def _today(ctx: Context) -> date:
+    """Today where the person lives (the form's country, else their own)."""
+    return local_date(ctx.now, zone_of(_form(ctx).get("country") or ctx.person.country))
 
 
 def _date(form: dict[str, Any], key: str) -> date | None:
@@ -412,7 +433,7 @@ async def _start_update(ctx: Context, reference: str) -> Outcome:
     form = _form_from(registrations.details_of(registration, ctx.cipher))
     _open_form(ctx, form, updating=registration.reference)
     ctx.say(ctx._("Here is what the consulate has. Change what is no longer right, then send it."))
-    return Go(NAME, SUMMARY)
+    return _next(ctx)  # the summary, unless something has to be asked again
 
 
 def _form_from(details: registrations.RegistrationDetails) -> dict[str, Any]:
@@ -810,7 +831,15 @@ async def answer_expected_end(ctx: Context, answer: Answer) -> Outcome:
     if isinstance(value, Repeat):
         return value
     arrival = _date(_form(ctx), "arrival_date")
-    if check_expected_end(value, arrival) and arrival is not None:
+    problem = check_expected_end(value, _today(ctx), arrival)
+    if problem is DateError.IN_PAST:
+        return Repeat(
+            ctx._(
+                "The end of your stay cannot be in the past. Please send a date from today on, "
+                "for example {example}."
+            ).format(example=_end_example(ctx))
+        )
+    if problem is DateError.NOT_AFTER_ARRIVAL and arrival is not None:
         return Repeat(
             ctx._("The end of your stay must be after your arrival date ({date}).").format(
                 date=format_date(arrival)
@@ -825,8 +854,7 @@ async def ask_sex(ctx: Context) -> Question:
         ctx,
         "sex",
         ctx._(
-            "Your sex: female or male? We ask because the state keeps count of women working "
-            "abroad, to support them."
+            "Your sex: female or male? The consulate's registration asks for it."
         ),
         ctx.choice(FEMALE, "Female", "ayol", "xotin-qiz", "женщина", "женский", "жен"),
         ctx.choice(MALE, "Male", "erkak", "мужчина", "мужской", "муж"),

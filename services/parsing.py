@@ -28,6 +28,7 @@ class DateError(enum.StrEnum):
     NO_SUCH_DATE = "no_such_date"  # 31.02.2026, month 13
     YEAR_OUT_OF_RANGE = "year_out_of_range"  # 1850, 2300
     IN_FUTURE = "in_future"
+    IN_PAST = "in_past"
     TOO_OLD = "too_old"
     TOO_YOUNG = "too_young"
     BEFORE_BIRTH = "before_birth"
@@ -151,7 +152,11 @@ def check_arrival_date(value: date, now: datetime, birth: date | None) -> DateEr
     return None
 
 
-def check_expected_end(value: date, arrival: date | None) -> DateError | None:
+def check_expected_end(value: date, today: date, arrival: date | None) -> DateError | None:
+    """The planned end of a stay being registered: from `today` (where the person lives) on,
+    and after the arrival."""
+    if value < today:
+        return DateError.IN_PAST
     if arrival is not None and value <= arrival:
         return DateError.NOT_AFTER_ARRIVAL
     return None

@@ -670,6 +670,112 @@ async def test_an_album_under_add_information_keeps_every_photo(
     assert [(a.kind, a.appeal_id) for a in kept] == [("photo", appeal.id)] * 3
 
 
+SECOND = "AP-2026-000002"
+FILES_ADDED = "The files you sent for appeal {reference} have been added to it. Files: {count}."
+FILES_NOT_ADDED = (
+    "The files you sent for appeal {reference} could not be added: the appeal's status has "
+    "changed. Files: {count}. If they are still needed, please send them again."
+)
+
+
+def tr(telegram: TelegramHarness, msgid: str, **values: Any) -> str:
+    return telegram.app.catalogs.translator("ru").gettext(msgid).format(**values)
+
+
+async def attachments_of(app: Application, reference: str) -> list[str]:
+    appeal = await appeal_row(app, reference)
+    async with app.db.sessions() as session:
+        rows = await session.scalars(
+            select(Attachment).where(Attachment.appeal_id == appeal.id).order_by(Attachment.id)
+        )
+        return [a.kind for a in rows]
+
+
+async def files_waiting_for_the_first(telegram: TelegramHarness) -> None:
+    """Two appeals; a document and a photo sent to add to the first, not sent yet."""
+    await file_for_myself(telegram, ALICE)
+    await file_for_myself(telegram, ALICE, "Второе обращение: нужна справка.", onboard=False)
+    await telegram.say(ALICE, FIRST)
+    await telegram.tap(ALICE, "add")
+    await telegram.feed(document(ALICE))
+    await telegram.feed(tg.photo(ALICE))
+    assert "Файлов к отправке: 2." in telegram.last_message(ALICE)["text"]
+
+
+async def test_files_waiting_for_one_appeal_go_to_it_when_another_appeal_is_added_to(
+    telegram: TelegramHarness,
+) -> None:
+    """Going on to add to another appeal before «Send»: the files were sent for the first
+    one, so they go with it, and the person is told; they never join the other one."""
+    app = telegram.app
+    await files_waiting_for_the_first(telegram)
+
+    await telegram.say(ALICE, SECOND)
+    asked = await telegram.tap(ALICE, "add")
+    assert asked["text"].startswith(tr(telegram, FILES_ADDED, reference=FIRST, count=2))
+    assert f"Что Вы хотите добавить к обращению {SECOND}?" in asked["text"]
+    assert "Файлов к отправке" not in asked["text"]
+    assert button_ids(asked) == ["u:back"]
+    await telegram.say(ALICE, "Справку прошу прислать по почте.")
+
+    assert await attachments_of(app, FIRST) == ["document", "photo"]
+    assert await attachments_of(app, SECOND) == []
+    assert (await events_of(app, FIRST))[-1] == ("info_added", None, "person")
+    assert "pending" not in (await telegram.state(ALICE)).answers["appeals"]
+
+
+async def test_files_waiting_for_one_appeal_go_to_it_when_a_file_is_sent_under_another(
+    telegram: TelegramHarness,
+) -> None:
+    app = telegram.app
+    await files_waiting_for_the_first(telegram)
+    await telegram.say(ALICE, SECOND)
+    await telegram.feed(voice(ALICE))  # while the second appeal is shown
+    told = telegram.last_message(ALICE)
+    assert told["text"].startswith(tr(telegram, FILES_ADDED, reference=FIRST, count=2))
+    assert "Файлов к отправке: 1." in told["text"]
+    await telegram.tap(ALICE, "send")
+
+    assert await attachments_of(app, FIRST) == ["document", "photo"]
+    assert await attachments_of(app, SECOND) == ["voice"]
+
+
+async def test_files_waiting_for_an_appeal_go_to_it_when_a_new_appeal_is_started(
+    telegram: TelegramHarness,
+) -> None:
+    app = telegram.app
+    await files_waiting_for_the_first(telegram)
+    await telegram.say(ALICE, "/menu")
+    await telegram.tap(ALICE, "appeals")
+    started = await telegram.tap(ALICE, "new")
+    assert started["text"].startswith(tr(telegram, FILES_ADDED, reference=FIRST, count=2))
+    assert await attachments_of(app, FIRST) == ["document", "photo"]
+
+
+async def test_files_waiting_for_an_appeal_closed_meanwhile_are_not_dropped_silently(
+    telegram: TelegramHarness,
+) -> None:
+    app = telegram.app
+    await files_waiting_for_the_first(telegram)
+    await operator_sets(app, FIRST, AppealStatus.CLOSED, "Вопрос решён.")
+    await telegram.say(ALICE, SECOND)
+    told = await telegram.tap(ALICE, "add")
+    assert told["text"].startswith(tr(telegram, FILES_NOT_ADDED, reference=FIRST, count=2))
+    assert await attachments_of(app, FIRST) == []
+
+    # On the closed appeal's own screen, too: the person hears what became of them.
+    await telegram.say(ALICE, FIRST)
+    await operator_sets(app, FIRST, AppealStatus.IN_REVIEW)
+    await telegram.say(ALICE, FIRST)
+    await telegram.tap(ALICE, "add")
+    await telegram.feed(tg.photo(ALICE))
+    await operator_sets(app, FIRST, AppealStatus.CLOSED, "Вопрос решён.")
+    told = await telegram.say(ALICE, "Вот ещё фото.")
+    assert told["text"].startswith(tr(telegram, FILES_NOT_ADDED, reference=FIRST, count=1))
+    assert await attachments_of(app, FIRST) == []
+    assert "pending" not in (await telegram.state(ALICE)).answers["appeals"]
+
+
 async def test_withdrawal_needs_a_confirmation(telegram: TelegramHarness) -> None:
     app = telegram.app
     await file_for_myself(telegram, ALICE)

@@ -6,7 +6,7 @@ the two requests filed as appeals; and nobody seeing anyone else's registration.
 
 import json
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -339,21 +339,26 @@ async def test_any_answer_can_be_changed_from_the_summary(telegram: TelegramHarn
     summary = await telegram.tap(ALICE, "kind:temporary")
     assert "• Цель пребывания: Работа" in summary["text"]
 
-    # A changed arrival date after the end of stay: the end is asked again.
+    # A changed arrival date on the end of stay (today, both): the end is asked again.
     await telegram.tap(ALICE, "change")
     await telegram.tap(ALICE, "edit:expected_end")
-    await telegram.say(ALICE, "01.06.2025")
+    await telegram.say(ALICE, "29.11.2026")
     await telegram.tap(ALICE, "change")
     await telegram.tap(ALICE, "edit:arrival_date")
-    asked = await telegram.say(ALICE, "01.01.2026")
+    asked = await telegram.say(ALICE, "29.11.2026")
     assert await step_of(telegram, ALICE) == ("registration", "expected_end")
     assert "«Окончание пребывания»" in asked["text"]
+    refused = await telegram.say(ALICE, "29.11.2026")
+    assert refused["text"].startswith(
+        tr(telegram, "ru", "The end of your stay must be after your arrival date ({date}).")
+        .format(date="29.11.2026")
+    )  # fmt: skip
     await telegram.say(ALICE, "01.06.2027")
     await telegram.tap(ALICE, "confirm")
 
     details = details_of((await rows(telegram.app))[0], telegram.app.cipher)
     assert details.date_of_birth == date(1996, 5, 9)
-    assert (details.arrival_date, details.expected_end) == (date(2026, 1, 1), date(2027, 6, 1))
+    assert (details.arrival_date, details.expected_end) == (date(2026, 11, 29), date(2027, 6, 1))
     assert details.purpose == "work"
 
 
@@ -482,8 +487,8 @@ REFUSALS = [
     Refusal("arrival_date", "01.01.1990", "The arrival date cannot be before your date of "
             "birth ({date}).", (("date", "08.03.1995"),)),
     Refusal("arrival_date", "30.11.2026", "The arrival date cannot be in the future."),
-    Refusal("expected_end", "01.01.2025", "The end of your stay must be after your arrival "
-            "date ({date}).", (("date", "01.03.2025"),)),
+    Refusal("expected_end", "01.01.2025", "The end of your stay cannot be in the past. Please "
+            "send a date from today on, for example {example}.", (("example", "31.12.2027"),)),
     Refusal("passport_photo", "вот фото", "Please send a photo (or an image file), or choose "
             "«Skip»."),
     Refusal("passport_photo", None, "Please send a photo (or an image file), or choose «Skip».",
@@ -527,6 +532,79 @@ async def test_every_refusal_has_its_own_hint_and_the_same_question_again(
             assert button_ids(sent) == button_ids(question)
             assert await step_of(telegram, ALICE) == ("registration", step)
     assert await rows(telegram.app) == []
+
+
+PAST_END = (
+    "The end of your stay cannot be in the past. Please send a date from today on, "
+    "for example {example}."
+)
+
+
+async def test_an_end_of_stay_in_the_past_is_refused_with_a_date_to_send_instead(
+    telegram: TelegramHarness,
+) -> None:
+    """A new registration is for a stay that goes on: an end already passed (even one after
+    the arrival) is refused at its question, with a date that would do."""
+    await open_form(telegram, ALICE)
+    question = await fill(telegram, ALICE, STANDARD[: POSITION["expected_end"]])
+    assert await step_of(telegram, ALICE) == ("registration", "expected_end")
+    for typed in ("01.06.2026", "28 ноября 2026"):  # after the arrival, before today
+        refused = await telegram.say(ALICE, typed)
+        assert refused["text"].startswith(tr(telegram, "ru", PAST_END).format(example="31.12.2027"))
+        assert button_ids(refused) == button_ids(question)
+        assert await step_of(telegram, ALICE) == ("registration", "expected_end")
+    await telegram.say(ALICE, "29.11.2026")  # today is fine
+    assert await step_of(telegram, ALICE) == ("registration", "sex")
+    await fill(telegram, ALICE, STANDARD[POSITION["expected_end"] + 1 :])
+    await telegram.tap(ALICE, "confirm")
+    [row] = await rows(telegram.app)
+    assert details_of(row, telegram.app.cipher).expected_end == date(2026, 11, 29)
+
+
+async def test_the_end_of_stay_is_judged_by_today_where_the_person_lives(
+    telegram: TelegramHarness, clock: ManualClock
+) -> None:
+    clock.advance(timedelta(hours=13))  # 22:00 UTC on 29.11: already 30.11 in Moscow
+    await open_form(telegram, ALICE)
+    await fill(telegram, ALICE, STANDARD[: POSITION["expected_end"]])
+    refused = await telegram.say(ALICE, "29.11.2026")
+    assert refused["text"].startswith(tr(telegram, "ru", PAST_END).format(example="31.12.2027"))
+    assert await step_of(telegram, ALICE) == ("registration", "expected_end")
+    await telegram.say(ALICE, "30.11.2026")
+    assert await step_of(telegram, ALICE) == ("registration", "sex")
+
+
+async def test_an_end_of_stay_that_has_passed_since_is_asked_again_before_sending(
+    telegram: TelegramHarness, clock: ManualClock
+) -> None:
+    """Updating a registration (or a draft left for weeks) whose end of stay is over by now:
+    the new end is asked, not sent to the consulate as it was."""
+    await register(telegram, ALICE)  # the end of stay: 31.12.2027
+    clock.set(datetime(2028, 2, 1, 9, 0, tzinfo=UTC))
+    await telegram.tap(ALICE, "register")
+    asked = await telegram.tap(ALICE, "update:CR-2026-000001")
+    assert await step_of(telegram, ALICE) == ("registration", "expected_end")
+    passed = tr(telegram, "ru", "The end of your stay ({date}) has passed, so I will ask for "
+                                "it again.")  # fmt: skip
+    assert passed.format(date="31.12.2027") in asked["text"]
+    refused = await telegram.say(ALICE, "31.01.2028")
+    assert refused["text"].startswith(tr(telegram, "ru", PAST_END).format(example="31.12.2029"))
+    summary = await telegram.say(ALICE, "30.06.2029")
+    assert "• Окончание пребывания: 30.06.2029" in summary["text"]
+    await telegram.tap(ALICE, "confirm")
+    [row] = await rows(telegram.app)
+    assert details_of(row, telegram.app.cipher).expected_end == date(2029, 6, 30)
+
+    # A draft whose end passes while it waits: asked again at «Confirm», never sent as it was.
+    await telegram.tap(ALICE, "register")
+    await telegram.tap(ALICE, "update:CR-2026-000001")
+    clock.set(datetime(2029, 7, 1, 9, 0, tzinfo=UTC))
+    asked = await telegram.tap(ALICE, "confirm")
+    assert await step_of(telegram, ALICE) == ("registration", "expected_end")
+    assert passed.format(date="30.06.2029") in asked["text"]
+    assert details_of((await rows(telegram.app))[0], telegram.app.cipher).expected_end == date(
+        2029, 6, 30
+    )
 
 
 async def test_a_photo_that_is_too_big_is_refused(telegram: TelegramHarness) -> None:

@@ -241,10 +241,14 @@ def test_the_rules_of_each_date() -> None:
     assert latest_local_date(NOW) == date(2026, 11, 29)
     assert latest_local_date(NOW + timedelta(hours=12)) == date(2026, 11, 30)
 
-    arrival = date(2025, 3, 1)
-    assert check_expected_end(date(2027, 12, 31), arrival) is None
-    assert check_expected_end(arrival, arrival) is DateError.NOT_AFTER_ARRIVAL
-    assert check_expected_end(date(2024, 1, 1), arrival) is DateError.NOT_AFTER_ARRIVAL
+    arrival, today = date(2025, 3, 1), date(2026, 11, 29)
+    assert check_expected_end(date(2027, 12, 31), today, arrival) is None
+    assert check_expected_end(today, today, arrival) is None
+    assert check_expected_end(date(2026, 11, 28), today, arrival) is DateError.IN_PAST
+    # Before the arrival is in the past too: the past is what to say.
+    assert check_expected_end(date(2024, 1, 1), today, arrival) is DateError.IN_PAST
+    assert check_expected_end(today, today, today) is DateError.NOT_AFTER_ARRIVAL
+    assert check_expected_end(today, today, None) is None
 
 
 # -- phone numbers --------------------------------------------------------------------------
