@@ -139,18 +139,19 @@ async def _digest(
         return 0
     zone = zone_of(person.country)
     on = person.appeal_digest and person.deleted_at is None
+    appeals = await reminders.open_appeals(session, person_id) if on else []
     taken = await session.execute(
         update(Person)
         .where(Person.id == person_id, Person.next_digest_at == seen)
-        .values(next_digest_at=reminders.digest_slot_after(now, policy, zone) if on else None)
+        .values(
+            next_digest_at=reminders.next_digest(now, policy, zone, sent=bool(appeals))
+            if on
+            else None
+        )
         .execution_options(synchronize_session=False)
     )
-    took = bool(taken.rowcount)  # type: ignore[attr-defined]
-    if not took or not on or not reminders.is_digest_slot(seen, policy, zone):
-        return 0  # another process took it, switched off, or only planned
-    appeals = await reminders.open_appeals(session, person_id)
-    if not appeals:
-        return 0  # nothing open: nothing to say today
+    if not taken.rowcount or not appeals:  # type: ignore[attr-defined]
+        return 0  # another process took it, switched off, or nothing open today
     t = catalogs.translator(person.locale or default_locale)
     text = reminders.digest_text(t, appeals)
     await notify_person(

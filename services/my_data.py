@@ -5,8 +5,10 @@ Deletion keeps the person row as an anonymous tombstone and the registrations, a
 help requests for the statistics (country, city, category, status, dates), with everything
 that identifies the person removed and the reference numbers cleared, so they stop
 resolving. The channel accounts, the conversation and the outbox rows go, so the next
-message from the same chat starts afresh as a new person. All of it happens on the caller's
-session, in the caller's transaction.
+message from the same chat starts afresh as a new person; so do the rows queued for the
+staff group's topics of their cases (their words, relayed): an unsent one is never sent,
+and only the notices of the deletion itself go to those topics. All of it happens on the
+caller's session, in the caller's transaction.
 
 Everything scheduled for the person stops with it: their document reminders are deleted,
 the daily digest is switched off, the safety check-in plan (with the code word's hash) and
@@ -695,6 +697,7 @@ async def delete_person_data(
     is removed and every reference number cleared.
     """
     person_id = person.id
+    await _forget_staff_relays(session, person_id)
     for appeal in await session.scalars(
         select(Appeal).where(Appeal.person_id == person_id, Appeal.status.in_(appeals.OPEN))
     ):
@@ -841,6 +844,22 @@ async def delete_person_data(
         deletion.survey_answers,
     )
     return deletion
+
+
+async def _forget_staff_relays(session: AsyncSession, person_id: int) -> int:
+    """Delete what was queued for the topics of the person's cases: their first messages
+    and every relay carry the person's words. Sent, it stays in the staff group, out of our
+    reach; not yet sent, it is never sent. (The deletion's own notices are queued after.)"""
+    threads = await session.scalars(select(CaseThread.id).where(CaseThread.person_id == person_id))
+    addresses = [staff.thread_address(thread_id) for thread_id in threads]
+    if not addresses:
+        return 0
+    return await _execute(
+        session,
+        delete(OutboxMessage).where(
+            OutboxMessage.channel == staff.STAFF_CHANNEL, OutboxMessage.address.in_(addresses)
+        ),
+    )
 
 
 async def _end_family_links(

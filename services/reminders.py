@@ -6,13 +6,17 @@ A reminder is looked at by the reminder job (scheduler/reminders.py) when its
 moments on its next run from the settings (REMINDER_OFFSETS_DAYS before the date, at
 REMINDER_LOCAL_HOUR in the person's local time, from their country). A moment before the
 reminder was set or changed is never sent; a job that runs late sends only the latest
-missed moment, with the days left counted afresh. The patent is paid monthly (FACTS.md:
-the fixed monthly payment keeps it valid), so its reminder repeats on the same day of each
-following month until the person stops it.
+missed moment, with the days left counted afresh: on the date itself it says "today", and
+one that would reach the person only after the date (queued at night) is not sent. The
+patent is paid monthly (FACTS.md: the fixed monthly payment keeps it valid), so its
+reminder repeats on the same day of each following month until the person stops it.
 
-The digest job looks at a person whose `next_digest_at` came: at DIGEST_LOCAL_HOUR local
-time it sends the list of their open appeals, if they have any; a value that is not such a
-slot (just switched on) is only planned.
+The digest job looks at a person whose `next_digest_at` came and sends the list of their
+open appeals, if they have any; then it plans the next at DIGEST_LOCAL_HOUR local time, of
+the day after the one the digest reaches them. Every planned moment is sent, even when it is
+no longer that hour where the person is (they moved to another country, or the setting
+changed): judged by the hour, such a day's digest was skipped. Switching on plans the first
+at the default hour (journeys do not read the setting).
 """
 
 import enum
@@ -28,7 +32,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from models import Appeal, AppealCategory, AppealStatus, DocumentKind, DocumentReminder, Person
 from services.appeals import CATEGORY_LABELS, OPEN, STATUS_LABELS
 from services.i18n import N_, Translator
-from services.local_time import at_local, local, local_date, next_allowed, zone_of
+from services.local_time import at_local, local_date, next_allowed, zone_of
 from services.parsing import format_date
 
 DOCUMENT_LABELS: dict[DocumentKind, str] = {
@@ -170,6 +174,8 @@ def plan(reminder: DocumentReminder, policy: ReminderPolicy, zone: tzinfo, now: 
     if reminder.last_reminded_at is not None:
         floor = max(floor, reminder.last_reminded_at)
     remind = any(due == first and floor < moment <= now for moment, due in candidates)
+    if local_date(next_allowed(now, zone), zone) > first:
+        remind = False  # it would reach them after the date: too late to remind before it
     later = [moment for moment, _ in candidates if moment > now]
     return Plan(first if remind else None, min(later) if later else None)
 
@@ -271,15 +277,31 @@ def reminder_text(t: Translator, reminder: DocumentReminder, today: date) -> str
     """The reminder itself, about the current due date."""
     due = current_due(reminder, today)
     days = (due - today).days
-    if repeats(reminder):
-        text = t.gettext(
-            "Reminder: your patent is paid until {date} (days left: {days}). Please make the "
-            "monthly payment before then, so that the patent stays valid."
-        )
-    else:
+    if repeats(reminder):  # its current due date is never before today
+        if days > 0:
+            text = t.gettext(
+                "Reminder: your patent is paid until {date} (days left: {days}). Please make "
+                "the monthly payment before then, so that the patent stays valid."
+            )
+        else:
+            text = t.gettext(
+                "Reminder: your patent is paid until today, {date}. Please make the monthly "
+                "payment today, so that the patent stays valid."
+            )
+    elif days > 0:
         text = t.gettext(
             "Reminder: {document} — valid until {date} (days left: {days}). Please take care "
             "of it in good time."
+        )
+    elif days == 0:
+        text = t.gettext(
+            "Reminder: {document} — valid until today, {date}. Please take care of it without "
+            "delay."
+        )
+    else:  # shown again after the date (the person answered the reminder late)
+        text = t.gettext(
+            "Reminder: {document} — was valid until {date}; this date has passed. Please take "
+            "care of it without delay."
         )
     return text.format(
         document=document_label(t, reminder.document), date=format_date(due), days=days
@@ -289,10 +311,12 @@ def reminder_text(t: Translator, reminder: DocumentReminder, today: date) -> str
 # -- the daily digest of open appeals ---------------------------------------------------------
 
 
-def switch_digest(person: Person, on: bool, now: datetime) -> None:
-    """On: the digest job plans the first one on its next run. Off: nothing more is sent."""
+def switch_digest(
+    person: Person, on: bool, now: datetime, policy: ReminderPolicy = DEFAULT_POLICY
+) -> None:
+    """On: the first digest at the next digest time. Off: nothing more is sent."""
     person.appeal_digest = on
-    person.next_digest_at = now if on else None
+    person.next_digest_at = digest_slot_after(now, policy, zone_of(person.country)) if on else None
 
 
 def digest_slot_after(moment: datetime, policy: ReminderPolicy, zone: tzinfo) -> datetime:
@@ -302,8 +326,14 @@ def digest_slot_after(moment: datetime, policy: ReminderPolicy, zone: tzinfo) ->
     return slot if slot > moment else at_local(day + timedelta(days=1), policy.digest_hour, zone)
 
 
-def is_digest_slot(moment: datetime, policy: ReminderPolicy, zone: tzinfo) -> bool:
-    return local(moment, zone).time() == policy.digest_hour
+def next_digest(now: datetime, policy: ReminderPolicy, zone: tzinfo, sent: bool) -> datetime:
+    """When the digest job looks at a person again: after a digest queued now, at the digest
+    time of the day after the one it reaches them (one a day, even when it was planned in
+    another zone); else at the next digest time."""
+    if not sent:
+        return digest_slot_after(now, policy, zone)
+    day = local_date(next_allowed(now, zone), zone) + timedelta(days=1)
+    return at_local(day, policy.digest_hour, zone)
 
 
 async def open_appeals(session: AsyncSession, person_id: int) -> list[Appeal]:

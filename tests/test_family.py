@@ -455,3 +455,26 @@ async def test_a_safe_answer_to_the_newest_check_in_is_still_safe(
         waiting.answered_at = None
         waiting.due_by = SUNDAY + timedelta(hours=5)
     assert await weekly_to_mother(telegram, clock) == f"{SAFE_LINE}\n\n{REMINDER}"
+
+
+async def test_the_weekly_message_survives_a_move_of_either_side_to_another_country(
+    telegram: TelegramHarness, clock: ManualClock
+) -> None:
+    await with_daily_check_ins(telegram)
+    aziza, mother = await telegram.person(AZIZA), await telegram.person(MOTHER)
+    async with telegram.app.db.transaction() as session:
+        for person_id, country in ((aziza.id, "KR"), (mother.id, "RU")):
+            person = await session.get(Person, person_id)
+            assert person is not None
+            person.country = country
+    await run_check_ins(telegram, clock, MONDAY)
+    await telegram.tap(AZIZA, "safe")
+    assert await weekly_to_mother(telegram, clock) == f"{SAFE_LINE}\n\n{REMINDER}"
+    (link,) = await links(telegram)
+    assert link.next_message_at == datetime(2026, 12, 13, 7, 0, tzinfo=UTC)  # 10:00 in Moscow
+    await run_check_ins(telegram, clock, MONDAY + timedelta(days=7))
+    await telegram.tap(AZIZA, "safe")
+    clock.set(datetime(2026, 12, 13, 7, 0, tzinfo=UTC))
+    assert await job(telegram).run() == 1
+    await telegram.app.sender.deliver_due()
+    assert telegram.last_message(MOTHER)["text"] == f"{SAFE_LINE}\n\n{REMINDER}"

@@ -2,6 +2,7 @@
 dates as people type them, hostile input, changing, stopping, deleting, someone else's
 reminder, the pushed reminder's buttons, and the appeal digest's switch in settings."""
 
+import re
 from datetime import UTC, date, datetime
 
 from sqlalchemy import select
@@ -180,6 +181,26 @@ async def test_the_pushed_reminder_returns_the_person_to_where_they_were(
     assert (state.journey, state.step) == (where.journey, where.step)
 
 
+async def test_a_reminder_answered_after_its_date_never_counts_negative_days(
+    telegram: TelegramHarness, clock: ManualClock
+) -> None:
+    app = telegram.app
+    await telegram.onboard(ALICE, "ru")
+    await add_reminder(telegram, ALICE, "visa", "10.12.2026")
+    await telegram.tap(ALICE, "u:menu")
+    await remind_due(app.db, app.engine, app.clock, DEFAULT_POLICY)
+    clock.set(datetime(2026, 12, 9, 5, 0, tzinfo=UTC))  # the day before, 10:00 in Tashkent
+    await remind_due(app.db, app.engine, app.clock, DEFAULT_POLICY)
+    await app.sender.deliver_due()
+    assert "(осталось дней: 1)" in telegram.last_message(ALICE)["text"]
+    clock.set(datetime(2026, 12, 12, 6, 0, tzinfo=UTC))  # back to it two days after the date
+    again = await telegram.say(ALICE, "🙂")
+    assert "10.12.2026" in again["text"]
+    assert not re.search(r"-\d|: 0\)", again["text"]), again["text"]
+    [row] = await rows(app)
+    assert button_ids(again)[-1] == f"rem:stop:{row.id}"
+
+
 async def test_the_digest_switch_appears_in_settings_for_people_with_appeals(
     telegram: TelegramHarness, clock: ManualClock
 ) -> None:
@@ -208,7 +229,7 @@ async def test_the_digest_switch_appears_in_settings_for_people_with_appeals(
         stored = await session.get(Person, person.id)
         assert stored is not None
         assert stored.appeal_digest
-        assert stored.next_digest_at == clock.now()
+        assert stored.next_digest_at == datetime(2026, 11, 30, 4, 0, tzinfo=UTC)  # 09:00 local
     await telegram.tap(ALICE, "rem:digest")
     await telegram.say(ALICE, "Выключить")
     async with app.db.sessions() as session:

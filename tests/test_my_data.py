@@ -20,6 +20,7 @@ from models import (
     AppealEvent,
     AppealStatus,
     Attachment,
+    Base,
     Broadcast,
     BroadcastStatus,
     CaseMessage,
@@ -40,6 +41,7 @@ from models import (
     SafetyCheckin,
     SurveyAnswer,
 )
+from models.base import is_encrypted
 from scheduler.checkins import run_checkins
 from scheduler.family import FamilyMessagesJob
 from scheduler.reminders import remind_due, send_digests
@@ -782,7 +784,6 @@ async def tell_the_staff_of_a_deletion(telegram: TelegramHarness) -> None:
         person = await session.get(Person, person_id)
         assert person is not None
         await checkins.covert_signal(session, app.cipher, app.desk, person, app.clock.now())
-    before = len(await staff_texts(app))
 
     await open_my_data(telegram, ALICE)
     await telegram.tap(ALICE, "delete")
@@ -791,7 +792,7 @@ async def tell_the_staff_of_a_deletion(telegram: TelegramHarness) -> None:
 
     t = app.desk.t
     deleted = "👤 Русский\n🗑 " + t.gettext(staff.DATA_DELETED_NOTICE)
-    told = (await staff_texts(app))[before:]
+    told = await staff_texts(app)  # all that is left for her topics (what she wrote went)
     assert sorted(told) == sorted([
         deleted,  # the appeal
         deleted + "\n⚠️ " + t.gettext(  # the help request, urgent since the code word
@@ -916,14 +917,12 @@ async def test_deleting_closes_the_case_of_an_answered_appeal_and_tells_its_topi
                 session, app.cipher, app.catalogs, appeal, AppealStatus.ANSWERED,
                 actor="operator:7", now=clock.now(), message="Обратитесь в инспекцию.",
             )  # fmt: skip
-        before = len(await staff_texts(app))
-
         await open_my_data(telegram, ALICE)
         await telegram.tap(ALICE, "delete")
         await telegram.tap(ALICE, "delete_yes")
         await telegram.say(ALICE, "удалить")
 
-        assert (await staff_texts(app))[before:] == [
+        assert await staff_texts(app) == [
             "👤 Русский\n🗑 " + app.desk.t.gettext(staff.DATA_DELETED_NOTICE)
         ]
         async with app.db.sessions() as session:
@@ -933,5 +932,75 @@ async def test_deleting_closes_the_case_of_an_answered_appeal_and_tells_its_topi
                 "closed", clock.now(), None,
             )  # fmt: skip
             assert await staff.queue(session, clock.now(), staff.ServiceTargets()) == []
+    finally:
+        await app.close()
+
+
+# -- nothing the person wrote survives, anywhere ------------------------------------------------
+
+DISTINCT_NAME, DISTINCT_SECRET = "QOVOQOVA ZARINA", "7319731"
+
+
+async def everything_stored(app: Application) -> list[str]:
+    """Every value in every table, encrypted columns decrypted: "table.column=value"."""
+    found: list[str] = []
+    async with app.db.sessions() as session:
+        for table in Base.metadata.sorted_tables:
+            for row in (await session.execute(select(table))).mappings():
+                for column in table.columns:
+                    value = row[column.key]
+                    if value is None or value == "":
+                        continue
+                    if is_encrypted(column):
+                        value = app.cipher.decrypt_text(value)
+                    found.append(f"{table.name}.{column.name}={value}")
+    return found
+
+
+def traces(stored: list[str]) -> list[str]:
+    return [value for value in stored if DISTINCT_NAME in value or DISTINCT_SECRET in value]
+
+
+async def test_after_deletion_nothing_the_person_wrote_is_left_in_the_database(
+    make_settings: SettingsFactory, clock: ManualClock
+) -> None:
+    """Their words went to the staff group too (the case's first message, what they added,
+    one relay still waiting for the group's rate limit): none of it stays in our tables, and
+    the waiting relay is never sent."""
+    app = build_application(
+        make_settings(operator_chat_id=STAFF_CHAT), clock=clock, telegram_session=RecordingSession()
+    )
+    try:
+        telegram = TelegramHarness(app)
+        someone = await give_data(telegram, ALICE, "ru", name=DISTINCT_NAME, country="RU",
+                                  secret=DISTINCT_SECRET)  # fmt: skip
+        await give_data(telegram, BOB, "ru", name="KARIMOV BOBUR", country="KZ", secret="2")
+        async with app.db.transaction() as session:  # a relay the group has not had yet
+            [case] = await session.scalars(
+                select(HelpCase).where(HelpCase.person_id == someone.person_id)
+            )
+            await help_cases.add_person_message(
+                session, app.cipher, app.desk, case, kind="text",
+                now=clock.now() + timedelta(minutes=5),
+                text=f"{DISTINCT_NAME}: the employer took my phone too",
+            )  # fmt: skip
+        staff_before = len(telegram.messages_to(STAFF_CHAT))
+        assert any(DISTINCT_NAME in text for text in await staff_texts(app))
+        assert traces(await everything_stored(app))
+
+        await open_my_data(telegram, ALICE)
+        await telegram.tap(ALICE, "delete")
+        await telegram.tap(ALICE, "delete_yes")
+        await telegram.say(ALICE, "удалить")
+        clock.advance(timedelta(minutes=10))
+        await app.sender.deliver_due()
+
+        left = traces(await everything_stored(app))
+        assert left == [], "\n".join(left)
+        to_staff = telegram.messages_to(STAFF_CHAT)[staff_before:]
+        assert to_staff  # the topics are told of the deletion
+        assert not any(DISTINCT_NAME in str(sent.get("text", "")) for sent in to_staff)
+        # Bob's words are untouched.
+        assert any("KARIMOV BOBUR" in text for text in await staff_texts(app))
     finally:
         await app.close()

@@ -4,6 +4,7 @@ processes at once; and the status pushes (kind PUSH; WhatsApp templates outside 
 
 import asyncio
 import json
+import re
 from collections.abc import AsyncIterator
 from datetime import UTC, date, datetime, time, timedelta
 
@@ -24,6 +25,7 @@ from models import (
 from scheduler.reminders import remind_due, send_digests
 from services import appeals, registrations, reminders
 from services.clock import ManualClock
+from services.i18n import LOCALES, Catalogs
 from services.local_time import is_quiet, local, zone_of
 from services.reminders import DEFAULT_POLICY, ReminderPolicy
 from tests.conftest import SettingsFactory
@@ -157,6 +159,56 @@ async def test_a_run_that_comes_late_at_night_waits_for_the_morning(
     clock.set(row.not_before)
     await app.sender.deliver_due()
     assert "(осталось дней: 6)" in telegram.last_message(MOSCOW_USER)["text"]
+
+
+@pytest.mark.parametrize("document", [DocumentKind.PASSPORT, DocumentKind.PATENT])
+async def test_a_reminder_that_would_arrive_after_its_date_is_not_sent(
+    telegram: TelegramHarness, clock: ManualClock, document: DocumentKind
+) -> None:
+    app = telegram.app
+    moscow = await person_in(telegram, MOSCOW_USER, "RU", "ru")
+    reminder_id = await add(app, moscow, document, date(2026, 12, 10))
+    await run(app)
+    clock.set(datetime(2026, 12, 3, 7, 0, tzinfo=UTC))  # 7 days before, 10:00 in Moscow
+    assert await run(app) == 1
+    # down from before the last day's reminder until 23:30 in Moscow on the date itself:
+    # queued now, it would reach the person on 11 December, after the date
+    clock.set(datetime(2026, 12, 10, 20, 30, tzinfo=UTC))
+    assert await run(app) == 0
+    assert len(await pushes(app, moscow)) == 1
+    row = await reminder_row(app, reminder_id)
+    if document is DocumentKind.PATENT:  # the next month's reminders as usual
+        assert row.next_remind_at == datetime(2026, 12, 11, 7, 0, tzinfo=UTC)
+    else:
+        assert row.next_remind_at is None
+
+
+@pytest.mark.parametrize("document", [DocumentKind.PASSPORT, DocumentKind.PATENT])
+async def test_a_reminder_that_comes_late_on_its_date_says_today_not_zero_days(
+    telegram: TelegramHarness, clock: ManualClock, document: DocumentKind
+) -> None:
+    app = telegram.app
+    moscow = await person_in(telegram, MOSCOW_USER, "RU", "ru")
+    await add(app, moscow, document, date(2026, 12, 10))
+    await run(app)
+    clock.set(datetime(2026, 12, 10, 12, 0, tzinfo=UTC))  # down until 15:00 on the date
+    assert await run(app) == 1
+    text = telegram.last_message(MOSCOW_USER)["text"]
+    assert "10.12.2026" in text
+    assert "осталось дней" not in text
+    assert "days left" not in text
+
+
+def test_the_reminder_text_never_counts_negative_days() -> None:
+    catalogs = Catalogs()
+    due = date(2026, 12, 10)
+    for document in DocumentKind:
+        reminder = DocumentReminder(document=document, due_on=due)
+        for locale in LOCALES:
+            t = catalogs.translator(locale)
+            for today in (due - timedelta(days=1), due, due + timedelta(days=3)):
+                text = reminders.reminder_text(t, reminder, today)
+                assert not re.search(r"-\d|: 0\)", text), (document, locale, today, text)
 
 
 async def test_the_patent_reminder_repeats_every_month_until_stopped(
@@ -344,6 +396,72 @@ async def test_the_digest_comes_at_nine_local_only_when_on_and_only_with_open_ap
         person = await session.get(Person, seoul)
         assert person is not None
         assert person.next_digest_at is None
+
+
+async def move(app: Application, person_id: int, country: str) -> None:
+    async with app.db.transaction() as session:
+        person = await session.get(Person, person_id)
+        assert person is not None
+        person.country = country
+
+
+async def test_the_digest_skips_no_day_when_the_person_moves_east(
+    telegram: TelegramHarness, clock: ManualClock
+) -> None:
+    app = telegram.app
+    person = await person_in(telegram, MOSCOW_USER, "RU", "ru")
+    await file(app, person)
+    await switch(app, person, True)
+    await digest(app)
+    clock.set(datetime(2026, 11, 30, 6, 0, tzinfo=UTC))  # 09:00 in Moscow
+    assert await digest(app) == 1
+    await move(app, person, "KZ")  # Almaty: 09:00 in Moscow is 11:00 there
+    clock.set(datetime(2026, 12, 1, 6, 0, tzinfo=UTC))
+    assert await digest(app) == 1  # 1 December's, at 11:00 in Almaty
+    clock.set(datetime(2026, 12, 2, 4, 0, tzinfo=UTC))  # 09:00 in Almaty
+    assert await digest(app) == 1
+    assert len(await pushes(app, person)) == 3
+
+
+async def test_the_digest_comes_once_a_day_when_the_person_moves_west(
+    telegram: TelegramHarness, clock: ManualClock
+) -> None:
+    app = telegram.app
+    person = await person_in(telegram, SEOUL_USER, "KR", "ru")
+    await file(app, person)
+    await switch(app, person, True)
+    await digest(app)
+    clock.set(datetime(2026, 11, 30, 0, 0, tzinfo=UTC))  # 09:00 in Seoul
+    assert await digest(app) == 1
+    await move(app, person, "RU")  # 09:00 in Seoul is 03:00 in Moscow
+    start = datetime(2026, 12, 1, 0, 0, tzinfo=UTC)
+    for minutes in range(0, 2 * 24 * 60, 30):
+        clock.set(start + timedelta(minutes=minutes))
+        await digest(app)
+    moscow = zone_of("RU")
+    days = [
+        local(max(row.created_at, row.not_before or row.created_at), moscow).date()
+        for row in await pushes(app, person)
+    ]
+    assert days[1:] == [date(2026, 12, 1), date(2026, 12, 2)]  # one a day, none lost
+
+
+async def test_a_new_digest_hour_in_the_settings_skips_no_day(
+    telegram: TelegramHarness, clock: ManualClock
+) -> None:
+    app = telegram.app
+    person = await person_in(telegram, MOSCOW_USER, "RU", "ru")
+    await file(app, person)
+    await switch(app, person, True)
+    await digest(app)
+    later = ReminderPolicy(offsets=POLICY.offsets, hour=POLICY.hour, digest_hour=time(11))
+    clock.set(datetime(2026, 11, 30, 6, 0, tzinfo=UTC))  # 09:00 in Moscow, planned before
+    report = await send_digests(app.db, app.cipher, app.catalogs, app.clock, later, "uz_Latn")
+    assert report.sent == 1
+    async with app.db.sessions() as session:
+        row = await session.get(Person, person)
+        assert row is not None
+        assert row.next_digest_at == datetime(2026, 12, 1, 8, 0, tzinfo=UTC)  # 11:00 Moscow
 
 
 # -- status pushes ---------------------------------------------------------------------------------
