@@ -48,7 +48,11 @@ class OutboxMessage(Base):
     claimed_until: Mapped[datetime | None]
     created_at: Mapped[datetime]
     sent_at: Mapped[datetime | None]
+    failed_at: Mapped[datetime | None]  # when it was last given up
     last_error: Mapped[str | None] = mapped_column(String(200))
+    # How many parts of a message that goes as several (a long text) the platform accepted
+    # while it is not yet sent whole: a retry goes on from the next part.
+    parts_sent: Mapped[int] = mapped_column(default=0, server_default="0")
     # The platform's id of the sent message (Twilio's MessageSid) and what the platform
     # later reported about it (queued, sent, delivered, read, failed, undelivered).
     provider_id: Mapped[str | None] = mapped_column(String(64), index=True)

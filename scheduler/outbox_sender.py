@@ -21,8 +21,10 @@ from services.log_safety import failure_summary
 from services.outbox import (
     ClaimedMessage,
     DeliveryError,
+    Parts,
     Rejected,
     RetryAfter,
+    SplittingTransport,
     TemporaryFailure,
     Transport,
     Unreachable,
@@ -108,6 +110,12 @@ class OutboxSender:
         self._db = db
         self._cipher = cipher
         self._transports = dict(transports)
+        # Those that go on from the part a failed attempt stopped at (see _deliver).
+        self._splitting = {
+            channel: transport
+            for channel, transport in self._transports.items()
+            if isinstance(transport, SplittingTransport)
+        }
         self._clock = clock
         self._limiters = dict(limiters or {})
         self._batch_size = batch_size
@@ -265,7 +273,7 @@ class OutboxSender:
         transport = self._transports[message.channel]
         if message.kind == OutboxKind.PUSH and message.opted_out:
             async with self._transaction() as session:
-                await outbox.give_up(session, message, "opted out (STOP)")
+                await outbox.give_up(session, message, "opted out (STOP)", now=self._clock.now())
             return Delivery.DROPPED
         limiter = self._limiters.get(message.channel)
 
@@ -276,13 +284,23 @@ class OutboxSender:
             if limiter is not None:
                 await limiter.acquire(message.address)
 
+        # What the platform accepted of a message that goes as several requests is counted
+        # here and kept with the row when it is not sent whole: the next attempt goes on
+        # from there (the first parts again were duplicates, paid for on WhatsApp).
+        parts = Parts(message.parts_sent)
         try:
-            provider_id = await transport.send(message.address, message.message, pace)
+            if (splitting := self._splitting.get(message.channel)) is not None:
+                provider_id = await splitting.send_parts(
+                    message.address, message.message, parts, pace
+                )
+            else:
+                provider_id = await transport.send(message.address, message.message, pace)
         except DeliveryError as error:
-            return await self._settle_failure(message, error)
+            return await self._settle_failure(message, error, parts.accepted)
         except Exception as error:  # a transport bug must not stop the sender
             log.error("outbox id=%s transport error: %s", message.id, failure_summary(error))
-            return await self._settle_failure(message, TemporaryFailure(type(error).__name__))
+            failure = TemporaryFailure(type(error).__name__)
+            return await self._settle_failure(message, failure, parts.accepted)
         await self._mark_sent(message.id, provider_id)
         log.info(
             "sent outbox id=%s channel=%s attempt=%s", message.id, message.channel, message.attempts
@@ -315,7 +333,9 @@ class OutboxSender:
                 if not done.done():
                     done.set_result(None)
 
-    async def _settle_failure(self, message: ClaimedMessage, error: DeliveryError) -> Delivery:
+    async def _settle_failure(
+        self, message: ClaimedMessage, error: DeliveryError, parts_sent: int
+    ) -> Delivery:
         now = self._clock.now()
         log.warning(
             "outbox id=%s channel=%s attempt=%s not sent: %s",
@@ -329,18 +349,24 @@ class OutboxSender:
                 case RetryAfter(seconds=seconds):
                     until = now + timedelta(seconds=seconds)
                     self._paused_until[message.channel] = until
-                    await outbox.postpone(session, message, until, error.reason)
+                    await outbox.postpone(
+                        session, message, until, error.reason, parts_sent=parts_sent
+                    )
                     return Delivery.POSTPONED
                 case Unreachable():
                     await mark_unreachable(session, message.channel, message.address, now)
-                    await outbox.give_up(session, message, f"unreachable: {error.reason}")
+                    reason = f"unreachable: {error.reason}"
+                    await outbox.give_up(session, message, reason, now=now, parts_sent=parts_sent)
                 case Rejected():
-                    await outbox.give_up(session, message, f"rejected: {error.reason}")
+                    reason = f"rejected: {error.reason}"
+                    await outbox.give_up(session, message, reason, now=now, parts_sent=parts_sent)
                 case _ if message.attempts >= self._max_attempts:
                     reason = f"dead after {message.attempts} attempts: {error.reason}"
-                    await outbox.give_up(session, message, reason)
+                    await outbox.give_up(session, message, reason, now=now, parts_sent=parts_sent)
                 case _:
                     until = now + backoff(message.attempts)
-                    await outbox.postpone(session, message, until, error.reason)
+                    await outbox.postpone(
+                        session, message, until, error.reason, parts_sent=parts_sent
+                    )
                     return Delivery.POSTPONED
         return Delivery.DROPPED

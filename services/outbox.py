@@ -5,7 +5,7 @@ import logging
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Protocol, cast
+from typing import Protocol, cast, runtime_checkable
 
 from sqlalchemy import (
     ColumnElement,
@@ -83,6 +83,34 @@ class Transport(Protocol):
         ...
 
 
+class Parts:
+    """How far a message that goes as several requests (a text over the platform's limit,
+    a text and its file) got: the platform accepted the first `accepted`, on this attempt
+    or an earlier one. The count is kept with the outbox row, so a retry after a refusal
+    midway goes on from the first request not yet accepted instead of sending the first
+    ones again."""
+
+    __slots__ = ("accepted",)
+
+    def __init__(self, accepted: int = 0) -> None:
+        self.accepted = accepted
+
+
+@runtime_checkable
+class SplittingTransport(Transport, Protocol):
+    """A transport that may put one message into the chat as several requests and can go
+    on from where an earlier attempt stopped. (A transport without it sends the whole
+    message on every attempt.)"""
+
+    async def send_parts(
+        self, address: str, message: OutgoingMessage, parts: Parts, pace: Pace = unpaced
+    ) -> str | None:
+        """Like send, leaving out the first `parts.accepted` requests and counting in
+        `parts` each one the platform accepts, also when a later one fails. Returns the
+        platform's id of the last message sent (None when nothing was left to send)."""
+        ...
+
+
 @dataclass(frozen=True)
 class ClaimedMessage:
     id: int
@@ -93,6 +121,7 @@ class ClaimedMessage:
     attempts: int
     kind: str = OutboxKind.REPLY
     opted_out: bool = False  # the address had sent STOP when the row was claimed
+    parts_sent: int = 0  # accepted by the platform on earlier attempts (see Parts)
 
 
 def enqueue(
@@ -120,6 +149,7 @@ def enqueue(
             kind=kind,
             status=OutboxStatus.FAILED if not_sent_because else OutboxStatus.PENDING,
             last_error=not_sent_because,
+            failed_at=now if not_sent_because else None,
             attempts=0,
             not_before=max(now, not_before) if not_before else now,
             created_at=now,
@@ -160,11 +190,11 @@ def _chat_key(message: type[OutboxMessage]) -> ColumnElement[str]:
     return message.channel + " " + message.address
 
 
-# What a claim reads of a row: id, person, channel, address, payload, attempts, kind,
-# whether the address has opted out, and whether the row's chat may have a due row queued
-# before it that this claim does not otherwise take (see claim_due).
-_ClaimQuery = Select[int, int | None, str, str, str, int, str, bool, bool]
-_ClaimedRow = Row[int, int | None, str, str, str, int, str, bool, bool]
+# What a claim reads of a row: id, person, channel, address, payload, attempts, parts sent,
+# kind, whether the address has opted out, and whether the row's chat may have a due row
+# queued before it that this claim does not otherwise take (see claim_due).
+_ClaimQuery = Select[int, int | None, str, str, str, int, int, str, bool, bool]
+_ClaimedRow = Row[int, int | None, str, str, str, int, int, str, bool, bool]
 
 
 def _claimed_columns(takes_along: ColumnElement[bool]) -> _ClaimQuery:
@@ -180,6 +210,7 @@ def _claimed_columns(takes_along: ColumnElement[bool]) -> _ClaimQuery:
         OutboxMessage.address,
         OutboxMessage.payload,
         OutboxMessage.attempts,
+        OutboxMessage.parts_sent,
         OutboxMessage.kind,
         opted_out.label("opted_out"),
         takes_along.label("takes_along"),
@@ -340,10 +371,11 @@ async def claim_due(
                 attempts=row.attempts + 1,
                 kind=row.kind,
                 opted_out=bool(row.opted_out),
+                parts_sent=row.parts_sent,
             )
         )
     if unreadable:
-        await _give_up_unreadable(session, unreadable)
+        await _give_up_unreadable(session, unreadable, now)
     return messages
 
 
@@ -373,7 +405,9 @@ async def _take_along_what_their_chats_queued_before(
 UNREADABLE = "payload unreadable: its data key is not in DATA_KEY"
 
 
-async def _give_up_unreadable(session: AsyncSession, message_ids: Sequence[int]) -> None:
+async def _give_up_unreadable(
+    session: AsyncSession, message_ids: Sequence[int], now: datetime
+) -> None:
     """Rows whose payload cannot be decrypted (a key taken out of DATA_KEY before `vatandosh
     db reencrypt` ran) are set aside as failed: left pending, each claim would take them
     again, and the chats' later messages would wait behind them for ever."""
@@ -381,7 +415,9 @@ async def _give_up_unreadable(session: AsyncSession, message_ids: Sequence[int])
     await session.execute(
         update(OutboxMessage)
         .where(OutboxMessage.id.in_(message_ids))
-        .values(status=OutboxStatus.FAILED, claimed_until=None, last_error=UNREADABLE)
+        .values(
+            status=OutboxStatus.FAILED, claimed_until=None, last_error=UNREADABLE, failed_at=now
+        )
         .execution_options(synchronize_session=False)
     )
 
@@ -404,6 +440,8 @@ async def extend_claims(session: AsyncSession, message_ids: Sequence[int], until
 async def mark_sent(
     session: AsyncSession, message_id: int, now: datetime, provider_id: str | None = None
 ) -> None:
+    """Sent whole: the count of parts starts again (a message queued again after a
+    platform's later refusal, WhatsApp's 63016, goes whole)."""
     await session.execute(
         update(OutboxMessage)
         .where(OutboxMessage.id == message_id)
@@ -413,6 +451,8 @@ async def mark_sent(
             claimed_until=None,
             last_error=None,
             provider_id=provider_id,
+            parts_sent=0,
+            failed_at=None,
         )
     )
 
@@ -433,6 +473,8 @@ async def mark_all_sent(
             claimed_until=None,
             last_error=None,
             provider_id=bindparam("provider_id"),
+            parts_sent=0,
+            failed_at=None,
         ),
         [
             {"message_id": message_id, "sent_at": sent_at, "provider_id": provider_id}
@@ -442,9 +484,16 @@ async def mark_all_sent(
 
 
 async def postpone(
-    session: AsyncSession, message: ClaimedMessage, until: datetime, error: str
+    session: AsyncSession,
+    message: ClaimedMessage,
+    until: datetime,
+    error: str,
+    *,
+    parts_sent: int | None = None,
 ) -> None:
-    """Try again at `until`; the address's later messages wait too, so order is kept."""
+    """Try again at `until`, from the part after the first `parts_sent` (unchanged when
+    None); the address's later messages wait too, so order is kept."""
+    progress = {} if parts_sent is None else {"parts_sent": parts_sent}
     await session.execute(
         update(OutboxMessage)
         .where(
@@ -459,15 +508,31 @@ async def postpone(
     await session.execute(
         update(OutboxMessage)
         .where(OutboxMessage.id == message.id)
-        .values(last_error=error[:200], claimed_until=None)
+        .values(last_error=error[:200], claimed_until=None, **progress)
     )
 
 
-async def give_up(session: AsyncSession, message: ClaimedMessage, error: str) -> None:
+async def give_up(
+    session: AsyncSession,
+    message: ClaimedMessage,
+    error: str,
+    *,
+    now: datetime,
+    parts_sent: int | None = None,
+) -> None:
+    """Set the message aside as failed; `parts_sent` (unchanged when None) is kept for an
+    operator's `vatandosh outbox retry`, which goes on from the next part."""
+    progress = {} if parts_sent is None else {"parts_sent": parts_sent}
     await session.execute(
         update(OutboxMessage)
         .where(OutboxMessage.id == message.id)
-        .values(status=OutboxStatus.FAILED, claimed_until=None, last_error=error[:200])
+        .values(
+            status=OutboxStatus.FAILED,
+            claimed_until=None,
+            last_error=error[:200],
+            failed_at=now,
+            **progress,
+        )
     )
 
 
@@ -483,11 +548,17 @@ async def release(session: AsyncSession, message_ids: Sequence[int]) -> None:
 
 async def forget_delivered_before(session: AsyncSession, cutoff: datetime) -> int:
     """Drop sent and given-up messages settled before `cutoff`: their texts and addresses
-    are personal data with no further use."""
+    are personal data with no further use. Settled is when the message was given up, else
+    sent (sending clears failed_at; a failure reported later by the platform keeps its
+    sent_at), else — given up before failed_at was kept — queued. By when it was queued,
+    one held for later or put back by an operator was forgotten as soon as it settled."""
+    settled_at = func.coalesce(
+        OutboxMessage.failed_at, OutboxMessage.sent_at, OutboxMessage.created_at
+    )
     result = await session.execute(
         delete(OutboxMessage).where(
             OutboxMessage.status.in_([OutboxStatus.SENT, OutboxStatus.FAILED]),
-            OutboxMessage.created_at < cutoff,
+            settled_at < cutoff,
         )
     )
     return int(result.rowcount)  # type: ignore[attr-defined]

@@ -7,14 +7,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.app import Application
 from models import InboundMessage, OutboxMessage, Person
-from models.outbox import OutboxStatus
+from models.outbox import OutboxKind, OutboxStatus
 from scheduler.jobs import (
     forget_old_delivered_messages,
     forget_old_flood_notices,
     forget_old_inbound_ids,
     forget_old_link_codes,
 )
-from services import flood, linking, outbox
+from services import flood, linking, outbox, outbox_admin
 from services.clock import ManualClock
 from services.messages import OutgoingMessage
 from tests.fakes import telegram_updates as tg
@@ -47,6 +47,35 @@ async def test_delivered_messages_are_forgotten_after_30_days_pending_ones_never
     statuses = [row.status for row in await telegram.outbox_rows()]
     assert statuses == [OutboxStatus.PENDING, OutboxStatus.SENT]
     assert await telegram.count(OutboxMessage) == 2
+
+
+async def test_messages_are_forgotten_30_days_after_they_settled_not_after_they_were_queued(
+    app: Application, telegram: TelegramHarness, clock: ManualClock
+) -> None:
+    """A push queued long before it was due, and a message given up and put back by an
+    operator weeks later, settle today: they were forgotten within the hour (their
+    queuing was 30 days ago), before anyone could see what became of them."""
+    telegram.session.fail_next("sendMessage", 400, "Bad Request: something went wrong")
+    await telegram.feed(tg.message(1, "/start"))  # given up at once
+    async with app.db.transaction() as session:
+        outbox.enqueue(session, app.cipher, person_id=None, channel="telegram", address="1",
+                       messages=[OutgoingMessage("in 40 days")], now=clock.now(),
+                       kind=OutboxKind.PUSH, not_before=clock.now() + timedelta(days=40),
+                       )  # fmt: skip
+    clock.advance(timedelta(days=40))
+    telegram.session.fail_next("sendMessage", 400, "Bad Request: something went wrong")
+    async with app.db.transaction() as session:
+        assert await outbox_admin.retry_failed(session, now=clock.now()) == [1]
+    await app.sender.deliver_due()  # the retried one given up again, the push sent
+    assert [row.status for row in await telegram.outbox_rows()] == [
+        OutboxStatus.FAILED,
+        OutboxStatus.SENT,
+    ]
+
+    clock.advance(timedelta(days=29))
+    assert await forget_old_delivered_messages(app.db, clock) == 0
+    clock.advance(timedelta(days=2))
+    assert await forget_old_delivered_messages(app.db, clock) == 2
 
 
 async def test_expired_link_codes_and_old_wrong_attempts_are_forgotten(

@@ -377,6 +377,58 @@ async def test_long_texts_are_split_at_the_telegram_limit_with_buttons_on_the_la
     assert words == long_text.split()  # nothing lost at the cuts
 
 
+async def enqueue_long_text(app: Application, chat_id: int) -> list[str]:
+    """A text Telegram takes as three messages, with a button; its parts."""
+    paragraphs = [f"Paragraph {n}: " + "word " * 700 for n in range(3)]
+    paragraphs = [paragraph.strip() for paragraph in paragraphs]
+    async with app.db.transaction() as session:
+        outbox.enqueue(
+            session, app.cipher, person_id=None, channel="telegram", address=str(chat_id),
+            messages=[OutgoingMessage("\n\n".join(paragraphs), (Choice("ok", "OK"),))],
+            now=app.clock.now(),
+        )  # fmt: skip
+    return paragraphs
+
+
+async def test_a_long_text_refused_midway_goes_on_from_the_part_not_yet_sent(
+    telegram: TelegramHarness, clock: ManualClock
+) -> None:
+    """Telegram took the first part of a long text and refused the second (a server error):
+    the retry sends the second and the third, not the first again. How many parts went is
+    the row's, so the same text queued again goes whole."""
+    app = telegram.app
+    telegram.session.fail_next("sendMessage", 502, "Bad Gateway", after=1)
+    parts = await enqueue_long_text(app, ALICE)
+    assert await app.sender.deliver_due() == 0
+    assert [p["text"] for p in telegram.messages_to(ALICE)] == parts[:2]  # the second refused
+    clock.advance(timedelta(seconds=5))
+    assert await app.sender.deliver_due() == 1
+    await enqueue_long_text(app, ALICE)
+    assert await app.sender.deliver_due() == 1
+    sent = telegram.messages_to(ALICE)
+    assert [p["text"] for p in sent] == [*parts[:2], *parts[1:], *parts]
+    assert [button_ids(p) for p in sent] == [[], [], [], ["ok"], [], [], ["ok"]]
+    rows = await telegram.outbox_rows()
+    assert [(r.status, r.parts_sent) for r in rows] == [(OutboxStatus.SENT, 0)] * 2
+
+
+async def test_a_long_text_given_up_midway_is_retried_from_the_part_not_yet_sent(
+    telegram: TelegramHarness,
+) -> None:
+    """A part refused for good is given up with the count of parts that went, so an
+    operator's `vatandosh outbox retry` sends only the rest."""
+    app = telegram.app
+    telegram.session.fail_next("sendMessage", 400, "Bad Request: can't parse", after=2)
+    parts = await enqueue_long_text(app, ALICE)
+    assert await app.sender.deliver_due() == 0
+    assert await statuses(app) == [OutboxStatus.FAILED]
+
+    async with app.db.transaction() as session:
+        await outbox_admin.retry_failed(session, now=app.clock.now())
+    assert await app.sender.deliver_due() == 1
+    assert [p["text"] for p in telegram.messages_to(ALICE)] == [*parts, parts[-1]]
+
+
 async def test_the_sender_offloads_its_transactions_only_while_a_backlog_goes_out(
     telegram: TelegramHarness, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -19,10 +19,12 @@ from sqlalchemy import func, select
 
 from bot.app import Application, build_application
 from bot.channels.whatsapp import (
+    TEMPLATE_VARIABLE_LIMIT,
     TwilioTransport,
     incoming_messages,
     one_line,
     parse_inbound,
+    parts_of,
     render,
 )
 from bot.channels.whatsapp_web import MEDIA_QUEUE, TEXT_QUEUE, WhatsAppWebhook
@@ -41,7 +43,7 @@ from models import (
     OutboxMessage,
     Person,
 )
-from services import appeals
+from services import appeals, outbox
 from services.clock import ManualClock
 from services.messages import Choice, OutgoingMessage
 from services.outbox import TemporaryFailure
@@ -164,6 +166,11 @@ def numbered_lines(body: str) -> list[str]:
 
 def labels(body: str) -> list[str]:
     return [line.split(" — ", 1)[1] for line in numbered_lines(body)]
+
+
+def utf16(text: str) -> int:
+    """A length as Twilio counts it."""
+    return len(text.encode("utf-16-le")) // 2
 
 
 Harness = Callable[..., Awaitable[WhatsAppHarness]]
@@ -646,6 +653,27 @@ def test_a_rendered_list_line_is_never_split_and_no_body_is_too_long(
     assert " ".join(parts).split()[: len(text.split())] == text.split()  # the text, all of it
 
 
+@given(
+    words=st.lists(
+        st.tuples(st.sampled_from(["Salom", "👋", "🙏🏽", "Ўзбек", "a"]), WORD_BREAKS), max_size=600
+    ),
+    label_sizes=st.lists(st.integers(1, 60), max_size=8),
+    limit=st.sampled_from([1600, 400, 120]),
+)
+def test_no_body_or_template_piece_is_longer_than_twilio_counts(
+    words: list[tuple[str, str]], label_sizes: list[int], limit: int
+) -> None:
+    """Twilio counts UTF-16 code units: an emoji is two (with a skin tone, four)."""
+    text = "".join(word + gap for word, gap in words)
+    choices = tuple(Choice(str(n), "😀 " * size) for n, size in enumerate(label_sizes))
+    parts = parts_of(OutgoingMessage(text, choices), limit)
+    assert all(0 < utf16(part.body) <= limit for part in parts)
+    pieces = [piece for part in parts for piece in part.pieces]
+    assert all(0 < utf16(piece) <= TEMPLATE_VARIABLE_LIMIT for piece in pieces)
+    assert " ".join(part.body for part in parts).split()[: len(text.split())] == text.split()
+    assert " ".join(pieces).split()[: len(text.split())] == text.split()
+
+
 # -- pushes and the 24-hour window ----------------------------------------------------------
 
 
@@ -768,6 +796,132 @@ async def test_a_429_and_a_server_error_are_survived_and_the_order_is_kept(
     assert bodies[1].startswith("Shaxsiy maʼlumotlaringiz haqida")
     assert wa.twilio.attempts == 4
     assert {row.status for row in await wa.rows(OutboxMessage)} == {"sent"}
+
+
+async def queue(
+    wa: WhatsAppHarness, message: OutgoingMessage, kind: OutboxKind = OutboxKind.REPLY
+) -> None:
+    async with wa.app.db.transaction() as session:
+        outbox.enqueue(
+            session, wa.app.cipher, person_id=None, channel="whatsapp", address=DILNOZA,
+            messages=[message], now=wa.app.clock.now(), kind=kind,
+        )  # fmt: skip
+
+
+def variables(sent: list[dict[str, str]]) -> list[str]:
+    return [json.loads(m["ContentVariables"])["1"] for m in sent]
+
+
+LONG = OutgoingMessage("\n\n".join([("Ishchi " * 140).strip()] * 2), (Choice("a", "Ha"),))
+
+
+@pytest.mark.parametrize(("status", "code"), [(503, None), (429, 20429)])
+async def test_a_long_message_refused_midway_goes_on_from_the_part_not_yet_accepted(
+    wa: WhatsAppHarness, clock: ManualClock, status: int, code: int | None
+) -> None:
+    """Twilio took the first part and refused the second: the retry sends the second only
+    (the first again was a paid duplicate on the person's phone). The count is the row's:
+    the same message queued again goes whole."""
+    await wa.onboard(DILNOZA)
+    parts = render(LONG)
+    assert len(parts) == 2
+    before = len(wa.sent_to(DILNOZA))
+    wa.twilio.fail_next(status, code, after=1)
+    await queue(wa, LONG)
+    await wa.app.sender.deliver_due()
+    clock.advance(timedelta(seconds=10))
+    await wa.app.sender.deliver_due()
+    await queue(wa, LONG)
+    await wa.app.sender.deliver_due()
+
+    sent = wa.sent_to(DILNOZA)[before:]
+    assert [m["Body"] for m in sent] == parts + parts
+    rows = (await wa.rows(OutboxMessage))[-2:]
+    assert [(r.status, r.parts_sent, r.provider_id) for r in rows] == [
+        ("sent", 0, sent[1]["Sid"]),
+        ("sent", 0, sent[3]["Sid"]),
+    ]
+
+
+async def test_a_long_template_refused_midway_goes_on_from_the_part_not_yet_accepted(
+    wa: WhatsAppHarness, clock: ManualClock
+) -> None:
+    """Outside the window a long message goes as several templates (paid each): one refused
+    after the first was taken sends the rest only."""
+    await wa.onboard(DILNOZA, "2")
+    clock.advance(timedelta(hours=25))
+    message = OutgoingMessage("Шартнома нусхасини юборинг. " * 60)
+    before = len(wa.sent_to(DILNOZA))
+    wa.twilio.fail_next(503, after=1)
+    await queue(wa, message, OutboxKind.PUSH)
+    await wa.app.sender.deliver_due()
+    clock.advance(timedelta(seconds=10))
+    await wa.app.sender.deliver_due()
+
+    texts = variables(wa.sent_to(DILNOZA)[before:])
+    assert len(texts) == 2
+    assert " ".join(texts).count("Шартнома нусхасини юборинг.") == 60  # each sentence once
+    assert (await wa.rows(OutboxMessage))[-1].status == "sent"
+
+
+async def test_a_message_that_goes_on_after_the_window_closed_goes_on_as_the_template(
+    wa: WhatsAppHarness, clock: ManualClock
+) -> None:
+    """The first part went as free text, the second was refused, and the window closed
+    before the retry: the rest goes as the template, without the first part again."""
+    await wa.onboard(DILNOZA)
+    first, second = render(LONG)
+    before = len(wa.sent_to(DILNOZA))
+    wa.twilio.fail_next(503, after=1)
+    await queue(wa, LONG, OutboxKind.PUSH)
+    await wa.app.sender.deliver_due()
+    clock.advance(timedelta(hours=25))
+    await wa.app.sender.deliver_due()
+
+    sent = wa.sent_to(DILNOZA)[before:]
+    assert sent[0]["Body"] == first
+    text, listing = second.split("\n\n")
+    assert variables(sent[1:]) == [f"{' '.join(text.split())} ({listing})"]
+
+
+async def test_a_message_that_goes_on_after_the_window_opened_skips_nothing(
+    wa: WhatsAppHarness, clock: ManualClock
+) -> None:
+    """The first template went, the second was refused, and the person wrote before the
+    retry: the rest goes as free text, and nothing of the message is left out (the free
+    part the first template carried a piece of goes whole)."""
+    await wa.onboard(DILNOZA, "3")
+    clock.advance(timedelta(hours=25))
+    message = OutgoingMessage("Пришлите копию договора. " * 80)
+    before = len(wa.sent_to(DILNOZA))
+    wa.twilio.fail_next(503, after=1)
+    await queue(wa, message, OutboxKind.PUSH)
+    await wa.app.sender.deliver_due()
+    [template] = wa.sent_to(DILNOZA)[before:]
+    await wa.say(DILNOZA, "меню")  # waits behind the message being retried
+    clock.advance(timedelta(seconds=10))
+    await wa.app.sender.deliver_due()
+
+    sent = wa.sent_to(DILNOZA)[before:]
+    assert sent[0] == template
+    bodies = [m["Body"] for m in sent[1:-1]]
+    assert bodies == render(message)
+    assert sent[-1]["Body"].startswith("Главное меню")
+
+
+async def test_a_body_is_measured_as_twilio_measures_it_an_emoji_counts_two(
+    wa: WhatsAppHarness,
+) -> None:
+    """1,599 characters, but 1,799 for Twilio (UTF-16: an emoji outside the basic plane
+    is two): one body was refused for good (21617) and the message lost."""
+    await wa.onboard(DILNOZA)
+    message = OutgoingMessage(("Salom 👋 " * 200).strip())
+    assert len(message.text) <= 1600 < utf16(message.text)
+    assert wa.app.whatsapp is not None
+    await wa.app.whatsapp.transport.send(DILNOZA, message)
+    bodies = [m["Body"] for m in wa.sent_to(DILNOZA)[-2:]]
+    assert all(utf16(body) <= 1600 for body in bodies)
+    assert " ".join(bodies).split() == message.text.split()
 
 
 async def test_a_timeout_is_a_temporary_failure(wa: WhatsAppHarness) -> None:

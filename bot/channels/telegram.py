@@ -49,6 +49,7 @@ from services.messages import MediaRef, OutgoingMessage, split_text
 from services.outbox import (
     DeliveryError,
     Pace,
+    Parts,
     Rejected,
     RetryAfter,
     TemporaryFailure,
@@ -354,35 +355,40 @@ async def send_composed(
     message_thread_id: int | None = None,
     caption_allowed: bool = True,
     pace: Pace = unpaced,
+    parts: Parts | None = None,
 ) -> Message | None:
     """A text with its files: the text as the first file's caption when it fits, else split
-    into messages before the files; the keyboard goes with the last message sent."""
+    into messages before the files; the keyboard goes with the last message sent. With
+    `parts`, the first `parts.accepted` of those messages are left out (Telegram took them
+    on an earlier attempt) and each one Telegram takes is counted there."""
+    if parts is None:
+        parts = Parts()
     files = list(files)
     caption = None
     if caption_allowed and files and files[0].takes_caption and text and len(text) <= CAPTION_LIMIT:
         caption, text = text, ""
-    parts = split_text(text, TEXT_LIMIT) if text else []
+    steps: list[str | FileToSend] = [*(split_text(text, TEXT_LIMIT) if text else []), *files]
+    first_file = len(steps) - len(files)
     sent = None
-    for index, part in enumerate(parts):
-        last = index == len(parts) - 1 and not files
+    for index, step in enumerate(steps):
+        if index < parts.accepted:
+            continue
+        markup = reply_markup if index == len(steps) - 1 else None
         await pace()
-        sent = await bot.send_message(
-            chat_id,
-            part,
-            reply_markup=reply_markup if last else None,
-            message_thread_id=message_thread_id,
-        )
-    for index, file in enumerate(files):
-        last = index == len(files) - 1
-        await pace()
-        sent = await send_file(
-            bot,
-            chat_id,
-            file,
-            caption=caption if index == 0 else None,
-            reply_markup=reply_markup if last else None,
-            message_thread_id=message_thread_id,
-        )
+        if isinstance(step, str):
+            sent = await bot.send_message(
+                chat_id, step, reply_markup=markup, message_thread_id=message_thread_id
+            )
+        else:
+            sent = await send_file(
+                bot,
+                chat_id,
+                step,
+                caption=caption if index == first_file else None,
+                reply_markup=markup,
+                message_thread_id=message_thread_id,
+            )
+        parts.accepted = index + 1
     return sent
 
 
@@ -395,10 +401,16 @@ class TelegramTransport:
     async def send(
         self, address: str, message: OutgoingMessage, pace: Pace = unpaced
     ) -> str | None:
+        return await self.send_parts(address, message, Parts(), pace)
+
+    async def send_parts(
+        self, address: str, message: OutgoingMessage, parts: Parts, pace: Pace = unpaced
+    ) -> str | None:
         """The text (split at Telegram's limit), then the file if any: a document made for
         the person, or a file relayed by its Telegram file_id (an operator's photo, with the
         text as its caption when it fits), or a place. The keyboard goes with the last of
-        them. Returns the last message's id."""
+        them. From the first message not yet taken (`parts`). Returns the last message's
+        id."""
         chat_id = int(address)
         files: list[FileToSend] = []
         if message.media is not None:
@@ -419,6 +431,7 @@ class TelegramTransport:
                 # a data export keeps its text apart from the file
                 caption_allowed=message.document is None,
                 pace=pace,
+                parts=parts,
             )
         except TelegramAPIError as error:
             raise delivery_error(error) from error

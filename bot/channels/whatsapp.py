@@ -3,9 +3,14 @@ Twilio messages.
 
 WhatsApp has no inline buttons for free-form messages, so choices are a numbered list under
 the text ("1 — …"), answered by number or by words (the engine resolves both). A body holds at
-most 1,600 characters: longer texts are split (at paragraph ends first), the list goes under
-the last part, or in a message of its own when it does not fit there; a line of the list is
-never split.
+most 1,600 characters as Twilio counts them (UTF-16 code units: an emoji is two): longer
+texts are split (at paragraph ends first), the list goes under the last part, or in a message
+of its own when it does not fit there; a line of the list is never split.
+
+A message refused midway (a 429 or a server error on its second part) goes on, when tried
+again, from what Twilio has not yet taken (services.outbox.Parts): its parts are counted in
+pieces of a template's variable, which a free-text part is a whole number of, so the count
+means the same whichever way the 24-hour window has turned since.
 
 WhatsApp allows free-form messages only within 24 hours of the person's last message (the
 customer-service window). Outside it a message goes as the approved template of the person's
@@ -60,6 +65,7 @@ from services.messages import Choice, OutgoingMessage, join_texts, split_text
 from services.outbox import (
     DeliveryError,
     Pace,
+    Parts,
     Rejected,
     RetryAfter,
     TemporaryFailure,
@@ -71,7 +77,7 @@ log = logging.getLogger(__name__)
 
 CHANNEL = "whatsapp"
 PREFIX = "whatsapp:"
-TEXT_LIMIT = 1600  # Twilio's limit for one message body
+TEXT_LIMIT = 1600  # Twilio's limit for one message body, in UTF-16 code units (see units)
 # A template's body may hold 1,024 characters in all; the rest is the template's own text.
 TEMPLATE_VARIABLE_LIMIT = 900
 WINDOW = timedelta(hours=24)
@@ -382,47 +388,102 @@ def choice_lines(choices: Sequence[Choice]) -> list[str]:
     return [f"{number} — {choice.label}" for number, choice in enumerate(choices, 1)]
 
 
-def render(message: OutgoingMessage, limit: int = TEXT_LIMIT) -> list[str]:
-    """The bodies to send: the text, split under `limit`, with the numbered list of choices
-    under the last part. A list that does not fit there goes in a message of its own (or,
-    longer than a message, starts under the text and continues), split only between its
-    lines: an option is never cut from its number."""
+def units(text: str) -> int:
+    """A text's length as Twilio counts it against its limits: UTF-16 code units, so an
+    emoji outside the basic plane (most of them) is two; every Uzbek and Russian letter is
+    one."""
+    return len(text.encode("utf-16-le")) // 2
+
+
+def _prefix_within(text: str, limit: int) -> int:
+    """How many characters of `text` fit in `limit` code units."""
+    used = 0
+    for index, character in enumerate(text):
+        used += 2 if ord(character) > 0xFFFF else 1
+        if used > limit:
+            return index
+    return len(text)
+
+
+def split_units(text: str, limit: int) -> list[str]:
+    """split_text with `limit` in code units (see units)."""
+    if units(text) <= limit:
+        return split_text(text, limit)
+    parts: list[str] = []
+    rest = text.lstrip()
+    while units(rest) > limit:
+        first = split_text(rest, _prefix_within(rest, limit))[0]
+        parts.append(first)
+        rest = rest[len(first) :].lstrip()
+    if rest:
+        parts.append(rest)
+    return parts
+
+
+def _one_line(text: str, lines: Sequence[str]) -> str:
+    squeezed = " ".join(" ".join(line.split()) for line in text.splitlines() if line.strip())
+    listing = "; ".join(" ".join(line.split()) for line in lines)
+    if squeezed and listing:
+        return f"{squeezed} ({listing})"
+    return squeezed or listing
+
+
+@dataclass(frozen=True)
+class Part:
+    """One message of what a message becomes on WhatsApp: a piece of the text and the lines
+    of the list under it, as free text (`body`) or as the template's variable on one line
+    (`pieces`: one or more, each within the variable's limit)."""
+
+    text: str
+    lines: tuple[str, ...]
+
+    @property
+    def body(self) -> str:
+        return join_texts([self.text, "\n".join(self.lines)])
+
+    @property
+    def pieces(self) -> list[str]:
+        return split_units(_one_line(self.text, self.lines), TEMPLATE_VARIABLE_LIMIT)
+
+
+def parts_of(message: OutgoingMessage, limit: int = TEXT_LIMIT) -> list[Part]:
+    """The message split under `limit`, with the numbered list of choices under the last
+    part. A list that does not fit there goes in a message of its own (or, longer than a
+    message, starts under the text and continues), split only between its lines: an
+    option is never cut from its number."""
     text = message.text.strip()
     lines = choice_lines(message.choices)
     listing = "\n".join(lines)
     whole = join_texts([text, listing])
-    if len(whole) <= limit:
-        return [whole] if whole else []
-    parts = split_text(text, limit) if text else []
+    if units(whole) <= limit:
+        return [Part(text, tuple(lines))] if whole else []
+    parts = [Part(piece, ()) for piece in split_units(text, limit)] if text else []
     if lines:
         under_text = bool(parts) and (
-            len(join_texts([parts[-1], listing])) <= limit or len(listing) > limit
+            units(join_texts([parts[-1].text, listing])) <= limit or units(listing) > limit
         )
-        body, separator = (parts.pop(), "\n\n") if under_text else ("", "")
+        body = parts.pop() if under_text else Part("", ())
         for line in lines:
             # a label longer than a message (none is) is the one thing split
-            for piece in split_text(line, limit) if len(line) > limit else [line]:
-                if body and len(body) + len(separator) + len(piece) > limit:
+            for piece in split_units(line, limit) if units(line) > limit else [line]:
+                longer = Part(body.text, (*body.lines, piece))
+                if body.body and units(longer.body) > limit:
                     parts.append(body)
-                    body, separator = "", ""
-                body = f"{body}{separator}{piece}"
-                separator = "\n"
+                    longer = Part("", (piece,))
+                body = longer
         parts.append(body)
-    return [part for part in parts if part]
+    return [part for part in parts if part.body]
+
+
+def render(message: OutgoingMessage, limit: int = TEXT_LIMIT) -> list[str]:
+    """The bodies to send as free text (see parts_of)."""
+    return [part.body for part in parts_of(message, limit)]
 
 
 def one_line(message: OutgoingMessage) -> str:
     """The text for a template variable: no line breaks, tabs or runs of spaces (WhatsApp
     refuses them there), choices after it in brackets."""
-    lines = (" ".join(line.split()) for line in message.text.splitlines())
-    text = " ".join(line for line in lines if line)
-    if message.choices:
-        listing = "; ".join(
-            f"{number} — {' '.join(choice.label.split())}"
-            for number, choice in enumerate(message.choices, 1)
-        )
-        text = f"{text} ({listing})" if text else listing
-    return text
+    return _one_line(message.text, choice_lines(message.choices))
 
 
 def delivery_error(error: TwilioException) -> DeliveryError:
@@ -528,39 +589,74 @@ class TwilioTransport:
     async def send(
         self, address: str, message: OutgoingMessage, pace: Pace = unpaced
     ) -> str | None:
+        return await self.send_parts(address, message, Parts(), pace)
+
+    async def send_parts(
+        self, address: str, message: OutgoingMessage, parts: Parts, pace: Pace = unpaced
+    ) -> str | None:
+        """Inside the window as free text, else as the template; from what Twilio has not
+        taken yet. `parts` counts pieces of the template's variable (Part.pieces): a
+        free-text part counts as many as it would be as the template, so the count holds
+        whichever way the window has turned since an earlier attempt. A free-text part of
+        which only some pieces went as the template goes whole: some repeated, nothing
+        left out."""
         recipient = await self.recipient(address)
         if message.document is not None:
             note = self._catalogs.translator(recipient.locale).gettext(NO_FILE_NOTE)
             message = OutgoingMessage(join_texts([message.text, note]), message.choices)
+        plan = parts_of(message)
         if not recipient.window_open:
-            return await self.send_template(address, recipient.locale, message, pace)
-        parts = render(message)
+            return await self._send_template(address, recipient.locale, plan, parts, pace)
         sid = None
-        for index, part in enumerate(parts):
-            try:
-                await pace()
-                sid = await self._create(address, body=part)
-            except _OutsideWindow:
-                rest = OutgoingMessage("\n\n".join(parts[index:]))
-                return await self.send_template(address, recipient.locale, rest, pace)
+        before = 0  # pieces of the parts before this one
+        for index, part in enumerate(plan):
+            after = before + len(part.pieces)
+            if after > parts.accepted:
+                try:
+                    await pace()
+                    sid = await self._create(address, body=part.body)
+                except _OutsideWindow:
+                    rest = plan[index:]
+                    return await self._send_template(
+                        address, recipient.locale, rest, parts, pace, before=before
+                    )
+                parts.accepted = after
+            before = after
         return sid
 
-    async def send_template(
-        self, address: str, locale: str, message: OutgoingMessage, pace: Pace = unpaced
-    ) -> str:
-        """The message as the locale's approved template, {{1}} = the text on one line
-        (several template messages when it is long)."""
+    async def _send_template(
+        self,
+        address: str,
+        locale: str,
+        plan: Sequence[Part],
+        parts: Parts,
+        pace: Pace,
+        *,
+        before: int = 0,
+    ) -> str | None:
+        """The parts as the locale's approved template, {{1}} = the text on one line: their
+        pieces not yet taken (`parts`; `before`: the pieces of the parts not in `plan`),
+        as many together as the variable holds (several template messages when long)."""
         content_sid = self._config.templates.get(locale)
         if content_sid is None:
             raise Rejected(
                 f"outside the 24-hour window and no template for {locale} "
                 f"({template_setting(locale)})"
             )
-        sid = ""
-        for chunk in split_text(one_line(message), TEMPLATE_VARIABLE_LIMIT):
-            variables = json.dumps({"1": chunk}, ensure_ascii=False)
+        pieces = [piece for part in plan for piece in part.pieces]
+        sid = None
+        start = max(parts.accepted - before, 0)
+        while start < len(pieces):
+            variable, end = pieces[start], start + 1
+            while end < len(pieces) and (
+                units(joined := f"{variable} {pieces[end]}") <= TEMPLATE_VARIABLE_LIMIT
+            ):
+                variable, end = joined, end + 1
+            variables = json.dumps({"1": variable}, ensure_ascii=False)
             await pace()
             sid = await self._create(address, content_sid=content_sid, content_variables=variables)
+            parts.accepted = before + end
+            start = end
         return sid
 
     async def send_in_window(self, address: str, message: OutgoingMessage) -> None:

@@ -28,11 +28,21 @@ class RecordingSession(BaseSession):
     def __init__(self) -> None:
         super().__init__()
         self.calls: list[Call] = []
-        self._failures: dict[str, deque[tuple[int, str, int | None]]] = defaultdict(deque)
+        # None: answer as usual
+        self._failures: dict[str, deque[tuple[int, str, int | None] | None]] = defaultdict(deque)
 
     def fail_next(
-        self, method: str, status: int, description: str, retry_after: int | None = None
+        self,
+        method: str,
+        status: int,
+        description: str,
+        retry_after: int | None = None,
+        *,
+        after: int = 0,
     ) -> None:
+        """The next call of `method` fails, once `after` more have been answered as usual (a
+        long text's second part, say)."""
+        self._failures[method].extend([None] * after)
         self._failures[method].append((status, description, retry_after))
 
     def sent_messages(self) -> list[Call]:
@@ -44,8 +54,9 @@ class RecordingSession(BaseSession):
         name = method.__api_method__
         params = self._as_sent(bot, method)
         self.calls.append(Call(name, params))
-        if self._failures[name]:
-            status, description, retry_after = self._failures[name].popleft()
+        failure = self._failures[name].popleft() if self._failures[name] else None
+        if failure is not None:
+            status, description, retry_after = failure
             body: dict[str, Any] = {"ok": False, "error_code": status, "description": description}
             if retry_after is not None:
                 body["parameters"] = {"retry_after": retry_after}

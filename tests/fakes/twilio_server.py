@@ -55,7 +55,7 @@ class FakeTwilio:
     media_requests: list[tuple[str, str, bool]] = field(default_factory=list)  # method, path, auth
     reject_credentials: bool = False
     base_url: str = ""
-    _failures: list[Failure] = field(default_factory=list)
+    _failures: list[Failure | None] = field(default_factory=list)  # None: answer as usual
     _media: dict[str, MediaFile] = field(default_factory=dict)
     _runner: web.AppRunner | None = None
     _counter: "itertools.count[int]" = field(default_factory=lambda: itertools.count(1))
@@ -83,9 +83,12 @@ class FakeTwilio:
 
     # -- scripting --------------------------------------------------------------------------
 
-    def fail_next(self, status: int, code: int | None = None, *, times: int = 1) -> None:
-        """The next `times` message creations are refused with this HTTP status and code."""
-        self._failures += [Failure(status, code) for _ in range(times)]
+    def fail_next(
+        self, status: int, code: int | None = None, *, times: int = 1, after: int = 0
+    ) -> None:
+        """The next `times` message creations are refused with this HTTP status and code,
+        once `after` more have been accepted (a long text's second part, say)."""
+        self._failures += [None] * after + [Failure(status, code) for _ in range(times)]
 
     def delay_next(self, seconds: float) -> None:
         """The next creation answers only after `seconds` (and then with a 503)."""
@@ -158,8 +161,8 @@ class FakeTwilio:
         if not self._authorised(request):
             return self._error(401, 20003, "Authenticate")
         form = {key: str(value) for key, value in (await request.post()).items()}
-        if self._failures:
-            failure = self._failures.pop(0)
+        failure = self._failures.pop(0) if self._failures else None
+        if failure is not None:
             if failure.delay:
                 await asyncio.sleep(failure.delay)
             return self._error(failure.status, failure.code, "Scripted failure")
@@ -167,7 +170,8 @@ class FakeTwilio:
             return self._error(400, 21211, "Invalid 'To' Phone Number")
         if not form.get("Body") and not form.get("ContentSid"):
             return self._error(400, 21619, "A text message body or media urls must be specified")
-        if len(form.get("Body", "")) > 1600:
+        # Twilio counts UTF-16 code units (UCS-2, as its SMS encoding): an emoji is two.
+        if len(form.get("Body", "").encode("utf-16-le")) // 2 > 1600:
             return self._error(400, 21617, "The concatenated message body exceeds 1600 characters")
         sid = f"SM{next(self._counter):032x}"
         self.sent.append({**form, "Sid": sid})
