@@ -19,7 +19,7 @@ from aiogram.types import BufferedInputFile
 from sqlalchemy import select, update
 
 from bot.app import Application, build_application
-from bot.channels.staff import GroupRateLimiter
+from bot.channels.staff import SURPLUS_TOPIC_NOTE, GroupRateLimiter
 from bot.channels.staff_router import STAFF_COMMANDS, publish_staff_commands
 from bot.channels.telegram import publish_command_menu
 from bot.settings import SettingsError, load_settings
@@ -37,10 +37,12 @@ from models import (
     ThreadStatus,
 )
 from models.outbox import OutboxStatus
-from services import appeals, checkins, help_cases, registrations
+from services import appeals, checkins, help_cases, outbox, registrations
 from services.appeals import STATUS_LABELS as APPEAL_STATUS_LABELS
 from services.clock import ManualClock
 from services.countries import country_name
+from services.messages import OutgoingMessage
+from services.staff import GENERAL, STAFF_CHANNEL
 from tests.conftest import TEST_TOKEN, SettingsFactory
 from tests.fakes import telegram_updates as tg
 from tests.fakes.telegram_session import Call, RecordingSession
@@ -90,8 +92,8 @@ def _user(user_id: int) -> dict[str, Any]:
     return {"id": user_id, "is_bot": False, "first_name": f"User{user_id}"}
 
 
-def _group() -> dict[str, Any]:
-    return {"id": STAFF_CHAT, "type": "supergroup", "title": "Staff", "is_forum": True}
+def _group(forum: bool = True) -> dict[str, Any]:
+    return {"id": STAFF_CHAT, "type": "supergroup", "title": "Staff", "is_forum": forum}
 
 
 def topic_creation(topic: int) -> dict[str, Any]:
@@ -113,13 +115,15 @@ def posted(
     text: str | None = None,
     *,
     reply_to: dict[str, Any] | None = None,
+    forum: bool = True,
     **content: Any,
 ) -> dict[str, Any]:
-    """A message in the staff group: in a case's topic, or in the general topic (None)."""
+    """A message in the staff group: in a case's topic, or in the general topic (None); in a
+    group without topics (`forum` False), always the latter."""
     body: dict[str, Any] = {
         "message_id": next(_ids),
         "from": _user(user_id),
-        "chat": _group(),
+        "chat": _group(forum),
         "date": int(time.time()),
         **content,
     }
@@ -179,6 +183,55 @@ async def desk_app(
 @pytest.fixture
 def desk(desk_app: Application) -> TelegramHarness:
     return TelegramHarness(desk_app)
+
+
+class SlowTopicsSession(StaffRecordingSession):
+    """createForumTopic waits until the test lets Telegram answer (`answer`); `asked` tells
+    that the bot is waiting."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.asked = asyncio.Event()
+        self.answer = asyncio.Event()
+
+    async def make_request(
+        self,
+        bot: Bot,
+        method: TelegramMethod[TelegramType],
+        timeout: int | None = None,  # noqa: ASYNC109 (aiogram's signature)
+    ) -> TelegramType:
+        if method.__api_method__ == "createForumTopic":
+            self.asked.set()
+            await self.answer.wait()
+        return await super().make_request(bot, method, timeout)
+
+
+@pytest.fixture
+async def slow_topics(
+    make_settings: SettingsFactory, clock: ManualClock
+) -> AsyncIterator[tuple[TelegramHarness, SlowTopicsSession]]:
+    session = SlowTopicsSession()
+    app = build_application(
+        make_settings(operator_chat_id=STAFF_CHAT), clock=clock, telegram_session=session
+    )
+    try:
+        yield TelegramHarness(app), session
+    finally:
+        session.answer.set()  # nothing is left waiting for Telegram
+        await app.close()
+
+
+async def case_waiting_for_its_topic(
+    desk: TelegramHarness, session: SlowTopicsSession
+) -> tuple[CaseThread, "asyncio.Task[int]"]:
+    """Alice says she is in danger; the sender is asking Telegram for the case's topic."""
+    await desk.onboard(ALICE, "ru")
+    await desk.tap(ALICE, "help")
+    await desk.dispatcher.feed_raw_update(desk.bot, tg.button(ALICE, "danger"))
+    sending = asyncio.create_task(desk.app.sender.deliver_due())
+    await asyncio.wait_for(session.asked.wait(), 10)
+    [thread] = await threads(desk.app)
+    return thread, sending
 
 
 def staff_session(desk: TelegramHarness) -> StaffRecordingSession:
@@ -404,6 +457,80 @@ async def test_two_senders_make_one_topic_for_a_case(desk: TelegramHarness) -> N
     assert case.urgent
 
 
+async def test_making_a_topic_holds_up_no_one_while_telegram_answers(
+    slow_topics: tuple[TelegramHarness, SlowTopicsSession],
+) -> None:
+    """Telegram may take seconds to make a topic. Meanwhile another person, the person of
+    the case and an operator taking the case are all handled: no transaction waits for
+    Telegram (SQLite has one writer; on PostgreSQL the thread's row was locked)."""
+    desk, session = slow_topics
+    app = desk.app
+    await desk.onboard(BOB, "ru")
+    operator = await add_operator(app, OPERATOR, "Dilshod")
+    thread, sending = await case_waiting_for_its_topic(desk, session)
+
+    meanwhile = asyncio.gather(
+        desk.dispatcher.feed_raw_update(desk.bot, tg.message(BOB, "меню")),
+        desk.dispatcher.feed_raw_update(desk.bot, tg.message(ALICE, "Я в подвале")),
+        desk.dispatcher.feed_raw_update(
+            desk.bot, tapped(OPERATOR, f"desk:claim:{thread.id}", None)
+        ),
+    )
+    await asyncio.wait_for(meanwhile, 10)
+
+    assert not sending.done()  # Telegram has not answered yet
+    assert (await thread_of(app, thread.id)).claimed_by == operator.id
+    session.answer.set()
+    await sending
+    await app.sender.deliver_due()
+    assert desk.last_message(BOB)["text"].startswith("Главное меню")
+    [created] = desk.calls("createForumTopic")
+    topic = (await thread_of(app, thread.id)).topic_id
+    assert topic is not None
+    assert [topic_of(p) for p in in_group(desk)] == [topic] * len(in_group(desk))
+    assert in_group(desk)[0]["text"].startswith(created.params["name"])  # the header first
+    assert any(text.endswith("Я в подвале") for text in texts_in(desk, topic))
+
+
+@pytest.mark.parametrize("may_delete", [True, False])
+async def test_a_topic_recorded_meanwhile_by_another_process_is_kept_and_ours_goes(
+    slow_topics: tuple[TelegramHarness, SlowTopicsSession], may_delete: bool
+) -> None:
+    """Two processes may make a topic for one case (a sender's claim ran out while Telegram
+    was slow): the first recorded is the case's; the other is deleted, or — where the bot may
+    not delete messages — says it is not used, points to the case's topic, and is closed."""
+    desk, session = slow_topics
+    app = desk.app
+    thread, sending = await case_waiting_for_its_topic(desk, session)
+    if not may_delete:
+        session.fail_next("deleteForumTopic", 400, "Bad Request: not enough rights")
+
+    async with asyncio.timeout(10), app.db.transaction() as other:  # the other process
+        await other.execute(
+            update(CaseThread)
+            .where(CaseThread.id == thread.id)
+            .values(topic_id=4242, topic_chat_id=STAFF_CHAT, topic_name_shown=thread.topic_name)
+        )
+    session.answer.set()
+    await sending
+
+    [deleted] = desk.calls("deleteForumTopic")
+    surplus = int(deleted.params["message_thread_id"])
+    assert surplus != 4242
+    assert (await thread_of(app, thread.id)).topic_id == 4242
+    [header] = in_topic(desk, 4242)
+    assert header["text"].startswith(thread.topic_name)
+    if may_delete:
+        assert in_topic(desk, surplus) == []
+        assert desk.calls("closeForumTopic") == []
+    else:
+        [note] = in_topic(desk, surplus)
+        link = "https://t.me/c/1234567890/4242"  # the case's topic
+        assert note["text"] == f"⚠️ {t(app, SURPLUS_TOPIC_NOTE)}\n{link}"
+        [closed] = desk.calls("closeForumTopic")
+        assert int(closed.params["message_thread_id"]) == surplus
+
+
 # -- operators write in the topic -----------------------------------------------------------
 
 
@@ -556,15 +683,75 @@ async def test_anyone_who_is_not_an_active_operator_is_ignored_and_recorded(
     assert [row.thread_id for row in rows] == [thread.id, None, thread.id, thread.id]
 
 
-async def test_talk_in_the_general_topic_is_not_the_bots_business(desk: TelegramHarness) -> None:
+GENERAL_HINT = (
+    "Messages in the general topic are not sent to anyone. To answer a person, write in the "
+    "topic of their case ({queue} lists the open cases), or, for a case without a topic, reply "
+    "to its message here that starts with «📁»."
+)
+NOT_A_CASE_HINT = (
+    "This topic is not a case's topic: messages written here are not sent to anyone. To answer "
+    "a person, write in the topic of their case ({queue} lists the open cases)."
+)
+NO_TOPICS_HINT = (
+    "Messages here are not sent to anyone. To answer a person, reply to the bot's message about "
+    "their case (it starts with «📁»); a command sent as such a reply acts on that case. With "
+    "Topics turned on in the group's settings, each case gets a topic of its own."
+)
+
+
+async def test_an_operator_writing_in_the_general_topic_is_told_once_an_hour_nobody_reads_it(
+    desk: TelegramHarness, clock: ManualClock
+) -> None:
+    """Talk in the general topic reaches no person: the operator is told how to answer one,
+    once an hour (the hint stays in view above), not for a private note, nor for a command,
+    which answers for itself, nor to someone who is not an operator."""
+    app = desk.app
     await open_case(desk)
-    await add_operator(desk.app, OPERATOR, "Dilshod")
-    calls, outbox = len(desk.session.calls), len(await desk.outbox_rows())
+    await add_operator(app, OPERATOR, "Dilshod")
+    hint = "ℹ️ " + t(app, GENERAL_HINT).format(queue="/queue")
+    before = len(texts_in(desk, None))
 
-    await post(desk, OPERATOR, None, "Коллеги, кто сегодня дежурит?")
+    await post(desk, OPERATOR, None, "/queue")
+    await post(desk, STRANGER, None, "Здравствуйте")
+    await post(desk, OPERATOR, None, "! для себя")
+    assert hint not in texts_in(desk, None)
+    await post(desk, OPERATOR, None, "Здравствуйте! Где Вы сейчас находитесь?")
+    await post(desk, OPERATOR, None, "Алло?")
+    await post(desk, SECOND, None, "Коллеги, кто сегодня дежурит?")  # not an operator
+    clock.advance(timedelta(minutes=59))
+    await post(desk, OPERATOR, None, "Кто-нибудь?")
 
-    assert len(desk.session.calls) == calls
-    assert len(await desk.outbox_rows()) == outbox
+    said = texts_in(desk, None)[before:]
+    queue = t(app, "Open cases: {count}. Urgent first, then the longest waiting.")
+    assert said[0].startswith(queue.format(count=1))
+    assert said[1:] == [hint]
+    clock.advance(timedelta(minutes=1))
+    await post(desk, OPERATOR, None, "Кто-нибудь?")
+    assert texts_in(desk, None)[before:] == [said[0], hint, hint]
+
+
+async def test_a_topic_that_is_no_cases_answers_who_writes_there(
+    desk: TelegramHarness, clock: ManualClock
+) -> None:
+    """A topic no case knows — made by hand, or left by a crash between Telegram making a
+    case's topic and the bot recording it — is said to reach no one, in that topic."""
+    app = desk.app
+    await open_case(desk)
+    await add_operator(app, OPERATOR, "Dilshod")
+    orphan = 777
+
+    await post(desk, OPERATOR, orphan, "Здравствуйте! Где Вы сейчас находитесь?")
+    await post(desk, OPERATOR, orphan, "Алло?")
+    await post(desk, OPERATOR, orphan, "/claim")
+
+    assert texts_in(desk, orphan) == [
+        "ℹ️ " + t(app, NOT_A_CASE_HINT).format(queue="/queue"),
+        t(app, "Please send this command in the topic of a case."),
+    ]
+    assert await audit(app) == [("person", "opened", "help:passport_taken")]
+    clock.advance(timedelta(hours=1))
+    await post(desk, OPERATOR, orphan, "Алло?")
+    assert len(texts_in(desk, orphan)) == 3
 
 
 async def test_a_redelivered_operator_message_is_relayed_once(desk: TelegramHarness) -> None:
@@ -1122,6 +1309,58 @@ async def test_without_topics_cases_still_reach_the_general_topic(desk: Telegram
     assert texts_in(desk, topic) == ["👤 Русский\nАлло"]
 
 
+async def test_without_topics_a_reply_to_a_cases_message_acts_on_that_case(
+    desk: TelegramHarness,
+) -> None:
+    """In a group without topics every case's message names the case (📁 and its number):
+    an operator's reply to one is relayed to that case's person, and a command sent as a
+    reply acts on that case. Anything else written there is told to reach no one."""
+    app = desk.app
+    for _ in range(10):
+        staff_session(desk).fail_in_group(
+            "createForumTopic", 400, "Bad Request: the chat is not a forum"
+        )
+    thread = await open_case(desk)
+    operator = await add_operator(app, OPERATOR, "Dilshod")
+    [header] = texts_in(desk, None)
+    assert header.startswith(f"📁 {thread.topic_name}\n")
+
+    def from_the_bot(text: str) -> dict[str, Any]:
+        return {
+            "message_id": next(_ids),
+            "from": {"id": desk.bot.id, "is_bot": True, "first_name": "Vatandosh"},
+            "chat": _group(forum=False),
+            "date": int(time.time()),
+            "text": text,
+        }
+
+    async def reply(text: str, to: str = header, user: int = OPERATOR) -> None:
+        await desk.feed(posted(user, None, text, reply_to=from_the_bot(to), forum=False))
+
+    await reply("Здравствуйте! Где Вы сейчас находитесь?")
+    answer = "Оператор консульства:\nЗдравствуйте! Где Вы сейчас находитесь?"
+    assert to_person(desk, ALICE)[-1] == answer
+    assert (await thread_of(app, thread.id)).claimed_by == operator.id
+
+    await post(desk, OPERATOR, None, "/close", forum=False)  # not a reply: which case?
+    assert texts_in(desk, None)[-1] == t(
+        app,
+        "Please send this command as a reply to the bot's message about the case (it starts "
+        "with «📁»).",
+    )
+    await reply("Коллеги, кто дежурит?", to="Open cases: 1.")  # not a case's message
+    await post(desk, OPERATOR, None, "Алло?", forum=False)
+    hint = "ℹ️ " + t(app, NO_TOPICS_HINT)
+    assert texts_in(desk, None)[-1] == hint
+    assert texts_in(desk, None).count(hint) == 1
+    await reply("Ответ", to=f"📁 {thread.topic_name}", user=STRANGER)  # not an operator
+    assert "Оператор консульства:\nОтвет" not in to_person(desk, ALICE)
+
+    await reply("/close Паспорт вернули")
+    assert (await thread_of(app, thread.id)).status == ThreadStatus.CLOSED
+    assert [a[1] for a in await audit(app)][-3:] == ["replied", "ignored_non_operator", "closed"]
+
+
 async def test_telegrams_flood_control_postpones_the_group_in_order(
     desk: TelegramHarness, clock: ManualClock
 ) -> None:
@@ -1336,3 +1575,23 @@ async def test_topics_recorded_without_their_group_are_the_groups_until_another_
     assert moved.topic_chat_id == NEW_STAFF_CHAT
     assert moved.topic_id is not None
     assert texts_in_new_group(after, moved.topic_id) == ["👤 Русский\nЕсть новости?"]
+
+
+async def test_a_long_message_to_the_group_refused_midway_goes_on_from_the_part_not_yet_sent(
+    desk: TelegramHarness, clock: ManualClock
+) -> None:
+    """Telegram took the first part of a long message into the group and refused the second:
+    the retry sends the second and the third, not the first again (outbox.parts_sent)."""
+    app = desk.app
+    paragraphs = [f"Paragraph {n}: " + " ".join(["word"] * 700) for n in range(3)]
+    async with app.db.transaction() as session:
+        outbox.enqueue(
+            session, app.cipher, person_id=None, channel=STAFF_CHANNEL, address=GENERAL,
+            messages=[OutgoingMessage("\n\n".join(paragraphs))], now=app.clock.now(),
+        )  # fmt: skip
+    desk.session.fail_next("sendMessage", 502, "Bad Gateway", after=1)
+    assert await app.sender.deliver_due() == 0
+    clock.advance(timedelta(seconds=5))
+    assert await app.sender.deliver_due() == 1
+    tried = [params["text"] for params in in_group(desk)]
+    assert tried == [paragraphs[0], paragraphs[1], paragraphs[1], paragraphs[2]]  # 2nd refused

@@ -11,10 +11,14 @@ In a case's topic:
 - the buttons under the case's first message: take, release, close (with a confirmation).
 Anywhere: /queue (open cases, urgent first, then the longest waiting) and /help.
 
+In the general topic, a reply to the bot's message of a case (where it has no topic, each
+of the case's messages starts with 📁 and its number) counts as written in the case's topic.
+
 Only listed, active operators act: anyone else is ignored without a reply, and the attempt is
-logged and recorded (Action.IGNORED). Messages in the general topic that are not commands
-are not the bot's business. Everything is logged with ids only; replies to operators go
-through the outbox in the staff group's language.
+logged and recorded (Action.IGNORED). An operator who writes where nobody reads it (the
+general topic, or a topic that is no case's: one made by hand, or one whose recording a crash
+prevented) is told so, at most once an hour for each such place. Everything is logged with ids
+only; replies to operators go through the outbox in the staff group's language.
 """
 
 import logging
@@ -32,7 +36,7 @@ from aiogram.types import BotCommand, BotCommandScopeChat, CallbackQuery, Messag
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.channels.staff import CHANNEL, Fetcher, file_for
+from bot.channels.staff import CASE_MARK, CHANNEL, Fetcher, file_for, link_to, topic_address
 from bot.channels.telegram import FileToSend, send_composed
 from bot.keyed_lock import KeyedLock
 from handlers.registration import (
@@ -43,8 +47,10 @@ from handlers.registration import (
     SEX_LABELS,
 )
 from models import (
+    Appeal,
     AppealStatus,
     CaseThread,
+    HelpCase,
     Operator,
     OperatorRole,
     Person,
@@ -62,6 +68,7 @@ from services.canned import CannedLibrary
 from services.clock import Clock
 from services.countries import country_name
 from services.crypto import DataCipher
+from services.flood import take_flood_notice
 from services.i18n import LOCALES, N_, Translator
 from services.inbound import is_first_delivery
 from services.log_safety import failure_summary
@@ -125,6 +132,11 @@ STATUSES = {
 }
 NEEDS_TEXT = {AppealStatus.NEEDS_INFO, AppealStatus.ANSWERED, AppealStatus.REJECTED}
 STATUS_EXAMPLE = "/status needs_info …"
+# How often an operator who writes where nobody reads it is told so, in each such place: once
+# an hour, between all processes (the flood guard's notices; housekeeping forgets them after
+# an hour).
+UNREAD_HINT_EVERY = timedelta(hours=1)
+UNREAD_HINT_KEY = "staff-unread"
 
 
 @dataclass
@@ -166,12 +178,12 @@ class Turn:
     private: list[tuple[str, list[MediaRef]]] = field(default_factory=list)
 
 
-def link_to(chat_id: int, topic_id: int | None) -> str | None:
-    """A link that opens a topic of a supergroup (for its members)."""
-    internal = str(chat_id).removeprefix("-100")
-    if topic_id is None or internal == str(chat_id):
-        return None
-    return f"https://t.me/c/{internal}/{topic_id}"
+def _address(thread: CaseThread | None, topic: int | None) -> str:
+    """Where the answers of a turn go: the case's topic; else the topic that is no case's
+    where the operator wrote; else the general topic."""
+    if thread is not None:
+        return thread_address(thread.id)
+    return topic_address(topic) if topic is not None else GENERAL
 
 
 def _is_topic_creation(message: Message | None, topic_id: int | None) -> bool:
@@ -207,7 +219,8 @@ class StaffDeskHandlers:
             return
         topic = message.message_thread_id if message.is_topic_message else None
         ref = f"e:{message.chat.id}:{message.message_id}:{message.edit_date or 0}"
-        async with self._turn(message.from_user.id, topic, ref, "edit") as turn:
+        replied = message.reply_to_message
+        async with self._turn(message.from_user.id, topic, ref, "edit", replied=replied) as turn:
             text = (message.text or message.caption or "").lstrip()
             if turn is not None and turn.thread is not None and not text.startswith(NOTE_MARKER):
                 self._say(
@@ -249,11 +262,19 @@ class StaffDeskHandlers:
 
     @asynccontextmanager
     async def _turn(
-        self, user_id: int, topic: int | None, ref: str, what: str, *, thread_id: int | None = None
+        self,
+        user_id: int,
+        topic: int | None,
+        ref: str,
+        what: str,
+        *,
+        thread_id: int | None = None,
+        replied: Message | None = None,
     ) -> AsyncIterator[Turn | None]:
-        """One turn: the transaction, the redelivery check, the case, the operator — or the
-        record of an ignored attempt (None: nothing to do). After the commit the sender is
-        woken and private messages go out."""
+        """One turn: the transaction, the redelivery check, the case (of the button, of the
+        topic, or — in the general topic — of the bot's message `replied` to), the operator —
+        or the record of an ignored attempt (None: nothing to do). After the commit the
+        sender is woken and private messages go out."""
         group = self.group
         now = group.clock.now()
         async with group.db.transaction() as session:
@@ -265,6 +286,8 @@ class StaffDeskHandlers:
                 thread = await session.get(CaseThread, thread_id)
             elif topic is not None:
                 thread = await staff.thread_by_topic(session, group.chat_id, topic)
+            elif replied is not None:
+                thread = await self._case_replied_to(session, replied)
             operator = await staff.operator_by_telegram_id(session, user_id)
             if operator is None:
                 staff.audit(
@@ -280,8 +303,7 @@ class StaffDeskHandlers:
                 )
                 yield None
                 return
-            address = thread_address(thread.id) if thread is not None else GENERAL
-            turn = Turn(session, operator, thread, now, address)
+            turn = Turn(session, operator, thread, now, _address(thread, topic))
             yield turn
         if turn.said:
             group.on_enqueued()
@@ -293,8 +315,9 @@ class StaffDeskHandlers:
         command = _COMMAND.match(message.text or "")
         what = f"command:{command.group(1).lower()[:16]}" if command else "message"
         ref = f"m:{message.chat.id}:{message.message_id}"
+        replied = message.reply_to_message if topic is None else None
         try:
-            async with self._turn(message.from_user.id, topic, ref, what) as turn:
+            async with self._turn(message.from_user.id, topic, ref, what, replied=replied) as turn:
                 if turn is None:
                     return
                 if command is not None:
@@ -302,10 +325,68 @@ class StaffDeskHandlers:
                     await self._command(turn, name, args, message)
                 elif turn.thread is not None:
                     await self._relay(turn, message)
-                # else: talk in the general topic (or a topic that is not a case): not ours
+                else:
+                    await self._nobody_reads(turn, message, topic)
         except Exception as error:
             log.error("staff message failed: %s", failure_summary(error))
             await self._sorry(topic)
+
+    async def _case_replied_to(self, session: AsyncSession, replied: Message) -> CaseThread | None:
+        """The case of the bot's message an operator replied to in the general topic: its
+        first line is the case's name (📁, then its number), as the staff channel sends a
+        case's messages where it has no topic. Only the first message of a long text, or a
+        file with its caption, carries the name."""
+        if replied.from_user is None or replied.from_user.id != self.group.bot.id:
+            return None
+        first_line = (replied.text or replied.caption or "").partition("\n")[0]
+        if not first_line.startswith(CASE_MARK):
+            return None
+        reference = first_line.removeprefix(CASE_MARK).strip().partition(" ")[0]
+        if not reference:
+            return None
+        thread = await session.scalar(
+            select(CaseThread)
+            .join(HelpCase, HelpCase.id == CaseThread.help_case_id)
+            .where(HelpCase.reference == reference)
+        )
+        return thread or await session.scalar(
+            select(CaseThread)
+            .join(Appeal, Appeal.id == CaseThread.appeal_id)
+            .where(Appeal.reference == reference)
+        )
+
+    async def _nobody_reads(self, turn: Turn, message: Message, topic: int | None) -> None:
+        """An operator wrote where nobody reads it: the general topic, or a topic that is no
+        case's. They are told how to reach a person, once an hour in each such place (the
+        hint stays in view above), not for a private note («!»)."""
+        if (message.text or message.caption or "").lstrip().startswith(NOTE_MARKER):
+            return
+        place = f"{self.group.chat_id}:{topic if topic is not None else GENERAL}"
+        if not await take_flood_notice(
+            turn.session, self.group.cipher, UNREAD_HINT_KEY, place, turn.now, UNREAD_HINT_EVERY
+        ):
+            return
+        t, queue = self.t, "/queue"
+        if topic is not None:
+            hint = t.gettext(
+                "This topic is not a case's topic: messages written here are not sent to "
+                "anyone. To answer a person, write in the topic of their case ({queue} lists "
+                "the open cases)."
+            ).format(queue=queue)
+        elif message.chat.is_forum:
+            hint = t.gettext(
+                "Messages in the general topic are not sent to anyone. To answer a person, "
+                "write in the topic of their case ({queue} lists the open cases), or, for a "
+                "case without a topic, reply to its message here that starts with «📁»."
+            ).format(queue=queue)
+        else:
+            hint = t.gettext(
+                "Messages here are not sent to anyone. To answer a person, reply to the bot's "
+                "message about their case (it starts with «📁»); a command sent as such a "
+                "reply acts on that case. With Topics turned on in the group's settings, each "
+                "case gets a topic of its own."
+            )
+        self._say(turn, "ℹ️ " + hint)
 
     def _say(self, turn: Turn, text: str, choices: tuple[Choice, ...] = ()) -> None:
         staff.to_staff(
@@ -328,12 +409,11 @@ class StaffDeskHandlers:
             async with self.group.db.transaction() as session:
                 chat_id = self.group.chat_id
                 thread = await staff.thread_by_topic(session, chat_id, topic) if topic else None
-                address = thread_address(thread.id) if thread else GENERAL
                 staff.to_staff(
                     session,
                     self.group.cipher,
                     self.group.desk,
-                    address,
+                    _address(thread, topic),
                     [OutgoingMessage("⚠️ " + self._sorry_text())],
                     self.group.clock.now(),
                 )
@@ -472,7 +552,16 @@ class StaffDeskHandlers:
             )
             return
         if turn.thread is None:
-            self._say(turn, self.t.gettext("Please send this command in the topic of a case."))
+            if message.chat.is_forum:
+                self._say(turn, self.t.gettext("Please send this command in the topic of a case."))
+            else:
+                self._say(
+                    turn,
+                    self.t.gettext(
+                        "Please send this command as a reply to the bot's message about the case "
+                        "(it starts with «📁»)."
+                    ),
+                )
             return
         said = await action(turn, args, message)
         if said is not None:
