@@ -30,19 +30,27 @@ What it counts, and from what:
 - Survey results (`survey_answer` via services.broadcasts.answer_counts): people per question
   and option, texts in the report's locale.
 
-Privacy: every count below `SMALL` (5) is the string "<5" — in every format, so nobody can be
-singled out — and percentiles are left out (None) for groups with fewer than `SMALL` values.
-No names, numbers or texts written by people are read: only clear statistical columns.
+Privacy (`suppress`): every count below `SMALL` (5) is the string "<5" — in every format, so
+nobody can be singled out — and percentiles are left out (None) for groups with fewer than
+`SMALL` values. Many counts add up to others the report also shows (a country's cities and its
+sexes count the same people; a category's appeals and its cases in the response times; the
+check-ins asked and their outcomes; a broadcast's recipients and what became of them), so a
+"<5" could be worked out by subtraction: counts of 5 or more are hidden too, as "…", until no
+hidden count other than 0 can be. Rows of hidden counts follow the shown ones in the order of
+their names, never of their counts. No names, numbers or texts written by people are read:
+only clear statistical columns. Reports for overlapping periods or for one country and all of
+them can still be subtracted from one another: whoever receives several must be trusted.
 
 Counting is done in SQL (GROUP BY); the only values fetched row by row are the durations for
 the percentiles (one number per thread, with its category and country) and the broadcast rows.
 """
 
-from collections import defaultdict
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+import asyncio
+from collections import defaultdict, deque
+from collections.abc import Hashable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, time, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import ColumnElement, and_, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -64,12 +72,17 @@ from services.i18n import N_
 
 SMALL = 5
 SUPPRESSED = "<5"
+WITHHELD = "…"  # a count of SMALL or more, hidden so that no "<5" can be worked out
 ESCALATED = "escalated"  # scheduler/sla.py's audit action
 REPLIED = "replied"  # services.staff.Action.REPLIED
 STATUS = "status"  # services.staff.Action.STATUS
 ANSWERED_DETAIL = "status=answered"
 
 Cell = int | float | str | None
+K = TypeVar("K", bound=Hashable)
+# Two groups of counts that add up to the same number, as every reader can tell.
+Balance = tuple[Sequence[K], Sequence[K]]
+UNBOUNDED = 10**9  # what the audit assumes a "…" may be at most
 
 
 @dataclass(frozen=True)
@@ -163,8 +176,168 @@ MEASURES: dict[str, str] = {
 
 
 def masked(number: int) -> int | str:
-    """A count as shown: "<5" under SMALL, so nobody can be singled out."""
+    """A count as shown on its own: "<5" under SMALL, so nobody can be singled out."""
     return number if number >= SMALL else SUPPRESSED
+
+
+def suppress(
+    counts: Mapping[K, int],
+    balances: Iterable[Balance[K]],
+    floors: Mapping[K, int] | None = None,
+) -> dict[K, int | str]:
+    """Every count as shown: under SMALL "<5" (`masked`); then, while a hidden count other
+    than 0 can be worked out from the `balances` and what the markers say ("<5" is 0…4, or
+    `floors` (1)…4 for a row that exists only because someone is in it; "…" is at least
+    SMALL), the smallest shown count of a balance it is in becomes WITHHELD "…" (secondary
+    suppression). A hidden count is safe once some other solution of every balance is
+    found in which it has another value (`_other_solution`). A balance the counts do not
+    keep (a broadcast still being sent) tells nothing exact and is left out; the same
+    figure twice (a balance of one count with one count) is hidden or shown together. A 0
+    may be worked out: a GROUP BY table shows its zeros anyway, by having no row."""
+    order = {key: index for index, key in enumerate(counts)}
+    kept = [
+        (left, right)
+        for left, right in balances
+        if sum(counts[key] for key in left) == sum(counts[key] for key in right)
+    ]
+    same = {key: key for key in counts}
+
+    def first(key: K) -> K:
+        while same[key] != key:
+            key = same[key]
+        return key
+
+    for left, right in kept:
+        if len(left) == len(right) == 1 and first(left[0]) != first(right[0]):
+            one, other = sorted((first(left[0]), first(right[0])), key=order.__getitem__)
+            same[other] = one
+    least: dict[K, int] = defaultdict(int)
+    for key, floor in (floors or {}).items():
+        least[first(key)] = max(least[first(key)], floor)
+    equations: list[dict[K, int]] = []
+    for left, right in kept:
+        terms: dict[K, int] = defaultdict(int)
+        for sign, side in ((1, left), (-1, right)):
+            for key in side:
+                terms[first(key)] += sign
+        if terms := {key: a for key, a in terms.items() if a}:
+            equations.append(terms)
+    around: dict[K, list[tuple[int, int]]] = defaultdict(list)  # (equation, coefficient)
+    for index, terms in enumerate(equations):
+        for key, a in terms.items():
+            around[key].append((index, a))
+    shown = {key: masked(counts[key]) for key in counts if first(key) == key}
+    safe: set[K] = set()  # another value of theirs is known to solve everything
+    hopeless: set[K] = set()
+    while True:
+        bounds = {
+            key: (least[key], SMALL - 1) if marker == SUPPRESSED else (SMALL, UNBOUNDED)
+            for key, marker in shown.items()
+            if isinstance(marker, str)
+        }
+        pinned = []
+        for key in bounds:
+            if key in safe or key in hopeless or not counts[key]:
+                continue
+            if changed := _other_solution(key, counts, bounds, equations, around):
+                safe |= changed
+            else:
+                pinned.append(key)
+        if not pinned:
+            return {key: shown[first(key)] for key in counts}
+        covered: set[int] = set()  # equations given a "…" in this round: checked again first
+        # A "…" that can be worked out protects nothing: cover it first.
+        for leak in sorted(pinned, key=lambda key: (shown[key] != WITHHELD, order[key])):
+            if covered.intersection(index for index, _a in around[leak]):
+                continue
+            near, seen = {leak}, {leak}
+            while near:
+                linked = {key for each in near for index, _a in around[each]
+                          for key in equations[index]}  # fmt: skip
+                if candidates := [key for key in linked if not isinstance(shown[key], str)]:
+                    hidden = min(candidates, key=lambda key: (counts[key], order[key]))
+                    shown[hidden] = WITHHELD
+                    covered.update(index for index, _a in around[hidden])
+                    break
+                near = linked - seen
+                seen |= linked
+            else:
+                hopeless.add(leak)  # nothing shown is linked to it: nothing can cover it
+
+
+FREE = -1  # no equation: where a count in a single equation leads
+
+
+def _other_solution(
+    x: K,
+    values: Mapping[K, int],
+    bounds: Mapping[K, tuple[int, int]],
+    equations: Sequence[dict[K, int]],
+    around: Mapping[K, list[tuple[int, int]]],
+) -> set[K]:
+    """The hidden counts changed by a solution of every equation in which hidden count `x`
+    is 1 more or 1 less, within every hidden count's bounds; empty when none is found.
+
+    The changes form a cycle, as in a flow network: x's change unbalances its equations;
+    each next hidden count, changed by 1, rebalances one equation and unbalances its other
+    one (or none), until x's other equation is rebalanced. Breadth-first over (equation,
+    imbalance). When every count is in at most two equations, as in this report, the
+    balances are a flow network and this finds a solution whenever there is one. A count in
+    more is never changed, and what is found is checked against every equation and bound:
+    "none found" may only hide more than needed, never less."""
+    usable = {key for key in bounds if len(around[key]) <= 2}
+    usable -= {key for key in usable if any(abs(a) != 1 for _e, a in around[key])}
+    if x not in usable:
+        return set()
+    free = [key for key in usable if len(around[key]) == 1 and key != x]
+
+    def moves(state: tuple[int, int]) -> Iterable[tuple[K, int, tuple[int, int]]]:
+        index, imbalance = state
+        if index == FREE:
+            for key in free:
+                for change in (1, -1):
+                    yield key, change, (around[key][0][0], around[key][0][1] * change)
+            return
+        for key, a in equations[index].items():
+            if key in usable and key != x:
+                change = -imbalance * a
+                rest = [(e, c * change) for e, c in around[key] if e != index]
+                yield key, change, rest[0] if rest else (FREE, 0)
+
+    low, high = bounds[x]
+    for step in (1, -1):
+        if not low <= values[x] + step <= high:
+            continue
+        ends = around[x]
+        if not ends:
+            return {x}
+        goal = (ends[0][0], -ends[0][1] * step)
+        start = (ends[1][0], ends[1][1] * step) if len(ends) == 2 else (FREE, 0)
+        came: dict[tuple[int, int], tuple[tuple[int, int], K, int] | None] = {start: None}
+        queue = deque([start])
+        while queue and goal not in came:
+            state = queue.popleft()
+            for key, change, after in moves(state):
+                least, most = bounds[key]
+                if after not in came and least <= values[key] + change <= most:
+                    came[after] = (state, key, change)
+                    queue.append(after)
+        if goal not in came:
+            continue
+        delta: dict[K, int] = defaultdict(int)
+        delta[x] = step
+        state = goal
+        while (link := came[state]) is not None:
+            state, key, change = link
+            delta[key] += change
+        if all(
+            bounds[key][0] <= values[key] + change <= bounds[key][1]
+            for key, change in delta.items()
+        ) and all(
+            sum(a * delta.get(key, 0) for key, a in terms.items()) == 0 for terms in equations
+        ):
+            return {key for key, change in delta.items() if change}
+    return set()
 
 
 def percentile_hours(values: Sequence[float], fraction: float) -> float | None:
@@ -226,14 +399,14 @@ async def _grouped(
     bounds: tuple[datetime, datetime],
     country: str | None,
 ) -> Table:
-    """COUNT(*) grouped by the key columns, biggest groups first, small ones masked."""
+    """COUNT(*) grouped by the key columns, in the order of the keys (`protected` masks the
+    counts and puts the biggest shown first)."""
     columns = [column for _name, column in keys]
     query = select(*columns, func.count()).select_from(source).group_by(*columns)
     query = _where(query, at, bounds, country_column, country)
     found = [tuple(row) for row in await session.execute(query)]
-    found.sort(key=lambda row: (-row[-1], *(str(value) for value in row[:-1])))
-    rows = tuple((*row[:-1], masked(row[-1])) for row in found)
-    return Table(name, (*(key for key, _column in keys), "count"), rows)
+    found.sort(key=lambda row: tuple(str(value) for value in row[:-1]))
+    return Table(name, (*(key for key, _column in keys), "count"), tuple(found))
 
 
 async def _registrations(
@@ -249,12 +422,8 @@ async def _registrations(
                        [("country", r.country), ("sex", r.sex)], *args),
         await _grouped(session, "registrations_by_sex_kind",
                        [("sex", r.sex), ("kind", r.kind)], *args),
-        _by_month(await _grouped(session, "registrations_per_month", [("month", month)], *args)),
+        await _grouped(session, "registrations_per_month", [("month", month)], *args),
     ]  # fmt: skip
-
-
-def _by_month(table: Table) -> Table:
-    return Table(table.name, table.columns, tuple(sorted(table.rows, key=lambda row: str(row[0]))))
 
 
 async def _durations(
@@ -301,10 +470,9 @@ async def _response_times(
         answers = [value for value, _closed in values if value is not None]
         closings = [value for _answered, value in values if value is not None]
         rows.append((
-            by, kind, group, masked(len(values)),
-            masked(len(answers)), percentile_hours(answers, 0.5), percentile_hours(answers, 0.9),
-            masked(len(closings)), percentile_hours(closings, 0.5),
-            percentile_hours(closings, 0.9),
+            by, kind, group, len(values),
+            len(answers), percentile_hours(answers, 0.5), percentile_hours(answers, 0.9),
+            len(closings), percentile_hours(closings, 0.5), percentile_hours(closings, 0.9),
         ))  # fmt: skip
     columns = ("by", "kind", "group", "cases", "answered", "answer_median_h", "answer_p90_h",
                "resolved", "resolution_median_h", "resolution_p90_h")  # fmt: skip
@@ -331,11 +499,8 @@ async def _sla_breaches(
         .group_by(CaseThread.kind, CaseThread.category)
     )
     query = _where(query, CaseThread.created_at, bounds, CaseThread.country, country)
-    found = sorted(await session.execute(query), key=lambda row: (-row[3], -row[2], row[0], row[1]))
-    rows = tuple(
-        (kind, category, masked(cases), masked(late)) for kind, category, cases, late in found
-    )
-    return Table("sla_breaches", ("kind", "category", "cases", "escalated"), rows)
+    found = sorted(tuple(row) for row in await session.execute(query))
+    return Table("sla_breaches", ("kind", "category", "cases", "escalated"), tuple(found))
 
 
 async def _checkins(
@@ -366,9 +531,7 @@ async def _checkins(
         "unsent": statuses.get(CheckinStatus.UNSENT, 0),
         "awaiting": statuses.get(CheckinStatus.ASKED, 0),
     }
-    return Table(
-        "checkins", ("measure", "count"), tuple((key, masked(n)) for key, n in counts.items())
-    )
+    return Table("checkins", ("measure", "count"), tuple(counts.items()))
 
 
 def _text(texts: dict[str, str], locale: str) -> str:
@@ -393,9 +556,8 @@ async def _broadcasts(
     for broadcast in found:
         segment = ", ".join(f"{k}={v}" for k, v in (broadcast.segment or {}).items()) or "*"
         reach.append((
-            broadcast.id, broadcast.created_at.date().isoformat(), segment,
-            masked(broadcast.recipients), masked(broadcast.queued), masked(broadcast.deferred),
-            masked(broadcast.opted_out), masked(broadcast.unreachable),
+            broadcast.id, broadcast.created_at.date().isoformat(), segment, broadcast.recipients,
+            broadcast.queued, broadcast.deferred, broadcast.opted_out, broadcast.unreachable,
         ))  # fmt: skip
         if not broadcast.survey:
             continue
@@ -404,7 +566,7 @@ async def _broadcasts(
             for o, option in enumerate(question.get("options", [])):
                 survey.append((
                     broadcast.id, q + 1, _text(question.get("texts", {}), locale),
-                    _text(option, locale), masked(answers.get((q, o), 0)),
+                    _text(option, locale), answers.get((q, o), 0),
                 ))  # fmt: skip
     return [
         Table("broadcasts", ("broadcast", "date", "segment", "recipients", "queued", "deferred",
@@ -442,7 +604,120 @@ async def build_report(
     tables.append(await _sla_breaches(session, bounds, country))
     tables.append(await _checkins(session, bounds, country))
     tables.extend(await _broadcasts(session, bounds, country, locale))
-    return Report(start, end, country, locale, now, tuple(tables))
+    shown = await asyncio.to_thread(protected, tables)  # a large report takes a moment
+    return Report(start, end, country, locale, now, shown)
+
+
+# Columns of counts, and those whose rows exist only because someone is counted in them.
+COUNTS = frozenset({"count", "cases", "answered", "resolved", "escalated", "recipients",
+                    "queued", "deferred", "opted_out", "unreachable"})  # fmt: skip
+FROM_GROUP_BY = {
+    "registrations_by_country_city": "count", "registrations_by_country_sex": "count",
+    "registrations_by_sex_kind": "count", "registrations_per_month": "count",
+    "appeals_by_category_status": "count", "help_requests_by_reason_urgency": "count",
+    "response_times": "cases", "sla_breaches": "cases",
+}  # fmt: skip
+# Tables shown biggest first, by these columns.
+BIGGEST_FIRST = {
+    "registrations_by_country_city": ("count",), "registrations_by_country_sex": ("count",),
+    "registrations_by_sex_kind": ("count",), "appeals_by_category_status": ("count",),
+    "help_requests_by_reason_urgency": ("count",), "sla_breaches": ("escalated", "cases"),
+}  # fmt: skip
+CHECKIN_OUTCOMES = ("safe", "help", "missed", "unsent", "awaiting")
+Ref = tuple[int, int, int]  # table, row, column
+
+
+def protected(tables: Sequence[Table]) -> tuple[Table, ...]:
+    """The tables with their counts as `suppress` shows them (every table's counts at once:
+    the tables add up to one another), the biggest shown first."""
+    counts: dict[Ref, int] = {}
+    floors: dict[Ref, int] = {}
+    for t, table in enumerate(tables):
+        for c, column in enumerate(table.columns):
+            if column not in COUNTS:
+                continue
+            for r, row in enumerate(table.rows):
+                value = row[c]
+                assert isinstance(value, int)
+                counts[(t, r, c)] = value
+                floors[(t, r, c)] = int(FROM_GROUP_BY.get(table.name) == column)
+    shown = suppress(counts, _balances(tables), floors)
+    result = []
+    for t, table in enumerate(tables):
+        rows = tuple(
+            tuple(shown.get((t, r, c), cell) for c, cell in enumerate(row))
+            for r, row in enumerate(table.rows)
+        )
+        result.append(_biggest_first(replace(table, rows=rows)))
+    return tuple(result)
+
+
+def _biggest_first(table: Table) -> Table:
+    """Shown counts biggest first, then "…", then "<5", each in the order of the other
+    columns: never in the order of a hidden count."""
+    if table.name not in BIGGEST_FIRST:
+        return table
+    by = [table.columns.index(column) for column in BIGGEST_FIRST[table.name]]
+    labels = [c for c, column in enumerate(table.columns) if column not in COUNTS]
+
+    def key(row: tuple[Cell, ...]) -> tuple[Any, ...]:
+        shown = tuple(
+            (0, -cell) if isinstance(cell, int) else (1 if cell == WITHHELD else 2, 0)
+            for cell in (row[c] for c in by)
+        )
+        return (*shown, *(str(row[c]) for c in labels))
+
+    return replace(table, rows=tuple(sorted(table.rows, key=key)))
+
+
+def _balances(tables: Sequence[Table]) -> list[Balance[Ref]]:
+    """How the report's counts add up, as a reader can tell without seeing them."""
+    index = {table.name: t for t, table in enumerate(tables)}
+
+    def rows(name: str, /, **where: Cell) -> list[tuple[int, dict[str, Cell]]]:
+        found = enumerate(tables[index[name]].as_dicts())
+        return [(r, row) for r, row in found if all(row[k] == v for k, v in where.items())]
+
+    def cells(name: str, column: str = "count", /, **where: Cell) -> list[Ref]:
+        c = tables[index[name]].columns.index(column)
+        return [(index[name], r, c) for r, _row in rows(name, **where)]
+
+    def values(column: str, /, *names: str, **where: Cell) -> list[Cell]:
+        found = (row[column] for name in names for _r, row in rows(name, **where))
+        return list(dict.fromkeys(found))
+
+    city, sex, kind = ("registrations_by_country_city", "registrations_by_country_sex",
+                       "registrations_by_sex_kind")  # fmt: skip
+    times, sla, checkins = "response_times", "sla_breaches", "checkins"
+    found: list[Balance[Ref]] = [(cells(city), cells("registrations_per_month"))]
+    for each in values("country", city, sex):  # a country's cities and its sexes
+        found.append((cells(city, country=each), cells(sex, country=each)))
+    for each in values("sex", sex, kind):  # a sex's countries and its types of stay
+        found.append((cells(sex, sex=each), cells(kind, sex=each)))
+    # Each appeal and help request has its thread (services.staff.open_thread).
+    cases = (("appeal", "appeals_by_category_status", "category"),
+             ("help", "help_requests_by_reason_urgency", "reason"))  # fmt: skip
+    for thread, name, column in cases:
+        threads = values("group", times, by="category", kind=thread)
+        for code in dict.fromkeys([*values(column, name), *threads]):
+            mine = cells(times, "cases", by="category", kind=thread, group=code)
+            found.append((cells(name, **{column: code}), mine))
+    for each in values("kind", times):
+        for measure in ("cases", "answered", "resolved"):
+            found.append((cells(times, measure, by="category", kind=each),
+                          cells(times, measure, by="country", kind=each)))  # fmt: skip
+    for _r, row in rows(sla):  # the same cases as the response times'
+        where = {"kind": row["kind"], "category": row["category"]}
+        mine = cells(times, "cases", by="category", kind=row["kind"], group=row["category"])
+        found.append((cells(sla, "cases", **where), mine))
+    outcomes = [ref for part in CHECKIN_OUTCOMES for ref in cells(checkins, measure=part)]
+    found.append((cells(checkins, measure="asked"), outcomes))
+    for _r, row in rows("broadcasts"):
+        where = {"broadcast": row["broadcast"]}
+        parts = ("queued", "opted_out", "unreachable")  # deferred: of those queued
+        reached = [ref for part in parts for ref in cells("broadcasts", part, **where)]
+        found.append((cells("broadcasts", "recipients", **where), reached))
+    return found
 
 
 def flat(tables: Iterable[Table]) -> dict[str, list[dict[str, Cell]]]:

@@ -5,7 +5,8 @@ CSV is one file per table (`<table name>.csv`, UTF-8 with a byte-order mark so s
 programs read Cyrillic right, a header row of column ids): each table has its own columns, and
 one file per table opens directly as a sheet. JSON and CSV keep codes (country "RU", category
 "unpaid_wages", sex "female") for machines; the HTML shows them as words in the report's
-locale. Suppressed cells are "<5" in every format.
+locale. Suppressed cells are the same in every format: "<5" for a count under 5, "…" for one
+of 5 or more hidden so that no "<5" can be worked out from the others (services/report.py).
 """
 
 import base64
@@ -26,7 +27,16 @@ from models import AppealCategory, AppealStatus, HelpReason, RegistrationKind
 from services import appeals, help_cases
 from services.countries import country_name
 from services.i18n import N_, Translator
-from services.report import COLUMNS, MEASURES, SUPPRESSED, TITLES, Cell, Report, Table
+from services.report import (
+    COLUMNS,
+    MEASURES,
+    SUPPRESSED,
+    TITLES,
+    WITHHELD,
+    Cell,
+    Report,
+    Table,
+)
 
 HTML_MIME_TYPE = "text/html"
 HTML_LANG = {"uz_Latn": "uz-Latn", "uz_Cyrl": "uz-Cyrl", "ru": "ru"}
@@ -42,8 +52,9 @@ BY_LABELS = {"category": COLUMNS["category"], "country": COLUMNS["country"]}
 HEADING = N_("Vatandosh: analytical report")
 PERIOD = N_("Period: {start} — {end}. {country}. Made on {made}.")
 PRIVACY = N_(
-    "Only totals are shown: a number under 5 is shown as «<5» and percentiles are left out "
-    "for fewer than 5 cases, so that nobody can be singled out."
+    "Only totals are shown, so that nobody can be singled out: a number under 5 is shown as "
+    "«<5»; «…» is a number of 5 or more, hidden because a «<5» could otherwise be worked out "
+    "from the other numbers; percentiles are left out for fewer than 5 cases."
 )
 EMPTY = N_("Nothing in this period.")
 ALL_COUNTRIES = N_("All countries")
@@ -56,7 +67,10 @@ def report_json(report: Report, t: Translator) -> str:
         "country": report.country,
         "locale": report.locale,
         "generated_at": report.generated_at.isoformat(),
-        "suppressed": f"counts under 5 are {SUPPRESSED!r}; percentiles need 5 values",
+        "suppressed": (
+            f"counts under 5 are {SUPPRESSED!r}; {WITHHELD!r} is a count of 5 or more hidden so "
+            f"that no {SUPPRESSED!r} can be worked out from the others; percentiles need 5 values"
+        ),
         "tables": {
             table.name: {
                 "title": t.gettext(TITLES[table.name]),
@@ -280,7 +294,7 @@ def _html_table(table: Table, t: Translator, words: _Words) -> str:
         cells = []
         for column, value in row.items():
             numeric = isinstance(value, int | float) and not isinstance(value, bool)
-            numeric = numeric or value == SUPPRESSED
+            numeric = numeric or value in (SUPPRESSED, WITHHELD)
             css = ' class="n"' if numeric else ""
             cells.append(f"<td{css}>{html.escape(words.cell(column, value, row))}</td>")
         lines.append(f"<tr>{''.join(cells)}</tr>")
