@@ -7,16 +7,20 @@ one person queues here without holding database connections, and different peopl
 concurrently.
 
 The flood guard: at most FLOOD_QUEUE updates from one chat are in the engine at once (one
-handled, the rest waiting for the person's lock). A human's updates are handled in
-milliseconds each, so a person typing or tapping never has more than one or two waiting; only
-a flood beyond human speed (a script, a stuck client: 100 messages in a second) fills the
-queue, and its excess is dropped — not handled, nothing written for it — so the flooder holds
+handled, the rest waiting for the person's lock), and FILES_QUEUE messages with a file, counted
+apart. A human's updates are handled in milliseconds each, so a person typing or tapping never
+has more than one or two waiting. A person's burst is deeper: albums of photos, messages
+forwarded as evidence (Telegram forwards up to 100 at once, each its own update), what a phone
+queued while offline — all arrive at once and must not be lost, above all in an open help
+request. Only a flood beyond that (a script, a stuck client: 100 texts in a second) fills a
+line, and its excess is dropped — not handled, nothing written for it — so the flooder holds
 at most one database connection and other people keep their normal latency. The queue depth
 is the measure rather than a count per second because it needs no clock and is exactly the
 harm: a fast sender whose updates we keep up with is never dropped. The flooder gets one
 short slow-down notice (through the outbox, in their language), at most one a
 FLOOD_NOTICE_EVERY: between all processes sharing the database, whose flood_notice table
 records it (each process first asks its own memory, so a flood costs one write per process).
+Files dropped get a notice of their own, which says that some did not arrive.
 
 The database unreachable: an update that fails and whose apology cannot be written either
 comes back with Handled.direct, a short "temporarily unavailable" message in the language
@@ -49,6 +53,7 @@ from handlers.conversation import (
     LANGUAGE,
     MENU,
     UNIVERSAL,
+    WAITING_QUESTION,
     Answer,
     Context,
     Farewell,
@@ -85,8 +90,18 @@ HOME = ("menu", "main")
 FIRST_CONTACT = ("onboarding", "language")
 HISTORY_LIMIT = 20
 START_PAYLOAD_LIMIT = 64
-# The flood guard (see the module's docstring): updates of one chat in the engine at once.
-FLOOD_QUEUE = 10
+# The flood guard (see the module's docstring): updates of one chat in the engine at once,
+# and messages with a file (the most Telegram forwards at once; WhatsApp's webhook, which
+# queues a number's messages itself, has the same lines).
+FLOOD_QUEUE = 30
+FILES_QUEUE = 100
+FLOOD_NOTICE = N_(
+    "You are sending messages very fast. Please wait a moment and send one message at a time."
+)
+FILES_NOTICE = N_(
+    "Some of your files or forwarded messages did not arrive: too many came at once. Please "
+    "wait a moment and send the rest again, a few at a time."
+)
 FLOOD_NOTICE_EVERY = timedelta(minutes=1)
 UNAVAILABLE_NOTICE_EVERY = timedelta(minutes=1)
 
@@ -104,6 +119,8 @@ STOP_WORDS = frozenset(match_key(w) for w in ("stop", "toʻxtat", "тўхтат"
 START_WORDS = frozenset(match_key(w) for w in ("start", "старт"))
 COMMANDS = {"menu": MENU, "back": BACK, "cancel": CANCEL, "help": HELP, "language": LANGUAGE}
 # Besides these: /start [payload], and /status NUMBER, which goes to the interceptors.
+WAITING_LABEL = N_("Answer our question")
+PLAYFUL_MEDIA = frozenset({"sticker", "animation"})  # never evidence
 _WORD_TO_UNIVERSAL = {match_key(word): u for u, words in UNIVERSAL_WORDS.items() for word in words}
 
 
@@ -146,6 +163,7 @@ class ConversationEngine:
         self._on_enqueued = on_enqueued
         self._people = KeyedLock()
         self._flood_noticed: dict[Hashable, datetime] = {}
+        self._queued: dict[tuple[Hashable, bool], int] = {}  # per chat and line
         self._unavailable_noticed: dict[Hashable, datetime] = {}
         self._in_flight = 0
         self._idle = asyncio.Event()
@@ -167,19 +185,28 @@ class ConversationEngine:
     async def handle(self, incoming: Incoming) -> Handled:
         started = time.perf_counter()
         key = (incoming.channel, incoming.external_id)
-        if self._people.users(key) >= FLOOD_QUEUE:  # handled or waiting for the lock
+        line = (key, _carries_a_file(incoming))
+        queued = self._queued.get(line, 0)  # handled or waiting for the lock
+        if queued >= (FILES_QUEUE if line[1] else FLOOD_QUEUE):
             return await self.drop_flood(incoming)
-        async with self._busy(), self._people.hold(key):
-            try:
-                handled = await self._handle_locked(incoming)
-            except Exception as error:
-                log.error(
-                    "update failed channel=%s kind=%s: %s",
-                    incoming.channel,
-                    incoming.kind,
-                    failure_summary(error),
-                )
-                handled = await self._apologise(incoming)
+        self._queued[line] = queued + 1
+        try:
+            async with self._busy(), self._people.hold(key):
+                try:
+                    handled = await self._handle_locked(incoming)
+                except Exception as error:
+                    log.error(
+                        "update failed channel=%s kind=%s: %s",
+                        incoming.channel,
+                        incoming.kind,
+                        failure_summary(error),
+                    )
+                    handled = await self._apologise(incoming)
+        finally:
+            if self._queued[line] == 1:
+                del self._queued[line]
+            else:
+                self._queued[line] -= 1
         if handled.messages:
             self._on_enqueued()
         log.info(
@@ -246,7 +273,7 @@ class ConversationEngine:
             else:
                 if outcome is not None:
                     self._apply(ctx, outcome)
-                question = await self._ask(ctx)
+                question = await self._ask_next(ctx)
                 message = OutgoingMessage(
                     join_texts([*ctx.said, question.text]), question.choices, ctx.document
                 )
@@ -349,21 +376,72 @@ class ConversationEngine:
     ) -> bool:
         """The pushed questions due by now, in the order they were asked: the conversation
         moves to each — except one whose push failed (the person never saw it), or whose
-        journey needs the consent the person has withdrawn since. Whether any was due."""
+        journey needs the consent the person has withdrawn since: those are dropped. Where
+        pushed questions wait (`_prompts_wait`), the others stay in `state.pending`, due, and
+        the conversation does not move. Whether the state changed."""
         due = [asked for asked in state.pending if asked.due <= now]
         if not due:
             return False
-        state.pending = [asked for asked in state.pending if asked.due > now]
         failed = await outbox.never_reached(
             session, [asked.outbox_id for asked in due if asked.outbox_id is not None]
         )
-        for asked in due:
-            journey = self._journeys.get(asked.journey)
-            if asked.outbox_id in failed or journey is None:
-                continue
-            if person.has_consented or not journey.needs_consent:
-                _move_to_prompt(state, asked)
+        dropped = {
+            id(asked)
+            for asked in due
+            if asked.outbox_id in failed
+            or (journey := self._journeys.get(asked.journey)) is None
+            or (journey.needs_consent and not person.has_consented)
+        }
+        state.pending = [asked for asked in state.pending if id(asked) not in dropped]
+        if self._prompts_wait(state.journey, state.free_text):
+            return bool(dropped)
+        _move_to_waiting(state, now)
         return True
+
+    def _prompts_wait(self, journey_name: str, free_text: bool) -> bool:
+        """Whether a pushed question waits while the person is at this question: one that
+        takes their own words (a message for the consulate, a description, an address), or
+        any question of a journey that says so (Help: the request's screens, the danger
+        steps). Moved there, the pushed question took what the person wrote to an operator
+        as a wrong answer to itself, and everything after it until they answered.
+
+        A question that waits keeps its own deadline: a check-in not answered in time is
+        reported missed (the family alerted, the case urgent) even when the person was
+        writing to an operator meanwhile. Writing is no answer to «Are you safe?»: a person
+        writes to the consulate because they are not, and someone else may hold the phone.
+        The check-in does not hide meanwhile: its button answers it, every reply on that
+        screen offers it («Answer our question»), it is asked the moment the person leaves,
+        and the missed notice goes into the very case the operator is reading."""
+        journey = self._journeys.get(journey_name)
+        return free_text or (journey is not None and journey.prompts_wait)
+
+    async def _ask_next(self, ctx: Context) -> Question:
+        """The question of the step the person is at — or, where a pushed question is due
+        and waits no longer (the person left the screen where it waited), that one. Where it
+        still waits, the step's question offers to answer it."""
+        question = await self._ask(ctx)
+        state = ctx.state
+        if not any(asked.due <= ctx.now for asked in state.pending):
+            return question
+        if not self._prompts_wait(state.journey, question.free_text):
+            _move_to_waiting(state, ctx.now)
+            return await self._ask(ctx)
+        text = question.text
+        if WAITING_QUESTION not in {entry[0] for entry in state.choices}:  # not offered yet
+            note = ctx._(
+                "We have sent you a question above, and it is waiting for your answer. When "
+                "you are ready, choose «{answer}»."
+            )
+            text = join_texts([text, note.format(answer=ctx._(WAITING_LABEL))])
+        offer = ctx.choice(WAITING_QUESTION, WAITING_LABEL)
+        return replace(question, text=text, choices=(*question.choices, offer))
+
+    def _waiting_with(self, ctx: Context, button: str | None) -> PendingPrompt | None:
+        """The due pushed question (waiting) whose choices include this button."""
+        for asked in ctx.state.pending:
+            if asked.due <= ctx.now and button in {entry[0] for entry in asked.choices}:
+                return asked
+        return None
 
     def _context(
         self,
@@ -422,8 +500,17 @@ class ConversationEngine:
         answer = self._resolve(ctx, incoming)
         if answer.choice in UNIVERSAL:
             return self._universal(ctx, answer.choice)
+        if answer.choice == WAITING_QUESTION:
+            _move_to_waiting(ctx.state, ctx.now)
+            return Repeat()
         if answer.choice is None:
             if incoming.kind is Kind.BUTTON:
+                if (asked := self._waiting_with(ctx, incoming.button)) is not None:
+                    # The button of a pushed question that waits here: it is answered now,
+                    # and the answer leads back here.
+                    ctx.state.pending = [other for other in ctx.state.pending if other is not asked]
+                    _move_to_prompt(ctx.state, asked)
+                    return await self._react(ctx, incoming)
                 # A journey may still take a button of its own earlier message (each of two
                 # reminders pushed the same morning names its reminder): interceptors first.
                 if onboarding.is_complete(ctx) and (outcome := await self._intercept(ctx, answer)):
@@ -458,8 +545,14 @@ class ConversationEngine:
             if incoming.button in ids or incoming.button in UNIVERSAL:
                 choice = incoming.button
         elif text:
-            number = None if ctx.state.free_text else parse_number(text)
-            if number is not None and 1 <= number <= len(offered):
+            number = parse_number(text)
+            # On a free-text question a number is the person's words — except the number
+            # listed beside «Answer our question» (last, so the question's own keep theirs).
+            if (
+                number is not None
+                and 1 <= number <= len(offered)
+                and (not ctx.state.free_text or offered[number - 1][0] == WAITING_QUESTION)
+            ):
                 choice = offered[number - 1][0]
             else:
                 key = match_key(text)
@@ -619,20 +712,18 @@ class ConversationEngine:
             return await self._drop_flood(incoming)
 
     async def _drop_flood(self, incoming: Incoming) -> Handled:
-        key = (incoming.channel, incoming.external_id)
+        files = _carries_a_file(incoming)
+        # Lost files are told apart: a text flood's notice says nothing of them.
+        chat = f"{incoming.external_id}|files" if files else incoming.external_id
+        key = (incoming.channel, chat)
         if not self._first_in(self._flood_noticed, key, FLOOD_NOTICE_EVERY):
             return Handled(person_id=None, messages=(), dropped=True)
-        log.warning("flood: dropping updates channel=%s", incoming.channel)
+        log.warning("flood: dropping updates channel=%s files=%s", incoming.channel, files)
         now = self._clock.now()
         try:
             async with self._db.transaction() as session:
                 if not await take_flood_notice(
-                    session,
-                    self._cipher,
-                    incoming.channel,
-                    incoming.external_id,
-                    now,
-                    FLOOD_NOTICE_EVERY,
+                    session, self._cipher, incoming.channel, chat, now, FLOOD_NOTICE_EVERY
                 ):  # another process sharing the database told this flood
                     return Handled(person_id=None, messages=(), dropped=True)
                 person = await session.scalar(
@@ -643,10 +734,7 @@ class ConversationEngine:
                         ChannelAccount.external_id == incoming.external_id,
                     )
                 )
-                notice = N_(
-                    "You are sending messages very fast. Please wait a moment and send one "
-                    "message at a time."
-                )
+                notice = FILES_NOTICE if files else FLOOD_NOTICE
                 message = OutgoingMessage(self._in_their_languages(notice, incoming, person))
                 outbox.enqueue(
                     session,
@@ -733,6 +821,24 @@ class ConversationEngine:
                 "could not apologise channel=%s: %s", incoming.channel, failure_summary(error)
             )
             return Handled(person_id=None, messages=(), direct=self._unavailable(incoming))
+
+
+def _carries_a_file(incoming: Incoming) -> bool:
+    """A message with a file (stickers aside), one whose file could not be taken, or one
+    forwarded from another chat (a person forwards the threats they got, in bulk): the
+    flood guard's deeper line."""
+    if incoming.kind is Kind.MEDIA_REFUSED or incoming.forwarded:
+        return True
+    media = incoming.media
+    return incoming.kind is Kind.MEDIA and media is not None and media.kind not in PLAYFUL_MEDIA
+
+
+def _move_to_waiting(state: ConversationState, now: datetime) -> None:
+    """The conversation moves to the pushed questions due by now, in the order asked."""
+    due = [asked for asked in state.pending if asked.due <= now]
+    state.pending = [asked for asked in state.pending if asked.due > now]
+    for asked in due:
+        _move_to_prompt(state, asked)
 
 
 def _move_to_prompt(state: ConversationState, asked: PendingPrompt) -> None:

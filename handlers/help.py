@@ -12,8 +12,17 @@ in the operators' queue and shows its screen again. After that time, the person 
 and asked what happened, for a new request.
 
 While a case is open, the Help screen is that case: whatever the person sends (text, photos,
-documents, voice, location) is added to it, until they leave for the menu or close it. A
-typed number there is a message for the operator, not a button: operators ask "how many?".
+documents, voice, location) is added to it, until they leave for the menu or close it. Its
+options are listed (numbered on WhatsApp, where the number is the only way to pick one), so a
+lone number of a listed option picks it — «1» is «I am in danger now» — and any other number
+is a message for the operator. Once an operator has written, the person's next message is
+their answer (services.staff moves their conversation to the REPLY screen when the operator's
+message goes out): that screen lists no options, so «3» answers "how many of you are there?";
+«SOS» and «menu» work there as everywhere.
+
+Without a staff group (settings.staff_enabled false) requests are kept, but nobody answers in
+the chat: the person is told so and given the emergency contacts, and the urgent path asks
+only the country (for its numbers).
 
 What the journey collects before a case exists (a draft) stays in the conversation's answers
 (encrypted) until it is sent or cancelled, so leaving for the menu loses nothing.
@@ -56,12 +65,14 @@ from services.help_cases import (
     mark_urgent,
     open_case,
     open_case_of,
+    person_marked_urgent,
     reopen_case,
     set_case_country,
 )
 from services.i18n import N_
 from services.local_time import zone_of
 from services.messages import Choice
+from services.staff import ANSWER_SCREEN
 from services.text import clean_text, match_key, parse_number, word_key
 
 log = logging.getLogger(__name__)
@@ -71,6 +82,7 @@ journey = Journey("help", first_step="start", needs_consent=True, help_words_are
 # Steps.
 START, DESCRIBE, PLACE, FILES, CLOSE = "start", "describe", "place", "files", "close"
 CLOSED = "closed"  # one closed request, opened by its typed number
+REPLY = ANSWER_SCREEN[1]  # the open request, after an operator wrote: answers only
 DANGER_COUNTRY, DANGER_PLACE, DANGER_DESCRIBE = "danger_country", "danger_place", "danger_describe"
 DRAFT_STEPS = (DESCRIBE, PLACE, FILES)
 
@@ -116,6 +128,21 @@ REOPEN_WORDS = (
 )  # fmt: skip
 SKIP_LABEL = N_("Skip")
 REOPEN_LABEL = N_("Reopen my request {reference}")
+COUNTRY_MISSES = "country_misses"  # texts that were no country, on the urgent path
+
+# Without a staff group nobody answers in the chat (settings.staff_enabled).
+NO_DESK_URGENT = N_(
+    "Your urgent help request {reference} is saved, but consulate operators do not answer in "
+    "this chat yet. Please use the emergency contacts above."
+)
+NO_DESK_SENT = N_(
+    "Your help request {reference} is saved, but consulate operators do not answer in this "
+    "chat yet, so nobody may read it soon. If you need help now:"
+)
+NO_DESK_LINE = N_(
+    "Consulate operators do not answer in this chat yet: what you send is kept with your "
+    "request, but nobody may read it soon."
+)
 
 
 REASON_PROMPTS: dict[HelpReason, str] = {
@@ -190,6 +217,60 @@ def _has_words(text: str) -> bool:
     return any(char.isalnum() for char in text)
 
 
+def _listed_pick(ctx: Context, answer: Answer) -> str | None:
+    """The option picked, also by its number typed alone on a free-text screen that lists
+    options: the number means the option shown beside it."""
+    if answer.choice is not None or answer.kind is not Kind.TEXT:
+        return answer.choice
+    number = parse_number(answer.text)
+    offered = ctx.state.choices
+    if number is not None and 1 <= number <= len(offered):
+        return offered[number - 1][0]
+    return None
+
+
+def _operator_awaits(ctx: Context) -> bool:
+    """Whether an operator's message waits for the person's answer: services.staff asked
+    for the answer screen, and the person is not there yet (a pushed question may wait
+    while the person is on this journey's screens)."""
+    return any(
+        (asked.journey, asked.step) == ANSWER_SCREEN and asked.due <= ctx.now
+        for asked in ctx.state.pending
+    )
+
+
+def _own_words(answer: Answer) -> bool:
+    """Sent by the person rather than picked: a button, or typed words that name an
+    option, pick it; a lone number does not (the operator may have asked «how many?»)."""
+    if answer.kind is Kind.BUTTON:
+        return False
+    return answer.choice is None or parse_number(answer.text) is not None
+
+
+async def _answer_to_operator(ctx: Context, answer: Answer) -> Outcome | None:
+    """Right after an operator wrote, the person's own words on a screen of the request
+    are their answer: they join the request, and the answer screen follows (which the
+    operator's message asked for). None where that is not so."""
+    if not _operator_awaits(ctx) or not _own_words(answer):
+        return None
+    case = await open_case_of(ctx.session, ctx.person.id)
+    if case is None:
+        return None
+    ctx.state.pending = [
+        asked for asked in ctx.state.pending if (asked.journey, asked.step) != ANSWER_SCREEN
+    ]
+    if hint := await _add_to_case(ctx, case, answer):
+        ctx.say(hint)
+    else:
+        _draft(ctx)[NOTE] = NOTE_ADDED
+    return Go(journey.name, REPLY, remember=False)
+
+
+def _operators_answer(ctx: Context) -> bool:
+    """Whether a staff group takes the requests (else they are only kept)."""
+    return ctx.settings.staff_enabled
+
+
 def _skip(ctx: Context) -> Choice:
     return ctx.choice(SKIP, SKIP_LABEL, *SKIP_WORDS)
 
@@ -229,7 +310,8 @@ async def ask_start(ctx: Context) -> Question:
     note = draft.pop(NOTE, None)
     case = await open_case_of(ctx.session, ctx.person.id)
     if case is not None:
-        return _case_question(ctx, case, note)
+        urgent = await person_marked_urgent(ctx.session, case)
+        return _case_question(ctx, case, note, urgent=urgent)
     reopenable = None if note == NOTE_FRESH else await _reopenable(ctx)
     return _triage_question(ctx, note, reopenable)
 
@@ -314,19 +396,29 @@ async def _answer_triage(ctx: Context, answer: Answer) -> Outcome:
 # -- the open case ----------------------------------------------------------------------------
 
 
-def _case_question(ctx: Context, case: HelpCase, note: str | None) -> Question:
+def _added(ctx: Context, reference: str) -> str:
+    if not _operators_answer(ctx):
+        return ctx._("Added to your help request {reference}.").format(reference=reference)
+    return ctx._(
+        "Added to your help request {reference}. A consulate operator will answer you in this chat."
+    ).format(reference=reference)
+
+
+def _everything_added(ctx: Context, reference: str) -> str:
+    return ctx._(
+        "Everything you send here — text, photos, documents, voice messages, your "
+        "location — is added to your request {reference}. To leave, type «menu»; to come "
+        "back, choose «Help: talk to an operator» in the main menu."
+    ).format(reference=reference)
+
+
+def _case_question(ctx: Context, case: HelpCase, note: str | None, *, urgent: bool) -> Question:
+    """`urgent`: the person marked the case urgent (a code word's urgency is not shown)."""
     reference = case.reference or ""
     if note == NOTE_ADDED:
-        text = ctx._(
-            "Added to your help request {reference}. A consulate operator will answer you "
-            "in this chat."
-        ).format(reference=reference)
+        text = _added(ctx, reference)
     elif note == NOTE_OPENED:
-        text = ctx._(
-            "Everything you send here — text, photos, documents, voice messages, your "
-            "location — is added to your request {reference}. To leave, type «menu»; to come "
-            "back, choose «Help: talk to an operator» in the main menu."
-        ).format(reference=reference)
+        text = _everything_added(ctx, reference)
     else:
         lines = [
             ctx._("Your help request {reference}: «{reason}».").format(
@@ -334,8 +426,11 @@ def _case_question(ctx: Context, case: HelpCase, note: str | None) -> Question:
             ),
             ctx._("Status: {status}").format(status=ctx._(STATUS_LABELS[CaseStatus(case.status)])),
         ]
-        if case.urgent:
+        if urgent:
             lines.append(ctx._("It is marked urgent."))
+        if not _operators_answer(ctx):
+            about = f"{ctx._(NO_DESK_LINE)}\n{_everything_added(ctx, reference)}"
+            return Question("\n".join(lines) + "\n\n" + about, _case_choices(ctx), free_text=True)
         text = (
             "\n".join(lines)
             + "\n\n"
@@ -346,23 +441,30 @@ def _case_question(ctx: Context, case: HelpCase, note: str | None) -> Question:
                 "operator» in the main menu. If your problem is solved, you can close the request."
             )
         )
-    choices = (
+    return Question(text, _case_choices(ctx), free_text=True)
+
+
+def _case_choices(ctx: Context) -> tuple[Choice, ...]:
+    return (
         _danger_choice(ctx),
         ctx.choice(CLOSE_CASE, "My problem is solved: close the request"),
         ctx.choice(LEAVE, "Main menu", "menu", "menyu", "меню"),
     )
-    return Question(text, choices, free_text=True)
 
 
 async def _answer_case(ctx: Context, case: HelpCase, answer: Answer) -> Outcome:
-    # The case screen takes free text: a typed number is never a choice here.
-    if answer.choice is not None:
-        if answer.choice == DANGER:
-            return await open_danger(ctx)
-        if answer.choice == CLOSE_CASE:
-            return Go(journey.name, CLOSE)
-        if answer.choice == LEAVE:
-            return GoHome()
+    # Free text, but the options are listed: «1» alone is «I am in danger now» (on WhatsApp
+    # the number is the only way to pick it); any other number is for the operator, and any
+    # number at all right after the operator wrote.
+    if (answered := await _answer_to_operator(ctx, answer)) is not None:
+        return answered
+    choice = _listed_pick(ctx, answer)
+    if choice == DANGER:
+        return await open_danger(ctx)
+    if choice == CLOSE_CASE:
+        return Go(journey.name, CLOSE)
+    if choice == LEAVE:
+        return GoHome()
     if hint := await _add_to_case(ctx, case, answer):
         return Repeat(hint)
     _draft(ctx)[NOTE] = NOTE_ADDED
@@ -372,11 +474,19 @@ async def _answer_case(ctx: Context, case: HelpCase, answer: Answer) -> Outcome:
 async def add_to_open_case(ctx: Context, answer: Answer) -> Outcome | None:
     """What a person with an open request sends on a screen that cannot use it (the main
     menu) is most likely an answer to the operator: it joins the request, and the request's
-    screen is shown. None when there is no open request or nothing to add."""
+    screen is shown. A code-word (covert) request, when no other is open, takes it too, but
+    the reply is the one the screen gives anyway (none of its screens may show): the
+    operator's questions are answered from the main menu. None when there is no open
+    request or nothing to add."""
     if answer.kind not in KEPT_KINDS or not ctx.person.has_consented:
         return None
     case = await open_case_of(ctx.session, ctx.person.id)
-    if case is None or await _add_to_case(ctx, case, answer) is not None:
+    if case is None:
+        covert = await open_case_of(ctx.session, ctx.person.id, include_covert=True)
+        if covert is not None and await _add_to_case(ctx, covert, answer) is None:
+            log.info("help case message from the menu case=%s", covert.id)
+        return None
+    if await _add_to_case(ctx, case, answer) is not None:
         return None
     log.info("help case message from the menu case=%s", case.id)
     return _to_case_screen(ctx, NOTE_ADDED)
@@ -420,12 +530,13 @@ async def _case_gone(ctx: Context, answer: Answer) -> Outcome:
     draft = _draft(ctx)
     last = await last_case_of(ctx.session, ctx.person.id)
     reference = (last.reference if last else None) or ""
-    if answer.choice == DANGER:
+    picked = _listed_pick(ctx, answer)
+    if picked == DANGER:
         return await open_danger(ctx)
-    if answer.choice == LEAVE:
+    if picked == LEAVE:
         return GoHome()
     kept = False
-    if answer.kind is Kind.TEXT and answer.text and not answer.choice:
+    if answer.kind is Kind.TEXT and answer.text and not picked:
         kept = _add_description(ctx, draft, answer.text) is None
     elif (file := _file_of(answer.incoming)) is not None:
         kept = _keep_file(draft, file)
@@ -448,6 +559,17 @@ async def _case_gone(ctx: Context, answer: Answer) -> Outcome:
     )
 
 
+async def _gone(ctx: Context, answer: Answer) -> Outcome:
+    """The case was closed while a later step of it was shown: as _case_gone (what was sent
+    is kept), then the Help screen."""
+    outcome = await _case_gone(ctx, answer)
+    if not isinstance(outcome, Repeat):
+        return outcome
+    if outcome.hint:
+        ctx.say(outcome.hint)
+    return _to_case_screen(ctx, None)
+
+
 @journey.asks(CLOSE)
 async def ask_close(ctx: Context) -> Question:
     case = await open_case_of(ctx.session, ctx.person.id)
@@ -468,8 +590,12 @@ async def ask_close(ctx: Context) -> Question:
 async def answer_close(ctx: Context, answer: Answer) -> Outcome:
     case = await open_case_of(ctx.session, ctx.person.id)
     if case is None:
+        if answer.choice is None:  # written for the operator: kept
+            return await _gone(ctx, answer)
         ctx.say(ctx._("This help request is already closed."))
         return GoHome()
+    if (answered := await _answer_to_operator(ctx, answer)) is not None:
+        return answered  # «1» for «how many?», not «Yes, close it»
     if answer.choice == CLOSE_YES:
         await close_case(ctx.session, ctx.cipher, ctx.staff, case, actor=PERSON, now=ctx.now)
         log.info("help case closed by the person case=%s", case.id)
@@ -486,6 +612,42 @@ async def answer_close(ctx: Context, answer: Answer) -> Outcome:
     if hint := await _add_to_case(ctx, case, answer):
         return Repeat(hint)
     return _to_case_screen(ctx, NOTE_ADDED)
+
+
+# -- answering an operator --------------------------------------------------------------------
+
+
+@journey.asks(REPLY)
+async def ask_reply(ctx: Context) -> Question:
+    """The open request once an operator wrote (services.staff moves the conversation here;
+    the operator's message was the question). No options are listed, so every message,
+    a lone number too, is for the operator."""
+    case = await open_case_of(ctx.session, ctx.person.id)
+    if case is None:  # closed meanwhile: the usual Help screen
+        return await ask_start(ctx)
+    reference = case.reference or ""
+    if _draft(ctx).pop(NOTE, None) == NOTE_ADDED:
+        first = _added(ctx, reference)
+    else:
+        first = ctx._(
+            "Write your answer here: everything you send is added to your request {reference} "
+            "for the operator."
+        ).format(reference=reference)
+    ways = ctx._("If you are in danger now, send «SOS». To leave, type «menu».")
+    return Question(f"{first}\n{ways}", free_text=True)
+
+
+@journey.answers(REPLY)
+async def answer_reply(ctx: Context, answer: Answer) -> Outcome:
+    if ctx.state.choices:  # the request was closed when asked: the Help screen was shown
+        return await answer_start(ctx, answer)
+    case = await open_case_of(ctx.session, ctx.person.id)
+    if case is None:
+        return await _gone(ctx, answer)
+    if hint := await _add_to_case(ctx, case, answer):
+        return Repeat(hint)
+    _draft(ctx)[NOTE] = NOTE_ADDED
+    return Repeat()
 
 
 # -- in danger now ----------------------------------------------------------------------------
@@ -510,7 +672,7 @@ async def open_danger(ctx: Context) -> Outcome:
         log.info("help case opened case=%s urgent=%s", case.id, case.urgent)
         was_urgent = False
     else:
-        was_urgent = case.urgent
+        was_urgent = await person_marked_urgent(ctx.session, case)
         await _draft_into_case(ctx, case, draft)
         await mark_urgent(ctx.session, ctx.cipher, ctx.staff, case, now=ctx.now)
         log.info("help case marked urgent case=%s", case.id)
@@ -524,15 +686,26 @@ async def open_danger(ctx: Context) -> Outcome:
             )
         )
         return _to_case_screen(ctx, NOTE_OPENED)
-    ctx.say(
-        ctx._(
+    if _operators_answer(ctx):
+        sent = ctx._(
             "Your urgent help request {reference} has been sent to the consulate's operators. "
             "They will answer you in this chat."
-        ).format(reference=case.reference or "")
-    )
+        )
+    else:
+        sent = ctx._(NO_DESK_URGENT)
+    ctx.say(sent.format(reference=case.reference or ""))
     ctx.state.history = [entry for entry in ctx.state.history if entry[0] != journey.name]
+    draft.pop(COUNTRY_MISSES, None)
     if country is None:
         return Go(journey.name, DANGER_COUNTRY, remember=False)
+    return _after_danger_country(ctx)
+
+
+def _after_danger_country(ctx: Context) -> Go:
+    """The place and a few words are for the operator: without one, the request's screen."""
+    _draft(ctx).pop(COUNTRY_MISSES, None)
+    if not _operators_answer(ctx):
+        return _to_case_screen(ctx, NOTE_OPENED)
     return Go(journey.name, DANGER_PLACE, remember=False)
 
 
@@ -601,27 +774,52 @@ async def ask_danger_country(ctx: Context) -> Question:
 async def answer_danger_country(ctx: Context, answer: Answer) -> Outcome:
     case = await _danger_case(ctx)
     if case is None:
-        return _to_case_screen(ctx, None)
+        return await _gone(ctx, answer)
+    if (answered := await _answer_to_operator(ctx, answer)) is not None:
+        return answered
     if answer.choice == SKIP:
-        return Go(journey.name, DANGER_PLACE, remember=False)
+        return _after_danger_country(ctx)
     if answer.kind is Kind.LOCATION:
         if hint := await _add_to_case(ctx, case, answer):
             return Repeat(hint)
         ctx.say(ctx._("Your location is added to your request."))
+        if not _operators_answer(ctx):
+            return _after_danger_country(ctx)
+        _draft(ctx).pop(COUNTRY_MISSES, None)
         return Go(journey.name, DANGER_DESCRIBE, remember=False)
     if answer.kind is not Kind.TEXT and answer.kind is not Kind.BUTTON:
         return await _add_in_danger(ctx, case, answer)
     country = country_picker.read(ctx, answer)
     if isinstance(country, Repeat):
-        if answer.text and _looks_like_a_message(answer.text):
-            ctx.answers.pop(f"{country_picker.key}:candidates", None)
-            return await _add_in_danger(ctx, case, answer)
-        return country
+        return await _not_a_country(ctx, case, answer, country)
     await set_case_country(ctx.session, ctx.staff, case, ctx.person, country, now=ctx.now)
     await add_person_message(ctx.session, ctx.cipher, ctx.staff, case, kind="country", now=ctx.now,
                              text=country)  # fmt: skip
     ctx.say(_contacts(ctx, country))
-    return Go(journey.name, DANGER_PLACE, remember=False)
+    return _after_danger_country(ctx)
+
+
+async def _not_a_country(ctx: Context, case: HelpCase, answer: Answer, hint: Repeat) -> Outcome:
+    """A text that names no country («меня заперли», «в подвале», «Стамбул») is for the
+    operator: added to the request. The country is asked once more; after a second such
+    text the path moves on (the operator reads what was written)."""
+    text = answer.text
+    if answer.kind is not Kind.TEXT or not _has_words(text):
+        return hint  # a button of an earlier question, or no words: just ask again
+    if ctx.answers.get(f"{country_picker.key}:candidates"):
+        return hint  # several countries match: they are offered
+    if note := await _add_to_case(ctx, case, answer):
+        return Repeat(note)
+    draft = _draft(ctx)
+    misses = int(draft.get(COUNTRY_MISSES, 0)) + 1
+    if misses >= 2:
+        ctx.say(ctx._("Added to your request."))
+        return _after_danger_country(ctx)
+    draft[COUNTRY_MISSES] = misses
+    added = ctx._("Added to your request.")
+    if _looks_like_a_message(text) or not hint.hint:
+        return Repeat(added)
+    return Repeat(f"{added}\n{hint.hint}")  # perhaps a country's name, misspelt
 
 
 @journey.asks(DANGER_PLACE)
@@ -640,7 +838,9 @@ async def ask_danger_place(ctx: Context) -> Question:
 async def answer_danger_place(ctx: Context, answer: Answer) -> Outcome:
     case = await _danger_case(ctx)
     if case is None:
-        return _to_case_screen(ctx, None)
+        return await _gone(ctx, answer)
+    if (answered := await _answer_to_operator(ctx, answer)) is not None:
+        return answered
     if answer.choice == SKIP:
         return Go(journey.name, DANGER_DESCRIBE, remember=False)
     if answer.kind is Kind.LOCATION:
@@ -677,8 +877,10 @@ async def ask_danger_describe(ctx: Context) -> Question:
 async def answer_danger_describe(ctx: Context, answer: Answer) -> Outcome:
     case = await _danger_case(ctx)
     if case is None:
-        return _to_case_screen(ctx, None)
-    if answer.choice == SKIP:
+        return await _gone(ctx, answer)
+    if (answered := await _answer_to_operator(ctx, answer)) is not None:
+        return answered
+    if _listed_pick(ctx, answer) == SKIP:  # «1» alone is «Skip», listed beside it
         return _to_case_screen(ctx, NOTE_OPENED)
     if hint := await _add_to_case(ctx, case, answer):
         return Repeat(hint)
@@ -893,6 +1095,10 @@ async def _submit(ctx: Context, draft: dict[str, Any]) -> Outcome:
         )
     log.info("help case opened case=%s urgent=%s", case.id, case.urgent)
     _clear_draft(draft)
+    if not _operators_answer(ctx):
+        ctx.say(ctx._(NO_DESK_SENT).format(reference=case.reference or ""))
+        ctx.say(_contacts(ctx, case.country))
+        return _to_case_screen(ctx, NOTE_OPENED)
     ctx.say(
         ctx._(
             "Your help request {reference} has been sent. A consulate operator will answer "
@@ -908,11 +1114,15 @@ async def _submit(ctx: Context, draft: dict[str, Any]) -> Outcome:
 @journey.intercepts
 async def intercept(ctx: Context, answer: Answer) -> Outcome | None:
     text = answer.text
-    if answer.kind not in (Kind.TEXT, Kind.COMMAND) or not text:
-        return None
-    if reference := references.parse_reference(text, references.HELP_CASE):
-        return await _show_reference(ctx, reference)
-    if match_key(text) in _danger_keys(ctx):
+    # «I am in danger now» under an earlier message (the screen has changed since, say to
+    # the answer screen after an operator wrote) is never a stale button.
+    tapped = answer.kind is Kind.BUTTON and answer.incoming.button == DANGER
+    if not tapped:
+        if answer.kind not in (Kind.TEXT, Kind.COMMAND) or not text:
+            return None
+        if reference := references.parse_reference(text, references.HELP_CASE):
+            return await _show_reference(ctx, reference)
+    if tapped or match_key(text) in _danger_keys(ctx):
         if not ctx.person.has_consented:
             ctx.say(_contacts(ctx, ctx.person.country))
             ctx.say(
@@ -1104,12 +1314,14 @@ async def _reopen(ctx: Context, reference: str, *, late_hint: bool) -> Outcome:
     _clear_draft(draft)
     draft.pop(VIEWING, None)
     log.info("help case reopened case=%s", case.id)
-    ctx.say(
-        ctx._(
+    if _operators_answer(ctx):
+        again = ctx._(
             "Your help request {reference} is open again. A consulate operator will answer you "
             "in this chat."
-        ).format(reference=case.reference or "")
-    )
+        )
+    else:
+        again = ctx._("Your help request {reference} is open again.") + " " + ctx._(NO_DESK_LINE)
+    ctx.say(again.format(reference=case.reference or ""))
     if kept:
         ctx.say(ctx._("What you sent has been added to it."))
     return _to_case_screen(ctx, NOTE_OPENED)

@@ -59,3 +59,4 @@ class Incoming:
     language_code: str | None = None  # the platform's guess at the person's language
     ref: str | None = None  # the platform's id of this message, to recognise redeliveries
     refusal: MediaRefusal | None = None  # with Kind.MEDIA_REFUSED
+    forwarded: bool = False  # forwarded from another chat (evidence comes in bulk)

@@ -1,12 +1,55 @@
-"""First contact: language and script, then the privacy notice, then the main menu."""
+"""First contact: language and script, then the privacy notice, then the main menu.
+
+Someone who asks for help before that is done — «SOS», «Помогите», «yordam» as the very first
+message, at the language picker or at the privacy notice — gets the emergency contacts at once,
+in the language their words tell; then onboarding goes on, and agreeing to the notice leads
+straight to a help request. Only a mark that help was asked for is kept until then.
+"""
+
+import re
 
 from handlers import family, language
+from handlers import help as help_journey
 from handlers.conversation import Answer, Context, Go, GoHome, Journey, Outcome, Question, Repeat
+from handlers.incoming import Kind
+from services.contacts import CONSULATES_ELSEWHERE, EVERYWHERE, HEADING, POLICE
+from services.contacts import emergency_contacts as contacts_for
+from services.i18n import N_, guess_locale
+from services.messages import join_texts
 from services.people import record_consent, record_consent_declined
+from services.text import match_key
 
 journey = Journey("onboarding", first_step="language")
 
 AGREE, READ_FULL, DECLINE = "agree", "read_full", "decline"
+ASKED_FOR_HELP = "asked_for_help"  # in this journey's answers, until the notice is answered
+
+# Words of someone asking for help or in danger, by the language they tell (the chat's help
+# words, the danger words and the labels of «I am in danger now» and «I need help»). match_key
+# folds Uzbek's two scripts into one: the letters typed tell which.
+DISTRESS_WORDS: dict[str, tuple[str, ...]] = {
+    "uz": (
+        "yordam", "yordam kerak", "menga yordam kerak", "yordam bering", "xavf",
+        "xavf ostidaman", "men xavf ostidaman", "men hozir xavf ostidaman", "qutqaring",
+    ),
+    "ru": (
+        "помогите", "помощь", "нужна помощь", "мне нужна помощь", "спасите", "опасность",
+        "я в опасности", "я сейчас в опасности", "мне угрожает опасность",
+    ),
+    "": ("sos", "help"),  # the same in every language
+}  # fmt: skip
+_DISTRESS_KEYS = {
+    match_key(word): tongue for tongue, words in DISTRESS_WORDS.items() for word in words
+}
+_CYRILLIC = re.compile("[\u0400-\u04ff]")
+CHOOSE_THEN_HELP = N_(
+    "To send a help request to the consulate's operators, please choose a language below and "
+    "agree to the privacy notice: then you can send it at once."
+)
+AGREE_THEN_HELP = N_(
+    "To send a help request to the consulate's operators, please agree to the privacy notice "
+    "below: then you can send it at once."
+)
 
 
 def is_complete(ctx: Context) -> bool:
@@ -99,9 +142,13 @@ async def ask_consent(ctx: Context) -> Question:
 async def answer_consent(ctx: Context, answer: Answer) -> Outcome:
     if answer.choice == AGREE:
         record_consent(ctx.person, ctx.now)
+        asked_for_help = ctx.answers.get(ASKED_FOR_HELP)
         ctx.answers.clear()
         ctx.say(ctx._("Thank you. You can change this at any time in «My data and settings»."))
         await family.join_after_onboarding(ctx, answer)  # came with a family invitation
+        if asked_for_help and help_journey.journey.name in ctx.journeys:
+            ctx.state.history = []  # "back" from there: the main menu
+            return Go(help_journey.journey.name, remember=False)
         return GoHome()
     if answer.choice == READ_FULL:
         ctx.answers["read_full"] = True
@@ -119,3 +166,54 @@ async def answer_consent(ctx: Context, answer: Answer) -> Outcome:
         )
         return GoHome()
     return ctx.not_understood()
+
+
+# -- asking for help before onboarding is done ------------------------------------------------
+
+
+def distress_language(text: str) -> str | None:
+    """Whether `text` asks for help or tells of danger (one of DISTRESS_WORDS, anywhere in
+    it), and in which language: "ru", "uz_Latn", "uz_Cyrl", or "" when its words tell none
+    («SOS»). None when it does not."""
+    key = f" {match_key(text)} "
+    tongues = {tongue for word, tongue in _DISTRESS_KEYS.items() if f" {word} " in key}
+    if not tongues:
+        return None
+    if "ru" in tongues:
+        return "ru"
+    if "uz" in tongues:
+        return "uz_Cyrl" if _CYRILLIC.search(text) else "uz_Latn"
+    return ""
+
+
+def _short_contacts(ctx: Context, locale: str) -> str:
+    """What to do at once, for a reader whose language is not known (shown in all three)."""
+    translator = ctx.catalogs.translator(locale)
+    lines = (HEADING, POLICE, *EVERYWHERE, CONSULATES_ELSEWHERE)
+    return "\n".join(translator.gettext(line) for line in lines)
+
+
+@journey.intercepts_early
+async def asked_for_help(ctx: Context, answer: Answer) -> Outcome | None:
+    """Before onboarding is done (a first message too): the emergency contacts, in the
+    person's language if chosen, else the one their words tell, else the platform's, else
+    short in all three; then the same onboarding question again. No case can be opened
+    before consent, so the person is told how to get to a help request."""
+    if answer.kind is not Kind.TEXT or is_complete(ctx):
+        return None
+    tongue = distress_language(answer.text)
+    if tongue is None:
+        return None
+    locale = ctx.person.locale or tongue or guess_locale(answer.incoming.language_code)
+    then = CHOOSE_THEN_HELP if ctx.person.locale is None else AGREE_THEN_HELP
+    if locale is None:
+        default = ctx.settings.default_locale
+        every = [default, *(each for each in ctx.catalogs.locales if each != default)]
+        ctx.say(join_texts([_short_contacts(ctx, each) for each in every]))
+        ctx.say("\n".join(ctx.catalogs.translator(each).gettext(then) for each in every))
+    else:
+        ctx.use_locale(locale)  # this reply only, until the person chooses
+        ctx.say(contacts_for(ctx.translator, ctx.person.country, ctx.settings.consulates))
+        ctx.say(ctx._(then))
+    ctx.state.answers_of(journey.name)[ASKED_FOR_HELP] = True
+    return Repeat()

@@ -236,13 +236,32 @@ async def set_case_country(
         retitle_topic(desk, case, thread)
 
 
+async def person_marked_urgent(session: AsyncSession, case: HelpCase) -> bool:
+    """Whether the person made the case urgent themselves ("in danger now", at once or later,
+    or «I need help» at a check-in): only then may their own screens say it is urgent. A code
+    word or a missed check-in makes a case urgent for the operators only."""
+    if case.reason == HelpReason.DANGER:
+        return True
+    said = await session.scalar(
+        select(CaseMessage.id)
+        .where(
+            CaseMessage.help_case_id == case.id,
+            CaseMessage.author == PERSON,
+            CaseMessage.kind == "urgent",
+        )
+        .limit(1)
+    )
+    return said is not None
+
+
 async def mark_urgent(
     session: AsyncSession, cipher: DataCipher, desk: staff.StaffDesk, case: HelpCase, *,
     now: datetime,
 ) -> None:  # fmt: skip
     """The person said they are in danger now, in a case opened for something else: the
-    case and its thread become urgent, and the staff group hears it at once."""
-    if case.urgent:
+    case and its thread become urgent, and the staff group hears it at once — also when a
+    code word or a missed check-in had made it urgent already."""
+    if await person_marked_urgent(session, case):
         return
     case.urgent = True
     case.updated_at = now

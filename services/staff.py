@@ -9,6 +9,7 @@ for the staff group are outbox rows on the "staff" channel, addressed to a threa
 topic when a thread first needs it.
 """
 
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -21,12 +22,15 @@ from models import (
     Appeal,
     AppealCategory,
     AuditEvent,
+    CaseStatus,
     CaseThread,
     ChannelAccount,
+    Conversation,
     HelpCase,
     HelpReason,
     Operator,
     OperatorRole,
+    OutboxMessage,
     Person,
     Registration,
     ThreadKind,
@@ -35,10 +39,13 @@ from models import (
 
 __all__ = ["CaseThread", "ThreadStatus"]  # re-exported for the services that relay
 from services import outbox
+from services.conversation import PendingPrompt, read_state, write_state
 from services.countries import country_name
 from services.crypto import DataCipher
 from services.i18n import N_, Catalogs, Translator
 from services.messages import Choice, MediaRef, OutgoingMessage, join_texts
+
+log = logging.getLogger(__name__)
 
 STAFF_CHANNEL = "staff"
 GENERAL = "general"
@@ -357,14 +364,25 @@ async def tell_person(
 ) -> bool:
     """Answers to the person's own request: sent even after STOP (they asked), on the chat
     they used last (`account`, when the caller looked it up already)."""
+    return bool(await _tell(session, cipher, thread, messages, now, account))
+
+
+async def _tell(
+    session: AsyncSession,
+    cipher: DataCipher,
+    thread: CaseThread,
+    messages: Sequence[OutgoingMessage],
+    now: datetime,
+    account: ChannelAccount | None = None,
+) -> list[OutboxMessage]:
+    """tell_person's work: the rows queued (none when no chat reaches the person)."""
     account = account or await _person_account(session, thread.person_id)
     if account is None:
-        return False
-    outbox.enqueue(
+        return []
+    return outbox.enqueue(
         session, cipher, person_id=thread.person_id, channel=account.channel,
         address=account.external_id, messages=messages, now=now,
     )  # fmt: skip
-    return True
 
 
 async def is_covert(session: AsyncSession, thread: CaseThread) -> bool:
@@ -526,13 +544,56 @@ async def reply(
                      [OutgoingMessage(warning)], now)  # fmt: skip
         media = None
     message = OutgoingMessage(body, media=media)
-    sent = await tell_person(session, cipher, thread, [message], now, account)
+    rows = await _tell(session, cipher, thread, [message], now, account)
+    if rows:
+        await _await_answer(session, cipher, thread, rows[-1], now)
     thread.waiting_since = None
     thread.last_ping_at = None
     thread.escalation_level = 0
     audit(session, actor=actor_of(operator), action=Action.REPLIED, now=now, thread=thread,
           detail="media" if media else None)  # fmt: skip
-    return sent
+    return bool(rows)
+
+
+# Where the person answers an operator (handlers/help.py): the open request's screen without
+# numbered options, so that «3» answers "how many of you are there?".
+ANSWER_SCREEN = ("help", "reply")
+
+
+async def _await_answer(
+    session: AsyncSession, cipher: DataCipher, thread: CaseThread, carrier: OutboxMessage,
+    now: datetime,
+) -> None:  # fmt: skip
+    """After an operator's message the person's next message is their answer: their
+    conversation moves to ANSWER_SCREEN with their first update once the message is out
+    (a pushed question, as ConversationEngine.prompt leaves it; the operator's message is the
+    question, so nothing else is sent) — unless it never reached them. Not for a covert case:
+    that screen would show the request. A conversation busy with the person's own update
+    right now is left where it is (its lock is never waited for: the person's update may be
+    waiting for this thread's row)."""
+    if thread.help_case_id is None:
+        return
+    case = await session.get(HelpCase, thread.help_case_id)
+    if case is None or case.covert or case.status == CaseStatus.CLOSED:
+        return
+    conversation = await session.scalar(
+        select(Conversation)
+        .where(Conversation.person_id == thread.person_id)
+        .with_for_update(skip_locked=True)
+        .execution_options(populate_existing=True)
+    )
+    if conversation is None:
+        log.info("operator's message: the person's conversation was busy thread=%s", thread.id)
+        return
+    state = read_state(conversation, cipher)
+    if (state.journey, state.step) == ANSWER_SCREEN and not state.pending:
+        return
+    await session.flush()  # the carrier's id
+    journey, step = ANSWER_SCREEN
+    state.pending.append(
+        PendingPrompt(journey=journey, step=step, due=now, free_text=True, outbox_id=carrier.id)
+    )
+    write_state(conversation, state, cipher, now)
 
 
 def note(session: AsyncSession, thread: CaseThread, operator: Operator, now: datetime) -> None:

@@ -13,6 +13,7 @@ from models import (
     AppealCategory,
     AppealEvent,
     AppealStatus,
+    CaseMessage,
     CaseStatus,
     HelpReason,
     OutboxMessage,
@@ -240,6 +241,36 @@ async def test_a_danger_help_request_is_urgent_and_waits_until_an_operator_answe
         "Агар муаммо ҳал бўлмаган бўлса, сўровни 14 кун ичида қайта очишингиз мумкин: "
         "асосий менюда «Ёрдам: оператор билан боғланиш» бўлимини очинг."
     )
+
+
+async def test_urgency_the_person_did_not_declare_is_for_the_operators_only(
+    telegram: TelegramHarness, clock: ManualClock
+) -> None:
+    """A code word or a missed check-in makes a request urgent without the person saying so
+    on screen; their own «I am in danger now» later is still recorded and told."""
+    app = telegram.app
+    alice = await person_of(telegram, ALICE)
+    async with app.db.transaction() as session:
+        owner = await session.get(Person, alice.id)
+        assert owner is not None
+        case = await help_cases.open_case(
+            session, app.cipher, app.desk, person=owner, reason=HelpReason.WAGES_UNPAID,
+            description="Не платят", now=clock.now(),
+        )  # fmt: skip
+        assert not await help_cases.person_marked_urgent(session, case)
+        case.urgent = True  # as the code word leaves it
+        assert not await help_cases.person_marked_urgent(session, case)
+        await help_cases.mark_urgent(session, app.cipher, app.desk, case, now=clock.now())
+        assert await help_cases.person_marked_urgent(session, case)
+        danger = await help_cases.open_case(
+            session, app.cipher, app.desk, person=owner, reason=HelpReason.DANGER,
+            description="", now=clock.now(),
+        )  # fmt: skip
+        assert await help_cases.person_marked_urgent(session, danger)
+        kinds = await session.scalars(
+            select(CaseMessage.kind).where(CaseMessage.help_case_id == case.id)
+        )
+        assert list(kinds) == ["urgent"]
 
 
 @pytest.mark.parametrize(

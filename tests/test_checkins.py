@@ -564,7 +564,7 @@ async def test_the_code_word_opens_a_covert_urgent_case_and_the_reply_shows_noth
     assert case.covert
 
     # Nothing on the person's own screens shows it: Help offers a new request, and words
-    # written in the main menu do not join the covert case.
+    # written in the main menu (for the operator, who may write first) get the usual reply.
     help_screen = await telegram.tap(ALICE, "help")
     assert case.reference is not None
     assert case.reference not in help_screen["text"]
@@ -606,6 +606,41 @@ async def test_the_code_word_makes_an_open_case_urgent_and_its_topic_says_so(
     assert renamed.params["name"] == created.params["name"].replace(
         " · ", f" · 🔴 {t(app, 'URGENT', 'uz_Latn')} · ", 1
     )
+
+
+async def test_the_code_word_in_an_open_request_leaves_the_persons_screens_as_they_were(
+    telegram: TelegramHarness,
+) -> None:
+    """The request becomes urgent for the operators only: its screen does not say «urgent»
+    (someone may be watching), and the person's own «I am in danger now» still reaches the
+    operators as such."""
+    app = telegram.app
+    await alice_with_the_code_word_limon(telegram)
+    await telegram.tap(ALICE, "help")
+    await telegram.tap(ALICE, "wages_unpaid")
+    await telegram.say(ALICE, "Не платят третий месяц.")
+    await telegram.tap(ALICE, "skip")  # where they are
+    await telegram.tap(ALICE, "skip")  # files
+    await telegram.say(ALICE, "menu")
+    before = await telegram.tap(ALICE, "help")
+    await telegram.say(ALICE, "menu")
+
+    await telegram.say(ALICE, "limon")
+
+    after = await telegram.tap(ALICE, "help")
+    assert after["text"] == before["text"]
+    assert t(app, "It is marked urgent.") not in after["text"]
+    [case] = await cases(app)
+    assert case.urgent
+    danger = await telegram.tap(ALICE, "danger")
+    already = t(app, "Your help request {reference} is already marked urgent.")
+    assert already.format(reference=case.reference) not in danger["text"]
+    await app.sender.deliver_due()
+    alarm = t(app, "The person says they are in danger now.", "uz_Latn")
+    assert any(alarm in text for text in staff_texts(telegram))
+    await telegram.say(ALICE, "menu")
+    marked = await telegram.tap(ALICE, "help")  # now the person said so: it may show
+    assert t(app, "It is marked urgent.") in marked["text"]
 
 
 async def test_the_code_word_counts_as_an_answer_to_a_waiting_check_in(

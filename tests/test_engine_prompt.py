@@ -10,8 +10,28 @@ from sqlalchemy import select, update
 
 from bot.app import Application, build_application
 from handlers import all_journeys
-from handlers.conversation import Answer, Context, GoBack, Journey, Outcome, Question, Repeat
-from models import OutboxKind, OutboxMessage, Person
+from handlers.conversation import (
+    WAITING_QUESTION,
+    Answer,
+    Context,
+    GoBack,
+    GoHome,
+    Journey,
+    Outcome,
+    Question,
+    Repeat,
+)
+from models import (
+    CaseMessage,
+    CheckinStatus,
+    HelpCase,
+    OutboxKind,
+    OutboxMessage,
+    Person,
+    SafetyCheckin,
+)
+from scheduler.checkins import run_checkins
+from services import checkins
 from services.clock import ManualClock
 from services.messages import Choice
 from tests.conftest import SettingsFactory
@@ -20,6 +40,8 @@ from tests.harness import TelegramHarness, button_ids
 
 ALICE = 5150001
 probe = Journey("probe", first_step="ask", needs_consent=True)
+# A screen where the person writes in their own words (as to an operator).
+talk = Journey("talk", first_step="write", needs_consent=True)
 
 
 @probe.asks("ask")
@@ -37,6 +59,19 @@ async def answer(ctx: Context, given: Answer) -> Outcome:
     return Repeat("Please choose «Fine».")
 
 
+@talk.asks("write")
+async def ask_write(ctx: Context) -> Question:
+    return Question("Write to us.", (Choice("bye", "Bye", ("bye",)),), free_text=True)
+
+
+@talk.answers("write")
+async def answer_write(ctx: Context, given: Answer) -> Outcome:
+    if given.choice == "bye":
+        return GoHome()
+    ctx.state.answers_of("talk").setdefault("heard", []).append(given.text)
+    return Repeat("Noted.")
+
+
 @pytest.fixture
 async def telegram(
     make_settings: SettingsFactory, clock: ManualClock
@@ -45,19 +80,24 @@ async def telegram(
         make_settings(),
         clock=clock,
         telegram_session=RecordingSession(),
-        journeys={**all_journeys(), "probe": probe},
+        journeys={**all_journeys(), "probe": probe, "talk": talk},
     )
     yield TelegramHarness(app)
     await app.close()
 
 
 async def prompt(
-    app: Application, user: int, *, not_before: datetime | None = None, **answers: str
+    app: Application,
+    user: int,
+    *,
+    not_before: datetime | None = None,
+    journey: str = "probe",
+    **answers: str,
 ) -> bool:
     person = await TelegramHarness(app).person(user)
     async with app.db.transaction() as session:
         queued = await app.engine.prompt(
-            session, person.id, "probe", answers=answers, not_before=not_before
+            session, person.id, journey, answers=answers, not_before=not_before
         )
     return queued is not None
 
@@ -177,3 +217,173 @@ async def test_after_stop_the_prompt_is_recorded_as_not_sent(telegram: TelegramH
         "failed",
         "opted out (STOP)",
     )
+
+
+# -- a pushed question where the person writes in their own words -----------------------------
+
+
+async def talking(telegram: TelegramHarness) -> None:
+    """ALICE (onboarded) at the free-text screen of the "talk" journey."""
+    await telegram.onboard(ALICE, "ru")
+    assert await prompt(telegram.app, ALICE, journey="talk")
+    await telegram.app.sender.deliver_due()
+    await telegram.say(ALICE, "Здравствуйте")
+    state = await telegram.state(ALICE)
+    assert (state.journey, state.step, state.free_text) == ("talk", "write", True)
+
+
+async def heard(telegram: TelegramHarness) -> list[str]:
+    return list((await telegram.state(ALICE)).answers_of("talk").get("heard", []))
+
+
+async def test_a_pushed_question_waits_while_the_person_writes_and_its_button_answers_it(
+    telegram: TelegramHarness,
+) -> None:
+    """What the person writes on a free-text screen is for that screen, also after a question
+    was pushed: the question waits (its button still answers it, and the replies offer it),
+    then the person is back where they were."""
+    app = telegram.app
+    await talking(telegram)
+    assert await prompt(app, ALICE, topic="safety")
+    await app.sender.deliver_due()
+    assert telegram.last_message(ALICE)["text"] == "Probe about safety: all well?"
+
+    reply = await telegram.say(ALICE, "Работодатель снова пришёл")
+    assert await heard(telegram) == ["Здравствуйте", "Работодатель снова пришёл"]
+    assert reply["text"].startswith("Noted.\n\nWrite to us.")
+    assert button_ids(reply) == ["bye", WAITING_QUESTION]
+    ru = app.catalogs.translator("ru")
+    note = ru.gettext(
+        "We have sent you a question above, and it is waiting for your answer. When you are "
+        "ready, choose «{answer}»."
+    ).format(answer=ru.gettext("Answer our question"))
+    assert note in reply["text"]  # said once
+    reply = await telegram.say(ALICE, "1")  # a number is words here, not «Bye»
+    assert await heard(telegram) == ["Здравствуйте", "Работодатель снова пришёл", "1"]
+    assert button_ids(reply) == ["bye", WAITING_QUESTION]
+    assert note not in reply["text"]
+
+    back = await telegram.tap(ALICE, "fine")  # the pushed question's own button
+    assert back["text"] == "Thank you.\n\nWrite to us."
+    assert button_ids(back) == ["bye"]
+    state = await telegram.state(ALICE)
+    assert (state.journey, state.step, state.pending) == ("talk", "write", [])
+    assert state.answers_of("probe") == {"topic": "safety", "heard": True}
+
+
+async def test_a_waiting_question_is_asked_when_chosen_or_when_the_person_leaves(
+    telegram: TelegramHarness,
+) -> None:
+    app = telegram.app
+    await talking(telegram)
+    assert await prompt(app, ALICE, topic="rent")
+    await telegram.say(ALICE, "Ещё одно")
+    asked = await telegram.tap(ALICE, WAITING_QUESTION)
+    assert asked["text"] == "Probe about rent: all well?"
+    assert (await telegram.tap(ALICE, "fine"))["text"].startswith("Thank you.\n\nWrite to us.")
+
+    assert await prompt(app, ALICE, topic="work")
+    await telegram.say(ALICE, "И ещё")
+    left = await telegram.say(ALICE, "bye")  # leaving the screen: the question comes now
+    assert left["text"] == "Probe about work: all well?"
+    assert button_ids(left) == ["fine"]
+    home = await telegram.tap(ALICE, "fine")
+    assert button_ids(home)[0] == "registration"
+    assert await heard(telegram) == ["Здравствуйте", "Ещё одно", "И ещё"]
+
+
+# -- the safety check-in on the help request's screens ----------------------------------------
+
+
+async def case_messages(app: Application) -> list[str]:
+    async with app.db.sessions() as session:
+        rows = await session.scalars(select(CaseMessage).order_by(CaseMessage.id))
+        return [app.cipher.decrypt_text(row.text) for row in rows if row.text]
+
+
+async def ask_checkin(telegram: TelegramHarness, clock: ManualClock) -> None:
+    app = telegram.app
+    person = await telegram.person(ALICE)
+    async with app.db.transaction() as session:
+        stored = await session.get(Person, person.id)
+        assert stored is not None
+        stored.country = "RU"
+        await checkins.switch_on(session, stored, 1, clock.now())
+    clock.advance(timedelta(days=1, hours=1))
+    report = await run_checkins(app.db, app.cipher, app.desk, clock, app.engine, grace_hours=6)
+    assert report.asked == 1
+    await app.sender.deliver_due()
+    assert button_ids(telegram.last_message(ALICE)) == ["safe", "need_help"]
+
+
+async def checkin_statuses(app: Application) -> list[str]:
+    async with app.db.sessions() as session:
+        return list(await session.scalars(select(SafetyCheckin.status).order_by(SafetyCheckin.id)))
+
+
+async def test_a_checkin_does_not_swallow_what_the_person_writes_to_the_operator(
+    telegram: TelegramHarness, clock: ManualClock
+) -> None:
+    """The person is at their open help request's screen, talking to the operator, when the
+    check-in «Are you safe?» is pushed: what they write next goes into the request, and the
+    check-in is answered by its button, which leads back to the request's screen."""
+    app = telegram.app
+    await telegram.onboard(ALICE, "ru")
+    await telegram.tap(ALICE, "help")
+    await telegram.tap(ALICE, "passport_taken")
+    await telegram.say(ALICE, "Работодатель забрал мой паспорт и не отдаёт.")
+    await telegram.tap(ALICE, "skip")
+    case_screen = await telegram.tap(ALICE, "skip")
+    assert "close" in button_ids(case_screen)
+    await ask_checkin(telegram, clock)
+
+    plea = "Работодатель снова пришёл и угрожает, я в общежитии на Ленина 5"
+    reply = await telegram.say(ALICE, plea)
+    assert (await case_messages(app))[-1] == plea
+    offered = button_ids(reply)
+    assert offered[:-1] == button_ids(case_screen)
+    assert offered[-1] == WAITING_QUESTION
+    await telegram.say(ALICE, "Нас трое")  # «how many of you?» — for the operator
+    assert (await case_messages(app))[-1] == "Нас трое"
+    assert await checkin_statuses(app) == [CheckinStatus.ASKED]
+
+    back = await telegram.tap(ALICE, "safe")
+    assert await checkin_statuses(app) == [CheckinStatus.SAFE]
+    assert button_ids(back) == button_ids(case_screen)
+    await telegram.say(ALICE, "Спасибо")
+    assert (await case_messages(app))[-1] == "Спасибо"
+
+    # The next one, answered by the number listed beside «Answer our question» (WhatsApp).
+    clock.advance(timedelta(days=1))
+    await run_checkins(app.db, app.cipher, app.desk, clock, app.engine, grace_hours=6)
+    await app.sender.deliver_due()
+    offered = button_ids(await telegram.say(ALICE, "Он ушёл"))
+    asked = await telegram.say(ALICE, str(len(offered)))
+    assert button_ids(asked) == ["safe", "need_help"]
+    assert (await case_messages(app))[-1] == "Он ушёл"
+
+
+async def test_a_checkin_waits_on_the_danger_steps(
+    telegram: TelegramHarness, clock: ManualClock
+) -> None:
+    """The urgent path's questions (not all free text) belong to a journey where the person
+    talks to the consulate: a check-in pushed meanwhile waits there too."""
+    app = telegram.app
+    await telegram.onboard(ALICE, "ru")
+    await telegram.tap(ALICE, "help")
+    await telegram.tap(ALICE, "danger")
+    state = await telegram.state(ALICE)
+    assert (state.journey, state.step) == ("help", "danger_country")
+    await ask_checkin(telegram, clock)
+
+    await telegram.say(ALICE, "Россия")  # the urgent path's question, not the check-in's
+    assert (await telegram.state(ALICE)).journey == "help"
+    async with app.db.sessions() as session:
+        [case] = list(await session.scalars(select(HelpCase)))
+    assert (case.country, case.urgent) == ("RU", True)
+    reply = await telegram.say(ALICE, "Я в общежитии на Ленина 5")
+    assert (await case_messages(app))[-1] == "Я в общежитии на Ленина 5"
+    assert button_ids(reply)[-1] == WAITING_QUESTION
+    assert await checkin_statuses(app) == [CheckinStatus.ASKED]
+    await telegram.tap(ALICE, "need_help")
+    assert await checkin_statuses(app) == [CheckinStatus.HELP]

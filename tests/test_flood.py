@@ -1,14 +1,15 @@
 """The flood guard (issue 8): one person sending far beyond human speed does not delay anyone
-else; their excess is dropped and they get one slow-down notice in their language."""
+else; their excess is dropped and they get one slow-down notice in their language. A person's
+own burst — albums of photos, messages forwarded as evidence — is not a flood."""
 
 import asyncio
 from datetime import timedelta
 from typing import Any
 
 from bot.app import build_application
-from bot.engine import FLOOD_QUEUE, ConversationEngine, Handled
+from bot.engine import FILES_NOTICE, FILES_QUEUE, FLOOD_QUEUE, ConversationEngine, Handled
 from handlers.incoming import Incoming
-from models import InboundMessage, OutboxMessage, Person
+from models import Attachment, InboundMessage, OutboxMessage, Person
 from services.clock import ManualClock
 from tests.conftest import SettingsFactory
 from tests.fakes import telegram_updates as tg
@@ -175,14 +176,15 @@ async def test_nothing_stays_per_person_after_floods(
 ) -> None:
     """The guard's memory is only of chats queued now or told within the last minute."""
     engine = telegram.app.engine
+    burst = FLOOD_QUEUE + 10
     for n in range(3):
-        await feed_at_once(telegram, [tg.message(4_440_700 + n, "salom") for _ in range(30)])
+        await feed_at_once(telegram, [tg.message(4_440_700 + n, "salom") for _ in range(burst)])
     assert len(engine._flood_noticed) == 3
     clock.advance(timedelta(minutes=2))
-    await feed_at_once(telegram, [tg.message(4_440_799, "salom") for _ in range(30)])
+    await feed_at_once(telegram, [tg.message(4_440_799, "salom") for _ in range(burst)])
     await telegram.app.sender.deliver_due()
     assert list(engine._flood_noticed) == [("telegram", "4440799")]
-    assert len(engine._people) == 0  # no chat queued
+    assert (len(engine._people), len(engine._queued)) == (0, 0)  # no chat queued
     assert notices(telegram, 4_440_799, NOTICE_UZ_LATN) == 1
 
 
@@ -261,7 +263,7 @@ async def test_processes_sharing_the_database_tell_a_first_contact_flood_once(
         hold_first_updates(telegram.app.engine, gate, told[0])
         hold_first_updates(second.engine, gate, told[1])
 
-        updates = [tg.message(newcomer, f"salom {n}") for n in range(60)]
+        updates = [tg.message(newcomer, f"salom {n}") for n in range(2 * FLOOD_QUEUE + 20)]
         feeding = asyncio.gather(
             feed_at_once(telegram, updates[::2]), feed_at_once(other, updates[1::2])
         )
@@ -279,3 +281,91 @@ async def test_processes_sharing_the_database_tell_a_first_contact_flood_once(
         assert (await telegram.state(newcomer)).journey == "onboarding"
     finally:
         await second.close()
+
+
+# -- a person's burst of files ----------------------------------------------------------------
+
+
+async def open_case(telegram: TelegramHarness, user: int) -> None:
+    await telegram.onboard(user, "ru")
+    await telegram.tap(user, "help")
+    await telegram.tap(user, "passport_taken")
+    await telegram.say(user, "Работодатель забрал мой паспорт и не отдаёт.")
+    await telegram.tap(user, "skip")
+    await telegram.tap(user, "skip")
+    assert "close" in button_ids(telegram.last_message(user))
+
+
+def album(user: int, count: int, group: str) -> list[dict[str, Any]]:
+    photos = [tg.photo(user, caption="фото" if n == 0 else None) for n in range(count)]
+    for update in photos:
+        update["message"]["media_group_id"] = group
+    return photos
+
+
+async def test_albums_of_evidence_sent_into_an_open_case_are_all_kept(
+    telegram: TelegramHarness,
+) -> None:
+    """Two albums of photos and a few texts at once: a person's evidence, not a flood. Files
+    wait in a line of their own, as deep as the most Telegram forwards at once."""
+    await open_case(telegram, FLOODER)
+    recorder = Recorder(telegram)
+    texts = [tg.message(FLOODER, f"Вот ещё {n}", language_code="ru") for n in range(5)]
+    await feed_at_once(telegram, album(FLOODER, 10, "A1") + texts + album(FLOODER, 10, "A2"))
+    await telegram.app.sender.deliver_due()
+
+    assert len(recorder.processed(FLOODER)) == 25
+    assert await telegram.count(Attachment) == 20
+    assert notices(telegram, FLOODER, NOTICE_RU) == 0
+    assert (len(telegram.app.engine._people), len(telegram.app.engine._queued)) == (0, 0)
+
+
+async def test_a_forwarded_burst_of_texts_within_the_line_is_kept(
+    telegram: TelegramHarness,
+) -> None:
+    """Messages forwarded in bulk (an employer's threats) or a phone's queue sent when it is
+    back online arrive at once: up to FLOOD_QUEUE texts are a person's, not a flood's."""
+    await open_case(telegram, FLOODER)
+    recorder = Recorder(telegram)
+    await feed_at_once(
+        telegram,
+        [tg.message(FLOODER, f"Пересланное {n}", language_code="ru") for n in range(25)],
+    )
+    await telegram.app.sender.deliver_due()
+    assert len(recorder.processed(FLOODER)) == 25
+    assert notices(telegram, FLOODER, NOTICE_RU) == 0
+    assert 25 <= FLOOD_QUEUE < 100  # a script's 100 at once still is a flood
+
+
+async def test_a_long_forwarded_chat_is_kept_in_the_deeper_line(
+    telegram: TelegramHarness,
+) -> None:
+    """A person forwards the employer's threats, 60 messages at once: forwarded messages are
+    evidence and wait in the files' line, not in the 30-deep line of typed texts."""
+    await open_case(telegram, FLOODER)
+    recorder = Recorder(telegram)
+    origin = {"type": "hidden_user", "sender_user_name": "Boss", "date": 1_700_000_000}
+    forwarded = [
+        tg.message(FLOODER, f"Угроза {n}", language_code="ru", forward_origin=origin)
+        for n in range(60)
+    ]
+    await feed_at_once(telegram, forwarded)
+    await telegram.app.sender.deliver_due()
+    assert len(recorder.processed(FLOODER)) == 60
+    assert notices(telegram, FLOODER, NOTICE_RU) == 0
+    assert FLOOD_QUEUE < 60 <= FILES_QUEUE
+
+
+async def test_a_flood_of_files_is_dropped_beyond_its_line_and_told_what_was_lost(
+    telegram: TelegramHarness,
+) -> None:
+    await open_case(telegram, FLOODER)
+    recorder = Recorder(telegram)
+    await feed_at_once(telegram, album(FLOODER, FILES_QUEUE + 20, "F1"))
+    await telegram.app.sender.deliver_due()
+
+    assert len(recorder.processed(FLOODER)) == FILES_QUEUE
+    assert await telegram.count(Attachment) == FILES_QUEUE
+    told = telegram.app.catalogs.translator("ru").gettext(FILES_NOTICE)
+    assert notices(telegram, FLOODER, told) == 1
+    assert notices(telegram, FLOODER, NOTICE_RU) == 0

@@ -5,7 +5,9 @@ closing, hostile input, and nobody seeing another person's case. Also the emerge
 (only numbers from FACTS.md) and the consulates file."""
 
 import json
+import logging
 import re
+from collections.abc import AsyncIterator
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -15,6 +17,7 @@ from sqlalchemy import select
 
 from bot.app import Application, build_application
 from bot.errors import StartupError
+from handlers import help as help_journey
 from models import (
     Attachment,
     CaseMessage,
@@ -24,13 +27,24 @@ from models import (
     Person,
     RegistrationKind,
 )
-from services import contacts, help_cases, registrations
+from services import checkins, contacts, help_cases, registrations
 from services.clock import ManualClock
 from services.i18n import LOCALES
-from tests.conftest import SettingsFactory
+from tests.conftest import TEST_TOKEN, SettingsFactory
 from tests.fakes import telegram_updates as tg
 from tests.fakes.telegram_session import RecordingSession
 from tests.harness import TelegramHarness, button_ids
+from tests.test_staff_group import (
+    OPERATOR,
+    STAFF_CHAT,
+    StaffRecordingSession,
+    add_operator,
+    post,
+    texts_in,
+    threads,
+)
+from tests.test_staff_whatsapp import open_case_with_a_photo
+from tests.test_whatsapp import DILNOZA, WhatsAppHarness, whatsapp_apps
 
 ALICE, BOB = 8880001, 8880002
 MOSCOW = "55.7558,37.6173"  # tg.location's default point
@@ -40,7 +54,37 @@ CASE_IDS = ["danger", "close", "leave"]
 COUNTRY_IDS = [f"country:{code}" for code in ("RU", "KZ", "TR", "KR", "AE", "US")]
 
 
-# -- helpers --------------------------------------------------------------------------------
+# -- fixtures and helpers ---------------------------------------------------------------------
+
+
+@pytest.fixture
+async def telegram(
+    make_settings: SettingsFactory, clock: ManualClock
+) -> AsyncIterator[TelegramHarness]:
+    """With a staff group, as help requests are meant to be worked (without one: `no_desk`)."""
+    app = build_application(
+        make_settings(operator_chat_id=STAFF_CHAT),
+        clock=clock,
+        telegram_session=StaffRecordingSession(),
+    )
+    yield TelegramHarness(app)
+    await app.close()
+
+
+@pytest.fixture
+async def on_whatsapp(
+    make_settings: SettingsFactory, clock: ManualClock
+) -> AsyncIterator[tuple[WhatsAppHarness, TelegramHarness]]:
+    """The person on WhatsApp (through a fake Twilio), the staff group on Telegram."""
+    async with whatsapp_apps(make_settings, clock, StaffRecordingSession) as make:
+        wa = await make(telegram_bot_token=TEST_TOKEN, operator_chat_id=STAFF_CHAT)
+        yield wa, TelegramHarness(wa.app)
+
+
+@pytest.fixture
+def no_desk(app: Application) -> TelegramHarness:
+    """No staff group: a WhatsApp-only deployment has none (nor Telegram for operators)."""
+    return TelegramHarness(app)
 
 
 async def cases(app: Application) -> list[HelpCase]:
@@ -420,7 +464,7 @@ async def test_while_a_case_is_open_everything_sent_is_added_with_a_short_acknow
         document(ALICE),
         voice(ALICE),
         tg.location(ALICE),
-        tg.message(ALICE, "3"),  # an answer to an operator's "how many?", not a button
+        tg.message(ALICE, "12"),  # no option has this number: a message, not a pick
         tg.message(ALICE, "Помогите!"),  # a plea for the operator, not the usage help
     ):
         reply = await send(telegram, ALICE, update)
@@ -437,7 +481,7 @@ async def test_while_a_case_is_open_everything_sent_is_added_with_a_short_acknow
         "text", "photo", "document", "voice", "location", "text", "text",
     ]  # fmt: skip
     assert [plain(app, m.text) for m in rows] == [
-        "Сегодня снова не заплатили.", "расчётный листок", None, None, MOSCOW, "3", "Помогите!",
+        "Сегодня снова не заплатили.", "расчётный листок", None, None, MOSCOW, "12", "Помогите!",
     ]  # fmt: skip
     assert all(m.author == "person" for m in rows)
     assert rows[0].text is not None
@@ -554,6 +598,264 @@ async def test_a_case_closed_by_the_consulate_keeps_what_the_person_sends_next(
     assert second.id != case.id
     assert second.reason == "passport_taken"
     assert plain(app, second.description) == "Теперь у меня забрали паспорт, что делать?"
+
+
+async def test_a_listed_number_alone_on_the_case_screen_picks_its_option_on_whatsapp(
+    on_whatsapp: tuple[WhatsAppHarness, TelegramHarness],
+) -> None:
+    """WhatsApp lists the request's options by number, the only way to pick one there: «1»
+    alone is «I am in danger now». A number no option has is a message for the operator."""
+    wa, desk = on_whatsapp
+    app = wa.app
+    thread = await open_case_with_a_photo(wa)
+    topic = thread.topic_id
+    danger = t(app, "uz_Latn", "I am in danger now")
+    assert f"\n1 — {danger}\n" in wa.last_body(DILNOZA)
+
+    await wa.say(DILNOZA, "12")
+    assert texts_in(desk, topic)[-1] == "👤 Oʻzbekcha (lotin)\n12"
+    close = t(
+        app, "uz_Latn",
+        "Close your help request {reference}? Do this only if your problem is solved: the "
+        "operators will stop working on it.",
+    ).format(reference="HR-2026-000001")  # fmt: skip
+    assert (await wa.say(DILNOZA, "2")).startswith(close)
+    kept = await wa.say(DILNOZA, "2")  # «No, keep it open»
+    assert f"\n1 — {danger}\n" in kept
+    menu = await wa.say(DILNOZA, "3")
+    assert menu.startswith(t(app, "uz_Latn", "Main menu. What do you need?"))
+    await wa.say(DILNOZA, "4")  # Help: the request's screen again
+    before = len(wa.sent_to(DILNOZA))
+
+    await wa.say(DILNOZA, "1")
+
+    urgent = "".join(sent.get("Body", "") for sent in wa.sent_to(DILNOZA)[before:])
+    assert urgent.startswith("Favqulodda aloqa raqamlari:")
+    [case] = await cases(app)
+    assert case.urgent
+    await app.sender.deliver_due()
+    alarm = "🔴 " + t(app, app.settings.staff_locale, "The person says they are in danger now.")
+    assert texts_in(desk, topic)[-1] == f"👤 Oʻzbekcha (lotin)\n{alarm}"
+    assert [plain(app, m.text) for m in await messages_of(app, case)] == ["12", None]
+
+
+async def test_after_an_operator_writes_the_next_message_is_the_answer_a_number_too(
+    telegram: TelegramHarness,
+) -> None:
+    """The person left the request for the menu; the operator asks how many they are: «3» is
+    the answer (the operator's message moved them to the request's answer screen), not the
+    menu's third option."""
+    app = telegram.app
+    await telegram.onboard(ALICE, "ru")
+    await open_ordinary_case(telegram, ALICE)
+    [thread] = await threads(app)
+    topic = thread.topic_id
+    await telegram.say(ALICE, "меню")
+    await add_operator(app, OPERATOR, "Dilshod")
+    await post(telegram, OPERATOR, topic, "Сколько человек с Вами? Напишите цифру.")
+    assert telegram.last_message(ALICE)["text"].startswith("Оператор консульства:")
+
+    answered = await telegram.say(ALICE, "3")
+
+    assert texts_in(telegram, topic)[-1] == "👤 Русский\n3"
+    assert answered["text"].startswith("Добавлено к Вашему запросу о помощи HR-2026-000001.")
+    assert button_ids(answered) == []  # no options listed here: every number is an answer
+    await telegram.say(ALICE, "2")
+    assert texts_in(telegram, topic)[-1] == "👤 Русский\n2"
+    state = await telegram.state(ALICE)
+    assert (state.journey, state.step) == ("help", "reply")
+    # «I am in danger now» under the earlier screen still opens the urgent path.
+    urgent = await telegram.tap(ALICE, "danger")
+    assert urgent["text"].startswith("Экстренные контакты")
+    [case] = await cases(app)
+    assert case.urgent
+    # Left for the menu, with no new message from the operator: numbers are the menu's.
+    await telegram.say(ALICE, "меню")
+    guidance = await telegram.say(ALICE, "3")
+    assert "country:RU" in button_ids(guidance)
+    assert texts_in(telegram, topic).count("👤 Русский\n3") == 1
+    # On the request's own screen too: after the operator's question, «3» is the answer.
+    await telegram.say(ALICE, "меню")
+    await telegram.tap(ALICE, "help")
+    await post(telegram, OPERATOR, topic, "А сколько детей?")
+    again = await telegram.say(ALICE, "3")
+    assert texts_in(telegram, topic).count("👤 Русский\n3") == 2
+    assert button_ids(again) == []
+    state = await telegram.state(ALICE)
+    assert (state.journey, state.step, state.pending) == ("help", "reply", [])
+
+
+async def test_right_after_an_operator_writes_a_number_never_closes_the_request(
+    telegram: TelegramHarness,
+) -> None:
+    """Asked «Close your request?» (1 — yes), the person gets the operator's question first:
+    their «1» answers the operator."""
+    app = telegram.app
+    await telegram.onboard(ALICE, "ru")
+    await open_ordinary_case(telegram, ALICE)
+    [thread] = await threads(app)
+    await telegram.tap(ALICE, "close")
+    await add_operator(app, OPERATOR, "Dilshod")
+    await post(telegram, OPERATOR, thread.topic_id, "Сколько человек с Вами?")
+
+    await telegram.say(ALICE, "1")
+
+    [case] = await cases(app)
+    assert case.status == CaseStatus.WAITING
+    assert texts_in(telegram, thread.topic_id)[-1] == "👤 Русский\n1"
+
+
+async def test_answers_to_an_operator_in_a_code_word_case_reach_the_topic_and_show_nothing(
+    telegram: TelegramHarness,
+) -> None:
+    """A code-word case is on none of the person's screens, but what they write from the main
+    menu after the operator wrote reaches the operator; the reply is the one anybody gets."""
+    app = telegram.app
+    await telegram.onboard(ALICE, "ru")
+    pid = (await telegram.person(ALICE)).id
+    async with app.db.transaction() as session:
+        await checkins.set_code_word(session, app.cipher, pid, "Лимон", app.clock.now())
+    await telegram.say(ALICE, "лимон")
+    [thread] = await threads(app)
+    topic = thread.topic_id
+    await add_operator(app, OPERATOR, "Dilshod")
+    await post(telegram, OPERATOR, topic, "Здравствуйте. Вы можете говорить? Напишите адрес.")
+    assert telegram.last_message(ALICE)["text"].startswith("Оператор консульства:")
+    state = await telegram.state(ALICE)
+    assert (state.journey, state.step, state.pending) == ("menu", "main", [])  # not moved
+
+    reply = await telegram.say(ALICE, "Улица Ленина 5, квартира 12, меня не выпускают")
+
+    assert texts_in(telegram, topic)[-1] == (
+        "👤 Русский\nУлица Ленина 5, квартира 12, меня не выпускают"
+    )
+    await telegram.onboard(BOB, "ru")  # somebody with no case at all, for comparison
+    anybody = await telegram.say(BOB, "Улица Ленина 5, квартира 12, меня не выпускают")
+    assert reply["text"] == anybody["text"]
+    assert button_ids(reply) == button_ids(anybody)
+    photo = await send(telegram, ALICE, tg.photo(ALICE))
+    assert photo["text"] == anybody["text"]
+    [case] = await cases(app)
+    assert [m.kind for m in await messages_of(app, case)] == ["text", "photo"]
+
+
+# -- the urgent path: what is written on the way -------------------------------------------------
+
+
+async def test_on_the_urgent_path_a_text_that_names_no_country_is_added_to_the_request(
+    telegram: TelegramHarness,
+) -> None:
+    app = telegram.app
+    await telegram.onboard(ALICE, "ru")
+    await telegram.tap(ALICE, "help")
+    await telegram.tap(ALICE, "danger")  # no country known: it is asked
+
+    locked = await telegram.say(ALICE, "меня заперли")
+
+    assert locked["text"].startswith(t(app, "ru", "Added to your request."))
+    assert button_ids(locked) == [*COUNTRY_IDS, "skip"]  # asked once more
+    city = await telegram.say(ALICE, "Стамбул")
+    assert city["text"].startswith(t(app, "ru", "Added to your request."))
+    assert button_ids(city) == ["skip"]  # moved on: where they are
+    [case] = await cases(app)
+    assert case.country is None
+    assert [(m.kind, plain(app, m.text)) for m in await messages_of(app, case)] == [
+        ("text", "меня заперли"),
+        ("text", "Стамбул"),
+    ]
+    [thread] = await threads(app)
+    await app.sender.deliver_due()
+    assert texts_in(telegram, thread.topic_id)[-2:] == [
+        "👤 Русский\nменя заперли",
+        "👤 Русский\nСтамбул",
+    ]
+
+
+async def test_on_the_urgent_path_what_is_sent_after_the_consulate_closed_it_is_kept(
+    telegram: TelegramHarness,
+) -> None:
+    app = telegram.app
+    await telegram.onboard(ALICE, "ru")
+    await telegram.tap(ALICE, "help")
+    await telegram.tap(ALICE, "danger")
+    await telegram.tap(ALICE, "country:RU")
+    await telegram.tap(ALICE, "skip")  # the place: now «what is happening?»
+    [case] = await cases(app)
+    async with app.db.transaction() as session:
+        row = await session.get(HelpCase, case.id)
+        assert row is not None
+        await help_cases.close_case(session, app.cipher, app.desk, row, actor="operator:4",
+                                    now=app.clock.now(), resolution="Ложная тревога")  # fmt: skip
+
+    reply = await telegram.say(ALICE, "Он снова пришёл и забрал телефон, я у соседки")
+
+    assert "закрыт консульством" in reply["text"]
+    assert "danger" in button_ids(reply)  # what happened: the kept words go into a new request
+    await telegram.tap(ALICE, "danger")
+    second = (await cases(app))[-1]
+    assert second.id != case.id
+    assert plain(app, second.description) == "Он снова пришёл и забрал телефон, я у соседки"
+
+
+# -- without a staff group -----------------------------------------------------------------------
+
+
+async def test_without_a_staff_group_nobody_is_said_to_answer_and_the_numbers_are_given(
+    no_desk: TelegramHarness,
+) -> None:
+    """A WhatsApp-only deployment has no staff group: requests are kept, but the person is
+    not told that operators will answer."""
+    app = no_desk.app
+    assert not app.engine.journey_settings.staff_enabled
+    await no_desk.onboard(ALICE, "ru")
+    await register_in(no_desk, ALICE, "TR")
+    await no_desk.tap(ALICE, "help")
+
+    first = await no_desk.tap(ALICE, "danger")
+
+    text = first["text"]
+    assert text.startswith("Экстренные контакты — Турция:")
+    assert "операторам консульства" not in text
+    assert "ответят Вам" not in text
+    saved = t(app, "ru", help_journey.NO_DESK_URGENT).format(reference="HR-2026-000001")
+    assert saved in text
+    assert button_ids(first) == CASE_IDS  # no questions for an operator who is not there
+    [case] = await cases(app)
+    assert case.urgent
+    screen = await no_desk.tap(ALICE, "leave")
+    screen = await no_desk.tap(ALICE, "help")
+    assert t(app, "ru", help_journey.NO_DESK_LINE) in screen["text"]
+    assert "Оператор консульства ответит" not in screen["text"]
+    added = await no_desk.say(ALICE, "Я в подвале, адрес Fatih 1")
+    assert "Оператор консульства ответит" not in added["text"]
+
+
+async def test_without_a_staff_group_a_request_is_kept_and_the_contacts_given(
+    no_desk: TelegramHarness,
+) -> None:
+    app = no_desk.app
+    await no_desk.onboard(ALICE, "ru")
+    await open_ordinary_case(no_desk, ALICE)
+
+    sent = no_desk.last_message(ALICE)["text"]
+
+    assert "Оператор консульства ответит" not in sent
+    assert t(app, "ru", help_journey.NO_DESK_SENT).format(reference="HR-2026-000001") in sent
+    assert "Экстренные контакты:" in sent
+    assert len(await cases(app)) == 1
+
+
+async def test_serving_people_without_a_staff_group_warns_at_start_up(
+    make_settings: SettingsFactory, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.WARNING, logger="bot.app")
+    for chat in (None, STAFF_CHAT):
+        app = build_application(
+            make_settings(operator_chat_id=chat), telegram_session=RecordingSession()
+        )
+        await app.close()
+    [warning] = [record for record in caplog.records if record.name == "bot.app"]
+    assert "no staff group" in warning.getMessage()
 
 
 # -- nobody sees another person's case ------------------------------------------------------------

@@ -15,15 +15,18 @@ from models import (
     AppealStatus,
     AuditEvent,
     CaseThread,
+    Conversation,
     HelpReason,
     Operator,
     OutboxMessage,
+    OutboxStatus,
     Person,
     ThreadStatus,
 )
 from models.outbox import OutboxKind
 from services import appeals, help_cases, staff, staff_actions
 from services.clock import ManualClock
+from services.conversation import ConversationState, read_state
 from services.messages import OutgoingMessage
 from tests.conftest import SettingsFactory
 from tests.fakes.telegram_session import RecordingSession
@@ -185,6 +188,89 @@ async def test_operator_answers_reach_a_person_who_sent_stop(
     )
     rows = await telegram.outbox_rows()
     assert rows[-1].kind == OutboxKind.REPLY  # an answer they asked for, not a push
+
+
+async def state_of(app: Application, person_id: int) -> ConversationState:
+    async with app.db.sessions() as session:
+        conversation = await session.scalar(
+            select(Conversation).where(Conversation.person_id == person_id)
+        )
+        assert conversation is not None
+        return read_state(conversation, app.cipher)
+
+
+async def reply_to(app: Application, thread: CaseThread, operator: Operator, text: str) -> int:
+    """An operator's message relayed to the person; the id of its outbox row."""
+    async with app.db.transaction() as session:
+        row = await session.get(CaseThread, thread.id)
+        assert row is not None
+        await staff.reply(session, app.cipher, app.desk, row, operator, app.clock.now(),
+                          text=text)  # fmt: skip
+    async with app.db.sessions() as session:
+        carrier = await session.scalar(
+            select(OutboxMessage.id)
+            .where(OutboxMessage.person_id == row.person_id)
+            .order_by(OutboxMessage.id.desc())
+            .limit(1)
+        )
+        assert carrier is not None
+        return carrier
+
+
+async def test_after_an_operators_message_the_persons_next_one_answers_it_once_it_went_out(
+    desk_app: Application,
+) -> None:
+    """The operator's message is the question: the person's conversation moves to the
+    request's answer screen with their next update — unless the message never reached them."""
+    telegram = TelegramHarness(desk_app)
+    thread = await open_help(desk_app, telegram, HelpReason.WAGES_UNPAID)
+    operator = await add_operator(desk_app, 61)
+
+    carrier = await reply_to(desk_app, thread, operator, "Сколько месяцев Вам не платят?")
+
+    [asked] = (await state_of(desk_app, thread.person_id)).pending
+    assert (asked.journey, asked.step) == staff.ANSWER_SCREEN
+    assert (asked.free_text, asked.choices, asked.outbox_id) == (True, [], carrier)
+    await desk_app.sender.deliver_due()
+    await telegram.say(ALICE, "3")
+    state = await state_of(desk_app, thread.person_id)
+    assert (state.journey, state.step) == staff.ANSWER_SCREEN
+    assert (await staff_texts(desk_app))[-1] == "👤 Русский\n3"
+    await reply_to(desk_app, thread, operator, "Спасибо.")  # already there: nothing to move
+    assert (await state_of(desk_app, thread.person_id)).pending == []
+
+    await telegram.say(ALICE, "меню")
+    carrier = await reply_to(desk_app, thread, operator, "А сколько детей с Вами?")
+    async with desk_app.db.transaction() as session:
+        row = await session.get(OutboxMessage, carrier)
+        assert row is not None
+        row.status = OutboxStatus.FAILED  # say, the chat blocked the bot meanwhile
+    await telegram.say(ALICE, "3")
+    state = await state_of(desk_app, thread.person_id)
+    assert state.journey == "guidance"  # the menu's third option: they never saw the question
+
+
+async def test_an_operators_message_in_a_code_word_case_moves_nothing(
+    desk_app: Application,
+) -> None:
+    """The answer screen would show the request, which a code-word case never does."""
+    telegram = TelegramHarness(desk_app)
+    await telegram.onboard(ALICE, "ru")
+    async with desk_app.db.transaction() as session:
+        person = await session.scalar(select(Person))
+        assert person is not None
+        case = await help_cases.open_case(
+            session, desk_app.cipher, desk_app.desk, person=person, reason=HelpReason.DANGER,
+            description="🚨", now=desk_app.clock.now(), covert=True,
+        )  # fmt: skip
+        thread = await staff.thread_of(session, help_case_id=case.id)
+        assert thread is not None
+    operator = await add_operator(desk_app, 71)
+
+    await reply_to(desk_app, thread, operator, "Здравствуйте, Вы можете говорить?")
+
+    state = await state_of(desk_app, thread.person_id)
+    assert (state.journey, state.step, state.pending) == ("menu", "main", [])
 
 
 async def test_an_operator_serves_only_their_countries(

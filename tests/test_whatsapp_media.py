@@ -8,7 +8,9 @@ from collections.abc import AsyncIterator
 import pytest
 from sqlalchemy import select
 
+from bot.channels import whatsapp_web
 from bot.channels.whatsapp import MEDIA_SIZE_LIMIT, MediaItem, parse_inbound
+from bot.engine import FILES_NOTICE, FLOOD_NOTICE
 from handlers.incoming import Media, MediaRefusal, RefusalReason
 from models import Attachment, CaseMessage, Conversation, HelpCase
 from services.clock import ManualClock
@@ -245,3 +247,23 @@ async def test_a_numbers_files_are_checked_on_arrival_and_heard_in_the_order_the
     assert finished[-1] == urls[0]  # the others were checked while the first was slow
     assert [f["file_ref"] for f in await attachments(wa)] == urls  # heard in arrival order
     assert "Qoʻshilgan fayllar: 3 / 10." in wa.last_body(DILNOZA)
+
+
+async def test_files_dropped_beyond_the_line_are_told_as_lost_files(
+    wa: WhatsAppHarness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Beyond the files' line the person is told that some files did not arrive and to send
+    them again, not that they type too fast (which says nothing of what was lost)."""
+    await at_the_files_question(wa)
+    monkeypatch.setattr(whatsapp_web, "MEDIA_QUEUE", 2)
+    before = len(wa.sent_to(DILNOZA))
+    urls = [wa.twilio.add_media(JPEG, "image/jpeg") for _ in range(8)]
+    album = [media_message(DILNOZA, [(url, "image/jpeg")]) for url in urls]
+    statuses = await asyncio.gather(*(wa.post(photo) for photo in album))
+    assert {status for status, _, _ in statuses} == {200}
+    await wa.settle()
+
+    t = wa.app.catalogs.translator("uz_Latn")
+    bodies = [sent.get("Body", "") for sent in wa.sent_to(DILNOZA)[before:]]
+    assert bodies.count(t.gettext(FILES_NOTICE)) == 1
+    assert bodies.count(t.gettext(FLOOD_NOTICE)) == 0

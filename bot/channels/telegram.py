@@ -109,6 +109,7 @@ def incoming_from_message(message: Message, *, edited: bool = False) -> Incoming
             kind=kind,
             language_code=message.from_user.language_code if message.from_user else None,
             ref=f"{'e' if edited else 'm'}:{chat_id}:{message.message_id}:{message.edit_date or 0}",
+            forwarded=message.forward_origin is not None,
             **fields,
         )
 

@@ -280,8 +280,10 @@ class WhatsAppWebhook:
         number = message.number
         room = (number, bool(message.media))
         if self._waiting[room] >= (MEDIA_QUEUE if message.media else TEXT_QUEUE):
+            # A file dropped is told as such (the notice of lost files, not of fast typing).
+            kind = Kind.MEDIA_REFUSED if message.media else Kind.TEXT
             await self._engine.drop_flood(
-                Incoming(channel=CHANNEL, external_id=number, kind=Kind.TEXT, ref=message.sid)
+                Incoming(channel=CHANNEL, external_id=number, kind=kind, ref=message.sid)
             )
             return
         self._waiting[room] += 1
