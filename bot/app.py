@@ -6,6 +6,7 @@ when Twilio is: `vatandosh chat` and the maintenance commands start in a fractio
 without them.
 """
 
+import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -38,6 +39,8 @@ if TYPE_CHECKING:
 
     from bot.channels.telegram import Telegram
     from bot.channels.whatsapp import WhatsApp
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -160,6 +163,12 @@ def build_application(
         limiters[staff_group.CHANNEL] = staff_group.GroupRateLimiter(
             settings.staff_group_max_per_minute
         )
+    if (bot is not None or whatsapp is not None) and staff_transport is None:
+        log.warning(
+            "no staff group (OPERATOR_CHAT_ID, which needs TELEGRAM_BOT_TOKEN): help requests "
+            "and appeals are kept in the database but reach no operator; people asking for "
+            "help are told so"
+        )
     sender = OutboxSender(
         db,
         cipher,
@@ -167,7 +176,14 @@ def build_application(
         clock,
         limiters=limiters,
         lease=timedelta(seconds=settings.outbox_lease_seconds),
-        max_attempts=settings.outbox_max_attempts,
+        retry_for=timedelta(hours=settings.outbox_retry_hours),
+        # Where operators hear of an answer that never reached the person.
+        desk=StaffDesk(
+            catalogs,
+            locale=settings.staff_locale,
+            enabled=staff_transport is not None,
+            default_locale=settings.default_locale,
+        ),
     )
     journey_settings = JourneySettings(
         default_locale=settings.default_locale,

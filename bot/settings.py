@@ -75,7 +75,10 @@ class Settings(DatabaseSettings):
     # instead of TELEGRAM_MAX_PER_SECOND.
     telegram_paid_broadcasts: bool = False
     outbox_poll_seconds: float = Field(default=2.0, gt=0)
-    outbox_max_attempts: int = Field(default=8, ge=1)
+    # How long a message that fails for a passing reason (a network error, a server error)
+    # is tried again, counted from when it was queued; refusals that cannot change give up
+    # at once, and a 429 is waited out however long it lasts.
+    outbox_retry_hours: float = Field(default=24.0, gt=0)
     # How long a sender holds the messages it claimed; a crashed process's claims are
     # picked up by another sender (or itself after a restart) once this has passed.
     outbox_lease_seconds: float = Field(default=60.0, ge=5)

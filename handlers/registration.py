@@ -853,9 +853,7 @@ async def ask_sex(ctx: Context) -> Question:
     return _question(
         ctx,
         "sex",
-        ctx._(
-            "Your sex: female or male? The consulate's registration asks for it."
-        ),
+        ctx._("Your sex: female or male? The consulate's registration asks for it."),
         ctx.choice(FEMALE, "Female", "ayol", "xotin-qiz", "женщина", "женский", "жен"),
         ctx.choice(MALE, "Male", "erkak", "мужчина", "мужской", "муж"),
     )

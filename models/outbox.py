@@ -48,7 +48,7 @@ class OutboxMessage(Base):
     claimed_until: Mapped[datetime | None]
     created_at: Mapped[datetime]
     sent_at: Mapped[datetime | None]
-    failed_at: Mapped[datetime | None]  # when it was last given up
+    failed_at: Mapped[datetime | None]  # when it was given up (pending: when it was put back)
     last_error: Mapped[str | None] = mapped_column(String(200))
     # How many parts of a message that goes as several (a long text) the platform accepted
     # while it is not yet sent whole: a retry goes on from the next part.

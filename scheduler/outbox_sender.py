@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from models import OutboxKind
 from models.db import Database
 from scheduler.rate_limit import ChannelRateLimiter
-from services import outbox
+from services import outbox, undelivered
 from services.clock import Clock
 from services.crypto import DataCipher
 from services.log_safety import failure_summary
@@ -30,6 +30,8 @@ from services.outbox import (
     Unreachable,
 )
 from services.people import mark_unreachable
+from services.staff import StaffDesk
+from services.undelivered import Why
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +44,12 @@ class Delivery(enum.Enum):
 
 def backoff(attempts: int) -> timedelta:
     return timedelta(seconds=min(600, 2**attempts))
+
+
+def _span(elapsed: timedelta) -> str:
+    """ "33 min", "24 h": how long a message was tried, for its recorded reason."""
+    minutes = int(elapsed.total_seconds() // 60)
+    return f"{minutes} min" if minutes < 120 else f"{minutes // 60} h"
 
 
 class _Recipients:
@@ -105,8 +113,13 @@ class OutboxSender:
         limiters: Mapping[str, ChannelRateLimiter] | None = None,
         batch_size: int = 100,
         lease: timedelta = timedelta(seconds=60),
-        max_attempts: int = 8,
+        retry_for: timedelta = timedelta(hours=24),
+        desk: StaffDesk | None = None,
     ) -> None:
+        """`retry_for`: how long a message that fails for a passing reason (a network or
+        server error) is tried again, from when it was queued. `desk`: where the operators
+        hear of a message to a person of a case that was given up (see
+        services.undelivered); without it, nobody is told."""
         self._db = db
         self._cipher = cipher
         self._transports = dict(transports)
@@ -120,7 +133,8 @@ class OutboxSender:
         self._limiters = dict(limiters or {})
         self._batch_size = batch_size
         self._lease = lease
-        self._max_attempts = max_attempts
+        self._retry_for = retry_for
+        self._desk = desk
         # After a 429 the whole channel waits (Telegram's flood control is mostly per bot).
         self._paused_until: dict[str, datetime] = {}
         self._wake = asyncio.Event()
@@ -273,7 +287,9 @@ class OutboxSender:
         transport = self._transports[message.channel]
         if message.kind == OutboxKind.PUSH and message.opted_out:
             async with self._transaction() as session:
-                await outbox.give_up(session, message, "opted out (STOP)", now=self._clock.now())
+                now = self._clock.now()
+                await outbox.give_up(session, message, "opted out (STOP)", now=now)
+                await self._given_up(session, message, Why.OPTED_OUT, now)
             return Delivery.DROPPED
         limiter = self._limiters.get(message.channel)
 
@@ -336,6 +352,11 @@ class OutboxSender:
     async def _settle_failure(
         self, message: ClaimedMessage, error: DeliveryError, parts_sent: int
     ) -> Delivery:
+        """Try again later what may go later: after a 429 when the platform says (however
+        long that takes), after a network or server error with a growing pause, for
+        `retry_for` — an outage of hours loses nothing. Give up at once what can never go
+        (blocked, refused, WhatsApp's closed window without a template), and tell the
+        operators when it was theirs (see services.undelivered)."""
         now = self._clock.now()
         log.warning(
             "outbox id=%s channel=%s attempt=%s not sent: %s",
@@ -344,29 +365,47 @@ class OutboxSender:
             message.attempts,
             type(error).__name__,
         )
+        since = message.retrying_since(now)
         async with self._transaction() as session:
             match error:
                 case RetryAfter(seconds=seconds):
                     until = now + timedelta(seconds=seconds)
                     self._paused_until[message.channel] = until
                     await outbox.postpone(
-                        session, message, until, error.reason, parts_sent=parts_sent
+                        session,
+                        message,
+                        until,
+                        error.reason,
+                        parts_sent=parts_sent,
+                        retrying_since=since,
                     )
                     return Delivery.POSTPONED
                 case Unreachable():
                     await mark_unreachable(session, message.channel, message.address, now)
-                    reason = f"unreachable: {error.reason}"
-                    await outbox.give_up(session, message, reason, now=now, parts_sent=parts_sent)
+                    reason, why = f"unreachable: {error.reason}", Why.UNREACHABLE
                 case Rejected():
-                    reason = f"rejected: {error.reason}"
-                    await outbox.give_up(session, message, reason, now=now, parts_sent=parts_sent)
-                case _ if message.attempts >= self._max_attempts:
-                    reason = f"dead after {message.attempts} attempts: {error.reason}"
-                    await outbox.give_up(session, message, reason, now=now, parts_sent=parts_sent)
+                    reason, why = f"rejected: {error.reason}", undelivered.why_refused(error.reason)
+                case _ if now - since >= self._retry_for:
+                    tried = f"{message.attempts} attempts over {_span(now - since)}"
+                    reason, why = f"dead after {tried}: {error.reason}", Why.KEPT_FAILING
                 case _:
                     until = now + backoff(message.attempts)
                     await outbox.postpone(
-                        session, message, until, error.reason, parts_sent=parts_sent
+                        session,
+                        message,
+                        until,
+                        error.reason,
+                        parts_sent=parts_sent,
+                        retrying_since=since,
                     )
                     return Delivery.POSTPONED
+            await outbox.give_up(session, message, reason, now=now, parts_sent=parts_sent)
+            await self._given_up(session, message, why, now)
         return Delivery.DROPPED
+
+    async def _given_up(
+        self, session: AsyncSession, message: ClaimedMessage, why: Why, now: datetime
+    ) -> None:
+        """Tell the operators, in the transaction that gives the message up."""
+        if await undelivered.given_up(session, self._cipher, self._desk, message, why, now):
+            self.wake()  # the notice for the case's topic

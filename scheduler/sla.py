@@ -17,8 +17,10 @@ For every open thread whose person is waiting for an answer (services.staff.queu
   Claimed cases escalate too.
 
 An operator's reply (services.staff.reply) or the person's reopening resets the waiting time,
-the ping and the level. Several processes may run this job at once: pings and levels are
-taken with conditional UPDATEs, so exactly one of them sends.
+the ping and the level; a reply (or status notice) that never reached the person makes the
+case wait again, from when it was sent (services.undelivered). Several processes may run
+this job at once: pings and levels are taken with conditional UPDATEs, so exactly one of
+them sends.
 """
 
 import logging

@@ -122,6 +122,21 @@ class ClaimedMessage:
     kind: str = OutboxKind.REPLY
     opted_out: bool = False  # the address had sent STOP when the row was claimed
     parts_sent: int = 0  # accepted by the platform on earlier attempts (see Parts)
+    created_at: datetime | None = None  # when it was queued
+    # None on a row still to send, unless it was given up and put back (`vatandosh outbox
+    # retry`): then when it was given up, and from its first failure after that, since
+    # when its failures count (see retrying_since).
+    failed_at: datetime | None = None
+
+    def retrying_since(self, now: datetime) -> datetime:
+        """Since when this message's failures count towards giving it up: since it was
+        queued; one put back after it was given up, since its first try after that (`now`
+        at its first attempt since, which then keeps it in failed_at: see postpone)."""
+        if self.failed_at is None:
+            return self.created_at or now
+        if self.attempts <= 1:
+            return now
+        return self.failed_at
 
 
 def enqueue(
@@ -191,10 +206,15 @@ def _chat_key(message: type[OutboxMessage]) -> ColumnElement[str]:
 
 
 # What a claim reads of a row: id, person, channel, address, payload, attempts, parts sent,
-# kind, whether the address has opted out, and whether the row's chat may have a due row
-# queued before it that this claim does not otherwise take (see claim_due).
-_ClaimQuery = Select[int, int | None, str, str, str, int, int, str, bool, bool]
-_ClaimedRow = Row[int, int | None, str, str, str, int, int, str, bool, bool]
+# kind, when it was queued and last given up, whether the address has opted out, and
+# whether the row's chat may have a due row queued before it that this claim does not
+# otherwise take (see claim_due).
+_ClaimQuery = Select[
+    int, int | None, str, str, str, int, int, str, datetime, datetime | None, bool, bool
+]
+_ClaimedRow = Row[
+    int, int | None, str, str, str, int, int, str, datetime, datetime | None, bool, bool
+]
 
 
 def _claimed_columns(takes_along: ColumnElement[bool]) -> _ClaimQuery:
@@ -212,6 +232,8 @@ def _claimed_columns(takes_along: ColumnElement[bool]) -> _ClaimQuery:
         OutboxMessage.attempts,
         OutboxMessage.parts_sent,
         OutboxMessage.kind,
+        OutboxMessage.created_at,
+        OutboxMessage.failed_at,
         opted_out.label("opted_out"),
         takes_along.label("takes_along"),
     )
@@ -372,6 +394,8 @@ async def claim_due(
                 kind=row.kind,
                 opted_out=bool(row.opted_out),
                 parts_sent=row.parts_sent,
+                created_at=row.created_at,
+                failed_at=row.failed_at,
             )
         )
     if unreadable:
@@ -490,10 +514,15 @@ async def postpone(
     error: str,
     *,
     parts_sent: int | None = None,
+    retrying_since: datetime | None = None,
 ) -> None:
     """Try again at `until`, from the part after the first `parts_sent` (unchanged when
-    None); the address's later messages wait too, so order is kept."""
-    progress = {} if parts_sent is None else {"parts_sent": parts_sent}
+    None); the address's later messages wait too, so order is kept. A message put back
+    after it was given up keeps `retrying_since` in failed_at (see
+    ClaimedMessage.retrying_since); others have none."""
+    progress: dict[str, object] = {} if parts_sent is None else {"parts_sent": parts_sent}
+    if message.failed_at is not None and retrying_since is not None:
+        progress["failed_at"] = retrying_since
     await session.execute(
         update(OutboxMessage)
         .where(

@@ -32,7 +32,9 @@ KEYWORDS = {**DEFAULT_KEYWORDS, "N_": None, "choice": (2,)}
 # Translations that may equal their English msgid (proper names). None so far.
 SAME_AS_ENGLISH_ALLOWED: frozenset[str] = frozenset()
 # Latin words that Uzbek Cyrillic text legitimately contains ("ID-карта").
-LATIN_ALLOWED_IN_CYRILLIC = frozenset({"ID"})
+# "START" stays Latin in Uzbek Cyrillic: the word a platform's own opt-out (Twilio) lifts a
+# STOP with; the bot takes «старт» as well.
+LATIN_ALLOWED_IN_CYRILLIC = frozenset({"ID", "START"})
 
 MessageKey = tuple[str | None, tuple[str, ...]]  # (context, (msgid, msgid_plural?))
 

@@ -172,22 +172,73 @@ async def test_a_person_who_blocked_the_bot_is_marked_unreachable_until_they_wri
         assert account.reachable is True
 
 
-async def test_server_errors_are_retried_with_backoff_then_dead_lettered(
+async def test_server_errors_are_retried_for_a_day_then_dead_lettered(
+    telegram: TelegramHarness, clock: ManualClock
+) -> None:
+    """Server errors (and timeouts) are tried again, the pause doubling up to ten minutes,
+    for OUTBOX_RETRY_HOURS (24) after the message was queued: an outage of minutes or hours
+    loses nothing. Only then is it given up."""
+    app = telegram.app
+    for _ in range(200):
+        telegram.session.fail_next("sendMessage", 502, "Bad Gateway")
+    await enqueue_texts(app, ALICE, "hello")
+    queued_at = clock.now()
+
+    while clock.now() < queued_at + timedelta(hours=23, minutes=50):
+        await app.sender.deliver_due()
+        clock.advance(timedelta(minutes=11))  # longer than the longest backoff
+    [row] = await telegram.outbox_rows()
+    assert row.status == OutboxStatus.PENDING
+    assert row.attempts > 100
+
+    clock.advance(timedelta(minutes=11))
+    await app.sender.deliver_due()
+    [row] = await telegram.outbox_rows()
+    assert row.status == OutboxStatus.FAILED
+    assert row.last_error == f"dead after {row.attempts} attempts over 24 h: TelegramServerError"
+
+
+async def test_a_message_put_back_after_it_was_given_up_gets_its_retries_again(
+    telegram: TelegramHarness, clock: ManualClock
+) -> None:
+    """`vatandosh outbox retry` puts a message back days after it was queued: its retries
+    count from then, not from when it was queued (it would be given up at its first error)."""
+    app = telegram.app
+    telegram.session.fail_next("sendMessage", 400, "Bad Request: message is too long")
+    await enqueue_texts(app, ALICE, "hello")
+    await app.sender.deliver_due()
+    clock.advance(timedelta(days=3))
+    async with app.db.transaction() as session:
+        await outbox_admin.retry_failed(session, now=clock.now())
+    put_back_at = clock.now()
+
+    for _ in range(200):
+        telegram.session.fail_next("sendMessage", 502, "Bad Gateway")
+    while clock.now() < put_back_at + timedelta(hours=23, minutes=50):
+        await app.sender.deliver_due()
+        clock.advance(timedelta(minutes=11))
+        [row] = await telegram.outbox_rows()
+        assert row.status == OutboxStatus.PENDING
+    clock.advance(timedelta(minutes=11))
+    await app.sender.deliver_due()
+    [row] = await telegram.outbox_rows()
+    assert row.status == OutboxStatus.FAILED
+    assert (row.last_error or "").startswith("dead after")
+
+
+async def test_a_429_is_waited_out_however_long_it_lasts(
     telegram: TelegramHarness, clock: ManualClock
 ) -> None:
     app = telegram.app
-    attempts = app.settings.outbox_max_attempts
-    for _ in range(attempts):
-        telegram.session.fail_next("sendMessage", 502, "Bad Gateway")
+    for _ in range(30):
+        telegram.session.fail_next("sendMessage", 429, "Too Many Requests: retry after 3600", 3600)
     await enqueue_texts(app, ALICE, "hello")
-
-    for _ in range(attempts):
+    for _ in range(30):
         await app.sender.deliver_due()
-        clock.advance(timedelta(minutes=11))  # longer than the longest backoff
-    rows = await telegram.outbox_rows()
-    assert rows[0].status == OutboxStatus.FAILED
-    assert rows[0].attempts == attempts
-    assert rows[0].last_error == f"dead after {attempts} attempts: TelegramServerError"
+        clock.advance(timedelta(hours=1, seconds=1))
+    assert await statuses(app) == [OutboxStatus.PENDING]
+    await app.sender.deliver_due()
+    assert await statuses(app) == [OutboxStatus.SENT]
 
 
 async def test_a_rejected_message_does_not_hold_back_the_next_one(

@@ -206,7 +206,7 @@ async def test_injected_429_and_server_errors_are_survived_and_nothing_arrives_t
     assert len(retried) >= 1  # the refused messages were tried again, not dropped
 
 
-async def test_after_max_attempts_a_row_is_dead_lettered_and_shown_by_outbox_status(
+async def test_a_row_failing_past_the_retry_period_is_dead_lettered_and_shown_by_outbox_status(
     start_fake: StartFake,
     make_app: MakeApp,
     clock: ManualClock,
@@ -214,9 +214,9 @@ async def test_after_max_attempts_a_row_is_dead_lettered_and_shown_by_outbox_sta
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     fake = await start_fake(per_second=200, per_chat_per_second=1)
-    app = make_app(fake, telegram_max_per_second=200.0, outbox_max_attempts=3)
+    app = make_app(fake, telegram_max_per_second=200.0, outbox_retry_hours=0.5)
     await enqueue_pushes(app, Counter({FIRST_CHAT: 1}))
-    fake.fail_next(502, "Bad Gateway", times=3)
+    fake.fail_next(502, "Bad Gateway", times=4)  # at 0, 11, 22 and 33 minutes
 
     assert await drain(app, clock) == 0
 
@@ -224,8 +224,8 @@ async def test_after_max_attempts_a_row_is_dead_lettered_and_shown_by_outbox_sta
     async with app.db.sessions() as session:
         row = await session.scalar(select(OutboxMessage))
     assert row is not None
-    assert (row.status, row.attempts) == (OutboxStatus.FAILED, 3)
-    assert row.last_error == "dead after 3 attempts: TelegramServerError"
+    assert (row.status, row.attempts) == (OutboxStatus.FAILED, 4)
+    assert row.last_error == "dead after 4 attempts over 33 min: TelegramServerError"
 
     monkeypatch.setenv("DATABASE_URL", database_url)
     out = io.StringIO()
@@ -234,7 +234,7 @@ async def test_after_max_attempts_a_row_is_dead_lettered_and_shown_by_outbox_sta
     assert code == 0
     report = out.getvalue()
     assert f"{row.id}" in report
-    assert "dead after 3 attempts: TelegramServerError" in report
+    assert "dead after 4 attempts over 33 min: TelegramServerError" in report
     assert str(FIRST_CHAT) not in report
     assert f"{FIRST_CHAT}:0" not in report
 
