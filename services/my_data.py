@@ -43,6 +43,7 @@ from models import (
     DocumentReminder,
     FamilyLink,
     HelpCase,
+    HelpReason,
     LinkCode,
     OutboxMessage,
     Person,
@@ -123,6 +124,16 @@ class HelpCaseData:
     resolution: str | None
     messages: tuple[CaseMessageData, ...]
     attachments: tuple[Attachment, ...]
+
+    @property
+    def urgent_as_the_person_said(self) -> bool:
+        """Urgent because the person said so (help_cases.person_marked_urgent): a code word
+        or a missed check-in makes a case urgent for the operators only, and the file may be
+        read by whoever holds the phone."""
+        return self.case.reason == HelpReason.DANGER or any(
+            item.message.author == help_cases.PERSON and item.message.kind == "urgent"
+            for item in self.messages
+        )
 
 
 @dataclass(frozen=True)
@@ -546,7 +557,7 @@ def export_content(data: PersonData, translator: Translator, now: datetime) -> d
                 "reference": item.case.reference,
                 "reason": item.case.reason,
                 "reason_text": help_reason_label(item.case.reason, t),
-                "urgent": item.case.urgent,
+                "urgent": item.urgent_as_the_person_said,
                 "status": item.case.status,
                 "status_text": case_status_label(item.case.status, t),
                 "country": _country(item.case.country, locale),

@@ -51,6 +51,7 @@ from services import (
     checkins,
     family,
     help_cases,
+    my_data,
     outbox,
     registrations,
     reminders,
@@ -1004,3 +1005,34 @@ async def test_after_deletion_nothing_the_person_wrote_is_left_in_the_database(
         assert any("KARIMOV BOBUR" in text for text in await staff_texts(app))
     finally:
         await app.close()
+
+
+async def test_the_file_does_not_say_urgent_when_only_the_code_word_made_it_so(
+    telegram: TelegramHarness,
+) -> None:
+    """A code word typed during an ordinary request makes it urgent for the operators only:
+    the file the chat hands over (whoever holds the phone may read it) says what the
+    person's own screens say."""
+    app = telegram.app
+    await telegram.onboard(ALICE, "ru")
+    await telegram.tap(ALICE, "help")
+    await telegram.tap(ALICE, "wages_unpaid")
+    await telegram.say(ALICE, "Не платят третий месяц.")
+    await telegram.tap(ALICE, "skip")  # where they are
+    await telegram.tap(ALICE, "skip")  # files
+    async with app.db.transaction() as session:
+        person = await session.scalar(select(Person).where(Person.deleted_at.is_(None)))
+        assert person is not None
+        await checkins.set_code_word(session, app.cipher, person.id, "Лимон", app.clock.now())
+    await telegram.say(ALICE, "menu")
+    await telegram.say(ALICE, "Лимон")
+
+    async with app.db.reads() as session:
+        person = await session.scalar(select(Person).where(Person.deleted_at.is_(None)))
+        assert person is not None
+        data = await my_data.collect(session, app.cipher, person)
+    [request] = my_data.export_content(data, app.catalogs.translator("ru"), app.clock.now())[
+        "help_requests"
+    ]
+    assert data.help_cases[0].case.urgent  # for the operators
+    assert request["urgent"] is False

@@ -1595,3 +1595,32 @@ async def test_a_long_message_to_the_group_refused_midway_goes_on_from_the_part_
     assert await app.sender.deliver_due() == 1
     tried = [params["text"] for params in in_group(desk)]
     assert tried == [paragraphs[0], paragraphs[1], paragraphs[1], paragraphs[2]]  # 2nd refused
+
+
+@pytest.mark.parametrize(
+    ("status", "description"),
+    [
+        (403, "Forbidden: bot was kicked from the supergroup chat"),
+        (400, "Bad Request: chat not found"),
+    ],
+)
+async def test_a_relay_waits_while_the_bot_cannot_post_in_the_group(
+    desk: TelegramHarness, clock: ManualClock, status: int, description: str
+) -> None:
+    """The bot removed from the staff group (or OPERATOR_CHAT_ID wrong) is for an
+    administrator to fix: the people's words wait for it instead of being given up."""
+    app = desk.app
+    async with app.db.transaction() as session:
+        outbox.enqueue(
+            session, app.cipher, person_id=None, channel=STAFF_CHANNEL, address=GENERAL,
+            messages=[OutgoingMessage("Please help, they took my passport")],
+            now=app.clock.now(),
+        )  # fmt: skip
+    staff_session(desk).fail_in_group("sendMessage", status, description)
+    assert await app.sender.deliver_due() == 0
+    assert [row.status for row in await desk.outbox_rows()] == [OutboxStatus.PENDING]
+    clock.advance(timedelta(minutes=5))
+    assert await app.sender.deliver_due() == 1
+    assert [params["text"] for params in in_group(desk)][-1] == (
+        "Please help, they took my passport"
+    )

@@ -59,6 +59,15 @@ SURPLUS_TOPIC_NOTE = N_(
     "This topic was made twice for the same case and is not used: nothing written here "
     "reaches the person. Please write in the case's other topic."
 )
+
+
+# The bot removed from the staff group, or OPERATOR_CHAT_ID wrong: an administrator can fix
+# it, so the people's words wait for that (the outbox retries for OUTBOX_RETRY_HOURS) rather
+# than being given up one after another.
+def _group_misconfigured() -> TemporaryFailure:
+    return TemporaryFailure("staff group: the bot cannot post there")
+
+
 # Forum topic icon colours (the six the Bot API allows): urgent red, help blue, appeal yellow.
 URGENT_COLOUR = 0xFB6F5F
 HELP_COLOUR = 0x6FB9F0
@@ -310,8 +319,11 @@ class StaffTransport:
             )
         except TelegramForbiddenError as error:
             log.error("staff group: the bot may not post there (removed from the group?)")
-            raise Rejected("staff group: forbidden") from error
+            raise _group_misconfigured() from error
         except TelegramAPIError as error:
+            if "chat not found" in error.message.lower():
+                log.error("staff group: chat not found (is OPERATOR_CHAT_ID right?)")
+                raise _group_misconfigured() from error
             raise delivery_error(error) from error
         return str(sent.message_id) if sent is not None else None
 
@@ -459,7 +471,8 @@ class StaffTransport:
             topic = await self._bot.create_forum_topic(self.chat_id, name, icon_color=colour)
         except (TelegramBadRequest, TelegramNotFound) as error:
             if "chat not found" in error.message.lower():
-                raise Rejected("staff group: chat not found (OPERATOR_CHAT_ID)") from error
+                log.error("staff group: chat not found (is OPERATOR_CHAT_ID right?)")
+                raise _group_misconfigured() from error
             # Not a forum, or the bot is not an admin allowed to manage topics: the case
             # goes to the general topic rather than nowhere.
             log.error(
@@ -469,7 +482,7 @@ class StaffTransport:
             raise TopicUnavailable from error
         except TelegramForbiddenError as error:
             log.error("staff group: the bot may not post there (removed from the group?)")
-            raise Rejected("staff group: forbidden") from error
+            raise _group_misconfigured() from error
         except TelegramAPIError as error:
             raise delivery_error(error) from error
         return topic.message_thread_id
