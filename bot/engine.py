@@ -69,7 +69,7 @@ from handlers.conversation import (
     Step,
 )
 from handlers.incoming import Incoming, Kind, MediaRefusal, RefusalReason
-from models import ChannelAccount, Conversation, Person
+from models import CaseStatus, ChannelAccount, Conversation, HelpCase, Person
 from models.db import Database
 from services import outbox
 from services.clock import Clock
@@ -374,29 +374,39 @@ class ConversationEngine:
     async def _take_due_prompts(
         self, session: AsyncSession, state: ConversationState, person: Person, now: datetime
     ) -> bool:
-        """The pushed questions due by now, in the order they were asked: the conversation
-        moves to each — except one whose push failed (the person never saw it), or whose
-        journey needs the consent the person has withdrawn since: those are dropped. Where
-        pushed questions wait (`_prompts_wait`), the others stay in `state.pending`, due, and
-        the conversation does not move. Whether the state changed."""
-        due = [asked for asked in state.pending if asked.due <= now]
+        """The pushed questions due by now, one at a time: the conversation moves to the
+        oldest (the next is taken once it is answered) — except where pushed questions wait
+        (`_prompts_wait`): there they stay in `state.pending`, due, and the conversation does
+        not move. One whose push is not out yet stays pending and is not due meanwhile (what
+        the person sends answers the question they have seen, never one they have not). Those
+        that will never be: a push that failed, a journey that needs the consent the person
+        has withdrawn since, an operator's message in a case closed since — are dropped.
+        Whether the state changed."""
+        answering = _answering(state)
+        due = _due(state, now)
         if not due:
             return False
-        failed = await outbox.never_reached(
+        failed, unsent = await outbox.not_reached(
             session, [asked.outbox_id for asked in due if asked.outbox_id is not None]
+        )
+        closed = await _closed_cases(
+            session, [asked.case_id for asked in due if asked.case_id is not None]
         )
         dropped = {
             id(asked)
             for asked in due
             if asked.outbox_id in failed
+            or asked.case_id in closed
             or (journey := self._journeys.get(asked.journey)) is None
             or (journey.needs_consent and not person.has_consented)
         }
         state.pending = [asked for asked in state.pending if id(asked) not in dropped]
-        if self._prompts_wait(state.journey, state.free_text):
+        for asked in state.pending:
+            if asked.outbox_id in unsent:  # due again with the next update, to be looked at
+                asked.due = now + timedelta(microseconds=1)
+        if answering or self._prompts_wait(state.journey, state.free_text):
             return bool(dropped)
-        _move_to_waiting(state, now)
-        return True
+        return _move_to_waiting(state, now) or bool(dropped)
 
     def _prompts_wait(self, journey_name: str, free_text: bool) -> bool:
         """Whether a pushed question waits while the person is at this question: one that
@@ -417,15 +427,20 @@ class ConversationEngine:
 
     async def _ask_next(self, ctx: Context) -> Question:
         """The question of the step the person is at — or, where a pushed question is due
-        and waits no longer (the person left the screen where it waited), that one. Where it
-        still waits, the step's question offers to answer it."""
+        and waits no longer (the person left the screen where it waited, or answered the one
+        before it), that one. Where it still waits, the step's question offers to answer it."""
         question = await self._ask(ctx)
         state = ctx.state
-        if not any(asked.due <= ctx.now for asked in state.pending):
+        answering = _answering(state)
+        if not _due(state, ctx.now):
             return question
         if not self._prompts_wait(state.journey, question.free_text):
+            if answering:  # the next is asked once this one is answered
+                return question
             _move_to_waiting(state, ctx.now)
             return await self._ask(ctx)
+        if _waiting_question(state, ctx.now) is None:  # only an operator's message waits
+            return question
         text = question.text
         if WAITING_QUESTION not in {entry[0] for entry in state.choices}:  # not offered yet
             note = ctx._(
@@ -438,8 +453,8 @@ class ConversationEngine:
 
     def _waiting_with(self, ctx: Context, button: str | None) -> PendingPrompt | None:
         """The due pushed question (waiting) whose choices include this button."""
-        for asked in ctx.state.pending:
-            if asked.due <= ctx.now and button in {entry[0] for entry in asked.choices}:
+        for asked in _due(ctx.state, ctx.now):
+            if button in {entry[0] for entry in asked.choices}:
                 return asked
         return None
 
@@ -501,15 +516,15 @@ class ConversationEngine:
         if answer.choice in UNIVERSAL:
             return self._universal(ctx, answer.choice)
         if answer.choice == WAITING_QUESTION:
-            _move_to_waiting(ctx.state, ctx.now)
+            if (asked := _waiting_question(ctx.state, ctx.now)) is not None:
+                _take(ctx.state, asked)
             return Repeat()
         if answer.choice is None:
             if incoming.kind is Kind.BUTTON:
                 if (asked := self._waiting_with(ctx, incoming.button)) is not None:
                     # The button of a pushed question that waits here: it is answered now,
                     # and the answer leads back here.
-                    ctx.state.pending = [other for other in ctx.state.pending if other is not asked]
-                    _move_to_prompt(ctx.state, asked)
+                    _take(ctx.state, asked)
                     return await self._react(ctx, incoming)
                 # A journey may still take a button of its own earlier message (each of two
                 # reminders pushed the same morning names its reminder): interceptors first.
@@ -546,13 +561,9 @@ class ConversationEngine:
                 choice = incoming.button
         elif text:
             number = parse_number(text)
-            # On a free-text question a number is the person's words — except the number
-            # listed beside «Answer our question» (last, so the question's own keep theirs).
-            if (
-                number is not None
-                and 1 <= number <= len(offered)
-                and (not ctx.state.free_text or offered[number - 1][0] == WAITING_QUESTION)
-            ):
+            # On a free-text question a number is the person's words (the operator may have
+            # asked «how many?»); «Answer our question» there is its button or its words.
+            if number is not None and 1 <= number <= len(offered) and not ctx.state.free_text:
                 choice = offered[number - 1][0]
             else:
                 key = match_key(text)
@@ -833,12 +844,55 @@ def _carries_a_file(incoming: Incoming) -> bool:
     return incoming.kind is Kind.MEDIA and media is not None and media.kind not in PLAYFUL_MEDIA
 
 
-def _move_to_waiting(state: ConversationState, now: datetime) -> None:
-    """The conversation moves to the pushed questions due by now, in the order asked."""
-    due = [asked for asked in state.pending if asked.due <= now]
-    state.pending = [asked for asked in state.pending if asked.due > now]
-    for asked in due:
-        _move_to_prompt(state, asked)
+def _move_to_waiting(state: ConversationState, now: datetime) -> bool:
+    """The conversation moves to the oldest pushed question due by now; the others stay
+    pending until it is answered. Whether it moved."""
+    due = _due(state, now)
+    if not due:
+        return False
+    _take(state, due[0])
+    return True
+
+
+def _due(state: ConversationState, now: datetime) -> list[PendingPrompt]:
+    """The pushed questions due by now that the conversation has not moved to, oldest first."""
+    return [asked for asked in state.pending if asked.due <= now and not asked.taken]
+
+
+def _waiting_question(state: ConversationState, now: datetime) -> PendingPrompt | None:
+    """The oldest pushed question due by now that asks something (not an operator's message,
+    which only moves the person to the answer screen)."""
+    return next((asked for asked in _due(state, now) if asked.case_id is None), None)
+
+
+def _answering(state: ConversationState) -> bool:
+    """Whether the conversation is at a pushed question not answered yet (the one it left,
+    answered or not, is forgotten)."""
+    here = (state.journey, state.step)
+    state.pending = [
+        asked for asked in state.pending if not asked.taken or (asked.journey, asked.step) == here
+    ]
+    return any(asked.taken for asked in state.pending)
+
+
+def _take(state: ConversationState, asked: PendingPrompt) -> None:
+    """The conversation moves to this pushed question; one that asks something stays, taken,
+    until the conversation leaves it."""
+    state.pending = [other for other in state.pending if other is not asked and not other.taken]
+    _move_to_prompt(state, asked)
+    if asked.case_id is None:
+        asked.taken = True
+        state.pending.insert(0, asked)
+
+
+async def _closed_cases(session: AsyncSession, case_ids: list[int]) -> set[int]:
+    """Of these help cases, those closed (or gone)."""
+    if not case_ids:
+        return set()
+    still_open = await session.scalars(
+        select(HelpCase.id).where(HelpCase.id.in_(case_ids), HelpCase.status != CaseStatus.CLOSED)
+    )
+    return set(case_ids) - set(still_open)
 
 
 def _move_to_prompt(state: ConversationState, asked: PendingPrompt) -> None:

@@ -170,9 +170,17 @@ async def ask_checkin(ctx: Context) -> Question:
     )
 
 
+def _settled(ctx: Context) -> None:
+    """Every check-in waiting is answered: their questions still pending (waiting on a
+    Help screen, or not out yet when answered from the settings) are not asked again."""
+    ctx.state.pending = [asked for asked in ctx.state.pending if asked.journey != journey.name]
+
+
 @journey.answers(ASK)
 async def answer_checkin(ctx: Context, answer: Answer) -> Outcome:
     session, cipher, desk = ctx.session, ctx.cipher, ctx.staff
+    if answer.choice in (SAFE, NEED_HELP):
+        _settled(ctx)
     if answer.choice == SAFE:
         await checkins.answer(session, cipher, desk, ctx.person, CheckinStatus.SAFE, ctx.now)
         ctx.say(ctx._("Thank you. We are glad you are safe."))
@@ -261,4 +269,5 @@ async def intercept(ctx: Context, answer: Answer) -> Outcome | None:
     if not await checkins.is_code_word(ctx.session, ctx.cipher, ctx.person.id, answer.text):
         return None
     await checkins.covert_signal(ctx.session, ctx.cipher, ctx.staff, ctx.person, ctx.now)
+    _settled(ctx)  # «Are you safe?» shown afterwards would break the promise of the menu only
     return GoHome()

@@ -36,6 +36,7 @@ from babel.dates import format_datetime
 
 from handlers.conversation import (
     HELP_WORDS,
+    WAITING_QUESTION,
     Answer,
     Context,
     Go,
@@ -217,15 +218,27 @@ def _has_words(text: str) -> bool:
     return any(char.isalnum() for char in text)
 
 
+def _offered(ctx: Context) -> list[str]:
+    """The ids of the options this journey's question showed (not the engine's offer to
+    answer a pushed question, added to any screen while one waits)."""
+    return [entry[0] for entry in ctx.state.choices if entry[0] != WAITING_QUESTION]
+
+
+def _shown(ctx: Context, choice: str) -> bool:
+    """Whether the question asked showed this option: several steps ask another step's
+    question when the request changed meanwhile, and its options tell which one it was."""
+    return choice in _offered(ctx)
+
+
 def _listed_pick(ctx: Context, answer: Answer) -> str | None:
     """The option picked, also by its number typed alone on a free-text screen that lists
     options: the number means the option shown beside it."""
     if answer.choice is not None or answer.kind is not Kind.TEXT:
         return answer.choice
     number = parse_number(answer.text)
-    offered = ctx.state.choices
+    offered = _offered(ctx)
     if number is not None and 1 <= number <= len(offered):
-        return offered[number - 1][0]
+        return offered[number - 1]
     return None
 
 
@@ -320,7 +333,7 @@ async def ask_start(ctx: Context) -> Question:
 async def answer_start(ctx: Context, answer: Answer) -> Outcome:
     # Which screen was shown is read from its choices, not kept in the answers: at the case
     # screen the answers stay empty, so «cancel» there does not claim to discard anything.
-    if CLOSE_CASE in {entry[0] for entry in ctx.state.choices}:
+    if _shown(ctx, CLOSE_CASE):
         case = await open_case_of(ctx.session, ctx.person.id)
         if case is None:
             return await _case_gone(ctx, answer)
@@ -639,9 +652,11 @@ async def ask_reply(ctx: Context) -> Question:
 
 @journey.answers(REPLY)
 async def answer_reply(ctx: Context, answer: Answer) -> Outcome:
-    if ctx.state.choices:  # the request was closed when asked: the Help screen was shown
-        return await answer_start(ctx, answer)
     case = await open_case_of(ctx.session, ctx.person.id)
+    # The request was closed when asked, so the Help screen was shown: its picks are picks
+    # there; words sent there go into the request if it is open again.
+    if _shown(ctx, DANGER) and (case is None or answer.choice is not None):
+        return await answer_start(ctx, answer)
     if case is None:
         return await _gone(ctx, answer)
     if hint := await _add_to_case(ctx, case, answer):

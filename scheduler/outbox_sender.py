@@ -46,6 +46,18 @@ def backoff(attempts: int) -> timedelta:
     return timedelta(seconds=min(600, 2**attempts))
 
 
+# A failure that is no DeliveryError is a bug of ours in the transport, not the platform's
+# passing trouble: tried a few times (about four minutes when the sender runs every few
+# seconds), never for `retry_for`, since the chat's later messages (an SOS reply) wait
+# behind it.
+BROKEN_ATTEMPTS = 8
+BROKEN_RETRY_FOR = timedelta(minutes=5)
+
+
+class TransportBroken(TemporaryFailure):
+    """What the sender makes of an exception that is no DeliveryError."""
+
+
 def _span(elapsed: timedelta) -> str:
     """ "33 min", "24 h": how long a message was tried, for its recorded reason."""
     minutes = int(elapsed.total_seconds() // 60)
@@ -315,7 +327,7 @@ class OutboxSender:
             return await self._settle_failure(message, error, parts.accepted)
         except Exception as error:  # a transport bug must not stop the sender
             log.error("outbox id=%s transport error: %s", message.id, failure_summary(error))
-            failure = TemporaryFailure(type(error).__name__)
+            failure = TransportBroken(type(error).__name__)
             return await self._settle_failure(message, failure, parts.accepted)
         await self._mark_sent(message.id, provider_id)
         log.info(
@@ -354,7 +366,8 @@ class OutboxSender:
     ) -> Delivery:
         """Try again later what may go later: after a 429 when the platform says (however
         long that takes), after a network or server error with a growing pause, for
-        `retry_for` — an outage of hours loses nothing. Give up at once what can never go
+        `retry_for` — an outage of hours loses nothing; after a bug of ours in the
+        transport, a few minutes (BROKEN_ATTEMPTS). Give up at once what can never go
         (blocked, refused, WhatsApp's closed window without a template), and tell the
         operators when it was theirs (see services.undelivered)."""
         now = self._clock.now()
@@ -385,6 +398,17 @@ class OutboxSender:
                     reason, why = f"unreachable: {error.reason}", Why.UNREACHABLE
                 case Rejected():
                     reason, why = f"rejected: {error.reason}", undelivered.why_refused(error.reason)
+                case TransportBroken() if (
+                    message.attempts >= BROKEN_ATTEMPTS or now - since >= BROKEN_RETRY_FOR
+                ):
+                    tried = f"{message.attempts} attempts over {_span(now - since)}"
+                    reason, why = f"transport error after {tried}: {error.reason}", Why.BROKEN
+                    log.error(
+                        "outbox id=%s channel=%s given up: %s",
+                        message.id,
+                        message.channel,
+                        reason,
+                    )
                 case _ if now - since >= self._retry_for:
                     tried = f"{message.attempts} attempts over {_span(now - since)}"
                     reason, why = f"dead after {tried}: {error.reason}", Why.KEPT_FAILING

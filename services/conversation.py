@@ -12,7 +12,11 @@ from services.crypto import DataCipher
 class PendingPrompt:
     """A question the bot pushed: the outbox row that carries it, when it may be sent
     (`due`: at once, or held for the morning), where the conversation moves then, what the
-    question put into that journey's answers, and its choices."""
+    question put into that journey's answers, and its choices. One with `case_id` follows an
+    operator's message in that help case (services.staff): it only moves the person to the
+    answer screen, so no screen offers it as a question, and it is dropped once the case is
+    closed. A question `taken` is the one the conversation is at, not answered yet: no other
+    is taken meanwhile."""
 
     journey: str
     step: str
@@ -22,6 +26,8 @@ class PendingPrompt:
     choices: list[list[str]] = field(default_factory=list)
     free_text: bool = False
     outbox_id: int | None = None
+    case_id: int | None = None
+    taken: bool = False
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -33,6 +39,8 @@ class PendingPrompt:
             "choices": self.choices,
             "free_text": self.free_text,
             "outbox": self.outbox_id,
+            "case": self.case_id,
+            "taken": self.taken,
         }
 
     @classmethod
@@ -46,6 +54,8 @@ class PendingPrompt:
             choices=value["choices"],
             free_text=value["free_text"],
             outbox_id=value.get("outbox"),
+            case_id=value.get("case"),
+            taken=value.get("taken", False),
         )
 
 

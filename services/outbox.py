@@ -179,21 +179,28 @@ def enqueue(
 UNDELIVERED = frozenset({"failed", "undelivered"})
 
 
-async def never_reached(session: AsyncSession, message_ids: Iterable[int]) -> set[int]:
-    """Those of the messages that did not reach their chat: given up (failed), or taken by
-    the platform and reported undelivered later. A message still waiting, sent, or already
-    forgotten (housekeeping) is not among them."""
+async def not_reached(
+    session: AsyncSession, message_ids: Iterable[int]
+) -> tuple[set[int], set[int]]:
+    """Of the messages, those that never will reach their chat (given up, or taken by the
+    platform and reported undelivered later), and those not sent yet. A message sent, or
+    already forgotten (housekeeping deletes sent rows), is in neither."""
     ids = list(message_ids)
     if not ids:
-        return set()
+        return set(), set()
     rows = await session.execute(
-        select(OutboxMessage.id).where(
-            OutboxMessage.id.in_(ids),
-            (OutboxMessage.status == OutboxStatus.FAILED)
-            | OutboxMessage.delivery_status.in_(UNDELIVERED),
+        select(OutboxMessage.id, OutboxMessage.status, OutboxMessage.delivery_status).where(
+            OutboxMessage.id.in_(ids)
         )
     )
-    return set(rows.scalars())
+    never: set[int] = set()
+    not_yet: set[int] = set()
+    for message_id, status, delivery in rows:
+        if status == OutboxStatus.FAILED or delivery in UNDELIVERED:
+            never.add(message_id)
+        elif status != OutboxStatus.SENT:
+            not_yet.add(message_id)
+    return never, not_yet
 
 
 # pg_advisory_xact_lock key that makes claims on PostgreSQL take turns (see claim_due).

@@ -567,15 +567,50 @@ async def _await_answer(
     """After an operator's message the person's next message is their answer: their
     conversation moves to ANSWER_SCREEN with their first update once the message is out
     (a pushed question, as ConversationEngine.prompt leaves it; the operator's message is the
-    question, so nothing else is sent) — unless it never reached them. Not for a covert case:
-    that screen would show the request. A conversation busy with the person's own update
-    right now is left where it is (its lock is never waited for: the person's update may be
-    waiting for this thread's row)."""
+    question, so nothing else is sent) — unless it never reached them, or the case is closed
+    by then. Nothing more when the person is on that screen already or an earlier message
+    moves them there. Not for a covert case: that screen would show the request."""
     if thread.help_case_id is None:
         return
     case = await session.get(HelpCase, thread.help_case_id)
     if case is None or case.covert or case.status == CaseStatus.CLOSED:
         return
+    conversation = await _conversation_if_free(session, thread)
+    if conversation is None:
+        return
+    state = read_state(conversation, cipher)
+    if (state.journey, state.step) == ANSWER_SCREEN or any(
+        (asked.journey, asked.step) == ANSWER_SCREEN for asked in state.pending
+    ):
+        return
+    await session.flush()  # the carrier's id
+    journey, step = ANSWER_SCREEN
+    asked = PendingPrompt(journey=journey, step=step, due=now, free_text=True,
+                          outbox_id=carrier.id, case_id=case.id)  # fmt: skip
+    state.pending.append(asked)
+    write_state(conversation, state, cipher, now)
+
+
+async def forget_answer_screen(
+    session: AsyncSession, cipher: DataCipher, thread: CaseThread, now: datetime
+) -> None:
+    """The case is closed: the operator's messages no longer move the person to the answer
+    screen (else their next menu pick would start a new request there). Best effort: the
+    engine drops such a move anyway when it comes due."""
+    conversation = await _conversation_if_free(session, thread)
+    if conversation is None:
+        return
+    state = read_state(conversation, cipher)
+    kept = [asked for asked in state.pending if (asked.journey, asked.step) != ANSWER_SCREEN]
+    if len(kept) != len(state.pending):
+        state.pending = kept
+        write_state(conversation, state, cipher, now)
+
+
+async def _conversation_if_free(session: AsyncSession, thread: CaseThread) -> Conversation | None:
+    """The person's conversation, locked — None when it is busy with the person's own update
+    right now: its lock is never waited for (that update may be waiting for this thread's
+    row)."""
     conversation = await session.scalar(
         select(Conversation)
         .where(Conversation.person_id == thread.person_id)
@@ -583,17 +618,8 @@ async def _await_answer(
         .execution_options(populate_existing=True)
     )
     if conversation is None:
-        log.info("operator's message: the person's conversation was busy thread=%s", thread.id)
-        return
-    state = read_state(conversation, cipher)
-    if (state.journey, state.step) == ANSWER_SCREEN and not state.pending:
-        return
-    await session.flush()  # the carrier's id
-    journey, step = ANSWER_SCREEN
-    state.pending.append(
-        PendingPrompt(journey=journey, step=step, due=now, free_text=True, outbox_id=carrier.id)
-    )
-    write_state(conversation, state, cipher, now)
+        log.info("the person's conversation was busy thread=%s", thread.id)
+    return conversation
 
 
 def note(session: AsyncSession, thread: CaseThread, operator: Operator, now: datetime) -> None:

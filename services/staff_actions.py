@@ -6,7 +6,7 @@ from datetime import datetime
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from models import Appeal, AppealStatus, CaseThread, HelpCase, Operator, ThreadStatus
-from services import help_cases
+from services import help_cases, staff
 from services.appeals import change_appeal_status
 from services.crypto import DataCipher
 from services.staff import Action, StaffDesk, StaffError, actor_of, audit, reopened
@@ -76,6 +76,7 @@ async def close(
                 session, cipher, desk, case, actor=actor_of(operator), now=now,
                 resolution=resolution,
             )  # fmt: skip
+        await staff.forget_answer_screen(session, cipher, thread, now)
     else:
         appeal = await session.get(Appeal, thread.appeal_id)
         # An appeal that is gone, anonymised (its person deleted their data) or already ended

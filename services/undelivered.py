@@ -2,10 +2,11 @@
 
 When an operator answers a person, takes their case or changes its status, the topic says
 the person has been told. When that message is then given up for good (they blocked the
-bot, WhatsApp's 24-hour window is closed and no template is set up, a day of failures, …)
-the case's topic hears it, with the reason in plain words, and the case waits for an
-answer again, so the SLA clock (scheduler.sla) reminds and escalates. A message for the
-staff group itself has nobody else to tell: it is logged as an error.
+bot, WhatsApp's 24-hour window is closed and no template is set up, a day of failures, an
+error in the bot's own sending code, …) the case's topic hears it, with the reason in plain
+words, and the case waits for an answer again, so the SLA clock (scheduler.sla) reminds and
+escalates. A message for the staff group itself has nobody else to tell: it is logged as an
+error.
 
 Which case a message to a person belongs to is known without anything added to the row:
 an operator's action and what it tells the person are written in one transaction with one
@@ -38,6 +39,7 @@ class Why(enum.StrEnum):
     OPTED_OUT = "opted_out"  # STOP
     REFUSED = "refused"  # the platform refused this message
     KEPT_FAILING = "kept_failing"  # the platform could not be reached for OUTBOX_RETRY_HOURS
+    BROKEN = "broken"  # an error in the bot's own sending code
 
 
 def why_refused(reason: str) -> Why:
@@ -61,6 +63,7 @@ REASONS = {
     Why.OPTED_OUT: N_("They have turned off messages from the bot (STOP)."),
     Why.REFUSED: N_("{channel} refused this message."),
     Why.KEPT_FAILING: N_("The bot kept trying for {hours} h, but {channel} could not be reached."),
+    Why.BROKEN: N_("An error in the bot kept it from being sent; it has been logged."),
 }
 WAITING_AGAIN = N_("The case is waiting for an answer again.")
 CHANNEL_NAMES = {"telegram": "Telegram", "whatsapp": "WhatsApp"}

@@ -662,3 +662,52 @@ async def test_the_code_word_counts_as_an_answer_to_a_waiting_check_in(
     stored = await plan(app, pid)
     assert stored is not None
     assert stored.code_word_hash is None
+
+
+async def test_the_code_word_on_a_help_screen_where_the_check_in_waits_leaves_only_the_menu(
+    telegram: TelegramHarness, clock: ManualClock
+) -> None:
+    """On Help's screens a check-in waits (offered as «Answer our question»); the code word
+    answers it, so the reply is the plain main menu and «Are you safe?» never comes back."""
+    app = telegram.app
+    await alice_with_the_code_word_limon(telegram)
+    menu = await telegram.say(ALICE, "menu")
+    await telegram.tap(ALICE, "help")
+    clock.advance(timedelta(days=1))
+    assert (await run(app)).asked == 1
+
+    reply = await telegram.say(ALICE, "limon")
+
+    assert reply["text"] == menu["text"]
+    assert button_ids(reply) == button_ids(menu)
+    [row] = await checkin_rows(app)
+    assert row.status == CheckinStatus.HELP
+    state = await telegram.state(ALICE)
+    assert state.pending == []
+    after = await telegram.tap(ALICE, "family")
+    assert "safe" not in button_ids(after)
+
+
+async def test_a_check_in_answered_from_the_settings_is_not_asked_again(
+    telegram: TelegramHarness, clock: ManualClock
+) -> None:
+    """The question is not out yet (the sender is behind), and the person answers from the
+    settings («Answer the check-in now»): once answered, it is not asked again when the
+    question goes out."""
+    app = telegram.app
+    await telegram.onboard(ALICE, "ru")
+    await switch_on(app, await person_id(telegram, ALICE), 1)
+    clock.advance(timedelta(days=1))
+    await run_checkins(app.db, app.cipher, app.desk, app.clock, app.engine, grace_hours=6)
+    settings = await open_settings(telegram, ALICE)
+    assert "answer" in button_ids(settings)
+    await telegram.tap(ALICE, "answer")
+
+    thanked = await telegram.tap(ALICE, "safe")
+
+    [row] = await checkin_rows(app)
+    assert row.status == CheckinStatus.SAFE
+    assert "safe" not in button_ids(thanked)
+    assert (await telegram.state(ALICE)).pending == []
+    await app.sender.deliver_due()
+    assert "safe" not in button_ids(await telegram.say(ALICE, "menu"))

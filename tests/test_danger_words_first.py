@@ -2,6 +2,7 @@
 language picker or at the privacy notice — get the emergency contacts at once, in the language
 the words tell; onboarding then goes on, and agreeing to the notice opens a help request."""
 
+import pytest
 from sqlalchemy import select
 
 from handlers import checkin, onboarding
@@ -10,7 +11,6 @@ from handlers.conversation import HELP_WORDS
 from models import HelpCase, Person
 from services.contacts import HEADING, POLICE, emergency_contacts
 from services.i18n import LOCALES
-from services.text import match_key
 from tests.harness import TelegramHarness, button_ids
 
 NEWCOMER = 8_880_001
@@ -110,9 +110,47 @@ async def test_ordinary_first_messages_still_start_onboarding(telegram: Telegram
     assert "12-82" not in reply["text"]  # «xavf» is a word of its own, not a part of one
 
 
-def test_every_help_and_danger_word_tells_its_language() -> None:
-    """The words the chat already reads as a plea or as danger are recognised here too, each
-    with the language it tells (or none: «SOS», «help»)."""
-    known = {match_key(word) for words in onboarding.DISTRESS_WORDS.values() for word in words}
-    words = [*HELP_WORDS, *help_journey.DANGER_WORDS, *checkin.HELP_WORDS]
-    assert [word for word in words if match_key(word) not in known] == []
+async def test_help_with_something_is_no_distress(telegram: TelegramHarness) -> None:
+    """A plea in a sentence mostly asks for help with something: onboarding as usual, and the
+    main menu after the notice, not the emergency numbers and a help request."""
+    for user, words in enumerate(
+        (
+            "Здравствуйте, нужна помощь с регистрацией",
+            "Assalomu alaykum, ro'yxatdan o'tishda yordam bering",
+            "Hello, can you help me renew my passport?",
+            "Помощь с документами",
+            "Спасибо за помощь",
+        ),
+        start=NEWCOMER,
+    ):
+        reply = await telegram.say(user, words, language_code="ru")
+        assert "12-82" not in reply["text"], words
+        assert button_ids(reply) == LANGUAGES
+    await telegram.tap(NEWCOMER, "ru")
+    agreed = await telegram.tap(NEWCOMER, "agree")
+    assert button_ids(agreed)[0] == "registration"  # the main menu
+
+
+def test_every_help_and_danger_word_tells_of_distress() -> None:
+    """The words the chat already reads as a plea count alone (or with «please»); those it
+    reads as danger count anywhere in a message."""
+    for word in (*HELP_WORDS, *checkin.HELP_WORDS):
+        assert onboarding.distress_language(word) is not None, word
+        assert onboarding.distress_language(f"{word}, iltimos!") is not None, word
+    for word in help_journey.DANGER_WORDS:
+        sentence = f"Здравствуйте, {word}, я на улице Ленина 5"
+        assert onboarding.distress_language(sentence) is not None, word
+
+
+@pytest.mark.parametrize(
+    ("text", "language"),
+    [
+        ("Помогите, меня бьют", "ru"),
+        ("Нас заперли на складе", "ru"),
+        ("Meni urishyapti, yordam bering", "uz_Latn"),
+    ],
+)
+def test_a_plea_with_what_is_happening_tells_of_distress(text: str, language: str) -> None:
+    """A plea followed by what is being done to them is no request for help with something:
+    what is done is a danger word, anywhere in the message."""
+    assert onboarding.distress_language(text) == language

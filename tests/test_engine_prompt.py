@@ -6,7 +6,7 @@ from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
 
 import pytest
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
 
 from bot.app import Application, build_application
 from handlers import all_journeys
@@ -131,10 +131,15 @@ async def test_a_typed_answer_works_and_a_second_prompt_does_not_stack_the_histo
     app = telegram.app
     await telegram.onboard(ALICE, "uz_Latn")
     assert await prompt(app, ALICE)
+    await app.sender.deliver_due()
     assert await prompt(app, ALICE)  # asked again before an answer
+    await app.sender.deliver_due()
+    await telegram.say(ALICE, "1")  # the first; then the second is asked
+    state = await telegram.state(ALICE)
+    assert (state.journey, state.step, state.history) == ("probe", "ask", [("menu", "main")])
     await telegram.say(ALICE, "1")
     state = await telegram.state(ALICE)
-    assert (state.journey, state.step) == ("menu", "main")
+    assert (state.journey, state.step, state.pending) == ("menu", "main", [])
 
 
 async def test_a_held_prompt_moves_the_conversation_once_it_is_due(
@@ -159,10 +164,48 @@ async def test_a_held_prompt_moves_the_conversation_once_it_is_due(
         "Probe about rent: all well?",
         "Probe about work: all well?",
     ]
+    # One at a time, the oldest first: the next is asked once it is answered.
+    assert (await telegram.tap(ALICE, "fine"))["text"] == (
+        "Thank you.\n\nProbe about work: all well?"
+    )
     assert (await telegram.tap(ALICE, "fine"))["text"].startswith("Thank you.")
     state = await telegram.state(ALICE)
     assert (state.journey, state.step, state.pending) == ("guidance", "country", [])
     assert state.answers_of("probe") == {"topic": "work", "heard": True}
+
+
+async def test_a_pushed_question_moves_nothing_until_its_message_is_out(
+    telegram: TelegramHarness, clock: ManualClock
+) -> None:
+    """While the push waits in the outbox (a failing row before it is retried for a day), what
+    the person sends is for the screen they see; once it is out, the question is answered."""
+    app = telegram.app
+    await telegram.onboard(ALICE, "ru")
+    assert await prompt(app, ALICE, topic="rent")
+    await telegram.tap(ALICE, "guidance")
+    state = await telegram.state(ALICE)
+    assert (state.journey, state.step) == ("guidance", "country")
+    assert len(state.pending) == 1  # kept, not dropped
+
+    await app.sender.deliver_due()
+    clock.advance(timedelta(seconds=5))
+    assert (await telegram.tap(ALICE, "fine"))["text"].startswith("Thank you.")
+    state = await telegram.state(ALICE)
+    assert (state.journey, state.step, state.pending) == ("guidance", "country", [])
+    assert state.answers_of("probe") == {"topic": "rent", "heard": True}
+
+
+async def test_a_pushed_question_whose_sent_row_was_forgotten_is_still_asked(
+    telegram: TelegramHarness,
+) -> None:
+    app = telegram.app
+    await telegram.onboard(ALICE, "ru")
+    assert await prompt(app, ALICE, topic="rent")
+    await app.sender.deliver_due()
+    async with app.db.transaction() as session:  # housekeeping, 30 days after it was sent
+        await session.execute(delete(OutboxMessage))
+    assert (await telegram.tap(ALICE, "fine"))["text"].startswith("Thank you.")
+    assert (await telegram.state(ALICE)).answers_of("probe")["heard"] is True
 
 
 async def test_a_held_prompt_whose_consent_was_withdrawn_meanwhile_moves_nothing(
@@ -277,12 +320,14 @@ async def test_a_waiting_question_is_asked_when_chosen_or_when_the_person_leaves
     app = telegram.app
     await talking(telegram)
     assert await prompt(app, ALICE, topic="rent")
+    await app.sender.deliver_due()
     await telegram.say(ALICE, "Ещё одно")
     asked = await telegram.tap(ALICE, WAITING_QUESTION)
     assert asked["text"] == "Probe about rent: all well?"
     assert (await telegram.tap(ALICE, "fine"))["text"].startswith("Thank you.\n\nWrite to us.")
 
     assert await prompt(app, ALICE, topic="work")
+    await app.sender.deliver_due()
     await telegram.say(ALICE, "И ещё")
     left = await telegram.say(ALICE, "bye")  # leaving the screen: the question comes now
     assert left["text"] == "Probe about work: all well?"
@@ -353,14 +398,16 @@ async def test_a_checkin_does_not_swallow_what_the_person_writes_to_the_operator
     await telegram.say(ALICE, "Спасибо")
     assert (await case_messages(app))[-1] == "Спасибо"
 
-    # The next one, answered by the number listed beside «Answer our question» (WhatsApp).
+    # The next one, answered by typing «Answer our question» (WhatsApp); its number listed
+    # beside it is words for the operator («how many of you?»).
     clock.advance(timedelta(days=1))
     await run_checkins(app.db, app.cipher, app.desk, clock, app.engine, grace_hours=6)
     await app.sender.deliver_due()
     offered = button_ids(await telegram.say(ALICE, "Он ушёл"))
-    asked = await telegram.say(ALICE, str(len(offered)))
+    await telegram.say(ALICE, str(len(offered)))
+    assert (await case_messages(app))[-1] == str(len(offered))
+    asked = await telegram.say(ALICE, app.catalogs.translator("ru").gettext("Answer our question"))
     assert button_ids(asked) == ["safe", "need_help"]
-    assert (await case_messages(app))[-1] == "Он ушёл"
 
 
 async def test_a_checkin_waits_on_the_danger_steps(

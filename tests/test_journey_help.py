@@ -8,7 +8,7 @@ import json
 import logging
 import re
 from collections.abc import AsyncIterator
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +18,7 @@ from sqlalchemy import select
 from bot.app import Application, build_application
 from bot.errors import StartupError
 from handlers import help as help_journey
+from handlers.conversation import WAITING_QUESTION
 from models import (
     Attachment,
     CaseMessage,
@@ -27,6 +28,7 @@ from models import (
     Person,
     RegistrationKind,
 )
+from scheduler.checkins import run_checkins
 from services import checkins, contacts, help_cases, registrations
 from services.clock import ManualClock
 from services.i18n import LOCALES
@@ -737,6 +739,60 @@ async def test_answers_to_an_operator_in_a_code_word_case_reach_the_topic_and_sh
     assert photo["text"] == anybody["text"]
     [case] = await cases(app)
     assert [m.kind for m in await messages_of(app, case)] == ["text", "photo"]
+
+
+async def test_with_a_check_in_waiting_everything_sent_on_the_answer_screen_reaches_the_operator(
+    telegram: TelegramHarness, clock: ManualClock
+) -> None:
+    """A check-in waits on the answer screen (offered as «Answer our question»): what the
+    person sends there still joins the request; only once the request is closed is it kept
+    for a new one."""
+    app = telegram.app
+    await telegram.onboard(ALICE, "ru")
+    await open_ordinary_case(telegram, ALICE)
+    [thread] = await threads(app)
+    topic = thread.topic_id
+    await add_operator(app, OPERATOR, "Dilshod")
+    async with app.db.transaction() as session:
+        person = await session.get(Person, (await telegram.person(ALICE)).id)
+        assert person is not None
+        await checkins.switch_on(session, person, 1, app.clock.now())
+    clock.advance(timedelta(days=1))
+    await run_checkins(app.db, app.cipher, app.desk, app.clock, app.engine, grace_hours=6)
+    await app.sender.deliver_due()
+    await post(telegram, OPERATOR, topic, "Где Вы?")
+
+    first = await telegram.say(ALICE, "Стамбул, Фатих")
+    assert button_ids(first) == [WAITING_QUESTION]
+    await telegram.say(ALICE, "Нас трое, мы в подвале")
+    await send(telegram, ALICE, tg.photo(ALICE))
+    plea = await telegram.say(ALICE, "Помогите!")
+
+    [case] = await cases(app)
+    sent = [(m.kind, plain(app, m.text)) for m in await messages_of(app, case)][-4:]
+    assert sent == [
+        ("text", "Стамбул, Фатих"), ("text", "Нас трое, мы в подвале"), ("photo", None),
+        ("text", "Помогите!"),
+    ]  # fmt: skip
+    assert plea["text"].startswith("Добавлено к Вашему запросу о помощи HR-2026-000001.")
+    state = await telegram.state(ALICE)
+    assert (state.journey, state.step) == ("help", "reply")
+    assert not state.answers.get("help", {}).get("described")  # no draft that nobody reads
+
+    # Closed by the consulate meanwhile: the Help screen, where words are kept for a new
+    # request and its options are picked.
+    async with app.db.transaction() as session:
+        row = await session.get(HelpCase, case.id)
+        assert row is not None
+        await help_cases.close_case(session, app.cipher, app.desk, row, actor="operator:4",
+                                    now=app.clock.now(), resolution="Решено")  # fmt: skip
+    triage = await telegram.say(ALICE, "Спасибо")
+    assert "danger" in button_ids(triage)
+    await telegram.say(ALICE, "Теперь у меня забрали паспорт, что делать?")
+    await telegram.tap(ALICE, "passport_taken")
+    state = await telegram.state(ALICE)
+    assert (state.journey, state.step) == ("help", "describe")
+    assert "Теперь у меня забрали паспорт, что делать?" in state.answers["help"]["description"]
 
 
 # -- the urgent path: what is written on the way -------------------------------------------------

@@ -9,28 +9,32 @@ import pytest
 from sqlalchemy import select
 
 from bot.app import Application, build_application
+from handlers.conversation import WAITING_QUESTION
 from models import (
     Appeal,
     AppealCategory,
     AppealStatus,
     AuditEvent,
     CaseThread,
+    CheckinStatus,
     Conversation,
     HelpReason,
     Operator,
     OutboxMessage,
     OutboxStatus,
     Person,
+    SafetyCheckin,
     ThreadStatus,
 )
 from models.outbox import OutboxKind
-from services import appeals, help_cases, staff, staff_actions
+from scheduler.checkins import run_checkins
+from services import appeals, checkins, help_cases, staff, staff_actions
 from services.clock import ManualClock
 from services.conversation import ConversationState, read_state
 from services.messages import OutgoingMessage
 from tests.conftest import SettingsFactory
 from tests.fakes.telegram_session import RecordingSession
-from tests.harness import TelegramHarness
+from tests.harness import TelegramHarness, button_ids
 
 ALICE = 5150001
 STAFF_CHAT = -1009990001
@@ -271,6 +275,151 @@ async def test_an_operators_message_in_a_code_word_case_moves_nothing(
 
     state = await state_of(desk_app, thread.person_id)
     assert (state.journey, state.step, state.pending) == ("menu", "main", [])
+
+
+async def ask_checkin(app: Application, clock: ManualClock, person_id: int) -> None:
+    """A check-in «Are you safe?» pushed to the person and sent."""
+    async with app.db.transaction() as session:
+        person = await session.get(Person, person_id)
+        assert person is not None
+        await checkins.switch_on(session, person, 1, app.clock.now())
+    clock.advance(timedelta(days=1, hours=1))
+    report = await run_checkins(app.db, app.cipher, app.desk, app.clock, app.engine,
+                                grace_hours=6)  # fmt: skip
+    assert report.asked == 1
+    await app.sender.deliver_due()
+
+
+async def checkin_statuses(app: Application) -> list[str]:
+    async with app.db.sessions() as session:
+        return list(await session.scalars(select(SafetyCheckin.status)))
+
+
+async def test_a_checkin_and_an_operators_message_are_taken_one_at_a_time(
+    desk_app: Application, clock: ManualClock
+) -> None:
+    """Both pending on the main menu: the older (the check-in) is answered first — its
+    button is not «an earlier message» — then the answer screen follows."""
+    telegram = TelegramHarness(desk_app)
+    thread = await open_help(desk_app, telegram, HelpReason.WAGES_UNPAID)
+    operator = await add_operator(desk_app, 81)
+    await ask_checkin(desk_app, clock, thread.person_id)
+    await reply_to(desk_app, thread, operator, "Сколько человек с Вами?")
+    await reply_to(desk_app, thread, operator, "Где Вы?")  # still one move to the answer screen
+    await desk_app.sender.deliver_due()
+    pending = (await state_of(desk_app, thread.person_id)).pending
+    assert [(asked.journey, asked.step) for asked in pending] == [
+        ("checkin", "ask"),
+        staff.ANSWER_SCREEN,
+    ]
+
+    await telegram.tap(ALICE, "safe")
+    assert await checkin_statuses(desk_app) == [CheckinStatus.SAFE]
+    state = await state_of(desk_app, thread.person_id)
+    assert ((state.journey, state.step), state.pending) == (staff.ANSWER_SCREEN, [])
+    await telegram.say(ALICE, "3")
+    assert (await staff_texts(desk_app))[-1] == "👤 Русский\n3"
+
+
+async def test_on_the_answer_screen_a_number_is_for_the_operator_also_while_a_checkin_waits(
+    desk_app: Application, clock: ManualClock
+) -> None:
+    """«Answer our question» is offered there (the check-in waits), but a number typed there
+    is the person's answer to the operator; the offer is picked by its button or words."""
+    telegram = TelegramHarness(desk_app)
+    thread = await open_help(desk_app, telegram, HelpReason.WAGES_UNPAID)
+    operator = await add_operator(desk_app, 82)
+    await reply_to(desk_app, thread, operator, "Где Вы?")
+    await desk_app.sender.deliver_due()
+    await telegram.say(ALICE, "Стамбул")
+    await ask_checkin(desk_app, clock, thread.person_id)
+    await reply_to(desk_app, thread, operator, "Сколько человек с Вами?")
+    offered = await telegram.say(ALICE, "Нас двое")
+    assert button_ids(offered) == [WAITING_QUESTION]
+    assert [(a.journey, a.step) for a in (await state_of(desk_app, thread.person_id)).pending] == [
+        ("checkin", "ask")
+    ]
+
+    await telegram.say(ALICE, "1")
+    assert (await staff_texts(desk_app))[-1] == "👤 Русский\n1"
+    asked = await telegram.tap(ALICE, WAITING_QUESTION)
+    assert button_ids(asked) == ["safe", "need_help"]
+
+
+async def test_no_screen_offers_an_operators_message_as_a_question(
+    desk_app: Application,
+) -> None:
+    """It only moves the person to the answer screen: on the request's screen, where it
+    waits, a number is not «Answer our question» but words for the operator."""
+    telegram = TelegramHarness(desk_app)
+    thread = await open_help(desk_app, telegram, HelpReason.WAGES_UNPAID)
+    operator = await add_operator(desk_app, 83)
+    await telegram.tap(ALICE, "help")  # the request's screen
+    await telegram.tap(ALICE, "close")  # «close it?»
+    await reply_to(desk_app, thread, operator, "Сколько человек с Вами?")
+    await desk_app.sender.deliver_due()
+    screen = await telegram.tap(ALICE, "close_no")  # back on the request's screen
+    assert "close" in button_ids(screen)
+    assert WAITING_QUESTION not in button_ids(screen)
+    number = str(len(button_ids(screen)) + 1)
+    await telegram.say(ALICE, number)
+    assert (await staff_texts(desk_app))[-1] == f"👤 Русский\n{number}"
+
+
+async def test_an_operators_message_waits_while_the_checkin_shown_is_answered(
+    desk_app: Application, clock: ManualClock
+) -> None:
+    """The check-in is on the screen (asked when the person left the request's screen) when
+    the operator writes: its button still answers it, then the answer screen follows."""
+    telegram = TelegramHarness(desk_app)
+    thread = await open_help(desk_app, telegram, HelpReason.WAGES_UNPAID)
+    operator = await add_operator(desk_app, 86)
+    await telegram.tap(ALICE, "help")  # the request's screen: the check-in waits there
+    await ask_checkin(desk_app, clock, thread.person_id)
+    asked = await telegram.tap(ALICE, "leave")
+    assert button_ids(asked) == ["safe", "need_help"]
+    await reply_to(desk_app, thread, operator, "Где Вы?")
+    await desk_app.sender.deliver_due()
+
+    await telegram.tap(ALICE, "safe")
+    assert await checkin_statuses(desk_app) == [CheckinStatus.SAFE]
+    state = await state_of(desk_app, thread.person_id)
+    assert ((state.journey, state.step), state.pending) == (staff.ANSWER_SCREEN, [])
+
+
+async def test_an_operators_message_moves_nothing_once_the_case_is_closed(
+    desk_app: Application,
+) -> None:
+    """The operator answers, then closes the case: the person's next menu pick is a menu
+    pick, not the start of a new request on the answer screen."""
+    telegram = TelegramHarness(desk_app)
+    thread = await open_help(desk_app, telegram, HelpReason.WAGES_UNPAID)
+    operator = await add_operator(desk_app, 84)
+    await reply_to(desk_app, thread, operator, "Паспорт вернули, закрываю.")
+    async with desk_app.db.transaction() as session:
+        row = await session.get(CaseThread, thread.id)
+        assert row is not None
+        await staff_actions.close(session, desk_app.cipher, desk_app.desk, row, operator,
+                                  desk_app.clock.now(), resolution="Паспорт вернули.")  # fmt: skip
+    await desk_app.sender.deliver_due()
+    await telegram.say(ALICE, "3")
+    assert (await state_of(desk_app, thread.person_id)).journey == "guidance"
+
+
+async def test_closing_the_case_forgets_the_move_to_its_answer_screen(
+    desk_app: Application, clock: ManualClock
+) -> None:
+    telegram = TelegramHarness(desk_app)
+    thread = await open_help(desk_app, telegram, HelpReason.WAGES_UNPAID)
+    operator = await add_operator(desk_app, 85)
+    await ask_checkin(desk_app, clock, thread.person_id)
+    await reply_to(desk_app, thread, operator, "Паспорт вернули, закрываю.")
+    async with desk_app.db.transaction() as session:
+        row = await session.get(CaseThread, thread.id)
+        assert row is not None
+        await staff.forget_answer_screen(session, desk_app.cipher, row, desk_app.clock.now())
+    pending = (await state_of(desk_app, thread.person_id)).pending
+    assert [(asked.journey, asked.step) for asked in pending] == [("checkin", "ask")]
 
 
 async def test_an_operator_serves_only_their_countries(

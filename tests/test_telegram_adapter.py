@@ -157,3 +157,18 @@ async def test_status_without_a_number_says_how_to_use_it(telegram: TelegramHarn
         "Отправьте номер вместе с командой, например: /status AP-2026-000123"
     )
     assert button_ids(sent)[0] == "registration"  # and the question again
+
+
+async def test_what_telegram_would_refuse_again_is_given_up_at_once(
+    telegram: TelegramHarness,
+) -> None:
+    """Only a 429, a network error or a 5xx may pass: a request too large (aiogram counts
+    it a network error) or any other refusal is not retried, so the chat's later messages
+    do not wait behind it."""
+    await telegram.say(ALICE, "/start")
+    for status, description in [(413, "Request Entity Too Large"), (401, "Unauthorized")]:
+        telegram.session.fail_next("sendMessage", status, description)
+        await telegram.say(ALICE, "/start")
+        row = (await telegram.outbox_rows())[-1]
+        assert (row.status, row.attempts) == (OutboxStatus.FAILED, 1)
+        assert (row.last_error or "").startswith("rejected")

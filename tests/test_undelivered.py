@@ -19,6 +19,8 @@ from services import appeals, staff, undelivered
 from services.clock import ManualClock
 from services.messages import OutgoingMessage
 from tests.conftest import TEST_TOKEN, SettingsFactory
+from tests.fakes import telegram_updates
+from tests.fakes.twilio_server import status_callback
 from tests.harness import TelegramHarness
 from tests.test_staff_group import (
     ALICE,
@@ -47,15 +49,19 @@ OUTSIDE_WINDOW = (
     "approved template is set up for their language. Please send it again when they write."
 )
 KEPT_FAILING = "The bot kept trying for {hours} h, but {channel} could not be reached."
+BROKEN = "An error in the bot kept it from being sent; it has been logged."
 WAITING_AGAIN = "The case is waiting for an answer again."
 
 
 class PersonChatDown(StaffRecordingSession):
-    """Calls into the chats in `down` fail with the status and description given."""
+    """Calls into the chats in `down` fail with the status and description given; a text to
+    a person with a word of `broken` in it raises what no Bot API client should (a bug of
+    ours)."""
 
     def __init__(self) -> None:
         super().__init__()
         self.down: dict[int, tuple[int, str]] = {}
+        self.broken: set[str] = set()
 
     async def make_request(
         self,
@@ -66,6 +72,9 @@ class PersonChatDown(StaffRecordingSession):
         chat = getattr(method, "chat_id", None)
         if chat is not None and int(chat) in self.down:
             self.fail_next(method.__api_method__, *self.down[int(chat)])
+        text = str(getattr(method, "text", ""))
+        if chat is not None and int(chat) != STAFF_CHAT and any(w in text for w in self.broken):
+            raise RuntimeError("a bug in the transport")
         return await super().make_request(bot, method, timeout)
 
 
@@ -341,3 +350,79 @@ async def test_an_answer_whatsapp_reports_undelivered_later_is_told_in_the_topic
         t(app, OUTSIDE_WINDOW),
         t(app, WAITING_AGAIN),
     ]
+
+
+async def test_a_transport_bug_holds_the_chat_for_minutes_and_is_told_in_the_topic(
+    person_down: tuple[TelegramHarness, PersonChatDown],
+    clock: ManualClock,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """An error of our own transport (no refusal of the platform) for one answer is not
+    retried for a day: the person's SOS, queued behind it, gets the emergency numbers within
+    minutes; the answer is logged as an error, without its text, and told in the topic."""
+    desk, session = person_down
+    app = desk.app
+    thread = await open_case(desk)
+    topic = thread.topic_id
+    assert topic is not None
+    await add_operator(app, OPERATOR, "Dilshod")
+    await post(desk, OPERATOR, topic, "/claim")
+    session.broken.add("Секретное")
+    clock.advance(timedelta(minutes=1))
+    asked_at = clock.now()
+
+    with caplog.at_level(logging.ERROR):
+        await post(desk, OPERATOR, topic, "Секретное слово?")
+        clock.advance(timedelta(seconds=1))
+        await desk.feed(telegram_updates.message(ALICE, "SOS"))
+        while not any("Экстренные" in text for text in to_person(desk, ALICE)):
+            assert clock.now() < asked_at + timedelta(minutes=5), "the SOS reply waits"
+            clock.advance(timedelta(seconds=10))
+            await app.sender.deliver_due()
+
+    answer = next(r for r in await desk.outbox_rows() if r.address == str(ALICE) and r.last_error)
+    assert answer.status == OutboxStatus.FAILED
+    assert answer.attempts <= 8
+    assert (answer.last_error or "").startswith("transport error after")
+    assert any("given up" in r.getMessage() for r in caplog.records if r.levelno == logging.ERROR)
+    assert not any("Секретное" in r.getMessage() for r in caplog.records)
+    await app.sender.deliver_due()
+    [notice] = notices(texts_in(desk, topic))
+    assert notice.split("\n")[1:] == [t(app, BROKEN), t(app, WAITING_AGAIN)]
+
+
+@pytest.mark.parametrize(
+    ("code", "reason"), [("63016", OUTSIDE_WINDOW), ("63003", UNREACHABLE), ("63014", UNREACHABLE)]
+)
+async def test_an_answer_twilio_reports_undelivered_is_told_in_the_topic_once(
+    no_template: tuple[WhatsAppHarness, TelegramHarness], code: str, reason: str
+) -> None:
+    """Twilio took the answer and its status callback says it never reached the person (the
+    window closed with no template, a number not on WhatsApp, blocked): the topic hears it,
+    once however often Twilio repeats the callback, and the case waits again."""
+    harness, desk = no_template
+    wa = harness
+    app = wa.app
+    thread = await open_case_with_a_photo(wa)
+    topic = thread.topic_id
+    assert topic is not None
+    await add_operator(app, OPERATOR, "Dilshod")
+    await post(desk, OPERATOR, topic, "Pasportingiz qayerda?")
+    await app.sender.deliver_due()
+    assert (await thread_of(app, thread.id)).waiting_since is None
+    sid = wa.twilio.sent[-1]["Sid"]
+
+    for _ in range(2):
+        answer = await wa.post(status_callback(sid, "undelivered", code), path="/whatsapp/status")
+        assert answer[:2] == (200, "text/xml")
+        await wa.settle()
+
+    assert (await last_row_to(desk, DILNOZA)).status == OutboxStatus.FAILED
+    [notice] = notices(texts_in(desk, topic))
+    text = t(app, "Consulate operator:", "uz_Latn") + " Pasportingiz qayerda?"
+    assert notice.split("\n") == [
+        "⚠️ " + t(app, NOT_RECEIVED).format(text=text),
+        t(app, reason).format(channel="WhatsApp"),
+        t(app, WAITING_AGAIN),
+    ]
+    assert (await thread_of(app, thread.id)).waiting_since is not None

@@ -27,7 +27,7 @@ from bot.channels.whatsapp import (
     parts_of,
     render,
 )
-from bot.channels.whatsapp_web import MEDIA_QUEUE, TEXT_QUEUE, WhatsAppWebhook
+from bot.channels.whatsapp_web import MEDIA_QUEUE, TEXT_QUEUE, WhatsAppWebhook, build_webhook
 from bot.engine import Handled
 from bot.web import build_web_app
 from handlers.incoming import Incoming, Kind, Location, Media, MediaRefusal, RefusalReason
@@ -211,16 +211,7 @@ async def whatsapp_apps(
             settings = make_settings(**twilio_settings(twilio, **overrides))
             app = build_application(settings, clock=clock, telegram_session=telegram_session())
             assert app.whatsapp is not None
-            webhook = WhatsAppWebhook(
-                config=app.whatsapp.config,
-                engine=app.engine,
-                media=app.whatsapp.media,
-                db=app.db,
-                clock=app.clock,
-                on_resend=app.sender.wake,
-                send_direct=app.whatsapp.transport.send_in_window,
-                lookup_pauses=(0.01, 0.01),
-            )
+            webhook = build_webhook(app, lookup_pauses=(0.01, 0.01))
             runner = web.AppRunner(build_web_app(app.db, None, webhook), access_log=None)
             await runner.setup()
             await web.TCPSite(runner, "127.0.0.1", 0).start()

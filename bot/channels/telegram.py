@@ -16,9 +16,12 @@ from aiogram.enums import ChatType
 from aiogram.exceptions import (
     TelegramAPIError,
     TelegramBadRequest,
+    TelegramEntityTooLarge,
     TelegramForbiddenError,
+    TelegramNetworkError,
     TelegramNotFound,
     TelegramRetryAfter,
+    TelegramServerError,
 )
 from aiogram.methods import (
     AnswerCallbackQuery,
@@ -270,7 +273,10 @@ def keyboard(message: OutgoingMessage) -> InlineKeyboardMarkup | None:
 
 
 def delivery_error(error: TelegramAPIError) -> DeliveryError:
-    """A Bot API refusal as the sender understands it (the reason never quotes a text)."""
+    """A Bot API refusal as the sender understands it (the reason never quotes a text). Only
+    a 429, a network error and a server error (5xx) may pass; anything else (a bad request,
+    a file too large, …) would be refused again, and the chat's later messages wait while a
+    message is retried."""
     if isinstance(error, TelegramRetryAfter):
         return RetryAfter(error.retry_after)
     if isinstance(error, TelegramForbiddenError):
@@ -279,7 +285,11 @@ def delivery_error(error: TelegramAPIError) -> DeliveryError:
         if "chat not found" in error.message.lower():
             return Unreachable("chat not found")
         return Rejected(error.message)
-    return TemporaryFailure(type(error).__name__)
+    if isinstance(error, TelegramEntityTooLarge):  # a network error by aiogram's classes
+        return Rejected("request entity too large")
+    if isinstance(error, TelegramNetworkError | TelegramServerError):
+        return TemporaryFailure(type(error).__name__)
+    return Rejected(type(error).__name__)
 
 
 @dataclass(frozen=True)

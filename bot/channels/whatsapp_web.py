@@ -45,11 +45,15 @@ from bot.keyed_lock import KeyedLock
 from handlers.incoming import Incoming, Kind, Media, MediaRefusal
 from models import OutboxMessage, OutboxStatus, Person
 from models.db import Database
+from services import undelivered
 from services.clock import Clock
+from services.crypto import DataCipher
 from services.log_safety import failure_summary
 from services.messages import OutgoingMessage
 from services.outbox import UNDELIVERED
 from services.people import mark_unreachable
+from services.staff import StaffDesk
+from services.undelivered import Why
 
 if TYPE_CHECKING:
     from bot.app import Application
@@ -113,6 +117,16 @@ class Recorded(enum.StrEnum):
     UNKNOWN = "unknown"  # no message of ours has this sid
     STORED = "stored"
     RESEND = "resend"  # queued again, to go as a template
+    TOLD = "told"  # given up, and a notice queued for the case's topic
+
+
+@dataclass(frozen=True)
+class Operators:
+    """Where the operators hear of an answer Twilio reports it could not deliver (see
+    services.undelivered)."""
+
+    cipher: DataCipher
+    desk: StaffDesk
 
 
 async def record_status(
@@ -122,11 +136,13 @@ async def record_status(
     now: datetime,
     templates: Mapping[str, str],
     default_locale: str,
+    operators: Operators | None = None,
 ) -> Recorded:
     """Store what Twilio reports about a message we sent, and act on its failures: outside
     the 24-hour window (63016), send it again once as a template when the person's locale
     has one, else record it as not sent; a blocked or non-WhatsApp number makes the account
-    unreachable."""
+    unreachable. A message given up here is told to the `operators` as the sender tells
+    its own (the case's topic, when it was an operator's)."""
     row = await session.scalar(
         select(OutboxMessage)
         .where(OutboxMessage.channel == CHANNEL, OutboxMessage.provider_id == report.sid)
@@ -134,8 +150,23 @@ async def record_status(
     )
     if row is None:
         return Recorded.UNKNOWN
+    if row.status == OutboxStatus.FAILED:
+        return Recorded.STORED  # failures are final; a repeated callback is told once
     if report.status in UNDELIVERED and report.error_code == str(OUTSIDE_WINDOW):
-        return await _outside_window(session, row, report, now, templates, default_locale)
+        outcome = await _outside_window(session, row, report, now, templates, default_locale)
+        why = undelivered.why_refused(row.last_error or "")
+    else:
+        outcome = await _stored(session, row, report, now)
+        why = Why.UNREACHABLE
+    if row.status != OutboxStatus.FAILED or operators is None:
+        return outcome
+    told = await undelivered.row_given_up(session, operators.cipher, operators.desk, row, why, now)
+    return Recorded.TOLD if told is not None else outcome
+
+
+async def _stored(
+    session: AsyncSession, row: OutboxMessage, report: StatusReport, now: datetime
+) -> Recorded:
     if STATUS_RANK[report.status] < STATUS_RANK.get(row.delivery_status or "", -1):
         return Recorded.STORED  # late news of an earlier stage
     row.delivery_status = report.status
@@ -196,7 +227,11 @@ class WhatsAppWebhook:
         on_resend: Callable[[], None],
         send_direct: Callable[[str, OutgoingMessage], Awaitable[None]],
         lookup_pauses: tuple[float, ...] = LOOKUP_PAUSES,
+        operators: Operators | None = None,
     ) -> None:
+        """`operators`: who hears of an operator's answer Twilio could not deliver (the
+        staff desk, as the outbox sender's); without it, nobody is told. `on_resend`: the
+        outbox has something new to send (a resend as a template, a notice)."""
         self._config = config
         self._validator = RequestValidator(config.auth_token)
         self._engine = engine
@@ -206,6 +241,7 @@ class WhatsAppWebhook:
         self._on_resend = on_resend
         self._send_direct = send_direct
         self._lookup_pauses = lookup_pauses
+        self._operators = operators
         self._people = KeyedLock()
         self._waiting: Counter[tuple[str, bool]] = Counter()  # a number's line: files?
         self._tasks: set[asyncio.Task[Any]] = set()
@@ -332,6 +368,7 @@ class WhatsAppWebhook:
                         now=self._clock.now(),
                         templates=self._config.templates,
                         default_locale=self._config.default_locale,
+                        operators=self._operators,
                     )
                 if outcome != Recorded.UNKNOWN:
                     break
@@ -345,11 +382,13 @@ class WhatsAppWebhook:
             report.error_code,
             outcome,
         )
-        if outcome == Recorded.RESEND:
+        if outcome in (Recorded.RESEND, Recorded.TOLD):
             self._on_resend()
 
 
-def build_webhook(app: "Application") -> WhatsAppWebhook:
+def build_webhook(
+    app: "Application", *, lookup_pauses: tuple[float, ...] = LOOKUP_PAUSES
+) -> WhatsAppWebhook:
     assert app.whatsapp is not None, "WhatsApp is configured"
     return WhatsAppWebhook(
         config=app.whatsapp.config,
@@ -359,4 +398,6 @@ def build_webhook(app: "Application") -> WhatsAppWebhook:
         clock=app.clock,
         on_resend=app.sender.wake,
         send_direct=app.whatsapp.transport.send_in_window,
+        lookup_pauses=lookup_pauses,
+        operators=Operators(app.cipher, app.desk),
     )
