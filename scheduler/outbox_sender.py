@@ -379,20 +379,12 @@ class OutboxSender:
             type(error).__name__,
         )
         since = message.retrying_since(now)
+        until: datetime | None = None  # when to try again; None: given up
         async with self._transaction() as session:
             match error:
                 case RetryAfter(seconds=seconds):
                     until = now + timedelta(seconds=seconds)
                     self._paused_until[message.channel] = until
-                    await outbox.postpone(
-                        session,
-                        message,
-                        until,
-                        error.reason,
-                        parts_sent=parts_sent,
-                        retrying_since=since,
-                    )
-                    return Delivery.POSTPONED
                 case Unreachable():
                     await mark_unreachable(session, message.channel, message.address, now)
                     reason, why = f"unreachable: {error.reason}", Why.UNREACHABLE
@@ -414,15 +406,12 @@ class OutboxSender:
                     reason, why = f"dead after {tried}: {error.reason}", Why.KEPT_FAILING
                 case _:
                     until = now + backoff(message.attempts)
-                    await outbox.postpone(
-                        session,
-                        message,
-                        until,
-                        error.reason,
-                        parts_sent=parts_sent,
-                        retrying_since=since,
-                    )
-                    return Delivery.POSTPONED
+            if until is not None:
+                await outbox.postpone(
+                    session, message, until, error.reason, parts_sent=parts_sent,
+                    retrying_since=since,
+                )  # fmt: skip
+                return Delivery.POSTPONED
             await outbox.give_up(session, message, reason, now=now, parts_sent=parts_sent)
             await self._given_up(session, message, why, now)
         return Delivery.DROPPED
