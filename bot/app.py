@@ -169,22 +169,6 @@ def build_application(
             "and appeals are kept in the database but reach no operator; people asking for "
             "help are told so"
         )
-    sender = OutboxSender(
-        db,
-        cipher,
-        all_transports,
-        clock,
-        limiters=limiters,
-        lease=timedelta(seconds=settings.outbox_lease_seconds),
-        retry_for=timedelta(hours=settings.outbox_retry_hours),
-        # Where operators hear of an answer that never reached the person.
-        desk=StaffDesk(
-            catalogs,
-            locale=settings.staff_locale,
-            enabled=staff_transport is not None,
-            default_locale=settings.default_locale,
-        ),
-    )
     journey_settings = JourneySettings(
         default_locale=settings.default_locale,
         appeal_reopen_window=timedelta(days=settings.appeal_reopen_days),
@@ -195,6 +179,17 @@ def build_application(
         case_reopen_window=timedelta(days=settings.case_reopen_days),
         telegram_bot_username=settings.telegram_bot_username if bot is not None else None,
         whatsapp_from=settings.twilio_whatsapp_from if whatsapp is not None else None,
+    )
+    desk = desk_of(journey_settings, catalogs)
+    sender = OutboxSender(
+        db,
+        cipher,
+        all_transports,
+        clock,
+        limiters=limiters,
+        lease=timedelta(seconds=settings.outbox_lease_seconds),
+        retry_for=timedelta(hours=settings.outbox_retry_hours),
+        desk=desk,  # where operators hear of an answer that never reached the person
     )
     engine = ConversationEngine(
         db,
@@ -213,7 +208,6 @@ def build_application(
         policy = SlaPolicy.from_settings(settings)
     except SlaError as error:
         raise StartupError(str(error)) from error
-    desk = desk_of(journey_settings, catalogs)
     sla = SlaJob(db, cipher, desk, clock, policy) if staff_transport is not None else None
     telegram = None
     if bot is not None:
