@@ -12,10 +12,10 @@ from aiogram.methods import TelegramMethod
 from aiogram.methods.base import TelegramType
 from sqlalchemy import select
 
-from bot.app import build_application
-from models import AppealCategory, OutboxMessage, OutboxStatus, Person
+from bot.app import Application, build_application
+from models import AppealCategory, CaseThread, OutboxMessage, OutboxStatus, Person
 from scheduler.sla import SlaPolicy, check_queue
-from services import appeals, staff, undelivered
+from services import appeals, staff
 from services.clock import ManualClock
 from services.messages import OutgoingMessage
 from tests.conftest import TEST_TOKEN, SettingsFactory
@@ -49,6 +49,7 @@ OUTSIDE_WINDOW = (
     "approved template is set up for their language. Please send it again when they write."
 )
 KEPT_FAILING = "The bot kept trying for {hours} h, but {channel} could not be reached."
+REFUSED = "{channel} refused this message."
 BROKEN = "An error in the bot kept it from being sent; it has been logged."
 WAITING_AGAIN = "The case is waiting for an answer again."
 
@@ -101,6 +102,13 @@ async def no_template(
         yield wa, TelegramHarness(wa.app)
 
 
+async def with_an_operator(app: Application, thread: CaseThread) -> int:
+    """An operator in the staff group, and the topic of the case they will answer."""
+    await add_operator(app, OPERATOR, "Dilshod")
+    assert thread.topic_id is not None
+    return thread.topic_id
+
+
 def notices(texts: list[str]) -> list[str]:
     return [text for text in texts if text.startswith("⚠️")]
 
@@ -119,9 +127,7 @@ async def test_a_whatsapp_answer_the_closed_window_stops_is_told_in_the_topic_at
     wa, desk = no_template
     app = wa.app
     thread = await open_case_with_a_photo(wa)
-    topic = thread.topic_id
-    assert topic is not None
-    await add_operator(app, OPERATOR, "Dilshod")
+    topic = await with_an_operator(app, thread)
     clock.advance(timedelta(hours=25))
     answered_at = clock.now()
     before, sent_before = len(texts_in(desk, topic)), len(wa.sent_to(DILNOZA))
@@ -159,9 +165,7 @@ async def test_an_answer_telegram_would_not_take_is_retried_for_a_day_then_told_
     desk, session = person_down
     app = desk.app
     thread = await open_case(desk)
-    topic = thread.topic_id
-    assert topic is not None
-    await add_operator(app, OPERATOR, "Dilshod")
+    topic = await with_an_operator(app, thread)
     await post(desk, OPERATOR, topic, "/claim")
     session.down[ALICE] = (502, "Bad Gateway")
     answered_at = clock.now()
@@ -204,9 +208,7 @@ async def test_a_claim_notice_to_someone_who_blocked_the_bot_is_told_in_the_topi
     desk, session = person_down
     app = desk.app
     thread = await open_case(desk)
-    topic = thread.topic_id
-    assert topic is not None
-    await add_operator(app, OPERATOR, "Dilshod")
+    topic = await with_an_operator(app, thread)
     session.down[ALICE] = (403, "Forbidden: bot was blocked by the user")
 
     await post(desk, OPERATOR, topic, "/claim")
@@ -317,41 +319,6 @@ async def test_a_message_for_the_staff_group_is_retried_for_a_day(
     assert texts_in(desk, None)[-1] == "👤 помогите"
 
 
-async def test_an_answer_whatsapp_reports_undelivered_later_is_told_in_the_topic(
-    no_template: tuple[WhatsAppHarness, TelegramHarness],
-) -> None:
-    """For Twilio's status callbacks: it took the answer and reports later that it could not
-    deliver it (63016, no template). row_given_up tells the topic as the sender does."""
-    wa, desk = no_template
-    app = wa.app
-    thread = await open_case_with_a_photo(wa)
-    topic = thread.topic_id
-    assert topic is not None
-    await add_operator(app, OPERATOR, "Dilshod")
-    await post(desk, OPERATOR, topic, "Pasportingiz qayerda?")
-    async with app.db.transaction() as session:
-        answers = select(OutboxMessage).where(OutboxMessage.address == DILNOZA)
-        row = (await session.scalars(answers.order_by(OutboxMessage.id.desc()))).first()
-        assert row is not None
-        assert row.status == OutboxStatus.SENT
-        row.status = OutboxStatus.FAILED
-        row.last_error = (
-            "not sent: outside the 24-hour window (twilio 63016) and no template for uz_Latn "
-            "(TWILIO_TEMPLATE_UZ_LATN)"
-        )
-        why = undelivered.why_refused(row.last_error)
-        await undelivered.row_given_up(session, app.cipher, app.desk, row, why, app.clock.now())
-    await app.sender.deliver_due()
-
-    [notice] = notices(texts_in(desk, topic))
-    answer = t(app, "Consulate operator:", "uz_Latn") + " Pasportingiz qayerda?"
-    assert notice.split("\n") == [
-        "⚠️ " + t(app, NOT_RECEIVED).format(text=answer),
-        t(app, OUTSIDE_WINDOW),
-        t(app, WAITING_AGAIN),
-    ]
-
-
 async def test_a_transport_bug_holds_the_chat_for_minutes_and_is_told_in_the_topic(
     person_down: tuple[TelegramHarness, PersonChatDown],
     clock: ManualClock,
@@ -363,9 +330,7 @@ async def test_a_transport_bug_holds_the_chat_for_minutes_and_is_told_in_the_top
     desk, session = person_down
     app = desk.app
     thread = await open_case(desk)
-    topic = thread.topic_id
-    assert topic is not None
-    await add_operator(app, OPERATOR, "Dilshod")
+    topic = await with_an_operator(app, thread)
     await post(desk, OPERATOR, topic, "/claim")
     session.broken.add("Секретное")
     clock.advance(timedelta(minutes=1))
@@ -392,21 +357,27 @@ async def test_a_transport_bug_holds_the_chat_for_minutes_and_is_told_in_the_top
 
 
 @pytest.mark.parametrize(
-    ("code", "reason"), [("63016", OUTSIDE_WINDOW), ("63003", UNREACHABLE), ("63014", UNREACHABLE)]
+    ("code", "reason"),
+    [
+        ("63016", OUTSIDE_WINDOW),
+        ("63003", UNREACHABLE),
+        ("63014", UNREACHABLE),
+        ("63024", UNREACHABLE),
+        ("30008", REFUSED),
+    ],
 )
 async def test_an_answer_twilio_reports_undelivered_is_told_in_the_topic_once(
     no_template: tuple[WhatsAppHarness, TelegramHarness], code: str, reason: str
 ) -> None:
     """Twilio took the answer and its status callback says it never reached the person (the
-    window closed with no template, a number not on WhatsApp, blocked): the topic hears it,
-    once however often Twilio repeats the callback, and the case waits again."""
+    window closed with no template, a number not on WhatsApp, blocked, an error at Twilio or
+    beyond): the topic hears it, once however often Twilio repeats the callback, and the
+    case waits again."""
     harness, desk = no_template
     wa = harness
     app = wa.app
     thread = await open_case_with_a_photo(wa)
-    topic = thread.topic_id
-    assert topic is not None
-    await add_operator(app, OPERATOR, "Dilshod")
+    topic = await with_an_operator(app, thread)
     await post(desk, OPERATOR, topic, "Pasportingiz qayerda?")
     await app.sender.deliver_due()
     assert (await thread_of(app, thread.id)).waiting_since is None

@@ -64,11 +64,16 @@ async def test_each_status_is_stored_on_the_message_and_never_goes_back(
 
 
 @pytest.mark.parametrize("status", ["failed", "undelivered"])
-async def test_a_failure_is_stored_with_its_code(wa: WhatsAppHarness, status: str) -> None:
+async def test_a_failure_is_stored_with_its_code_and_the_message_as_not_sent(
+    wa: WhatsAppHarness, status: str
+) -> None:
+    """Twilio does not try again: the message is given up (as failed rows are, to be told
+    and put back), and the account stays reachable."""
     await wa.say(DILNOZA, "Salom")
     await report(wa, wa.twilio.sent[-1]["Sid"], status, "30008")
     row = await last_row(wa)
-    assert (row.delivery_status, row.delivery_error, row.status) == (status, "30008", "sent")
+    assert (row.delivery_status, row.delivery_error) == (status, "30008")
+    assert (row.status, row.last_error) == ("failed", "not delivered: twilio 30008")
     assert (await wa.account(DILNOZA)).reachable
 
 

@@ -141,8 +141,9 @@ async def record_status(
     """Store what Twilio reports about a message we sent, and act on its failures: outside
     the 24-hour window (63016), send it again once as a template when the person's locale
     has one, else record it as not sent; a blocked or non-WhatsApp number makes the account
-    unreachable. A message given up here is told to the `operators` as the sender tells
-    its own (the case's topic, when it was an operator's)."""
+    unreachable; any other failure is recorded as not sent. A message given up here is
+    told to the `operators` as the sender tells its own (the case's topic, when it was an
+    operator's)."""
     row = await session.scalar(
         select(OutboxMessage)
         .where(OutboxMessage.channel == CHANNEL, OutboxMessage.provider_id == report.sid)
@@ -157,7 +158,7 @@ async def record_status(
         why = undelivered.why_refused(row.last_error or "")
     else:
         outcome = await _stored(session, row, report, now)
-        why = Why.UNREACHABLE
+        why = Why.UNREACHABLE if _unreachable(report) else Why.REFUSED
     if row.status != OutboxStatus.FAILED or operators is None:
         return outcome
     told = await undelivered.row_given_up(session, operators.cipher, operators.desk, row, why, now)
@@ -172,11 +173,20 @@ async def _stored(
     row.delivery_status = report.status
     if report.error_code is not None:
         row.delivery_error = report.error_code
-    if report.status in UNDELIVERED and int(report.error_code or 0) in UNREACHABLE_CODES:
+    if report.status not in UNDELIVERED:
+        return Recorded.STORED
+    # Twilio does not send it again: it is given up here, and told like the sender's own.
+    row.status = OutboxStatus.FAILED
+    if _unreachable(report):
         await mark_unreachable(session, CHANNEL, row.address, now)
-        row.status = OutboxStatus.FAILED
         row.last_error = f"unreachable: twilio {report.error_code}"
+    else:
+        row.last_error = f"not delivered: twilio {report.error_code or report.status}"
     return Recorded.STORED
+
+
+def _unreachable(report: StatusReport) -> bool:
+    return int(report.error_code or 0) in UNREACHABLE_CODES
 
 
 async def _outside_window(
