@@ -58,6 +58,8 @@ INTERVALS = (1, 3, 7)  # days
 DEFAULT_GRACE_HOURS = 6
 CODE_WORD_MIN, CODE_WORD_MAX = 3, 40
 SYSTEM = "system"
+# A check-in's question not sent yet when the person answered (from the settings).
+ANSWERED = "not needed: the check-in was answered before it went out"
 
 # What the operators read (in the staff group's language) on a code-word signal.
 COVERT_NOTICE = N_(
@@ -336,6 +338,8 @@ async def answer(
         checkin.status = status
         checkin.answered_at = now
     if waiting:
+        questions = [checkin.question_id for checkin in waiting if checkin.question_id]
+        await outbox.withdraw(session, questions, ANSWERED, now)
         log.info("checkin answered person=%s status=%s", person.id, status)
         return waiting[-1]
     missed = await session.scalar(

@@ -572,6 +572,27 @@ async def give_up(
     )
 
 
+async def withdraw(
+    session: AsyncSession, message_ids: Sequence[int], reason: str, now: datetime
+) -> int:
+    """Set aside messages no longer needed, as failed with `reason`, if no sender has begun
+    them (claimed, or a part sent): those go as they are. Returns how many."""
+    if not message_ids:
+        return 0
+    withdrawn = await session.execute(
+        update(OutboxMessage)
+        .where(
+            OutboxMessage.id.in_(message_ids),
+            OutboxMessage.status == OutboxStatus.PENDING,
+            OutboxMessage.claimed_until.is_(None),
+            OutboxMessage.parts_sent == 0,
+        )
+        .values(status=OutboxStatus.FAILED, last_error=reason[:200], failed_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    return int(withdrawn.rowcount)  # type: ignore[attr-defined]
+
+
 async def release(session: AsyncSession, message_ids: Sequence[int]) -> None:
     """Hand claimed rows back untouched (a sender stopping before it got to them)."""
     if message_ids:

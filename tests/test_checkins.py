@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from bot.app import Application, build_application
 from models import (
@@ -19,6 +19,8 @@ from models import (
     FamilyLink,
     HelpCase,
     HelpReason,
+    OutboxKind,
+    OutboxMessage,
     OutboxStatus,
     Person,
     SafetyCheckin,
@@ -691,14 +693,17 @@ async def test_the_code_word_on_a_help_screen_where_the_check_in_waits_leaves_on
 async def test_a_check_in_answered_from_the_settings_is_not_asked_again(
     telegram: TelegramHarness, clock: ManualClock
 ) -> None:
-    """The question is not out yet (the sender is behind), and the person answers from the
-    settings («Answer the check-in now»): once answered, it is not asked again when the
-    question goes out."""
+    """The question is not out yet (the sender is behind: a broadcast goes before it), and
+    the person answers from the settings («Answer the check-in now»): once answered, it is
+    neither asked again nor sent."""
     app = telegram.app
     await telegram.onboard(ALICE, "ru")
     await switch_on(app, await person_id(telegram, ALICE), 1)
     clock.advance(timedelta(days=1))
     await run_checkins(app.db, app.cipher, app.desk, app.clock, app.engine, grace_hours=6)
+    behind = clock.now() + timedelta(minutes=10)
+    async with app.db.transaction() as session:
+        await session.execute(update(OutboxMessage).values(not_before=behind))
     settings = await open_settings(telegram, ALICE)
     assert "answer" in button_ids(settings)
     await telegram.tap(ALICE, "answer")
@@ -709,5 +714,11 @@ async def test_a_check_in_answered_from_the_settings_is_not_asked_again(
     assert row.status == CheckinStatus.SAFE
     assert "safe" not in button_ids(thanked)
     assert (await telegram.state(ALICE)).pending == []
+    clock.advance(timedelta(minutes=11))
     await app.sender.deliver_due()
     assert "safe" not in button_ids(await telegram.say(ALICE, "menu"))
+    asked = t(app, "Safety check-in. Are you safe? Please choose one answer.", "ru")
+    sent = [message["text"] for message in telegram.messages_to(ALICE)]
+    assert sum(asked in text for text in sent) == 1  # on «Answer the check-in now» only
+    [question] = [row for row in await telegram.outbox_rows() if row.kind == OutboxKind.PUSH]
+    assert (question.status, question.last_error) == (OutboxStatus.FAILED, checkins.ANSWERED)
