@@ -24,7 +24,7 @@ from handlers.conversation import (
 )
 from handlers.incoming import Kind
 from models import FamilyLink
-from services import family, linking
+from services import checkins, family, linking
 from services.messages import Choice, join_texts
 from services.text import match_key
 
@@ -54,7 +54,14 @@ def _contact_points(ctx: Context) -> tuple[str | None, str | None]:
 
 
 def _relation(ctx: Context, link: FamilyLink) -> str:
+    """Who the member is, in the words of the person who invited them."""
     return family.relation_label(ctx.translator, link.relation)
+
+
+def _until(ctx: Context, link: FamilyLink) -> str:
+    """The last moment the invitation works, in the viewer's local time ("6 December,
+    14:00"): a date alone, in UTC, ended partway through the day shown."""
+    return checkins.when_text(link.expires_at, checkins.person_zone(ctx.person), ctx.locale)
 
 
 def _example(code: str) -> str:
@@ -92,7 +99,7 @@ def _status_line(ctx: Context, link: FamilyLink) -> str:
     relation = _relation(ctx, link)
     if link.member_id is None:
         return ctx._("{relation}: invitation not used yet (valid until {date})").format(
-            relation=relation, date=link.expires_at.strftime("%d.%m.%Y")
+            relation=relation, date=_until(ctx, link)
         )
     if link.confirmed_at is None:
         return ctx._("{relation}: has joined and waits for your confirmation").format(
@@ -102,7 +109,8 @@ def _status_line(ctx: Context, link: FamilyLink) -> str:
 
 
 def _membership_line(ctx: Context, link: FamilyLink) -> str:
-    relation = _relation(ctx, link)
+    """The member's own view of a link: who they are to the relative, in their words."""
+    relation = family.member_relation_label(ctx.translator, link.relation)
     if link.confirmed_at is None:
         return ctx._(
             "A relative invited you (as: {relation}); waiting for their confirmation"
@@ -232,7 +240,7 @@ async def ask_member(ctx: Context) -> Question:
         text = ctx._(
             "Invitation for {relation}, not used yet. It works until {date}. "
             "The code was shown when you made the invitation."
-        ).format(relation=relation, date=link.expires_at.strftime("%d.%m.%Y"))
+        ).format(relation=relation, date=_until(ctx, link))
         return Question(text, (ctx.choice(WITHDRAW, "Withdraw the invitation"), back))
     if link.confirmed_at is None:
         text = ctx._(
@@ -426,8 +434,21 @@ async def _join(ctx: Context, code: str | None, answer: Answer) -> bool:
     if result is family.Refusal.OWN:
         ctx.say(ctx._("This is your own invitation: send the code to your family member."))
         return False
-    if result is family.Refusal.ALREADY:
-        ctx.say(ctx._("You are already in this relative's family (or waiting for them)."))
+    if result is family.Refusal.WAITING:
+        ctx.say(
+            ctx._(
+                "You have already joined with your relative's invitation. They have not "
+                "confirmed you yet; we will tell you when they do."
+            )
+        )
+        return False
+    if result is family.Refusal.LINKED:
+        ctx.say(
+            ctx._(
+                "You are already in your relative's family: they have confirmed you. "
+                "Nothing more is needed."
+            )
+        )
         return False
     await family.request_confirmation(ctx.session, _notifier(ctx), result, ctx.now)
     ctx.say(

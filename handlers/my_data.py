@@ -6,7 +6,7 @@ then typing a word shown in the message. After the deletion the conversation end
 (Farewell): the next message from the chat starts afresh as a new person.
 """
 
-from datetime import date, datetime
+from datetime import date, datetime, tzinfo
 from typing import Any
 
 from handlers.conversation import (
@@ -24,7 +24,7 @@ from handlers.conversation import (
 )
 from handlers.language import LANGUAGE_NAMES
 from models import CheckinStatus, FamilyLink
-from services import checkins, family, my_data, reminders
+from services import checkins, family, local_time, my_data, reminders
 from services.countries import country_name
 from services.i18n import N_
 from services.parsing import format_date
@@ -166,13 +166,13 @@ def _profile(ctx: Context, data: my_data.PersonData) -> list[str]:
     if person.consented_at is not None:
         lines.append(
             ctx._("• Consent to the privacy notice: given on {date}").format(
-                date=_day(person.consented_at)
+                date=_day(ctx, person.consented_at)
             )
         )
     elif person.consent_declined_at is not None:
         lines.append(
             ctx._("• Consent to the privacy notice: declined on {date}").format(
-                date=_day(person.consent_declined_at)
+                date=_day(ctx, person.consent_declined_at)
             )
         )
     else:
@@ -187,7 +187,7 @@ def _profile(ctx: Context, data: my_data.PersonData) -> list[str]:
         line = CHANNEL_LINES.get(account.channel, N_("• Other chat: {id}"))
         lines.append(ctx._(line).format(id=account.external_id))
     lines.append(
-        ctx._("• First message: {date}").format(date=_day(person.created_at)),
+        ctx._("• First message: {date}").format(date=_day(ctx, person.created_at)),
     )
     if person.appeal_digest:
         lines.append(ctx._("• Daily summary of your appeals: on"))
@@ -288,23 +288,28 @@ def _family_links(ctx: Context, data: my_data.PersonData) -> list[str]:
 
 
 def _family_line(ctx: Context, link: FamilyLink, person_id: int) -> str:
-    """One link as the person sees it: the relation and where it stands; nothing about
-    the other person."""
-    relation = family.relation_label(ctx.translator, link.relation)
+    """One link as the person sees it: the relation (in the member's own words when they
+    joined) and where it stands; nothing about the other person."""
     state = my_data.family_link_state(link, ctx.now)
+    if my_data.you_invited(link, person_id):
+        relation = family.relation_label(ctx.translator, link.relation)
+    else:
+        relation = family.member_relation_label(ctx.translator, link.relation)
     if state == my_data.ENDED:
         assert link.ended_at is not None
         return ctx._("{relation}: the family link ended on {date}").format(
-            relation=relation, date=_day(link.ended_at)
+            relation=relation, date=_day(ctx, link.ended_at)
         )
     if my_data.you_invited(link, person_id):
         if state == my_data.INVITED:
+            # The last moment it works, not a day (in UTC) that ends partway through.
+            until = checkins.when_text(link.expires_at, _zone(ctx), ctx.locale)
             return ctx._("{relation}: invitation not used yet (valid until {date})").format(
-                relation=relation, date=_day(link.expires_at)
+                relation=relation, date=until
             )
         if state == my_data.EXPIRED:
             return ctx._("{relation}: the invitation expired on {date}").format(
-                relation=relation, date=_day(link.expires_at)
+                relation=relation, date=_day(ctx, link.expires_at)
             )
         if state == my_data.WAITING:
             return ctx._("{relation}: has joined and waits for your confirmation").format(
@@ -364,8 +369,13 @@ def paginate(sections: list[list[str]], limit: int) -> list[str]:
     return ["\n".join(page) for page in pages]
 
 
-def _day(moment: datetime) -> str:
-    return moment.strftime("%d.%m.%Y")
+def _zone(ctx: Context) -> tzinfo:
+    return checkins.person_zone(ctx.person)
+
+
+def _day(ctx: Context, moment: datetime) -> str:
+    """The day of `moment` where the person is (29.11.2026)."""
+    return format_date(local_time.local_date(moment, _zone(ctx)))
 
 
 def _iso_day(value: Any) -> str | None:

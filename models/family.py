@@ -26,7 +26,8 @@ class FamilyLink(Base):
     # Who the invited person is to the one who invites ("mother", "spouse" …: a word from
     # services.family.RELATIONS, never free text), so a request to join can be recognised.
     relation: Mapped[str] = mapped_column(String(16), default="other")
-    # A keyed hash of the invitation code; cleared once used or ended.
+    # A keyed hash of the invitation code; kept once used (its member sending it again is
+    # recognised), cleared when the link ends.
     code_hash: Mapped[str | None] = mapped_column(String(64), unique=True)
     invited_at: Mapped[datetime]
     expires_at: Mapped[datetime]

@@ -38,6 +38,10 @@ class OutboxMessage(Base):
     )
     channel: Mapped[str] = mapped_column(String(16))
     address: Mapped[str] = mapped_column(String(64))
+    # The family link a message to a member about their relative went through: when the
+    # link ends, what is not sent yet is withdrawn (services.family.end). Found through
+    # person_id's index; no foreign key (a link's delete must not scan the outbox).
+    family_link_id: Mapped[int | None] = mapped_column(BigId)
     # The message (text, choices) as encrypted JSON: texts may carry personal data.
     payload: Mapped[str] = encrypted_column()
     kind: Mapped[str] = mapped_column(String(8), default=OutboxKind.REPLY, server_default="reply")

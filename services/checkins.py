@@ -59,7 +59,7 @@ DEFAULT_GRACE_HOURS = 6
 CODE_WORD_MIN, CODE_WORD_MAX = 3, 40
 SYSTEM = "system"
 # A check-in's question not sent yet when the person answered (from the settings).
-ANSWERED = "not needed: the check-in was answered before it went out"
+ANSWERED = "the check-in was answered before it went out"
 
 # What the operators read (in the staff group's language) on a code-word signal.
 COVERT_NOTICE = N_(
@@ -364,7 +364,7 @@ async def answer(
 async def _late_safe(
     session: AsyncSession, cipher: DataCipher, desk: staff.StaffDesk, person: Person, now: datetime
 ) -> None:
-    for member in await linked_members(session, person.id):
+    for link, member in await linked_members(session, person.id):
         t = desk.person_translator(member)
         text = t.gettext(
             "Good news: your relative who did not answer the safety check-in has now "
@@ -372,7 +372,7 @@ async def _late_safe(
         )
         await notify_person(
             session, cipher, member.id, [OutgoingMessage(text)], now,
-            not_before=next_allowed(now, zone_of(member.country)),
+            not_before=next_allowed(now, zone_of(member.country)), family_link_id=link.id,
         )  # fmt: skip
     case = await open_case_of(session, person.id, include_covert=True)
     if case is not None and (thread := await staff.thread_of(session, help_case_id=case.id)):
@@ -421,24 +421,26 @@ async def report_missed(
     now: datetime,
 ) -> int:
     """A missed check-in (already taken by take_missed): the family is alerted, each in
-    their language, and the operators get an urgent case. Returns how many members were
-    alerted."""
+    their language, and the operators get an urgent case. Returns how many members the
+    alert was queued for (one who stopped the bot's messages, or cannot be reached, is
+    not counted)."""
     person = await session.get(Person, checkin.person_id)
     if person is None or person.deleted_at is not None:
         return 0
     zone = person_zone(person)
-    members = await linked_members(session, person.id)
-    for member in members:
+    alerted = 0
+    for link, member in await linked_members(session, person.id):
         t = desk.person_translator(member)
         text = t.gettext(
             "Safety check-in: your relative who invited you to Vatandosh did not answer the "
             "question «Are you safe?» asked on {asked} (their local time). This may mean "
-            "nothing — a flat battery, no internet — but please try to reach them. The "
-            "consulate's operators have been told."
+            "nothing — a flat battery, no internet — but please try to reach them."
         ).format(asked=when_text(checkin.asked_at, zone, t.locale))
-        await notify_person(
+        if desk.enabled:  # else no operator hears of it (a deployment without a staff group)
+            text += " " + t.gettext("The consulate's operators have been told.")
+        alerted += await notify_person(
             session, cipher, member.id, [OutgoingMessage(text)], now,
-            not_before=next_allowed(now, zone_of(member.country)),
+            not_before=next_allowed(now, zone_of(member.country)), family_link_id=link.id,
         )  # fmt: skip
     t = desk.t
     notice = "⏰ " + t.gettext(
@@ -447,16 +449,16 @@ async def report_missed(
     ).format(
         asked=when_text(checkin.asked_at, zone, t.locale),
         due=when_text(checkin.due_by, zone, t.locale),
-        count=len(members),
+        count=alerted,
     )
     case = await _urgent_case(
         session, cipher, desk, person, notice=notice, action="checkin_missed", now=now
     )
     log.info(
         "checkin missed person=%s checkin=%s case=%s family=%s",
-        person.id, checkin.id, case.id, len(members),
+        person.id, checkin.id, case.id, alerted,
     )  # fmt: skip
-    return len(members)
+    return alerted
 
 
 async def note_help_answer(

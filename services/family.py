@@ -8,7 +8,8 @@ family receives.
   deep link `?start=fam_<code>`. The code is taken with a conditional UPDATE (unused, not
   expired, not ended), so two chats can never both use it. Wrong codes are counted with the
   link codes' counter (services.linking.blocked_for / record_wrong): one budget per chat for
-  every code the bot accepts.
+  every code the bot accepts. The member sending their used code again is told they are in
+  already: no wrong code (the hash stays on the row until the link ends).
 - **Confirming.** Nothing is shared until the inviting person confirms; they may refuse.
   Either side may end the link later; the other side is told each time.
 - **What the family receives** (weekly, see scheduler/family.py): "your relative checked in
@@ -31,8 +32,17 @@ import sqlalchemy as sa
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from models import CheckinStatus, FamilyLink, HelpCase, HelpReason, Person, SafetyCheckin
-from services import local_time
+from models import (
+    CheckinStatus,
+    FamilyLink,
+    HelpCase,
+    HelpReason,
+    OutboxMessage,
+    OutboxStatus,
+    Person,
+    SafetyCheckin,
+)
+from services import local_time, outbox
 from services.crypto import DataCipher
 from services.i18n import N_, Catalogs, Translator
 from services.messages import OutgoingMessage, join_texts
@@ -49,6 +59,7 @@ COMMAND_WORD = "FAMILY"  # shown in examples; the same in every language
 JOIN_WORDS = ("family", "oila", "оила", "семья", "semya")
 WEEK = timedelta(days=7)
 SEND_AT = time(10, 0)  # the weekly message, in the member's local time (never quiet hours)
+LINK_ENDED = "the family link ended before it went out"
 
 # Who the invited relative is to the person (stored as the key, shown translated).
 RELATIONS: dict[str, str] = {
@@ -58,6 +69,16 @@ RELATIONS: dict[str, str] = {
     "child": N_("Son or daughter"),
     "sibling": N_("Brother or sister"),
     "other": N_("Another relative"),
+}
+# The same, as the member reads it: who they are to the person who invited them. Uzbek
+# needs other words ("Onam" is "my mother": right for the person, wrong for the member).
+MEMBER_RELATIONS: dict[str, str] = {
+    "mother": N_("their mother"),
+    "father": N_("their father"),
+    "spouse": N_("their husband or wife"),
+    "child": N_("their son or daughter"),
+    "sibling": N_("their brother or sister"),
+    "other": N_("their relative"),
 }
 
 _KEYS = "|".join(sorted({re.escape(match_key(word)) for word in JOIN_WORDS}, key=len))
@@ -102,7 +123,13 @@ def _hash(cipher: DataCipher, code: str) -> str:
 
 
 def relation_label(translator: Translator, relation: str) -> str:
+    """The relation in the words of the person who invited (never shown to the member)."""
     return translator.gettext(RELATIONS.get(relation, RELATIONS["other"]))
+
+
+def member_relation_label(translator: Translator, relation: str) -> str:
+    """The relation in the words of the member: who they are to the one who invited them."""
+    return translator.gettext(MEMBER_RELATIONS.get(relation, MEMBER_RELATIONS["other"]))
 
 
 def deep_link(bot_username: str | None, code: str) -> str | None:
@@ -178,20 +205,33 @@ async def create_invitation(
 
 
 class Refusal(StrEnum):
-    WRONG = "wrong"  # unknown, used, expired or withdrawn
+    WRONG = "wrong"  # unknown, used by someone else, expired or withdrawn
     OWN = "own"  # the person's own invitation
-    ALREADY = "already"  # already linked to (or waiting for) this person
+    WAITING = "waiting"  # joined this person's family already; not confirmed yet
+    LINKED = "linked"  # in this person's family already, confirmed
+
+
+def _already(link: FamilyLink) -> Refusal:
+    return Refusal.WAITING if link.confirmed_at is None else Refusal.LINKED
 
 
 async def join(
     session: AsyncSession, cipher: DataCipher, code: str, member: Person, now: datetime
 ) -> FamilyLink | Refusal:
     """The relative `member` uses an invitation code: they wait for the person's
-    confirmation. The row is taken with a conditional UPDATE, so a code works once."""
+    confirmation. The row is taken with a conditional UPDATE, so a code works once.
+
+    The code's hash stays on the row while the link lives (a used row has a member, so
+    `_open_invitation` never matches it again; ending the link clears the hash): the
+    member who sends their code again is told they are in already, no wrong guess."""
     link = await session.scalar(
-        select(FamilyLink).where(FamilyLink.code_hash == _hash(cipher, code), _open_invitation(now))
+        select(FamilyLink).where(FamilyLink.code_hash == _hash(cipher, code))
     )
-    if link is None:
+    if link is None or link.ended_at is not None:
+        return Refusal.WRONG
+    if link.member_id == member.id:
+        return _already(link)
+    if link.member_id is not None or link.expires_at <= now:
         return Refusal.WRONG
     if link.person_id == member.id:
         return Refusal.OWN
@@ -199,18 +239,18 @@ async def join(
     if inviter is None or inviter.deleted_at is not None:
         return Refusal.WRONG
     already = await session.scalar(
-        select(FamilyLink.id).where(
+        select(FamilyLink).where(
             FamilyLink.person_id == link.person_id,
             FamilyLink.member_id == member.id,
             FamilyLink.ended_at.is_(None),
         )
     )
     if already is not None:
-        return Refusal.ALREADY
+        return _already(already)
     taken = await session.execute(
         update(FamilyLink)
         .where(FamilyLink.id == link.id, _open_invitation(now))
-        .values(member_id=member.id, joined_at=now, code_hash=None)
+        .values(member_id=member.id, joined_at=now)
         .execution_options(synchronize_session=False)
     )
     if taken.rowcount != 1:  # type: ignore[attr-defined]
@@ -261,22 +301,23 @@ async def link_of(session: AsyncSession, link_id: object, person_id: int) -> Fam
     return link
 
 
-async def linked_members(session: AsyncSession, person_id: int) -> Sequence[Person]:
+async def linked_members(
+    session: AsyncSession, person_id: int
+) -> Sequence[tuple[FamilyLink, Person]]:
     """The family members the person confirmed and who have not left (nor deleted their
-    data): those who hear about a missed safety check-in."""
-    return list(
-        await session.scalars(
-            select(Person)
-            .join(FamilyLink, FamilyLink.member_id == Person.id)
-            .where(
-                FamilyLink.person_id == person_id,
-                FamilyLink.confirmed_at.is_not(None),
-                FamilyLink.ended_at.is_(None),
-                Person.deleted_at.is_(None),
-            )
-            .order_by(FamilyLink.id)
+    data), each with their link: those who hear about a missed safety check-in."""
+    rows = await session.execute(
+        select(FamilyLink, Person)
+        .join(Person, FamilyLink.member_id == Person.id)
+        .where(
+            FamilyLink.person_id == person_id,
+            FamilyLink.confirmed_at.is_not(None),
+            FamilyLink.ended_at.is_(None),
+            Person.deleted_at.is_(None),
         )
+        .order_by(FamilyLink.id)
     )
+    return [(link, member) for link, member in rows]
 
 
 # -- confirming, refusing, ending -------------------------------------------------------------
@@ -395,6 +436,8 @@ async def end(
         return False
     await session.refresh(link)
     log.info("family link ended link=%s by=%s", link.id, by)
+    if link.member_id is not None:
+        await _withdraw_news(session, link.id, link.member_id, now)
     relation = link.relation
     confirmed = link.confirmed_at is not None
     if by is EndedBy.MEMBER:
@@ -426,6 +469,23 @@ async def end(
 
         await notifier.tell(session, link.member_id, to_member, now)
     return True
+
+
+async def _withdraw_news(
+    session: AsyncSession, link_id: int, member_id: int, now: datetime
+) -> None:
+    """What the member was still to hear about their relative (a missed check-in's alert
+    waiting for their morning, the weekly message) is not sent once the link has ended."""
+    waiting = await session.scalars(
+        select(OutboxMessage.id).where(
+            OutboxMessage.person_id == member_id,
+            OutboxMessage.family_link_id == link_id,
+            OutboxMessage.status == OutboxStatus.PENDING,
+        )
+    )
+    withdrawn = await outbox.withdraw(session, list(waiting), LINK_ENDED, now)
+    if withdrawn:
+        log.info("family news withdrawn link=%s messages=%s", link_id, withdrawn)
 
 
 def set_sharing(link: FamilyLink, what: str, value: bool) -> None:
@@ -487,7 +547,11 @@ async def checked_in_safe_since(
 async def weekly_messages(
     session: AsyncSession, translator: Translator, link: FamilyLink, now: datetime
 ) -> list[str]:
-    """What the member gets this week, in their language (possibly nothing)."""
+    """What the member gets this week, in their language (possibly nothing: the person
+    has withdrawn their consent, so nothing of theirs is used, until they give it again)."""
+    person = await session.get(Person, link.person_id)
+    if person is None or not person.has_consented:
+        return []
     texts: list[str] = []
     if link.share_weekly_safe and await checked_in_safe_since(
         session, link.person_id, now - WEEK, now
@@ -498,12 +562,11 @@ async def weekly_messages(
             )
         )
     if link.share_call_reminders:
-        person = await session.get(Person, link.person_id)
         reminder = translator.gettext(
             "Vatandosh: a reminder to write to or call your relative this week. "
             "A short message helps."
         )
-        if person is not None and person.country == "RU":
+        if person.country == "RU":
             reminder += "\n" + translator.gettext(
                 "In Russia, calls in WhatsApp and Telegram are partly blocked: text messages work."
             )
@@ -534,5 +597,6 @@ async def send_weekly(
         [OutgoingMessage(join_texts(texts))],
         now,
         not_before=local_time.next_allowed(now, zone),
+        family_link_id=link.id,
     )
     return True

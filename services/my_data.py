@@ -618,11 +618,14 @@ def _family_link(
     link: FamilyLink, person_id: int, translator: Translator, now: datetime
 ) -> dict[str, Any]:
     """A family link as the file shows it: the relation, the dates and what is shared —
-    nothing about the other person (not even who they are)."""
+    nothing about the other person (not even who they are). The relation is in the
+    reader's words: who the member is, or (to the member) who they are to the relative."""
+    invited = you_invited(link, person_id)
+    label = family.relation_label if invited else family.member_relation_label
     return {
-        "role": "you_invited" if you_invited(link, person_id) else "you_joined",
+        "role": "you_invited" if invited else "you_joined",
         "relation": link.relation,
-        "relation_text": family.relation_label(translator, link.relation),
+        "relation_text": label(translator, link.relation),
         "state": family_link_state(link, now),
         "invited_at": _when(link.invited_at),
         "invitation_valid_until": _when(link.expires_at),

@@ -25,11 +25,18 @@ async def notify_person(
     now: datetime,
     *,
     not_before: datetime | None = None,
+    family_link_id: int | None = None,
 ) -> bool:
     """Push messages to the channel the person used last, among those that reach them and
     that they did not stop (STOP), from `not_before` (at once by default). False when none
-    does; if the person stopped every channel the messages are recorded as not sent."""
-    return await queue_push(session, cipher, person_id, messages, now, not_before=not_before) != []
+    does; if the person stopped every channel the messages are recorded as not sent.
+    `family_link_id`: the family link a message about a relative goes through (ending it
+    withdraws what is not sent yet)."""
+    queued = await queue_push(
+        session, cipher, person_id, messages, now,
+        not_before=not_before, family_link_id=family_link_id,
+    )  # fmt: skip
+    return queued != []
 
 
 async def queue_push(
@@ -40,6 +47,7 @@ async def queue_push(
     now: datetime,
     *,
     not_before: datetime | None = None,
+    family_link_id: int | None = None,
 ) -> list[OutboxMessage]:
     """notify_person's work: the rows queued to go (none when no channel takes pushes)."""
     accounts = list(
@@ -64,5 +72,6 @@ async def queue_push(
         kind=OutboxKind.PUSH,
         not_sent_because=None if willing else "opted out (STOP)",
         not_before=not_before,
+        family_link_id=family_link_id,
     )
     return rows if willing else []

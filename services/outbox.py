@@ -151,15 +151,18 @@ def enqueue(
     kind: OutboxKind = OutboxKind.REPLY,
     not_sent_because: str | None = None,
     not_before: datetime | None = None,
+    family_link_id: int | None = None,
 ) -> list[OutboxMessage]:
     """Queue messages for delivery (from `not_before`, say after the quiet hours; at once by
     default); with `not_sent_because` they are recorded as failed at once (what cannot be
-    sent is kept as such, never silently dropped). The rows, added to the session."""
+    sent is kept as such, never silently dropped). `family_link_id`: the family link a
+    message about a relative goes through. The rows, added to the session."""
     rows = [
         OutboxMessage(
             person_id=person_id,
             channel=channel,
             address=address,
+            family_link_id=family_link_id,
             payload=cipher.encrypt_json(message.to_payload()),
             kind=kind,
             status=OutboxStatus.FAILED if not_sent_because else OutboxStatus.PENDING,
@@ -572,11 +575,20 @@ async def give_up(
     )
 
 
+# How a withdrawn message's last_error begins: `vatandosh outbox retry` never sends it.
+NOT_NEEDED = "not needed: "
+
+
+def withdrawn(last_error: str | None) -> bool:
+    return (last_error or "").startswith(NOT_NEEDED)
+
+
 async def withdraw(
     session: AsyncSession, message_ids: Sequence[int], reason: str, now: datetime
 ) -> int:
-    """Set aside messages no longer needed, as failed with `reason`, if no sender has begun
-    them (claimed, or a part sent): those go as they are. Returns how many."""
+    """Set aside messages no longer needed, as failed with NOT_NEEDED and `reason`, if no
+    sender has begun them (claimed, or a part sent): those go as they are. Returns how
+    many."""
     if not message_ids:
         return 0
     withdrawn = await session.execute(
@@ -587,7 +599,7 @@ async def withdraw(
             OutboxMessage.claimed_until.is_(None),
             OutboxMessage.parts_sent == 0,
         )
-        .values(status=OutboxStatus.FAILED, last_error=reason[:200], failed_at=now)
+        .values(status=OutboxStatus.FAILED, last_error=(NOT_NEEDED + reason)[:200], failed_at=now)
         .execution_options(synchronize_session=False)
     )
     return int(withdrawn.rowcount)  # type: ignore[attr-defined]

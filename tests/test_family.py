@@ -8,11 +8,11 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import select
 
 from bot.app import build_application
-from models import CheckinStatus, FamilyLink, HelpCase, OutboxKind, Person
+from models import CheckinStatus, FamilyLink, HelpCase, LinkAttempt, OutboxKind, Person
 from models.checkin import SafetyCheckin
 from scheduler.checkins import run_checkins
 from scheduler.family import FamilyMessagesJob
-from services import checkins, family
+from services import checkins, family, linking, my_data
 from services.clock import ManualClock
 from tests.conftest import TEST_TOKEN, SettingsFactory
 from tests.fakes.telegram_session import RecordingSession
@@ -21,6 +21,9 @@ from tests.harness import TelegramHarness, button_ids
 from tests.test_whatsapp import twilio_settings
 
 AZIZA, MOTHER, STRANGER = 6060001, 6060002, 6060003
+ALREADY_JOINED = "Сиз қариндошингиз таклифномаси билан аллақачон қўшилгансиз."
+ALREADY_LINKED = "Сиз аллақачон қариндошингиз оиласидасиз: у сизни тасдиқлаган."
+DOES_NOT_WORK = "Бу оила коди ишламайди"
 
 
 def code_in(text: str) -> str:
@@ -42,6 +45,19 @@ async def invite(telegram: TelegramHarness, user: int, relation: str = "mother")
     assert "rel:mother" in button_ids(shown)
     sent = await telegram.tap(user, f"rel:{relation}")
     return code_in(sent["text"])
+
+
+async def wrong_attempts(telegram: TelegramHarness) -> int:
+    async with telegram.app.db.sessions() as session:
+        return len(list(await session.scalars(select(LinkAttempt))))
+
+
+async def set_country(telegram: TelegramHarness, user: int, country: str) -> None:
+    person_id = (await telegram.person(user)).id
+    async with telegram.app.db.transaction() as session:
+        person = await session.get(Person, person_id)
+        assert person is not None
+        person.country = country
 
 
 async def linked_pair(telegram: TelegramHarness) -> FamilyLink:
@@ -99,7 +115,7 @@ async def test_invitation_deep_link_join_confirm(
     assert "Раҳмат. Қариндошингиздан сизни оила аъзоси" in joined["text"]
     mother = await telegram.person(MOTHER)
     (link,) = await links(telegram)
-    assert (link.member_id, link.code_hash, link.confirmed_at) == (mother.id, None, None)
+    assert (link.member_id, link.confirmed_at) == (mother.id, None)
     # Nothing is shared before Aziza confirms.
     async with telegram.app.db.sessions() as session:
         aziza = await telegram.person(AZIZA)
@@ -128,7 +144,7 @@ async def test_invitation_deep_link_join_confirm(
     assert link.next_message_at == datetime(2026, 12, 6, 5, 0, tzinfo=UTC)
     async with telegram.app.db.sessions() as session:
         members = await family.linked_members(session, aziza.id)
-        assert [m.id for m in members] == [mother.id]
+        assert [m.id for _, m in members] == [mother.id]
     # A used code works no more.
     again = await telegram.say(STRANGER, f"OILA {code}")
     assert "uz_Latn" in button_ids(again)  # a new chat: onboarding first
@@ -146,7 +162,8 @@ async def test_a_typed_code_from_an_existing_chat_and_refusal(telegram: Telegram
     joined = await telegram.say(MOTHER, f"ОИЛА {code[:4]}-{code[4:]}")
     assert "Раҳмат." in joined["text"]
     twice = await telegram.say(MOTHER, f"СЕМЬЯ {code}")
-    assert "Бу оила коди ишламайди" in twice["text"]
+    assert twice["text"].startswith(ALREADY_JOINED)
+    assert await wrong_attempts(telegram) == 0
     assert "Kimdir oila taklifnomangiz (Otam)" in telegram.last_message(AZIZA)["text"]
     (link,) = await links(telegram)
     await telegram.tap(AZIZA, "family")
@@ -184,7 +201,7 @@ async def test_leaving_and_removing_tell_the_other_side(telegram: TelegramHarnes
     link = await linked_pair(telegram)
     await telegram.tap(MOTHER, "family")
     listed = await telegram.tap(MOTHER, "fam:mine")
-    assert "Қариндошингиз сизни таклиф қилди (Онам сифатида); боғланган" in listed["text"]
+    assert "Қариндошингиз сизни таклиф қилди (онаси сифатида); боғланган" in listed["text"]
     await telegram.tap(MOTHER, f"fam:link:{link.id}")
     ask = await telegram.tap(MOTHER, "fam:leave")
     assert button_ids(ask) == ["fam:keep", "fam:end"]
@@ -212,6 +229,102 @@ async def test_leaving_and_removing_tell_the_other_side(telegram: TelegramHarnes
     done = await telegram.tap(AZIZA, "fam:end")
     assert done["text"].startswith("Готово: этот человек больше не в Вашей семье.")
     assert "оила боғланишини тугатди" in telegram.last_message(MOTHER)["text"]
+
+
+async def test_the_member_reads_who_they_are_in_their_own_words(
+    telegram: TelegramHarness, clock: ManualClock
+) -> None:
+    """Uzbek says «Onam» (my mother) in the inviting person's words; the member reads
+    «onasi» (their mother) wherever the relation is shown to them."""
+    await linked_pair(telegram)
+    # Aziza sees her own words.
+    await telegram.tap(AZIZA, "u:menu")
+    await telegram.tap(AZIZA, "family")
+    assert "Мама: связь установлена" in (await telegram.tap(AZIZA, "fam:mine"))["text"]
+    # Her mother: the list, the link's own screen, «My data» and the file.
+    await telegram.tap(MOTHER, "u:menu")
+    await telegram.tap(MOTHER, "family")
+    listed = (await telegram.tap(MOTHER, "fam:mine"))["text"]
+    assert "(онаси сифатида)" in listed
+    assert "Онам" not in listed
+    (link,) = await links(telegram)
+    shown = await telegram.tap(MOTHER, f"fam:link:{link.id}")
+    assert "(онаси сифатида)" in shown["text"]
+    await telegram.say(MOTHER, "/menu")
+    await telegram.tap(MOTHER, "settings")
+    await telegram.tap(MOTHER, "my_data")
+    summary = (await telegram.tap(MOTHER, "view"))["text"]
+    assert "Қариндошингиз сизни таклиф қилди (онаси сифатида); боғланган" in summary
+    app = telegram.app
+    mother = await telegram.person(MOTHER)
+    async with app.db.sessions() as session:
+        data = await my_data.collect(session, app.cipher, mother)
+    content = my_data.export_content(data, app.catalogs.translator("uz_Cyrl"), clock.now())
+    [membership] = content["family_links"]
+    assert (membership["role"], membership["relation_text"]) == ("you_joined", "онаси")
+
+
+async def test_the_invitation_shows_the_last_moment_it_works_in_local_time(
+    telegram: TelegramHarness, clock: ManualClock
+) -> None:
+    await telegram.onboard(AZIZA, "ru")
+    await set_country(telegram, AZIZA, "KR")  # 09:00 UTC is 18:00 in Seoul
+    await invite(telegram, AZIZA)
+    listed = telegram.last_message(AZIZA)["text"]
+    assert "Мама: приглашение ещё не использовано (действует до 6 декабря, 18:00)" in listed
+    (link,) = await links(telegram)
+    detail = await telegram.tap(AZIZA, f"fam:link:{link.id}")
+    assert "Действует до 6 декабря, 18:00." in detail["text"]
+    await set_country(telegram, AZIZA, "UZ")
+    await telegram.say(AZIZA, "/menu")
+    await telegram.tap(AZIZA, "settings")
+    await telegram.tap(AZIZA, "my_data")
+    summary = (await telegram.tap(AZIZA, "view"))["text"]
+    assert "Мама: приглашение ещё не использовано (действует до 6 декабря, 14:00)" in summary
+    # The last minute shown still works.
+    code = await invite(telegram, AZIZA, "father")
+    await telegram.onboard(MOTHER, "uz_Cyrl")
+    clock.set(datetime(2026, 12, 6, 8, 59, 59, tzinfo=UTC))  # 13:59:59 in Tashkent
+    joined = await telegram.say(MOTHER, f"ОИЛА {code}")
+    assert "Раҳмат." in joined["text"]
+
+
+async def test_a_used_code_sent_again_by_its_member_is_no_wrong_guess(
+    telegram: TelegramHarness, clock: ManualClock
+) -> None:
+    await telegram.onboard(AZIZA, "ru")
+    await telegram.onboard(MOTHER, "uz_Cyrl")
+    await telegram.onboard(STRANGER, "uz_Cyrl")
+    code = await invite(telegram, AZIZA)
+    assert "Раҳмат." in (await telegram.say(MOTHER, f"ОИЛА {code}"))["text"]
+    for _ in range(linking.WRONG_LIMIT + 1):
+        again = await telegram.say(MOTHER, f"ОИЛА {code}")
+        assert again["text"].startswith(ALREADY_JOINED), again["text"]
+    assert await wrong_attempts(telegram) == 0
+    (link,) = await links(telegram)
+    await telegram.tap(AZIZA, "family")
+    await telegram.tap(AZIZA, "fam:mine")
+    await telegram.tap(AZIZA, f"fam:link:{link.id}")
+    await telegram.tap(AZIZA, "fam:confirm")
+    # Linked, and still so after the invitation's seven days.
+    clock.set(clock.now() + timedelta(days=8))
+    linked = await telegram.say(MOTHER, f"/start fam_{code}")
+    assert linked["text"].startswith(ALREADY_LINKED), linked["text"]
+    assert await wrong_attempts(telegram) == 0
+    # Anyone else sending it made a wrong guess.
+    assert DOES_NOT_WORK in (await telegram.say(STRANGER, f"ОИЛА {code}"))["text"]
+    assert await wrong_attempts(telegram) == 1
+    # Once the link has ended, the code is nobody's.
+    await telegram.tap(MOTHER, "u:menu")
+    await telegram.tap(MOTHER, "family")
+    await telegram.tap(MOTHER, "fam:mine")
+    await telegram.tap(MOTHER, f"fam:link:{link.id}")
+    await telegram.tap(MOTHER, "fam:leave")
+    await telegram.tap(MOTHER, "fam:end")
+    (link,) = await links(telegram)
+    assert link.code_hash is None
+    assert DOES_NOT_WORK in (await telegram.say(MOTHER, f"ОИЛА {code}"))["text"]
+    assert await wrong_attempts(telegram) == 2
 
 
 def job(telegram: TelegramHarness) -> FamilyMessagesJob:
