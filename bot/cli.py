@@ -11,6 +11,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from sqlalchemy import select
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
 
@@ -23,7 +24,10 @@ from services import operators
 from services.clock import SystemClock
 
 if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncSession
+
     from bot.app import Application
+    from services.broadcasts import Announcement, Segment
 
 # The application (every journey, the catalogs) is imported only by the commands that build
 # it, so `--help`, `db` and `operator` start in a fraction of the time.
@@ -474,6 +478,13 @@ async def _broadcast(args: argparse.Namespace) -> None:
         else:
             assert announcement is not None
             async with app.db.transaction() as session:
+                unfinished = await _unfinished_like(session, segment, announcement)
+                if unfinished is not None and not args.again:
+                    raise CommandError(
+                        f"broadcast {unfinished} with these texts to these people is unfinished "
+                        f"(interrupted?): finish it with --resume {unfinished}, or add --again "
+                        f"to send a second one to everyone; nothing sent"
+                    )
                 created = await broadcasts.start(
                     session, segment, announcement, created_by="cli", now=now
                 )
@@ -495,10 +506,39 @@ async def _broadcast(args: argparse.Namespace) -> None:
                 )
             except broadcasts.BroadcastError as error:
                 raise CommandError(str(error)) from None
+            except (asyncio.CancelledError, KeyboardInterrupt):
+                print(
+                    f"{PROG}: broadcast {broadcast_id} interrupted; finish it (nobody gets it "
+                    f"twice) with: {PROG} broadcast --resume {broadcast_id}",
+                    file=sys.stderr,
+                )
+                raise
         print(broadcasts.summary(done))
         print("the running bot delivers the queued messages within the platforms' limits")
     finally:
         await app.close()
+
+
+async def _unfinished_like(
+    session: "AsyncSession", segment: "Segment", announcement: "Announcement"
+) -> int | None:
+    """The id of an unfinished broadcast of the same texts and survey to the same segment:
+    started again instead of resumed, it would reach everyone already queued twice."""
+    from models import Broadcast, BroadcastStatus
+
+    unfinished = await session.scalars(
+        select(Broadcast)
+        .where(Broadcast.status == BroadcastStatus.SENDING)
+        .order_by(Broadcast.id.desc())
+    )
+    for broadcast in unfinished:
+        if (broadcast.segment, broadcast.texts, broadcast.survey) == (
+            segment.as_dict(),
+            dict(announcement.texts),
+            announcement.survey,
+        ):
+            return broadcast.id
+    return None
 
 
 def _broadcast_commands(commands: Any, command: Callable[..., argparse.ArgumentParser],
@@ -530,6 +570,11 @@ def _broadcast_commands(commands: Any, command: Callable[..., argparse.ArgumentP
         type=int,
         metavar="ID",
         help="finish an interrupted broadcast (nobody gets it twice)",
+    )
+    sub.add_argument(
+        "--again",
+        action="store_true",
+        help="send even though the same broadcast is unfinished (everyone gets it again)",
     )
     sub.add_argument(
         "--batch-size",

@@ -11,7 +11,9 @@ from datetime import datetime, timedelta
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from models import OutboxKind, OutboxMessage, OutboxStatus
+from models import OutboxKind, OutboxMessage, OutboxStatus, Person
+from services import outbox
+from services.local_time import next_allowed, zone_of
 
 
 class OutboxAdminError(Exception):
@@ -99,31 +101,57 @@ def _aware(moment: datetime, like: datetime) -> datetime:
 async def retry_failed(
     session: AsyncSession, *, now: datetime, ids: Sequence[int] | None = None
 ) -> list[int]:
-    """Put given-up messages back in the queue, due now with a fresh count of attempts:
-    those with these ids (each must exist and have failed), or every failed one. Returns
-    the ids put back. The last error is kept until the message is sent."""
-    query = select(OutboxMessage.id, OutboxMessage.status)
+    """Put given-up messages back in the queue with a fresh count of attempts, due now (a
+    push: from 08:00 if it is night where the person is): those with these ids (each must
+    exist and have failed, and not have been withdrawn as no longer needed), or every
+    failed one that was not withdrawn. Returns the ids put back. The last error is kept
+    until the message is sent."""
+    query = (
+        select(
+            OutboxMessage.id,
+            OutboxMessage.status,
+            OutboxMessage.kind,
+            OutboxMessage.last_error,
+            OutboxMessage.person_id,
+            Person.country,
+        )
+        .outerjoin(Person, Person.id == OutboxMessage.person_id)
+        .order_by(OutboxMessage.id)
+    )
     if ids is not None:
         query = query.where(OutboxMessage.id.in_(ids))
     else:
         query = query.where(OutboxMessage.status == OutboxStatus.FAILED)
-    found = {row_id: status for row_id, status in await session.execute(query)}
+    found = {row.id: row for row in await session.execute(query)}
     if ids is not None:
         for row_id in ids:
             if row_id not in found:
                 raise OutboxAdminError(f"no outbox message has id {row_id}")
-            if found[row_id] != OutboxStatus.FAILED:
+            if found[row_id].status != OutboxStatus.FAILED:
                 raise OutboxAdminError(
-                    f"outbox message {row_id} is {found[row_id]}, not failed: nothing to retry"
+                    f"outbox message {row_id} is {found[row_id].status}, not failed: nothing "
+                    "to retry"
                 )
-    chosen = sorted(found)
-    if chosen:
+            if outbox.withdrawn(found[row_id].last_error):
+                raise OutboxAdminError(
+                    f"outbox message {row_id} was withdrawn ({found[row_id].last_error}): "
+                    "it must not be sent"
+                )
+    due_at: dict[datetime, list[int]] = {}
+    for row in found.values():
+        if outbox.withdrawn(row.last_error):
+            continue
+        due = now
+        if row.kind == OutboxKind.PUSH and row.person_id is not None:
+            due = next_allowed(now, zone_of(row.country))
+        due_at.setdefault(due, []).append(row.id)
+    for due, chosen in due_at.items():
         await session.execute(
             update(OutboxMessage)
             .where(OutboxMessage.id.in_(chosen), OutboxMessage.status == OutboxStatus.FAILED)
-            .values(status=OutboxStatus.PENDING, attempts=0, not_before=now, claimed_until=None)
+            .values(status=OutboxStatus.PENDING, attempts=0, not_before=due, claimed_until=None)
         )
-    return chosen
+    return sorted(row_id for chosen in due_at.values() for row_id in chosen)
 
 
 def _age(wait: timedelta) -> str:

@@ -9,22 +9,25 @@ import pytest
 from sqlalchemy import select
 
 from bot.cli import main
-from models import OutboxKind, OutboxMessage, OutboxStatus
+from models import OutboxKind, OutboxMessage, OutboxStatus, Person
 from models.db import Database
-from services import outbox
-from services.clock import SystemClock
+from services import outbox, outbox_admin
+from services.clock import ManualClock, SystemClock
 from services.crypto import DataCipher
 from services.messages import OutgoingMessage
 from tests.conftest import TEST_DATA_KEY
+from tests.harness import TelegramHarness
 from tests.test_cli import environment, vatandosh
 
 SECRET_TEXT = "Passport AA1234567 of Dilnoza"
 ADDRESS = "5550001"
+ALICE = 5550002
 
 
-async def _seed(database_url: str) -> dict[str, int]:
+async def _seed(database_url: str, *, withdrawn: bool = True) -> dict[str, int]:
     """Rows as the sender leaves them: sent, pending due an hour ago, pending tomorrow (after
-    the quiet hours), and two given up. Returns their ids by name."""
+    the quiet hours), two given up, and (unless not `withdrawn`) one withdrawn as no longer
+    needed. Returns their ids by name."""
     now = SystemClock().now()
     cipher = DataCipher(TEST_DATA_KEY)
     db = Database(database_url)
@@ -37,7 +40,10 @@ async def _seed(database_url: str) -> dict[str, int]:
                 ("later", "whatsapp", OutboxKind.PUSH, now),
                 ("dead", "telegram", OutboxKind.PUSH, now - timedelta(hours=2)),
                 ("blocked", "whatsapp", OutboxKind.REPLY, now - timedelta(hours=3)),
+                ("withdrawn", "telegram", OutboxKind.PUSH, now - timedelta(hours=4)),
             ]:
+                if name == "withdrawn" and not withdrawn:
+                    continue
                 outbox.enqueue(
                     session, cipher, person_id=None, channel=channel, address=ADDRESS,
                     messages=[OutgoingMessage(f"{SECRET_TEXT} ({name})")], now=created, kind=kind,
@@ -55,6 +61,9 @@ async def _seed(database_url: str) -> dict[str, int]:
                 elif name == "blocked":
                     row.status, row.attempts = OutboxStatus.FAILED, 1
                     row.last_error = "unreachable: forbidden: blocked or deactivated"
+                elif name == "withdrawn":
+                    row.status, row.attempts = OutboxStatus.FAILED, 0
+                    row.last_error = outbox.NOT_NEEDED + "the check-in was answered"
     finally:
         await db.close()
     return ids
@@ -90,7 +99,7 @@ def outbox_command(capsys: pytest.CaptureFixture[str], *arguments: str) -> tuple
 def test_status_counts_per_channel_status_and_kind_and_lists_failures_without_payloads(
     database: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    ids = asyncio.run(_seed(database))
+    ids = asyncio.run(_seed(database, withdrawn=False))
 
     code, out, err = outbox_command(capsys, "status")
 
@@ -117,7 +126,7 @@ def test_status_counts_per_channel_status_and_kind_and_lists_failures_without_pa
 def test_status_lists_only_as_many_failures_as_asked(
     database: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    ids = asyncio.run(_seed(database))
+    ids = asyncio.run(_seed(database, withdrawn=False))
 
     code, out, _ = outbox_command(capsys, "status", "--failed", "1")
 
@@ -161,6 +170,7 @@ def test_retry_all_failed_and_then_nothing_is_left_to_retry(
     rows = asyncio.run(_rows(database))
     assert {rows[ids["dead"]].status, rows[ids["blocked"]].status} == {OutboxStatus.PENDING}
     assert rows[ids["sent"]].status == OutboxStatus.SENT
+    assert rows[ids["withdrawn"]].status == OutboxStatus.FAILED  # no longer needed: never sent
     assert outbox_command(capsys, "retry", "--all-failed") == (
         0,
         "no failed messages: nothing to retry\n",
@@ -175,6 +185,7 @@ def test_retry_all_failed_and_then_nothing_is_left_to_retry(
         (("retry", "1", "--all-failed"), "give one message's ID or --all-failed"),
         (("retry", "999999"), "no outbox message has id 999999"),
         (("retry", "SENT"), "is sent, not failed: nothing to retry"),
+        (("retry", "WITHDRAWN"), "was withdrawn (not needed: the check-in was answered)"),
         (("status", "--failed", "-1"), "--failed must be zero or a positive number"),
     ],
 )
@@ -185,7 +196,8 @@ def test_retry_and_status_refuse_what_cannot_be_done_in_one_line(
     message: str,
 ) -> None:
     ids = asyncio.run(_seed(database))
-    arguments = tuple(str(ids["sent"]) if a == "SENT" else a for a in arguments)
+    named = {"SENT": str(ids["sent"]), "WITHDRAWN": str(ids["withdrawn"])}
+    arguments = tuple(named.get(a, a) for a in arguments)
 
     code, out, err = outbox_command(capsys, *arguments)
 
@@ -211,3 +223,31 @@ def test_outbox_status_runs_as_a_command(database_url: str, tmp_path: Path) -> N
     assert result.returncode == 0, result.stderr
     assert "dead after 8 attempts: TelegramServerError" in result.stdout
     assert "Dilnoza" not in result.stdout
+
+
+async def test_a_push_put_back_at_night_where_the_person_is_waits_for_their_morning(
+    telegram: TelegramHarness, clock: ManualClock
+) -> None:
+    """Put back at 23:30 in Moscow, a broadcast's message goes at 08:00 there; a reply goes
+    at once."""
+    app = telegram.app
+    await telegram.onboard(ALICE, "ru")
+    night = datetime(2026, 12, 1, 20, 30, tzinfo=UTC)  # 23:30 in Moscow
+    async with app.db.transaction() as session:
+        person = await session.scalar(select(Person))
+        assert person is not None
+        person.country = "RU"
+        rows = []
+        for kind in (OutboxKind.PUSH, OutboxKind.REPLY):
+            rows += outbox.enqueue(
+                session, app.cipher, person_id=person.id, channel="telegram", address=str(ALICE),
+                messages=[OutgoingMessage("Объявление")], now=clock.now(), kind=kind,
+                not_sent_because="dead after 8 attempts: TelegramServerError",
+            )  # fmt: skip
+        await session.flush()
+        push, reply = (row.id for row in rows)
+        assert await outbox_admin.retry_failed(session, now=night) == [push, reply]
+
+    after = {row.id: row for row in await telegram.outbox_rows()}
+    assert after[push].not_before == datetime(2026, 12, 2, 5, 0, tzinfo=UTC)  # 08:00 Moscow
+    assert after[reply].not_before == night
