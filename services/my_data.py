@@ -12,7 +12,9 @@ caller's session, in the caller's transaction.
 
 Everything scheduled for the person stops with it: their document reminders are deleted,
 the daily digest is switched off, the safety check-in plan (with the code word's hash) and
-the check-ins asked are deleted (no statistic counts them), and every family link they are
+a check-in still waiting for its answer are deleted (settled ones stay, with the tombstone:
+the report counts them by when they were asked, and a past period must not change), and
+every family link they are
 a side of is ended through services.family.end, so the other side is told as when someone
 leaves, and the weekly family messages stop. Survey answers stay, attached to the anonymous
 tombstone like the registrations: the survey's counts need them, and an answer is one tap
@@ -39,6 +41,7 @@ from models import (
     CaseThread,
     ChannelAccount,
     CheckinPlan,
+    CheckinStatus,
     Conversation,
     DocumentReminder,
     FamilyLink,
@@ -743,8 +746,13 @@ async def delete_person_data(
     reminder_count = await reminders.delete_person_reminders(session, person_id)
     person.appeal_digest = False
     person.next_digest_at = None
+    # Settled check-ins stay, as the registrations do, for the report's counts (nothing but
+    # when and how they were answered); one still waiting for its answer goes.
     checkin_count = await _execute(
-        session, delete(SafetyCheckin).where(SafetyCheckin.person_id == person_id)
+        session,
+        delete(SafetyCheckin).where(
+            SafetyCheckin.person_id == person_id, SafetyCheckin.status == CheckinStatus.ASKED
+        ),
     )
     checkin_count += await _execute(
         session, delete(CheckinPlan).where(CheckinPlan.person_id == person_id)

@@ -55,6 +55,7 @@ from services import (
     outbox,
     registrations,
     reminders,
+    report,
     staff,
 )
 from services.clock import ManualClock
@@ -804,6 +805,16 @@ async def tell_the_staff_of_a_deletion(telegram: TelegramHarness) -> None:
     assert t.gettext(staff.DATA_DELETED_NOTICE) != staff.DATA_DELETED_NOTICE  # translated
 
 
+async def checkin_counts(app: Application) -> dict[str, int]:
+    """The report's check-in table for the last month, as {measure: count}."""
+    now = app.clock.now()
+    async with app.db.sessions() as session:
+        table = await report._checkins(
+            session, (now - timedelta(days=30), now + timedelta(days=1)), None
+        )
+    return {str(measure): int(str(count)) for measure, count in table.rows}
+
+
 async def test_deleting_stops_every_scheduled_thing_and_tells_the_family(
     telegram: TelegramHarness, clock: ManualClock
 ) -> None:
@@ -816,6 +827,7 @@ async def test_deleting_stops_every_scheduled_thing_and_tells_the_family(
     alice_id = await give_everything_new(telegram, ALICE, MOTHER, broadcast_id)
     bob_id = await give_everything_new(telegram, BOB, SISTER, broadcast_id)  # the control
     answers_before = await counts_by(app, SurveyAnswer.option)
+    checkins_before = await checkin_counts(app)
 
     await open_my_data(telegram, ALICE)
     await telegram.tap(ALICE, "delete")
@@ -831,7 +843,13 @@ async def test_deleting_stops_every_scheduled_thing_and_tells_the_family(
     assert (person.appeal_digest, person.next_digest_at) == (False, None)
     assert await rows(app, DocumentReminder, DocumentReminder.person_id == alice_id) == []
     assert await rows(app, CheckinPlan, CheckinPlan.person_id == alice_id) == []
-    assert await rows(app, SafetyCheckin, SafetyCheckin.person_id == alice_id) == []
+    # The answered check-in stays for the report's counts (a past period must not change);
+    # the one waiting for its answer goes.
+    [kept] = await rows(app, SafetyCheckin, SafetyCheckin.person_id == alice_id)
+    assert kept.status == "safe"
+    after = await checkin_counts(app)
+    assert after["safe"] == checkins_before["safe"]
+    assert after["awaiting"] == checkins_before["awaiting"] - 1
     links = await rows(app, FamilyLink, FamilyLink.person_id == alice_id)
     assert len(links) == 2
     assert all(link.ended_at == clock.now() for link in links)
@@ -855,7 +873,8 @@ async def test_deleting_stops_every_scheduled_thing_and_tells_the_family(
             select(func.count()).select_from(OutboxMessage).where(
                 OutboxMessage.person_id == alice_id)
         ) == 0  # fmt: skip
-    assert await rows(app, SafetyCheckin, SafetyCheckin.person_id == alice_id) == []
+    [still] = await rows(app, SafetyCheckin, SafetyCheckin.person_id == alice_id)
+    assert (still.id, still.status) == (kept.id, "safe")  # no job turned up anything of hers
     bob_got = "\n".join(texts_to(telegram, BOB)[to_bob:])
     assert "Напоминание: Паспорт" in bob_got
     assert "Ваши обращения в работе:" in bob_got
