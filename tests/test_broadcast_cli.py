@@ -17,6 +17,15 @@ from tests.conftest import TEST_DATA_KEY
 from tests.test_broadcasts import ANNOUNCEMENT_FILE, NOW, cli_environment, seed
 
 
+@pytest.fixture
+def plain(database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The CLI's environment, and an announcement without a survey."""
+    cli_environment(monkeypatch, tmp_path, database_url)
+    announcement = tmp_path / "alert.toml"
+    announcement.write_text(ANNOUNCEMENT_FILE.split("[[question]]")[0], "utf-8")
+    return announcement
+
+
 async def interrupted_after_one_batch(database_url: str, announcement_file: Path) -> int:
     """Six people in Russia; the broadcast queued for four of them, then stopped."""
     cipher = DataCipher(TEST_DATA_KEY)
@@ -49,14 +58,8 @@ async def copies_and_broadcasts(database_url: str) -> tuple[list[int], list[str]
 
 
 def test_the_same_broadcast_started_again_is_refused_and_resume_finishes_it(
-    database_url: str,
-    tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
-    capsys: pytest.CaptureFixture[str],
+    database_url: str, plain: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    cli_environment(monkeypatch, tmp_path, database_url)
-    plain = tmp_path / "alert.toml"
-    plain.write_text(ANNOUNCEMENT_FILE.split("[[question]]")[0], "utf-8")
     first = asyncio.run(interrupted_after_one_batch(database_url, plain))
 
     assert main(["broadcast", "--text-file", str(plain), "--country", "RU"]) == 2
@@ -75,14 +78,8 @@ def test_the_same_broadcast_started_again_is_refused_and_resume_finishes_it(
 
 
 def test_again_sends_a_second_copy_on_purpose(
-    database_url: str,
-    tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
-    capsys: pytest.CaptureFixture[str],
+    database_url: str, plain: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    cli_environment(monkeypatch, tmp_path, database_url)
-    plain = tmp_path / "alert.toml"
-    plain.write_text(ANNOUNCEMENT_FILE.split("[[question]]")[0], "utf-8")
     asyncio.run(interrupted_after_one_batch(database_url, plain))
 
     assert main(["broadcast", "--text-file", str(plain), "--country", "RU", "--again"]) == 0
@@ -93,14 +90,8 @@ def test_again_sends_a_second_copy_on_purpose(
 
 
 def test_an_interrupted_broadcast_says_how_to_finish_it(
-    database_url: str,
-    tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
-    capsys: pytest.CaptureFixture[str],
+    plain: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    cli_environment(monkeypatch, tmp_path, database_url)
-    plain = tmp_path / "alert.toml"
-    plain.write_text(ANNOUNCEMENT_FILE.split("[[question]]")[0], "utf-8")
 
     async def ctrl_c(*_args: object, **_kwargs: object) -> None:
         raise KeyboardInterrupt
