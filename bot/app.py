@@ -226,6 +226,7 @@ def build_application(
                 targets=policy.targets,
                 fetch=whatsapp.media.download if whatsapp is not None else None,
                 on_enqueued=sender.wake,
+                appeal_reopen_window=journey_settings.appeal_reopen_window,
             )
             routers.append(build_staff_router(group))
         telegram = tg.Telegram(bot, tg.build_dispatcher(engine, routers))

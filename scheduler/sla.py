@@ -276,13 +276,9 @@ async def _escalate(
 
 
 def _serving(operators: Sequence[Operator], thread: CaseThread) -> list[Operator]:
-    """Those of the role who serve the case's country (or every country); if none does,
-    all of the role: someone must hear of it."""
-    serving = [
-        operator
-        for operator in operators
-        if not operator.countries or thread.country is None or thread.country in operator.countries
-    ]
+    """Those of the role whose countries include the case's (services.staff.covers: a case
+    without a country is everyone's); if none's do, all of the role: someone must hear of it."""
+    serving = [operator for operator in operators if staff.covers(operator, thread)]
     return serving or list(operators)
 
 

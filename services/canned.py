@@ -36,8 +36,10 @@ class CannedLibrary:
 
     def expand(self, message: str, locale: str) -> str | None:
         """An operator's "#code" (alone, or followed by their own words) as the person reads
-        it; None when the message does not start with a known code."""
-        first, _, rest = message.strip().partition(" ")
+        it; None when the message does not start with a known code. The code ends at the
+        first space or line break; the operator's words keep their line breaks."""
+        first, *words = message.split(maxsplit=1) or [""]
+        rest = words[0] if words else ""
         if not first.startswith(MARKER):
             return None
         text = self.text(first[len(MARKER) :].lower(), locale)

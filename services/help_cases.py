@@ -350,11 +350,23 @@ def can_reopen(case: HelpCase, now: datetime, window: timedelta) -> bool:
     )
 
 
+async def person_can_reopen(
+    session: AsyncSession, case: HelpCase, now: datetime, window: timedelta
+) -> bool:
+    """Whether the person can reopen this closed case now, as their Help screen lets them:
+    within `window`, not a covert case (never shown to them), not after they deleted their
+    data (its number is gone), and while no other request of theirs is open."""
+    if case.covert or not window or not can_reopen(case, now, window):
+        return False
+    return await open_case_of(session, case.person_id) is None
+
+
 async def reopen_case(
     session: AsyncSession, cipher: DataCipher, desk: staff.StaffDesk, case: HelpCase, *,
     now: datetime,
 ) -> None:  # fmt: skip
-    """The person reopens their closed case: it and its thread wait for an operator again."""
+    """The person reopens their closed case: it and its thread wait for an answer again —
+    from the operator who had it, if one still does."""
     case.status = CaseStatus.WAITING
     case.closed_at = None
     case.updated_at = now
@@ -362,6 +374,8 @@ async def reopen_case(
     session.add(CaseMessage(help_case_id=case.id, at=now, author=PERSON, kind="reopened"))
     thread = await staff.thread_of(session, help_case_id=case.id)
     person = await session.get(Person, case.person_id)
+    if thread is not None:
+        await staff.show_holder(session, thread)
     if thread is not None and person is not None:
         staff.reopened(session, thread, now)
         notice = "↩️ " + desk.t.gettext("The person reopened the case.")

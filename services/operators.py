@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from models import CaseThread, Operator, OperatorRole, ThreadStatus
 from services.countries import country_codes
-from services.staff import Action, audit
+from services.staff import Action, audit, show_holder
 from services.text import clean_text
 
 CLI = "cli"
@@ -158,6 +158,7 @@ async def remove_operator(session: AsyncSession, telegram_user_id: int, *, now: 
     for thread in held:
         thread.claimed_by = None
         thread.claimed_at = None
+        await show_holder(session, thread)
         audit(session, actor=CLI, action=Action.RELEASED, now=now, thread=thread,
               detail=f"operator:{operator.id} removed")  # fmt: skip
         if thread.status == ThreadStatus.OPEN:

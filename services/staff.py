@@ -310,9 +310,9 @@ def person_wrote(
     body = f"{heading}\n{text}" if text else heading
     to_staff(session, cipher, desk, thread_address(thread.id),
              [OutgoingMessage(body, media=media)], now)  # fmt: skip
-    if thread.waiting_since is None:
+    if thread.waiting_since is None:  # answered, and waiting again: a new wait, a new ping
         thread.waiting_since = now
-    thread.last_ping_at = None
+        thread.last_ping_at = None
 
 
 # -- operators act ----------------------------------------------------------------------------
@@ -337,11 +337,15 @@ async def operator_by_telegram_id(session: AsyncSession, user_id: int) -> Operat
     )
 
 
+def covers(operator: Operator, thread: CaseThread) -> bool:
+    """Whether the case is in the operator's countries: without countries they have every
+    country, and a case without a country (its person's is not known) is everyone's."""
+    return not operator.countries or thread.country is None or thread.country in operator.countries
+
+
 def serves(operator: Operator, thread: CaseThread) -> bool:
     """Operators serve their countries; supervisors and above, every case."""
-    if operator.role != OperatorRole.OPERATOR or not operator.countries:
-        return True
-    return thread.country in operator.countries
+    return operator.role != OperatorRole.OPERATOR or covers(operator, thread)
 
 
 async def _person_account(session: AsyncSession, person_id: int) -> ChannelAccount | None:
@@ -446,6 +450,7 @@ async def claim(
     if not taken.rowcount:  # type: ignore[attr-defined]
         return False
     await session.refresh(thread)
+    await show_holder(session, thread)
     audit(session, actor=actor_of(operator), action=Action.CLAIMED, now=now, thread=thread)
     if await is_covert(session, thread):
         return True  # someone may be watching their screen: nothing goes to the person
@@ -459,6 +464,17 @@ async def claim(
     return True
 
 
+async def show_holder(session: AsyncSession, thread: CaseThread) -> None:
+    """A help request's status says whether an operator has it: in progress while its thread
+    is claimed, waiting for an operator while nobody has it (a closed one stays closed).
+    `updated_at` is left alone: it tells what the person did (services.family reads it)."""
+    if thread.help_case_id is None:
+        return
+    case = await session.get(HelpCase, thread.help_case_id)
+    if case is not None and case.status != CaseStatus.CLOSED:
+        case.status = CaseStatus.WAITING if thread.claimed_by is None else CaseStatus.IN_PROGRESS
+
+
 def _require_owner(thread: CaseThread, operator: Operator) -> None:
     if thread.claimed_by != operator.id and operator.role == OperatorRole.OPERATOR:
         raise StaffError("only the operator who has the case (or a supervisor) can do this")
@@ -470,6 +486,7 @@ async def release(
     _require_owner(thread, operator)
     thread.claimed_by = None
     thread.claimed_at = None
+    await show_holder(session, thread)
     audit(session, actor=actor_of(operator), action=Action.RELEASED, now=now, thread=thread)
 
 
@@ -487,6 +504,7 @@ async def transfer(
         raise StaffError("that operator is not active")
     thread.claimed_by = to.id
     thread.claimed_at = now
+    await show_holder(session, thread)
     audit(session, actor=actor_of(operator), action=Action.TRANSFERRED, now=now, thread=thread,
           detail=f"to={actor_of(to)}")  # fmt: skip
 
@@ -546,7 +564,7 @@ async def reply(
     message = OutgoingMessage(body, media=media)
     rows = await _tell(session, cipher, thread, [message], now, account)
     if rows:
-        await _await_answer(session, cipher, thread, rows[-1], now)
+        await _await_answer(session, cipher, thread, rows[-1], now, operator=operator, text=text)
     thread.waiting_since = None
     thread.last_ping_at = None
     thread.escalation_level = 0
@@ -562,31 +580,51 @@ ANSWER_SCREEN = ("help", "reply")
 
 async def _await_answer(
     session: AsyncSession, cipher: DataCipher, thread: CaseThread, carrier: OutboxMessage,
-    now: datetime,
+    now: datetime, *, operator: Operator | None = None, text: str | None = None,
 ) -> None:  # fmt: skip
     """After an operator's message the person's next message is their answer: their
-    conversation moves to ANSWER_SCREEN with their first update once the message is out
-    (a pushed question, as ConversationEngine.prompt leaves it; the operator's message is the
-    question, so nothing else is sent) — unless it never reached them, or the case is closed
-    by then. Nothing more when the person is on that screen already or an earlier message
-    moves them there. Not for a covert case: that screen would show the request."""
-    if thread.help_case_id is None:
-        return
-    case = await session.get(HelpCase, thread.help_case_id)
-    if case is None or case.covert or case.status == CaseStatus.CLOSED:
-        return
+    conversation moves to the case's answer screen (ANSWER_SCREEN, or the appeal's in
+    services.appeals) with their first update once the message is out (a pushed question,
+    as ConversationEngine.prompt leaves it; the operator's message is the question, so
+    nothing else is sent) — unless it never reached them, or the case is closed (the appeal
+    no longer open) by then. Nothing more when the person is on that screen already or an
+    earlier message moves them there. Not for a covert case: that screen would show the
+    request. An appeal keeps the operator's `text` in its history, as it keeps the
+    consulate's questions."""
+    from services import appeals  # it imports this module
+
+    if thread.help_case_id is not None:
+        case = await session.get(HelpCase, thread.help_case_id)
+        if case is None or case.covert or case.status == CaseStatus.CLOSED:
+            return
+        screen, case_id, answering = ANSWER_SCREEN, case.id, None
+    else:
+        appeal = await session.get(Appeal, thread.appeal_id)
+        if appeal is None or appeal.reference is None or appeal.status not in appeals.OPEN:
+            return
+        if operator is not None and text:
+            appeals.operator_wrote(session, cipher, appeal, actor=actor_of(operator), text=text,
+                                   now=now)  # fmt: skip
+        screen, case_id, answering = appeals.ANSWER_SCREEN, appeal.id, appeal.reference
     conversation = await _conversation_if_free(session, thread)
     if conversation is None:
         return
     state = read_state(conversation, cipher)
-    if (state.journey, state.step) == ANSWER_SCREEN or any(
-        (asked.journey, asked.step) == ANSWER_SCREEN for asked in state.pending
+    journey, step = screen
+    # A person may have several appeals open, but one help request at most.
+    here = (state.journey, state.step) == screen and (
+        answering is None or state.answers.get(journey, {}).get(appeals.ANSWERING) == answering
+    )
+    if here or any(
+        (asked.journey, asked.step) == screen and (answering is None or asked.case_id == case_id)
+        for asked in state.pending
     ):
         return
     await session.flush()  # the carrier's id
-    journey, step = ANSWER_SCREEN
     asked = PendingPrompt(journey=journey, step=step, due=now, free_text=True,
-                          outbox_id=carrier.id, case_id=case.id)  # fmt: skip
+                          outbox_id=carrier.id, case_id=case_id)  # fmt: skip
+    if answering is not None:
+        asked.answers_set = {appeals.ANSWERING: answering}
     state.pending.append(asked)
     write_state(conversation, state, cipher, now)
 
@@ -594,14 +632,23 @@ async def _await_answer(
 async def forget_answer_screen(
     session: AsyncSession, cipher: DataCipher, thread: CaseThread, now: datetime
 ) -> None:
-    """The case is closed: the operator's messages no longer move the person to the answer
-    screen (else their next menu pick would start a new request there). Best effort: the
-    engine drops such a move anyway when it comes due."""
+    """The case is closed (the appeal no longer open): the operator's messages no longer
+    move the person to its answer screen (else their next menu pick would start a new
+    request there). Best effort: the engine drops such a move anyway when it comes due."""
+    from services import appeals  # it imports this module
+
     conversation = await _conversation_if_free(session, thread)
     if conversation is None:
         return
     state = read_state(conversation, cipher)
-    kept = [asked for asked in state.pending if (asked.journey, asked.step) != ANSWER_SCREEN]
+    screen = ANSWER_SCREEN if thread.help_case_id is not None else appeals.ANSWER_SCREEN
+    kept = [
+        asked
+        for asked in state.pending
+        if (asked.journey, asked.step) != screen
+        # One help request is open at most; several appeals may be.
+        or (thread.appeal_id is not None and asked.case_id != thread.appeal_id)
+    ]
     if len(kept) != len(state.pending):
         state.pending = kept
         write_state(conversation, state, cipher, now)

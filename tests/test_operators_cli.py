@@ -7,13 +7,15 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from bot import __version__
 from bot.app import Application
 from bot.cli import main
+from bot.migrate import downgrade, upgrade
 from models import (
     AuditEvent,
+    CaseStatus,
     CaseThread,
     HelpCase,
     HelpReason,
@@ -231,7 +233,7 @@ async def test_a_removed_operators_open_cases_go_back_to_the_queue(
 ) -> None:
     """The service behind `remove`: their claims are released (audited), so the queue's clock
     reminds the group of those cases again."""
-    _, _, thread = await a_case_taken_by_malika(app, clock)
+    _, case, thread = await a_case_taken_by_malika(app, clock)
     clock.advance(timedelta(days=1))
 
     async with app.db.transaction() as session:
@@ -242,6 +244,9 @@ async def test_a_removed_operators_open_cases_go_back_to_the_queue(
         row = await session.get(CaseThread, thread.id)
         assert row is not None
         assert (row.claimed_by, row.claimed_at) == (None, None)
+        request = await session.get(HelpCase, case.id)
+        assert request is not None
+        assert request.status == CaseStatus.WAITING  # the person's screen says so again
         events = list(await session.scalars(select(AuditEvent).order_by(AuditEvent.id)))
     assert [(e.actor, e.action, e.thread_id) for e in events][-2:] == [
         ("cli", "operator_removed", None),
@@ -278,3 +283,21 @@ async def test_a_removed_operators_closed_case_reopened_later_waits_for_an_activ
         assert row is not None
         assert (row.status, row.claimed_by, row.claimed_at) == ("open", None, None)
         assert await staff.claim(session, app.cipher, app.desk, row, dilshod, clock.now())
+
+
+async def test_migration_0023_marks_requests_already_taken_as_in_progress(
+    app: Application, clock: ManualClock, database_url: str
+) -> None:
+    """Taken before claiming set the status, a request still said «waiting for an
+    operator»: the migration sets it (down and up again, from the state before it)."""
+    _, case, _ = await a_case_taken_by_malika(app, clock)
+    async with app.db.transaction() as session:
+        await session.execute(update(HelpCase).values(status=CaseStatus.WAITING))
+
+    await downgrade(database_url, "0022")
+    await upgrade(database_url)
+
+    async with app.db.sessions() as session:
+        request = await session.get(HelpCase, case.id)
+        assert request is not None
+        assert request.status == CaseStatus.IN_PROGRESS

@@ -852,7 +852,8 @@ async def test_claim_transfer_release_registration_and_close_are_audited_and_tol
     await post(desk, OPERATOR, topic, "/release")
     assert (await thread_of(app, thread.id)).claimed_by is None
 
-    await post(desk, SECOND, topic, "/registration")
+    await post(desk, SECOND, topic, "/registration")  # nobody has it: Malika takes it
+    assert (await thread_of(app, thread.id)).claimed_by == second.id
     [private] = [c.params for c in desk.calls("sendMessage") if int(c.params["chat_id"]) == SECOND]
     assert "CR-2026-000001" in private["text"]
     assert "ALIEVA DILNOZA" in private["text"]
@@ -880,6 +881,7 @@ async def test_claim_transfer_release_registration_and_close_are_audited_and_tol
         (f"operator:{first.id}", "transferred"),
         (f"operator:{second.id}", "transferred"),
         (f"operator:{first.id}", "released"),
+        (f"operator:{second.id}", "claimed"),
         (f"operator:{second.id}", "viewed_registration"),
         (f"operator:{second.id}", "closed"),
     ]

@@ -59,7 +59,15 @@ from models import (
     ThreadStatus,
 )
 from models.db import Database
-from services import broadcasts, registrations, report, staff, staff_actions
+from services import (
+    appeals,
+    broadcasts,
+    help_cases,
+    registrations,
+    report,
+    staff,
+    staff_actions,
+)
 from services.appeals import STATUS_LABELS as APPEAL_STATUS_LABELS
 from services.appeals import AppealError
 from services.broadcasts import ANNOUNCEMENT_LIMIT
@@ -73,6 +81,7 @@ from services.i18n import LOCALES, N_, Translator
 from services.inbound import is_first_delivery
 from services.log_safety import failure_summary
 from services.messages import Choice, MediaRef, OutgoingMessage
+from services.operators import OperatorError, parse_telegram_id
 from services.outbox import DeliveryError
 from services.parsing import format_date, format_phone
 from services.registrations import STATUS_LABELS as REGISTRATION_STATUS_LABELS
@@ -153,6 +162,8 @@ class StaffGroup:
     targets: ServiceTargets
     fetch: Fetcher | None = None  # WhatsApp files, for the registration's document photo
     on_enqueued: Callable[[], None] = lambda: None
+    # APPEAL_REOPEN_DAYS: whether a closed appeal's person can still reopen it.
+    appeal_reopen_window: timedelta = timedelta(days=30)
 
 
 @dataclass(frozen=True)
@@ -184,6 +195,13 @@ def _address(thread: CaseThread | None, topic: int | None) -> str:
     if thread is not None:
         return thread_address(thread.id)
     return topic_address(topic) if topic is not None else GENERAL
+
+
+def _first_word(text: str) -> tuple[str, str]:
+    """A command's first argument and the rest: split at the first run of whitespace, a line
+    break too; the rest keeps its own line breaks."""
+    first, *rest = text.split(maxsplit=1) or [""]
+    return first, rest[0] if rest else ""
 
 
 def _is_topic_creation(message: Message | None, topic_id: int | None) -> bool:
@@ -457,12 +475,12 @@ class StaffDeskHandlers:
                 return
             words = expanded
         if thread.status == ThreadStatus.CLOSED:
-            self._say(
-                turn,
-                self.t.gettext(
-                    "The case is closed: your message was not sent. The person can reopen it."
-                ),
+            closed = (
+                N_("The case is closed: your message was not sent. The person can reopen it.")
+                if await self._person_can_reopen(turn)
+                else N_("The case is closed: your message was not sent.")
             )
+            self._say(turn, self.t.gettext(closed))
             return
         if not await self._may_work_on(turn):
             return
@@ -482,6 +500,23 @@ class StaffDeskHandlers:
                 turn,
                 self.t.gettext("The person cannot be reached: they have no chat with us any more."),
             )
+
+    async def _person_can_reopen(self, turn: Turn) -> bool:
+        """Whether the person can reopen the closed case now, as their own screens let them."""
+        thread, session = turn.thread, turn.session
+        assert thread is not None
+        if thread.help_case_id is not None:
+            case = await session.get(HelpCase, thread.help_case_id)
+            window = self.group.desk.case_reopen_window
+            return case is not None and await help_cases.person_can_reopen(
+                session, case, turn.now, window
+            )
+        appeal = await session.get(Appeal, thread.appeal_id)
+        return (
+            appeal is not None
+            and appeal.reference is not None
+            and appeals.can_reopen(appeal, turn.now, self.group.appeal_reopen_window)
+        )
 
     @staticmethod
     def _media_of(message: Message) -> tuple[bool, MediaRef | None]:
@@ -579,9 +614,13 @@ class StaffDeskHandlers:
     async def _cmd_transfer(self, turn: Turn, args: str, message: Message) -> Said:
         thread, t = turn.thread, self.t
         assert thread is not None
+        no_such = Said(t.gettext("No active operator has this Telegram account."), True)
         target_user: int | None = None
         if args.lstrip("-").isdigit():
-            target_user = int(args)
+            try:
+                target_user = parse_telegram_id(args)
+            except OperatorError:  # a group's id, or a number no Telegram account has
+                return no_such
         elif not _is_topic_creation(message.reply_to_message, message.message_thread_id):
             replied = message.reply_to_message
             if replied is not None and replied.from_user is not None:
@@ -596,7 +635,7 @@ class StaffDeskHandlers:
             )
         target = await staff.operator_by_telegram_id(turn.session, target_user)
         if target is None:
-            return Said(t.gettext("No active operator has this Telegram account."), True)
+            return no_such
         if target.id == thread.claimed_by:
             return Said(
                 t.gettext("The case is with {operator} already.").format(
@@ -644,8 +683,8 @@ class StaffDeskHandlers:
                 ).format(command="/close"),
                 True,
             )
-        word, _, text = args.partition(" ")
-        status = STATUSES.get(word.strip().lower().replace("-", "_"))
+        word, text = _first_word(args)
+        status = STATUSES.get(word.lower().replace("-", "_"))
         if status is None:
             return Said(self._status_usage(), True)
         text = text.strip()
@@ -704,10 +743,14 @@ class StaffDeskHandlers:
         ).format(command="/status", statuses=listing, example=STATUS_EXAMPLE)
 
     async def _cmd_registration(self, turn: Turn, args: str, message: Message) -> Said | None:
+        """Only for an open case, to the operator who has it (it is theirs from now if nobody
+        had it) or to a supervisor and above."""
         thread = turn.thread
         assert thread is not None
-        if not staff.serves(turn.operator, thread):
-            return self._other_country(thread)
+        if thread.status == ThreadStatus.CLOSED:
+            return Said(self.t.gettext("The case is closed already."), True)
+        if not await self._may_work_on(turn):
+            return None
         found = await staff.registration_for(turn.session, thread, turn.operator, turn.now)
         log.info(
             "staff registration thread=%s operator=%s count=%s",
@@ -1217,6 +1260,15 @@ class BroadcastCommand(SupervisorCommand[tuple[int, str]]):
                     deferred=counts.deferred,
                     opted_out=counts.opted_out,
                     unreachable=counts.unreachable,
+                )
+                + (
+                    " "
+                    + t.gettext(
+                        "Not included: {count} people whose country is not known yet (no "
+                        "registration or help request)."
+                    ).format(count=counts.country_unknown)
+                    if counts.country_unknown
+                    else ""
                 ),
             )
             return None
