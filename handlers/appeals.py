@@ -5,17 +5,23 @@ A typed appeal number ("AP-2026-000123", or "/status AP-2026-000123") opens the 
 appeal from any step; a number that is not theirs gets the same answer as one that does not
 exist.
 
+Once an operator has written in an appeal's topic, the person's next message is their answer
+(services.staff moves their conversation to the REPLY screen when the operator's message goes
+out): everything they send there is added to that appeal, as «Add information» adds it, and
+they stay there until they leave. It lists no options, so «3» answers "how many months?";
+«SOS», «menu» and a typed appeal number work there as everywhere.
+
 Filing collects its answers in this journey's answers (encrypted at rest) and always moves
 to the first question still unanswered, so "back", the main menu and a typed number in the
 middle never lose what was given: «Continue the unfinished appeal» picks it up again.
 """
 
-from datetime import UTC, datetime, tzinfo
+from datetime import datetime, timedelta, tzinfo
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from babel.core import get_global
-from babel.dates import format_datetime
+from babel.dates import format_datetime, get_timezone_location
 
 from handlers import texts
 from handlers.conversation import (
@@ -38,6 +44,8 @@ from models import Appeal, AppealCategory, AppealEvent, AppealStatus
 from services import appeals
 from services.appeals import (
     ABOUT_LABEL,
+    ANSWER_SCREEN,
+    ANSWERING,
     CATEGORY_LABELS,
     FINISHED,
     OPEN,
@@ -46,7 +54,9 @@ from services.appeals import (
     NewAttachment,
     Relative,
 )
-from services.countries import HOME, country_name
+from services.countries import country_name
+from services.i18n import N_
+from services.local_time import zone_of
 from services.messages import Choice
 from services.text import APOSTROPHES, clean_text
 
@@ -94,12 +104,45 @@ CATEGORY_PREFIX, APPEAL_PREFIX, RATING_PREFIX = "c:", "a:", "r:"
 # Short answers people type to a yes/no question, in every language and script.
 YES_WORDS = ("ha", "xa", "ҳа", "да", "yes", "ok", "ок")
 NO_WORDS = ("yoʻq", "йўқ", "нет", "no")
+# Typed while files are asked for, they mean «No files» (compared as match keys, so both Uzbek
+# scripts and every apostrophe meet); they had been added to the appeal's text.
+NO_FILES_WORDS = (
+    "нет файлов", "файлов нет", "нет файла", "файла нет", "нету файлов", "файлов нету",
+    "без файлов", "не нужно", "не надо", "fayl yoʻq", "fayllar yoʻq", "faylsiz",
+    "fayl kerak emas", "no files",
+)  # fmt: skip
 
+REFUSED = "text:refused"  # a description refused as too long, with when it came
 DRAFT_KEYS = (
     "category", "on_behalf", "rel_name", "rel_country", "rel_country:candidates", "rel_city",
-    "rel_contact", "country", "country:candidates", "text", "files", "files_done",
+    "rel_contact", "country", "country:candidates", "text", REFUSED, "files", "files_done",
 )  # fmt: skip
+# Telegram sends a text longer than 4096 characters (UTF-16 units) as several messages,
+# seconds apart, cut at that length or a little before, at a word's end: a message this long
+# may go on in the next one.
+SPLIT_PART = 3800  # UTF-16 units
+SPLIT_WINDOW = timedelta(minutes=1)
+# The appeal just sent, for files still uploading when «Send» was chosen.
+JUST_FILED = "just_filed"
+LATE_FILE_WINDOW = timedelta(minutes=10)
+# The city named with a country whose clocks differ, for the main zones of
+# services.local_time (Babel has no Uzbek Cyrillic names of cities).
+ZONE_CITIES = {
+    "Europe/Moscow": N_("Moscow"),
+    "Asia/Almaty": N_("Almaty"),
+    "America/New_York": N_("New York"),
+    "America/Toronto": N_("Toronto"),
+    "Europe/Madrid": N_("Madrid"),
+    "Europe/Lisbon": N_("Lisbon"),
+    "Australia/Sydney": N_("Sydney"),
+    "America/Sao_Paulo": N_("São Paulo"),
+    "Asia/Shanghai": N_("Beijing"),
+    "Asia/Jakarta": N_("Jakarta"),
+    "America/Mexico_City": N_("Mexico City"),
+    "Europe/Kyiv": N_("Kyiv"),
+}
 VIEWING, PENDING = "viewing", "pending"
+REPLY = ANSWER_SCREEN[1]  # an appeal, after an operator wrote in its topic: answers only
 
 RELATIVE_COUNTRY = CountryPicker("rel_country")
 OWN_COUNTRY = CountryPicker("country")
@@ -483,6 +526,9 @@ async def ask_text(ctx: Context) -> Question:
 
 @journey.answers("text")
 async def answer_text(ctx: Context, answer: Answer) -> Outcome:
+    refused = _refused_before(ctx)
+    if refused is not None and answer.kind is Kind.TEXT:
+        return _continued(ctx, refused, answer.incoming.text)
     if answer.kind is Kind.MEDIA:
         files: list[dict[str, Any]] = ctx.answers.setdefault("files", [])
         if (problem := _media_file(ctx, answer, files)) is not None:
@@ -499,8 +545,44 @@ async def answer_text(ctx: Context, answer: Answer) -> Outcome:
         return _take_text(ctx, caption)
     described = _read_text(ctx, answer, limit=TEXT_LIMIT, too_long=_appeal_text_too_long(ctx))
     if isinstance(described, Repeat):
+        if answer.kind is Kind.TEXT:
+            _keep_if_cut(ctx, answer.incoming.text, answer.incoming.text)
         return described
     return _take_text(ctx, described)
+
+
+def _keep_if_cut(ctx: Context, text: str, part: str) -> None:
+    """Keep a refused text whose last part is as long as an app's message can be: the next
+    message may be its continuation."""
+    if len(part.encode("utf-16-le")) // 2 >= SPLIT_PART:
+        ctx.answers[REFUSED] = {"text": text, "at": ctx.now.isoformat()}
+
+
+def _refused_before(ctx: Context) -> str | None:
+    """The text just refused as too long, as sent, when a text arriving now may be its next
+    part. Taken alone, that part had become the appeal's whole text: the story's tail."""
+    refused = ctx.answers.pop(REFUSED, None)
+    if not isinstance(refused, dict) or not isinstance(refused.get("text"), str):
+        return None
+    if ctx.now - datetime.fromisoformat(refused["at"]) > SPLIT_WINDOW:
+        return None
+    text: str = refused["text"]
+    return text
+
+
+def _continued(ctx: Context, refused: str, part: str) -> Outcome:
+    """The parts of one long text, joined as they were sent (an app may cut in the middle of
+    a word): taken when they fit, else refused with their count."""
+    combined = clean_text(refused + part)
+    if len(combined) <= TEXT_LIMIT:
+        return _take_text(ctx, combined)
+    _keep_if_cut(ctx, refused + part, part)  # one more part may follow
+    hint = ctx._(
+        "Together with your previous message, your text has {count} characters, and an appeal "
+        "may have at most {limit}. Please shorten it, or send the most important part now: "
+        "after sending you can add more with «Add information»."
+    )
+    return Repeat(hint.format(count=len(combined), limit=TEXT_LIMIT))
 
 
 def _take_text(ctx: Context, text: str) -> Outcome:
@@ -520,8 +602,11 @@ async def ask_files(ctx: Context) -> Question:
         "a photo of a document. Send them one at a time, then choose «Done»."
     )
     text += "\n" + ctx._("Files added: {count} of {limit}.").format(count=count, limit=FILE_LIMIT)
-    more = ("done", "tayyor", "готово", "hammasi", "всё", *YES_WORDS, *NO_WORDS)
-    done = ctx.choice(DONE, "Done", *more) if count else ctx.choice(DONE, "No files", *more)
+    more = ("done", "tayyor", "готово", "hammasi", "всё", *YES_WORDS, *NO_WORDS, *NO_FILES_WORDS)
+    if count:
+        done = ctx.choice(DONE, "Done", *more, *ctx.catalogs.in_every_locale("No files"))
+    else:
+        done = ctx.choice(DONE, "No files", *more)
     return Question(text, (done, _back(ctx)))
 
 
@@ -637,6 +722,7 @@ async def answer_confirm(ctx: Context, answer: Answer) -> Outcome:
         relative=relative,
     )
     _discard_draft(ctx)
+    ctx.answers[JUST_FILED] = {"reference": appeal.reference, "at": ctx.now.isoformat()}
     ctx.say(
         ctx._(
             "Your appeal has been sent to the consulate.\n"
@@ -647,6 +733,62 @@ async def answer_confirm(ctx: Context, answer: Answer) -> Outcome:
         ).format(reference=appeal.reference, status=_status_label(ctx, appeal.status))
     )
     return GoHome()
+
+
+# -- files that arrive just after «Send» ----------------------------------------------------
+
+# Where such a file lands: the main menu «Send» returns to, and the appeals' own menus. No
+# question there takes files.
+AFTER_SENDING = {("menu", "main"), (journey.name, "main"), (journey.name, "mine")}
+
+
+@journey.intercepts
+async def file_after_sending(ctx: Context, answer: Answer) -> Outcome | None:
+    """A file arriving in a menu within minutes of «Send» (the rest of an album still
+    uploading; on WhatsApp a typed «1» can overtake a photo) is added to the appeal just
+    sent, and the person is told. It was dropped with «I did not understand»."""
+    media = answer.incoming.media
+    if answer.kind is not Kind.MEDIA or media is None or media.kind not in FILE_KINDS:
+        return None
+    if (ctx.state.journey, ctx.state.step) not in AFTER_SENDING:
+        return None
+    reference = _just_filed(ctx)
+    if reference is None:
+        return None
+    files: list[dict[str, Any]] = []
+    if (problem := _media_file(ctx, answer, files)) is not None:
+        return Repeat(problem)
+    appeal = await appeals.find_own_appeal(ctx.session, ctx.person.id, reference)
+    if appeal is None or AppealStatus(appeal.status) not in OPEN:
+        return Repeat(_files_not_added(ctx, reference, len(files)))
+    caption = _caption(answer)
+    words = caption if _has_letters(caption) and len(caption) <= TEXT_LIMIT else ""
+    await appeals.add_information(
+        ctx.session, ctx.cipher, ctx.staff, appeal, words, now=ctx.now,
+        attachments=_attachments(files),
+    )  # fmt: skip
+    told = ctx._("Thank you. The file has been added to your appeal {reference}.")
+    ctx.say(told.format(reference=reference))
+    if len(caption) > TEXT_LIMIT:
+        too_long = ctx._(
+            "The words sent with it are too long to add: {count} characters, at most {limit} "
+            "are possible. To add them, open the appeal and choose «Add information»."
+        )
+        ctx.say(too_long.format(count=len(caption), limit=TEXT_LIMIT))
+    return Repeat()
+
+
+def _just_filed(ctx: Context) -> str | None:
+    """The number of the appeal the person sent within the last minutes."""
+    own = ctx.state.answers.get(journey.name, {})
+    filed = own.get(JUST_FILED)
+    if not isinstance(filed, dict) or not isinstance(filed.get("reference"), str):
+        return None
+    if ctx.now - datetime.fromisoformat(filed["at"]) > LATE_FILE_WINDOW:
+        del own[JUST_FILED]
+        return None
+    reference: str = filed["reference"]
+    return reference
 
 
 def _guard(step: str) -> None:
@@ -737,21 +879,41 @@ async def _viewed(ctx: Context) -> Appeal | None:
     return await appeals.find_own_appeal(ctx.session, ctx.person.id, reference)
 
 
-def _time_zone(ctx: Context) -> tuple[tzinfo, str]:
-    """Local time where the person lives when their country has one time zone, else UTC."""
-    code = ctx.person.country
-    zones: list[str] = ["Asia/Tashkent"] if code == HOME else []
-    if code and not zones:
-        zones = list(get_global("territory_zones").get(code, ()))
-    if code and len(zones) == 1:
+def _time_zone(ctx: Context, appeal: Appeal) -> tuple[tzinfo, str]:
+    """The zone an appeal's times are shown in, as help requests and reminders use it: that
+    of the country the person is in (else the appeal's), named with its city where the
+    country's clocks differ (Moscow for Russia); with no country, Tashkent's. And the title
+    of the history, which says so."""
+    code = ctx.person.country or appeal.country
+    zone = zone_of(code)
+    zones = list(get_global("territory_zones").get(code or "", ()))
+    if code is None or str(zone) not in zones:
+        return zone, ctx._("History (Tashkent time):")
+    place = country_name(code, ctx.locale)
+    if _clocks_differ(zones, ctx.now):
+        place = f"{place} ({_city(ctx, zone)})"
+    return zone, ctx._("History (local time, {country}):").format(country=place)
+
+
+def _clocks_differ(names: list[str], now: datetime) -> bool:
+    """Whether a country's zones show different times, now or in half a year."""
+    zones = []
+    for name in names:
         try:
-            zone = ZoneInfo(zones[0])
+            zones.append(ZoneInfo(name))
         except (ZoneInfoNotFoundError, ValueError):
-            pass
-        else:
-            label = ctx._("History (local time, {country}):")
-            return zone, label.format(country=country_name(code, ctx.locale))
-    return UTC, ctx._("History (times in {zone}):").format(zone="UTC")
+            continue
+    return any(
+        len({moment.astimezone(zone).utcoffset() for zone in zones}) > 1
+        for moment in (now, now + timedelta(days=183))
+    )
+
+
+def _city(ctx: Context, zone: tzinfo) -> str:
+    name = ZONE_CITIES.get(str(zone))
+    if name is not None:
+        return ctx._(name)
+    return str(get_timezone_location(zone, locale=ctx.locale, return_city=True))
 
 
 def _when(ctx: Context, moment: datetime, zone: tzinfo) -> str:
@@ -802,7 +964,7 @@ def _event_text(ctx: Context, event: AppealEvent, message: str | None) -> str | 
 
 
 async def _history(ctx: Context, appeal: Appeal) -> str:
-    zone, title = _time_zone(ctx)
+    zone, title = _time_zone(ctx, appeal)
     shown = [
         f"• {_when(ctx, event.at, zone)} — {described}"
         for event, message in await appeals.appeal_history(ctx.session, ctx.cipher, appeal)
@@ -819,8 +981,8 @@ def _reopen_until(ctx: Context, appeal: Appeal) -> datetime | None:
     return appeals.reopen_deadline(appeal, ctx.settings.appeal_reopen_window)
 
 
-def _day(ctx: Context, moment: datetime) -> str:
-    zone, _label = _time_zone(ctx)
+def _day(ctx: Context, appeal: Appeal, moment: datetime) -> str:
+    zone, _title = _time_zone(ctx, appeal)
     return format_datetime(moment, "d MMMM y", tzinfo=zone, locale=ctx.locale)
 
 
@@ -867,11 +1029,11 @@ async def _view_question(ctx: Context, appeal: Appeal) -> Question:
                 prompt.append(
                     ctx._(
                         "If the problem is not solved, you can reopen the appeal until {date}."
-                    ).format(date=_day(ctx, deadline))
+                    ).format(date=_day(ctx, appeal, deadline))
                 )
             choices.append(ctx.choice(REOPEN, "Reopen the appeal"))
         else:
-            prompt.append(_too_late_to_reopen(ctx, deadline))
+            prompt.append(_too_late_to_reopen(ctx, appeal))
             choices.append(ctx.choice(NEW, "New appeal"))
     elif status not in OPEN:
         prompt.append(
@@ -885,7 +1047,8 @@ async def _view_question(ctx: Context, appeal: Appeal) -> Question:
     return Question("\n\n".join(parts), tuple(choices))
 
 
-def _too_late_to_reopen(ctx: Context, deadline: datetime | None) -> str:
+def _too_late_to_reopen(ctx: Context, appeal: Appeal) -> str:
+    deadline = _reopen_until(ctx, appeal)
     if deadline is None:
         return ctx._(
             "This appeal can no longer be reopened. If you still need help, please send a new "
@@ -894,7 +1057,7 @@ def _too_late_to_reopen(ctx: Context, deadline: datetime | None) -> str:
     return ctx._(
         "This appeal could be reopened until {date}; that time has passed. If you still need "
         "help, please send a new appeal."
-    ).format(date=_day(ctx, deadline))
+    ).format(date=_day(ctx, appeal, deadline))
 
 
 def _gone(ctx: Context) -> Question:
@@ -952,7 +1115,7 @@ async def answer_view(ctx: Context, answer: Answer) -> Outcome:
         if status not in FINISHED:
             return _no_longer(ctx)
         if not appeals.can_reopen(appeal, ctx.now, ctx.settings.appeal_reopen_window):
-            return Repeat(_too_late_to_reopen(ctx, _reopen_until(ctx, appeal)))
+            return Repeat(_too_late_to_reopen(ctx, appeal))
         return Go(journey.name, "reopen")
     return ctx.not_understood()
 
@@ -1086,11 +1249,7 @@ async def answer_add(ctx: Context, answer: Answer) -> Outcome:
     if appeal is None or appeal.reference is None:
         return ctx.not_understood()
     if AppealStatus(appeal.status) not in OPEN:
-        if count := _pending_count(ctx, appeal.reference):
-            del ctx.answers[PENDING]
-            ctx.say(_files_not_added(ctx, appeal.reference, count))
-        else:
-            ctx.say(ctx._("This is no longer possible: the appeal's status has changed."))
+        _not_open_any_more(ctx, appeal.reference)
         return GoBack()
     await _settle_pending(ctx, keep=appeal.reference)
     files = _pending(ctx, appeal.reference)
@@ -1109,6 +1268,24 @@ async def answer_add(ctx: Context, answer: Answer) -> Outcome:
         return text
     if len(text) > TEXT_LIMIT:
         return Repeat(_addition_too_long(ctx).format(count=len(text), limit=TEXT_LIMIT))
+    await _add(ctx, appeal, text, files)
+    return GoBack()
+
+
+def _not_open_any_more(ctx: Context, reference: str) -> None:
+    """Tell the person that nothing more can be added: the appeal's status has changed."""
+    if count := _pending_count(ctx, reference):
+        del ctx.answers[PENDING]
+        ctx.say(_files_not_added(ctx, reference, count))
+    else:
+        ctx.say(ctx._("This is no longer possible: the appeal's status has changed."))
+
+
+async def _add(
+    ctx: Context, appeal: Appeal, text: str, files: list[dict[str, Any]], *, answering: bool = False
+) -> None:
+    """Add the words and the files waiting to the open appeal (relayed to its topic, kept in
+    its history), and thank the person. `answering`: an operator's message is answered."""
     was_asked = AppealStatus(appeal.status) is AppealStatus.NEEDS_INFO
     await appeals.add_information(
         ctx.session,
@@ -1118,15 +1295,76 @@ async def answer_add(ctx: Context, answer: Answer) -> Outcome:
         text,
         now=ctx.now,
         attachments=_attachments(files),
+        answering=answering,
     )
     ctx.answers.pop(PENDING, None)
     if was_asked:
         ctx.say(
             ctx._("Thank you. Your answer has been sent, and the appeal is under review again.")
         )
+    elif answering:
+        ctx.say(ctx._("Thank you. Your answer has been sent to the consulate."))
     else:
         ctx.say(ctx._("Thank you. This has been added to your appeal."))
-    return GoBack()
+
+
+# -- answering an operator ------------------------------------------------------------------
+
+
+async def _answered(ctx: Context) -> Appeal | None:
+    """The appeal whose operator the person answers, read again now: still their own."""
+    reference = ctx.answers.get(ANSWERING)
+    if not isinstance(reference, str):
+        return None
+    return await appeals.find_own_appeal(ctx.session, ctx.person.id, reference)
+
+
+@journey.asks(REPLY)
+async def ask_reply(ctx: Context) -> Question:
+    """The appeal once an operator wrote in its topic (services.staff moves the conversation
+    here; the operator's message was the question). No options are listed, so every
+    message, a lone number too, is for the operator."""
+    appeal = await _answered(ctx)
+    if appeal is None or appeal.reference is None:
+        return _gone(ctx)
+    if AppealStatus(appeal.status) not in OPEN:  # finished meanwhile: the appeal's screen
+        ctx.answers[VIEWING] = appeal.reference
+        return await _view_question(ctx, appeal)
+    here = ctx._(
+        "To answer the consulate, write here: everything you send is added to your appeal "
+        "{reference}."
+    ).format(reference=appeal.reference)
+    ways = ctx._("If you are in danger now, send «SOS». To leave, type «menu».")
+    return Question(f"{here}\n{ways}", free_text=True)
+
+
+@journey.answers(REPLY)
+async def answer_reply(ctx: Context, answer: Answer) -> Outcome:
+    appeal = await _answered(ctx)
+    if appeal is None or appeal.reference is None:
+        if answer.choice == MINE:  # on the screen of an appeal that is gone
+            return Go(journey.name, "mine", remember=False)
+        return ctx.not_understood()
+    if AppealStatus(appeal.status) not in OPEN:
+        ctx.answers[VIEWING] = appeal.reference
+        if answer.choice is not None:  # a pick on the appeal's screen, shown since it changed
+            return await answer_view(ctx, answer)
+        _not_open_any_more(ctx, appeal.reference)
+        return Go(journey.name, "view", remember=False)
+    await _settle_pending(ctx, keep=appeal.reference)
+    files = _pending(ctx, appeal.reference)
+    if answer.kind is Kind.MEDIA:
+        if (problem := _media_file(ctx, answer, files)) is not None:
+            return Repeat(problem)
+        text = _caption(answer)
+    elif answer.kind is Kind.TEXT and answer.text:
+        text = answer.text
+    else:
+        return Repeat(ctx._("Please write your answer as a text message."))
+    if len(text) > TEXT_LIMIT:
+        return Repeat(_addition_too_long(ctx).format(count=len(text), limit=TEXT_LIMIT))
+    await _add(ctx, appeal, text, files, answering=True)
+    return Repeat()
 
 
 @journey.asks("reopen")
@@ -1154,7 +1392,7 @@ async def answer_reopen(ctx: Context, answer: Answer) -> Outcome:
     window = ctx.settings.appeal_reopen_window
     if not appeals.can_reopen(appeal, ctx.now, window):
         if AppealStatus(appeal.status) in FINISHED:
-            ctx.say(_too_late_to_reopen(ctx, _reopen_until(ctx, appeal)))
+            ctx.say(_too_late_to_reopen(ctx, appeal))
         else:
             ctx.say(ctx._("This is no longer possible: the appeal's status has changed."))
         return GoBack()

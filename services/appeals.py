@@ -74,6 +74,12 @@ NEEDS_MESSAGE = {AppealStatus.NEEDS_INFO, AppealStatus.REJECTED}
 OPEN = {AppealStatus.NEW, AppealStatus.IN_REVIEW, AppealStatus.NEEDS_INFO}
 FINISHED = {AppealStatus.ANSWERED, AppealStatus.CLOSED}  # may be rated and reopened
 
+# Where the person answers an operator's message in an appeal's topic (handlers/appeals.py;
+# services.staff moves them there once the message is out), and the answers key naming the
+# appeal they answer there.
+ANSWER_SCREEN = ("appeals", "reply")
+ANSWERING = "answering"
+
 
 class AppealError(ValueError):
     """An action that the appeal's state does not allow."""
@@ -260,6 +266,8 @@ async def change_appeal_status(
     _add_event(session, cipher, appeal, kind="status", actor=actor, now=now, status=status,
                message=message)  # fmt: skip
     if actor != PERSON:
+        if status not in OPEN and (thread := await staff.thread_of(session, appeal_id=appeal.id)):
+            await staff.forget_answer_screen(session, cipher, thread, now)
         person = await session.get(Person, appeal.person_id)
         assert person is not None  # the foreign key guarantees it
         notice = status_notice(catalogs, person.locale or default_locale, appeal, message)
@@ -296,6 +304,25 @@ async def appeal_history(
     return [(e, cipher.decrypt_text(e.message) if e.message else None) for e in events]
 
 
+async def still_open(session: AsyncSession, appeal_ids: Sequence[int]) -> set[int]:
+    """Of these appeals, those still open."""
+    if not appeal_ids:
+        return set()
+    found = await session.scalars(
+        select(Appeal.id).where(Appeal.id.in_(appeal_ids), Appeal.status.in_(OPEN))
+    )
+    return set(found)
+
+
+def operator_wrote(
+    session: AsyncSession, cipher: DataCipher, appeal: Appeal, *, actor: str, text: str,
+    now: datetime,
+) -> None:  # fmt: skip
+    """An operator's message to the person (written in the appeal's topic) joins the
+    appeal's history, as the consulate's questions do."""
+    _add_event(session, cipher, appeal, kind="message", actor=actor, now=now, message=text)
+
+
 async def add_information(
     session: AsyncSession,
     cipher: DataCipher,
@@ -305,16 +332,19 @@ async def add_information(
     *,
     now: datetime,
     attachments: Sequence[NewAttachment] = (),
+    answering: bool = False,
 ) -> None:
     """The person adds to an open appeal (text, files or both); when the consulate had
-    asked, this is the answer and the appeal goes back to review."""
+    asked, this is the answer and the appeal goes back to review. `answering`: an answer to
+    an operator's message, recorded as one."""
     status = AppealStatus(appeal.status)
     if status not in OPEN:
         raise AppealError("information can be added only to an open appeal")
     if not (text.strip() or attachments) or len(text) > TEXT_LIMIT:
         raise AppealError("text must be 1 to TEXT_LIMIT characters, or files must be given")
     _attach(session, appeal, attachments, now)
-    kind = "answered_question" if status is AppealStatus.NEEDS_INFO else "info_added"
+    asked = answering or status is AppealStatus.NEEDS_INFO
+    kind = "answered_question" if asked else "info_added"
     _add_event(session, cipher, appeal, kind=kind, actor=PERSON, now=now, message=text)
     appeal.updated_at = now
     await _tell_staff(session, cipher, desk, appeal, now, text=text.strip() or None,

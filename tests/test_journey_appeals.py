@@ -1,20 +1,36 @@
 """The appeals journey end to end through the real Telegram adapter: filing for oneself and on
 a relative's behalf, files, the text limit, the list and the history, the consulate's
-question answered, additions, withdrawal, rating, reopening inside and outside the window,
-a typed number from anywhere, and nobody reaching someone else's appeal."""
+question answered, an operator's message in the appeal's topic answered, additions,
+withdrawal, rating, reopening inside and outside the window, a typed number from anywhere,
+and nobody reaching someone else's appeal."""
 
 import re
 from datetime import timedelta
 from typing import Any
 
+import pytest
 from sqlalchemy import select
 
 from bot.app import Application
-from models import Appeal, AppealEvent, AppealStatus, Attachment, Person
+from models import Appeal, AppealEvent, AppealStatus, Attachment, HelpCase, Person
 from services import appeals
 from services.clock import ManualClock
+from services.text import clean_text
 from tests.fakes import telegram_updates as tg
 from tests.harness import TelegramHarness, button_ids, button_labels
+from tests.test_staff_group import (
+    OPERATOR,
+    add_operator,
+    desk_app,
+    post,
+    posted,
+    texts_in,
+    thread_of,
+    threads,
+    to_person,
+)
+
+__all__ = ["desk_app"]  # a fixture, re-used from the staff group tests
 
 ALICE, BOB = 4440001, 4440002
 FIRST = "AP-2026-000001"
@@ -200,7 +216,57 @@ async def test_filing_for_oneself_with_a_photo_a_document_and_a_voice_message(
     ]
     assert [f.mime_type for f in files_kept] == ["image/jpeg", "application/pdf", "audio/ogg"]
     assert await events_of(app, FIRST) == [("filed", "new", "person")]
-    assert (await telegram.state(ALICE)).answers.get("appeals") is None  # the draft is gone
+    kept = (await telegram.state(ALICE)).answers["appeals"]
+    assert list(kept) == ["just_filed"]  # the draft is gone; the number waits for late files
+
+
+LATE_FILE_ADDED = "Thank you. The file has been added to your appeal {reference}."
+
+
+async def test_a_file_arriving_just_after_send_is_added_to_the_appeal_just_sent(
+    telegram: TelegramHarness, clock: ManualClock
+) -> None:
+    """The rest of an album still uploading (on WhatsApp a typed «1» can overtake a photo)
+    arrives in the main menu after «Send»: for a few minutes it goes to the appeal just sent,
+    and the person is told. It was dropped with «I do not understand»."""
+    app = telegram.app
+    await start_wages_appeal(telegram, ALICE)
+    await telegram.say(ALICE, WAGES_TEXT)
+    await telegram.feed(tg.photo(ALICE))
+    await telegram.tap(ALICE, "done")
+    await telegram.tap(ALICE, "send")
+
+    clock.advance(timedelta(minutes=2))
+    await telegram.feed(document(ALICE, caption="Это мой трудовой договор."))
+
+    late = telegram.last_message(ALICE)
+    assert late["text"].startswith(tr(telegram, LATE_FILE_ADDED, reference=FIRST))
+    assert button_ids(late)[0] == "registration"  # still the main menu
+    assert await attachments_of(app, FIRST) == ["photo", "document"]
+    assert (await events_of(app, FIRST))[-1] == ("info_added", None, "person")
+    view = await telegram.say(ALICE, FIRST)
+    assert "Вы добавили:\nЭто мой трудовой договор." in view["text"]
+
+    # Withdrawn meanwhile: the person hears that the file could not go with it.
+    await telegram.tap(ALICE, "withdraw")
+    await telegram.tap(ALICE, "yes")
+    await telegram.say(ALICE, "/menu")
+    await telegram.feed(tg.photo(ALICE))
+    told = telegram.last_message(ALICE)["text"]
+    assert told.startswith(tr(telegram, FILES_NOT_ADDED, reference=FIRST, count=1))
+    assert await attachments_of(app, FIRST) == ["photo", "document"]
+
+
+async def test_a_file_in_the_main_menu_long_after_send_joins_no_appeal(
+    telegram: TelegramHarness, clock: ManualClock
+) -> None:
+    await file_for_myself(telegram, ALICE)
+    clock.advance(timedelta(minutes=11))
+    await telegram.feed(tg.photo(ALICE))
+    assert not telegram.last_message(ALICE)["text"].startswith(
+        tr(telegram, LATE_FILE_ADDED, reference=FIRST)
+    )
+    assert await telegram.count(Attachment) == 0
 
 
 async def test_filing_without_files_and_a_second_appeal_gets_the_next_number(
@@ -303,9 +369,9 @@ async def test_the_text_limit_is_explained_with_the_count_and_nothing_is_lost(
     )
     assert too_long["text"].endswith("Не больше 3000 символов.")
     for hostile, hint in (
-        ("x" * 10_000, "Текст слишком длинный (символов: 10000)"),
         ("😀🙏🇺🇿", "Пожалуйста, напишите это словами."),
         ("\u200b\u200f\u202e", "Пожалуйста, напишите это словами."),
+        ("x" * 10_000, "Текст слишком длинный (символов: 10000)"),
     ):
         reply = await telegram.say(ALICE, hostile)
         assert reply["text"].startswith(hint)
@@ -416,6 +482,64 @@ async def test_a_caption_sent_while_files_are_asked_for_joins_the_text_like_type
     assert await telegram.count(Attachment) == 2
 
 
+TOGETHER_TOO_LONG = (
+    "Together with your previous message, your text has {count} characters, and an appeal "
+    "may have at most {limit}. Please shorten it, or send the most important part now: after "
+    "sending you can add more with «Add information»."
+)
+
+
+async def test_a_story_telegram_split_in_parts_is_counted_whole_never_taken_as_its_tail(
+    telegram: TelegramHarness, clock: ManualClock
+) -> None:
+    """Telegram sends a text over 4096 characters as several messages, seconds apart: the
+    first is refused as too long, and the rest must not become the appeal's text alone."""
+    await start_wages_appeal(telegram, ALICE)
+    story = "Работодатель не платит зарплату уже три месяца, и мы живём в общежитии. " * 120
+    parts = [story[:4096], story[4096:8192], story[8192:]]
+
+    refused = await telegram.say(ALICE, parts[0])
+    assert refused["text"].startswith("Текст слишком длинный (символов: 4096)")
+    clock.advance(timedelta(seconds=2))
+    second = await telegram.say(ALICE, parts[1])
+    assert second["text"].startswith(
+        tr(telegram, TOGETHER_TOO_LONG, count=len(clean_text(story[:8192])), limit=3000)
+    )
+    clock.advance(timedelta(seconds=2))
+    third = await telegram.say(ALICE, parts[2])
+    assert third["text"].startswith(
+        tr(telegram, TOGETHER_TOO_LONG, count=len(clean_text(story)), limit=3000)
+    )
+    state = await telegram.state(ALICE)
+    assert state.step == "text"
+    assert "text" not in state.answers["appeals"]
+
+    # The shortened story, written afterwards, is taken as it is.
+    clock.advance(timedelta(minutes=3))
+    files = await telegram.say(ALICE, story[:2900])
+    assert "Добавлено файлов: 0 из 10." in files["text"]
+    state = await telegram.state(ALICE)
+    assert state.answers["appeals"]["text"] == clean_text(story[:2900])
+    assert "text:refused" not in state.answers["appeals"]
+
+
+async def test_words_saying_there_are_no_files_finish_the_files_step(
+    telegram: TelegramHarness,
+) -> None:
+    """They were added to the appeal's text («I have added these words …»)."""
+    await start_wages_appeal(telegram, ALICE)
+    await telegram.say(ALICE, WAGES_TEXT)
+    for words in (
+        "нет файлов", "Файлов нет.", "без файлов", "нет", "fayl yoʻq", "fayl yo'q",
+        "Fayllar yoʻq", "файл йўқ", "yoʻq", "файлов нету",
+    ):  # fmt: skip
+        summary = await telegram.say(ALICE, words)
+        assert summary["text"].startswith("Пожалуйста, проверьте обращение:"), words
+        await telegram.say(ALICE, "назад")
+
+    assert (await telegram.state(ALICE)).answers["appeals"]["text"] == WAGES_TEXT
+
+
 async def test_a_draft_survives_the_main_menu_and_a_look_at_another_appeal(
     telegram: TelegramHarness,
 ) -> None:
@@ -494,9 +618,9 @@ async def test_my_appeals_lists_open_ones_first_and_shows_the_history(
         "Статус: дан ответ\nТекст:\nПрошу помочь с патентом."
     )
     assert (
-        "История (время по UTC):\n"
-        "• 29 ноября 2026, 11:00 — Обращение отправлено\n"
-        "• 29 ноября 2026, 12:05 — Статус: дан ответ\n"
+        "История (местное время, Турция):\n"  # the appeal's country: none is recorded for her
+        "• 29 ноября 2026, 14:00 — Обращение отправлено\n"
+        "• 29 ноября 2026, 15:05 — Статус: дан ответ\n"
         "Ответ консульства:\nОбратитесь в миграционный центр."
     ) in text
     assert "Пожалуйста, оцените ответ: 1 — плохо, 5 — очень хорошо." in text
@@ -519,6 +643,46 @@ async def test_the_history_uses_local_time_where_the_country_has_one_time_zone(
     view = await telegram.say(ALICE, FIRST)
 
     assert "История (местное время, Турция):\n• 29 ноября 2026, 12:00 —" in view["text"]
+
+
+async def test_the_history_and_the_reopening_date_use_a_countrys_main_zone_never_utc(
+    telegram: TelegramHarness, clock: ManualClock
+) -> None:
+    """Where a country has clocks apart, its main zone, named (Moscow for Russia, New York
+    for the USA); with no country recorded at all, Tashkent time. Times had been in UTC."""
+    app = telegram.app
+    await file_for_myself(telegram, ALICE)
+    clock.advance(timedelta(hours=17))  # 30 November 02:00 UTC: still the 29th in New York
+    await operator_sets(app, FIRST, AppealStatus.ANSWERED, "Обратитесь в трудовую инспекцию.")
+
+    async def seen_from(country: str | None) -> str:
+        async with app.db.transaction() as session:
+            person = await session.get(Person, (await telegram.person(ALICE)).id)
+            appeal = await session.scalar(select(Appeal).where(Appeal.reference == FIRST))
+            assert person is not None
+            assert appeal is not None
+            person.country = country
+            if country is None:
+                appeal.country = None
+        return str((await telegram.say(ALICE, FIRST))["text"])
+
+    def title(place: str, city: str) -> str:
+        named = f"{place} ({tr(telegram, city)})"
+        return tr(telegram, "History (local time, {country}):", country=named)
+
+    moscow = await seen_from("RU")
+    assert f"{title('Россия', 'Moscow')}\n• 29 ноября 2026, 12:00 —" in moscow
+    assert "• 30 ноября 2026, 05:00 — Статус: дан ответ" in moscow
+    assert "обращение можно снова открыть до 30 декабря 2026" in moscow
+
+    new_york = await seen_from("US")
+    assert f"{title('Соединенные Штаты', 'New York')}\n• 29 ноября 2026, 04:00 —" in new_york
+    assert "обращение можно снова открыть до 29 декабря 2026" in new_york
+
+    nowhere = await seen_from(None)
+    tashkent = tr(telegram, "History (Tashkent time):")
+    assert f"{tashkent}\n• 29 ноября 2026, 14:00 —" in nowhere
+    assert "UTC" not in moscow + new_york + nowhere
 
 
 # -- what an appeal's state allows -----------------------------------------------------------
@@ -562,6 +726,181 @@ async def test_an_operators_question_reaches_the_person_and_their_answer_goes_ba
         ("status", "in_review", "person"),
     ]
     assert len(telegram.messages_to(ALICE)) == sent_before + 4  # no notice of her own change
+
+
+# -- an operator's message in the appeal's topic ---------------------------------------------
+
+
+@pytest.fixture
+def desk(desk_app: Application) -> TelegramHarness:
+    """The application with a staff group, where operators write in the appeal's topic."""
+    return TelegramHarness(desk_app)
+
+
+async def operator_writes(desk: TelegramHarness, text: str) -> int:
+    """The operator writes in the (only) appeal's topic; the topic's id."""
+    [thread] = await threads(desk.app)
+    assert thread.topic_id is not None
+    await post(desk, OPERATOR, thread.topic_id, text)
+    assert to_person(desk, ALICE)[-1] == f"Оператор консульства:\n{text}"
+    return thread.topic_id
+
+
+async def appeal_goes_to(app: Application, status: AppealStatus) -> None:
+    """The appeal's status changes behind everyone's back (no action looks at the person)."""
+    async with app.db.transaction() as session:
+        appeal = await session.scalar(select(Appeal).where(Appeal.reference == FIRST))
+        assert appeal is not None
+        appeal.status = status
+
+
+async def persons_additions(app: Application) -> list[str]:
+    return [
+        kind
+        for kind, _, actor in await events_of(app, FIRST)
+        if kind != "filed" and actor == "person"
+    ]
+
+
+async def test_an_operators_message_in_the_topic_is_answered_in_the_persons_own_words(
+    desk: TelegramHarness,
+) -> None:
+    app = desk.app
+    await file_for_myself(desk, ALICE)
+    await add_operator(app, OPERATOR, "Dilshod")
+    topic = await operator_writes(desk, "Как называется фирма работодателя?")
+    [thread] = await threads(app)
+    assert (await thread_of(app, thread.id)).waiting_since is None  # answered
+
+    done = await desk.say(ALICE, "ООО Ромашка")
+
+    assert done["text"].startswith(
+        tr(desk, "Thank you. Your answer has been sent to the consulate.") + "\n\n"
+        + tr(desk, "To answer the consulate, write here: everything you send is added to your "
+             "appeal {reference}.", reference=FIRST)
+    )  # fmt: skip
+    assert button_ids(done) == []  # nothing to pick: «3» would be words too
+    assert texts_in(desk, topic)[-1] == "👤 Русский\nООО Ромашка"
+    assert (await thread_of(app, thread.id)).waiting_since == app.clock.now()  # waits again
+
+    # Still on the answer screen: a lone number is their words, and so is a photo.
+    await desk.say(ALICE, "3")
+    assert texts_in(desk, topic)[-1] == "👤 Русский\n3"
+    await desk.feed(tg.photo(ALICE))
+    assert await attachments_of(app, FIRST) == ["photo"]
+    assert [kind for kind, _, _ in await events_of(app, FIRST)][-3:] == ["answered_question"] * 3
+
+    # A typed number still opens the appeal, whose history has the answers.
+    view = await desk.say(ALICE, FIRST)
+    assert "Ваш ответ консульству:\nООО Ромашка" in view["text"]
+    assert button_ids(view) == VIEW_OPEN
+
+
+async def test_the_persons_answer_to_an_operator_puts_an_appeal_waiting_for_information_back(
+    desk: TelegramHarness,
+) -> None:
+    app = desk.app
+    await file_for_myself(desk, ALICE)
+    await add_operator(app, OPERATOR, "Dilshod")
+    [thread] = await threads(app)
+    assert thread.topic_id is not None
+    await post(desk, OPERATOR, thread.topic_id, "/status needs_info Как называется фирма?")
+    topic = await operator_writes(desk, "И укажите, пожалуйста, город.")
+
+    done = await desk.say(ALICE, "ООО Ромашка, Анталья")
+
+    assert done["text"].startswith("Спасибо. Ваш ответ отправлен, обращение снова на рассмотрении.")
+    assert texts_in(desk, topic)[-1] == "👤 Русский\nООО Ромашка, Анталья"
+    assert (await appeal_row(app, FIRST)).status == "in_review"
+    assert (await thread_of(app, thread.id)).waiting_since == app.clock.now()
+
+
+async def test_the_operators_message_and_the_answer_are_in_the_appeals_history(
+    desk: TelegramHarness,
+) -> None:
+    app = desk.app
+    await file_for_myself(desk, ALICE)
+    operator = await add_operator(app, OPERATOR, "Dilshod")
+    await operator_writes(desk, "Как называется фирма работодателя?")
+    await desk.say(ALICE, "ООО Ромашка")
+
+    view = await desk.say(ALICE, FIRST)
+
+    assert (
+        "• 29 ноября 2026, 12:00 — Сообщение консульства:\nКак называется фирма работодателя?\n"
+        "• 29 ноября 2026, 12:00 — Ваш ответ консульству:\nООО Ромашка\n"
+    ) in view["text"]
+    assert await events_of(app, FIRST) == [
+        ("filed", "new", "person"),
+        ("message", None, f"operator:{operator.id}"),
+        ("answered_question", None, "person"),
+    ]
+
+
+async def test_the_menu_and_sos_still_work_after_an_operators_message_and_nothing_is_relayed(
+    desk: TelegramHarness,
+) -> None:
+    app = desk.app
+    await file_for_myself(desk, ALICE)
+    await add_operator(app, OPERATOR, "Dilshod")
+    topic = await operator_writes(desk, "Сколько месяцев Вам не платят?")
+    relayed = len(texts_in(desk, topic))
+
+    menu = await desk.say(ALICE, "меню")
+    assert button_ids(menu)[:3] == ["registration", "appeals", "guidance"]
+    await desk.say(ALICE, "3")  # the menu's third option, not words for the operator
+    assert (await desk.state(ALICE)).journey == "guidance"
+    assert (await desk.state(ALICE)).pending == []
+    assert len(texts_in(desk, topic)) == relayed
+    assert not await persons_additions(app)
+
+    await operator_writes(desk, "Вы в безопасности?")
+    sos = await desk.say(ALICE, "SOS")
+    assert "Ваш срочный запрос о помощи HR-2026-000001 отправлен операторам" in sos["text"]
+    assert await desk.count(HelpCase) == 1  # an urgent help request, not words for the appeal
+    assert len(texts_in(desk, topic)) == relayed
+    assert not await persons_additions(app)
+
+
+async def test_an_operators_message_moves_no_one_before_it_is_sent_nor_once_the_appeal_ends(
+    desk: TelegramHarness, clock: ManualClock
+) -> None:
+    app = desk.app
+    await file_for_myself(desk, ALICE)
+    await add_operator(app, OPERATOR, "Dilshod")
+    [thread] = await threads(app)
+    topic = thread.topic_id
+    assert topic is not None
+    await operator_writes(desk, "Здравствуйте!")  # the case is taken, the screen answered
+    await desk.say(ALICE, "меню")
+
+    # Not sent yet: «3» is the menu's, and the answer screen comes with the next message.
+    await desk.dispatcher.feed_raw_update(desk.bot, posted(OPERATOR, topic, "Где Вы работаете?"))
+    await desk.say(ALICE, "3")
+    assert (await desk.state(ALICE)).journey == "guidance"
+    assert to_person(desk, ALICE)[-2] == "Оператор консульства:\nГде Вы работаете?"
+    clock.advance(timedelta(seconds=1))
+    await desk.say(ALICE, "На стройке")
+    assert texts_in(desk, topic)[-1] == "👤 Русский\nНа стройке"
+    await desk.say(ALICE, "меню")
+
+    # Answered by the consulate meanwhile: the menu's «3» again.
+    await operator_writes(desk, "Мы проверим.")
+    await post(desk, OPERATOR, topic, "/status answered Обратитесь в трудовую инспекцию.")
+    assert (await desk.state(ALICE)).pending == []
+    await desk.say(ALICE, "3")
+    assert (await desk.state(ALICE)).journey == "guidance"
+    assert texts_in(desk, topic)[-1] != "👤 Русский\n3"
+
+    # Closed where the person's conversation was not looked at: the engine drops the move.
+    await desk.say(ALICE, "меню")
+    await appeal_goes_to(app, AppealStatus.IN_REVIEW)
+    await operator_writes(desk, "Ещё вопрос.")
+    await appeal_goes_to(app, AppealStatus.CLOSED)
+    assert len((await desk.state(ALICE)).pending) == 1
+    await desk.say(ALICE, "3")
+    assert (await desk.state(ALICE)).journey == "guidance"
+    assert (await desk.state(ALICE)).pending == []
 
 
 async def test_information_is_added_with_a_file_and_a_limit_hint(
