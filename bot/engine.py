@@ -49,7 +49,6 @@ from handlers.conversation import (
     BACK,
     CANCEL,
     HELP,
-    HELP_WORDS,
     LANGUAGE,
     MENU,
     UNIVERSAL,
@@ -71,7 +70,8 @@ from handlers.conversation import (
 from handlers.incoming import Incoming, Kind, MediaRefusal, RefusalReason
 from models import CaseStatus, ChannelAccount, Conversation, HelpCase, Person
 from models.db import Database
-from services import outbox
+from services import appeals, outbox
+from services.broadcasts import SURVEY_JOURNEY
 from services.clock import Clock
 from services.conversation import ConversationState, PendingPrompt, read_state, write_state
 from services.crypto import DataCipher
@@ -106,20 +106,33 @@ FLOOD_NOTICE_EVERY = timedelta(minutes=1)
 UNAVAILABLE_NOTICE_EVERY = timedelta(minutes=1)
 
 # Typed words that work in every state, in every locale and both Uzbek scripts (compared by
-# match_key, so Cyrillic, Latin and any apostrophe meet).
+# match_key, so Cyrillic, Latin and any apostrophe meet). None asks how the chat works:
+# «help», «yordam», «помогите» typed are a plea (handlers/help.py: the Help screen; before
+# onboarding, the emergency contacts), not a request for a usage guide; /help and the HELP
+# choice explain.
 UNIVERSAL_WORDS: dict[str, tuple[str, ...]] = {
     MENU: ("menu", "menyu", "asosiy menyu", "bosh menyu", "главное меню", "в меню"),
     BACK: ("back", "orqaga", "ortga", "назад"),
     CANCEL: ("cancel", "bekor", "bekor qilish", "отмена", "отменить"),
-    HELP: HELP_WORDS,
     LANGUAGE: ("language", "til", "tilni oʻzgartirish", "язык", "сменить язык"),
 }
 # Opting out of pushes on a channel, and back in: honoured on every channel.
-STOP_WORDS = frozenset(match_key(w) for w in ("stop", "toʻxtat", "тўхтат", "стоп"))
-START_WORDS = frozenset(match_key(w) for w in ("start", "старт"))
+STOP_WORDS = frozenset(
+    match_key(w)
+    for w in (
+        "stop", "unsubscribe", "toʻxtat", "toʻxtating", "тўхтат", "тўхтатинг", "тухтат",
+        "тухтатинг", "стоп", "отписаться", "отписка", "отпишите",
+    )
+)  # fmt: skip
+START_WORDS = frozenset(match_key(w) for w in ("start", "старт", "подписаться"))
 COMMANDS = {"menu": MENU, "back": BACK, "cancel": CANCEL, "help": HELP, "language": LANGUAGE}
 # Besides these: /start [payload], and /status NUMBER, which goes to the interceptors.
 WAITING_LABEL = N_("Answer our question")
+# Pushed questions nobody needs to answer (a broadcast's survey): not asked of a person another
+# question takes up, and given up for any other pushed question — a check-in, a reminder (the
+# person's own documents), an operator's message (see prompt).
+OPTIONAL_PROMPTS = frozenset({SURVEY_JOURNEY})
+GAVE_WAY = "another pushed question took its place"
 PLAYFUL_MEDIA = frozenset({"sticker", "animation"})  # never evidence
 _WORD_TO_UNIVERSAL = {match_key(word): u for u, words in UNIVERSAL_WORDS.items() for word in words}
 
@@ -314,22 +327,21 @@ class ConversationEngine:
         due — at once, or after `not_before` (the morning) — unless the push failed by then
         (a WhatsApp number outside the 24-hour window with no template, a blocked chat): what
         the person sends answers the question they have seen, never one they have not.
+        One pushed question at a time, so that a number answers the question last seen: an
+        optional one (a survey, OPTIONAL_PROMPTS) is not asked of a person another question
+        takes up (`busy_with_a_question`), and any other takes an optional one's place.
+
         Returns the id of the outbox row that carries the question; None when nothing was
         queued to a channel that takes pushes (and nothing moves): a person who deleted their
         data, has not finished onboarding or consented (for a journey that needs it), or
-        stopped every channel."""
-        conversation = await session.scalar(
-            select(Conversation)
-            .where(Conversation.person_id == person_id)
-            .with_for_update()
-            .execution_options(populate_existing=True)
-        )
-        person = await session.get(Person, person_id, populate_existing=True)
-        if conversation is None or person is None or person.deleted_at is not None:
-            return None
+        stopped every channel, or is taken up by another question (for an optional one)."""
         now = self._clock.now()
-        state = read_state(conversation, self._cipher)
-        await self._take_due_prompts(session, state, person, now)
+        held = await self._hold_conversation(session, person_id, now)
+        if held is None:
+            return None
+        conversation, person, state = held
+        if journey in OPTIONAL_PROMPTS and self._taken_up(state):
+            return None
         # The question is composed on a copy: the conversation moves when it is due.
         preview = copy.deepcopy(state)
         ctx = self._context(session, person, preview, person.locale or self._default_locale, now)
@@ -346,6 +358,8 @@ class ConversationEngine:
         )
         if not queued:
             return None
+        if journey not in OPTIONAL_PROMPTS:
+            await _withdraw_optional(session, state, now)
         await session.flush()  # the row's id
         # What the question put into its journey's answers: the caller's `answers` whatever
         # they were before (a later survey's "question": 0 is not the earlier one's, which
@@ -371,6 +385,38 @@ class ConversationEngine:
         write_state(conversation, state, self._cipher, now)
         return asked.outbox_id
 
+    async def busy_with_a_question(self, session: AsyncSession, person_id: int) -> bool:
+        """Whether an optional pushed question (a survey) would cross another question of the
+        person's: a pushed question not answered yet (out, held for the morning, an
+        operator's message), or a screen where pushed questions wait (a help request's, the
+        person's own words). In the caller's transaction, which then holds the person's
+        conversation, as `prompt` does."""
+        held = await self._hold_conversation(session, person_id, self._clock.now())
+        return held is not None and self._taken_up(held[2])
+
+    async def _hold_conversation(
+        self, session: AsyncSession, person_id: int, now: datetime
+    ) -> tuple[Conversation, Person, ConversationState] | None:
+        """The person's conversation, locked, moved to the pushed questions due by now (and
+        written so); None for nobody to ask (no conversation, data deleted)."""
+        conversation = await session.scalar(
+            select(Conversation)
+            .where(Conversation.person_id == person_id)
+            .with_for_update()
+            .execution_options(populate_existing=True)
+        )
+        person = await session.get(Person, person_id, populate_existing=True)
+        if conversation is None or person is None or person.deleted_at is not None:
+            return None
+        state = read_state(conversation, self._cipher)
+        if await self._take_due_prompts(session, state, person, now):
+            write_state(conversation, state, self._cipher, now)
+        return conversation, person, state
+
+    def _taken_up(self, state: ConversationState) -> bool:
+        """Whether another question takes the person up (see busy_with_a_question)."""
+        return bool(state.pending) or self._prompts_wait(state.journey, state.free_text)
+
     async def _take_due_prompts(
         self, session: AsyncSession, state: ConversationState, person: Person, now: datetime
     ) -> bool:
@@ -380,8 +426,9 @@ class ConversationEngine:
         not move. One whose push is not out yet stays pending and is not due meanwhile (what
         the person sends answers the question they have seen, never one they have not). Those
         that will never be: a push that failed, a journey that needs the consent the person
-        has withdrawn since, an operator's message in a case closed since — are dropped.
-        Whether the state changed."""
+        has withdrawn since, an operator's message in a case closed since — are dropped, and
+        so is an optional one (a survey) once another is out (`_give_way`). Whether the state
+        changed."""
         answering = _answering(state)
         due = _due(state, now)
         if not due:
@@ -389,14 +436,12 @@ class ConversationEngine:
         failed, unsent = await outbox.not_reached(
             session, [asked.outbox_id for asked in due if asked.outbox_id is not None]
         )
-        closed = await _closed_cases(
-            session, [asked.case_id for asked in due if asked.case_id is not None]
-        )
+        closed = await _closed_cases(session, due)
         dropped = {
             id(asked)
             for asked in due
             if asked.outbox_id in failed
-            or asked.case_id in closed
+            or id(asked) in closed
             or (journey := self._journeys.get(asked.journey)) is None
             or (journey.needs_consent and not person.has_consented)
         }
@@ -404,9 +449,12 @@ class ConversationEngine:
         for asked in state.pending:
             if asked.outbox_id in unsent:  # due again with the next update, to be looked at
                 asked.due = now + timedelta(microseconds=1)
+        changed = bool(dropped)
+        if await _give_way(session, state, now):
+            answering, changed = _answering(state), True
         if answering or self._prompts_wait(state.journey, state.free_text):
-            return bool(dropped)
-        return _move_to_waiting(state, now) or bool(dropped)
+            return changed
+        return _move_to_waiting(state, now) or changed
 
     def _prompts_wait(self, journey_name: str, free_text: bool) -> bool:
         """Whether a pushed question waits while the person is at this question: one that
@@ -485,9 +533,12 @@ class ConversationEngine:
     ) -> Outcome | None:
         """STOP: no more pushes on this channel (replies to what the person sends still go);
         START: pushes again."""
-        if incoming.kind is not Kind.TEXT:
+        if incoming.kind is Kind.TEXT:
+            word = match_key(incoming.text)
+        elif incoming.kind is Kind.COMMAND and incoming.command == "stop":
+            word = "stop"  # "/stop" (not /start: that is Telegram's own button)
+        else:
             return None
-        word = match_key(incoming.text)
         if word in STOP_WORDS:
             account.opted_out_at = now
             ctx.say(
@@ -537,7 +588,7 @@ class ConversationEngine:
                     )
                 )
             universal = _WORD_TO_UNIVERSAL.get(match_key(answer.text))
-            if universal and not (universal == HELP and self._help_words_are_answers(ctx)):
+            if universal:
                 return self._universal(ctx, universal)
             if onboarding.is_complete(ctx) and (outcome := await self._intercept(ctx, answer)):
                 return outcome
@@ -545,10 +596,6 @@ class ConversationEngine:
         if step is None:
             return GoHome()
         return await step.answer(ctx, answer)
-
-    def _help_words_are_answers(self, ctx: Context) -> bool:
-        journey = self._journeys.get(ctx.state.journey)
-        return ctx.state.free_text or (journey is not None and journey.help_words_are_answers)
 
     def _resolve(self, ctx: Context, incoming: Incoming) -> Answer:
         """Which offered choice the person picked: by its button, its number or its words."""
@@ -626,12 +673,16 @@ class ConversationEngine:
         return GoHome()
 
     def _help_text(self, ctx: Context) -> str:
-        return ctx._(
-            "How to use this chat:\n"
-            "• Choose an option: tap it or send its number.\n"
-            "• Words that work everywhere: «menu» — the main menu, «back» — the previous "
-            "question, «cancel» — stop and discard, «language» — change the language.\n"
-            "To write to the consulate, open «Help: talk to an operator» in the main menu."
+        return (
+            ctx._(
+                "How to use this chat:\n"
+                "• Choose an option: tap it or send its number.\n"
+                "• Words that work everywhere: «menu» — the main menu, «back» — the previous "
+                "question, «cancel» — stop and discard, «language» — change the language.\n"
+                "To write to the consulate, open «Help: talk to an operator» in the main menu."
+            )
+            + "\n"
+            + ctx._("«STOP» turns off our notifications; «START» turns them on again.")
         )
 
     def _refusal_hint(self, ctx: Context, refusal: MediaRefusal | None) -> str:
@@ -885,14 +936,62 @@ def _take(state: ConversationState, asked: PendingPrompt) -> None:
         state.pending.insert(0, asked)
 
 
-async def _closed_cases(session: AsyncSession, case_ids: list[int]) -> set[int]:
-    """Of these help cases, those closed (or gone)."""
-    if not case_ids:
-        return set()
-    still_open = await session.scalars(
-        select(HelpCase.id).where(HelpCase.id.in_(case_ids), HelpCase.status != CaseStatus.CLOSED)
-    )
-    return set(case_ids) - set(still_open)
+async def _withdraw_optional(
+    session: AsyncSession, state: ConversationState, now: datetime
+) -> None:
+    """Another question is being pushed: an optional one whose push is not out yet is
+    withdrawn, so the person gets this one alone (held for the morning, it would come after
+    this one, and its options would take the number meant for this one). One out, or being
+    sent, stays until this one is out (`_give_way`)."""
+    for asked in [asked for asked in state.pending if asked.journey in OPTIONAL_PROMPTS]:
+        if asked.taken or asked.outbox_id is None:
+            continue
+        if await outbox.withdraw(session, [asked.outbox_id], GAVE_WAY, now):
+            state.pending = [other for other in state.pending if other is not asked]
+
+
+async def _give_way(session: AsyncSession, state: ConversationState, now: datetime) -> bool:
+    """Optional pushed questions (a survey) give way to any other that is out: dropped (their
+    push withdrawn if it has not gone), and the conversation leaves one it is at, unanswered,
+    its answers forgotten, so the person's next number answers the other. Whether they did."""
+    optional = [asked for asked in state.pending if asked.journey in OPTIONAL_PROMPTS]
+    if not optional or not any(
+        asked.journey not in OPTIONAL_PROMPTS and (asked.taken or asked.due <= now)
+        for asked in state.pending
+    ):
+        return False
+    state.pending = [asked for asked in state.pending if asked.journey not in OPTIONAL_PROMPTS]
+    unsent = [asked.outbox_id for asked in optional if asked.outbox_id is not None]
+    await outbox.withdraw(session, unsent, GAVE_WAY, now)
+    for asked in optional:
+        if asked.taken and (state.journey, state.step) == (asked.journey, asked.step):
+            state.answers.pop(asked.journey, None)
+            state.journey, state.step = state.history.pop() if state.history else HOME
+            state.choices, state.free_text = [], False
+    return True
+
+
+async def _closed_cases(session: AsyncSession, prompts: list[PendingPrompt]) -> set[int]:
+    """Of these pushed questions, the operators' messages (their id()) whose case is closed
+    or gone: a help request closed, an appeal no longer open."""
+    on_appeals: dict[int, int] = {}
+    on_help: dict[int, int] = {}
+    for asked in prompts:
+        if asked.case_id is not None:
+            cases = on_appeals if (asked.journey, asked.step) == appeals.ANSWER_SCREEN else on_help
+            cases[id(asked)] = asked.case_id
+    still_open = await appeals.still_open(session, list(on_appeals.values()))
+    closed = {key for key, case_id in on_appeals.items() if case_id not in still_open}
+    if on_help:
+        open_help = set(
+            await session.scalars(
+                select(HelpCase.id).where(
+                    HelpCase.id.in_(on_help.values()), HelpCase.status != CaseStatus.CLOSED
+                )
+            )
+        )
+        closed |= {key for key, case_id in on_help.items() if case_id not in open_help}
+    return closed
 
 
 def _move_to_prompt(state: ConversationState, asked: PendingPrompt) -> None:

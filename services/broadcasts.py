@@ -11,16 +11,21 @@ resumed (`send` again) without anyone getting it twice.
 With a survey, the announcement and the first question are one message: the survey journey's
 first question carries the announcement above it (`engine.prompt`, journey "survey"), so a
 survey costs no extra send per person against the platforms' limits.
+
+A survey is optional, and a person answers one pushed question at a time (with its number,
+on WhatsApp): it is not pushed to someone another question takes up — «Are you safe?» out,
+an open help request's screen — who gets the announcement alone and is counted as skipped,
+and any other pushed question takes its place later (bot.engine, OPTIONAL_PROMPTS).
 """
 
 import logging
 import tomllib
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import ColumnElement, and_, exists, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -60,12 +65,21 @@ KINDS = tuple(kind.value for kind in RegistrationKind)
 # "uz" is both Uzbek scripts.
 LANGUAGES = {**{locale.lower(): (locale,) for locale in LOCALES}, "uz": ("uz_Latn", "uz_Cyrl")}
 BATCH_SIZE = 500
+SKIPPED = "got the announcement without the survey: answering another question"
 # created_by of a broadcast started in the staff group (services.staff.actor_of).
 STAFF_ACTOR_PREFIX = "operator:"
 
 
 class BroadcastError(ValueError):
     """A broadcast that cannot be made as given; the message says why in one line."""
+
+
+class SurveyPrompter(Prompter, Protocol):
+    """What pushes a survey's first question (the conversation engine)."""
+
+    async def busy_with_a_question(self, session: AsyncSession, person_id: int) -> bool:
+        """Whether another question takes the person up (a check-in out or waiting, an open
+        help request's screen): a survey pushed too would take the number meant for it."""
 
 
 # -- what and to whom -------------------------------------------------------------------------
@@ -247,18 +261,32 @@ class Counts:
     deferred: int = 0  # of those, waiting for the end of the quiet hours
     opted_out: int = 0  # STOP on every channel: recorded as not sent
     unreachable: int = 0  # no chat reaches them: nothing written
+    # A survey not pushed: another question took the person up (SurveyPrompter). Counted per
+    # run of `send`, not kept on the broadcast's row.
+    skipped: int = 0
+    # For a segment of one country: people otherwise in it whose country is not known (no
+    # registration or help request yet), who are not among the recipients.
+    country_unknown: int = 0
 
     def summary(self) -> str:
         now = self.queued - self.deferred
+        skipped = f", {self.skipped} {SKIPPED}" if self.skipped else ""
+        unknown = (
+            f"; not included: {self.country_unknown} whose country is not known"
+            if self.country_unknown
+            else ""
+        )
         return (
             f"{self.recipients} recipient(s): {now} now, {self.deferred} at 08:00 their time "
             f"(quiet hours), {self.opted_out} opted out (STOP, recorded as not sent), "
-            f"{self.unreachable} without a reachable chat"
+            f"{self.unreachable} without a reachable chat{skipped}{unknown}"
         )
 
 
 async def count(session: AsyncSession, segment: Segment, now: datetime) -> Counts:
-    """The dry run: who would receive it, and how."""
+    """The dry run: who would receive it, and how; for one country, how many are left out
+    because their country is not known (person.country comes from a registration or a help
+    request)."""
     people = (
         select(
             Person.country.label("country"),
@@ -284,6 +312,16 @@ async def count(session: AsyncSession, segment: Segment, now: datetime) -> Count
             counts.opted_out += number
         else:
             counts.unreachable += number
+    if segment.country is not None:
+        anywhere = _conditions(replace(segment, country=None))
+        counts.country_unknown = int(
+            await session.scalar(
+                select(func.count())
+                .select_from(Person)
+                .where(*anywhere, Person.country.is_(None), _has_account(willing=True))
+            )
+            or 0
+        )
     return counts
 
 
@@ -340,7 +378,7 @@ async def send_batch(
     broadcast_id: int,
     now: datetime,
     *,
-    prompter: Prompter | None = None,
+    prompter: SurveyPrompter | None = None,
     batch_size: int = BATCH_SIZE,
 ) -> BatchResult:
     """The next batch of recipients after the cursor, in the caller's transaction: one push
@@ -382,7 +420,13 @@ async def send_batch(
             counts.unreachable += 1
             continue
         not_before = next_allowed(now, zone_of(country))
-        if broadcast.survey:
+        survey = bool(broadcast.survey)
+        if survey:
+            assert prompter is not None
+            if await prompter.busy_with_a_question(session, person_id):
+                counts.skipped += 1  # the announcement goes alone: it may be a safety alert
+                survey = False
+        if survey:
             assert prompter is not None
             answers = {"broadcast": broadcast.id, "question": 0, "announce": True}
             queued = await prompter.prompt(
@@ -414,14 +458,16 @@ async def send(
     clock: Clock,
     broadcast_id: int,
     *,
-    prompter: Prompter | None = None,
+    prompter: SurveyPrompter | None = None,
     batch_size: int = BATCH_SIZE,
     on_batch: Callable[[int], None] = lambda handled: None,
     on_finished: Callable[[], None] = lambda: None,
 ) -> Broadcast:
     """Sends (or resumes) a broadcast batch after batch, each batch its own transaction;
     `on_batch` hears how many people each batch handled (a progress bar), `on_finished`
-    that this call marked it done (not another process driving it too)."""
+    that this call marked it done (not another process driving it too). The people a survey
+    skipped (another question took them up) are told in a warning, which the command shows."""
+    skipped = 0
     while True:
         async with db.transaction() as session:
             result = await send_batch(
@@ -432,6 +478,7 @@ async def send(
                 prompter=prompter,
                 batch_size=batch_size,
             )
+        skipped += result.counts.skipped
         if result.handled:
             on_batch(result.handled)
         if result.finished:
@@ -439,6 +486,8 @@ async def send(
         if result.done:
             break
         await db.let_others_write()  # the running bot's replies, between two batches
+    if skipped:
+        log.warning("broadcast %s: %s %s", broadcast_id, skipped, SKIPPED)
     async with db.reads() as session:
         broadcast = await session.get(Broadcast, broadcast_id)
         assert broadcast is not None

@@ -32,7 +32,7 @@ from services.broadcasts import Announcement, BroadcastError, Segment, parse_seg
 from services.crypto import DataCipher
 from services.messages import OutgoingMessage
 from tests.conftest import TEST_DATA_KEY
-from tests.harness import TelegramHarness
+from tests.harness import TelegramHarness, button_ids
 from tests.test_staff_group import add_operator, desk_app, in_group, posted
 
 __all__ = ["desk_app"]  # a fixture, re-used from the staff group tests
@@ -154,6 +154,24 @@ async def test_the_dry_run_counts_each_segment_and_sends_nothing(app: Applicatio
     assert (await counted(app, registration_kind="permanent", language="ru")).recipients == 0
     assert (await counted(app, country="US")).deferred == 2
     assert await pushes(app) == []
+
+
+async def test_a_country_segment_says_how_many_are_left_out_for_want_of_a_country(
+    app: Application,
+) -> None:
+    """person.country comes from a registration or a help request: a migrant who only
+    reads guidance is in no country's segment, and the count says how many such there are
+    (among those who could be sent it), in the terminal and in the staff group alike."""
+    await seed(app.db, app.cipher, 3, locale="ru", country="RU")
+    await seed(app.db, app.cipher, 2, locale="ru", country=None)
+    await seed(app.db, app.cipher, 1, locale="uz_Latn", country=None)
+    await seed(app.db, app.cipher, 1, locale="ru", country=None, opted_out=True)
+
+    russia = await counted(app, country="RU", language="ru")
+    assert (russia.recipients, russia.country_unknown) == (3, 2)
+    assert russia.summary().endswith("; not included: 2 whose country is not known")
+    assert (await counted(app, country="RU")).country_unknown == 3
+    assert (await counted(app)).country_unknown == 0  # everyone: nobody left out
 
 
 def test_segments_and_announcement_files_are_checked() -> None:
@@ -485,6 +503,13 @@ async def test_broadcast_in_the_staff_group_is_for_supervisors_counts_and_sends(
         unreachable=0,
     )  # fmt: skip
     assert await pushes(app) == []
+    await seed(app.db, app.cipher, 2, locale="ru", country=None)
+    await desk.feed(posted(SUPERVISOR, None, "/broadcast RU ru"))
+    left_out = t(
+        "Not included: {count} people whose country is not known yet (no registration or "
+        "help request)."
+    ).format(count=2)
+    assert in_group(desk)[-1]["text"] == f"{counted} {left_out}"
 
     await desk.feed(posted(SUPERVISOR, None, "/broadcast RU"))  # no language
     assert "/broadcast send RU ru …" in in_group(desk)[-1]["text"]
@@ -512,6 +537,7 @@ async def test_broadcast_in_the_staff_group_is_for_supervisors_counts_and_sends(
         events = list(await session.scalars(select(AuditEvent).order_by(AuditEvent.id)))
     assert [(e.actor, e.action) for e in events] == [
         (f"operator:{operator.id}", "broadcast_refused"),
+        (f"operator:{supervisor.id}", "broadcast_counted"),
         (f"operator:{supervisor.id}", "broadcast_counted"),
         (f"operator:{supervisor.id}", "broadcast_sent"),
     ]
@@ -571,3 +597,44 @@ async def test_a_staff_broadcast_cut_short_by_a_restart_is_finished_by_the_next_
     assert [text_of(app, row) for row in told] == [broadcasts.done_text(app.desk.t, finished)]
     assert [row.address for row in told] == [started_in]  # where the supervisor started it
     assert await broadcasts.finish_interrupted(db, cipher, app.clock, app.desk) == 0
+
+
+async def test_a_survey_skips_whom_another_question_takes_up_and_says_how_many(
+    app: Application, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Asked «Are you safe?» and not answered yet, a person gets the announcement without
+    the survey (its question would take the number meant for the check-in); the command
+    tells how many were skipped."""
+    telegram = TelegramHarness(app)
+    asked, free = 5270001, 5270002
+    await telegram.onboard(asked, "ru")
+    await telegram.onboard(free, "ru")
+    async with app.db.transaction() as session:
+        person = (await telegram.person(asked)).id
+        assert await app.engine.prompt(session, person, "checkin", "ask") is not None
+    survey = [
+        {
+            "texts": {"uz_Latn": "Kelasizmi?", "uz_Cyrl": "Келасизми?", "ru": "Придёте?"},
+            "options": [
+                {"uz_Latn": "Ha", "uz_Cyrl": "Ҳа", "ru": "Да"},
+                {"uz_Latn": "Yoʻq", "uz_Cyrl": "Йўқ", "ru": "Нет"},
+            ],
+        }
+    ]
+    async with app.db.transaction() as session:
+        started = await broadcasts.start(
+            session, Segment(), Announcement(TEXTS, survey), created_by="cli", now=app.clock.now()
+        )
+    with caplog.at_level("WARNING", logger="services.broadcasts"):
+        done = await broadcasts.send(app.db, app.cipher, app.clock, started.id, prompter=app.engine)
+    assert (done.recipients, done.queued, done.opted_out, done.unreachable) == (2, 2, 0, 0)
+    assert f"broadcast {started.id}: 1 {broadcasts.SKIPPED}" in caplog.text
+    await app.sender.deliver_due()
+    assert telegram.last_message(free)["text"].startswith(TEXTS["ru"])
+    assert "Придёте?" in telegram.last_message(free)["text"]
+    alone = telegram.last_message(asked)
+    assert (alone["text"], button_ids(alone)) == (TEXTS["ru"], [])
+    state = await telegram.state(asked)
+    assert [prompt.journey for prompt in state.pending] == ["checkin"]  # «2» answers it
+    counts = broadcasts.Counts(recipients=2, queued=1, skipped=1)
+    assert counts.summary().endswith(f", 1 {broadcasts.SKIPPED}")

@@ -3,12 +3,13 @@ in the caller's transaction; the answer comes back through the real Telegram ada
 any other, and the person returns to where they were."""
 
 from collections.abc import AsyncIterator
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import delete, select, update
 
 from bot.app import Application, build_application
+from bot.engine import GAVE_WAY
 from handlers import all_journeys
 from handlers.conversation import (
     WAITING_QUESTION,
@@ -29,14 +30,17 @@ from models import (
     OutboxMessage,
     Person,
     SafetyCheckin,
+    SurveyAnswer,
 )
 from scheduler.checkins import run_checkins
-from services import checkins
+from services import broadcasts, checkins
+from services.broadcasts import Announcement, Segment
 from services.clock import ManualClock
 from services.messages import Choice
 from tests.conftest import SettingsFactory
 from tests.fakes.telegram_session import RecordingSession
 from tests.harness import TelegramHarness, button_ids
+from tests.test_survey import SURVEY, TEXTS
 
 ALICE = 5150001
 probe = Journey("probe", first_step="ask", needs_consent=True)
@@ -434,3 +438,38 @@ async def test_a_checkin_waits_on_the_danger_steps(
     assert await checkin_statuses(app) == [CheckinStatus.ASKED]
     await telegram.tap(ALICE, "need_help")
     assert await checkin_statuses(app) == [CheckinStatus.HELP]
+
+
+# -- an optional question (a survey) gives way ------------------------------------------------
+
+
+async def test_a_survey_held_for_the_morning_gives_way_to_a_question_pushed_before_it_goes(
+    telegram: TelegramHarness, clock: ManualClock
+) -> None:
+    """Queued in the person's night, a survey waits for 08:00. A question pushed meanwhile
+    goes at once: the survey is withdrawn for that person, else its numbered options would
+    come after that question and take the number meant for it."""
+    app = telegram.app
+    await telegram.onboard(ALICE, "ru")
+    clock.set(datetime(2026, 11, 29, 20, 0, tzinfo=UTC))  # 23:00 in Moscow
+    async with app.db.transaction() as session:
+        await session.execute(update(Person).values(country="RU"))
+        started = await broadcasts.start(
+            session, Segment(), Announcement(TEXTS, SURVEY), created_by="test", now=clock.now()
+        )
+    done = await broadcasts.send(app.db, app.cipher, clock, started.id, prompter=app.engine)
+    assert (done.queued, done.deferred) == (1, 1)
+    assert await prompt(app, ALICE, topic="safety")
+    await app.sender.deliver_due()
+    assert telegram.last_message(ALICE)["text"] == "Probe about safety: all well?"
+
+    clock.set(datetime(2026, 11, 30, 5, 0, tzinfo=UTC))  # 08:00 in Moscow
+    await app.sender.deliver_due()
+    assert telegram.last_message(ALICE)["text"] == "Probe about safety: all well?"
+    survey = (await telegram.outbox_rows())[-2]
+    assert survey.status == "failed"
+    assert (survey.last_error or "").endswith(GAVE_WAY)
+    assert (await telegram.say(ALICE, "1"))["text"].startswith("Thank you.")  # «Fine»
+    state = await telegram.state(ALICE)
+    assert (state.journey, state.pending) == ("menu", [])
+    assert await telegram.count(SurveyAnswer) == 0

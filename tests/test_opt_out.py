@@ -1,5 +1,6 @@
 """STOP and START on every channel: no pushes after STOP, replies still; START turns them on."""
 
+import pytest
 from sqlalchemy import select
 
 from models import Appeal, AppealCategory, AppealStatus, ChannelAccount, OutboxKind, Person
@@ -84,3 +85,37 @@ async def test_stop_as_the_very_first_message_is_honoured(telegram: TelegramHarn
         account = await session.scalar(select(ChannelAccount))
         assert account is not None
         assert account.opted_out_at is not None
+
+
+@pytest.mark.parametrize(
+    ("locale", "typed"),
+    [
+        ("ru", "/stop"),
+        ("ru", "Отписаться"),
+        ("ru", "стоп"),
+        ("uz_Cyrl", "тухтат"),  # typed without ў
+        ("uz_Cyrl", "Тўхтатинг"),
+        ("uz_Latn", "To'xtating"),
+        ("uz_Latn", "STOP"),
+    ],
+)
+async def test_stop_is_understood_as_people_type_it(
+    telegram: TelegramHarness, locale: str, typed: str
+) -> None:
+    await telegram.onboard(ALICE, locale)
+
+    await telegram.say(ALICE, typed)
+
+    async with telegram.app.db.sessions() as session:
+        account = await session.scalar(select(ChannelAccount))
+    assert account is not None
+    assert account.opted_out_at is not None
+
+
+async def test_the_help_text_says_how_to_stop_notifications(telegram: TelegramHarness) -> None:
+    await telegram.onboard(ALICE, "ru")
+    usage = await telegram.say(ALICE, "/help")
+    stop = telegram.app.catalogs.translator("ru").gettext(
+        "«STOP» turns off our notifications; «START» turns them on again."
+    )
+    assert stop in usage["text"].splitlines()

@@ -3,16 +3,37 @@ question arrive as one push in the person's language; taps, numbers and words an
 answer is a row, unique per person and question; the last one thanks and returns the person
 to where they were; stale buttons and hostile input never break it; answers are counted."""
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import select, update
 
 from bot.app import Application
-from models import OutboxKind, Person, SurveyAnswer
-from services import broadcasts
-from services.broadcasts import Announcement, Segment
+from models import (
+    CheckinStatus,
+    HelpCase,
+    HelpReason,
+    OutboxKind,
+    Person,
+    SafetyCheckin,
+    SurveyAnswer,
+)
+from scheduler.checkins import run_checkins
+from services import broadcasts, checkins
+from services.broadcasts import Announcement, Counts, Segment
 from services.clock import ManualClock
+from tests.conftest import SettingsFactory
 from tests.harness import TelegramHarness, button_ids, button_labels
+from tests.test_staff_services import ALICE as STAFF_ALICE
+from tests.test_staff_services import (
+    add_operator,
+    desk_app,
+    open_help,
+    reply_to,
+    staff_texts,
+)
+from tests.test_whatsapp import DILNOZA, whatsapp_apps
+
+__all__ = ["desk_app"]  # a fixture, re-used from the staff services tests
 
 ALICE, BOB, CAROL = 5260001, 5260002, 5260003
 TEXTS = {
@@ -188,24 +209,221 @@ async def test_a_survey_held_for_the_morning_asks_nothing_until_it_arrives(
     assert (after.journey, after.step) == ("guidance", "country")
 
 
-async def test_a_survey_held_for_the_morning_starts_at_its_first_question(
+async def test_a_second_survey_is_not_pushed_while_the_first_is_unanswered(
     telegram: TelegramHarness, clock: ManualClock
 ) -> None:
-    """Survey A is asked in the evening; survey B, queued at night, waits for 08:00. A's
-    first question answered meanwhile must not move B's start: B begins at its question 1."""
+    """Survey A is asked in the evening and not answered yet; survey B, queued at night,
+    brings the person only its announcement (its question would have come at 08:00 and
+    taken the numbers meant for A, or A's for it): A's numbers answer A."""
     app = telegram.app
     await telegram.onboard(ALICE, "ru")
     clock.set(datetime(2026, 11, 29, 15, 0, tzinfo=UTC))  # 18:00 in Moscow
     first = await broadcast_survey(telegram, ALICE)
     clock.set(datetime(2026, 11, 29, 20, 0, tzinfo=UTC))  # 23:00
-    second = await broadcast_survey(telegram, ALICE)
+    counts = await send_survey(app)
+    assert (counts.queued, counts.deferred, counts.skipped) == (1, 1, 1)
     await telegram.tap(ALICE, f"survey:{first}:0:1")  # A's first question, at night
+    seen = len(telegram.messages_to(ALICE))
 
     clock.set(datetime(2026, 11, 30, 5, 0, tzinfo=UTC))  # 08:00
     await app.sender.deliver_due()
-    question = t(app, "ru", "Question {number} of {count}:").format(number=1, count=2)
-    assert question in telegram.last_message(ALICE)["text"]
-    after = await telegram.tap(ALICE, f"survey:{second}:0:0")
-    assert after["text"].endswith("Примете ли Вы участие в круглом столе?")
+    [announced] = telegram.messages_to(ALICE)[seen:]
+    assert (announced["text"], button_ids(announced)) == (TEXTS["ru"], [])
+    await telegram.say(ALICE, "1")  # A's second question, by its number
     person = (await telegram.person(ALICE)).id
-    assert await answers(app) == [(person, 0, 1), (person, 0, 0)]
+    assert await answers(app) == [(person, 0, 1), (person, 1, 0)]
+
+
+# -- one pushed question at a time: a survey never crosses another ----------------------------
+
+
+async def send_survey(app: Application) -> Counts:
+    """A survey to everyone (one batch), delivered; what the batch counted."""
+    async with app.db.transaction() as session:
+        await session.execute(update(Person).values(country="RU"))
+        started = await broadcasts.start(
+            session, Segment(), Announcement(TEXTS, SURVEY), created_by="test", now=app.clock.now()
+        )
+    async with app.db.transaction() as session:
+        result = await broadcasts.send_batch(
+            session, app.cipher, started.id, app.clock.now(), prompter=app.engine
+        )
+    await app.sender.deliver_due()
+    return result.counts
+
+
+async def switch_checkins_on(app: Application, person_id: int) -> None:
+    async with app.db.transaction() as session:
+        person = await session.get(Person, person_id)
+        assert person is not None
+        person.country = "RU"
+        await checkins.switch_on(session, person, 1, app.clock.now())
+
+
+async def ask_are_you_safe(app: Application) -> None:
+    """The check-in job, a day after the check-ins were switched on; delivered."""
+    report = await run_checkins(app.db, app.cipher, app.desk, app.clock, app.engine, grace_hours=6)
+    assert report.asked == 1
+    await app.sender.deliver_due()
+
+
+async def checkin_statuses(app: Application) -> list[str]:
+    async with app.db.sessions() as session:
+        return list(await session.scalars(select(SafetyCheckin.status).order_by(SafetyCheckin.id)))
+
+
+async def help_cases(app: Application) -> list[HelpCase]:
+    async with app.db.sessions() as session:
+        return list(await session.scalars(select(HelpCase)))
+
+
+async def test_someone_asked_are_you_safe_gets_no_survey_and_their_number_answers_it(
+    telegram: TelegramHarness, clock: ManualClock
+) -> None:
+    """«Are you safe?» is out when a survey comes: its question is not pushed to them (it
+    would be the last question they see, and their «2» for its second option would answer
+    «I need help»): they get the announcement alone, and the broadcast counts them as
+    skipped."""
+    app = telegram.app
+    await telegram.onboard(ALICE, "ru")
+    await telegram.onboard(BOB, "ru")
+    await switch_checkins_on(app, (await telegram.person(ALICE)).id)
+    clock.advance(timedelta(days=1, hours=1))
+    await ask_are_you_safe(app)
+    checkin = telegram.last_message(ALICE)
+    assert button_ids(checkin) == ["safe", "need_help"]
+
+    clock.advance(timedelta(minutes=1))
+    counts = await send_survey(app)
+    announced = telegram.last_message(ALICE)
+    assert (announced["text"], button_ids(announced)) == (TEXTS["ru"], [])  # no question
+    assert telegram.last_message(BOB)["text"].startswith(TEXTS["ru"])
+    assert "Что Вам нужнее всего?" in telegram.last_message(BOB)["text"]
+    assert (counts.queued, counts.skipped) == (2, 1)
+    await telegram.say(ALICE, "1")  # «I am safe»
+    assert await checkin_statuses(app) == [CheckinStatus.SAFE]
+    assert await answers(app) == []
+    assert (await telegram.state(ALICE)).pending == []
+
+
+async def test_on_whatsapp_someone_asked_are_you_safe_gets_no_survey(
+    make_settings: SettingsFactory, clock: ManualClock
+) -> None:
+    """On WhatsApp a number is the only answer: «2» after «Are you safe?» is «I need help»,
+    and no survey question came after it to mean anything else."""
+    async with whatsapp_apps(make_settings, clock) as make:
+        wa = await make()
+        app = wa.app
+        await wa.onboard(DILNOZA, "3")  # Русский
+        await switch_checkins_on(app, (await wa.person(DILNOZA)).id)
+        clock.advance(timedelta(hours=20))
+        await wa.say(DILNOZA, "меню")  # within the 24-hour window
+        clock.advance(timedelta(hours=5))
+        await ask_are_you_safe(app)
+        sent = len(wa.sent_to(DILNOZA))
+
+        clock.advance(timedelta(minutes=2))
+        counts = await send_survey(app)
+        [announced] = wa.sent_to(DILNOZA)[sent:]  # no question after «Are you safe?»
+        assert announced["Body"] == TEXTS["ru"]
+        assert (counts.queued, counts.skipped) == (1, 1)
+        await wa.say(DILNOZA, "2")  # «I need help», the question she sees
+        assert await checkin_statuses(app) == [CheckinStatus.HELP]
+        [case] = await help_cases(app)
+        assert case.urgent
+        assert await wa.count(SurveyAnswer) == 0
+
+
+async def test_a_checkin_after_a_survey_takes_its_place(
+    telegram: TelegramHarness, clock: ManualClock
+) -> None:
+    """A survey is out (its first question answered), then «Are you safe?» comes: the survey
+    is given up for the person, so the «2» they type after the check-in is «I need help», not
+    the survey's second option, and nothing they send later is taken as a survey answer."""
+    app = telegram.app
+    await telegram.onboard(ALICE, "ru")
+    await switch_checkins_on(app, (await telegram.person(ALICE)).id)
+    clock.advance(timedelta(days=1, hours=1))
+    await send_survey(app)
+    second = await telegram.say(ALICE, "1")  # «Документы»
+    assert second["text"].endswith("Примете ли Вы участие в круглом столе?")
+    clock.advance(timedelta(minutes=1))
+    await ask_are_you_safe(app)
+    assert button_ids(telegram.last_message(ALICE)) == ["safe", "need_help"]
+
+    await telegram.say(ALICE, "2")  # «I need help»
+    assert await checkin_statuses(app) == [CheckinStatus.HELP]
+    [case] = await help_cases(app)
+    assert case.urgent
+    person = (await telegram.person(ALICE)).id
+    assert await answers(app) == [(person, 0, 0)]  # the survey's second question unanswered
+    state = await telegram.state(ALICE)
+    assert "survey" not in state.answers
+    assert all(asked.journey != "survey" for asked in state.pending)
+    assert all(journey != "survey" for journey, _ in state.history)
+
+
+async def test_on_whatsapp_a_checkin_after_a_survey_takes_its_place(
+    make_settings: SettingsFactory, clock: ManualClock
+) -> None:
+    async with whatsapp_apps(make_settings, clock) as make:
+        wa = await make()
+        app = wa.app
+        await wa.onboard(DILNOZA, "3")  # Русский
+        await switch_checkins_on(app, (await wa.person(DILNOZA)).id)
+        clock.advance(timedelta(hours=20))
+        await wa.say(DILNOZA, "меню")  # within the 24-hour window
+        clock.advance(timedelta(hours=5))
+        await send_survey(app)
+        assert "Что Вам нужнее всего?" in wa.last_body(DILNOZA)
+        clock.advance(timedelta(minutes=1))
+        await ask_are_you_safe(app)
+
+        reply = await wa.say(DILNOZA, "1")  # «I am safe», the question she sees last
+        assert await checkin_statuses(app) == [CheckinStatus.SAFE]
+        assert "Примете ли Вы участие" not in reply
+        assert await wa.count(SurveyAnswer) == 0
+        await wa.say(DILNOZA, "2")  # the main menu's «2» now, not a survey answer
+        assert await wa.count(SurveyAnswer) == 0
+
+
+async def test_no_survey_is_pushed_on_the_help_requests_screen(telegram: TelegramHarness) -> None:
+    """On the open request's screen «1» alone is «I am in danger now»: a survey question
+    pushed there would make the «1» meant for it mark the request urgent. The announcement
+    comes alone."""
+    app = telegram.app
+    await telegram.onboard(ALICE, "ru")
+    await telegram.tap(ALICE, "help")
+    await telegram.tap(ALICE, "passport_taken")
+    await telegram.say(ALICE, "Работодатель забрал мой паспорт и не отдаёт.")
+    await telegram.tap(ALICE, "skip")
+    case_screen = await telegram.tap(ALICE, "skip")
+    assert "close" in button_ids(case_screen)
+
+    counts = await send_survey(app)
+    announced = telegram.last_message(ALICE)
+    assert (announced["text"], button_ids(announced)) == (TEXTS["ru"], [])
+    assert (counts.queued, counts.skipped) == (1, 1)
+    state = await telegram.state(ALICE)
+    assert (state.journey, state.pending) == ("help", [])
+
+
+async def test_an_operators_message_takes_the_place_of_a_survey_being_answered(
+    desk_app: Application,
+) -> None:
+    """A survey question is on the person's screen when an operator asks «how many months?»:
+    the «3» typed after it answers the operator, not the survey's third option."""
+    telegram = TelegramHarness(desk_app)
+    thread = await open_help(desk_app, telegram, HelpReason.WAGES_UNPAID)
+    operator = await add_operator(desk_app, 61)
+    await broadcast_survey(telegram, STAFF_ALICE)
+    await telegram.say(STAFF_ALICE, "1")  # «Документы»: the survey's second question now
+
+    await reply_to(desk_app, thread, operator, "Сколько месяцев Вам не платят?")
+    await desk_app.sender.deliver_due()
+    await telegram.say(STAFF_ALICE, "3")
+    assert (await staff_texts(desk_app))[-1] == "👤 Русский\n3"
+    person = (await telegram.person(STAFF_ALICE)).id
+    assert await answers(desk_app) == [(person, 0, 0)]
+    state = await telegram.state(STAFF_ALICE)
+    assert "survey" not in state.answers
