@@ -12,6 +12,7 @@
 """
 
 import logging
+from dataclasses import replace
 from datetime import datetime
 
 from handlers import help as help_journey
@@ -179,6 +180,8 @@ def _settled(ctx: Context) -> None:
 @journey.answers(ASK)
 async def answer_checkin(ctx: Context, answer: Answer) -> Outcome:
     session, cipher, desk = ctx.session, ctx.cipher, ctx.staff
+    if answer.choice is None and help_journey.distress_language(answer.text) is not None:
+        answer = replace(answer, choice=NEED_HELP)  # «Помогите!», «меня бьют»
     if answer.choice in (SAFE, NEED_HELP):
         _settled(ctx)
     if answer.choice == SAFE:

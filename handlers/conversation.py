@@ -28,10 +28,6 @@ MENU, BACK, CANCEL, HELP, LANGUAGE = "u:menu", "u:back", "u:cancel", "u:help", "
 UNIVERSAL = (MENU, BACK, CANCEL, HELP, LANGUAGE)
 # Offered by the engine (only then) while a pushed question waits: move to it now.
 WAITING_QUESTION = "u:waiting"
-# Typed, they ask how the chat works — except where the person's words are answers (a free
-# text question, a journey with help_words_are_answers), and before onboarding is done, where
-# they get the emergency contacts (handlers/onboarding.py).
-HELP_WORDS = ("help", "yordam", "помощь", "помогите")
 
 
 @dataclass(frozen=True)
@@ -200,18 +196,15 @@ class Journey:
         first_step: str,
         *,
         needs_consent: bool = False,
-        help_words_are_answers: bool = False,
-        prompts_wait: bool | None = None,
+        prompts_wait: bool = False,
     ) -> None:
         self.name = name
         self.first_step = first_step
         self.needs_consent = needs_consent
-        # "Help!" typed here is a plea for the steps to hear, not a question about the chat.
-        self.help_words_are_answers = help_words_are_answers
         # A pushed question (ConversationEngine.prompt) waits while the person is here, as on
-        # any free-text question: what they send is for these steps. By default where help
-        # words are pleas: there the person is talking to the consulate.
-        self.prompts_wait = help_words_are_answers if prompts_wait is None else prompts_wait
+        # any free-text question: what they send is for these steps (the Help journey: there
+        # the person is talking to the consulate).
+        self.prompts_wait = prompts_wait
         self._asks: dict[str, AskFn] = {}
         self._answers: dict[str, AnswerFn] = {}
         self.interceptors: list[InterceptFn] = []

@@ -20,6 +20,15 @@ their answer (services.staff moves their conversation to the REPLY screen when t
 message goes out): that screen lists no options, so «3» answers "how many of you are there?";
 «SOS» and «menu» work there as everywhere.
 
+Words of distress are this module's (DANGER_CALLS, HARM_WORDS, PLEA_WORDS; onboarding reads
+them too). A call for rescue typed alone («SOS», «Я в опасности») opens the urgent path from
+any screen. Where the question asked takes none of the person's own words (the main menu, a
+survey's question, a form's options), words of danger anywhere in a message («меня бьют»,
+«bizni qamab qoʻyishdi») open it too, with the message kept for the operator, and a plea that
+is the whole message («Помогите!», «Yordam bering», «help») shows the Help screen, or joins
+the open request. On free-text screens (an appeal's text, an answer to an operator) they are
+the person's words, and the check-in's «Are you safe?» answers them itself.
+
 Without a staff group (settings.staff_enabled false) requests are kept, but nobody answers in
 the chat: the person is told so and given the emergency contacts, and the urgent path asks
 only the country (for its numbers).
@@ -29,13 +38,13 @@ What the journey collects before a case exists (a draft) stays in the conversati
 """
 
 import logging
+import re
 from datetime import datetime
 from typing import Any
 
 from babel.dates import format_datetime
 
 from handlers.conversation import (
-    HELP_WORDS,
     WAITING_QUESTION,
     Answer,
     Context,
@@ -49,7 +58,7 @@ from handlers.conversation import (
 from handlers.incoming import Incoming, Kind
 from handlers.pickers import CountryPicker
 from models import CaseStatus, HelpCase, HelpReason
-from services import references
+from services import checkins, references
 from services.appeals import NewAttachment
 from services.contacts import emergency_contacts
 from services.help_cases import (
@@ -78,7 +87,7 @@ from services.text import clean_text, match_key, parse_number, word_key
 
 log = logging.getLogger(__name__)
 
-journey = Journey("help", first_step="start", needs_consent=True, help_words_are_answers=True)
+journey = Journey("help", first_step="start", needs_consent=True, prompts_wait=True)
 
 # Steps.
 START, DESCRIBE, PLACE, FILES, CLOSE = "start", "describe", "place", "files", "close"
@@ -110,12 +119,70 @@ KEPT_TEXT_MIN = 20  # text this long typed instead of a choice is kept as a desc
 KEPT_MEDIA = frozenset({"photo", "document", "voice", "audio", "video", "video_note"})
 SPOKEN = frozenset({"voice", "audio", "video_note"})  # a description in the person's voice
 
-# Typed anywhere (after onboarding), these open the urgent path at once.
-DANGER_WORDS = (
-    "sos", "xavf", "хавф", "xavf ostidaman", "men xavf ostidaman", "мен хавф остидаман",
-    "опасность", "я в опасности", "мне угрожает опасность", "спасите", "qutqaring",
-    "қутқаринг",
+# -- words of distress, for the whole chat (handlers/onboarding.py too) ----------------------
+# By the language they tell ("" for none: the same in every language). match_key folds
+# Uzbek's two scripts and every apostrophe into one form: the letters typed tell the script.
+#
+# Calls for rescue. Typed alone they open the urgent path on every screen, a message to an
+# operator too («SOS»); anywhere in a message where the person's own words are not asked for.
+DANGER_CALLS: dict[str, tuple[str, ...]] = {
+    "uz": (
+        "xavf", "xavf ostidaman", "men xavf ostidaman", "men hozir xavf ostidaman", "qutqaring",
+    ),
+    "ru": (
+        "спасите", "опасность", "в опасности", "я в опасности", "я сейчас в опасности",
+        "мне угрожает опасность",
+    ),
+    "": ("sos", "in danger"),
+}  # fmt: skip
+# What is being done to them: anywhere in a message where the person's own words are not
+# asked for (in a message to an operator or an appeal's text they are what it tells).
+HARM_WORDS: dict[str, tuple[str, ...]] = {
+    "uz": ("urishyapti", "urishdi", "qamab qoʻyishdi", "zoʻrlashdi", "oʻldirishadi"),
+    "ru": (
+        "бьют", "избивают", "избили", "заперли", "держат взаперти", "насилие", "изнасиловали",
+        "похитили", "убьют",
+    ),
+}  # fmt: skip
+# A plea for help: only as the whole message, give or take the words in AROUND_A_PLEA. In a
+# sentence it mostly asks for help with something («нужна помощь с регистрацией»,
+# «roʻyxatdan oʻtishda yordam bering»): that person wants the menu, not the police numbers.
+PLEA_WORDS: dict[str, tuple[str, ...]] = {
+    "uz": (
+        "yordam", "yordam kerak", "menga yordam kerak", "yordam bering", "menga yordam bering",
+    ),
+    "ru": (
+        "помогите", "помоги", "помогите мне", "помощь", "нужна помощь", "мне нужна помощь",
+    ),
+    "": ("help", "help me"),
+}  # fmt: skip
+AROUND_A_PLEA = (
+    "assalomu alaykum", "assalomu aleykum", "salom", "iltimos", "tez", "tezda", "shoshilinch",
+    "здравствуйте", "привет", "добрый день", "пожалуйста", "срочно", "скорее", "очень",
+    "hello", "hi", "please", "urgent", "urgently",
 )  # fmt: skip
+# The calls, as the words of «I am in danger now» (and words no code word may be).
+DANGER_WORDS = tuple(word for words in DANGER_CALLS.values() for word in words)
+_TONGUES = {
+    match_key(word): tongue
+    for table in (DANGER_CALLS, HARM_WORDS, PLEA_WORDS)
+    for tongue, words in table.items()
+    for word in words
+}
+_DANGER_KEYS = frozenset(
+    match_key(word) for table in (DANGER_CALLS, HARM_WORDS) for words in table.values()
+    for word in words
+)  # fmt: skip
+_PLEAS = frozenset(
+    tuple(match_key(word).split()) for words in PLEA_WORDS.values() for word in words
+)
+_AROUND = frozenset(tuple(match_key(word).split()) for word in AROUND_A_PLEA)
+_CYRILLIC = re.compile("[\u0400-\u04ff]")
+# The check-in's «Are you safe?» (handlers/checkin.py, which imports this module): its own
+# «I need help» takes pleas, and a way out of it would leave it unanswered, then missed.
+CHECKIN_QUESTION = ("checkin", "ask")
+GUIDANCE_SEARCH = ("guidance", "search")  # «насилие» typed there is what to read about
+
 # Typed words that also pick "skip" or "done".
 SKIP_WORDS = (
     "skip", "otkazib yuborish", "o'tkazib yuborish", "ўтказиб юбориш", "пропустить",
@@ -174,6 +241,42 @@ REASON_PROMPTS: dict[HelpReason, str] = {
 }
 
 country_picker = CountryPicker("country")
+
+
+def names_danger(text: str) -> bool:
+    """Whether one of DANGER_CALLS or HARM_WORDS is in `text`, as words of their own («xavf»
+    in «xavfsizlik» is not)."""
+    padded = f" {match_key(text)} "
+    return any(f" {word} " in padded for word in _DANGER_KEYS)
+
+
+def is_a_plea(text: str) -> bool:
+    """Whether `text` is made of pleas only, give or take a greeting or «please»
+    («Помогите!», «Iltimos, yordam bering», «help help»)."""
+    words = tuple(match_key(text).split())
+    reached = {(0, False)}  # (words read, a plea among them)
+    for start in range(len(words)):
+        for at, plea in [state for state in reached if state[0] == start]:
+            for phrases, is_plea in ((_PLEAS, True), (_AROUND, False)):
+                for phrase in phrases:
+                    if words[at : at + len(phrase)] == phrase:
+                        reached.add((at + len(phrase), plea or is_plea))
+    return (len(words), True) in reached
+
+
+def distress_language(text: str) -> str | None:
+    """Whether `text` names danger (anywhere in it) or is a plea (the whole of it), and in
+    which language: "ru", "uz_Latn", "uz_Cyrl", or "" when its words tell none («SOS»).
+    None when it does neither."""
+    if not is_a_plea(text) and not names_danger(text):
+        return None
+    padded = f" {match_key(text)} "
+    tongues = {tongue for word, tongue in _TONGUES.items() if f" {word} " in padded}
+    if "ru" in tongues:
+        return "ru"
+    if "uz" in tongues:
+        return "uz_Cyrl" if _CYRILLIC.search(text) else "uz_Latn"
+    return ""
 
 
 # -- small helpers ----------------------------------------------------------------------------
@@ -389,8 +492,13 @@ async def _answer_triage(ctx: Context, answer: Answer) -> Outcome:
     if choice == CONTINUE and draft.get("reason"):
         step = draft.get("at")
         return Go(journey.name, step if step in DRAFT_STEPS else DESCRIBE)
-    # Someone who starts telling instead of choosing: keep what they sent, then ask again.
     text = answer.text
+    if answer.kind is Kind.TEXT and choice is None:
+        if names_danger(text):
+            return await _open_danger_with(ctx, answer)
+        if is_a_plea(text):
+            return Repeat()  # this screen is the answer to a plea
+    # Someone who starts telling instead of choosing: keep what they sent, then ask again.
     if answer.kind is Kind.TEXT and len(text) >= KEPT_TEXT_MIN and _has_words(text):
         if hint := _add_description(ctx, draft, text):
             return Repeat(hint)
@@ -754,15 +862,9 @@ async def _danger_case(ctx: Context) -> HelpCase | None:
 
 
 def _looks_like_a_message(text: str) -> bool:
-    return len(text.split()) >= 3 or len(text) > 30 or _is_a_plea(text)
-
-
-_PLEAS = frozenset(match_key(word) for word in HELP_WORDS)
-
-
-def _is_a_plea(text: str) -> bool:
-    """«Помогите!», «Yordam»: on the urgent path, words for the operator."""
-    return match_key(text) in _PLEAS
+    """On the urgent path, words for the operator rather than a misspelt country or an
+    address: a sentence, or a plea («Помогите!», «Yordam bering»)."""
+    return len(text.split()) >= 3 or len(text) > 30 or is_a_plea(text)
 
 
 async def _add_in_danger(ctx: Context, case: HelpCase, answer: Answer) -> Outcome:
@@ -863,7 +965,7 @@ async def answer_danger_place(ctx: Context, answer: Answer) -> Outcome:
             return Repeat(hint)
         ctx.say(ctx._("Your location is added to your request."))
         return Go(journey.name, DANGER_DESCRIBE, remember=False)
-    if answer.kind is Kind.TEXT and not _is_a_plea(answer.text):
+    if answer.kind is Kind.TEXT and not is_a_plea(answer.text):
         if not _has_words(answer.text):
             return Repeat(ctx._("Please type the address in words, or choose «Skip»."))
         if len(answer.text) > DESCRIPTION_LIMIT:
@@ -1139,21 +1241,72 @@ async def intercept(ctx: Context, answer: Answer) -> Outcome | None:
             return await _show_reference(ctx, reference)
     if tapped or match_key(text) in _danger_keys(ctx):
         if not ctx.person.has_consented:
-            ctx.say(_contacts(ctx, ctx.person.country))
-            ctx.say(
-                ctx._(
-                    "To send a request to the consulate's operators, please first agree to "
-                    "the privacy notice: choose «Privacy notice and consent» in the main menu."
-                )
-            )
-            return Repeat()
+            return _consent_first(ctx)
         return await open_danger(ctx)
+    if answer.kind is Kind.TEXT and not _own_words_asked(ctx):
+        return await _distress(ctx, answer)
     return None
 
 
 def _danger_keys(ctx: Context) -> set[str]:
     labels = ctx.catalogs.in_every_locale(REASON_LABELS[HelpReason.DANGER])
     return {word_key(word) for word in (*labels, *DANGER_WORDS)}
+
+
+def _consent_first(ctx: Context) -> Repeat:
+    """No request without consent: the emergency contacts, and the way to consent."""
+    ctx.say(_contacts(ctx, ctx.person.country))
+    ctx.say(
+        ctx._(
+            "To send a request to the consulate's operators, please first agree to "
+            "the privacy notice: choose «Privacy notice and consent» in the main menu."
+        )
+    )
+    return Repeat()
+
+
+def _own_words_asked(ctx: Context) -> bool:
+    """Whether the question asked takes the person's own words: a free-text question (an
+    appeal's text, an answer to an operator), this journey's screens (its steps read pleas
+    and danger themselves), the check-in's «Are you safe?» (pleas are its answers), the
+    guidance search (words to search for)."""
+    here = (ctx.state.journey, ctx.state.step)
+    return (
+        ctx.state.free_text
+        or here[0] == journey.name
+        or here in (CHECKIN_QUESTION, GUIDANCE_SEARCH)
+    )
+
+
+async def _distress(ctx: Context, answer: Answer) -> Outcome | None:
+    """Words of danger or a plea where no words of the person's own are asked for (the main
+    menu, a survey's question, a form's options): the urgent path, the words kept for the
+    operator; for a plea the Help screen (its first option is «I am in danger now»), or the
+    open request, which the plea joins. None for anything else, and for the person's code
+    word, whatever it reads like (the check-in's interceptor keeps it covert)."""
+    danger = names_danger(answer.text)
+    if not danger and not is_a_plea(answer.text):
+        return None
+    if await checkins.is_code_word(ctx.session, ctx.cipher, ctx.person.id, answer.text):
+        return None
+    if not ctx.person.has_consented:
+        return _consent_first(ctx)
+    if danger:
+        return await _open_danger_with(ctx, answer)
+    if (joined := await add_to_open_case(ctx, answer)) is not None:
+        return joined
+    return Go(journey.name)
+
+
+async def _open_danger_with(ctx: Context, answer: Answer) -> Outcome:
+    """The urgent path for someone whose message names danger: what they wrote is the new
+    request's description (or is added to the open one), for the operator to read."""
+    kept = _add_description(ctx, _draft(ctx), answer.text) is None
+    outcome = await open_danger(ctx)
+    case = None if kept else await open_case_of(ctx.session, ctx.person.id)
+    if case is not None and (hint := await _add_to_case(ctx, case, answer)):
+        ctx.say(hint)
+    return outcome
 
 
 async def _show_reference(ctx: Context, reference: str) -> Outcome:

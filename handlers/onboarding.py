@@ -6,10 +6,8 @@ in the language their words tell; then onboarding goes on, and agreeing to the n
 straight to a help request. Only a mark that help was asked for is kept until then. Danger
 words count anywhere in the message, a plea for help only as the whole of it: in a sentence it
 mostly asks for help with something («нужна помощь с регистрацией»), and that person wants the
-main menu.
+main menu. The words are the Help journey's (handlers/help.py), which hears them afterwards.
 """
-
-import re
 
 from handlers import family, language
 from handlers import help as help_journey
@@ -20,55 +18,12 @@ from services.contacts import emergency_contacts as contacts_for
 from services.i18n import N_, guess_locale
 from services.messages import join_texts
 from services.people import record_consent, record_consent_declined
-from services.text import match_key
 
 journey = Journey("onboarding", first_step="language")
 
 AGREE, READ_FULL, DECLINE = "agree", "read_full", "decline"
 ASKED_FOR_HELP = "asked_for_help"  # in this journey's answers, until the notice is answered
 
-# Words of someone in danger, by the language they tell (the danger words and the labels of
-# «I am in danger now»): they count anywhere in a message. match_key folds Uzbek's two scripts
-# into one: the letters typed tell which.
-DANGER_WORDS: dict[str, tuple[str, ...]] = {
-    "uz": (
-        "xavf", "xavf ostidaman", "men xavf ostidaman", "men hozir xavf ostidaman", "qutqaring",
-        "urishyapti", "urishdi", "qamab qoʻyishdi", "zoʻrlashdi", "oʻldirishadi",
-    ),
-    "ru": (
-        "спасите", "опасность", "в опасности", "я в опасности", "я сейчас в опасности",
-        "мне угрожает опасность", "бьют", "избивают", "избили", "заперли", "держат взаперти",
-        "насилие", "изнасиловали", "похитили", "убьют",
-    ),
-    "": ("sos", "in danger"),  # the same in every language
-}  # fmt: skip
-# A plea for help (the chat's help words, «I need help»): only when it is the whole message,
-# give or take the words around it in AROUND_A_PLEA. In a sentence they mostly ask for help
-# with something («нужна помощь с регистрацией», «roʻyxatdan oʻtishda yordam bering»).
-PLEA_WORDS: dict[str, tuple[str, ...]] = {
-    "uz": (
-        "yordam", "yordam kerak", "menga yordam kerak", "yordam bering", "menga yordam bering",
-    ),
-    "ru": (
-        "помогите", "помоги", "помогите мне", "помощь", "нужна помощь", "мне нужна помощь",
-    ),
-    "": ("help", "help me"),
-}  # fmt: skip
-AROUND_A_PLEA = (
-    "assalomu alaykum", "assalomu aleykum", "salom", "iltimos", "tez", "tezda", "shoshilinch",
-    "здравствуйте", "привет", "добрый день", "пожалуйста", "срочно", "скорее", "очень",
-    "hello", "hi", "please", "urgent", "urgently",
-)  # fmt: skip
-_DISTRESS_KEYS = {
-    match_key(word): tongue
-    for table in (DANGER_WORDS, PLEA_WORDS)
-    for tongue, words in table.items()
-    for word in words
-}
-_DANGER_KEYS = {match_key(word) for words in DANGER_WORDS.values() for word in words}
-_PLEAS = {tuple(match_key(word).split()) for words in PLEA_WORDS.values() for word in words}
-_AROUND = {tuple(match_key(word).split()) for word in AROUND_A_PLEA}
-_CYRILLIC = re.compile("[\u0400-\u04ff]")
 CHOOSE_THEN_HELP = N_(
     "To send a help request to the consulate's operators, please choose a language below and "
     "agree to the privacy notice: then you can send it at once."
@@ -198,36 +153,6 @@ async def answer_consent(ctx: Context, answer: Answer) -> Outcome:
 # -- asking for help before onboarding is done ------------------------------------------------
 
 
-def distress_language(text: str) -> str | None:
-    """Whether `text` tells of danger (one of DANGER_WORDS, anywhere in it) or is a plea for
-    help (PLEA_WORDS, as the whole message), and in which language: "ru", "uz_Latn",
-    "uz_Cyrl", or "" when its words tell none («SOS»). None when it does neither."""
-    key = match_key(text)
-    padded = f" {key} "
-    if not _is_a_plea(key) and not any(f" {word} " in padded for word in _DANGER_KEYS):
-        return None
-    tongues = {tongue for word, tongue in _DISTRESS_KEYS.items() if f" {word} " in padded}
-    if "ru" in tongues:
-        return "ru"
-    if "uz" in tongues:
-        return "uz_Cyrl" if _CYRILLIC.search(text) else "uz_Latn"
-    return ""
-
-
-def _is_a_plea(key: str) -> bool:
-    """Whether the message is made of pleas only, give or take a greeting or «please»
-    («Помогите!», «Iltimos, yordam bering», «help help»)."""
-    words = tuple(key.split())
-    reached = {(0, False)}  # (words read, a plea among them)
-    for start in range(len(words)):
-        for at, plea in [state for state in reached if state[0] == start]:
-            for phrases, is_plea in ((_PLEAS, True), (_AROUND, False)):
-                for phrase in phrases:
-                    if words[at : at + len(phrase)] == phrase:
-                        reached.add((at + len(phrase), plea or is_plea))
-    return (len(words), True) in reached
-
-
 def _short_contacts(ctx: Context, locale: str) -> str:
     """What to do at once, for a reader whose language is not known (shown in all three)."""
     translator = ctx.catalogs.translator(locale)
@@ -243,7 +168,7 @@ async def asked_for_help(ctx: Context, answer: Answer) -> Outcome | None:
     before consent, so the person is told how to get to a help request."""
     if answer.kind is not Kind.TEXT or is_complete(ctx):
         return None
-    tongue = distress_language(answer.text)
+    tongue = help_journey.distress_language(answer.text)
     if tongue is None:
         return None
     locale = ctx.person.locale or tongue or guess_locale(answer.incoming.language_code)

@@ -1,17 +1,40 @@
 """«SOS», «Помогите», «yordam» before onboarding is done — as the very first message, at the
 language picker or at the privacy notice — get the emergency contacts at once, in the language
-the words tell; onboarding then goes on, and agreeing to the notice opens a help request."""
+the words tell; onboarding then goes on, and agreeing to the notice opens a help request.
+
+After onboarding the same words reach the Help journey from every screen that expects no words
+of the person's own (the main menu, a survey's question): words of danger the urgent path (the
+emergency contacts and an urgent case), a plea the Help screen. Where the person writes their
+own words (an appeal's text, an answer to an operator) they stay the person's words."""
+
+from collections.abc import AsyncIterator
+from datetime import timedelta
 
 import pytest
 from sqlalchemy import select
 
-from handlers import checkin, onboarding
+from bot.app import Application, build_application
+from handlers import checkin
 from handlers import help as help_journey
-from handlers.conversation import HELP_WORDS
-from models import HelpCase, Person
+from models import HelpCase, Person, SafetyCheckin
+from scheduler.checkins import run_checkins
+from services import checkins
+from services.clock import ManualClock
 from services.contacts import HEADING, POLICE, emergency_contacts
 from services.i18n import LOCALES
+from tests.conftest import SettingsFactory
 from tests.harness import TelegramHarness, button_ids
+from tests.test_journey_help import TRIAGE_IDS, cases, messages_of, open_ordinary_case, plain
+from tests.test_staff_group import (
+    OPERATOR,
+    STAFF_CHAT,
+    StaffRecordingSession,
+    add_operator,
+    post,
+    texts_in,
+    threads,
+)
+from tests.test_survey import broadcast_survey
 
 NEWCOMER = 8_880_001
 LANGUAGES = ["uz_Latn", "uz_Cyrl", "ru"]
@@ -132,14 +155,16 @@ async def test_help_with_something_is_no_distress(telegram: TelegramHarness) -> 
 
 
 def test_every_help_and_danger_word_tells_of_distress() -> None:
-    """The words the chat already reads as a plea count alone (or with «please»); those it
-    reads as danger count anywhere in a message."""
-    for word in (*HELP_WORDS, *checkin.HELP_WORDS):
-        assert onboarding.distress_language(word) is not None, word
-        assert onboarding.distress_language(f"{word}, iltimos!") is not None, word
-    for word in help_journey.DANGER_WORDS:
+    """The words the chat reads as a plea count alone (or with «please»); those it reads as
+    danger count anywhere in a message."""
+    pleas = [word for words in help_journey.PLEA_WORDS.values() for word in words]
+    for word in (*pleas, *checkin.HELP_WORDS):
+        assert help_journey.distress_language(word) is not None, word
+        assert help_journey.distress_language(f"{word}, iltimos!") is not None, word
+    harm = [word for words in help_journey.HARM_WORDS.values() for word in words]
+    for word in (*help_journey.DANGER_WORDS, *harm):
         sentence = f"Здравствуйте, {word}, я на улице Ленина 5"
-        assert onboarding.distress_language(sentence) is not None, word
+        assert help_journey.distress_language(sentence) is not None, word
 
 
 @pytest.mark.parametrize(
@@ -153,4 +178,249 @@ def test_every_help_and_danger_word_tells_of_distress() -> None:
 def test_a_plea_with_what_is_happening_tells_of_distress(text: str, language: str) -> None:
     """A plea followed by what is being done to them is no request for help with something:
     what is done is a danger word, anywhere in the message."""
-    assert onboarding.distress_language(text) == language
+    assert help_journey.distress_language(text) == language
+
+
+# -- after onboarding ---------------------------------------------------------------------------
+
+ALICE = 8_880_101
+# (the person's language, what they type): a plea, alone or with «please».
+PLEAS = [
+    ("ru", "Помогите!"), ("ru", "Мне нужна помощь"), ("ru", "помощь"),
+    ("uz_Latn", "Yordam bering"), ("uz_Latn", "yordam"), ("uz_Latn", "Iltimos, menga yordam kerak"),
+    ("uz_Cyrl", "Ёрдам беринг!"), ("uz_Cyrl", "ёрдам"),
+]  # fmt: skip
+# Words of danger, anywhere in the message; Uzbek in either script, any apostrophe.
+DANGER = [
+    ("ru", "меня бьют"), ("ru", "Помогите, нас заперли на складе"),
+    ("uz_Latn", "Meni urishyapti"), ("uz_Latn", "Bizni qamab qo'yishdi"),
+    ("uz_Latn", "Men hozir xavf ostidaman, tez!"),
+    ("uz_Cyrl", "Мени уришяпти"), ("uz_Cyrl", "Бизни қамаб қўйишди"),
+]  # fmt: skip
+WHERE = ("menu", "survey")
+# The first question of tests.test_survey's survey.
+QUESTION = {
+    "uz_Latn": "Sizga eng koʻp nima kerak?",
+    "uz_Cyrl": "Сизга энг кўп нима керак?",
+    "ru": "Что Вам нужнее всего?",
+}
+
+
+@pytest.fixture
+async def desk(
+    make_settings: SettingsFactory, clock: ManualClock
+) -> AsyncIterator[TelegramHarness]:
+    """With a staff group, where operators answer help requests and appeals."""
+    app = build_application(
+        make_settings(operator_chat_id=STAFF_CHAT),
+        clock=clock,
+        telegram_session=StaffRecordingSession(),
+    )
+    yield TelegramHarness(app)
+    await app.close()
+
+
+async def reach(desk: TelegramHarness, where: str, locale: str) -> str | None:
+    """The person onboarded in `locale`, at the main menu or at a survey's first question;
+    the country the person is known to be in."""
+    await desk.onboard(ALICE, locale)
+    if where == "menu":
+        return None
+    await broadcast_survey(desk, ALICE)  # it says they are in Russia
+    assert desk.last_message(ALICE)["text"].endswith(QUESTION[locale])
+    return "RU"
+
+
+def how_to_use(app: Application, locale: str) -> str:
+    return app.catalogs.translator(locale).gettext("How to use this chat")
+
+
+@pytest.mark.parametrize("where", WHERE)
+@pytest.mark.parametrize(("locale", "words"), PLEAS)
+async def test_a_plea_reaches_the_help_screen(
+    desk: TelegramHarness, where: str, locale: str, words: str
+) -> None:
+    """Not «how to use this chat», not «I did not understand»: the Help screen, whose first
+    option is «I am in danger now»."""
+    await reach(desk, where, locale)
+
+    reply = await desk.say(ALICE, words)
+
+    assert button_ids(reply) == TRIAGE_IDS
+    not_understood = desk.app.catalogs.translator(locale).gettext(
+        "I did not understand. Please choose one of the options: tap it or send its number."
+    )
+    assert not reply["text"].startswith(not_understood)
+    assert how_to_use(desk.app, locale) not in reply["text"]
+    state = await desk.state(ALICE)
+    assert (state.journey, state.step) == ("help", "start")
+    assert await desk.count(HelpCase) == 0  # what happened is asked first
+
+
+@pytest.mark.parametrize("where", WHERE)
+@pytest.mark.parametrize(("locale", "words"), DANGER)
+async def test_words_of_danger_get_the_emergency_contacts_and_an_urgent_case(
+    desk: TelegramHarness, where: str, locale: str, words: str
+) -> None:
+    app = desk.app
+    country = await reach(desk, where, locale)
+
+    reply = await desk.say(ALICE, words)
+
+    translator = app.catalogs.translator(locale)
+    consulates = app.engine.journey_settings.consulates
+    assert reply["text"].startswith(emergency_contacts(translator, country, consulates))
+    assert "HR-2026-000001" in reply["text"]
+    [case] = await cases(app)
+    assert (case.reason, case.urgent) == ("danger", True)
+    assert plain(app, case.description) == words  # the operator reads what was written
+    assert (await desk.state(ALICE)).journey == "help"
+
+
+async def test_a_plea_with_a_request_open_joins_it(desk: TelegramHarness) -> None:
+    """From the main menu with a request open, a plea is for the operator: added to it, and
+    its screen shown (no second request)."""
+    app = desk.app
+    await desk.onboard(ALICE, "ru")
+    await open_ordinary_case(desk, ALICE)
+    await desk.say(ALICE, "меню")
+
+    reply = await desk.say(ALICE, "Помогите!")
+
+    assert reply["text"].startswith("Добавлено к Вашему запросу о помощи HR-2026-000001.")
+    [case] = await cases(app)
+    assert [plain(app, m.text) for m in await messages_of(app, case)][-1] == "Помогите!"
+
+
+async def test_without_consent_a_plea_gets_the_contacts_and_the_way_to_a_request(
+    desk: TelegramHarness,
+) -> None:
+    await desk.onboard(ALICE, "uz_Latn", consent=False)
+
+    reply = await desk.say(ALICE, "Yordam bering")
+
+    assert reply["text"].startswith("Favqulodda aloqa raqamlari:")
+    assert "«Maxfiylik va rozilik»" in reply["text"]
+    assert await desk.count(HelpCase) == 0
+
+
+async def test_a_code_word_that_is_also_a_plea_stays_covert(desk: TelegramHarness) -> None:
+    """A code word the chat would otherwise read as a plea or as danger is still the code
+    word: the reply is the main menu, as if nothing had happened."""
+    app = desk.app
+    await desk.onboard(ALICE, "ru")
+    pid = (await desk.person(ALICE)).id
+    async with app.db.transaction() as session:
+        await checkins.set_code_word(session, app.cipher, pid, "Помоги", app.clock.now())
+    menu = await desk.say(ALICE, "меню")
+
+    reply = await desk.say(ALICE, "помоги")
+
+    assert reply["text"] == menu["text"]
+    [case] = await cases(app)
+    assert case.covert
+
+
+@pytest.mark.parametrize(("locale", "words"), PLEAS + DANGER)
+async def test_an_appeals_text_keeps_the_words(
+    desk: TelegramHarness, locale: str, words: str
+) -> None:
+    await desk.onboard(ALICE, locale)
+    await desk.tap(ALICE, "appeals")
+    await desk.tap(ALICE, "new")
+    await desk.tap(ALICE, "c:unpaid_wages")
+    await desk.tap(ALICE, "self")
+    await desk.tap(ALICE, "country:TR")
+
+    await desk.say(ALICE, words)
+
+    state = await desk.state(ALICE)
+    assert (state.journey, state.step) == ("appeals", "files")
+    assert state.answers["appeals"]["text"] == words
+    assert await desk.count(HelpCase) == 0
+
+
+@pytest.mark.parametrize(("locale", "words"), PLEAS + DANGER)
+async def test_an_answer_to_an_operator_keeps_the_words(
+    desk: TelegramHarness, locale: str, words: str
+) -> None:
+    """On the help request's answer screen the words go to the operator, and nothing else
+    happens (no «urgent», no other screen)."""
+    app = desk.app
+    await desk.onboard(ALICE, locale)
+    await open_ordinary_case(desk, ALICE)
+    [thread] = await threads(app)
+    await add_operator(app, OPERATOR, "Dilshod")
+    await post(desk, OPERATOR, thread.topic_id, "Что случилось?")
+    await desk.say(ALICE, "меню")
+
+    await desk.say(ALICE, words)
+
+    assert texts_in(desk, thread.topic_id)[-1].endswith(f"\n{words}")
+    [case] = await cases(app)
+    assert not case.urgent
+    state = await desk.state(ALICE)
+    assert (state.journey, state.step) == ("help", "reply")
+
+
+@pytest.mark.parametrize(("locale", "words"), PLEAS + DANGER)
+async def test_an_answer_to_an_operator_about_an_appeal_keeps_the_words(
+    desk: TelegramHarness, locale: str, words: str
+) -> None:
+    app = desk.app
+    await desk.onboard(ALICE, locale)
+    await desk.tap(ALICE, "appeals")
+    await desk.tap(ALICE, "new")
+    await desk.tap(ALICE, "c:unpaid_wages")
+    await desk.tap(ALICE, "self")
+    await desk.tap(ALICE, "country:TR")
+    await desk.say(ALICE, "Работодатель три месяца не платит зарплату.")
+    await desk.tap(ALICE, "done")
+    await desk.tap(ALICE, "send")
+    [thread] = await threads(app)
+    await add_operator(app, OPERATOR, "Dilshod")
+    await post(desk, OPERATOR, thread.topic_id, "Что ещё случилось?")
+
+    await desk.say(ALICE, words)
+
+    assert texts_in(desk, thread.topic_id)[-1].endswith(f"\n{words}")
+    assert await desk.count(HelpCase) == 0
+    assert (await desk.state(ALICE)).journey == "appeals"
+
+
+async def test_at_the_check_in_its_own_words_answer_it(
+    desk: TelegramHarness, clock: ManualClock
+) -> None:
+    """«Are you safe?» takes a plea («Помогите!») or words of danger as «I need help» (the
+    urgent path and the check-in answered), not as an answer it does not understand."""
+    app = desk.app
+    await desk.onboard(ALICE, "ru")
+    async with app.db.transaction() as session:
+        person = await session.get(Person, (await desk.person(ALICE)).id)
+        assert person is not None
+        await checkins.switch_on(session, person, 1, app.clock.now())
+    clock.advance(timedelta(days=1))
+    await run_checkins(app.db, app.cipher, app.desk, app.clock, app.engine, grace_hours=6)
+    await app.sender.deliver_due()
+
+    reply = await desk.say(ALICE, "Помогите!")  # the check-in is the question they are at
+
+    assert "HR-2026-000001" in reply["text"]
+    async with app.db.sessions() as session:
+        [checked] = list(await session.scalars(select(SafetyCheckin)))
+    assert checked.status == "help"
+    [case] = await cases(app)
+    assert case.urgent
+
+
+async def test_words_searched_for_in_the_guidance_are_a_search(desk: TelegramHarness) -> None:
+    """«насилие» (violence) typed in the guidance search is what the person wants to read
+    about: no urgent case is opened for it."""
+    await desk.onboard(ALICE, "ru")
+    await desk.tap(ALICE, "guidance")
+    await desk.tap(ALICE, "search")
+
+    await desk.say(ALICE, "насилие")
+
+    assert await cases(desk.app) == []
+    assert (await desk.state(ALICE)).journey == "guidance"

@@ -161,7 +161,7 @@ async def test_a_few_at_once_are_all_handled(telegram: TelegramHarness) -> None:
     await telegram.onboard(FLOODER, "ru")
     recorder = Recorder(telegram)
     await feed_at_once(
-        telegram, [tg.message(FLOODER, "help", language_code="ru") for _ in range(FLOOD_QUEUE)]
+        telegram, [tg.message(FLOODER, "/help", language_code="ru") for _ in range(FLOOD_QUEUE)]
     )
     await telegram.app.sender.deliver_due()
     assert len(recorder.processed(FLOODER)) == FLOOD_QUEUE

@@ -38,6 +38,7 @@ HELP_TEXT = (
     "question, «cancel» — stop and discard, «language» — change the language.\n"
     "To write to the consulate, open «Help: talk to an operator» in the main menu."
 )
+STOP_LINE = "«STOP» turns off our notifications; «START» turns them on again."
 
 LANGUAGE_IDS = ("uz_Latn", "uz_Cyrl", "ru")
 CONSENT_IDS = ("agree", "read_full", "decline")
@@ -227,7 +228,8 @@ async def test_two_answers_at_once_are_handled_one_after_the_other(
 MENU_WORDS = [("menyu", "ru"), ("меню", "uz_Latn"), ("главное меню", "uz_Cyrl"), ("/menu", "ru")]
 BACK_WORDS = [("orqaga", "ru"), ("орқага", "uz_Latn"), ("назад", "uz_Cyrl"), ("/back", "ru")]
 LANGUAGE_WORDS = [("til", "ru"), ("тил", "uz_Latn"), ("язык", "uz_Cyrl"), ("/language", "ru")]
-HELP_WORDS = [("yordam", "ru"), ("ёрдам", "uz_Latn"), ("помощь", "uz_Cyrl"), ("/help", "ru")]
+# Typed, these are a plea: the Help screen. The command explains the chat.
+PLEA_WORDS = [("yordam", "ru"), ("ёрдам", "uz_Latn"), ("помощь", "uz_Cyrl")]
 CANCEL_WORDS = [
     ("bekor qilish", "ru"),
     ("бекор қилиш", "uz_Latn"),
@@ -304,23 +306,35 @@ async def test_language_word_asks_for_the_language(
 
 
 @pytest.mark.parametrize("where", WHERE)
-@pytest.mark.parametrize(("word", "locale"), HELP_WORDS)
-async def test_help_word_explains_and_asks_the_same_question(
-    telegram: TelegramHarness, where: str, word: str, locale: str
+@pytest.mark.parametrize("locale", LANGUAGE_IDS)
+async def test_the_help_command_explains_and_asks_the_same_question(
+    telegram: TelegramHarness, where: str, locale: str
 ) -> None:
     step = await reach_in(telegram, where, locale)
     asked = telegram.last_message(USER)
     before = await telegram.state(USER)
 
-    reply = await say_once(telegram, word)
+    reply = await say_once(telegram, "/help")
 
     translator = telegram.app.catalogs.translator(locale)
-    assert (
-        reply["text"]
-        == f"{translator.gettext(HELP_TEXT)}\n\n{step.question_text(telegram.app.catalogs)}"
-    )
+    usage = f"{translator.gettext(HELP_TEXT)}\n{translator.gettext(STOP_LINE)}"
+    assert reply["text"] == f"{usage}\n\n{step.question_text(telegram.app.catalogs)}"
     assert reply["reply_markup"] == asked["reply_markup"]
     assert await telegram.state(USER) == before
+
+
+@pytest.mark.parametrize("where", WHERE)
+@pytest.mark.parametrize(("word", "locale"), PLEA_WORDS)
+async def test_help_typed_in_any_language_is_a_plea_that_opens_help(
+    telegram: TelegramHarness, where: str, word: str, locale: str
+) -> None:
+    """«Помощь» typed by a frightened person is no request for a usage guide."""
+    await reach_in(telegram, where, locale)
+
+    reply = await say_once(telegram, word)
+
+    assert "danger" in button_ids(reply)  # the Help screen: «I am in danger now» first
+    assert (await telegram.state(USER)).journey == "help"
 
 
 async def test_after_choosing_a_language_the_person_is_back_in_the_settings(

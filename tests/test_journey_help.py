@@ -302,8 +302,32 @@ async def test_on_the_urgent_path_help_typed_is_a_plea_for_the_operator(
         ("text", "помощь"),
     ]
     await telegram.say(ALICE, "/menu")
-    usage = await telegram.say(ALICE, "помощь")  # elsewhere: how the chat works
+    joined = await telegram.say(ALICE, "помощь")  # from the menu: for the open request too
+    assert joined["text"].startswith("Добавлено к Вашему запросу о помощи HR-2026-000001.")
+    assert (await messages_of(app, case))[-1].kind == "text"
+    usage = await telegram.say(ALICE, "/help")  # the command: how the chat works
     assert usage["text"].startswith("Как пользоваться чатом:")
+
+
+async def test_on_the_help_screen_words_of_danger_open_the_urgent_path_and_a_plea_asks_again(
+    telegram: TelegramHarness,
+) -> None:
+    """The first Help screen hears what the rest of the chat hears: «меня бьют» is «I am in
+    danger now», with the words for the operator; «Помогите!» gets the same question, not
+    «I did not understand»."""
+    app = telegram.app
+    await telegram.onboard(ALICE, "ru")
+    triage = await telegram.tap(ALICE, "help")
+
+    plea = await telegram.say(ALICE, "Помогите!")
+    assert plea["text"] == triage["text"]
+    assert button_ids(plea) == TRIAGE_IDS
+
+    urgent = await telegram.say(ALICE, "меня бьют")
+    assert urgent["text"].startswith("Экстренные контакты:")
+    [case] = await cases(app)
+    assert (case.reason, case.urgent) == ("danger", True)
+    assert plain(app, case.description) == "меня бьют"
 
 
 async def test_without_consent_danger_words_give_the_numbers_but_store_nothing(
@@ -703,7 +727,7 @@ async def test_right_after_an_operator_writes_a_number_never_closes_the_request(
     await telegram.say(ALICE, "1")
 
     [case] = await cases(app)
-    assert case.status == CaseStatus.WAITING
+    assert case.status == CaseStatus.IN_PROGRESS  # not closed: the operator who asked has it
     assert texts_in(telegram, thread.topic_id)[-1] == "👤 Русский\n1"
 
 
