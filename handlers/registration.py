@@ -7,7 +7,7 @@ The form asks one question at a time and always goes to the first answer still m
 the right question, and nothing answered is asked twice or lost.
 """
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime
 from typing import Any
 
@@ -15,15 +15,17 @@ from handlers.conversation import (
     BACK,
     CANCEL,
     MENU,
+    WAITING_QUESTION,
     Answer,
     Context,
     Go,
+    GoBack,
     Journey,
     Outcome,
     Question,
     Repeat,
 )
-from handlers.incoming import Kind
+from handlers.incoming import Kind, Media
 from handlers.pickers import CountryPicker
 from models import AppealCategory, Registration, RegistrationKind, RegistrationStatus
 from services import appeals, references, registrations
@@ -56,7 +58,7 @@ from services.parsing import (
     parse_personal_number,
     parse_phone,
 )
-from services.text import match_key, word_key
+from services.text import clean_text, match_key, parse_number, word_key
 
 NAME = "registration"
 journey = Journey(NAME, first_step="main", needs_consent=True)
@@ -65,6 +67,7 @@ journey = Journey(NAME, first_step="main", needs_consent=True)
 REGISTER, STATUS = "register", "status"
 REQUEST_ID_CARD, REQUEST_BIRTH_CERTIFICATE = "request:id_card", "request:birth_certificate"
 UPDATE_PREFIX, NEW = "update:", "new"
+KEEP_FORM, DISCARD_FORM = "form:keep", "form:discard"
 VIEW_PREFIX = "view:"
 ANSWER, UPDATE_THIS = "answer", "update_this"
 CONFIRM, CHANGE = "confirm", "change"
@@ -78,6 +81,7 @@ SKIP_PERSONAL_NUMBER, SKIP_PHOTO = "skip:personal_number", "skip:photo"
 
 # -- steps
 MAIN, UPDATE_WHICH, SUMMARY, CHANGE_WHICH = "main", "update_which", "summary", "change_which"
+REPLACE_FORM = "replace_form"
 STATUS_LIST, STATUS_ONE, ANSWER_QUESTION = "status_list", "status_one", "answer_question"
 REQUEST_TEXT, REQUEST_COUNTRY, REQUEST_CONFIRM = (
     "request_text",
@@ -88,11 +92,13 @@ REQUEST_TEXT, REQUEST_COUNTRY, REQUEST_CONFIRM = (
 # -- what the journey keeps in ctx.answers
 FORM = "form"  # the registration form being filled in
 UPDATING = "updating"  # the reference of the registration the form was opened to update
+REPLACING = "replacing"  # what the unsent form would give way to: a reference, or NEW
 VIEWING = "viewing"  # the reference of the registration whose status is shown
 REQUEST = "request"  # {"category", "text", "country"}
 
 ANSWER_LIMIT = appeals.TEXT_LIMIT
 PHOTO_SIZE_LIMIT = 20 * 1024 * 1024  # a bot cannot download a bigger file from Telegram
+ANSWER_FILE_KINDS = ("photo", "document")  # what the consulate may ask for: a page, a scan
 
 COUNTRY = CountryPicker("country")
 REQUEST_COUNTRY_PICKER = CountryPicker("request_country")
@@ -239,15 +245,30 @@ def _typed(ctx: Context, answer: Answer) -> str | Repeat:
 
 
 def _free_text(ctx: Context, answer: Answer, limit: int) -> str | Repeat:
-    """A message in words (a description, an answer to the consulate), up to `limit`."""
+    """A message in words (a description, an answer to the consulate), up to `limit`: at
+    least two letters, so a stray «1» or «?» is never sent as what the person wrote."""
     typed = _typed(ctx, answer)
     if isinstance(typed, Repeat):
         return typed
     if len(typed) > limit:
         return _too_long(ctx, limit)
-    if not any(char.isalnum() for char in typed):
+    if sum(char.isalpha() for char in typed) < 2:
         return Repeat(ctx._("Please write it in words."))
     return typed
+
+
+def _listed_pick(ctx: Context, answer: Answer) -> str | None:
+    """The choice picked, also by its number typed alone on a free-text screen (where the
+    engine reads a number as words): WhatsApp and the terminal list the choices there with
+    numbers too, so «1» next to «1 — Back» means Back."""
+    if answer.choice is not None or answer.kind is not Kind.TEXT:
+        return answer.choice
+    number = parse_number(answer.text)
+    # The engine's offer to answer a pushed question comes last and is the engine's to read.
+    offered = [entry[0] for entry in ctx.state.choices if entry[0] != WAITING_QUESTION]
+    if number is not None and 1 <= number <= len(offered):
+        return offered[number - 1]
+    return None
 
 
 def _too_long(ctx: Context, limit: int) -> Repeat:
@@ -402,38 +423,111 @@ async def answer_update_which(ctx: Context, answer: Answer) -> Outcome:
     if answer.choice and answer.choice.startswith(UPDATE_PREFIX):
         return await _start_update(ctx, answer.choice.removeprefix(UPDATE_PREFIX))
     if answer.choice == NEW:
-        own = await registrations.own_registrations(ctx.session, ctx.person.id)
-        form: dict[str, Any] = {}
-        if own:
-            latest = _form_from(registrations.details_of(own[0], ctx.cipher))
-            form = {key: latest[key] for key in PERSONAL_FIELDS if key in latest}
-            ctx.say(
-                ctx._(
-                    "Your name, date of birth and document are taken from your registration "
-                    "{reference}. You can change them at the end, before sending."
-                ).format(reference=own[0].reference)
-            )
-        _open_form(ctx, form)
-        return _next(ctx)
+        return await _start_new(ctx)
     return ctx.not_understood()
 
 
 def _open_form(ctx: Context, form: dict[str, Any], updating: str | None = None) -> None:
-    """A new form; `updating`: the registration it was opened from, to update."""
+    """A new form; `updating`: the registration it was opened from, to update. Callers ask
+    first before an unsent form with the person's answers gives way (`_keeps_unsent`)."""
     ctx.answers[FORM] = form
     ctx.answers.pop(UPDATING, None)
     if updating:
         ctx.answers[UPDATING] = updating
 
 
+def _continue(ctx: Context) -> Go:
+    ctx.say(ctx._("Let us continue where you stopped."))
+    return _next(ctx)
+
+
+async def _keeps_unsent(ctx: Context, opening: str) -> Go | None:
+    """Where the form about to be opened (a registration's reference, or NEW) would take
+    the place of an unsent one: the same form goes on, and another that holds answers of the
+    person's own is kept or discarded as they choose (REPLACE_FORM), never silently lost."""
+    form = ctx.answers.get(FORM)
+    if not form:
+        return None
+    updating = ctx.answers.get(UPDATING)
+    if updating == opening or (updating is None and opening == NEW):
+        return _continue(ctx)
+    if updating is not None and await _as_the_consulate_has_it(ctx, updating, form):
+        return None  # nothing of the person's own to lose
+    ctx.answers[REPLACING] = opening
+    return Go(NAME, REPLACE_FORM)
+
+
+async def _as_the_consulate_has_it(ctx: Context, reference: str, form: dict[str, Any]) -> bool:
+    """Whether a form opened to update this registration is still unchanged."""
+    registration = await registrations.find_own_registration(ctx.session, ctx.person.id, reference)
+    if registration is None or not registration.details:
+        return False
+    return form == _form_from(registrations.details_of(registration, ctx.cipher))
+
+
+async def _start_new(ctx: Context) -> Outcome:
+    """A form for a registration in another country, with the personal details of the
+    latest registration."""
+    if (kept := await _keeps_unsent(ctx, NEW)) is not None:
+        return kept
+    own = await registrations.own_registrations(ctx.session, ctx.person.id)
+    form: dict[str, Any] = {}
+    if own:
+        latest = _form_from(registrations.details_of(own[0], ctx.cipher))
+        form = {key: latest[key] for key in PERSONAL_FIELDS if key in latest}
+        ctx.say(
+            ctx._(
+                "Your name, date of birth and document are taken from your registration "
+                "{reference}. You can change them at the end, before sending."
+            ).format(reference=own[0].reference)
+        )
+    _open_form(ctx, form)
+    return _next(ctx)
+
+
 async def _start_update(ctx: Context, reference: str) -> Outcome:
     registration = await registrations.find_own_registration(ctx.session, ctx.person.id, reference)
-    if registration is None:
+    if registration is None or registration.reference is None:
         return ctx.not_understood()
+    if (kept := await _keeps_unsent(ctx, registration.reference)) is not None:
+        return kept
     form = _form_from(registrations.details_of(registration, ctx.cipher))
     _open_form(ctx, form, updating=registration.reference)
     ctx.say(ctx._("Here is what the consulate has. Change what is no longer right, then send it."))
     return _next(ctx)  # the summary, unless something has to be asked again
+
+
+@journey.asks(REPLACE_FORM)
+async def ask_replace_form(ctx: Context) -> Question:
+    opening = ctx.answers.get(REPLACING)
+    if opening == NEW:
+        then = ctx._("Continue it, or discard it and register in another country?")
+    else:
+        then = ctx._("Continue it, or discard it and update your registration {reference}?")
+    unsent = [ctx._("You have not sent this registration form yet:"), *_summary_lines(ctx)]
+    return Question(
+        "\n".join(unsent) + "\n\n" + then.format(reference=opening),
+        (
+            ctx.choice(KEEP_FORM, "Continue the unsent form"),
+            ctx.choice(DISCARD_FORM, "Discard it"),
+            _back(ctx),
+        ),
+    )
+
+
+@journey.answers(REPLACE_FORM)
+async def answer_replace_form(ctx: Context, answer: Answer) -> Outcome:
+    opening = ctx.answers.get(REPLACING)
+    if answer.choice not in (KEEP_FORM, DISCARD_FORM) or not isinstance(opening, str):
+        return ctx.not_understood()
+    del ctx.answers[REPLACING]
+    # "Back" from what comes next returns to where the person chose to open a form.
+    if answer.choice == KEEP_FORM and ctx.answers.get(FORM):
+        return replace(_continue(ctx), remember=False)
+    ctx.answers.pop(FORM, None)
+    ctx.answers.pop(UPDATING, None)
+    opened = await (_start_new(ctx) if opening == NEW else _start_update(ctx, opening))
+    return replace(opened, remember=False) if isinstance(opened, Go) else opened
 
 
 def _form_from(details: registrations.RegistrationDetails) -> dict[str, Any]:
@@ -482,6 +576,8 @@ async def ask_full_name(ctx: Context) -> Question:
 
 @journey.answers("full_name")
 async def answer_full_name(ctx: Context, answer: Answer) -> Outcome:
+    if _listed_pick(ctx, answer) == BACK:
+        return GoBack()
     typed = _typed(ctx, answer)
     if isinstance(typed, Repeat):
         return typed
@@ -696,10 +792,14 @@ def _place_hint(ctx: Context, error: PlaceError, limit: int, bad: str) -> Repeat
 
 @journey.answers("city")
 async def answer_city(ctx: Context, answer: Answer) -> Outcome:
+    if _listed_pick(ctx, answer) == BACK:
+        return GoBack()
     typed = _typed(ctx, answer)
     if isinstance(typed, Repeat):
         return typed
     value = parse_city(typed)
+    if value is PlaceError.DIGITS:  # an address, most likely: it is asked next
+        return Repeat(ctx._("Please write only the name of the city, for example: Kazan."))
     if isinstance(value, PlaceError):
         return _place_hint(
             ctx, value, CITY_LIMIT, ctx._("Please write the name of the city in letters.")
@@ -714,6 +814,8 @@ async def ask_address(ctx: Context) -> Question:
 
 @journey.answers("address")
 async def answer_address(ctx: Context, answer: Answer) -> Outcome:
+    if _listed_pick(ctx, answer) == BACK:
+        return GoBack()
     typed = _typed(ctx, answer)
     if isinstance(typed, Repeat):
         return typed
@@ -900,14 +1002,18 @@ async def answer_passport_photo(ctx: Context, answer: Answer) -> Outcome:
         return Repeat(ctx._("Please send a photo (or an image file), or choose «Skip»."))
     if media.size is not None and media.size > PHOTO_SIZE_LIMIT:
         return Repeat(ctx._("This file is too big (over 20 MB). Please send a smaller photo."))
-    photo = {
-        "channel": answer.incoming.channel,
+    return _store(ctx, "passport_photo", _file_of(answer.incoming.channel, media))
+
+
+def _file_of(channel: str, media: Media) -> dict[str, Any]:
+    """A file as a registration keeps it: the platform keeps the file itself."""
+    return {
+        "channel": channel,
         "kind": media.kind,
         "file_ref": media.file_ref,
         "mime_type": media.mime_type,
         "size": media.size,
     }
-    return _store(ctx, "passport_photo", photo)
 
 
 # -- summary, changes, sending ----------------------------------------------------------------
@@ -1118,25 +1224,52 @@ async def ask_answer_question(ctx: Context) -> Question:
         else None
     )
     parts = [_quoted(ctx._("The consulate asks:"), message)] if message else []
-    parts.append(
-        ctx._(
-            "Please write your answer to the consulate in one message (at most {limit} characters)."
-        ).format(limit=ANSWER_LIMIT)
-    )
+    how = ctx._(
+        "Please write your answer to the consulate in one message (at most {limit} characters)."
+    ).format(limit=ANSWER_LIMIT)
+    files = ctx._("If the consulate asks for a photo or a document, send it here as your answer.")
+    parts.append(f"{how} {files}")
     return Question("\n\n".join(parts), (_back(ctx),), free_text=True)
+
+
+def _answer_file(ctx: Context, answer: Answer) -> tuple[str, dict[str, Any]] | Repeat:
+    """A photo or a document sent as the answer, with its caption (within the same limit
+    as typed words), or what to send instead."""
+    media = answer.incoming.media
+    if media is None or media.kind not in ANSWER_FILE_KINDS:
+        return Repeat(ctx._("Please write your answer, or send a photo or a document."))
+    if media.size is not None and media.size > PHOTO_SIZE_LIMIT:
+        return Repeat(ctx._("This file is too big (over 20 MB). Please send a smaller photo."))
+    caption = clean_text(answer.incoming.text)
+    if len(caption) > ANSWER_LIMIT:
+        return _too_long(ctx, ANSWER_LIMIT)
+    return caption, _file_of(answer.incoming.channel, media)
 
 
 @journey.answers(ANSWER_QUESTION)
 async def answer_answer_question(ctx: Context, answer: Answer) -> Outcome:
-    typed = _free_text(ctx, answer, ANSWER_LIMIT)
-    if isinstance(typed, Repeat):
-        return typed
+    if _listed_pick(ctx, answer) == BACK:
+        return GoBack()
+    files: list[dict[str, Any]] = []
+    if answer.kind is Kind.MEDIA:
+        sent = _answer_file(ctx, answer)
+        if isinstance(sent, Repeat):
+            return sent
+        typed, file = sent
+        files.append(file)
+    elif answer.kind is Kind.TEXT:
+        read = _free_text(ctx, answer, ANSWER_LIMIT)
+        if isinstance(read, Repeat):
+            return read
+        typed = read
+    else:
+        return Repeat(ctx._("Please write your answer, or send a photo or a document."))
     registration = await _viewed(ctx)
     if registration is None or registration.status != RegistrationStatus.NEEDS_INFO:
         ctx.say(ctx._("This registration has no open question any more."))
         return Go(NAME, STATUS_ONE, remember=False)
     await registrations.answer_question(
-        ctx.session, ctx.cipher, ctx.catalogs, registration, typed, now=ctx.now
+        ctx.session, ctx.cipher, ctx.catalogs, registration, typed, now=ctx.now, files=files
     )
     ctx.say(
         ctx._(
@@ -1213,6 +1346,8 @@ async def ask_request_text(ctx: Context) -> Question:
 async def answer_request_text(ctx: Context, answer: Answer) -> Outcome:
     if _request_category(ctx) is None:
         return _finish(ctx)
+    if _listed_pick(ctx, answer) == BACK:
+        return GoBack()
     typed = _free_text(ctx, answer, appeals.TEXT_LIMIT)
     if isinstance(typed, Repeat):
         return typed

@@ -6,7 +6,9 @@ open appeals (step "digest", also offered in «My data and settings»).
 
 When the reminders are sent is the job's business (REMINDER_OFFSETS_DAYS, REMINDER_LOCAL_HOUR
 in the person's local time): the journey only records the date and says "in the morning
-your time, never at night".
+your time, never at night". Local time is the country's, so a person whose country nothing
+has told yet (a registration or a help request sets it) is asked it before adding a
+reminder or switching the digest on; someone at home keeps Tashkent's time.
 """
 
 from datetime import date
@@ -25,6 +27,7 @@ from handlers.conversation import (
     SayOnly,
 )
 from handlers.incoming import Kind
+from handlers.pickers import CountryPicker
 from models import DocumentKind, DocumentReminder
 from services import reminders
 from services.messages import Choice
@@ -43,14 +46,18 @@ THANKS = "rem:thanks"
 # two messages, and a tap under the first must not act on the second, asked about last.
 DUE_ACTIONS = (THANKS, CHANGE, STOP)
 DIGEST_ON, DIGEST_OFF = "rem:digest_on", "rem:digest_off"
+AT_HOME = "rem:home"
 
 # -- answers kept while the journey runs
 VIEWING = "viewing"  # the reminder being looked at or changed
 DOCUMENT = "document"  # the document of the reminder being added
 REMINDER = "reminder"  # the reminder a pushed reminder is about (set by the job)
+THEN = "then"  # what the country is asked for: ADD or DIGEST_ON
+AT_HOME_SAID = "at_home"  # the person said they are in Uzbekistan: not asked again
 
-DATE_EXAMPLE = "29.11.2027"
 LIST_LIMIT = 20
+COUNTRY = CountryPicker("country")
+HOME_WORDS = ("Uzbekistan", "Oʻzbekiston", "Ўзбекистон", "Узбекистан")
 
 
 def _label(ctx: Context, reminder: DocumentReminder) -> str:
@@ -68,6 +75,16 @@ async def _viewed(ctx: Context) -> DocumentReminder | None:
 
 def _back(ctx: Context) -> Choice:
     return ctx.choice(BACK, "Back")
+
+
+def _date_example(ctx: Context) -> str:
+    """The 15th, three months on: a date the date question accepts for every document."""
+    today = reminders.person_today(ctx.person, ctx.now)
+    return format_date(reminders.add_months(today.replace(day=15), 3))
+
+
+def _country_unknown(ctx: Context) -> bool:
+    return ctx.person.country is None and not ctx.answers.get(AT_HOME_SAID)
 
 
 # -- the list --------------------------------------------------------------------------------
@@ -109,6 +126,9 @@ async def answer_main(ctx: Context, answer: Answer) -> Outcome:
                 ).format(count=len(own))
             )
         ctx.answers.pop(VIEWING, None)
+        if _country_unknown(ctx):
+            ctx.answers[THEN] = ADD
+            return Go(NAME, "country")
         return Go(NAME, "document")
     if answer.choice == DIGEST:
         return Go(NAME, "digest")
@@ -120,6 +140,46 @@ async def answer_main(ctx: Context, answer: Answer) -> Outcome:
         ctx.answers[VIEWING] = reminder_id
         return Go(NAME, "view")
     return ctx.not_understood()
+
+
+# -- the country, for the person's local time ----------------------------------------------------
+
+
+@journey.asks("country")
+async def ask_country(ctx: Context) -> Question:
+    text = "\n".join(
+        (
+            ctx._("In which country are you now?"),
+            ctx._("I need it to write to you in the morning your time, never at night."),
+            COUNTRY.hint(ctx),
+        )
+    )
+    return Question(
+        text,
+        (
+            *COUNTRY.choices(ctx),
+            ctx.choice(AT_HOME, "I am in Uzbekistan", *HOME_WORDS),
+            _back(ctx),
+        ),
+    )
+
+
+@journey.answers("country")
+async def answer_country(ctx: Context, answer: Answer) -> Outcome:
+    if answer.choice == AT_HOME:
+        ctx.answers[AT_HOME_SAID] = True
+    else:
+        country = COUNTRY.read(ctx, answer)
+        if isinstance(country, Repeat):
+            return country
+        reminders.set_country(ctx.person, country)
+    if ctx.answers.pop(THEN, None) == DIGEST_ON:
+        _switch_digest(ctx, on=True)
+        # done as from the digest's own screen: back to where that was opened from
+        if ctx.state.history[-1:] == [(NAME, "digest")]:
+            ctx.state.history.pop()
+        return GoBack()
+    return Go(NAME, "document", remember=False)  # "back" from there goes to the list
 
 
 # -- adding: the document, then its date ------------------------------------------------------
@@ -169,7 +229,7 @@ async def ask_date(ctx: Context) -> Question:
             "Until what date is it valid ({document})? Send the date, for example {example}."
         )
     text = text.format(
-        example=DATE_EXAMPLE, document=reminders.document_label(ctx.translator, document)
+        example=_date_example(ctx), document=reminders.document_label(ctx.translator, document)
     )
     return Question(text, (_back(ctx),))
 
@@ -178,7 +238,7 @@ def _date_hint(ctx: Context, error: DateError) -> str:
     """What is wrong with a date as typed (the registration form says the same)."""
     if error is DateError.TWO_DIGIT_YEAR:
         return ctx._("Please write the year with four digits, for example {example}.").format(
-            example=DATE_EXAMPLE
+            example=_date_example(ctx)
         )
     if error is DateError.NO_SUCH_DATE:
         return ctx._("There is no such date. Please check the day and the month.")
@@ -187,7 +247,7 @@ def _date_hint(ctx: Context, error: DateError) -> str:
     return ctx._(
         "I could not read this date. Please write the day, the month and the year, "
         "for example {example}."
-    ).format(example=DATE_EXAMPLE)
+    ).format(example=_date_example(ctx))
 
 
 def _read_due_date(ctx: Context, answer: Answer, document: DocumentKind) -> date | Repeat:
@@ -434,13 +494,19 @@ async def ask_digest(ctx: Context) -> Question:
 
 @journey.answers("digest")
 async def answer_digest(ctx: Context, answer: Answer) -> Outcome:
+    if answer.choice == DIGEST_ON and _country_unknown(ctx):
+        ctx.answers[THEN] = DIGEST_ON
+        return Go(NAME, "country")
     if answer.choice in (DIGEST_ON, DIGEST_OFF):
-        on = answer.choice == DIGEST_ON
-        reminders.switch_digest(ctx.person, on, ctx.now)
-        ctx.say(
-            ctx._("Switched on: the summary comes every morning when appeals are in progress.")
-            if on
-            else ctx._("Switched off.")
-        )
+        _switch_digest(ctx, on=answer.choice == DIGEST_ON)
         return GoBack()
     return ctx.not_understood()
+
+
+def _switch_digest(ctx: Context, *, on: bool) -> None:
+    reminders.switch_digest(ctx.person, on, ctx.now)
+    ctx.say(
+        ctx._("Switched on: the summary comes every morning when appeals are in progress.")
+        if on
+        else ctx._("Switched off.")
+    )

@@ -771,11 +771,14 @@ async def delete_person_data(
     their_appeals = select(Appeal.id).where(Appeal.person_id == person_id)
     their_cases = select(HelpCase.id).where(HelpCase.person_id == person_id)
 
+    # The country, kind, purpose and sex stay for the counts; the city goes with the rest: it
+    # is typed, and may say more than a city (an address given there before digits were
+    # refused).
     registration_count = await _execute(
         session,
         update(Registration)
         .where(Registration.person_id == person_id)
-        .values(reference=None, details=""),
+        .values(reference=None, details="", city=""),
     )
     await _execute(
         session,

@@ -311,6 +311,7 @@ class PlaceError(enum.StrEnum):
     EMPTY = "empty"
     TOO_LONG = "too_long"
     BAD_CHARACTERS = "bad_characters"
+    DIGITS = "digits"  # where only a name is wanted: digits mean an address or a number
 
 
 CITY_LIMIT = 100  # the registration's plain `city` column holds 100
@@ -327,7 +328,7 @@ class _PlaceRule:
     min_letters: int
 
 
-_CITY = _PlaceRule(CITY_LIMIT, frozenset(_CITY_PUNCTUATION), digits=True, min_letters=2)
+_CITY = _PlaceRule(CITY_LIMIT, frozenset(_CITY_PUNCTUATION), digits=False, min_letters=2)
 _ADDRESS = _PlaceRule(ADDRESS_LIMIT, frozenset(_ADDRESS_PUNCTUATION), digits=True, min_letters=2)
 
 
@@ -338,19 +339,24 @@ def _place(text: str, rule: _PlaceRule) -> str | PlaceError:
         return PlaceError.EMPTY
     if len(value) > rule.limit:
         return PlaceError.TOO_LONG
-    letters = 0
+    letters, digits = 0, False
     for char in value:
         if char.isalpha():
             letters += 1
-        elif not (char in rule.punctuation or (rule.digits and char.isdigit())):
+        elif char.isdigit() and not rule.digits:
+            digits = True
+        elif not (char in rule.punctuation or char.isdigit()):
             return PlaceError.BAD_CHARACTERS
+    if digits:
+        return PlaceError.DIGITS
     if letters < rule.min_letters:
         return PlaceError.BAD_CHARACTERS
     return value
 
 
 def parse_city(text: str) -> str | PlaceError:
-    """A city or town, in any script: letters, spaces, hyphens, dots, brackets."""
+    """A city or town, in any script: letters, spaces, hyphens, dots, brackets. No digits:
+    the city is kept in the clear for the statistics, and digits there are an address."""
     return _place(text, _CITY)
 
 

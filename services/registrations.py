@@ -5,7 +5,8 @@ the previous ones (encrypted) in its event, so the history stays.
 """
 
 import json
-from dataclasses import asdict, dataclass
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field, replace
 from datetime import date, datetime
 from typing import Any
 
@@ -62,6 +63,9 @@ class RegistrationDetails:
     expected_end: date | None = None  # temporary stays
     # {"channel", "kind", "file_ref", "mime_type", "size"}: the platform keeps the file.
     passport_photo: dict[str, Any] | None = None
+    # Files sent as answers to the consulate's questions, each like passport_photo and with
+    # "answered_at" (ISO), the time of its "answered" event.
+    answer_files: list[dict[str, Any]] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
         values = asdict(self)
@@ -129,6 +133,11 @@ async def submit_registration(
             Registration.person_id == person.id, Registration.country == details.country
         )
     )
+    if registration is not None and registration.details:
+        # What was sent in answer to the consulate stays with the registration (the form
+        # does not show it).
+        sent = details_of(registration, cipher).answer_files
+        details = replace(details, answer_files=[*sent, *details.answer_files])
     encrypted = cipher.encrypt_json(details.to_json())
     plain = {
         "city": details.city,
@@ -238,10 +247,17 @@ async def answer_question(
     answer: str,
     *,
     now: datetime,
+    files: Sequence[dict[str, Any]] = (),
 ) -> None:
-    """The person answers the consulate's question; the registration waits again."""
+    """The person answers the consulate's question (words, and files such as a photo of a
+    page it asked for, kept with the registration's details); the registration waits again."""
     if RegistrationStatus(registration.status) is not RegistrationStatus.NEEDS_INFO:
         raise RegistrationError("there is no question to answer")
+    if files:
+        details = details_of(registration, cipher)
+        answered = [{**file, "answered_at": now.isoformat()} for file in files]
+        details = replace(details, answer_files=[*details.answer_files, *answered])
+        registration.details = cipher.encrypt_json(details.to_json())
     _event(session, cipher, registration, kind="answered", actor=PERSON, now=now, message=answer)
     await change_registration_status(
         session, cipher, catalogs, registration, RegistrationStatus.SUBMITTED, actor=PERSON, now=now

@@ -5,11 +5,13 @@ A reminder is looked at by the reminder job (scheduler/reminders.py) when its
 `next_remind_at` comes. Adding or changing one sets it to "now", so the job plans the
 moments on its next run from the settings (REMINDER_OFFSETS_DAYS before the date, at
 REMINDER_LOCAL_HOUR in the person's local time, from their country). A moment before the
-reminder was set or changed is never sent; a job that runs late sends only the latest
-missed moment, with the days left counted afresh: on the date itself it says "today", and
-one that would reach the person only after the date (queued at night) is not sent. The
-patent is paid monthly (FACTS.md: the fixed monthly payment keeps it valid), so its
-reminder repeats on the same day of each following month until the person stops it.
+reminder was set, changed or turned back on is never sent; but when that was after the
+date's last moment (tomorrow's date, typed in the afternoon), it is reminded of at once
+(the next morning, if it is night there). A job that runs late sends only the latest missed
+moment, with the days left counted afresh: on the date itself it says "today", and one that
+would reach the person only after the date (queued at night) is not sent. The patent is
+paid monthly (FACTS.md: the fixed monthly payment keeps it valid), so its reminder repeats
+on the same day of each following month until the person stops it.
 
 The digest job looks at a person whose `next_digest_at` came and sends the list of their
 open appeals, if they have any; then it plans the next at DIGEST_LOCAL_HOUR local time, of
@@ -119,6 +121,14 @@ def current_due(reminder: DocumentReminder, today: date) -> date:
     return due
 
 
+def set_country(person: Person, country: str) -> None:
+    """The country the person said they are in, for their local time. As for a help
+    request (services.help_cases.set_case_country), it becomes the person's country only
+    when none was known: a registration's country is not overruled."""
+    if person.country is None:
+        person.country = country
+
+
 def person_today(person: Person, now: datetime) -> date:
     return local_date(now, zone_of(person.country))
 
@@ -174,6 +184,10 @@ def plan(reminder: DocumentReminder, policy: ReminderPolicy, zone: tzinfo, now: 
     if reminder.last_reminded_at is not None:
         floor = max(floor, reminder.last_reminded_at)
     remind = any(due == first and floor < moment <= now for moment, due in candidates)
+    if not any(due == first and moment > floor for moment, due in candidates):
+        # set or changed after the date's last planned moment: remind now, once
+        last = reminder.last_reminded_at
+        remind = last is None or last < reminder.changed_at
     if local_date(next_allowed(now, zone), zone) > first:
         remind = False  # it would reach them after the date: too late to remind before it
     later = [moment for moment, _ in candidates if moment > now]

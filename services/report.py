@@ -6,7 +6,9 @@ What it counts, and from what:
 
 - Registrations (`registration`, by `submitted_at` in the period): by country and city, by
   country and sex, by sex and stay type (`kind`), per month. Registrations of people who
-  deleted their data stay in the counts (their anonymous remainder keeps these columns).
+  deleted their data stay in the counts (their anonymous remainder keeps these columns, but
+  for the city). A country's cities with fewer than 5 registrations, and the emptied ones,
+  are one row without a city name.
 - Appeals (`appeal`, by `created_at`): by category and current status.
 - Help requests (`help_case`, by `created_at`): by reason and urgency.
 - Answer and resolution times, per category and per country, from the staff side
@@ -416,14 +418,32 @@ async def _registrations(
     args = (r, r.submitted_at, r.country, bounds, country)
     month = _month(session, r.submitted_at)
     return [
-        await _grouped(session, "registrations_by_country_city",
-                       [("country", r.country), ("city", r.city)], *args),
+        _small_cities_unnamed(await _grouped(session, "registrations_by_country_city",
+                                             [("country", r.country), ("city", r.city)], *args)),
         await _grouped(session, "registrations_by_country_sex",
                        [("country", r.country), ("sex", r.sex)], *args),
         await _grouped(session, "registrations_by_sex_kind",
                        [("sex", r.sex), ("kind", r.kind)], *args),
         await _grouped(session, "registrations_per_month", [("month", month)], *args),
     ]  # fmt: skip
+
+
+def _small_cities_unnamed(table: Table) -> Table:
+    """A country's cities with fewer than SMALL registrations, and those emptied when people
+    deleted their data, as one row of the country with no city (None, shown «—»): a city is
+    what the person typed, and a name one or two people gave may tell who they are, or be no
+    city at all (an address). Which cities are small is what their «<5» said before."""
+    named: list[tuple[Cell, ...]] = []
+    unnamed: dict[Cell, int] = defaultdict(int)
+    for country, city, count in table.rows:
+        assert isinstance(count, int)
+        if count < SMALL or not city:
+            unnamed[country] += count
+        else:
+            named.append((country, city, count))
+    rows = [*named, *((country, None, count) for country, count in unnamed.items())]
+    rows.sort(key=lambda row: (str(row[0]), row[1] is None, str(row[1])))
+    return replace(table, rows=tuple(rows))
 
 
 async def _durations(

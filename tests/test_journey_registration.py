@@ -5,6 +5,7 @@ the two requests filed as appeals; and nobody seeing anyone else's registration.
 """
 
 import json
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -18,6 +19,8 @@ from models import (
     AppealCategory,
     AppealEvent,
     AppealStatus,
+    Conversation,
+    Person,
     Registration,
     RegistrationEvent,
     RegistrationKind,
@@ -25,9 +28,12 @@ from models import (
 )
 from services import appeals, registrations
 from services.clock import ManualClock
+from services.conversation import read_state
 from services.registrations import RegistrationDetails, details_of
+from tests.conftest import SettingsFactory
 from tests.fakes import telegram_updates as tg
 from tests.harness import TelegramHarness, button_ids, button_labels
+from tests.test_whatsapp import DILNOZA, WhatsAppHarness, labels, whatsapp_apps
 
 ALICE, BOB = 7310001, 7310002
 SUBMENU = ["register", "status", "request:id_card", "request:birth_certificate", "u:menu"]
@@ -433,6 +439,7 @@ async def test_cancel_from_the_summary_discards_everything(telegram: TelegramHar
 # -- every refusal ---------------------------------------------------------------------------
 
 TEXT_ONLY = "Please send your answer as a text message."
+ANSWER_INSTEAD = "Please write your answer, or send a photo or a document."
 
 
 @dataclass(frozen=True)
@@ -477,6 +484,9 @@ REFUSALS = [
     Refusal("country", "zzzz", "I could not find that country. Please type its name again, "
             "for example «Turkiya»."),
     Refusal("city", "'; DROP TABLE person; --", "Please write the name of the city in letters."),
+    # The city is kept in the clear for the statistics: an address is asked next.
+    Refusal("city", "г. Москва, ул. Ленина, д. 5, кв. 12", "Please write only the name of the "
+            "city, for example: Kazan."),
     Refusal("address", "🏠🏠🏠", "Please write the address with letters and digits only: "
             "street, house and flat."),
     Refusal("phone", "позвоните мне", "Please send the phone number in digits, for example "
@@ -805,7 +815,7 @@ async def test_the_consulates_question_is_shown_and_answered(telegram: TelegramH
     too_long = await telegram.say(ALICE, "я" * 3001)
     assert too_long["text"].startswith("Слишком длинно")
     await telegram.feed(tg.sticker(ALICE))
-    assert telegram.last_message(ALICE)["text"].startswith("Пожалуйста, напишите ответ текстом.")
+    assert telegram.last_message(ALICE)["text"].startswith(tr(telegram, "ru", ANSWER_INSTEAD))
     done = await telegram.say(ALICE, "Номер карты 12 34 567890")
     assert done["text"].startswith("Спасибо. Ваш ответ отправлен в консульство. Заявление "
                                    "CR-2026-000001: подано")  # fmt: skip
@@ -960,3 +970,238 @@ async def test_a_return_on_a_birth_certificate_request_becomes_an_appeal(
     [appeal] = await appeal_rows(app)
     assert (appeal.category, appeal.country) == (AppealCategory.RETURN_ON_BIRTH_CERTIFICATE, "RU")
     assert app.cipher.decrypt_text(appeal.text) == "Ўғлим Москвада туғилган, паспорти йўқ."
+
+
+# -- a number typed on a screen of words ---------------------------------------------------
+
+
+@pytest.fixture
+async def wa(make_settings: SettingsFactory, clock: ManualClock) -> AsyncIterator[WhatsAppHarness]:
+    async with whatsapp_apps(make_settings, clock) as make:
+        yield await make()
+
+
+async def wa_step(wa: WhatsAppHarness, number: str) -> tuple[str, str]:
+    person = await wa.person(number)
+    async with wa.app.db.sessions() as session:
+        conversation = await session.get(Conversation, person.id)
+        assert conversation is not None
+        state = read_state(conversation, wa.app.cipher)
+    return state.journey, state.step
+
+
+async def test_on_whatsapp_a_lone_number_on_a_screen_of_words_is_the_choice_listed_there(
+    wa: WhatsAppHarness,
+) -> None:
+    """WhatsApp numbers the choices of every screen, those where the person writes in their
+    own words too: «1» next to «1 — Orqaga» went to the consulate as the answer to its
+    question, and became the text of a request. A lone number that no choice has is no
+    answer either."""
+    app = wa.app
+    await wa.onboard(DILNOZA, "1")  # Oʻzbekcha (lotin)
+    person = await wa.person(DILNOZA)
+    async with app.db.transaction() as session:
+        row = await session.get(Person, person.id)
+        assert row is not None
+        registration, _ = await registrations.submit_registration(
+            session, app.cipher, person=row, details=_details("RU", "Moskva"), now=app.clock.now()
+        )
+        await registrations.change_registration_status(
+            session, app.cipher, app.catalogs, registration, RegistrationStatus.NEEDS_INFO,
+            actor="operator:7", now=app.clock.now(), message="Familiyangiz qanday yoziladi?",
+        )  # fmt: skip
+    await wa.settle()
+    await wa.say(DILNOZA, "menu")
+    await wa.say(DILNOZA, "1")  # Konsullik hisobi
+    await wa.say(DILNOZA, "2")  # Hisobim holati
+    asked = await wa.say(DILNOZA, "1")  # Konsullikka javob berish
+    t = app.catalogs.translator("uz_Latn")
+    assert labels(asked) == [t.gettext("Back")]
+    assert await wa_step(wa, DILNOZA) == ("registration", "answer_question")
+
+    back = await wa.say(DILNOZA, "1")
+    assert await wa_step(wa, DILNOZA) == ("registration", "status_one")
+    assert "Familiyangiz qanday yoziladi?" in back
+    await wa.say(DILNOZA, "1")  # to the answer again
+    refused = await wa.say(DILNOZA, "5")
+    assert refused.startswith(t.gettext("Please write it in words."))
+    assert await wa_step(wa, DILNOZA) == ("registration", "answer_question")
+    assert [e.kind for e in await events(app)] == ["submitted", "status"]  # nothing answered
+
+    await wa.say(DILNOZA, "KARIMOVA, pasportdagidek")
+    answered = [e for e in await events(app) if e.kind == "answered"]
+    assert [app.cipher.decrypt_text(e.message or "") for e in answered] == [
+        "KARIMOVA, pasportdagidek"
+    ]
+
+    # A request's text: «1» is Back there too.
+    await wa.say(DILNOZA, "3")  # Xorijda ID-karta olish
+    assert await wa_step(wa, DILNOZA) == ("registration", "request_text")
+    await wa.say(DILNOZA, "1")
+    assert await wa_step(wa, DILNOZA) == ("registration", "main")
+    assert "text" not in (await _wa_answers(wa, DILNOZA))["request"]
+    assert await appeal_rows(app) == []
+
+
+async def _wa_answers(wa: WhatsAppHarness, number: str) -> dict[str, Any]:
+    person = await wa.person(number)
+    async with wa.app.db.sessions() as session:
+        conversation = await session.get(Conversation, person.id)
+        assert conversation is not None
+        return read_state(conversation, wa.app.cipher).answers_of("registration")
+
+
+def _details(country: str, city: str) -> RegistrationDetails:
+    return RegistrationDetails(
+        kind=RegistrationKind.PERMANENT, full_name="KARIMOVA DILNOZA",
+        date_of_birth=date(1995, 3, 8), document_type="passport", document_number="AA1234567",
+        personal_number=None, country=country, city=city, address="Lenina 5",
+        phone="+79161234567", arrival_date=date(2020, 1, 1), sex="female",
+    )  # fmt: skip
+
+
+async def test_a_lone_number_on_the_forms_questions_of_words_is_back(
+    telegram: TelegramHarness,
+) -> None:
+    """The name, city and address are the person's words (a typed number is no pick there),
+    but «1» was refused as a name or a city next to the listed «1 — Back»."""
+    await open_form(telegram, ALICE)
+    await fill(telegram, ALICE, STANDARD[:1])
+    assert await step_of(telegram, ALICE) == ("registration", "full_name")
+    await telegram.say(ALICE, "1")
+    assert await step_of(telegram, ALICE) == ("registration", "kind")
+    await fill(telegram, ALICE, STANDARD[:7])
+    assert await step_of(telegram, ALICE) == ("registration", "city")
+    await telegram.say(ALICE, "1")
+    assert await step_of(telegram, ALICE) == ("registration", "country")
+    await fill(telegram, ALICE, STANDARD[6:8])
+    assert await step_of(telegram, ALICE) == ("registration", "address")
+    await telegram.say(ALICE, "1")
+    assert await step_of(telegram, ALICE) == ("registration", "city")
+    form = (await telegram.state(ALICE)).answers["registration"]["form"]
+    assert (form["city"], "address" in form) == ("Moskva", False)
+
+
+# -- a photo for the consulate ---------------------------------------------------------------
+
+
+async def test_a_photo_or_a_document_answers_the_consulates_question(
+    telegram: TelegramHarness,
+) -> None:
+    """The consulate may ask for a photo of a page: a photo (its caption the words) or a
+    document answers, kept with the registration like the photo of the passport. It was
+    refused: «Please send your answer as a text message»."""
+    app = telegram.app
+    await register(telegram, ALICE)
+    await operator_sets(app, "CR-2026-000001", RegistrationStatus.NEEDS_INFO,
+                        "Пришлите, пожалуйста, фото страницы с регистрацией.")  # fmt: skip
+    await telegram.say(ALICE, "/menu")
+    await telegram.tap(ALICE, "registration")
+    await telegram.tap(ALICE, "status")
+    ask = await telegram.tap(ALICE, "answer")
+    photo_hint = "If the consulate asks for a photo or a document, send it here as your answer."
+    assert tr(telegram, "ru", photo_hint) in ask["text"]
+    await telegram.feed(tg.sticker(ALICE))
+    assert telegram.last_message(ALICE)["text"].startswith(tr(telegram, "ru", ANSWER_INSTEAD))
+
+    await telegram.feed(tg.photo(ALICE, caption="вот страница"))
+    done = telegram.last_message(ALICE)
+    assert done["text"].startswith("Спасибо. Ваш ответ отправлен в консульство.")
+    [row] = await rows(app)
+    assert row.status == RegistrationStatus.SUBMITTED
+    answered = [e for e in await events(app) if e.kind == "answered"]
+    assert [app.cipher.decrypt_text(e.message or "") for e in answered] == ["вот страница"]
+    at = answered[0].at.replace(tzinfo=UTC).isoformat()
+    assert details_of(row, app.cipher).answer_files == [{**PHOTO, "answered_at": at}]
+
+    # A document with no words answers too; an update of the registration keeps both files.
+    await operator_sets(app, "CR-2026-000001", RegistrationStatus.NEEDS_INFO, "И вторую.")
+    await telegram.say(ALICE, "/menu")
+    await telegram.tap(ALICE, "registration")
+    await telegram.tap(ALICE, "status")
+    await telegram.tap(ALICE, "answer")
+    await telegram.feed(pdf_document(ALICE))
+    assert telegram.last_message(ALICE)["text"].startswith("Спасибо.")
+    assert [e.message for e in await events(app) if e.kind == "answered"][1] is None
+    await telegram.tap(ALICE, "status")
+    await telegram.tap(ALICE, "update_this")
+    await telegram.tap(ALICE, "confirm")
+    [row] = await rows(app)
+    files = details_of(row, app.cipher).answer_files
+    assert [file["file_ref"] for file in files] == [PHOTO["file_ref"], "BQACpdf"]
+
+
+# -- an unsent form is never lost silently ---------------------------------------------------
+
+
+async def test_updating_a_registration_asks_before_an_unsent_form_gives_way(
+    telegram: TelegramHarness,
+) -> None:
+    """Half-way through registering in Kazakhstan, «Update this registration» on the Russian
+    one threw the Kazakh answers away without a word."""
+    await register(telegram, ALICE)
+    await telegram.tap(ALICE, "register")
+    await telegram.tap(ALICE, "new")
+    await fill(telegram, ALICE, [("tap", "kind:permanent"), ("tap", "country:KZ"),
+                                 ("say", "Almaty"), ("say", "Abay 10")])  # fmt: skip
+    await telegram.say(ALICE, "меню")
+    await telegram.tap(ALICE, "registration")
+    await telegram.tap(ALICE, "status")
+    asked = await telegram.tap(ALICE, "update_this")
+    assert await step_of(telegram, ALICE) == ("registration", "replace_form")
+    assert button_ids(asked) == ["form:keep", "form:discard", BACK]
+    assert "Almaty" in asked["text"]
+    assert "CR-2026-000001" in asked["text"]
+
+    kept = await telegram.tap(ALICE, "form:keep")
+    assert kept["text"].startswith("Продолжим с того места, где Вы остановились.")
+    assert await step_of(telegram, ALICE) == ("registration", "phone")
+    form = (await telegram.state(ALICE)).answers["registration"]["form"]
+    assert (form["country"], form["city"]) == ("KZ", "Almaty")
+    await telegram.tap(ALICE, BACK)  # back where the person chose to update
+    assert await step_of(telegram, ALICE) == ("registration", "status_one")
+
+    await telegram.tap(ALICE, "update_this")
+    summary = await telegram.tap(ALICE, "form:discard")
+    assert button_ids(summary) == ["confirm", "change", "u:cancel"]
+    state = await telegram.state(ALICE)
+    assert state.answers["registration"]["form"]["city"] == "Moskva"
+    assert state.answers["registration"]["updating"] == "CR-2026-000001"
+    await telegram.tap(ALICE, BACK)
+    assert await step_of(telegram, ALICE) == ("registration", "status_one")
+
+
+async def test_a_form_left_as_the_consulate_has_it_gives_way_without_a_question(
+    telegram: TelegramHarness,
+) -> None:
+    """Opened to update a registration and not changed, a form holds nothing of the
+    person's own: another registration opens straight away. The same registration, or a
+    new one again, goes on with the form there is."""
+    await register(telegram, ALICE)
+    await telegram.tap(ALICE, "register")
+    await telegram.tap(ALICE, "new")
+    await fill(telegram, ALICE, [("tap", "kind:permanent"), ("tap", "country:KZ"),
+                                 ("say", "Almaty"), ("say", "Abay 10"),
+                                 ("say", "+7 701 123 4567"), ("say", "01.03.2025"),
+                                 ("tap", "confirm")])  # fmt: skip
+    assert [row.country for row in await rows(telegram.app)] == ["RU", "KZ"]
+    await telegram.tap(ALICE, "status")
+    await telegram.tap(ALICE, "view:CR-2026-000001")
+    await telegram.tap(ALICE, "update_this")  # the Russian one, left unchanged
+    await telegram.say(ALICE, "меню")
+    await telegram.tap(ALICE, "registration")
+    await telegram.tap(ALICE, "status")
+    await telegram.tap(ALICE, "view:CR-2026-000002")
+    again = await telegram.tap(ALICE, "update_this")
+    assert button_ids(again) == ["confirm", "change", "u:cancel"]
+    assert (await telegram.state(ALICE)).answers["registration"]["updating"] == "CR-2026-000002"
+    await telegram.tap(ALICE, "change")
+    await telegram.tap(ALICE, "edit:city")
+    await telegram.say(ALICE, "Astana")
+    await telegram.say(ALICE, "меню")
+    await telegram.tap(ALICE, "registration")
+    await telegram.tap(ALICE, "status")
+    await telegram.tap(ALICE, "view:CR-2026-000002")
+    same = await telegram.tap(ALICE, "update_this")  # the same registration: the form goes on
+    assert same["text"].startswith("Продолжим с того места, где Вы остановились.")
+    assert "Astana" in same["text"]

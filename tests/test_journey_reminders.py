@@ -5,6 +5,7 @@ reminder, the pushed reminder's buttons, and the appeal digest's switch in setti
 import re
 from datetime import UTC, date, datetime
 
+import pytest
 from sqlalchemy import select
 
 from bot.app import Application
@@ -18,6 +19,7 @@ from tests.harness import TelegramHarness, button_ids, button_labels
 
 ALICE, BOB = 5180001, 5180002
 DATE_QUESTION_RU = "До какой даты оплачен Ваш патент?"
+AT_HOME = "rem:home"
 
 
 async def open_reminders(telegram: TelegramHarness, user: int) -> dict[str, object]:
@@ -26,10 +28,15 @@ async def open_reminders(telegram: TelegramHarness, user: int) -> dict[str, obje
     return await telegram.tap(user, "reminders")
 
 
-async def add_reminder(telegram: TelegramHarness, user: int, document: str, expires: str) -> None:
-    """Onboarded `user` adds a reminder through the menus (its screen stays open)."""
+async def add_reminder(
+    telegram: TelegramHarness, user: int, document: str, expires: str, where: str = AT_HOME
+) -> None:
+    """Onboarded `user` adds a reminder through the menus (its screen stays open); asked
+    their country, they answer `where` (by default: in Uzbekistan, so Tashkent's time)."""
     await open_reminders(telegram, user)
     await telegram.tap(user, "rem:add")
+    if (await telegram.state(user)).step == "country":
+        await telegram.tap(user, where)
     await telegram.tap(user, f"rem:doc:{document}")
     await telegram.say(user, expires)
 
@@ -47,7 +54,8 @@ async def test_adding_a_patent_reminder_refuses_bad_dates_politely_and_saves_a_g
     shown = await open_reminders(telegram, ALICE)
     assert "У Вас пока нет напоминаний." in str(shown["text"])
     assert button_ids(shown) == ["rem:add", "rem:digest", "u:menu"]
-    kinds = await telegram.tap(ALICE, "rem:add")
+    await telegram.tap(ALICE, "rem:add")
+    kinds = await telegram.tap(ALICE, "country:RU")
     assert button_ids(kinds) == [
         "rem:doc:passport",
         "rem:doc:patent",
@@ -95,6 +103,62 @@ async def test_adding_a_patent_reminder_refuses_bad_dates_politely_and_saves_a_g
     assert button_ids(saved)[0] == f"rem:view:{row.id}"
 
 
+async def test_the_country_is_asked_first_when_unknown_and_reminders_come_at_ten_there(
+    telegram: TelegramHarness, clock: ManualClock
+) -> None:
+    app = telegram.app
+    await telegram.onboard(ALICE, "uz_Latn")  # nothing has told where she is
+    await open_reminders(telegram, ALICE)
+    asked = await telegram.tap(ALICE, "rem:add")
+    assert asked["text"].startswith("Hozir qaysi davlatdasiz?")
+    assert button_ids(asked)[0] == "country:RU"
+    assert button_ids(asked)[-2:] == [AT_HOME, "u:back"]
+    kinds = await telegram.say(ALICE, "AQSh")
+    assert button_ids(kinds)[0] == "rem:doc:passport"
+    assert (await telegram.person(ALICE)).country == "US"
+    back = await telegram.tap(ALICE, "u:back")  # back to the list, not to the country
+    assert button_ids(back)[0] == "rem:add"
+    kinds = await telegram.tap(ALICE, "rem:add")  # known now: not asked again
+    assert button_ids(kinds)[0] == "rem:doc:passport"
+    await telegram.tap(ALICE, "rem:doc:passport")
+    await telegram.say(ALICE, "10.12.2026")
+    await telegram.tap(ALICE, "u:menu")
+    await remind_due(app.db, app.engine, app.clock, DEFAULT_POLICY)
+    [row] = await rows(app)
+    assert row.next_remind_at == datetime(2026, 12, 3, 15, 0, tzinfo=UTC)  # 10:00 in New York
+
+
+async def test_someone_at_home_keeps_tashkent_time_and_is_asked_once(
+    telegram: TelegramHarness,
+) -> None:
+    await telegram.onboard(ALICE, "uz_Cyrl")
+    await open_reminders(telegram, ALICE)
+    asked = await telegram.tap(ALICE, "rem:add")
+    assert button_ids(asked)[-2:] == [AT_HOME, "u:back"]
+    kinds = await telegram.say(ALICE, "Ўзбекистон")  # the home choice, typed
+    assert button_ids(kinds)[0] == "rem:doc:passport"
+    assert (await telegram.person(ALICE)).country is None
+    await telegram.tap(ALICE, "u:back")
+    kinds = await telegram.tap(ALICE, "rem:add")
+    assert button_ids(kinds)[0] == "rem:doc:passport"
+
+
+@pytest.mark.parametrize("document", ["patent", "passport"])
+async def test_the_date_example_is_a_date_the_question_accepts_whatever_the_year(
+    telegram: TelegramHarness, clock: ManualClock, document: str
+) -> None:
+    clock.set(datetime(2031, 1, 10, 9, 0, tzinfo=UTC))
+    await telegram.onboard(ALICE, "ru")
+    await open_reminders(telegram, ALICE)
+    await telegram.tap(ALICE, "rem:add")
+    await telegram.tap(ALICE, "country:RU")
+    asked = await telegram.tap(ALICE, f"rem:doc:{document}")
+    example = re.search(r"\d\d\.\d\d\.\d{4}", asked["text"])
+    assert example is not None, asked["text"]
+    saved = await telegram.say(ALICE, example[0])
+    assert saved["text"].startswith("Сохранено:"), saved["text"]
+
+
 async def test_a_reminder_is_changed_stopped_turned_back_on_and_deleted(
     telegram: TelegramHarness, clock: ManualClock
 ) -> None:
@@ -102,6 +166,7 @@ async def test_a_reminder_is_changed_stopped_turned_back_on_and_deleted(
     await telegram.onboard(ALICE, "uz_Cyrl")
     await open_reminders(telegram, ALICE)
     await telegram.tap(ALICE, "rem:add")
+    await telegram.say(ALICE, "Россия")  # the country, typed
     await telegram.say(ALICE, "Паспорт")  # typed words pick a choice too
     await telegram.say(ALICE, "2031-03-12")
     [row] = await rows(app)
@@ -222,14 +287,16 @@ async def test_the_digest_switch_appears_in_settings_for_people_with_appeals(
     assert button_ids(settings)[-2:] == ["rem:digest", "u:menu"]
     shown = await telegram.tap(ALICE, "rem:digest")
     assert "Сейчас выключена." in shown["text"]
-    back = await telegram.tap(ALICE, "rem:digest_on")
+    asked = await telegram.tap(ALICE, "rem:digest_on")  # its time is the country's
+    assert asked["text"].startswith("В какой стране Вы сейчас?")
+    back = await telegram.say(ALICE, "Корея")
     assert back["text"].startswith("Включено: сводка будет приходить каждое утро")
     assert (await telegram.state(ALICE)).journey == "settings"
     async with app.db.sessions() as session:
         stored = await session.get(Person, person.id)
         assert stored is not None
-        assert stored.appeal_digest
-        assert stored.next_digest_at == datetime(2026, 11, 30, 4, 0, tzinfo=UTC)  # 09:00 local
+        assert (stored.appeal_digest, stored.country) == (True, "KR")
+        assert stored.next_digest_at == datetime(2026, 11, 30, 0, 0, tzinfo=UTC)  # 09:00 Seoul
     await telegram.tap(ALICE, "rem:digest")
     await telegram.say(ALICE, "Выключить")
     async with app.db.sessions() as session:

@@ -499,7 +499,7 @@ async def test_deletion_anonymises_keeps_counts_and_starts_afresh(
     # Registrations, appeals and help requests stay for the counts, emptied.
     [registration] = await rows(app, Registration, Registration.person_id == alice.person_id)
     assert (registration.reference, registration.details) == (None, "")
-    assert (registration.country, registration.city) == ("RU", "Moskva")
+    assert (registration.country, registration.city) == ("RU", "")  # the city was typed
     events = await rows(app, RegistrationEvent,
                         RegistrationEvent.registration_id == registration.id)  # fmt: skip
     assert len(events) == 3
@@ -1055,3 +1055,29 @@ async def test_the_file_does_not_say_urgent_when_only_the_code_word_made_it_so(
     ]
     assert data.help_cases[0].case.urgent  # for the operators
     assert request["urgent"] is False
+
+
+async def test_deleting_empties_the_typed_city_and_keeps_the_country_for_the_counts(
+    telegram: TelegramHarness,
+) -> None:
+    """The city is what the person typed, kept in the clear for the report's counts: an
+    address typed there (before digits were refused) stayed readable after the deletion."""
+    app = telegram.app
+    address = "г. Москва, ул. Ленина, д. 5, кв. 12"
+    alice = await give_data(telegram, ALICE, "ru", name="ALIEVA DILNOZA", country="RU",
+                            secret="2222222")  # fmt: skip
+    async with app.db.transaction() as session:
+        for row in await session.scalars(
+            select(Registration).where(Registration.person_id == alice.person_id)
+        ):
+            row.city = address
+    await open_my_data(telegram, ALICE)
+    await telegram.tap(ALICE, "delete")
+    await telegram.tap(ALICE, "delete_yes")
+    await telegram.say(ALICE, "удалить")
+
+    [registration] = await rows(app, Registration, Registration.person_id == alice.person_id)
+    assert registration.city == ""
+    assert (registration.country, registration.kind, registration.purpose, registration.sex) == (
+        "RU", "temporary", "work", "female",
+    )  # fmt: skip

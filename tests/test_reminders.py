@@ -199,6 +199,41 @@ async def test_a_reminder_that_comes_late_on_its_date_says_today_not_zero_days(
     assert "days left" not in text
 
 
+@pytest.mark.parametrize("document", [DocumentKind.REGISTRATION, DocumentKind.PATENT])
+async def test_a_reminder_added_after_its_last_planned_moment_comes_at_once(
+    telegram: TelegramHarness, clock: ManualClock, document: DocumentKind
+) -> None:
+    app = telegram.app
+    moscow = await person_in(telegram, MOSCOW_USER, "RU", "ru")
+    clock.set(datetime(2026, 12, 9, 9, 0, tzinfo=UTC))  # 12:00 in Moscow, the day before
+    reminder_id = await add(app, moscow, document, date(2026, 12, 10))
+    assert await run(app) == 1  # the day before's 10:00 has passed: now
+    assert "10.12.2026 (осталось дней: 1)" in telegram.last_message(MOSCOW_USER)["text"]
+    assert await run(app) == 0  # once
+    row = await reminder_row(app, reminder_id)
+    if document is DocumentKind.PATENT:  # the next month's reminders as usual
+        assert row.next_remind_at == datetime(2026, 12, 11, 7, 0, tzinfo=UTC)
+    else:
+        assert row.next_remind_at is None
+
+
+async def test_a_reminder_added_late_at_night_for_tomorrow_comes_in_the_morning(
+    telegram: TelegramHarness, clock: ManualClock
+) -> None:
+    app = telegram.app
+    moscow = await person_in(telegram, MOSCOW_USER, "RU", "ru")
+    clock.set(datetime(2026, 12, 9, 20, 30, tzinfo=UTC))  # 23:30 in Moscow, the day before
+    await add(app, moscow, DocumentKind.VISA, date(2026, 12, 10))
+    before = len(telegram.messages_to(MOSCOW_USER))
+    assert await run(app) == 1
+    assert len(telegram.messages_to(MOSCOW_USER)) == before  # not delivered at night
+    [row] = await pushes(app, moscow)
+    assert row.not_before == datetime(2026, 12, 10, 5, 0, tzinfo=UTC)  # 08:00 in Moscow
+    clock.set(row.not_before)
+    await app.sender.deliver_due()
+    assert "сегодня, 10.12.2026, последний день" in telegram.last_message(MOSCOW_USER)["text"]
+
+
 def test_the_reminder_text_never_counts_negative_days() -> None:
     catalogs = Catalogs()
     due = date(2026, 12, 10)
