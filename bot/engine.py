@@ -51,6 +51,8 @@ from handlers.conversation import (
     HELP,
     LANGUAGE,
     MENU,
+    START_WORDS,
+    STOP_WORDS,
     UNIVERSAL,
     WAITING_QUESTION,
     Answer,
@@ -68,7 +70,7 @@ from handlers.conversation import (
     Step,
 )
 from handlers.incoming import Incoming, Kind, MediaRefusal, RefusalReason
-from models import CaseStatus, ChannelAccount, Conversation, HelpCase, Person
+from models import Broadcast, CaseStatus, ChannelAccount, Conversation, HelpCase, Person
 from models.db import Database
 from services import appeals, outbox
 from services.broadcasts import SURVEY_JOURNEY
@@ -117,14 +119,8 @@ UNIVERSAL_WORDS: dict[str, tuple[str, ...]] = {
     LANGUAGE: ("language", "til", "tilni oʻzgartirish", "язык", "сменить язык"),
 }
 # Opting out of pushes on a channel, and back in: honoured on every channel.
-STOP_WORDS = frozenset(
-    match_key(w)
-    for w in (
-        "stop", "unsubscribe", "toʻxtat", "toʻxtating", "тўхтат", "тўхтатинг", "тухтат",
-        "тухтатинг", "стоп", "отписаться", "отписка", "отпишите",
-    )
-)  # fmt: skip
-START_WORDS = frozenset(match_key(w) for w in ("start", "старт", "подписаться"))
+STOP_KEYS = frozenset(match_key(word) for word in STOP_WORDS)
+START_KEYS = frozenset(match_key(word) for word in START_WORDS)
 COMMANDS = {"menu": MENU, "back": BACK, "cancel": CANCEL, "help": HELP, "language": LANGUAGE}
 # Besides these: /start [payload], and /status NUMBER, which goes to the interceptors.
 WAITING_LABEL = N_("Answer our question")
@@ -359,7 +355,7 @@ class ConversationEngine:
         if not queued:
             return None
         if journey not in OPTIONAL_PROMPTS:
-            await _withdraw_optional(session, state, now)
+            await _withdraw_optional(session, self._cipher, person, state, now)
         await session.flush()  # the row's id
         # What the question put into its journey's answers: the caller's `answers` whatever
         # they were before (a later survey's "question": 0 is not the earlier one's, which
@@ -450,7 +446,7 @@ class ConversationEngine:
             if asked.outbox_id in unsent:  # due again with the next update, to be looked at
                 asked.due = now + timedelta(microseconds=1)
         changed = bool(dropped)
-        if await _give_way(session, state, now):
+        if await _give_way(session, self._cipher, person, state, now):
             answering, changed = _answering(state), True
         if answering or self._prompts_wait(state.journey, state.free_text):
             return changed
@@ -539,7 +535,7 @@ class ConversationEngine:
             word = "stop"  # "/stop" (not /start: that is Telegram's own button)
         else:
             return None
-        if word in STOP_WORDS:
+        if word in STOP_KEYS:
             account.opted_out_at = now
             ctx.say(
                 ctx._(
@@ -548,7 +544,7 @@ class ConversationEngine:
                 )
             )
             return SayOnly()
-        if word in START_WORDS and account.opted_out_at is not None:
+        if word in START_KEYS and account.opted_out_at is not None:
             account.opted_out_at = None
             ctx.say(ctx._("Notifications are on again."))
             return Repeat()
@@ -936,24 +932,53 @@ def _take(state: ConversationState, asked: PendingPrompt) -> None:
         state.pending.insert(0, asked)
 
 
+async def _drop_optional_push(
+    session: AsyncSession, cipher: DataCipher, person: Person, asked: PendingPrompt, now: datetime
+) -> bool:
+    """An optional question's push not sent yet is no longer a question: a survey's first
+    question carries the broadcast's announcement (perhaps a safety alert), which goes on
+    alone in the same row; any other is withdrawn. False when a sender has begun the row
+    (it goes as it is)."""
+    if asked.outbox_id is None:
+        return True
+    if "broadcast" in asked.answers_set and asked.answers_set.get("question") == 0:
+        broadcast = await session.get(Broadcast, asked.answers_set["broadcast"])
+        if broadcast is not None:
+            texts = broadcast.texts
+            alone = OutgoingMessage(texts.get(person.locale or "") or next(iter(texts.values())))
+            return await outbox.replace_unsent(session, cipher, asked.outbox_id, alone)
+    return bool(await outbox.withdraw(session, [asked.outbox_id], GAVE_WAY, now))
+
+
 async def _withdraw_optional(
-    session: AsyncSession, state: ConversationState, now: datetime
+    session: AsyncSession,
+    cipher: DataCipher,
+    person: Person,
+    state: ConversationState,
+    now: datetime,
 ) -> None:
     """Another question is being pushed: an optional one whose push is not out yet is
-    withdrawn, so the person gets this one alone (held for the morning, it would come after
-    this one, and its options would take the number meant for this one). One out, or being
-    sent, stays until this one is out (`_give_way`)."""
+    dropped (`_drop_optional_push`), so the person gets this question alone (held for the
+    morning, that one would come after this one, and its options would take the number
+    meant for this one). One out, or being sent, stays until this one is out (`_give_way`)."""
     for asked in [asked for asked in state.pending if asked.journey in OPTIONAL_PROMPTS]:
         if asked.taken or asked.outbox_id is None:
             continue
-        if await outbox.withdraw(session, [asked.outbox_id], GAVE_WAY, now):
+        if await _drop_optional_push(session, cipher, person, asked, now):
             state.pending = [other for other in state.pending if other is not asked]
 
 
-async def _give_way(session: AsyncSession, state: ConversationState, now: datetime) -> bool:
+async def _give_way(
+    session: AsyncSession,
+    cipher: DataCipher,
+    person: Person,
+    state: ConversationState,
+    now: datetime,
+) -> bool:
     """Optional pushed questions (a survey) give way to any other that is out: dropped (their
-    push withdrawn if it has not gone), and the conversation leaves one it is at, unanswered,
-    its answers forgotten, so the person's next number answers the other. Whether they did."""
+    push made the announcement alone, or withdrawn, if it has not gone), and the conversation
+    leaves one it is at, unanswered, its answers forgotten, so the person's next number
+    answers the other. Whether they did."""
     optional = [asked for asked in state.pending if asked.journey in OPTIONAL_PROMPTS]
     if not optional or not any(
         asked.journey not in OPTIONAL_PROMPTS and (asked.taken or asked.due <= now)
@@ -961,8 +986,9 @@ async def _give_way(session: AsyncSession, state: ConversationState, now: dateti
     ):
         return False
     state.pending = [asked for asked in state.pending if asked.journey not in OPTIONAL_PROMPTS]
-    unsent = [asked.outbox_id for asked in optional if asked.outbox_id is not None]
-    await outbox.withdraw(session, unsent, GAVE_WAY, now)
+    for asked in optional:
+        if not asked.taken:
+            await _drop_optional_push(session, cipher, person, asked, now)
     for asked in optional:
         if asked.taken and (state.journey, state.step) == (asked.journey, asked.step):
             state.answers.pop(asked.journey, None)

@@ -55,6 +55,7 @@ from services.appeals import (
     Relative,
 )
 from services.countries import country_name
+from services.help_cases import open_case_of
 from services.i18n import N_
 from services.local_time import zone_of
 from services.messages import Choice
@@ -122,6 +123,7 @@ DRAFT_KEYS = (
 # may go on in the next one.
 SPLIT_PART = 3800  # UTF-16 units
 SPLIT_WINDOW = timedelta(minutes=1)
+SAME_START = 20  # characters a text sent again shares with the one refused
 # The appeal just sent, for files still uploading when «Send» was chosen.
 JUST_FILED = "just_filed"
 LATE_FILE_WINDOW = timedelta(minutes=10)
@@ -527,8 +529,9 @@ async def ask_text(ctx: Context) -> Question:
 @journey.answers("text")
 async def answer_text(ctx: Context, answer: Answer) -> Outcome:
     refused = _refused_before(ctx)
-    if refused is not None and answer.kind is Kind.TEXT:
-        return _continued(ctx, refused, answer.incoming.text)
+    typed = answer.incoming.text
+    if refused is not None and answer.kind is Kind.TEXT and not _sent_again(refused, typed):
+        return _continued(ctx, refused, typed)
     if answer.kind is Kind.MEDIA:
         files: list[dict[str, Any]] = ctx.answers.setdefault("files", [])
         if (problem := _media_file(ctx, answer, files)) is not None:
@@ -568,6 +571,13 @@ def _refused_before(ctx: Context) -> str | None:
         return None
     text: str = refused["text"]
     return text
+
+
+def _sent_again(refused: str, text: str) -> bool:
+    """Whether `text` starts as the refused text did: the person shortened it and sent it
+    again, as the refusal asked (taken alone). An app's next part starts mid-story."""
+    start = " ".join(clean_text(text).split())[:SAME_START]
+    return len(start) == SAME_START and " ".join(clean_text(refused).split()).startswith(start)
 
 
 def _continued(ctx: Context, refused: str, part: str) -> Outcome:
@@ -755,6 +765,8 @@ async def file_after_sending(ctx: Context, answer: Answer) -> Outcome | None:
     reference = _just_filed(ctx)
     if reference is None:
         return None
+    if await open_case_of(ctx.session, ctx.person.id, include_covert=True) is not None:
+        return None  # the main menu adds it to the open help request, as it always did
     files: list[dict[str, Any]] = []
     if (problem := _media_file(ctx, answer, files)) is not None:
         return Repeat(problem)

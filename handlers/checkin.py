@@ -19,6 +19,8 @@ from handlers import help as help_journey
 from handlers.conversation import (
     BACK,
     MENU,
+    START_WORDS,
+    STOP_WORDS,
     Answer,
     Context,
     Go,
@@ -56,8 +58,8 @@ HELP_WORDS = ("yordam", "yordam kerak", "ёрдам керак", "помощь",
 TAKEN_WORDS = (
     "menu", "menyu", "asosiy menyu", "bosh menyu", "главное меню", "в меню", "меню",
     "back", "orqaga", "ortga", "назад", "cancel", "bekor", "bekor qilish", "отмена",
-    "отменить", "help", "yordam", "помощь", "помогите", "language", "til", "язык",
-    "сменить язык", "stop", "toʻxtat", "тўхтат", "стоп", "start", "старт", "link", "ulash",
+    "отменить", "help", "language", "til", "язык", "сменить язык", "link", "ulash",
+    *STOP_WORDS, *START_WORDS,
 )  # fmt: skip
 
 
@@ -180,8 +182,9 @@ def _settled(ctx: Context) -> None:
 @journey.answers(ASK)
 async def answer_checkin(ctx: Context, answer: Answer) -> Outcome:
     session, cipher, desk = ctx.session, ctx.cipher, ctx.staff
-    if answer.choice is None and help_journey.distress_language(answer.text) is not None:
-        answer = replace(answer, choice=NEED_HELP)  # «Помогите!», «меня бьют»
+    typed_help = answer.choice is None and help_journey.asks_for_help_at_the_check_in(answer.text)
+    if typed_help:
+        answer = replace(answer, choice=NEED_HELP)  # «Помогите!», «меня бьют…»
     if answer.choice in (SAFE, NEED_HELP):
         _settled(ctx)
     if answer.choice == SAFE:
@@ -195,8 +198,12 @@ async def answer_checkin(ctx: Context, answer: Answer) -> Outcome:
         return GoBack()
     if answer.choice == NEED_HELP:
         await checkins.answer(session, cipher, desk, ctx.person, CheckinStatus.HELP, ctx.now)
-        # The Help journey's danger path: the numbers and an urgent case in this reply.
-        outcome = await help_journey.open_danger(ctx)
+        # The Help journey's danger path: the numbers and an urgent case in this reply; what
+        # they typed is the case's description, for the operator to read.
+        if typed_help:
+            outcome = await help_journey.open_danger_with(ctx, answer)
+        else:
+            outcome = await help_journey.open_danger(ctx)
         await checkins.note_help_answer(session, cipher, desk, ctx.person, ctx.now)
         return outcome
     return Repeat(
@@ -228,7 +235,8 @@ async def ask_code_word(ctx: Context) -> Question:
 async def answer_code_word(ctx: Context, answer: Answer) -> Outcome:
     if answer.kind is not Kind.TEXT or not answer.text:
         return Repeat(ctx._("Please type the code word in letters."))
-    reserved = (*TAKEN_WORDS, *_choice_words(ctx), *help_journey.DANGER_WORDS)
+    pleas = (word for words in help_journey.PLEA_WORDS.values() for word in words)
+    reserved = (*TAKEN_WORDS, *_choice_words(ctx), *help_journey.DANGER_WORDS, *pleas)
     problem = checkins.code_word_problem(answer.text, reserved)
     if problem == checkins.TOO_LONG:
         return Repeat(

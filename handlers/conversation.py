@@ -26,6 +26,12 @@ from services.text import word_key
 # Choice ids the engine handles itself, wherever they are offered.
 MENU, BACK, CANCEL, HELP, LANGUAGE = "u:menu", "u:back", "u:cancel", "u:help", "u:language"
 UNIVERSAL = (MENU, BACK, CANCEL, HELP, LANGUAGE)
+# Opting out of pushes on a channel, and back in (bot.engine honours them on every channel).
+STOP_WORDS = (
+    "stop", "unsubscribe", "toʻxtat", "toʻxtating", "тўхтат", "тўхтатинг", "тухтат",
+    "тухтатинг", "стоп", "отписаться", "отписка", "отпишите",
+)  # fmt: skip
+START_WORDS = ("start", "старт", "подписаться")
 # Offered by the engine (only then) while a pushed question waits: move to it now.
 WAITING_QUESTION = "u:waiting"
 

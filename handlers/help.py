@@ -173,6 +173,8 @@ _DANGER_KEYS = frozenset(
     match_key(word) for table in (DANGER_CALLS, HARM_WORDS) for words in table.values()
     for word in words
 )  # fmt: skip
+_CALL_KEYS = frozenset(match_key(word) for words in DANGER_CALLS.values() for word in words)
+_HARM_KEYS = frozenset(match_key(word) for words in HARM_WORDS.values() for word in words)
 _PLEAS = frozenset(
     tuple(match_key(word).split()) for words in PLEA_WORDS.values() for word in words
 )
@@ -181,7 +183,8 @@ _CYRILLIC = re.compile("[\u0400-\u04ff]")
 # The check-in's «Are you safe?» (handlers/checkin.py, which imports this module): its own
 # «I need help» takes pleas, and a way out of it would leave it unanswered, then missed.
 CHECKIN_QUESTION = ("checkin", "ask")
-GUIDANCE_SEARCH = ("guidance", "search")  # «насилие» typed there is what to read about
+# The guidance searches what is typed on its screens: «насилие» there is what to read about.
+GUIDANCE = "guidance"
 
 # Typed words that also pick "skip" or "done".
 SKIP_WORDS = (
@@ -262,6 +265,15 @@ def is_a_plea(text: str) -> bool:
                     if words[at : at + len(phrase)] == phrase:
                         reached.add((at + len(phrase), plea or is_plea))
     return (len(words), True) in reached
+
+
+def asks_for_help_at_the_check_in(text: str) -> bool:
+    """Whether an answer typed to «Are you safe?» means «I need help»: a plea or a call as
+    the whole message, or words of harm anywhere («меня бьют…»). A call inside a sentence is
+    no answer: «Xavf yoʻq», «Я не в опасности» say the opposite."""
+    key = match_key(text)
+    padded = f" {key} "
+    return is_a_plea(text) or key in _CALL_KEYS or any(f" {word} " in padded for word in _HARM_KEYS)
 
 
 def distress_language(text: str) -> str | None:
@@ -495,7 +507,7 @@ async def _answer_triage(ctx: Context, answer: Answer) -> Outcome:
     text = answer.text
     if answer.kind is Kind.TEXT and choice is None:
         if names_danger(text):
-            return await _open_danger_with(ctx, answer)
+            return await open_danger_with(ctx, answer)
         if is_a_plea(text):
             return Repeat()  # this screen is the answer to a plea
     # Someone who starts telling instead of choosing: keep what they sent, then ask again.
@@ -1269,13 +1281,9 @@ def _own_words_asked(ctx: Context) -> bool:
     """Whether the question asked takes the person's own words: a free-text question (an
     appeal's text, an answer to an operator), this journey's screens (its steps read pleas
     and danger themselves), the check-in's «Are you safe?» (pleas are its answers), the
-    guidance search (words to search for)."""
+    guidance (words typed on its screens are searched for)."""
     here = (ctx.state.journey, ctx.state.step)
-    return (
-        ctx.state.free_text
-        or here[0] == journey.name
-        or here in (CHECKIN_QUESTION, GUIDANCE_SEARCH)
-    )
+    return ctx.state.free_text or here[0] in (journey.name, GUIDANCE) or here == CHECKIN_QUESTION
 
 
 async def _distress(ctx: Context, answer: Answer) -> Outcome | None:
@@ -1292,13 +1300,13 @@ async def _distress(ctx: Context, answer: Answer) -> Outcome | None:
     if not ctx.person.has_consented:
         return _consent_first(ctx)
     if danger:
-        return await _open_danger_with(ctx, answer)
+        return await open_danger_with(ctx, answer)
     if (joined := await add_to_open_case(ctx, answer)) is not None:
         return joined
     return Go(journey.name)
 
 
-async def _open_danger_with(ctx: Context, answer: Answer) -> Outcome:
+async def open_danger_with(ctx: Context, answer: Answer) -> Outcome:
     """The urgent path for someone whose message names danger: what they wrote is the new
     request's description (or is added to the open one), for the operator to read."""
     kept = _add_description(ctx, _draft(ctx), answer.text) is None

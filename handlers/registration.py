@@ -61,7 +61,9 @@ from services.parsing import (
 from services.text import clean_text, match_key, parse_number, word_key
 
 NAME = "registration"
-journey = Journey(NAME, first_step="main", needs_consent=True)
+# A pushed question (a reminder, a check-in) waits while the person fills the form: their next
+# typed phone number or date is for the form, not an answer to it.
+journey = Journey(NAME, first_step="main", needs_consent=True, prompts_wait=True)
 
 # -- choice ids (prefixed, so a stale button of another question never means something here)
 REGISTER, STATUS = "register", "status"
@@ -244,15 +246,18 @@ def _typed(ctx: Context, answer: Answer) -> str | Repeat:
     return answer.text
 
 
-def _free_text(ctx: Context, answer: Answer, limit: int) -> str | Repeat:
-    """A message in words (a description, an answer to the consulate), up to `limit`: at
-    least two letters, so a stray «1» or «?» is never sent as what the person wrote."""
+def _free_text(ctx: Context, answer: Answer, limit: int, *, numbers: bool = False) -> str | Repeat:
+    """A message in words (a description, a request), up to `limit`: at least two letters,
+    so a stray «1» or «?» is never sent as what the person wrote. With `numbers` (an answer
+    to the consulate's question: a phone number, a PINFL, how many children) digits count
+    too; a lone number of a listed option is that option (`_listed_pick`)."""
     typed = _typed(ctx, answer)
     if isinstance(typed, Repeat):
         return typed
     if len(typed) > limit:
         return _too_long(ctx, limit)
-    if sum(char.isalpha() for char in typed) < 2:
+    counted = sum(char.isalnum() if numbers else char.isalpha() for char in typed)
+    if counted < (1 if numbers else 2):
         return Repeat(ctx._("Please write it in words."))
     return typed
 
@@ -1258,7 +1263,7 @@ async def answer_answer_question(ctx: Context, answer: Answer) -> Outcome:
         typed, file = sent
         files.append(file)
     elif answer.kind is Kind.TEXT:
-        read = _free_text(ctx, answer, ANSWER_LIMIT)
+        read = _free_text(ctx, answer, ANSWER_LIMIT, numbers=True)
         if isinstance(read, Repeat):
             return read
         typed = read

@@ -605,6 +605,25 @@ async def withdraw(
     return int(withdrawn.rowcount)  # type: ignore[attr-defined]
 
 
+async def replace_unsent(
+    session: AsyncSession, cipher: DataCipher, message_id: int, message: OutgoingMessage
+) -> bool:
+    """Send `message` instead of what a queued message says, if no sender has begun it
+    (claimed, or a part sent). Whether it was replaced."""
+    replaced = await session.execute(
+        update(OutboxMessage)
+        .where(
+            OutboxMessage.id == message_id,
+            OutboxMessage.status == OutboxStatus.PENDING,
+            OutboxMessage.claimed_until.is_(None),
+            OutboxMessage.parts_sent == 0,
+        )
+        .values(payload=cipher.encrypt_json(message.to_payload()))
+        .execution_options(synchronize_session=False)
+    )
+    return bool(replaced.rowcount)  # type: ignore[attr-defined]
+
+
 async def release(session: AsyncSession, message_ids: Sequence[int]) -> None:
     """Hand claimed rows back untouched (a sender stopping before it got to them)."""
     if message_ids:

@@ -520,8 +520,10 @@ async def test_the_code_word_opens_a_covert_urgent_case_and_the_reply_shows_noth
     pid = await person_id(telegram, ALICE)
     await open_settings(telegram, ALICE)
     await telegram.tap(ALICE, "code")
+    taken = "This word already has a meaning in this chat. Please choose another word."
     for refused, hint in (
-        ("yordam", "This word already has a meaning in this chat. Please choose another word."),
+        ("yordam", taken),
+        ("yordam bering", taken),  # a plea: it would open the Help screen
         ("😀", "Please type the code word in letters."),
         ("ab", "Please choose a word of at least 3 letters."),
         ("s" * 10_000, "This is too long. Please choose one word of up to {limit} characters."),
@@ -725,3 +727,51 @@ async def test_a_check_in_answered_from_the_settings_is_not_asked_again(
         OutboxStatus.FAILED,
         outbox.NOT_NEEDED + checkins.ANSWERED,
     )
+
+
+async def asked_are_you_safe(telegram: TelegramHarness, clock: ManualClock, locale: str) -> None:
+    app = telegram.app
+    await telegram.onboard(ALICE, locale)
+    pid = await person_id(telegram, ALICE)
+    await set_country(app, pid, "RU")
+    await switch_on(app, pid, 1)
+    clock.advance(timedelta(days=1))
+    assert (await run(app)).asked == 1
+
+
+@pytest.mark.parametrize(
+    ("locale", "typed"),
+    [
+        ("uz_Latn", "Xavf yoʻq, hammasi yaxshi"),
+        ("uz_Latn", "xavf yo'q"),
+        ("ru", "Я не в опасности, всё нормально"),
+    ],
+)
+async def test_no_danger_typed_to_the_check_in_is_no_call_for_help(
+    telegram: TelegramHarness, clock: ManualClock, locale: str, typed: str
+) -> None:
+    """A word of danger inside a sentence («xavf» in «Xavf yoʻq») is no «I need help»: the
+    two answers are asked again, and no urgent case opens."""
+    await asked_are_you_safe(telegram, clock, locale)
+
+    reply = await telegram.say(ALICE, typed)
+
+    assert button_ids(reply) == ["safe", "need_help"]
+    [row] = await checkin_rows(telegram.app)
+    assert row.status == CheckinStatus.ASKED
+    assert await cases(telegram.app) == []
+
+
+async def test_words_of_harm_typed_to_the_check_in_answer_it_and_reach_the_operator(
+    telegram: TelegramHarness, clock: ManualClock
+) -> None:
+    words = "Меня бьют и заперли в подвале на стройке, улица Ленина 5"
+    await asked_are_you_safe(telegram, clock, "ru")
+
+    await telegram.say(ALICE, words)
+
+    [row] = await checkin_rows(telegram.app)
+    assert row.status == CheckinStatus.HELP
+    [case] = await cases(telegram.app)
+    assert case.urgent
+    assert telegram.app.cipher.decrypt_text(case.description) == words

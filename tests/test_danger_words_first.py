@@ -413,12 +413,16 @@ async def test_at_the_check_in_its_own_words_answer_it(
     assert case.urgent
 
 
-async def test_words_searched_for_in_the_guidance_are_a_search(desk: TelegramHarness) -> None:
-    """«насилие» (violence) typed in the guidance search is what the person wants to read
-    about: no urgent case is opened for it."""
+@pytest.mark.parametrize("searched_from", ["country", "search"])
+async def test_words_searched_for_in_the_guidance_are_a_search(
+    desk: TelegramHarness, searched_from: str
+) -> None:
+    """«насилие» (violence) typed on the guidance's screens (the first one invites a word to
+    search for) is what the person wants to read about: no urgent case is opened for it."""
     await desk.onboard(ALICE, "ru")
     await desk.tap(ALICE, "guidance")
-    await desk.tap(ALICE, "search")
+    if searched_from == "search":
+        await desk.tap(ALICE, "search")
 
     await desk.say(ALICE, "насилие")
 

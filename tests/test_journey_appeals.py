@@ -9,11 +9,20 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from bot.app import Application
-from models import Appeal, AppealEvent, AppealStatus, Attachment, HelpCase, Person
-from services import appeals
+from models import (
+    Appeal,
+    AppealEvent,
+    AppealStatus,
+    Attachment,
+    CaseMessage,
+    HelpCase,
+    HelpReason,
+    Person,
+)
+from services import appeals, help_cases
 from services.clock import ManualClock
 from services.text import clean_text
 from tests.fakes import telegram_updates as tg
@@ -1319,3 +1328,46 @@ async def test_without_consent_a_typed_number_asks_for_consent_first(
         "Чтобы увидеть обращения, сначала дайте согласие с уведомлением о конфиденциальности"
     )
     assert button_ids(reply) == ["guidance", "emergency", "privacy", "my_data", "u:language"]
+
+
+async def test_a_too_long_text_shortened_and_sent_again_is_taken_alone(
+    telegram: TelegramHarness, clock: ManualClock
+) -> None:
+    """Refused as too long, the story is shortened and sent again within the minute, as the
+    refusal asks: it is the appeal's text, not glued to the refused one."""
+    await start_wages_appeal(telegram, ALICE)
+    story = ("Работодатель не платит зарплату уже три месяца, мы живём в общежитии. " * 60)[:3900]
+    await telegram.say(ALICE, story)
+    clock.advance(timedelta(seconds=40))
+
+    await telegram.say(ALICE, story[:2500])
+
+    state = await telegram.state(ALICE)
+    assert state.answers["appeals"]["text"] == clean_text(story[:2500])
+
+
+async def test_a_file_minutes_after_send_goes_to_an_open_help_request_as_before(
+    telegram: TelegramHarness,
+) -> None:
+    """With a help request open, a photo sent from the main menu joins the request (as it
+    always did), even minutes after an appeal was sent."""
+    app = telegram.app
+    await telegram.onboard(ALICE, "ru")
+    async with app.db.transaction() as session:
+        person = await session.scalar(select(Person))
+        assert person is not None
+        await help_cases.open_case(
+            session, app.cipher, app.desk, person=person, reason=HelpReason.PASSPORT_TAKEN,
+            description="Работодатель забрал паспорт", now=app.clock.now(),
+        )  # fmt: skip
+    await file_for_myself(telegram, ALICE, onboard=False)
+
+    await telegram.feed(tg.photo(ALICE, caption="Фото побоев"))
+
+    async with app.db.sessions() as session:
+        kinds = [message.kind for message in await session.scalars(select(CaseMessage))]
+        on_appeals = await session.scalar(
+            select(func.count()).select_from(Attachment).where(Attachment.appeal_id.is_not(None))
+        )
+    assert "photo" in kinds
+    assert on_appeals == 0

@@ -26,13 +26,16 @@ from models import (
     RegistrationKind,
     RegistrationStatus,
 )
+from scheduler.reminders import remind_due
 from services import appeals, registrations
 from services.clock import ManualClock
 from services.conversation import read_state
 from services.registrations import RegistrationDetails, details_of
+from services.reminders import DEFAULT_POLICY
 from tests.conftest import SettingsFactory
 from tests.fakes import telegram_updates as tg
 from tests.harness import TelegramHarness, button_ids, button_labels
+from tests.test_journey_reminders import add_reminder
 from tests.test_whatsapp import DILNOZA, WhatsAppHarness, labels, whatsapp_apps
 
 ALICE, BOB = 7310001, 7310002
@@ -1205,3 +1208,49 @@ async def test_a_form_left_as_the_consulate_has_it_gives_way_without_a_question(
     same = await telegram.tap(ALICE, "update_this")  # the same registration: the form goes on
     assert same["text"].startswith("Продолжим с того места, где Вы остановились.")
     assert "Astana" in same["text"]
+
+
+async def test_a_reminder_pushed_while_the_form_is_filled_waits_and_takes_no_answer(
+    telegram: TelegramHarness, clock: ManualClock
+) -> None:
+    """A reminder comes while the person types their phone number into the form: the number
+    goes to the form, and the reminder waits («Answer our question»)."""
+    app = telegram.app
+    await telegram.onboard(ALICE, "ru")
+    await add_reminder(telegram, ALICE, "registration", "10.12.2026")
+    await telegram.tap(ALICE, "u:menu")
+    await telegram.tap(ALICE, "registration")
+    await telegram.tap(ALICE, "register")
+    await fill(telegram, ALICE, STANDARD[:9])
+    typing_at = await step_of(telegram, ALICE)
+    clock.set(datetime(2026, 12, 3, 5, 0, tzinfo=UTC))
+    assert (await remind_due(app.db, app.engine, app.clock, DEFAULT_POLICY)).sent == 1
+    await app.sender.deliver_due()
+
+    await telegram.say(ALICE, "+7 916 123-45-67")
+
+    assert await step_of(telegram, ALICE) != typing_at  # the form took it and went on
+    assert (await step_of(telegram, ALICE))[0] == "registration"
+    state = await telegram.state(ALICE)
+    assert [prompt.journey for prompt in state.pending] == ["reminders"]
+
+
+@pytest.mark.parametrize("typed", ["+7 925 123-45-67", "31234567890123", "12"])
+async def test_an_answer_to_the_consulate_may_be_a_number(
+    telegram: TelegramHarness, typed: str
+) -> None:
+    """A new phone number, a PINFL, a flat's number: digits are an answer (a lone number of
+    a listed option, on WhatsApp «1 — Back», is that option)."""
+    await register(telegram, ALICE)
+    await operator_sets(
+        telegram.app, "CR-2026-000001", RegistrationStatus.NEEDS_INFO, "Ваш новый номер?"
+    )
+    await telegram.say(ALICE, "/menu")
+    await telegram.tap(ALICE, "registration")
+    await telegram.tap(ALICE, "status")
+    await telegram.tap(ALICE, "answer")
+
+    await telegram.say(ALICE, typed)
+
+    [row] = await rows(telegram.app)
+    assert row.status == RegistrationStatus.SUBMITTED

@@ -232,12 +232,13 @@ async def poll(condition: Callable[[], Any], what: str, *, alive: Callable[[], b
     loop = asyncio.get_running_loop()
     deadline = loop.time() + DELIVERY_TIMEOUT
     while True:
+        exited = not alive()  # before looking: what it did before exiting counts
         result = condition()
         if asyncio.iscoroutine(result):
             result = await result
         if result:
             return
-        if not alive():
+        if exited:
             pytest.fail(f"the process exited while waiting for {what}")
         if loop.time() > deadline:
             pytest.fail(f"timed out after {DELIVERY_TIMEOUT}s waiting for {what}")

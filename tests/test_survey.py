@@ -427,3 +427,28 @@ async def test_an_operators_message_takes_the_place_of_a_survey_being_answered(
     assert await answers(desk_app) == [(person, 0, 0)]
     state = await telegram.state(STAFF_ALICE)
     assert "survey" not in state.answers
+
+
+async def test_a_survey_held_for_the_morning_that_gives_way_still_brings_its_announcement(
+    desk_app: Application, clock: ManualClock
+) -> None:
+    """The survey's first question and the broadcast's announcement are one message, held
+    for 08:00 in Moscow. An operator writes at 07:00: the survey gives way, and the
+    announcement (it may be a safety alert) still comes in the morning, alone."""
+    telegram = TelegramHarness(desk_app)
+    clock.set(datetime(2026, 11, 29, 20, 0, tzinfo=UTC))  # 23:00 in Moscow
+    thread = await open_help(desk_app, telegram, HelpReason.WAGES_UNPAID)
+    operator = await add_operator(desk_app, 61)
+    counts = await send_survey(desk_app)
+    assert (counts.queued, counts.deferred) == (1, 1)
+
+    clock.set(datetime(2026, 11, 30, 4, 0, tzinfo=UTC))  # 07:00 in Moscow
+    await reply_to(desk_app, thread, operator, "Сколько месяцев Вам не платят?")
+    await desk_app.sender.deliver_due()
+    await telegram.say(STAFF_ALICE, "Три месяца")
+    clock.set(datetime(2026, 11, 30, 5, 30, tzinfo=UTC))  # 08:30 in Moscow
+    await desk_app.sender.deliver_due()
+
+    announced = telegram.last_message(STAFF_ALICE)
+    assert (announced["text"], button_ids(announced)) == (TEXTS["ru"], [])
+    assert await answers(desk_app) == []
