@@ -9,7 +9,6 @@ import pytest
 from sqlalchemy import delete, select, update
 
 from bot.app import Application, build_application
-from bot.engine import GAVE_WAY
 from handlers import all_journeys
 from handlers.conversation import (
     WAITING_QUESTION,
@@ -447,8 +446,9 @@ async def test_a_survey_held_for_the_morning_gives_way_to_a_question_pushed_befo
     telegram: TelegramHarness, clock: ManualClock
 ) -> None:
     """Queued in the person's night, a survey waits for 08:00. A question pushed meanwhile
-    goes at once: the survey is withdrawn for that person, else its numbered options would
-    come after that question and take the number meant for it."""
+    goes at once: the survey's question is taken out of its message for that person, else
+    its numbered options would come after that question and take the number meant for it;
+    the announcement still comes, alone."""
     app = telegram.app
     await telegram.onboard(ALICE, "ru")
     clock.set(datetime(2026, 11, 29, 20, 0, tzinfo=UTC))  # 23:00 in Moscow
@@ -465,10 +465,10 @@ async def test_a_survey_held_for_the_morning_gives_way_to_a_question_pushed_befo
 
     clock.set(datetime(2026, 11, 30, 5, 0, tzinfo=UTC))  # 08:00 in Moscow
     await app.sender.deliver_due()
-    assert telegram.last_message(ALICE)["text"] == "Probe about safety: all well?"
+    announced = telegram.last_message(ALICE)
+    assert (announced["text"], button_ids(announced)) == (TEXTS["ru"], [])
     survey = (await telegram.outbox_rows())[-2]
-    assert survey.status == "failed"
-    assert (survey.last_error or "").endswith(GAVE_WAY)
+    assert survey.status == "sent"
     assert (await telegram.say(ALICE, "1"))["text"].startswith("Thank you.")  # «Fine»
     state = await telegram.state(ALICE)
     assert (state.journey, state.pending) == ("menu", [])
