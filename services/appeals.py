@@ -18,7 +18,7 @@ from services.countries import country_name
 from services.crypto import DataCipher
 from services.i18n import N_, Catalogs
 from services.messages import MediaRef, OutgoingMessage
-from services.notify import notify_person
+from services.notify import queue_push
 from services.references import APPEAL, next_reference
 
 TEXT_LIMIT = 3000
@@ -271,7 +271,13 @@ async def change_appeal_status(
         person = await session.get(Person, appeal.person_id)
         assert person is not None  # the foreign key guarantees it
         notice = status_notice(catalogs, person.locale or default_locale, appeal, message)
-        return await notify_person(session, cipher, person.id, [OutgoingMessage(notice)], now)
+        rows = await queue_push(session, cipher, person.id, [OutgoingMessage(notice)], now)
+        # The consulate asks: what the person types next is the answer, as after an
+        # operator's message in the appeal's topic.
+        asks = rows and status is AppealStatus.NEEDS_INFO
+        if asks and (thread := await staff.thread_of(session, appeal_id=appeal.id)):
+            await staff.await_answer(session, cipher, thread, rows[-1], now)
+        return bool(rows)
     return False
 
 

@@ -564,7 +564,7 @@ async def reply(
     message = OutgoingMessage(body, media=media)
     rows = await _tell(session, cipher, thread, [message], now, account)
     if rows:
-        await _await_answer(session, cipher, thread, rows[-1], now, operator=operator, text=text)
+        await await_answer(session, cipher, thread, rows[-1], now, operator=operator, text=text)
     thread.waiting_since = None
     thread.last_ping_at = None
     thread.escalation_level = 0
@@ -578,7 +578,7 @@ async def reply(
 ANSWER_SCREEN = ("help", "reply")
 
 
-async def _await_answer(
+async def await_answer(
     session: AsyncSession, cipher: DataCipher, thread: CaseThread, carrier: OutboxMessage,
     now: datetime, *, operator: Operator | None = None, text: str | None = None,
 ) -> None:  # fmt: skip

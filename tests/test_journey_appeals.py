@@ -1371,3 +1371,23 @@ async def test_a_file_minutes_after_send_goes_to_an_open_help_request_as_before(
         )
     assert "photo" in kinds
     assert on_appeals == 0
+
+
+async def test_the_consulates_question_is_answered_by_what_the_person_types_next(
+    desk: TelegramHarness,
+) -> None:
+    """«/status needs_info …» asks the person something: their next message, typed from
+    wherever they are, is the answer (it got «I do not understand»)."""
+    app = desk.app
+    await file_for_myself(desk, ALICE)
+    await add_operator(app, OPERATOR, "Dilshod")
+    [thread] = await threads(app)
+    assert thread.topic_id is not None
+    await post(desk, OPERATOR, thread.topic_id, "/status needs_info Как называется фирма?")
+    await app.sender.deliver_due()
+
+    done = await desk.say(ALICE, "ООО Ромашка")
+
+    assert done["text"].startswith("Спасибо. Ваш ответ отправлен, обращение снова на рассмотрении.")
+    assert texts_in(desk, thread.topic_id)[-1] == "👤 Русский\nООО Ромашка"
+    assert (await appeal_row(app, FIRST)).status == "in_review"
