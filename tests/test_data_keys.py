@@ -47,8 +47,9 @@ async def test_rotation_re_encrypts_everything_with_the_new_key(
         rotated = await reencrypt_all(during.db, during.cipher)
     finally:
         await during.close()
-    # the state; 3 replies and 1 notice; the appeal's text; its status event's message
-    assert rotated == 1 + 4 + 1 + 1
+    # the state and its pending question (the consulate asks: the answer screen); 3 replies
+    # and 1 notice; the appeal's text; its status event's message
+    assert rotated == 2 + 4 + 1 + 1
 
     only_new, only_old = DataCipher(new_key), DataCipher(TEST_DATA_KEY)
     after = build_application(make_settings(data_key=new_key), clock=clock)
