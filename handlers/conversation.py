@@ -21,7 +21,7 @@ from services.crypto import DataCipher
 from services.i18n import Catalogs, Translator
 from services.messages import Choice, Document
 from services.staff import StaffDesk
-from services.text import word_key
+from services.text import parse_number, word_key
 
 # Choice ids the engine handles itself, wherever they are offered.
 MENU, BACK, CANCEL, HELP, LANGUAGE = "u:menu", "u:back", "u:cancel", "u:help", "u:language"
@@ -54,6 +54,20 @@ class Answer:
     @property
     def kind(self) -> Kind:
         return self.incoming.kind
+
+
+def listed_pick(answer: Answer, choices: list[list[str]]) -> str | None:
+    """The option picked, also by its number typed alone on a free-text screen that lists
+    options (WhatsApp and the terminal number them there too, where the engine reads a
+    number as words): «1» next to «1 — Back» is Back. `choices` are the state's; the
+    engine's offer to answer a pushed question comes last and is the engine's to read."""
+    if answer.choice is not None or answer.kind is not Kind.TEXT:
+        return answer.choice
+    number = parse_number(answer.text)
+    offered = [entry[0] for entry in choices if entry[0] != WAITING_QUESTION]
+    if number is not None and 1 <= number <= len(offered):
+        return offered[number - 1]
+    return None
 
 
 class Outcome:

@@ -54,6 +54,7 @@ from handlers.conversation import (
     Outcome,
     Question,
     Repeat,
+    listed_pick,
 )
 from handlers.incoming import Incoming, Kind
 from handlers.pickers import CountryPicker
@@ -345,18 +346,6 @@ def _shown(ctx: Context, choice: str) -> bool:
     return choice in _offered(ctx)
 
 
-def _listed_pick(ctx: Context, answer: Answer) -> str | None:
-    """The option picked, also by its number typed alone on a free-text screen that lists
-    options: the number means the option shown beside it."""
-    if answer.choice is not None or answer.kind is not Kind.TEXT:
-        return answer.choice
-    number = parse_number(answer.text)
-    offered = _offered(ctx)
-    if number is not None and 1 <= number <= len(offered):
-        return offered[number - 1]
-    return None
-
-
 def _operator_awaits(ctx: Context) -> bool:
     """Whether an operator's message waits for the person's answer: services.staff asked
     for the answer screen, and the person is not there yet (a pushed question may wait
@@ -591,7 +580,7 @@ async def _answer_case(ctx: Context, case: HelpCase, answer: Answer) -> Outcome:
     # number at all right after the operator wrote.
     if (answered := await _answer_to_operator(ctx, answer)) is not None:
         return answered
-    choice = _listed_pick(ctx, answer)
+    choice = listed_pick(answer, ctx.state.choices)
     if choice == DANGER:
         return await open_danger(ctx)
     if choice == CLOSE_CASE:
@@ -663,7 +652,7 @@ async def _case_gone(ctx: Context, answer: Answer) -> Outcome:
     draft = _draft(ctx)
     last = await last_case_of(ctx.session, ctx.person.id)
     reference = (last.reference if last else None) or ""
-    picked = _listed_pick(ctx, answer)
+    picked = listed_pick(answer, ctx.state.choices)
     if picked == DANGER:
         return await open_danger(ctx)
     if picked == LEAVE:
@@ -1009,7 +998,7 @@ async def answer_danger_describe(ctx: Context, answer: Answer) -> Outcome:
         return await _gone(ctx, answer)
     if (answered := await _answer_to_operator(ctx, answer)) is not None:
         return answered
-    if _listed_pick(ctx, answer) == SKIP:  # «1» alone is «Skip», listed beside it
+    if listed_pick(answer, ctx.state.choices) == SKIP:  # «1» alone is «Skip», listed beside it
         return _to_case_screen(ctx, NOTE_OPENED)
     if hint := await _add_to_case(ctx, case, answer):
         return Repeat(hint)

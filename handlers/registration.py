@@ -15,7 +15,6 @@ from handlers.conversation import (
     BACK,
     CANCEL,
     MENU,
-    WAITING_QUESTION,
     Answer,
     Context,
     Go,
@@ -24,6 +23,7 @@ from handlers.conversation import (
     Outcome,
     Question,
     Repeat,
+    listed_pick,
 )
 from handlers.incoming import Kind, Media
 from handlers.pickers import CountryPicker
@@ -58,7 +58,7 @@ from services.parsing import (
     parse_personal_number,
     parse_phone,
 )
-from services.text import clean_text, match_key, parse_number, word_key
+from services.text import clean_text, match_key, word_key
 
 NAME = "registration"
 # A pushed question (a reminder, a check-in) waits while the person fills the form: their next
@@ -260,20 +260,6 @@ def _free_text(ctx: Context, answer: Answer, limit: int, *, numbers: bool = Fals
     if counted < (1 if numbers else 2):
         return Repeat(ctx._("Please write it in words."))
     return typed
-
-
-def _listed_pick(ctx: Context, answer: Answer) -> str | None:
-    """The choice picked, also by its number typed alone on a free-text screen (where the
-    engine reads a number as words): WhatsApp and the terminal list the choices there with
-    numbers too, so «1» next to «1 — Back» means Back."""
-    if answer.choice is not None or answer.kind is not Kind.TEXT:
-        return answer.choice
-    number = parse_number(answer.text)
-    # The engine's offer to answer a pushed question comes last and is the engine's to read.
-    offered = [entry[0] for entry in ctx.state.choices if entry[0] != WAITING_QUESTION]
-    if number is not None and 1 <= number <= len(offered):
-        return offered[number - 1]
-    return None
 
 
 def _too_long(ctx: Context, limit: int) -> Repeat:
@@ -581,7 +567,7 @@ async def ask_full_name(ctx: Context) -> Question:
 
 @journey.answers("full_name")
 async def answer_full_name(ctx: Context, answer: Answer) -> Outcome:
-    if _listed_pick(ctx, answer) == BACK:
+    if listed_pick(answer, ctx.state.choices) == BACK:
         return GoBack()
     typed = _typed(ctx, answer)
     if isinstance(typed, Repeat):
@@ -797,7 +783,7 @@ def _place_hint(ctx: Context, error: PlaceError, limit: int, bad: str) -> Repeat
 
 @journey.answers("city")
 async def answer_city(ctx: Context, answer: Answer) -> Outcome:
-    if _listed_pick(ctx, answer) == BACK:
+    if listed_pick(answer, ctx.state.choices) == BACK:
         return GoBack()
     typed = _typed(ctx, answer)
     if isinstance(typed, Repeat):
@@ -819,7 +805,7 @@ async def ask_address(ctx: Context) -> Question:
 
 @journey.answers("address")
 async def answer_address(ctx: Context, answer: Answer) -> Outcome:
-    if _listed_pick(ctx, answer) == BACK:
+    if listed_pick(answer, ctx.state.choices) == BACK:
         return GoBack()
     typed = _typed(ctx, answer)
     if isinstance(typed, Repeat):
@@ -1253,7 +1239,7 @@ def _answer_file(ctx: Context, answer: Answer) -> tuple[str, dict[str, Any]] | R
 
 @journey.answers(ANSWER_QUESTION)
 async def answer_answer_question(ctx: Context, answer: Answer) -> Outcome:
-    if _listed_pick(ctx, answer) == BACK:
+    if listed_pick(answer, ctx.state.choices) == BACK:
         return GoBack()
     files: list[dict[str, Any]] = []
     if answer.kind is Kind.MEDIA:
@@ -1351,7 +1337,7 @@ async def ask_request_text(ctx: Context) -> Question:
 async def answer_request_text(ctx: Context, answer: Answer) -> Outcome:
     if _request_category(ctx) is None:
         return _finish(ctx)
-    if _listed_pick(ctx, answer) == BACK:
+    if listed_pick(answer, ctx.state.choices) == BACK:
         return GoBack()
     typed = _free_text(ctx, answer, appeals.TEXT_LIMIT)
     if isinstance(typed, Repeat):
