@@ -27,6 +27,7 @@ from models import CheckinStatus, FamilyLink
 from services import checkins, family, local_time, my_data, reminders
 from services.countries import country_name
 from services.i18n import N_
+from services.messages import Choice
 from services.parsing import format_date
 from services.text import match_key
 
@@ -34,10 +35,17 @@ from services.text import match_key
 # withdrawn their consent can still see and delete what we keep.
 journey = Journey("my_data", first_step="main")
 
-VIEW, EXPORT, DELETE = "view", "export", "delete"
+VIEW, TEXTS, EXPORT, DELETE = "view", "texts", "export", "delete"
 NEXT_PAGE, PREVIOUS_PAGE = "next_page", "previous_page"
 KEEP, DELETE_YES = "keep", "delete_yes"
 PAGE = "page"
+
+VIEW_LABEL = N_("See my data")
+# Where the person reads the texts in the chat (WhatsApp takes no file).
+TEXTS_LABEL = N_("Texts of my appeals and requests")
+# A long text is shown in pieces of at most this many characters, so a page stays one
+# WhatsApp message.
+PIECE_LIMIT = 1000
 
 # One page of the summary fits one WhatsApp message (1,600 characters) with its header.
 PAGE_LIMIT = 1400
@@ -67,7 +75,8 @@ async def ask_main(ctx: Context) -> Question:
             "as a file or delete it."
         ),
         (
-            ctx.choice(VIEW, "See my data"),
+            ctx.choice(VIEW, VIEW_LABEL),
+            ctx.choice(TEXTS, TEXTS_LABEL),
             ctx.choice(EXPORT, "Download a copy (file)"),
             ctx.choice(DELETE, "Delete my data"),
             ctx.choice(LANGUAGE, "Language"),
@@ -79,9 +88,9 @@ async def ask_main(ctx: Context) -> Question:
 
 @journey.answers("main")
 async def answer_main(ctx: Context, answer: Answer) -> Outcome:
-    if answer.choice == VIEW:
+    if answer.choice in (VIEW, TEXTS):
         ctx.answers[PAGE] = 0
-        return Go(journey.name, "view")
+        return Go(journey.name, answer.choice)
     if answer.choice == EXPORT:
         await _export(ctx)
         return Repeat()
@@ -96,28 +105,60 @@ async def answer_main(ctx: Context, answer: Answer) -> Outcome:
 @journey.asks("view")
 async def ask_view(ctx: Context) -> Question:
     data = await my_data.collect(ctx.session, ctx.cipher, ctx.person)
-    pages = paginate(summary_sections(ctx, data), PAGE_LIMIT)
+    return _page(
+        ctx,
+        summary_sections(ctx, data),
+        (
+            ctx.choice(TEXTS, TEXTS_LABEL),
+            ctx.choice(EXPORT, "Download a copy (file)"),
+            ctx.choice(DELETE, "Delete my data"),
+            ctx.choice(BACK, "Back"),
+        ),
+    )
+
+
+@journey.answers("view")
+async def answer_view(ctx: Context, answer: Answer) -> Outcome:
+    if answer.choice == TEXTS:
+        ctx.answers[PAGE] = 0
+        return Go(journey.name, TEXTS)
+    if answer.choice == EXPORT:
+        await _export(ctx)
+        return Repeat()
+    if answer.choice == DELETE:
+        return Go(journey.name, "delete")
+    return _turn_page(ctx, answer)
+
+
+@journey.asks(TEXTS)
+async def ask_texts(ctx: Context) -> Question:
+    data = await my_data.collect(ctx.session, ctx.cipher, ctx.person)
+    return _page(ctx, text_sections(ctx, data), (ctx.choice(BACK, "Back"),))
+
+
+@journey.answers(TEXTS)
+async def answer_texts(ctx: Context, answer: Answer) -> Outcome:
+    return _turn_page(ctx, answer)
+
+
+def _page(ctx: Context, sections: list[list[str]], choices: tuple[Choice, ...]) -> Question:
+    """The page of these sections the person is at (one WhatsApp message), with paging."""
+    pages = paginate(sections, PAGE_LIMIT)
     page = min(max(int(ctx.answers.get(PAGE, 0)), 0), len(pages) - 1)
     ctx.answers[PAGE] = page
     text = pages[page]
     if len(pages) > 1:
         header = ctx._("Page {page} of {pages}").format(page=page + 1, pages=len(pages))
         text = f"{header}\n\n{text}"
-    choices = []
+    paging = []
     if page + 1 < len(pages):
-        choices.append(ctx.choice(NEXT_PAGE, "Next page"))
+        paging.append(ctx.choice(NEXT_PAGE, "Next page"))
     if page > 0:
-        choices.append(ctx.choice(PREVIOUS_PAGE, "Previous page"))
-    choices += [
-        ctx.choice(EXPORT, "Download a copy (file)"),
-        ctx.choice(DELETE, "Delete my data"),
-        ctx.choice(BACK, "Back"),
-    ]
-    return Question(text, tuple(choices))
+        paging.append(ctx.choice(PREVIOUS_PAGE, "Previous page"))
+    return Question(text, (*paging, *choices))
 
 
-@journey.answers("view")
-async def answer_view(ctx: Context, answer: Answer) -> Outcome:
+def _turn_page(ctx: Context, answer: Answer) -> Outcome:
     page = int(ctx.answers.get(PAGE, 0))
     if answer.choice == NEXT_PAGE:
         ctx.answers[PAGE] = page + 1
@@ -125,11 +166,6 @@ async def answer_view(ctx: Context, answer: Answer) -> Outcome:
     if answer.choice == PREVIOUS_PAGE:
         ctx.answers[PAGE] = page - 1
         return Repeat()
-    if answer.choice == EXPORT:
-        await _export(ctx)
-        return Repeat()
-    if answer.choice == DELETE:
-        return Go(journey.name, "delete")
     return ctx.not_understood()
 
 
@@ -148,9 +184,9 @@ def summary_sections(ctx: Context, data: my_data.PersonData) -> list[list[str]]:
             if data.survey_answers
             else ctx._("Survey answers: none."),
             ctx._(
-                "The texts of your appeals and help requests and the messages in them "
-                "are in the file you can download."
-            ),
+                "The texts of your appeals and help requests and the messages in them: "
+                "«{texts}», and in the file you can download."
+            ).format(texts=ctx._(TEXTS_LABEL)),
         ],
     ]
 
@@ -350,6 +386,78 @@ def _checkins(ctx: Context, data: my_data.PersonData) -> list[str]:
             )
         )
     return lines
+
+
+def text_sections(ctx: Context, data: my_data.PersonData) -> list[list[str]]:
+    """The texts of the person's appeals and help requests and every message in them, as
+    the file has them, in the chat (a WhatsApp number takes no file): one section each."""
+    sections = [_appeal_texts(ctx, item) for item in data.appeals]
+    sections += [_help_request_texts(ctx, item) for item in data.help_cases]
+    return sections or [[ctx._("You have no appeals or help requests.")]]
+
+
+def _appeal_texts(ctx: Context, item: my_data.AppealData) -> list[str]:
+    appeal = item.appeal
+    lines = [
+        ctx._("Appeal {reference} of {day}:").format(
+            reference=appeal.reference, day=_day(ctx, appeal.created_at)
+        )
+    ]
+    lines += _pieces(item.text)
+    for entry in item.events:
+        if entry.message:
+            lines += _said(ctx, entry.event.at, entry.event.actor, entry.message)
+    if item.attachments:
+        lines.append(ctx._("Files: {count}").format(count=len(item.attachments)))
+    return lines
+
+
+def _help_request_texts(ctx: Context, item: my_data.HelpCaseData) -> list[str]:
+    case = item.case
+    lines = [
+        ctx._("Help request {reference} of {day}:").format(
+            reference=case.reference, day=_day(ctx, case.created_at)
+        )
+    ]
+    lines += _pieces(item.description)
+    if item.location:
+        lines += _pieces(ctx._("Where: {place}").format(place=item.location))
+    for entry in item.messages:
+        text = entry.text or (ctx._("(a file)") if entry.message.attachment_id else None)
+        if text:
+            lines += _said(ctx, entry.message.at, entry.message.author, text)
+    if item.resolution:
+        lines += _pieces(ctx._("Result: {text}").format(text=item.resolution))
+    return lines
+
+
+def _said(ctx: Context, at: datetime, actor: str, text: str) -> list[str]:
+    """One message of a conversation with the consulate: when, who, what."""
+    when = checkins.when_text(at, _zone(ctx), ctx.locale)
+    speaker = my_data.who(actor)
+    if speaker == my_data.YOU:
+        return _pieces(ctx._("— {when}, you: {text}").format(when=when, text=text))
+    if speaker == my_data.CONSULATE:
+        return _pieces(ctx._("— {when}, the consulate: {text}").format(when=when, text=text))
+    return _pieces(f"— {when}: {text}")
+
+
+def _pieces(text: str | None) -> list[str]:
+    """A text as lines of at most PIECE_LIMIT characters, cut after a sentence or at a space
+    where it can be."""
+    pieces: list[str] = []
+    for line in (text or "").splitlines():
+        while len(line) > PIECE_LIMIT:
+            sentence = max(
+                line.rfind(end, PIECE_LIMIT // 2, PIECE_LIMIT) for end in (". ", "! ", "? ")
+            )
+            cut = sentence + 1 if sentence > 0 else line.rfind(" ", PIECE_LIMIT // 2, PIECE_LIMIT)
+            cut = cut if cut > 0 else PIECE_LIMIT
+            pieces.append(line[:cut])
+            line = line[cut:].lstrip()
+        if line.strip():
+            pieces.append(line)
+    return pieces
 
 
 def paginate(sections: list[list[str]], limit: int) -> list[str]:

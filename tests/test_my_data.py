@@ -68,7 +68,7 @@ from tests.test_staff_services import staff_texts
 
 ALICE, BOB = 7770001, 7770002
 STAFF_CHAT = -1009876543210
-MY_DATA_IDS = ["view", "export", "delete", "u:language", "u:back", "u:menu"]
+MY_DATA_IDS = ["view", "texts", "export", "delete", "u:language", "u:back", "u:menu"]
 WARNING_IDS = ["keep", "export", "delete_yes"]
 
 
@@ -219,7 +219,7 @@ async def test_settings_open_my_data_and_back_returns_to_settings(
     assert again["text"].startswith("Маълумотларингиз.")
     assert (await telegram.person(ALICE)).locale == "uz_Cyrl"
 
-    settings = await telegram.say(ALICE, "5")  # «Back», by its number
+    settings = await telegram.say(ALICE, "6")  # «Back», by its number
     assert button_ids(settings)[0] == "my_data"
     assert (await telegram.state(ALICE)).journey == "settings"
 
@@ -260,7 +260,7 @@ async def test_the_summary_lists_what_exists_and_nothing_of_anyone_else(
         assert expected in text, expected
     for theirs in ("KARIMOV", "2222222", str(BOB), bob.registration, bob.appeal, bob.help_case):
         assert theirs not in text
-    assert button_ids(sent) == ["export", "delete", "u:back"]  # one page: no paging buttons
+    assert button_ids(sent) == ["texts", "export", "delete", "u:back"]  # one page: no paging buttons
 
 
 async def test_a_person_with_nothing_yet_is_told_so(telegram: TelegramHarness) -> None:
@@ -291,13 +291,13 @@ async def test_a_long_summary_is_paged(telegram: TelegramHarness) -> None:
     assert first["text"].startswith("Страница 1 из ")
     pages = int(first["text"].split("\n")[0].rsplit(" ", 1)[1])
     assert pages >= 2
-    assert button_ids(first) == ["next_page", "export", "delete", "u:back"]
+    assert button_ids(first) == ["next_page", "texts", "export", "delete", "u:back"]
     seen = [first["text"]]
     for _ in range(pages - 1):
         seen.append((await telegram.tap(ALICE, "next_page"))["text"])
     last = telegram.last_message(ALICE)
     assert last["text"].startswith(f"Страница {pages} из {pages}")
-    assert button_ids(last) == ["previous_page", "export", "delete", "u:back"]
+    assert button_ids(last) == ["previous_page", "texts", "export", "delete", "u:back"]
     everything = "\n".join(seen)
     assert all(f"AP-2026-{n:06d}" in everything for n in range(1, 61))
     assert all(len(page) <= 1600 for page in seen)  # one WhatsApp message each
@@ -335,7 +335,7 @@ async def test_the_file_holds_exactly_this_persons_data_decrypted(
     bob = await give_data(telegram, BOB, "ru", name="KARIMOV BOBUR", country="KZ",
                           secret="2222222")  # fmt: skip
     await open_my_data(telegram, ALICE)
-    sent = await telegram.say(ALICE, "2")  # «Download a copy (file)»
+    sent = await telegram.say(ALICE, "3")  # «Download a copy (file)»
 
     assert sent["text"].startswith("Mana, siz haqingizda saqlanayotgan barcha maʼlumotlar")
     assert [d.chat_id for d in documents] == [ALICE]
@@ -576,7 +576,7 @@ async def test_the_confirmation_word_is_read_in_any_script_and_case(
 ) -> None:
     await telegram.onboard(ALICE, locale)
     await open_my_data(telegram, ALICE)
-    await telegram.say(ALICE, "3")  # «Delete my data»
+    await telegram.say(ALICE, "4")  # «Delete my data»
     await telegram.say(ALICE, "3")  # «Yes, delete everything»
     await telegram.say(ALICE, word)
 

@@ -12,7 +12,17 @@ from bot.channels import whatsapp_web
 from bot.channels.whatsapp import MEDIA_SIZE_LIMIT, MediaItem, parse_inbound
 from bot.engine import FILES_NOTICE, FLOOD_NOTICE
 from handlers.incoming import Media, MediaRefusal, RefusalReason
-from models import Attachment, CaseMessage, Conversation, HelpCase
+from models import (
+    AppealCategory,
+    AppealStatus,
+    Attachment,
+    CaseMessage,
+    Conversation,
+    HelpCase,
+    HelpReason,
+    Person,
+)
+from services import appeals, help_cases
 from services.clock import ManualClock
 from services.conversation import read_state
 from tests.conftest import TEST_TOKEN, SettingsFactory
@@ -181,8 +191,61 @@ async def test_the_data_export_says_where_to_get_the_file(wa: WhatsAppHarness) -
     await wa.say(DILNOZA, "Посмотреть, скачать или удалить мои данные")
     body = await wa.say(DILNOZA, "Скачать копию (файл)")
     assert "WhatsApp не позволяет отправлять здесь файлы." in body
+    assert "(«Посмотреть мои данные» и «Тексты моих обращений и запросов»)" in body
     assert "MediaUrl" not in wa.twilio.sent[-1]
-    assert labels(body)[0] == "Посмотреть мои данные"
+    assert labels(body)[:2] == ["Посмотреть мои данные", "Тексты моих обращений и запросов"]
+
+
+async def test_the_texts_of_appeals_and_help_requests_can_be_read_in_the_chat(
+    wa: WhatsAppHarness,
+) -> None:
+    """No file goes on WhatsApp, and the summary leaves the texts out: they are read in the
+    chat, page by page, each page one WhatsApp message — every word the person and the
+    consulate wrote, in the person's time zone."""
+    app = wa.app
+    await wa.onboard(DILNOZA, "3")
+    person_id = (await wa.person(DILNOZA)).id
+    story = "Работодатель не платит три месяца. " * 80  # 2,800 characters
+    async with app.db.transaction() as session:
+        person = await session.get(Person, person_id)
+        assert person is not None
+        person.country = "RU"
+        appeal = await appeals.file_appeal(
+            session, app.cipher, app.desk, person=person, category=AppealCategory.UNPAID_WAGES,
+            text=story, now=app.clock.now(),
+        )  # fmt: skip
+        await appeals.change_appeal_status(
+            session, app.cipher, app.catalogs, appeal, AppealStatus.NEEDS_INFO,
+            actor="operator:7", now=app.clock.now(), message="Как называется работодатель?",
+        )  # fmt: skip
+        case = await help_cases.open_case(
+            session, app.cipher, app.desk, person=person, reason=HelpReason.PASSPORT_TAKEN,
+            description="Забрали паспорт", now=app.clock.now(), country="RU",
+        )  # fmt: skip
+        await help_cases.add_person_message(
+            session, app.cipher, app.desk, case, kind="text", now=app.clock.now(),
+            text="Он в офисе на Ленина",
+        )  # fmt: skip
+    await app.sender.deliver_due()
+    await wa.say(DILNOZA, "/menu")
+    await wa.say(DILNOZA, "Мои данные и настройки")
+    await wa.say(DILNOZA, "Посмотреть, скачать или удалить мои данные")
+    first = await wa.say(DILNOZA, "Тексты моих обращений и запросов")
+    assert first.startswith("Страница 1 из ")
+    pages = [first]
+    while "Следующая страница" in labels(pages[-1]):
+        pages.append(await wa.say(DILNOZA, "Следующая страница"))
+    assert all(len(page) <= 1600 for page in pages)
+    everything = "\n".join(pages)
+    assert f"Обращение {appeal.reference} от 29.11.2026:" in everything
+    assert everything.count("Работодатель не платит три месяца.") == 80
+    local = "29 ноября, 12:00"  # 09:00 UTC, in Moscow
+    assert f"— {local}, консульство: Как называется работодатель?" in everything
+    assert f"Запрос о помощи {case.reference} от 29.11.2026:" in everything
+    assert "Забрали паспорт" in everything
+    assert f"— {local}, вы: Он в офисе на Ленина" in everything
+    back = await wa.say(DILNOZA, "Назад")
+    assert labels(back)[:2] == ["Посмотреть мои данные", "Тексты моих обращений и запросов"]
 
 
 @pytest.fixture

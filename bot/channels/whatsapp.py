@@ -49,6 +49,7 @@ from twilio.rest.api.v2010 import account as _messages_api  # type: ignore[impor
 from yarl import URL
 
 from bot.settings import Settings
+from handlers import my_data
 from handlers.incoming import (
     Incoming,
     Kind,
@@ -128,7 +129,7 @@ _COMMAND = re.compile(r"^/([A-Za-z0-9_]{1,32})(?:\s+(.*))?$", re.DOTALL)
 
 NO_FILE_NOTE = N_(
     "WhatsApp does not let us send files here. You can read the same information in this "
-    "chat («See my data»), or download the file in our Telegram chat."
+    "chat («{view}» and «{texts}»), or download the file in our Telegram chat."
 )
 
 
@@ -602,7 +603,10 @@ class TwilioTransport:
         left out."""
         recipient = await self.recipient(address)
         if message.document is not None:
-            note = self._catalogs.translator(recipient.locale).gettext(NO_FILE_NOTE)
+            t = self._catalogs.translator(recipient.locale)
+            note = t.gettext(NO_FILE_NOTE).format(
+                view=t.gettext(my_data.VIEW_LABEL), texts=t.gettext(my_data.TEXTS_LABEL)
+            )
             message = OutgoingMessage(join_texts([message.text, note]), message.choices)
         plan = parts_of(message)
         if not recipient.window_open:
