@@ -128,7 +128,8 @@ SPOKEN = frozenset({"voice", "audio", "video_note"})  # a description in the per
 # operator too («SOS»); anywhere in a message where the person's own words are not asked for.
 DANGER_CALLS: dict[str, tuple[str, ...]] = {
     "uz": (
-        "xavf", "xavf ostidaman", "men xavf ostidaman", "men hozir xavf ostidaman", "qutqaring",
+        "xavf", "xavf ostidaman", "men xavf ostidaman", "men hozir xavf ostidaman", "xavfdaman",
+        "men xavfdaman", "xavf ostidamiz", "qutqaring", "qutqaringlar",
     ),
     "ru": (
         "спасите", "опасность", "в опасности", "я в опасности", "я сейчас в опасности",
@@ -150,13 +151,21 @@ HARM_WORDS: dict[str, tuple[str, ...]] = {
 # «roʻyxatdan oʻtishda yordam bering»): that person wants the menu, not the police numbers.
 PLEA_WORDS: dict[str, tuple[str, ...]] = {
     "uz": (
-        "yordam", "yordam kerak", "menga yordam kerak", "yordam bering", "menga yordam bering",
+        "yordam", "yordam kerak", "menga yordam kerak", "bizga yordam kerak", "yordam bering",
+        "yordam beringlar", "menga yordam bering", "menga yordam beringlar",
+        "bizga yordam bering", "bizga yordam beringlar", "yordam qiling", "yordam qilinglar",
+        "menga yordam qiling", "menga yordam qilinglar", "yordam beringiz", "yordam ber",
     ),
     "ru": (
-        "помогите", "помоги", "помогите мне", "помощь", "нужна помощь", "мне нужна помощь",
+        "помогите", "помоги", "помогите мне", "помоги мне", "помогите нам", "помощь",
+        "нужна помощь", "мне нужна помощь", "нам нужна помощь",
     ),
     "": ("help", "help me"),
 }  # fmt: skip
+# Uzbek typed on a Russian keyboard has е for ё: «ердам» (match_key: "yerdam") for «ёрдам».
+PLEA_WORDS["uz"] += tuple(
+    word.replace("yordam", "yerdam") for word in PLEA_WORDS["uz"] if "yordam" in word
+)
 AROUND_A_PLEA = (
     "assalomu alaykum", "assalomu aleykum", "salom", "iltimos", "tez", "tezda", "shoshilinch",
     "здравствуйте", "привет", "добрый день", "пожалуйста", "срочно", "скорее", "очень",

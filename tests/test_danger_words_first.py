@@ -189,12 +189,15 @@ PLEAS = [
     ("ru", "Помогите!"), ("ru", "Мне нужна помощь"), ("ru", "помощь"),
     ("uz_Latn", "Yordam bering"), ("uz_Latn", "yordam"), ("uz_Latn", "Iltimos, menga yordam kerak"),
     ("uz_Cyrl", "Ёрдам беринг!"), ("uz_Cyrl", "ёрдам"),
+    # The plural and «qiling» forms people write; Cyrillic typed with е for ё.
+    ("uz_Latn", "Yordam beringlar!"), ("uz_Latn", "yordam qiling"), ("ru", "Помогите нам"),
+    ("uz_Cyrl", "Ердам беринглар илтимос"), ("uz_Cyrl", "ердам"),
 ]  # fmt: skip
 # Words of danger, anywhere in the message; Uzbek in either script, any apostrophe.
 DANGER = [
     ("ru", "меня бьют"), ("ru", "Помогите, нас заперли на складе"),
     ("uz_Latn", "Meni urishyapti"), ("uz_Latn", "Bizni qamab qo'yishdi"),
-    ("uz_Latn", "Men hozir xavf ostidaman, tez!"),
+    ("uz_Latn", "Men hozir xavf ostidaman, tez!"), ("uz_Latn", "Xavfdaman, tez keling"),
     ("uz_Cyrl", "Мени уришяпти"), ("uz_Cyrl", "Бизни қамаб қўйишди"),
 ]  # fmt: skip
 WHERE = ("menu", "survey")
