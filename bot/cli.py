@@ -711,8 +711,9 @@ def _report_commands(commands: Any, command: Callable[..., argparse.ArgumentPars
         _report,
     )
     sub.add_argument("--from", dest="from_", required=True, metavar="DATE",
-                     help="first day, YYYY-MM-DD")  # fmt: skip
-    sub.add_argument("--to", required=True, metavar="DATE", help="last day, YYYY-MM-DD")
+                     help="first day, YYYY-MM-DD (days are Tashkent's, UTC+5)")  # fmt: skip
+    sub.add_argument("--to", required=True, metavar="DATE",
+                     help="last day, YYYY-MM-DD (included)")  # fmt: skip
     sub.add_argument("--country", metavar="CODE", help="one country (ISO code: RU, KZ)")
     sub.add_argument("--format", choices=("html", "csv", "json"), default="html",
                      help="html: one self-contained page with charts (default); csv: one file "

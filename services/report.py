@@ -32,6 +32,11 @@ What it counts, and from what:
 - Survey results (`survey_answer` via services.broadcasts.answer_counts): people per question
   and option, texts in the report's locale.
 
+Days and months are those of one stated zone, `REPORT_ZONE` (Tashkent, the home zone, where
+the consulate's report is read; the rendered period says so): the period runs from 00:00 on
+its first day to 24:00 on its last day Tashkent time, a registration is in the month it was
+made in Tashkent, and a broadcast's date is its Tashkent date. Storage stays UTC.
+
 Privacy (`suppress`): every count below `SMALL` (5) is the string "<5" — in every format, so
 nobody can be singled out — and percentiles are left out (None) for groups with fewer than
 `SMALL` values. Many counts add up to others the report also shows (a country's cities and its
@@ -51,10 +56,11 @@ import asyncio
 from collections import defaultdict, deque
 from collections.abc import Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import date, datetime, time, timedelta
 from typing import Any, TypeVar
+from zoneinfo import ZoneInfo
 
-from sqlalchemy import ColumnElement, and_, func, or_, select
+from sqlalchemy import ColumnElement, and_, case, func, literal, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from models import (
@@ -71,7 +77,11 @@ from models import (
 )
 from services import broadcasts
 from services.i18n import N_
+from services.local_time import HOME_ZONE, at_local, local_date
 
+# Days and months of the report are Tashkent's (the home zone), whoever asks for it.
+REPORT_ZONE_NAME = HOME_ZONE
+REPORT_ZONE = ZoneInfo(REPORT_ZONE_NAME)
 SMALL = 5
 SUPPRESSED = "<5"
 WITHHELD = "…"  # a count of SMALL or more, hidden so that no "<5" can be worked out
@@ -108,6 +118,7 @@ class Report:
     locale: str
     generated_at: datetime
     tables: tuple[Table, ...]
+    zone: str = REPORT_ZONE_NAME  # the zone of the days above and of every date in the tables
 
     def table(self, name: str) -> Table:
         return next(table for table in self.tables if table.name == name)
@@ -362,20 +373,44 @@ def parse_day(text: str) -> date:
         raise ReportError(f"not a date: {text!r} (write YYYY-MM-DD)") from None
 
 
+def report_day(moment: datetime) -> date:
+    """The report zone's date at `moment` (the last day of "the last 30 days")."""
+    return local_date(moment, REPORT_ZONE)
+
+
 def period_bounds(start: date, end: date) -> tuple[datetime, datetime]:
-    """[start 00:00 UTC, the day after end 00:00 UTC)."""
+    """[start 00:00, the day after end 00:00), Tashkent time (REPORT_ZONE), as aware UTC."""
     if end < start:
         raise ReportError("the period ends before it starts")
     return (
-        datetime.combine(start, time(), tzinfo=UTC),
-        datetime.combine(end + timedelta(days=1), time(), tzinfo=UTC),
+        at_local(start, time(), REPORT_ZONE),
+        at_local(end + timedelta(days=1), time(), REPORT_ZONE),
     )
 
 
-def _month(session: AsyncSession, column: Any) -> ColumnElement[str]:
-    if session.get_bind().dialect.name == "postgresql":
-        return func.to_char(func.timezone("UTC", column), "YYYY-MM")
-    return func.strftime("%Y-%m", column)
+def month_starts(bounds: tuple[datetime, datetime]) -> list[tuple[str, datetime]]:
+    """("YYYY-MM", its first moment as aware UTC) for each month of the report zone that the
+    period touches; the first month begins at the period's own start."""
+    first = local_date(bounds[0], REPORT_ZONE)
+    last = local_date(bounds[1], REPORT_ZONE) - timedelta(days=1)
+    months = [(f"{first:%Y-%m}", bounds[0])]
+    year, month = first.year, first.month
+    while True:
+        year, month = (year + 1, 1) if month == 12 else (year, month + 1)
+        day = date(year, month, 1)
+        if day > last:
+            return months
+        months.append((f"{day:%Y-%m}", at_local(day, time(), REPORT_ZONE)))
+
+
+def _month(column: Any, bounds: tuple[datetime, datetime]) -> ColumnElement[str]:
+    """The report zone's month of `column` ("YYYY-MM") for rows within `bounds`: compared with
+    each month's first moment in UTC, the same on every database and across clock changes."""
+    months = month_starts(bounds)
+    if len(months) == 1:
+        return literal(months[0][0])
+    later = [(column >= begins, label) for label, begins in reversed(months[1:])]
+    return case(*later, else_=months[0][0])
 
 
 def _where(
@@ -416,7 +451,7 @@ async def _registrations(
 ) -> list[Table]:
     r = Registration
     args = (r, r.submitted_at, r.country, bounds, country)
-    month = _month(session, r.submitted_at)
+    month = _month(r.submitted_at, bounds)
     return [
         _small_cities_unnamed(await _grouped(session, "registrations_by_country_city",
                                              [("country", r.country), ("city", r.city)], *args)),
@@ -576,8 +611,9 @@ async def _broadcasts(
     for broadcast in found:
         segment = ", ".join(f"{k}={v}" for k, v in (broadcast.segment or {}).items()) or "*"
         reach.append((
-            broadcast.id, broadcast.created_at.date().isoformat(), segment, broadcast.recipients,
-            broadcast.queued, broadcast.deferred, broadcast.opted_out, broadcast.unreachable,
+            broadcast.id, report_day(broadcast.created_at).isoformat(), segment,
+            broadcast.recipients, broadcast.queued, broadcast.deferred, broadcast.opted_out,
+            broadcast.unreachable,
         ))  # fmt: skip
         if not broadcast.survey:
             continue

@@ -7,6 +7,8 @@ one file per table opens directly as a sheet. JSON and CSV keep codes (country "
 "unpaid_wages", sex "female") for machines; the HTML shows them as words in the report's
 locale. Suppressed cells are the same in every format: "<5" for a count under 5, "…" for one
 of 5 or more hidden so that no "<5" can be worked out from the others (services/report.py).
+Days, months and the time it was made are Tashkent's (`Report.zone`); the HTML's period line
+says so, and JSON gives the zone with the period.
 """
 
 import base64
@@ -16,6 +18,8 @@ import io
 import json
 from collections import defaultdict
 from collections.abc import Callable
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import matplotlib
 
@@ -50,7 +54,10 @@ THREAD_KIND_LABELS = {"help": N_("Help request"), "appeal": N_("Appeal")}
 URGENCY_LABELS = {True: N_("urgent"), False: N_("not urgent")}
 BY_LABELS = {"category": COLUMNS["category"], "country": COLUMNS["country"]}
 HEADING = N_("Vatandosh: analytical report")
-PERIOD = N_("Period: {start} — {end}. {country}. Made on {made}.")
+PERIOD = N_(
+    "Period: {start} — {end}. {country}. Made on {made}. All dates and times are Tashkent "
+    "time ({offset})."
+)
 PRIVACY = N_(
     "Only totals are shown, so that nobody can be singled out: a number under 5 is shown as "
     "«<5»; «…» is a number of 5 or more, hidden because a «<5» could otherwise be worked out "
@@ -63,7 +70,11 @@ COLOURS = ("#1f5f8b", "#d9822b", "#5a9e4b", "#b94a48", "#7d5ba6", "#8c6d31", "#3
 
 def report_json(report: Report, t: Translator) -> str:
     document = {
-        "period": {"from": report.start.isoformat(), "to": report.end.isoformat()},
+        "period": {
+            "from": report.start.isoformat(),
+            "to": report.end.isoformat(),
+            "zone": report.zone,
+        },
         "country": report.country,
         "locale": report.locale,
         "generated_at": report.generated_at.isoformat(),
@@ -244,11 +255,19 @@ img.chart { max-width: 100%; height: auto; display: block; margin: .6em 0; }
 """
 
 
+def utc_offset(moment: datetime) -> str:
+    """An aware moment's offset as people write it: UTC+5, UTC+5:30, UTC-3."""
+    minutes = int((moment.utcoffset() or timedelta()).total_seconds()) // 60
+    hours, rest = divmod(abs(minutes), 60)
+    return f"UTC{'-' if minutes < 0 else '+'}{hours}" + (f":{rest:02d}" if rest else "")
+
+
 def report_html(report: Report, t: Translator) -> str:
     g = t.gettext
     words = _Words(t, report.locale)
     charts = _charts(report, t, words)
     where = country_name(report.country, report.locale) if report.country else g(ALL_COUNTRIES)
+    made = report.generated_at.astimezone(ZoneInfo(report.zone))
     parts = [
         "<!DOCTYPE html>",
         f'<html lang="{HTML_LANG.get(report.locale, "uz")}">',
@@ -263,7 +282,8 @@ def report_html(report: Report, t: Translator) -> str:
                 start=report.start.isoformat(),
                 end=report.end.isoformat(),
                 country=where,
-                made=report.generated_at.strftime("%Y-%m-%d %H:%M UTC"),
+                made=made.strftime("%Y-%m-%d %H:%M"),
+                offset=utc_offset(made),
             )
         )
         + "</p>",

@@ -1339,7 +1339,7 @@ class ReportCommand(SupervisorCommand[tuple[report.Report, str]]):
             if args:
                 start, end = report.parse_day(args[0]), report.parse_day(args[1])
             else:
-                end = turn.now.date()
+                end = report.report_day(turn.now)
                 start = end - timedelta(days=REPORT_DEFAULT_DAYS - 1)
             report.period_bounds(start, end)
         except report.ReportError:
