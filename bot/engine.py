@@ -69,10 +69,10 @@ from handlers.conversation import (
     SayOnly,
     Step,
 )
-from handlers.incoming import Incoming, Kind, MediaRefusal, RefusalReason
+from handlers.incoming import Incoming, Kind, Location, MediaRefusal, RefusalReason
 from models import Broadcast, CaseStatus, ChannelAccount, Conversation, HelpCase, Person
 from models.db import Database
-from services import appeals, outbox
+from services import appeals, live_location, outbox
 from services.broadcasts import SURVEY_JOURNEY
 from services.clock import Clock
 from services.conversation import ConversationState, PendingPrompt, read_state, write_state
@@ -255,6 +255,8 @@ class ConversationEngine:
                 first_step=FIRST_CONTACT[1],
             )
             person = participant.person
+            if incoming.kind is Kind.EDITED and incoming.location is not None:
+                return await self._follow_live_location(session, person, incoming.location, now)
             state = read_state(participant.conversation, self._cipher)
             moved = await self._take_due_prompts(session, state, person, now)
             locale = person.locale or guess_locale(incoming.language_code) or self._default_locale
@@ -300,6 +302,18 @@ class ConversationEngine:
                 now=now,
             )
             return Handled(person_id=person.id, messages=(message,))
+
+    async def _follow_live_location(
+        self, session: AsyncSession, person: Person, place: Location, now: datetime
+    ) -> Handled:
+        """A live location's new position: to the person's open help request, with no
+        reply (services.live_location)."""
+        if person.deleted_at is None and person.has_consented:
+            await live_location.follow(
+                session, self._cipher, self._settings.desk(self._catalogs), person,
+                latitude=place.latitude, longitude=place.longitude, now=now,
+            )  # fmt: skip
+        return Handled(person_id=person.id, messages=())
 
     # -- asking first -------------------------------------------------------------------
 

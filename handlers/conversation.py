@@ -126,6 +126,17 @@ class JourneySettings:
     telegram_bot_username: str | None = None
     whatsapp_from: str | None = None
 
+    def desk(self, catalogs: Catalogs) -> StaffDesk:
+        """The consulate's side, for actions that open or feed a case's thread."""
+        return StaffDesk(
+            catalogs,
+            locale=self.staff_locale,
+            enabled=self.staff_enabled,
+            names_shown=self.operator_names_shown,
+            case_reopen_window=self.case_reopen_window,
+            default_locale=self.default_locale,
+        )
+
 
 @dataclass
 class Context:
@@ -150,14 +161,7 @@ class Context:
     @property
     def staff(self) -> StaffDesk:
         """The consulate's side, for actions that open or feed a case's thread."""
-        return StaffDesk(
-            self.catalogs,
-            locale=self.settings.staff_locale,
-            enabled=self.settings.staff_enabled,
-            names_shown=self.settings.operator_names_shown,
-            case_reopen_window=self.settings.case_reopen_window,
-            default_locale=self.settings.default_locale,
-        )
+        return self.settings.desk(self.catalogs)
 
     def _(self, message: str) -> str:
         return self.translator.gettext(message)

@@ -117,7 +117,10 @@ def incoming_from_message(message: Message, *, edited: bool = False) -> Incoming
         )
 
     if edited:
-        return incoming(Kind.EDITED)
+        # A live location moves by editing its message: the new position comes along.
+        place = message.location
+        moved = Location(place.latitude, place.longitude) if place is not None else None
+        return incoming(Kind.EDITED, location=moved)
     if message.text is not None:
         if command := _COMMAND.match(message.text):
             args = (command.group(2) or "").strip()

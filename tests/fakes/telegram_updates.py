@@ -109,6 +109,21 @@ def location(user_id: int, latitude: float = 55.7558, longitude: float = 37.6173
     return message(user_id, location={"latitude": latitude, "longitude": longitude})
 
 
+def live_location(
+    user_id: int, latitude: float = 55.7558, longitude: float = 37.6173
+) -> dict[str, Any]:
+    """The first message of a live location (Telegram then edits it as the person moves)."""
+    place = {"latitude": latitude, "longitude": longitude, "live_period": 28800}
+    return message(user_id, location=place)
+
+
+def moved(shared: dict[str, Any], latitude: float, seconds_later: int) -> dict[str, Any]:
+    """The edit of live location `shared` that carries a new position."""
+    body = {**shared["message"], "edit_date": shared["message"]["date"] + seconds_later}
+    body["location"] = {**body["location"], "latitude": latitude}
+    return {"update_id": next(_update_ids), "edited_message": body}
+
+
 def group_message(user_id: int, group_id: int, text: str) -> dict[str, Any]:
     update = message(user_id, text)
     update["message"]["chat"] = {"id": group_id, "title": "Some group", "type": "supergroup"}
