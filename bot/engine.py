@@ -78,12 +78,12 @@ from services.clock import Clock
 from services.conversation import ConversationState, PendingPrompt, read_state, write_state
 from services.crypto import DataCipher
 from services.flood import take_flood_notice
-from services.i18n import N_, Catalogs, guess_locale
+from services.i18n import LOCALES, N_, Catalogs, guess_locale
 from services.inbound import is_first_delivery
 from services.log_safety import failure_summary
 from services.messages import OutgoingMessage, join_texts
 from services.notify import queue_push
-from services.people import continue_as, hold_participant
+from services.people import choose_locale, continue_as, hold_participant
 from services.text import clean_text, match_key, parse_number
 
 log = logging.getLogger(__name__)
@@ -114,13 +114,14 @@ UNAVAILABLE_NOTICE_EVERY = timedelta(minutes=1)
 # choice explain.
 UNIVERSAL_WORDS: dict[str, tuple[str, ...]] = {
     MENU: ("menu", "menyu", "asosiy menyu", "bosh menyu", "главное меню", "в меню"),
-    BACK: ("back", "orqaga", "ortga", "назад"),
+    BACK: ("back", "orqaga", "ortga", "назад", "orkaga"),  # «оркага»: қ typed as к
     CANCEL: ("cancel", "bekor", "bekor qilish", "отмена", "отменить"),
     LANGUAGE: ("language", "til", "tilni oʻzgartirish", "язык", "сменить язык"),
 }
 # Opting out of pushes on a channel, and back in: honoured on every channel.
 STOP_KEYS = frozenset(match_key(word) for word in STOP_WORDS)
 START_KEYS = frozenset(match_key(word) for word in START_WORDS)
+LANGUAGE_SCREEN = ("language", "choose")
 COMMANDS = {"menu": MENU, "back": BACK, "cancel": CANCEL, "help": HELP, "language": LANGUAGE}
 # Besides these: /start [payload], and /status NUMBER, which goes to the interceptors.
 WAITING_LABEL = N_("Answer our question")
@@ -562,6 +563,8 @@ class ConversationEngine:
             account.opted_out_at = None
             ctx.say(ctx._("Notifications are on again."))
             return Repeat()
+        if word in START_KEYS and not ctx.state.free_text:
+            return GoHome()  # as /start (typed where no words of the person's own are asked)
         return None
 
     async def _react(self, ctx: Context, incoming: Incoming) -> Outcome:
@@ -587,6 +590,10 @@ class ConversationEngine:
                     # and the answer leads back here.
                     _take(ctx.state, asked)
                     return await self._react(ctx, incoming)
+                if incoming.button in LOCALES:  # a language, on any picker above: the same
+                    choose_locale(ctx.person, incoming.button)
+                    ctx.use_locale(incoming.button)
+                    return Repeat()
                 # A journey may still take a button of its own earlier message (each of two
                 # reminders pushed the same morning names its reminder): interceptors first.
                 if onboarding.is_complete(ctx) and (outcome := await self._intercept(ctx, answer)):
@@ -672,6 +679,8 @@ class ConversationEngine:
         if word == HELP:
             return Repeat(self._help_text(ctx))
         if word == LANGUAGE:
+            if (ctx.state.journey, ctx.state.step) == LANGUAGE_SCREEN:  # «til» sent twice
+                return Repeat()
             if onboarding.is_complete(ctx):
                 return Go("language")
             return Go(*FIRST_CONTACT, remember=False)
