@@ -34,7 +34,7 @@ ALICE = 5550001
 BOB = 5550002
 WEBHOOK_SECRET = "s3cret-Webhook_token-0123456789a"  # 32 characters of the allowed alphabet
 PUBLIC_BASE_URL = "https://bot.example.org"
-STARTUP_TIMEOUT = 30.0  # a cold interpreter imports aiogram, SQLAlchemy and Alembic
+STARTUP_TIMEOUT = 120.0  # a cold interpreter imports aiogram, SQLAlchemy, Alembic; under load
 STEP_TIMEOUT = 10.0
 EXIT_TIMEOUT = 10.0
 
