@@ -2,11 +2,14 @@
 
 Reading needs no personal data, so the journey is open before consent and after a refusal.
 Country → topic → article, page by page; a word typed at any question of this journey is a
-search (in any language or script), a country's name typed opens that country. The library
-is loaded and checked at start-up (bot/app.py) and cached: `guidance.library()`.
+search (in any language or script). A country's whole name typed at the country or topic
+question opens that country; the beginning of a name ("Belgi…", "Sud…") is more often a word
+to search for ("belgi", "sud"), so countries it may name are offered only when the search
+finds nothing. The library is loaded and checked at start-up (bot/app.py) and cached:
+`guidance.library()`.
 """
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 
 from handlers.conversation import (
     BACK,
@@ -21,11 +24,11 @@ from handlers.conversation import (
     Repeat,
 )
 from services import guidance
-from services.countries import country_name, search_countries
+from services.countries import countries_named, country_name, search_countries
 from services.guidance import ALL, Article
 from services.i18n import N_
 from services.messages import Choice
-from services.text import match_key, parse_number, word_key
+from services.text import match_key, parse_number, search_key, word_key
 
 journey = Journey("guidance", first_step="country", needs_consent=False)
 
@@ -33,6 +36,10 @@ COUNTRY_PREFIX, ARTICLE_PREFIX = "country:", "article:"
 SEARCH, NEXT, PREVIOUS, TOPICS = "search", "next", "previous", "topics"
 QUERY_LIMIT = 80  # characters: a search is a word or three
 RESULTS_LIMIT = 8
+COUNTRIES_LIMIT = 6  # countries offered for a word that found no article
+# A word that found no article offers the countries whose names begin with it (or contain
+# it) from this many letters: "sud" is a court more often than the start of "Sudan".
+COUNTRY_PART_MIN = 4
 
 TOPIC_LABELS = {
     "legal_work": N_("Working legally"),
@@ -65,6 +72,28 @@ def _article_choice(ctx: Context, article: Article, label: str | None = None) ->
     return Choice(f"{ARTICLE_PREFIX}{article.id}", article.title, tuple(sorted(keys)))
 
 
+def _countries_like(text: str) -> list[str]:
+    """The countries a word that found no article may name: a whole name, else the names it
+    begins or is part of (from COUNTRY_PART_MIN letters)."""
+    if named := countries_named(text):
+        return named[:COUNTRIES_LIMIT]
+    if len(search_key(text)) < COUNTRY_PART_MIN:
+        return []
+    return search_countries(text, COUNTRIES_LIMIT)
+
+
+def _country_choices(ctx: Context, codes: Iterable[str]) -> tuple[Choice, ...]:
+    """Countries' buttons: each picked by its name in any locale too."""
+    return tuple(
+        Choice(
+            f"{COUNTRY_PREFIX}{code}",
+            country_name(code, ctx.locale),
+            tuple(sorted({word_key(country_name(code, loc)) for loc in ctx.catalogs.locales})),
+        )
+        for code in codes
+    )
+
+
 def _open_country(ctx: Context, code: str) -> Outcome:
     if code != ALL and code not in guidance.library().countries():
         ctx.say(
@@ -77,25 +106,37 @@ def _open_country(ctx: Context, code: str) -> Outcome:
     ctx.answers["country"] = code
     if ctx.state.step == "topic":
         return Repeat()
+    if ctx.state.step == "countries":  # the offer is passed by: "back" leads before it
+        if ctx.state.history and tuple(ctx.state.history[-1]) == (journey.name, "topic"):
+            return GoBack()  # the topic list it was offered from, now of this country
+        return Go(journey.name, "topic", remember=False)
     return Go(journey.name, "topic")
 
 
 def _open_article(ctx: Context, article_id: str) -> Outcome:
-    # From an article (a search typed while reading), "back" skips the article left: the
-    # step would show the new one.
-    leaving_an_article = ctx.state.step == "article"
+    # "Back" skips the step left when it is an article (a search typed while reading: the
+    # step would show the new one) or the countries offered for a word that found nothing.
+    passing = ctx.state.step in ("article", "countries")
     ctx.answers["article"] = article_id
     ctx.answers["page"] = 0
-    return Go(journey.name, "article", remember=not leaving_an_article)
+    return Go(journey.name, "article", remember=not passing)
 
 
-def _search(ctx: Context, text: str) -> Outcome:
+def _search(ctx: Context, text: str, *, countries: bool = False) -> Outcome:
+    """The articles found for what was typed; with `countries`, when none is found, the
+    countries it may name are offered."""
     if len(text) > QUERY_LIMIT:
         return Repeat(ctx._("That is too long for a search. Please send one to three words."))
     if not match_key(text):
         return Repeat(ctx._("Please type a word to search for, for example «patent»."))
     found = guidance.library().search(ctx.locale, text, RESULTS_LIMIT)
     if not found:
+        if countries and (codes := _countries_like(text)):
+            ctx.answers["query"] = text
+            ctx.answers["countries"] = codes
+            if ctx.state.step == "countries":
+                return Repeat()
+            return Go(journey.name, "countries")
         return Repeat(
             ctx._("Nothing found. Please try another word, for example «patent» or «pasport».")
         )
@@ -105,19 +146,20 @@ def _search(ctx: Context, text: str) -> Outcome:
     ctx.answers["results"] = [article.id for article in found]
     if ctx.state.step == "results":
         return Repeat()
-    return Go(journey.name, "results")
+    return Go(journey.name, "results", remember=ctx.state.step != "countries")
 
 
 def _typed(ctx: Context, answer: Answer, *, countries: bool = True) -> Outcome:
-    """Words typed where no choice fits: a country's name, else a search."""
+    """Words typed where no choice fits: a country's whole name opens it, anything else is
+    searched for (and, with `countries`, may offer countries when no article is found)."""
     text = answer.text
     if not text or parse_number(text) is not None:
         return ctx.not_understood()
     if countries and len(text) <= QUERY_LIMIT:
-        found = search_countries(text)
-        if len(found) == 1:
-            return _open_country(ctx, found[0])
-    return _search(ctx, text)
+        named = countries_named(text)
+        if len(named) == 1:
+            return _open_country(ctx, named[0])
+    return _search(ctx, text, countries=countries)
 
 
 def _chosen(answer: Answer, prefix: str) -> str | None:
@@ -131,15 +173,7 @@ def _chosen(answer: Answer, prefix: str) -> str | None:
 
 @journey.asks("country")
 async def ask_country(ctx: Context) -> Question:
-    library = guidance.library()
-    countries = tuple(
-        Choice(
-            f"{COUNTRY_PREFIX}{code}",
-            country_name(code, ctx.locale),
-            tuple(sorted({word_key(country_name(code, loc)) for loc in ctx.catalogs.locales})),
-        )
-        for code in library.countries()
-    )
+    countries = _country_choices(ctx, guidance.library().countries())
     return Question(
         ctx._(
             "Information and advice. Choose a country, or type a word to search for, "
@@ -160,6 +194,33 @@ async def answer_country(ctx: Context, answer: Answer) -> Outcome:
         return _open_country(ctx, code)
     if answer.choice == SEARCH:
         return Go(journey.name, "search")
+    return _typed(ctx, answer)
+
+
+# -- countries a word may name, when it found no article ------------------------------------
+
+
+@journey.asks("countries")
+async def ask_countries(ctx: Context) -> Question:
+    return Question(
+        ctx._("Nothing found for «{query}». If you meant a country, please choose it:").format(
+            query=ctx.answers.get("query")
+        ),
+        (
+            *_country_choices(ctx, ctx.answers.get("countries") or ()),
+            ctx.choice(SEARCH, "Search"),
+            ctx.choice(BACK, "Back"),
+            ctx.choice(MENU, "Main menu"),
+        ),
+    )
+
+
+@journey.answers("countries")
+async def answer_countries(ctx: Context, answer: Answer) -> Outcome:
+    if (code := _chosen(answer, COUNTRY_PREFIX)) is not None:
+        return _open_country(ctx, code)
+    if answer.choice == SEARCH:
+        return Go(journey.name, "search", remember=False)
     return _typed(ctx, answer)
 
 

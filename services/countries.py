@@ -71,6 +71,15 @@ def _index() -> dict[str, set[str]]:
     return index
 
 
+def countries_named(text: str) -> list[str]:
+    """The countries whose whole name or common short form this is, in any locale, script or
+    apostrophe ("Rossiya", "Россия", "qozogiston", "Korea"), in country_codes() order: usually
+    one. Unlike search_countries, never countries whose names only begin with it ("belgi" is
+    no Belgiya)."""
+    codes = _index().get(search_key(text), set())
+    return [code for code in country_codes() if code in codes]
+
+
 def search_countries(text: str, limit: int = 8) -> list[str]:
     """Countries whose name matches what was typed: an exact name first; otherwise names
     that start with it; otherwise names that contain it (from four letters)."""

@@ -95,12 +95,20 @@ class Article:
 
 
 @dataclass(frozen=True)
+class _Words:
+    """One part of an article (its titles, keywords or text, in every locale) as match keys."""
+
+    words: frozenset[str]
+    roots: frozenset[str]  # the short roots its words are forms of: "ishga", "ishim" → "ish"
+
+
+@dataclass(frozen=True)
 class _Terms:
     """An article's words as match keys, from every locale, for search."""
 
-    title: frozenset[str]
-    keywords: frozenset[str]
-    body: frozenset[str]
+    title: _Words
+    keywords: _Words
+    body: _Words
 
 
 # -- Markdown to plain text --------------------------------------------------------------------
@@ -339,8 +347,10 @@ def _known_countries() -> frozenset[str]:
     return frozenset(country_codes())
 
 
-def _words(texts: Iterable[str]) -> frozenset[str]:
-    return frozenset(word for text in texts for word in search_key(text).split())
+def _words(texts: Iterable[str]) -> _Words:
+    words = frozenset(word for text in texts for word in search_key(text).split())
+    roots = {root for word in words for root in _short_roots(word)}
+    return _Words(words, frozenset(roots))
 
 
 def _country_order(country: str) -> tuple[int, str]:
@@ -411,10 +421,11 @@ class Library:
         """Articles that match what was typed, in any locale or script, best first.
 
         Each word typed is looked for at the start of the articles' words (so "pasport" finds
-        "pasportingiz", "торговля" finds "торговли"): in titles and keywords it weighs three
-        times what it weighs in the text. Articles that match the most of the words typed
-        come first; those far behind the best are left out."""
-        tokens = _query_tokens(query)
+        "pasportingiz", "торговля" finds "торговли"), and so are its Uzbek roots (so
+        "pasportimni" finds them too): in titles and keywords it weighs three times what it
+        weighs in the text. Articles that match the most of the words typed come first;
+        those far behind the best are left out."""
+        tokens = [_Typed.of(token) for token in _query_tokens(query)]
         if not tokens:
             return ()
         ranked: list[tuple[int, int, int, str]] = []
@@ -423,9 +434,9 @@ class Library:
             matched = score = 0
             for token in tokens:
                 weight = (
-                    3 * _has(terms.title, token)
-                    + 3 * _has(terms.keywords, token)
-                    + _has(terms.body, token)
+                    3 * token.found_in(terms.title)
+                    + 3 * token.found_in(terms.keywords)
+                    + token.found_in(terms.body)
                 )
                 matched += weight > 0
                 score += weight
@@ -441,14 +452,66 @@ class Library:
         return tuple(by_id[entry[3]] for entry in kept[:limit])
 
 
+# Uzbek noun endings, in search_key's form (Latin, no apostrophes, so typed in either
+# script): plural, possessive, case and question endings, which follow one another
+# ("hujjat-lar-im-ni", "pasport-imiz-ga", "ish haq-im-ni"). Search takes them off, in any
+# order, to find the root, and looks for the root as if it had been typed.
+_ENDINGS = (
+    "lar", "im", "imiz", "ing", "ingiz", "m", "miz", "ng", "ngiz", "i", "si",
+    "ni", "ning", "ga", "ka", "qa", "da", "ta", "dan", "tan", "dagi", "gacha", "mi",
+)  # fmt: skip
+# A root search looks for at the start of the articles' words is at least this long; a
+# shorter one ("ish", "pul", "sud") is only matched by its own forms ("ish", "ishga",
+# "ishim"), never by other words that begin with it ("ishonch", "ishlash").
+_ROOT_MIN = 4
+_SHORT_ROOT = 3
+
+
+def _strip_endings(word: str, endings: tuple[str, ...], shortest: int) -> set[str]:
+    """Every root left when endings are taken off the word's end, one after another, down
+    to `shortest` letters: "pasportimni" → pasportim, pasporti, pasport."""
+    found: set[str] = set()
+    todo = [word]
+    while todo:
+        current = todo.pop()
+        for ending in endings:
+            root = current.removesuffix(ending)
+            if root != current and len(root) >= shortest and root not in found:
+                found.add(root)
+                todo.append(root)
+    return found
+
+
+def _short_roots(word: str) -> set[str]:
+    """The short roots the word is a form of: "ishimni" → {"ish"}."""
+    roots = _strip_endings(word, _ENDINGS, _SHORT_ROOT)
+    return {root for root in roots if len(root) == _SHORT_ROOT}
+
+
 def _stem(token: str) -> str:
     """The part of a typed word that must begin an article's word: endings vary."""
     return token if len(token) <= 4 else token[: max(4, len(token) - 2)]
 
 
-def _has(words: frozenset[str], token: str) -> bool:
-    stem = _stem(token)
-    return any(word.startswith(stem) for word in words)
+@dataclass(frozen=True)
+class _Typed:
+    """A word typed, as search looks for it: what an article's word must begin with (the
+    word's shortest Uzbek root, or the word, less an ending that varies), or else be a
+    form of (its short root, if any)."""
+
+    stem: str
+    short: frozenset[str]
+
+    @classmethod
+    def of(cls, token: str) -> "_Typed":
+        # Every root is a beginning of the word: the shortest finds what the others find.
+        root = min((token, *_strip_endings(token, _ENDINGS, _ROOT_MIN)), key=len)
+        return cls(_stem(root), frozenset(_short_roots(token)))
+
+    def found_in(self, part: _Words) -> bool:
+        if any(word.startswith(self.stem) for word in part.words):
+            return True
+        return any(root in part.words or root in part.roots for root in self.short)
 
 
 def _query_tokens(query: str) -> list[str]:

@@ -164,6 +164,18 @@ def test_the_phone_test_sees_short_hotlines_and_not_parts_of_amounts() -> None:
     assert found == {"112", "1345", "+82-1345"}
 
 
+# Lines that are no round-the-clock emergency line (FACTS.md): wherever named, their hours.
+HOURS_OF = {"1345": "09:00–22:00"}
+
+
+@pytest.mark.parametrize("article", every_article(), ids=article_id)
+def test_a_line_with_opening_hours_is_never_named_without_them(article: guidance.Article) -> None:
+    """Someone in danger at night must not be sent to a number that is closed."""
+    for number, hours in HOURS_OF.items():
+        lines = [line for line in article.text.splitlines() if number in line]
+        assert all(hours in line for line in lines), lines
+
+
 @pytest.mark.parametrize("article", every_article(), ids=article_id)
 def test_uncertain_facts_say_to_check_them(article: guidance.Article) -> None:
     check = CHECK_WORDS[article.locale]
