@@ -121,7 +121,6 @@ UNIVERSAL_WORDS: dict[str, tuple[str, ...]] = {
 # Opting out of pushes on a channel, and back in: honoured on every channel.
 STOP_KEYS = frozenset(match_key(word) for word in STOP_WORDS)
 START_KEYS = frozenset(match_key(word) for word in START_WORDS)
-LANGUAGE_SCREEN = ("language", "choose")
 COMMANDS = {"menu": MENU, "back": BACK, "cancel": CANCEL, "help": HELP, "language": LANGUAGE}
 # Besides these: /start [payload], and /status NUMBER, which goes to the interceptors.
 WAITING_LABEL = N_("Answer our question")
@@ -460,12 +459,13 @@ class ConversationEngine:
         for asked in state.pending:
             if asked.outbox_id in unsent:  # due again with the next update, to be looked at
                 asked.due = now + timedelta(microseconds=1)
+                asked.overtaken = True  # this update's reply goes out after it
         changed = bool(dropped)
         if await _give_way(session, self._cipher, person, state, now):
             answering, changed = _answering(state), True
         if answering or self._prompts_wait(state.journey, state.free_text):
             return changed
-        return _move_to_waiting(state, now) or changed
+        return _move_to_waiting(state, now, overtaken=False) or changed
 
     def _prompts_wait(self, journey_name: str, free_text: bool) -> bool:
         """Whether a pushed question waits while the person is at this question: one that
@@ -679,8 +679,6 @@ class ConversationEngine:
         if word == HELP:
             return Repeat(self._help_text(ctx))
         if word == LANGUAGE:
-            if (ctx.state.journey, ctx.state.step) == LANGUAGE_SCREEN:  # «til» sent twice
-                return Repeat()
             if onboarding.is_complete(ctx):
                 return Go("language")
             return Go(*FIRST_CONTACT, remember=False)
@@ -738,6 +736,10 @@ class ConversationEngine:
                 state.journey = journey
                 state.step = step or self._journeys[journey].first_step
             case GoBack():
+                # Never back to the screen one is on («til» sent twice, then a language).
+                here = (state.journey, state.step)
+                while state.history and state.history[-1] == here:
+                    state.history.pop()
                 if state.history:
                     state.journey, state.step = state.history.pop()
                 else:
@@ -914,10 +916,12 @@ def _carries_a_file(incoming: Incoming) -> bool:
     return incoming.kind is Kind.MEDIA and media is not None and media.kind not in PLAYFUL_MEDIA
 
 
-def _move_to_waiting(state: ConversationState, now: datetime) -> bool:
+def _move_to_waiting(state: ConversationState, now: datetime, *, overtaken: bool = True) -> bool:
     """The conversation moves to the oldest pushed question due by now; the others stay
-    pending until it is answered. Whether it moved."""
-    due = _due(state, now)
+    pending until it is answered. Not, with `overtaken` False, before what the person sends
+    now: to one that a reply overtook (what they send answers the reply they saw last; the
+    question is asked after it). Whether it moved."""
+    due = [asked for asked in _due(state, now) if overtaken or not asked.overtaken]
     if not due:
         return False
     _take(state, due[0])

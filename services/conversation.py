@@ -16,7 +16,9 @@ class PendingPrompt:
     operator's message in that help case (services.staff): it only moves the person to the
     answer screen, so no screen offers it as a question, and it is dropped once the case is
     closed. A question `taken` is the one the conversation is at, not answered yet: no other
-    is taken meanwhile."""
+    is taken meanwhile. One `overtaken` was not out yet when the person last wrote: the
+    reply to that came after it on their phone, so what they send next answers the reply,
+    and the question is asked again after it."""
 
     journey: str
     step: str
@@ -28,6 +30,7 @@ class PendingPrompt:
     outbox_id: int | None = None
     case_id: int | None = None
     taken: bool = False
+    overtaken: bool = False
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -41,6 +44,7 @@ class PendingPrompt:
             "outbox": self.outbox_id,
             "case": self.case_id,
             "taken": self.taken,
+            "overtaken": self.overtaken,
         }
 
     @classmethod
@@ -56,6 +60,7 @@ class PendingPrompt:
             outbox_id=value.get("outbox"),
             case_id=value.get("case"),
             taken=value.get("taken", False),
+            overtaken=value.get("overtaken", False),
         )
 
 
