@@ -20,6 +20,11 @@ their answer (services.staff moves their conversation to the REPLY screen when t
 message goes out): that screen lists no options, so «3» answers "how many of you are there?";
 «SOS» and «menu» work there as everywhere.
 
+A case a missed safety check-in opened is urgent for the operators only: its screen calls it
+«Opened by the consulate» (never «I am in danger now», which the person did not say and whoever
+holds the phone may read) and does not say it is urgent, so the person's own «SOS» marks it
+urgent like any other request (the staff group hears it) and asks where they are.
+
 Words of distress are this module's (DANGER_CALLS, HARM_WORDS, PLEA_WORDS; onboarding reads
 them too). A call for rescue typed alone («SOS», «Я в опасности») opens the urgent path from
 any screen. Where the question asked takes none of the person's own words (the main menu, a
@@ -77,6 +82,7 @@ from services.help_cases import (
     open_case,
     open_case_of,
     person_marked_urgent,
+    reason_for_person,
     reopen_case,
     set_case_country,
 )
@@ -195,6 +201,12 @@ _CYRILLIC = re.compile("[\u0400-\u04ff]")
 CHECKIN_QUESTION = ("checkin", "ask")
 # The guidance searches what is typed on its screens: «насилие» there is what to read about.
 GUIDANCE = "guidance"
+# Screens where a file is the person's own material (an appeal's evidence, a passport's
+# photo), taken with the words under it; the others (free-text ones aside) read them.
+FILE_SCREENS = frozenset({
+    ("appeals", "files"), ("appeals", "confirm"), ("appeals", "view"),
+    ("registration", "passport_photo"),
+})  # fmt: skip
 
 # Typed words that also pick "skip" or "done".
 SKIP_WORDS = (
@@ -405,6 +417,12 @@ def _reason_label(ctx: Context, reason: str) -> str:
     return ctx._(REASON_LABELS[HelpReason(reason)])
 
 
+async def _case_label(ctx: Context, case: HelpCase) -> str:
+    """What the case is about, as the person's screens say it: its reason, or a neutral
+    line for a case they did not open (a missed check-in: never «I am in danger now»)."""
+    return ctx._(await reason_for_person(ctx.session, case))
+
+
 def _danger_choice(ctx: Context) -> Choice:
     return ctx.choice(DANGER, REASON_LABELS[HelpReason.DANGER], *DANGER_WORDS)
 
@@ -437,9 +455,10 @@ async def ask_start(ctx: Context) -> Question:
     case = await open_case_of(ctx.session, ctx.person.id)
     if case is not None:
         urgent = await person_marked_urgent(ctx.session, case)
-        return _case_question(ctx, case, note, urgent=urgent)
+        return _case_question(ctx, case, note, urgent=urgent, about=await _case_label(ctx, case))
     reopenable = None if note == NOTE_FRESH else await _reopenable(ctx)
-    return _triage_question(ctx, note, reopenable)
+    about = await _case_label(ctx, reopenable) if reopenable is not None else ""
+    return _triage_question(ctx, note, reopenable, about)
 
 
 @journey.answers(START)
@@ -455,8 +474,9 @@ async def answer_start(ctx: Context, answer: Answer) -> Outcome:
 
 
 def _triage_question(
-    ctx: Context, note: str | None, reopenable: HelpCase | None = None
+    ctx: Context, note: str | None, reopenable: HelpCase | None = None, about: str = ""
 ) -> Question:
+    """`about`: what `reopenable` is about, as the person's screens say it (_case_label)."""
     draft = _draft(ctx)
     lines: list[str] = []
     if draft.get("reason") and _has_draft(draft):
@@ -469,7 +489,7 @@ def _triage_question(
     elif _has_draft(draft) and note != NOTE_CLOSED:
         lines.append(ctx._("What you sent is kept. Now please choose what it is about."))
     if reopenable is not None:
-        lines.append(_reopen_offer(ctx, reopenable, closed_said=note == NOTE_CLOSED))
+        lines.append(_reopen_offer(ctx, reopenable, about, closed_said=note == NOTE_CLOSED))
     lines.append(
         ctx._(
             "What happened? Choose what fits best. If you are in danger now, choose 1: "
@@ -543,8 +563,11 @@ def _everything_added(ctx: Context, reference: str) -> str:
     ).format(reference=reference)
 
 
-def _case_question(ctx: Context, case: HelpCase, note: str | None, *, urgent: bool) -> Question:
-    """`urgent`: the person marked the case urgent (a code word's urgency is not shown)."""
+def _case_question(
+    ctx: Context, case: HelpCase, note: str | None, *, urgent: bool, about: str
+) -> Question:
+    """`urgent`: the person marked the case urgent (the urgency of a code word or a missed
+    check-in is not shown); `about`: what it is about, as their screens say it (_case_label)."""
     reference = case.reference or ""
     if note == NOTE_ADDED:
         text = _added(ctx, reference)
@@ -553,7 +576,7 @@ def _case_question(ctx: Context, case: HelpCase, note: str | None, *, urgent: bo
     else:
         lines = [
             ctx._("Your help request {reference}: «{reason}».").format(
-                reference=reference, reason=_reason_label(ctx, case.reason)
+                reference=reference, reason=about
             ),
             ctx._("Status: {status}").format(status=ctx._(STATUS_LABELS[CaseStatus(case.status)])),
         ]
@@ -1244,6 +1267,9 @@ async def intercept(ctx: Context, answer: Answer) -> Outcome | None:
     # «I am in danger now» under an earlier message (the screen has changed since, say to
     # the answer screen after an operator wrote) is never a stale button.
     tapped = answer.kind is Kind.BUTTON and answer.incoming.button == DANGER
+    here = (ctx.state.journey, ctx.state.step)
+    if answer.kind is Kind.MEDIA and not _own_words_asked(ctx) and here not in FILE_SCREENS:
+        return await _distress_in_a_caption(ctx, answer)
     if not tapped:
         if answer.kind not in (Kind.TEXT, Kind.COMMAND) or not text:
             return None
@@ -1304,6 +1330,29 @@ async def _distress(ctx: Context, answer: Answer) -> Outcome | None:
     return Go(journey.name)
 
 
+async def _distress_in_a_caption(ctx: Context, answer: Answer) -> Outcome | None:
+    """A photo of an injury or of a taken passport, words of danger or a plea under it,
+    where no words or files of the person's own are asked for: as the same words typed
+    (`_distress`), the file kept with them."""
+    caption = clean_text(answer.incoming.text)
+    said = Answer(incoming=answer.incoming, choice=None, text=caption)
+    if not caption or not (names_danger(caption) or is_a_plea(caption)):
+        return None
+    if not ctx.person.has_consented or await checkins.is_code_word(
+        ctx.session, ctx.cipher, ctx.person.id, caption
+    ):
+        return await _distress(ctx, said)
+    if names_danger(caption):
+        if (file := _file_of(answer.incoming)) is not None:
+            _keep_file(_draft(ctx), file)
+        return await open_danger_with(ctx, said)
+    if (joined := await add_to_open_case(ctx, answer)) is not None:  # the file, its caption
+        return joined
+    if (file := _file_of(answer.incoming)) is not None:
+        _keep_file(_draft(ctx), file)
+    return Go(journey.name)
+
+
 async def open_danger_with(ctx: Context, answer: Answer) -> Outcome:
     """The urgent path for someone whose message names danger: what they wrote is the new
     request's description (or is added to the open one), for the operator to read."""
@@ -1326,7 +1375,7 @@ async def _show_reference(ctx: Context, reference: str) -> Outcome:
     if case.status == CaseStatus.CLOSED:
         if await open_case_of(ctx.session, ctx.person.id) is not None:
             # Another request is open: that one is where they write; this one stays closed.
-            return Repeat(_closed_heading(ctx, case))
+            return Repeat(_closed_heading(ctx, case, await _case_label(ctx, case)))
         _draft(ctx)[VIEWING] = reference
         here = (ctx.state.journey, ctx.state.step)
         return Go(journey.name, CLOSED, remember=here != (journey.name, CLOSED))
@@ -1376,7 +1425,7 @@ def _reopen_choice(ctx: Context, case: HelpCase) -> Choice:
     )
 
 
-def _reopen_offer(ctx: Context, case: HelpCase, *, closed_said: bool) -> str:
+def _reopen_offer(ctx: Context, case: HelpCase, about: str, *, closed_said: bool) -> str:
     if closed_said:  # the line just before says it was closed
         text = ctx._(
             "If the problem is not solved, you can reopen the request {reference} until {date}: "
@@ -1388,8 +1437,8 @@ def _reopen_offer(ctx: Context, case: HelpCase, *, closed_said: bool) -> str:
             "solved, you can reopen it until {date}: choose «{reopen}»."
         )
     offer = text.format(
-        reference=case.reference or "", reason=_reason_label(ctx, case.reason),
-        date=_reopen_until(ctx, case), reopen=_reopen_label(ctx, case),
+        reference=case.reference or "", reason=about, date=_reopen_until(ctx, case),
+        reopen=_reopen_label(ctx, case),
     )  # fmt: skip
     if _has_draft(_draft(ctx)):
         offer += " " + ctx._("What you sent will then be added to it.")
@@ -1408,10 +1457,10 @@ def _too_late(ctx: Context, case: HelpCase) -> str:
     ).format(reference=case.reference or "")
 
 
-def _closed_heading(ctx: Context, case: HelpCase) -> str:
+def _closed_heading(ctx: Context, case: HelpCase, about: str) -> str:
     return ctx._("Your help request {reference} («{reason}»): {status}.").format(
         reference=case.reference or "",
-        reason=_reason_label(ctx, case.reason),
+        reason=about,
         status=ctx._(STATUS_LABELS[CaseStatus.CLOSED]),
     )
 
@@ -1430,7 +1479,7 @@ async def ask_closed(ctx: Context) -> Question:
     case = await _viewed(ctx)
     if case is None or await open_case_of(ctx.session, ctx.person.id) is not None:
         return await ask_start(ctx)  # reopened or replaced meanwhile: the usual Help screen
-    lines = [_closed_heading(ctx, case)]
+    lines = [_closed_heading(ctx, case, await _case_label(ctx, case))]
     choices: list[Choice] = []
     if _reopen_window(ctx, case):
         lines.append(

@@ -295,7 +295,7 @@ def _help_requests(ctx: Context, data: my_data.PersonData) -> list[str]:
         return [ctx._("Help requests: none.")]
     lines = [ctx._("Help requests:")]
     for item in data.help_cases:
-        reason = my_data.help_reason_label(item.case.reason, ctx.translator)
+        reason = item.reason_label(ctx.translator)
         status = my_data.case_status_label(item.case.status, ctx.translator)
         lines.append(f"• {item.case.reference} — {reason}: {status}")
     return lines

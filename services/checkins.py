@@ -221,12 +221,15 @@ async def _urgent_case(
 ) -> HelpCase:
     """An urgent case whose first words are `notice` (the staff group's language); a case
     already open becomes urgent and gets `notice` as a new line. A `covert` new case never
-    shows on the person's screens."""
+    shows on the person's screens. Any other new case (a missed check-in) is "in danger" for
+    the operators, but the person never said so: it is opened as unasked, so their screens
+    do not show it as their «I am in danger now», and their own «SOS» afterwards still
+    reaches the operators."""
     case = await open_case_of(session, person.id, include_covert=True)
     if case is None:
         case = await open_case(
             session, cipher, desk, person=person, reason=HelpReason.DANGER, description=notice,
-            now=now, covert=covert,
+            now=now, covert=covert, unasked=not covert,
         )  # fmt: skip
         thread = await staff.thread_of(session, help_case_id=case.id)
     else:

@@ -1,6 +1,6 @@
 """Help requests: a case in the operators' queue and the messages added to it."""
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import asdict
 from datetime import datetime, timedelta
 
@@ -25,7 +25,17 @@ from services.notify import notify_person
 from services.references import HELP_CASE, next_reference
 
 PERSON = "person"
+SYSTEM = "system"
 DESCRIPTION_LIMIT = 3000
+
+# Kinds of a case's messages that tell whose urgency it is: the person said they are in
+# danger now (URGENT); the case was opened for the operators without the person asking (a
+# missed check-in: UNASKED, by SYSTEM), so its "in danger" reason is not their own words.
+URGENT, UNASKED = "urgent", "unasked"
+
+# What the person's own screens call a case they did not open themselves: neither «I am in
+# danger now» (which they never said, and whoever holds their phone may read) nor why.
+OPENED_FOR_THEM = N_("Opened by the consulate")
 
 REASON_LABELS: dict[HelpReason, str] = {
     HelpReason.DANGER: N_("I am in danger now"),
@@ -75,10 +85,13 @@ async def open_case(
     location: tuple[float, float] | None = None,
     attachments: Sequence[NewAttachment] = (),
     covert: bool = False,
+    unasked: bool = False,
 ) -> HelpCase:
     """A case in the operators' queue ("in danger now" is urgent), with its thread in the
     staff group: what the person wrote, where they are and their files. A `covert` case (the
-    safety code word) is never shown on the person's own screens."""
+    safety code word) is never shown on the person's own screens. An `unasked` one was opened
+    for the operators, not by the person (a missed check-in): the person's screens do not
+    take its reason for their own words (said_urgent, label_for_person)."""
     case = HelpCase(
         person_id=person.id,
         reference=await next_reference(session, HELP_CASE, now),
@@ -95,6 +108,8 @@ async def open_case(
     )
     session.add(case)
     await session.flush()
+    if unasked:
+        session.add(CaseMessage(help_case_id=case.id, at=now, author=SYSTEM, kind=UNASKED))
     for item in attachments:
         session.add(Attachment(help_case_id=case.id, created_at=now, **asdict(item)))
     thread = await staff.open_thread(
@@ -236,22 +251,43 @@ async def set_case_country(
         retitle_topic(desk, case, thread)
 
 
-async def person_marked_urgent(session: AsyncSession, case: HelpCase) -> bool:
-    """Whether the person made the case urgent themselves ("in danger now", at once or later,
-    or «I need help» at a check-in): only then may their own screens say it is urgent. A code
-    word or a missed check-in makes a case urgent for the operators only."""
-    if case.reason == HelpReason.DANGER:
+def said_urgent(reason: str, marks: Collection[tuple[str, str]]) -> bool:
+    """Whether the person made the case urgent themselves, from its reason and its messages'
+    (author, kind): they opened it as "in danger now" (not a case opened for them, UNASKED),
+    or said so later (URGENT; «I need help» at a check-in too). Only then may their own
+    screens, or their data export, say it is urgent: a code word or a missed check-in makes
+    a case urgent for the operators only."""
+    if (PERSON, URGENT) in marks:
         return True
-    said = await session.scalar(
-        select(CaseMessage.id)
-        .where(
-            CaseMessage.help_case_id == case.id,
-            CaseMessage.author == PERSON,
-            CaseMessage.kind == "urgent",
-        )
-        .limit(1)
+    return reason == HelpReason.DANGER and (SYSTEM, UNASKED) not in marks
+
+
+def label_for_person(reason: str, marks: Collection[tuple[str, str]]) -> str:
+    """What the person's screens call the case (a message id, to translate): its reason, or
+    OPENED_FOR_THEM for a case opened without their asking (`marks` as for said_urgent)."""
+    if (SYSTEM, UNASKED) in marks:
+        return OPENED_FOR_THEM
+    return REASON_LABELS[HelpReason(reason)]
+
+
+async def _marks(session: AsyncSession, case: HelpCase) -> set[tuple[str, str]]:
+    """The (author, kind) of the case's messages that tell whose urgency it is."""
+    rows = await session.execute(
+        select(CaseMessage.author, CaseMessage.kind)
+        .where(CaseMessage.help_case_id == case.id, CaseMessage.kind.in_((URGENT, UNASKED)))
+        .distinct()
     )
-    return said is not None
+    return {(author, kind) for author, kind in rows}
+
+
+async def person_marked_urgent(session: AsyncSession, case: HelpCase) -> bool:
+    """Whether the person made the case urgent themselves (said_urgent)."""
+    return said_urgent(case.reason, await _marks(session, case))
+
+
+async def reason_for_person(session: AsyncSession, case: HelpCase) -> str:
+    """What the person's screens call the case (label_for_person), to translate."""
+    return label_for_person(case.reason, await _marks(session, case))
 
 
 async def mark_urgent(
@@ -267,7 +303,7 @@ async def mark_urgent(
     case.updated_at = now
     if case.waiting_since is None:
         case.waiting_since = now
-    session.add(CaseMessage(help_case_id=case.id, at=now, author=PERSON, kind="urgent"))
+    session.add(CaseMessage(help_case_id=case.id, at=now, author=PERSON, kind=URGENT))
     thread = await staff.thread_of(session, help_case_id=case.id)
     person = await session.get(Person, case.person_id)
     if thread is not None and person is not None:
@@ -278,15 +314,28 @@ async def mark_urgent(
 
 
 def _closed_by_person(desk: staff.StaffDesk, case: HelpCase, data_deleted: bool) -> str:
-    if not data_deleted:
+    """What the staff group reads when the person closed the case. An urgent one ("in danger
+    now", a missed check-in, the code word) may have been closed by whoever holds their
+    phone, with two taps: the operators are warned, not told the problem is solved."""
+    if data_deleted:
+        notice = "🗑 " + desk.t.gettext(staff.DATA_DELETED_NOTICE)
+        if case.urgent:
+            notice += "\n⚠️ " + desk.t.gettext(
+                "The request is urgent: someone may have made them delete their data. Decide "
+                "with a supervisor whether and how to reach them outside the bot."
+            )
+        return notice
+    if not case.urgent:
         return "✅ " + desk.t.gettext("The person closed the request: the problem is solved.")
-    notice = "🗑 " + desk.t.gettext(staff.DATA_DELETED_NOTICE)
-    if case.urgent:  # "in danger now", a missed check-in, the code word
-        notice += "\n⚠️ " + desk.t.gettext(
-            "The request is urgent: someone may have made them delete their data. Decide "
-            "with a supervisor whether and how to reach them outside the bot."
+    return (
+        "🔒 "
+        + desk.t.gettext("The person closed the request.")
+        + "\n⚠️ "
+        + desk.t.gettext(
+            "The request is urgent: someone may have made them close it. Decide with a "
+            "supervisor whether and how to reach them outside the bot."
         )
-    return notice
+    )
 
 
 async def close_case(
@@ -304,8 +353,9 @@ async def close_case(
     the resolution and how long they may reopen it (nothing of a covert case); when the
     person does, the staff group is told: that the problem is solved, or (`data_deleted`)
     that the person deleted their data and cannot be reached here any more — for an urgent
-    case, that someone may have made them. Whether the person was told (not after STOP on
-    every channel, nor when no channel reaches them)."""
+    case (_closed_by_person), that someone may have made them close it or delete their data.
+    Whether the person was told (not after STOP on every channel, nor when no channel
+    reaches them)."""
     if case.status == CaseStatus.CLOSED:
         return False
     case.status = CaseStatus.CLOSED

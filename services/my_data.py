@@ -46,7 +46,6 @@ from models import (
     DocumentReminder,
     FamilyLink,
     HelpCase,
-    HelpReason,
     LinkCode,
     OutboxMessage,
     Person,
@@ -133,10 +132,16 @@ class HelpCaseData:
         """Urgent because the person said so (help_cases.person_marked_urgent): a code word
         or a missed check-in makes a case urgent for the operators only, and the file may be
         read by whoever holds the phone."""
-        return self.case.reason == HelpReason.DANGER or any(
-            item.message.author == help_cases.PERSON and item.message.kind == "urgent"
-            for item in self.messages
-        )
+        return help_cases.said_urgent(self.case.reason, self.marks)
+
+    @property
+    def marks(self) -> set[tuple[str, str]]:
+        """The (author, kind) of the case's messages, which tell whose urgency it is."""
+        return {(item.message.author, item.message.kind) for item in self.messages}
+
+    def reason_label(self, translator: Translator) -> str:
+        """What the person's screens call the case (help_cases.label_for_person)."""
+        return translator.gettext(help_cases.label_for_person(self.case.reason, self.marks))
 
 
 @dataclass(frozen=True)
@@ -419,10 +424,6 @@ def registration_status_label(value: str, translator: Translator) -> str:
     return _label(registrations.STATUS_LABELS, value, translator)
 
 
-def help_reason_label(value: str, translator: Translator) -> str:
-    return _label(help_cases.REASON_LABELS, value, translator)
-
-
 def case_status_label(value: str, translator: Translator) -> str:
     return _label(CASE_STATUS_LABELS, value, translator)
 
@@ -559,7 +560,7 @@ def export_content(data: PersonData, translator: Translator, now: datetime) -> d
             {
                 "reference": item.case.reference,
                 "reason": item.case.reason,
-                "reason_text": help_reason_label(item.case.reason, t),
+                "reason_text": item.reason_label(t),
                 "urgent": item.urgent_as_the_person_said,
                 "status": item.case.status,
                 "status_text": case_status_label(item.case.status, t),
