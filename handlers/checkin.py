@@ -5,7 +5,14 @@
 - **The check-in** (step "ask"): the scheduler (scheduler/checkins.py) asks "Are you safe?"
   with ConversationEngine.prompt; «I am safe» thanks and puts the person back where they
   were; «I need help» opens the urgent case of the Help journey's danger path (the same
-  function, so the emergency numbers and the case come in the very first reply).
+  function, so the emergency numbers and the case come in the very first reply). Typed, a
+  whole-message «yes» or «all is well» is «I am safe», and a «no» or «I am not safe» is
+  «I need help» (compared with ё as е, in either Uzbek script).
+- **An earlier check-in's buttons** (an interceptor): «I need help» tapped under any earlier
+  «Are you safe?», whatever the screen now, is «I need help» — answered then or not, missed
+  or not (things change; someone may have typed «menu» on the person's phone while it was
+  asked). «I am safe» there answers a check-in still waiting (a missed one too, late: the
+  family hears it); with nothing waiting it only says the check-in is already answered.
 - **The code word** (step "code_word", and an interceptor): typed anywhere, it opens an
   urgent case marked as a covert danger signal, and the reply is only the main menu, as if
   nothing had happened. The word is never logged nor stored (only a keyed hash).
@@ -37,6 +44,7 @@ from services import checkins
 from services.help_cases import REASON_LABELS
 from services.i18n import N_
 from services.messages import Choice
+from services.text import search_key
 
 log = logging.getLogger(__name__)
 
@@ -51,8 +59,25 @@ EVERY_LABELS = {1: N_("Every day"), 3: N_("Every 3 days"), 7: N_("Every 7 days")
 EVERY_TEXTS = {1: N_("every day"), 3: N_("every 3 days"), 7: N_("every 7 days")}
 SAFE_LABEL = N_("I am safe")
 HELP_LABEL = N_("I need help")
-SAFE_WORDS = ("ok", "ha", "xa", "ҳа", "да", "yes", "xavfsizman", "хавфсизман", "всё хорошо")
+# Typed answers, each the whole message (compared by search_key: either script, ё as е). A
+# sentence is neither: «Xavf yoʻq, hammasi yaxshi», «Я не в опасности» are asked again.
+SAFE_WORDS = (
+    "ok", "okay", "ha", "xa", "ҳа", "да", "yes",
+    "xavfsizman", "men xavfsizman", "хавфсизман", "hammasi yaxshi", "ha, hammasi yaxshi",
+    "yaxshi", "yaxshiman", "men yaxshiman", "hammasi joyida", "hammasi normal",
+    "всё хорошо", "да, всё хорошо", "всё нормально", "да, всё нормально", "всё в порядке",
+    "хорошо", "нормально", "я в безопасности", "в безопасности",
+)  # fmt: skip
 HELP_WORDS = ("yordam", "yordam kerak", "ёрдам керак", "помощь", "нужна помощь", "help", "sos")
+# «No» to «Are you safe?» is «I need help». Not words of distress anywhere else (a «нет» in
+# the main menu is no plea), so apart from HELP_WORDS.
+NOT_SAFE_WORDS = (
+    "yoʻq", "нет", "no", "xavfsiz emasman", "men xavfsiz emasman", "xavfsiz emas",
+    "я не в безопасности", "не в безопасности",
+)  # fmt: skip
+_SAFE_KEYS = frozenset(search_key(word) for word in SAFE_WORDS)
+_NOT_SAFE_KEYS = frozenset(search_key(word) for word in (*HELP_WORDS, *NOT_SAFE_WORDS))
+ALREADY_ANSWERED = N_("You have already answered this check-in. Thank you.")
 # Words the chat already understands everywhere (the engine's universal words, STOP and
 # START): a code word equal to one of them would never reach the interceptor.
 TAKEN_WORDS = (
@@ -168,7 +193,7 @@ async def ask_checkin(ctx: Context) -> Question:
         ctx._("Safety check-in. Are you safe? Please choose one answer."),
         (
             ctx.choice(SAFE, SAFE_LABEL, *SAFE_WORDS),
-            ctx.choice(NEED_HELP, HELP_LABEL, *HELP_WORDS),
+            ctx.choice(NEED_HELP, HELP_LABEL, *HELP_WORDS, *NOT_SAFE_WORDS),
         ),
     )
 
@@ -179,33 +204,63 @@ def _settled(ctx: Context) -> None:
     ctx.state.pending = [asked for asked in ctx.state.pending if asked.journey != journey.name]
 
 
+def _typed_choice(text: str) -> str | None:
+    """SAFE or NEED_HELP for a whole typed answer the choices' own words missed (they are
+    compared without folding ё: «Все хорошо» for «всё хорошо»), else None."""
+    key = search_key(text)
+    if key in _NOT_SAFE_KEYS:
+        return NEED_HELP
+    if key in _SAFE_KEYS:
+        return SAFE
+    return None
+
+
+async def _record_safe(ctx: Context) -> bool:
+    """«I am safe»: every check-in waiting takes it (a missed one late: the family hears
+    it); thanks and the next time. False when nothing was waiting (and nothing is said)."""
+    answered = await checkins.answer(
+        ctx.session, ctx.cipher, ctx.staff, ctx.person, CheckinStatus.SAFE, ctx.now
+    )
+    if answered is None:
+        return False
+    ctx.say(ctx._("Thank you. We are glad you are safe."))
+    plan = await checkins.plan_of(ctx.session, ctx.person.id)
+    if plan is not None and plan.next_checkin_at is not None:
+        ctx.say(ctx._("The next check-in: {when}.").format(when=_when(ctx, plan.next_checkin_at)))
+    return True
+
+
+async def _need_help(ctx: Context, typed: Answer | None = None) -> Outcome:
+    """«I need help»: every check-in waiting takes it, and the Help journey's danger path
+    opens — the numbers and an urgent case in this reply; what they `typed` («меня бьют…»)
+    is the case's description, for the operator to read."""
+    session, cipher, desk = ctx.session, ctx.cipher, ctx.staff
+    await checkins.answer(session, cipher, desk, ctx.person, CheckinStatus.HELP, ctx.now)
+    if typed is not None:
+        outcome = await help_journey.open_danger_with(ctx, typed)
+    else:
+        outcome = await help_journey.open_danger(ctx)
+    await checkins.note_help_answer(session, cipher, desk, ctx.person, ctx.now)
+    return outcome
+
+
 @journey.answers(ASK)
 async def answer_checkin(ctx: Context, answer: Answer) -> Outcome:
-    session, cipher, desk = ctx.session, ctx.cipher, ctx.staff
+    if answer.kind is Kind.TEXT and answer.choice is not None and await _is_code_word(ctx, answer):
+        # A code word chosen before it became one of the answers («хорошо»): still the signal.
+        return await _covert_signal(ctx)
     typed_help = answer.choice is None and help_journey.asks_for_help_at_the_check_in(answer.text)
     if typed_help:
         answer = replace(answer, choice=NEED_HELP)  # «Помогите!», «меня бьют…»
+    elif answer.choice is None and answer.kind is Kind.TEXT:
+        answer = replace(answer, choice=_typed_choice(answer.text))  # «Всё хорошо», «Нет»
     if answer.choice in (SAFE, NEED_HELP):
         _settled(ctx)
     if answer.choice == SAFE:
-        await checkins.answer(session, cipher, desk, ctx.person, CheckinStatus.SAFE, ctx.now)
-        ctx.say(ctx._("Thank you. We are glad you are safe."))
-        plan = await checkins.plan_of(session, ctx.person.id)
-        if plan is not None and plan.next_checkin_at is not None:
-            ctx.say(
-                ctx._("The next check-in: {when}.").format(when=_when(ctx, plan.next_checkin_at))
-            )
+        await _record_safe(ctx)
         return GoBack()
     if answer.choice == NEED_HELP:
-        await checkins.answer(session, cipher, desk, ctx.person, CheckinStatus.HELP, ctx.now)
-        # The Help journey's danger path: the numbers and an urgent case in this reply; what
-        # they typed is the case's description, for the operator to read.
-        if typed_help:
-            outcome = await help_journey.open_danger_with(ctx, answer)
-        else:
-            outcome = await help_journey.open_danger(ctx)
-        await checkins.note_help_answer(session, cipher, desk, ctx.person, ctx.now)
-        return outcome
+        return await _need_help(ctx, answer if typed_help else None)
     return Repeat(
         ctx._("Please choose «{safe}» or «{help}».").format(
             safe=ctx._(SAFE_LABEL), help=ctx._(HELP_LABEL)
@@ -263,8 +318,9 @@ async def answer_code_word(ctx: Context, answer: Answer) -> Outcome:
 
 
 def _choice_words(ctx: Context) -> list[str]:
-    """The check-in's own answers, in every locale (they win over a code word there)."""
-    words = [*SAFE_WORDS, *HELP_WORDS]
+    """The check-in's own answers, in every locale: no new code word may be one of them (an
+    older one still wins over them, typed to the check-in: answer_checkin)."""
+    words = [*SAFE_WORDS, *HELP_WORDS, *NOT_SAFE_WORDS]
     for label in (SAFE_LABEL, HELP_LABEL, REASON_LABELS[HelpReason.DANGER]):
         words += ctx.catalogs.in_every_locale(label)
     return words
@@ -272,13 +328,41 @@ def _choice_words(ctx: Context) -> list[str]:
 
 @journey.intercepts
 async def intercept(ctx: Context, answer: Answer) -> Outcome | None:
-    """The code word, typed anywhere: a covert urgent case; the reply is the main menu."""
+    """The code word, typed anywhere: a covert urgent case; the reply is the main menu. And
+    the buttons of an earlier «Are you safe?», tapped anywhere (the engine offers a button
+    of an earlier message to the interceptors)."""
+    if answer.kind is Kind.BUTTON and ctx.person.has_consented:
+        return await _earlier_button(ctx, answer.incoming.button)
     if answer.kind is not Kind.TEXT or not answer.text or not ctx.person.has_consented:
         return None
     if (ctx.state.journey, ctx.state.step) == (journey.name, CODE_WORD):
         return None  # choosing a new word (perhaps the same) is not a signal
-    if not await checkins.is_code_word(ctx.session, ctx.cipher, ctx.person.id, answer.text):
+    if not await _is_code_word(ctx, answer):
         return None
+    return await _covert_signal(ctx)
+
+
+async def _is_code_word(ctx: Context, answer: Answer) -> bool:
+    return await checkins.is_code_word(ctx.session, ctx.cipher, ctx.person.id, answer.text)
+
+
+async def _covert_signal(ctx: Context) -> Outcome:
     await checkins.covert_signal(ctx.session, ctx.cipher, ctx.staff, ctx.person, ctx.now)
     _settled(ctx)  # «Are you safe?» shown afterwards would break the promise of the menu only
     return GoHome()
+
+
+async def _earlier_button(ctx: Context, button: str | None) -> Outcome | None:
+    """A check-in's button under an earlier message. «I need help» is always a call for help,
+    answered or missed, whatever the screen now: the urgent path, as from the question
+    itself. «I am safe» answers a check-in still waiting; else it was answered already."""
+    if button == NEED_HELP:
+        _settled(ctx)
+        return await _need_help(ctx)
+    if button == SAFE:
+        if await _record_safe(ctx):
+            _settled(ctx)
+        else:
+            ctx.say(ctx._(ALREADY_ANSWERED))
+        return Repeat()
+    return None

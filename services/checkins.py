@@ -328,40 +328,39 @@ async def answer(
     now: datetime,
 ) -> SafetyCheckin | None:
     """The person answered «I am safe» or «I need help»: every check-in still waiting takes
-    the answer. A late answer to a missed one is recorded (its status stays missed), and the
-    family and the case's topic hear it. Returns the check-in answered, if any."""
-    waiting = list(
+    the answer, and so does every missed one not answered yet — late (its status stays
+    missed), whether or not a newer one was asked meanwhile: a late «I am safe» is told once
+    to the family (who were asked to reach the person) and to the case's topic. Returns the
+    check-in answered (the newest), if any."""
+    unanswered = list(
         await session.scalars(
-            select(SafetyCheckin).where(
-                SafetyCheckin.person_id == person.id, SafetyCheckin.status == CheckinStatus.ASKED
+            select(SafetyCheckin)
+            .where(
+                SafetyCheckin.person_id == person.id,
+                (SafetyCheckin.status == CheckinStatus.ASKED)
+                | (
+                    (SafetyCheckin.status == CheckinStatus.MISSED)
+                    & SafetyCheckin.answered_at.is_(None)
+                ),
             )
+            .order_by(SafetyCheckin.asked_at, SafetyCheckin.id)
         )
     )
+    waiting = [checkin for checkin in unanswered if checkin.status == CheckinStatus.ASKED]
+    late = [checkin for checkin in unanswered if checkin.status == CheckinStatus.MISSED]
     for checkin in waiting:
         checkin.status = status
+    for checkin in unanswered:
         checkin.answered_at = now
     if waiting:
         questions = [checkin.question_id for checkin in waiting if checkin.question_id]
         await outbox.withdraw(session, questions, ANSWERED, now)
         log.info("checkin answered person=%s status=%s", person.id, status)
-        return waiting[-1]
-    missed = await session.scalar(
-        select(SafetyCheckin)
-        .where(
-            SafetyCheckin.person_id == person.id,
-            SafetyCheckin.status == CheckinStatus.MISSED,
-            SafetyCheckin.answered_at.is_(None),
-        )
-        .order_by(SafetyCheckin.asked_at.desc())
-        .limit(1)
-    )
-    if missed is None:
-        return None
-    missed.answered_at = now
-    log.info("checkin answered late person=%s status=%s", person.id, status)
-    if status is CheckinStatus.SAFE:
-        await _late_safe(session, cipher, desk, person, now)
-    return missed
+    if late:
+        log.info("checkin answered late person=%s status=%s", person.id, status)
+        if status is CheckinStatus.SAFE:
+            await _late_safe(session, cipher, desk, person, now)
+    return unanswered[-1] if unanswered else None
 
 
 async def _late_safe(
