@@ -268,17 +268,23 @@ REASON_PROMPTS: dict[HelpReason, str] = {
 country_picker = CountryPicker("country")
 
 
+def distress_key(text: str) -> str:
+    """match_key of a message read for distress: the SOS button of phone keyboards (🆘,
+    which match_key drops with the other symbols) is the word «SOS»."""
+    return match_key(text.replace("🆘", " sos "))
+
+
 def names_danger(text: str) -> bool:
     """Whether one of DANGER_CALLS or HARM_WORDS is in `text`, as words of their own («xavf»
     in «xavfsizlik» is not)."""
-    padded = f" {match_key(text)} "
+    padded = f" {distress_key(text)} "
     return any(f" {word} " in padded for word in _DANGER_KEYS)
 
 
 def is_a_plea(text: str) -> bool:
     """Whether `text` is made of pleas only, give or take a greeting or «please»
     («Помогите!», «Iltimos, yordam bering», «help help»)."""
-    words = tuple(match_key(text).split())
+    words = tuple(distress_key(text).split())
     reached = {(0, False)}  # (words read, a plea among them)
     for start in range(len(words)):
         for at, plea in [state for state in reached if state[0] == start]:
@@ -293,7 +299,7 @@ def asks_for_help_at_the_check_in(text: str) -> bool:
     """Whether an answer typed to «Are you safe?» means «I need help»: a plea or a call as
     the whole message, or words of harm anywhere («меня бьют…»). A call inside a sentence is
     no answer: «Xavf yoʻq», «Я не в опасности» say the opposite."""
-    key = match_key(text)
+    key = distress_key(text)
     padded = f" {key} "
     return is_a_plea(text) or key in _CALL_KEYS or any(f" {word} " in padded for word in _HARM_KEYS)
 
@@ -304,7 +310,7 @@ def distress_language(text: str) -> str | None:
     None when it does neither."""
     if not is_a_plea(text) and not names_danger(text):
         return None
-    padded = f" {match_key(text)} "
+    padded = f" {distress_key(text)} "
     tongues = {tongue for word, tongue in _TONGUES.items() if f" {word} " in padded}
     if "ru" in tongues:
         return "ru"
@@ -1275,7 +1281,7 @@ async def intercept(ctx: Context, answer: Answer) -> Outcome | None:
             return None
         if reference := references.parse_reference(text, references.HELP_CASE):
             return await _show_reference(ctx, reference)
-    if tapped or match_key(text) in _danger_keys(ctx):
+    if tapped or distress_key(text) in _danger_keys(ctx):
         if not ctx.person.has_consented:
             return _consent_first(ctx)
         return await open_danger(ctx)

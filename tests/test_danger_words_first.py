@@ -77,6 +77,8 @@ async def test_words_that_tell_no_language_get_the_contacts_in_all_three(
     """«SOS» from a chat whose platform tells no language either (as on WhatsApp): the short
     contacts in every language, the default first, each no longer than the general list."""
     reply = await telegram.say(NEWCOMER, "SOS", language_code=None)
+    emoji = await telegram.say(NEWCOMER + 1, "🆘", language_code=None)  # the keyboard's SOS
+    assert emoji["text"] == reply["text"]
     text = reply["text"]
     app = telegram.app
     headings = [app.catalogs.translator(locale).gettext(HEADING) for locale in LOCALES]
@@ -193,6 +195,21 @@ PLEAS = [
     ("uz_Latn", "Yordam beringlar!"), ("uz_Latn", "yordam qiling"), ("ru", "Помогите нам"),
     ("uz_Cyrl", "Ердам беринглар илтимос"), ("uz_Cyrl", "ердам"),
 ]  # fmt: skip
+
+
+async def test_the_sos_emoji_alone_opens_the_urgent_path(desk: TelegramHarness) -> None:
+    await desk.onboard(ALICE, "uz_Cyrl")
+    await desk.say(ALICE, "🆘")
+    [case] = await desk_cases(desk)
+    assert case.urgent
+    assert (await desk.state(ALICE)).journey == "help"
+
+
+async def desk_cases(desk: TelegramHarness) -> list[HelpCase]:
+    async with desk.app.db.sessions() as session:
+        return list(await session.scalars(select(HelpCase)))
+
+
 # Words of danger, anywhere in the message; Uzbek in either script, any apostrophe.
 DANGER = [
     ("ru", "меня бьют"), ("ru", "Помогите, нас заперли на складе"),
