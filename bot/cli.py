@@ -74,8 +74,8 @@ async def _let_sqlite_threads_stop() -> None:
 
 
 def _require_existing_database(database_url: str) -> None:
-    """Commands that only read refuse an SQLite file that is not there, rather than create an
-    empty database and report on it (`vatandosh run` and `db upgrade` create it)."""
+    """Commands other than `vatandosh run` and `db upgrade` (which create it) refuse an SQLite
+    file that is not there, rather than create an empty database and work on it."""
     parsed = make_url(database_url)
     if not is_sqlite(parsed) or parsed.database in (None, "", ":memory:"):
         return
@@ -198,6 +198,7 @@ async def _db_reencrypt(args: argparse.Namespace) -> None:
     from services.data_keys import reencrypt_all
 
     settings = load_settings()
+    _require_existing_database(settings.database_url)
     app = build_application(settings, serve_telegram=False, serve_whatsapp=False)
     try:
         await _prepare(app)
@@ -243,13 +244,13 @@ async def _db_backup(args: argparse.Namespace) -> None:
     )
 
 
-async def _operators_database(*, existing: bool = False) -> Database:
+async def _operators_database() -> Database:
     """The database, migrated (SQLite) or checked to be up to date (PostgreSQL). Operators'
-    accounts hold nothing encrypted, so DATA_KEY is not needed here. `existing`: for commands
-    that only read, an SQLite file that is not there is refused rather than created."""
+    accounts hold nothing encrypted, so DATA_KEY is not needed here. An SQLite file that is
+    not there is refused rather than created: run from another folder (a cron job starts in
+    $HOME), a command would work on an empty database the bot never reads."""
     settings = load_database_settings()
-    if existing:
-        _require_existing_database(settings.database_url)
+    _require_existing_database(settings.database_url)
     async with _opening(settings.database_url):
         if settings.is_sqlite:
             await upgrade(settings.database_url)
@@ -590,7 +591,7 @@ async def _outbox_status(args: argparse.Namespace) -> None:
 
     if args.failed < 0:
         raise CommandError("--failed must be zero or a positive number")
-    db = await _operators_database(existing=True)
+    db = await _operators_database()
     try:
         async with db.reads() as session:
             report = await outbox_admin.outbox_report(
@@ -664,7 +665,7 @@ async def _report(args: argparse.Namespace) -> None:
     locale = args.locale or load_settings().staff_locale
     if locale not in LOCALES:
         raise CommandError(f"unknown locale {locale!r}: one of {', '.join(LOCALES)}")
-    db = await _operators_database(existing=True)
+    db = await _operators_database()
     try:
         async with db.reads() as session:
             made = await report.build_report(

@@ -198,7 +198,7 @@ def test_operator_commands_refuse_a_postgresql_database_that_is_not_migrated(
     env = environment(empty_database_url)
     result = vatandosh("operator", "list", cwd=tmp_path, env=env)
     if empty_database_url.startswith("sqlite"):
-        assert result.returncode == 0  # the embedded default migrates itself
+        assert result.returncode == 2  # no file: refused, not created (see below)
     else:
         assert result.returncode == 2
         assert result.stderr == (
@@ -301,3 +301,27 @@ async def test_migration_0023_marks_requests_already_taken_as_in_progress(
         request = await session.get(HelpCase, case.id)
         assert request is not None
         assert request.status == CaseStatus.IN_PROGRESS
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ("operator", "add", "42", "Malika"),
+        ("operator", "list"),
+        ("operator", "remove", "42"),
+        ("outbox", "retry", "--all-failed"),
+        ("db", "reencrypt"),
+    ],
+)
+def test_run_from_another_folder_a_command_creates_no_database(
+    tmp_path: Path, command: tuple[str, ...]
+) -> None:
+    """A cron job starts in $HOME: with the default SQLite path, an operator was added to (and
+    `db reencrypt` made a new DATA_KEY for) an empty database the bot never reads."""
+    result = vatandosh(*command, cwd=tmp_path, env=environment())
+    assert result.returncode == 2
+    assert result.stderr == (
+        "vatandosh: there is no database at ./var/vatandosh.db: check DATABASE_URL "
+        "(`vatandosh db upgrade` creates a new one)\n"
+    )
+    assert list(tmp_path.iterdir()) == []
