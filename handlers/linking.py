@@ -1,7 +1,8 @@
 """Link another chat: a one-time code shown here, typed in the other chat ("LINK 123456").
 
 «My data and settings» → «Link another chat» shows the code. In the other chat the code
-works at any time, even as the very first message (an early interceptor): that chat then
+works at any time, even as the very first message (an early interceptor), also with the
+whole code message pasted (a long press → Copy takes all of it): that chat then
 belongs to the same person — their language, consent, appeals and requests — and goes on
 at the main menu; the chat where the code was shown is told too.
 """
@@ -202,12 +203,19 @@ def _refusal(ctx: Context, refusal: linking.Refusal) -> str:
     if refusal is linking.Refusal.ALREADY_LINKED:
         return ctx._("This chat is already linked to you: your appeals and requests are here too.")
     if refusal is linking.Refusal.HAS_DATA:
+        # Not "or delete this chat's data first": that would withdraw its appeals.
         return ctx._(
             "This chat already has its own data (a registration, appeals or help "
             "requests), so it cannot join another chat. You can link the other way round: "
-            "get a code here and send it in the other chat. Or first delete this chat's "
-            "data in «{settings}»."
-        ).format(settings=ctx._("My data and settings"))
+            "get a code here and send it in the other chat."
+        )
+    if refusal is linking.Refusal.BOTH_HAVE_DATA:
+        return ctx._(
+            "This chat and the other chat both have their own data (a registration, "
+            "appeals or help requests), so they cannot be linked. Both chats keep working "
+            "as before, each with its own data. If you need help with this, write to the "
+            "consulate: «{help}» in the main menu."
+        ).format(help=ctx._("Help: talk to an operator"))
     return ctx._(
         "This chat is already linked to another chat. Unlinking chats is not possible yet."
     )

@@ -15,14 +15,16 @@ marks the code used. The chat's old person, which has no data of its own (checke
 removed when the update commits (services.people.continue_as).
 
 Nothing of the old person may vanish silently. A chat whose person has registrations,
-appeals or help requests is refused (HAS_DATA); so is one with anything still running or
-involving someone else (ONGOING): safety check-ins switched on, a code word (bound to the
-person, it cannot move), a check-in waiting for its answer, document reminders, or a family
-link on either side (also a waiting request or an open invitation). The person is told what
-(`ongoing`) and can switch it off there — a family link then ends through
-services.family.end, so the relative is told — or link the other way round. What is left is
-history, carried over to the person the chat joins (`carry_over`): past check-ins, ended
-family links and survey answers (on the same question, the joined person's answer stays).
+appeals or help requests is refused (HAS_DATA; BOTH_HAVE_DATA when the code's person has
+some too: the other way round is refused as well, so the two chats stay apart). So is one
+with anything still running or involving someone else (ONGOING): safety check-ins switched
+on, a code word (bound to the person, it cannot move), a check-in waiting for its answer,
+document reminders, or a family link on either side (also a waiting request or an open
+invitation). The person is told what (`ongoing`) and can switch it off there — a family
+link then ends through services.family.end, so the relative is told — or link the other way
+round. What is left is history, carried over to the person the chat joins (`carry_over`):
+past check-ins, ended family links and survey answers (on the same question, the joined
+person's answer stays).
 """
 
 import logging
@@ -98,8 +100,9 @@ class LinkRequest:
 
 def read_request(text: str, *, command: str | None = None) -> LinkRequest | None:
     """The code in a link request: the word and the code ("LINK 123456"; BOGʻLASH,
-    СВЯЗАТЬ … too; spaces and dashes allowed) or the command `/link 123456`. None when the
-    text is no link request at all."""
+    СВЯЗАТЬ … too; spaces and dashes allowed), the command `/link 123456`, or the code
+    message pasted back whole (one of its lines is the request). None when the text is no
+    link request at all."""
     key = match_key(text)
     if command is not None:
         if command != COMMAND:
@@ -108,9 +111,26 @@ def read_request(text: str, *, command: str | None = None) -> LinkRequest | None
         return LinkRequest(digits if _CODE.match(digits) else None)
     found = _REQUEST.match(key)
     if found is None:
-        return None
+        return _pasted(text)
     digits = found.group("digits").replace(" ", "")
     return LinkRequest(digits if _CODE.match(digits) else None)
+
+
+def _pasted(text: str) -> LinkRequest | None:
+    """The code in a message of several lines of which one is a link request: the whole
+    code message pasted back (on many phones a long press → Copy takes the whole message,
+    in any language, with WhatsApp's numbered list under it). Only a whole code counts,
+    and only one: other lines may be someone's own words (an appeal), so they are left
+    alone."""
+    codes: set[str] = set()
+    for line in text.splitlines():
+        found = _REQUEST.match(match_key(line))
+        if found is not None:
+            codes.add(found.group("digits").replace(" ", ""))
+    if len(codes) != 1:
+        return None
+    (code,) = codes
+    return LinkRequest(code) if _CODE.match(code) else None
 
 
 # -- wrong codes, per chat and overall -------------------------------------------------------
@@ -216,6 +236,7 @@ class Refusal(StrEnum):
     HAS_DATA = "has_data"  # this chat's person has registrations, appeals or help requests
     ONGOING = "ongoing"  # … or check-ins, a code word, reminders or family links (`ongoing`)
     SHARED = "shared"  # this chat's person has other chats: moving it would be unlinking
+    BOTH_HAVE_DATA = "both_have_data"  # both persons have data (HAS_DATA): no way round
 
 
 @dataclass(frozen=True)
@@ -343,10 +364,17 @@ async def redeem(
         if account is not None and account.id == shown_in:
             return _refused(Refusal.SAME_CHAT, person.id)
         return _refused(Refusal.ALREADY_LINKED, person.id)
+    if await has_own_data(session, person.id):
+        # Whether linking the other way round would work depends on the code's person, so
+        # here the code is judged first, and a wrong one counts like any other: a chat
+        # with data gets no free guesses at which codes exist.
+        if row is None or not _usable(row, now):
+            return _refused(Refusal.WRONG, person.id)
+        if await has_own_data(session, row.person_id):
+            return _refused(Refusal.BOTH_HAVE_DATA, person.id)
+        return _refused(Refusal.HAS_DATA, person.id)
     # Checked before the code is judged: a chat that could not be linked anyway learns
     # nothing about which codes exist.
-    if await has_own_data(session, person.id):
-        return _refused(Refusal.HAS_DATA, person.id)
     if await ongoing(session, person.id, now):
         return _refused(Refusal.ONGOING, person.id)
     if await _account_count(session, person.id) > 1:

@@ -356,7 +356,13 @@ async def test_a_chat_with_data_of_its_own_is_not_linked(chats: Chats, clock: Ma
 
     refused = await chats.type("dilnoza", f"LINK {code}")
 
-    assert refused.text.startswith("В этом чате уже есть свои данные")
+    assert refused.text.startswith(
+        chats.app.catalogs.translator("ru").gettext(
+            "This chat already has its own data (a registration, appeals or help requests), "
+            "so it cannot join another chat. You can link the other way round: get a code "
+            "here and send it in the other chat."
+        )
+    )
     assert [choice.id for choice in refused.choices] == MENU_IDS  # where it was
     assert len(await chats.people()) == 2
     still = await chats.person_of("console", "dilnoza")
