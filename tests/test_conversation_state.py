@@ -1,6 +1,9 @@
 """The conversation's place lives in SQL: it survives restarts and concurrent deliveries."""
 
 import asyncio
+from typing import Any
+
+import pytest
 
 from bot.app import build_application
 from models import OutboxMessage
@@ -171,3 +174,31 @@ async def test_first_consent_after_the_full_notice_and_a_language_change_is_shor
 
     assert again["text"].startswith("Shaxsiy maʼlumotlaringiz haqida:")
     assert button_ids(again) == ["agree", "read_full", "decline"]
+
+
+async def test_a_tap_then_a_message_typed_at_once_keep_their_order(
+    telegram: TelegramHarness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The tap no longer waits for Telegram to take its answer (the button's spinner) before
+    it reaches the engine: on a slow network the «1» typed after «Help» overtook it, and was
+    read on the main menu."""
+    await telegram.onboard(ALICE)
+    session = telegram.session
+    original = session.make_request
+
+    async def slow(bot: Any, method: Any, *rest: Any, **options: Any) -> Any:
+        if type(method).__name__ == "AnswerCallbackQuery":
+            await asyncio.sleep(0.3)
+        return await original(bot, method, *rest, **options)
+
+    monkeypatch.setattr(session, "make_request", slow)
+    tap = asyncio.create_task(
+        telegram.dispatcher.feed_raw_update(telegram.bot, tg.button(ALICE, "help"))
+    )
+    await asyncio.sleep(0.01)
+    typed = telegram.dispatcher.feed_raw_update(telegram.bot, tg.message(ALICE, "1"))
+    await asyncio.gather(tap, typed)
+
+    state = await telegram.state(ALICE)
+    assert state.journey == "help"  # «1» answered the Help screen, after the tap
+    assert state.step != "start"

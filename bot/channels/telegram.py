@@ -1,6 +1,7 @@
 """Telegram through aiogram 3: updates become Incoming messages; outbox rows become messages
 with inline keyboards whose callback data are choice ids (never translated text)."""
 
+import asyncio
 import logging
 import re
 from collections.abc import Sequence
@@ -187,14 +188,23 @@ def build_router(engine: ConversationEngine) -> Router:
 
     @router.callback_query()
     async def on_button(query: CallbackQuery, bot: Bot) -> None:
-        try:  # always answer first, so the button stops spinning
-            await query.answer()
-        except TelegramAPIError as error:  # too old to answer; the tap still counts
-            log.info("callback not answered: %s", type(error).__name__)
-        if (incoming := incoming_from_callback(query)) is not None:
-            await handle_and_answer(engine, bot, incoming)
+        # Answered (the button stops spinning) while the tap goes on to the engine: waiting
+        # for Telegram first let a message typed just after the tap overtake it.
+        answering = asyncio.create_task(_answer(query))
+        try:
+            if (incoming := incoming_from_callback(query)) is not None:
+                await handle_and_answer(engine, bot, incoming)
+        finally:
+            await answering
 
     return router
+
+
+async def _answer(query: CallbackQuery) -> None:
+    try:
+        await query.answer()
+    except TelegramAPIError as error:  # too old to answer; the tap still counts
+        log.info("callback not answered: %s", type(error).__name__)
 
 
 def build_dispatcher(engine: ConversationEngine, routers: Sequence[Router] = ()) -> Dispatcher:
