@@ -7,11 +7,27 @@ straight to a help request. Only a mark that help was asked for is kept until th
 words count anywhere in the message, a plea for help only as the whole of it: in a sentence it
 mostly asks for help with something («нужна помощь с регистрацией»), and that person wants the
 main menu. The words are the Help journey's (handlers/help.py), which hears them afterwards.
+
+The same question, reached later from the menu or the settings, is where consent is withdrawn.
+Someone who has consented is first told what stops — the safety check-in (so a missed one
+alerts nobody), document reminders, messages to the family, new help requests and appeals —
+and asked to confirm; keeping the consent comes first, so a number or «нет» sent twice keeps
+it. Someone who never consented declines at once.
 """
 
 from handlers import family, language
 from handlers import help as help_journey
-from handlers.conversation import Answer, Context, Go, GoHome, Journey, Outcome, Question, Repeat
+from handlers.conversation import (
+    Answer,
+    Context,
+    Go,
+    GoBack,
+    GoHome,
+    Journey,
+    Outcome,
+    Question,
+    Repeat,
+)
 from handlers.incoming import Kind
 from services.contacts import CONSULATES_ELSEWHERE, EVERYWHERE, HEADING, POLICE
 from services.contacts import emergency_contacts as contacts_for
@@ -22,6 +38,12 @@ from services.people import record_consent, record_consent_declined
 journey = Journey("onboarding", first_step="language")
 
 AGREE, READ_FULL, DECLINE = "agree", "read_full", "decline"
+KEEP, WITHDRAW = "keep", "withdraw"  # confirming a withdrawal of consent
+# Typed to «Do you agree?». On the confirmation of a withdrawal the no-words keep the consent
+# (a «нет» sent twice must not withdraw it), and no yes-word withdraws it: a «Ha» meant for
+# another question (a check-in's «Are you safe?», resent) must not either.
+YES_WORDS = ("ha", "xa", "ҳа", "да", "yes", "ok", "ок", "согласен", "согласна")
+NO_WORDS = ("yoʻq", "йўқ", "нет", "no", "не согласен", "не согласна")
 ASKED_FOR_HELP = "asked_for_help"  # in this journey's answers, until the notice is answered
 
 CHOOSE_THEN_HELP = N_(
@@ -31,6 +53,19 @@ CHOOSE_THEN_HELP = N_(
 AGREE_THEN_HELP = N_(
     "To send a help request to the consulate's operators, please agree to the privacy notice "
     "below: then you can send it at once."
+)
+
+# What stops without consent (the journeys that need it, and services that look at it: the
+# check-in and reminder questions are not pushed, family.weekly_messages sends nothing).
+WITHDRAWAL_WARNING = N_(
+    "If you withdraw your consent, we stop using your personal data:\n"
+    "• the safety check-in stops: we will no longer ask «Are you safe?», so if you cannot "
+    "answer, neither your family nor the consulate will be alerted;\n"
+    "• document reminders and messages to your family stop;\n"
+    "• you cannot send new help requests or appeals through the bot.\n"
+    "What we already keep stays until you delete it in «My data and settings». Guidance "
+    "and emergency contacts stay open to you.\n\n"
+    "Do you want to withdraw your consent?"
 )
 
 
@@ -113,9 +148,9 @@ async def ask_consent(ctx: Context) -> Question:
         question = ctx._("Do you agree?")
         text = f"{short_privacy_notice(ctx)}\n\n{question}"
     choices = (
-        ctx.choice(AGREE, "I agree"),
+        ctx.choice(AGREE, "I agree", *YES_WORDS),
         ctx.choice(READ_FULL, "Read the full notice"),
-        ctx.choice(DECLINE, "I do not agree"),
+        ctx.choice(DECLINE, "I do not agree", *NO_WORDS),
     )
     return Question(text, choices)
 
@@ -137,16 +172,46 @@ async def answer_consent(ctx: Context, answer: Answer) -> Outcome:
         ctx.say(full_privacy_notice(ctx))
         return Repeat()
     if answer.choice == DECLINE:
-        record_consent_declined(ctx.person, ctx.now)
-        ctx.answers.clear()
-        ctx.say(
-            ctx._(
-                "Understood. We will not ask you for personal data. You can still read "
-                "guidance and emergency contacts. If you change your mind, choose "
-                "«Privacy notice and consent» in the menu."
-            )
+        if ctx.person.has_consented:
+            # Back from the confirmation leads where the person came from, not here.
+            return Go(journey.name, "withdraw", remember=False)
+        return _declined(ctx)
+    return ctx.not_understood()
+
+
+def _declined(ctx: Context) -> Outcome:
+    record_consent_declined(ctx.person, ctx.now)
+    ctx.answers.clear()
+    ctx.say(
+        ctx._(
+            "Understood. We will not ask you for personal data. You can still read "
+            "guidance and emergency contacts. If you change your mind, choose "
+            "«Privacy notice and consent» in the menu."
         )
-        return GoHome()
+    )
+    return GoHome()
+
+
+@journey.asks("withdraw")
+async def ask_withdraw(ctx: Context) -> Question:
+    text = ctx._(WITHDRAWAL_WARNING)
+    choices = (
+        ctx.choice(KEEP, "Keep my consent", *NO_WORDS),
+        ctx.choice(WITHDRAW, "Withdraw my consent"),
+    )
+    return Question(text, choices)
+
+
+@journey.answers("withdraw")
+async def answer_withdraw(ctx: Context, answer: Answer) -> Outcome:
+    if not ctx.person.has_consented:  # withdrawn meanwhile, from another chat
+        return Go(journey.name, "consent", remember=False)
+    if answer.choice == KEEP:
+        ctx.answers.clear()
+        ctx.say(ctx._("Your consent stays. Nothing has changed."))
+        return GoBack()
+    if answer.choice == WITHDRAW:
+        return _declined(ctx)
     return ctx.not_understood()
 
 

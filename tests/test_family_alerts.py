@@ -158,6 +158,7 @@ async def test_no_weekly_message_about_a_person_who_withdrew_consent(
     await telegram.tap(AZIZA, "settings")
     await telegram.tap(AZIZA, "privacy")
     await telegram.tap(AZIZA, "decline")
+    await telegram.tap(AZIZA, "withdraw")  # confirmed, after the warning of what stops
     before = len(telegram.messages_to(MOTHER))
     clock.set(datetime(2026, 12, 6, 5, 0, tzinfo=UTC))  # the weekly message's time
 
