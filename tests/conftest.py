@@ -136,9 +136,17 @@ def clock() -> ManualClock:
 
 
 @pytest.fixture
-async def app(make_settings: SettingsFactory, clock: ManualClock) -> AsyncIterator[Application]:
+async def app(
+    request: pytest.FixtureRequest, make_settings: SettingsFactory, clock: ManualClock
+) -> AsyncIterator[Application]:
+    """The application under test. A module or test marked `pytest.mark.app(**settings,
+    session=SessionType)` gets those settings (a staff group, say) and that recording
+    session."""
+    marker = request.node.get_closest_marker("app")
+    options = dict(marker.kwargs) if marker is not None else {}
+    session_type = options.pop("session", RecordingSession)
     application = build_application(
-        make_settings(), clock=clock, telegram_session=RecordingSession()
+        make_settings(**options), clock=clock, telegram_session=session_type()
     )
     yield application
     await application.close()

@@ -2,18 +2,14 @@
 tapped anywhere, a late «I am safe» after a missed check-in when a newer one was asked, and
 the typed «no» / «all is well» in either Uzbek script and in Russian."""
 
-from collections.abc import AsyncIterator
 from datetime import timedelta
 
 import pytest
 
-from bot.app import Application, build_application
 from models import CheckinStatus, HelpReason
 from services import checkins
 from services.clock import ManualClock
 from services.contacts import POLICE
-from tests.conftest import SettingsFactory
-from tests.fakes.telegram_session import RecordingSession
 from tests.harness import TelegramHarness, button_ids
 from tests.test_checkins import (
     ALICE,
@@ -29,21 +25,7 @@ from tests.test_checkins import (
     t,
 )
 
-
-@pytest.fixture
-async def app(make_settings: SettingsFactory, clock: ManualClock) -> AsyncIterator[Application]:
-    application = build_application(
-        make_settings(operator_chat_id=STAFF_CHAT, checkin_grace_hours=6),
-        clock=clock,
-        telegram_session=RecordingSession(),
-    )
-    yield application
-    await application.close()
-
-
-@pytest.fixture
-def telegram(app: Application) -> TelegramHarness:
-    return TelegramHarness(app)
+pytestmark = pytest.mark.app(operator_chat_id=STAFF_CHAT, checkin_grace_hours=6)
 
 
 EARLIER = "That button belongs to an earlier message. Please answer the question below."

@@ -4,14 +4,13 @@ language and an urgent case for the operators, once), and the covert code word."
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 from sqlalchemy import select, update
 
-from bot.app import Application, build_application
+from bot.app import Application
 from models import (
     CaseThread,
     CheckinPlan,
@@ -30,7 +29,6 @@ from services import checkins, my_data, outbox
 from services.clock import ManualClock
 from services.local_time import zone_of
 from tests.conftest import SettingsFactory
-from tests.fakes.telegram_session import RecordingSession
 from tests.harness import TelegramHarness, button_ids
 from tests.test_reminders import pushes
 from tests.test_whatsapp import DILNOZA, whatsapp_apps
@@ -42,20 +40,7 @@ MOSCOW = zone_of("RU")
 TASHKENT = zone_of("UZ")
 
 
-@pytest.fixture
-async def app(make_settings: SettingsFactory, clock: ManualClock) -> AsyncIterator[Application]:
-    application = build_application(
-        make_settings(operator_chat_id=STAFF_CHAT, checkin_grace_hours=6),
-        clock=clock,
-        telegram_session=RecordingSession(),
-    )
-    yield application
-    await application.close()
-
-
-@pytest.fixture
-def telegram(app: Application) -> TelegramHarness:
-    return TelegramHarness(app)
+pytestmark = pytest.mark.app(operator_chat_id=STAFF_CHAT, checkin_grace_hours=6)
 
 
 def t(app: Application, message: str, locale: str = "ru") -> str:

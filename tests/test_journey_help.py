@@ -59,18 +59,8 @@ COUNTRY_IDS = [f"country:{code}" for code in ("RU", "KZ", "TR", "KR", "AE", "US"
 # -- fixtures and helpers ---------------------------------------------------------------------
 
 
-@pytest.fixture
-async def telegram(
-    make_settings: SettingsFactory, clock: ManualClock
-) -> AsyncIterator[TelegramHarness]:
-    """With a staff group, as help requests are meant to be worked (without one: `no_desk`)."""
-    app = build_application(
-        make_settings(operator_chat_id=STAFF_CHAT),
-        clock=clock,
-        telegram_session=StaffRecordingSession(),
-    )
-    yield TelegramHarness(app)
-    await app.close()
+# With a staff group, as help requests are meant to be worked (without one: `no_desk`).
+pytestmark = pytest.mark.app(operator_chat_id=STAFF_CHAT, session=StaffRecordingSession)
 
 
 @pytest.fixture
@@ -85,7 +75,8 @@ async def on_whatsapp(
 
 @pytest.fixture
 def no_desk(app: Application) -> TelegramHarness:
-    """No staff group: a WhatsApp-only deployment has none (nor Telegram for operators)."""
+    """No staff group (for tests marked `app()`): a WhatsApp-only deployment has none (nor
+    Telegram for operators)."""
     return TelegramHarness(app)
 
 
@@ -880,6 +871,7 @@ async def test_on_the_urgent_path_what_is_sent_after_the_consulate_closed_it_is_
 # -- without a staff group -----------------------------------------------------------------------
 
 
+@pytest.mark.app()  # no staff group
 async def test_without_a_staff_group_nobody_is_said_to_answer_and_the_numbers_are_given(
     no_desk: TelegramHarness,
 ) -> None:
@@ -910,6 +902,7 @@ async def test_without_a_staff_group_nobody_is_said_to_answer_and_the_numbers_ar
     assert "Оператор консульства ответит" not in added["text"]
 
 
+@pytest.mark.app()  # no staff group
 async def test_without_a_staff_group_a_request_is_kept_and_the_contacts_given(
     no_desk: TelegramHarness,
 ) -> None:

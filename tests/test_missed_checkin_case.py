@@ -3,18 +3,14 @@
 operators (🔴 in the case's topic) and asks where she is. An urgent case closed from the
 person's phone warns the operators that someone may have made them close it."""
 
-from collections.abc import AsyncIterator
 from datetime import timedelta
 
 import pytest
 from sqlalchemy import select
 
-from bot.app import Application, build_application
 from models import CaseThread, HelpCase, HelpReason, Person
 from services import help_cases, my_data
 from services.clock import ManualClock
-from tests.conftest import SettingsFactory
-from tests.fakes.telegram_session import RecordingSession
 from tests.harness import TelegramHarness
 from tests.test_checkins import (
     ALICE,
@@ -28,21 +24,7 @@ from tests.test_checkins import (
     t,
 )
 
-
-@pytest.fixture
-async def app(make_settings: SettingsFactory, clock: ManualClock) -> AsyncIterator[Application]:
-    application = build_application(
-        make_settings(operator_chat_id=STAFF_CHAT, checkin_grace_hours=6),
-        clock=clock,
-        telegram_session=RecordingSession(),
-    )
-    yield application
-    await application.close()
-
-
-@pytest.fixture
-def telegram(app: Application) -> TelegramHarness:
-    return TelegramHarness(app)
+pytestmark = pytest.mark.app(operator_chat_id=STAFF_CHAT, checkin_grace_hours=6)
 
 
 ALARM = "The person says they are in danger now."

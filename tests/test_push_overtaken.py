@@ -6,21 +6,16 @@ taken to answer the pushed question: «2» for «Appeals» on the main menu was 
 
 from datetime import timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import update
 
-from models import CheckinStatus, Person, SafetyCheckin
+from models import CheckinStatus, Person
 from scheduler.checkins import run_checkins
 from services import broadcasts
 from services.broadcasts import Announcement, Segment
 from services.clock import ManualClock
 from tests.harness import TelegramHarness
-from tests.test_checkins import ALICE, cases, person_id, set_country, switch_on
+from tests.test_checkins import ALICE, cases, checkin_rows, person_id, set_country, switch_on
 from tests.test_survey import SURVEY, TEXTS, answers
-
-
-async def check_ins(telegram: TelegramHarness) -> list[str]:
-    async with telegram.app.db.sessions() as session:
-        return list(await session.scalars(select(SafetyCheckin.status)))
 
 
 async def test_a_number_for_the_menu_after_a_check_in_went_out_answers_the_menu(
@@ -43,10 +38,10 @@ async def test_a_number_for_the_menu_after_a_check_in_went_out_answers_the_menu(
     again = await telegram.say(ALICE, "2")  # «2 — Appeals», what she saw last
 
     assert await cases(app) == []
-    assert await check_ins(telegram) == [CheckinStatus.ASKED]
+    assert [row.status for row in await checkin_rows(app)] == [CheckinStatus.ASKED]
     assert again["text"].startswith("Отметка о безопасности.")  # asked again, last on screen
     await telegram.say(ALICE, "1")  # «I am safe», now to the question she sees
-    assert await check_ins(telegram) == [CheckinStatus.SAFE]
+    assert [row.status for row in await checkin_rows(app)] == [CheckinStatus.SAFE]
     assert (await telegram.state(ALICE)).journey == "appeals"  # where «2» took her
 
 
