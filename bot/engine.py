@@ -258,7 +258,7 @@ class ConversationEngine:
             if incoming.kind is Kind.EDITED and incoming.location is not None:
                 return await self._follow_live_location(session, person, incoming.location, now)
             state = read_state(participant.conversation, self._cipher)
-            moved = await self._take_due_prompts(session, state, person, now)
+            moved = await self._take_due_prompts(session, state, person, now, incoming)
             locale = person.locale or guess_locale(incoming.language_code) or self._default_locale
             ctx = self._context(session, person, state, locale, now)
             outcome = self._opt_out_or_in(ctx, participant.account, incoming, now)
@@ -428,7 +428,12 @@ class ConversationEngine:
         return bool(state.pending) or self._prompts_wait(state.journey, state.free_text)
 
     async def _take_due_prompts(
-        self, session: AsyncSession, state: ConversationState, person: Person, now: datetime
+        self,
+        session: AsyncSession,
+        state: ConversationState,
+        person: Person,
+        now: datetime,
+        incoming: Incoming | None = None,
     ) -> bool:
         """The pushed questions due by now, one at a time: the conversation moves to the
         oldest (the next is taken once it is answered) — except where pushed questions wait
@@ -437,7 +442,10 @@ class ConversationEngine:
         the person sends answers the question they have seen, never one they have not). Those
         that will never be: a push that failed, a journey that needs the consent the person
         has withdrawn since, an operator's message in a case closed since — are dropped, and
-        so is an optional one (a survey) once another is out (`_give_way`). Whether the state
+        so is an optional one (a survey) once another is out (`_give_way`). One a reply
+        overtook (`PendingPrompt.overtaken`) waits while `incoming` picks a choice of the reply
+        the person saw last («2» on the main menu), and is asked after it; other words are
+        the pushed question's (an answer to an operator's question). Whether the state
         changed."""
         answering = _answering(state)
         due = _due(state, now)
@@ -465,7 +473,8 @@ class ConversationEngine:
             answering, changed = _answering(state), True
         if answering or self._prompts_wait(state.journey, state.free_text):
             return changed
-        return _move_to_waiting(state, now, overtaken=False) or changed
+        picks_here = incoming is None or _choice_of(state, incoming) is not None
+        return _move_to_waiting(state, now, overtaken=not picks_here) or changed
 
     def _prompts_wait(self, journey_name: str, free_text: bool) -> bool:
         """Whether a pushed question waits while the person is at this question: one that
@@ -616,23 +625,8 @@ class ConversationEngine:
 
     def _resolve(self, ctx: Context, incoming: Incoming) -> Answer:
         """Which offered choice the person picked: by its button, its number or its words."""
-        offered = ctx.state.choices
         text = clean_text(incoming.text) if incoming.kind is Kind.TEXT else ""
-        choice: str | None = None
-        if incoming.kind is Kind.BUTTON:
-            ids = {entry[0] for entry in offered}
-            if incoming.button in ids or incoming.button in UNIVERSAL:
-                choice = incoming.button
-        elif text:
-            number = parse_number(text)
-            # On a free-text question a number is the person's words (the operator may have
-            # asked «how many?»); «Answer our question» there is its button or its words.
-            if number is not None and 1 <= number <= len(offered) and not ctx.state.free_text:
-                choice = offered[number - 1][0]
-            else:
-                key = match_key(text)
-                choice = next((entry[0] for entry in offered if key in entry[1:]), None)
-        return Answer(incoming=incoming, choice=choice, text=text)
+        return Answer(incoming=incoming, choice=_choice_of(ctx.state, incoming), text=text)
 
     async def _command(self, ctx: Context, incoming: Incoming) -> Outcome:
         if incoming.command == "start":
@@ -904,6 +898,25 @@ class ConversationEngine:
                 "could not apologise channel=%s: %s", incoming.channel, failure_summary(error)
             )
             return Handled(person_id=None, messages=(), direct=self._unavailable(incoming))
+
+
+def _choice_of(state: ConversationState, incoming: Incoming) -> str | None:
+    """The choice of the screen the conversation is at that the message picks: by its
+    button (or a universal one), its number or its words."""
+    offered = state.choices
+    if incoming.kind is Kind.BUTTON:
+        ids = {entry[0] for entry in offered}
+        return incoming.button if incoming.button in ids or incoming.button in UNIVERSAL else None
+    text = clean_text(incoming.text) if incoming.kind is Kind.TEXT else ""
+    if not text:
+        return None
+    number = parse_number(text)
+    # On a free-text question a number is the person's words (the operator may have asked
+    # «how many?»); «Answer our question» there is its button or its words.
+    if number is not None and 1 <= number <= len(offered) and not state.free_text:
+        return offered[number - 1][0]
+    key = match_key(text)
+    return next((entry[0] for entry in offered if key in entry[1:]), None)
 
 
 def _carries_a_file(incoming: Incoming) -> bool:

@@ -733,6 +733,13 @@ async def answer_confirm(ctx: Context, answer: Answer) -> Outcome:
     )
     _discard_draft(ctx)
     ctx.answers[JUST_FILED] = {"reference": appeal.reference, "at": ctx.now.isoformat()}
+    if not ctx.settings.staff_enabled:
+        ctx.say(
+            ctx._(NO_DESK_FILED).format(
+                reference=appeal.reference, status=_status_label(ctx, appeal.status)
+            )
+        )
+        return GoHome()
     ctx.say(
         ctx._(
             "Your appeal has been sent to the consulate.\n"
@@ -743,6 +750,14 @@ async def answer_confirm(ctx: Context, answer: Answer) -> Outcome:
         ).format(reference=appeal.reference, status=_status_label(ctx, appeal.status))
     )
     return GoHome()
+
+
+# Without a staff group appeals are kept, but nobody works them (settings.staff_enabled).
+NO_DESK_FILED = N_(
+    "Your appeal is saved, but consulate operators do not answer in this chat yet, so nobody "
+    "may read it soon.\nNumber: {reference}\nStatus: {status}\nIf it is urgent, please contact "
+    "the consulate directly."
+)
 
 
 # -- files that arrive just after «Send» ----------------------------------------------------

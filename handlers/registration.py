@@ -1401,11 +1401,17 @@ async def answer_request_confirm(ctx: Context, answer: Answer) -> Outcome:
         now=ctx.now,
         country=request.get("country"),
     )
-    ctx.say(
-        ctx._(
+    if ctx.settings.staff_enabled:
+        sent = ctx._(
             "Your request has been sent to the consulate. Number: {reference}. "
             "You can follow it in «Appeals» in the main menu."
-        ).format(reference=appeal.reference)
-    )
+        )
+    else:  # kept, but nobody works requests without a staff group
+        sent = ctx._(
+            "Your request is saved, but consulate operators do not answer in this chat yet, so "
+            "nobody may read it soon. Number: {reference}. If it is urgent, please contact the "
+            "consulate directly."
+        )
+    ctx.say(sent.format(reference=appeal.reference))
     ctx.answers.pop(REQUEST, None)
     return _finish(ctx)

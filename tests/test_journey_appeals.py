@@ -204,8 +204,10 @@ async def test_filing_for_oneself_with_a_photo_a_document_and_a_voice_message(
 
     filed = await telegram.tap(ALICE, "send")
 
-    assert filed["text"].startswith(
-        f"Ваше обращение отправлено в консульство.\nНомер: {FIRST}\nСтатус: зарегистрировано\n"
+    assert filed["text"].startswith(  # no staff group here: nobody is said to read it
+        "Ваше обращение сохранено, но операторы консульства пока не отвечают в этом чате, "
+        "поэтому его могут не прочитать в ближайшее время.\n"
+        f"Номер: {FIRST}\nСтатус: зарегистрировано\n"
     )
     assert button_ids(filed)[0] == "registration"  # then the main menu
     appeal = await appeal_row(app, FIRST)
@@ -744,6 +746,15 @@ async def test_an_operators_question_reaches_the_person_and_their_answer_goes_ba
 def desk(desk_app: Application) -> TelegramHarness:
     """The application with a staff group, where operators write in the appeal's topic."""
     return TelegramHarness(desk_app)
+
+
+async def test_with_a_staff_group_the_appeal_is_sent_to_the_consulate(
+    desk: TelegramHarness,
+) -> None:
+    reference = await file_for_myself(desk, ALICE)
+    assert to_person(desk, ALICE)[-1].startswith(
+        f"Ваше обращение отправлено в консульство.\nНомер: {reference}\n"
+    )
 
 
 async def operator_writes(desk: TelegramHarness, text: str) -> int:
