@@ -24,7 +24,7 @@ from handlers.conversation import (
 )
 from handlers.language import LANGUAGE_NAMES
 from models import CheckinStatus, FamilyLink
-from services import checkins, family, local_time, my_data, reminders
+from services import checkins, family, help_cases, local_time, my_data, reminders
 from services.countries import country_name
 from services.i18n import N_
 from services.messages import Choice
@@ -405,7 +405,7 @@ def _appeal_texts(ctx: Context, item: my_data.AppealData) -> list[str]:
     ]
     lines += _pieces(item.text)
     for entry in item.events:
-        if entry.message:
+        if entry.message and my_data.who(entry.event.actor) != my_data.SYSTEM:
             lines += _said(ctx, entry.event.at, entry.event.actor, entry.message)
     if item.attachments:
         lines.append(ctx._("Files: {count}").format(count=len(item.attachments)))
@@ -419,10 +419,15 @@ def _help_request_texts(ctx: Context, item: my_data.HelpCaseData) -> list[str]:
             reference=case.reference, day=_day(ctx, case.created_at)
         )
     ]
-    lines += _pieces(item.description)
+    if (help_cases.SYSTEM, help_cases.UNASKED) in item.marks:
+        lines.append(item.reason_label(ctx.translator))  # its first words are the operators'
+    else:
+        lines += _pieces(item.description)
     if item.location:
         lines += _pieces(ctx._("Where: {place}").format(place=item.location))
     for entry in item.messages:
+        if my_data.who(entry.message.author) == my_data.SYSTEM:
+            continue  # notes for the operators, in their language
         text = entry.text or (ctx._("(a file)") if entry.message.attachment_id else None)
         if text:
             lines += _said(ctx, entry.message.at, entry.message.author, text)
@@ -432,14 +437,13 @@ def _help_request_texts(ctx: Context, item: my_data.HelpCaseData) -> list[str]:
 
 
 def _said(ctx: Context, at: datetime, actor: str, text: str) -> list[str]:
-    """One message of a conversation with the consulate: when, who, what."""
+    """One message of a conversation with the consulate: when, who (the person or the
+    consulate), what."""
     when = checkins.when_text(at, _zone(ctx), ctx.locale)
     speaker = my_data.who(actor)
     if speaker == my_data.YOU:
         return _pieces(ctx._("— {when}, you: {text}").format(when=when, text=text))
-    if speaker == my_data.CONSULATE:
-        return _pieces(ctx._("— {when}, the consulate: {text}").format(when=when, text=text))
-    return _pieces(f"— {when}: {text}")
+    return _pieces(ctx._("— {when}, the consulate: {text}").format(when=when, text=text))
 
 
 def _pieces(text: str | None) -> list[str]:

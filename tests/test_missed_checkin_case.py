@@ -179,3 +179,19 @@ async def test_a_request_that_is_not_urgent_closed_from_her_phone_is_solved(
     last = staff_texts(telegram)[-1]
     assert last.endswith("\n✅ " + t(app, SOLVED, "uz_Latn"))
     assert "⚠️" not in last
+
+
+async def test_her_texts_screen_shows_no_note_meant_for_the_operators(
+    telegram: TelegramHarness, clock: ManualClock
+) -> None:
+    """«Texts of my appeals and requests» showed the operators' missed-check-in notice (in
+    the staff group's language) as her request's description."""
+    app = telegram.app
+    case = await missed_check_in(telegram, clock)
+    await telegram.say(ALICE, "/menu")
+    await telegram.tap(ALICE, "settings")
+    await telegram.tap(ALICE, "my_data")
+    screen = await telegram.tap(ALICE, "texts")
+    assert f"Запрос о помощи {case.reference} от " in screen["text"]
+    assert t(app, help_cases.OPENED_FOR_THEM) in screen["text"]
+    assert "XAVFSIZLIK" not in screen["text"].upper()  # the notice, in the staff's uz_Latn
