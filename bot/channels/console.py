@@ -92,9 +92,7 @@ class ConsoleChat:
     async def run(self) -> None:
         await self._greet()
         while True:
-            if self._interactive:
-                print(f"{self._name}> ", end="", file=self._stdout, flush=True)
-            line = await asyncio.to_thread(self._stdin.readline)
+            line = await asyncio.to_thread(self._read_line)
             if not line:
                 break
             line = line.rstrip("\r\n")
@@ -106,6 +104,18 @@ class ConsoleChat:
                 continue
             if line.strip():
                 await self._send(incoming_from_line(self._name, line))
+
+    def _read_line(self) -> str:
+        """The next line ("" at the end). At a keyboard through readline: a terminal by itself
+        cuts a pasted line at 4,096 bytes, and the person would never hear it was longer."""
+        if not self._interactive:
+            return self._stdin.readline()
+        import readline  # noqa: F401  (input() then reads lines of any length)
+
+        try:
+            return input(f"{self._name}> ") + "\n"
+        except EOFError:
+            return ""
 
     async def _greet(self) -> None:
         """A newcomer starts as on Telegram, with /start; someone known carries on."""
