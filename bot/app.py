@@ -32,6 +32,7 @@ from services.clock import Clock, SystemClock
 from services.crypto import DataCipher
 from services.i18n import Catalogs
 from services.outbox import Transport
+from services.reminders import ReminderPolicy
 from services.staff import StaffDesk
 
 if TYPE_CHECKING:
@@ -62,7 +63,7 @@ class Application:
     @property
     def desk(self) -> StaffDesk:
         """The consulate's side, for code outside a conversation (operators, jobs, tests)."""
-        return desk_of(self.engine.journey_settings, self.catalogs)
+        return self.engine.journey_settings.desk(self.catalogs)
 
     async def prepare_database(self) -> None:
         """SQLite is brought up to date here; a shared PostgreSQL is migrated on purpose, by
@@ -78,17 +79,6 @@ class Application:
         if self.whatsapp is not None:
             await self.whatsapp.close()
         await self.db.close()
-
-
-def desk_of(journey: JourneySettings, catalogs: Catalogs) -> StaffDesk:
-    return StaffDesk(
-        catalogs,
-        locale=journey.staff_locale,
-        enabled=journey.staff_enabled,
-        names_shown=journey.operator_names_shown,
-        case_reopen_window=journey.case_reopen_window,
-        default_locale=journey.default_locale,
-    )
 
 
 def _consulates(settings: Settings) -> tuple[contacts.Consulate, ...]:
@@ -179,8 +169,9 @@ def build_application(
         case_reopen_window=timedelta(days=settings.case_reopen_days),
         telegram_bot_username=settings.telegram_bot_username if bot is not None else None,
         whatsapp_from=settings.twilio_whatsapp_from if whatsapp is not None else None,
+        reminders=ReminderPolicy.from_settings(settings),
     )
-    desk = desk_of(journey_settings, catalogs)
+    desk = journey_settings.desk(catalogs)
     sender = OutboxSender(
         db,
         cipher,

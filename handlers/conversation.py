@@ -20,6 +20,7 @@ from services.conversation import ConversationState
 from services.crypto import DataCipher
 from services.i18n import Catalogs, Translator
 from services.messages import Choice, Document
+from services.reminders import DEFAULT_POLICY, ReminderPolicy
 from services.staff import StaffDesk
 from services.text import parse_number, word_key
 
@@ -125,6 +126,7 @@ class JourneySettings:
     # family invitation): the Telegram username (for t.me links) and the WhatsApp sender.
     telegram_bot_username: str | None = None
     whatsapp_from: str | None = None
+    reminders: ReminderPolicy = DEFAULT_POLICY  # when document reminders and digests come
 
     def desk(self, catalogs: Catalogs) -> StaffDesk:
         """The consulate's side, for actions that open or feed a case's thread."""

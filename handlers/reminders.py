@@ -30,6 +30,7 @@ from handlers.incoming import Kind
 from handlers.pickers import CountryPicker
 from models import DocumentKind, DocumentReminder
 from services import reminders
+from services.local_time import is_quiet, zone_of
 from services.messages import Choice
 from services.parsing import DateError, format_date, parse_date
 
@@ -281,12 +282,9 @@ async def answer_date(ctx: Context, answer: Answer) -> Outcome:
         reminders.change_due_date(reminder, value, ctx.now)
         ctx.say(ctx._("Changed: {date}.").format(date=format_date(value)))
     else:
-        reminders.add_reminder(ctx.session, ctx.person.id, document, value, ctx.now)
+        added = reminders.add_reminder(ctx.session, ctx.person.id, document, value, ctx.now)
         ctx.say(
-            ctx._(
-                "Saved: {document}, {date}. I will remind you before this date, in the "
-                "morning your time."
-            ).format(
+            _saved_text(ctx, added).format(
                 document=reminders.document_label(ctx.translator, document),
                 date=format_date(value),
             )
@@ -294,6 +292,19 @@ async def answer_date(ctx: Context, answer: Answer) -> Outcome:
     ctx.answers.pop(VIEWING, None)
     ctx.answers.pop(DOCUMENT, None)
     return Go(NAME, "main", remember=False)
+
+
+def _saved_text(ctx: Context, reminder: DocumentReminder) -> str:
+    """What a new reminder's «Saved» says about when it comes: before the date in the morning,
+    or at once when the date is too close for that (at night that is in the morning too; the
+    date is tomorrow at the nearest)."""
+    zone = zone_of(ctx.person.country)
+    plan = reminders.plan(reminder, ctx.settings.reminders, zone, ctx.now)
+    if plan.remind_about is not None and not is_quiet(ctx.now, zone):
+        return ctx._("Saved: {document}, {date}. The date is close: the reminder comes now.")
+    return ctx._(
+        "Saved: {document}, {date}. I will remind you before this date, in the morning your time."
+    )
 
 
 # -- one reminder ----------------------------------------------------------------------------
@@ -504,7 +515,7 @@ async def answer_digest(ctx: Context, answer: Answer) -> Outcome:
 
 
 def _switch_digest(ctx: Context, *, on: bool) -> None:
-    reminders.switch_digest(ctx.person, on, ctx.now)
+    reminders.switch_digest(ctx.person, on, ctx.now, ctx.settings.reminders)
     ctx.say(
         ctx._("Switched on: the summary comes every morning when appeals are in progress.")
         if on

@@ -429,3 +429,55 @@ async def test_a_forged_button_naming_someone_elses_reminder_does_nothing(
         assert (after[own.id].stopped_at, after[own.id].due_on) == (None, date(2026, 12, 10))
     state = await telegram.state(ALICE)
     assert (state.journey, state.step) == ("reminders", "due")
+
+
+# -- what «Saved» promises ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("now", "due", "said"),
+    [
+        # 14:00 in Tashkent, the date tomorrow: its last planned moment (10:00 the day before)
+        # has passed, so the reminder comes at once.
+        (datetime(2026, 11, 29, 9, 0, tzinfo=UTC), "30.11.2026",
+         "Сохранено: Паспорт, 30.11.2026. Дата уже близко: напоминание придёт сейчас."),
+        # 23:00 there: at once means at 08:00, in the morning.
+        (datetime(2026, 11, 29, 18, 0, tzinfo=UTC), "30.11.2026",
+         "Сохранено: Паспорт, 30.11.2026. Напомню до этой даты, утром по Вашему времени."),
+        (datetime(2026, 11, 29, 9, 0, tzinfo=UTC), "10.12.2026",
+         "Сохранено: Паспорт, 10.12.2026. Напомню до этой даты, утром по Вашему времени."),
+    ],
+)  # fmt: skip
+async def test_saved_says_when_the_reminder_comes(
+    telegram: TelegramHarness, clock: ManualClock, now: datetime, due: str, said: str
+) -> None:
+    clock.set(now)
+    await telegram.onboard(ALICE, "ru")
+    await add_reminder(telegram, ALICE, "passport", due)
+    assert telegram.last_message(ALICE)["text"].startswith(said)
+
+
+@pytest.mark.app(digest_local_hour=11)
+async def test_the_first_digest_comes_at_the_configured_hour(
+    telegram: TelegramHarness, clock: ManualClock
+) -> None:
+    """The settings' hour, not the default 09:00 (it was so for the first one only)."""
+    app = telegram.app
+    await telegram.onboard(ALICE, "ru")
+    person = await telegram.person(ALICE)
+    async with app.db.transaction() as session:
+        row = await session.get(Person, person.id)
+        assert row is not None
+        row.country = "KR"
+        await appeals.file_appeal(
+            session, app.cipher, app.desk, person=row, category=AppealCategory.OTHER,
+            text="Savol", now=clock.now(),
+        )  # fmt: skip
+    await telegram.say(ALICE, "меню")
+    await telegram.tap(ALICE, "settings")
+    await telegram.tap(ALICE, "rem:digest")
+    await telegram.tap(ALICE, "rem:digest_on")
+    async with app.db.sessions() as session:
+        stored = await session.get(Person, person.id)
+        assert stored is not None
+        assert stored.next_digest_at == datetime(2026, 11, 30, 2, 0, tzinfo=UTC)  # 11:00 Seoul
