@@ -652,6 +652,25 @@ async def add_to_open_case(ctx: Context, answer: Answer) -> Outcome | None:
     return _to_case_screen(ctx, NOTE_ADDED)
 
 
+def keep_for_a_request(ctx: Context, answer: Answer) -> Outcome | None:
+    """A voice message or a location sent on the main menu, with no request open: most
+    likely what happened, told the only way the person can (many cannot write). It is kept
+    for a new request, and the Help screen asks what it is about; it was «I do not
+    understand». None for anything else, and without consent."""
+    incoming = answer.incoming
+    if not ctx.person.has_consented:
+        return None
+    draft = _draft(ctx)
+    if (file := _file_of(incoming)) is not None and file["kind"] in SPOKEN:
+        if not _keep_file(draft, file):
+            return None
+    elif answer.kind is Kind.LOCATION and incoming.location is not None:
+        draft["location"] = [incoming.location.latitude, incoming.location.longitude]
+    else:
+        return None
+    return Go(journey.name)
+
+
 async def _add_to_case(ctx: Context, case: HelpCase, answer: Answer) -> str | None:
     """Add what the person sent to their case; a hint when it cannot be added."""
     incoming = answer.incoming

@@ -1,6 +1,8 @@
 """Words under a photo are words: a photo of an injury or of a taken passport sent with
 «они меня бьют» or «Помогите» is heard as the same words typed would be, where no words or
-files of the person's own are asked for — and the photo goes with them to the operator."""
+files of the person's own are asked for — and the photo goes with them to the operator. A
+voice message or a location sent on the main menu (many cannot write) is kept for a help
+request."""
 
 from sqlalchemy import select
 
@@ -9,7 +11,7 @@ from handlers.help import FILE_SCREENS
 from models import Appeal, Attachment
 from tests.fakes import telegram_updates as tg
 from tests.harness import TelegramHarness
-from tests.test_journey_help import cases
+from tests.test_journey_help import cases, voice
 
 ALICE = 8880001
 
@@ -86,3 +88,29 @@ async def test_an_appeals_file_keeps_its_caption_for_the_appeal(
 def test_the_screens_that_take_files_exist() -> None:
     journeys = all_journeys()
     assert all(journeys[name].step(step) is not None for name, step in FILE_SCREENS)
+
+
+async def test_a_voice_message_on_the_main_menu_is_kept_for_a_help_request(
+    telegram: TelegramHarness,
+) -> None:
+    await telegram.onboard(ALICE, "ru")
+    await telegram.feed(voice(ALICE))  # it was «I do not understand»
+
+    kept = telegram.last_message(ALICE)
+    assert kept["text"].startswith("Отправленное Вами сохранено. Теперь выберите, о чём речь.")
+    state = await telegram.state(ALICE)
+    assert state.journey == "help"
+    await telegram.tap(ALICE, "danger")
+    [case] = await cases(telegram.app)
+    assert [(a.help_case_id, a.kind) for a in await attachments(telegram)] == [(case.id, "voice")]
+
+
+async def test_a_location_on_the_main_menu_is_kept_for_a_help_request(
+    telegram: TelegramHarness,
+) -> None:
+    await telegram.onboard(ALICE, "ru")
+    await telegram.feed(tg.location(ALICE))
+    assert (await telegram.state(ALICE)).answers["help"]["location"] == [55.7558, 37.6173]
+    await telegram.tap(ALICE, "danger")
+    [case] = await cases(telegram.app)
+    assert telegram.app.cipher.decrypt_text(case.location or "") == "55.7558,37.6173"
