@@ -374,7 +374,11 @@ async def join_by_code(ctx: Context, answer: Answer) -> Outcome | None:
         if not onboarding.is_complete(ctx):
             return None  # the engine keeps the payload; joining follows onboarding
     else:
-        found = family.read_request(answer.text)
+        found = family.read_request(
+            answer.text,
+            pasted=not ctx.state.free_text,
+            code_alone=not onboarding.is_complete(ctx),
+        )
         if found is None:
             return None
         request = found

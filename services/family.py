@@ -84,6 +84,10 @@ MEMBER_RELATIONS: dict[str, str] = {
 _KEYS = "|".join(sorted({re.escape(match_key(word)) for word in JOIN_WORDS}, key=len))
 # Four to ten digits after the word are meant as a code (a wrong length gets a hint).
 _REQUEST = re.compile(rf"^(?:{_KEYS}) ?(?P<digits>[0-9](?: ?[0-9]){{3,9}})$")
+# The invitation's line forwarded or pasted whole («… and send: FAMILY 12345678»), or the
+# code alone.
+_AT_THE_END = re.compile(rf"(?:^| )(?:{_KEYS}) ?(?P<digits>[0-9](?: ?[0-9]){{3,9}})$")
+_CODE_ALONE = re.compile(rf"^\s*(?P<digits>[0-9](?: ?[0-9]){{{CODE_DIGITS - 1}}})\s*$")
 _CODE = re.compile(rf"^[0-9]{{{CODE_DIGITS}}}$")
 _PAYLOAD = re.compile(rf"^{PAYLOAD_PREFIX}(?P<code>[0-9]{{{CODE_DIGITS}}})$")
 
@@ -96,10 +100,21 @@ class JoinRequest:
     code: str | None  # None: meant as a code, but not CODE_DIGITS digits
 
 
-def read_request(text: str) -> JoinRequest | None:
+def read_request(
+    text: str, *, pasted: bool = False, code_alone: bool = False
+) -> JoinRequest | None:
     """`FAMILY 12345678` (OILA / ОИЛА / СЕМЬЯ, any case or script, spaces or dashes in the
-    code); None when the text is not a request to join at all."""
-    found = _REQUEST.match(match_key(text))
+    code); None when the text is not a request to join at all. Also, with `pasted` (where no
+    words of the person's own are asked for), the invitation's line forwarded or pasted
+    whole, with words before the request; with `code_alone` (a new chat, where no date or
+    number is asked for), the code's digits alone. Both were a greeting and the language
+    question: the invitation was never used and nobody was told."""
+    key = match_key(text)
+    found = _REQUEST.match(key)
+    if found is None and pasted:
+        found = _AT_THE_END.search(key)
+    if found is None and code_alone:
+        found = _CODE_ALONE.match(text)
     if found is None:
         return None
     digits = found.group("digits").replace(" ", "")
