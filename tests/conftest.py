@@ -155,3 +155,19 @@ async def app(
 @pytest.fixture
 def telegram(app: Application) -> TelegramHarness:
     return TelegramHarness(app)
+
+
+@pytest.fixture
+async def make_whatsapp(make_settings: SettingsFactory, clock: ManualClock) -> AsyncIterator[Any]:
+    """Makes applications served over WhatsApp (tests.test_whatsapp.whatsapp_apps), each a
+    WhatsAppHarness; all closed afterwards."""
+    from tests.test_whatsapp import whatsapp_apps
+
+    async with whatsapp_apps(make_settings, clock) as make:
+        yield make
+
+
+@pytest.fixture
+async def wa(make_whatsapp: Any) -> Any:
+    """The application over WhatsApp (a tests.test_whatsapp.WhatsAppHarness)."""
+    return await make_whatsapp()

@@ -871,7 +871,7 @@ async def test_on_the_urgent_path_what_is_sent_after_the_consulate_closed_it_is_
 # -- without a staff group -----------------------------------------------------------------------
 
 
-@pytest.mark.app()  # no staff group
+@pytest.mark.app  # no staff group
 async def test_without_a_staff_group_nobody_is_said_to_answer_and_the_numbers_are_given(
     no_desk: TelegramHarness,
 ) -> None:
@@ -902,7 +902,7 @@ async def test_without_a_staff_group_nobody_is_said_to_answer_and_the_numbers_ar
     assert "Оператор консульства ответит" not in added["text"]
 
 
-@pytest.mark.app()  # no staff group
+@pytest.mark.app  # no staff group
 async def test_without_a_staff_group_a_request_is_kept_and_the_contacts_given(
     no_desk: TelegramHarness,
 ) -> None:

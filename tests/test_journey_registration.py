@@ -5,7 +5,6 @@ the two requests filed as appeals; and nobody seeing anyone else's registration.
 """
 
 import json
-from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -32,11 +31,10 @@ from services.clock import ManualClock
 from services.conversation import read_state
 from services.registrations import RegistrationDetails, details_of
 from services.reminders import DEFAULT_POLICY
-from tests.conftest import SettingsFactory
 from tests.fakes import telegram_updates as tg
 from tests.harness import TelegramHarness, button_ids, button_labels
 from tests.test_journey_reminders import add_reminder
-from tests.test_whatsapp import DILNOZA, WhatsAppHarness, labels, whatsapp_apps
+from tests.test_whatsapp import DILNOZA, WhatsAppHarness, labels
 
 ALICE, BOB = 7310001, 7310002
 SUBMENU = ["register", "status", "request:id_card", "request:birth_certificate", "u:menu"]
@@ -976,12 +974,6 @@ async def test_a_return_on_a_birth_certificate_request_becomes_an_appeal(
 
 
 # -- a number typed on a screen of words ---------------------------------------------------
-
-
-@pytest.fixture
-async def wa(make_settings: SettingsFactory, clock: ManualClock) -> AsyncIterator[WhatsAppHarness]:
-    async with whatsapp_apps(make_settings, clock) as make:
-        yield await make()
 
 
 async def wa_step(wa: WhatsAppHarness, number: str) -> tuple[str, str]:

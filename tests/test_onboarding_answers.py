@@ -2,7 +2,6 @@
 (and the Uzbek script by the letters typed), «Ha» / «Да» / «нет» to the privacy notice, and a
 withdrawal of consent that is confirmed, after a plain warning of what stops."""
 
-from collections.abc import AsyncIterator
 from datetime import timedelta
 from typing import Any
 
@@ -14,9 +13,8 @@ from models import Person
 from scheduler.checkins import run_checkins
 from services import checkins
 from services.clock import ManualClock
-from tests.conftest import SettingsFactory
 from tests.harness import TelegramHarness, button_ids
-from tests.test_whatsapp import DILNOZA, Harness, WhatsAppHarness, whatsapp_apps
+from tests.test_whatsapp import DILNOZA, WhatsAppHarness
 
 CONSENT_IDS = ["agree", "read_full", "decline"]
 WITHDRAW_IDS = ["keep", "withdraw"]
@@ -32,19 +30,6 @@ DECLINED = (
 
 def t(telegram: TelegramHarness, msgid: str, locale: str) -> str:
     return telegram.app.catalogs.translator(locale).gettext(msgid)
-
-
-@pytest.fixture
-async def make_whatsapp(
-    make_settings: SettingsFactory, clock: ManualClock
-) -> AsyncIterator[Harness]:
-    async with whatsapp_apps(make_settings, clock) as make:
-        yield make
-
-
-@pytest.fixture
-async def wa(make_whatsapp: Harness) -> WhatsAppHarness:
-    return await make_whatsapp()
 
 
 # -- the language picker ----------------------------------------------------------------------

@@ -5,7 +5,6 @@ processes at once; and the status pushes (kind PUSH; WhatsApp templates outside 
 import asyncio
 import json
 import re
-from collections.abc import AsyncIterator
 from datetime import UTC, date, datetime, time, timedelta
 
 import pytest
@@ -28,10 +27,9 @@ from services.clock import ManualClock
 from services.i18n import LOCALES, Catalogs
 from services.local_time import is_quiet, local, zone_of
 from services.reminders import DEFAULT_POLICY, ReminderPolicy
-from tests.conftest import SettingsFactory
 from tests.harness import TelegramHarness, button_ids
 from tests.test_case_services import details
-from tests.test_whatsapp import DILNOZA, TEMPLATES, Harness, whatsapp_apps
+from tests.test_whatsapp import DILNOZA, TEMPLATES, Harness
 
 SEOUL_USER, MOSCOW_USER = 5170001, 5170002
 POLICY = DEFAULT_POLICY  # 30, 7 and 1 days before, at 10:00; the digest at 09:00
@@ -348,14 +346,6 @@ def test_due_dates_in_the_past_or_absurdly_far_are_refused() -> None:
 
 
 # -- the daily digest of open appeals ------------------------------------------------------------
-
-
-@pytest.fixture
-async def make_whatsapp(
-    make_settings: SettingsFactory, clock: ManualClock
-) -> AsyncIterator[Harness]:
-    async with whatsapp_apps(make_settings, clock) as make:
-        yield make
 
 
 async def digest(app: Application) -> int:

@@ -234,19 +234,6 @@ async def whatsapp_apps(
             await twilio.stop()
 
 
-@pytest.fixture
-async def make_whatsapp(
-    make_settings: SettingsFactory, clock: ManualClock
-) -> AsyncIterator[Harness]:
-    async with whatsapp_apps(make_settings, clock) as make:
-        yield make
-
-
-@pytest.fixture
-async def wa(make_whatsapp: Harness) -> WhatsAppHarness:
-    return await make_whatsapp()
-
-
 # -- the webhook: signatures, acknowledgement, redeliveries ---------------------------------
 
 

@@ -2,7 +2,6 @@
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
 from datetime import timedelta
 
 import pytest
@@ -10,7 +9,6 @@ from sqlalchemy import update
 
 from models import ChannelAccount, OutboxKind, OutboxMessage
 from services.clock import ManualClock
-from tests.conftest import SettingsFactory
 from tests.fakes.twilio_server import new_sid, status_callback
 from tests.test_whatsapp import (
     DILNOZA,
@@ -20,21 +18,7 @@ from tests.test_whatsapp import (
     Harness,
     WhatsAppHarness,
     operator_writes,
-    whatsapp_apps,
 )
-
-
-@pytest.fixture
-async def make_whatsapp(
-    make_settings: SettingsFactory, clock: ManualClock
-) -> AsyncIterator[Harness]:
-    async with whatsapp_apps(make_settings, clock) as make:
-        yield make
-
-
-@pytest.fixture
-async def wa(make_whatsapp: Harness) -> WhatsAppHarness:
-    return await make_whatsapp()
 
 
 async def report(wa: WhatsAppHarness, sid: str, status: str, code: str | None = None) -> None:

@@ -32,24 +32,10 @@ from tests.test_staff_whatsapp import open_case_with_a_photo
 from tests.test_whatsapp import (
     DILNOZA,
     JPEG,
-    Harness,
     WhatsAppHarness,
     labels,
     whatsapp_apps,
 )
-
-
-@pytest.fixture
-async def make_whatsapp(
-    make_settings: SettingsFactory, clock: ManualClock
-) -> AsyncIterator[Harness]:
-    async with whatsapp_apps(make_settings, clock) as make:
-        yield make
-
-
-@pytest.fixture
-async def wa(make_whatsapp: Harness) -> WhatsAppHarness:
-    return await make_whatsapp()
 
 
 async def at_the_files_question(wa: WhatsAppHarness, language: str = "1") -> str:
