@@ -260,12 +260,8 @@ async def test_the_summary_lists_what_exists_and_nothing_of_anyone_else(
         assert expected in text, expected
     for theirs in ("KARIMOV", "2222222", str(BOB), bob.registration, bob.appeal, bob.help_case):
         assert theirs not in text
-    assert button_ids(sent) == [
-        "texts",
-        "export",
-        "delete",
-        "u:back",
-    ]  # one page: no paging buttons
+    # One page: no paging buttons.
+    assert button_ids(sent) == ["texts", "export", "delete", "u:back"]
 
 
 async def test_a_person_with_nothing_yet_is_told_so(telegram: TelegramHarness) -> None:
