@@ -467,7 +467,8 @@ class ConversationEngine:
         for asked in state.pending:
             if asked.outbox_id in unsent:  # due again with the next update, to be looked at
                 asked.due = now + timedelta(microseconds=1)
-                asked.overtaken = True  # this update's reply goes out after it
+                if incoming is not None:  # this update's reply goes out after it
+                    asked.overtaken = True
         changed = bool(dropped)
         if await _give_way(session, self._cipher, person, state, now):
             answering, changed = _answering(state), True
