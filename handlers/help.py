@@ -1340,7 +1340,8 @@ async def _distress(ctx: Context, answer: Answer) -> Outcome | None:
     menu, a survey's question, a form's options): the urgent path, the words kept for the
     operator; for a plea the Help screen (its first option is «I am in danger now»), or the
     open request, which the plea joins. None for anything else, and for the person's code
-    word, whatever it reads like (the check-in's interceptor keeps it covert)."""
+    word, whatever it reads like (the check-in's interceptor keeps it covert). The words may
+    be a caption: its photo goes with them (to the request, or kept for a new one)."""
     danger = names_danger(answer.text)
     if not danger and not is_a_plea(answer.text):
         return None
@@ -1348,34 +1349,25 @@ async def _distress(ctx: Context, answer: Answer) -> Outcome | None:
         return None
     if not ctx.person.has_consented:
         return _consent_first(ctx)
+    file = _file_of(answer.incoming)
     if danger:
+        if file is not None:
+            _keep_file(_draft(ctx), file)
         return await open_danger_with(ctx, answer)
-    if (joined := await add_to_open_case(ctx, answer)) is not None:
+    if (joined := await add_to_open_case(ctx, answer)) is not None:  # the file, its caption
         return joined
+    if file is not None:
+        _keep_file(_draft(ctx), file)
     return Go(journey.name)
 
 
 async def _distress_in_a_caption(ctx: Context, answer: Answer) -> Outcome | None:
-    """A photo of an injury or of a taken passport, words of danger or a plea under it,
-    where no words or files of the person's own are asked for: as the same words typed
-    (`_distress`), the file kept with them."""
+    """A photo of an injury or of a taken passport, words of danger or a plea under it: as
+    the same words typed (`_distress`), the file kept with them."""
     caption = clean_text(answer.incoming.text)
-    said = Answer(incoming=answer.incoming, choice=None, text=caption)
-    if not caption or not (names_danger(caption) or is_a_plea(caption)):
+    if not caption:
         return None
-    if not ctx.person.has_consented or await checkins.is_code_word(
-        ctx.session, ctx.cipher, ctx.person.id, caption
-    ):
-        return await _distress(ctx, said)
-    if names_danger(caption):
-        if (file := _file_of(answer.incoming)) is not None:
-            _keep_file(_draft(ctx), file)
-        return await open_danger_with(ctx, said)
-    if (joined := await add_to_open_case(ctx, answer)) is not None:  # the file, its caption
-        return joined
-    if (file := _file_of(answer.incoming)) is not None:
-        _keep_file(_draft(ctx), file)
-    return Go(journey.name)
+    return await _distress(ctx, Answer(incoming=answer.incoming, choice=None, text=caption))
 
 
 async def open_danger_with(ctx: Context, answer: Answer) -> Outcome:
