@@ -23,6 +23,7 @@ from tests.test_checkins import (
     staff_texts,
     t,
 )
+from tests.test_journey_help import open_ordinary_case
 
 pytestmark = pytest.mark.app(operator_chat_id=STAFF_CHAT, checkin_grace_hours=6)
 
@@ -167,11 +168,7 @@ async def test_a_request_that_is_not_urgent_closed_from_her_phone_is_solved(
 ) -> None:
     app = telegram.app
     await telegram.onboard(ALICE, "ru")
-    await telegram.tap(ALICE, "help")
-    await telegram.tap(ALICE, "wages_unpaid")
-    await telegram.say(ALICE, "Не платят третий месяц.")
-    await telegram.tap(ALICE, "skip")  # where they are
-    await telegram.tap(ALICE, "skip")  # files
+    await open_ordinary_case(telegram, ALICE)
     await telegram.tap(ALICE, "close")
     await telegram.tap(ALICE, "close_yes")
     await app.sender.deliver_due()
