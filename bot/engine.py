@@ -260,7 +260,7 @@ class ConversationEngine:
             state = read_state(participant.conversation, self._cipher)
             moved = await self._take_due_prompts(session, state, person, now, incoming)
             locale = person.locale or guess_locale(incoming.language_code) or self._default_locale
-            ctx = self._context(session, person, state, locale, now)
+            ctx = self._context(session, person, state, locale, now, buttons=incoming.buttons)
             outcome = self._opt_out_or_in(ctx, participant.account, incoming, now)
             if outcome is None:
                 outcome = await self._intercept_early(ctx, incoming)
@@ -534,8 +534,11 @@ class ConversationEngine:
         state: ConversationState,
         locale: str,
         now: datetime,
+        *,
+        buttons: bool = False,
     ) -> Context:
         return Context(
+            buttons=buttons,
             session=session,
             person=person,
             state=state,
@@ -686,9 +689,11 @@ class ConversationEngine:
 
     def _help_text(self, ctx: Context) -> str:
         return (
-            ctx._(
-                "How to use this chat:\n"
-                "• Choose an option: tap it or send its number.\n"
+            ctx._("How to use this chat:")
+            + "\n• "
+            + ctx.how_to_choose()
+            + "\n"
+            + ctx._(
                 "• Words that work everywhere: «menu» — the main menu, «back» — the previous "
                 "question, «cancel» — stop and discard, «language» — change the language.\n"
                 "To write to the consulate, open «Help: talk to an operator» in the main menu."

@@ -155,6 +155,7 @@ class Context:
     journeys: frozenset[str] = frozenset()  # the journeys that exist, for menus to offer
     said: list[str] = field(default_factory=list)
     document: Document | None = None  # a file to send with the reply (an export)
+    buttons: bool = False  # choices show as buttons to tap (Telegram), else as a numbered list
 
     @property
     def locale(self) -> str:
@@ -195,11 +196,13 @@ class Context:
 
     def not_understood(self) -> Repeat:
         """The usual answer to input a question cannot use."""
-        return Repeat(
-            self._(
-                "I did not understand. Please choose one of the options: tap it or send its number."
-            )
-        )
+        return Repeat(self._("I did not understand.") + " " + self.how_to_choose())
+
+    def how_to_choose(self) -> str:
+        """How an option is chosen on the person's phone: a button, or a number of the list."""
+        if self.buttons:
+            return self._("Please tap one of the buttons below.")
+        return self._("Please send the number of one of the options.")
 
 
 AskFn = Callable[[Context], Awaitable[Question]]

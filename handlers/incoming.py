@@ -60,3 +60,4 @@ class Incoming:
     ref: str | None = None  # the platform's id of this message, to recognise redeliveries
     refusal: MediaRefusal | None = None  # with Kind.MEDIA_REFUSED
     forwarded: bool = False  # forwarded from another chat (evidence comes in bulk)
+    buttons: bool = False  # the channel shows choices as buttons to tap, not a numbered list

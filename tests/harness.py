@@ -7,6 +7,7 @@ from sqlalchemy import func, select
 from bot.app import Application
 from models import ChannelAccount, Conversation, OutboxMessage, Person
 from services.conversation import ConversationState, read_state
+from services.i18n import Catalogs
 from tests.fakes.telegram_session import Call, RecordingSession
 from tests.fakes.telegram_updates import button, message
 
@@ -93,3 +94,14 @@ def button_ids(sent: dict[str, Any]) -> list[str]:
 def button_labels(sent: dict[str, Any]) -> list[str]:
     markup = sent.get("reply_markup") or {}
     return [b["text"] for row in markup.get("inline_keyboard", []) for b in row]
+
+
+def not_understood(catalogs: Catalogs, locale: str, *, buttons: bool = True) -> str:
+    """«I did not understand» with how to choose: tap a button (Telegram) or send a number."""
+    translate = catalogs.translator(locale).gettext
+    how = (
+        "Please tap one of the buttons below."
+        if buttons
+        else "Please send the number of one of the options."
+    )
+    return f"{translate('I did not understand.')} {translate(how)}"

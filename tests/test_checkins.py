@@ -29,7 +29,7 @@ from services import checkins, my_data, outbox
 from services.clock import ManualClock
 from services.local_time import zone_of
 from tests.conftest import SettingsFactory
-from tests.harness import TelegramHarness, button_ids
+from tests.harness import TelegramHarness, button_ids, not_understood
 from tests.test_reminders import pushes
 from tests.test_whatsapp import DILNOZA, whatsapp_apps
 
@@ -195,9 +195,7 @@ async def test_switch_on_see_the_next_check_in_change_and_switch_off(
 
     # Typed words work too, and nonsense gets a hint.
     hint = await telegram.say(ALICE, "'; DROP TABLE checkin_plan; --")
-    assert hint["text"].startswith(
-        t(app, "I did not understand. Please choose one of the options: tap it or send its number.")
-    )
+    assert hint["text"].startswith(not_understood(app.catalogs, "ru"))
     await telegram.say(ALICE, "Каждые 7 дней")
     saved = await plan(app, pid)
     assert saved is not None

@@ -23,7 +23,7 @@ from services.clock import ManualClock
 from services.contacts import HEADING, POLICE, emergency_contacts
 from services.i18n import LOCALES
 from tests.conftest import SettingsFactory
-from tests.harness import TelegramHarness, button_ids
+from tests.harness import TelegramHarness, button_ids, not_understood
 from tests.test_journey_help import TRIAGE_IDS, cases, messages_of, open_ordinary_case, plain
 from tests.test_staff_group import (
     OPERATOR,
@@ -267,10 +267,7 @@ async def test_a_plea_reaches_the_help_screen(
     reply = await desk.say(ALICE, words)
 
     assert button_ids(reply) == TRIAGE_IDS
-    not_understood = desk.app.catalogs.translator(locale).gettext(
-        "I did not understand. Please choose one of the options: tap it or send its number."
-    )
-    assert not reply["text"].startswith(not_understood)
+    assert not reply["text"].startswith(not_understood(desk.app.catalogs, locale))
     assert how_to_use(desk.app, locale) not in reply["text"]
     state = await desk.state(ALICE)
     assert (state.journey, state.step) == ("help", "start")

@@ -21,19 +21,16 @@ from models import ChannelAccount, Person
 from services.conversation import ConversationState
 from services.i18n import LOCALES, Catalogs
 from tests.fakes import telegram_updates as tg
-from tests.harness import TelegramHarness, button_ids
+from tests.harness import TelegramHarness, button_ids, not_understood
 
 USER = 6660001
 REPLY_LIMIT = 600
 TABLES = {"person", "channel_account", "conversation", "inbound_message", "outbox"}
 
-NOT_UNDERSTOOD = (
-    "I did not understand. Please choose one of the options: tap it or send its number."
-)
 STALE_BUTTON = "That button belongs to an earlier message. Please answer the question below."
-HELP_TEXT = (
-    "How to use this chat:\n"
-    "• Choose an option: tap it or send its number.\n"
+HELP_TITLE = "How to use this chat:"
+HELP_CHOOSE = "Please tap one of the buttons below."
+HELP_WORDS = (
     "• Words that work everywhere: «menu» — the main menu, «back» — the previous "
     "question, «cancel» — stop and discard, «language» — change the language.\n"
     "To write to the consulate, open «Help: talk to an operator» in the main menu."
@@ -114,7 +111,7 @@ class Hostile:
     name: str
     update: Callable[[int], dict[str, Any]]
     echo: str | None  # a piece of the input that must not come back in the reply
-    hint: str = NOT_UNDERSTOOD
+    hint: str | None = None  # None: «I did not understand» and how to choose
 
 
 LONG_TEXT = ("Lorem ipsum dolor sit amet, consectetur adipiscing elit. " * 200)[:10_000]
@@ -183,7 +180,10 @@ async def test_hostile_input_gets_the_same_question_again(
     assert len(text) < REPLY_LIMIT, text
     if hostile.echo is not None:
         assert hostile.echo not in text
-    assert text.startswith(catalogs.translator(step.locale).gettext(hostile.hint))
+    if hostile.hint is None:
+        assert text.startswith(not_understood(catalogs, step.locale))
+    else:
+        assert text.startswith(catalogs.translator(step.locale).gettext(hostile.hint))
     assert text.endswith(step.question_text(catalogs))
     assert reply["reply_markup"] == asked["reply_markup"]
     assert button_ids(reply) == list(step.choices)
@@ -317,7 +317,14 @@ async def test_the_help_command_explains_and_asks_the_same_question(
     reply = await say_once(telegram, "/help")
 
     translator = telegram.app.catalogs.translator(locale)
-    usage = f"{translator.gettext(HELP_TEXT)}\n{translator.gettext(STOP_LINE)}"
+    usage = "\n".join(
+        [
+            translator.gettext(HELP_TITLE),
+            "• " + translator.gettext(HELP_CHOOSE),
+            translator.gettext(HELP_WORDS),
+            translator.gettext(STOP_LINE),
+        ]
+    )
     assert reply["text"] == f"{usage}\n\n{step.question_text(telegram.app.catalogs)}"
     assert reply["reply_markup"] == asked["reply_markup"]
     assert await telegram.state(USER) == before

@@ -13,14 +13,11 @@ from models import Person
 from scheduler.checkins import run_checkins
 from services import checkins
 from services.clock import ManualClock
-from tests.harness import TelegramHarness, button_ids
+from tests.harness import TelegramHarness, button_ids, not_understood
 from tests.test_whatsapp import DILNOZA, WhatsAppHarness
 
 CONSENT_IDS = ["agree", "read_full", "decline"]
 WITHDRAW_IDS = ["keep", "withdraw"]
-NOT_UNDERSTOOD = (
-    "I did not understand. Please choose one of the options: tap it or send its number."
-)
 KEPT = "Your consent stays. Nothing has changed."
 DECLINED = (
     "Understood. We will not ask you for personal data. You can still read guidance and "
@@ -187,7 +184,7 @@ async def test_withdrawing_consent_is_confirmed_and_warns_about_checkins(
     assert button_ids(sent) == WITHDRAW_IDS
     assert sent["text"].startswith(t(telegram, WITHDRAWAL_WARNING, "ru")), sent["text"][:120]
     sent = await telegram.say(8, "3")  # and once more: no such option, nothing changes
-    assert sent["text"].startswith(t(telegram, NOT_UNDERSTOOD, "ru")), sent["text"][:120]
+    assert sent["text"].startswith(not_understood(telegram.app.catalogs, "ru")), sent["text"][:120]
     assert (await telegram.person(8)).consented_at is not None
 
     # The check-in still runs: it is asked when due.
@@ -227,7 +224,7 @@ async def test_a_yes_word_does_not_withdraw(telegram: TelegramHarness) -> None:
     await telegram.tap(11, "decline")
     for word in ("Ha", "да", "ok"):
         sent = await telegram.say(11, word)
-        assert sent["text"].startswith(t(telegram, NOT_UNDERSTOOD, "uz_Latn")), word
+        assert sent["text"].startswith(not_understood(telegram.app.catalogs, "uz_Latn")), word
     assert (await telegram.person(11)).consented_at is not None
 
 
@@ -249,3 +246,21 @@ async def test_after_declining_once_declining_again_needs_no_confirmation(
     sent = await telegram.tap(13, "decline")
     assert button_ids(sent) != WITHDRAW_IDS
     assert sent["text"].startswith(t(telegram, DECLINED, "ru"))
+
+
+async def test_the_hint_says_how_to_choose_on_each_phone(
+    telegram: TelegramHarness, wa: WhatsAppHarness
+) -> None:
+    """Telegram shows buttons to tap; WhatsApp a numbered list, with nothing to tap."""
+    await telegram.onboard(3, "ru")
+    tapped = await telegram.say(3, "🙂")
+    assert tapped["text"].startswith("Не понимаю. Пожалуйста, нажмите одну из кнопок ниже.")
+
+    await wa.say(DILNOZA, "Salom")
+    await wa.say(DILNOZA, "3")  # Русский
+    numbered = await wa.say(DILNOZA, "🙂")
+    assert numbered.startswith("Не понимаю. Пожалуйста, отправьте номер одного из вариантов.")
+    assert "нажмите" not in numbered
+    usage = await wa.say(DILNOZA, "/help")
+    assert "• Пожалуйста, отправьте номер одного из вариантов." in usage
+    assert "нажмите" not in usage

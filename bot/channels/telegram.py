@@ -114,6 +114,7 @@ def incoming_from_message(message: Message, *, edited: bool = False) -> Incoming
             language_code=message.from_user.language_code if message.from_user else None,
             ref=f"{'e' if edited else 'm'}:{chat_id}:{message.message_id}:{message.edit_date or 0}",
             forwarded=message.forward_origin is not None,
+            buttons=True,
             **fields,
         )
 
@@ -156,6 +157,7 @@ def incoming_from_callback(query: CallbackQuery) -> Incoming | None:
         button=(query.data or "")[:64],
         language_code=query.from_user.language_code,
         ref=f"c:{query.id}",
+        buttons=True,
     )
 
 
