@@ -504,8 +504,7 @@ REFUSALS = [
             "«Skip»."),
     Refusal("passport_photo", None, "Please send a photo (or an image file), or choose «Skip».",
             update="pdf"),
-    Refusal("kind", "завтра", "I did not understand. Please choose one of the options: tap it "
-            "or send its number."),
+    Refusal("kind", "завтра", "I did not understand."),
 ]  # fmt: skip
 # How far into STANDARD each step is (the actions before it).
 POSITION = {
