@@ -72,6 +72,7 @@ UPDATE_PREFIX, NEW = "update:", "new"
 KEEP_FORM, DISCARD_FORM = "form:keep", "form:discard"
 VIEW_PREFIX = "view:"
 ANSWER, UPDATE_THIS = "answer", "update_this"
+SEND_NUMBER, NOT_NUMBER = "number:send", "number:back"
 CONFIRM, CHANGE = "confirm", "change"
 EDIT_PREFIX = "edit:"
 SEND, REWRITE = "send", "rewrite"
@@ -85,6 +86,7 @@ SKIP_PERSONAL_NUMBER, SKIP_PHOTO = "skip:personal_number", "skip:photo"
 MAIN, UPDATE_WHICH, SUMMARY, CHANGE_WHICH = "main", "update_which", "summary", "change_which"
 REPLACE_FORM = "replace_form"
 STATUS_LIST, STATUS_ONE, ANSWER_QUESTION = "status_list", "status_one", "answer_question"
+ANSWER_NUMBER = "answer_number"
 REQUEST_TEXT, REQUEST_COUNTRY, REQUEST_CONFIRM = (
     "request_text",
     "request_country",
@@ -96,6 +98,7 @@ FORM = "form"  # the registration form being filled in
 UPDATING = "updating"  # the reference of the registration the form was opened to update
 REPLACING = "replacing"  # what the unsent form would give way to: a reference, or NEW
 VIEWING = "viewing"  # the reference of the registration whose status is shown
+TYPED_NUMBER = "typed_number"  # a lone number answering the consulate, also an option's
 REQUEST = "request"  # {"category", "text", "country"}
 
 ANSWER_LIMIT = appeals.TEXT_LIMIT
@@ -250,7 +253,7 @@ def _free_text(ctx: Context, answer: Answer, limit: int, *, numbers: bool = Fals
     """A message in words (a description, a request), up to `limit`: at least two letters,
     so a stray «1» or «?» is never sent as what the person wrote. With `numbers` (an answer
     to the consulate's question: a phone number, a PINFL, how many children) digits count
-    too; a lone number of a listed option is that option (`_listed_pick`)."""
+    too (a lone number that is also a listed option's is asked about: ANSWER_NUMBER)."""
     typed = _typed(ctx, answer)
     if isinstance(typed, Repeat):
         return typed
@@ -1214,6 +1217,7 @@ async def ask_answer_question(ctx: Context) -> Question:
         if registration is not None
         else None
     )
+    ctx.answers.pop(TYPED_NUMBER, None)
     parts = [_quoted(ctx._("The consulate asks:"), message)] if message else []
     how = ctx._(
         "Please write your answer to the consulate in one message (at most {limit} characters)."
@@ -1237,10 +1241,25 @@ def _answer_file(ctx: Context, answer: Answer) -> tuple[str, dict[str, Any]] | R
     return caption, _file_of(answer.incoming.channel, media)
 
 
+def _numbered_pick(ctx: Context, answer: Answer) -> str | None:
+    """The option picked, by its number too where options are listed with numbers (not on
+    Telegram: there a typed number is only words)."""
+    return answer.choice if ctx.buttons else listed_pick(answer, ctx.state.choices)
+
+
 @journey.answers(ANSWER_QUESTION)
 async def answer_answer_question(ctx: Context, answer: Answer) -> Outcome:
-    if listed_pick(answer, ctx.state.choices) == BACK:
+    if _numbered_pick(ctx, answer) == BACK:
+        if answer.choice is None:  # «1» typed: «1 — Back», or the answer to «how many?»
+            ctx.answers[TYPED_NUMBER] = answer.text
+            return Go(NAME, ANSWER_NUMBER, remember=False)
         return GoBack()
+    return await _answer_consulate(ctx, answer)
+
+
+async def _answer_consulate(ctx: Context, answer: Answer) -> Outcome:
+    """What the person sent (words, a photo or a document) as the answer to the consulate's
+    question, or what to send instead."""
     files: list[dict[str, Any]] = []
     if answer.kind is Kind.MEDIA:
         sent = _answer_file(ctx, answer)
@@ -1255,6 +1274,10 @@ async def answer_answer_question(ctx: Context, answer: Answer) -> Outcome:
         typed = read
     else:
         return Repeat(ctx._("Please write your answer, or send a photo or a document."))
+    return await _send_answer(ctx, typed, files)
+
+
+async def _send_answer(ctx: Context, typed: str, files: list[dict[str, Any]]) -> Outcome:
     registration = await _viewed(ctx)
     if registration is None or registration.status != RegistrationStatus.NEEDS_INFO:
         ctx.say(ctx._("This registration has no open question any more."))
@@ -1270,6 +1293,33 @@ async def answer_answer_question(ctx: Context, answer: Answer) -> Outcome:
     )
     ctx.answers.pop(VIEWING, None)
     return _finish(ctx)
+
+
+@journey.asks(ANSWER_NUMBER)
+async def ask_answer_number(ctx: Context) -> Question:
+    typed = ctx.answers.get(TYPED_NUMBER)
+    if not isinstance(typed, str):
+        return await ask_answer_question(ctx)
+    text = ctx._("Send «{answer}» to the consulate as your answer?").format(answer=typed)
+    choices = (
+        ctx.choice(SEND_NUMBER, "Yes, send it", "ha", "да"),
+        ctx.choice(NOT_NUMBER, "No, go back"),
+    )
+    return Question(text, choices, free_text=True)
+
+
+@journey.answers(ANSWER_NUMBER)
+async def answer_answer_number(ctx: Context, answer: Answer) -> Outcome:
+    """«Yes» sends the number, «No» goes back; anything else is the answer instead."""
+    typed = ctx.answers.pop(TYPED_NUMBER, None)
+    if not isinstance(typed, str):
+        return await answer_answer_question(ctx, answer)
+    picked = _numbered_pick(ctx, answer)
+    if picked == SEND_NUMBER:
+        return await _send_answer(ctx, typed, [])
+    if picked == NOT_NUMBER:
+        return GoBack()
+    return await _answer_consulate(ctx, answer)
 
 
 @journey.intercepts

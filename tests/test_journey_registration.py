@@ -1013,7 +1013,9 @@ async def test_on_whatsapp_a_lone_number_on_a_screen_of_words_is_the_choice_list
     assert labels(asked) == [t.gettext("Back")]
     assert await wa_step(wa, DILNOZA) == ("registration", "answer_question")
 
-    back = await wa.say(DILNOZA, "1")
+    await wa.say(DILNOZA, "1")  # «1 — Orqaga», or a number as the answer: asked which
+    assert await wa_step(wa, DILNOZA) == ("registration", "answer_number")
+    back = await wa.say(DILNOZA, "2")  # Yoʻq, orqaga
     assert await wa_step(wa, DILNOZA) == ("registration", "status_one")
     assert "Familiyangiz qanday yoziladi?" in back
     await wa.say(DILNOZA, "1")  # to the answer again
