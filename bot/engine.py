@@ -472,8 +472,10 @@ class ConversationEngine:
         changed = bool(dropped)
         if await _give_way(session, self._cipher, person, state, now):
             answering, changed = _answering(state), True
-        if answering or self._prompts_wait(state.journey, state.free_text):
+        if answering:
             return changed
+        if self._prompts_wait(state.journey, state.free_text):
+            return _answer_the_push_seen_last(state, now, incoming) or changed
         picks_here = incoming is None or _choice_of(state, incoming) is not None
         return _move_to_waiting(state, now, overtaken=not picks_here) or changed
 
@@ -906,10 +908,39 @@ class ConversationEngine:
             return Handled(person_id=None, messages=(), direct=self._unavailable(incoming))
 
 
+def _answer_the_push_seen_last(
+    state: ConversationState, now: datetime, incoming: Incoming | None
+) -> bool:
+    """Where pushed questions wait, a message that picks an option of the one the person
+    saw last — out after the screen's question, no reply since — by its number or its words
+    answers it: «1» under «Are you safe? 1 — I am safe» on the registration menu is «I am
+    safe», «2» on the form's first question «I need help», not the screen's options. On a
+    screen of the person's own words they are their words; a button says where it belongs.
+    Anything else is the screen's, and its reply comes after the pushed question, which is
+    then no longer the last thing on their phone. Whether the state changed."""
+    if incoming is None or incoming.kind is not Kind.TEXT or state.free_text:
+        return False
+    seen = _waiting_question(state, now)
+    if seen is None or seen.overtaken:
+        return False
+    if _pick_among(seen.choices, incoming, numbers=not seen.free_text) is None:
+        seen.overtaken = True
+    else:
+        _take(state, seen)
+    return True
+
+
 def _choice_of(state: ConversationState, incoming: Incoming) -> str | None:
     """The choice of the screen the conversation is at that the message picks: by its
     button (or a universal one), its number or its words."""
-    offered = state.choices
+    # On a free-text question a number is the person's words (the operator may have asked
+    # «how many?»); «Answer our question» there is its button or its words.
+    return _pick_among(state.choices, incoming, numbers=not state.free_text)
+
+
+def _pick_among(offered: list[list[str]], incoming: Incoming, *, numbers: bool) -> str | None:
+    """The choice among `offered` that the message picks: by its button (or a universal
+    one), its number (with `numbers`) or its words."""
     if incoming.kind is Kind.BUTTON:
         ids = {entry[0] for entry in offered}
         return incoming.button if incoming.button in ids or incoming.button in UNIVERSAL else None
@@ -917,9 +948,7 @@ def _choice_of(state: ConversationState, incoming: Incoming) -> str | None:
     if not text:
         return None
     number = parse_number(text)
-    # On a free-text question a number is the person's words (the operator may have asked
-    # «how many?»); «Answer our question» there is its button or its words.
-    if number is not None and 1 <= number <= len(offered) and not state.free_text:
+    if number is not None and 1 <= number <= len(offered) and numbers:
         return offered[number - 1][0]
     key = match_key(text)
     return next((entry[0] for entry in offered if key in entry[1:]), None)
