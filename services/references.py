@@ -34,7 +34,9 @@ async def next_reference(session: AsyncSession, prefix: str, now: datetime) -> s
 
 # A number as people type it: any case, spaces or dashes of any kind between the parts or
 # none, leading zeros left out, a "№" or "#" before it, and Cyrillic look-alike letters
-# (АР, СR, НR) typed by mistake.
+# (АР, СR, НR) typed by mistake; quotes around it and a full stop, a question mark or a comma
+# after it are not part of it.
+_AROUND = "\"'«»“”„‘’`()[] .,;:!?"
 _REFERENCE = re.compile(
     r"^[#№]?\s*([A-Z]{2})\s*[-‐‑‒–—_./ ]?\s*(\d{4})\s*[-‐‑‒–—_./ ]?\s*(\d{1,9})$",
     re.IGNORECASE,
@@ -44,7 +46,7 @@ _LOOK_ALIKES = str.maketrans("АаРрСсНн", "AaPpCcHh")
 
 def parse_reference(text: str, prefix: str) -> str | None:
     """The number with this prefix in what was typed ("ap 2026 123" → "AP-2026-000123")."""
-    found = _REFERENCE.match(text.strip().translate(_LOOK_ALIKES))
+    found = _REFERENCE.match(text.strip().strip(_AROUND).translate(_LOOK_ALIKES))
     if found is None or found.group(1).upper() != prefix:
         return None
     return f"{prefix}-{found.group(2)}-{int(found.group(3)):06d}"

@@ -286,6 +286,12 @@ async def test_urgency_the_person_did_not_declare_is_for_the_operators_only(
         ("AP-2026-000123", "CR", None),  # another kind of number
         ("AP-26-1", "AP", None),
         ("see AP-2026-000123", "AP", None),
+        ("AP-2026-000123?", "AP", "AP-2026-000123"),  # asked about, or ended a sentence
+        ("AP-2026-000123.", "AP", "AP-2026-000123"),
+        ("«AP-2026-000123»", "AP", "AP-2026-000123"),  # quoted, as the bot writes it
+        ("\"AP-2026-000123\",\n", "AP", "AP-2026-000123"),
+        ("AP-2026-000123?!", "AP", "AP-2026-000123"),
+        ("AP-2026-000123 status?", "AP", None),
     ],
 )  # fmt: skip
 def test_reference_numbers_are_read_as_people_type_them(

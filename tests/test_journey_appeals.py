@@ -1402,3 +1402,16 @@ async def test_the_consulates_question_is_answered_by_what_the_person_types_next
     assert done["text"].startswith("Спасибо. Ваш ответ отправлен, обращение снова на рассмотрении.")
     assert texts_in(desk, thread.topic_id)[-1] == "👤 Русский\nООО Ромашка"
     assert (await appeal_row(app, FIRST)).status == "in_review"
+
+
+@pytest.mark.parametrize(
+    "typed", ["AP-2026-000001?", "AP-2026-000001.", "«AP-2026-000001»", "/status AP-2026-000001."]
+)
+async def test_a_number_with_punctuation_around_it_opens_the_appeal(
+    telegram: TelegramHarness, typed: str
+) -> None:
+    assert await file_for_myself(telegram, ALICE) == "AP-2026-000001"
+
+    shown = await telegram.say(ALICE, typed)
+
+    assert shown["text"].startswith("Обращение AP-2026-000001"), shown["text"][:90]
