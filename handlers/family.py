@@ -5,8 +5,11 @@ removing them or leaving.
 A relative joins by the Telegram deep link (`/start fam_<code>`: kept by the engine for a new
 chat and used here once they chose their language and accepted the privacy notice, see
 `join_after_onboarding`) or by sending `FAMILY <code>` (OILA, ОИЛА, СЕМЬЯ) in any chat, even
-as the first message (an early interceptor). The inviting person is told by a push and
-confirms in «My family» (why not engine.prompt: services.family.request_confirmation).
+as the first message (an early interceptor); on a menu or in a new chat also inside the whole
+invitation forwarded (WhatsApp forwards whole messages, and the engine sends one message a
+turn: the invitation comes with the «My family» list after it). The inviting person is told
+by a push and confirms in «My family» (why not engine.prompt:
+services.family.request_confirmation).
 """
 
 from handlers.conversation import (

@@ -1,7 +1,8 @@
 """The weekly family messages: every TICK, the confirmed family links whose `next_message_at`
 (indexed) has come are taken one by one with a conditional UPDATE that moves it a week on
 (so several processes never send one week twice), and the member gets what the person chose
-(services.family.weekly_messages), in the member's language and never in their quiet hours.
+(services.family.weekly_messages), in the member's language and never in their quiet hours
+(nothing while the member has withdrawn her own consent: the week is moved on all the same).
 A link whose person or member deleted their data is ended instead."""
 
 import logging

@@ -87,6 +87,9 @@ _REQUEST = re.compile(rf"^(?:{_KEYS}) ?(?P<digits>[0-9](?: ?[0-9]){{3,9}})$")
 # The invitation's line forwarded or pasted whole («… and send: FAMILY 12345678»), or the
 # code alone.
 _AT_THE_END = re.compile(rf"(?:^| )(?:{_KEYS}) ?(?P<digits>[0-9](?: ?[0-9]){{3,9}})$")
+# The whole invitation forwarded (WhatsApp forwards only whole messages: the request comes
+# with the «My family» list and its numbered options after it). Only a whole code counts.
+_INSIDE = re.compile(rf"(?:^| )(?:{_KEYS}) ?(?P<digits>[0-9]{{{CODE_DIGITS}}})(?= |$)")
 _CODE_ALONE = re.compile(rf"^\s*(?P<digits>[0-9](?: ?[0-9]){{{CODE_DIGITS - 1}}})\s*$")
 _CODE = re.compile(rf"^[0-9]{{{CODE_DIGITS}}}$")
 _PAYLOAD = re.compile(rf"^{PAYLOAD_PREFIX}(?P<code>[0-9]{{{CODE_DIGITS}}})$")
@@ -106,19 +109,30 @@ def read_request(
     """`FAMILY 12345678` (OILA / ОИЛА / СЕМЬЯ, any case or script, spaces or dashes in the
     code); None when the text is not a request to join at all. Also, with `pasted` (where no
     words of the person's own are asked for), the invitation's line forwarded or pasted
-    whole, with words before the request; with `code_alone` (a new chat, where no date or
-    number is asked for), the code's digits alone. Both were a greeting and the language
-    question: the invitation was never used and nobody was told."""
+    whole, with words before the request, or the whole invitation message with the request
+    inside it; with `code_alone` (a new chat, where no date or number is asked for), the
+    code's digits alone. All were a greeting and the language question: the invitation was
+    never used and nobody was told."""
     key = match_key(text)
     found = _REQUEST.match(key)
     if found is None and pasted:
         found = _AT_THE_END.search(key)
+        if found is None or not _CODE.match(found.group("digits").replace(" ", "")):
+            found = _one_code_inside(key) or found
     if found is None and code_alone:
         found = _CODE_ALONE.match(text)
     if found is None:
         return None
     digits = found.group("digits").replace(" ", "")
     return JoinRequest(digits if _CODE.match(digits) else None)
+
+
+def _one_code_inside(key: str) -> re.Match[str] | None:
+    """The request inside a forwarded message, when it holds exactly one code."""
+    found = list(_INSIDE.finditer(key))
+    if len({match.group("digits") for match in found}) != 1:
+        return None
+    return found[0]
 
 
 def code_from_payload(payload: object) -> str | None:
@@ -320,7 +334,14 @@ async def linked_members(
     session: AsyncSession, person_id: int
 ) -> Sequence[tuple[FamilyLink, Person]]:
     """The family members the person confirmed and who have not left (nor deleted their
-    data), each with their link: those who hear about a missed safety check-in."""
+    data), each with their link: those who hear about a missed safety check-in.
+
+    Also a member who has withdrawn her own consent: the alert (and the good news that
+    closes it) is the migrant's safety, which the migrant consented to share with her and
+    still sees as shared («linked»); dropping it silently would take the safety net away
+    without telling anyone. She stops it with STOP, by deleting her data, or by leaving
+    (after giving her consent again: «My family» needs it). The weekly message, a mere
+    service to her, stops (send_weekly)."""
     rows = await session.execute(
         select(FamilyLink, Person)
         .join(Person, FamilyLink.member_id == Person.id)
@@ -340,7 +361,12 @@ async def linked_members(
 
 @dataclass(frozen=True)
 class Notifier:
-    """What telling the other side needs: the session's cipher and the catalogs."""
+    """What telling the other side needs: the session's cipher and the catalogs.
+
+    Every notice goes to the other side of the link (the one who acts hears a reply in
+    their own turn), so it is a push and waits for the end of the recipient's quiet hours
+    where they are: one side may be asleep in Samarkand while the other acts in the
+    evening in Moscow or New York."""
 
     cipher: DataCipher
     catalogs: Catalogs
@@ -360,7 +386,8 @@ class Notifier:
             return
         translator = self.catalogs.translator(person.locale or self.default_locale)
         message = OutgoingMessage(text_of(translator))
-        await notify_person(session, self.cipher, person_id, [message], now)
+        waking = local_time.next_allowed(now, local_time.zone_of(person.country))
+        await notify_person(session, self.cipher, person_id, [message], now, not_before=waking)
 
 
 def next_weekly(after: datetime, member: Person) -> datetime:
@@ -599,7 +626,11 @@ async def send_weekly(
     default_locale: str,
 ) -> bool:
     """Queue this week's message for the member (never in their quiet hours). True when
-    something was queued."""
+    something was queued. Nothing for a member who has withdrawn her own consent: the
+    weekly message is a service to her, not safety information (a missed check-in's alert
+    still reaches her, see linked_members)."""
+    if not member.has_consented:
+        return False
     translator = catalogs.translator(member.locale or default_locale)
     texts = await weekly_messages(session, translator, link, now)
     if not texts:
