@@ -8,7 +8,7 @@ the right question, and nothing answered is asked twice or lost.
 """
 
 from dataclasses import dataclass, replace
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from handlers.conversation import (
@@ -100,10 +100,23 @@ REPLACING = "replacing"  # what the unsent form would give way to: a reference, 
 VIEWING = "viewing"  # the reference of the registration whose status is shown
 TYPED_NUMBER = "typed_number"  # a lone number answering the consulate, also an option's
 REQUEST = "request"  # {"category", "text", "country"}
+REFUSED = "text:refused"  # a text refused as too long: {"step", "text", "at"}
+JUST_ANSWERED = "just_answered"  # the answer just sent to the consulate: {"reference", "at"}
+PHOTO_SENT = "photo_sent"  # when the photo of the document was taken: {"at"}
 
 ANSWER_LIMIT = appeals.TEXT_LIMIT
 PHOTO_SIZE_LIMIT = 20 * 1024 * 1024  # a bot cannot download a bigger file from Telegram
 ANSWER_FILE_KINDS = ("photo", "document")  # what the consulate may ask for: a page, a scan
+# Telegram sends a text longer than 4096 characters (UTF-16 units) as several messages,
+# seconds apart, cut at that length or a little before: a message this long may go on in the
+# next one. Read as handlers/appeals.py reads an appeal's text (a local copy: these screens
+# have their own limits and hints).
+SPLIT_PART = 3800  # UTF-16 units
+SPLIT_WINDOW = timedelta(minutes=1)
+SAME_START = 20  # characters a text sent again shares with the one refused
+# The rest of an album (or the next image of one WhatsApp message) arrives as separate
+# messages, after the first one was taken: files within these minutes still belong to it.
+LATE_FILE_WINDOW = timedelta(minutes=10)
 
 COUNTRY = CountryPicker("country")
 REQUEST_COUNTRY_PICKER = CountryPicker("request_country")
@@ -257,6 +270,10 @@ def _free_text(ctx: Context, answer: Answer, limit: int, *, numbers: bool = Fals
     typed = _typed(ctx, answer)
     if isinstance(typed, Repeat):
         return typed
+    return _checked_words(ctx, typed, limit, numbers=numbers)
+
+
+def _checked_words(ctx: Context, typed: str, limit: int, *, numbers: bool) -> str | Repeat:
     if len(typed) > limit:
         return _too_long(ctx, limit)
     counted = sum(char.isalnum() if numbers else char.isalpha() for char in typed)
@@ -269,10 +286,67 @@ def _too_long(ctx: Context, limit: int) -> Repeat:
     return Repeat(ctx._("Too long: please write at most {limit} characters.").format(limit=limit))
 
 
+def _long_text(ctx: Context, answer: Answer, limit: int, *, numbers: bool = False) -> str | Repeat:
+    """`_free_text` for a screen where a long text is likely: the parts of a text the app
+    split are read as one. Alone, the part after a refused one became the whole answer."""
+    refused = _refused_before(ctx)
+    part = answer.incoming.text or ""
+    if refused is not None and answer.kind is Kind.TEXT and not _sent_again(refused, part):
+        combined = clean_text(refused + part)
+        if len(combined) <= limit:
+            return _checked_words(ctx, combined, limit, numbers=numbers)
+        _keep_if_cut(ctx, refused + part, part)  # one more part may follow
+        hint = ctx._(
+            "Together with your previous message, your text has {count} characters, and at "
+            "most {limit} are possible. Please shorten it and send it again."
+        )
+        return Repeat(hint.format(count=len(combined), limit=limit))
+    typed = _free_text(ctx, answer, limit, numbers=numbers)
+    if isinstance(typed, Repeat) and answer.kind is Kind.TEXT and len(answer.text) > limit:
+        _keep_if_cut(ctx, part, part)
+    return typed
+
+
+def _keep_if_cut(ctx: Context, text: str, part: str) -> None:
+    """Keep a refused text whose last part is as long as an app's message can be: the next
+    message may be its continuation."""
+    if len(part.encode("utf-16-le")) // 2 >= SPLIT_PART:
+        ctx.answers[REFUSED] = {"step": ctx.state.step, "text": text, "at": ctx.now.isoformat()}
+
+
+def _refused_before(ctx: Context) -> str | None:
+    """The text this screen just refused as too long, as sent, when a text arriving now may
+    be its next part."""
+    refused = ctx.answers.pop(REFUSED, None)
+    if not isinstance(refused, dict) or refused.get("step") != ctx.state.step:
+        return None
+    if not isinstance(refused.get("text"), str):
+        return None
+    if ctx.now - datetime.fromisoformat(refused["at"]) > SPLIT_WINDOW:
+        return None
+    text: str = refused["text"]
+    return text
+
+
+def _sent_again(refused: str, text: str) -> bool:
+    """Whether `text` starts as the refused text did: the person shortened it and sent it
+    again, as the refusal asked (taken alone). An app's next part starts mid-story."""
+    start = " ".join(clean_text(text).split())[:SAME_START]
+    return len(start) == SAME_START and " ".join(clean_text(refused).split()).startswith(start)
+
+
+def _just_sent(record: Any, now: datetime) -> bool:
+    """Whether a {"at": ...} record was made within the last minutes (late files)."""
+    if not isinstance(record, dict) or not isinstance(record.get("at"), str):
+        return False
+    return now - datetime.fromisoformat(record["at"]) <= LATE_FILE_WINDOW
+
+
 def _finish(ctx: Context) -> Go:
     """Back to the sub-menu once something was sent: "back" must not return into a form
     that is gone."""
     ctx.state.history = []
+    ctx.answers.pop(REFUSED, None)
     return Go(NAME, MAIN, remember=False)
 
 
@@ -996,7 +1070,24 @@ async def answer_passport_photo(ctx: Context, answer: Answer) -> Outcome:
         return Repeat(ctx._("Please send a photo (or an image file), or choose «Skip»."))
     if media.size is not None and media.size > PHOTO_SIZE_LIMIT:
         return Repeat(ctx._("This file is too big (over 20 MB). Please send a smaller photo."))
+    ctx.answers[PHOTO_SENT] = {"at": ctx.now.isoformat()}
     return _store(ctx, "passport_photo", _file_of(answer.incoming.channel, media))
+
+
+def _second_photo(ctx: Context, answer: Answer) -> Repeat | None:
+    """A photo arriving just after the photo of the document was taken (both sides of an ID
+    card, sent as an album): the form keeps one photo, so the person hears which."""
+    if answer.kind is not Kind.MEDIA or not _form(ctx).get("passport_photo"):
+        return None
+    if not _just_sent(ctx.answers.get(PHOTO_SENT), ctx.now):
+        return None
+    return Repeat(
+        ctx._(
+            "Only one photo of the document is kept: the first one you sent. This photo was "
+            "not kept. To keep it instead, choose «Change an answer», then «Photo of the "
+            "document», and send it again."
+        )
+    )
 
 
 def _file_of(channel: str, media: Media) -> dict[str, Any]:
@@ -1060,6 +1151,8 @@ async def ask_summary(ctx: Context) -> Question:
 
 @journey.answers(SUMMARY)
 async def answer_summary(ctx: Context, answer: Answer) -> Outcome:
+    if (second := _second_photo(ctx, answer)) is not None:
+        return second
     if answer.choice == CHANGE:
         return Go(NAME, CHANGE_WHICH)
     if answer.choice != CONFIRM:
@@ -1088,6 +1181,7 @@ async def answer_summary(ctx: Context, answer: Answer) -> Outcome:
         )
     ctx.answers.pop(FORM, None)
     ctx.answers.pop(UPDATING, None)
+    ctx.answers.pop(PHOTO_SENT, None)
     return _finish(ctx)
 
 
@@ -1268,7 +1362,7 @@ async def _answer_consulate(ctx: Context, answer: Answer) -> Outcome:
         typed, file = sent
         files.append(file)
     elif answer.kind is Kind.TEXT:
-        read = _free_text(ctx, answer, ANSWER_LIMIT, numbers=True)
+        read = _long_text(ctx, answer, ANSWER_LIMIT, numbers=True)
         if isinstance(read, Repeat):
             return read
         typed = read
@@ -1292,7 +1386,52 @@ async def _send_answer(ctx: Context, typed: str, files: list[dict[str, Any]]) ->
         ).format(reference=registration.reference, status=_status_label(ctx, registration))
     )
     ctx.answers.pop(VIEWING, None)
+    ctx.answers[JUST_ANSWERED] = {"reference": registration.reference, "at": ctx.now.isoformat()}
     return _finish(ctx)
+
+
+# Where a file lands that follows the answer just sent: the sub-menu the answer returns to and
+# the status screens. None of them takes files.
+AFTER_ANSWER = {(NAME, MAIN), (NAME, STATUS_LIST), (NAME, STATUS_ONE)}
+
+
+@journey.intercepts
+async def file_after_answer(ctx: Context, answer: Answer) -> Outcome | None:
+    """A file arriving within minutes of an answer to the consulate (the rest of an album,
+    the second image of one WhatsApp message) is added to that answer, and the person is
+    told. It was dropped with «I did not understand»."""
+    if answer.kind is not Kind.MEDIA or (ctx.state.journey, ctx.state.step) not in AFTER_ANSWER:
+        return None
+    own = ctx.state.answers_of(NAME)
+    just = own.get(JUST_ANSWERED)
+    if not isinstance(just, dict) or not _just_sent(just, ctx.now):
+        own.pop(JUST_ANSWERED, None)
+        return None
+    reference = str(just.get("reference"))
+    registration = await registrations.find_own_registration(ctx.session, ctx.person.id, reference)
+    if registration is None or not registration.details:
+        return None
+    media = answer.incoming.media
+    if media is None or media.kind not in ANSWER_FILE_KINDS:
+        return Repeat(
+            ctx._(
+                "This file was not added to your answer to the consulate: only photos and "
+                "documents can be added."
+            )
+        )
+    sent = _answer_file(ctx, answer)
+    if isinstance(sent, Repeat):  # too big, or its words too long
+        not_added = ctx._("This file was not added to your answer to the consulate.")
+        return Repeat(f"{not_added} {sent.hint}" if sent.hint else not_added)
+    words, file = sent
+    await registrations.add_answer_files(ctx.session, ctx.cipher, registration, [file], words)
+    ctx.say(
+        ctx._(
+            "Thank you. This file has been added to your answer to the consulate "
+            "(registration {reference})."
+        ).format(reference=reference)
+    )
+    return Repeat()
 
 
 @journey.asks(ANSWER_NUMBER)
@@ -1389,7 +1528,7 @@ async def answer_request_text(ctx: Context, answer: Answer) -> Outcome:
         return _finish(ctx)
     if listed_pick(answer, ctx.state.choices) == BACK:
         return GoBack()
-    typed = _free_text(ctx, answer, appeals.TEXT_LIMIT)
+    typed = _long_text(ctx, answer, appeals.TEXT_LIMIT)
     if isinstance(typed, Repeat):
         return typed
     _request(ctx)["text"] = typed

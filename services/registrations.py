@@ -264,6 +264,35 @@ async def answer_question(
     )
 
 
+async def add_answer_files(
+    session: AsyncSession,
+    cipher: DataCipher,
+    registration: Registration,
+    files: Sequence[dict[str, Any]],
+    words: str = "",
+) -> None:
+    """Files that came just after the person's latest answer (the rest of an album, the
+    second image of a WhatsApp message) join that answer, and so do words sent with them."""
+    answered = await session.scalar(
+        select(RegistrationEvent)
+        .where(
+            RegistrationEvent.registration_id == registration.id,
+            RegistrationEvent.kind == "answered",
+        )
+        .order_by(RegistrationEvent.id.desc())
+        .limit(1)
+    )
+    if answered is None:
+        raise RegistrationError("there is no answer to add files to")
+    details = details_of(registration, cipher)
+    added = [{**file, "answered_at": answered.at.isoformat()} for file in files]
+    details = replace(details, answer_files=[*details.answer_files, *added])
+    registration.details = cipher.encrypt_json(details.to_json())
+    if words:
+        before = cipher.decrypt_text(answered.message) if answered.message else ""
+        answered.message = cipher.encrypt_text(f"{before}\n{words}".strip())
+
+
 async def own_registrations(session: AsyncSession, person_id: int) -> list[Registration]:
     return list(
         await session.scalars(
