@@ -3,8 +3,10 @@ case), turned into the desk's actions (services.staff, services.staff_actions).
 
 In a case's topic:
 - a message is relayed to the person, in order (an operator's photo, document, voice
-  message, video, audio or location too); "#code …" is a canned reply in the person's
-  language; a message starting with "!" is a private note, never relayed;
+  message, video, audio or location too; a hyperlink's address after its words); "#code …"
+  is a canned reply in the person's language; a message starting with "!" is a private note,
+  never relayed; an edit is not relayed (the operator is told so, except for a live
+  location's new positions, which are ignored);
 - /claim, /release, /transfer (with the other operator's Telegram user id, or as a reply to
   one of their messages), /status <status> [text] (appeals), /close [resolution],
   /registration (the person's registration details, sent to the operator privately);
@@ -14,11 +16,13 @@ Anywhere: /queue (open cases, urgent first, then the longest waiting) and /help.
 In the general topic, a reply to the bot's message of a case (where it has no topic, each
 of the case's messages starts with 📁 and its number) counts as written in the case's topic.
 
-Only listed, active operators act: anyone else is ignored without a reply, and the attempt is
-logged and recorded (Action.IGNORED). An operator who writes where nobody reads it (the
-general topic, or a topic that is no case's: one made by hand, or one whose recording a crash
-prevented) is told so, at most once an hour for each such place. Everything is logged with ids
-only; replies to operators go through the outbox in the staff group's language.
+Only listed, active operators act: anyone else is ignored, and the attempt is logged and
+recorded (Action.IGNORED); who writes about a case without being an operator (not added yet,
+or an administrator posting anonymously) is told that nothing was sent, at most once an hour.
+An operator who writes where nobody reads it (the general topic, or a topic that is no case's:
+one made by hand, or one whose recording a crash prevented) is told so, at most once an hour
+for each such place. Everything is logged with ids only; replies to operators go through the
+outbox in the staff group's language.
 """
 
 import logging
@@ -30,9 +34,10 @@ from datetime import date, datetime, timedelta
 from typing import Any, Generic, TypeVar
 
 from aiogram import Bot, F, Router
-from aiogram.enums import ContentType
+from aiogram.enums import ContentType, MessageEntityType
 from aiogram.exceptions import TelegramAPIError, TelegramBadRequest, TelegramForbiddenError
-from aiogram.types import BotCommand, BotCommandScopeChat, CallbackQuery, Message
+from aiogram.types import BotCommand, BotCommandScopeChat, CallbackQuery, Message, MessageEntity
+from aiogram.utils.text_decorations import add_surrogates, remove_surrogates
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -146,6 +151,10 @@ STATUS_EXAMPLE = "/status needs_info …"
 # an hour).
 UNREAD_HINT_EVERY = timedelta(hours=1)
 UNREAD_HINT_KEY = "staff-unread"
+# Who writes about a case without being an operator is told so once an hour for each of them
+# in the group, between all processes (the same notices).
+NOT_AN_OPERATOR_EVERY = timedelta(hours=1)
+NOT_AN_OPERATOR_KEY = "staff-not-operator"
 
 
 @dataclass
@@ -204,6 +213,33 @@ def _first_word(text: str) -> tuple[str, str]:
     return first, rest[0] if rest else ""
 
 
+def _with_link_addresses(text: str, entities: list[MessageEntity] | None) -> str:
+    """The text with each hyperlink's address after its words, «words (address)»: the
+    person's chat gets the words only. Offsets count UTF-16 code units (an emoji is two)."""
+    links = [
+        entity
+        for entity in sorted(entities or (), key=lambda entity: entity.offset)
+        if entity.type == MessageEntityType.TEXT_LINK
+        and entity.url
+        and entity.url not in entity.extract_from(text)
+    ]
+    if not links:
+        return text
+    units, parts, start = add_surrogates(text), [], 0
+    for link in links:
+        end = max((link.offset + link.length) * 2, start)
+        parts += [remove_surrogates(units[start:end]), f" ({link.url})"]
+        start = end
+    return "".join(parts) + remove_surrogates(units[start:])
+
+
+def _written(message: Message) -> str:
+    """What an operator wrote, text or caption, with its hyperlinks' addresses."""
+    if message.text is not None:
+        return _with_link_addresses(message.text, message.entities)
+    return _with_link_addresses(message.caption or "", message.caption_entities)
+
+
 def _is_topic_creation(message: Message | None, topic_id: int | None) -> bool:
     """In a topic, a message that answers nothing "replies" to the topic's first message."""
     return (
@@ -233,8 +269,8 @@ class StaffDeskHandlers:
             await self._handle(message, topic)
 
     async def on_edited_message(self, message: Message) -> None:
-        if message.from_user is None:
-            return
+        if message.from_user is None or message.location is not None:
+            return  # a live location's new position: every few seconds, nothing to say
         topic = message.message_thread_id if message.is_topic_message else None
         ref = f"e:{message.chat.id}:{message.message_id}:{message.edit_date or 0}"
         replied = message.reply_to_message
@@ -288,13 +324,16 @@ class StaffDeskHandlers:
         *,
         thread_id: int | None = None,
         replied: Message | None = None,
+        written: Message | None = None,
     ) -> AsyncIterator[Turn | None]:
         """One turn: the transaction, the redelivery check, the case (of the button, of the
         topic, or — in the general topic — of the bot's message `replied` to), the operator —
-        or the record of an ignored attempt (None: nothing to do). After the commit the
-        sender is woken and private messages go out."""
+        or the record of an ignored attempt (None: nothing to do), whose writer is told when
+        the message `written` was about a case. After the commit the sender is woken and
+        private messages go out."""
         group = self.group
         now = group.clock.now()
+        told = False
         async with group.db.transaction() as session:
             if not await is_first_delivery(session, CHANNEL, ref, now):
                 yield None
@@ -319,10 +358,16 @@ class StaffDeskHandlers:
                 log.warning(
                     "staff group: ignored user=%s (not an active operator) what=%s", user_id, what
                 )
+                if written is not None and thread is not None:
+                    told = await self._tell_not_an_operator(session, written, user_id, thread, now)
                 yield None
-                return
-            turn = Turn(session, operator, thread, now, _address(thread, topic))
-            yield turn
+            else:
+                turn = Turn(session, operator, thread, now, _address(thread, topic))
+                yield turn
+        if operator is None:
+            if told:
+                group.on_enqueued()
+            return
         if turn.said:
             group.on_enqueued()
         if turn.private:
@@ -330,12 +375,14 @@ class StaffDeskHandlers:
 
     async def _handle(self, message: Message, topic: int | None) -> None:
         assert message.from_user is not None
-        command = _COMMAND.match(message.text or "")
+        command = _COMMAND.match(_written(message) if message.text is not None else "")
         what = f"command:{command.group(1).lower()[:16]}" if command else "message"
         ref = f"m:{message.chat.id}:{message.message_id}"
         replied = message.reply_to_message if topic is None else None
         try:
-            async with self._turn(message.from_user.id, topic, ref, what, replied=replied) as turn:
+            async with self._turn(
+                message.from_user.id, topic, ref, what, replied=replied, written=message
+            ) as turn:
                 if turn is None:
                     return
                 if command is not None:
@@ -372,6 +419,42 @@ class StaffDeskHandlers:
             .join(Appeal, Appeal.id == CaseThread.appeal_id)
             .where(Appeal.reference == reference)
         )
+
+    async def _tell_not_an_operator(
+        self,
+        session: AsyncSession,
+        message: Message,
+        user_id: int,
+        thread: CaseThread,
+        now: datetime,
+    ) -> bool:
+        """Someone who is not an operator wrote about a case: whether they were told that
+        nothing went to the person, and what to do (once an hour for each of them)."""
+        who = f"{self.group.chat_id}:{user_id}"
+        cipher = self.group.cipher
+        if not await take_flood_notice(
+            session, cipher, NOT_AN_OPERATOR_KEY, who, now, NOT_AN_OPERATOR_EVERY
+        ):
+            return False
+        if message.sender_chat is not None:  # an administrator who remains anonymous
+            text = self.t.gettext(
+                "Messages sent anonymously cannot be relayed: turn off «Remain anonymous» in "
+                "the group's admin settings."
+            )
+        else:
+            text = self.t.gettext(
+                "You are not registered as an operator, so nothing was sent to the person. A "
+                "supervisor can add you: {command}."
+            ).format(command=f"vatandosh operator add {user_id}")
+        staff.to_staff(
+            session,
+            cipher,
+            self.group.desk,
+            thread_address(thread.id),
+            [OutgoingMessage("ℹ️ " + text)],
+            now,
+        )
+        return True
 
     async def _nobody_reads(self, turn: Turn, message: Message, topic: int | None) -> None:
         """An operator wrote where nobody reads it: the general topic, or a topic that is no
@@ -444,8 +527,7 @@ class StaffDeskHandlers:
     async def _relay(self, turn: Turn, message: Message) -> None:
         thread = turn.thread
         assert thread is not None
-        text = message.text or message.caption or ""
-        words = text.strip()
+        words = _written(message).strip()
         if words.startswith(NOTE_MARKER):
             staff.note(turn.session, thread, turn.operator, turn.now)
             log.info("staff note thread=%s operator=%s", thread.id, turn.operator.id)
@@ -1175,7 +1257,7 @@ class SupervisorCommand(Generic[Work]):
             async with (
                 self.handlers._topics.hold(topic or 0),
                 self.handlers._turn(
-                    message.from_user.id, topic, ref, f"command:{self.name}"
+                    message.from_user.id, topic, ref, f"command:{self.name}", written=message
                 ) as turn,
             ):
                 if turn is None:
