@@ -967,7 +967,9 @@ async def answer_danger_country(ctx: Context, answer: Answer) -> Outcome:
     country = country_picker.read(ctx, answer)
     if isinstance(country, Repeat):
         return await _not_a_country(ctx, case, answer, country)
-    await set_case_country(ctx.session, ctx.staff, case, ctx.person, country, now=ctx.now)
+    await set_case_country(
+        ctx.session, ctx.cipher, ctx.staff, case, ctx.person, country, now=ctx.now
+    )
     await add_person_message(ctx.session, ctx.cipher, ctx.staff, case, kind="country", now=ctx.now,
                              text=country)  # fmt: skip
     ctx.say(_contacts(ctx, country))

@@ -7,7 +7,9 @@ For every open thread whose person is waiting for an answer (services.staff.queu
 - **Ping.** Unclaimed, it is announced again once it has waited PING_URGENT_MINUTES (urgent)
   or PING_NORMAL_MINUTES (the rest) since it started waiting or since the last ping: a line
   in its topic and one in the general topic (all of one run's lines in one message there).
-  `CaseThread.last_ping_at` records it. A claimed case is never pinged.
+  `CaseThread.last_ping_at` records it. A claimed case is never pinged. One that its new
+  country took from its holder (services.help_cases.release_to_country) was announced by
+  that notice: it is pinged one interval after it.
 - **Escalation.** Red (it waited as long as its target), it goes to the first role of
   ESCALATION_CHAIN; after ESCALATE_AFTER_RED_MINUTES more, to the next, up to the chain's
   end. Each level: a message in the topic and the general topic naming the active operators

@@ -14,10 +14,12 @@ from models import (
     CaseThread,
     HelpCase,
     HelpReason,
+    Operator,
     Person,
 )
 from services import staff
 from services.appeals import NewAttachment
+from services.countries import country_name
 from services.crypto import DataCipher
 from services.i18n import N_
 from services.messages import MediaRef, OutgoingMessage
@@ -233,6 +235,7 @@ def retitle_topic(desk: staff.StaffDesk, case: HelpCase, thread: CaseThread) -> 
 
 async def set_case_country(
     session: AsyncSession,
+    cipher: DataCipher,
     desk: staff.StaffDesk,
     case: HelpCase,
     person: Person,
@@ -241,14 +244,74 @@ async def set_case_country(
     now: datetime,
 ) -> None:
     """The country the person said they are in (for routing to a consulate); it becomes
-    the person's country too when none was known."""
+    the person's country too when none was known. A new country takes the case from an
+    operator who does not serve it (release_to_country), and the topic hears why."""
     case.country = country
     case.updated_at = now
     if person.country is None:
         person.country = country
-    if (thread := await staff.thread_of(session, help_case_id=case.id)) is not None:
-        thread.country = country
-        retitle_topic(desk, case, thread)
+    if (thread := await _locked_thread(session, case)) is None:
+        return
+    moved = thread.country != country
+    thread.country = country
+    retitle_topic(desk, case, thread)
+    if moved:
+        await release_to_country(session, cipher, desk, thread, now=now)
+
+
+async def _locked_thread(session: AsyncSession, case: HelpCase) -> CaseThread | None:
+    """The case's thread, its row locked and read afresh: a claim committed meanwhile is
+    seen (PostgreSQL; SQLite's transactions are serialised anyway)."""
+    return await session.scalar(
+        select(CaseThread)
+        .where(CaseThread.help_case_id == case.id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
+
+
+# What the topic reads when a case's new country takes it from its holder.
+RELEASED_TO_COUNTRY = N_(
+    "The person is in {country}: the case is released for the operators who serve {code}. "
+    "{operator}, it is no longer yours."
+)
+
+
+async def release_to_country(
+    session: AsyncSession,
+    cipher: DataCipher,
+    desk: staff.StaffDesk,
+    thread: CaseThread,
+    *,
+    now: datetime,
+) -> bool:
+    """The case's country is new and its holder does not serve it (services.staff.serves):
+    the case goes back to the queue for that country's operators, by SYSTEM, audited like a
+    release; the clock counts the notice in the topic as the case's announcement, so an
+    unclaimed case is pinged again one ping interval from now (scheduler.sla). Whether it
+    was released."""
+    if thread.claimed_by is None:
+        return False
+    held_by = thread.claimed_by
+    holder = await session.get(Operator, held_by)
+    if holder is not None and staff.serves(holder, thread):
+        return False
+    thread.claimed_by = None
+    thread.claimed_at = None
+    if thread.waiting_since is not None:
+        thread.last_ping_at = now
+    await staff.show_holder(session, thread)
+    staff.audit(session, actor=SYSTEM, action=staff.Action.RELEASED, now=now, thread=thread,
+                detail=f"operator:{held_by} country={thread.country}")  # fmt: skip
+    if thread.country is not None:
+        text = desk.t.gettext(RELEASED_TO_COUNTRY).format(
+            country=country_name(thread.country, desk.locale),
+            code=thread.country,
+            operator=holder.display_name if holder is not None else "—",
+        )
+        staff.to_staff(session, cipher, desk, staff.thread_address(thread.id),
+                       [OutgoingMessage(f"↩️ {text}")], now)  # fmt: skip
+    return True
 
 
 def said_urgent(reason: str, marks: Collection[tuple[str, str]]) -> bool:

@@ -664,11 +664,18 @@ async def test_anyone_who_is_not_an_active_operator_is_ignored_and_recorded(
     await post(desk, STRANGER, None, "/queue")
     await post(desk, SECOND, topic, "/claim")
 
-    assert len(desk.session.calls) == calls  # no reply at all
-    assert len(await desk.outbox_rows()) == outbox
+    # who writes in a case's topic is told nothing went (tests/test_staff_router_relays.py);
+    # nothing else is said, and nothing reaches the person
+    not_an_operator = t(app, "You are not registered as an operator, so nothing was sent to "
+                        "the person. A supervisor can add you: {command}.")  # fmt: skip
+    told = [f"ℹ️ {not_an_operator.format(command=f'vatandosh operator add {user}')}"
+            for user in (STRANGER, SECOND)]  # fmt: skip
+    assert texts_in(desk, topic)[-2:] == told
+    assert len(desk.session.calls) == calls + 2
+    assert len(await desk.outbox_rows()) == outbox + 2
     answer = await tap(desk, STRANGER, f"desk:claim:{thread.id}", topic)
     assert "text" not in answer.params  # the button stops spinning; nothing is said
-    assert len(desk.session.calls) == calls + 1
+    assert len(desk.session.calls) == calls + 3
     assert (await thread_of(app, thread.id)).claimed_by is None
     ignored = [a for a in await audit(app) if a[1] == "ignored_non_operator"]
     assert ignored == [
@@ -1229,7 +1236,7 @@ async def test_a_case_that_becomes_urgent_or_gets_its_country_has_its_topic_rena
         assert case is not None
         assert person is not None
         await help_cases.set_case_country(
-            session, app.desk, case, person, "RU", now=app.clock.now()
+            session, app.cipher, app.desk, case, person, "RU", now=app.clock.now()
         )
         await help_cases.add_person_message(
             session, app.cipher, app.desk, case, kind="country", now=app.clock.now(), text="RU"
