@@ -12,7 +12,8 @@ The same question, reached later from the menu or the settings, is where consent
 Someone who has consented is first told what stops — the safety check-in (so a missed one
 alerts nobody), document reminders, messages to the family, new help requests and appeals —
 and asked to confirm; keeping the consent comes first, so a number or «нет» sent twice keeps
-it. Someone who never consented declines at once.
+it. Someone who never consented declines at once. With the consent an open help request is
+closed (the confirmation says so) and open appeals' operators are told (services.consent).
 """
 
 from handlers import family, language
@@ -29,11 +30,13 @@ from handlers.conversation import (
     Repeat,
 )
 from handlers.incoming import Kind
+from services.consent import withdraw_consent
 from services.contacts import CONSULATES_ELSEWHERE, EVERYWHERE, HEADING, POLICE
 from services.contacts import emergency_contacts as contacts_for
+from services.help_cases import open_case_of
 from services.i18n import N_, guess_locale
 from services.messages import join_texts
-from services.people import record_consent, record_consent_declined
+from services.people import record_consent
 
 journey = Journey("onboarding", first_step="language")
 
@@ -64,9 +67,9 @@ WITHDRAWAL_WARNING = N_(
     "• document reminders and messages to your family stop;\n"
     "• you cannot send new help requests or appeals through the bot.\n"
     "What we already keep stays until you delete it in «My data and settings». Guidance "
-    "and emergency contacts stay open to you.\n\n"
-    "Do you want to withdraw your consent?"
+    "and emergency contacts stay open to you."
 )
+WITHDRAWAL_QUESTION = N_("Do you want to withdraw your consent?")
 
 
 def is_complete(ctx: Context) -> bool:
@@ -175,12 +178,14 @@ async def answer_consent(ctx: Context, answer: Answer) -> Outcome:
         if ctx.person.has_consented:
             # Back from the confirmation leads where the person came from, not here.
             return Go(journey.name, "withdraw", remember=False)
-        return _declined(ctx)
+        return await _declined(ctx)
     return ctx.not_understood()
 
 
-def _declined(ctx: Context) -> Outcome:
-    record_consent_declined(ctx.person, ctx.now)
+async def _declined(ctx: Context) -> Outcome:
+    """No consent: the open help request closed, the open appeals' operators told
+    (services.consent)."""
+    await withdraw_consent(ctx.session, ctx.cipher, ctx.staff, ctx.person, now=ctx.now)
     ctx.answers.clear()
     ctx.say(
         ctx._(
@@ -194,7 +199,12 @@ def _declined(ctx: Context) -> Outcome:
 
 @journey.asks("withdraw")
 async def ask_withdraw(ctx: Context) -> Question:
-    text = ctx._(WITHDRAWAL_WARNING)
+    parts = [ctx._(WITHDRAWAL_WARNING)]
+    if (case := await open_case_of(ctx.session, ctx.person.id)) is not None:
+        closing = ctx._("Your open help request {reference} will be closed.")
+        parts.append(closing.format(reference=case.reference or ""))
+    parts.append(ctx._(WITHDRAWAL_QUESTION))
+    text = "\n\n".join(parts)
     choices = (
         ctx.choice(KEEP, "Keep my consent", *NO_WORDS),
         ctx.choice(WITHDRAW, "Withdraw my consent"),
@@ -211,7 +221,7 @@ async def answer_withdraw(ctx: Context, answer: Answer) -> Outcome:
         ctx.say(ctx._("Your consent stays. Nothing has changed."))
         return GoBack()
     if answer.choice == WITHDRAW:
-        return _declined(ctx)
+        return await _declined(ctx)
     return ctx.not_understood()
 
 

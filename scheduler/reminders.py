@@ -12,7 +12,7 @@ next 08:00.
 
 A reminder is a question pushed with `ConversationEngine.prompt` (journey "reminders", step
 "due"), so the person can stop it, change its date or just thank with one tap; the digest
-is a plain push.
+is a plain push, only while the person consents.
 """
 
 import logging
@@ -138,20 +138,24 @@ async def _digest(
     if person is None:
         return 0
     zone = zone_of(person.country)
-    on = person.appeal_digest and person.deleted_at is None
+    allowed = person.has_consented and person.deleted_at is None
+    on = person.appeal_digest and allowed
     appeals = await reminders.open_appeals(session, person_id) if on else []
+    values: dict[str, Any] = {
+        "next_digest_at": reminders.next_digest(now, policy, zone, sent=bool(appeals))
+        if on
+        else None
+    }
+    if not allowed:  # consent withdrawn before withdrawing switched the digest off
+        values["appeal_digest"] = False
     taken = await session.execute(
         update(Person)
         .where(Person.id == person_id, Person.next_digest_at == seen)
-        .values(
-            next_digest_at=reminders.next_digest(now, policy, zone, sent=bool(appeals))
-            if on
-            else None
-        )
+        .values(**values)
         .execution_options(synchronize_session=False)
     )
     if not taken.rowcount or not appeals:  # type: ignore[attr-defined]
-        return 0  # another process took it, switched off, or nothing open today
+        return 0  # another process took it, switched off, no consent, or nothing open today
     t = catalogs.translator(person.locale or default_locale)
     text = reminders.digest_text(t, appeals)
     await notify_person(

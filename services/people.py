@@ -170,8 +170,12 @@ def record_consent(person: Person, now: datetime) -> None:
 
 
 def record_consent_declined(person: Person, now: datetime) -> None:
+    """No consent (any more): what runs on the person's data stops with it. The digest of
+    their appeals is switched off, so a new consent does not bring it back unasked."""
     person.consented_at = None
     person.consent_declined_at = now
+    person.appeal_digest = False
+    person.next_digest_at = None
 
 
 async def account_exists(session: AsyncSession, channel: str, external_id: str) -> bool:

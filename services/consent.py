@@ -1,0 +1,114 @@
+"""Withdrawing consent: what the consulate's side is told, and what stops at once.
+
+Without consent the person's messages no longer join a help request (handlers/help.py), so
+an open one is closed — the operators could otherwise write on to a person whose answers
+reach nobody, and to the SLA clock it would look answered. Its topic is told why, with a
+warning for an urgent one, as when the person deletes their data. An open appeal stays (the
+consulate may still owe an answer by law; operators' messages and its answer still reach
+the person): only its topic is told that the person can no longer add to it.
+"""
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from models import Appeal, CaseMessage, CaseStatus, CaseThread, HelpCase, Person, ThreadStatus
+from services import appeals, help_cases, staff
+from services.crypto import DataCipher
+from services.i18n import N_
+from services.people import record_consent_declined
+
+log = logging.getLogger(__name__)
+
+CASE_CLOSED = N_(
+    "The person withdrew their consent to the use of their personal data, so the case is "
+    "closed: the bot no longer passes messages between you and them."
+)
+URGENT_CASE_CLOSED = N_(
+    "The request is urgent: someone may have made them withdraw their consent. Decide with a "
+    "supervisor whether and how to reach them outside the bot."
+)
+APPEAL_STAYS = N_(
+    "The person withdrew their consent to the use of their personal data: they can no longer "
+    "add to this appeal or answer you in the bot. The appeal stays open: your messages and "
+    "the answer to it still reach them."
+)
+
+
+@dataclass(frozen=True)
+class Withdrawal:
+    """What a withdrawal touched, for the log (counts only)."""
+
+    help_cases: int
+    appeals: int
+
+
+async def withdraw_consent(
+    session: AsyncSession, cipher: DataCipher, desk: staff.StaffDesk, person: Person, *,
+    now: datetime,
+) -> Withdrawal:  # fmt: skip
+    """Record that the person does not (or no longer) consent; close their open help
+    requests (covert ones too) and tell the topics of their open appeals."""
+    record_consent_declined(person, now)
+    cases = list(
+        await session.scalars(
+            select(HelpCase).where(
+                HelpCase.person_id == person.id, HelpCase.status != CaseStatus.CLOSED
+            )
+        )
+    )
+    for case in cases:
+        await _close_case(session, cipher, desk, case, person, now)
+    threads = list(
+        await session.scalars(
+            select(CaseThread)
+            .join(Appeal, Appeal.id == CaseThread.appeal_id)
+            .where(
+                CaseThread.person_id == person.id,
+                CaseThread.status == ThreadStatus.OPEN,
+                Appeal.status.in_(appeals.OPEN),
+            )
+            .order_by(CaseThread.id)
+        )
+    )
+    for thread in threads:
+        notice = "🚫 " + desk.t.gettext(APPEAL_STAYS)
+        staff.person_wrote(session, cipher, desk, thread, person, now=now, text=notice)
+    if cases or threads:
+        log.info(
+            "consent withdrawn person=%s help_cases=%s appeals=%s",
+            person.id, len(cases), len(threads),
+        )  # fmt: skip
+    return Withdrawal(help_cases=len(cases), appeals=len(threads))
+
+
+def closed_notice(desk: staff.StaffDesk, case: HelpCase) -> str:
+    """What the staff group reads when the case closes with the person's consent."""
+    notice = "🚫 " + desk.t.gettext(CASE_CLOSED)
+    if case.urgent:
+        notice += "\n⚠️ " + desk.t.gettext(URGENT_CASE_CLOSED)
+    return notice
+
+
+async def _close_case(
+    session: AsyncSession, cipher: DataCipher, desk: staff.StaffDesk, case: HelpCase,
+    person: Person, now: datetime,
+) -> None:  # fmt: skip
+    """help_cases.close_case as the person closes a case, with this notice instead of «the
+    problem is solved»: close_case takes no other reason than a deletion yet."""
+    case.status = CaseStatus.CLOSED
+    case.closed_at = now
+    case.updated_at = now
+    case.waiting_since = None
+    case.resolution = None
+    session.add(CaseMessage(help_case_id=case.id, at=now, author=help_cases.PERSON, kind="closed"))
+    thread = await staff.thread_of(session, help_case_id=case.id)
+    if thread is not None:
+        notice = closed_notice(desk, case)
+        staff.person_wrote(session, cipher, desk, thread, person, now=now, text=notice)
+        thread.status = ThreadStatus.CLOSED
+        thread.closed_at = now
+        thread.waiting_since = None
