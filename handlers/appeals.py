@@ -37,6 +37,7 @@ from handlers.conversation import (
     Outcome,
     Question,
     Repeat,
+    listed_pick,
 )
 from handlers.incoming import Kind
 from handlers.pickers import CountryPicker
@@ -101,6 +102,7 @@ SELF, OTHER, URGENT = "self", "other", "urgent"
 UNKNOWN, DONE, SEND, EDIT_TEXT = "unknown", "done", "send", "edit_text"
 ANSWER_QUESTION, ADD_INFO, WITHDRAW, REOPEN = "answer", "add", "withdraw", "reopen"
 YES, NO = "yes", "no"
+SEND_NUMBER, NOT_NUMBER = "number:send", "number:back"
 CATEGORY_PREFIX, APPEAL_PREFIX, RATING_PREFIX = "c:", "a:", "r:"
 # Short answers people type to a yes/no question, in every language and script.
 YES_WORDS = ("ha", "xa", "ҳа", "да", "yes", "ok", "ок")
@@ -114,6 +116,9 @@ NO_FILES_WORDS = (
 )  # fmt: skip
 
 REFUSED = "text:refused"  # a description refused as too long, with when it came
+ADD_REFUSED, REPLY_REFUSED = "add:refused", "reply:refused"  # the same, for an addition
+TYPED_NUMBER = "typed_number"  # a lone number for the consulate, also a listed option's
+ADD_NUMBER = "add_number"
 DRAFT_KEYS = (
     "category", "on_behalf", "rel_name", "rel_country", "rel_country:candidates", "rel_city",
     "rel_contact", "country", "country:candidates", "text", REFUSED, "files", "files_done",
@@ -164,8 +169,10 @@ def _read_text(
     too_long: str | None = None,
     marks: set[str] | None = None,
     invalid: str = "",
+    numbers: bool = False,
 ) -> str | Repeat:
-    """The typed text, or a Repeat with a hint saying what to send instead."""
+    """The typed text, or a Repeat with a hint saying what to send instead. With `numbers`
+    (an answer to the consulate's question: how many months?) digits count as words."""
     if answer.kind is not Kind.TEXT:
         return Repeat(ctx._("Please write your answer as a text message."))
     text = answer.text
@@ -176,7 +183,8 @@ def _read_text(
         return Repeat(hint.format(count=len(text), limit=limit))
     if marks is not None and not all(char.isalnum() or char in marks for char in text):
         return Repeat(invalid)
-    if sum(char.isalpha() for char in text) < 2:
+    counted = sum(char.isalnum() if numbers else char.isalpha() for char in text)
+    if counted < (1 if numbers else 2):
         return Repeat(ctx._("Please write it in words."))
     return text
 
@@ -416,6 +424,8 @@ async def ask_relative_name(ctx: Context) -> Question:
 
 @journey.answers("rel_name")
 async def answer_relative_name(ctx: Context, answer: Answer) -> Outcome:
+    if listed_pick(answer, ctx.state.choices) == BACK:
+        return GoBack()
     name = _read_text(
         ctx,
         answer,
@@ -459,7 +469,10 @@ async def ask_relative_city(ctx: Context) -> Question:
 
 @journey.answers("rel_city")
 async def answer_relative_city(ctx: Context, answer: Answer) -> Outcome:
-    if answer.choice == UNKNOWN:
+    picked = listed_pick(answer, ctx.state.choices)
+    if picked == BACK:
+        return GoBack()
+    if picked == UNKNOWN:
         ctx.answers["rel_city"] = ""
         return _onward(ctx)
     city = _read_text(
@@ -488,6 +501,8 @@ async def ask_relative_contact(ctx: Context) -> Question:
 
 @journey.answers("rel_contact")
 async def answer_relative_contact(ctx: Context, answer: Answer) -> Outcome:
+    if listed_pick(answer, ctx.state.choices) == BACK:
+        return GoBack()
     told = _read_text(ctx, answer, limit=LAST_CONTACT_LIMIT)
     if isinstance(told, Repeat):
         return told
@@ -523,12 +538,17 @@ async def ask_text(ctx: Context) -> Question:
         "Now describe the situation in your own words: what happened, when and where, and "
         "what you ask the consulate to do. At most {limit} characters."
     ).format(limit=TEXT_LIMIT)
+    if current := ctx.answers.get("text"):  # «Change the text»: kept until a new one comes
+        shown = ctx._("Your current answer: {value}").format(value=_shorten(current))
+        text = f"{text}\n\n{shown}"
     return Question(text, (_back(ctx),), free_text=True)
 
 
 @journey.answers("text")
 async def answer_text(ctx: Context, answer: Answer) -> Outcome:
-    refused = _refused_before(ctx)
+    refused = _refused_before(ctx, REFUSED)
+    if listed_pick(answer, ctx.state.choices) == BACK:
+        return GoBack()
     typed = answer.incoming.text
     if refused is not None and answer.kind is Kind.TEXT and not _sent_again(refused, typed):
         return _continued(ctx, refused, typed)
@@ -549,22 +569,23 @@ async def answer_text(ctx: Context, answer: Answer) -> Outcome:
     described = _read_text(ctx, answer, limit=TEXT_LIMIT, too_long=_appeal_text_too_long(ctx))
     if isinstance(described, Repeat):
         if answer.kind is Kind.TEXT:
-            _keep_if_cut(ctx, answer.incoming.text, answer.incoming.text)
+            _keep_if_cut(ctx, answer.incoming.text, answer.incoming.text, REFUSED)
         return described
     return _take_text(ctx, described)
 
 
-def _keep_if_cut(ctx: Context, text: str, part: str) -> None:
-    """Keep a refused text whose last part is as long as an app's message can be: the next
-    message may be its continuation."""
+def _keep_if_cut(ctx: Context, text: str, part: str, key: str) -> None:
+    """Keep (under `key`, the screen's) a refused text whose last part is as long as an
+    app's message can be: the next message may be its continuation."""
     if len(part.encode("utf-16-le")) // 2 >= SPLIT_PART:
-        ctx.answers[REFUSED] = {"text": text, "at": ctx.now.isoformat()}
+        ctx.answers[key] = {"text": text, "at": ctx.now.isoformat()}
 
 
-def _refused_before(ctx: Context) -> str | None:
-    """The text just refused as too long, as sent, when a text arriving now may be its next
-    part. Taken alone, that part had become the appeal's whole text: the story's tail."""
-    refused = ctx.answers.pop(REFUSED, None)
+def _refused_before(ctx: Context, key: str) -> str | None:
+    """The text just refused as too long on this screen (`key`), as sent, when a text
+    arriving now may be its next part. Taken alone, that part had become the whole text:
+    the story's tail."""
+    refused = ctx.answers.pop(key, None)
     if not isinstance(refused, dict) or not isinstance(refused.get("text"), str):
         return None
     if ctx.now - datetime.fromisoformat(refused["at"]) > SPLIT_WINDOW:
@@ -586,7 +607,7 @@ def _continued(ctx: Context, refused: str, part: str) -> Outcome:
     combined = clean_text(refused + part)
     if len(combined) <= TEXT_LIMIT:
         return _take_text(ctx, combined)
-    _keep_if_cut(ctx, refused + part, part)  # one more part may follow
+    _keep_if_cut(ctx, refused + part, part, REFUSED)  # one more part may follow
     hint = ctx._(
         "Together with your previous message, your text has {count} characters, and an appeal "
         "may have at most {limit}. Please shorten it, or send the most important part now: "
@@ -703,8 +724,7 @@ async def ask_confirm(ctx: Context) -> Question:
 @journey.answers("confirm")
 async def answer_confirm(ctx: Context, answer: Answer) -> Outcome:
     if answer.choice == EDIT_TEXT:
-        ctx.answers.pop("text", None)
-        return Go(journey.name, "text")
+        return Go(journey.name, "text")  # the text stays until a new one replaces it
     if answer.kind is Kind.MEDIA:
         problem = _media_file(ctx, answer, ctx.answers.setdefault("files", []))
         return Repeat(problem or ctx._("Thank you, the file is kept with your appeal."))
@@ -1268,16 +1288,42 @@ async def ask_add(ctx: Context) -> Question:
     return Question("\n\n".join(parts), tuple(choices), free_text=True)
 
 
+def _numbered_pick(ctx: Context, answer: Answer) -> str | None:
+    """The option picked, by its number too where options are listed with numbers (not on
+    Telegram: there a typed number is only words)."""
+    return answer.choice if ctx.buttons else listed_pick(answer, ctx.state.choices)
+
+
 @journey.answers("add")
 async def answer_add(ctx: Context, answer: Answer) -> Outcome:
+    refused = _refused_before(ctx, ADD_REFUSED)
     if answer.choice == MINE:
         return Go(journey.name, "mine")
     appeal = await _viewed(ctx)
     if appeal is None or appeal.reference is None:
         return ctx.not_understood()
+    asked = AppealStatus(appeal.status) is AppealStatus.NEEDS_INFO
+    picked = _numbered_pick(ctx, answer) if asked else listed_pick(answer, ctx.state.choices)
+    if picked is not None and answer.choice is None and asked:
+        # «1»: «1 — Back», or the answer to «how many months?»: asked once.
+        ctx.answers[TYPED_NUMBER] = answer.text
+        return Go(journey.name, ADD_NUMBER, remember=False)
+    if picked == BACK:
+        return GoBack()
+    return await _addition(ctx, appeal, answer, picked, refused)
+
+
+async def _addition(
+    ctx: Context, appeal: Appeal, answer: Answer, picked: str | None, refused: str | None
+) -> Outcome:
+    """What the person sent on «Add information» (words, a file, «Send» for the files
+    waiting), added to the appeal; or what to send instead. `refused`: the text refused
+    just before, whose next part this may be."""
+    assert appeal.reference is not None
     if AppealStatus(appeal.status) not in OPEN:
         _not_open_any_more(ctx, appeal.reference)
         return GoBack()
+    asked = AppealStatus(appeal.status) is AppealStatus.NEEDS_INFO
     await _settle_pending(ctx, keep=appeal.reference)
     files = _pending(ctx, appeal.reference)
     if answer.kind is Kind.MEDIA:
@@ -1287,16 +1333,64 @@ async def answer_add(ctx: Context, answer: Answer) -> Outcome:
         if not _has_letters(caption):
             return Repeat()  # the file waits for words or «Send»
         text: str | Repeat = caption
-    elif answer.choice == SEND and files:
+    elif picked == SEND and files:
         text = ""
+    elif refused is not None and answer.kind is Kind.TEXT:
+        text = _next_part(ctx, refused, answer.incoming.text, ADD_REFUSED)
     else:
-        text = _read_text(ctx, answer, limit=TEXT_LIMIT, too_long=_addition_too_long(ctx))
+        text = _read_text(
+            ctx, answer, limit=TEXT_LIMIT, too_long=_addition_too_long(ctx), numbers=asked
+        )
+        if isinstance(text, Repeat) and answer.kind is Kind.TEXT:
+            _keep_if_cut(ctx, answer.incoming.text, answer.incoming.text, ADD_REFUSED)
     if isinstance(text, Repeat):
         return text
     if len(text) > TEXT_LIMIT:
         return Repeat(_addition_too_long(ctx).format(count=len(text), limit=TEXT_LIMIT))
     await _add(ctx, appeal, text, files)
     return GoBack()
+
+
+def _next_part(ctx: Context, refused: str, part: str, key: str) -> str | Repeat:
+    """A message arriving just after one refused as too long: sent again shortened (taken
+    alone), or the next part an app cut from it (joined to it, so never taken alone)."""
+    if _sent_again(refused, part):
+        return clean_text(part)
+    combined = clean_text(refused + part)
+    if len(combined) <= TEXT_LIMIT:
+        return combined
+    _keep_if_cut(ctx, refused + part, part, key)  # one more part may follow
+    return Repeat(_addition_too_long(ctx).format(count=len(combined), limit=TEXT_LIMIT))
+
+
+@journey.asks(ADD_NUMBER)
+async def ask_add_number(ctx: Context) -> Question:
+    typed = ctx.answers.get(TYPED_NUMBER)
+    if not isinstance(typed, str):
+        return await ask_add(ctx)
+    text = ctx._("Send «{answer}» to the consulate as your answer?").format(answer=typed)
+    choices = (
+        ctx.choice(SEND_NUMBER, "Yes, send it", "ha", "да"),
+        ctx.choice(NOT_NUMBER, "No, go back"),
+    )
+    return Question(text, choices, free_text=True)
+
+
+@journey.answers(ADD_NUMBER)
+async def answer_add_number(ctx: Context, answer: Answer) -> Outcome:
+    """«Yes» sends the number, «No» goes back; anything else is the answer instead."""
+    typed = ctx.answers.pop(TYPED_NUMBER, None)
+    if not isinstance(typed, str):
+        return await answer_add(ctx, answer)
+    appeal = await _viewed(ctx)
+    if appeal is None or appeal.reference is None:
+        return ctx.not_understood()
+    picked = _numbered_pick(ctx, answer)
+    if picked == SEND_NUMBER:
+        return await _addition(ctx, appeal, Answer(answer.incoming, None, typed), None, None)
+    if picked == NOT_NUMBER:
+        return GoBack()
+    return await _addition(ctx, appeal, answer, None, None)
 
 
 def _not_open_any_more(ctx: Context, reference: str) -> None:
@@ -1367,6 +1461,7 @@ async def ask_reply(ctx: Context) -> Question:
 
 @journey.answers(REPLY)
 async def answer_reply(ctx: Context, answer: Answer) -> Outcome:
+    refused = _refused_before(ctx, REPLY_REFUSED)
     appeal = await _answered(ctx)
     if appeal is None or appeal.reference is None:
         if answer.choice == MINE:  # on the screen of an appeal that is gone
@@ -1383,11 +1478,17 @@ async def answer_reply(ctx: Context, answer: Answer) -> Outcome:
     if answer.kind is Kind.MEDIA:
         if (problem := _media_file(ctx, answer, files)) is not None:
             return Repeat(problem)
-        text = _caption(answer)
+        text: str | Repeat = _caption(answer)
     elif answer.kind is Kind.TEXT and answer.text:
         text = answer.text
+        if refused is not None:
+            text = _next_part(ctx, refused, answer.incoming.text, REPLY_REFUSED)
+        elif len(text) > TEXT_LIMIT:
+            _keep_if_cut(ctx, answer.incoming.text, answer.incoming.text, REPLY_REFUSED)
     else:
         return Repeat(ctx._("Please write your answer as a text message."))
+    if isinstance(text, Repeat):
+        return text
     if len(text) > TEXT_LIMIT:
         return Repeat(_addition_too_long(ctx).format(count=len(text), limit=TEXT_LIMIT))
     await _add(ctx, appeal, text, files, answering=True)
@@ -1422,6 +1523,8 @@ async def answer_reopen(ctx: Context, answer: Answer) -> Outcome:
             ctx.say(_too_late_to_reopen(ctx, appeal))
         else:
             ctx.say(ctx._("This is no longer possible: the appeal's status has changed."))
+        return GoBack()
+    if listed_pick(answer, ctx.state.choices) == BACK:
         return GoBack()
     reason = _read_text(ctx, answer, limit=TEXT_LIMIT, too_long=_addition_too_long(ctx))
     if isinstance(reason, Repeat):
@@ -1468,5 +1571,11 @@ async def open_by_number(ctx: Context, answer: Answer) -> Outcome | None:
         return Repeat(_not_found(ctx, reference))
     ctx.state.answers_of(journey.name)[VIEWING] = reference
     here = (ctx.state.journey, ctx.state.step)
-    looking = here[0] == journey.name and here[1] in {"view", "withdraw", "add", "reopen"}
+    looking = here[0] == journey.name and here[1] in {
+        "view",
+        "withdraw",
+        "add",
+        ADD_NUMBER,
+        "reopen",
+    }
     return Go(journey.name, "view", remember=not looking)
