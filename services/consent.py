@@ -15,7 +15,7 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from models import Appeal, CaseMessage, CaseStatus, CaseThread, HelpCase, Person, ThreadStatus
+from models import Appeal, CaseStatus, CaseThread, HelpCase, Person, ThreadStatus
 from services import appeals, help_cases, staff
 from services.crypto import DataCipher
 from services.i18n import N_
@@ -61,7 +61,10 @@ async def withdraw_consent(
         )
     )
     for case in cases:
-        await _close_case(session, cipher, desk, case, person, now)
+        notice = closed_notice(desk, case)
+        await help_cases.close_case(
+            session, cipher, desk, case, actor=help_cases.PERSON, now=now, person_notice=notice
+        )
     threads = list(
         await session.scalars(
             select(CaseThread)
@@ -91,24 +94,3 @@ def closed_notice(desk: staff.StaffDesk, case: HelpCase) -> str:
     if case.urgent:
         notice += "\n⚠️ " + desk.t.gettext(URGENT_CASE_CLOSED)
     return notice
-
-
-async def _close_case(
-    session: AsyncSession, cipher: DataCipher, desk: staff.StaffDesk, case: HelpCase,
-    person: Person, now: datetime,
-) -> None:  # fmt: skip
-    """help_cases.close_case as the person closes a case, with this notice instead of «the
-    problem is solved»: close_case takes no other reason than a deletion yet."""
-    case.status = CaseStatus.CLOSED
-    case.closed_at = now
-    case.updated_at = now
-    case.waiting_since = None
-    case.resolution = None
-    session.add(CaseMessage(help_case_id=case.id, at=now, author=help_cases.PERSON, kind="closed"))
-    thread = await staff.thread_of(session, help_case_id=case.id)
-    if thread is not None:
-        notice = closed_notice(desk, case)
-        staff.person_wrote(session, cipher, desk, thread, person, now=now, text=notice)
-        thread.status = ThreadStatus.CLOSED
-        thread.closed_at = now
-        thread.waiting_since = None

@@ -411,12 +411,14 @@ async def close_case(
     now: datetime,
     resolution: str | None = None,
     data_deleted: bool = False,
+    person_notice: str | None = None,
 ) -> bool:
     """Close the case and its thread. When the consulate closes it, the person is told, with
     the resolution and how long they may reopen it (nothing of a covert case); when the
     person does, the staff group is told: that the problem is solved, or (`data_deleted`)
     that the person deleted their data and cannot be reached here any more — for an urgent
-    case (_closed_by_person), that someone may have made them close it or delete their data.
+    case (_closed_by_person), that someone may have made them close it or delete their data;
+    or `person_notice`, when it is for another reason (consent withdrawn).
     Whether the person was told (not after STOP on every channel, nor when no channel
     reaches them)."""
     if case.status == CaseStatus.CLOSED:
@@ -432,7 +434,7 @@ async def close_case(
     thread = await staff.thread_of(session, help_case_id=case.id)
     if thread is not None:
         if actor == PERSON:
-            notice = _closed_by_person(desk, case, data_deleted)
+            notice = person_notice or _closed_by_person(desk, case, data_deleted)
             staff.person_wrote(session, cipher, desk, thread, person, now=now, text=notice)
         thread.status = staff.ThreadStatus.CLOSED
         thread.closed_at = now
