@@ -177,6 +177,11 @@ class OutboxSender:
     def _open_channels(self) -> list[str]:
         return [channel for channel in self._transports if not self._is_paused(channel)]
 
+    @property
+    def channels(self) -> list[str]:
+        """The channels this sender delivers on."""
+        return list(self._transports)
+
     def wake(self) -> None:
         """Something was enqueued (or a retry is due): deliver now."""
         self._wake.set()
@@ -369,7 +374,8 @@ class OutboxSender:
         `retry_for` — an outage of hours loses nothing; after a bug of ours in the
         transport, a few minutes (BROKEN_ATTEMPTS). Give up at once what can never go
         (blocked, refused, WhatsApp's closed window without a template), and tell the
-        operators when it was theirs (see services.undelivered)."""
+        operators when it was theirs (see services.undelivered) — unless it is a push the
+        person's other chat may take (see _to_another_chat)."""
         now = self._clock.now()
         log.warning(
             "outbox id=%s channel=%s attempt=%s not sent: %s",
@@ -412,9 +418,37 @@ class OutboxSender:
                     retrying_since=since,
                 )  # fmt: skip
                 return Delivery.POSTPONED
-            await outbox.give_up(session, message, reason, now=now, parts_sent=parts_sent)
-            await self._given_up(session, message, why, now)
+            moved = await self._to_another_chat(session, message, why, parts_sent, now)
+            if not moved:
+                await outbox.give_up(session, message, reason, now=now, parts_sent=parts_sent)
+                await self._given_up(session, message, why, now)
+        if moved:
+            self.wake()  # committed: it is due on its new chat
         return Delivery.DROPPED
+
+    async def _to_another_chat(
+        self,
+        session: AsyncSession,
+        message: ClaimedMessage,
+        why: Why,
+        parts_sent: int,
+        now: datetime,
+    ) -> bool:
+        """A push its chat can never take (blocked, WhatsApp's closed window with no
+        template), none of it sent, goes to another chat of the person's instead of being
+        given up (outbox.readdress): a check-in's «Are you safe?» must not stop because the
+        chat used last cannot take it. Whether it went."""
+        if why not in undelivered.ANOTHER_CHAT_MAY_TAKE or parts_sent:
+            return False
+        moved = await outbox.readdress(
+            session, message.id, kind=message.kind, person_id=message.person_id,
+            channel=message.channel, put_back=message.failed_at is not None,
+            channels=self.channels, now=now,
+        )  # fmt: skip
+        if moved is None:
+            return False
+        await undelivered.moved_on(session, self._cipher, self._desk, message, why, now)
+        return True
 
     async def _given_up(
         self, session: AsyncSession, message: ClaimedMessage, why: Why, now: datetime

@@ -2,7 +2,7 @@
 delivered by a sender that claims due rows (FOR UPDATE SKIP LOCKED on PostgreSQL)."""
 
 import logging
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Protocol, cast, runtime_checkable
@@ -124,8 +124,8 @@ class ClaimedMessage:
     parts_sent: int = 0  # accepted by the platform on earlier attempts (see Parts)
     created_at: datetime | None = None  # when it was queued
     # None on a row still to send, unless it was given up and put back (`vatandosh outbox
-    # retry`): then when it was given up, and from its first failure after that, since
-    # when its failures count (see retrying_since).
+    # retry`, or sent to another chat: see readdress): then when it was given up, and from
+    # its first failure after that, since when its failures count (see retrying_since).
     failed_at: datetime | None = None
 
     def retrying_since(self, now: datetime) -> datetime:
@@ -573,6 +573,70 @@ async def give_up(
             **progress,
         )
     )
+
+
+async def readdress(
+    session: AsyncSession,
+    message_id: int,
+    *,
+    kind: str,
+    person_id: int | None,
+    channel: str,
+    put_back: bool,
+    channels: Collection[str],
+    now: datetime,
+) -> str | None:
+    """Send a push that its chat can never take (blocked, not on WhatsApp, WhatsApp's
+    closed window with no template), none of it sent, to the person's other chat instead:
+    the one used last of those on another channel that reach them, that they did not stop
+    (STOP) and that `channels` (served by the sender) hold. The same row, due now and
+    counted as if just queued, so what refers to it (a check-in's question, a pending
+    prompt) still does. Re-addressed once: it is marked as put back (failed_at, as
+    `vatandosh outbox retry` leaves a row), and a row put back goes nowhere else — failing
+    there too, it is given up. The channel it now goes to; None when it stays."""
+    if kind != OutboxKind.PUSH or person_id is None or put_back:
+        return None
+    account = await session.scalar(
+        select(ChannelAccount)
+        .where(
+            ChannelAccount.person_id == person_id,
+            ChannelAccount.channel != channel,
+            ChannelAccount.channel.in_(list(channels)),
+            ChannelAccount.reachable.is_(True),
+            ChannelAccount.opted_out_at.is_(None),
+        )
+        .order_by(ChannelAccount.last_inbound_at.desc(), ChannelAccount.id.desc())
+        .limit(1)
+    )
+    if account is None:
+        return None
+    await session.execute(
+        update(OutboxMessage)
+        .where(OutboxMessage.id == message_id)
+        .values(
+            channel=account.channel,
+            address=account.external_id,
+            status=OutboxStatus.PENDING,
+            not_before=now,
+            claimed_until=None,
+            attempts=0,
+            parts_sent=0,
+            last_error=None,
+            failed_at=now,
+            sent_at=None,
+            provider_id=None,
+            delivery_status=None,
+            delivery_error=None,
+        )
+    )
+    log.info(
+        "outbox id=%s re-addressed from channel=%s to channel=%s account=%s",
+        message_id,
+        channel,
+        account.channel,
+        account.id,
+    )
+    return account.channel
 
 
 # How a withdrawn message's last_error begins: `vatandosh outbox retry` never sends it.

@@ -22,7 +22,7 @@ from sqlalchemy import exists, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from models import AuditEvent, CaseThread, OutboxMessage, OutboxStatus, ThreadStatus
-from services import staff
+from services import outbox, staff
 from services.crypto import DataCipher
 from services.i18n import N_
 from services.messages import OutgoingMessage
@@ -40,6 +40,10 @@ class Why(enum.StrEnum):
     REFUSED = "refused"  # the platform refused this message
     KEPT_FAILING = "kept_failing"  # the platform could not be reached for OUTBOX_RETRY_HOURS
     BROKEN = "broken"  # an error in the bot's own sending code
+
+
+# Why a push may still reach the person on another of their chats (outbox.readdress).
+ANOTHER_CHAT_MAY_TAKE = frozenset({Why.UNREACHABLE, Why.OUTSIDE_WINDOW})
 
 
 def why_refused(reason: str) -> Why:
@@ -143,11 +147,16 @@ async def row_given_up(
 ) -> CaseThread | None:
     """given_up for a row the platform took and reported undelivered later (WhatsApp's
     status callbacks): `why` from its last_error (why_refused) or its code."""
+    return await given_up(session, cipher, desk, as_claimed(row, cipher), why, now)
+
+
+def as_claimed(row: OutboxMessage, cipher: DataCipher) -> ClaimedMessage:
+    """The row as the sender would have claimed it."""
     try:
         message = OutgoingMessage.from_payload(cipher.decrypt_json(row.payload))
     except (ValueError, KeyError, TypeError):  # its data key is gone: say so without it
         message = OutgoingMessage("…")
-    claimed = ClaimedMessage(
+    return ClaimedMessage(
         id=row.id,
         person_id=row.person_id,
         channel=row.channel,
@@ -158,7 +167,54 @@ async def row_given_up(
         created_at=row.created_at,
         failed_at=row.failed_at,
     )
-    return await given_up(session, cipher, desk, claimed, why, now)
+
+
+async def moved_on(
+    session: AsyncSession,
+    cipher: DataCipher,
+    desk: staff.StaffDesk | None,
+    message: ClaimedMessage,
+    why: Why,
+    now: datetime,
+) -> CaseThread | None:
+    """`message`, a push, went to the person's other chat instead of being given up
+    (outbox.readdress), so nothing is told of it. A message of the same action given up
+    before it in the same chat (the notice that the case was taken) may have waited for
+    its fate (see given_up): unless told already, that one is told now, for the same
+    reason."""
+    if message.person_id is None or message.created_at is None:
+        return None
+    earlier = await session.scalar(
+        select(OutboxMessage)
+        .where(
+            OutboxMessage.channel == message.channel,
+            OutboxMessage.address == message.address,
+            OutboxMessage.status == OutboxStatus.FAILED,
+            OutboxMessage.id < message.id,
+            OutboxMessage.created_at == message.created_at,
+            OutboxMessage.person_id == message.person_id,
+        )
+        .order_by(OutboxMessage.id.desc())
+        .limit(1)
+    )
+    if earlier is None or outbox.withdrawn(earlier.last_error) or await _told(session, earlier):
+        return None
+    return await row_given_up(session, cipher, desk, earlier, why, now)
+
+
+async def _told(session: AsyncSession, row: OutboxMessage) -> bool:
+    """Whether the operators have heard that `row` was given up (given_up's audit event)."""
+    return bool(
+        await session.scalar(
+            select(
+                exists().where(
+                    AuditEvent.action == UNDELIVERED,
+                    AuditEvent.at >= row.created_at,
+                    AuditEvent.detail.startswith(f"outbox={row.id} ", autoescape=True),
+                )
+            )
+        )
+    )
 
 
 async def _case_of(session: AsyncSession, person_id: int, at: datetime) -> CaseThread | None:

@@ -18,7 +18,7 @@ import enum
 import logging
 import re
 from collections import Counter
-from collections.abc import Awaitable, Callable, Coroutine, Mapping
+from collections.abc import Awaitable, Callable, Collection, Coroutine, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -45,7 +45,7 @@ from bot.keyed_lock import KeyedLock
 from handlers.incoming import Incoming, Kind, Media, MediaRefusal
 from models import OutboxMessage, OutboxStatus, Person
 from models.db import Database
-from services import undelivered
+from services import outbox, undelivered
 from services.clock import Clock
 from services.crypto import DataCipher
 from services.log_safety import failure_summary
@@ -117,6 +117,7 @@ class Recorded(enum.StrEnum):
     UNKNOWN = "unknown"  # no message of ours has this sid
     STORED = "stored"
     RESEND = "resend"  # queued again, to go as a template
+    READDRESSED = "readdressed"  # a push queued again, for the person's other chat
     TOLD = "told"  # given up, and a notice queued for the case's topic
 
 
@@ -137,13 +138,16 @@ async def record_status(
     templates: Mapping[str, str],
     default_locale: str,
     operators: Operators | None = None,
+    channels: Collection[str] = (),
 ) -> Recorded:
     """Store what Twilio reports about a message we sent, and act on its failures: outside
     the 24-hour window (63016), send it again once as a template when the person's locale
     has one, else record it as not sent; a blocked or non-WhatsApp number makes the account
-    unreachable; any other failure is recorded as not sent. A message given up here is
-    told to the `operators` as the sender tells its own (the case's topic, when it was an
-    operator's)."""
+    unreachable; any other failure is recorded as not sent. A push that the closed window
+    (no template) or the number stopped goes to the person's other chat instead, as the
+    sender does (outbox.readdress; `channels`: those the sender serves), though Twilio had
+    taken it. A message given up here is told to the `operators` as the sender tells its
+    own (the case's topic, when it was an operator's)."""
     row = await session.scalar(
         select(OutboxMessage)
         .where(OutboxMessage.channel == CHANNEL, OutboxMessage.provider_id == report.sid)
@@ -159,7 +163,11 @@ async def record_status(
     else:
         outcome = await _stored(session, row, report, now)
         why = Why.UNREACHABLE if _unreachable(report) else Why.REFUSED
-    if row.status != OutboxStatus.FAILED or operators is None:
+    if row.status != OutboxStatus.FAILED:
+        return outcome
+    if await _to_another_chat(session, row, why, now, channels, operators):
+        return Recorded.READDRESSED
+    if operators is None:
         return outcome
     told = await undelivered.row_given_up(session, operators.cipher, operators.desk, row, why, now)
     return Recorded.TOLD if told is not None else outcome
@@ -183,6 +191,31 @@ async def _stored(
     else:
         row.last_error = f"not delivered: twilio {report.error_code or report.status}"
     return Recorded.STORED
+
+
+async def _to_another_chat(
+    session: AsyncSession,
+    row: OutboxMessage,
+    why: Why,
+    now: datetime,
+    channels: Collection[str],
+    operators: Operators | None,
+) -> bool:
+    """Whether the push went to another chat of the person's (outbox.readdress), as the
+    sender sends one (undelivered.moved_on)."""
+    if why not in undelivered.ANOTHER_CHAT_MAY_TAKE:
+        return False
+    # As it was sent: readdress changes the row.
+    sent = undelivered.as_claimed(row, operators.cipher) if operators is not None else None
+    moved = await outbox.readdress(
+        session, row.id, kind=row.kind, person_id=row.person_id, channel=row.channel,
+        put_back=row.failed_at is not None, channels=channels, now=now,
+    )  # fmt: skip
+    if moved is None:
+        return False
+    if operators is not None and sent is not None:
+        await undelivered.moved_on(session, operators.cipher, operators.desk, sent, why, now)
+    return True
 
 
 def _unreachable(report: StatusReport) -> bool:
@@ -238,10 +271,13 @@ class WhatsAppWebhook:
         send_direct: Callable[[str, OutgoingMessage], Awaitable[None]],
         lookup_pauses: tuple[float, ...] = LOOKUP_PAUSES,
         operators: Operators | None = None,
+        channels: Collection[str] = (),
     ) -> None:
         """`operators`: who hears of an operator's answer Twilio could not deliver (the
         staff desk, as the outbox sender's); without it, nobody is told. `on_resend`: the
-        outbox has something new to send (a resend as a template, a notice)."""
+        outbox has something new to send (a resend as a template, a push for another
+        chat, a notice). `channels`: those the outbox sender serves, where a push Twilio
+        could not deliver may go instead."""
         self._config = config
         self._validator = RequestValidator(config.auth_token)
         self._engine = engine
@@ -252,6 +288,7 @@ class WhatsAppWebhook:
         self._send_direct = send_direct
         self._lookup_pauses = lookup_pauses
         self._operators = operators
+        self._channels = tuple(channels)
         self._people = KeyedLock()
         self._waiting: Counter[tuple[str, bool]] = Counter()  # a number's line: files?
         self._tasks: set[asyncio.Task[Any]] = set()
@@ -379,6 +416,7 @@ class WhatsAppWebhook:
                         templates=self._config.templates,
                         default_locale=self._config.default_locale,
                         operators=self._operators,
+                        channels=self._channels,
                     )
                 if outcome != Recorded.UNKNOWN:
                     break
@@ -392,7 +430,7 @@ class WhatsAppWebhook:
             report.error_code,
             outcome,
         )
-        if outcome in (Recorded.RESEND, Recorded.TOLD):
+        if outcome in (Recorded.RESEND, Recorded.READDRESSED, Recorded.TOLD):
             self._on_resend()
 
 
@@ -410,4 +448,5 @@ def build_webhook(
         send_direct=app.whatsapp.transport.send_in_window,
         lookup_pauses=lookup_pauses,
         operators=Operators(app.cipher, app.desk),
+        channels=app.sender.channels,
     )
