@@ -9,6 +9,7 @@ from sqlalchemy import select
 from models import CheckinStatus, Conversation, HelpCase, Person, SafetyCheckin
 from scheduler.checkins import run_checkins
 from services import checkins
+from services.clock import ManualClock
 from services.conversation import ConversationState, read_state
 from tests.test_whatsapp import DILNOZA, WhatsAppHarness, labels
 
@@ -22,6 +23,7 @@ async def _on_the_registration_menu_with_a_checkin(wa: WhatsAppHarness, *, form:
         assert row is not None
         row.country = "RU"
         await checkins.switch_on(session, row, 1, app.clock.now())
+    assert isinstance(app.clock, ManualClock)
     app.clock.advance(timedelta(days=1))
     await wa.say(DILNOZA, "меню")
     await wa.say(DILNOZA, "1")  # Консульский учёт
