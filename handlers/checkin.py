@@ -1,7 +1,9 @@
 """Safety check-in (opt-in, against trafficking), reached from «Family and reminders».
 
 - **Settings** (step "main"): switch on with an interval of 1, 3 or 7 days, see when the
-  next check-in is, change it, switch it off; set, change or remove a code word.
+  next check-in is, change it, switch it off; set, change or remove a code word; answer a
+  check-in still waiting, or a missed one late (on WhatsApp, with no buttons under earlier
+  messages, the only way once the question scrolled away).
 - **The check-in** (step "ask"): the scheduler (scheduler/checkins.py) asks "Are you safe?"
   with ConversationEngine.prompt; «I am safe» thanks and puts the person back where they
   were; «I need help» opens the urgent case of the Help journey's danger path (the same
@@ -103,10 +105,17 @@ def _when(ctx: Context, moment: datetime | None) -> str:
 @journey.asks(MAIN)
 async def ask_main(ctx: Context) -> Question:
     plan = await checkins.plan_of(ctx.session, ctx.person.id)
-    waiting = await checkins.open_checkin(ctx.session, ctx.person.id)
+    waiting = await checkins.unanswered_checkin(ctx.session, ctx.person.id)
     lines: list[str] = []
     choices: list[Choice] = []
-    if waiting is not None:
+    if waiting is not None and waiting.status == CheckinStatus.MISSED:
+        lines.append(
+            ctx._(
+                "You did not answer the last safety check-in in time. You can still answer it now."
+            )
+        )
+        choices.append(ctx.choice(ANSWER_NOW, "Answer the check-in now"))
+    elif waiting is not None:
         lines.append(ctx._("A safety check-in is waiting for your answer."))
         choices.append(ctx.choice(ANSWER_NOW, "Answer the check-in now"))
     if plan is not None and plan.interval_days is not None and plan.next_checkin_at is not None:

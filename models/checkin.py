@@ -21,7 +21,9 @@ class CheckinStatus(enum.StrEnum):
     SAFE = "safe"
     HELP = "help"
     MISSED = "missed"
-    UNSENT = "unsent"  # the question never reached the person: not missed, nobody alerted
+    # The question never reached the person, or they withdrew consent before it was due: not
+    # missed, nobody alerted.
+    UNSENT = "unsent"
 
 
 class CheckinPlan(Base):

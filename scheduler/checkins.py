@@ -3,16 +3,18 @@ that were not answered within the grace period (services/checkins.py says how ti
 
 Every run, on the injected clock:
 1. Plans with `next_checkin_at` due (indexed): each is taken with a conditional UPDATE of
-   `next_checkin_at` (to the next time; to 08:00 if it is night where the person is), so of
-   several processes exactly one asks; the question goes out with ConversationEngine.prompt
-   into the "checkin" journey's "ask" step, in the same transaction, and a `safety_checkin`
+   `next_checkin_at` (to the next time, counted from the planned one), so of several
+   processes exactly one asks; the question goes out with ConversationEngine.prompt into the
+   "checkin" journey's "ask" step (held for 08:00 if it is night where the person is), in
+   the same transaction, and a `safety_checkin`
    row is kept only when the question could be sent (a person who sent STOP everywhere is not
    declared missing); it keeps the question's outbox row (`question_id`).
 2. Check-ins still `asked` past `due_by` (indexed with the status): each is taken with a
    conditional UPDATE asked → missed; the family is alerted and an urgent case opened, once.
    Unless the question never went out (its row failed at send time — outside the WhatsApp
-   24-hour window with no template, a blocked number — or still waits for the sender): then
-   asked → unsent, a warning in the log, and nobody is alerted.
+   24-hour window with no template, a blocked number — or still waits for the sender), or
+   the person has withdrawn their consent meanwhile: then asked → unsent, a line in the log,
+   and nobody is alerted.
 
 Each item is its own transaction: one failure does not hold back the others, and no
 conversation row stays locked longer than its own prompt.
@@ -47,6 +49,7 @@ class CheckinReport:
     missed: int = 0
     family_alerted: int = 0
     not_delivered: int = 0  # past due_by, but the question never reached the person
+    without_consent: int = 0  # past due_by, but the person has withdrawn their consent
 
 
 async def run_checkins(
@@ -61,6 +64,7 @@ async def run_checkins(
     now = clock.now()
     family_alerted = 0
     not_delivered = 0
+    without_consent = 0
 
     async def ask(session: AsyncSession, plan_id: int, seen_next: datetime) -> int:
         plan = await checkins.take_due_plan(session, plan_id, seen_next, now)
@@ -68,16 +72,19 @@ async def run_checkins(
             return 0
         person = await session.get(Person, plan.person_id)
         assert person is not None
-        question_id = await prompter.prompt(session, person.id, JOURNEY, STEP)
+        asked_at = checkins.ask_time(person, now)
+        question_id = await prompter.prompt(
+            session, person.id, JOURNEY, STEP, not_before=asked_at if asked_at > now else None
+        )
         if question_id is None:
             log.info("checkin not sent person=%s", person.id)
             return 0
-        checkins.record_asked(session, person, now, grace_hours, question_id=question_id)
+        checkins.record_asked(session, person, asked_at, grace_hours, question_id=question_id)
         log.info("checkin asked person=%s", person.id)
         return 1
 
     async def report_missed(session: AsyncSession, checkin_id: int, due_by: datetime) -> int:
-        nonlocal family_alerted, not_delivered
+        nonlocal family_alerted, not_delivered, without_consent
         checkin = await session.get(SafetyCheckin, checkin_id, populate_existing=True)
         if checkin is None or checkin.status != CheckinStatus.ASKED:
             return 0  # answered, or another run took it
@@ -86,6 +93,14 @@ async def run_checkins(
                 not_delivered += 1
                 log.warning(
                     "checkin question not delivered, not reported missed person=%s checkin=%s",
+                    checkin.person_id, checkin_id,
+                )  # fmt: skip
+            return 0
+        if await checkins.without_consent(session, checkin):
+            if await checkins.take_missed(session, checkin_id, CheckinStatus.UNSENT):
+                without_consent += 1
+                log.info(
+                    "checkin not counted, consent withdrawn person=%s checkin=%s",
                     checkin.person_id, checkin_id,
                 )  # fmt: skip
             return 0
@@ -111,6 +126,7 @@ async def run_checkins(
         missed=missed.sent,
         family_alerted=family_alerted,
         not_delivered=not_delivered,
+        without_consent=without_consent,
     )
 
 

@@ -3,8 +3,10 @@ and the code word.
 
 - **When.** A check-in is asked every 1, 3 or 7 days in the person's local time (their
   country's zone), never in the quiet hours (22:00–08:00): a time that falls there moves to
-  08:00. The next one is counted from when one was asked, so the time of day stays the same
-  unless the night moved it to the morning.
+  08:00. The next one is counted from when the last one was planned (not from when the job
+  happened to run), so the time of day stays the one the person chose. A check-in the job
+  reaches only in the quiet hours (it was down, or the person moved to another zone) is
+  queued for 08:00 and the plan keeps its time.
 - **Grace period** (CHECKIN_GRACE_HOURS, 6 by default) is counted in *waking* hours of the
   person's zone: the night does not count, so a check-in asked at 21:00 is due at 13:00 the
   next day (one hour that evening, five from 08:00), and nobody is declared missing because
@@ -17,6 +19,11 @@ and the code word.
   failed (outside the WhatsApp 24-hour window with no template, a blocked number …) or was
   still waiting in the outbox at the end of the grace period becomes "unsent", with a
   warning in the log and no alert (the person could not answer a question they never saw).
+  So does one whose person withdrew their consent before it was due: they were told that
+  check-ins stop and nobody is alerted, and they can no longer answer it.
+- **Late «I am safe».** A missed check-in can still be answered (the settings offer it):
+  a member whose alert has not gone out yet (it waits for their morning) gets neither the
+  alert, which is withdrawn, nor the good news; the others get the good news.
 - **Code word.** Stored only as a keyed hash (DataCipher.keyed_hash of the word's match_key,
   bound to the person), so it is recognised in either script and with any apostrophe, and is
   never readable. Typed anywhere, it opens an urgent case marked as a covert signal; the
@@ -46,8 +53,8 @@ from services import outbox, staff
 from services.crypto import DataCipher
 from services.family import linked_members
 from services.help_cases import open_case, open_case_of, retitle_topic
-from services.i18n import N_
-from services.local_time import QUIET_FROM, at_local, is_quiet, local, next_allowed, zone_of
+from services.i18n import N_, Translator
+from services.local_time import QUIET_FROM, at_local, local, next_allowed, zone_of
 from services.messages import OutgoingMessage
 from services.notify import notify_person
 from services.text import match_key
@@ -60,6 +67,8 @@ CODE_WORD_MIN, CODE_WORD_MAX = 3, 40
 SYSTEM = "system"
 # A check-in's question not sent yet when the person answered (from the settings).
 ANSWERED = "the check-in was answered before it went out"
+# A missed check-in's alert not sent yet when the person answered it late «I am safe».
+ALARM_SETTLED = "the missed check-in was answered safe before the alert went out"
 
 # What the operators read (in the staff group's language) on a code-word signal.
 COVERT_NOTICE = N_(
@@ -79,12 +88,20 @@ def person_zone(person: Person) -> tzinfo:
     return zone_of(person.country)
 
 
-def next_checkin_after(moment: datetime, interval_days: int, zone: tzinfo) -> datetime:
-    """The check-in after one asked (or switched on) at `moment`: `interval_days` later, at
-    the same local time of day, moved out of the quiet hours."""
+def next_checkin_after(
+    moment: datetime, interval_days: int, zone: tzinfo, *, later_than: datetime | None = None
+) -> datetime:
+    """The check-in after one planned (or switched on) at `moment`: `interval_days` later, at
+    the same local time of day, moved out of the quiet hours; as many intervals later as it
+    takes to come after `later_than`."""
     here = local(moment, zone)
-    target = at_local(here.date() + timedelta(days=interval_days), here.time(), zone)
-    return next_allowed(target, zone)
+    days = interval_days
+    while True:
+        target = at_local(here.date() + timedelta(days=days), here.time(), zone)
+        upcoming = next_allowed(target, zone)
+        if later_than is None or upcoming > later_than:
+            return upcoming
+        days += interval_days
 
 
 def waking_deadline(start: datetime, hours: float, zone: tzinfo) -> datetime:
@@ -151,6 +168,23 @@ async def open_checkin(session: AsyncSession, person_id: int) -> SafetyCheckin |
     return await session.scalar(
         select(SafetyCheckin)
         .where(SafetyCheckin.person_id == person_id, SafetyCheckin.status == CheckinStatus.ASKED)
+        .order_by(SafetyCheckin.asked_at.desc(), SafetyCheckin.id.desc())
+        .limit(1)
+    )
+
+
+async def unanswered_checkin(session: AsyncSession, person_id: int) -> SafetyCheckin | None:
+    """The newest check-in the person can still answer: one waiting for its answer, or a
+    missed one not answered yet (a late answer: see `answer`)."""
+    return await session.scalar(
+        select(SafetyCheckin)
+        .where(
+            SafetyCheckin.person_id == person_id,
+            (SafetyCheckin.status == CheckinStatus.ASKED)
+            | (
+                (SafetyCheckin.status == CheckinStatus.MISSED) & SafetyCheckin.answered_at.is_(None)
+            ),
+        )
         .order_by(SafetyCheckin.asked_at.desc(), SafetyCheckin.id.desc())
         .limit(1)
     )
@@ -270,22 +304,20 @@ async def take_due_plan(
     session: AsyncSession, plan_id: int, seen_next: datetime, now: datetime
 ) -> CheckinPlan | None:
     """Take a plan whose check-in is due: it moves to its next time in one conditional
-    UPDATE, so of several job runs exactly one asks. None when another run took it (or it
-    changed meanwhile), or when it is night where the person is (then it moves to 08:00)."""
+    UPDATE, so of several job runs exactly one asks. The next time is counted from the
+    planned one, `seen_next` (the job runs a little after it, or long after when it was
+    down), and comes after the check-in asked now (at `ask_time`). None when another run
+    took it (or it changed meanwhile)."""
     plan = await session.get(CheckinPlan, plan_id, populate_existing=True)
     if plan is None or plan.interval_days is None or plan.next_checkin_at != seen_next:
         return None
     person = await session.get(Person, plan.person_id)
     gone = person is None or person.deleted_at is not None
-    night = False
     new_next: datetime | None = None
     if person is not None and not gone:
-        zone = person_zone(person)
-        night = is_quiet(now, zone)
-        if night:
-            new_next = next_allowed(now, zone)
-        else:
-            new_next = next_checkin_after(now, plan.interval_days, zone)
+        new_next = next_checkin_after(
+            seen_next, plan.interval_days, person_zone(person), later_than=ask_time(person, now)
+        )
     taken = await session.execute(
         update(CheckinPlan)
         .where(CheckinPlan.id == plan_id, CheckinPlan.next_checkin_at == seen_next)
@@ -295,23 +327,28 @@ async def take_due_plan(
     if not taken.rowcount:  # type: ignore[attr-defined]
         return None
     set_committed_value(plan, "next_checkin_at", new_next)
-    if gone or night:  # nobody to ask, or moved to the morning and asked then
+    if gone:  # nobody to ask
         return None
     return plan
+
+
+def ask_time(person: Person, now: datetime) -> datetime:
+    """When a check-in due now is asked: now, or 08:00 if it is night where the person is."""
+    return next_allowed(now, person_zone(person))
 
 
 def record_asked(
     session: AsyncSession,
     person: Person,
-    now: datetime,
+    asked_at: datetime,
     grace_hours: float,
     *,
     question_id: int | None = None,
 ) -> SafetyCheckin:
     checkin = SafetyCheckin(
         person_id=person.id,
-        asked_at=now,
-        due_by=waking_deadline(now, grace_hours, person_zone(person)),
+        asked_at=asked_at,
+        due_by=waking_deadline(asked_at, grace_hours, person_zone(person)),
         status=CheckinStatus.ASKED,
         question_id=question_id,
     )
@@ -359,15 +396,29 @@ async def answer(
     if late:
         log.info("checkin answered late person=%s status=%s", person.id, status)
         if status is CheckinStatus.SAFE:
-            await _late_safe(session, cipher, desk, person, now)
+            await _late_safe(session, cipher, desk, person, late, now)
     return unanswered[-1] if unanswered else None
 
 
 async def _late_safe(
-    session: AsyncSession, cipher: DataCipher, desk: staff.StaffDesk, person: Person, now: datetime
+    session: AsyncSession,
+    cipher: DataCipher,
+    desk: staff.StaffDesk,
+    person: Person,
+    late: Sequence[SafetyCheckin],
+    now: datetime,
 ) -> None:
+    """A late «I am safe» to the `late` check-ins: a member whose every alert about them is
+    still waiting (for the member's morning) has it withdrawn and hears nothing — there is
+    nothing to take back; the others get the good news."""
+    zone = person_zone(person)
+    since = min(checkin.due_by for checkin in late)
     for link, member in await linked_members(session, person.id):
         t = desk.person_translator(member)
+        alerts = {_alert_text(desk, t, checkin, zone) for checkin in late}
+        queued = await _alerts_to(session, cipher, member.id, link.id, since, alerts)
+        if queued and await outbox.withdraw(session, queued, ALARM_SETTLED, now) == len(queued):
+            continue
         text = t.gettext(
             "Good news: your relative who did not answer the safety check-in has now "
             "answered «I am safe»."
@@ -415,6 +466,53 @@ async def take_missed(
     return bool(taken.rowcount)  # type: ignore[attr-defined]
 
 
+async def _alerts_to(
+    session: AsyncSession,
+    cipher: DataCipher,
+    member_id: int,
+    link_id: int,
+    since: datetime,
+    alerts: set[str],
+) -> list[int]:
+    """The member's outbox rows (any status) queued since `since` through the link that
+    carry one of the `alerts`."""
+    rows = await session.scalars(
+        select(OutboxMessage).where(
+            OutboxMessage.person_id == member_id,
+            OutboxMessage.family_link_id == link_id,
+            OutboxMessage.created_at >= since,
+        )
+    )
+    found: list[int] = []
+    for row in rows:
+        try:
+            text = OutgoingMessage.from_payload(cipher.decrypt_json(row.payload)).text
+        except (ValueError, KeyError, TypeError):  # DataKeyError is a ValueError
+            continue
+        if text in alerts:
+            found.append(row.id)
+    return found
+
+
+def _alert_text(desk: staff.StaffDesk, t: Translator, checkin: SafetyCheckin, zone: tzinfo) -> str:
+    """What a family member reads when `checkin` is missed, in their language `t`."""
+    text = t.gettext(
+        "Safety check-in: your relative who invited you to Vatandosh did not answer the "
+        "question «Are you safe?» asked on {asked} (their local time). This may mean "
+        "nothing — a flat battery, no internet — but please try to reach them."
+    ).format(asked=when_text(checkin.asked_at, zone, t.locale))
+    if desk.enabled:  # else no operator hears of it (a deployment without a staff group)
+        text += " " + t.gettext("The consulate's operators have been told.")
+    return text
+
+
+async def without_consent(session: AsyncSession, checkin: SafetyCheckin) -> bool:
+    """Whether the check-in's person has withdrawn their consent (or never gave it): it
+    is not counted as missed."""
+    person = await session.get(Person, checkin.person_id)
+    return person is not None and not person.has_consented
+
+
 async def report_missed(
     session: AsyncSession,
     cipher: DataCipher,
@@ -425,21 +523,19 @@ async def report_missed(
     """A missed check-in (already taken by take_missed): the family is alerted, each in
     their language, and the operators get an urgent case. Returns how many members the
     alert was queued for (one who stopped the bot's messages, or cannot be reached, is
-    not counted)."""
+    not counted). A person without consent was told nobody would be alerted: their
+    check-in becomes unsent and nobody is."""
     person = await session.get(Person, checkin.person_id)
     if person is None or person.deleted_at is not None:
+        return 0
+    if not person.has_consented:
+        checkin.status = CheckinStatus.UNSENT
+        log.info("checkin not counted, no consent person=%s checkin=%s", person.id, checkin.id)
         return 0
     zone = person_zone(person)
     alerted = 0
     for link, member in await linked_members(session, person.id):
-        t = desk.person_translator(member)
-        text = t.gettext(
-            "Safety check-in: your relative who invited you to Vatandosh did not answer the "
-            "question «Are you safe?» asked on {asked} (their local time). This may mean "
-            "nothing — a flat battery, no internet — but please try to reach them."
-        ).format(asked=when_text(checkin.asked_at, zone, t.locale))
-        if desk.enabled:  # else no operator hears of it (a deployment without a staff group)
-            text += " " + t.gettext("The consulate's operators have been told.")
+        text = _alert_text(desk, desk.person_translator(member), checkin, zone)
         alerted += await notify_person(
             session, cipher, member.id, [OutgoingMessage(text)], now,
             not_before=next_allowed(now, zone_of(member.country)), family_link_id=link.id,
@@ -447,7 +543,7 @@ async def report_missed(
     t = desk.t
     notice = "⏰ " + t.gettext(
         "SAFETY CHECK-IN MISSED: the person did not answer «Are you safe?» asked on {asked} "
-        "(their local time) by {due}. Linked family members alerted: {count}."
+        "(their local time) by {due}. Family members we are alerting: {count}."
     ).format(
         asked=when_text(checkin.asked_at, zone, t.locale),
         due=when_text(checkin.due_by, zone, t.locale),

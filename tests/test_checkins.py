@@ -333,8 +333,8 @@ async def test_a_missed_check_in_alerts_the_family_in_their_language_and_opens_a
         assert thread.urgent
     assert telegram.calls("createForumTopic")
     missed_line = t(app, "SAFETY CHECK-IN MISSED: the person did not answer «Are you safe?» "
-                         "asked on {asked} (their local time) by {due}. Linked family members "
-                         "alerted: {count}.", "uz_Latn").split("{asked}")[0]  # fmt: skip
+                         "asked on {asked} (their local time) by {due}. Family members we are "
+                         "alerting: {count}.", "uz_Latn").split("{asked}")[0]  # fmt: skip
     assert any(missed_line in text for text in staff_texts(telegram))
     [row] = await checkin_rows(app)
     assert row.status == CheckinStatus.MISSED
