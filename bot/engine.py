@@ -277,6 +277,7 @@ class ConversationEngine:
                 # channel): the rest of the update is theirs.
                 participant = await continue_as(session, participant)
                 person = participant.person
+            alone = [OutgoingMessage(text) for text in ctx.alone]
             if isinstance(outcome, Farewell | SayOnly):
                 message = OutgoingMessage(join_texts(ctx.said), document=ctx.document)
                 if moved and not (farewell or joined):  # to the pushed questions now due
@@ -298,10 +299,10 @@ class ConversationEngine:
                 person_id=None if farewell else person.id,
                 channel=incoming.channel,
                 address=incoming.external_id,
-                messages=[message],
+                messages=[*alone, message],
                 now=now,
             )
-            return Handled(person_id=person.id, messages=(message,))
+            return Handled(person_id=person.id, messages=(*alone, message))
 
     async def _follow_live_location(
         self, session: AsyncSession, person: Person, place: Location, now: datetime

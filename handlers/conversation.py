@@ -154,6 +154,7 @@ class Context:
     settings: JourneySettings = field(default_factory=JourneySettings)
     journeys: frozenset[str] = frozenset()  # the journeys that exist, for menus to offer
     said: list[str] = field(default_factory=list)
+    alone: list[str] = field(default_factory=list)  # messages of their own, before the reply
     document: Document | None = None  # a file to send with the reply (an export)
     buttons: bool = False  # choices show as buttons to tap (Telegram), else as a numbered list
 
@@ -178,6 +179,11 @@ class Context:
     def say(self, text: str) -> None:
         """Something to tell the person before the next question."""
         self.said.append(text)
+
+    def send_alone(self, text: str) -> None:
+        """A message of its own before the reply: one to forward (WhatsApp forwards only whole
+        messages, so a text to pass on must not carry the reply's menu)."""
+        self.alone.append(text)
 
     def send_document(self, document: Document) -> None:
         """A file to send along with the reply."""

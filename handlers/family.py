@@ -174,44 +174,45 @@ async def answer_relation(ctx: Context, answer: Answer) -> Outcome:
         return ctx.not_understood()
     relation = answer.choice.removeprefix(REL)
     code = await family.create_invitation(ctx.session, ctx.cipher, ctx.person.id, relation, ctx.now)
-    ctx.say(_invitation_text(ctx, code, relation))
+    ctx.send_alone(_invitation_to_forward(ctx, code))
+    days = family.INVITATION_LIFETIME.days
+    ctx.say(
+        join_texts(
+            [
+                ctx._(
+                    "Invitation for: {relation}. The code is {code}. It works once, for {days} "
+                    "days. Give it only to this family member."
+                ).format(
+                    relation=family.relation_label(ctx.translator, relation), code=code, days=days
+                ),
+                ctx._("Forward them the message above: it says how to join."),
+                ctx._("Nothing is shared until you confirm the person who joins."),
+            ]
+        )
+    )
     return GoBack()  # to the list, which now shows the invitation
 
 
-def _invitation_text(ctx: Context, code: str, relation: str) -> str:
+def _invitation_to_forward(ctx: Context, code: str) -> str:
+    """The invitation as the relative reads it, a message of its own: WhatsApp forwards
+    only whole messages, and one that carried the menu under it was not read as a request."""
     username, number = _contact_points(ctx)
-    days = family.INVITATION_LIFETIME.days
-    parts = [
-        ctx._(
-            "Invitation for: {relation}. The code is {code}. It works once, for {days} days. "
-            "Give it only to this family member."
-        ).format(relation=family.relation_label(ctx.translator, relation), code=code, days=days)
-    ]
+    lines = []
     if (link := family.deep_link(username, code)) is not None:
-        parts.append(
-            ctx._(
-                "On Telegram: send them this link. It opens Vatandosh; they choose their "
-                "language and join:"
-            )
-            + "\n"
-            + link
-        )
+        lines.append(ctx._("On Telegram, open this link and choose your language:") + "\n" + link)
     if number is not None:
-        parts.append(
-            ctx._("For WhatsApp, forward them this text:")
-            + "\n"
-            + ctx._("Write to {number} on WhatsApp and send: {example}").format(
+        lines.append(
+            ctx._("Write to {number} on WhatsApp and send: {example}").format(
                 number=number, example=_example(code)
             )
         )
     else:
-        parts.append(
-            ctx._("Or they write to Vatandosh in Telegram or WhatsApp and send: {example}").format(
+        lines.append(
+            ctx._("Write to Vatandosh in Telegram or WhatsApp and send: {example}").format(
                 example=_example(code)
             )
         )
-    parts.append(ctx._("Nothing is shared until you confirm the person who joins."))
-    return join_texts(parts)
+    return join_texts(lines)
 
 
 # -- one link -------------------------------------------------------------------------------------

@@ -95,9 +95,11 @@ async def test_invitation_deep_link_join_confirm(
 ) -> None:
     await telegram.onboard(AZIZA, "ru")
     code = await invite(telegram, AZIZA)
-    shown = telegram.last_message(AZIZA)["text"]
+    *_, forward, shown = (sent["text"] for sent in telegram.messages_to(AZIZA))
     assert "Приглашение для: Мама" in shown
-    assert "FAMILY " + code in shown
+    assert "Перешлите ему сообщение выше" in shown
+    # The invitation to forward is a message of its own, without the menu under it.
+    assert forward.endswith("FAMILY " + code)
     assert "7 дней" in shown
     (link,) = await links(telegram)
     assert link.code_hash == telegram.app.cipher.keyed_hash(f"family|{code}")
@@ -433,7 +435,7 @@ async def test_the_invitation_carries_the_deep_link_and_the_whatsapp_number(
         telegram = TelegramHarness(app)
         await telegram.onboard(AZIZA, "ru")
         code = await invite(telegram, AZIZA)
-        shown = telegram.last_message(AZIZA)["text"]
+        shown = telegram.messages_to(AZIZA)[-2]["text"]  # the invitation to forward
         assert f"https://t.me/VatandoshBot?start=fam_{code}" in shown
         assert f"{SENDER.removeprefix('whatsapp:')}" in shown
     finally:
@@ -451,7 +453,7 @@ async def test_the_bots_username_is_learnt_from_telegram_when_not_configured(
     assert engine.journey_settings.telegram_bot_username == "VatandoshBot"
     await telegram.onboard(AZIZA, "uz_Latn")
     code = await invite(telegram, AZIZA)
-    assert f"t.me/VatandoshBot?start=fam_{code}" in telegram.last_message(AZIZA)["text"]
+    assert f"t.me/VatandoshBot?start=fam_{code}" in telegram.messages_to(AZIZA)[-2]["text"]
 
 
 # -- the weekly "safe" line against real check-ins --------------------------------------------

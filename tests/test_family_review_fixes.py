@@ -53,12 +53,13 @@ def test_reading_the_whole_forwarded_invitation() -> None:
 
 
 async def test_the_whole_invitation_forwarded_on_whatsapp_joins(wa: WhatsAppHarness) -> None:
-    """The daughter forwards the whole message (the invitation with «My family» and its
-    numbered options after it); her mother sends it to the bot as it is and joins."""
+    """The daughter copies the invitation with the reply under it («My family» and its
+    numbered options); her mother sends it to the bot as it is and joins."""
     await wa.onboard(DILNOZA, "1")
     for answer in ("menu", "5", "3", "1"):  # family → my family → invite
         await wa.say(DILNOZA, answer)
-    invitation = await wa.say(DILNOZA, "Onam")
+    reply = await wa.say(DILNOZA, "Onam")
+    invitation = wa.sent_to(DILNOZA)[-2]["Body"] + "\n\n" + reply
     assert not invitation.rstrip().endswith(invitation.split("FAMILY ")[1].split()[0])
     await wa.say(WA_MOTHER, invitation)
     await wa.say(WA_MOTHER, "1")  # Oʻzbekcha (lotin)
