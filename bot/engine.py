@@ -685,10 +685,19 @@ class ConversationEngine:
             return Go(*FIRST_CONTACT, remember=False)
         if word == BACK:
             return GoBack()
-        if word == CANCEL and ctx.answers:
-            ctx.answers.clear()
+        if word == CANCEL and self._discard(ctx):
             ctx.say(ctx._("Cancelled. What you entered has been discarded."))
         return GoHome()
+
+    def _discard(self, ctx: Context) -> bool:
+        """«cancel»: what the journey discards at this step (Journey.cancels), by default all
+        its answers. Whether anything was."""
+        journey = self._journeys.get(ctx.state.journey)
+        if journey is not None and journey.on_cancel is not None:
+            return journey.on_cancel(ctx)
+        discarded = bool(ctx.answers)
+        ctx.answers.clear()
+        return discarded
 
     def _help_text(self, ctx: Context) -> str:
         return (

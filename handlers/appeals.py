@@ -872,6 +872,21 @@ for _step in DRAFT_STEPS[1:]:
     _guard(_step)
 
 
+@journey.cancels
+def cancel(ctx: Context) -> bool:
+    """«cancel» on the draft's steps discards the draft; on another screen (an appeal
+    opened by its number, «withdraw?», «add information») only what that screen holds: the
+    unsent appeal stays."""
+    if ctx.state.step in DRAFT_STEPS:
+        discarded = bool(ctx.answers)
+        ctx.answers.clear()
+        return discarded
+    held = [
+        ctx.answers.pop(key, None) for key in (PENDING, TYPED_NUMBER, ADD_REFUSED, REPLY_REFUSED)
+    ]
+    return any(held)
+
+
 # -- my appeals -----------------------------------------------------------------------------
 
 

@@ -216,6 +216,7 @@ AnswerFn = Callable[[Context, Answer], Awaitable[Outcome]]
 # Reacts in any state (after onboarding) to input no choice and no universal word took, such
 # as a typed reference number; None lets the current step have it.
 InterceptFn = Callable[[Context, Answer], Awaitable[Outcome | None]]
+CancelFn = Callable[[Context], bool]
 
 
 @dataclass
@@ -246,6 +247,16 @@ class Journey:
         # Also before onboarding, and for a first message: for codes that make a new chat
         # join an existing person ("LINK 123456" sent from a second channel).
         self.early_interceptors: list[InterceptFn] = []
+        # What «cancel» discards here (Journey.cancels); by default every answer of the
+        # journey.
+        self.on_cancel: CancelFn | None = None
+
+    def cancels(self, function: "CancelFn") -> "CancelFn":
+        """What «cancel» typed in this journey discards, step by step: a journey that keeps a
+        draft (an unsent form) while the person looks at other screens discards the draft
+        only on its own steps. Whether anything was discarded."""
+        self.on_cancel = function
+        return function
 
     def asks(self, step: str) -> Callable[[AskFn], AskFn]:
         def register(function: AskFn) -> AskFn:

@@ -390,6 +390,26 @@ def _question(ctx: Context, key: str, text: str, *choices: Choice) -> Question:
 # -- the sub-menu -----------------------------------------------------------------------------
 
 
+# The form's own steps: «cancel» there discards the form; elsewhere it stays.
+FORM_STEPS = frozenset({*_FIELD, SUMMARY, CHANGE_WHICH})
+
+
+@journey.cancels
+def cancel(ctx: Context) -> bool:
+    """«cancel» on the form's steps discards the form; on a request's steps the request;
+    elsewhere (a registration's status, the consulate's question) only what that screen
+    holds: an unsent form stays."""
+    if ctx.state.step in FORM_STEPS:
+        discarded = bool(ctx.answers)
+        ctx.answers.clear()
+        return discarded
+    screen = [TYPED_NUMBER, REFUSED]
+    if ctx.state.step in (REQUEST_TEXT, REQUEST_COUNTRY, REQUEST_CONFIRM):
+        screen.append(REQUEST)
+    held = [ctx.answers.pop(key, None) for key in screen]
+    return any(held)
+
+
 @journey.asks(MAIN)
 async def ask_main(ctx: Context) -> Question:
     parts = [
