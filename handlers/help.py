@@ -652,13 +652,16 @@ async def add_to_open_case(ctx: Context, answer: Answer) -> Outcome | None:
     return _to_case_screen(ctx, NOTE_ADDED)
 
 
-def keep_for_a_request(ctx: Context, answer: Answer) -> Outcome | None:
+async def keep_for_a_request(ctx: Context, answer: Answer) -> Outcome | None:
     """A voice message or a location sent on the main menu, with no request open: most
     likely what happened, told the only way the person can (many cannot write). It is kept
     for a new request, and the Help screen asks what it is about; it was «I do not
-    understand». None for anything else, and without consent."""
+    understand». None for anything else, without consent, and while a code-word request is
+    open: that one took it (add_to_open_case), and the Help screen must not show."""
     incoming = answer.incoming
     if not ctx.person.has_consented:
+        return None
+    if await open_case_of(ctx.session, ctx.person.id, include_covert=True) is not None:
         return None
     draft = _draft(ctx)
     if (file := _file_of(incoming)) is not None and file["kind"] in SPOKEN:

@@ -75,6 +75,8 @@ async def answer_main(ctx: Context, answer: Answer) -> Outcome:
         return Go("onboarding", "consent")
     if choice is None and (outcome := await help_journey.add_to_open_case(ctx, answer)) is not None:
         return outcome  # most likely an answer to the operator
-    if choice is None and (outcome := help_journey.keep_for_a_request(ctx, answer)) is not None:
-        return outcome
+    if choice is None:
+        outcome = await help_journey.keep_for_a_request(ctx, answer)
+        if outcome is not None:
+            return outcome
     return ctx.not_understood()

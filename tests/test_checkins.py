@@ -12,6 +12,7 @@ from sqlalchemy import select, update
 
 from bot.app import Application
 from models import (
+    CaseMessage,
     CaseThread,
     CheckinPlan,
     CheckinStatus,
@@ -29,6 +30,7 @@ from services import checkins, my_data, outbox
 from services.clock import ManualClock
 from services.local_time import zone_of
 from tests.conftest import SettingsFactory
+from tests.fakes import telegram_updates as tg
 from tests.harness import TelegramHarness, button_ids, not_understood
 from tests.test_reminders import pushes
 from tests.test_whatsapp import DILNOZA, whatsapp_apps
@@ -758,3 +760,30 @@ async def test_words_of_harm_typed_to_the_check_in_answer_it_and_reach_the_opera
     [case] = await cases(telegram.app)
     assert case.urgent
     assert telegram.app.cipher.decrypt_text(case.description) == words
+
+
+async def test_a_location_sent_on_the_menu_joins_the_code_word_request_and_shows_nothing(
+    telegram: TelegramHarness,
+) -> None:
+    """With only a code-word request open, a location sent from the main menu goes to the
+    operators, and the reply is the menu's usual one: no Help screen (someone may be
+    watching), nothing kept for a new request."""
+    await alice_with_the_code_word_limon(telegram)
+    await telegram.say(ALICE, "limon")
+    await telegram.say(ALICE, "menu")
+
+    await telegram.feed(tg.location(ALICE))
+
+    reply = telegram.last_message(ALICE)
+    assert reply["text"].startswith(not_understood(telegram.app.catalogs, "ru"))
+    state = await telegram.state(ALICE)
+    assert (state.journey, state.step) == ("menu", "main")
+    assert "location" not in state.answers.get("help", {})
+    [case] = await cases(telegram.app)
+    async with telegram.app.db.sessions() as session:
+        kinds = list(
+            await session.scalars(
+                select(CaseMessage.kind).where(CaseMessage.help_case_id == case.id)
+            )
+        )
+    assert "location" in kinds
