@@ -316,3 +316,39 @@ async def test_files_dropped_beyond_the_line_are_told_as_lost_files(
     bodies = [sent.get("Body", "") for sent in wa.sent_to(DILNOZA)[before:]]
     assert bodies.count(t.gettext(FILES_NOTICE)) == 1
     assert bodies.count(t.gettext(FLOOD_NOTICE)) == 0
+
+
+CARD = (
+    b"BEGIN:VCARD\r\nVERSION:3.0\r\nN:;Anvar;;;\r\nFN:Anvar ish beruvchi\r\n"
+    b"item1.TEL;waid=998901234567:+998 90 123 45 67\r\nitem1.X-ABLabel:Mobile\r\nEND:VCARD\r\n"
+)
+
+
+async def test_a_shared_contact_joins_the_open_case_as_its_number(
+    staffed: WhatsAppHarness,
+) -> None:
+    """«Contact» from WhatsApp's attach menu (the employer's number, a relative's) comes as a
+    vCard: it was «this file type cannot be taken»; its number now reaches the request."""
+    wa = staffed
+    thread = await open_case_with_a_photo(wa)
+    url = wa.twilio.add_media(CARD, "text/vcard")
+
+    await wa.send(media_message(DILNOZA, [(url, "text/vcard")]))
+    await wa.settle()
+
+    [contact] = [m for m in await wa.rows(CaseMessage) if m.kind == "contact"]
+    assert contact.help_case_id == thread.help_case_id
+    assert contact.text is not None
+    assert wa.app.cipher.decrypt_text(contact.text) == "+998 90 123 45 67"
+    assert await wa.count(Attachment) == 1  # the photo only: nothing of the card is kept
+
+
+async def test_a_contact_card_without_a_number_is_refused_with_the_usual_hint(
+    wa: WhatsAppHarness,
+) -> None:
+    await at_the_files_question(wa, "3")
+    url = wa.twilio.add_media(
+        b"BEGIN:VCARD\r\nFN:x\r\nEMAIL:x@example.org\r\nEND:VCARD", "text/vcard"
+    )
+    refused = await send_file(wa, url, "text/vcard")
+    assert refused.startswith("Файл такого типа принять нельзя.")

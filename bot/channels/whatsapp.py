@@ -117,6 +117,10 @@ MEDIA_KINDS: Mapping[str, str] = {
     "video/mp4": "video",
     "video/3gpp": "video",
 }
+# A contact shared from the phone book («Contact» in WhatsApp's attach menu) comes as a vCard:
+# its telephone number is what a journey takes, as Telegram's shared contact.
+VCARD_TYPES = frozenset({"text/vcard", "text/x-vcard", "text/directory"})
+VCARD_LIMIT = 64 * 1024
 # WhatsApp itself carries media up to 16 MB.
 MEDIA_SIZE_LIMIT = 16 * 1024 * 1024
 MEDIA_TIMEOUT_SECONDS = 15.0
@@ -229,8 +233,28 @@ def parse_inbound(form: Mapping[str, str]) -> InboundMessage | None:
     )
 
 
+@dataclass(frozen=True)
+class SharedContact:
+    """A contact card's telephone number."""
+
+    phone: str
+
+
+_VCARD_FOLD = re.compile(r"\r?\n[ \t]")
+
+
+def vcard_phone(card: bytes) -> str | None:
+    """The first telephone number of a vCard («item1.TEL;waid=…:+998 90 123 45 67»)."""
+    text = _VCARD_FOLD.sub("", card.decode("utf-8", errors="replace"))
+    for line in text.splitlines():
+        name, _, value = line.partition(":")
+        if name.split(";")[0].split(".")[-1].strip().upper() == "TEL" and value.strip():
+            return value.strip()[:64]
+    return None
+
+
 def incoming_messages(
-    message: InboundMessage, checked: Sequence[Media | MediaRefusal]
+    message: InboundMessage, checked: Sequence[Media | MediaRefusal | SharedContact]
 ) -> list[Incoming]:
     """What the engine hears: one Incoming per file (the caption with the first), else one.
     `checked` holds the outcome of checking each of `message.media`."""
@@ -245,6 +269,8 @@ def incoming_messages(
             caption = message.body if index == 0 else ""
             if isinstance(result, Media):
                 items.append(incoming(Kind.MEDIA, ref, text=caption, media=result))
+            elif isinstance(result, SharedContact):
+                items.append(incoming(Kind.CONTACT, ref, contact_phone=result.phone))
             else:
                 items.append(incoming(Kind.MEDIA_REFUSED, ref, text=caption, refusal=result))
         return items
@@ -320,13 +346,16 @@ class TwilioMedia:
             return True
         return parsed.scheme == "https" and (parsed.hostname or "").endswith(".twilio.com")
 
-    async def check(self, item: MediaItem) -> Media | MediaRefusal:
+    async def check(self, item: MediaItem) -> Media | MediaRefusal | SharedContact:
         accepted = media_kind(item.content_type)
-        if accepted is None:
+        card = item.content_type.split(";")[0].strip().lower() in VCARD_TYPES
+        if accepted is None and not card:
             return MediaRefusal(RefusalReason.TYPE)
         if len(item.url) > MEDIA_URL_LIMIT or not self.is_twilio_url(item.url):
             log.warning("whatsapp media refused: not a Twilio media address")
             return MediaRefusal(RefusalReason.UNAVAILABLE)
+        if accepted is None:
+            return await self._contact(item.url)
         try:
             size = await self._size(item.url)
         except _TooLarge:
@@ -338,6 +367,18 @@ class TwilioMedia:
             return MediaRefusal(RefusalReason.SIZE, self.size_limit)
         kind, mime = accepted
         return Media(kind=kind, file_ref=item.url, mime_type=mime, size=size)
+
+    async def _contact(self, url: str) -> SharedContact | MediaRefusal:
+        """A shared contact card, read for its number (nothing else of it is kept)."""
+        try:
+            card = await self.download(url, limit=VCARD_LIMIT)
+        except _TooLarge:
+            return MediaRefusal(RefusalReason.TYPE)
+        except (MediaUnavailable, aiohttp.ClientError, TimeoutError) as error:
+            log.warning("whatsapp contact unavailable: %s", type(error).__name__)
+            return MediaRefusal(RefusalReason.UNAVAILABLE)
+        phone = vcard_phone(card)
+        return SharedContact(phone) if phone else MediaRefusal(RefusalReason.TYPE)
 
     @asynccontextmanager
     async def _open(self, method: str, url: str) -> AsyncIterator[aiohttp.ClientResponse]:
@@ -366,18 +407,19 @@ class TwilioMedia:
                 return response.content_length
         return len(await self.download(url))
 
-    async def download(self, url: str) -> bytes:
+    async def download(self, url: str, *, limit: int | None = None) -> bytes:
         """The file, read up to the size limit (_TooLarge beyond it): for the check on
         arrival when HEAD tells no size, and for an operator who opens an attachment."""
+        limit = self.size_limit if limit is None else limit
         async with self._open("GET", url) as response:
             if response.status != 200:
                 raise MediaUnavailable(f"HTTP {response.status}")
-            if (response.content_length or 0) > self.size_limit:
+            if (response.content_length or 0) > limit:
                 raise _TooLarge
             content = bytearray()
             async for chunk in response.content.iter_chunked(64 * 1024):
                 content += chunk
-                if len(content) > self.size_limit:
+                if len(content) > limit:
                     raise _TooLarge
         return bytes(content)
 

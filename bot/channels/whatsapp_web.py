@@ -34,6 +34,7 @@ from bot.channels.whatsapp import (
     OUTSIDE_WINDOW,
     UNREACHABLE_CODES,
     InboundMessage,
+    SharedContact,
     TwilioConfig,
     TwilioMedia,
     incoming_messages,
@@ -390,7 +391,9 @@ class WhatsAppWebhook:
             if not self._waiting[room]:
                 del self._waiting[room]
 
-    async def _check_files(self, message: InboundMessage) -> list[Media | MediaRefusal]:
+    async def _check_files(
+        self, message: InboundMessage
+    ) -> list[Media | MediaRefusal | SharedContact]:
         checked = await asyncio.gather(*(self._media.check(item) for item in message.media))
         for refusal in (c for c in checked if isinstance(c, MediaRefusal)):
             log.info("whatsapp media refused sid=%s reason=%s", message.sid, refusal.reason)
