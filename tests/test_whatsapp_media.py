@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import select
 
 from bot.channels import whatsapp_web
-from bot.channels.whatsapp import MEDIA_SIZE_LIMIT, MediaItem, parse_inbound
+from bot.channels.whatsapp import MEDIA_SIZE_LIMIT, MediaItem, SharedContact, parse_inbound
 from bot.engine import FILES_NOTICE, FLOOD_NOTICE
 from handlers.incoming import Media, MediaRefusal, RefusalReason
 from models import (
@@ -278,7 +278,7 @@ async def test_a_numbers_files_are_checked_on_arrival_and_heard_in_the_order_the
     started: list[str] = []
     finished: list[str] = []
 
-    async def slow_first(item: MediaItem) -> Media | MediaRefusal:
+    async def slow_first(item: MediaItem) -> Media | MediaRefusal | SharedContact:
         started.append(item.url)
         if item.url == urls[0]:
             await asyncio.sleep(0.3)
