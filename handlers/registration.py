@@ -1181,7 +1181,12 @@ async def answer_summary(ctx: Context, answer: Answer) -> Outcome:
     if missing.step != SUMMARY:  # e.g. the kind was changed to temporary meanwhile
         return missing
     registration, is_new = await registrations.submit_registration(
-        ctx.session, ctx.cipher, person=ctx.person, details=_details(_form(ctx)), now=ctx.now
+        ctx.session,
+        ctx.cipher,
+        person=ctx.person,
+        details=_details(_form(ctx)),
+        now=ctx.now,
+        desk=ctx.staff,
     )
     status = _status_label(ctx, registration)
     if is_new:
@@ -1397,7 +1402,14 @@ async def _send_answer(ctx: Context, typed: str, files: list[dict[str, Any]]) ->
         ctx.say(ctx._("This registration has no open question any more."))
         return Go(NAME, STATUS_ONE, remember=False)
     await registrations.answer_question(
-        ctx.session, ctx.cipher, ctx.catalogs, registration, typed, now=ctx.now, files=files
+        ctx.session,
+        ctx.cipher,
+        ctx.catalogs,
+        registration,
+        typed,
+        now=ctx.now,
+        files=files,
+        desk=ctx.staff,
     )
     ctx.say(
         ctx._(
@@ -1444,7 +1456,9 @@ async def file_after_answer(ctx: Context, answer: Answer) -> Outcome | None:
         not_added = ctx._("This file was not added to your answer to the consulate.")
         return Repeat(f"{not_added} {sent.hint}" if sent.hint else not_added)
     words, file = sent
-    await registrations.add_answer_files(ctx.session, ctx.cipher, registration, [file], words)
+    await registrations.add_answer_files(
+        ctx.session, ctx.cipher, registration, [file], words, now=ctx.now, desk=ctx.staff
+    )
     ctx.say(
         ctx._(
             "Thank you. This file has been added to your answer to the consulate "

@@ -36,11 +36,20 @@ class Operator(Base):
 class ThreadKind(enum.StrEnum):
     HELP = "help"
     APPEAL = "appeal"
+    REGISTRATION = "registration"
 
 
 class ThreadStatus(enum.StrEnum):
     OPEN = "open"
     CLOSED = "closed"
+
+
+# A thread is one case: a help request, an appeal or a consular registration.
+EXACTLY_ONE_CASE = (
+    "(CASE WHEN help_case_id IS NULL THEN 0 ELSE 1 END"
+    " + CASE WHEN appeal_id IS NULL THEN 0 ELSE 1 END"
+    " + CASE WHEN registration_id IS NULL THEN 0 ELSE 1 END) = 1"
+)
 
 
 class CaseThread(Base):
@@ -49,18 +58,21 @@ class CaseThread(Base):
 
     __tablename__ = "case_thread"
     __table_args__ = (
-        CheckConstraint("(help_case_id IS NULL) <> (appeal_id IS NULL)", name="exactly_one_case"),
+        CheckConstraint(EXACTLY_ONE_CASE, name="exactly_one_case"),
         # Topic ids are numbered per group: a topic is one case in its group.
         Index("ix_case_thread_topic_chat_id", "topic_chat_id", "topic_id", unique=True),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
-    kind: Mapped[str] = mapped_column(String(8))
+    kind: Mapped[str] = mapped_column(String(16))
     help_case_id: Mapped[int | None] = mapped_column(
         ForeignKey("help_case.id", ondelete="CASCADE"), unique=True
     )
     appeal_id: Mapped[int | None] = mapped_column(
         ForeignKey("appeal.id", ondelete="CASCADE"), unique=True
+    )
+    registration_id: Mapped[int | None] = mapped_column(
+        ForeignKey("registration.id", ondelete="CASCADE"), unique=True
     )
     person_id: Mapped[int] = mapped_column(ForeignKey("person.id", ondelete="CASCADE"), index=True)
     # The forum topic (message_thread_id) in the staff group, once it is created, and the
@@ -77,7 +89,8 @@ class CaseThread(Base):
     topic_name_shown: Mapped[str | None] = mapped_column(String(128))
     urgent: Mapped[bool] = mapped_column(default=False)
     country: Mapped[str | None] = mapped_column(String(2))
-    category: Mapped[str] = mapped_column(String(32))  # help reason or appeal category
+    # Help reason, appeal category, or registration kind (permanent, temporary).
+    category: Mapped[str] = mapped_column(String(32))
     status: Mapped[str] = mapped_column(String(8), default=ThreadStatus.OPEN, index=True)
     claimed_by: Mapped[int | None] = mapped_column(ForeignKey("operator.id", ondelete="SET NULL"))
     claimed_at: Mapped[datetime | None]

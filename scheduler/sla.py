@@ -102,8 +102,9 @@ class SlaPolicy:
         for key, minutes in settings.sla_targets.items():
             if key not in known:
                 raise SlaError(
-                    f"SLA_TARGETS: unknown category {key!r}: use urgent, help, appeal, a help "
-                    "reason or an appeal category (appeal:other), or * for the rest"
+                    f"SLA_TARGETS: unknown category {key!r}: use urgent, help, appeal, "
+                    "registration, a help reason, an appeal category (appeal:other) or a kind "
+                    "of registration (registration:temporary), or * for the rest"
                 )
             if minutes <= 0:
                 raise SlaError(f"SLA_TARGETS: {key!r} must be a positive number of minutes")

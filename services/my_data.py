@@ -721,11 +721,11 @@ async def delete_person_data(
     ):
         await appeals.withdraw_appeal(session, cipher, desk, appeal, now=now, data_deleted=True)
     # An answered appeal cannot be withdrawn, but its case is still open at the desk: it is
-    # closed too, and its topic told why, as for the withdrawn ones.
+    # closed too, and its topic told why, as for the withdrawn ones; so is a registration's.
     for thread in await session.scalars(
         select(CaseThread).where(
             CaseThread.person_id == person_id,
-            CaseThread.appeal_id.is_not(None),
+            CaseThread.help_case_id.is_(None),
             CaseThread.status == ThreadStatus.OPEN,
         )
     ):

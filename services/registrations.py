@@ -13,10 +13,18 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from models import Person, Registration, RegistrationEvent, RegistrationKind, RegistrationStatus
+from models import (
+    Person,
+    Registration,
+    RegistrationEvent,
+    RegistrationKind,
+    RegistrationStatus,
+    ThreadStatus,
+)
+from services import staff
 from services.crypto import DataCipher
 from services.i18n import N_, Catalogs
-from services.messages import OutgoingMessage
+from services.messages import MediaRef, OutgoingMessage
 from services.notify import notify_person
 from services.references import REGISTRATION, next_reference
 
@@ -39,6 +47,13 @@ _NEXT: dict[RegistrationStatus, set[RegistrationStatus]] = {
     RegistrationStatus.REJECTED: {RegistrationStatus.ACCEPTED},
 }  # fmt: skip
 NEEDS_MESSAGE = {RegistrationStatus.NEEDS_INFO, RegistrationStatus.REJECTED}
+# The kind of stay, as the staff group's topic names it (the same words as the form's).
+KIND_LABELS: dict[RegistrationKind, str] = {
+    RegistrationKind.TEMPORARY: N_("Temporary"),
+    RegistrationKind.PERMANENT: N_("Permanent"),
+}
+UPDATED_NOTICE = N_("The person updated their registration: it waits for the consulate again.")
+ANSWER_NOTICE = N_("The person answered the consulate's question:")
 
 
 class RegistrationError(ValueError):
@@ -125,9 +140,12 @@ async def submit_registration(
     person: Person,
     details: RegistrationDetails,
     now: datetime,
+    desk: staff.StaffDesk,
 ) -> tuple[Registration, bool]:
     """Register, or re-register for the same country; returns (registration, is_new). The
-    person's country follows a move, not a fix in the registration of a former country."""
+    person's country follows a move, not a fix in the registration of a former country.
+    The registration is worked in the staff group (`desk`): a new one opens its thread, an
+    update is told there and waits for the consulate again."""
     registration = await session.scalar(
         select(Registration).where(
             Registration.person_id == person.id, Registration.country == details.country
@@ -162,13 +180,101 @@ async def submit_registration(
         await session.flush()
         _event(session, cipher, registration, kind="submitted", actor=PERSON, now=now,
                status=RegistrationStatus.SUBMITTED)  # fmt: skip
+        await open_registration_thread(session, cipher, desk, person, registration, now)
         return registration, True
     previous = registration.details
     for key, value in plain.items():
         setattr(registration, key, value)
     _event(session, cipher, registration, kind="resubmitted", actor=PERSON, now=now,
            status=RegistrationStatus.SUBMITTED, previous_details=previous)  # fmt: skip
+    await _updated_at_desk(session, cipher, desk, person, registration, now)
     return registration, False
+
+
+def registration_summary(desk: staff.StaffDesk, registration: Registration) -> str:
+    """What an operator needs to start, in the staff group's language: the kind of stay, the
+    city and the status — nothing that identifies the person (/registration shows that,
+    privately and recorded)."""
+    t = desk.t
+    kind = t.gettext(KIND_LABELS[RegistrationKind(registration.kind)])
+    status = t.gettext(STATUS_LABELS[RegistrationStatus(registration.status)])
+    return "\n".join(
+        [
+            "📋 " + t.gettext("Consular registration: {kind}").format(kind=kind),
+            t.gettext("City: {city}").format(city=registration.city),
+            t.gettext("Status: {status}").format(status=status),
+        ]
+    )
+
+
+async def open_registration_thread(
+    session: AsyncSession,
+    cipher: DataCipher,
+    desk: staff.StaffDesk,
+    person: Person,
+    registration: Registration,
+    now: datetime,
+) -> staff.CaseThread:
+    return await staff.open_thread(
+        session, cipher, desk, person=person, now=now, registration=registration,
+        category_label=KIND_LABELS[RegistrationKind(registration.kind)],
+        summary=registration_summary(desk, registration),
+    )  # fmt: skip
+
+
+async def _updated_at_desk(
+    session: AsyncSession,
+    cipher: DataCipher,
+    desk: staff.StaffDesk,
+    person: Person,
+    registration: Registration,
+    now: datetime,
+) -> None:
+    """The staff group hears of the update in the registration's topic (a registration sent
+    before they were worked there gets its thread now); the person waits again."""
+    thread = await staff.thread_of(session, registration_id=registration.id)
+    if thread is None:
+        await open_registration_thread(session, cipher, desk, person, registration, now)
+        return
+    if thread.status == ThreadStatus.CLOSED:
+        staff.reopened(session, thread, now)
+    # The kind of stay may have changed: the topic is renamed before its next message.
+    thread.category = registration.kind
+    thread.topic_name = staff.topic_name(
+        desk, reference=registration.reference or "—", urgent=False, country=thread.country,
+        category_label=KIND_LABELS[RegistrationKind(registration.kind)],
+    )  # fmt: skip
+    text = "🔄 " + desk.t.gettext(UPDATED_NOTICE)
+    staff.person_wrote(session, cipher, desk, thread, person, now=now,
+                       text=f"{text}\n{registration_summary(desk, registration)}")  # fmt: skip
+
+
+async def _answer_at_desk(
+    session: AsyncSession,
+    cipher: DataCipher,
+    desk: staff.StaffDesk,
+    registration: Registration,
+    now: datetime,
+    *,
+    words: str,
+    files: Sequence[dict[str, Any]],
+    heading: bool = True,
+) -> None:
+    """The person's answer (or the files that joined it) in the registration's topic; the
+    registration waits for the consulate again."""
+    thread = await staff.thread_of(session, registration_id=registration.id)
+    person = await session.get(Person, registration.person_id)
+    if thread is None or person is None:
+        return
+    if thread.status == ThreadStatus.CLOSED:
+        staff.reopened(session, thread, now)
+    if heading or words:
+        intro = "💬 " + desk.t.gettext(ANSWER_NOTICE) if heading else ""
+        text = "\n".join(part for part in (intro, words.strip()) if part)
+        staff.person_wrote(session, cipher, desk, thread, person, now=now, text=text)
+    for file in files:
+        media = MediaRef(file["channel"], file["kind"], file["file_ref"], file.get("mime_type"))
+        staff.person_wrote(session, cipher, desk, thread, person, now=now, media=media)
 
 
 async def _moves_there(
@@ -221,8 +327,9 @@ async def change_registration_status(
     now: datetime,
     message: str | None = None,
     default_locale: str = "uz_Latn",
-) -> None:
-    """The one way a registration's status changes: event and notification included."""
+) -> bool:
+    """The one way a registration's status changes: event and notification included.
+    Whether the person was told (never of their own change)."""
     current = RegistrationStatus(registration.status)
     if status not in _NEXT[current]:
         raise RegistrationError(f"a registration cannot go from {current} to {status}")
@@ -236,7 +343,8 @@ async def change_registration_status(
         person = await session.get(Person, registration.person_id)
         assert person is not None
         notice = status_notice(catalogs, person.locale or default_locale, registration, message)
-        await notify_person(session, cipher, person.id, [OutgoingMessage(notice)], now)
+        return await notify_person(session, cipher, person.id, [OutgoingMessage(notice)], now)
+    return False
 
 
 async def answer_question(
@@ -248,9 +356,11 @@ async def answer_question(
     *,
     now: datetime,
     files: Sequence[dict[str, Any]] = (),
+    desk: staff.StaffDesk,
 ) -> None:
     """The person answers the consulate's question (words, and files such as a photo of a
-    page it asked for, kept with the registration's details); the registration waits again."""
+    page it asked for, kept with the registration's details); the registration waits again,
+    and the answer goes to its topic in the staff group (`desk`)."""
     if RegistrationStatus(registration.status) is not RegistrationStatus.NEEDS_INFO:
         raise RegistrationError("there is no question to answer")
     if files:
@@ -262,6 +372,7 @@ async def answer_question(
     await change_registration_status(
         session, cipher, catalogs, registration, RegistrationStatus.SUBMITTED, actor=PERSON, now=now
     )
+    await _answer_at_desk(session, cipher, desk, registration, now, words=answer, files=files)
 
 
 async def add_answer_files(
@@ -270,9 +381,13 @@ async def add_answer_files(
     registration: Registration,
     files: Sequence[dict[str, Any]],
     words: str = "",
+    *,
+    now: datetime,
+    desk: staff.StaffDesk,
 ) -> None:
     """Files that came just after the person's latest answer (the rest of an album, the
-    second image of a WhatsApp message) join that answer, and so do words sent with them."""
+    second image of a WhatsApp message) join that answer, and so do words sent with them;
+    they follow the answer into the registration's topic."""
     answered = await session.scalar(
         select(RegistrationEvent)
         .where(
@@ -291,6 +406,8 @@ async def add_answer_files(
     if words:
         before = cipher.decrypt_text(answered.message) if answered.message else ""
         answered.message = cipher.encrypt_text(f"{before}\n{words}".strip())
+    await _answer_at_desk(session, cipher, desk, registration, now, words=words, files=files,
+                          heading=False)  # fmt: skip
 
 
 async def own_registrations(session: AsyncSession, person_id: int) -> list[Registration]:

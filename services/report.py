@@ -14,9 +14,10 @@ What it counts, and from what:
 - Answer and resolution times, per category and per country, from the staff side
   (`case_thread`, by `created_at`): the first answer is the thread's first `replied` audit
   event (an operator's message relayed to the person) or, for an appeal, its first
-  `status=answered` event, whichever came first; resolution is the thread's `closed_at`
-  (closing by command, button or an ending appeal status). Median and 90th percentile
-  (linear interpolation between ranks, as `statistics.quantiles(method="inclusive")`),
+  `status=answered` event, whichever came first (for a registration, its first status
+  event: a question, accepted or rejected); resolution is the thread's `closed_at`
+  (closing by command, button or an ending appeal or registration status). Median and 90th
+  percentile (linear interpolation between ranks, as `statistics.quantiles(method="inclusive")`),
   in hours.
 - SLA breaches: threads opened in the period that have at least one `escalated` audit event.
   The queue's clock (scheduler/sla.py) escalates a case exactly when it goes red, so this is
@@ -89,6 +90,7 @@ ESCALATED = "escalated"  # scheduler/sla.py's audit action
 REPLIED = "replied"  # services.staff.Action.REPLIED
 STATUS = "status"  # services.staff.Action.STATUS
 ANSWERED_DETAIL = "status=answered"
+REGISTRATION_KIND = "registration"  # models.ThreadKind.REGISTRATION
 
 Cell = int | float | str | None
 K = TypeVar("K", bound=Hashable)
@@ -486,9 +488,12 @@ async def _durations(
 ) -> list[tuple[str, str, str | None, float | None, float | None]]:
     """Per thread opened in the period: kind, category, country, seconds to the first answer
     and to closing (None when not yet)."""
+    registrations = select(CaseThread.id).where(CaseThread.kind == REGISTRATION_KIND)
     answering = or_(
         AuditEvent.action == REPLIED,
         and_(AuditEvent.action == STATUS, AuditEvent.detail == ANSWERED_DETAIL),
+        # A registration is answered by its status: a question, accepted, rejected.
+        and_(AuditEvent.action == STATUS, AuditEvent.thread_id.in_(registrations)),
     )
     first = (
         select(AuditEvent.thread_id, func.min(AuditEvent.at).label("at"))

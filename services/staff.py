@@ -33,6 +33,7 @@ from models import (
     OutboxMessage,
     Person,
     Registration,
+    RegistrationKind,
     ThreadKind,
     ThreadStatus,
 )
@@ -80,13 +81,16 @@ def parse_button(data: str) -> tuple[str, int] | None:
     return action, int(number)
 
 
-def case_buttons(desk: "StaffDesk", thread_id: int) -> tuple[Choice, ...]:
+def case_buttons(desk: "StaffDesk", thread_id: int, closable: bool = True) -> tuple[Choice, ...]:
+    """Take, release, and close — not for a registration: its status ends it."""
     t = desk.t
-    return (
+    buttons = (
         Choice(button_id(CLAIM, thread_id), "✋ " + t.gettext("Take the case")),
         Choice(button_id(RELEASE, thread_id), "↩️ " + t.gettext("Release")),
-        Choice(button_id(CLOSE, thread_id), "✅ " + t.gettext("Close the case")),
     )
+    if not closable:
+        return buttons
+    return (*buttons, Choice(button_id(CLOSE, thread_id), "✅ " + t.gettext("Close the case")))
 
 
 class StaffError(ValueError):
@@ -180,26 +184,33 @@ async def open_thread(
     category_label: str,
     help_case: HelpCase | None = None,
     appeal: Appeal | None = None,
+    registration: Registration | None = None,
     summary: str = "",
 ) -> CaseThread:
-    """A thread for a new help request or appeal, with its first message (what the case is
-    about, in the staff group's language) queued for its topic. `category_label` is the
-    catalog message naming its reason or category."""
-    case = help_case or appeal
+    """A thread for a new help request, appeal or registration, with its first message (what
+    the case is about, in the staff group's language) queued for its topic. `category_label`
+    is the catalog message naming its reason, category or kind of registration."""
+    case = help_case or appeal or registration
     assert case is not None
     assert case.reference is not None
     urgent = bool(help_case and help_case.urgent)
     name = topic_name(desk, reference=case.reference, urgent=urgent, country=case.country,
                       category_label=category_label)  # fmt: skip
+    kind, category = ThreadKind.APPEAL, appeal.category if appeal else "other"
+    if help_case is not None:
+        kind, category = ThreadKind.HELP, help_case.reason
+    elif registration is not None:
+        kind, category = ThreadKind.REGISTRATION, registration.kind
     thread = CaseThread(
-        kind=ThreadKind.HELP if help_case else ThreadKind.APPEAL,
+        kind=kind,
         help_case_id=help_case.id if help_case else None,
         appeal_id=appeal.id if appeal else None,
+        registration_id=registration.id if registration else None,
         person_id=person.id,
         urgent=urgent,
         topic_name=name,
         country=case.country,
-        category=help_case.reason if help_case else (appeal.category if appeal else "other"),
+        category=category,
         status=ThreadStatus.OPEN,
         waiting_since=now,
         created_at=now,
@@ -221,26 +232,46 @@ async def open_thread(
         )
     if summary:
         lines += ["", summary]
-    lines += [
-        "",
-        t.gettext(
-            "Write here to answer the person. A message starting with «!» is a private note. "
-            "{claim} takes the case, {queue} lists all open cases."
-        ).format(claim="/claim", queue="/queue"),
-    ]
-    header = OutgoingMessage("\n".join(lines), case_buttons(desk, thread.id))
+    lines += ["", registration_usage(desk) if registration else t.gettext(
+        "Write here to answer the person. A message starting with «!» is a private note. "
+        "{claim} takes the case, {queue} lists all open cases."
+    ).format(claim="/claim", queue="/queue")]  # fmt: skip
+    buttons = case_buttons(desk, thread.id, closable=registration is None)
+    header = OutgoingMessage("\n".join(lines), buttons)
     to_staff(session, cipher, desk, thread_address(thread.id), [header], now)
     audit(session, actor="person", action="opened", now=now, thread=thread,
           detail=f"{thread.kind}:{thread.category}")  # fmt: skip
     return thread
 
 
+def registration_usage(desk: StaffDesk) -> str:
+    """How a registration is worked in its topic: the person cannot answer free text."""
+    return desk.t.gettext(
+        "Messages written here are not sent to the person. To ask them something, send {ask} "
+        "and the question; to tell them the outcome, {accepted}, or {rejected} and the "
+        "reason. {details} sends you their details privately (recorded)."
+    ).format(
+        ask="/status needs_info",
+        accepted="/status accepted",
+        rejected="/status rejected",
+        details="/registration",
+    )
+
+
 async def thread_of(
-    session: AsyncSession, *, help_case_id: int | None = None, appeal_id: int | None = None
+    session: AsyncSession,
+    *,
+    help_case_id: int | None = None,
+    appeal_id: int | None = None,
+    registration_id: int | None = None,
 ) -> CaseThread | None:
     if help_case_id is not None:
         return await session.scalar(
             select(CaseThread).where(CaseThread.help_case_id == help_case_id)
+        )
+    if registration_id is not None:
+        return await session.scalar(
+            select(CaseThread).where(CaseThread.registration_id == registration_id)
         )
     return await session.scalar(select(CaseThread).where(CaseThread.appeal_id == appeal_id))
 
@@ -404,9 +435,11 @@ async def _person(session: AsyncSession, thread: CaseThread) -> Person:
 
 
 async def reference_of(session: AsyncSession, thread: CaseThread) -> str:
-    case: HelpCase | Appeal | None
+    case: HelpCase | Appeal | Registration | None
     if thread.help_case_id is not None:
         case = await session.get(HelpCase, thread.help_case_id)
+    elif thread.registration_id is not None:
+        case = await session.get(Registration, thread.registration_id)
     else:
         case = await session.get(Appeal, thread.appeal_id)
     return (case.reference if case else None) or "—"
@@ -593,6 +626,8 @@ async def await_answer(
     consulate's questions."""
     from services import appeals  # it imports this module
 
+    if thread.registration_id is not None:
+        return  # the person answers a registration's question on its own screen
     if thread.help_case_id is not None:
         case = await session.get(HelpCase, thread.help_case_id)
         if case is None or case.covert or case.status == CaseStatus.CLOSED:
@@ -637,6 +672,8 @@ async def forget_answer_screen(
     request there). Best effort: the engine drops such a move anyway when it comes due."""
     from services import appeals  # it imports this module
 
+    if thread.registration_id is not None:
+        return
     conversation = await _conversation_if_free(session, thread)
     if conversation is None:
         return
@@ -689,17 +726,16 @@ def reopened(
 async def registration_for(
     session: AsyncSession, thread: CaseThread, operator: Operator, now: datetime
 ) -> list[Registration]:
-    """The person's registrations, for an operator who opens them from the case: always an
-    audited action."""
+    """The person's registrations, for an operator who opens them from the case (from a
+    registration's own case: that one): always an audited action."""
     audit(session, actor=actor_of(operator), action=Action.VIEWED_REGISTRATION, now=now,
           thread=thread)  # fmt: skip
-    return list(
-        await session.scalars(
-            select(Registration).where(
-                Registration.person_id == thread.person_id, Registration.reference.is_not(None)
-            )
-        )
+    found = select(Registration).where(
+        Registration.person_id == thread.person_id, Registration.reference.is_not(None)
     )
+    if thread.registration_id is not None:
+        found = found.where(Registration.id == thread.registration_id)
+    return list(await session.scalars(found))
 
 
 # -- the queue --------------------------------------------------------------------------------
@@ -720,17 +756,25 @@ class QueueEntry:
 
 
 # Minutes a person may wait for an answer before their case is red (amber from half of it):
-# half an hour when urgent (in danger), a day for other help, five days for an appeal.
+# half an hour when urgent (in danger), a day for other help, five days for an appeal or a
+# registration.
 URGENT, ANY_CATEGORY = "urgent", "*"
-DEFAULT_TARGET_MINUTES: dict[str, int] = {URGENT: 30, ANY_CATEGORY: 24 * 60, "appeal": 5 * 24 * 60}
+DEFAULT_TARGET_MINUTES: dict[str, int] = {
+    URGENT: 30,
+    ANY_CATEGORY: 24 * 60,
+    "appeal": 5 * 24 * 60,
+    "registration": 5 * 24 * 60,
+}
 
 
 def target_keys() -> frozenset[str]:
-    """What SLA_TARGETS may name: "urgent", a help reason or an appeal category, a kind
-    ("help", "appeal"), both ("appeal:other"), or "*" for the rest."""
+    """What SLA_TARGETS may name: "urgent", a help reason, an appeal category or a kind of
+    registration, a kind of case ("help", "appeal", "registration"), both ("appeal:other",
+    "registration:temporary"), or "*" for the rest."""
     kinds: dict[str, list[str]] = {
         ThreadKind.HELP: [reason.value for reason in HelpReason],
         ThreadKind.APPEAL: [category.value for category in AppealCategory],
+        ThreadKind.REGISTRATION: [kind.value for kind in RegistrationKind],
     }
     keys = {URGENT, ANY_CATEGORY, *kinds}
     for kind, categories in kinds.items():

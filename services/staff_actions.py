@@ -1,14 +1,25 @@
-"""Operator actions that change an appeal or a help request itself, through those services'
-own actions (so the person is told exactly as when anyone else makes the change)."""
+"""Operator actions that change an appeal, a help request or a registration itself, through
+those services' own actions (so the person is told exactly as when anyone else makes the
+change)."""
 
 from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from models import Appeal, AppealStatus, CaseThread, HelpCase, Operator, ThreadStatus
+from models import (
+    Appeal,
+    AppealStatus,
+    CaseThread,
+    HelpCase,
+    Operator,
+    Registration,
+    RegistrationStatus,
+    ThreadStatus,
+)
 from services import help_cases, staff
 from services.appeals import change_appeal_status
 from services.crypto import DataCipher
+from services.registrations import change_registration_status
 from services.staff import Action, StaffDesk, StaffError, actor_of, audit, reopened
 
 # After these the person is not waiting for the consulate any more (a question, an answer, a
@@ -18,6 +29,8 @@ _ENDING = {AppealStatus.CLOSED, AppealStatus.REJECTED}
 # An appeal in one of these has nothing left for the consulate to change: its thread only
 # needs closing.
 _ENDED = {AppealStatus.CLOSED, AppealStatus.REJECTED, AppealStatus.WITHDRAWN}
+# A registration accepted or rejected is done at the desk; a question waits for the person.
+_REGISTRATION_ENDING = {RegistrationStatus.ACCEPTED, RegistrationStatus.REJECTED}
 
 
 async def set_appeal_status(
@@ -55,6 +68,43 @@ async def set_appeal_status(
     return told
 
 
+async def set_registration_status(
+    session: AsyncSession,
+    cipher: DataCipher,
+    desk: StaffDesk,
+    thread: CaseThread,
+    operator: Operator,
+    status: RegistrationStatus,
+    now: datetime,
+    message: str | None = None,
+) -> bool:
+    """The registration's status, through the one action that records it and tells the
+    person (services.registrations raises RegistrationError for a change it does not
+    allow); whether they were told. Accepted or rejected closes the thread; a question
+    leaves it open, the person no longer waiting."""
+    if thread.registration_id is None:
+        raise StaffError("this case is not a registration")
+    registration = await session.get(Registration, thread.registration_id)
+    if registration is None or registration.reference is None:
+        raise StaffError("the registration no longer exists")
+    told = await change_registration_status(
+        session, cipher, desk.catalogs, registration, status, actor=actor_of(operator), now=now,
+        message=message, default_locale=desk.default_locale,
+    )  # fmt: skip
+    if status in _REGISTRATION_ENDING:
+        thread.status = ThreadStatus.CLOSED
+        thread.closed_at = now
+    elif thread.status == ThreadStatus.CLOSED:
+        # A question after the outcome (accepted → needs_info): open again.
+        reopened(session, thread, now, actor=actor_of(operator))
+    thread.waiting_since = None
+    thread.last_ping_at = None
+    thread.escalation_level = 0
+    audit(session, actor=actor_of(operator), action=Action.STATUS, now=now, thread=thread,
+          detail=f"status={status}")  # fmt: skip
+    return told
+
+
 async def close(
     session: AsyncSession,
     cipher: DataCipher,
@@ -77,6 +127,8 @@ async def close(
                 resolution=resolution,
             )  # fmt: skip
         await staff.forget_answer_screen(session, cipher, thread, now)
+    elif thread.registration_id is not None:
+        pass  # its status ends it (set_registration_status): only the thread is closed
     else:
         appeal = await session.get(Appeal, thread.appeal_id)
         # An appeal that is gone, anonymised (its person deleted their data) or already ended

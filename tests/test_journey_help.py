@@ -123,8 +123,9 @@ async def register_in(telegram: TelegramHarness, user: int, country: str) -> Non
         owner = await session.get(Person, person.id)
         assert owner is not None
         await registrations.submit_registration(
-            session, app.cipher, person=owner, details=details, now=app.clock.now()
-        )
+            session, app.cipher, person=owner, details=details, now=app.clock.now(),
+            desk=app.desk,
+        )  # fmt: skip
 
 
 def voice(user: int) -> dict[str, Any]:

@@ -998,8 +998,9 @@ async def test_on_whatsapp_a_lone_number_on_a_screen_of_words_is_the_choice_list
         row = await session.get(Person, person.id)
         assert row is not None
         registration, _ = await registrations.submit_registration(
-            session, app.cipher, person=row, details=_details("RU", "Moskva"), now=app.clock.now()
-        )
+            session, app.cipher, person=row, details=_details("RU", "Moskva"), now=app.clock.now(),
+            desk=app.desk,
+        )  # fmt: skip
         await registrations.change_registration_status(
             session, app.cipher, app.catalogs, registration, RegistrationStatus.NEEDS_INFO,
             actor="operator:7", now=app.clock.now(), message="Familiyangiz qanday yoziladi?",

@@ -51,7 +51,7 @@ async def consulate_asks(wa: WhatsAppHarness, message: str = QUESTION) -> None:
         if registration is None:
             registration, _ = await registrations.submit_registration(
                 session, app.cipher, person=row, details=_details("RU", "Moskva"),
-                now=app.clock.now(),
+                now=app.clock.now(), desk=app.desk,
             )  # fmt: skip
         await registrations.change_registration_status(
             session, app.cipher, app.catalogs, registration, RegistrationStatus.NEEDS_INFO,

@@ -110,11 +110,11 @@ async def give_data(
         assert person is not None
         registration, _ = await registrations.submit_registration(
             session, app.cipher, person=person,
-            details=details(name, country, "Kazan", f"AB{secret}"), now=now,
+            details=details(name, country, "Kazan", f"AB{secret}"), now=now, desk=app.desk,
         )  # fmt: skip
         await registrations.submit_registration(
             session, app.cipher, person=person,
-            details=details(name, country, "Moskva", f"AC{secret}"), now=now,
+            details=details(name, country, "Moskva", f"AC{secret}"), now=now, desk=app.desk,
         )  # fmt: skip
         await registrations.change_registration_status(
             session, app.cipher, app.catalogs, registration, RegistrationStatus.NEEDS_INFO,
@@ -795,6 +795,7 @@ async def tell_the_staff_of_a_deletion(telegram: TelegramHarness) -> None:
     told = await staff_texts(app)  # all that is left for her topics (what she wrote went)
     assert sorted(told) == sorted([
         deleted,  # the appeal
+        deleted,  # the registration
         deleted + "\n⚠️ " + t.gettext(  # the help request, urgent since the code word
             "The request is urgent: someone may have made them delete their data. Decide "
             "with a supervisor whether and how to reach them outside the bot."

@@ -103,8 +103,9 @@ async def test_on_whatsapp_two_images_of_one_message_both_answer_the_consulate(
         row = await session.get(Person, person.id)
         assert row is not None
         registration, _ = await registrations.submit_registration(
-            session, app.cipher, person=row, details=_details("RU", "Moskva"), now=app.clock.now()
-        )
+            session, app.cipher, person=row, details=_details("RU", "Moskva"), now=app.clock.now(),
+            desk=app.desk,
+        )  # fmt: skip
         await registrations.change_registration_status(
             session, app.cipher, app.catalogs, registration, RegistrationStatus.NEEDS_INFO,
             actor="operator:7", now=app.clock.now(), message="2 va 3-betlarini yuboring",

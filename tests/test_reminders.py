@@ -502,8 +502,9 @@ async def test_appeal_and_registration_status_changes_are_pushes_in_the_persons_
         person = await session.get(Person, moscow)
         assert person is not None
         registration, _ = await registrations.submit_registration(
-            session, app.cipher, person=person, details=details(), now=clock.now()
-        )
+            session, app.cipher, person=person, details=details(), now=clock.now(),
+            desk=app.desk,
+        )  # fmt: skip
         appeal = await appeals.find_own_appeal(session, moscow, reference)
         assert appeal is not None
         await appeals.change_appeal_status(
@@ -534,8 +535,9 @@ async def test_a_registration_status_push_outside_the_whatsapp_window_is_the_tem
         person = await session.scalar(select(Person))
         assert person is not None
         registration, _ = await registrations.submit_registration(
-            session, app.cipher, person=person, details=details(), now=clock.now()
-        )
+            session, app.cipher, person=person, details=details(), now=clock.now(),
+            desk=app.desk,
+        )  # fmt: skip
         await registrations.change_registration_status(
             session, app.cipher, app.catalogs, registration,
             RegistrationStatus.ACCEPTED, actor="operator:1", now=clock.now(),

@@ -884,6 +884,7 @@ async def test_claim_transfer_release_registration_and_close_are_audited_and_tol
 
     assert [(actor, action) for actor, action, _ in await audit(app)] == [
         ("person", "opened"),
+        ("person", "opened"),  # the registration's own thread
         (f"operator:{first.id}", "claimed"),
         (f"operator:{first.id}", "transferred"),
         (f"operator:{second.id}", "transferred"),
@@ -911,8 +912,9 @@ async def register(app: Application, user: int) -> None:
         person = await session.scalar(select(Person))
         assert person is not None
         await registrations.submit_registration(
-            session, app.cipher, person=person, details=details, now=app.clock.now()
-        )
+            session, app.cipher, person=person, details=details, now=app.clock.now(),
+            desk=app.desk,
+        )  # fmt: skip
 
 
 async def test_registration_details_need_a_private_chat_with_the_bot(

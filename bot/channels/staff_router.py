@@ -8,8 +8,12 @@ In a case's topic:
   never relayed; an edit is not relayed (the operator is told so, except for a live
   location's new positions, which are ignored);
 - /claim, /release, /transfer (with the other operator's Telegram user id, or as a reply to
-  one of their messages), /status <status> [text] (appeals), /close [resolution],
-  /registration (the person's registration details, sent to the operator privately);
+  one of their messages), /status <status> [text] (appeals and registrations), /close
+  [resolution], /registration (the person's registration details, sent to the operator
+  privately);
+- in a registration's topic nothing written is relayed (the person has no screen to answer
+  it): the operator is told to use /status (needs_info with a question, accepted, rejected
+  with a reason);
 - the buttons under the case's first message: take, release, close (with a confirmation).
 Anywhere: /queue (open cases, urgent first, then the longest waiting) and /help.
 
@@ -59,6 +63,7 @@ from models import (
     Operator,
     OperatorRole,
     Person,
+    Registration,
     RegistrationKind,
     RegistrationStatus,
     ThreadStatus,
@@ -90,6 +95,7 @@ from services.operators import OperatorError, parse_telegram_id
 from services.outbox import DeliveryError
 from services.parsing import format_date, format_phone
 from services.registrations import STATUS_LABELS as REGISTRATION_STATUS_LABELS
+from services.registrations import RegistrationError
 from services.staff import (
     CLAIM,
     CLOSE,
@@ -145,6 +151,16 @@ STATUSES = {
     )
 }
 NEEDS_TEXT = {AppealStatus.NEEDS_INFO, AppealStatus.ANSWERED, AppealStatus.REJECTED}
+# /status words in a registration's topic.
+REGISTRATION_STATUSES = {
+    status.value: status
+    for status in (
+        RegistrationStatus.ACCEPTED,
+        RegistrationStatus.NEEDS_INFO,
+        RegistrationStatus.REJECTED,
+    )
+}
+REGISTRATION_ENDING = {RegistrationStatus.ACCEPTED, RegistrationStatus.REJECTED}
 STATUS_EXAMPLE = "/status needs_info …"
 # How often an operator who writes where nobody reads it is told so, in each such place: once
 # an hour, between all processes (the flood guard's notices; housekeeping forgets them after
@@ -414,6 +430,11 @@ class StaffDeskHandlers:
             .join(HelpCase, HelpCase.id == CaseThread.help_case_id)
             .where(HelpCase.reference == reference)
         )
+        thread = thread or await session.scalar(
+            select(CaseThread)
+            .join(Registration, Registration.id == CaseThread.registration_id)
+            .where(Registration.reference == reference)
+        )
         return thread or await session.scalar(
             select(CaseThread)
             .join(Appeal, Appeal.id == CaseThread.appeal_id)
@@ -531,6 +552,9 @@ class StaffDeskHandlers:
         if words.startswith(NOTE_MARKER):
             staff.note(turn.session, thread, turn.operator, turn.now)
             log.info("staff note thread=%s operator=%s", thread.id, turn.operator.id)
+            return
+        if thread.registration_id is not None:
+            self._say(turn, "ℹ️ " + staff.registration_usage(self.group.desk))
             return
         relayable, media = self._media_of(message)
         if not relayable:
@@ -757,6 +781,8 @@ class StaffDeskHandlers:
     async def _cmd_status(self, turn: Turn, args: str, message: Message) -> Said | None:
         thread, t = turn.thread, self.t
         assert thread is not None
+        if thread.registration_id is not None:
+            return await self._registration_status(turn, args)
         if thread.appeal_id is None:
             return Said(
                 t.gettext(
@@ -812,6 +838,84 @@ class StaffDeskHandlers:
             )
         label = t.gettext(APPEAL_STATUS_LABELS[status])
         return Said("📌 " + text.format(operator=turn.operator.display_name, status=label))
+
+    async def _registration_status(self, turn: Turn, args: str) -> Said | None:
+        """/status in a registration's topic: accepted, needs_info with a question, rejected
+        with a reason; accepted and rejected close the case."""
+        thread, t = turn.thread, self.t
+        assert thread is not None
+        word, text = _first_word(args)
+        status = REGISTRATION_STATUSES.get(word.lower().replace("-", "_"))
+        if status is None:
+            return Said(self._registration_status_usage(), True)
+        text = text.strip()
+        if status in registrations.NEEDS_MESSAGE and not text:
+            return Said(
+                t.gettext(
+                    "«{status}» needs a text for the person after it, for example: {example}"
+                ).format(
+                    status=t.gettext(REGISTRATION_STATUS_LABELS[status]),
+                    example=f"/status {status.value} …",
+                ),
+                True,
+            )
+        if not await self._may_work_on(turn):
+            return None
+        try:
+            told = await staff_actions.set_registration_status(
+                turn.session,
+                self.group.cipher,
+                self.group.desk,
+                thread,
+                turn.operator,
+                status,
+                turn.now,
+                text or None,
+            )
+        except (RegistrationError, StaffError):
+            registration = await turn.session.get(Registration, thread.registration_id)
+            current = registration.status if registration else None
+            return Said(
+                t.gettext(
+                    "The registration cannot get this status now (its status: {status})."
+                ).format(
+                    status=t.gettext(REGISTRATION_STATUS_LABELS[RegistrationStatus(current)])
+                    if current
+                    else "—"
+                ),
+                True,
+            )
+        log.info(
+            "staff registration status thread=%s operator=%s status=%s",
+            thread.id,
+            turn.operator.id,
+            status.value,
+        )
+        if told:
+            done = t.gettext(
+                "{operator} set the registration's status: {status}. The person has been told."
+            )
+        else:
+            done = t.gettext(
+                "{operator} set the registration's status: {status}. The person was not told: "
+                "they have turned off notifications (STOP) or cannot be reached."
+            )
+        label = t.gettext(REGISTRATION_STATUS_LABELS[status])
+        said = "📌 " + done.format(operator=turn.operator.display_name, status=label)
+        if status in REGISTRATION_ENDING:
+            said += " " + t.gettext("The case is closed.")
+        return Said(said)
+
+    def _registration_status_usage(self) -> str:
+        t = self.t
+        listing = ", ".join(
+            f"{word} ({t.gettext(REGISTRATION_STATUS_LABELS[status])})"
+            for word, status in REGISTRATION_STATUSES.items()
+        )
+        return t.gettext(
+            "Send {command} and the registration's new status: {statuses}. A question or a "
+            "reason goes after it, for example: {example}"
+        ).format(command="/status", statuses=listing, example=STATUS_EXAMPLE)
 
     def _status_usage(self) -> str:
         t = self.t
@@ -988,6 +1092,14 @@ class StaffDeskHandlers:
         assert thread is not None
         if thread.status == ThreadStatus.CLOSED:
             return Said(t.gettext("The case is closed already."), True)
+        if thread.registration_id is not None:
+            return Said(
+                t.gettext(
+                    "A registration is finished by its status: {accepted}, or {rejected} and "
+                    "the reason."
+                ).format(accepted="/status accepted", rejected="/status rejected"),
+                True,
+            )
         if not staff.serves(turn.operator, thread):
             return self._other_country(thread)
         if thread.claimed_by not in (None, turn.operator.id) and (
@@ -1100,7 +1212,10 @@ class StaffDeskHandlers:
                 "• A canned reply in the person's language: {codes}.\n"
                 "• {claim} take the case, {release} release it, {transfer} hand it over (reply to "
                 "the other operator's message, or add their Telegram user id).\n"
-                "• {status} the appeal's status, {close} close the case with what was done.\n"
+                "• {status} the status of an appeal or a registration, {close} close the case "
+                "with what was done.\n"
+                "• In a registration's topic nothing written goes to the person: {needs_info} "
+                "asks them a question, {accepted} or {rejected} tells them the outcome.\n"
                 "• {registration} the person's registration details, sent to you privately "
                 "(recorded).\n"
                 "• {queue} all open cases."
@@ -1113,6 +1228,9 @@ class StaffDeskHandlers:
                 close="/close",
                 registration="/registration",
                 queue="/queue",
+                needs_info="/status needs_info …",
+                accepted="/status accepted",
+                rejected="/status rejected …",
             )
             + "\n"
             + self.t.gettext(
@@ -1184,7 +1302,7 @@ STAFF_COMMANDS = (
     ("claim", N_("Take the case")),
     ("release", N_("Give the case back to the queue")),
     ("transfer", N_("Hand the case over to another operator")),
-    ("status", N_("Set the appeal's status")),
+    ("status", N_("Set the status of an appeal or a registration")),
     ("close", N_("Close the case with what was done")),
     ("registration", N_("The person's registration, privately")),
     ("broadcast", N_("An announcement to many people (supervisors)")),
