@@ -922,21 +922,30 @@ def _answer_the_push_seen_last(
     state: ConversationState, now: datetime, incoming: Incoming | None
 ) -> bool:
     """Where pushed questions wait, a message that picks an option of the one the person
-    saw last — out after the screen's question, no reply since — by its number or its words
-    answers it: «1» under «Are you safe? 1 — I am safe» on the registration menu is «I am
-    safe», «2» on the form's first question «I need help», not the screen's options. On a
-    screen of the person's own words they are their words; a button says where it belongs.
-    Anything else is the screen's, and its reply comes after the pushed question, which is
-    then no longer the last thing on their phone. Whether the state changed."""
-    if incoming is None or incoming.kind is not Kind.TEXT or state.free_text:
+    saw last — the newest out, after the screen's question, no reply since — by its number
+    or its words answers it: «1» under «Are you safe? 1 — I am safe» on the registration
+    menu is «I am safe», «2» on the form's first question «I need help», not the screen's
+    options. On a screen of the person's own words they are their words; a button says where
+    it belongs. Anything else is the screen's, and its reply comes after the pushed
+    questions, which are then no longer the last thing on their phone. Whether the state
+    changed."""
+    if incoming is None:
         return False
-    seen = _waiting_question(state, now)
-    if seen is None or seen.overtaken:
+    due = [asked for asked in _due(state, now) if not asked.overtaken]
+    if not due:
         return False
-    if _pick_among(seen.choices, incoming, numbers=not seen.free_text) is None:
-        seen.overtaken = True
-    else:
+    seen = max(due, key=lambda asked: asked.outbox_id or 0)
+    picks = (
+        seen.case_id is None  # an operator's message lists nothing to pick
+        and incoming.kind is Kind.TEXT
+        and not state.free_text
+        and _pick_among(seen.choices, incoming, numbers=not seen.free_text) is not None
+    )
+    if picks:
         _take(state, seen)
+    else:
+        for asked in due:  # this update's reply goes out after them
+            asked.overtaken = True
     return True
 
 

@@ -2,13 +2,13 @@
 number or the words of one of its options answer it (WhatsApp lists «1 — I am safe» under it),
 until a reply to something else comes after it."""
 
-from datetime import timedelta
+from datetime import date, timedelta
 
 from sqlalchemy import select
 
-from models import CheckinStatus, Conversation, HelpCase, Person, SafetyCheckin
+from models import CheckinStatus, Conversation, DocumentKind, HelpCase, Person, SafetyCheckin
 from scheduler.checkins import run_checkins
-from services import checkins
+from services import checkins, reminders
 from services.clock import ManualClock
 from services.conversation import ConversationState, read_state
 from tests.test_whatsapp import DILNOZA, WhatsAppHarness, labels
@@ -83,3 +83,56 @@ async def test_after_a_reply_to_something_else_the_screen_has_its_numbers_again(
     assert await wa.rows(HelpCase) == []
     form = (await _state(wa)).answers["registration"]["form"]
     assert form["kind"] == "permanent"  # the form lists «2 — Постоянно» second
+
+
+async def test_after_a_reply_to_her_own_words_skip_is_the_screens(wa: WhatsAppHarness) -> None:
+    """Asking for help: the check-in comes while she writes what happened; her description
+    gets «Where are you now? … 1 — Skip» after it: her «1» skips, it is not «I am safe»."""
+    app = wa.app
+    await wa.onboard(DILNOZA, "3")
+    person = await wa.person(DILNOZA)
+    async with app.db.transaction() as session:
+        row = await session.get(Person, person.id)
+        assert row is not None
+        row.country = "RU"
+        await checkins.switch_on(session, row, 1, app.clock.now())
+    assert isinstance(app.clock, ManualClock)
+    app.clock.advance(timedelta(days=1))
+    menu = await wa.say(DILNOZA, "меню")
+    help_number = next(i for i, label in enumerate(labels(menu), 1) if "Помощь" in label)
+    await wa.say(DILNOZA, str(help_number))
+    await wa.say(DILNOZA, "2")  # a reason other than danger: «what happened?»
+    await run_checkins(app.db, app.cipher, app.desk, app.clock, app.engine, grace_hours=6)
+    await wa.settle()
+    place = await wa.say(DILNOZA, "Работодатель забрал мой паспорт и не платит зарплату")
+    assert labels(place)[0] == "Пропустить"
+
+    await wa.say(DILNOZA, "1")  # «1 — Пропустить», the last list on her phone
+
+    assert await _checkin_status(wa) == CheckinStatus.ASKED
+    assert ((await _state(wa)).journey, (await _state(wa)).step) == ("help", "files")
+
+
+async def test_of_two_pushes_the_newest_is_the_one_seen_last(wa: WhatsAppHarness) -> None:
+    """A check-in, then a passport reminder, out while she rests on the registration menu:
+    «2» under the reminder («2 — Change the date») is the reminder's, not «I need help»."""
+    await _on_the_registration_menu_with_a_checkin(wa, form=False)
+    app = wa.app
+    person = await wa.person(DILNOZA)
+    async with app.db.transaction() as session:
+        reminder = reminders.add_reminder(
+            session, person.id, DocumentKind.PASSPORT, date(2027, 1, 10), app.clock.now()
+        )
+        await session.flush()
+        await app.engine.prompt(
+            session, person.id, "reminders", "due", answers={"reminder": reminder.id}
+        )
+    await wa.settle()
+    assert labels(wa.last_body(DILNOZA))[1] == "Изменить дату"
+
+    reply = await wa.say(DILNOZA, "2")
+
+    assert await wa.rows(HelpCase) == []
+    assert await _checkin_status(wa) == CheckinStatus.ASKED
+    assert labels(reply) == ["Я в безопасности", "Мне нужна помощь"]  # asked after it
+    assert "date" in (await _state(wa)).history[-1]  # the reminder's «new date?» comes back
