@@ -11,6 +11,7 @@ from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
 from typing import Any
 
+from handlers import help as help_journey
 from handlers.conversation import (
     BACK,
     CANCEL,
@@ -1431,8 +1432,12 @@ AFTER_ANSWER = {(NAME, MAIN), (NAME, STATUS_LIST), (NAME, STATUS_ONE)}
 async def file_after_answer(ctx: Context, answer: Answer) -> Outcome | None:
     """A file arriving within minutes of an answer to the consulate (the rest of an album,
     the second image of one WhatsApp message) is added to that answer, and the person is
-    told. It was dropped with «I did not understand»."""
+    told. It was dropped with «I did not understand». Not one with words of distress under
+    it: that one is a call for help (the Help journey's interceptor)."""
     if answer.kind is not Kind.MEDIA or (ctx.state.journey, ctx.state.step) not in AFTER_ANSWER:
+        return None
+    caption = clean_text(answer.incoming.text)
+    if help_journey.names_danger(caption) or help_journey.is_a_plea(caption):
         return None
     own = ctx.state.answers_of(NAME)
     just = own.get(JUST_ANSWERED)

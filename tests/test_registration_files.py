@@ -6,7 +6,9 @@ parts of a long text Telegram split are read together, never the tail alone."""
 from datetime import timedelta
 from typing import Any
 
-from models import Person, Registration, RegistrationStatus
+from sqlalchemy import select
+
+from models import HelpCase, Person, Registration, RegistrationStatus
 from services import registrations
 from services.clock import ManualClock
 from services.registrations import details_of
@@ -168,3 +170,21 @@ async def test_the_tail_of_a_split_request_is_not_taken_as_the_whole_request(
     assert second["text"].startswith(tr(telegram, "ru", TOGETHER).format(count=count, limit=3000))
     state = await telegram.state(ALICE)
     assert "text" not in state.answers["registration"]["request"]
+
+
+async def test_a_photo_with_words_of_danger_after_an_answer_is_a_call_for_help(
+    telegram: TelegramHarness,
+) -> None:
+    """Within the minutes a file joins the answer just sent, words of distress under a photo
+    still open the urgent path (the photo kept with the request), not the registration."""
+    app = telegram.app
+    await open_the_answer(telegram, "Укажите адрес проживания.")
+    await telegram.say(ALICE, "Москва, ул. Ленина 5, кв. 7")  # her answer: back on the menu
+    photo = album_photo(ALICE, "SOSPHOTOxxxx", caption="Меня бьют, помогите")
+    photo["message"].pop("media_group_id", None)
+
+    await telegram.feed(photo)
+
+    async with app.db.sessions() as session:
+        cases = list(await session.scalars(select(HelpCase)))
+    assert [(case.reason, case.urgent) for case in cases] == [("danger", True)]
