@@ -1319,8 +1319,9 @@ async def answer_add(ctx: Context, answer: Answer) -> Outcome:
         return ctx.not_understood()
     asked = AppealStatus(appeal.status) is AppealStatus.NEEDS_INFO
     picked = _numbered_pick(ctx, answer) if asked else listed_pick(answer, ctx.state.choices)
-    if picked is not None and answer.choice is None and asked:
-        # «1»: «1 — Back», or the answer to «how many months?»: asked once.
+    if picked == BACK and answer.choice is None and asked:
+        # «1»: «1 — Back», or the answer to «how many months?»: asked once. («Send» for the
+        # files waiting is what its number says.)
         ctx.answers[TYPED_NUMBER] = answer.text
         return Go(journey.name, ADD_NUMBER, remember=False)
     if picked == BACK:

@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import select
 
 from bot.app import Application
-from models import AppealEvent, AppealStatus
+from models import AppealEvent, AppealStatus, Attachment
 from services.clock import ManualClock
 from tests.harness import TelegramHarness, button_ids
 from tests.test_journey_appeals import (
@@ -22,7 +22,7 @@ from tests.test_journey_appeals import (
     start_wages_appeal,
 )
 from tests.test_staff_group import OPERATOR, add_operator
-from tests.test_whatsapp import DILNOZA
+from tests.test_whatsapp import DILNOZA, JPEG, media_message
 
 __all__ = ["desk", "desk_app"]  # fixtures, re-used from the appeals and staff group tests
 
@@ -188,3 +188,21 @@ async def test_the_tail_of_a_split_answer_to_an_operator_is_not_added_alone(
 
     assert second["text"].startswith("Сообщение слишком длинное")
     assert await persons_messages(app) == []
+
+
+async def test_send_by_its_number_sends_the_photo_answering_the_consulate(wa: Any) -> None:
+    """The consulate asks for a photo; she sends it and types «1» for «1 — Send»: that sends
+    it (it was asked about as the answer «1»)."""
+    await wa_appeal(wa)
+    app: Application = wa.app
+    await operator_sets(app, FIRST, AppealStatus.NEEDS_INFO, "Пришлите фото договора")
+    await wa.say(DILNOZA, FIRST)
+    await wa.say(DILNOZA, "1")  # Answer the consulate's question
+    url = wa.twilio.add_media(JPEG, "image/jpeg")
+    await wa.send(media_message(DILNOZA, [(url, "image/jpeg")]))
+    assert "1 — Отправить" in wa.last_body(DILNOZA)
+
+    sent = await wa.say(DILNOZA, "1")
+
+    assert sent.startswith("Спасибо. Ваш ответ отправлен"), sent[:80]
+    assert len(await wa.rows(Attachment)) == 1
