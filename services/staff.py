@@ -389,6 +389,11 @@ async def _person_account(session: AsyncSession, person_id: int) -> ChannelAccou
     )
 
 
+async def can_tell(session: AsyncSession, thread: CaseThread) -> bool:
+    """Whether a chat still reaches the case's person (what tell_person needs)."""
+    return await _person_account(session, thread.person_id) is not None
+
+
 async def tell_person(
     session: AsyncSession,
     cipher: DataCipher,

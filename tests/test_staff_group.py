@@ -29,6 +29,7 @@ from models import (
     AuditEvent,
     CaseStatus,
     CaseThread,
+    ChannelAccount,
     HelpCase,
     HelpReason,
     Operator,
@@ -1635,3 +1636,22 @@ async def test_a_relay_waits_while_the_bot_cannot_post_in_the_group(
     assert [params["text"] for params in in_group(desk)][-1] == (
         "Please help, they took my passport"
     )
+
+
+async def test_taking_the_case_of_a_person_no_chat_reaches_says_so(desk: TelegramHarness) -> None:
+    """She blocked the bot (a 403 made her chat unreachable): «The person has been told» was
+    untrue, and the operator waited for an answer that could not come."""
+    app = desk.app
+    thread = await open_case(desk)
+    await add_operator(app, OPERATOR, "Dilshod")
+    async with app.db.transaction() as session:
+        await session.execute(update(ChannelAccount).values(reachable=False))
+    assert thread.topic_id is not None
+
+    await post(desk, OPERATOR, thread.topic_id, "/claim")
+
+    assert texts_in(desk, thread.topic_id)[-1] == "✋ " + t(
+        app,
+        "{operator} took the case. The person could not be told: no chat reaches them any "
+        "more (they blocked the bot or their account is gone).",
+    ).format(operator="Dilshod")

@@ -1051,8 +1051,13 @@ class StaffDeskHandlers:
             text = self.t.gettext(
                 "{operator} took the case. Nothing was sent to the person: this is a covert signal."
             )
-        else:
+        elif await staff.can_tell(turn.session, turn.thread):
             text = self.t.gettext("{operator} took the case. The person has been told.")
+        else:
+            text = self.t.gettext(
+                "{operator} took the case. The person could not be told: no chat reaches them "
+                "any more (they blocked the bot or their account is gone)."
+            )
         return "✋ " + text.format(operator=turn.operator.display_name)
 
     async def _take(self, turn: Turn) -> Said:
