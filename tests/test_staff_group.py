@@ -1655,3 +1655,38 @@ async def test_taking_the_case_of_a_person_no_chat_reaches_says_so(desk: Telegra
         "{operator} took the case. The person could not be told: no chat reaches them any "
         "more (they blocked the bot or their account is gone).",
     ).format(operator="Dilshod")
+
+
+async def test_a_message_in_an_answered_appeals_topic_waits_for_in_review(
+    desk: TelegramHarness,
+) -> None:
+    """An answered appeal's topic stays open, but the person's screens take no reply to a
+    message there: it reached her and her answer reached nobody. Now the operator is told
+    to set «in review» first, after which the question and her answer both go through."""
+    app = desk.app
+    await desk.onboard(ALICE, "ru")
+    async with app.db.transaction() as session:
+        person = await session.scalar(select(Person))
+        assert person is not None
+        await appeals.file_appeal(
+            session, app.cipher, app.desk, person=person, category=AppealCategory.UNPAID_WAGES,
+            text="Три месяца не платят зарплату.", now=app.clock.now(), country="RU",
+        )  # fmt: skip
+    await app.sender.deliver_due()
+    [thread] = await threads(app)
+    topic = thread.topic_id
+    assert topic is not None
+    await add_operator(app, OPERATOR, "Dilshod")
+    await post(desk, OPERATOR, topic, "/status answered Обратитесь в трудовую инспекцию.")
+    told = len(to_person(desk, ALICE))
+
+    await post(desk, OPERATOR, topic, "Скажите, работодатель выдал Вам расчётный лист?")
+
+    assert len(to_person(desk, ALICE)) == told  # nothing went
+    assert "/status in_review" in texts_in(desk, topic)[-1]
+    await post(desk, OPERATOR, topic, "/status in_review")
+    await post(desk, OPERATOR, topic, "Скажите, работодатель выдал Вам расчётный лист?")
+    assert to_person(desk, ALICE)[-1].endswith("работодатель выдал Вам расчётный лист?")
+    await desk.say(ALICE, "Нет, ничего не выдал")
+    await app.sender.deliver_due()
+    assert any("ничего не выдал" in text for text in texts_in(desk, topic))

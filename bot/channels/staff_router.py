@@ -590,6 +590,17 @@ class StaffDeskHandlers:
             return
         if not await self._may_work_on(turn):
             return
+        if await self._appeal_finished(turn):
+            self._say(
+                turn,
+                "ℹ️ "
+                + self.t.gettext(
+                    "The appeal is answered, so the person could not reply to this here: "
+                    "nothing was sent. To ask or tell them more, set {review} first (then "
+                    "{ask} and the question, or write here)."
+                ).format(ask="/status needs_info …", review="/status in_review"),
+            )
+            return
         sent = await staff.reply(
             turn.session,
             self.group.cipher,
@@ -606,6 +617,16 @@ class StaffDeskHandlers:
                 turn,
                 self.t.gettext("The person cannot be reached: they have no chat with us any more."),
             )
+
+    async def _appeal_finished(self, turn: Turn) -> bool:
+        """An appeal's topic stays open once it is answered; the person's screens then take
+        no answer to an operator's message (services.staff.await_answer)."""
+        thread = turn.thread
+        assert thread is not None
+        if thread.appeal_id is None:
+            return False
+        appeal = await turn.session.get(Appeal, thread.appeal_id)
+        return appeal is not None and AppealStatus(appeal.status) not in appeals.OPEN
 
     async def _person_can_reopen(self, turn: Turn) -> bool:
         """Whether the person can reopen the closed case now, as their own screens let them."""
