@@ -11,7 +11,6 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import select
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
 
@@ -24,10 +23,7 @@ from services import operators
 from services.clock import SystemClock
 
 if TYPE_CHECKING:
-    from sqlalchemy.ext.asyncio import AsyncSession
-
     from bot.app import Application
-    from services.broadcasts import Announcement, Segment
 
 # The application (every journey, the catalogs) is imported only by the commands that build
 # it, so `--help`, `db` and `operator` start in a fraction of the time.
@@ -479,7 +475,7 @@ async def _broadcast(args: argparse.Namespace) -> None:
         else:
             assert announcement is not None
             async with app.db.transaction() as session:
-                unfinished = await _unfinished_like(session, segment, announcement)
+                unfinished = await broadcasts.unfinished_like(session, segment, announcement)
                 if unfinished is not None and not args.again:
                     raise CommandError(
                         f"broadcast {unfinished} with these texts to these people is unfinished "
@@ -518,28 +514,6 @@ async def _broadcast(args: argparse.Namespace) -> None:
         print("the running bot delivers the queued messages within the platforms' limits")
     finally:
         await app.close()
-
-
-async def _unfinished_like(
-    session: "AsyncSession", segment: "Segment", announcement: "Announcement"
-) -> int | None:
-    """The id of an unfinished broadcast of the same texts and survey to the same segment:
-    started again instead of resumed, it would reach everyone already queued twice."""
-    from models import Broadcast, BroadcastStatus
-
-    unfinished = await session.scalars(
-        select(Broadcast)
-        .where(Broadcast.status == BroadcastStatus.SENDING)
-        .order_by(Broadcast.id.desc())
-    )
-    for broadcast in unfinished:
-        if (broadcast.segment, broadcast.texts, broadcast.survey) == (
-            segment.as_dict(),
-            dict(announcement.texts),
-            announcement.survey,
-        ):
-            return broadcast.id
-    return None
 
 
 def _broadcast_commands(commands: Any, command: Callable[..., argparse.ArgumentParser],

@@ -510,6 +510,26 @@ async def interrupted_in_the_staff_group(session: AsyncSession) -> list[int]:
     )
 
 
+async def unfinished_like(
+    session: AsyncSession, segment: Segment, announcement: Announcement
+) -> int | None:
+    """The id of an unfinished broadcast of the same texts and survey to the same segment:
+    started again instead of resumed, it would reach everyone already queued twice."""
+    unfinished = await session.scalars(
+        select(Broadcast)
+        .where(Broadcast.status == BroadcastStatus.SENDING)
+        .order_by(Broadcast.id.desc())
+    )
+    for broadcast in unfinished:
+        if (broadcast.segment, broadcast.texts, broadcast.survey) == (
+            segment.as_dict(),
+            dict(announcement.texts),
+            announcement.survey,
+        ):
+            return broadcast.id
+    return None
+
+
 def done_text(t: Translator, done: Broadcast) -> str:
     """What the staff group is told when a broadcast started there is queued in full."""
     return t.gettext(

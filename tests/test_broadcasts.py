@@ -10,6 +10,7 @@ import re
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import select
@@ -638,3 +639,45 @@ async def test_a_survey_skips_whom_another_question_takes_up_and_says_how_many(
     assert [prompt.journey for prompt in state.pending] == ["checkin"]  # «2» answers it
     counts = broadcasts.Counts(recipients=2, queued=1, skipped=1)
     assert counts.summary().endswith(f", 1 {broadcasts.SKIPPED}")
+
+
+async def test_a_staff_broadcast_failing_half_way_says_so_and_is_not_sent_twice(
+    desk_app: Application, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A database hiccup between two batches: the group read «nothing was done, please try
+    again» though the first batch was queued, and the retry sent those people a second copy
+    (and the restart finished the first one: everyone twice)."""
+    app = desk_app
+    desk = TelegramHarness(app)
+    t = app.catalogs.translator(app.settings.staff_locale).gettext
+    await add_operator(app, SUPERVISOR, "Bobur T.", role="supervisor")
+    await seed(app.db, app.cipher, 4, locale="ru", country="RU")
+    real = broadcasts.send_batch
+    calls = 0
+
+    async def flaky(*args: Any, **kwargs: Any) -> Any:
+        nonlocal calls
+        calls += 1
+        if calls == 2:
+            raise RuntimeError("database is locked")
+        return await real(*args, **{**kwargs, "batch_size": 2})
+
+    monkeypatch.setattr(broadcasts, "send_batch", flaky)
+    command = "/broadcast send RU ru Консульство закрыто 1 декабря."
+    await desk.feed(posted(SUPERVISOR, None, command))
+    assert in_group(desk)[-1]["text"] == t(
+        "Broadcast {number} was interrupted by an error. What was queued goes out; the rest "
+        "is sent when the bot restarts (nobody gets it twice). Do not send it again."
+    ).format(number=1)
+    monkeypatch.setattr(broadcasts, "send_batch", real)
+
+    await desk.feed(posted(SUPERVISOR, None, command))  # sent again all the same
+
+    assert in_group(desk)[-1]["text"] == t(
+        "Broadcast {number} with this text to these people is still being sent: it will be "
+        "finished (nobody gets it twice). Nothing new was sent."
+    ).format(number=1)
+    assert await broadcasts.finish_interrupted(app.db, app.cipher, app.clock, app.desk) == 1
+    received = Counter(row.person_id for row in await pushes(app))
+    assert len(received) == 4
+    assert set(received.values()) == {1}

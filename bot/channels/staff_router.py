@@ -1499,10 +1499,21 @@ class BroadcastCommand(SupervisorCommand[tuple[int, str]]):
             )
             return None
         assert segment.language is not None
+        announcement = broadcasts.Announcement({segment.language: text})
+        unfinished = await broadcasts.unfinished_like(turn.session, segment, announcement)
+        if unfinished is not None:
+            self.handlers._say(
+                turn,
+                t.gettext(
+                    "Broadcast {number} with this text to these people is still being sent: it "
+                    "will be finished (nobody gets it twice). Nothing new was sent."
+                ).format(number=unfinished),
+            )
+            return None
         broadcast = await broadcasts.start(
             turn.session,
             segment,
-            broadcasts.Announcement({segment.language: text}),
+            announcement,
             created_by=actor,
             now=turn.now,
             reply_to=turn.address,
@@ -1519,9 +1530,20 @@ class BroadcastCommand(SupervisorCommand[tuple[int, str]]):
 
     async def _send(self, broadcast_id: int, address: str) -> None:
         group = self.group
-        done = await broadcasts.send(group.db, group.cipher, group.clock, broadcast_id)
-        group.on_enqueued()
-        text = broadcasts.done_text(self.handlers.t, done)
+        try:
+            done = await broadcasts.send(group.db, group.cipher, group.clock, broadcast_id)
+        except Exception as error:
+            # Some batches went, each with the broadcast's cursor: «nothing was done, try
+            # again» would send them a second copy. The restart finishes it from the cursor.
+            log.error("staff broadcast %s interrupted: %s", broadcast_id, failure_summary(error))
+            group.on_enqueued()
+            text = self.handlers.t.gettext(
+                "Broadcast {number} was interrupted by an error. What was queued goes out; the "
+                "rest is sent when the bot restarts (nobody gets it twice). Do not send it again."
+            ).format(number=broadcast_id)
+        else:
+            group.on_enqueued()
+            text = broadcasts.done_text(self.handlers.t, done)
         async with group.db.transaction() as session:
             staff.to_staff(
                 session, group.cipher, group.desk, address, [OutgoingMessage(text)],
