@@ -15,6 +15,8 @@
   or not (things change; someone may have typed «menu» on the person's phone while it was
   asked). «I am safe» there answers a check-in still waiting (a missed one too, late: the
   family hears it); with nothing waiting it only says the check-in is already answered.
+  Without consent (withdrawn since the question was asked) «I need help» there shows the
+  emergency contacts and how to consent, as the Help journey does; «I am safe» is stale.
 - **The code word** (step "code_word", and an interceptor): typed anywhere, it opens an
   urgent case marked as a covert danger signal, and the reply is only the main menu, as if
   nothing had happened. The word is never logged nor stored (only a keyed hash).
@@ -340,7 +342,9 @@ async def intercept(ctx: Context, answer: Answer) -> Outcome | None:
     """The code word, typed anywhere: a covert urgent case; the reply is the main menu. And
     the buttons of an earlier «Are you safe?», tapped anywhere (the engine offers a button
     of an earlier message to the interceptors)."""
-    if answer.kind is Kind.BUTTON and ctx.person.has_consented:
+    if answer.kind is Kind.BUTTON and not ctx.person.has_consented:
+        return _help_without_consent(ctx) if answer.incoming.button == NEED_HELP else None
+    if answer.kind is Kind.BUTTON:
         return await _earlier_button(ctx, answer.incoming.button)
     if answer.kind is not Kind.TEXT or not answer.text or not ctx.person.has_consented:
         return None
@@ -349,6 +353,13 @@ async def intercept(ctx: Context, answer: Answer) -> Outcome | None:
     if not await _is_code_word(ctx, answer):
         return None
     return await _covert_signal(ctx)
+
+
+def _help_without_consent(ctx: Context) -> Outcome:
+    """«I need help» from a person without consent (under a check-in asked before they
+    withdrew it): no request can be sent for them, but the emergency contacts at once."""
+    _settled(ctx)
+    return help_journey._consent_first(ctx)
 
 
 async def _is_code_word(ctx: Context, answer: Answer) -> bool:

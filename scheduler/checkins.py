@@ -5,7 +5,8 @@ Every run, on the injected clock:
 1. Plans with `next_checkin_at` due (indexed): each is taken with a conditional UPDATE of
    `next_checkin_at` (to the next time, counted from the planned one), so of several
    processes exactly one asks; the question goes out with ConversationEngine.prompt into the
-   "checkin" journey's "ask" step (held for 08:00 if it is night where the person is), in
+   "checkin" journey's "ask" step (held for 08:00 if it is night where the person is and
+   the plan was not reached just a few minutes late: services.checkins.ask_time), in
    the same transaction, and a `safety_checkin`
    row is kept only when the question could be sent (a person who sent STOP everywhere is not
    declared missing); it keeps the question's outbox row (`question_id`).
@@ -72,7 +73,7 @@ async def run_checkins(
             return 0
         person = await session.get(Person, plan.person_id)
         assert person is not None
-        asked_at = checkins.ask_time(person, now)
+        asked_at = checkins.ask_time(person, seen_next, now)
         question_id = await prompter.prompt(
             session, person.id, JOURNEY, STEP, not_before=asked_at if asked_at > now else None
         )

@@ -6,7 +6,9 @@ and the code word.
   08:00. The next one is counted from when the last one was planned (not from when the job
   happened to run), so the time of day stays the one the person chose. A check-in the job
   reaches only in the quiet hours (it was down, or the person moved to another zone) is
-  queued for 08:00 and the plan keeps its time.
+  queued for 08:00 and the plan keeps its time — unless it was planned before 22:00 and is
+  reached only a few minutes late (STILL_ON_TIME: a 21:59 plan reached at 22:00): it is
+  asked at once, or it would be asked at 08:00 every day while the plan says 21:59.
 - **Grace period** (CHECKIN_GRACE_HOURS, 6 by default) is counted in *waking* hours of the
   person's zone: the night does not count, so a check-in asked at 21:00 is due at 13:00 the
   next day (one hour that evening, five from 08:00), and nobody is declared missing because
@@ -20,7 +22,9 @@ and the code word.
   still waiting in the outbox at the end of the grace period becomes "unsent", with a
   warning in the log and no alert (the person could not answer a question they never saw).
   So does one whose person withdrew their consent before it was due: they were told that
-  check-ins stop and nobody is alerted, and they can no longer answer it.
+  check-ins stop and nobody is alerted, and they can no longer answer it. The withdrawal
+  itself (services.consent) makes every check-in waiting unsent, withdraws its question if
+  still held for the morning, and switches the plan off (`stop_without_consent`).
 - **Late «I am safe».** A missed check-in can still be answered (the settings offer it):
   a member whose alert has not gone out yet (it waits for their morning) gets neither the
   alert, which is withdrawn, nor the good news; the others get the good news.
@@ -54,7 +58,7 @@ from services.crypto import DataCipher
 from services.family import linked_members
 from services.help_cases import open_case, open_case_of, retitle_topic
 from services.i18n import N_, Translator
-from services.local_time import QUIET_FROM, at_local, local, next_allowed, zone_of
+from services.local_time import QUIET_FROM, at_local, is_quiet, local, next_allowed, zone_of
 from services.messages import OutgoingMessage
 from services.notify import notify_person
 from services.text import match_key
@@ -69,6 +73,11 @@ SYSTEM = "system"
 ANSWERED = "the check-in was answered before it went out"
 # A missed check-in's alert not sent yet when the person answered it late «I am safe».
 ALARM_SETTLED = "the missed check-in was answered safe before the alert went out"
+# A check-in's question not sent yet when the person withdrew their consent.
+CONSENT_WITHDRAWN = "consent was withdrawn before the check-in went out"
+# A plan the job reaches this late is still asked at once, even just into the quiet hours
+# (the one-minute job reaches a 21:59 plan after 22:00); later (the job was down) it waits.
+STILL_ON_TIME = timedelta(minutes=10)
 
 # What the operators read (in the staff group's language) on a code-word signal.
 COVERT_NOTICE = N_(
@@ -161,6 +170,40 @@ async def switch_off(session: AsyncSession, person_id: int, now: datetime) -> No
         plan.next_checkin_at = None
         plan.updated_at = now
     log.info("checkin switched off person=%s", person_id)
+
+
+async def stop_without_consent(session: AsyncSession, person_id: int, now: datetime) -> int:
+    """The person withdrew their consent, and was told check-ins stop: the plan is switched
+    off (a new consent does not bring it back unasked), and every check-in still waiting
+    for an answer becomes unsent — never counted, nobody alerted — its question withdrawn
+    if not sent yet. Returns how many were waiting."""
+    plan = await plan_of(session, person_id)
+    if plan is not None and plan.interval_days is not None:
+        await switch_off(session, person_id, now)
+    waiting = list(
+        await session.execute(
+            select(SafetyCheckin.id, SafetyCheckin.question_id).where(
+                SafetyCheckin.person_id == person_id,
+                SafetyCheckin.status == CheckinStatus.ASKED,
+            )
+        )
+    )
+    if not waiting:
+        return 0
+    await session.execute(
+        update(SafetyCheckin)
+        .where(
+            SafetyCheckin.id.in_([checkin_id for checkin_id, _ in waiting]),
+            SafetyCheckin.status == CheckinStatus.ASKED,
+        )
+        .values(status=CheckinStatus.UNSENT)
+    )
+    questions = [question_id for _, question_id in waiting if question_id is not None]
+    await outbox.withdraw(session, questions, CONSENT_WITHDRAWN, now)
+    log.info(
+        "checkins not counted, consent withdrawn person=%s checkins=%s", person_id, len(waiting)
+    )
+    return len(waiting)
 
 
 async def open_checkin(session: AsyncSession, person_id: int) -> SafetyCheckin | None:
@@ -316,7 +359,10 @@ async def take_due_plan(
     new_next: datetime | None = None
     if person is not None and not gone:
         new_next = next_checkin_after(
-            seen_next, plan.interval_days, person_zone(person), later_than=ask_time(person, now)
+            seen_next,
+            plan.interval_days,
+            person_zone(person),
+            later_than=ask_time(person, seen_next, now),
         )
     taken = await session.execute(
         update(CheckinPlan)
@@ -332,9 +378,15 @@ async def take_due_plan(
     return plan
 
 
-def ask_time(person: Person, now: datetime) -> datetime:
-    """When a check-in due now is asked: now, or 08:00 if it is night where the person is."""
-    return next_allowed(now, person_zone(person))
+def ask_time(person: Person, planned: datetime, now: datetime) -> datetime:
+    """When a check-in planned for `planned` and due now is asked: now, or 08:00 if it is
+    night where the person is — unless it was planned outside the night and is reached only
+    a few minutes late (STILL_ON_TIME): then now, or the plan's time of day would be untrue
+    every day."""
+    zone = person_zone(person)
+    if now - planned <= STILL_ON_TIME and not is_quiet(planned, zone):
+        return now
+    return next_allowed(now, zone)
 
 
 def record_asked(
@@ -413,27 +465,43 @@ async def _late_safe(
     nothing to take back; the others get the good news."""
     zone = person_zone(person)
     since = min(checkin.due_by for checkin in late)
-    for link, member in await linked_members(session, person.id):
+    members = await linked_members(session, person.id)
+    told = settled = 0
+    for link, member in members:
         t = desk.person_translator(member)
         alerts = {_alert_text(desk, t, checkin, zone) for checkin in late}
         queued = await _alerts_to(session, cipher, member.id, link.id, since, alerts)
         if queued and await outbox.withdraw(session, queued, ALARM_SETTLED, now) == len(queued):
+            settled += 1
             continue
         text = t.gettext(
             "Good news: your relative who did not answer the safety check-in has now "
             "answered «I am safe»."
         )
-        await notify_person(
+        told += await notify_person(
             session, cipher, member.id, [OutgoingMessage(text)], now,
             not_before=next_allowed(now, zone_of(member.country)), family_link_id=link.id,
         )  # fmt: skip
     case = await open_case_of(session, person.id, include_covert=True)
     if case is not None and (thread := await staff.thread_of(session, help_case_id=case.id)):
-        note = "🟢 " + desk.t.gettext(
-            "The person has now answered the missed safety check-in: «I am safe». Their "
-            "family has been told."
-        )
+        note = "🟢 " + _late_safe_note(desk.t, bool(members), told, settled)
         staff.person_wrote(session, cipher, desk, thread, person, now=now, text=note)
+
+
+def _late_safe_note(t: Translator, linked: bool, told: int, settled: int) -> str:
+    """The operators' line on a late «I am safe»: what the family actually hears."""
+    lines = [t.gettext("The person has now answered the missed safety check-in: «I am safe».")]
+    if not linked:
+        lines.append(t.gettext("No family member is linked."))
+    if linked and (told or not settled):
+        lines.append(
+            t.gettext("Family members we are telling the good news: {count}.").format(count=told)
+        )
+    if settled:
+        lines.append(
+            t.gettext("Alerts withdrawn before they went out: {count}.").format(count=settled)
+        )
+    return " ".join(lines)
 
 
 async def question_went_out(session: AsyncSession, checkin: SafetyCheckin) -> bool:

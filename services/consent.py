@@ -6,6 +6,11 @@ reach nobody, and to the SLA clock it would look answered. Its topic is told why
 warning for an urgent one, as when the person deletes their data. An open appeal stays (the
 consulate may still owe an answer by law; operators' messages and its answer still reach
 the person): only its topic is told that the person can no longer add to it.
+
+The person is told that check-ins stop and that their family hears nothing: the check-in
+plan is switched off (as the appeals digest, services.people), a check-in still waiting is
+not counted (its question, if still held for the morning, is withdrawn), and what waits in
+the outbox for their family members about them is withdrawn.
 """
 
 import logging
@@ -16,7 +21,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from models import Appeal, CaseStatus, CaseThread, HelpCase, Person, ThreadStatus
-from services import appeals, help_cases, staff
+from services import appeals, checkins, family, help_cases, staff
 from services.crypto import DataCipher
 from services.i18n import N_
 from services.people import record_consent_declined
@@ -50,9 +55,13 @@ async def withdraw_consent(
     session: AsyncSession, cipher: DataCipher, desk: staff.StaffDesk, person: Person, *,
     now: datetime,
 ) -> Withdrawal:  # fmt: skip
-    """Record that the person does not (or no longer) consent; close their open help
-    requests (covert ones too) and tell the topics of their open appeals."""
+    """Record that the person does not (or no longer) consent; stop their check-ins (none
+    still waiting is counted, and a new consent does not switch them on again), withdraw
+    what their family was still to hear about them, close their open help requests (covert
+    ones too) and tell the topics of their open appeals."""
     record_consent_declined(person, now)
+    await checkins.stop_without_consent(session, person.id, now)
+    await family.withdraw_news_about(session, person.id, now)
     cases = list(
         await session.scalars(
             select(HelpCase).where(

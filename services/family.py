@@ -60,6 +60,7 @@ JOIN_WORDS = ("family", "oila", "оила", "семья", "semya")
 WEEK = timedelta(days=7)
 SEND_AT = time(10, 0)  # the weekly message, in the member's local time (never quiet hours)
 LINK_ENDED = "the family link ended before it went out"
+CONSENT_WITHDRAWN = "the relative withdrew their consent before it went out"
 
 # Who the invited relative is to the person (stored as the key, shown translated).
 RELATIONS: dict[str, str] = {
@@ -513,8 +514,15 @@ async def end(
     return True
 
 
+async def withdraw_news_about(session: AsyncSession, person_id: int, now: datetime) -> None:
+    """The person withdrew their consent: what their family members were still to hear about
+    them is not sent (as when a link ends), so the family hears nothing about them."""
+    for link, member in await linked_members(session, person_id):
+        await _withdraw_news(session, link.id, member.id, now, CONSENT_WITHDRAWN)
+
+
 async def _withdraw_news(
-    session: AsyncSession, link_id: int, member_id: int, now: datetime
+    session: AsyncSession, link_id: int, member_id: int, now: datetime, reason: str = LINK_ENDED
 ) -> None:
     """What the member was still to hear about their relative (a missed check-in's alert
     waiting for their morning, the weekly message) is not sent once the link has ended."""
@@ -525,7 +533,7 @@ async def _withdraw_news(
             OutboxMessage.status == OutboxStatus.PENDING,
         )
     )
-    withdrawn = await outbox.withdraw(session, list(waiting), LINK_ENDED, now)
+    withdrawn = await outbox.withdraw(session, list(waiting), reason, now)
     if withdrawn:
         log.info("family news withdrawn link=%s messages=%s", link_id, withdrawn)
 

@@ -33,10 +33,7 @@ FROM_CHECKIN = "From the safety check-in: the person answered «I need help»."
 GOOD_NEWS = (
     "Good news: your relative who did not answer the safety check-in has now answered «I am safe»."
 )
-LATE_NOTE = (
-    "The person has now answered the missed safety check-in: «I am safe». Their family has "
-    "been told."
-)
+LATE_NOTE = "The person has now answered the missed safety check-in: «I am safe»."
 STAFF = "uz_Latn"  # the staff group's language
 
 
