@@ -10,6 +10,7 @@ from sqlalchemy import select
 from bot.app import Application
 from models import AppealEvent, AppealStatus, Attachment
 from services.clock import ManualClock
+from tests.fakes.twilio_server import media_message
 from tests.harness import TelegramHarness, button_ids
 from tests.test_journey_appeals import (
     ALICE,
@@ -22,7 +23,7 @@ from tests.test_journey_appeals import (
     start_wages_appeal,
 )
 from tests.test_staff_group import OPERATOR, add_operator
-from tests.test_whatsapp import DILNOZA, JPEG, media_message
+from tests.test_whatsapp import DILNOZA, JPEG
 
 __all__ = ["desk", "desk_app"]  # fixtures, re-used from the appeals and staff group tests
 
