@@ -28,6 +28,8 @@ from handlers.conversation import (
     BACK,
     CANCEL,
     MENU,
+    NOT_NUMBER,
+    SEND_NUMBER,
     Answer,
     Context,
     Go,
@@ -38,6 +40,8 @@ from handlers.conversation import (
     Question,
     Repeat,
     listed_pick,
+    number_as_answer,
+    numbered_pick,
 )
 from handlers.incoming import Kind
 from handlers.pickers import CountryPicker
@@ -102,7 +106,6 @@ SELF, OTHER, URGENT = "self", "other", "urgent"
 UNKNOWN, DONE, SEND, EDIT_TEXT = "unknown", "done", "send", "edit_text"
 ANSWER_QUESTION, ADD_INFO, WITHDRAW, REOPEN = "answer", "add", "withdraw", "reopen"
 YES, NO = "yes", "no"
-SEND_NUMBER, NOT_NUMBER = "number:send", "number:back"
 CATEGORY_PREFIX, APPEAL_PREFIX, RATING_PREFIX = "c:", "a:", "r:"
 # Short answers people type to a yes/no question, in every language and script.
 YES_WORDS = ("ha", "xa", "ҳа", "да", "yes", "ok", "ок")
@@ -1303,12 +1306,6 @@ async def ask_add(ctx: Context) -> Question:
     return Question("\n\n".join(parts), tuple(choices), free_text=True)
 
 
-def _numbered_pick(ctx: Context, answer: Answer) -> str | None:
-    """The option picked, by its number too where options are listed with numbers (not on
-    Telegram: there a typed number is only words)."""
-    return answer.choice if ctx.buttons else listed_pick(answer, ctx.state.choices)
-
-
 @journey.answers("add")
 async def answer_add(ctx: Context, answer: Answer) -> Outcome:
     refused = _refused_before(ctx, ADD_REFUSED)
@@ -1318,7 +1315,7 @@ async def answer_add(ctx: Context, answer: Answer) -> Outcome:
     if appeal is None or appeal.reference is None:
         return ctx.not_understood()
     asked = AppealStatus(appeal.status) is AppealStatus.NEEDS_INFO
-    picked = _numbered_pick(ctx, answer) if asked else listed_pick(answer, ctx.state.choices)
+    picked = numbered_pick(ctx, answer) if asked else listed_pick(answer, ctx.state.choices)
     if picked == BACK and answer.choice is None and asked:
         # «1»: «1 — Back», or the answer to «how many months?»: asked once. («Send» for the
         # files waiting is what its number says.)
@@ -1384,12 +1381,7 @@ async def ask_add_number(ctx: Context) -> Question:
     typed = ctx.answers.get(TYPED_NUMBER)
     if not isinstance(typed, str):
         return await ask_add(ctx)
-    text = ctx._("Send «{answer}» to the consulate as your answer?").format(answer=typed)
-    choices = (
-        ctx.choice(SEND_NUMBER, "Yes, send it", "ha", "да"),
-        ctx.choice(NOT_NUMBER, "No, go back"),
-    )
-    return Question(text, choices, free_text=True)
+    return number_as_answer(ctx, typed)
 
 
 @journey.answers(ADD_NUMBER)
@@ -1401,7 +1393,7 @@ async def answer_add_number(ctx: Context, answer: Answer) -> Outcome:
     appeal = await _viewed(ctx)
     if appeal is None or appeal.reference is None:
         return ctx.not_understood()
-    picked = _numbered_pick(ctx, answer)
+    picked = numbered_pick(ctx, answer)
     if picked == SEND_NUMBER:
         return await _addition(ctx, appeal, Answer(answer.incoming, None, typed), None, None)
     if picked == NOT_NUMBER:

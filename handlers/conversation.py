@@ -288,3 +288,26 @@ class Journey:
     @property
     def step_names(self) -> set[str]:
         return set(self._asks) | set(self._answers)
+
+
+def numbered_pick(ctx: Context, answer: Answer) -> str | None:
+    """The option picked, by its number too where options are listed with numbers (not on
+    Telegram: there a typed number is only words)."""
+    return answer.choice if ctx.buttons else listed_pick(answer, ctx.state.choices)
+
+
+# Where a number can be the answer to the consulate's question itself, a lone number that is
+# also a listed option's is asked about once (number_as_answer).
+SEND_NUMBER, NOT_NUMBER = "number:send", "number:back"
+
+
+def number_as_answer(ctx: Context, typed: str) -> Question:
+    """«Send «1» to the consulate as your answer?» — yes, or back."""
+    return Question(
+        ctx._("Send «{answer}» to the consulate as your answer?").format(answer=typed),
+        (
+            ctx.choice(SEND_NUMBER, "Yes, send it", "ha", "да"),
+            ctx.choice(NOT_NUMBER, "No, go back"),
+        ),
+        free_text=True,
+    )

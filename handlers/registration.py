@@ -16,6 +16,8 @@ from handlers.conversation import (
     BACK,
     CANCEL,
     MENU,
+    NOT_NUMBER,
+    SEND_NUMBER,
     Answer,
     Context,
     Go,
@@ -25,6 +27,8 @@ from handlers.conversation import (
     Question,
     Repeat,
     listed_pick,
+    number_as_answer,
+    numbered_pick,
 )
 from handlers.incoming import Kind, Media
 from handlers.pickers import CountryPicker
@@ -73,7 +77,6 @@ UPDATE_PREFIX, NEW = "update:", "new"
 KEEP_FORM, DISCARD_FORM = "form:keep", "form:discard"
 VIEW_PREFIX = "view:"
 ANSWER, UPDATE_THIS = "answer", "update_this"
-SEND_NUMBER, NOT_NUMBER = "number:send", "number:back"
 CONFIRM, CHANGE = "confirm", "change"
 EDIT_PREFIX = "edit:"
 SEND, REWRITE = "send", "rewrite"
@@ -1361,15 +1364,9 @@ def _answer_file(ctx: Context, answer: Answer) -> tuple[str, dict[str, Any]] | R
     return caption, _file_of(answer.incoming.channel, media)
 
 
-def _numbered_pick(ctx: Context, answer: Answer) -> str | None:
-    """The option picked, by its number too where options are listed with numbers (not on
-    Telegram: there a typed number is only words)."""
-    return answer.choice if ctx.buttons else listed_pick(answer, ctx.state.choices)
-
-
 @journey.answers(ANSWER_QUESTION)
 async def answer_answer_question(ctx: Context, answer: Answer) -> Outcome:
-    if _numbered_pick(ctx, answer) == BACK:
+    if numbered_pick(ctx, answer) == BACK:
         if answer.choice is None:  # «1» typed: «1 — Back», or the answer to «how many?»
             ctx.answers[TYPED_NUMBER] = answer.text
             return Go(NAME, ANSWER_NUMBER, remember=False)
@@ -1478,12 +1475,7 @@ async def ask_answer_number(ctx: Context) -> Question:
     typed = ctx.answers.get(TYPED_NUMBER)
     if not isinstance(typed, str):
         return await ask_answer_question(ctx)
-    text = ctx._("Send «{answer}» to the consulate as your answer?").format(answer=typed)
-    choices = (
-        ctx.choice(SEND_NUMBER, "Yes, send it", "ha", "да"),
-        ctx.choice(NOT_NUMBER, "No, go back"),
-    )
-    return Question(text, choices, free_text=True)
+    return number_as_answer(ctx, typed)
 
 
 @journey.answers(ANSWER_NUMBER)
@@ -1492,7 +1484,7 @@ async def answer_answer_number(ctx: Context, answer: Answer) -> Outcome:
     typed = ctx.answers.pop(TYPED_NUMBER, None)
     if not isinstance(typed, str):
         return await answer_answer_question(ctx, answer)
-    picked = _numbered_pick(ctx, answer)
+    picked = numbered_pick(ctx, answer)
     if picked == SEND_NUMBER:
         return await _send_answer(ctx, typed, [])
     if picked == NOT_NUMBER:

@@ -818,15 +818,7 @@ class StaffDeskHandlers:
             return Said(self._status_usage(), True)
         text = text.strip()
         if status in NEEDS_TEXT and not text:
-            return Said(
-                t.gettext(
-                    "«{status}» needs a text for the person after it, for example: {example}"
-                ).format(
-                    status=t.gettext(APPEAL_STATUS_LABELS[status]),
-                    example=f"/status {status.value} …",
-                ),
-                True,
-            )
+            return self._needs_text(APPEAL_STATUS_LABELS[status], status.value)
         if not await self._may_work_on(turn):
             return None
         try:
@@ -871,15 +863,7 @@ class StaffDeskHandlers:
             return Said(self._registration_status_usage(), True)
         text = text.strip()
         if status in registrations.NEEDS_MESSAGE and not text:
-            return Said(
-                t.gettext(
-                    "«{status}» needs a text for the person after it, for example: {example}"
-                ).format(
-                    status=t.gettext(REGISTRATION_STATUS_LABELS[status]),
-                    example=f"/status {status.value} …",
-                ),
-                True,
-            )
+            return self._needs_text(REGISTRATION_STATUS_LABELS[status], status.value)
         if not await self._may_work_on(turn):
             return None
         try:
@@ -926,6 +910,15 @@ class StaffDeskHandlers:
         if status in REGISTRATION_ENDING:
             said += " " + t.gettext("The case is closed.")
         return Said(said)
+
+    def _needs_text(self, label: str, word: str) -> Said:
+        """A status that tells the person something given without the text."""
+        return Said(
+            self.t.gettext(
+                "«{status}» needs a text for the person after it, for example: {example}"
+            ).format(status=self.t.gettext(label), example=f"/status {word} …"),
+            True,
+        )
 
     def _registration_status_usage(self) -> str:
         t = self.t
