@@ -45,6 +45,7 @@ from handlers.conversation import (
 )
 from handlers.incoming import Kind
 from handlers.pickers import CountryPicker
+from handlers.split_text import keep_if_cut, refused_before, sent_again
 from models import Appeal, AppealCategory, AppealEvent, AppealStatus
 from services import appeals
 from services.appeals import (
@@ -126,12 +127,6 @@ DRAFT_KEYS = (
     "category", "on_behalf", "rel_name", "rel_country", "rel_country:candidates", "rel_city",
     "rel_contact", "country", "country:candidates", "text", REFUSED, "files", "files_done",
 )  # fmt: skip
-# Telegram sends a text longer than 4096 characters (UTF-16 units) as several messages,
-# seconds apart, cut at that length or a little before, at a word's end: a message this long
-# may go on in the next one.
-SPLIT_PART = 3800  # UTF-16 units
-SPLIT_WINDOW = timedelta(minutes=1)
-SAME_START = 20  # characters a text sent again shares with the one refused
 # The appeal just sent, for files still uploading when «Send» was chosen.
 JUST_FILED = "just_filed"
 LATE_FILE_WINDOW = timedelta(minutes=10)
@@ -549,11 +544,11 @@ async def ask_text(ctx: Context) -> Question:
 
 @journey.answers("text")
 async def answer_text(ctx: Context, answer: Answer) -> Outcome:
-    refused = _refused_before(ctx, REFUSED)
+    refused = refused_before(ctx, REFUSED)
     if listed_pick(answer, ctx.state.choices) == BACK:
         return GoBack()
     typed = answer.incoming.text
-    if refused is not None and answer.kind is Kind.TEXT and not _sent_again(refused, typed):
+    if refused is not None and answer.kind is Kind.TEXT and not sent_again(refused, typed):
         return _continued(ctx, refused, typed)
     if answer.kind is Kind.MEDIA:
         files: list[dict[str, Any]] = ctx.answers.setdefault("files", [])
@@ -572,36 +567,9 @@ async def answer_text(ctx: Context, answer: Answer) -> Outcome:
     described = _read_text(ctx, answer, limit=TEXT_LIMIT, too_long=_appeal_text_too_long(ctx))
     if isinstance(described, Repeat):
         if answer.kind is Kind.TEXT:
-            _keep_if_cut(ctx, answer.incoming.text, answer.incoming.text, REFUSED)
+            keep_if_cut(ctx, answer.incoming.text, answer.incoming.text, REFUSED)
         return described
     return _take_text(ctx, described)
-
-
-def _keep_if_cut(ctx: Context, text: str, part: str, key: str) -> None:
-    """Keep (under `key`, the screen's) a refused text whose last part is as long as an
-    app's message can be: the next message may be its continuation."""
-    if len(part.encode("utf-16-le")) // 2 >= SPLIT_PART:
-        ctx.answers[key] = {"text": text, "at": ctx.now.isoformat()}
-
-
-def _refused_before(ctx: Context, key: str) -> str | None:
-    """The text just refused as too long on this screen (`key`), as sent, when a text
-    arriving now may be its next part. Taken alone, that part had become the whole text:
-    the story's tail."""
-    refused = ctx.answers.pop(key, None)
-    if not isinstance(refused, dict) or not isinstance(refused.get("text"), str):
-        return None
-    if ctx.now - datetime.fromisoformat(refused["at"]) > SPLIT_WINDOW:
-        return None
-    text: str = refused["text"]
-    return text
-
-
-def _sent_again(refused: str, text: str) -> bool:
-    """Whether `text` starts as the refused text did: the person shortened it and sent it
-    again, as the refusal asked (taken alone). An app's next part starts mid-story."""
-    start = " ".join(clean_text(text).split())[:SAME_START]
-    return len(start) == SAME_START and " ".join(clean_text(refused).split()).startswith(start)
 
 
 def _continued(ctx: Context, refused: str, part: str) -> Outcome:
@@ -610,7 +578,7 @@ def _continued(ctx: Context, refused: str, part: str) -> Outcome:
     combined = clean_text(refused + part)
     if len(combined) <= TEXT_LIMIT:
         return _take_text(ctx, combined)
-    _keep_if_cut(ctx, refused + part, part, REFUSED)  # one more part may follow
+    keep_if_cut(ctx, refused + part, part, REFUSED)  # one more part may follow
     hint = ctx._(
         "Together with your previous message, your text has {count} characters, and an appeal "
         "may have at most {limit}. Please shorten it, or send the most important part now: "
@@ -1308,7 +1276,7 @@ async def ask_add(ctx: Context) -> Question:
 
 @journey.answers("add")
 async def answer_add(ctx: Context, answer: Answer) -> Outcome:
-    refused = _refused_before(ctx, ADD_REFUSED)
+    refused = refused_before(ctx, ADD_REFUSED)
     if answer.choice == MINE:
         return Go(journey.name, "mine")
     appeal = await _viewed(ctx)
@@ -1355,7 +1323,7 @@ async def _addition(
             ctx, answer, limit=TEXT_LIMIT, too_long=_addition_too_long(ctx), numbers=asked
         )
         if isinstance(text, Repeat) and answer.kind is Kind.TEXT:
-            _keep_if_cut(ctx, answer.incoming.text, answer.incoming.text, ADD_REFUSED)
+            keep_if_cut(ctx, answer.incoming.text, answer.incoming.text, ADD_REFUSED)
     if isinstance(text, Repeat):
         return text
     if len(text) > TEXT_LIMIT:
@@ -1367,12 +1335,12 @@ async def _addition(
 def _next_part(ctx: Context, refused: str, part: str, key: str) -> str | Repeat:
     """A message arriving just after one refused as too long: sent again shortened (taken
     alone), or the next part an app cut from it (joined to it, so never taken alone)."""
-    if _sent_again(refused, part):
+    if sent_again(refused, part):
         return clean_text(part)
     combined = clean_text(refused + part)
     if len(combined) <= TEXT_LIMIT:
         return combined
-    _keep_if_cut(ctx, refused + part, part, key)  # one more part may follow
+    keep_if_cut(ctx, refused + part, part, key)  # one more part may follow
     return Repeat(_addition_too_long(ctx).format(count=len(combined), limit=TEXT_LIMIT))
 
 
@@ -1469,7 +1437,7 @@ async def ask_reply(ctx: Context) -> Question:
 
 @journey.answers(REPLY)
 async def answer_reply(ctx: Context, answer: Answer) -> Outcome:
-    refused = _refused_before(ctx, REPLY_REFUSED)
+    refused = refused_before(ctx, REPLY_REFUSED)
     appeal = await _answered(ctx)
     if appeal is None or appeal.reference is None:
         if answer.choice == MINE:  # on the screen of an appeal that is gone
@@ -1492,7 +1460,7 @@ async def answer_reply(ctx: Context, answer: Answer) -> Outcome:
         if refused is not None:
             text = _next_part(ctx, refused, answer.incoming.text, REPLY_REFUSED)
         elif len(text) > TEXT_LIMIT:
-            _keep_if_cut(ctx, answer.incoming.text, answer.incoming.text, REPLY_REFUSED)
+            keep_if_cut(ctx, answer.incoming.text, answer.incoming.text, REPLY_REFUSED)
     else:
         return Repeat(ctx._("Please write your answer as a text message."))
     if isinstance(text, Repeat):

@@ -32,6 +32,7 @@ from handlers.conversation import (
 )
 from handlers.incoming import Kind, Media
 from handlers.pickers import CountryPicker
+from handlers.split_text import keep_if_cut, refused_before, sent_again
 from models import AppealCategory, Registration, RegistrationKind, RegistrationStatus
 from services import appeals, references, registrations
 from services.countries import country_name
@@ -111,13 +112,6 @@ PHOTO_SENT = "photo_sent"  # when the photo of the document was taken: {"at"}
 ANSWER_LIMIT = appeals.TEXT_LIMIT
 PHOTO_SIZE_LIMIT = 20 * 1024 * 1024  # a bot cannot download a bigger file from Telegram
 ANSWER_FILE_KINDS = ("photo", "document")  # what the consulate may ask for: a page, a scan
-# Telegram sends a text longer than 4096 characters (UTF-16 units) as several messages,
-# seconds apart, cut at that length or a little before: a message this long may go on in the
-# next one. Read as handlers/appeals.py reads an appeal's text (a local copy: these screens
-# have their own limits and hints).
-SPLIT_PART = 3800  # UTF-16 units
-SPLIT_WINDOW = timedelta(minutes=1)
-SAME_START = 20  # characters a text sent again shares with the one refused
 # The rest of an album (or the next image of one WhatsApp message) arrives as separate
 # messages, after the first one was taken: files within these minutes still belong to it.
 LATE_FILE_WINDOW = timedelta(minutes=10)
@@ -293,13 +287,13 @@ def _too_long(ctx: Context, limit: int) -> Repeat:
 def _long_text(ctx: Context, answer: Answer, limit: int, *, numbers: bool = False) -> str | Repeat:
     """`_free_text` for a screen where a long text is likely: the parts of a text the app
     split are read as one. Alone, the part after a refused one became the whole answer."""
-    refused = _refused_before(ctx)
+    refused = refused_before(ctx, REFUSED)
     part = answer.incoming.text or ""
-    if refused is not None and answer.kind is Kind.TEXT and not _sent_again(refused, part):
+    if refused is not None and answer.kind is Kind.TEXT and not sent_again(refused, part):
         combined = clean_text(refused + part)
         if len(combined) <= limit:
             return _checked_words(ctx, combined, limit, numbers=numbers)
-        _keep_if_cut(ctx, refused + part, part)  # one more part may follow
+        keep_if_cut(ctx, refused + part, part, REFUSED)  # one more part may follow
         hint = ctx._(
             "Together with your previous message, your text has {count} characters, and at "
             "most {limit} are possible. Please shorten it and send it again."
@@ -307,36 +301,8 @@ def _long_text(ctx: Context, answer: Answer, limit: int, *, numbers: bool = Fals
         return Repeat(hint.format(count=len(combined), limit=limit))
     typed = _free_text(ctx, answer, limit, numbers=numbers)
     if isinstance(typed, Repeat) and answer.kind is Kind.TEXT and len(answer.text) > limit:
-        _keep_if_cut(ctx, part, part)
+        keep_if_cut(ctx, part, part, REFUSED)
     return typed
-
-
-def _keep_if_cut(ctx: Context, text: str, part: str) -> None:
-    """Keep a refused text whose last part is as long as an app's message can be: the next
-    message may be its continuation."""
-    if len(part.encode("utf-16-le")) // 2 >= SPLIT_PART:
-        ctx.answers[REFUSED] = {"step": ctx.state.step, "text": text, "at": ctx.now.isoformat()}
-
-
-def _refused_before(ctx: Context) -> str | None:
-    """The text this screen just refused as too long, as sent, when a text arriving now may
-    be its next part."""
-    refused = ctx.answers.pop(REFUSED, None)
-    if not isinstance(refused, dict) or refused.get("step") != ctx.state.step:
-        return None
-    if not isinstance(refused.get("text"), str):
-        return None
-    if ctx.now - datetime.fromisoformat(refused["at"]) > SPLIT_WINDOW:
-        return None
-    text: str = refused["text"]
-    return text
-
-
-def _sent_again(refused: str, text: str) -> bool:
-    """Whether `text` starts as the refused text did: the person shortened it and sent it
-    again, as the refusal asked (taken alone). An app's next part starts mid-story."""
-    start = " ".join(clean_text(text).split())[:SAME_START]
-    return len(start) == SAME_START and " ".join(clean_text(refused).split()).startswith(start)
 
 
 def _just_sent(record: Any, now: datetime) -> bool:
