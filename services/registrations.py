@@ -388,15 +388,7 @@ async def add_answer_files(
     """Files that came just after the person's latest answer (the rest of an album, the
     second image of a WhatsApp message) join that answer, and so do words sent with them;
     they follow the answer into the registration's topic."""
-    answered = await session.scalar(
-        select(RegistrationEvent)
-        .where(
-            RegistrationEvent.registration_id == registration.id,
-            RegistrationEvent.kind == "answered",
-        )
-        .order_by(RegistrationEvent.id.desc())
-        .limit(1)
-    )
+    answered = await _latest_event(session, registration, "answered")
     if answered is None:
         raise RegistrationError("there is no answer to add files to")
     details = details_of(registration, cipher)
@@ -408,6 +400,17 @@ async def add_answer_files(
         answered.message = cipher.encrypt_text(f"{before}\n{words}".strip())
     await _answer_at_desk(session, cipher, desk, registration, now, words=words, files=files,
                           heading=False)  # fmt: skip
+
+
+async def _latest_event(
+    session: AsyncSession, registration: Registration, kind: str
+) -> RegistrationEvent | None:
+    return await session.scalar(
+        select(RegistrationEvent)
+        .where(RegistrationEvent.registration_id == registration.id, RegistrationEvent.kind == kind)
+        .order_by(RegistrationEvent.id.desc())
+        .limit(1)
+    )
 
 
 async def own_registrations(session: AsyncSession, person_id: int) -> list[Registration]:
@@ -447,15 +450,7 @@ async def consulate_message(
 ) -> str | None:
     """The consulate's question (needs_info) or reason (rejected) behind the current status:
     the message of the latest status event, when it led to the status the registration has."""
-    event = await session.scalar(
-        select(RegistrationEvent)
-        .where(
-            RegistrationEvent.registration_id == registration.id,
-            RegistrationEvent.kind == "status",
-        )
-        .order_by(RegistrationEvent.id.desc())
-        .limit(1)
-    )
+    event = await _latest_event(session, registration, "status")
     if event is None or event.status != registration.status or event.message is None:
         return None
     return cipher.decrypt_text(event.message)
