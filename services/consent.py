@@ -98,7 +98,7 @@ async def withdraw_consent(
 
 
 def closed_notice(desk: staff.StaffDesk, case: HelpCase) -> str:
-    """What the staff group reads when the case closes with the person's consent."""
+    """What the staff group reads when the case closes because the person withdrew consent."""
     notice = "🚫 " + desk.t.gettext(CASE_CLOSED)
     if case.urgent:
         notice += "\n⚠️ " + desk.t.gettext(URGENT_CASE_CLOSED)
