@@ -1159,7 +1159,22 @@ async def answer_summary(ctx: Context, answer: Answer) -> Outcome:
         desk=ctx.staff,
     )
     status = _status_label(ctx, registration)
-    if is_new:
+    if not ctx.settings.staff_enabled:  # kept, but nobody works registrations without it
+        saved = (
+            ctx._("Your registration is saved.")
+            if is_new
+            else ctx._("Your registration {reference} has been updated and saved.")
+        )
+        ctx.say(
+            saved.format(reference=registration.reference)
+            + " "
+            + ctx._(
+                "Consulate operators do not work in this chat yet, so nobody may read it soon. "
+                "If it is urgent, please contact the consulate directly.\n"
+                "Number: {reference}\nStatus: {status}"
+            ).format(reference=registration.reference, status=status)
+        )
+    elif is_new:
         ctx.say(
             ctx._(
                 "Thank you! Your registration has been sent to the consulate.\n"
@@ -1411,6 +1426,14 @@ async def file_after_answer(ctx: Context, answer: Answer) -> Outcome | None:
     registration = await registrations.find_own_registration(ctx.session, ctx.person.id, reference)
     if registration is None or not registration.details:
         return None
+    if registration.status != RegistrationStatus.SUBMITTED:  # the consulate has replied since
+        own.pop(JUST_ANSWERED, None)
+        return Repeat(
+            ctx._(
+                "This file was not added to your answer: the consulate has already replied "
+                "about registration {reference}."
+            ).format(reference=reference)
+        )
     media = answer.incoming.media
     if media is None or media.kind not in ANSWER_FILE_KINDS:
         return Repeat(

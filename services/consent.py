@@ -41,6 +41,11 @@ APPEAL_STAYS = N_(
     "add to this appeal or answer you in the bot. The appeal stays open: your messages and "
     "the answer to it still reach them."
 )
+REGISTRATION_STAYS = N_(
+    "The person withdrew their consent to the use of their personal data: they can no longer "
+    "answer a question in the bot. Decide the registration with {accepted}, or {rejected} and "
+    "the reason: the outcome still reaches them."
+)
 
 
 @dataclass(frozen=True)
@@ -49,6 +54,7 @@ class Withdrawal:
 
     help_cases: int
     appeals: int
+    registrations: int
 
 
 async def withdraw_consent(
@@ -58,7 +64,7 @@ async def withdraw_consent(
     """Record that the person does not (or no longer) consent; stop their check-ins (none
     still waiting is counted, and a new consent does not switch them on again), withdraw
     what their family was still to hear about them, close their open help requests (covert
-    ones too) and tell the topics of their open appeals."""
+    ones too) and tell the topics of their open appeals and registrations."""
     record_consent_declined(person, now)
     await checkins.stop_without_consent(session, person.id, now)
     await family.withdraw_news_about(session, person.id, now)
@@ -89,12 +95,28 @@ async def withdraw_consent(
     for thread in threads:
         notice = "🚫 " + desk.t.gettext(APPEAL_STAYS)
         staff.person_wrote(session, cipher, desk, thread, person, now=now, text=notice)
-    if cases or threads:
+    registrations = list(
+        await session.scalars(
+            select(CaseThread)
+            .where(
+                CaseThread.person_id == person.id,
+                CaseThread.status == ThreadStatus.OPEN,
+                CaseThread.registration_id.is_not(None),
+            )
+            .order_by(CaseThread.id)
+        )
+    )
+    for thread in registrations:
+        notice = "🚫 " + desk.t.gettext(REGISTRATION_STAYS).format(
+            accepted="/status accepted", rejected="/status rejected"
+        )
+        staff.person_wrote(session, cipher, desk, thread, person, now=now, text=notice)
+    if cases or threads or registrations:
         log.info(
-            "consent withdrawn person=%s help_cases=%s appeals=%s",
-            person.id, len(cases), len(threads),
+            "consent withdrawn person=%s help_cases=%s appeals=%s registrations=%s",
+            person.id, len(cases), len(threads), len(registrations),
         )  # fmt: skip
-    return Withdrawal(help_cases=len(cases), appeals=len(threads))
+    return Withdrawal(help_cases=len(cases), appeals=len(threads), registrations=len(registrations))
 
 
 def closed_notice(desk: staff.StaffDesk, case: HelpCase) -> str:

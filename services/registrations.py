@@ -40,8 +40,9 @@ _NEXT: dict[RegistrationStatus, set[RegistrationStatus]] = {
     RegistrationStatus.SUBMITTED: {
         RegistrationStatus.ACCEPTED, RegistrationStatus.NEEDS_INFO, RegistrationStatus.REJECTED
     },
-    RegistrationStatus.NEEDS_INFO: {
-        RegistrationStatus.SUBMITTED, RegistrationStatus.ACCEPTED, RegistrationStatus.REJECTED
+    RegistrationStatus.NEEDS_INFO: {  # another question replaces one not answered yet
+        RegistrationStatus.SUBMITTED, RegistrationStatus.NEEDS_INFO, RegistrationStatus.ACCEPTED,
+        RegistrationStatus.REJECTED,
     },
     RegistrationStatus.ACCEPTED: {RegistrationStatus.NEEDS_INFO, RegistrationStatus.REJECTED},
     RegistrationStatus.REJECTED: {RegistrationStatus.ACCEPTED},
@@ -388,6 +389,8 @@ async def add_answer_files(
     """Files that came just after the person's latest answer (the rest of an album, the
     second image of a WhatsApp message) join that answer, and so do words sent with them;
     they follow the answer into the registration's topic."""
+    if RegistrationStatus(registration.status) is not RegistrationStatus.SUBMITTED:
+        raise RegistrationError("the consulate has replied since the answer")
     answered = await _latest_event(session, registration, "answered")
     if answered is None:
         raise RegistrationError("there is no answer to add files to")

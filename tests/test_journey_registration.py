@@ -627,9 +627,12 @@ async def test_a_photo_that_is_too_big_is_refused(telegram: TelegramHarness) -> 
     assert await step_of(telegram, ALICE) == ("registration", "passport_photo")
 
 
+STAFF_CHAT = -1009876543210  # a staff group: the registration goes to the consulate
+
 # -- registering again -------------------------------------------------------------------------
 
 
+@pytest.mark.app(operator_chat_id=STAFF_CHAT)
 async def test_registering_again_for_the_same_country_updates_and_keeps_the_history(
     telegram: TelegramHarness,
 ) -> None:
@@ -743,6 +746,7 @@ async def test_another_country_chosen_while_updating_asks_the_stay_again_and_kee
     assert "updating" not in (await telegram.state(ALICE)).answers.get("registration", {})
 
 
+@pytest.mark.app(operator_chat_id=STAFF_CHAT)
 async def test_updating_the_registration_in_a_former_country_keeps_where_the_person_lives(
     telegram: TelegramHarness,
 ) -> None:
@@ -1248,3 +1252,22 @@ async def test_an_answer_to_the_consulate_may_be_a_number(
 
     [row] = await rows(telegram.app)
     assert row.status == RegistrationStatus.SUBMITTED
+
+
+async def test_without_a_staff_group_the_registration_is_saved_not_sent(
+    telegram: TelegramHarness,
+) -> None:
+    """No operator works registrations without a staff group: «sent to the consulate, you
+    will get a message when the status changes» was untrue."""
+    done = await register(telegram, ALICE)
+
+    assert done["text"].startswith(
+        "Ваше заявление сохранено. Операторы консульства пока не работают в этом чате"
+    ), done["text"][:120]
+
+
+@pytest.mark.app(operator_chat_id=STAFF_CHAT)
+async def test_with_a_staff_group_the_registration_is_sent(telegram: TelegramHarness) -> None:
+    done = await register(telegram, ALICE)
+
+    assert done["text"].startswith("Спасибо! Ваше заявление отправлено в консульство.")

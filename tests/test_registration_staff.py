@@ -22,7 +22,7 @@ from models import (
     ThreadStatus,
 )
 from scheduler.sla import SlaPolicy, check_queue
-from services import registrations
+from services import consent, registrations
 from services.clock import ManualClock
 from services.registrations import RegistrationDetails
 from services.staff import ServiceTargets, target_keys
@@ -360,3 +360,65 @@ async def test_a_whatsapp_persons_registration_is_worked_the_same_way(
 
     await answer(app, "Qozonda.")
     assert texts_in(desk, thread.topic_id)[-1].endswith("\nQozonda.")
+
+
+async def test_another_question_replaces_one_not_answered_yet(desk: TelegramHarness) -> None:
+    """A typo in the question: asked again, the new question reaches her (it was refused,
+    and the wrong one stood until the registration was accepted or rejected)."""
+    app = desk.app
+    _thread, topic = await registration_case(desk)
+    await add_operator(app, OPERATOR, "Dilshod")
+    await post(desk, OPERATOR, topic, "/status needs_info Пришлите фото страницы 5.")
+
+    await post(desk, OPERATOR, topic, "/status needs_info Извините: страницы 15.")
+
+    assert "страницы 15" in to_person(desk, ALICE)[-1]
+    assert (await registration_now(app)).status == RegistrationStatus.NEEDS_INFO
+
+
+async def test_a_file_after_the_consulate_replied_does_not_reopen_the_case(
+    desk: TelegramHarness,
+) -> None:
+    """Her answer, then the operator accepts, then her photo (within the minutes a file joins
+    an answer): the photo joined the answer and reopened the case, which could then never
+    be closed (accepted cannot be set again, /close is for other cases)."""
+    app = desk.app
+    thread, topic = await registration_case(desk)
+    await add_operator(app, OPERATOR, "Dilshod")
+    await post(desk, OPERATOR, topic, "/status needs_info Пришлите фото страницы с адресом.")
+    await answer(app, "Вот, фото сейчас пришлю")
+    await post(desk, OPERATOR, topic, "/status accepted")
+
+    async with app.db.transaction() as session:
+        registration = await session.scalar(select(Registration))
+        assert registration is not None
+        with pytest.raises(registrations.RegistrationError):
+            await registrations.add_answer_files(
+                session, app.cipher, registration, [PHOTO], now=app.clock.now(), desk=app.desk
+            )
+
+    assert (await thread_of(app, thread.id)).status == ThreadStatus.CLOSED
+
+
+async def test_consent_withdrawn_is_told_in_the_topic_and_no_question_is_sent(
+    desk: TelegramHarness,
+) -> None:
+    """She cannot answer a question in the bot any more: the topic hears why, and a
+    question is refused with what to do instead (it was «the person has been told»)."""
+    app = desk.app
+    _thread, topic = await registration_case(desk)
+    await add_operator(app, OPERATOR, "Dilshod")
+    await desk.say(ALICE, "меню")
+    for step in ("settings", "privacy", "decline", "withdraw"):
+        await desk.tap(ALICE, step)
+    await app.sender.deliver_due()
+    stays = t(app, consent.REGISTRATION_STAYS).format(
+        accepted="/status accepted", rejected="/status rejected"
+    )
+    assert "🚫 " + stays in texts_in(desk, topic)[-1]
+    told = len(to_person(desk, ALICE))
+
+    await post(desk, OPERATOR, topic, "/status needs_info Ваш адрес?")
+
+    assert len(to_person(desk, ALICE)) == told
+    assert (await registration_now(app)).status == RegistrationStatus.SUBMITTED

@@ -864,6 +864,15 @@ class StaffDeskHandlers:
         text = text.strip()
         if status in registrations.NEEDS_MESSAGE and not text:
             return self._needs_text(REGISTRATION_STATUS_LABELS[status], status.value)
+        person = await turn.session.get(Person, thread.person_id)
+        if status is RegistrationStatus.NEEDS_INFO and not (person and person.has_consented):
+            return Said(
+                t.gettext(
+                    "The person has withdrawn their consent and cannot answer a question in the "
+                    "bot. Decide with {accepted}, or {rejected} and the reason."
+                ).format(accepted="/status accepted", rejected="/status rejected …"),
+                True,
+            )
         if not await self._may_work_on(turn):
             return None
         try:
