@@ -143,6 +143,16 @@ DANGER_CALLS: dict[str, tuple[str, ...]] = {
     ),
     "": ("sos", "in danger"),
 }  # fmt: skip
+# Calls said in the negative, which tell the opposite: «Я не в опасности», «Xavf yoʻq»,
+# «xavf ostida emasman», «опасность миновала». Not the words of harm: «меня не бьют, но…» is
+# read as it reads, and a call elsewhere in the message still counts («xavf yoʻq, qutqaring»).
+NEGATED_CALLS: tuple[str, ...] = (
+    "xavf yoʻq", "xavf yoʻqdir", "xavf ostida emas", "xavf ostida emasman", "xavf ostida emasmiz",
+    "xavf oʻtdi", "xavf oʻtib ketdi", "xavf tugadi",
+    "не в опасности", "не угрожает опасность", "не угрожает никакая опасность",
+    "опасность миновала", "опасность позади", "опасность прошла",
+    "not in danger", "no longer in danger", "not in any danger",
+)  # fmt: skip
 # What is being done to them: anywhere in a message where the person's own words are not
 # asked for (in a message to an operator or an appeal's text they are what it tells).
 HARM_WORDS: dict[str, tuple[str, ...]] = {
@@ -189,6 +199,9 @@ _DANGER_KEYS = frozenset(
     match_key(word) for table in (DANGER_CALLS, HARM_WORDS) for words in table.values()
     for word in words
 )  # fmt: skip
+_NEGATED_KEYS = tuple(
+    sorted({match_key(phrase) for phrase in NEGATED_CALLS}, key=len, reverse=True)
+)
 _CALL_KEYS = frozenset(match_key(word) for words in DANGER_CALLS.values() for word in words)
 _HARM_KEYS = frozenset(match_key(word) for words in HARM_WORDS.values() for word in words)
 _PLEAS = frozenset(
@@ -274,10 +287,19 @@ def distress_key(text: str) -> str:
     return match_key(text.replace("🆘", " sos "))
 
 
+def _read_for_danger(text: str) -> str:
+    """distress_key of `text` padded with spaces, its calls said in the negative (NEGATED_CALLS)
+    taken out."""
+    padded = f" {distress_key(text)} "
+    for phrase in _NEGATED_KEYS:
+        padded = padded.replace(f" {phrase} ", " | ")
+    return padded
+
+
 def names_danger(text: str) -> bool:
     """Whether one of DANGER_CALLS or HARM_WORDS is in `text`, as words of their own («xavf»
-    in «xavfsizlik» is not)."""
-    padded = f" {distress_key(text)} "
+    in «xavfsizlik» is not), and not said in the negative («Я не в опасности»)."""
+    padded = _read_for_danger(text)
     return any(f" {word} " in padded for word in _DANGER_KEYS)
 
 
@@ -310,7 +332,7 @@ def distress_language(text: str) -> str | None:
     None when it does neither."""
     if not is_a_plea(text) and not names_danger(text):
         return None
-    padded = f" {distress_key(text)} "
+    padded = _read_for_danger(text)
     tongues = {tongue for word, tongue in _TONGUES.items() if f" {word} " in padded}
     if "ru" in tongues:
         return "ru"

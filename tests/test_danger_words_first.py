@@ -445,3 +445,47 @@ async def test_words_searched_for_in_the_guidance_are_a_search(
 
     assert await cases(desk.app) == []
     assert (await desk.state(ALICE)).journey == "guidance"
+
+
+# Calls said in the negative tell the opposite: no urgent case, no emergency numbers.
+NOT_IN_DANGER = [
+    ("ru", "Я не в опасности"), ("ru", "Спасибо, я уже не в опасности"),
+    ("ru", "Мне не угрожает опасность"), ("ru", "Опасность миновала, всё хорошо"),
+    ("uz_Latn", "Xavf yoʻq"), ("uz_Latn", "Men xavf ostida emasman"),
+    ("uz_Latn", "Endi xavf yo'q, rahmat"), ("uz_Cyrl", "Мен хавф остида эмасман"),
+    ("uz_Cyrl", "Хавф ўтди"), ("uz_Latn", "I am not in danger"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("locale", "words"), NOT_IN_DANGER)
+def test_a_call_said_in_the_negative_names_no_danger(locale: str, words: str) -> None:
+    assert not help_journey.names_danger(words)
+    assert help_journey.distress_language(words) is None
+
+
+@pytest.mark.parametrize(
+    "words",
+    [
+        "Я не в опасности, но меня бьют",  # what is done to them still counts
+        "Xavf yoʻq deb oʻylamang, qutqaring!",  # so does a call elsewhere in the message
+        "Я не знаю, что делать, я в опасности",
+        "Нет, не в безопасности, я в опасности",
+    ],
+)
+def test_danger_beside_a_negated_call_still_counts(words: str) -> None:
+    assert help_journey.names_danger(words)
+
+
+@pytest.mark.parametrize("where", WHERE)
+@pytest.mark.parametrize(("locale", "words"), NOT_IN_DANGER[::3])
+async def test_saying_one_is_not_in_danger_opens_no_urgent_case(
+    desk: TelegramHarness, where: str, locale: str, words: str
+) -> None:
+    await reach(desk, where, locale)
+
+    reply = await desk.say(ALICE, words)
+
+    assert await desk.count(HelpCase) == 0
+    translator = desk.app.catalogs.translator(locale)
+    assert translator.gettext("I am in danger now") not in reply["text"]
+    assert (await desk.state(ALICE)).journey != "help"
