@@ -37,7 +37,7 @@ import time
 from collections.abc import AsyncIterator, Callable, Hashable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, replace
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, tzinfo
 from typing import Any
 
 from sqlalchemy import select
@@ -80,6 +80,7 @@ from services.crypto import DataCipher
 from services.flood import take_flood_notice
 from services.i18n import LOCALES, N_, Catalogs, guess_locale
 from services.inbound import is_first_delivery
+from services.local_time import zone_name, zone_of
 from services.log_safety import failure_summary
 from services.messages import OutgoingMessage, join_texts
 from services.notify import queue_push
@@ -327,6 +328,7 @@ class ConversationEngine:
         *,
         answers: Mapping[str, Any] | None = None,
         not_before: datetime | None = None,
+        quiet_zone: tzinfo | None = None,
     ) -> int | None:
         """Ask a person a question they did not ask for — "Are you safe?", a survey's first
         question — as a push, in the caller's transaction: their conversation moves to the
@@ -337,7 +339,9 @@ class ConversationEngine:
         The conversation moves with the person's first update (or prompt) once the push is
         due — at once, or after `not_before` (the morning) — unless the push failed by then
         (a WhatsApp number outside the 24-hour window with no template, a blocked chat): what
-        the person sends answers the question they have seen, never one they have not.
+        the person sends answers the question they have seen, never one they have not. With
+        `quiet_zone` (the person's time zone: something scheduled), going out late — an
+        outage, a restart — the push waits for the person's morning.
         One pushed question at a time, so that a number answers the question last seen: an
         optional one (a survey, OPTIONAL_PROMPTS) is not asked of a person another question
         takes up (`busy_with_a_question`), and any other takes an optional one's place.
@@ -363,7 +367,11 @@ class ConversationEngine:
             preview.answers_of(journey).update(answers)
         self._apply(ctx, Go(journey, step, remember=False))
         question = await self._ask(ctx)
-        message = OutgoingMessage(join_texts([*ctx.said, question.text]), question.choices)
+        message = OutgoingMessage(
+            join_texts([*ctx.said, question.text]),
+            question.choices,
+            quiet_zone=None if quiet_zone is None else zone_name(quiet_zone),
+        )
         queued = await queue_push(
             session, self._cipher, person_id, [message], now, not_before=not_before
         )
@@ -1039,7 +1047,9 @@ async def _drop_optional_push(
         broadcast = await session.get(Broadcast, asked.answers_set["broadcast"])
         if broadcast is not None:
             texts = broadcast.texts
-            alone = OutgoingMessage(texts.get(person.locale or "") or next(iter(texts.values())))
+            text = texts.get(person.locale or "") or next(iter(texts.values()))
+            # A broadcast keeps to the quiet hours.
+            alone = OutgoingMessage(text, quiet_zone=zone_name(zone_of(person.country)))
             return await outbox.replace_unsent(session, cipher, asked.outbox_id, alone)
     return bool(await outbox.withdraw(session, [asked.outbox_id], GAVE_WAY, now))
 

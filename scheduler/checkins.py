@@ -34,6 +34,7 @@ from scheduler.jobs import PeriodicJob
 from services import checkins
 from services.clock import Clock
 from services.crypto import DataCipher
+from services.local_time import zone_of
 from services.log_safety import failure_summary
 from services.prompter import Prompter
 from services.staff import StaffDesk
@@ -75,8 +76,9 @@ async def run_checkins(
         assert person is not None
         asked_at = checkins.ask_time(person, seen_next, now)
         question_id = await prompter.prompt(
-            session, person.id, JOURNEY, STEP, not_before=asked_at if asked_at > now else None
-        )
+            session, person.id, JOURNEY, STEP,
+            not_before=asked_at if asked_at > now else None, quiet_zone=zone_of(person.country),
+        )  # fmt: skip
         if question_id is None:
             log.info("checkin not sent person=%s", person.id)
             return 0

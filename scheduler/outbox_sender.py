@@ -17,6 +17,7 @@ from scheduler.rate_limit import ChannelRateLimiter
 from services import outbox, undelivered
 from services.clock import Clock
 from services.crypto import DataCipher
+from services.local_time import held_for_the_morning, zone_named
 from services.log_safety import failure_summary
 from services.outbox import (
     ClaimedMessage,
@@ -40,6 +41,7 @@ class Delivery(enum.Enum):
     SENT = "sent"
     POSTPONED = "postponed"  # tried again later; the recipient's next messages wait for it
     DROPPED = "dropped"  # given up for good; the next messages may still go
+    HELD = "held"  # scheduled, going late into the night: waits for the morning; the next go
 
 
 def backoff(attempts: int) -> timedelta:
@@ -308,6 +310,11 @@ class OutboxSender:
                 await outbox.give_up(session, message, "opted out (STOP)", now=now)
                 await self._given_up(session, message, Why.OPTED_OUT, now)
             return Delivery.DROPPED
+        if (morning := self._morning_for(message)) is not None:
+            async with self._transaction() as session:
+                await outbox.hold_until(session, message, morning)
+            log.info("outbox id=%s held for the morning", message.id)
+            return Delivery.HELD
         limiter = self._limiters.get(message.channel)
 
         async def pace() -> None:
@@ -339,6 +346,16 @@ class OutboxSender:
             "sent outbox id=%s channel=%s attempt=%s", message.id, message.channel, message.attempts
         )
         return Delivery.SENT
+
+    def _morning_for(self, message: ClaimedMessage) -> datetime | None:
+        """Something scheduled (OutgoingMessage.quiet_zone) going out late into the
+        recipient's night — after an outage, a restart, a long back-off — waits for their
+        morning (local_time.held_for_the_morning); None: it goes now. A message already
+        begun (a part sent) goes on."""
+        zone = message.message.quiet_zone
+        if zone is None or message.parts_sent:
+            return None
+        return held_for_the_morning(self._clock.now(), zone_named(zone))
 
     async def _mark_sent(self, message_id: int, provider_id: str | None) -> None:
         """Record a message as sent; return once that is committed. Marks that arrive while

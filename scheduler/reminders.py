@@ -100,6 +100,7 @@ async def _remind(
         DUE_STEP,
         answers={"reminder": reminder_id},
         not_before=next_allowed(now, zone),
+        quiet_zone=zone,
     )
     log.info("reminder sent reminder=%s person=%s", reminder_id, reminder.person_id)
     return 1
@@ -159,8 +160,9 @@ async def _digest(
     t = catalogs.translator(person.locale or default_locale)
     text = reminders.digest_text(t, appeals)
     await notify_person(
-        session, cipher, person_id, [OutgoingMessage(text)], now, not_before=next_allowed(now, zone)
-    )
+        session, cipher, person_id, [OutgoingMessage(text)], now,
+        not_before=next_allowed(now, zone), quiet_zone=zone,
+    )  # fmt: skip
     log.info("digest sent person=%s appeals=%s", person_id, len(appeals))
     return 1
 

@@ -419,7 +419,8 @@ async def send_batch(
         if person_id not in willing:
             counts.unreachable += 1
             continue
-        not_before = next_allowed(now, zone_of(country))
+        zone = zone_of(country)
+        not_before = next_allowed(now, zone)
         survey = bool(broadcast.survey)
         if survey:
             assert prompter is not None
@@ -430,13 +431,15 @@ async def send_batch(
             assert prompter is not None
             answers = {"broadcast": broadcast.id, "question": 0, "announce": True}
             queued = await prompter.prompt(
-                session, person_id, SURVEY_JOURNEY, answers=answers, not_before=not_before
-            )
+                session, person_id, SURVEY_JOURNEY, answers=answers,
+                not_before=not_before, quiet_zone=zone,
+            )  # fmt: skip
         else:
             text = broadcast.texts.get(locale or "") or broadcast.texts[fallback]
             queued = await notify_person(
-                session, cipher, person_id, [OutgoingMessage(text)], now, not_before=not_before
-            )
+                session, cipher, person_id, [OutgoingMessage(text)], now,
+                not_before=not_before, quiet_zone=zone,
+            )  # fmt: skip
         if queued:
             counts.queued += 1
             counts.deferred += not_before > now

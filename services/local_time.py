@@ -16,6 +16,9 @@ from babel.core import get_global
 HOME_ZONE = "Asia/Tashkent"
 QUIET_FROM = time(22, 0)
 QUIET_UNTIL = time(8, 0)
+# How far into the quiet hours something scheduled before them may still go out (a claim
+# behind a broadcast, a retry a minute late); later it waits for the morning.
+LATE_GRACE = timedelta(minutes=15)
 # Countries with several zones: the one that fits most people we serve there.
 PRIMARY_ZONES = {
     "UZ": HOME_ZONE,
@@ -48,6 +51,29 @@ def zone_of(country: str | None) -> tzinfo:
         except (ZoneInfoNotFoundError, ValueError):
             continue
     return UTC
+
+
+def zone_name(zone: tzinfo) -> str:
+    """What names `zone` for zone_named (an IANA name, or "UTC")."""
+    return getattr(zone, "key", None) or "UTC"
+
+
+@cache
+def zone_named(name: str) -> tzinfo:
+    """The zone zone_name named; UTC for a name this system does not know (any more)."""
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        return UTC
+
+
+def held_for_the_morning(now: datetime, zone: tzinfo) -> datetime | None:
+    """When something scheduled that is going out late at `now` (an outage, a restart) may
+    go: None for now, unless it is more than LATE_GRACE into the quiet hours where the
+    person is; then the next 08:00 there."""
+    if not is_quiet(now, zone) or not is_quiet(now - LATE_GRACE, zone):
+        return None
+    return next_allowed(now, zone)
 
 
 def local(moment: datetime, zone: tzinfo) -> datetime:

@@ -43,9 +43,17 @@ class OutgoingMessage:
     choices: tuple[Choice, ...] = field(default=())
     document: Document | None = None
     media: MediaRef | None = None
+    # The recipient's time zone (its IANA name) when the message keeps to their quiet hours
+    # (something scheduled: a reminder, a check-in, a family message, a broadcast): sent
+    # late — after an outage, a restart — it waits for their morning (see
+    # local_time.held_for_the_morning). None for what may go at any hour: replies, an
+    # operator's answer.
+    quiet_zone: str | None = None
 
     def to_payload(self) -> dict[str, Any]:
         payload: dict[str, Any] = {"text": self.text}
+        if self.quiet_zone is not None:
+            payload["quiet_zone"] = self.quiet_zone
         if self.choices:
             payload["choices"] = [[choice.id, choice.label] for choice in self.choices]
         if self.media is not None:
@@ -72,7 +80,13 @@ class OutgoingMessage:
                 file["filename"], base64.b64decode(file["content"]), file["mime_type"]
             )
         media = MediaRef(**payload["media"]) if "media" in payload else None
-        return cls(text=payload["text"], choices=choices, document=document, media=media)
+        return cls(
+            text=payload["text"],
+            choices=choices,
+            document=document,
+            media=media,
+            quiet_zone=payload.get("quiet_zone"),
+        )
 
 
 # Where a long text is cut, best first. A paragraph or line break is taken only in the last

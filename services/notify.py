@@ -1,7 +1,8 @@
 """Telling a person something outside a conversation turn (a status change, a reply)."""
 
 from collections.abc import Sequence
-from datetime import datetime
+from dataclasses import replace
+from datetime import datetime, tzinfo
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -10,6 +11,7 @@ from models import ChannelAccount, OutboxKind, OutboxMessage, Person
 from services import outbox
 from services.crypto import DataCipher
 from services.i18n import Catalogs, Translator
+from services.local_time import zone_name
 from services.messages import OutgoingMessage
 
 
@@ -26,15 +28,18 @@ async def notify_person(
     *,
     not_before: datetime | None = None,
     family_link_id: int | None = None,
+    quiet_zone: tzinfo | None = None,
 ) -> bool:
     """Push messages to the channel the person used last, among those that reach them and
     that they did not stop (STOP), from `not_before` (at once by default). False when none
     does; if the person stopped every channel the messages are recorded as not sent.
     `family_link_id`: the family link a message about a relative goes through (ending it
-    withdraws what is not sent yet)."""
+    withdraws what is not sent yet). `quiet_zone`: the recipient's time zone, for something
+    scheduled that must not go out in their quiet hours even when it goes late
+    (OutgoingMessage.quiet_zone)."""
     queued = await queue_push(
         session, cipher, person_id, messages, now,
-        not_before=not_before, family_link_id=family_link_id,
+        not_before=not_before, family_link_id=family_link_id, quiet_zone=quiet_zone,
     )  # fmt: skip
     return queued != []
 
@@ -48,8 +53,12 @@ async def queue_push(
     *,
     not_before: datetime | None = None,
     family_link_id: int | None = None,
+    quiet_zone: tzinfo | None = None,
 ) -> list[OutboxMessage]:
     """notify_person's work: the rows queued to go (none when no channel takes pushes)."""
+    if quiet_zone is not None:
+        name = zone_name(quiet_zone)
+        messages = [replace(message, quiet_zone=name) for message in messages]
     accounts = list(
         await session.scalars(
             select(ChannelAccount)

@@ -551,6 +551,17 @@ async def postpone(
     )
 
 
+async def hold_until(session: AsyncSession, message: ClaimedMessage, until: datetime) -> None:
+    """Put a claimed message back, untried, to go at `until` (the recipient's morning). As a
+    row never tried it holds back none of its chat's later messages (see _claim_query):
+    an answer to what the person writes meanwhile goes at once."""
+    await session.execute(
+        update(OutboxMessage)
+        .where(OutboxMessage.id == message.id)
+        .values(not_before=until, claimed_until=None, attempts=0)
+    )
+
+
 async def give_up(
     session: AsyncSession,
     message: ClaimedMessage,

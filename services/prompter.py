@@ -3,7 +3,7 @@ buttons, a survey (bot.engine.ConversationEngine.prompt). Services and jobs depe
 protocol, not on the engine."""
 
 from collections.abc import Mapping
-from datetime import datetime
+from datetime import datetime, tzinfo
 from typing import Any, Protocol
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -19,6 +19,7 @@ class Prompter(Protocol):
         *,
         answers: Mapping[str, Any] | None = None,
         not_before: datetime | None = None,
+        quiet_zone: tzinfo | None = None,
     ) -> int | None:
         """The id of the outbox row that carries the question; None when nothing was
         queued (see the engine's docstring)."""
