@@ -10,6 +10,10 @@ invitation forwarded (WhatsApp forwards whole messages, and the engine sends one
 turn: the invitation comes with the «My family» list after it). The inviting person is told
 by a push and confirms in «My family» (why not engine.prompt:
 services.family.request_confirmation).
+
+Once the invitation is made, the person is asked the name the relative knows them by (or
+skips it); they can give, change or remove it later on the link's screen. Every message to
+the relative about them carries it (services.family.known_as).
 """
 
 from handlers.conversation import (
@@ -24,6 +28,7 @@ from handlers.conversation import (
     Outcome,
     Question,
     Repeat,
+    numbered_pick,
 )
 from handlers.incoming import Kind
 from models import FamilyLink
@@ -34,6 +39,7 @@ from services.text import match_key
 journey = Journey("family", first_step="hub", needs_consent=True)
 
 HUB, MEMBERS, RELATION, MEMBER, END = "hub", "members", "relation", "member", "end"
+NAME = "name"  # the name the member knows the person by
 REMINDERS, CHECKIN, MINE = "reminders", "checkin", "fam:mine"
 INVITE, CONFIRM, REFUSE, WITHDRAW = "fam:invite", "fam:confirm", "fam:refuse", "fam:withdraw"
 REMOVE, LEAVE, KEEP, END_NOW = "fam:remove", "fam:leave", "fam:keep", "fam:end"
@@ -42,6 +48,9 @@ LINK = "fam:link:"  # + the link's id
 REL = "rel:"  # + a key of family.RELATIONS
 CURRENT = "link"  # the link shown in the member step (its id, in the answers)
 ENDING = "ending"  # remove or leave, for the end step
+NAMING = "naming"  # the link whose name is asked (its id, in the answers)
+NEW = "naming_new"  # the name step follows a new invitation (else it came from the link)
+SKIP, NAME_CHANGE, NAME_CLEAR = "fam:skip", "fam:name", "fam:noname"
 
 
 def _notifier(ctx: Context) -> family.Notifier:
@@ -112,12 +121,18 @@ def _status_line(ctx: Context, link: FamilyLink) -> str:
 
 
 def _membership_line(ctx: Context, link: FamilyLink) -> str:
-    """The member's own view of a link: who they are to the relative, in their words."""
+    """The member's own view of a link: who they are to the relative, in their words, and
+    the relative's name as they gave it (a mother linked to two sons tells them apart) once
+    they confirmed: nothing of theirs is shared before."""
     relation = family.member_relation_label(ctx.translator, link.relation)
     if link.confirmed_at is None:
         return ctx._(
             "A relative invited you (as: {relation}); waiting for their confirmation"
         ).format(relation=relation)
+    if name := family.known_as(ctx.cipher, link):
+        return ctx._("A relative ({name}) invited you (as: {relation}); linked").format(
+            name=name, relation=relation
+        )
     return ctx._("A relative invited you (as: {relation}); linked").format(relation=relation)
 
 
@@ -173,7 +188,7 @@ async def answer_relation(ctx: Context, answer: Answer) -> Outcome:
     if not (answer.choice and answer.choice.startswith(REL)):
         return ctx.not_understood()
     relation = answer.choice.removeprefix(REL)
-    code = await family.create_invitation(ctx.session, ctx.cipher, ctx.person.id, relation, ctx.now)
+    code, link = await family.invite(ctx.session, ctx.cipher, ctx.person.id, relation, ctx.now)
     ctx.send_alone(_invitation_to_forward(ctx, code))
     days = family.INVITATION_LIFETIME.days
     ctx.say(
@@ -190,7 +205,9 @@ async def answer_relation(ctx: Context, answer: Answer) -> Outcome:
             ]
         )
     )
-    return GoBack()  # to the list, which now shows the invitation
+    ctx.answers[NAMING], ctx.answers[NEW] = link.id, True
+    # Not remembered: «back» from the name leads to the list, which shows the invitation.
+    return Go(journey.name, NAME, remember=False)
 
 
 def _invitation_to_forward(ctx: Context, code: str) -> str:
@@ -240,18 +257,25 @@ async def ask_member(ctx: Context) -> Question:
     if link.member_id == ctx.person.id:
         text = _membership_line(ctx, link)
         return Question(text, (ctx.choice(LEAVE, "Leave this family link"), back))
+    name_line, name_choice = _name_shown(ctx, link)
     if link.member_id is None:
         text = ctx._(
             "Invitation for {relation}, not used yet. It works until {date}. "
             "The code was shown when you made the invitation."
         ).format(relation=relation, date=_until(ctx, link))
-        return Question(text, (ctx.choice(WITHDRAW, "Withdraw the invitation"), back))
+        return Question(
+            join_texts([text, name_line]),
+            (ctx.choice(WITHDRAW, "Withdraw the invitation"), name_choice, back),
+        )
     if link.confirmed_at is None:
         text = ctx._(
             "Someone has joined with your invitation for {relation} and waits for your "
             "confirmation. Confirm only if you know it is them."
         ).format(relation=relation)
-        return Question(text, (ctx.choice(CONFIRM, "Confirm"), ctx.choice(REFUSE, "Refuse"), back))
+        return Question(
+            join_texts([text, name_line]),
+            (ctx.choice(CONFIRM, "Confirm"), ctx.choice(REFUSE, "Refuse"), name_choice, back),
+        )
     text = join_texts(
         [
             ctx._("{relation} is linked. What they receive, once a week:").format(relation=relation)
@@ -267,6 +291,7 @@ async def ask_member(ctx: Context) -> Question:
                 "Support resources for families and children are not sent: we do not have "
                 "verified ones yet."
             ),
+            name_line,
         ]
     )
     return Question(
@@ -274,10 +299,22 @@ async def ask_member(ctx: Context) -> Question:
         (
             ctx.choice(f"{SHARE}weekly_safe", "Switch the «safe» message on or off"),
             ctx.choice(f"{SHARE}call_reminders", "Switch the reminder on or off"),
+            name_choice,
             ctx.choice(REMOVE, "Remove from my family"),
             back,
         ),
     )
+
+
+def _name_shown(ctx: Context, link: FamilyLink) -> tuple[str, Choice]:
+    """The name the member sees in their messages (or that there is none), and the choice
+    that gives or changes it: the person's own screen of the link."""
+    name = family.known_as(ctx.cipher, link)
+    if name is None:
+        line = ctx._("Messages to them say «your relative»: you can add the name they know you by.")
+        return line, ctx.choice(NAME_CHANGE, "Add your name")
+    line = ctx._("Name shown to them: {name}").format(name=name)
+    return line, ctx.choice(NAME_CHANGE, "Change the name")
 
 
 @journey.answers(MEMBER)
@@ -303,6 +340,9 @@ async def answer_member(ctx: Context, answer: Answer) -> Outcome:
             else ctx._("The invitation has been withdrawn: its code no longer works.")
         )
         return GoBack()
+    if choice == NAME_CHANGE and is_person:
+        ctx.answers[NAMING], ctx.answers[NEW] = link.id, False
+        return Go(journey.name, NAME)
     if choice.startswith(SHARE) and is_person and link.confirmed_at is not None:
         what = choice.removeprefix(SHARE)
         current = link.share_weekly_safe if what == "weekly_safe" else link.share_call_reminders
@@ -314,16 +354,86 @@ async def answer_member(ctx: Context, answer: Answer) -> Outcome:
     return ctx.not_understood()
 
 
+# -- the name the member knows the person by ----------------------------------------------------
+
+
+async def _naming(ctx: Context) -> FamilyLink | None:
+    """The link whose name is asked: one the person made."""
+    link = await family.link_of(ctx.session, ctx.answers.get(NAMING), ctx.person.id)
+    return link if link is not None and link.person_id == ctx.person.id else None
+
+
+@journey.asks(NAME)
+async def ask_name(ctx: Context) -> Question:
+    link = await _naming(ctx)
+    if link is None:
+        return Question(_gone(ctx), (ctx.choice(BACK, "Back"), ctx.choice(MENU, "Main menu")))
+    text = ctx._(
+        "How does this family member know you? Send the name to show in their messages "
+        "(for example «Dilnoza» or «Aziz aka»), so they know whom a message is about."
+    )
+    if ctx.answers.get(NEW):
+        return Question(text, (ctx.choice(SKIP, "Skip"),), free_text=True)
+    choices = [ctx.choice(BACK, "Back")]
+    if family.known_as(ctx.cipher, link) is not None:
+        choices.insert(0, ctx.choice(NAME_CLEAR, "Remove the name"))
+    return Question(text, tuple(choices), free_text=True)
+
+
+@journey.answers(NAME)
+async def answer_name(ctx: Context, answer: Answer) -> Outcome:
+    link = await _naming(ctx)
+    picked = numbered_pick(ctx, answer)  # «1» on WhatsApp is the first option listed
+    if link is None or picked == SKIP:
+        return _named(ctx)
+    if picked == NAME_CLEAR:
+        family.set_known_as(ctx.cipher, link, None)
+        ctx.say(ctx._("The name is removed: messages to them say «your relative»."))
+        return _named(ctx)
+    if picked is not None or answer.kind is not Kind.TEXT:
+        return ctx.not_understood()
+    name = family.clean_name(answer.text)
+    problem = family.name_problem(name)
+    if problem == family.TOO_LONG:
+        return Repeat(
+            ctx._("This is too long. Please send a name of up to {limit} characters.").format(
+                limit=family.NAME_MAX
+            )
+        )
+    if problem is not None:
+        return Repeat(ctx._("Please send the name in letters."))
+    family.set_known_as(ctx.cipher, link, name)
+    ctx.say(
+        ctx._("Saved. Messages to them about you will show the name «{name}».").format(name=name)
+    )
+    return _named(ctx)
+
+
+def _named(ctx: Context) -> Outcome:
+    """Done with the name: after a new invitation to «My family» (which shows it), else
+    back to the link's screen."""
+    ctx.answers.pop(NAMING, None)
+    new = ctx.answers.pop(NEW, None)
+    return _back_to_list(ctx) if new else GoBack()
+
+
 @journey.asks(END)
 async def ask_end(ctx: Context) -> Question:
     link = await _current(ctx)
     if link is None:
         return Question(_gone(ctx), (ctx.choice(BACK, "Back"),))
     if ctx.answers.get(ENDING) == LEAVE:
-        text = ctx._(
-            "Leave this family link? You will no longer receive messages about your relative, "
-            "and they will be told."
-        )
+        name = family.known_as(ctx.cipher, link) if link.confirmed_at is not None else None
+        if name:
+            text = ctx._(
+                "Leave this family link? You will no longer receive messages about your "
+                "relative ({name}), and they will be told."
+            ).format(name=name)
+        else:
+            text = ctx._(
+                "Leave this family link? You will no longer receive messages about your "
+                "relative, and they will be told."
+            )
         yes = ctx.choice(END_NOW, "Yes, leave")
     else:
         text = ctx._(

@@ -319,7 +319,10 @@ def _family_links(ctx: Context, data: my_data.PersonData) -> list[str]:
         return [ctx._("Family links: none.")]
     lines = [ctx._("Family links:")]
     for link in data.family_links:
-        lines.append(f"• {_family_line(ctx, link, data.person.id)}")
+        line = _family_line(ctx, link, data.person.id)
+        if (name := data.family_names.get(link.id)) is not None:  # only links they made
+            line += " " + ctx._("(name shown to them: {name})").format(name=name)
+        lines.append(f"• {line}")
     return lines
 
 

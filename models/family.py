@@ -10,7 +10,7 @@ from datetime import datetime
 from sqlalchemy import ForeignKey, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from models.base import Base, BigId
+from models.base import Base, BigId, encrypted_column
 
 
 class FamilyLink(Base):
@@ -26,6 +26,10 @@ class FamilyLink(Base):
     # Who the invited person is to the one who invites ("mother", "spouse" …: a word from
     # services.family.RELATIONS, never free text), so a request to join can be recognised.
     relation: Mapped[str] = mapped_column(String(16), default="other")
+    # Encrypted: the name the family member knows the person by («Dilnoza», «Aziz aka»), given
+    # by the person, shown in every message to the member about them (a mother linked to two
+    # sons tells them apart). Optional; cleared when the link ends.
+    known_as: Mapped[str | None] = encrypted_column()
     # A keyed hash of the invitation code; kept once used (its member sending it again is
     # recognised), cleared when the link ends.
     code_hash: Mapped[str | None] = mapped_column(String(64), unique=True)

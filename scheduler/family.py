@@ -69,7 +69,7 @@ class FamilyMessagesJob:
             ended = await session.execute(
                 update(FamilyLink)
                 .where(FamilyLink.id == link_id, FamilyLink.next_message_at == due_at)
-                .values(ended_at=now, next_message_at=None)
+                .values(ended_at=now, next_message_at=None, known_as=None)
                 .execution_options(synchronize_session=False)
             )
             if ended.rowcount == 1:  # type: ignore[attr-defined]

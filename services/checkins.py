@@ -55,7 +55,13 @@ from models import (
 )
 from services import outbox, staff
 from services.crypto import DataCipher
-from services.family import linked_members
+from services.family import (
+    ALERT_NAMED,
+    GOOD_NEWS_NAMED,
+    about_relative,
+    known_as,
+    linked_members,
+)
 from services.help_cases import open_case, open_case_of, retitle_topic
 from services.i18n import N_, Translator
 from services.local_time import QUIET_FROM, at_local, is_quiet, local, next_allowed, zone_of
@@ -469,18 +475,28 @@ async def _late_safe(
     told = settled = 0
     for link, member in members:
         t = desk.person_translator(member)
-        alerts = {_alert_text(desk, t, checkin, zone) for checkin in late}
+        name = known_as(cipher, link)
+        # The alerts as queued: named, or not (the name given or cleared since).
+        alerts = {
+            _alert_text(desk, t, checkin, zone, known) for checkin in late for known in {name, None}
+        }
         queued = await _alerts_to(session, cipher, member.id, link.id, since, alerts)
         if queued and await outbox.withdraw(session, queued, ALARM_SETTLED, now) == len(queued):
             settled += 1
             continue
-        text = t.gettext(
-            "Good news: your relative who did not answer the safety check-in has now "
-            "answered «I am safe»."
+        text = about_relative(
+            t,
+            N_(
+                "Good news: your relative who did not answer the safety check-in has now "
+                "answered «I am safe»."
+            ),
+            GOOD_NEWS_NAMED,
+            name,
         )
         told += await notify_person(
             session, cipher, member.id, [OutgoingMessage(text)], now,
             not_before=next_allowed(now, zone_of(member.country)), family_link_id=link.id,
+            quiet_zone=zone_of(member.country),
         )  # fmt: skip
     case = await open_case_of(session, person.id, include_covert=True)
     if case is not None and (thread := await staff.thread_of(session, help_case_id=case.id)):
@@ -562,13 +578,26 @@ async def _alerts_to(
     return found
 
 
-def _alert_text(desk: staff.StaffDesk, t: Translator, checkin: SafetyCheckin, zone: tzinfo) -> str:
-    """What a family member reads when `checkin` is missed, in their language `t`."""
-    text = t.gettext(
-        "Safety check-in: your relative who invited you to Vatandosh did not answer the "
-        "question «Are you safe?» asked on {asked} (their local time). This may mean "
-        "nothing — a flat battery, no internet — but please try to reach them."
-    ).format(asked=when_text(checkin.asked_at, zone, t.locale))
+def _alert_text(
+    desk: staff.StaffDesk,
+    t: Translator,
+    checkin: SafetyCheckin,
+    zone: tzinfo,
+    name: str | None = None,
+) -> str:
+    """What a family member reads when `checkin` is missed, in their language `t`, naming
+    the person by `name` (the name the member knows them by) when they gave one."""
+    text = about_relative(
+        t,
+        N_(
+            "Safety check-in: your relative who invited you to Vatandosh did not answer the "
+            "question «Are you safe?» asked on {asked} (their local time). This may mean "
+            "nothing — a flat battery, no internet — but please try to reach them."
+        ),
+        ALERT_NAMED,
+        name,
+        asked=when_text(checkin.asked_at, zone, t.locale),
+    )
     if desk.enabled:  # else no operator hears of it (a deployment without a staff group)
         text += " " + t.gettext("The consulate's operators have been told.")
     return text
@@ -603,10 +632,12 @@ async def report_missed(
     zone = person_zone(person)
     alerted = 0
     for link, member in await linked_members(session, person.id):
-        text = _alert_text(desk, desk.person_translator(member), checkin, zone)
+        name = known_as(cipher, link)
+        text = _alert_text(desk, desk.person_translator(member), checkin, zone, name)
         alerted += await notify_person(
             session, cipher, member.id, [OutgoingMessage(text)], now,
             not_before=next_allowed(now, zone_of(member.country)), family_link_id=link.id,
+            quiet_zone=zone_of(member.country),
         )  # fmt: skip
     t = desk.t
     notice = "⏰ " + t.gettext(

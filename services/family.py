@@ -12,6 +12,11 @@ family receives.
   already: no wrong code (the hash stays on the row until the link ends).
 - **Confirming.** Nothing is shared until the inviting person confirms; they may refuse.
   Either side may end the link later; the other side is told each time.
+- **The name the family knows the person by** («Dilnoza», «Aziz aka»): optional, given by
+  the person when inviting or later, encrypted (`known_as`), and put in every message to
+  the member about them («your relative (Dilnoza) …»): a mother linked to two children
+  abroad knows which of them a message is about and whom to call. Without one the messages
+  say «your relative» as before. Cleared when the link ends.
 - **What the family receives** (weekly, see scheduler/family.py): "your relative checked in
   and is safe" only when the person's latest check-in of the week said so and no urgent case
   came after it (`checked_in_safe_since`), and a reminder to keep in touch.
@@ -23,6 +28,7 @@ family receives.
 import logging
 import re
 import secrets
+import unicodedata
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
@@ -43,7 +49,7 @@ from models import (
     SafetyCheckin,
 )
 from services import local_time, outbox
-from services.crypto import DataCipher
+from services.crypto import DataCipher, DataKeyError
 from services.i18n import N_, Catalogs, Translator
 from services.messages import OutgoingMessage, join_texts
 from services.notify import notify_person
@@ -81,6 +87,38 @@ MEMBER_RELATIONS: dict[str, str] = {
     "sibling": N_("their brother or sister"),
     "other": N_("their relative"),
 }
+
+# The name the member knows the person by: at most NAME_MAX characters once cleaned.
+NAME_MAX = 40
+TOO_LONG, NO_LETTERS = "too_long", "no_letters"
+# Bidirectional overrides and isolates: they make a name read differently from what it is.
+_BIDI_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+
+# The messages to a member about the person, with the name the member knows them by (a
+# whole sentence each, for the translators); without a name, the plain ones are sent.
+ALERT_NAMED = N_(
+    "Safety check-in: your relative ({name}) who invited you to Vatandosh did not answer the "
+    "question «Are you safe?» asked on {asked} (their local time). This may mean nothing — a "
+    "flat battery, no internet — but please try to reach them."
+)
+GOOD_NEWS_NAMED = N_(
+    "Good news: your relative ({name}) who did not answer the safety check-in has now "
+    "answered «I am safe»."
+)
+WEEKLY_SAFE_NAMED = N_("Vatandosh: your relative ({name}) checked in this week and is safe.")
+REMINDER_NAMED = N_(
+    "Vatandosh: a reminder to write to or call your relative ({name}) this week. "
+    "A short message helps."
+)
+CONFIRMED_NAMED = N_(
+    "Your relative ({name}) has confirmed you as a family member. You will receive the "
+    "messages they chose, once a week. You can leave at any time: «{family}» → «{mine}» in "
+    "the main menu."
+)
+ENDED_NAMED = N_(
+    "Your relative ({name}) has ended the family link: you will no longer receive messages "
+    "about them."
+)
 
 _KEYS = "|".join(sorted({re.escape(match_key(word)) for word in JOIN_WORDS}, key=len))
 # Four to ten digits after the word are meant as a code (a wrong length gets a hint).
@@ -176,6 +214,59 @@ def whatsapp_number(sender: str | None) -> str | None:
     return number or None
 
 
+# -- the name the member knows the person by ---------------------------------------------------
+
+
+def clean_name(text: str) -> str:
+    """The name as typed, without control characters (a line break is a space) nor
+    bidirectional overrides, its spaces collapsed. Emoji and every script stay."""
+    kept = "".join(
+        " " if unicodedata.category(char) == "Cc" else char
+        for char in text
+        if char not in _BIDI_CONTROLS
+    )
+    return " ".join(kept.split())
+
+
+def name_problem(name: str) -> str | None:
+    """Why a cleaned name cannot be used (TOO_LONG, NO_LETTERS), or None. A name needs a
+    letter or an emoji: a lone number or punctuation is not one."""
+    if len(name) > NAME_MAX:
+        return TOO_LONG
+    if not any(unicodedata.category(char)[0] == "L" or unicodedata.category(char) == "So"
+               for char in name):  # fmt: skip
+        return NO_LETTERS
+    return None
+
+
+def known_as(cipher: DataCipher, link: FamilyLink) -> str | None:
+    """The name the member knows the person by, if the person gave one. None also when it
+    cannot be read (a key dropped from DATA_KEY): the message then says «your relative»
+    rather than not going out."""
+    if not link.known_as:
+        return None
+    try:
+        return cipher.decrypt_text(link.known_as) or None
+    except DataKeyError:
+        log.warning("family link name unreadable link=%s", link.id)
+        return None
+
+
+def set_known_as(cipher: DataCipher, link: FamilyLink, name: str | None) -> None:
+    """Give (or change, or with None clear) the name shown to the member; stored encrypted."""
+    link.known_as = cipher.encrypt_text(name) if name else None
+    log.info("family link name %s link=%s", "set" if name else "cleared", link.id)
+
+
+def about_relative(t: Translator, plain: str, named: str, name: str | None, **fields: str) -> str:
+    """A message to the member about the person: `named` (a msgid with «({name})») when the
+    person gave the name the member knows them by, else `plain`, the old text."""
+    if name:
+        return t.gettext(named).format(name=name, **fields)
+    text = t.gettext(plain)
+    return text.format(**fields) if fields else text
+
+
 # -- invitations ---------------------------------------------------------------------------
 
 
@@ -191,7 +282,15 @@ def _open_invitation(now: datetime) -> sa.ColumnElement[bool]:
 async def create_invitation(
     session: AsyncSession, cipher: DataCipher, person_id: int, relation: str, now: datetime
 ) -> str:
-    """A new invitation; the code is returned once, to be shown, and only its hash kept.
+    """A new invitation; the code is returned once, to be shown, and only its hash kept."""
+    code, _link = await invite(session, cipher, person_id, relation, now)
+    return code
+
+
+async def invite(
+    session: AsyncSession, cipher: DataCipher, person_id: int, relation: str, now: datetime
+) -> tuple[str, FamilyLink]:
+    """A new invitation and its code (returned once, to be shown; only its hash is kept).
     Beyond MAX_OPEN_INVITATIONS unused ones, the oldest stop working."""
     relation = relation if relation in RELATIONS else "other"
     open_ones = list(
@@ -204,6 +303,7 @@ async def create_invitation(
     for old in open_ones[MAX_OPEN_INVITATIONS - 1 :]:
         old.code_hash = None
         old.ended_at = now
+        old.known_as = None
     for _ in range(20):
         code = f"{secrets.randbelow(10**CODE_DIGITS):0{CODE_DIGITS}d}"
         digest = _hash(cipher, code)
@@ -213,21 +313,20 @@ async def create_invitation(
                 continue  # someone's live code: draw again
             existing.code_hash = None  # a spent one: its hash may be reused
             await session.flush()
-        session.add(
-            FamilyLink(
-                person_id=person_id,
-                relation=relation,
-                code_hash=digest,
-                invited_at=now,
-                expires_at=now + INVITATION_LIFETIME,
-                share_weekly_safe=True,
-                share_call_reminders=True,
-                share_support=False,
-            )
+        link = FamilyLink(
+            person_id=person_id,
+            relation=relation,
+            code_hash=digest,
+            invited_at=now,
+            expires_at=now + INVITATION_LIFETIME,
+            share_weekly_safe=True,
+            share_call_reminders=True,
+            share_support=False,
         )
+        session.add(link)
         await session.flush()
         log.info("family invitation created person=%s", person_id)
-        return code
+        return code, link
     raise RuntimeError("no free family code found")  # pragma: no cover - 10^8 codes
 
 
@@ -387,8 +486,11 @@ class Notifier:
             return
         translator = self.catalogs.translator(person.locale or self.default_locale)
         message = OutgoingMessage(text_of(translator))
-        waking = local_time.next_allowed(now, local_time.zone_of(person.country))
-        await notify_person(session, self.cipher, person_id, [message], now, not_before=waking)
+        zone = local_time.zone_of(person.country)
+        await notify_person(
+            session, self.cipher, person_id, [message], now,
+            not_before=local_time.next_allowed(now, zone), quiet_zone=zone,
+        )  # fmt: skip
 
 
 def next_weekly(after: datetime, member: Person) -> datetime:
@@ -448,12 +550,21 @@ async def confirm(
     if member is not None:
         link.next_message_at = next_weekly(now, member)
 
+    name = known_as(notifier.cipher, link)
+
     def write(t: Translator) -> str:
-        return t.gettext(
-            "Your relative has confirmed you as a family member. You will receive the "
-            "messages they chose, once a week. You can leave at any time: «{family}» → "
-            "«{mine}» in the main menu."
-        ).format(family=t.gettext("Family and reminders"), mine=t.gettext("My family"))
+        return about_relative(
+            t,
+            N_(
+                "Your relative has confirmed you as a family member. You will receive the "
+                "messages they chose, once a week. You can leave at any time: «{family}» → "
+                "«{mine}» in the main menu."
+            ),
+            CONFIRMED_NAMED,
+            name,
+            family=t.gettext("Family and reminders"),
+            mine=t.gettext("My family"),
+        )
 
     await notifier.tell(session, link.member_id, write, now)
     log.info("family link confirmed link=%s", link.id)
@@ -468,11 +579,13 @@ class EndedBy(StrEnum):
 async def end(
     session: AsyncSession, notifier: Notifier, link: FamilyLink, by: EndedBy, now: datetime
 ) -> bool:
-    """End a link (or a waiting request, or an open invitation); the other side is told."""
+    """End a link (or a waiting request, or an open invitation); the other side is told.
+    The name the member knew the person by is cleared (it served only their messages)."""
+    name = known_as(notifier.cipher, link)
     done = await session.execute(
         update(FamilyLink)
         .where(FamilyLink.id == link.id, FamilyLink.ended_at.is_(None))
-        .values(ended_at=now, code_hash=None, next_message_at=None)
+        .values(ended_at=now, code_hash=None, next_message_at=None, known_as=None)
         .execution_options(synchronize_session=False)
     )
     if done.rowcount != 1:  # type: ignore[attr-defined]
@@ -500,14 +613,19 @@ async def end(
     else:
 
         def to_member(t: Translator) -> str:
-            if not confirmed:
+            if not confirmed:  # nothing of the person, their name neither, before confirming
                 return t.gettext(
                     "Your request to join as a family member was not confirmed. "
                     "Nothing about your relative is shared with you."
                 )
-            return t.gettext(
-                "Your relative has ended the family link: you will no longer receive "
-                "messages about them."
+            return about_relative(
+                t,
+                N_(
+                    "Your relative has ended the family link: you will no longer receive "
+                    "messages about them."
+                ),
+                ENDED_NAMED,
+                name,
             )
 
         await notifier.tell(session, link.member_id, to_member, now)
@@ -595,10 +713,15 @@ async def checked_in_safe_since(
 
 
 async def weekly_messages(
-    session: AsyncSession, translator: Translator, link: FamilyLink, now: datetime
+    session: AsyncSession,
+    translator: Translator,
+    link: FamilyLink,
+    now: datetime,
+    name: str | None = None,
 ) -> list[str]:
     """What the member gets this week, in their language (possibly nothing: the person
-    has withdrawn their consent, so nothing of theirs is used, until they give it again)."""
+    has withdrawn their consent, so nothing of theirs is used, until they give it again),
+    naming the person by `name` (known_as) when they gave one."""
     person = await session.get(Person, link.person_id)
     if person is None or not person.has_consented:
         return []
@@ -607,14 +730,22 @@ async def weekly_messages(
         session, link.person_id, now - WEEK, now
     ):
         texts.append(
-            translator.gettext(
-                "Vatandosh: your relative who invited you checked in this week and is safe."
+            about_relative(
+                translator,
+                N_("Vatandosh: your relative who invited you checked in this week and is safe."),
+                WEEKLY_SAFE_NAMED,
+                name,
             )
         )
     if link.share_call_reminders:
-        reminder = translator.gettext(
-            "Vatandosh: a reminder to write to or call your relative this week. "
-            "A short message helps."
+        reminder = about_relative(
+            translator,
+            N_(
+                "Vatandosh: a reminder to write to or call your relative this week. "
+                "A short message helps."
+            ),
+            REMINDER_NAMED,
+            name,
         )
         if person.country == "RU":
             reminder += "\n" + translator.gettext(
@@ -640,7 +771,7 @@ async def send_weekly(
     if not member.has_consented:
         return False
     translator = catalogs.translator(member.locale or default_locale)
-    texts = await weekly_messages(session, translator, link, now)
+    texts = await weekly_messages(session, translator, link, now, known_as(cipher, link))
     if not texts:
         return False
     zone = local_time.zone_of(member.country)
@@ -651,6 +782,7 @@ async def send_weekly(
         [OutgoingMessage(join_texts(texts))],
         now,
         not_before=local_time.next_allowed(now, zone),
+        quiet_zone=zone,
         family_link_id=link.id,
     )
     return True

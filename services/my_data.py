@@ -24,7 +24,7 @@ among a broadcast's fixed options, nothing the person wrote.
 import json
 import logging
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
@@ -166,6 +166,9 @@ class PersonData:
     # Every family link the person is a side of: they invited (person_id) or joined
     # (member_id); ended ones too, as long as they are kept.
     family_links: tuple[FamilyLink, ...] = ()
+    # The name the person gave to show to a member they invited, by link id (decrypted; a
+    # name is the inviting person's, never listed to the member who only reads it).
+    family_names: dict[int, str] = field(default_factory=dict)
     checkin_plan: CheckinPlan | None = None
     checkins: tuple[SafetyCheckin, ...] = ()
     survey_answers: tuple[SurveyAnswerData, ...] = ()
@@ -212,6 +215,13 @@ async def collect(session: AsyncSession, cipher: DataCipher, person: Person) -> 
     unfinished: dict[str, Any] = {}
     if conversation is not None:
         unfinished = read.json(conversation.answers, "conversation", person.id) or {}
+    family_links = await _family_links(session, person.id)
+    family_names = {
+        link.id: name
+        for link in family_links
+        if link.person_id == person.id
+        and (name := read.text(link.known_as, "family_link", link.id)) is not None
+    }
     return PersonData(
         person=person,
         accounts=accounts,
@@ -220,7 +230,8 @@ async def collect(session: AsyncSession, cipher: DataCipher, person: Person) -> 
         appeals=await _appeals(session, read, person.id),
         help_cases=await _help_cases(session, read, person.id),
         reminders=tuple(await reminders.own_reminders(session, person.id)),
-        family_links=await _family_links(session, person.id),
+        family_links=family_links,
+        family_names=family_names,
         checkin_plan=await session.scalar(
             select(CheckinPlan).where(CheckinPlan.person_id == person.id)
         ),
@@ -585,7 +596,10 @@ def export_content(data: PersonData, translator: Translator, now: datetime) -> d
             }
             for item in data.help_cases
         ],
-        "family_links": [_family_link(link, person.id, t, now) for link in data.family_links],
+        "family_links": [
+            _family_link(link, person.id, t, now, data.family_names.get(link.id))
+            for link in data.family_links
+        ],
         "reminders": [
             {**entry, "document_text": reminders.document_label(t, reminder.document)}
             for reminder, entry in zip(
@@ -619,17 +633,24 @@ def export_content(data: PersonData, translator: Translator, now: datetime) -> d
 
 
 def _family_link(
-    link: FamilyLink, person_id: int, translator: Translator, now: datetime
+    link: FamilyLink,
+    person_id: int,
+    translator: Translator,
+    now: datetime,
+    name: str | None = None,
 ) -> dict[str, Any]:
     """A family link as the file shows it: the relation, the dates and what is shared —
     nothing about the other person (not even who they are). The relation is in the
-    reader's words: who the member is, or (to the member) who they are to the relative."""
+    reader's words: who the member is, or (to the member) who they are to the relative.
+    The name shown to the member is the inviting person's own: in their file only."""
     invited = you_invited(link, person_id)
     label = family.relation_label if invited else family.member_relation_label
+    shown: dict[str, Any] = {"name_shown_to_them": name} if invited else {}
     return {
         "role": "you_invited" if invited else "you_joined",
         "relation": link.relation,
         "relation_text": label(translator, link.relation),
+        **shown,
         "state": family_link_state(link, now),
         "invited_at": _when(link.invited_at),
         "invitation_valid_until": _when(link.expires_at),
@@ -912,7 +933,7 @@ async def _end_family_links(
         session,
         update(FamilyLink)
         .where(or_(FamilyLink.person_id == person_id, FamilyLink.member_id == person_id))
-        .values(code_hash=None, next_message_at=None),
+        .values(code_hash=None, next_message_at=None, known_as=None),
     )
     return ended
 

@@ -105,4 +105,4 @@ def test_every_text_column_is_encrypted_personal_data() -> None:
         if column.type.__class__.__name__ == "Text" and not is_encrypted(column)
     ]
     assert plain_text == []
-    assert len(encrypted_columns()) == 13
+    assert len(encrypted_columns()) == 14

@@ -44,6 +44,9 @@ async def invite(telegram: TelegramHarness, user: int, relation: str = "mother")
     shown = await telegram.tap(user, "fam:invite")
     assert "rel:mother" in button_ids(shown)
     sent = await telegram.tap(user, f"rel:{relation}")
+    # The name the relative knows the person by is skipped: the list follows (the
+    # invitation to forward is the third message from the end).
+    await telegram.tap(user, "fam:skip")
     return code_in(sent["text"])
 
 
@@ -95,7 +98,7 @@ async def test_invitation_deep_link_join_confirm(
 ) -> None:
     await telegram.onboard(AZIZA, "ru")
     code = await invite(telegram, AZIZA)
-    *_, forward, shown = (sent["text"] for sent in telegram.messages_to(AZIZA))
+    *_, forward, shown, listed = (sent["text"] for sent in telegram.messages_to(AZIZA))
     assert "Приглашение для: Мама" in shown
     assert "Перешлите ему сообщение выше" in shown
     # The invitation to forward is a message of its own, without the menu under it.
@@ -106,8 +109,8 @@ async def test_invitation_deep_link_join_confirm(
     assert code not in link.code_hash
     assert link.member_id is None
     assert link.expires_at == clock.now() + timedelta(days=7)
-    # The list now shows the open invitation.
-    assert "ещё не использовано" in shown
+    # The list (after the name, skipped) shows the open invitation.
+    assert "ещё не использовано" in listed
 
     # The mother opens the deep link in a new chat: language, privacy notice, then joined.
     first = await telegram.say(MOTHER, f"/start fam_{code}")
@@ -435,7 +438,7 @@ async def test_the_invitation_carries_the_deep_link_and_the_whatsapp_number(
         telegram = TelegramHarness(app)
         await telegram.onboard(AZIZA, "ru")
         code = await invite(telegram, AZIZA)
-        shown = telegram.messages_to(AZIZA)[-2]["text"]  # the invitation to forward
+        shown = telegram.messages_to(AZIZA)[-3]["text"]  # the invitation to forward
         assert f"https://t.me/VatandoshBot?start=fam_{code}" in shown
         assert f"{SENDER.removeprefix('whatsapp:')}" in shown
     finally:
@@ -453,7 +456,7 @@ async def test_the_bots_username_is_learnt_from_telegram_when_not_configured(
     assert engine.journey_settings.telegram_bot_username == "VatandoshBot"
     await telegram.onboard(AZIZA, "uz_Latn")
     code = await invite(telegram, AZIZA)
-    assert f"t.me/VatandoshBot?start=fam_{code}" in telegram.messages_to(AZIZA)[-2]["text"]
+    assert f"t.me/VatandoshBot?start=fam_{code}" in telegram.messages_to(AZIZA)[-3]["text"]
 
 
 # -- the weekly "safe" line against real check-ins --------------------------------------------

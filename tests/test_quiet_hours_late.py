@@ -16,6 +16,7 @@ from services.broadcasts import Announcement, Segment
 from services.clock import ManualClock
 from services.messages import OutgoingMessage
 from tests.harness import TelegramHarness, button_ids
+from tests.test_family import MOTHER, job, linked_pair
 
 ALICE = 6_660_771
 # 21:50, 22:10 and 22:30 in Moscow (UTC+3), and 08:00 there the next morning.
@@ -149,3 +150,23 @@ async def test_a_broadcast_queued_before_an_outage_waits_for_the_morning(
     clock.set(MORNING)
     assert await app.sender.deliver_due() == 1
     assert texts_to_alice(telegram)[-1] == "Консульство закрыто в пятницу."
+
+
+async def test_a_weekly_family_message_queued_before_an_outage_waits_for_the_morning(
+    telegram: TelegramHarness, clock: ManualClock
+) -> None:
+    """The mother is at home (Tashkent, UTC+5): queued at 21:55 there, the sender away until
+    22:30, her weekly message comes at 08:00."""
+    link = await linked_pair(telegram)
+    clock.set(datetime(2026, 12, 13, 16, 55, tzinfo=UTC))  # 21:55 in Tashkent
+    assert link.next_message_at is not None
+    assert link.next_message_at <= clock.now()
+    assert await job(telegram).run() == 1
+    before = len(telegram.messages_to(MOTHER))
+
+    clock.set(datetime(2026, 12, 13, 17, 30, tzinfo=UTC))  # 22:30
+    assert await telegram.app.sender.deliver_due() == 0
+    assert len(telegram.messages_to(MOTHER)) == before
+    clock.set(datetime(2026, 12, 14, 3, 0, tzinfo=UTC))  # 08:00
+    assert await telegram.app.sender.deliver_due() == 1
+    assert len(telegram.messages_to(MOTHER)) == before + 1
