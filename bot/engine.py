@@ -665,11 +665,17 @@ class ConversationEngine:
         return ctx.not_understood()
 
     async def _intercept_early(self, ctx: Context, incoming: Incoming) -> Outcome | None:
-        """Interceptors that also hear a first message and people still onboarding."""
+        """Interceptors that also hear a first message and people still onboarding. A file
+        too (one refused as well): words of distress under a photo are heard before onboarding
+        as typed ones are (handlers.onboarding reads the caption). Its answer's text is empty,
+        as every interceptor's is for a file (`_resolve`): a link or family code under a photo
+        is not acted on, before onboarding or after."""
         if incoming.kind is Kind.TEXT:
             text = clean_text(incoming.text)
         elif incoming.kind is Kind.COMMAND:
             text = clean_text(incoming.command_args)
+        elif incoming.kind in (Kind.MEDIA, Kind.MEDIA_REFUSED):
+            text = ""
         else:
             return None
         answer = Answer(incoming=incoming, choice=None, text=text)

@@ -4,7 +4,8 @@ First the person says what happened (triage). "I am in danger now" gets the emer
 for their country and an urgent case in the very first reply; only then, and only if they
 can, their country, location and a few words are asked — each added to the case at once.
 Any other reason: a short description, optionally the location and photos, then a case with a
-number in the operators' queue.
+number in the operators' queue. Words under a file sent on any of these screens (the triage
+too) are kept with it, in the description: many tell the whole story there.
 
 A closed request can be reopened for CASE_REOPEN_DAYS: the Help screen offers it for the latest
 one (and a typed HR-… number shows a closed request with that offer); reopening puts it back
@@ -235,6 +236,9 @@ REOPEN_WORDS = (
 SKIP_LABEL = N_("Skip")
 REOPEN_LABEL = N_("Reopen my request {reference}")
 COUNTRY_MISSES = "country_misses"  # texts that were no country, on the urgent path
+FILE_AND_WORDS_KEPT = N_(
+    "Thank you, the file is kept, and the words under it are added to your description."
+)
 
 # Without a staff group nobody answers in the chat (settings.staff_enabled).
 NO_DESK_URGENT = N_(
@@ -562,9 +566,18 @@ async def _answer_triage(ctx: Context, answer: Answer) -> Outcome:
             return Repeat(hint)
         return Repeat(ctx._("Thank you, your message is kept."))
     if (file := _file_of(answer.incoming)) is not None:
-        if not _keep_file(draft, file):
-            return Repeat(_too_many_files(ctx))
-        return Repeat(ctx._("Thank you, the file is kept."))
+        caption = _caption(answer.incoming)
+        if names_danger(caption):  # as typed: the urgent path, the file with the words
+            _keep_file(draft, file)
+            return await open_danger_with(ctx, _typed(answer, caption))
+        if is_a_plea(caption):
+            caption = ""  # «Помогите!» under a photo: this screen is the answer to a plea
+        kept = _keep_with_caption(
+            ctx, draft, file, caption,
+            file_kept=ctx._("Thank you, the file is kept."),
+            both_kept=ctx._("Thank you, your message is kept."),
+        )  # fmt: skip
+        return Repeat(kept)
     if answer.kind is Kind.LOCATION and answer.incoming.location is not None:
         place = answer.incoming.location
         draft["location"] = [place.latitude, place.longitude]
@@ -744,6 +757,8 @@ async def _case_gone(ctx: Context, answer: Answer) -> Outcome:
         kept = _add_description(ctx, draft, answer.text) is None
     elif (file := _file_of(answer.incoming)) is not None:
         kept = _keep_file(draft, file)
+        if _has_words(caption := _caption(answer.incoming)):
+            kept = _add_description(ctx, draft, caption) is None or kept
     elif answer.kind is Kind.LOCATION and answer.incoming.location is not None:
         draft["location"] = [answer.incoming.location.latitude, answer.incoming.location.longitude]
         kept = True
@@ -1116,6 +1131,41 @@ def _keep_file(draft: dict[str, Any], file: dict[str, Any]) -> bool:
     return True
 
 
+def _caption(incoming: Incoming) -> str:
+    """The words under a file (cleaned), "" when there are none."""
+    return clean_text(incoming.text) if incoming.kind is Kind.MEDIA else ""
+
+
+def _typed(answer: Answer, text: str) -> Answer:
+    """The answer with `text` (a caption) as its words, read as if typed."""
+    return Answer(incoming=answer.incoming, choice=None, text=text)
+
+
+def _keep_with_caption(
+    ctx: Context,
+    draft: dict[str, Any],
+    file: dict[str, Any],
+    caption: str,
+    *,
+    file_kept: str | None,
+    both_kept: str,
+) -> str | None:
+    """Keep a file sent for the draft, and the words under it as part of the description, as
+    answer_describe does: on WhatsApp and cheap phones the caption often tells the whole
+    story («Бригадир забрал паспорт, вот копия»). What to tell the person: `file_kept` when
+    there were no words, `both_kept` when the words were kept too, else what was not."""
+    kept = _keep_file(draft, file)
+    lines = [file_kept if kept else _too_many_files(ctx)]
+    if _has_words(caption):
+        if hint := _add_description(ctx, draft, caption):
+            lines.append(hint)
+        elif kept:
+            lines = [both_kept]
+        else:
+            lines.append(ctx._("Added to your description."))
+    return "\n".join(line for line in lines if line) or None
+
+
 def _too_many_files(ctx: Context) -> str:
     return ctx._(
         "That is the most files one request can take ({limit}). After the request is sent, "
@@ -1226,9 +1276,11 @@ async def answer_place(ctx: Context, answer: Answer) -> Outcome:
         draft["place"] = answer.text
         return Go(journey.name, FILES)
     if (file := _file_of(incoming)) is not None:
-        if not _keep_file(draft, file):
-            return Repeat(_too_many_files(ctx))
-        return Repeat(ctx._("Thank you, the file is kept."))
+        kept = _keep_with_caption(
+            ctx, draft, file, _caption(incoming),
+            file_kept=ctx._("Thank you, the file is kept."), both_kept=ctx._(FILE_AND_WORDS_KEPT),
+        )  # fmt: skip
+        return Repeat(kept)
     return Repeat(
         ctx._("Please send your location or type the city and address, or choose «Skip».")
     )
@@ -1260,9 +1312,12 @@ async def answer_files(ctx: Context, answer: Answer) -> Outcome:
     if answer.choice in (SKIP, DONE):
         return await _submit(ctx, draft)
     if (file := _file_of(incoming)) is not None:
-        if not _keep_file(draft, file):
-            return Repeat(_too_many_files(ctx))
-        return Repeat()
+        # Without words, the question's count of files is the answer.
+        kept = _keep_with_caption(
+            ctx, draft, file, _caption(incoming),
+            file_kept=None, both_kept=ctx._(FILE_AND_WORDS_KEPT),
+        )  # fmt: skip
+        return Repeat(kept)
     if answer.kind is Kind.LOCATION and incoming.location is not None:
         draft["location"] = [incoming.location.latitude, incoming.location.longitude]
         return Repeat(ctx._("Thank you, your location is kept."))

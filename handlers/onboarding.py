@@ -1,12 +1,13 @@
 """First contact: language and script, then the privacy notice, then the main menu.
 
 Someone who asks for help before that is done — «SOS», «Помогите», «yordam» as the very first
-message, at the language picker or at the privacy notice — gets the emergency contacts at once,
-in the language their words tell; then onboarding goes on, and agreeing to the notice leads
-straight to a help request. Only a mark that help was asked for is kept until then. Danger
-words count anywhere in the message, a plea for help only as the whole of it: in a sentence it
-mostly asks for help with something («нужна помощь с регистрацией»), and that person wants the
-main menu. The words are the Help journey's (handlers/help.py), which hears them afterwards.
+message, at the language picker or at the privacy notice, typed or under a photo — gets the
+emergency contacts at once, in the language their words tell; then onboarding goes on, and
+agreeing to the notice leads straight to a help request. Only a mark that help was asked for
+is kept until then (not the photo). Danger words count anywhere in the message, a plea for help
+only as the whole of it: in a sentence it mostly asks for help with something («нужна помощь с
+регистрацией»), and that person wants the main menu. The words are the Help journey's
+(handlers/help.py), which hears them afterwards.
 
 The same question, reached later from the menu or the settings, is where consent is withdrawn.
 Someone who has consented is first told what stops — the safety check-in (so a missed one
@@ -37,6 +38,7 @@ from services.help_cases import open_case_of
 from services.i18n import N_, guess_locale
 from services.messages import join_texts
 from services.people import record_consent
+from services.text import clean_text
 
 journey = Journey("onboarding", first_step="language")
 
@@ -45,8 +47,13 @@ KEEP, WITHDRAW = "keep", "withdraw"  # confirming a withdrawal of consent
 # Typed to «Do you agree?». On the confirmation of a withdrawal the no-words keep the consent
 # (a «нет» sent twice must not withdraw it), and no yes-word withdraws it: a «Ha» meant for
 # another question (a check-in's «Are you safe?», resent) must not either.
-YES_WORDS = ("ha", "xa", "ҳа", "да", "yes", "ok", "ок", "согласен", "согласна")
-NO_WORDS = ("yoʻq", "йўқ", "нет", "no", "не согласен", "не согласна")
+# Compared as match_key (Uzbek's two scripts folded, apostrophes dropped): «xoʻp» is also
+# «хоп», «хўп», «xop»; «mayli» also «майли»; «йўк» also «йок». «Йук», «йўк» and «yuq» are
+# «йўқ» as typed on a Russian keyboard or by ear (without қ, or ў too).
+YES_WORDS = (
+    "ha", "xa", "ҳа", "да", "yes", "ok", "ок", "согласен", "согласна", "xoʻp", "mayli",
+)  # fmt: skip
+NO_WORDS = ("yoʻq", "йўқ", "йук", "йўк", "yuq", "нет", "no", "не согласен", "не согласна")
 ASKED_FOR_HELP = "asked_for_help"  # in this journey's answers, until the notice is answered
 
 CHOOSE_THEN_HELP = N_(
@@ -241,9 +248,17 @@ async def asked_for_help(ctx: Context, answer: Answer) -> Outcome | None:
     person's language if chosen, else the one their words tell, else the platform's, else
     short in all three; then the same onboarding question again. No case can be opened
     before consent, so the person is told how to get to a help request."""
-    if answer.kind is not Kind.TEXT or is_complete(ctx):
+    if is_complete(ctx):
         return None
-    tongue = help_journey.distress_language(answer.text)
+    if answer.kind is Kind.TEXT:
+        words = answer.text
+    elif answer.kind in (Kind.MEDIA, Kind.MEDIA_REFUSED):
+        # The words under a photo (of an injury, of a taken passport) are heard as typed; the
+        # file itself cannot be kept before consent.
+        words = clean_text(answer.incoming.text)
+    else:
+        return None
+    tongue = help_journey.distress_language(words)
     if tongue is None:
         return None
     locale = ctx.person.locale or tongue or guess_locale(answer.incoming.language_code)
