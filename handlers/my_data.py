@@ -532,8 +532,9 @@ async def ask_delete(ctx: Context) -> Question:
             "• your family links: your family members will be told that the link has ended.\n"
             "Open appeals and help requests will be closed: the consulate will not be able "
             "to answer you. Their reference numbers will stop working.\n"
-            "Only anonymous counts remain, for example how many people are registered "
-            "in a country.\n\n"
+            "In the bot only anonymous counts remain, for example how many people are "
+            "registered in a country. Copies of messages and files that consulate operators "
+            "have already received stay with the consulate.\n\n"
             "You can download a copy of your data first. Delete everything?"
         ),
         (

@@ -465,6 +465,14 @@ _ENDINGS = (
 # "ishim"), never by other words that begin with it ("ishonch", "ishlash").
 _ROOT_MIN = 4
 _SHORT_ROOT = 3
+# A root left by taking Uzbek endings off keeps at least this many letters when a varying
+# Russian ending is cut off it too ("registratsiyaga" → "registratsi…", as
+# "registratsiya" is searched), so it does not become a common beginning of other words
+# ("propiskani" → "propis…", never "prop…", which begins "propala").
+_ROOT_KEPT = 6
+# A root whose last "k" or "q" became "g" or "gʻ" before an ending ("oylik" → "oyligim",
+# "qishloq" → "qishlogʻimga"; search_key drops the "ʻ"): the root is looked for as written.
+_VOICED = {"g": ("k", "q")}
 
 
 def _strip_endings(word: str, endings: tuple[str, ...], shortest: int) -> set[str]:
@@ -482,34 +490,43 @@ def _strip_endings(word: str, endings: tuple[str, ...], shortest: int) -> set[st
     return found
 
 
+def _uzbek_roots(word: str) -> set[str]:
+    """The roots the word may be a form of, at least _ROOT_MIN letters long, each also as
+    written before an ending voiced its last letter: "oyligimni" → …, oylig, oylik, oyliq."""
+    roots = _strip_endings(word, _ENDINGS, _ROOT_MIN)
+    return roots | {root[:-1] + letter for root in roots for letter in _VOICED.get(root[-1], ())}
+
+
 def _short_roots(word: str) -> set[str]:
     """The short roots the word is a form of: "ishimni" → {"ish"}."""
     roots = _strip_endings(word, _ENDINGS, _SHORT_ROOT)
     return {root for root in roots if len(root) == _SHORT_ROOT}
 
 
-def _stem(token: str) -> str:
-    """The part of a typed word that must begin an article's word: endings vary."""
-    return token if len(token) <= 4 else token[: max(4, len(token) - 2)]
+def _stem(word: str, shortest: int = 4) -> str:
+    """The part of a word that must begin an article's word: its last two letters, a
+    Russian ending ("торговля" finds "торговли"), vary; at least `shortest` are kept."""
+    return word if len(word) <= shortest else word[: max(shortest, len(word) - 2)]
 
 
 @dataclass(frozen=True)
 class _Typed:
-    """A word typed, as search looks for it: what an article's word must begin with (the
-    word's shortest Uzbek root, or the word, less an ending that varies), or else be a
-    form of (its short root, if any)."""
+    """A word typed, as search looks for it: what an article's word may begin with (the
+    word less an ending that varies, or any of its Uzbek roots, cut likewise but never
+    below _ROOT_KEPT letters), or else be a form of (its short root, if any)."""
 
-    stem: str
+    stems: tuple[str, ...]
     short: frozenset[str]
 
     @classmethod
     def of(cls, token: str) -> "_Typed":
-        # Every root is a beginning of the word: the shortest finds what the others find.
-        root = min((token, *_strip_endings(token, _ENDINGS, _ROOT_MIN)), key=len)
-        return cls(_stem(root), frozenset(_short_roots(token)))
+        found = {_stem(token), *(_stem(root, _ROOT_KEPT) for root in _uzbek_roots(token))}
+        # A stem that begins with another finds nothing more: keep the shortest ones.
+        stems = {stem for stem in found if not any(s != stem and stem.startswith(s) for s in found)}
+        return cls(tuple(sorted(stems)), frozenset(_short_roots(token)))
 
     def found_in(self, part: _Words) -> bool:
-        if any(word.startswith(self.stem) for word in part.words):
+        if any(word.startswith(self.stems) for word in part.words):
             return True
         return any(root in part.words or root in part.roots for root in self.short)
 

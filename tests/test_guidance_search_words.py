@@ -372,3 +372,107 @@ async def test_a_word_typed_at_the_offer_is_searched_and_back_skips_the_offer(
     nothing = await telegram.say(ALICE, "xyzzy")
     assert nothing["text"].startswith(NOTHING_FOUND["ru"])
     assert await where(telegram) == ("guidance", "countries")
+
+
+# -- the everyday words people type ------------------------------------------------------------
+
+RUSSIA_LEGAL_WORK = {
+    "uz_Latn": "Rossiya: qonuniy ishlash va patent",
+    "uz_Cyrl": "Россия: қонуний ишлаш ва патент",
+    "ru": "Россия: законная работа и патент",
+}
+GENERAL_EMERGENCY = {
+    "uz_Latn": "Favqulodda aloqa raqamlari",
+    "uz_Cyrl": "Фавқулодда алоқа рақамлари",
+    "ru": "Экстренные контакты",
+}
+
+EVERYDAY = [
+    # «прописка»: what most people call the Russian migration registration
+    ("прописка", "russia-legal-work"),
+    ("propiska", "russia-legal-work"),
+    ("пропискани", "russia-legal-work"),  # propiska-ni
+    ("propiskaga", "russia-legal-work"),
+    ("без прописки", "russia-legal-work"),
+    # «oylik», «maosh», «zarplata»: wages
+    ("oylik", "general-passport-wages"),
+    ("ойлик", "general-passport-wages"),
+    ("oyligimni bermayapti", "general-passport-wages"),  # oylik-im-ni: the k becomes g
+    ("ойлигимни бермаяпти", "general-passport-wages"),
+    ("maosh", "general-passport-wages"),
+    ("зарплата", "general-passport-wages"),
+    ("zarplata", "general-passport-wages"),
+    ("zarplatani bermayapti", "general-passport-wages"),
+    # prison, arrest, deportation: the consulate and legal help, not the EPS conditions
+    ("qamoq", "general-emergency"),
+    ("қамоқ", "general-emergency"),
+    ("qamoqqa olishdi", "general-emergency"),
+    ("тюрьма", "general-emergency"),
+    ("задержали", "general-emergency"),
+    ("депортация", "general-emergency"),
+    ("deportatsiya", "general-emergency"),
+    # «медосмотр»: the medical examination in Russia
+    ("медосмотр", "russia-documents"),
+    ("медосмотра", "russia-documents"),
+    ("medosmotrdan", "russia-documents"),
+]
+
+
+@pytest.mark.parametrize("locale", LOCALES)
+@pytest.mark.parametrize(("query", "expected"), EVERYDAY)
+def test_everyday_words_find_the_right_article_first(
+    query: str, expected: str, locale: str
+) -> None:
+    found = LIBRARY.search(locale, query)
+    assert found, query
+    assert found[0].id == expected, [article.id for article in found]
+
+
+@pytest.mark.parametrize("query", ["прописка", "propiska", "пропискани", "propiskaga"])
+def test_propiska_is_not_a_lost_contact(query: str) -> None:
+    # Its first letters («проп…») begin «пропала связь» in the families article: a word
+    # with its endings taken off is not cut down to a beginning that common.
+    assert "general-families" not in [a.id for a in LIBRARY.search("ru", query)]
+
+
+@pytest.mark.parametrize(
+    ("locale", "query"),
+    [("ru", "прописка"), ("uz_Latn", "propiska"), ("uz_Cyrl", "пропискани")],
+)
+async def test_propiska_typed_at_the_country_question_opens_russian_registration(
+    telegram: TelegramHarness, locale: str, query: str
+) -> None:
+    await open_guidance(telegram, locale)
+
+    article = await telegram.say(ALICE, query)
+    assert article["text"].startswith(RUSSIA_LEGAL_WORK[locale])
+    assert await where(telegram) == ("guidance", "article")
+
+
+@pytest.mark.parametrize(
+    ("locale", "query"),
+    [("uz_Latn", "oyligimni bermayapti"), ("uz_Cyrl", "ойлигимни бермаяпти"), ("ru", "oylik")],
+)
+async def test_oylik_typed_at_the_topic_list_opens_the_wages_article(
+    telegram: TelegramHarness, locale: str, query: str
+) -> None:
+    await open_guidance(telegram, locale)
+    await telegram.tap(ALICE, "country:RU")
+
+    article = await telegram.say(ALICE, query)
+    assert article["text"].startswith(PASSPORT_WAGES[locale])
+    assert await where(telegram) == ("guidance", "article")
+
+
+@pytest.mark.parametrize(
+    ("locale", "query"), [("uz_Latn", "qamoq"), ("uz_Cyrl", "қамоқ"), ("ru", "депортация")]
+)
+async def test_prison_or_deportation_lists_the_emergency_contacts_first(
+    telegram: TelegramHarness, locale: str, query: str
+) -> None:
+    await open_guidance(telegram, locale)
+    await telegram.tap(ALICE, "search")
+
+    found = await telegram.say(ALICE, query)
+    assert button_ids(found)[0] == "article:general-emergency"
+    assert button_labels(found)[0] == GENERAL_EMERGENCY[locale]

@@ -407,6 +407,12 @@ async def test_deleting_needs_both_confirmations(telegram: TelegramHarness) -> N
     warning = await telegram.tap(ALICE, "delete")
     assert warning["text"].startswith("Удаление данных нельзя отменить.")
     assert "номера перестанут действовать" in warning["text"]
+    # Deleting does not take back what was relayed to the consulate's staff group: say so.
+    assert (
+        "В боте останутся только обезличенные числа, например сколько человек состоит на "
+        "консульском учёте в стране. Копии сообщений и файлов, которые операторы консульства "
+        "уже получили, сохранятся в консульстве.\n\n"
+    ) in warning["text"]
     assert button_ids(warning) == WARNING_IDS
     kept = await telegram.say(ALICE, "1")  # a stray "1" keeps everything
     assert kept["text"].startswith("Ничего не удалено: Ваши данные сохранены.")
