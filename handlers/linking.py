@@ -4,7 +4,14 @@
 works at any time, even as the very first message (an early interceptor), also with the
 whole code message pasted (a long press → Copy takes all of it): that chat then
 belongs to the same person — their language, consent, appeals and requests — and goes on
-at the main menu; the chat where the code was shown is told too.
+at the main menu; the chat where the code was shown is told too, and how to undo it.
+
+«My data and settings» → «Unlink a chat» (offered when the person has more than one chat)
+lists her other chats, masked (the chat may be an intruder's); the one picked — by a tap or
+its number — is unlinked once confirmed (services.linking.unlink): it starts afresh as a new
+chat, is told so in her language (nothing of hers in the notice), and she keeps everything
+in the chat she is writing from. The chat written from is never offered, so the last one
+cannot go.
 """
 
 import math
@@ -16,6 +23,7 @@ from handlers.conversation import (
     MENU,
     Answer,
     Context,
+    Go,
     GoHome,
     Journey,
     Outcome,
@@ -23,9 +31,12 @@ from handlers.conversation import (
     Repeat,
 )
 from handlers.incoming import Kind
+from models import ChannelAccount
 from services import linking
 from services.i18n import N_
-from services.messages import OutgoingMessage, join_texts
+from services.local_time import zone_of
+from services.messages import Choice, OutgoingMessage, join_texts
+from services.parsing import format_date
 
 journey = Journey(linking.JOURNEY, first_step="code", needs_consent=True)
 
@@ -35,6 +46,13 @@ EXPIRES = "expires"
 
 # The settings item that leads here (its label is quoted in hints).
 MENU_LABEL = N_("Link another chat (WhatsApp / Telegram)")
+# The settings item that leads to unlinking (shown with more than one chat), and its steps.
+UNLINK_LABEL = N_("Unlink a chat")
+UNLINK_STEP, CONFIRM_STEP = "unlink", "unlink_confirm"
+PICK_PREFIX = "unlink:"  # + the channel account's id
+CONFIRM = "unlink:yes"
+HERE = "here"  # the channel account id of the chat the picker was asked in
+PICKED = "picked"  # the channel account id picked
 
 CHAT_NAMES = {
     "telegram": N_("Telegram chat"),
@@ -217,8 +235,9 @@ def _refusal(ctx: Context, refusal: linking.Refusal) -> str:
             "consulate: «{help}» in the main menu."
         ).format(help=ctx._("Help: talk to an operator"))
     return ctx._(
-        "This chat is already linked to another chat. Unlinking chats is not possible yet."
-    )
+        "This chat is already linked to another chat. To link it elsewhere, first unlink it "
+        "in that other chat: «{settings}» → «{unlink}»."
+    ).format(settings=ctx._("My data and settings"), unlink=ctx._(UNLINK_LABEL))
 
 
 async def _linked(ctx: Context, linked: linking.Linked, channel: str) -> Outcome:
@@ -233,8 +252,14 @@ async def _linked(ctx: Context, linked: linking.Linked, channel: str) -> Outcome
         question = await home.ask(ctx)
         notice = ctx._(
             "Another chat has just been linked to this one ({chat}). You can now use either "
-            "of them. If it was not you, tell the consulate at once: «{help}» in the main menu."
-        ).format(chat=_chat_name(ctx, channel), help=ctx._("Help: talk to an operator"))
+            "of them. If it was not you, unlink it at once in «{settings}» → «{unlink}» and "
+            "tell the consulate: «{help}» in the main menu."
+        ).format(
+            chat=_chat_name(ctx, channel),
+            settings=ctx._("My data and settings"),
+            unlink=ctx._(UNLINK_LABEL),
+            help=ctx._("Help: talk to an operator"),
+        )
         linking.tell_original(
             ctx.session,
             ctx.cipher,
@@ -248,5 +273,177 @@ async def _linked(ctx: Context, linked: linking.Linked, channel: str) -> Outcome
             "Done: this chat is now linked to your other chat. Your appeals and requests "
             "are here too, and you can use either chat."
         )
+    )
+    return GoHome()
+
+
+# -- unlinking a chat -------------------------------------------------------------------------
+
+
+async def to_unlink(ctx: Context, answer: Answer) -> Outcome:
+    """Where «Unlink a chat» leads (from the settings): the picker, which notes the chat it
+    is asked in (never offered)."""
+    await _note_here(ctx, answer)
+    return Go(journey.name, UNLINK_STEP)
+
+
+async def _note_here(ctx: Context, answer: Answer) -> None:
+    """Which of her chats the answer came from (its account id: no address is kept)."""
+    incoming = answer.incoming
+    account = await linking.chat_of(
+        ctx.session, ctx.person.id, incoming.channel, incoming.external_id
+    )
+    ctx.state.answers_of(journey.name)[HERE] = account.id if account is not None else None
+
+
+def _here(ctx: Context) -> int | None:
+    noted = ctx.state.answers_of(journey.name).get(HERE)
+    return noted if isinstance(noted, int) and not isinstance(noted, bool) else None
+
+
+def _chat_label(ctx: Context, account: ChannelAccount) -> str:
+    """«WhatsApp chat +998 ** *** 45 67»: the channel and the address, masked."""
+    address = linking.masked_address(account.channel, account.external_id)
+    label = f"{_chat_name(ctx, account.channel)} {address}"
+    return label[:1].upper() + label[1:]
+
+
+def _chat_choice(ctx: Context, account: ChannelAccount) -> Choice:
+    last_used = account.last_inbound_at.astimezone(zone_of(ctx.person.country)).date()
+    label = ctx._("{chat}, last message {date}").format(
+        chat=_chat_label(ctx, account), date=format_date(last_used)
+    )
+    return Choice(f"{PICK_PREFIX}{account.id}", label)
+
+
+async def _others(ctx: Context) -> list[ChannelAccount]:
+    """The person's chats but the one the picker is asked in (noted; else the one heard
+    from last)."""
+    here = _here(ctx)
+    if here is None and (last := await linking.current_account(ctx.session, ctx.person.id)):
+        here = last.id
+    return [
+        account
+        for account in await linking.chats_of(ctx.session, ctx.person.id)
+        if account.id != here
+    ]
+
+
+@journey.asks(UNLINK_STEP)
+async def ask_unlink(ctx: Context) -> Question:
+    ctx.answers.pop(PICKED, None)
+    others = await _others(ctx)
+    leave = (ctx.choice(BACK, "Back"), ctx.choice(MENU, "Main menu"))
+    if not others:
+        return Question(ctx._("This is your only chat: there is nothing to unlink."), leave)
+    text = ctx._(
+        "Which chat do you want to unlink? It will no longer see your appeals, requests and "
+        "registrations. They stay in this chat."
+    )
+    return Question(text, (*(_chat_choice(ctx, account) for account in others), *leave))
+
+
+def _picked_id(choice: str | None) -> int | None:
+    if choice is None or not choice.startswith(PICK_PREFIX):
+        return None
+    number = choice.removeprefix(PICK_PREFIX)
+    return int(number) if number.isascii() and number.isdigit() and len(number) <= 18 else None
+
+
+@journey.answers(UNLINK_STEP)
+async def answer_unlink(ctx: Context, answer: Answer) -> Outcome:
+    await _note_here(ctx, answer)  # the shared place may be answered from another chat
+    account_id = _picked_id(answer.choice)
+    if account_id is None:
+        return ctx.not_understood()
+    account = await linking.chat_by_id(ctx.session, ctx.person.id, account_id)
+    if account is None:
+        return Repeat(ctx._("That chat is no longer linked to you."))
+    if _is_here(account, answer):
+        return Repeat(_writing_from_it(ctx))
+    ctx.answers[PICKED] = account_id
+    return Go(journey.name, CONFIRM_STEP)
+
+
+def _is_here(account: ChannelAccount, answer: Answer) -> bool:
+    incoming = answer.incoming
+    return (account.channel, account.external_id) == (incoming.channel, incoming.external_id)
+
+
+def _writing_from_it(ctx: Context) -> str:
+    return ctx._(
+        "You are writing from this chat, so it cannot be unlinked here: your data stays in "
+        "the chat you use. To unlink it, do it in your other chat."
+    )
+
+
+async def _picked(ctx: Context) -> ChannelAccount | None:
+    picked = ctx.answers.get(PICKED)
+    if not isinstance(picked, int) or isinstance(picked, bool):
+        return None
+    return await linking.chat_by_id(ctx.session, ctx.person.id, picked)
+
+
+@journey.asks(CONFIRM_STEP)
+async def ask_confirm(ctx: Context) -> Question:
+    account = await _picked(ctx)
+    if account is None:
+        return Question(
+            ctx._("That chat is no longer linked to you."),
+            (ctx.choice(BACK, "Back"), ctx.choice(MENU, "Main menu")),
+        )
+    text = ctx._(
+        "Unlink {chat}? It will no longer see your appeals, requests and registrations. "
+        "They stay in this chat."
+    ).format(chat=_chat_label(ctx, account))
+    return Question(
+        text,
+        (
+            ctx.choice(CONFIRM, "Unlink"),
+            ctx.choice(BACK, "Back"),
+            ctx.choice(MENU, "Main menu"),
+        ),
+    )
+
+
+@journey.answers(CONFIRM_STEP)
+async def answer_confirm(ctx: Context, answer: Answer) -> Outcome:
+    if answer.choice != CONFIRM:
+        return ctx.not_understood()
+    account = await _picked(ctx)
+    if account is None:
+        ctx.say(ctx._("That chat is no longer linked to you."))
+        return Go(journey.name, UNLINK_STEP, remember=False)
+    if _is_here(account, answer):
+        ctx.say(_writing_from_it(ctx))
+        return Go(journey.name, UNLINK_STEP, remember=False)
+    label = _chat_label(ctx, account)
+    notice = ctx._(
+        "This chat has been unlinked from the other chat it was linked to. Appeals, requests "
+        "and registrations are no longer shown here. To use Vatandosh here again, send any "
+        "message."
+    )
+    incoming = answer.incoming
+    result = await linking.unlink(
+        ctx.session,
+        ctx.cipher,
+        person=ctx.person,
+        account_id=account.id,
+        here=(incoming.channel, incoming.external_id),
+        notice=OutgoingMessage(notice),
+        now=ctx.now,
+    )
+    ctx.answers.clear()
+    if result is linking.UnlinkRefusal.HERE:  # pragma: no cover - checked above
+        ctx.say(_writing_from_it(ctx))
+        return Go(journey.name, UNLINK_STEP, remember=False)
+    if result is linking.UnlinkRefusal.GONE:  # pragma: no cover - checked above, locked
+        ctx.say(ctx._("That chat is no longer linked to you."))
+        return GoHome()
+    ctx.say(
+        ctx._(
+            "Unlinked: {chat}. It no longer sees your appeals, requests and registrations; "
+            "they stay in this chat."
+        ).format(chat=label)
     )
     return GoHome()

@@ -1,6 +1,7 @@
-"""My data and settings: language, the privacy notice and consent, the data we keep."""
+"""My data and settings: language, the privacy notice and consent, the data we keep, and
+the person's chats (link another one; unlink one, when there is more than one)."""
 
-from handlers import reminders, texts
+from handlers import linking, reminders, texts
 from handlers.conversation import (
     LANGUAGE,
     MENU,
@@ -12,10 +13,13 @@ from handlers.conversation import (
     Question,
     Repeat,
 )
+from services.linking import chat_count
+from services.messages import Choice
 
 journey = Journey("settings", first_step="main", needs_consent=True)
 
 PRIVACY, MY_DATA, LINK_CHAT = "privacy", "my_data", "link_chat"
+UNLINK_CHAT = "unlink_chat"
 
 
 @journey.asks("main")
@@ -27,10 +31,18 @@ async def ask_main(ctx: Context) -> Question:
             ctx.choice(LANGUAGE, "Language"),
             ctx.choice(PRIVACY, "Privacy notice and consent"),
             ctx.choice(LINK_CHAT, "Link another chat (WhatsApp / Telegram)"),
+            *await _unlink_choices(ctx),
             *await reminders.digest_choices(ctx),
             ctx.choice(MENU, "Main menu"),
         ),
     )
+
+
+async def _unlink_choices(ctx: Context) -> tuple[Choice, ...]:
+    """«Unlink a chat», for someone with more than one chat."""
+    if "linking" not in ctx.journeys or await chat_count(ctx.session, ctx.person.id) < 2:
+        return ()
+    return (ctx.choice(UNLINK_CHAT, linking.UNLINK_LABEL),)
 
 
 @journey.answers("main")
@@ -44,6 +56,8 @@ async def answer_main(ctx: Context, answer: Answer) -> Outcome:
         return Go("onboarding", "consent")
     if answer.choice == LINK_CHAT and "linking" in ctx.journeys:
         return Go("linking")
+    if answer.choice == UNLINK_CHAT and "linking" in ctx.journeys:
+        return await linking.to_unlink(ctx, answer)
     if answer.choice == reminders.DIGEST and reminders.NAME in ctx.journeys:
         return Go(reminders.NAME, "digest")
     return ctx.not_understood()

@@ -25,6 +25,16 @@ link then ends through services.family.end, so the relative is told — or link 
 round. What is left is history, carried over to the person the chat joins (`carry_over`):
 past check-ins, ended family links and survey answers (on the same question, the joined
 person's answer stays).
+
+A chat can be unlinked again (`unlink`), from any other chat of the person: a code read over
+someone's shoulder must not give another chat her data for good. The chat's account moves to
+a brand-new person with no data, no language and no consent, whose conversation starts
+nowhere (UNLINKED), so that chat's next message begins onboarding afresh; the person keeps
+everything with the chat she is using. What was still on its way to the unlinked chat for
+her goes to the chat she is using instead (a check-in's question must still reach her), and
+her link codes stop working (one may have been shown in the unlinked chat). Like linking, it
+runs in an update of the person's chat, which holds her conversation row (FOR UPDATE): every
+update of any of her chats takes that lock first, so two messages at once take turns.
 """
 
 import logging
@@ -50,6 +60,8 @@ from models import (
     LinkAttempt,
     LinkCode,
     OutboxKind,
+    OutboxMessage,
+    OutboxStatus,
     Person,
     Registration,
     SafetyCheckin,
@@ -80,6 +92,10 @@ COMMAND = "link"
 # Where the journey keeps which chat asked for the code (a channel_account id).
 JOURNEY = "linking"
 SHOWN_IN = "shown_in"
+# Where an unlinked chat's new person starts: a step that exists nowhere, so their next
+# message goes home, which for someone without a language is the language question — the
+# first question of a new chat — without an «I did not understand» first.
+UNLINKED = "unlinked"
 # Answers of the chat's old person that are not carried over to the person it joins.
 NOT_CARRIED = frozenset({"onboarding"})
 
@@ -491,3 +507,161 @@ def tell_original(
         kind=OutboxKind.PUSH,
         not_sent_because="opted out (STOP)" if opted_out else None,
     )
+
+
+# -- unlinking a chat -------------------------------------------------------------------------
+
+
+async def chats_of(session: AsyncSession, person_id: int) -> list[ChannelAccount]:
+    """The person's chats, the one heard from last first."""
+    return list(
+        await session.scalars(
+            select(ChannelAccount)
+            .where(ChannelAccount.person_id == person_id)
+            .order_by(ChannelAccount.last_inbound_at.desc(), ChannelAccount.id.desc())
+        )
+    )
+
+
+async def chat_count(session: AsyncSession, person_id: int) -> int:
+    """How many chats the person has (more than one: one can be unlinked)."""
+    return await _account_count(session, person_id)
+
+
+async def chat_of(
+    session: AsyncSession, person_id: int, channel: str, external_id: str
+) -> ChannelAccount | None:
+    """The person's chat on `channel` with this address; None when it is not theirs."""
+    account = await _account(session, channel, external_id)
+    return account if account is not None and account.person_id == person_id else None
+
+
+def masked_address(channel: str, external_id: str) -> str:
+    """A chat's address as shown to the person, never whole (the chat may be someone
+    else's): a phone number keeps its first three and last four digits («+998 ** *** 45
+    67»), any other address its last two characters («…01»)."""
+    digits = "".join(char for char in external_id if char in "0123456789")
+    if channel == "whatsapp" and len(digits) >= 9:
+        hidden = "*" * (len(digits) - 7)
+        groups = [hidden[max(0, end - 3) : end] for end in range(len(hidden), 0, -3)][::-1]
+        return " ".join([f"+{digits[:3]}", *groups, digits[-4:-2], digits[-2:]])
+    if len(external_id) <= 4:
+        return "…"
+    return "…" + external_id[-2:]
+
+
+async def chat_by_id(
+    session: AsyncSession, person_id: int, account_id: int
+) -> ChannelAccount | None:
+    """The person's chat with this id; None when it is not (or no longer) theirs."""
+    account = await session.get(ChannelAccount, account_id, populate_existing=True)
+    return account if account is not None and account.person_id == person_id else None
+
+
+class UnlinkRefusal(StrEnum):
+    GONE = "gone"  # not (or no longer) one of the person's chats
+    HERE = "here"  # the chat the person is writing from: she keeps her data there
+
+
+@dataclass(frozen=True)
+class Unlinked:
+    account: ChannelAccount  # the unlinked chat, now its new person's
+    person_id: int  # that new person
+    readdressed: int  # her messages on their way to it, sent to the chat she uses instead
+
+
+async def unlink(
+    session: AsyncSession,
+    cipher: DataCipher,
+    *,
+    person: Person,
+    account_id: int,
+    here: tuple[str, str],
+    notice: OutgoingMessage,
+    now: datetime,
+) -> Unlinked | UnlinkRefusal:
+    """Detach the chat `account_id` from `person`, who writes from the chat `here`
+    (channel, address) and keeps all her data there. The engine holds her conversation row.
+
+    The chat's account moves to a new person with nothing (their conversation at UNLINKED),
+    who is told `notice` there (a push; recorded, not sent, if that chat sent STOP). Her
+    messages still waiting to go to that chat and not begun by a sender go to `here`
+    instead; her link codes are dropped. On a refusal nothing changes."""
+    account = await session.scalar(
+        select(ChannelAccount)
+        .where(ChannelAccount.id == account_id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
+    if account is None or account.person_id != person.id:
+        return _unlink_refused(UnlinkRefusal.GONE, person.id)
+    if (account.channel, account.external_id) == here:
+        return _unlink_refused(UnlinkRefusal.HERE, person.id)
+    kept = await chat_of(session, person.id, *here)
+    if kept is None:  # pragma: no cover - the engine holds the chat it writes from
+        raise RuntimeError("the chat being written from is not the person's")
+
+    detached = Person(created_at=now, last_seen_at=account.last_inbound_at)
+    session.add(detached)
+    await session.flush()
+    session.add(
+        Conversation(
+            person_id=detached.id,
+            journey=JOURNEY,
+            step=UNLINKED,
+            answers="",
+            history=[],
+            choices=[],
+            updated_at=now,
+        )
+    )
+    account.person_id = detached.id
+    await session.flush()
+
+    # Not begun by a sender: unclaimed (or a claim that ran out: its sender is gone) and no
+    # part sent. What a sender is sending now goes as it is.
+    moved = await session.execute(
+        update(OutboxMessage)
+        .where(
+            OutboxMessage.person_id == person.id,
+            OutboxMessage.channel == account.channel,
+            OutboxMessage.address == account.external_id,
+            OutboxMessage.status == OutboxStatus.PENDING,
+            or_(OutboxMessage.claimed_until.is_(None), OutboxMessage.claimed_until <= now),
+            OutboxMessage.parts_sent == 0,
+        )
+        .values(
+            channel=kept.channel,
+            address=kept.external_id,
+            claimed_until=None,
+            attempts=0,
+            last_error=None,
+        )
+        .execution_options(synchronize_session=False)
+    )
+    readdressed = int(moved.rowcount)  # type: ignore[attr-defined]
+    await session.execute(delete(LinkCode).where(LinkCode.person_id == person.id))
+    outbox.enqueue(
+        session,
+        cipher,
+        person_id=detached.id,
+        channel=account.channel,
+        address=account.external_id,
+        messages=[notice],
+        now=now,
+        kind=OutboxKind.PUSH,
+        not_sent_because="opted out (STOP)" if account.opted_out_at is not None else None,
+    )
+    log.info(
+        "chat unlinked channel=%s person=%s new_person=%s readdressed=%d",
+        account.channel,
+        person.id,
+        detached.id,
+        readdressed,
+    )
+    return Unlinked(account=account, person_id=detached.id, readdressed=readdressed)
+
+
+def _unlink_refused(refusal: UnlinkRefusal, person_id: int) -> UnlinkRefusal:
+    log.info("unlink refused reason=%s person=%s", refusal, person_id)
+    return refusal

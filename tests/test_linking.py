@@ -338,7 +338,7 @@ async def test_a_code_typed_in_its_own_chat_or_an_already_linked_one(
     daves = code_in((await chats.type("dave", "4")).text)
     shared = await chats.type("bob", f"LINK {daves}")
     assert shared.text.startswith(
-        "Этот чат уже связан с другим чатом. Разъединить чаты пока нельзя."
+        "Этот чат уже связан с другим чатом. Чтобы связать его с другим, сначала отвяжите его"
     )
     assert len(await chats.people()) == 2
 
