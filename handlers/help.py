@@ -236,6 +236,11 @@ REOPEN_WORDS = (
 SKIP_LABEL = N_("Skip")
 REOPEN_LABEL = N_("Reopen my request {reference}")
 COUNTRY_MISSES = "country_misses"  # texts that were no country, on the urgent path
+# On the urgent path, the numbers shown were for the country already known (a registration,
+# an earlier request): the place's screen offers to say they are elsewhere now (people move
+# on, from Russia to Türkiye, and Russia's numbers do not help there).
+COUNTRY_ASSUMED = "country_assumed"
+ELSEWHERE = "elsewhere"
 FILE_AND_WORDS_KEPT = N_(
     "Thank you, the file is kept, and the words under it are added to your description."
 )
@@ -919,6 +924,7 @@ async def open_danger(ctx: Context) -> Outcome:
     draft.pop(COUNTRY_MISSES, None)
     if country is None:
         return Go(journey.name, DANGER_COUNTRY, remember=False)
+    draft[COUNTRY_ASSUMED] = True
     return _after_danger_country(ctx)
 
 
@@ -1007,6 +1013,7 @@ async def answer_danger_country(ctx: Context, answer: Answer) -> Outcome:
     country = country_picker.read(ctx, answer)
     if isinstance(country, Repeat):
         return await _not_a_country(ctx, case, answer, country)
+    _draft(ctx).pop(COUNTRY_ASSUMED, None)
     await set_case_country(
         ctx.session, ctx.cipher, ctx.staff, case, ctx.person, country, now=ctx.now
     )
@@ -1041,13 +1048,16 @@ async def _not_a_country(ctx: Context, case: HelpCase, answer: Answer, hint: Rep
 
 @journey.asks(DANGER_PLACE)
 async def ask_danger_place(ctx: Context) -> Question:
+    choices = [_skip(ctx)]
+    if _draft(ctx).get(COUNTRY_ASSUMED):
+        choices.append(ctx.choice(ELSEWHERE, "I am in another country now"))
     return Question(
         ctx._(
             "If you can, send your location so that the operator knows where you are: tap 📎 "
             "and choose «Location». Or type the address or a place nearby. If you cannot now, "
             "choose «Skip»."
         ),
-        (_skip(ctx),),
+        tuple(choices),
     )
 
 
@@ -1060,6 +1070,8 @@ async def answer_danger_place(ctx: Context, answer: Answer) -> Outcome:
         return answered
     if answer.choice == SKIP:
         return Go(journey.name, DANGER_DESCRIBE, remember=False)
+    if answer.choice == ELSEWHERE and _draft(ctx).pop(COUNTRY_ASSUMED, None):
+        return Go(journey.name, DANGER_COUNTRY, remember=False)  # its numbers, then back here
     if answer.kind is Kind.LOCATION:
         if hint := await _add_to_case(ctx, case, answer):
             return Repeat(hint)
@@ -1080,6 +1092,7 @@ async def answer_danger_place(ctx: Context, answer: Answer) -> Outcome:
 
 @journey.asks(DANGER_DESCRIBE)
 async def ask_danger_describe(ctx: Context) -> Question:
+    _draft(ctx).pop(COUNTRY_ASSUMED, None)
     return Question(
         ctx._(
             "What is happening? Write briefly or send a voice message. If you cannot now, "
