@@ -599,7 +599,15 @@ class ConversationEngine:
                 ctx._("I do not read edited messages. Please send your answer as a new message.")
             )
         if incoming.kind is Kind.MEDIA_REFUSED:
-            return Repeat(self._refusal_hint(ctx, incoming.refusal))
+            hint = self._refusal_hint(ctx, incoming.refusal)
+            # Words of distress under a file that could not be taken (too large, a type we
+            # do not take) are heard all the same (the Help journey reads the caption).
+            if clean_text(incoming.text) and onboarding.is_complete(ctx):
+                words = self._resolve(ctx, incoming)
+                if (outcome := await self._intercept(ctx, words)) is not None:
+                    ctx.say(hint)
+                    return outcome
+            return Repeat(hint)
         answer = self._resolve(ctx, incoming)
         if answer.choice in UNIVERSAL:
             return self._universal(ctx, answer.choice)

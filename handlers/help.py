@@ -1388,7 +1388,11 @@ async def intercept(ctx: Context, answer: Answer) -> Outcome | None:
     # the answer screen after an operator wrote) is never a stale button.
     tapped = answer.kind is Kind.BUTTON and answer.incoming.button == DANGER
     here = (ctx.state.journey, ctx.state.step)
-    if answer.kind is Kind.MEDIA and not _own_words_asked(ctx) and here not in FILE_SCREENS:
+    if (
+        answer.kind in (Kind.MEDIA, Kind.MEDIA_REFUSED)
+        and not _own_words_asked(ctx)
+        and here not in FILE_SCREENS
+    ):
         return await _distress_in_a_caption(ctx, answer)
     if not tapped:
         if answer.kind not in (Kind.TEXT, Kind.COMMAND) or not text:

@@ -239,3 +239,26 @@ async def test_at_the_withdrawal_a_typed_no_keeps_the_consent_and_a_yes_does_not
     assert kept["text"].startswith(
         t(telegram.app, "uz_Cyrl", "Your consent stays. Nothing has changed.")
     )
+
+
+async def test_distress_under_a_refused_file_after_onboarding_opens_the_urgent_path(
+    wa: WhatsAppHarness,
+) -> None:
+    """A file we cannot take (here a zip) with «меня бьют» under it: why the file was not
+    taken, and the urgent path for the words, as typed."""
+    await wa.onboard(DILNOZA, "3")  # Русский
+    url = wa.twilio.add_media(b"PK\x03\x04zip", "application/zip")
+    before = len(wa.sent_to(DILNOZA))
+
+    await wa.send(media_message(DILNOZA, [(url, "application/zip")], "Меня бьют"))
+
+    reply = "\n".join(sent.get("Body", "") for sent in wa.sent_to(DILNOZA)[before:])
+    translator = wa.app.catalogs.translator("ru")
+    refused = translator.gettext(
+        "This type of file cannot be accepted. Please send a photo, a PDF document, "
+        "a voice message or a video."
+    )
+    assert refused in reply
+    assert contacts(wa.app, "ru") in reply
+    [case] = await wa.rows(HelpCase)
+    assert case.urgent
