@@ -7,6 +7,7 @@ from typing import Annotated, Literal, Self, TypeVar
 
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import SettingsError as UnreadableSetting
 from sqlalchemy import make_url
 from sqlalchemy.exc import ArgumentError
 
@@ -277,6 +278,10 @@ def load_database_settings() -> DatabaseSettings:
 def _load(kind: type[_S], overrides: dict[str, object]) -> _S:
     try:
         return kind(**overrides)  # type: ignore[arg-type]
+    except UnreadableSetting as error:  # a JSON setting that is not JSON: «{bad», «30, 7»
+        found = re.search(r'field "(\w+)"', str(error))
+        name = found.group(1).upper() if found else "A setting"
+        raise SettingsError(f"{name}: not valid JSON (see .env.example for its form)") from None
     except ValidationError as error:
         first = error.errors()[0]
         name = str(first["loc"][0]).upper() if first["loc"] else ""

@@ -45,6 +45,7 @@ from services.log_safety import failure_summary
 from services.messages import OutgoingMessage
 from services.operators import active_with_role
 from services.staff import (
+    DEFAULT_TARGET_MINUTES,
     ROLE_LABELS,
     Colour,
     QueueEntry,
@@ -109,7 +110,9 @@ class SlaPolicy:
             if minutes <= 0:
                 raise SlaError(f"SLA_TARGETS: {key!r} must be a positive number of minutes")
         return cls(
-            targets=ServiceTargets(dict(settings.sla_targets)),
+            # Given entries change or add to the defaults: «{"passport_taken": 240}» alone
+            # must not take the urgent cases' 30 minutes away (they went red after a day).
+            targets=ServiceTargets({**DEFAULT_TARGET_MINUTES, **settings.sla_targets}),
             ping_urgent=timedelta(minutes=settings.ping_urgent_minutes),
             ping_normal=timedelta(minutes=settings.ping_normal_minutes),
             chain=chain,

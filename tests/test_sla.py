@@ -10,6 +10,7 @@ from sqlalchemy import select
 
 from bot.app import Application, build_application
 from bot.errors import StartupError
+from bot.settings import SettingsError, load_settings
 from models import AuditEvent, CaseThread, HelpCase, HelpReason, Operator, OutboxMessage, Person
 from models.outbox import OutboxStatus
 from scheduler.jobs import build_scheduler
@@ -17,6 +18,7 @@ from scheduler.sla import SlaError, SlaJob, SlaPolicy, SlaReport, check_queue, d
 from services import help_cases, staff
 from services.clock import ManualClock
 from services.messages import OutgoingMessage
+from services.staff import DEFAULT_TARGET_MINUTES
 from tests.conftest import SettingsFactory
 from tests.fakes.telegram_session import RecordingSession
 from tests.harness import TelegramHarness
@@ -420,7 +422,17 @@ def test_targets_name_known_categories_with_positive_minutes(
     with pytest.raises(StartupError, match=r"^SLA_TARGETS: unknown category"):
         build_application(make_settings(sla_targets={"dangr": 30}))
     known = {"urgent": 20, "passport_taken": 120, "appeal:unpaid_wages": 2880, "help": 600}
-    assert SlaPolicy.from_settings(make_settings(sla_targets=known)).targets.minutes == known
+    targets = SlaPolicy.from_settings(make_settings(sla_targets=known)).targets.minutes
+    assert targets == {**DEFAULT_TARGET_MINUTES, **known}
+
+
+def test_targets_given_keep_the_defaults_they_do_not_name(make_settings: SettingsFactory) -> None:
+    """One reason's target set: urgent cases still go red in 30 minutes, registrations in
+    five days (they went red after a day, the «*» fallback)."""
+    targets = SlaPolicy.from_settings(make_settings(sla_targets={"passport_taken": 240})).targets
+    assert targets.minutes["passport_taken"] == 240
+    assert targets.minutes["urgent"] == 30
+    assert targets.minutes["registration"] == 5 * 24 * 60
 
 
 async def test_a_case_that_became_urgent_is_measured_against_the_urgent_target(
@@ -448,3 +460,17 @@ def test_durations_read_naturally_in_every_staff_language(app: Application) -> N
         "uz_Cyrl": ["7 дақиқа", "2 соат 5 дақиқа", "2 кун 2 соат"],
         "ru": ["7 мин", "2 ч 5 мин", "2 дн. 2 ч"],
     }
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [("SLA_TARGETS", "{bad"), ("SLA_TARGETS", ""), ("ESCALATION_CHAIN", "supervisor")],
+)
+def test_a_json_setting_that_is_no_json_is_named_in_one_line(
+    monkeypatch: pytest.MonkeyPatch, variable: str, value: str
+) -> None:
+    """Not a 50-line traceback from pydantic-settings at start-up."""
+    monkeypatch.setenv(variable, value)
+    with pytest.raises(SettingsError) as error:
+        load_settings(_env_file=None)
+    assert str(error.value) == f"{variable}: not valid JSON (see .env.example for its form)"
