@@ -428,6 +428,8 @@ async def _broadcast(args: argparse.Namespace) -> None:
     from models import Broadcast
     from services import broadcasts
 
+    settings = load_settings()
+    _require_existing_database(settings.database_url)  # run from the wrong folder: refuse
     if args.resume is not None:
         given = [flag for flag, value in (
             ("--text-file", args.text_file), ("--country", args.country),
@@ -452,7 +454,6 @@ async def _broadcast(args: argparse.Namespace) -> None:
         raise CommandError(str(error)) from None
     if args.batch_size < 1:
         raise CommandError("--batch-size must be a positive number")
-    settings = load_settings()
     configure_logging(settings.log_level, quiet=True)
     app = build_application(settings, serve_telegram=False, serve_whatsapp=False)
     try:

@@ -311,6 +311,7 @@ async def test_migration_0023_marks_requests_already_taken_as_in_progress(
         ("operator", "remove", "42"),
         ("outbox", "retry", "--all-failed"),
         ("db", "reencrypt"),
+        ("broadcast", "--text-file", "announcement.toml", "--dry-run"),
     ],
 )
 def test_run_from_another_folder_a_command_creates_no_database(
