@@ -75,7 +75,15 @@ async def serve(app: Application, stop: asyncio.Event) -> None:
         whatsapp_webhook = build_webhook(app)
     runner = web.AppRunner(build_web_app(app.db, webhook, whatsapp_webhook), access_log=None)
     await runner.setup()
-    await web.TCPSite(runner, settings.http_host, settings.http_port).start()
+    try:
+        await web.TCPSite(runner, settings.http_host, settings.http_port).start()
+    except OSError as error:  # the port taken (a second process on one host), a bad host
+        await runner.cleanup()
+        raise StartupError(
+            f"HTTP_PORT: cannot listen on {settings.http_host}:{settings.http_port} "
+            f"({error.strerror or type(error).__name__}); each process on a host needs a port "
+            "of its own"
+        ) from error
     scheduler = build_scheduler(
         app.sender,
         app.db,
@@ -140,7 +148,9 @@ async def _check_telegram(telegram: "Telegram") -> str | None:
     """Fail start-up with one clear line when Telegram refuses the token or cannot be reached;
     the bot's username otherwise."""
     from aiogram.exceptions import (
+        TelegramAPIError,
         TelegramNetworkError,
+        TelegramNotFound,
         TelegramServerError,
         TelegramUnauthorizedError,
     )
@@ -149,14 +159,23 @@ async def _check_telegram(telegram: "Telegram") -> str | None:
         me = await telegram.bot.get_me()
     except TelegramUnauthorizedError as error:
         raise StartupError("TELEGRAM_BOT_TOKEN: Telegram rejected the token") from error
+    except TelegramNotFound as error:  # what Telegram answers some wrong tokens; a wrong base
+        raise StartupError(
+            "TELEGRAM_BOT_TOKEN: the Bot API knows no such bot (404): check the token and "
+            "TELEGRAM_API_BASE"
+        ) from error
     except (TelegramNetworkError, TelegramServerError) as error:
         raise StartupError(
             f"TELEGRAM_API_BASE: the Bot API did not answer ({type(error).__name__})"
         ) from error
+    except TelegramAPIError as error:
+        raise StartupError(f"TELEGRAM_BOT_TOKEN: the Bot API refused: {error.message}") from error
     return me.username
 
 
 async def _start_telegram(app: Application, telegram: "Telegram") -> "Polling | None":
+    from aiogram.exceptions import TelegramBadRequest
+
     from bot.channels.telegram import ALLOWED_UPDATES, publish_command_menu
     from bot.polling import Polling
 
@@ -171,13 +190,26 @@ async def _start_telegram(app: Application, telegram: "Telegram") -> "Polling | 
         await publish_staff_commands(telegram.bot, settings.operator_chat_id, translator)
     if settings.telegram_mode == "webhook":
         assert settings.telegram_webhook_secret is not None
-        await telegram.bot.set_webhook(
-            url=f"{settings.public_base_url}{TELEGRAM_WEBHOOK_PATH}",
-            secret_token=settings.telegram_webhook_secret.get_secret_value(),
-            allowed_updates=ALLOWED_UPDATES,
-        )
+        try:
+            await telegram.bot.set_webhook(
+                url=f"{settings.public_base_url}{TELEGRAM_WEBHOOK_PATH}",
+                secret_token=settings.telegram_webhook_secret.get_secret_value(),
+                allowed_updates=ALLOWED_UPDATES,
+            )
+        except TelegramBadRequest as error:  # a port Telegram does not call, no HTTPS …
+            raise StartupError(
+                f"PUBLIC_BASE_URL: Telegram refused the webhook: {error.message}"
+            ) from error
         return None
-    await telegram.bot.delete_webhook()  # getUpdates is refused while a webhook is set
+    # getUpdates is refused while a webhook is set, and deleting it would silently take the
+    # updates from the deployment it serves (a laptop started with the production token).
+    if (webhook := (await telegram.bot.get_webhook_info()).url) != "":
+        raise StartupError(
+            f"TELEGRAM_MODE: polling, but this bot's updates go to a webhook ({webhook}), "
+            "another deployment's: set TELEGRAM_MODE=webhook, or, to move the bot to "
+            "polling, stop that deployment and delete its webhook (the Bot API's "
+            "deleteWebhook) first"
+        )
     polling = Polling(telegram.dispatcher, telegram.bot, ALLOWED_UPDATES)
     polling.start()
     return polling

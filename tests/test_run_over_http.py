@@ -139,7 +139,7 @@ async def vatandosh_run(tmp_path: Path, settings: dict[str, str]) -> AsyncIterat
     """`vatandosh run` with these settings in its environment, in tmp_path (so no `.env` is
     read); killed on the way out if the test has not stopped it."""
     port = _free_port()
-    environment = {**_clean_environment(), **settings, "HTTP_PORT": str(port)}
+    environment = {**_clean_environment(), "HTTP_PORT": str(port), **settings}
     stderr_path = tmp_path / "vatandosh.stderr"
     with _output_files(tmp_path / "vatandosh.stdout", stderr_path) as (stdout, stderr):
         process = await asyncio.create_subprocess_exec(
@@ -223,8 +223,8 @@ async def test_polling_walks_a_citizen_to_the_main_menu_and_stops_on_sigterm(
         assert "version" in health
 
         await vatandosh.wait_until(lambda: "getUpdates" in bot_api.requests, "getUpdates")
-        assert "deleteWebhook" in bot_api.requests
-        assert bot_api.requests.index("deleteWebhook") < bot_api.requests.index("getUpdates")
+        assert "getWebhookInfo" in bot_api.requests  # no webhook set: nothing to take over
+        assert "deleteWebhook" not in bot_api.requests
         assert "setWebhook" not in bot_api.requests
 
         bot_api.push_update(tg.command(ALICE, "/start"))
@@ -492,3 +492,90 @@ def test_settle_heap_freezes_start_up_and_collects_the_young_less_often() -> Non
     finally:
         gc.unfreeze()
         gc.set_threshold(*before)
+
+
+async def refused_in_one_line(vatandosh: Vatandosh) -> str:
+    """The one line `vatandosh run` refused to start with (exit code 2, no traceback)."""
+    try:
+        code = await asyncio.wait_for(vatandosh.process.wait(), STARTUP_TIMEOUT)
+    except TimeoutError:
+        pytest.fail(f"vatandosh did not refuse to start; {vatandosh.describe()}")
+    stderr = vatandosh.stderr()
+    assert code == 2, vatandosh.describe()
+    assert "Traceback" not in stderr, stderr
+    errors = [line for line in stderr.splitlines() if line.startswith("vatandosh: ")]
+    assert len(errors) == 1, stderr
+    return errors[0]
+
+
+async def test_polling_does_not_take_the_updates_of_a_webhook_deployment(
+    database_url: str, tmp_path: Path, bot_api: FakeBotAPI
+) -> None:
+    """Started with the production token in polling mode (a laptop, a shell without the
+    .env), deleting the webhook silently left the production processes with no updates."""
+    bot_api.webhook_url = "https://bot.consulate.example/telegram/webhook"
+    async with vatandosh_run(tmp_path, base_settings(database_url, bot_api.base_url)) as vatandosh:
+        line = await refused_in_one_line(vatandosh)
+    assert line.startswith("vatandosh: TELEGRAM_MODE: polling, but this bot's updates go to")
+    assert "deleteWebhook" not in bot_api.requests
+    assert "getUpdates" not in bot_api.requests
+    assert bot_api.webhook_url == "https://bot.consulate.example/telegram/webhook"
+
+
+@pytest.mark.parametrize(
+    ("method", "status", "description", "named"),
+    [
+        ("getMe", 404, "Not Found", "TELEGRAM_BOT_TOKEN"),
+        ("getMe", 400, "Bad Request: something odd", "TELEGRAM_BOT_TOKEN"),
+    ],
+)
+async def test_run_names_the_setting_when_the_bot_api_refuses(
+    database_url: str,
+    tmp_path: Path,
+    bot_api: FakeBotAPI,
+    method: str,
+    status: int,
+    description: str,
+    named: str,
+) -> None:
+    bot_api.fail_method(method, status, description)
+    async with vatandosh_run(tmp_path, base_settings(database_url, bot_api.base_url)) as vatandosh:
+        line = await refused_in_one_line(vatandosh)
+    assert line.startswith(f"vatandosh: {named}: "), line
+    assert TEST_TOKEN not in line
+
+
+async def test_a_webhook_telegram_refuses_is_named_in_one_line(
+    database_url: str, tmp_path: Path, bot_api: FakeBotAPI
+) -> None:
+    bot_api.fail_method(
+        "setWebhook", 400, "Bad Request: bad webhook: Webhook can be set up only on ports 80, "
+        "88, 443 or 8443",
+    )  # fmt: skip
+    settings = {
+        **base_settings(database_url, bot_api.base_url),
+        "TELEGRAM_MODE": "webhook",
+        "PUBLIC_BASE_URL": "https://bot.consulate.example:8080",
+        "TELEGRAM_WEBHOOK_SECRET": WEBHOOK_SECRET,
+    }
+    async with vatandosh_run(tmp_path, settings) as vatandosh:
+        line = await refused_in_one_line(vatandosh)
+    assert line.startswith("vatandosh: PUBLIC_BASE_URL: Telegram refused the webhook: "), line
+    assert "8443" in line
+
+
+async def test_a_port_already_taken_is_named_in_one_line(
+    database_url: str, tmp_path: Path, bot_api: FakeBotAPI
+) -> None:
+    """Two processes on one host with the same HTTP_PORT: the second says so."""
+    taken = socket.socket()
+    taken.bind(("127.0.0.1", 0))
+    taken.listen()
+    port = taken.getsockname()[1]
+    settings = {**base_settings(database_url, bot_api.base_url), "HTTP_PORT": str(port)}
+    try:
+        async with vatandosh_run(tmp_path, settings) as vatandosh:
+            line = await refused_in_one_line(vatandosh)
+    finally:
+        taken.close()
+    assert line.startswith(f"vatandosh: HTTP_PORT: cannot listen on 127.0.0.1:{port} "), line

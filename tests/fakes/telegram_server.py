@@ -19,6 +19,8 @@ class FakeBotAPI:
         self.requests: list[str] = []  # every method in arrival order, getUpdates included
         self._updates: list[dict[str, Any]] = []
         self._failure: tuple[int, str] | None = None
+        self._method_failures: dict[str, tuple[int, str]] = {}
+        self.webhook_url = ""  # as setWebhook left it, for getWebhookInfo
         self._new_update = asyncio.Event()
         self._changed = asyncio.Condition()
         self._runner: web.AppRunner | None = None
@@ -47,6 +49,10 @@ class FakeBotAPI:
         """From now on every method is answered with this Bot API error (and still recorded),
         as Telegram answers a revoked token: 401 Unauthorized."""
         self._failure = (status, description)
+
+    def fail_method(self, method: str, status: int, description: str) -> None:
+        """This method (only) is answered with this Bot API error from now on."""
+        self._method_failures[method] = (status, description)
 
     def recover(self) -> None:
         """Answer normally again after fail_every_call."""
@@ -91,10 +97,17 @@ class FakeBotAPI:
             self.calls.append((method, params))
             async with self._changed:
                 self._changed.notify_all()
-        if self._failure is not None:
-            status, description = self._failure
+        if (failure := self._failure or self._method_failures.get(method)) is not None:
+            status, description = failure
             body = {"ok": False, "error_code": status, "description": description}
             return web.json_response(body, status=status)
+        if method == "setWebhook":
+            self.webhook_url = str(params.get("url", ""))
+        elif method == "deleteWebhook":
+            self.webhook_url = ""
+        elif method == "getWebhookInfo":
+            info = {"url": self.webhook_url, "has_custom_certificate": False}
+            return web.json_response({"ok": True, "result": {**info, "pending_update_count": 0}})
         if method == "getUpdates":
             return web.json_response({"ok": True, "result": await self._get_updates(params)})
         return web.json_response({"ok": True, "result": result_for(method, params)})
