@@ -290,6 +290,11 @@ async def ask_article(ctx: Context) -> Question:
         choices.append(ctx.choice(NEXT, "Next page", *_NEXT_WORDS))
     if page > 0:
         choices.append(ctx.choice(PREVIOUS, "Previous page", *_PREVIOUS_WORDS))
+    if page == last and (general := guidance.library().for_all_countries(ctx.locale, article)):
+        # A country's article replaces the one for all countries in its list: what holds
+        # everywhere (a lost passport goes to the consulate) is one tap away.
+        label = ctx._("For all countries: {title}").format(title=general.title)
+        choices.append(Choice(f"{ARTICLE_PREFIX}{general.id}", label, (match_key(label),)))
     choices += [back_to_topics, ctx.choice(MENU, "Main menu")]
     return Question(render_page(ctx._, article, page), tuple(choices))
 
@@ -303,6 +308,8 @@ async def answer_article(ctx: Context, answer: Answer) -> Outcome:
         return Repeat()  # the page is clamped when it is shown
     if answer.choice == TOPICS:
         return _back_to_topics(ctx)
+    if (article_id := _chosen(answer, ARTICLE_PREFIX)) is not None:
+        return _open_article(ctx, article_id)
     return _typed(ctx, answer, countries=False)
 
 

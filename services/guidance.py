@@ -417,6 +417,21 @@ class Library:
                 chosen.setdefault(article.topic, article)
         return tuple(sorted(chosen.values(), key=lambda a: TOPICS.index(a.topic)))
 
+    def for_all_countries(self, locale: str, article: Article) -> Article | None:
+        """The article for all countries on a country's article's topic, which the country's
+        own replaces in its list (what holds everywhere: a lost passport, the consulate)."""
+        if article.country == ALL:
+            return None
+        by_id = self._in(locale)
+        return next(
+            (
+                other
+                for other in (by_id[article_id] for article_id in self.ids)
+                if other.country == ALL and other.topic == article.topic
+            ),
+            None,
+        )
+
     def search(self, locale: str, query: str, limit: int = 8) -> tuple[Article, ...]:
         """Articles that match what was typed, in any locale or script, best first.
 

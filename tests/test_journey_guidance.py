@@ -90,7 +90,9 @@ async def test_browse_a_country_a_topic_and_page_through_an_article(
         "Manbalar: nakanune.ru, migros-spb.ru, gorod-moskva.ru, klerk.ru, rbc.ru, "
         "darakchi.uz/ru/86775\nTekshirilgan sana: 29.11.2026."
     )
-    assert button_ids(last) == ["previous", "topics", "u:menu"]
+    # What holds in every country is one tap away: Russia's article replaces it in the list.
+    assert button_ids(last) == ["previous", "article:general-legal-work", "topics", "u:menu"]
+    assert button_labels(last)[1].startswith("Barcha davlatlar uchun: ")
     state = await telegram.state(ALICE)
     assert (state.journey, state.step) == ("guidance", "article")
     assert state.answers["guidance"] == {"country": "RU", "article": "russia-legal-work", "page": 1}
@@ -318,7 +320,8 @@ async def test_a_sticker_while_reading_keeps_the_page(telegram: TelegramHarness)
     reply = telegram.last_message(ALICE)
     assert reply["text"].startswith("Тушунмадим.")
     assert reply["text"].endswith(page["text"])
-    assert button_ids(reply) == button_ids(page) == ["previous", "topics", "u:menu"]
+    assert button_ids(reply) == button_ids(page)
+    assert button_ids(page) == ["previous", "article:general-emergency", "topics", "u:menu"]
     assert (await telegram.state(ALICE)).answers["guidance"]["page"] == 1
 
 
@@ -380,3 +383,23 @@ async def test_every_article_page_sent_is_plain_text(
             await telegram.tap(ALICE, "topics")
         await telegram.tap(ALICE, "u:back")
     assert pages_seen >= len(library.ids)
+
+
+async def test_a_countrys_article_leads_to_what_holds_in_every_country(
+    telegram: TelegramHarness,
+) -> None:
+    """In Russia the documents topic is Russia's own article, which says nothing of a lost
+    passport: the one for all countries does («go to the consulate»)."""
+    await telegram.onboard(ALICE, "ru")
+    await telegram.tap(ALICE, "guidance")
+    await telegram.tap(ALICE, "country:RU")
+    russia = await telegram.tap(ALICE, "article:russia-documents")
+    assert "потерян" not in russia["text"]
+    assert "article:general-documents" in button_ids(russia)
+
+    general = await telegram.tap(ALICE, "article:general-documents")
+
+    assert general["text"].startswith("Берегите свои документы")
+    assert "Если паспорт потерян или украден, обратитесь в консульство." in general["text"]
+    assert "article:general-documents" not in button_ids(general)  # it is for all already
+    assert button_ids(await telegram.tap(ALICE, "topics")) == RUSSIA_TOPIC_IDS
