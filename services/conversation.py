@@ -1,11 +1,19 @@
 """A person's place in the conversation, read from and written to their locked row."""
 
+import logging
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 from models import Conversation
-from services.crypto import DataCipher
+from services.crypto import DataCipher, DataKeyError
+
+log = logging.getLogger(__name__)
+
+# Where a conversation whose state no key in DATA_KEY reads goes on from: a step that exists
+# nowhere, so the person's message is heard by the interceptors («SOS») and otherwise leads
+# home (the main menu, or onboarding).
+UNREADABLE = ("unreadable", "unreadable")
 
 
 @dataclass
@@ -85,6 +93,18 @@ class ConversationState:
 
 
 def read_state(conversation: Conversation, cipher: DataCipher) -> ConversationState:
+    """The conversation's state. One written with a key no longer in DATA_KEY (a key lost,
+    a database restored without it) starts afresh: what the person was in the middle of is
+    lost either way, and a crash on every message would not answer even «SOS»."""
+    try:
+        return _read_state(conversation, cipher)
+    except DataKeyError:
+        log.warning("conversation state unreadable person=%s: started afresh",
+                    conversation.person_id)  # fmt: skip
+        return ConversationState(journey=UNREADABLE[0], step=UNREADABLE[1])
+
+
+def _read_state(conversation: Conversation, cipher: DataCipher) -> ConversationState:
     answers = cipher.decrypt_json(conversation.answers) if conversation.answers else {}
     return ConversationState(
         journey=conversation.journey,

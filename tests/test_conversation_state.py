@@ -4,10 +4,13 @@ import asyncio
 from typing import Any
 
 import pytest
+from sqlalchemy import select, update
 
 from bot.app import build_application
-from models import OutboxMessage
+from models import Conversation, HelpCase, OutboxMessage
 from services.clock import ManualClock
+from services.contacts import HEADING
+from services.crypto import DataCipher, generate_data_key
 from tests.conftest import SettingsFactory
 from tests.fakes import telegram_updates as tg
 from tests.fakes.telegram_session import RecordingSession
@@ -202,3 +205,34 @@ async def test_a_tap_then_a_message_typed_at_once_keep_their_order(
     state = await telegram.state(ALICE)
     assert state.journey == "help"  # «1» answered the Help screen, after the tap
     assert state.step != "start"
+
+
+@pytest.mark.parametrize(("typed", "urgent"), [("SOS", True), ("меню", False)])
+async def test_a_state_no_key_reads_starts_afresh_and_sos_is_still_answered(
+    telegram: TelegramHarness, typed: str, urgent: bool
+) -> None:
+    """Her form in progress written with a key since lost (a database restored without
+    it): every message of hers crashed — «SOS» got «something went wrong»."""
+    app = telegram.app
+    await telegram.onboard(ALICE, "ru")
+    await telegram.tap(ALICE, "registration")
+    lost = DataCipher(generate_data_key())
+    person = await telegram.person(ALICE)
+    async with app.db.transaction() as session:
+        await session.execute(
+            update(Conversation)
+            .where(Conversation.person_id == person.id)
+            .values(answers=lost.encrypt_json({"registration": {"full_name": "ALIEVA"}}))
+        )
+
+    reply = await telegram.say(ALICE, typed)
+
+    translator = app.catalogs.translator("ru")
+    assert not reply["text"].startswith(translator.gettext("Sorry, something went wrong")[:20])
+    if urgent:
+        assert reply["text"].startswith(translator.gettext(HEADING))
+        async with app.db.sessions() as session:
+            [case] = (await session.scalars(select(HelpCase))).all()
+        assert case.urgent
+    else:
+        assert button_ids(reply)[0] == "registration"  # the main menu
