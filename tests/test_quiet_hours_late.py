@@ -5,7 +5,7 @@ and operators' messages, go at any hour, also past a message held for the mornin
 
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from bot.app import Application
 from models import OutboxMessage, Person
@@ -136,7 +136,7 @@ async def test_a_broadcast_queued_before_an_outage_waits_for_the_morning(
     await telegram.onboard(ALICE, "ru")
     clock.set(BEFORE_NIGHT)
     async with app.db.transaction() as session:
-        await session.execute(Person.__table__.update().values(country="RU"))
+        await session.execute(update(Person).values(country="RU"))
         started = await broadcasts.start(
             session, Segment(), Announcement({"ru": "Консульство закрыто в пятницу."}),
             created_by="test", now=clock.now(),
