@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 from bot.engine import ConversationEngine
 from bot.errors import StartupError
 from bot.migrate import is_up_to_date, upgrade
-from bot.settings import Settings, resolve_data_key
+from bot.settings import Settings, data_key_file, resolve_data_key
 from handlers import all_journeys
 from handlers.conversation import Journey, JourneySettings
 from models.db import Database
@@ -26,7 +26,7 @@ from scheduler.outbox_sender import OutboxSender
 from scheduler.rate_limit import PAID_BROADCASTS_PER_SECOND, ChannelLimits, ChannelRateLimiter
 from scheduler.reminders import reminder_jobs
 from scheduler.sla import SlaError, SlaJob, SlaPolicy
-from services import contacts, guidance
+from services import contacts, data_keys, guidance
 from services.canned import CannedError, CannedLibrary, load_canned
 from services.clock import Clock, SystemClock
 from services.crypto import DataCipher
@@ -65,13 +65,39 @@ class Application:
         """The consulate's side, for code outside a conversation (operators, jobs, tests)."""
         return self.engine.journey_settings.desk(self.catalogs)
 
-    async def prepare_database(self) -> None:
+    async def prepare_database(self, *, unreadable_ok: bool = False) -> None:
         """SQLite is brought up to date here; a shared PostgreSQL is migrated on purpose, by
-        `vatandosh db upgrade`, never by whichever process starts first."""
+        `vatandosh db upgrade`, never by whichever process starts first. Then the data key
+        is tried on the data: a key that reads none of it stops start-up, and so does one
+        that misses some of it, unless `unreadable_ok` (`vatandosh db reencrypt`, which
+        names every value it cannot read)."""
         if self.db.is_sqlite:
             await upgrade(self.settings.database_url)
         elif not await is_up_to_date(self.settings.database_url):
             raise StartupError("the database is not up to date: run `vatandosh db upgrade`")
+        await self._check_data_key(unreadable_ok=unreadable_ok)
+
+    async def _check_data_key(self, *, unreadable_ok: bool) -> None:
+        found = await data_keys.check_key(self.db, self.cipher)
+        if not found.unreadable.rows or (unreadable_ok and not found.none_readable):
+            return
+        key_file = data_key_file(self.settings)
+        if self.settings.data_key is None and key_file is not None:
+            given, also = f"the key in {key_file.resolve()}", " (that file, or DATA_KEY)"
+        else:
+            given, also = "DATA_KEY", ""
+            if key_file is not None and key_file.exists():
+                also = f" ({key_file.resolve()} is not used while DATA_KEY is set)"
+        if found.none_readable:
+            raise StartupError(
+                f"{given}: the database was written with another key (none of the keys given "
+                f"reads it). Restore the key kept with your backups{also}."
+            )
+        raise StartupError(
+            f"{given}: some data was written with a key that is not given "
+            f"({found.unreadable.describe()}): put that key after the first one in DATA_KEY, "
+            "then run `vatandosh db reencrypt`"
+        )
 
     async def close(self) -> None:
         if self.telegram is not None:

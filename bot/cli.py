@@ -83,9 +83,9 @@ def _require_existing_database(database_url: str) -> None:
     )
 
 
-async def _prepare(app: "Application") -> None:
+async def _prepare(app: "Application", *, unreadable_ok: bool = False) -> None:
     async with _opening(app.settings.database_url):
-        await app.prepare_database()
+        await app.prepare_database(unreadable_ok=unreadable_ok)
 
 
 # Libraries that log statements with their parameters, update contents or per-update chatter
@@ -191,17 +191,37 @@ async def _db_current(args: argparse.Namespace) -> None:
 
 async def _db_reencrypt(args: argparse.Namespace) -> None:
     from bot.app import build_application
-    from services.data_keys import reencrypt_all
+    from services.data_keys import UnreadableValues, hashes_under_older_keys, reencrypt_all
 
     settings = load_settings()
     _require_existing_database(settings.database_url)
     app = build_application(settings, serve_telegram=False, serve_whatsapp=False)
     try:
-        await _prepare(app)
-        count = await reencrypt_all(app.db, app.cipher)
+        await _prepare(app, unreadable_ok=True)  # a key that reads none of it stops here
+        try:
+            count = await reencrypt_all(app.db, app.cipher)
+        except UnreadableValues as error:
+            raise CommandError(
+                f"re-encrypted {error.rewritten} values with the first DATA_KEY key, but "
+                f"{error.unreadable.count} value(s) no key in DATA_KEY reads were left as "
+                f"they are ({error.unreadable.describe()}): put the key they were written with "
+                "after the first one in DATA_KEY and run this again; drop no older key"
+            ) from None
+        waiting = await hashes_under_older_keys(app.db, app.cipher, app.clock.now())
     finally:
         await app.close()
-    print(f"re-encrypted {count} values with the first DATA_KEY key; older keys can be dropped")
+    print(f"re-encrypted {count} values with the first DATA_KEY key")
+    left = {kind: number for kind, number in waiting.items() if number}
+    if not left or not app.cipher.has_older_keys:
+        print("older keys can be dropped")
+        return
+    # A keyed hash cannot be re-encrypted: it is re-made with the first key when used.
+    print(
+        "keyed hashes still under an older key (or from before this release): "
+        + ", ".join(f"{number} {kind}" for kind, number in left.items())
+        + ". Keep the older keys in DATA_KEY until they are used or expire (a code word "
+        "moves when its person types it or sets a new one); run this again to see."
+    )
 
 
 async def _db_backup(args: argparse.Namespace) -> None:

@@ -289,18 +289,45 @@ def _load(kind: type[_S], overrides: dict[str, object]) -> _S:
         raise SettingsError(f"{name}: {message}" if name else message) from None
 
 
-def resolve_data_key(settings: Settings) -> str:
-    """DATA_KEY, or for an SQLite database without one, a key kept beside the database file
-    (created on first use), so the embedded default runs with no set-up."""
-    if settings.data_key is not None:
-        return settings.data_key.get_secret_value()
+def data_key_file(settings: DatabaseSettings) -> Path | None:
+    """Where the key of an SQLite database is kept when DATA_KEY is not set: `data.key`
+    beside the database file (None for PostgreSQL and an in-memory database)."""
+    if not settings.is_sqlite:
+        return None
     database = make_url(settings.database_url).database
     if not database or database == ":memory:":
+        return None
+    return Path(database).parent / "data.key"
+
+
+def resolve_data_key(settings: Settings) -> str:
+    """DATA_KEY, or for an SQLite database without one, a key kept beside the database file
+    (created on first use), so the embedded default runs with no set-up. A database that
+    already holds data never gets a new key: it was written with one (a backup restored
+    without its key), and a new key would read none of it."""
+    if settings.data_key is not None:
+        return settings.data_key.get_secret_value()
+    key_file = data_key_file(settings)
+    if key_file is None:
         return generate_data_key()
-    key_file = Path(database).parent / "data.key"
     if not key_file.exists():
+        from services.data_keys import sqlite_holds_data  # loads the models: only here
+
+        database = make_url(settings.database_url).database
+        assert database is not None
+        if sqlite_holds_data(Path(database)):
+            raise SettingsError(
+                f"DATA_KEY is not set and there is no key file at {key_file.resolve()}, but "
+                f"the database {Path(database).resolve()} holds data written with a key: "
+                "restore the key kept with your backups (that file, or DATA_KEY)"
+            )
         key_file.parent.mkdir(parents=True, exist_ok=True)
         descriptor = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(descriptor, "w") as handle:
             handle.write(generate_data_key())
-    return key_file.read_text().strip()
+    key = key_file.read_text().strip()
+    try:
+        parse_data_key(key)
+    except DataKeyError as error:
+        raise SettingsError(f"{key_file.resolve()}: not a data key ({error})") from None
+    return key

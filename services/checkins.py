@@ -31,7 +31,9 @@ and the code word.
 - **Code word.** Stored only as a keyed hash (DataCipher.keyed_hash of the word's match_key,
   bound to the person), so it is recognised in either script and with any apostrophe, and is
   never readable. Typed anywhere, it opens an urgent case marked as a covert signal; the
-  person's reply shows nothing of it (handlers/checkin.py). The word is never logged.
+  person's reply shows nothing of it (handlers/checkin.py). The word is never logged. After
+  a DATA_KEY rotation a word set under an older key is still recognised, and its hash is
+  re-made with the first key when it is typed (it cannot be before: the word is unknown).
 """
 
 import logging
@@ -242,8 +244,12 @@ async def unanswered_checkin(session: AsyncSession, person_id: int) -> SafetyChe
 # -- the code word -------------------------------------------------------------------------
 
 
+def _code_text(person_id: int, word: str) -> str:
+    return f"checkin-code:{person_id}:{match_key(word)}"
+
+
 def _code_hash(cipher: DataCipher, person_id: int, word: str) -> str:
-    return cipher.keyed_hash(f"checkin-code:{person_id}:{match_key(word)}")
+    return cipher.keyed_hash(_code_text(person_id, word))
 
 
 def code_word_problem(word: str, reserved: Sequence[str] = ()) -> str | None:
@@ -282,10 +288,19 @@ async def is_code_word(
 ) -> bool:
     if len(text) > CODE_WORD_MAX or len(match_key(text)) < CODE_WORD_MIN:
         return False
-    stored = await session.scalar(
-        select(CheckinPlan.code_word_hash).where(CheckinPlan.person_id == person_id)
-    )
-    return stored is not None and stored == _code_hash(cipher, person_id, text)
+    plan = await session.scalar(select(CheckinPlan).where(CheckinPlan.person_id == person_id))
+    if plan is None:
+        return False
+    text_key = _code_text(person_id, text)
+    found = cipher.matching_hash(plan.code_word_hash, text_key)
+    if found is None:
+        return False
+    if found != cipher.keyed_hash(text_key):
+        # Set under an older DATA_KEY key: from now on under the first one, so the old key
+        # can go (`vatandosh db reencrypt` counts those still waiting for this).
+        plan.code_word_hash = cipher.keyed_hash(text_key)
+        log.info("checkin code word hash moved to the first key person=%s", person_id)
+    return True
 
 
 # -- urgent cases --------------------------------------------------------------------------

@@ -190,6 +190,28 @@ def _hash(cipher: DataCipher, code: str) -> str:
     return cipher.keyed_hash(f"family|{code}")
 
 
+def _hashes(cipher: DataCipher, code: str) -> tuple[str, ...]:
+    """Every stored form of the code's hash: the first DATA_KEY key's, then older keys'."""
+    return cipher.keyed_hashes(f"family|{code}")
+
+
+async def _link_by_code(session: AsyncSession, cipher: DataCipher, code: str) -> FamilyLink | None:
+    """The link whose invitation code is `code`, under any DATA_KEY key; one found under an
+    older key gets its hash re-made with the first."""
+    candidates = _hashes(cipher, code)
+    links = list(
+        await session.scalars(select(FamilyLink).where(FamilyLink.code_hash.in_(candidates)))
+    )
+    if not links:
+        return None
+    link = min(links, key=lambda found: candidates.index(found.code_hash or ""))
+    if link.code_hash != candidates[0]:  # so no row holds the first key's hash yet
+        link.code_hash = candidates[0]
+        await session.flush()
+        log.info("family code hash moved to the first key link=%s", link.id)
+    return link
+
+
 def relation_label(translator: Translator, relation: str) -> str:
     """The relation in the words of the person who invited (never shown to the member)."""
     return translator.gettext(RELATIONS.get(relation, RELATIONS["other"]))
@@ -307,7 +329,7 @@ async def invite(
     for _ in range(20):
         code = f"{secrets.randbelow(10**CODE_DIGITS):0{CODE_DIGITS}d}"
         digest = _hash(cipher, code)
-        existing = await session.scalar(select(FamilyLink).where(FamilyLink.code_hash == digest))
+        existing = await _link_by_code(session, cipher, code)  # also under an older key
         if existing is not None:
             if existing.expires_at > now and existing.ended_at is None:
                 continue  # someone's live code: draw again
@@ -353,9 +375,7 @@ async def join(
     The code's hash stays on the row while the link lives (a used row has a member, so
     `_open_invitation` never matches it again; ending the link clears the hash): the
     member who sends their code again is told they are in already, no wrong guess."""
-    link = await session.scalar(
-        select(FamilyLink).where(FamilyLink.code_hash == _hash(cipher, code))
-    )
+    link = await _link_by_code(session, cipher, code)
     if link is None or link.ended_at is not None:
         return Refusal.WRONG
     if link.member_id == member.id:

@@ -2,10 +2,11 @@
 the second chat (its channel account) to the person who asked for the code.
 
 The code is six digits from `secrets`, valid for ten minutes and usable once; only a keyed
-hash of it is stored (`DataCipher.keyed_hash`), never the code. A new code replaces the
-person's earlier ones. Wrong codes are counted per chat (in its conversation's answers):
-after five within ten minutes the chat must wait, so one chat cannot guess six digits
-(about 700 guesses a day against a million codes that each live ten minutes).
+hash of it is stored (`DataCipher.keyed_hash`, looked up under every DATA_KEY key, so a key
+rotation breaks no code), never the code. A new code replaces the person's earlier ones.
+Wrong codes are counted per chat (in its conversation's answers): after five within ten
+minutes the chat must wait, so one chat cannot guess six digits (about 700 guesses a day
+against a million codes that each live ten minutes).
 
 Linking happens in the update of the chat that typed the code. The engine already holds
 that chat's person's conversation row (FOR UPDATE); `redeem` then locks the code's person's
@@ -156,10 +157,17 @@ def _chat_hash(cipher: DataCipher, channel: str, external_id: str) -> str:
     return cipher.keyed_hash(f"link-attempt|{channel}|{external_id}")
 
 
-async def _wrong_since(session: AsyncSession, since: datetime, chat: str | None) -> list[datetime]:
+def _chat_hashes(cipher: DataCipher, channel: str, external_id: str) -> tuple[str, ...]:
+    """Also under older DATA_KEY keys: a key rotation must not wipe a chat's wrong codes."""
+    return cipher.keyed_hashes(f"link-attempt|{channel}|{external_id}")
+
+
+async def _wrong_since(
+    session: AsyncSession, since: datetime, chat: tuple[str, ...] | None
+) -> list[datetime]:
     query = select(LinkAttempt.at).where(LinkAttempt.at > since)
     if chat is not None:
-        query = query.where(LinkAttempt.chat_hash == chat)
+        query = query.where(LinkAttempt.chat_hash.in_(chat))
     return sorted(await session.scalars(query))
 
 
@@ -169,7 +177,7 @@ async def blocked_for(
     """How long this chat must still wait after too many wrong codes (from it, or from
     everyone: a brute force spread over many chats); None: it may try."""
     since = now - WRONG_WINDOW
-    mine = await _wrong_since(session, since, _chat_hash(cipher, channel, external_id))
+    mine = await _wrong_since(session, since, _chat_hashes(cipher, channel, external_id))
     if len(mine) >= WRONG_LIMIT:
         return mine[-WRONG_LIMIT] + WRONG_WINDOW - now
     everyone = await _wrong_since(session, since, None)
@@ -202,6 +210,21 @@ def _usable(code: LinkCode, now: datetime) -> bool:
     return code.used_at is None and now < code.expires_at
 
 
+async def _code_row(session: AsyncSession, cipher: DataCipher, code: str) -> LinkCode | None:
+    """The row of `code`, under any DATA_KEY key; one found under an older key gets its
+    hash re-made with the first."""
+    candidates = cipher.keyed_hashes(code)
+    rows = list(await session.scalars(select(LinkCode).where(LinkCode.code_hash.in_(candidates))))
+    if not rows:
+        return None
+    row = min(rows, key=lambda found: candidates.index(found.code_hash))
+    if row.code_hash != candidates[0]:  # so no row holds the first key's hash yet
+        row.code_hash = candidates[0]
+        await session.flush()
+        log.info("link code hash moved to the first key person=%s", row.person_id)
+    return row
+
+
 async def create_code(
     session: AsyncSession, cipher: DataCipher, person_id: int, now: datetime
 ) -> str:
@@ -211,7 +234,7 @@ async def create_code(
     for _ in range(20):
         code = f"{secrets.randbelow(10**CODE_DIGITS):0{CODE_DIGITS}d}"
         digest = cipher.keyed_hash(code)
-        existing = await session.scalar(select(LinkCode).where(LinkCode.code_hash == digest))
+        existing = await _code_row(session, cipher, code)  # also under an older key
         if existing is not None:
             if _usable(existing, now):
                 continue  # someone else's live code: draw again
@@ -372,8 +395,7 @@ async def redeem(
     place by that person's state (with this chat's unfinished answers added where they had
     none); the engine then goes on as that person and removes the old one
     (services.people.continue_as). On a refusal nothing changes."""
-    digest = cipher.keyed_hash(code)
-    row = await session.scalar(select(LinkCode).where(LinkCode.code_hash == digest))
+    row = await _code_row(session, cipher, code)
     if row is not None and _usable(row, now) and row.person_id == person.id:
         shown_in = state.answers.get(JOURNEY, {}).get(SHOWN_IN)
         account = await _account(session, channel, external_id)
