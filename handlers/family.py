@@ -33,6 +33,7 @@ from handlers.conversation import (
 from handlers.incoming import Kind
 from models import FamilyLink
 from services import checkins, family, linking
+from services.i18n import locale_of_request
 from services.messages import Choice, join_texts
 from services.text import match_key
 
@@ -496,6 +497,8 @@ async def join_by_code(ctx: Context, answer: Answer) -> Outcome | None:
         if found is None:
             return None
         request = found
+        if ctx.person.locale is None and (tongue := locale_of_request(answer.text)):
+            ctx.use_locale(tongue)  # this reply only: «СЕМЬЯ …» is answered in Russian
     if not onboarding.is_complete(ctx) or not ctx.person.has_consented:
         if request.code is not None:
             ctx.state.answers_of("start")["payload"] = family.PAYLOAD_PREFIX + request.code

@@ -33,7 +33,7 @@ from handlers.conversation import (
 from handlers.incoming import Kind
 from models import ChannelAccount
 from services import linking
-from services.i18n import N_
+from services.i18n import N_, locale_of_request
 from services.local_time import zone_of
 from services.messages import Choice, OutgoingMessage, join_texts
 from services.parsing import format_date
@@ -149,6 +149,8 @@ async def link_by_code(ctx: Context, answer: Answer) -> Outcome | None:
     request = linking.read_request(answer.text, command=command)
     if request is None:
         return None
+    if ctx.person.locale is None and (tongue := locale_of_request(answer.text)) is not None:
+        ctx.use_locale(tongue)  # this reply only: «СВЯЗАТЬ …» is answered in Russian
     if request.code is None:
         return Repeat(
             ctx._("The code has {digits} digits. Please send it like this: {example}").format(

@@ -23,6 +23,27 @@ def N_(message: str) -> str:
     return message
 
 
+# Words of the chat's own requests («СВЯЗАТЬ 123456», «СЕМЬЯ 12345678») in Russian; the
+# other Cyrillic ones (БОҒЛАШ, УЛАШ, ОИЛА) are Uzbek.
+_RUSSIAN_REQUEST_WORDS = frozenset({"связать", "привязать", "семья", "semya"})
+_UZBEK_LATIN_REQUEST_WORDS = frozenset({"bogʻlash", "bog'lash", "boglash", "ulash", "oila"})
+
+
+def locale_of_request(text: str) -> str | None:
+    """The language the word a request begins with tells, for a reply to someone who has not
+    chosen one yet (WhatsApp gives none): «СВЯЗАТЬ …» is Russian, «ОИЛА …» Uzbek in
+    Cyrillic, «oila …» in Latin; None for «LINK», «FAMILY» or a bare number."""
+    words = text.split(maxsplit=1)
+    first = words[0].casefold().strip(".,:;!?-«»\"'") if words else ""
+    if first in _RUSSIAN_REQUEST_WORDS:
+        return "ru"
+    if any("\u0400" <= char <= "\u04ff" for char in first):
+        return "uz_Cyrl"
+    if first.replace("`", "'").replace("’", "'") in _UZBEK_LATIN_REQUEST_WORDS:
+        return "uz_Latn"
+    return None
+
+
 def guess_locale(language_code: str | None) -> str | None:
     """A first guess from a platform's language code ("uz", "ru-RU", "uz-Cyrl" …)."""
     if not language_code:
