@@ -179,6 +179,7 @@ def summary_sections(ctx: Context, data: my_data.PersonData) -> list[list[str]]:
         _reminders(ctx, data),
         _family_links(ctx, data),
         _checkins(ctx, data),
+        *_unsent(ctx, data),
         [
             ctx._("Survey answers: {count}.").format(count=len(data.survey_answers))
             if data.survey_answers
@@ -189,6 +190,39 @@ def summary_sections(ctx: Context, data: my_data.PersonData) -> list[list[str]]:
             ).format(texts=ctx._(TEXTS_LABEL)),
         ],
     ]
+
+
+def _unsent(ctx: Context, data: my_data.PersonData) -> list[list[str]]:
+    """Forms filled in part and not sent, kept in the conversation until sent or cancelled:
+    the file lists their answers, and the chat must say they exist (WhatsApp takes no file)."""
+    drafts = []
+    if form := data.unfinished.get("registration", {}).get("form"):
+        drafts.append(
+            ctx._("the consular registration form ({count} answers)").format(count=len(form))
+        )
+    if _draft_text(data, "appeals", "text") or data.unfinished.get("appeals", {}).get("category"):
+        drafts.append(ctx._("an appeal"))
+    if any(data.unfinished.get("help", {}).get(key) for key in HELP_DRAFT_KEYS):
+        drafts.append(ctx._("a help request"))
+    if not drafts:
+        return []
+    return [
+        [
+            ctx._(
+                "Not sent yet, kept while you fill it in: {drafts}. Open it from the main menu "
+                "to read, change or send it."
+            ).format(drafts="; ".join(drafts))
+        ]
+    ]
+
+
+# What a help request's draft holds of the person's own (its reason alone is no draft).
+HELP_DRAFT_KEYS = ("description", "place", "files", "location")
+
+
+def _draft_text(data: my_data.PersonData, journey: str, key: str) -> str | None:
+    value = data.unfinished.get(journey, {}).get(key)
+    return value if isinstance(value, str) and value.strip() else None
 
 
 def _profile(ctx: Context, data: my_data.PersonData) -> list[str]:
@@ -396,6 +430,10 @@ def text_sections(ctx: Context, data: my_data.PersonData) -> list[list[str]]:
     the file has them, in the chat (a WhatsApp number takes no file): one section each."""
     sections = [_appeal_texts(ctx, item) for item in data.appeals]
     sections += [_help_request_texts(ctx, item) for item in data.help_cases]
+    if text := _draft_text(data, "appeals", "text"):
+        sections.append([ctx._("An appeal, not sent yet:"), *_pieces(text)])
+    if text := _draft_text(data, "help", "description"):
+        sections.append([ctx._("A help request, not sent yet:"), *_pieces(text)])
     return sections or [[ctx._("You have no appeals or help requests.")]]
 
 

@@ -1086,3 +1086,25 @@ async def test_deleting_empties_the_typed_city_and_keeps_the_country_for_the_cou
     assert (registration.country, registration.kind, registration.purpose, registration.sex) == (
         "RU", "temporary", "work", "female",
     )  # fmt: skip
+
+
+async def test_an_unsent_help_request_and_form_are_in_the_chats_view_of_my_data(
+    telegram: TelegramHarness,
+) -> None:
+    """WhatsApp takes no file and is told the chat holds the same: a description typed and
+    not sent yet (a name, an address) was in the file only."""
+    await telegram.onboard(ALICE, "ru")
+    await telegram.tap(ALICE, "help")
+    await telegram.tap(ALICE, "wages_unpaid")
+    typed = "Работодатель Иванов И.И., ул. Ленина 5, не платит три месяца"
+    await telegram.say(ALICE, typed)
+    await open_my_data(telegram, ALICE)
+
+    view = await telegram.tap(ALICE, "view")
+    pages = [view["text"]]
+    while "next_page" in button_ids(telegram.last_message(ALICE)):
+        pages.append((await telegram.tap(ALICE, "next_page"))["text"])
+    assert any("Ещё не отправлено" in page and "запрос о помощи" in page for page in pages), pages
+    await telegram.tap(ALICE, "back")
+    texts = await telegram.tap(ALICE, "texts")
+    assert typed in texts["text"]
