@@ -72,6 +72,7 @@ from services import outbox
 from services.conversation import ConversationState, read_state
 from services.crypto import DataCipher
 from services.messages import OutgoingMessage
+from services.people import blank_conversation
 from services.text import match_key
 
 log = logging.getLogger(__name__)
@@ -626,17 +627,7 @@ async def unlink(
     detached = Person(created_at=now, last_seen_at=account.last_inbound_at)
     session.add(detached)
     await session.flush()
-    session.add(
-        Conversation(
-            person_id=detached.id,
-            journey=JOURNEY,
-            step=UNLINKED,
-            answers="",
-            history=[],
-            choices=[],
-            updated_at=now,
-        )
-    )
+    session.add(blank_conversation(detached.id, JOURNEY, UNLINKED, now))
     account.person_id = detached.id
     await session.flush()
 

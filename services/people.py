@@ -33,6 +33,19 @@ async def _find_account(
     )
 
 
+def blank_conversation(person_id: int, journey: str, step: str, now: datetime) -> Conversation:
+    """A new person's conversation: at `journey`/`step`, nothing collected."""
+    return Conversation(
+        person_id=person_id,
+        journey=journey,
+        step=step,
+        answers="",
+        history=[],
+        choices=[],
+        updated_at=now,
+    )
+
+
 async def _create_person(
     session: AsyncSession, channel: str, external_id: str, now: datetime, journey: str, step: str
 ) -> bool:
@@ -54,17 +67,7 @@ async def _create_person(
         await session.delete(person)
         await session.flush()
         return False
-    session.add(
-        Conversation(
-            person_id=person.id,
-            journey=journey,
-            step=step,
-            answers="",
-            history=[],
-            choices=[],
-            updated_at=now,
-        )
-    )
+    session.add(blank_conversation(person.id, journey, step, now))
     await session.flush()
     return True
 
