@@ -68,9 +68,11 @@ class Application:
     async def prepare_database(self, *, unreadable_ok: bool = False) -> None:
         """SQLite is brought up to date here; a shared PostgreSQL is migrated on purpose, by
         `vatandosh db upgrade`, never by whichever process starts first. Then the data key
-        is tried on the data: a key that reads none of it stops start-up, and so does one
-        that misses some of it, unless `unreadable_ok` (`vatandosh db reencrypt`, which
-        names every value it cannot read)."""
+        is tried on the data: a key that reads none of it stops start-up (a database restored
+        without its key). One that misses only some of it is named in the log, and the bot
+        starts: those rows may be under a key that is lost for good, and each is handled
+        where it is read (a conversation starts afresh, a queued message is given up) —
+        refusing would keep the bot, «SOS» included, down until someone edited the data."""
         if self.db.is_sqlite:
             await upgrade(self.settings.database_url)
         elif not await is_up_to_date(self.settings.database_url):
@@ -79,7 +81,15 @@ class Application:
 
     async def _check_data_key(self, *, unreadable_ok: bool) -> None:
         found = await data_keys.check_key(self.db, self.cipher)
-        if not found.unreadable.rows or (unreadable_ok and not found.none_readable):
+        if not found.unreadable.rows:
+            return
+        if not found.none_readable:
+            if not unreadable_ok:
+                log.error(
+                    "some data no key in DATA_KEY reads (%s): if its key is not lost, put it "
+                    "after the first one in DATA_KEY and run `vatandosh db reencrypt`",
+                    found.unreadable.describe(),
+                )
             return
         key_file = data_key_file(self.settings)
         if self.settings.data_key is None and key_file is not None:
@@ -88,15 +98,9 @@ class Application:
             given, also = "DATA_KEY", ""
             if key_file is not None and key_file.exists():
                 also = f" ({key_file.resolve()} is not used while DATA_KEY is set)"
-        if found.none_readable:
-            raise StartupError(
-                f"{given}: the database was written with another key (none of the keys given "
-                f"reads it). Restore the key kept with your backups{also}."
-            )
         raise StartupError(
-            f"{given}: some data was written with a key that is not given "
-            f"({found.unreadable.describe()}): put that key after the first one in DATA_KEY, "
-            "then run `vatandosh db reencrypt`"
+            f"{given}: the database was written with another key (none of the keys given "
+            f"reads it). Restore the key kept with your backups{also}."
         )
 
     async def close(self) -> None:
