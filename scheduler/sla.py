@@ -45,8 +45,10 @@ from services.log_safety import failure_summary
 from services.messages import OutgoingMessage
 from services.operators import active_with_role
 from services.staff import (
+    ANY_CATEGORY,
     DEFAULT_TARGET_MINUTES,
     ROLE_LABELS,
+    URGENT,
     Colour,
     QueueEntry,
     ServiceTargets,
@@ -82,6 +84,18 @@ class SlaSettings(Protocol):
     def escalate_after_red_minutes(self) -> int: ...
 
 
+def _with_defaults(given: dict[str, int]) -> dict[str, int]:
+    """The targets SLA_TARGETS gives over the defaults they leave out: «{"passport_taken":
+    240}» alone must not take the urgent cases' 30 minutes away (they went red after a day).
+    A «*» given is the deployment's own rule for the rest: the defaults' own kinds (appeals
+    and registrations, 5 days) do not override it — «{"*": 720}» means 12 hours for them
+    too; only «urgent» is kept."""
+    defaults = dict(DEFAULT_TARGET_MINUTES)
+    if ANY_CATEGORY in given:
+        defaults = {URGENT: defaults[URGENT]}
+    return {**defaults, **given}
+
+
 @dataclass(frozen=True)
 class SlaPolicy:
     targets: ServiceTargets
@@ -110,9 +124,7 @@ class SlaPolicy:
             if minutes <= 0:
                 raise SlaError(f"SLA_TARGETS: {key!r} must be a positive number of minutes")
         return cls(
-            # Given entries change or add to the defaults: «{"passport_taken": 240}» alone
-            # must not take the urgent cases' 30 minutes away (they went red after a day).
-            targets=ServiceTargets({**DEFAULT_TARGET_MINUTES, **settings.sla_targets}),
+            targets=ServiceTargets(_with_defaults(settings.sla_targets)),
             ping_urgent=timedelta(minutes=settings.ping_urgent_minutes),
             ping_normal=timedelta(minutes=settings.ping_normal_minutes),
             chain=chain,

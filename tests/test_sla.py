@@ -426,6 +426,15 @@ def test_targets_name_known_categories_with_positive_minutes(
     assert targets == {**DEFAULT_TARGET_MINUTES, **known}
 
 
+def test_a_star_given_covers_appeals_and_registrations_too(make_settings: SettingsFactory) -> None:
+    """«{"urgent": 30, "*": 720}»: 12 hours for everything else — the defaults' five days for
+    appeals and registrations, more specific than «*», must not come back in."""
+    given = {"urgent": 30, "*": 720}
+    assert SlaPolicy.from_settings(make_settings(sla_targets=given)).targets.minutes == given
+    alone = SlaPolicy.from_settings(make_settings(sla_targets={"*": 720})).targets.minutes
+    assert alone == {"urgent": 30, "*": 720}  # urgent cases keep their half hour
+
+
 def test_targets_given_keep_the_defaults_they_do_not_name(make_settings: SettingsFactory) -> None:
     """One reason's target set: urgent cases still go red in 30 minutes, registrations in
     five days (they went red after a day, the «*» fallback)."""
