@@ -203,6 +203,10 @@ _DANGER_KEYS = frozenset(
 _NEGATED_KEYS = tuple(
     sorted({match_key(phrase) for phrase in NEGATED_CALLS}, key=len, reverse=True)
 )
+# A negated call not followed by «emas»/«эмас» or «ли» (match_key's forms of them).
+_NEGATED = re.compile(
+    r" (?:" + "|".join(re.escape(phrase) for phrase in _NEGATED_KEYS) + r") (?!(?:emas|li) )"
+)
 _CALL_KEYS = frozenset(match_key(word) for words in DANGER_CALLS.values() for word in words)
 _HARM_KEYS = frozenset(match_key(word) for words in HARM_WORDS.values() for word in words)
 _PLEAS = frozenset(
@@ -298,11 +302,13 @@ def distress_key(text: str) -> str:
 
 def _read_for_danger(text: str) -> str:
     """distress_key of `text` padded with spaces, its calls said in the negative (NEGATED_CALLS)
-    taken out."""
+    taken out — unless the negative is itself denied or asked: «xavf yoʻq emas» (it is not
+    that there is none), «не в опасности ли я»; a message that asks (ends in «?») or says
+    «разве» is read as it stands («Разве я не в опасности!»)."""
     padded = f" {distress_key(text)} "
-    for phrase in _NEGATED_KEYS:
-        padded = padded.replace(f" {phrase} ", " | ")
-    return padded
+    if text.rstrip().rstrip("!").endswith("?") or " razve " in padded:
+        return padded
+    return _NEGATED.sub(" | ", padded)
 
 
 def names_danger(text: str) -> bool:

@@ -470,6 +470,13 @@ def test_a_call_said_in_the_negative_names_no_danger(locale: str, words: str) ->
         "Xavf yoʻq deb oʻylamang, qutqaring!",  # so does a call elsewhere in the message
         "Я не знаю, что делать, я в опасности",
         "Нет, не в безопасности, я в опасности",
+        # The negative denied or asked: a cry for help all the same.
+        "xavf yoʻq emas",
+        "Хавф йўқ эмас",
+        "Разве я не в опасности!",
+        "не в опасности ли я",
+        "Я не в опасности?",
+        "опасность не миновала",
     ],
 )
 def test_danger_beside_a_negated_call_still_counts(words: str) -> None:
