@@ -438,9 +438,11 @@ class Library:
         Each word typed is looked for at the start of the articles' words (so "pasport" finds
         "pasportingiz", "торговля" finds "торговли"), and so are its Uzbek roots (so
         "pasportimni" finds them too): in titles and keywords it weighs three times what it
-        weighs in the text. Articles that match the most of the words typed come first;
-        those far behind the best are left out."""
-        tokens = [_Typed.of(token) for token in _query_tokens(query)]
+        weighs in the text. A word whose stems begin no word of the library is looked for
+        by a shorter stem ("обманули" by "обман…", "yoʻqotdim" by "yoʻqo…", which begins
+        "yoʻqolgan"). Articles that match the most of the words typed come first; those far
+        behind the best are left out."""
+        tokens = [self._as_searched(_Typed.of(token)) for token in _query_tokens(query)]
         if not tokens:
             return ()
         ranked: list[tuple[int, int, int, str]] = []
@@ -465,6 +467,13 @@ class Library:
         kept.sort(reverse=True)
         by_id = self._in(locale)
         return tuple(by_id[entry[3]] for entry in kept[:limit])
+
+    def _as_searched(self, typed: "_Typed") -> "_Typed":
+        """The word as search looks for it: by its stems if any article has a word they
+        begin (so "пропискани", found as "propis…", is never cut to "prop…"), else by its
+        shorter stem, which finds more (a verb's forms: "обманули" → "обман")."""
+        parts = (p for t in self.terms.values() for p in (t.title, t.keywords, t.body))
+        return typed if any(typed.found_in(part) for part in parts) else typed.loosened()
 
 
 # Uzbek noun endings, in search_key's form (Latin, no apostrophes, so typed in either
@@ -528,17 +537,28 @@ def _stem(word: str, shortest: int = 4) -> str:
 class _Typed:
     """A word typed, as search looks for it: what an article's word may begin with (the
     word less an ending that varies, or any of its Uzbek roots, cut likewise but never
-    below _ROOT_KEPT letters), or else be a form of (its short root, if any)."""
+    below _ROOT_KEPT letters), or else be a form of (its short root, if any). `shorter` is
+    its shortest root less an ending that varies, at least _ROOT_MIN letters: what it is
+    looked for by when its stems begin no word of the library (see Library.search)."""
 
     stems: tuple[str, ...]
     short: frozenset[str]
+    shorter: str
 
     @classmethod
     def of(cls, token: str) -> "_Typed":
-        found = {_stem(token), *(_stem(root, _ROOT_KEPT) for root in _uzbek_roots(token))}
+        roots = _uzbek_roots(token)
+        found = {_stem(token), *(_stem(root, _ROOT_KEPT) for root in roots)}
         # A stem that begins with another finds nothing more: keep the shortest ones.
         stems = {stem for stem in found if not any(s != stem and stem.startswith(s) for s in found)}
-        return cls(tuple(sorted(stems)), frozenset(_short_roots(token)))
+        # The roots without a voiced letter are all beginnings of the word: the shortest
+        # finds what the others find.
+        shortest = min((token, *(root for root in roots if token.startswith(root))), key=len)
+        return cls(tuple(sorted(stems)), frozenset(_short_roots(token)), _stem(shortest))
+
+    def loosened(self) -> "_Typed":
+        """The word looked for by its shorter stem ("yoqotdim" → "yoqo…")."""
+        return _Typed((self.shorter,), self.short, self.shorter)
 
     def found_in(self, part: _Words) -> bool:
         if any(word.startswith(self.stems) for word in part.words):

@@ -476,3 +476,61 @@ async def test_prison_or_deportation_lists_the_emergency_contacts_first(
     found = await telegram.say(ALICE, query)
     assert button_ids(found)[0] == "article:general-emergency"
     assert button_labels(found)[0] == GENERAL_EMERGENCY[locale]
+
+
+# -- a word whose stems begin no word of the library: its shorter stem ---------------------------
+
+DOCUMENTS = {
+    "uz_Latn": "Hujjatlaringizni asrang",
+    "uz_Cyrl": "Ҳужжатларингизни асранг",
+    "ru": "Берегите свои документы",
+}
+
+LOOSENED = [
+    # «обманули» (I was cheated) is «обман», which only the trafficking article has
+    ("обманули", "general-trafficking"),
+    ("меня обманули", "general-trafficking"),  # not the articles that merely have «меня»
+    ("obmanuli", "general-trafficking"),
+    # «yoʻqotdim» (I lost it) is «yoʻqot-», as «yoʻqolgan pasport» (a lost passport) is «yoʻqo-»
+    ("yoʻqotdim", "general-documents"),
+    ("йўқотдим", "general-documents"),
+    ("pasportimni yoʻqotdim", "general-documents"),
+    ("hujjatlarimni yoʻqotdim", "general-documents"),
+]
+
+
+@pytest.mark.parametrize("locale", LOCALES)
+@pytest.mark.parametrize(("query", "expected"), LOOSENED)
+def test_a_word_found_nowhere_is_looked_for_by_its_shorter_stem(
+    query: str, expected: str, locale: str
+) -> None:
+    found = [article.id for article in LIBRARY.search(locale, query)]
+    assert found == [expected]
+
+
+@pytest.mark.parametrize("query", ["пропискани", "propiskaga", "propiskamni yoʻqotdim"])
+def test_a_word_its_stems_find_is_not_looked_for_by_a_shorter_one(query: str) -> None:
+    # «propis…» begins «propiska»: the shorter «prop…», which begins «пропала связь» in the
+    # families article, is not looked for, even beside a word found only by its shorter stem.
+    found = [a.id for a in LIBRARY.search("ru", query)]
+    assert "russia-legal-work" in found
+    assert "general-families" not in found
+
+
+@pytest.mark.parametrize(
+    ("locale", "query", "title"),
+    [
+        ("ru", "меня обманули", TRAFFICKING["ru"]),
+        ("uz_Cyrl", "обманули", TRAFFICKING["uz_Cyrl"]),
+        ("uz_Latn", "yoʻqotdim", DOCUMENTS["uz_Latn"]),
+        ("uz_Cyrl", "паспортимни йўқотдим", DOCUMENTS["uz_Cyrl"]),
+    ],
+)
+async def test_a_verb_typed_at_the_country_question_opens_the_article_it_means(
+    telegram: TelegramHarness, locale: str, query: str, title: str
+) -> None:
+    await open_guidance(telegram, locale)
+
+    article = await telegram.say(ALICE, query)
+    assert article["text"].startswith(title)
+    assert await where(telegram) == ("guidance", "article")
