@@ -401,7 +401,45 @@ def _parser() -> argparse.ArgumentParser:
     _broadcast_commands(commands, command, version)
     _outbox_commands(commands, command, version)
     _report_commands(commands, command)
+    telegram = commands.add_parser(
+        "telegram", help="the bot's Telegram settings", description="the bot's Telegram settings"
+    )
+    telegram.add_argument("--version", action="version", version=version)
+    telegram_commands = telegram.add_subparsers(
+        dest="telegram_command", required=True, metavar="COMMAND"
+    )
+    command(
+        "delete-webhook",
+        "stop Telegram sending the bot's updates to a webhook (before moving it to polling: "
+        "stop the webhook deployment first)",
+        _telegram_delete_webhook,
+        telegram_commands,
+    )
     return parser
+
+
+async def _telegram_delete_webhook(args: argparse.Namespace) -> None:
+    from aiogram.exceptions import TelegramAPIError, TelegramNetworkError
+
+    from bot.channels.telegram import build_bot
+
+    settings = load_settings()
+    if settings.telegram_bot_token is None:
+        raise CommandError("TELEGRAM_BOT_TOKEN is not set")
+    bot = build_bot(settings.telegram_bot_token.get_secret_value(), settings.telegram_api_base)
+    try:
+        url = (await bot.get_webhook_info()).url
+        if not url:
+            print("no webhook is set: `vatandosh run` can poll")
+            return
+        await bot.delete_webhook()
+        print(f"webhook {url} deleted: `vatandosh run` can poll now")
+    except TelegramNetworkError as error:
+        raise CommandError(f"TELEGRAM_API_BASE: the Bot API did not answer ({error})") from None
+    except TelegramAPIError as error:
+        raise CommandError(f"TELEGRAM_BOT_TOKEN: the Bot API refused: {error.message}") from None
+    finally:
+        await bot.session.close()
 
 
 def _operator_commands(commands: Any, command: Callable[..., argparse.ArgumentParser],

@@ -207,8 +207,7 @@ async def _start_telegram(app: Application, telegram: "Telegram") -> "Polling | 
         raise StartupError(
             f"TELEGRAM_MODE: polling, but this bot's updates go to a webhook ({webhook}), "
             "another deployment's: set TELEGRAM_MODE=webhook, or, to move the bot to "
-            "polling, stop that deployment and delete its webhook (the Bot API's "
-            "deleteWebhook) first"
+            "polling, stop that deployment and run `vatandosh telegram delete-webhook` first"
         )
     polling = Polling(telegram.dispatcher, telegram.bot, ALLOWED_UPDATES)
     polling.start()

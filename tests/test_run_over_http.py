@@ -571,3 +571,29 @@ async def test_a_port_already_taken_is_named_in_one_line(
     finally:
         taken.close()
     assert line.startswith(f"vatandosh: HTTP_PORT: cannot listen on 127.0.0.1:{port} "), line
+
+
+async def test_the_webhook_is_deleted_by_command_and_polling_then_starts(
+    database_url: str, tmp_path: Path, bot_api: FakeBotAPI, http: aiohttp.ClientSession
+) -> None:
+    """Moving a bot from webhook to polling: `vatandosh telegram delete-webhook` (the refusal
+    to poll says to delete it), then `vatandosh run` polls."""
+    bot_api.webhook_url = "https://bot.consulate.example/telegram/webhook"
+    settings = base_settings(database_url, bot_api.base_url)
+    process = await asyncio.create_subprocess_exec(
+        *_vatandosh(), "telegram", "delete-webhook",
+        cwd=tmp_path, env={**_clean_environment(), **settings},
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    stdout, stderr = await asyncio.wait_for(process.communicate(), STARTUP_TIMEOUT)
+
+    assert process.returncode == 0, stderr.decode()
+    assert stdout.decode() == (
+        "webhook https://bot.consulate.example/telegram/webhook deleted: `vatandosh run` can "
+        "poll now\n"
+    )
+    assert bot_api.webhook_url == ""
+    assert TEST_TOKEN not in stdout.decode() + stderr.decode()
+    async with vatandosh_run(tmp_path, settings) as vatandosh:
+        await vatandosh.wait_healthy(http)
+        await vatandosh.wait_until(lambda: "getUpdates" in bot_api.requests, "getUpdates")
