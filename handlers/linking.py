@@ -6,12 +6,15 @@ whole code message pasted (a long press → Copy takes all of it): that chat the
 belongs to the same person — their language, consent, appeals and requests — and goes on
 at the main menu; the chat where the code was shown is told too, and how to undo it.
 
-«My data and settings» → «Unlink a chat» (offered when the person has more than one chat)
-lists her other chats, masked (the chat may be an intruder's); the one picked — by a tap or
-its number — is unlinked once confirmed (services.linking.unlink): it starts afresh as a new
+«My data and settings» → «Unlink a chat» (offered when a chat of hers joined after this one)
+lists those chats, masked (the chat may be an intruder's); the one picked — by a tap or its
+number — is unlinked once confirmed (services.linking.unlink): it starts afresh as a new
 chat, is told so in her language (nothing of hers in the notice), and she keeps everything
-in the chat she is writing from. The chat written from is never offered, so the last one
-cannot go.
+in the chat she is writing from. Only a chat that joined earlier may unlink a later one, so
+a chat linked with a code read over her shoulder cannot cut hers off; it is refused and
+pointed to the consulate. «Unlink this chat» (offered when a chat joined before this one)
+lets a chat leave by itself — a link made by mistake undone — her data staying with the
+earlier chat. The first chat cannot go.
 """
 
 import math
@@ -23,6 +26,7 @@ from handlers.conversation import (
     MENU,
     Answer,
     Context,
+    Farewell,
     Go,
     GoHome,
     Journey,
@@ -31,8 +35,9 @@ from handlers.conversation import (
     Repeat,
 )
 from handlers.incoming import Kind
-from models import ChannelAccount
+from models import ChannelAccount, Conversation
 from services import linking
+from services.conversation import write_state
 from services.i18n import N_, locale_of_request
 from services.local_time import zone_of
 from services.messages import Choice, OutgoingMessage, join_texts
@@ -48,9 +53,13 @@ EXPIRES = "expires"
 MENU_LABEL = N_("Link another chat (WhatsApp / Telegram)")
 # The settings item that leads to unlinking (shown with more than one chat), and its steps.
 UNLINK_LABEL = N_("Unlink a chat")
+THIS_LABEL = N_("Unlink this chat")  # shown when a chat joined before this one
+UNLINK_CHAT, UNLINK_THIS = "unlink_chat", "unlink_this"  # the settings items' ids
+HELP_LABEL = N_("Help: talk to an operator")  # the main menu's item
 UNLINK_STEP, CONFIRM_STEP = "unlink", "unlink_confirm"
 PICK_PREFIX = "unlink:"  # + the channel account's id
 CONFIRM = "unlink:yes"
+THIS = "unlink:this"  # the chat answering leaves by itself
 HERE = "here"  # the channel account id of the chat the picker was asked in
 PICKED = "picked"  # the channel account id picked
 
@@ -318,31 +327,72 @@ def _chat_choice(ctx: Context, account: ChannelAccount) -> Choice:
     return Choice(f"{PICK_PREFIX}{account.id}", label)
 
 
-async def _others(ctx: Context) -> list[ChannelAccount]:
-    """The person's chats but the one the picker is asked in (noted; else the one heard
-    from last)."""
+async def _here_account(ctx: Context) -> ChannelAccount | None:
+    """The chat the picker is asked in (noted; else the one heard from last)."""
     here = _here(ctx)
-    if here is None and (last := await linking.current_account(ctx.session, ctx.person.id)):
-        here = last.id
-    return [
-        account
-        for account in await linking.chats_of(ctx.session, ctx.person.id)
-        if account.id != here
-    ]
+    if here is not None and (account := await linking.chat_by_id(ctx.session, ctx.person.id, here)):
+        return account
+    return await linking.current_account(ctx.session, ctx.person.id)
+
+
+async def _others(ctx: Context) -> list[ChannelAccount]:
+    """The person's chats that joined after the one the picker is asked in: the only ones
+    it may unlink (the chat linked with a code read over her shoulder must not unlink hers)."""
+    here = await _here_account(ctx)
+    return [] if here is None else await linking.newer_chats(ctx.session, ctx.person.id, here)
+
+
+async def unlink_choices(ctx: Context) -> tuple[Choice, ...]:
+    """The settings items for a person with more than one chat: «Unlink a chat» when one
+    joined after the chat asked in, «Unlink this chat» when one joined before it. When it
+    is not certain which chat is asked in (two written from within a minute), «Unlink a
+    chat»: the picker knows, and offers what that chat may do."""
+    if await linking.chat_count(ctx.session, ctx.person.id) < 2:
+        return ()
+    here = await linking.writing_chat(ctx.session, ctx.person.id)
+    if here is None:
+        return (ctx.choice(UNLINK_CHAT, UNLINK_LABEL),)
+    found = []
+    if await linking.newer_chats(ctx.session, ctx.person.id, here):
+        found.append(ctx.choice(UNLINK_CHAT, UNLINK_LABEL))
+    if await linking.kept_when_leaving(ctx.session, ctx.person.id, here) is not None:
+        found.append(ctx.choice(UNLINK_THIS, THIS_LABEL))
+    return tuple(found)
+
+
+def _older_only(ctx: Context) -> str:
+    return ctx._(
+        "A chat can be unlinked only from the chat linked before it, so it cannot be done "
+        "from this chat. If something is wrong, write to the consulate: «{help}» in the "
+        "main menu."
+    ).format(help=ctx._(HELP_LABEL))
 
 
 @journey.asks(UNLINK_STEP)
 async def ask_unlink(ctx: Context) -> Question:
     ctx.answers.pop(PICKED, None)
     others = await _others(ctx)
+    here = await _here_account(ctx)
+    leaves = (
+        here is not None
+        and await linking.kept_when_leaving(ctx.session, ctx.person.id, here) is not None
+    )
     leave = (ctx.choice(BACK, "Back"), ctx.choice(MENU, "Main menu"))
+    itself = (ctx.choice(THIS, THIS_LABEL),) if leaves else ()
     if not others:
+        if leaves:
+            text = ctx._(
+                "No chat was linked after this one, so it cannot unlink another chat. It "
+                "can unlink itself: your data stays in the chat linked before it."
+            )
+            return Question(text, (*itself, *leave))
         return Question(ctx._("This is your only chat: there is nothing to unlink."), leave)
     text = ctx._(
         "Which chat do you want to unlink? It will no longer see your appeals, requests and "
         "registrations. They stay in this chat."
     )
-    return Question(text, (*(_chat_choice(ctx, account) for account in others), *leave))
+    choices = (*(_chat_choice(ctx, account) for account in others), *itself, *leave)
+    return Question(text, choices)
 
 
 def _picked_id(choice: str | None) -> int | None:
@@ -355,28 +405,46 @@ def _picked_id(choice: str | None) -> int | None:
 @journey.answers(UNLINK_STEP)
 async def answer_unlink(ctx: Context, answer: Answer) -> Outcome:
     await _note_here(ctx, answer)  # the shared place may be answered from another chat
-    account_id = _picked_id(answer.choice)
+    account_id = _here(ctx) if answer.choice == THIS else _picked_id(answer.choice)
     if account_id is None:
         return ctx.not_understood()
     account = await linking.chat_by_id(ctx.session, ctx.person.id, account_id)
     if account is None:
         return Repeat(ctx._("That chat is no longer linked to you."))
-    if _is_here(account, answer):
-        return Repeat(_writing_from_it(ctx))
+    refused = await _may_not(ctx, account, answer)
+    if refused is not None:
+        return refused
     ctx.answers[PICKED] = account_id
     return Go(journey.name, CONFIRM_STEP)
 
 
-def _is_here(account: ChannelAccount, answer: Answer) -> bool:
-    incoming = answer.incoming
-    return (account.channel, account.external_id) == (incoming.channel, incoming.external_id)
-
-
-def _writing_from_it(ctx: Context) -> str:
-    return ctx._(
-        "You are writing from this chat, so it cannot be unlinked here: your data stays in "
-        "the chat you use. To unlink it, do it in your other chat."
+async def _may_not(ctx: Context, account: ChannelAccount, answer: Answer) -> Outcome | None:
+    """Why the chat answering may not unlink `account` (None: it may). Itself only if a
+    chat joined before it (never offered otherwise); another chat only if it joined later."""
+    writing = await linking.chat_of(
+        ctx.session, ctx.person.id, answer.incoming.channel, answer.incoming.external_id
     )
+    if writing is None:  # pragma: no cover - the engine holds the chat it writes from
+        return ctx.not_understood()
+    if account.id == writing.id:
+        if await linking.kept_when_leaving(ctx.session, ctx.person.id, writing) is None:
+            return ctx.not_understood()
+        return None
+    if not linking.joined_before(writing, account):
+        return Repeat(_older_only(ctx))
+    return None
+
+
+async def to_leave(ctx: Context, answer: Answer) -> Outcome:
+    """Where «Unlink this chat» leads (from the settings): the confirmation, for the chat
+    asked in, if a chat joined before it."""
+    await _note_here(ctx, answer)
+    here = _here(ctx)
+    account = None if here is None else await linking.chat_by_id(ctx.session, ctx.person.id, here)
+    if account is None or await _may_not(ctx, account, answer) is not None:
+        return ctx.not_understood()
+    ctx.state.answers_of(journey.name)[PICKED] = account.id
+    return Go(journey.name, CONFIRM_STEP)
 
 
 async def _picked(ctx: Context) -> ChannelAccount | None:
@@ -394,10 +462,17 @@ async def ask_confirm(ctx: Context) -> Question:
             ctx._("That chat is no longer linked to you."),
             (ctx.choice(BACK, "Back"), ctx.choice(MENU, "Main menu")),
         )
-    text = ctx._(
-        "Unlink {chat}? It will no longer see your appeals, requests and registrations. "
-        "They stay in this chat."
-    ).format(chat=_chat_label(ctx, account))
+    kept = await linking.kept_when_leaving(ctx.session, ctx.person.id, account)
+    if account.id == _here(ctx) and kept is not None:
+        text = ctx._(
+            "Unlink this chat? It will start afresh as a new chat, without your appeals, "
+            "requests and registrations. They stay in {chat}."
+        ).format(chat=_chat_label(ctx, kept))
+    else:
+        text = ctx._(
+            "Unlink {chat}? It will no longer see your appeals, requests and registrations. "
+            "They stay in this chat."
+        ).format(chat=_chat_label(ctx, account))
     return Question(
         text,
         (
@@ -408,6 +483,15 @@ async def ask_confirm(ctx: Context) -> Question:
     )
 
 
+def _notice(ctx: Context) -> str:
+    """What the unlinked chat is told: nothing of hers."""
+    return ctx._(
+        "This chat has been unlinked from the other chat it was linked to. Appeals, requests "
+        "and registrations are no longer shown here. To use Vatandosh here again, send any "
+        "message; to reach the consulate, then choose «{help}» in the main menu."
+    ).format(help=ctx._(HELP_LABEL))
+
+
 @journey.answers(CONFIRM_STEP)
 async def answer_confirm(ctx: Context, answer: Answer) -> Outcome:
     if answer.choice != CONFIRM:
@@ -416,32 +500,35 @@ async def answer_confirm(ctx: Context, answer: Answer) -> Outcome:
     if account is None:
         ctx.say(ctx._("That chat is no longer linked to you."))
         return Go(journey.name, UNLINK_STEP, remember=False)
-    if _is_here(account, answer):
-        ctx.say(_writing_from_it(ctx))
-        return Go(journey.name, UNLINK_STEP, remember=False)
-    label = _chat_label(ctx, account)
-    notice = ctx._(
-        "This chat has been unlinked from the other chat it was linked to. Appeals, requests "
-        "and registrations are no longer shown here. To use Vatandosh here again, send any "
-        "message."
-    )
+    refused = await _may_not(ctx, account, answer)
+    if refused is not None:
+        ctx.answers.pop(PICKED, None)
+        return refused
     incoming = answer.incoming
+    leaving = (account.channel, account.external_id) == (incoming.channel, incoming.external_id)
+    label = _chat_label(ctx, account)
+    kept_notice = None
+    if leaving:
+        kept_notice = ctx._(
+            "{chat} has unlinked itself from this chat. It no longer sees your appeals, "
+            "requests and registrations; they stay here."
+        ).format(chat=label)
     result = await linking.unlink(
         ctx.session,
         ctx.cipher,
         person=ctx.person,
         account_id=account.id,
         here=(incoming.channel, incoming.external_id),
-        notice=OutgoingMessage(notice),
+        notice=None if leaving else OutgoingMessage(_notice(ctx)),
+        kept_notice=None if kept_notice is None else OutgoingMessage(kept_notice),
         now=ctx.now,
     )
     ctx.answers.clear()
-    if result is linking.UnlinkRefusal.HERE:  # pragma: no cover - checked above
-        ctx.say(_writing_from_it(ctx))
-        return Go(journey.name, UNLINK_STEP, remember=False)
-    if result is linking.UnlinkRefusal.GONE:  # pragma: no cover - checked above, locked
+    if not isinstance(result, linking.Unlinked):  # pragma: no cover - checked above, locked
         ctx.say(ctx._("That chat is no longer linked to you."))
         return GoHome()
+    if leaving:
+        return await _left(ctx)
     ctx.say(
         ctx._(
             "Unlinked: {chat}. It no longer sees your appeals, requests and registrations; "
@@ -449,3 +536,23 @@ async def answer_confirm(ctx: Context, answer: Answer) -> Outcome:
         ).format(chat=label)
     )
     return GoHome()
+
+
+async def _left(ctx: Context) -> Outcome:
+    """This chat has just left her: it is told so, as a message of nobody's (Farewell), and
+    her conversation — shared with her other chats — goes home unless a pushed question
+    has just come due there."""
+    state = ctx.state
+    state.answers.pop(journey.name, None)
+    if state.journey == journey.name:
+        home = menu.journey.step("main")
+        assert home is not None, "the main menu exists"
+        question = await home.ask(ctx)
+        state.journey, state.step, state.history = menu.journey.name, "main", []
+        state.choices = [[choice.id, *choice.keys] for choice in question.choices]
+        state.free_text = question.free_text
+    conversation = await ctx.session.get(Conversation, ctx.person.id)
+    if conversation is not None:
+        write_state(conversation, state, ctx.cipher, ctx.now)
+    ctx.say(_notice(ctx))
+    return Farewell()

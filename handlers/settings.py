@@ -1,5 +1,6 @@
 """My data and settings: language, the privacy notice and consent, the data we keep, and
-the person's chats (link another one; unlink one, when there is more than one)."""
+the person's chats (link another one; unlink one that joined after this one, or this one
+when another joined before it)."""
 
 from handlers import linking, reminders, texts
 from handlers.conversation import (
@@ -13,13 +14,12 @@ from handlers.conversation import (
     Question,
     Repeat,
 )
-from services.linking import chat_count
 from services.messages import Choice
 
 journey = Journey("settings", first_step="main", needs_consent=True)
 
 PRIVACY, MY_DATA, LINK_CHAT = "privacy", "my_data", "link_chat"
-UNLINK_CHAT = "unlink_chat"
+UNLINK_CHAT, UNLINK_THIS = linking.UNLINK_CHAT, linking.UNLINK_THIS
 
 
 @journey.asks("main")
@@ -39,10 +39,11 @@ async def ask_main(ctx: Context) -> Question:
 
 
 async def _unlink_choices(ctx: Context) -> tuple[Choice, ...]:
-    """«Unlink a chat», for someone with more than one chat."""
-    if "linking" not in ctx.journeys or await chat_count(ctx.session, ctx.person.id) < 2:
+    """«Unlink a chat» when a chat joined after this one, «Unlink this chat» when one joined
+    before it (only an older chat may unlink a newer one)."""
+    if "linking" not in ctx.journeys:
         return ()
-    return (ctx.choice(UNLINK_CHAT, linking.UNLINK_LABEL),)
+    return await linking.unlink_choices(ctx)
 
 
 @journey.answers("main")
@@ -58,6 +59,8 @@ async def answer_main(ctx: Context, answer: Answer) -> Outcome:
         return Go("linking")
     if answer.choice == UNLINK_CHAT and "linking" in ctx.journeys:
         return await linking.to_unlink(ctx, answer)
+    if answer.choice == UNLINK_THIS and "linking" in ctx.journeys:
+        return await linking.to_leave(ctx, answer)
     if answer.choice == reminders.DIGEST and reminders.NAME in ctx.journeys:
         return Go(reminders.NAME, "digest")
     return ctx.not_understood()

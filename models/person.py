@@ -54,5 +54,8 @@ class ChannelAccount(Base):
     opted_out_at: Mapped[datetime | None]
     created_at: Mapped[datetime]
     last_inbound_at: Mapped[datetime]
+    # When a code joined it to its person (services.linking.redeem); None for the chat the
+    # person began in. Only a chat that joined earlier may unlink it (services.linking).
+    linked_at: Mapped[datetime | None]
 
     person: Mapped[Person] = relationship(back_populates="accounts")

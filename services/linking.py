@@ -27,15 +27,19 @@ round. What is left is history, carried over to the person the chat joins (`carr
 past check-ins, ended family links and survey answers (on the same question, the joined
 person's answer stays).
 
-A chat can be unlinked again (`unlink`), from any other chat of the person: a code read over
-someone's shoulder must not give another chat her data for good. The chat's account moves to
-a brand-new person with no data, no language and no consent, whose conversation starts
-nowhere (UNLINKED), so that chat's next message begins onboarding afresh; the person keeps
-everything with the chat she is using. What was still on its way to the unlinked chat for
-her goes to the chat she is using instead (a check-in's question must still reach her), and
-her link codes stop working (one may have been shown in the unlinked chat). Like linking, it
-runs in an update of the person's chat, which holds her conversation row (FOR UPDATE): every
-update of any of her chats takes that lock first, so two messages at once take turns.
+A chat can be unlinked again (`unlink`): a code read over someone's shoulder must not give
+another chat her data for good. Only by a chat that joined the person before it (`joined_at`:
+when it was linked, else when it first wrote), so that the chat linked with her code cannot
+cut HER off and keep her appeals, cases and check-ins; a chat may also leave by itself (if
+one joined before it, which keeps her data: undoing a link made by mistake). The chat's
+account moves to a brand-new person with no data, no language and no consent, whose
+conversation starts nowhere (UNLINKED), so that chat's next message begins onboarding afresh;
+the person keeps everything with her other chat. What has not been sent to the unlinked chat
+for her — waiting, being sent, or given up (`vatandosh outbox retry` would send it) — goes to
+that chat instead (a check-in's question must still reach her), and her link codes stop
+working (one may have been shown in the unlinked chat). Like linking, it runs in an update of
+the person's chat, which holds her conversation row (FOR UPDATE): every update of any of her
+chats takes that lock first, so two messages at once take turns.
 """
 
 import logging
@@ -72,7 +76,7 @@ from services import outbox
 from services.conversation import ConversationState, read_state
 from services.crypto import DataCipher
 from services.messages import OutgoingMessage
-from services.people import blank_conversation
+from services.people import LAST_SEEN_PRECISION, blank_conversation
 from services.text import match_key
 
 log = logging.getLogger(__name__)
@@ -451,6 +455,7 @@ async def redeem(
     original = await _original_account(session, target_conversation, cipher, target.id)
     row.used_at = now
     account.person_id = target.id
+    account.linked_at = now  # it joined the person after her other chats (see joined_at)
     await session.flush()
     await carry_over(session, person.id, target.id)
 
@@ -581,16 +586,71 @@ async def chat_by_id(
     return account if account is not None and account.person_id == person_id else None
 
 
+async def writing_chat(session: AsyncSession, person_id: int) -> ChannelAccount | None:
+    """The chat the person is writing from now, when that is certain: the one heard from
+    last, unless another was heard from within LAST_SEEN_PRECISION of it (its time is kept
+    no finer), when None."""
+    chats = await chats_of(session, person_id)
+    if not chats:
+        return None
+    last, *rest = chats
+    if any(last.last_inbound_at - other.last_inbound_at < LAST_SEEN_PRECISION for other in rest):
+        return None
+    return last
+
+
+def joined_at(account: ChannelAccount) -> datetime:
+    """When the chat joined its person: linked (a code), else when it first wrote. (Chats
+    linked before linked_at was kept count by when they first wrote.)"""
+    return account.linked_at or account.created_at
+
+
+def _order(account: ChannelAccount) -> tuple[datetime, int]:
+    return joined_at(account), account.id
+
+
+def joined_before(account: ChannelAccount, other: ChannelAccount) -> bool:
+    """Whether `account` joined the person before `other` (only then may it unlink it)."""
+    return _order(account) < _order(other)
+
+
+async def newer_chats(
+    session: AsyncSession, person_id: int, than: ChannelAccount
+) -> list[ChannelAccount]:
+    """The person's chats that joined after `than` (the ones it may unlink), the one heard
+    from last first."""
+    return [
+        account
+        for account in await chats_of(session, person_id)
+        if account.id != than.id and joined_before(than, account)
+    ]
+
+
+async def kept_when_leaving(
+    session: AsyncSession, person_id: int, leaving: ChannelAccount
+) -> ChannelAccount | None:
+    """The chat that keeps her data when `leaving` unlinks itself: of the chats that joined
+    before it, the one heard from last. None when it was the first (it cannot leave)."""
+    older = [
+        account
+        for account in await chats_of(session, person_id)
+        if account.id != leaving.id and joined_before(account, leaving)
+    ]
+    return older[0] if older else None
+
+
 class UnlinkRefusal(StrEnum):
     GONE = "gone"  # not (or no longer) one of the person's chats
-    HERE = "here"  # the chat the person is writing from: she keeps her data there
+    HERE = "here"  # the chat written from, which no chat joined before: it keeps her data
+    OLDER = "older"  # joined before the chat written from: only an older chat may unlink it
 
 
 @dataclass(frozen=True)
 class Unlinked:
     account: ChannelAccount  # the unlinked chat, now its new person's
     person_id: int  # that new person
-    readdressed: int  # her messages on their way to it, sent to the chat she uses instead
+    kept: ChannelAccount  # the chat she keeps her data in (where the rest now goes)
+    readdressed: int  # her messages not sent to it, now for the chat she keeps
 
 
 async def unlink(
@@ -600,16 +660,26 @@ async def unlink(
     person: Person,
     account_id: int,
     here: tuple[str, str],
-    notice: OutgoingMessage,
+    notice: OutgoingMessage | None,
+    kept_notice: OutgoingMessage | None = None,
     now: datetime,
 ) -> Unlinked | UnlinkRefusal:
     """Detach the chat `account_id` from `person`, who writes from the chat `here`
-    (channel, address) and keeps all her data there. The engine holds her conversation row.
+    (channel, address). The engine holds her conversation row.
 
-    The chat's account moves to a new person with nothing (their conversation at UNLINKED),
-    who is told `notice` there (a push; recorded, not sent, if that chat sent STOP). Her
-    messages still waiting to go to that chat and not begun by a sender go to `here`
-    instead; her link codes are dropped. On a refusal nothing changes."""
+    The chat must have joined her after `here` (`joined_before`), or be `here` itself
+    leaving, when a chat joined her before it: she keeps all her data in the chat written
+    from, or when a chat leaves, in the chat that joined before it heard from last. The
+    chat's account moves to a new person with nothing (their conversation at UNLINKED), who
+    is told `notice` there if given (a push; recorded, not sent, if that chat sent STOP);
+    the chat she keeps is told `kept_notice` if given. Her messages to that chat not sent
+    (waiting, being sent now — the claim reads the address again at its next attempt — or
+    given up, which `vatandosh outbox retry` would send) go to the chat she keeps; her link
+    codes are dropped. On a refusal nothing changes.
+
+    When the chat leaves by itself the engine's account object (the update's own chat)
+    keeps its person in memory: the update goes on as hers (her conversation), not as a
+    chat joined to someone else (services.people.continue_as would remove her)."""
     account = await session.scalar(
         select(ChannelAccount)
         .where(ChannelAccount.id == account_id)
@@ -618,61 +688,96 @@ async def unlink(
     )
     if account is None or account.person_id != person.id:
         return _unlink_refused(UnlinkRefusal.GONE, person.id)
-    if (account.channel, account.external_id) == here:
-        return _unlink_refused(UnlinkRefusal.HERE, person.id)
-    kept = await chat_of(session, person.id, *here)
-    if kept is None:  # pragma: no cover - the engine holds the chat it writes from
-        raise RuntimeError("the chat being written from is not the person's")
+    leaving = (account.channel, account.external_id) == here
+    if leaving:
+        kept = await kept_when_leaving(session, person.id, account)
+        if kept is None:
+            return _unlink_refused(UnlinkRefusal.HERE, person.id)
+    else:
+        writing = await chat_of(session, person.id, *here)
+        if writing is None:  # pragma: no cover - the engine holds the chat it writes from
+            raise RuntimeError("the chat being written from is not the person's")
+        if not joined_before(writing, account):
+            return _unlink_refused(UnlinkRefusal.OLDER, person.id)
+        kept = writing
 
     detached = Person(created_at=now, last_seen_at=account.last_inbound_at)
     session.add(detached)
     await session.flush()
     session.add(blank_conversation(detached.id, JOURNEY, UNLINKED, now))
-    account.person_id = detached.id
-    await session.flush()
+    moved_account = (
+        update(ChannelAccount)
+        .where(ChannelAccount.id == account.id)
+        .values(person_id=detached.id, linked_at=None)  # its new person's first chat
+    )
+    if leaving:
+        # Not in the identity map: the engine's object stays hers (see above).
+        await session.execute(moved_account.execution_options(synchronize_session=False))
+    else:
+        account.person_id, account.linked_at = detached.id, None
+        await session.flush()
 
-    # Not begun by a sender: unclaimed (or a claim that ran out: its sender is gone) and no
-    # part sent. What a sender is sending now goes as it is.
-    moved = await session.execute(
-        update(OutboxMessage)
-        .where(
-            OutboxMessage.person_id == person.id,
-            OutboxMessage.channel == account.channel,
-            OutboxMessage.address == account.external_id,
-            OutboxMessage.status == OutboxStatus.PENDING,
-            or_(OutboxMessage.claimed_until.is_(None), OutboxMessage.claimed_until <= now),
-            OutboxMessage.parts_sent == 0,
-        )
-        .values(
-            channel=kept.channel,
-            address=kept.external_id,
-            claimed_until=None,
-            attempts=0,
-            last_error=None,
-        )
-        .execution_options(synchronize_session=False)
-    )
-    readdressed = int(moved.rowcount)  # type: ignore[attr-defined]
+    readdressed = await _readdress(session, person.id, account, kept, now)
     await session.execute(delete(LinkCode).where(LinkCode.person_id == person.id))
-    outbox.enqueue(
-        session,
-        cipher,
-        person_id=detached.id,
-        channel=account.channel,
-        address=account.external_id,
-        messages=[notice],
-        now=now,
-        kind=OutboxKind.PUSH,
-        not_sent_because="opted out (STOP)" if account.opted_out_at is not None else None,
-    )
+    if notice is not None:
+        outbox.enqueue(
+            session,
+            cipher,
+            person_id=detached.id,
+            channel=account.channel,
+            address=account.external_id,
+            messages=[notice],
+            now=now,
+            kind=OutboxKind.PUSH,
+            not_sent_because="opted out (STOP)" if account.opted_out_at is not None else None,
+        )
+    if kept_notice is not None:
+        tell_original(session, cipher, kept, person.id, kept_notice, now)
     log.info(
-        "chat unlinked channel=%s person=%s new_person=%s readdressed=%d",
+        "chat unlinked channel=%s person=%s new_person=%s by_itself=%s readdressed=%d",
         account.channel,
         person.id,
         detached.id,
+        leaving,
         readdressed,
     )
-    return Unlinked(account=account, person_id=detached.id, readdressed=readdressed)
+    return Unlinked(account=account, person_id=detached.id, kept=kept, readdressed=readdressed)
+
+
+async def _readdress(
+    session: AsyncSession,
+    person_id: int,
+    account: ChannelAccount,
+    kept: ChannelAccount,
+    now: datetime,
+) -> int:
+    """Her messages to `account` not sent, now for `kept`. Those waiting and not claimed (or
+    whose claim ran out: its sender is gone) start afresh there; one a sender holds keeps its
+    claim (what it is sending now goes as it is; if that fails, the next attempt reads the
+    new address); given-up ones stay given up, for `vatandosh outbox retry` to send there."""
+    hers_to_it = (
+        OutboxMessage.person_id == person_id,
+        OutboxMessage.channel == account.channel,
+        OutboxMessage.address == account.external_id,
+    )
+    to_kept = {"channel": kept.channel, "address": kept.external_id}
+    waiting = await session.execute(
+        update(OutboxMessage)
+        .where(
+            *hers_to_it,
+            OutboxMessage.status == OutboxStatus.PENDING,
+            or_(OutboxMessage.claimed_until.is_(None), OutboxMessage.claimed_until <= now),
+        )
+        .values(**to_kept, claimed_until=None, attempts=0, last_error=None)
+        .execution_options(synchronize_session=False)
+    )
+    rest = await session.execute(
+        update(OutboxMessage)
+        .where(*hers_to_it, OutboxMessage.status != OutboxStatus.SENT)
+        .values(**to_kept)
+        .execution_options(synchronize_session=False)
+    )
+    return int(waiting.rowcount) + int(rest.rowcount)  # type: ignore[attr-defined]
 
 
 def _unlink_refused(refusal: UnlinkRefusal, person_id: int) -> UnlinkRefusal:

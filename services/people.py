@@ -3,7 +3,7 @@
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import bindparam, delete, select, update
+from sqlalchemy import bindparam, delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from models import ChannelAccount, Conversation, OutboxMessage, Person
@@ -194,6 +194,11 @@ async def continue_as(session: AsyncSession, participant: Participant) -> Partic
     along here."""
     old = participant.person
     successor_id = participant.account.person_id
+    others = await session.scalar(
+        select(func.count()).select_from(ChannelAccount).where(ChannelAccount.person_id == old.id)
+    )
+    if others:  # a chat that left someone who keeps other chats (unlinking), never a link
+        raise RuntimeError("continue_as would remove a person who still has chats")
     conversation = await session.scalar(
         select(Conversation).where(Conversation.person_id == successor_id).with_for_update()
     )
