@@ -246,9 +246,12 @@ def _refusal(ctx: Context, refusal: linking.Refusal) -> str:
             "consulate: «{help}» in the main menu."
         ).format(help=ctx._("Help: talk to an operator"))
     return ctx._(
-        "This chat is already linked to another chat. To link it elsewhere, first unlink it "
-        "in that other chat: «{settings}» → «{unlink}»."
-    ).format(settings=ctx._("My data and settings"), unlink=ctx._(UNLINK_LABEL))
+        "This chat is already linked to another chat. To link it elsewhere, the two must be "
+        "unlinked first, in the chat that was linked later: «{settings}» → «{unlink}» or "
+        "«{this}»."
+    ).format(
+        settings=ctx._("My data and settings"), unlink=ctx._(UNLINK_LABEL), this=ctx._(THIS_LABEL)
+    )
 
 
 async def _linked(ctx: Context, linked: linking.Linked, channel: str) -> Outcome:

@@ -342,7 +342,7 @@ async def test_a_code_typed_in_its_own_chat_or_an_already_linked_one(
     daves = code_in((await chats.type("dave", "4")).text)
     shared = await chats.type("bob", f"LINK {daves}")
     assert shared.text.startswith(
-        "Этот чат уже связан с другим чатом. Чтобы связать его с другим, сначала отвяжите его"
+        "Этот чат уже связан с другим чатом. Чтобы связать его с другим, сначала их нужно отвязать"
     )
     assert len(await chats.people()) == 2
 
