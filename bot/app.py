@@ -200,6 +200,11 @@ def build_application(
         telegram_bot_username=settings.telegram_bot_username if bot is not None else None,
         whatsapp_from=settings.twilio_whatsapp_from if whatsapp is not None else None,
         reminders=ReminderPolicy.from_settings(settings),
+        owner_check_after=(
+            timedelta(days=settings.whatsapp_owner_check_days)
+            if settings.whatsapp_owner_check_days
+            else None
+        ),
     )
     desk = journey_settings.desk(catalogs)
     sender = OutboxSender(

@@ -44,7 +44,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.keyed_lock import KeyedLock
-from handlers import onboarding
+from handlers import number_check, onboarding
 from handlers.conversation import (
     BACK,
     CANCEL,
@@ -84,7 +84,7 @@ from services.local_time import zone_name, zone_of
 from services.log_safety import failure_summary
 from services.messages import OutgoingMessage, join_texts
 from services.notify import queue_push
-from services.people import choose_locale, continue_as, hold_participant
+from services.people import Participant, choose_locale, continue_as, hold_participant
 from services.text import clean_text, match_key, parse_number
 
 log = logging.getLogger(__name__)
@@ -259,10 +259,20 @@ class ConversationEngine:
             if incoming.kind is Kind.EDITED and incoming.location is not None:
                 return await self._follow_live_location(session, person, incoming.location, now)
             state = read_state(participant.conversation, self._cipher)
-            moved = await self._take_due_prompts(session, state, person, now, incoming)
+            checking, first_check, moved = self._number_check(participant, state, incoming, now)
+            if not (checking or first_check):
+                moved = await self._take_due_prompts(session, state, person, now, incoming) or moved
             locale = person.locale or guess_locale(incoming.language_code) or self._default_locale
             ctx = self._context(session, person, state, locale, now, buttons=incoming.buttons)
+            if (checking or first_check) and not number_check.is_asking(state):
+                # Asked before anything else, even after STOP; "back" returns here.
+                self._apply(ctx, Go(number_check.journey.name))
+                moved, first_check = True, True
             outcome = self._opt_out_or_in(ctx, participant.account, incoming, now)
+            if outcome is None and first_check:
+                outcome = Repeat()  # what brought the question up is no answer to it
+            elif outcome is None and checking:
+                outcome = await self._answer_number_check(ctx, incoming)
             if outcome is None:
                 outcome = await self._intercept_early(ctx, incoming)
             if outcome is not None:
@@ -512,7 +522,7 @@ class ConversationEngine:
         question = await self._ask(ctx)
         state = ctx.state
         answering = _answering(state)
-        if not _due(state, ctx.now):
+        if not _due(state, ctx.now) or number_check.is_asking(state):
             return question
         if not self._prompts_wait(state.journey, question.free_text):
             if answering:  # the next is asked once this one is answered
@@ -587,9 +597,46 @@ class ConversationEngine:
             account.opted_out_at = None
             ctx.say(ctx._("Notifications are on again."))
             return Repeat()
-        if word in START_KEYS and not ctx.state.free_text:
+        if word in START_KEYS and not (ctx.state.free_text or number_check.is_asking(ctx.state)):
             return GoHome()  # as /start (typed where no words of the person's own are asked)
         return None
+
+    def _number_check(
+        self, participant: Participant, state: ConversationState, incoming: Incoming, now: datetime
+    ) -> tuple[bool, bool, bool]:
+        """Whether this chat is being asked whose number it is (handlers.number_check), whether
+        it is to be asked from now, and whether the state changed. Words of distress are
+        never held up: they skip the question, as hers. Another chat of hers writing while
+        her conversation is at the question takes it back to where it was (the question
+        waits for the chat it is for)."""
+        account_id = participant.account.id
+        checking = number_check.asked_chat(state) == account_id
+        distress = number_check.is_distress(incoming)
+        changed = False
+        if checking and distress:
+            number_check.settle(state)
+            checking, changed = False, True
+        first_check = (
+            not checking
+            and not distress
+            and number_check.is_due(participant, self._settings.owner_check_after, now)
+        )
+        if first_check:
+            number_check.start(state, account_id)
+            changed = True
+        if not (checking or first_check) and number_check.is_asking(state):
+            number_check.step_aside(state)
+            changed = True
+        return checking, first_check, changed
+
+    async def _answer_number_check(self, ctx: Context, incoming: Incoming) -> Outcome:
+        """At the question whose number this is, everything goes to it: nothing of the
+        person's is reached before it is answered (no menu, no «back», no code, no pushed
+        question)."""
+        step = self._current_step(ctx)
+        if step is None:  # pragma: no cover - the journey is always registered
+            return GoHome()
+        return await step.answer(ctx, self._resolve(ctx, incoming))
 
     async def _react(self, ctx: Context, incoming: Incoming) -> Outcome:
         if incoming.kind is Kind.COMMAND:

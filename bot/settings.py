@@ -97,6 +97,9 @@ class Settings(DatabaseSettings):
     twilio_template_uz_cyrl: str | None = None
     twilio_template_ru: str | None = None
     whatsapp_max_per_second: float = Field(default=10.0, gt=0)
+    # A WhatsApp number silent this many days may have a new owner: its next message is asked
+    # first whether the writer has used Vatandosh from it before (0: never asked).
+    whatsapp_owner_check_days: int = Field(default=90, ge=0)
     # Consulate operators: the staff group (a Telegram supergroup with topics) and the rules
     # of the queue.
     operator_chat_id: int | None = None

@@ -10,6 +10,7 @@ from handlers import (
     linking,
     menu,
     my_data,
+    number_check,
     onboarding,
     registration,
     reminders,
@@ -35,5 +36,6 @@ def all_journeys() -> dict[str, Journey]:
         family.journey,
         reminders.journey,
         survey.journey,
+        number_check.journey,
     )
     return {journey.name: journey for journey in journeys}

@@ -127,6 +127,9 @@ class JourneySettings:
     telegram_bot_username: str | None = None
     whatsapp_from: str | None = None
     reminders: ReminderPolicy = DEFAULT_POLICY  # when document reminders and digests come
+    # A WhatsApp chat silent this long is asked first whether its number is still its
+    # person's (handlers.number_check); None: never.
+    owner_check_after: timedelta | None = None
 
     def desk(self, catalogs: Catalogs) -> StaffDesk:
         """The consulate's side, for actions that open or feed a case's thread."""

@@ -780,6 +780,90 @@ async def _readdress(
     return int(waiting.rowcount) + int(rest.rowcount)  # type: ignore[attr-defined]
 
 
+# -- a number with a new owner ----------------------------------------------------------------
+
+# Why her messages to a number that has a new owner were set aside (outbox.NOT_NEEDED).
+NEW_OWNER = "the number has a new owner"
+
+
+@dataclass(frozen=True)
+class HandedOver:
+    person_id: int  # the number's new person
+    kept: ChannelAccount | None  # her chat that takes what was on its way to the number
+    moved: int  # her messages not sent to the number: now for `kept`, else set aside
+
+
+async def hand_over(
+    session: AsyncSession, *, person: Person, account: ChannelAccount, now: datetime
+) -> HandedOver:
+    """The chat `account` — the one written from: the engine holds her conversation — has a
+    new owner who never used Vatandosh (a WhatsApp number given to someone else after a long
+    silence; handlers.number_check). The chat moves to a new person with nothing, who starts
+    afresh as an unlinked chat does (UNLINKED); she keeps all her data (the consulate's
+    records: registrations, appeals, requests) and her other chats. What was on its way to
+    the number for her goes to her chat heard from last, as when a chat is unlinked; when she
+    has no other chat it is set aside instead (withdrawn: `vatandosh outbox retry` does not
+    send it to the new owner). Her link codes stop. As when a chat leaves by itself, the
+    engine's account object keeps her in memory: the update ends as hers (a Farewell)."""
+    new_owner = Person(created_at=now, last_seen_at=now)
+    session.add(new_owner)
+    await session.flush()
+    session.add(blank_conversation(new_owner.id, JOURNEY, UNLINKED, now))
+    await session.execute(
+        update(ChannelAccount)
+        .where(ChannelAccount.id == account.id)
+        .values(person_id=new_owner.id, linked_at=None, created_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    others = [chat for chat in await chats_of(session, person.id) if chat.id != account.id]
+    kept = others[0] if others else None
+    if kept is not None:
+        moved = await _readdress(session, person.id, account, kept, now)
+    else:
+        moved = await _set_aside(session, person.id, account, now)
+    await session.execute(delete(LinkCode).where(LinkCode.person_id == person.id))
+    log.info(
+        "number handed over channel=%s person=%s new_person=%s moved=%d kept_chat=%s",
+        account.channel,
+        person.id,
+        new_owner.id,
+        moved,
+        kept is not None,
+    )
+    return HandedOver(person_id=new_owner.id, kept=kept, moved=moved)
+
+
+async def _set_aside(
+    session: AsyncSession, person_id: int, account: ChannelAccount, now: datetime
+) -> int:
+    """Her messages to `account` not sent, set aside for good: waiting ones (and those whose
+    claim ran out) withdrawn, given-up ones marked so that a retry never sends them. One a
+    sender holds goes as it is."""
+    hers_to_it = (
+        OutboxMessage.person_id == person_id,
+        OutboxMessage.channel == account.channel,
+        OutboxMessage.address == account.external_id,
+    )
+    reason = (outbox.NOT_NEEDED + NEW_OWNER)[:200]
+    given_up = await session.execute(
+        update(OutboxMessage)
+        .where(*hers_to_it, OutboxMessage.status == OutboxStatus.FAILED)
+        .values(last_error=reason)
+        .execution_options(synchronize_session=False)
+    )
+    waiting = await session.execute(
+        update(OutboxMessage)
+        .where(
+            *hers_to_it,
+            OutboxMessage.status == OutboxStatus.PENDING,
+            or_(OutboxMessage.claimed_until.is_(None), OutboxMessage.claimed_until <= now),
+        )
+        .values(status=OutboxStatus.FAILED, claimed_until=None, last_error=reason, failed_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    return int(waiting.rowcount) + int(given_up.rowcount)  # type: ignore[attr-defined]
+
+
 def _unlink_refused(refusal: UnlinkRefusal, person_id: int) -> UnlinkRefusal:
     log.info("unlink refused reason=%s person=%s", refusal, person_id)
     return refusal

@@ -21,6 +21,8 @@ class Participant:
     account: ChannelAccount
     conversation: Conversation
     is_new: bool
+    # When this chat was heard from before this update (to the minute); None for a new one.
+    last_heard: datetime | None = None
 
 
 async def _find_account(
@@ -139,6 +141,7 @@ async def hold_participant(
     if conversation is None or row is None:  # pragma: no cover - deleted mid-update
         raise RuntimeError("person deleted while an update was being handled")
     person, account = row
+    last_heard = None if is_new else account.last_inbound_at
     if _is_stale(person.last_seen_at, now):
         person.last_seen_at = now
     if _is_stale(account.last_inbound_at, now):
@@ -146,7 +149,13 @@ async def hold_participant(
     if not account.reachable:
         account.reachable = True
         account.unreachable_since = None
-    return Participant(person=person, account=account, conversation=conversation, is_new=is_new)
+    return Participant(
+        person=person,
+        account=account,
+        conversation=conversation,
+        is_new=is_new,
+        last_heard=last_heard,
+    )
 
 
 def _is_stale(seen_at: datetime | None, now: datetime) -> bool:
