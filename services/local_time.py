@@ -1,10 +1,10 @@
 """A person's local time, from the country they are in, and the quiet hours nothing
 scheduled may break (22:00–08:00 local): reminders, check-ins, family messages, broadcasts.
 
-A country with one time zone has that one. For countries with several, the zone where most
-migrants from Uzbekistan live and work (Moscow for Russia, Almaty for Kazakhstan) or the
-capital's; any other multi-zone country gets its first listed zone. Without a country: home
-(Tashkent), where the families are.
+A country with one time zone has that one. A country with several has its capital's, named
+in PRIMARY_ZONES (CLDR lists a country's zones in no useful order: its first for Mongolia is
+Hovd's, for Ecuador the Galápagos'). Without a country: home (Tashkent), where the families
+are.
 """
 
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
@@ -19,23 +19,42 @@ QUIET_UNTIL = time(8, 0)
 # How far into the quiet hours something scheduled before them may still go out (a claim
 # behind a broadcast, a retry a minute late); later it waits for the morning.
 LATE_GRACE = timedelta(minutes=15)
-# Countries with several zones: the one that fits most people we serve there.
+# Every country CLDR gives several zones (tests/test_zone_and_batch_fixes.py checks none is
+# missing): its capital's zone, where the government, embassies and consulates are and, in
+# nearly all of them, most people live. Where a country has no capital, the zone of the most
+# people.
 PRIMARY_ZONES = {
-    "UZ": HOME_ZONE,
-    "RU": "Europe/Moscow",
-    "KZ": "Asia/Almaty",
-    "US": "America/New_York",
-    "CA": "America/Toronto",
-    "DE": "Europe/Berlin",
-    "ES": "Europe/Madrid",
-    "PT": "Europe/Lisbon",
-    "AU": "Australia/Sydney",
-    "BR": "America/Sao_Paulo",
+    "AQ": "Antarctica/McMurdo",  # the largest station
+    "AR": "America/Argentina/Buenos_Aires",
+    "AU": "Australia/Sydney",  # Canberra's
+    "BR": "America/Sao_Paulo",  # Brasília's
+    "CA": "America/Toronto",  # Ottawa's
+    "CD": "Africa/Kinshasa",
+    "CL": "America/Santiago",
     "CN": "Asia/Shanghai",
+    "CY": "Asia/Nicosia",
+    "DE": "Europe/Berlin",
+    "EC": "America/Guayaquil",  # Quito's
+    "ES": "Europe/Madrid",
+    "FM": "Pacific/Pohnpei",  # Palikir's
+    "GL": "America/Nuuk",
     "ID": "Asia/Jakarta",
+    "KI": "Pacific/Tarawa",
+    "KZ": "Asia/Almaty",  # Astana's, and Almaty's, where most migrants from Uzbekistan work
+    "MH": "Pacific/Majuro",
+    "MN": "Asia/Ulaanbaatar",
     "MX": "America/Mexico_City",
     "MY": "Asia/Kuala_Lumpur",
+    "NZ": "Pacific/Auckland",  # Wellington's
+    "PF": "Pacific/Tahiti",  # Papeete's
+    "PG": "Pacific/Port_Moresby",
+    "PS": "Asia/Hebron",  # the West Bank's (Ramallah)
+    "PT": "Europe/Lisbon",
+    "RU": "Europe/Moscow",
     "UA": "Europe/Kyiv",
+    "UM": "Pacific/Wake",  # the island with the most people
+    "US": "America/New_York",  # Washington's
+    "UZ": HOME_ZONE,
 }
 
 
