@@ -72,7 +72,7 @@ from handlers.conversation import (
 from handlers.incoming import Incoming, Kind, Location, MediaRefusal, RefusalReason
 from models import Broadcast, CaseStatus, ChannelAccount, Conversation, HelpCase, Person
 from models.db import Database
-from services import appeals, live_location, outbox
+from services import appeals, checkins, live_location, outbox
 from services.broadcasts import SURVEY_JOURNEY
 from services.clock import Clock
 from services.conversation import ConversationState, PendingPrompt, read_state, write_state
@@ -268,7 +268,7 @@ class ConversationEngine:
                 # Asked before anything else, even after STOP; "back" returns here.
                 self._apply(ctx, Go(number_check.journey.name))
                 moved, first_check = True, True
-            outcome = self._opt_out_or_in(ctx, participant.account, incoming, now)
+            outcome = await self._opt_out_or_in(ctx, participant.account, incoming, now)
             if outcome is None and first_check:
                 outcome = Repeat()  # what brought the question up is no answer to it
             elif outcome is None and checking:
@@ -573,11 +573,12 @@ class ConversationEngine:
 
     # -- reacting to what was sent ------------------------------------------------------
 
-    def _opt_out_or_in(
+    async def _opt_out_or_in(
         self, ctx: Context, account: ChannelAccount, incoming: Incoming, now: datetime
     ) -> Outcome | None:
         """STOP: no more pushes on this channel (replies to what the person sends still go);
-        START: pushes again."""
+        START: pushes again. A STOP that leaves no chat of hers taking pushes says that her
+        safety check-ins pause and who is told (services.checkins: not asked, so missed)."""
         if incoming.kind is Kind.TEXT:
             word = match_key(incoming.text)
         elif incoming.kind is Kind.COMMAND and incoming.command == "stop":
@@ -592,6 +593,14 @@ class ConversationEngine:
                     "will still answer. To receive notifications again, send START."
                 )
             )
+            if await checkins.pauses_with_stop(ctx.session, ctx.person.id):
+                ctx.say(
+                    ctx._(
+                        "Your safety check-in is paused too: when the next one is due, the "
+                        "family members linked to you and the consulate's operators will be "
+                        "told that we could not ask you «Are you safe?»."
+                    )
+                )
             return SayOnly()
         if word in START_KEYS and account.opted_out_at is not None:
             account.opted_out_at = None

@@ -3,7 +3,9 @@
 - **Settings** (step "main"): switch on with an interval of 1, 3 or 7 days, see when the
   next check-in is, change it, switch it off; set, change or remove a code word; answer a
   check-in still waiting, or a missed one late (on WhatsApp, with no buttons under earlier
-  messages, the only way once the question scrolled away).
+  messages, the only way once the question scrolled away). With notifications stopped
+  (STOP) in every chat the check-ins are paused, and the settings say so and how to turn
+  notifications on again (services/checkins.py: the family and operators are told once).
 - **The check-in** (step "ask"): the scheduler (scheduler/checkins.py) asks "Are you safe?"
   with ConversationEngine.prompt; «I am safe» thanks and puts the person back where they
   were; «I need help» opens the urgent case of the Help journey's danger path (the same
@@ -120,7 +122,23 @@ async def ask_main(ctx: Context) -> Question:
     elif waiting is not None:
         lines.append(ctx._("A safety check-in is waiting for your answer."))
         choices.append(ctx.choice(ANSWER_NOW, "Answer the check-in now"))
-    if plan is not None and plan.interval_days is not None and plan.next_checkin_at is not None:
+    stopped = await checkins.notifications_stopped_since(ctx.session, ctx.person.id) is not None
+    if plan is not None and plan.interval_days is not None and stopped:
+        lines.append(
+            ctx._(
+                "Safety check-in is paused: notifications are turned off (STOP), so we cannot "
+                "ask you «Are you safe?». The family members linked to you and the consulate's "
+                "operators are told that the check-in could not be asked. To turn "
+                "notifications on again, send START."
+            )
+        )
+        choices += [
+            ctx.choice(f"{EVERY}{days}", EVERY_LABELS[days])
+            for days in checkins.INTERVALS
+            if days != plan.interval_days
+        ]
+        choices.append(ctx.choice(OFF, "Switch off the check-ins"))
+    elif plan is not None and plan.interval_days is not None and plan.next_checkin_at is not None:
         lines.append(
             ctx._(
                 "Safety check-in is on: we ask «Are you safe?» {every}. The next check-in: "
@@ -236,7 +254,8 @@ async def _record_safe(ctx: Context) -> bool:
         return False
     ctx.say(ctx._("Thank you. We are glad you are safe."))
     plan = await checkins.plan_of(ctx.session, ctx.person.id)
-    if plan is not None and plan.next_checkin_at is not None:
+    paused = await checkins.notifications_stopped_since(ctx.session, ctx.person.id) is not None
+    if plan is not None and plan.next_checkin_at is not None and not paused:
         ctx.say(ctx._("The next check-in: {when}.").format(when=_when(ctx, plan.next_checkin_at)))
     return True
 

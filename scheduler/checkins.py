@@ -8,8 +8,13 @@ Every run, on the injected clock:
    "checkin" journey's "ask" step (held for 08:00 if it is night where the person is and
    the plan was not reached just a few minutes late: services.checkins.ask_time), in
    the same transaction, and a `safety_checkin`
-   row is kept only when the question could be sent (a person who sent STOP everywhere is not
-   declared missing); it keeps the question's outbox row (`question_id`).
+   row is kept only when the question could be sent; it keeps the question's outbox row
+   (`question_id`). The person's conversation is locked first, before the plan, as their
+   own updates (and the reminder job) do: no deadlock with them changing their settings.
+   A person who sent STOP in every chat cannot be asked: the first check-in that finds
+   them so counts as missed at once (services.checkins.record_not_asked: the family and the
+   operators are told it could not be asked), and then the plan is paused — nothing asked,
+   nobody alerted again — until START (the plan keeps its times meanwhile).
 2. Check-ins still `asked` past `due_by` (indexed with the status): each is taken with a
    conditional UPDATE asked → missed; the family is alerted and an urgent case opened, once.
    Unless the question never went out (its row failed at send time — outside the WhatsApp
@@ -25,9 +30,10 @@ import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from models import CheckinPlan, CheckinStatus, Person, SafetyCheckin
+from models import CheckinPlan, CheckinStatus, Conversation, Person, SafetyCheckin
 from models.db import Database
 from scheduler.due_rows import each_due
 from scheduler.jobs import PeriodicJob
@@ -48,7 +54,7 @@ JOURNEY, STEP = "checkin", "ask"
 @dataclass(frozen=True)
 class CheckinReport:
     asked: int = 0
-    missed: int = 0
+    missed: int = 0  # including check-ins that could not be asked (every chat stopped)
     family_alerted: int = 0
     not_delivered: int = 0  # past due_by, but the question never reached the person
     without_consent: int = 0  # past due_by, but the person has withdrawn their consent
@@ -67,13 +73,34 @@ async def run_checkins(
     family_alerted = 0
     not_delivered = 0
     without_consent = 0
+    not_asked = 0
 
     async def ask(session: AsyncSession, plan_id: int, seen_next: datetime) -> int:
+        nonlocal family_alerted, not_asked
+        person_id = await session.scalar(
+            select(CheckinPlan.person_id).where(CheckinPlan.id == plan_id)
+        )
+        if person_id is None:
+            return 0
+        await session.execute(
+            select(Conversation.person_id)
+            .where(Conversation.person_id == person_id)
+            .with_for_update()
+        )
         plan = await checkins.take_due_plan(session, plan_id, seen_next, now)
         if plan is None:
             return 0
         person = await session.get(Person, plan.person_id)
         assert person is not None
+        stopped_since = await checkins.notifications_stopped_since(session, person.id)
+        if stopped_since is not None and person.has_consented:
+            if await checkins.already_paused(session, person.id, stopped_since):
+                log.info("checkin paused, notifications stopped person=%s", person.id)
+                return 0
+            family_alerted += await checkins.record_not_asked(session, cipher, desk, person, now)
+            not_asked += 1
+            log.warning("checkin could not be asked, notifications stopped person=%s", person.id)
+            return 0
         asked_at = checkins.ask_time(person, seen_next, now)
         question_id = await prompter.prompt(
             session, person.id, JOURNEY, STEP,
@@ -126,7 +153,7 @@ async def run_checkins(
     )
     return CheckinReport(
         asked=asked.sent,
-        missed=missed.sent,
+        missed=missed.sent + not_asked,
         family_alerted=family_alerted,
         not_delivered=not_delivered,
         without_consent=without_consent,

@@ -25,6 +25,13 @@ and the code word.
   check-ins stop and nobody is alerted, and they can no longer answer it. The withdrawal
   itself (services.consent) makes every check-in waiting unsent, withdraws its question if
   still held for the morning, and switches the plan off (`stop_without_consent`).
+- **Not asked: notifications stopped.** STOP in every chat of the person means no
+  notifications — but a check-in exists to raise the alarm when the person goes silent, and
+  whoever holds their phone can type STOP. So a check-in that cannot be asked because every
+  chat is stopped counts as missed the first time (`record_not_asked`: the family and the
+  operators are told it could not be asked, a reason of its own), and then the plan is
+  paused openly: not asked again, nobody alerted again, the settings say so, until START.
+  The plan keeps its times meanwhile, so after START the next one is asked as planned.
 - **Late «I am safe».** A missed check-in can still be answered (the settings offer it):
   a member whose alert has not gone out yet (it waits for their morning) gets neither the
   alert, which is withdrawn, nor the good news; the others get the good news.
@@ -46,6 +53,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.attributes import set_committed_value
 
 from models import (
+    ChannelAccount,
     CheckinPlan,
     CheckinStatus,
     HelpCase,
@@ -94,6 +102,27 @@ COVERT_NOTICE = N_(
     "in what you write to them; decide with a supervisor how to reach them safely."
 )
 
+# A check-in that could not be asked, every chat of the person stopped (record_not_asked):
+# what a family member reads, and the operators (in the staff group's language).
+UNASKED_ALERT = N_(
+    "Safety check-in: notifications from Vatandosh were turned off on the phone of your "
+    "relative who invited you to Vatandosh, so we could not ask them «Are you safe?» on "
+    "{asked} (their local time). They may have done it themselves, but please try to reach "
+    "them. We will not ask again until notifications are turned on."
+)
+UNASKED_ALERT_NAMED = N_(
+    "Safety check-in: notifications from Vatandosh were turned off on the phone of your "
+    "relative ({name}), so we could not ask them «Are you safe?» on {asked} (their local "
+    "time). They may have done it themselves, but please try to reach them. We will not ask "
+    "again until notifications are turned on."
+)
+UNASKED_NOTICE = N_(
+    "SAFETY CHECK-IN NOT ASKED: notifications are turned off (STOP) in every chat of the "
+    "person — perhaps not by them — so «Are you safe?» could not be asked on {asked} (their "
+    "local time). It counts as a missed check-in. No further check-in is asked until they "
+    "send START. Family members we are alerting: {count}."
+)
+
 # Why a code word cannot be used (the journey says it in the person's language).
 TOO_SHORT, TOO_LONG, NO_LETTERS, RESERVED = "short", "long", "letters", "reserved"
 
@@ -138,6 +167,12 @@ def waking_deadline(start: datetime, hours: float, zone: tzinfo) -> datetime:
 def when_text(moment: datetime, zone: tzinfo, locale: str) -> str:
     """ "3 December, 09:00" in the person's zone and language."""
     return format_datetime(moment, "d MMMM, HH:mm", tzinfo=zone, locale=locale)
+
+
+def _unasked(checkin: SafetyCheckin) -> bool:
+    """Whether `checkin` is one that could not be asked (record_not_asked): no question, and
+    due the moment it was to be asked (an asked one has its grace period)."""
+    return checkin.question_id is None and checkin.due_by == checkin.asked_at
 
 
 # -- the plan ------------------------------------------------------------------------------
@@ -212,6 +247,50 @@ async def stop_without_consent(session: AsyncSession, person_id: int, now: datet
         "checkins not counted, consent withdrawn person=%s checkins=%s", person_id, len(waiting)
     )
     return len(waiting)
+
+
+async def notifications_stopped_since(session: AsyncSession, person_id: int) -> datetime | None:
+    """When the last of the person's chats that took notifications was stopped (STOP), if
+    every one is: no check-in can be asked. None while one chat takes them, or when no chat
+    is reachable at all (not a STOP)."""
+    stopped = list(
+        await session.scalars(
+            select(ChannelAccount.opted_out_at).where(
+                ChannelAccount.person_id == person_id, ChannelAccount.reachable.is_(True)
+            )
+        )
+    )
+    if not stopped or any(moment is None for moment in stopped):
+        return None
+    return max(moment for moment in stopped if moment is not None)
+
+
+async def pauses_with_stop(session: AsyncSession, person_id: int) -> bool:
+    """Whether the person's check-ins are on and a STOP just recorded leaves no chat of theirs
+    taking notifications: the next check-in cannot be asked (record_not_asked)."""
+    plan = await plan_of(session, person_id)
+    return (
+        plan is not None
+        and plan.interval_days is not None
+        and plan.next_checkin_at is not None
+        and await notifications_stopped_since(session, person_id) is not None
+    )
+
+
+async def already_paused(session: AsyncSession, person_id: int, stopped_since: datetime) -> bool:
+    """Whether a check-in was already counted as not asked since the person's chats were
+    stopped at `stopped_since`: the plan is paused, nobody is alerted again."""
+    found = await session.scalar(
+        select(SafetyCheckin.id)
+        .where(
+            SafetyCheckin.person_id == person_id,
+            SafetyCheckin.question_id.is_(None),
+            SafetyCheckin.due_by == SafetyCheckin.asked_at,
+            SafetyCheckin.asked_at >= stopped_since,
+        )
+        .limit(1)
+    )
+    return found is not None
 
 
 async def open_checkin(session: AsyncSession, person_id: int) -> SafetyCheckin | None:
@@ -429,6 +508,61 @@ def record_asked(
     return checkin
 
 
+async def record_not_asked(
+    session: AsyncSession,
+    cipher: DataCipher,
+    desk: staff.StaffDesk,
+    person: Person,
+    now: datetime,
+) -> int:
+    """A check-in due now that cannot be asked: every chat of the person is stopped
+    (notifications_stopped_since). It counts as missed at once — the family alerted and an
+    urgent case, saying it could not be asked — and can be answered late like any missed
+    one. Returns how many members the alert was queued for."""
+    checkin = SafetyCheckin(
+        person_id=person.id, asked_at=now, due_by=now, status=CheckinStatus.MISSED
+    )
+    session.add(checkin)
+    await session.flush()
+    return await report_missed(session, cipher, desk, checkin, now)
+
+
+async def _take_answer(
+    session: AsyncSession, checkin: SafetyCheckin, status: CheckinStatus, now: datetime
+) -> str | None:
+    """The answer to a check-in read as unanswered, in a conditional UPDATE (the job may
+    have made it missed since it was read, and alerted the family): ASKED when it was still
+    waiting and takes `status`; MISSED when it is missed now and is answered late (its
+    status stays, it gets `answered_at`); None when another answer took it meanwhile."""
+    if checkin.status == CheckinStatus.ASKED:
+        taken = await session.execute(
+            update(SafetyCheckin)
+            .where(SafetyCheckin.id == checkin.id, SafetyCheckin.status == CheckinStatus.ASKED)
+            .values(status=status, answered_at=now)
+            .execution_options(synchronize_session=False)
+        )
+        if taken.rowcount:  # type: ignore[attr-defined]
+            set_committed_value(checkin, "status", status)
+            set_committed_value(checkin, "answered_at", now)
+            return CheckinStatus.ASKED
+        await session.refresh(checkin, ["status", "answered_at"])
+    if checkin.status == CheckinStatus.MISSED and checkin.answered_at is None:
+        taken = await session.execute(
+            update(SafetyCheckin)
+            .where(
+                SafetyCheckin.id == checkin.id,
+                SafetyCheckin.status == CheckinStatus.MISSED,
+                SafetyCheckin.answered_at.is_(None),
+            )
+            .values(answered_at=now)
+            .execution_options(synchronize_session=False)
+        )
+        if taken.rowcount:  # type: ignore[attr-defined]
+            set_committed_value(checkin, "answered_at", now)
+            return CheckinStatus.MISSED
+    return None
+
+
 async def answer(
     session: AsyncSession,
     cipher: DataCipher,
@@ -440,8 +574,9 @@ async def answer(
     """The person answered «I am safe» or «I need help»: every check-in still waiting takes
     the answer, and so does every missed one not answered yet — late (its status stays
     missed), whether or not a newer one was asked meanwhile: a late «I am safe» is told once
-    to the family (who were asked to reach the person) and to the case's topic. Returns the
-    check-in answered (the newest), if any."""
+    to the family (who were asked to reach the person) and to the case's topic. One read as
+    waiting that the job has made missed since (it alerted the family) is answered late.
+    Returns the check-in answered (the newest), if any."""
     unanswered = list(
         await session.scalars(
             select(SafetyCheckin)
@@ -456,12 +591,15 @@ async def answer(
             .order_by(SafetyCheckin.asked_at, SafetyCheckin.id)
         )
     )
-    waiting = [checkin for checkin in unanswered if checkin.status == CheckinStatus.ASKED]
-    late = [checkin for checkin in unanswered if checkin.status == CheckinStatus.MISSED]
-    for checkin in waiting:
-        checkin.status = status
+    waiting: list[SafetyCheckin] = []
+    late: list[SafetyCheckin] = []
     for checkin in unanswered:
-        checkin.answered_at = now
+        was = await _take_answer(session, checkin, status, now)
+        if was == CheckinStatus.ASKED:
+            waiting.append(checkin)
+        elif was == CheckinStatus.MISSED:
+            late.append(checkin)
+    answered = sorted([*waiting, *late], key=lambda checkin: (checkin.asked_at, checkin.id))
     if waiting:
         questions = [checkin.question_id for checkin in waiting if checkin.question_id]
         await outbox.withdraw(session, questions, ANSWERED, now)
@@ -470,7 +608,7 @@ async def answer(
         log.info("checkin answered late person=%s status=%s", person.id, status)
         if status is CheckinStatus.SAFE:
             await _late_safe(session, cipher, desk, person, late, now)
-    return unanswered[-1] if unanswered else None
+    return answered[-1] if answered else None
 
 
 async def _late_safe(
@@ -493,7 +631,9 @@ async def _late_safe(
         name = known_as(cipher, link)
         # The alerts as queued: named, or not (the name given or cleared since).
         alerts = {
-            _alert_text(desk, t, checkin, zone, known) for checkin in late for known in {name, None}
+            _alert_text(desk, t, checkin, zone, known, unasked=_unasked(checkin))
+            for checkin in late
+            for known in {name, None}
         }
         queued = await _alerts_to(session, cipher, member.id, link.id, since, alerts)
         if queued and await outbox.withdraw(session, queued, ALARM_SETTLED, now) == len(queued):
@@ -599,20 +739,22 @@ def _alert_text(
     checkin: SafetyCheckin,
     zone: tzinfo,
     name: str | None = None,
+    *,
+    unasked: bool = False,
 ) -> str:
-    """What a family member reads when `checkin` is missed, in their language `t`, naming
-    the person by `name` (the name the member knows them by) when they gave one."""
-    text = about_relative(
-        t,
-        N_(
+    """What a family member reads when `checkin` is missed (or could not be asked: `unasked`),
+    in their language `t`, naming the person by `name` (the name the member knows them by)
+    when they gave one."""
+    if unasked:
+        plain, named = UNASKED_ALERT, UNASKED_ALERT_NAMED
+    else:
+        plain = N_(
             "Safety check-in: your relative who invited you to Vatandosh did not answer the "
             "question «Are you safe?» asked on {asked} (their local time). This may mean "
             "nothing — a flat battery, no internet — but please try to reach them."
-        ),
-        ALERT_NAMED,
-        name,
-        asked=when_text(checkin.asked_at, zone, t.locale),
-    )
+        )
+        named = ALERT_NAMED
+    text = about_relative(t, plain, named, name, asked=when_text(checkin.asked_at, zone, t.locale))
     if desk.enabled:  # else no operator hears of it (a deployment without a staff group)
         text += " " + t.gettext("The consulate's operators have been told.")
     return text
@@ -645,24 +787,31 @@ async def report_missed(
         log.info("checkin not counted, no consent person=%s checkin=%s", person.id, checkin.id)
         return 0
     zone = person_zone(person)
+    unasked = _unasked(checkin)
     alerted = 0
     for link, member in await linked_members(session, person.id):
         name = known_as(cipher, link)
-        text = _alert_text(desk, desk.person_translator(member), checkin, zone, name)
+        t = desk.person_translator(member)
+        text = _alert_text(desk, t, checkin, zone, name, unasked=unasked)
         alerted += await notify_person(
             session, cipher, member.id, [OutgoingMessage(text)], now,
             not_before=next_allowed(now, zone_of(member.country)), family_link_id=link.id,
             quiet_zone=zone_of(member.country),
         )  # fmt: skip
     t = desk.t
-    notice = "⏰ " + t.gettext(
-        "SAFETY CHECK-IN MISSED: the person did not answer «Are you safe?» asked on {asked} "
-        "(their local time) by {due}. Family members we are alerting: {count}."
-    ).format(
-        asked=when_text(checkin.asked_at, zone, t.locale),
-        due=when_text(checkin.due_by, zone, t.locale),
-        count=alerted,
-    )
+    if unasked:
+        notice = "⏰ " + t.gettext(UNASKED_NOTICE).format(
+            asked=when_text(checkin.asked_at, zone, t.locale), count=alerted
+        )
+    else:
+        notice = "⏰ " + t.gettext(
+            "SAFETY CHECK-IN MISSED: the person did not answer «Are you safe?» asked on "
+            "{asked} (their local time) by {due}. Family members we are alerting: {count}."
+        ).format(
+            asked=when_text(checkin.asked_at, zone, t.locale),
+            due=when_text(checkin.due_by, zone, t.locale),
+            count=alerted,
+        )
     case = await _urgent_case(
         session, cipher, desk, person, notice=notice, action="checkin_missed", now=now
     )

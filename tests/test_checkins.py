@@ -362,17 +362,22 @@ async def test_a_missed_check_in_alerts_the_family_in_their_language_and_opens_a
     )
 
 
-async def test_nobody_is_declared_missing_who_could_not_be_asked(
+async def test_a_check_in_that_cannot_be_asked_after_stop_counts_as_missed_once(
     telegram: TelegramHarness, clock: ManualClock
 ) -> None:
+    """STOP in every chat: the check-in is not asked, and (whoever typed STOP) it counts as
+    missed once, then pauses (tests/test_checkin_fixes.py follows it further)."""
     app = telegram.app
     await telegram.onboard(ALICE, "ru")
     pid = await person_id(telegram, ALICE)
     await switch_on(app, pid, 1)
-    await telegram.say(ALICE, "СТОП")
+    stopped = (await telegram.say(ALICE, "СТОП"))["text"]
+    assert "Отметка о безопасности тоже приостановлена" in stopped  # she is told who hears
     clock.advance(timedelta(days=1))
-    assert (await run(app)).asked == 0
-    assert await checkin_rows(app) == []
+    report = await run(app)
+    assert (report.asked, report.missed) == (0, 1)
+    [row] = await checkin_rows(app)
+    assert (row.status, row.question_id) == (CheckinStatus.MISSED, None)
     saved = await plan(app, pid)
     assert saved is not None
     assert saved.next_checkin_at == clock.now() + timedelta(days=1)
