@@ -20,6 +20,7 @@ from services.crypto import DataCipher
 from services.local_time import held_for_the_morning, zone_named
 from services.log_safety import failure_summary
 from services.outbox import (
+    ChannelRefused,
     ClaimedMessage,
     DeliveryError,
     Parts,
@@ -387,8 +388,9 @@ class OutboxSender:
         self, message: ClaimedMessage, error: DeliveryError, parts_sent: int
     ) -> Delivery:
         """Try again later what may go later: after a 429 when the platform says (however
-        long that takes), after a network or server error with a growing pause, for
-        `retry_for` — an outage of hours loses nothing; after a bug of ours in the
+        long that takes; a refusal of our account, ChannelRefused, for `retry_for`), after a
+        network or server error with a growing pause, for `retry_for` — an outage of hours
+        loses nothing; after a bug of ours in the
         transport, a few minutes (BROKEN_ATTEMPTS). Give up at once what can never go
         (blocked, refused, WhatsApp's closed window without a template), and tell the
         operators when it was theirs (see services.undelivered) — unless it is a push the
@@ -405,6 +407,9 @@ class OutboxSender:
         until: datetime | None = None  # when to try again; None: given up
         async with self._transaction() as session:
             match error:
+                case ChannelRefused() if now - since >= self._retry_for:
+                    tried = f"{message.attempts} attempts over {_span(now - since)}"
+                    reason, why = f"dead after {tried}: {error.reason}", Why.KEPT_FAILING
                 case RetryAfter(seconds=seconds):
                     until = now + timedelta(seconds=seconds)
                     self._paused_until[message.channel] = until

@@ -49,6 +49,12 @@ class RetryAfter(DeliveryError):
         self.seconds = seconds
 
 
+class ChannelRefused(RetryAfter):
+    """The platform refuses our account itself (a token rotated, an account suspended), not
+    the message: the whole channel waits as after a 429, but not for ever — past the retry
+    period the message is given up as in any outage, and the operators are told."""
+
+
 class TemporaryFailure(DeliveryError):
     """Worth trying again later: a server error or a timeout."""
 

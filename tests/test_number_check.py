@@ -209,9 +209,9 @@ async def test_her_other_chat_is_never_held_by_the_question_and_gets_what_was_on
 
         async with wa.app.db.sessions() as session:
             reminder = await session.scalar(
-                select(OutboxMessage).where(
-                    OutboxMessage.person_id == her, OutboxMessage.kind == OutboxKind.PUSH
-                ).order_by(OutboxMessage.id.desc())
+                select(OutboxMessage)
+                .where(OutboxMessage.person_id == her, OutboxMessage.kind == OutboxKind.PUSH)
+                .order_by(OutboxMessage.id.desc())
             )
         assert reminder is not None
         assert (reminder.channel, reminder.status) == ("telegram", OutboxStatus.PENDING)

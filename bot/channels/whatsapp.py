@@ -20,6 +20,12 @@ dropped silently. Twilio's 63016 ("outside the window") at send time gets one re
 template; the same error reported later by a status callback is handled in
 bot/channels/whatsapp_web.py.
 
+A refusal of our account or sender rather than of the message (HTTP 401/403/404, a disabled
+WhatsApp sender: AccountRefused) pauses the whole channel and keeps every message; it is
+logged as an error now and then until someone fixes it. Failures Twilio reports later that
+pass (PASSING_CODES: WhatsApp's messaging limit, Twilio's full queue) queue the message again
+(bot/channels/whatsapp_web.py).
+
 Files cannot go as bytes: Twilio takes media only from a public URL, and a data export on a
 public URL (fetched and kept by Twilio and Meta) is not where personal data should be. The
 text goes with a note saying where the file can be had instead.
@@ -29,10 +35,10 @@ import asyncio
 import json
 import logging
 import re
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Collection, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -64,6 +70,7 @@ from services.clock import Clock
 from services.i18n import N_, Catalogs
 from services.messages import Choice, OutgoingMessage, join_texts, split_text
 from services.outbox import (
+    ChannelRefused,
     DeliveryError,
     Pace,
     Parts,
@@ -87,6 +94,10 @@ WINDOW_MARGIN = timedelta(minutes=5)
 SEND_TIMEOUT_SECONDS = 15.0
 # Twilio's 429 carries no Retry-After; the sender pauses the channel this long.
 RETRY_AFTER_SECONDS = 1.0
+# A refusal of the account or of our sender (see AccountRefused): the channel waits this long
+# between tries, and the error log names it at most once a ACCOUNT_ERROR_LOG_EVERY.
+ACCOUNT_RETRY_SECONDS = 60.0
+ACCOUNT_ERROR_LOG_EVERY = timedelta(minutes=10)
 
 # Twilio error codes (https://www.twilio.com/docs/api/errors).
 OUTSIDE_WINDOW = 63016
@@ -97,6 +108,23 @@ UNREACHABLE_CODES = frozenset(
         63014,  # the person blocked us
         63024,  # invalid recipient
         21610,  # the person unsubscribed (STOP at Twilio's level)
+    }
+)
+# Refusals of the account or of our sender, whatever the message: HTTP 401 (the auth token
+# changed), 403, 404 (the account suspended or closed), and these codes.
+ACCOUNT_STATUSES = frozenset({401, 403, 404})
+ACCOUNT_CODES = frozenset(
+    {
+        20003,  # authentication failed
+        63007,  # no WhatsApp sender for the From address (disabled, or not set up)
+        21606,  # the From number is not a valid sender
+    }
+)
+# Reported by a status callback, passing: the message may go when tried again later.
+PASSING_CODES = frozenset(
+    {
+        63018,  # the channel's limit: WhatsApp's messaging limit, a sender's throughput
+        30001,  # Twilio's queue for the sender overflowed
     }
 )
 
@@ -192,6 +220,7 @@ class InboundMessage:
     button: str | None
     location: Location | None
     media: tuple[MediaItem, ...]
+    forwarded: bool = False  # Forwarded or FrequentlyForwarded: from another chat
 
 
 def _float(value: str | None, bound: float) -> float | None:
@@ -230,6 +259,10 @@ def parse_inbound(form: Mapping[str, str]) -> InboundMessage | None:
         button=(form.get("ButtonPayload") or "")[:64] or None,
         location=location,
         media=media,
+        forwarded=any(
+            (form.get(field) or "").strip().lower() == "true"
+            for field in ("Forwarded", "FrequentlyForwarded")
+        ),
     )
 
 
@@ -254,13 +287,24 @@ def vcard_phone(card: bytes) -> str | None:
 
 
 def incoming_messages(
-    message: InboundMessage, checked: Sequence[Media | MediaRefusal | SharedContact]
+    message: InboundMessage,
+    checked: Sequence[Media | MediaRefusal | SharedContact],
+    offered: Collection[str] | None = None,
 ) -> list[Incoming]:
     """What the engine hears: one Incoming per file (the caption with the first), else one.
-    `checked` holds the outcome of checking each of `message.media`."""
+    `checked` holds the outcome of checking each of `message.media`. `offered`: the buttons
+    the bot can take now (None: any); a tap on a template's quick reply whose payload is
+    none of them is its text (Body), as if typed: a «STOP» button is a STOP."""
 
     def incoming(kind: Kind, ref: str, **fields: Any) -> Incoming:
-        return Incoming(channel=CHANNEL, external_id=message.number, kind=kind, ref=ref, **fields)
+        return Incoming(
+            channel=CHANNEL,
+            external_id=message.number,
+            kind=kind,
+            ref=ref,
+            forwarded=message.forwarded,
+            **fields,
+        )
 
     if checked:
         items = []
@@ -274,7 +318,7 @@ def incoming_messages(
             else:
                 items.append(incoming(Kind.MEDIA_REFUSED, ref, text=caption, refusal=result))
         return items
-    if message.button is not None:
+    if message.button is not None and (offered is None or message.button in offered):
         return [incoming(Kind.BUTTON, message.sid, button=message.button)]
     if message.location is not None:
         return [incoming(Kind.LOCATION, message.sid, location=message.location)]
@@ -529,6 +573,18 @@ def one_line(message: OutgoingMessage) -> str:
     return _one_line(message.text, choice_lines(message.choices))
 
 
+class AccountRefused(ChannelRefused):
+    """Twilio refused our account or our sender, not the message: every message would be
+    refused alike until someone fixes the settings or the account. The whole channel waits
+    (the sender pauses it) and every message is kept for the retry period (OUTBOX_RETRY_HOURS),
+    then given up as in any outage and the operators told."""
+
+    def __init__(self, seconds: float, reason: str, status: int | None, code: int | None) -> None:
+        super().__init__(seconds, reason)
+        self.status = status
+        self.code = code
+
+
 def delivery_error(error: TwilioException) -> DeliveryError:
     """Twilio's refusal as the sender understands it; the reason is the code, never the
     message (it can quote the number)."""
@@ -539,6 +595,9 @@ def delivery_error(error: TwilioException) -> DeliveryError:
         return RetryAfter(RETRY_AFTER_SECONDS, reason)
     if code in UNREACHABLE_CODES:
         return Unreachable(reason)
+    if status in ACCOUNT_STATUSES or code in ACCOUNT_CODES:
+        refused = f"{reason}: the account or the sender was refused"
+        return AccountRefused(ACCOUNT_RETRY_SECONDS, refused, status, code)
     if isinstance(status, int) and 400 <= status < 500:
         return Rejected(reason)
     return TemporaryFailure(reason)
@@ -574,6 +633,11 @@ class TwilioTransport:
         self._catalogs = catalogs
         self._timeout = timeout
         self._client: Any = None
+        # After AccountRefused: until when messages are refused here, without asking Twilio
+        # (those of a batch sent side by side would each be refused there), and its error.
+        self._refused_until: datetime | None = None
+        self._refused: AccountRefused | None = None
+        self._refusal_logged_at: datetime | None = None
 
     def client(self) -> Any:
         """The twilio client, made on first use (its HTTP session needs the running loop)."""
@@ -713,6 +777,11 @@ class TwilioTransport:
 
     async def _create(self, address: str, **content: str) -> str:
         free_form = "body" in content
+        now = self._clock.now()
+        refused, until = self._refused, self._refused_until
+        if refused is not None and until is not None and now < until:
+            left = (until - now).total_seconds()
+            raise AccountRefused(left, refused.reason, refused.status, refused.code)
         try:
             async with asyncio.timeout(self._timeout):
                 created = await self.client().api.account.messages.create_async(
@@ -724,10 +793,34 @@ class TwilioTransport:
         except TwilioException as error:
             if free_form and getattr(error, "code", None) == OUTSIDE_WINDOW:
                 raise _OutsideWindow from error
-            raise delivery_error(error) from error
+            failure = delivery_error(error)
+            if isinstance(failure, AccountRefused):
+                self._account_refused(failure)
+            raise failure from error
         except (aiohttp.ClientError, TimeoutError) as error:
             raise TemporaryFailure(type(error).__name__) from error
+        self._refused = self._refused_until = self._refusal_logged_at = None
         return str(created.sid)
+
+    def _account_refused(self, refusal: AccountRefused) -> None:
+        """Messages wait, and the operators must hear of it: logged as an error (the code,
+        nothing of the person's) at once, then at most once a ACCOUNT_ERROR_LOG_EVERY until
+        a message goes again."""
+        now = self._clock.now()
+        self._refused = refusal
+        self._refused_until = now + timedelta(seconds=refusal.seconds)
+        logged = self._refusal_logged_at
+        if logged is not None and now - logged < ACCOUNT_ERROR_LOG_EVERY:
+            return
+        self._refusal_logged_at = now
+        log.error(
+            "twilio refuses the account or the WhatsApp sender (HTTP %s, twilio %s): "
+            "WhatsApp messages are kept and tried again every %d s; check the account in "
+            "Twilio's console, TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN and TWILIO_WHATSAPP_FROM",
+            refusal.status,
+            refusal.code,
+            refusal.seconds,
+        )
 
 
 # -- wiring --------------------------------------------------------------------------------

@@ -20,7 +20,7 @@ import re
 from collections import Counter
 from collections.abc import Awaitable, Callable, Collection, Coroutine, Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
@@ -32,6 +32,7 @@ from twilio.request_validator import RequestValidator  # type: ignore[import-unt
 from bot.channels.whatsapp import (
     CHANNEL,
     OUTSIDE_WINDOW,
+    PASSING_CODES,
     UNREACHABLE_CODES,
     InboundMessage,
     SharedContact,
@@ -43,12 +44,16 @@ from bot.channels.whatsapp import (
 )
 from bot.engine import ConversationEngine
 from bot.keyed_lock import KeyedLock
+from handlers.conversation import UNIVERSAL
 from handlers.incoming import Incoming, Kind, Media, MediaRefusal
-from models import OutboxMessage, OutboxStatus, Person
+from models import ChannelAccount, Conversation, OutboxMessage, OutboxStatus, Person
 from models.db import Database
+from scheduler.outbox_sender import backoff
 from services import outbox, undelivered
 from services.clock import Clock
+from services.conversation import read_state
 from services.crypto import DataCipher
+from services.i18n import LOCALES
 from services.log_safety import failure_summary
 from services.messages import OutgoingMessage
 from services.outbox import UNDELIVERED
@@ -68,7 +73,8 @@ EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response></Response>'
 FORM = "application/x-www-form-urlencoded"
 
 # How far each status has come; a late callback never takes a message back (Twilio does not
-# promise their order). Failures are final.
+# promise their order). Failures are final, but for passing ones (PASSING_CODES), after
+# which the message is queued again.
 STATUS_RANK: Mapping[str, int] = {
     "accepted": 0,
     "scheduled": 0,
@@ -91,9 +97,10 @@ LOOKUP_PAUSES = (0.5, 1.0, 2.0)
 # message of a burst at once, each its own request — each photo of an album, everything a
 # phone queued while offline — so a person's burst waits here deeper than a person's taps ever
 # do in the engine (FLOOD_QUEUE). Waiting costs no database connection (the engine hears one
-# at a time), and a script's 100 a second still overflows it. Messages with files (evidence;
-# slow to send, so no script's cheap flood) have a line of their own: an album of dozens is
-# never cut, and texts sent along with it are not counted against it.
+# at a time), and a script's 100 a second still overflows it. Messages with files and those
+# forwarded from another chat (evidence: threats forwarded in bulk; no script's cheap flood)
+# have a line of their own, as in the engine: an album of dozens, or 60 forwarded messages,
+# is never cut, and texts sent along with them are not counted against it.
 TEXT_QUEUE = 30
 MEDIA_QUEUE = 100
 
@@ -118,6 +125,7 @@ class Recorded(enum.StrEnum):
     UNKNOWN = "unknown"  # no message of ours has this sid
     STORED = "stored"
     RESEND = "resend"  # queued again, to go as a template
+    RETRY = "retry"  # queued again, to be tried after a pause (a passing failure)
     READDRESSED = "readdressed"  # a push queued again, for the person's other chat
     TOLD = "told"  # given up, and a notice queued for the case's topic
 
@@ -140,15 +148,18 @@ async def record_status(
     default_locale: str,
     operators: Operators | None = None,
     channels: Collection[str] = (),
+    retry_for: timedelta = timedelta(hours=24),
 ) -> Recorded:
     """Store what Twilio reports about a message we sent, and act on its failures: outside
     the 24-hour window (63016), send it again once as a template when the person's locale
-    has one, else record it as not sent; a blocked or non-WhatsApp number makes the account
-    unreachable; any other failure is recorded as not sent. A push that the closed window
-    (no template) or the number stopped goes to the person's other chat instead, as the
-    sender does (outbox.readdress; `channels`: those the sender serves), though Twilio had
-    taken it. A message given up here is told to the `operators` as the sender tells its
-    own (the case's topic, when it was an operator's)."""
+    has one, else record it as not sent; a passing failure (PASSING_CODES: WhatsApp's
+    messaging limit, Twilio's queue) is tried again after a pause, as the sender tries a
+    server error, for `retry_for` since it was queued; a blocked or non-WhatsApp number
+    makes the account unreachable; any other failure is recorded as not sent. A push that
+    the closed window (no template) or the number stopped goes to the person's other chat
+    instead, as the sender does (outbox.readdress; `channels`: those the sender serves),
+    though Twilio had taken it. A message given up here is told to the `operators` as the
+    sender tells its own (the case's topic, when it was an operator's)."""
     row = await session.scalar(
         select(OutboxMessage)
         .where(OutboxMessage.channel == CHANNEL, OutboxMessage.provider_id == report.sid)
@@ -161,6 +172,9 @@ async def record_status(
     if report.status in UNDELIVERED and report.error_code == str(OUTSIDE_WINDOW):
         outcome = await _outside_window(session, row, report, now, templates, default_locale)
         why = undelivered.why_refused(row.last_error or "")
+    elif report.status in UNDELIVERED and _passing(report):
+        outcome = _try_again_later(row, report, now, retry_for)
+        why = Why.KEPT_FAILING
     else:
         outcome = await _stored(session, row, report, now)
         why = Why.UNREACHABLE if _unreachable(report) else Why.REFUSED
@@ -223,6 +237,37 @@ def _unreachable(report: StatusReport) -> bool:
     return int(report.error_code or 0) in UNREACHABLE_CODES
 
 
+def _passing(report: StatusReport) -> bool:
+    return int(report.error_code or 0) in PASSING_CODES
+
+
+def _try_again_later(
+    row: OutboxMessage, report: StatusReport, now: datetime, retry_for: timedelta
+) -> Recorded:
+    """Twilio took the message and could not pass it on for now: queued again (whole: the
+    parts before the one reported may have failed too) after the sender's pause for its
+    attempts, its chat's later messages behind it; given up once it has been tried for
+    `retry_for` since it was queued, as the sender gives up a message that kept failing."""
+    if row.status == OutboxStatus.PENDING:
+        return Recorded.STORED  # a repeated callback: it is queued again already
+    row.delivery_error = report.error_code
+    reason = f"twilio {report.error_code}"
+    tried = now - row.created_at
+    if tried >= retry_for:
+        row.status = OutboxStatus.FAILED
+        row.delivery_status = report.status
+        minutes = int(tried.total_seconds() // 60)
+        span = f"{minutes} min" if minutes < 120 else f"{minutes // 60} h"
+        row.last_error = f"dead after {row.attempts} attempts over {span}: {reason}"
+        return Recorded.STORED
+    row.status = OutboxStatus.PENDING
+    row.not_before = now + backoff(row.attempts)
+    row.claimed_until = None
+    row.delivery_status = None
+    row.last_error = reason
+    return Recorded.RETRY
+
+
 async def _outside_window(
     session: AsyncSession,
     row: OutboxMessage,
@@ -273,12 +318,16 @@ class WhatsAppWebhook:
         lookup_pauses: tuple[float, ...] = LOOKUP_PAUSES,
         operators: Operators | None = None,
         channels: Collection[str] = (),
+        retry_for: timedelta = timedelta(hours=24),
+        cipher: DataCipher | None = None,
     ) -> None:
         """`operators`: who hears of an operator's answer Twilio could not deliver (the
         staff desk, as the outbox sender's); without it, nobody is told. `on_resend`: the
         outbox has something new to send (a resend as a template, a push for another
         chat, a notice). `channels`: those the outbox sender serves, where a push Twilio
-        could not deliver may go instead."""
+        could not deliver may go instead. `retry_for`: how long a message Twilio reports a
+        passing failure of is tried again (the sender's OUTBOX_RETRY_HOURS). `cipher`: to
+        read the questions pushed to a person, whose choices a quick reply may pick."""
         self._config = config
         self._validator = RequestValidator(config.auth_token)
         self._engine = engine
@@ -290,8 +339,11 @@ class WhatsAppWebhook:
         self._lookup_pauses = lookup_pauses
         self._operators = operators
         self._channels = tuple(channels)
+        self._retry_for = retry_for
+        self._cipher = cipher
         self._people = KeyedLock()
-        self._waiting: Counter[tuple[str, bool]] = Counter()  # a number's line: files?
+        # A number's lines: files or forwarded messages (True), or the rest.
+        self._waiting: Counter[tuple[str, bool]] = Counter()
         self._tasks: set[asyncio.Task[Any]] = set()
 
     def add_routes(self, app: web.Application) -> None:
@@ -362,12 +414,20 @@ class WhatsAppWebhook:
         # (each a request to Twilio, up to 15 s) run side by side instead of one after another
         # while the rest of the burst waits. The flood guard counts the line (bot.engine).
         number = message.number
-        room = (number, bool(message.media))
-        if self._waiting[room] >= (MEDIA_QUEUE if message.media else TEXT_QUEUE):
-            # A file dropped is told as such (the notice of lost files, not of fast typing).
+        evidence = bool(message.media) or message.forwarded
+        room = (number, evidence)
+        if self._waiting[room] >= (MEDIA_QUEUE if evidence else TEXT_QUEUE):
+            # A file or a forwarded message dropped is told as such (the notice of lost
+            # files and forwarded messages, not of fast typing).
             kind = Kind.MEDIA_REFUSED if message.media else Kind.TEXT
             await self._engine.drop_flood(
-                Incoming(channel=CHANNEL, external_id=number, kind=kind, ref=message.sid)
+                Incoming(
+                    channel=CHANNEL,
+                    external_id=number,
+                    kind=kind,
+                    ref=message.sid,
+                    forwarded=message.forwarded,
+                )
             )
             return
         self._waiting[room] += 1
@@ -376,7 +436,10 @@ class WhatsAppWebhook:
             async with self._people.hold(number):
                 try:
                     checked = await checks if checks is not None else []
-                    for incoming in incoming_messages(message, checked):
+                    offered = None
+                    if message.button is not None:
+                        offered = await self._buttons_offered(number)
+                    for incoming in incoming_messages(message, checked, offered):
                         handled = await self._engine.handle(incoming)
                         if handled.direct is not None:  # the database is away: not the outbox
                             await self._notify_directly(message.number, handled.direct)
@@ -399,6 +462,32 @@ class WhatsAppWebhook:
             log.info("whatsapp media refused sid=%s reason=%s", message.sid, refusal.reason)
         return list(checked)
 
+    async def _buttons_offered(self, number: str) -> frozenset[str] | None:
+        """What a tap on a quick reply may pick now (read in the number's turn, so what the
+        messages before it changed is seen): a choice of the screen the person is at or of
+        a question pushed to them, a universal one or a language. None: not known (the
+        database away), so the payload goes as a button, as it always did."""
+        offered = {*UNIVERSAL, *LOCALES}
+        try:
+            async with self._db.reads() as session:
+                conversation = await session.scalar(
+                    select(Conversation)
+                    .join(ChannelAccount, ChannelAccount.person_id == Conversation.person_id)
+                    .where(ChannelAccount.channel == CHANNEL, ChannelAccount.external_id == number)
+                )
+                if conversation is None:
+                    return frozenset(offered)
+                if conversation.pending_prompt and self._cipher is None:
+                    return None
+                choices = list(conversation.choices)
+                if self._cipher is not None:
+                    for asked in read_state(conversation, self._cipher).pending:
+                        choices += asked.choices
+        except Exception as error:
+            log.warning("whatsapp quick reply: choices not read: %s", type(error).__name__)
+            return None
+        return frozenset(offered | {str(entry[0]) for entry in choices if entry})
+
     async def _notify_directly(self, number: str, message: OutgoingMessage) -> None:
         """Once, never retried: the person may write again later."""
         try:
@@ -420,6 +509,7 @@ class WhatsAppWebhook:
                         default_locale=self._config.default_locale,
                         operators=self._operators,
                         channels=self._channels,
+                        retry_for=self._retry_for,
                     )
                 if outcome != Recorded.UNKNOWN:
                     break
@@ -452,4 +542,6 @@ def build_webhook(
         lookup_pauses=lookup_pauses,
         operators=Operators(app.cipher, app.desk),
         channels=app.sender.channels,
+        retry_for=timedelta(hours=app.settings.outbox_retry_hours),
+        cipher=app.cipher,
     )
