@@ -96,9 +96,20 @@ async def serve(app: Application, stop: asyncio.Event) -> None:
     app.sender.start()
     resuming = asyncio.create_task(_finish_interrupted_broadcasts(app), name="broadcasts")
     polling: Polling | None = None
+    telegram_later: asyncio.Task[Polling | None] | None = None
     try:
         if app.telegram is not None:
-            polling = await _start_telegram(app, app.telegram)
+            try:
+                polling = await _start_telegram(app, app.telegram)
+            except TelegramUnreachable as error:
+                log.warning(
+                    "telegram: the Bot API did not answer at start-up (%s); serving the rest, "
+                    "and Telegram once it answers",
+                    error,
+                )
+                telegram_later = asyncio.create_task(
+                    _start_telegram_when_it_answers(app, app.telegram), name="telegram-start"
+                )
         settle_heap()
         log.info(
             "serving version=%s telegram=%s whatsapp=%s",
@@ -109,6 +120,11 @@ async def serve(app: Application, stop: asyncio.Event) -> None:
         await stop.wait()
     finally:
         log.info("shutting down")
+        if telegram_later is not None:
+            telegram_later.cancel()
+            [started] = await asyncio.gather(telegram_later, return_exceptions=True)
+            if not isinstance(started, BaseException):
+                polling = started
         if polling is not None:
             await polling.stop()
         await runner.cleanup()
@@ -124,8 +140,10 @@ async def serve(app: Application, stop: asyncio.Event) -> None:
 
 
 async def _check_twilio(whatsapp: "WhatsApp") -> None:
-    """Fail start-up with one clear line when Twilio refuses the credentials or cannot be
-    reached."""
+    """Fail start-up with one clear line when Twilio says the settings are wrong. Twilio
+    unreachable or failing (a network blip during a restart, its own outage) only warns:
+    stopping would take Telegram, the scheduler and the health check down with it, and the
+    outbox retries WhatsApp messages by itself."""
     import aiohttp
     from twilio.base.exceptions import TwilioException  # type: ignore[import-untyped]
 
@@ -137,26 +155,48 @@ async def _check_twilio(whatsapp: "WhatsApp") -> None:
             raise StartupError(
                 "TWILIO_AUTH_TOKEN: Twilio rejected TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN"
             ) from error
-        raise StartupError(f"TWILIO_API_BASE: Twilio answered HTTP {status}") from error
+        log.warning(
+            "whatsapp: Twilio answered HTTP %s at start-up; credentials not checked, serving "
+            "(the outbox retries WhatsApp messages)",
+            status,
+        )
     except (aiohttp.ClientError, TimeoutError) as error:
-        raise StartupError(
-            f"TWILIO_API_BASE: Twilio did not answer ({type(error).__name__})"
-        ) from error
+        log.warning(
+            "whatsapp: Twilio did not answer at start-up (%s); credentials not checked, "
+            "serving (the outbox retries WhatsApp messages)",
+            type(error).__name__,
+        )
+
+
+class TelegramUnreachable(Exception):
+    """The Bot API did not answer (network, timeout, 5xx, 429, a proxy's error page): no
+    word on the settings."""
+
+
+def _telegram_outages() -> tuple[type[Exception], ...]:
+    from aiogram.exceptions import (
+        ClientDecodeError,
+        TelegramNetworkError,
+        TelegramRetryAfter,
+        TelegramServerError,
+    )
+
+    return (TelegramNetworkError, TelegramServerError, TelegramRetryAfter, ClientDecodeError)
 
 
 async def _check_telegram(telegram: "Telegram") -> str | None:
-    """Fail start-up with one clear line when Telegram refuses the token or cannot be reached;
-    the bot's username otherwise."""
+    """Fail start-up with one clear line when Telegram refuses the token; the bot's username
+    otherwise."""
     from aiogram.exceptions import (
         TelegramAPIError,
-        TelegramNetworkError,
         TelegramNotFound,
-        TelegramServerError,
         TelegramUnauthorizedError,
     )
 
     try:
         me = await telegram.bot.get_me()
+    except _telegram_outages():
+        raise  # no answer on the token: the caller serves the rest meanwhile
     except TelegramUnauthorizedError as error:
         raise StartupError("TELEGRAM_BOT_TOKEN: Telegram rejected the token") from error
     except TelegramNotFound as error:  # what Telegram answers some wrong tokens; a wrong base
@@ -164,16 +204,45 @@ async def _check_telegram(telegram: "Telegram") -> str | None:
             "TELEGRAM_BOT_TOKEN: the Bot API knows no such bot (404): check the token and "
             "TELEGRAM_API_BASE"
         ) from error
-    except (TelegramNetworkError, TelegramServerError) as error:
-        raise StartupError(
-            f"TELEGRAM_API_BASE: the Bot API did not answer ({type(error).__name__})"
-        ) from error
     except TelegramAPIError as error:
         raise StartupError(f"TELEGRAM_BOT_TOKEN: the Bot API refused: {error.message}") from error
     return me.username
 
 
 async def _start_telegram(app: Application, telegram: "Telegram") -> "Polling | None":
+    """Check the token, publish the menus, set the webhook or start polling. StartupError
+    when Telegram refuses the settings; TelegramUnreachable when it did not answer."""
+    try:
+        return await _set_up_telegram(app, telegram)
+    except _telegram_outages() as error:
+        raise TelegramUnreachable(type(error).__name__) from error
+
+
+async def _start_telegram_when_it_answers(
+    app: Application, telegram: "Telegram"
+) -> "Polling | None":
+    """Telegram's start-up, tried again until the Bot API answers. A refusal then (a token
+    revoked meanwhile) is logged: the other channels keep being served."""
+    from bot.polling import RETRY_SECONDS
+
+    failures = 0
+    while True:
+        pause = RETRY_SECONDS[min(failures, len(RETRY_SECONDS) - 1)]
+        await asyncio.sleep(pause)
+        try:
+            polling = await _start_telegram(app, telegram)
+        except TelegramUnreachable as error:
+            failures += 1
+            log.warning("telegram: the Bot API still did not answer (%s)", error)
+            continue
+        except StartupError as error:
+            log.error("telegram not served: %s", error)
+            return None
+        log.info("telegram: the Bot API answers; serving Telegram")
+        return polling
+
+
+async def _set_up_telegram(app: Application, telegram: "Telegram") -> "Polling | None":
     from aiogram.exceptions import TelegramBadRequest
 
     from bot.channels.telegram import ALLOWED_UPDATES, publish_command_menu
