@@ -23,6 +23,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from babel.core import get_global
 from babel.dates import format_datetime, get_timezone_location
 
+from handlers import help as help_journey
 from handlers import texts
 from handlers.conversation import (
     BACK,
@@ -65,7 +66,7 @@ from services.help_cases import open_case_of
 from services.i18n import N_
 from services.local_time import zone_of
 from services.messages import Choice
-from services.text import APOSTROPHES, clean_text
+from services.text import APOSTROPHES, clean_text, match_key, word_key
 
 journey = Journey("appeals", first_step="main", needs_consent=True)
 
@@ -107,6 +108,7 @@ SELF, OTHER, URGENT = "self", "other", "urgent"
 UNKNOWN, DONE, SEND, EDIT_TEXT = "unknown", "done", "send", "edit_text"
 ANSWER_QUESTION, ADD_INFO, WITHDRAW, REOPEN = "answer", "add", "withdraw", "reopen"
 YES, NO = "yes", "no"
+AT_HOME, REMOVE_FILES = "at_home", "remove_files"
 CATEGORY_PREFIX, APPEAL_PREFIX, RATING_PREFIX = "c:", "a:", "r:"
 # Short answers people type to a yes/no question, in every language and script.
 YES_WORDS = ("ha", "xa", "ҳа", "да", "yes", "ok", "ок")
@@ -116,8 +118,30 @@ NO_WORDS = ("yoʻq", "йўқ", "нет", "no")
 NO_FILES_WORDS = (
     "нет файлов", "файлов нет", "нет файла", "файла нет", "нету файлов", "файлов нету",
     "без файлов", "не нужно", "не надо", "fayl yoʻq", "fayllar yoʻq", "faylsiz",
-    "fayl kerak emas", "no files",
+    "fayl kerak emas", "no files", "файлов у меня нет", "у меня нет файлов",
+    "у меня файлов нет", "menda fayl yoʻq", "faylim yoʻq", "fayllarim yoʻq",
+    "i have no files", "i dont have any files",
 )  # fmt: skip
+# Courtesy around such an answer, or a yes or no («Нет, спасибо», «Yoʻq, rahmat», «No
+# thanks»), compared as match keys at either end of it.
+COURTESY_WORDS = (
+    "спасибо", "спс", "благодарю", "пожалуйста", "rahmat", "raxmat", "katta rahmat",
+    "iltimos", "thanks", "thank you", "please",
+)  # fmt: skip
+_COURTESY_KEYS = tuple(
+    sorted({tuple(word_key(word).split()) for word in COURTESY_WORDS}, key=len, reverse=True)
+)
+# Typed, they mean «Remove the files» where it is offered.
+REMOVE_FILES_WORDS = (
+    "удалить файлы", "удалить файл", "убрать файлы", "fayllarni oʻchirish", "faylni oʻchirish",
+    "remove files", "delete files",
+)  # fmt: skip
+
+# «In which country are you now?» answered by someone back home (Uzbekistan is no country
+# of the list: services.countries). Whole answers, and the stems of longer ones («в
+# Узбекистане», «Oʻzbekistondaman»), compared as match keys.
+HOME_WORDS = ("Uzbekistan", "Oʻzbekiston", "Ўзбекистон", "Узбекистан", "Uzbekiston", "Узбекистон")
+_HOME_STEMS = tuple({word_key(word) for word in HOME_WORDS})
 
 REFUSED = "text:refused"  # a description refused as too long, with when it came
 ADD_REFUSED, REPLY_REFUSED = "add:refused", "reply:refused"  # the same, for an addition
@@ -151,6 +175,7 @@ REPLY = ANSWER_SCREEN[1]  # an appeal, after an operator wrote in its topic: ans
 
 RELATIVE_COUNTRY = CountryPicker("rel_country")
 OWN_COUNTRY = CountryPicker("country")
+OWN_COUNTRY_CANDIDATES = "country:candidates"
 
 _NAME_MARKS = set(" -.," + APOSTROPHES)
 _PLACE_MARKS = set(" -.,()/" + APOSTROPHES)
@@ -170,7 +195,8 @@ def _read_text(
     numbers: bool = False,
 ) -> str | Repeat:
     """The typed text, or a Repeat with a hint saying what to send instead. With `numbers`
-    (an answer to the consulate's question: how many months?) digits count as words."""
+    (an answer to the consulate's question: how many months? a date: «03.11.2026») digits
+    count as words."""
     if answer.kind is not Kind.TEXT:
         return Repeat(ctx._("Please write your answer as a text message."))
     text = answer.text
@@ -501,7 +527,7 @@ async def ask_relative_contact(ctx: Context) -> Question:
 async def answer_relative_contact(ctx: Context, answer: Answer) -> Outcome:
     if listed_pick(answer, ctx.state.choices) == BACK:
         return GoBack()
-    told = _read_text(ctx, answer, limit=LAST_CONTACT_LIMIT)
+    told = _read_text(ctx, answer, limit=LAST_CONTACT_LIMIT, numbers=True)  # a date alone
     if isinstance(told, Repeat):
         return told
     ctx.answers["rel_contact"] = told
@@ -515,11 +541,26 @@ async def answer_relative_contact(ctx: Context, answer: Answer) -> Outcome:
 async def ask_own_country(ctx: Context) -> Question:
     question = ctx._("In which country are you now?")
     text = f"{question}\n{OWN_COUNTRY.hint(ctx)}"
-    return Question(text, (*OWN_COUNTRY.choices(ctx), _back(ctx)))
+    home = ctx.choice(AT_HOME, "I am in Uzbekistan", *HOME_WORDS)
+    return Question(text, (*OWN_COUNTRY.choices(ctx), home, _back(ctx)))
+
+
+def _names_home(text: str) -> bool:
+    """Whether a short answer names Uzbekistan («Я в Узбекистане», «Oʻzbekistondaman»)."""
+    words = match_key(text).split()
+    return len(words) <= 3 and any(word.startswith(_HOME_STEMS) for word in words)
 
 
 @journey.answers("my_country")
 async def answer_own_country(ctx: Context, answer: Answer) -> Outcome:
+    if answer.choice == AT_HOME or (answer.kind is Kind.TEXT and _names_home(answer.text)):
+        # Back home the appeal concerns no country abroad: None, as for a person whose country
+        # is not known, so every operator sees it (services.staff) and its times are
+        # Tashkent's. "UZ" would hide it from operators assigned to countries, and is no
+        # country of services.countries (its name would show as "UZ").
+        ctx.answers.pop(OWN_COUNTRY_CANDIDATES, None)
+        ctx.answers["country"] = None
+        return _onward(ctx)
     code = OWN_COUNTRY.read(ctx, answer)
     if isinstance(code, Repeat):
         return code
@@ -607,9 +648,20 @@ async def ask_files(ctx: Context) -> Question:
     more = ("done", "tayyor", "готово", "hammasi", "всё", *YES_WORDS, *NO_WORDS, *NO_FILES_WORDS)
     if count:
         done = ctx.choice(DONE, "Done", *more, *ctx.catalogs.in_every_locale("No files"))
-    else:
-        done = ctx.choice(DONE, "No files", *more)
-    return Question(text, (done, _back(ctx)))
+        return Question(text, (done, _remove_files(ctx), _back(ctx)))
+    return Question(text, (ctx.choice(DONE, "No files", *more), _back(ctx)))
+
+
+def _remove_files(ctx: Context) -> Choice:
+    return ctx.choice(REMOVE_FILES, "Remove the files", *REMOVE_FILES_WORDS)
+
+
+def _files_removed(ctx: Context) -> None:
+    """Take every file off the draft (one sent by mistake cannot be told from the others by
+    the person here), so that the right ones can be sent again."""
+    ctx.answers["files"] = []
+    ctx.answers.pop("files_done", None)
+    ctx.say(ctx._("The files have been removed from your appeal. You can send the right ones now."))
 
 
 @journey.answers("files")
@@ -618,6 +670,9 @@ async def answer_files(ctx: Context, answer: Answer) -> Outcome:
     if answer.choice == DONE:
         ctx.answers["files_done"] = True
         return _onward(ctx)
+    if answer.choice == REMOVE_FILES:
+        _files_removed(ctx)
+        return Repeat()
     if answer.kind is Kind.MEDIA:
         if (problem := _media_file(ctx, answer, files)) is not None:
             return Repeat(problem)
@@ -625,11 +680,31 @@ async def answer_files(ctx: Context, answer: Answer) -> Outcome:
         if len(_words(caption := _caption(answer))) >= 2:
             return _add_to_text(ctx, caption)
         return Repeat()
+    if answer.kind is Kind.TEXT and _means_choice(ctx, answer.text, DONE):
+        ctx.answers["files_done"] = True
+        return _onward(ctx)
     if answer.kind is Kind.TEXT and len(_words(answer.text)) >= 2:
         return _add_to_text(ctx, answer.text)
     return Repeat(
         ctx._("Please send a photo, a document, a voice message or a video, or choose «Done».")
     )
+
+
+def _means_choice(ctx: Context, text: str, choice_id: str) -> bool:
+    """Whether `text` picks the listed choice give or take courtesy around it («Нет,
+    спасибо» is «No files»): as words for the appeal, it was added to its text."""
+    words = match_key(text).split()
+    trimmed = True
+    while words and trimmed:
+        trimmed = False
+        for courtesy in _COURTESY_KEYS:
+            size = len(courtesy)
+            if len(words) > size and tuple(words[:size]) == courtesy:
+                words, trimmed = words[size:], True
+            elif len(words) > size and tuple(words[-size:]) == courtesy:
+                words, trimmed = words[:-size], True
+    key = " ".join(words)
+    return any(entry[0] == choice_id and key in entry[1:] for entry in ctx.state.choices)
 
 
 def _add_to_text(ctx: Context, addition: str) -> Outcome:
@@ -667,6 +742,8 @@ def _summary(ctx: Context) -> str:
         country = draft.get("country") or ctx.person.country
         if country:
             lines.append(ctx._("Country: {country}").format(country=_place(ctx, country, "")))
+        elif "country" in draft:
+            lines.append(ctx._("I am in Uzbekistan"))
     count = len(draft.get("files", []))
     lines.append(ctx._("Files: {count}").format(count=count))
     lines.append(ctx._("Text:") + "\n" + draft.get("text", ""))
@@ -682,20 +759,23 @@ async def ask_confirm(ctx: Context) -> Question:
             ctx._("Send it to the consulate?"),
         ]
     )
-    return Question(
-        text,
-        (
-            ctx.choice(SEND, "Send", *YES_WORDS),
-            ctx.choice(EDIT_TEXT, "Change the text"),
-            ctx.choice(CANCEL, "Cancel"),
-        ),
-    )
+    choices = [
+        ctx.choice(SEND, "Send", *YES_WORDS),
+        ctx.choice(EDIT_TEXT, "Change the text"),
+        ctx.choice(CANCEL, "Cancel"),
+    ]
+    if ctx.answers.get("files"):
+        choices.insert(2, _remove_files(ctx))
+    return Question(text, tuple(choices))
 
 
 @journey.answers("confirm")
 async def answer_confirm(ctx: Context, answer: Answer) -> Outcome:
     if answer.choice == EDIT_TEXT:
         return Go(journey.name, "text")  # the text stays until a new one replaces it
+    if answer.choice == REMOVE_FILES:
+        _files_removed(ctx)
+        return _onward(ctx)  # the files question, for the right ones
     if answer.kind is Kind.MEDIA:
         problem = _media_file(ctx, answer, ctx.answers.setdefault("files", []))
         return Repeat(problem or ctx._("Thank you, the file is kept with your appeal."))
@@ -762,11 +842,15 @@ AFTER_SENDING = {("menu", "main"), (journey.name, "main"), (journey.name, "mine"
 async def file_after_sending(ctx: Context, answer: Answer) -> Outcome | None:
     """A file arriving in a menu within minutes of «Send» (the rest of an album still
     uploading; on WhatsApp a typed «1» can overtake a photo) is added to the appeal just
-    sent, and the person is told. It was dropped with «I did not understand»."""
+    sent, and the person is told. It was dropped with «I did not understand». Not one with
+    words of distress under it: that one is a call for help (the Help journey's interceptor)."""
     media = answer.incoming.media
     if answer.kind is not Kind.MEDIA or media is None or media.kind not in FILE_KINDS:
         return None
     if (ctx.state.journey, ctx.state.step) not in AFTER_SENDING:
+        return None
+    caption = _caption(answer)
+    if help_journey.names_danger(caption) or help_journey.is_a_plea(caption):
         return None
     reference = _just_filed(ctx)
     if reference is None:
@@ -779,7 +863,6 @@ async def file_after_sending(ctx: Context, answer: Answer) -> Outcome | None:
     appeal = await appeals.find_own_appeal(ctx.session, ctx.person.id, reference)
     if appeal is None or AppealStatus(appeal.status) not in OPEN:
         return Repeat(_files_not_added(ctx, reference, len(files)))
-    caption = _caption(answer)
     words = caption if _has_letters(caption) and len(caption) <= TEXT_LIMIT else ""
     await appeals.add_information(
         ctx.session, ctx.cipher, ctx.staff, appeal, words, now=ctx.now,

@@ -190,7 +190,7 @@ async def test_filing_for_oneself_with_a_photo_a_document_and_a_voice_message(
         await telegram.feed(update)
     sent = telegram.last_message(ALICE)
     assert "Добавлено файлов: 3 из 10." in sent["text"]
-    assert button_labels(sent) == ["Готово", "Назад"]
+    assert button_labels(sent) == ["Готово", "Удалить файлы", "Назад"]
     await telegram.feed(tg.sticker(ALICE))
     assert telegram.last_message(ALICE)["text"].startswith("Это нельзя приложить.")
 
@@ -200,7 +200,7 @@ async def test_filing_for_oneself_with_a_photo_a_document_and_a_voice_message(
     assert "Страна: Турция" in summary["text"]
     assert "Файлы: 3" in summary["text"]
     assert WAGES_TEXT in summary["text"]
-    assert button_ids(summary) == ["send", "edit_text", "u:cancel"]
+    assert button_ids(summary) == ["send", "edit_text", "remove_files", "u:cancel"]
 
     filed = await telegram.tap(ALICE, "send")
 
