@@ -66,7 +66,7 @@ from services.parsing import (
 )
 from services.text import clean_text, match_key, word_key
 
-NAME = "registration"
+NAME = registrations.JOURNEY
 # A pushed question (a reminder, a check-in) waits while the person fills the form: their next
 # typed phone number or date is for the form, not an answer to it.
 journey = Journey(NAME, first_step="main", needs_consent=True, prompts_wait=True)
@@ -90,8 +90,9 @@ SKIP_PERSONAL_NUMBER, SKIP_PHOTO = "skip:personal_number", "skip:photo"
 # -- steps
 MAIN, UPDATE_WHICH, SUMMARY, CHANGE_WHICH = "main", "update_which", "summary", "change_which"
 REPLACE_FORM = "replace_form"
-STATUS_LIST, STATUS_ONE, ANSWER_QUESTION = "status_list", "status_one", "answer_question"
-ANSWER_NUMBER = "answer_number"
+STATUS_LIST, STATUS_ONE = "status_list", "status_one"
+# The consulate's question moves the person here (services.registrations).
+ANSWER_QUESTION, ANSWER_NUMBER = registrations.ANSWER_STEP, registrations.NUMBER_STEP
 REQUEST_TEXT, REQUEST_COUNTRY, REQUEST_CONFIRM = (
     "request_text",
     "request_country",
@@ -102,7 +103,7 @@ REQUEST_TEXT, REQUEST_COUNTRY, REQUEST_CONFIRM = (
 FORM = "form"  # the registration form being filled in
 UPDATING = "updating"  # the reference of the registration the form was opened to update
 REPLACING = "replacing"  # what the unsent form would give way to: a reference, or NEW
-VIEWING = "viewing"  # the reference of the registration whose status is shown
+VIEWING = registrations.ANSWERING  # the registration whose status is shown, or answered
 TYPED_NUMBER = "typed_number"  # a lone number answering the consulate, also an option's
 REQUEST = "request"  # {"category", "text", "country"}
 REFUSED = "text:refused"  # a text refused as too long: {"step", "text", "at"}
@@ -807,16 +808,44 @@ def _where_do_you_live(ctx: Context) -> str:
     return ctx._("In which country do you live now?")
 
 
+# Uzbekistan, as people type it (it is no country of the list: registration is for abroad).
+HOME_WORDS = ("Uzbekistan", "Oʻzbekiston", "Ўзбекистон", "Узбекистан", "Uzbekiston", "Узбекистон")
+_HOME_STEMS = tuple({word_key(word) for word in HOME_WORDS})
+AT_HOME_NAMED = "country:home"  # Uzbekistan was the answer: the question offers the menu
+
+
+def _names_home(text: str) -> bool:
+    """Whether a short answer names Uzbekistan («Я в Узбекистане», «Oʻzbekistondaman»); as
+    handlers.appeals reads its own country question."""
+    words = match_key(text).split()
+    return len(words) <= 3 and any(word.startswith(_HOME_STEMS) for word in words)
+
+
 @journey.asks("country")
 async def ask_country(ctx: Context) -> Question:
     text = f"{_where_do_you_live(ctx)}\n{COUNTRY.hint(ctx)}"
-    return _question(ctx, "country", text, *COUNTRY.choices(ctx))
+    choices = COUNTRY.choices(ctx)
+    if ctx.answers.get(AT_HOME_NAMED):
+        choices = (*choices, ctx.choice(MENU, "Main menu"))
+    return _question(ctx, "country", text, *choices)
 
 
 @journey.answers("country")
 async def answer_country(ctx: Context, answer: Answer) -> Outcome:
+    ctx.answers.pop(AT_HOME_NAMED, None)
     if answer.kind is not Kind.TEXT and not answer.choice:
         return Repeat(ctx._("Please send your answer as a text message."))
+    if answer.choice is None and _names_home(answer.text):
+        # The arrival date cannot be in the future, so one about to leave registers there.
+        ctx.answers[AT_HOME_NAMED] = True
+        return Repeat(
+            ctx._(
+                "Consular registration is for citizens of Uzbekistan who live abroad, so while "
+                "you live in Uzbekistan you do not need it. If you are moving abroad, you can "
+                "register here once you have arrived. Your answers are kept: to leave, choose "
+                "«Main menu»."
+            )
+        )
     code = COUNTRY.read(ctx, answer)
     if isinstance(code, Repeat):
         return code
@@ -1396,6 +1425,7 @@ async def _send_answer(ctx: Context, typed: str, files: list[dict[str, Any]]) ->
             "Registration {reference}: {status}."
         ).format(reference=registration.reference, status=_status_label(ctx, registration))
     )
+    registrations.forget_question_moves(ctx.state, registration.reference)
     ctx.answers.pop(VIEWING, None)
     ctx.answers[JUST_ANSWERED] = {"reference": registration.reference, "at": ctx.now.isoformat()}
     return _finish(ctx)
@@ -1457,6 +1487,45 @@ async def file_after_answer(ctx: Context, answer: Answer) -> Outcome | None:
         ).format(reference=reference)
     )
     return Repeat()
+
+
+# The sub-menu and the status screens: no words of the person's own are asked there.
+MENU_SCREENS = {(NAME, MAIN), (NAME, STATUS_LIST), (NAME, STATUS_ONE)}
+
+
+@journey.intercepts
+async def answer_on_menu_screens(ctx: Context, answer: Answer) -> Outcome | None:
+    """Words (or a photo) that pick nothing on the registration's own menu screens, once the
+    consulate's question has reached the person, are the answer to it. Pushed questions wait
+    on every screen of this journey (for the form's sake), so the move to the answer screen
+    (services.registrations) waited too, and the answer, typed where a person usually is
+    after registering, got «I did not understand». Not words of distress: those are a call
+    for help (the Help journey's interceptor)."""
+    if (ctx.state.journey, ctx.state.step) not in MENU_SCREENS or answer.choice is not None:
+        return None
+    if answer.kind not in (Kind.TEXT, Kind.MEDIA):
+        return None
+    words = clean_text(answer.incoming.text)
+    if help_journey.names_danger(words) or help_journey.is_a_plea(words):
+        return None
+    asked = next(
+        (
+            asked
+            for asked in ctx.state.pending
+            if (asked.journey, asked.step) == (NAME, ANSWER_QUESTION)
+            and not asked.taken
+            and asked.due <= ctx.now  # its notice is out
+        ),
+        None,
+    )
+    if asked is None:
+        return None
+    ctx.state.pending = [other for other in ctx.state.pending if other is not asked]
+    ctx.state.history = [*ctx.state.history, (ctx.state.journey, ctx.state.step)][-20:]
+    ctx.state.journey, ctx.state.step = NAME, ANSWER_QUESTION
+    ctx.state.choices, ctx.state.free_text = [], True
+    ctx.answers.update(asked.answers_set)
+    return await _answer_consulate(ctx, answer)
 
 
 @journey.asks(ANSWER_NUMBER)

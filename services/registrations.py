@@ -14,6 +14,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from models import (
+    OutboxMessage,
     Person,
     Registration,
     RegistrationEvent,
@@ -22,13 +23,19 @@ from models import (
     ThreadStatus,
 )
 from services import staff
+from services.conversation import ConversationState, PendingPrompt, read_state, write_state
 from services.crypto import DataCipher
 from services.i18n import N_, Catalogs
 from services.messages import MediaRef, OutgoingMessage
-from services.notify import notify_person
+from services.notify import queue_push
 from services.references import REGISTRATION, next_reference
 
 PERSON = "person"
+# Where the person answers the consulate's question (handlers/registration.py): the answer
+# step, the step asking whether a lone number is the answer, and the key in the journey's
+# answers that names the registration asked about.
+JOURNEY, ANSWER_STEP, NUMBER_STEP = "registration", "answer_question", "answer_number"
+ANSWERING = "viewing"
 
 STATUS_LABELS: dict[RegistrationStatus, str] = {
     RegistrationStatus.SUBMITTED: N_("submitted, waiting for the consulate"),
@@ -298,8 +305,15 @@ async def _moves_there(
 
 
 def status_notice(
-    catalogs: Catalogs, locale: str, registration: Registration, message: str | None
+    catalogs: Catalogs,
+    locale: str,
+    registration: Registration,
+    message: str | None,
+    *,
+    answer_here: bool = False,
 ) -> str:
+    """What the person is told of the new status, in their language; `answer_here`: their
+    next message will be taken as the answer to the consulate's question."""
     t = catalogs.translator(locale)
     status = RegistrationStatus(registration.status)
     parts = [
@@ -312,7 +326,14 @@ def status_notice(
             N_("Reason:") if status is RegistrationStatus.REJECTED else N_("The consulate asks:")
         )
         parts.append(f"{t.gettext(intro)}\n{message}")
-    if status is RegistrationStatus.NEEDS_INFO:
+    if status is RegistrationStatus.NEEDS_INFO and answer_here:
+        parts.append(
+            t.gettext(
+                "To answer, simply write your answer here in one message (or send a photo of "
+                "the document the consulate asks for)."
+            )
+        )
+    elif status is RegistrationStatus.NEEDS_INFO:
         parts.append(t.gettext("To answer, open «Consular registration» in the main menu."))
     return "\n\n".join(parts)
 
@@ -343,9 +364,76 @@ async def change_registration_status(
     if actor != PERSON:
         person = await session.get(Person, registration.person_id)
         assert person is not None
-        notice = status_notice(catalogs, person.locale or default_locale, registration, message)
-        return await notify_person(session, cipher, person.id, [OutgoingMessage(notice)], now)
+        asks = status is RegistrationStatus.NEEDS_INFO
+        # Locked before the notice is worded, so that it says where to answer truly.
+        conversation = await staff.conversation_if_free(session, person.id)
+        state = read_state(conversation, cipher) if conversation is not None else None
+        moves = asks and person.has_consented and state is not None
+        notice = status_notice(catalogs, person.locale or default_locale, registration, message,
+                               answer_here=moves)  # fmt: skip
+        rows = await queue_push(session, cipher, person.id, [OutgoingMessage(notice)], now)
+        if conversation is not None and state is not None:
+            changed = _forget_answer_screen(state, registration)
+            if rows and moves:
+                changed = await _await_answer(session, state, registration, rows[-1], now)
+            if changed:
+                write_state(conversation, state, cipher, now)
+        return bool(rows)
     return False
+
+
+def _asked_about(asked: PendingPrompt, registration: Registration) -> bool:
+    return (asked.journey, asked.step) == (JOURNEY, ANSWER_STEP) and asked.answers_set.get(
+        ANSWERING
+    ) == registration.reference
+
+
+def _forget_answer_screen(state: ConversationState, registration: Registration) -> bool:
+    """The registration's status changed: a move to its answer screen not made yet is
+    dropped (a new question gets a move of its own; else the next menu pick after an
+    acceptance would be sent to the consulate as an answer). Whether any was."""
+    kept = [
+        asked for asked in state.pending if asked.taken or not _asked_about(asked, registration)
+    ]
+    changed = len(kept) != len(state.pending)
+    state.pending = kept
+    return changed
+
+
+async def _await_answer(
+    session: AsyncSession,
+    state: ConversationState,
+    registration: Registration,
+    carrier: OutboxMessage,
+    now: datetime,
+) -> bool:
+    """After the consulate's question the person's next message is their answer, as after
+    an operator's message in an appeal's topic (services.staff.await_answer): a pushed
+    question that moves their conversation to the registration's answer screen once the
+    notice is out, not when it never reached them. None when the person is on that screen
+    already. It has no numbered options, so a lone «3» is the answer too; where pushed
+    questions wait (the form, a help request) the engine offers «Answer our question».
+    Whether the state changed."""
+    here = (state.journey, state.step) in {(JOURNEY, ANSWER_STEP), (JOURNEY, NUMBER_STEP)}
+    if here and state.answers.get(JOURNEY, {}).get(ANSWERING) == registration.reference:
+        return False
+    await session.flush()  # the carrier's id
+    state.pending.append(
+        PendingPrompt(journey=JOURNEY, step=ANSWER_STEP, due=now, free_text=True,
+                      answers_set={ANSWERING: registration.reference}, outbox_id=carrier.id)
+    )  # fmt: skip
+    return True
+
+
+def forget_question_moves(state: ConversationState, reference: str | None) -> None:
+    """The person answered the question about this registration (from its status screen):
+    the move to its answer screen that waited meanwhile is no longer needed."""
+    state.pending = [
+        asked
+        for asked in state.pending
+        if (asked.journey, asked.step) != (JOURNEY, ANSWER_STEP)
+        or asked.answers_set.get(ANSWERING) != reference
+    ]
 
 
 async def answer_question(

@@ -646,7 +646,7 @@ async def await_answer(
             appeals.operator_wrote(session, cipher, appeal, actor=actor_of(operator), text=text,
                                    now=now)  # fmt: skip
         screen, case_id, answering = appeals.ANSWER_SCREEN, appeal.id, appeal.reference
-    conversation = await _conversation_if_free(session, thread)
+    conversation = await conversation_if_free(session, thread.person_id)
     if conversation is None:
         return
     state = read_state(conversation, cipher)
@@ -679,7 +679,7 @@ async def forget_answer_screen(
 
     if thread.registration_id is not None:
         return
-    conversation = await _conversation_if_free(session, thread)
+    conversation = await conversation_if_free(session, thread.person_id)
     if conversation is None:
         return
     state = read_state(conversation, cipher)
@@ -696,18 +696,18 @@ async def forget_answer_screen(
         write_state(conversation, state, cipher, now)
 
 
-async def _conversation_if_free(session: AsyncSession, thread: CaseThread) -> Conversation | None:
+async def conversation_if_free(session: AsyncSession, person_id: int) -> Conversation | None:
     """The person's conversation, locked — None when it is busy with the person's own update
-    right now: its lock is never waited for (that update may be waiting for this thread's
-    row)."""
+    right now: its lock is never waited for (that update may be waiting for a row the caller
+    holds: a case thread, a registration)."""
     conversation = await session.scalar(
         select(Conversation)
-        .where(Conversation.person_id == thread.person_id)
+        .where(Conversation.person_id == person_id)
         .with_for_update(skip_locked=True)
         .execution_options(populate_existing=True)
     )
     if conversation is None:
-        log.info("the person's conversation was busy thread=%s", thread.id)
+        log.info("the person's conversation was busy or absent person=%s", person_id)
     return conversation
 
 

@@ -805,7 +805,10 @@ async def test_the_consulates_question_is_shown_and_answered(telegram: TelegramH
     assert notice["text"].startswith("Ваше заявление на консульский учёт CR-2026-000001: нужна")
     assert "номер миграционной карты" in notice["text"]
 
-    submenu = await telegram.say(ALICE, "/menu")
+    moved = await telegram.say(ALICE, "/menu")  # the question waited on her screen till now
+    assert "номер миграционной карты" in moved["text"]
+    assert button_ids(moved) == [BACK]
+    await telegram.tap(ALICE, BACK)
     submenu = await telegram.tap(ALICE, "registration")
     assert "• CR-2026-000001, Россия: нужна дополнительная информация" in submenu["text"]
     assert "Консульство задало Вам вопрос" in submenu["text"]

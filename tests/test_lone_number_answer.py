@@ -61,7 +61,11 @@ async def consulate_asks(wa: WhatsAppHarness, message: str = QUESTION) -> None:
 
 
 async def to_the_answer_screen(wa: WhatsAppHarness) -> str:
-    await wa.say(DILNOZA, "menu")
+    """The answer screen: where «menu» leads once the consulate asked (its question waited
+    on the registration's screens), else through the registration's status."""
+    asked = await wa.say(DILNOZA, "menu")
+    if await wa_step(wa, DILNOZA) == ("registration", "answer_question"):
+        return asked
     await wa.say(DILNOZA, "1")  # Konsullik hisobi
     await wa.say(DILNOZA, "2")  # Hisobim holati
     asked = await wa.say(DILNOZA, "1")  # Konsullikka javob berish
@@ -146,7 +150,10 @@ async def test_on_telegram_back_tapped_or_typed_goes_back_at_once_and_a_typed_1_
     app = telegram.app
     await register(telegram, ALICE)
     await operator_sets(app, "CR-2026-000001", RegistrationStatus.NEEDS_INFO, "Сколько детей?")
-    await telegram.say(ALICE, "/menu")
+    moved = await telegram.say(ALICE, "/menu")  # the consulate's question, waiting till now
+    assert await step_of(telegram, ALICE) == ("registration", "answer_question")
+    assert "Сколько детей?" in moved["text"]
+    await telegram.tap(ALICE, "u:back")
     await telegram.tap(ALICE, "registration")
     await telegram.tap(ALICE, "status")
 
