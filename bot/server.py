@@ -140,10 +140,11 @@ async def serve(app: Application, stop: asyncio.Event) -> None:
 
 
 async def _check_twilio(whatsapp: "WhatsApp") -> None:
-    """Fail start-up with one clear line when Twilio says the settings are wrong. Twilio
-    unreachable or failing (a network blip during a restart, its own outage) only warns:
-    stopping would take Telegram, the scheduler and the health check down with it, and the
-    outbox retries WhatsApp messages by itself."""
+    """Fail start-up with one clear line when Twilio says the credentials are wrong (401). An
+    account Twilio refuses (403/404: suspended, closed — a bill unpaid) is an error in the
+    log, and Twilio unreachable or failing (a network blip during a restart, its own outage)
+    a warning: stopping would take Telegram, the scheduler and the health check down with
+    it, and the outbox keeps WhatsApp messages and tries them again."""
     import aiohttp
     from twilio.base.exceptions import TwilioException  # type: ignore[import-untyped]
 
@@ -151,10 +152,17 @@ async def _check_twilio(whatsapp: "WhatsApp") -> None:
         await whatsapp.transport.check_account()
     except TwilioException as error:
         status = getattr(error, "status", None)
-        if status in (401, 403, 404):
+        if status == 401:
             raise StartupError(
                 "TWILIO_AUTH_TOKEN: Twilio rejected TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN"
             ) from error
+        if status in (403, 404):  # suspended or closed: the bill, not the settings
+            log.error(
+                "whatsapp: Twilio refuses the account (HTTP %s: suspended or closed?); "
+                "serving the rest, WhatsApp messages are kept and tried again",
+                status,
+            )
+            return
         log.warning(
             "whatsapp: Twilio answered HTTP %s at start-up; credentials not checked, serving "
             "(the outbox retries WhatsApp messages)",

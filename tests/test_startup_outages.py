@@ -4,11 +4,15 @@ the settings are wrong stops start-up (tests/test_whatsapp_run.py, test_run_over
 
 from collections.abc import AsyncIterator
 from pathlib import Path
+from types import SimpleNamespace
 
 import aiohttp
 import pytest
 from aiohttp import web
+from twilio.base.exceptions import TwilioRestException  # type: ignore[import-untyped]
 
+from bot import server
+from bot.errors import StartupError
 from tests.conftest import TEST_TOKEN
 from tests.fakes import telegram_updates as tg
 from tests.fakes.telegram_server import FakeBotAPI
@@ -173,3 +177,23 @@ async def test_a_token_refused_once_the_bot_api_answers_leaves_the_rest_served(
     assert "Traceback" not in log
     assert DILNOZA[1:] not in log
     assert_no_secrets(vatandosh)
+
+
+@pytest.mark.parametrize(("status", "stops"), [(401, True), (403, False), (404, False)])
+async def test_only_refused_credentials_stop_start_up_not_a_suspended_account(
+    status: int, stops: bool, caplog: pytest.LogCaptureFixture
+) -> None:
+    """401: the SID or token is wrong — one line, start-up stops. 403/404: the account is
+    suspended or closed (a bill unpaid): an error in the log, and Telegram, the scheduler
+    and the health check are served; WhatsApp's messages wait (the sender pauses it)."""
+
+    async def check_account() -> None:
+        raise TwilioRestException(status, "https://api.twilio.com/x", "refused", code=20003)
+
+    whatsapp = SimpleNamespace(transport=SimpleNamespace(check_account=check_account))
+    if stops:
+        with pytest.raises(StartupError, match="TWILIO_AUTH_TOKEN"):
+            await server._check_twilio(whatsapp)  # type: ignore[arg-type]
+        return
+    await server._check_twilio(whatsapp)  # type: ignore[arg-type]
+    assert any("Twilio refuses the account" in record.getMessage() for record in caplog.records)

@@ -6,13 +6,14 @@ import logging
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from bot.channels import whatsapp_web
 from bot.channels.whatsapp import ACCOUNT_ERROR_LOG_EVERY, incoming_messages, parse_inbound
 from bot.engine import FILES_NOTICE, FLOOD_NOTICE
 from handlers.incoming import Kind
 from models import Conversation, InboundMessage, OutboxKind, OutboxMessage
+from services import outbox_admin
 from services.clock import ManualClock
 from tests.fakes.twilio_server import inbound, status_callback
 from tests.test_whatsapp import DILNOZA, TEMPLATES, WhatsAppHarness, operator_writes
@@ -72,10 +73,14 @@ async def test_a_push_twilio_reports_rate_limited_later_is_tried_again(
 async def test_a_passing_failure_after_the_retry_period_is_given_up_as_kept_failing(
     wa: WhatsAppHarness, clock: ManualClock
 ) -> None:
-    """Tried for OUTBOX_RETRY_HOURS since it was queued, it is given up, as the sender gives
-    up what kept failing."""
+    """Tried for OUTBOX_RETRY_HOURS (by the sender's pauses between its attempts), it is
+    given up, as the sender gives up what kept failing."""
     pushed = await a_template_pushed(wa, clock)
-    clock.advance(timedelta(hours=25))
+    row = await push_row(wa)
+    async with wa.app.db.transaction() as session:  # it has been tried for a day and more
+        await session.execute(
+            update(OutboxMessage).where(OutboxMessage.id == row.id).values(attempts=200)
+        )
     count = len(wa.twilio.sent)
     await report(wa, pushed["Sid"], "undelivered", "63018")
     row = await push_row(wa)
@@ -84,7 +89,7 @@ async def test_a_passing_failure_after_the_retry_period_is_given_up_as_kept_fail
         "undelivered",
         "63018",
     )
-    assert row.last_error == "dead after 1 attempts over 25 h: twilio 63018"
+    assert row.last_error == "dead after 200 attempts over 32 h: twilio 63018"
     clock.advance(timedelta(hours=1))
     await wa.app.sender.deliver_due()
     assert len(wa.twilio.sent) == count
@@ -256,3 +261,43 @@ def test_a_payload_without_choices_known_is_a_button() -> None:
     assert (button.kind, button.button) == (Kind.BUTTON, "yes")
     [typed] = incoming_messages(message, [], offered={"no"})
     assert (typed.kind, typed.text, typed.button) == (Kind.TEXT, "Ha", None)
+
+
+async def test_a_message_put_back_by_outbox_retry_is_tried_again_whatever_its_age(
+    wa: WhatsAppHarness, clock: ManualClock
+) -> None:
+    """After an outage an operator puts the messages back; the burst meets WhatsApp's
+    limit (63018): they are tried again, not given up at once for their age."""
+    pushed = await a_template_pushed(wa, clock)
+    await report(wa, pushed["Sid"], "failed", "30008")  # given up
+    row = await push_row(wa)
+    assert row.status == "failed"
+    clock.advance(timedelta(hours=30))
+    async with wa.app.db.transaction() as session:
+        assert await outbox_admin.retry_failed(session, now=clock.now()) == [row.id]
+    count = len(wa.sent_to(DILNOZA))
+    for _ in range(24):
+        await wa.app.sender.deliver_due()
+        if len(wa.sent_to(DILNOZA)) > count:
+            break
+        clock.advance(timedelta(hours=1))
+    [again] = wa.sent_to(DILNOZA)[count:]
+    await report(wa, again["Sid"], "failed", "63018")
+    row = await push_row(wa)
+    assert (row.status, row.last_error) == ("pending", "twilio 63018")
+
+
+async def test_a_screen_overtaken_by_a_later_one_is_not_sent_again(
+    wa: WhatsAppHarness, clock: ManualClock
+) -> None:
+    """The main menu fails with 30001 after the next screen went out: sent again, it would
+    come last and a typed number would be read against the newer screen."""
+    await wa.onboard(DILNOZA)
+    await wa.say(DILNOZA, "menyu")
+    menu_sid = wa.sent_to(DILNOZA)[-1]["Sid"]
+    later = await wa.say(DILNOZA, "1")
+    await report(wa, wa.sent_to(DILNOZA)[-1]["Sid"], "delivered")
+    await report(wa, menu_sid, "undelivered", "30001")
+    clock.advance(timedelta(minutes=15))
+    await wa.app.sender.deliver_due()
+    assert wa.last_body(DILNOZA) == later

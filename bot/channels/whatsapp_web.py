@@ -46,7 +46,14 @@ from bot.engine import ConversationEngine
 from bot.keyed_lock import KeyedLock
 from handlers.conversation import UNIVERSAL
 from handlers.incoming import Incoming, Kind, Media, MediaRefusal
-from models import ChannelAccount, Conversation, OutboxMessage, OutboxStatus, Person
+from models import (
+    ChannelAccount,
+    Conversation,
+    OutboxKind,
+    OutboxMessage,
+    OutboxStatus,
+    Person,
+)
 from models.db import Database
 from scheduler.outbox_sender import backoff
 from services import outbox, undelivered
@@ -172,7 +179,7 @@ async def record_status(
     if report.status in UNDELIVERED and report.error_code == str(OUTSIDE_WINDOW):
         outcome = await _outside_window(session, row, report, now, templates, default_locale)
         why = undelivered.why_refused(row.last_error or "")
-    elif report.status in UNDELIVERED and _passing(report):
+    elif report.status in UNDELIVERED and _passing(report) and not await _overtaken(session, row):
         outcome = _try_again_later(row, report, now, retry_for)
         why = Why.KEPT_FAILING
     else:
@@ -241,18 +248,44 @@ def _passing(report: StatusReport) -> bool:
     return int(report.error_code or 0) in PASSING_CODES
 
 
+async def _overtaken(session: AsyncSession, row: OutboxMessage) -> bool:
+    """Whether a reply was followed by a later message to its chat that went out: sent
+    again now, the old screen would come last and a typed number would be read against the
+    newer one. A push (a check-in's question) is still worth sending late."""
+    if row.kind == OutboxKind.PUSH:
+        return False
+    later = await session.scalar(
+        select(OutboxMessage.id)
+        .where(
+            OutboxMessage.channel == row.channel,
+            OutboxMessage.address == row.address,
+            OutboxMessage.id > row.id,
+            OutboxMessage.status == OutboxStatus.SENT,
+        )
+        .limit(1)
+    )
+    return later is not None
+
+
+def _tried_for(attempts: int) -> timedelta:
+    """How long a message has been tried, by the sender's pauses between its attempts: a
+    message put back by `vatandosh outbox retry` starts afresh (its attempts are reset), as
+    it does with the sender, whatever its age."""
+    return sum((backoff(attempt) for attempt in range(1, attempts + 1)), timedelta())
+
+
 def _try_again_later(
     row: OutboxMessage, report: StatusReport, now: datetime, retry_for: timedelta
 ) -> Recorded:
     """Twilio took the message and could not pass it on for now: queued again (whole: the
     parts before the one reported may have failed too) after the sender's pause for its
     attempts, its chat's later messages behind it; given up once it has been tried for
-    `retry_for` since it was queued, as the sender gives up a message that kept failing."""
+    `retry_for` (_tried_for), as the sender gives up a message that kept failing."""
     if row.status == OutboxStatus.PENDING:
         return Recorded.STORED  # a repeated callback: it is queued again already
     row.delivery_error = report.error_code
     reason = f"twilio {report.error_code}"
-    tried = now - row.created_at
+    tried = _tried_for(row.attempts)
     if tried >= retry_for:
         row.status = OutboxStatus.FAILED
         row.delivery_status = report.status
