@@ -44,6 +44,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.keyed_lock import KeyedLock
+from handlers import help as help_journey
 from handlers import number_check, onboarding
 from handlers.conversation import (
     BACK,
@@ -72,7 +73,7 @@ from handlers.conversation import (
 from handlers.incoming import Incoming, Kind, Location, MediaRefusal, RefusalReason
 from models import Broadcast, CaseStatus, ChannelAccount, Conversation, HelpCase, Person
 from models.db import Database
-from services import appeals, checkins, live_location, outbox
+from services import appeals, checkins, live_location, outbox, registrations
 from services.broadcasts import SURVEY_JOURNEY
 from services.clock import Clock
 from services.conversation import ConversationState, PendingPrompt, read_state, write_state
@@ -259,12 +260,13 @@ class ConversationEngine:
             if incoming.kind is Kind.EDITED and incoming.location is not None:
                 return await self._follow_live_location(session, person, incoming.location, now)
             state = read_state(participant.conversation, self._cipher)
-            checking, first_check, moved = self._number_check(participant, state, incoming, now)
-            if not (checking or first_check):
+            checking, moved = self._number_check(participant, state, incoming, now)
+            if not checking:
                 moved = await self._take_due_prompts(session, state, person, now, incoming) or moved
             locale = person.locale or guess_locale(incoming.language_code) or self._default_locale
             ctx = self._context(session, person, state, locale, now, buttons=incoming.buttons)
-            if (checking or first_check) and not number_check.is_asking(state):
+            first_check = False
+            if checking and not number_check.is_asking(state):
                 # Asked before anything else, even after STOP; "back" returns here.
                 self._apply(ctx, Go(number_check.journey.name))
                 moved, first_check = True, True
@@ -382,9 +384,11 @@ class ConversationEngine:
             question.choices,
             quiet_zone=None if quiet_zone is None else zone_name(quiet_zone),
         )
+        # Not to a chat being asked whose number it is: a number typed there answers that.
         queued = await queue_push(
-            session, self._cipher, person_id, [message], now, not_before=not_before
-        )
+            session, self._cipher, person_id, [message], now, not_before=not_before,
+            avoid=number_check.asked_chats(state),
+        )  # fmt: skip
         if not queued:
             return None
         if journey not in OPTIONAL_PROMPTS:
@@ -586,14 +590,18 @@ class ConversationEngine:
         else:
             return None
         if word in STOP_KEYS:
-            account.opted_out_at = now
+            # Since the first STOP: a second one must not look like a new stop (a check-in
+            # counted as not asked once would alert the family again).
+            account.opted_out_at = account.opted_out_at or now
             ctx.say(
                 ctx._(
                     "You will get no more notifications from us here. If you write to us, we "
                     "will still answer. To receive notifications again, send START."
                 )
             )
-            if await checkins.pauses_with_stop(ctx.session, ctx.person.id):
+            if not number_check.is_asking(ctx.state) and await checkins.pauses_with_stop(
+                ctx.session, ctx.person.id
+            ):  # (at the question whose number it is, nothing of hers is told)
                 ctx.say(
                     ctx._(
                         "Your safety check-in is paused too: when the next one is due, the "
@@ -612,31 +620,42 @@ class ConversationEngine:
 
     def _number_check(
         self, participant: Participant, state: ConversationState, incoming: Incoming, now: datetime
-    ) -> tuple[bool, bool, bool]:
-        """Whether this chat is being asked whose number it is (handlers.number_check), whether
-        it is to be asked from now, and whether the state changed. Words of distress are
-        never held up: they skip the question, as hers. Another chat of hers writing while
-        her conversation is at the question takes it back to where it was (the question
-        waits for the chat it is for)."""
+    ) -> tuple[bool, bool]:
+        """Whether this chat is being asked whose number it is (handlers.number_check), and
+        whether the state changed. A call for help is never held up by the question, nor is
+        what follows it on the Help journey's screens (the urgent path): the question waits,
+        owed, until she leaves them. Another chat of hers writing while her conversation is
+        at the question takes it back to where it was (the question waits for its chats)."""
         account_id = participant.account.id
-        checking = number_check.asked_chat(state) == account_id
-        distress = number_check.is_distress(incoming)
         changed = False
-        if checking and distress:
-            number_check.settle(state)
-            checking, changed = False, True
-        first_check = (
-            not checking
-            and not distress
-            and number_check.is_due(participant, self._settings.owner_check_after, now)
-        )
-        if first_check:
+        marked = account_id in number_check.asked_chats(state)
+        if not marked and number_check.is_due(participant, self._settings.owner_check_after, now):
             number_check.start(state, account_id)
+            marked = changed = True
+        calling = self._calls_for_help(state, incoming, now)
+        if marked and calling:
+            number_check.let_help_first(state)
             changed = True
-        if not (checking or first_check) and number_check.is_asking(state):
+        helping = number_check.helps_first(state) and state.journey == help_journey.journey.name
+        if number_check.helps_first(state) and not (helping or calling):
+            number_check.help_done(state)  # she has left the Help screens: the question now
+            changed = True
+        checking = marked and not (calling or helping)
+        if not checking and number_check.is_asking(state):
             number_check.step_aside(state)
             changed = True
-        return checking, first_check, changed
+        return checking, changed
+
+    def _calls_for_help(self, state: ConversationState, incoming: Incoming, now: datetime) -> bool:
+        """Words of distress or «I am in danger now» (handlers.number_check.is_distress), or
+        «I need help» picked under a pushed check-in waiting for its answer."""
+        if number_check.is_distress(incoming):
+            return True
+        return any(
+            (asked.journey, _pick_among(asked.choices, incoming, numbers=not asked.free_text))
+            in number_check.CALLS_FOR_HELP
+            for asked in _due(state, now)
+        )
 
     async def _answer_number_check(self, ctx: Context, incoming: Incoming) -> Outcome:
         """At the question whose number this is, everything goes to it: nothing of the
@@ -1173,15 +1192,25 @@ async def _give_way(
 
 async def _closed_cases(session: AsyncSession, prompts: list[PendingPrompt]) -> set[int]:
     """Of these pushed questions, the operators' messages (their id()) whose case is closed
-    or gone: a help request closed, an appeal no longer open."""
+    or gone: a help request closed, an appeal no longer open, a registration the consulate
+    no longer asks about."""
     on_appeals: dict[int, int] = {}
+    on_registrations: dict[int, int] = {}
     on_help: dict[int, int] = {}
     for asked in prompts:
-        if asked.case_id is not None:
-            cases = on_appeals if (asked.journey, asked.step) == appeals.ANSWER_SCREEN else on_help
-            cases[id(asked)] = asked.case_id
+        if asked.case_id is None:
+            continue
+        screen = (asked.journey, asked.step)
+        if screen == appeals.ANSWER_SCREEN:
+            on_appeals[id(asked)] = asked.case_id
+        elif screen == (registrations.JOURNEY, registrations.ANSWER_STEP):
+            on_registrations[id(asked)] = asked.case_id
+        else:
+            on_help[id(asked)] = asked.case_id
     still_open = await appeals.still_open(session, list(on_appeals.values()))
     closed = {key for key, case_id in on_appeals.items() if case_id not in still_open}
+    questioned = await registrations.still_asked(session, list(on_registrations.values()))
+    closed |= {key for key, case_id in on_registrations.items() if case_id not in questioned}
     if on_help:
         open_help = set(
             await session.scalars(

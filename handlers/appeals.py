@@ -61,7 +61,7 @@ from services.appeals import (
     NewAttachment,
     Relative,
 )
-from services.countries import country_name
+from services.countries import HOME_WORDS, country_name, names_home
 from services.help_cases import open_case_of
 from services.i18n import N_
 from services.local_time import zone_of
@@ -136,12 +136,6 @@ REMOVE_FILES_WORDS = (
     "удалить файлы", "удалить файл", "убрать файлы", "fayllarni oʻchirish", "faylni oʻchirish",
     "remove files", "delete files",
 )  # fmt: skip
-
-# «In which country are you now?» answered by someone back home (Uzbekistan is no country
-# of the list: services.countries). Whole answers, and the stems of longer ones («в
-# Узбекистане», «Oʻzbekistondaman»), compared as match keys.
-HOME_WORDS = ("Uzbekistan", "Oʻzbekiston", "Ўзбекистон", "Узбекистан", "Uzbekiston", "Узбекистон")
-_HOME_STEMS = tuple({word_key(word) for word in HOME_WORDS})
 
 REFUSED = "text:refused"  # a description refused as too long, with when it came
 ADD_REFUSED, REPLY_REFUSED = "add:refused", "reply:refused"  # the same, for an addition
@@ -545,15 +539,9 @@ async def ask_own_country(ctx: Context) -> Question:
     return Question(text, (*OWN_COUNTRY.choices(ctx), home, _back(ctx)))
 
 
-def _names_home(text: str) -> bool:
-    """Whether a short answer names Uzbekistan («Я в Узбекистане», «Oʻzbekistondaman»)."""
-    words = match_key(text).split()
-    return len(words) <= 3 and any(word.startswith(_HOME_STEMS) for word in words)
-
-
 @journey.answers("my_country")
 async def answer_own_country(ctx: Context, answer: Answer) -> Outcome:
-    if answer.choice == AT_HOME or (answer.kind is Kind.TEXT and _names_home(answer.text)):
+    if answer.choice == AT_HOME or (answer.kind is Kind.TEXT and names_home(answer.text)):
         # Back home the appeal concerns no country abroad: None, as for a person whose country
         # is not known, so every operator sees it (services.staff) and its times are
         # Tashkent's. "UZ" would hide it from operators assigned to countries, and is no

@@ -106,6 +106,18 @@ def _when(ctx: Context, moment: datetime | None) -> str:
 # -- the settings ----------------------------------------------------------------------------
 
 
+def _change_plan(ctx: Context, interval_days: int) -> list[Choice]:
+    """The other intervals, and switching the check-ins off."""
+    return [
+        *(
+            ctx.choice(f"{EVERY}{days}", EVERY_LABELS[days])
+            for days in checkins.INTERVALS
+            if days != interval_days
+        ),
+        ctx.choice(OFF, "Switch off the check-ins"),
+    ]
+
+
 @journey.asks(MAIN)
 async def ask_main(ctx: Context) -> Question:
     plan = await checkins.plan_of(ctx.session, ctx.person.id)
@@ -122,7 +134,7 @@ async def ask_main(ctx: Context) -> Question:
     elif waiting is not None:
         lines.append(ctx._("A safety check-in is waiting for your answer."))
         choices.append(ctx.choice(ANSWER_NOW, "Answer the check-in now"))
-    stopped = await checkins.notifications_stopped_since(ctx.session, ctx.person.id) is not None
+    stopped = await checkins.cannot_be_asked_since(ctx.session, ctx.person.id) is not None
     if plan is not None and plan.interval_days is not None and stopped:
         lines.append(
             ctx._(
@@ -132,12 +144,7 @@ async def ask_main(ctx: Context) -> Question:
                 "notifications on again, send START."
             )
         )
-        choices += [
-            ctx.choice(f"{EVERY}{days}", EVERY_LABELS[days])
-            for days in checkins.INTERVALS
-            if days != plan.interval_days
-        ]
-        choices.append(ctx.choice(OFF, "Switch off the check-ins"))
+        choices += _change_plan(ctx, plan.interval_days)
     elif plan is not None and plan.interval_days is not None and plan.next_checkin_at is not None:
         lines.append(
             ctx._(
@@ -151,12 +158,7 @@ async def ask_main(ctx: Context) -> Question:
                 "family members linked to you and the consulate's operators are told."
             )
         )
-        choices += [
-            ctx.choice(f"{EVERY}{days}", EVERY_LABELS[days])
-            for days in checkins.INTERVALS
-            if days != plan.interval_days
-        ]
-        choices.append(ctx.choice(OFF, "Switch off the check-ins"))
+        choices += _change_plan(ctx, plan.interval_days)
     else:
         lines.append(
             ctx._(
@@ -254,7 +256,7 @@ async def _record_safe(ctx: Context) -> bool:
         return False
     ctx.say(ctx._("Thank you. We are glad you are safe."))
     plan = await checkins.plan_of(ctx.session, ctx.person.id)
-    paused = await checkins.notifications_stopped_since(ctx.session, ctx.person.id) is not None
+    paused = await checkins.cannot_be_asked_since(ctx.session, ctx.person.id) is not None
     if plan is not None and plan.next_checkin_at is not None and not paused:
         ctx.say(ctx._("The next check-in: {when}.").format(when=_when(ctx, plan.next_checkin_at)))
     return True

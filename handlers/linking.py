@@ -548,12 +548,7 @@ async def _left(ctx: Context) -> Outcome:
     state = ctx.state
     state.answers.pop(journey.name, None)
     if state.journey == journey.name:
-        home = menu.journey.step("main")
-        assert home is not None, "the main menu exists"
-        question = await home.ask(ctx)
-        state.journey, state.step, state.history = menu.journey.name, "main", []
-        state.choices = [[choice.id, *choice.keys] for choice in question.choices]
-        state.free_text = question.free_text
+        await menu.put_home(ctx)
     conversation = await ctx.session.get(Conversation, ctx.person.id)
     if conversation is not None:
         write_state(conversation, state, ctx.cipher, ctx.now)

@@ -51,6 +51,17 @@ async def ask_main(ctx: Context) -> Question:
     )
 
 
+async def put_home(ctx: Context) -> None:
+    """The conversation at the main menu, with its choices, as if it had been asked: for a
+    chat that leaves the person in the middle of an update (unlinked, handed over), whose
+    reply is nobody's and whose caller writes her conversation itself."""
+    question = await ask_main(ctx)
+    state = ctx.state
+    state.journey, state.step, state.history = journey.name, "main", []
+    state.choices = [[choice.id, *choice.keys] for choice in question.choices]
+    state.free_text = question.free_text
+
+
 @journey.answers("main")
 async def answer_main(ctx: Context, answer: Answer) -> Outcome:
     choice = answer.choice

@@ -16,8 +16,8 @@ question altogether, and later ones take the urgent path from the question's scr
 
 from datetime import datetime, timedelta
 
+from handlers import checkin, menu
 from handlers import help as help_journey
-from handlers import menu
 from handlers.conversation import (
     Answer,
     Context,
@@ -29,7 +29,7 @@ from handlers.conversation import (
     Question,
 )
 from handlers.incoming import Incoming, Kind
-from models import Conversation
+from models import ChannelAccount, Conversation
 from services import linking
 from services.conversation import ConversationState, write_state
 from services.i18n import N_
@@ -40,7 +40,9 @@ WHATSAPP = "whatsapp"  # Telegram's chats are its users' for good: only numbers 
 
 journey = Journey("number_check", first_step="ask")
 ASK, CONFIRM = "ask", "confirm"
-ASKED_CHAT = "chat"
+ASKED_CHATS, HELP_FIRST = "chats", "help_first"
+# A pick under a pushed question that calls for help: «I need help» under «Are you safe?».
+CALLS_FOR_HELP = frozenset({(checkin.journey.name, checkin.NEED_HELP)})
 USED, NEVER, AFRESH = "used", "never", "afresh"
 
 USED_LABEL = N_("Yes, I have used it")
@@ -72,21 +74,41 @@ def is_asking(state: ConversationState) -> bool:
     return state.journey == journey.name
 
 
-def asked_chat(state: ConversationState) -> int | None:
-    """The chat (channel_account id) being asked whose number it is, if one is."""
-    chat = state.answers.get(journey.name, {}).get(ASKED_CHAT)
-    return chat if isinstance(chat, int) else None
+def asked_chats(state: ConversationState) -> set[int]:
+    """The chats (channel_account ids) being asked whose number they are: each is asked,
+    whatever the conversation is at, until it answers (a person may have a home number and
+    a local one, both silent)."""
+    chats = state.answers.get(journey.name, {}).get(ASKED_CHATS, [])
+    return {chat for chat in chats if isinstance(chat, int)}
 
 
 def start(state: ConversationState, account_id: int) -> None:
-    """The chat `account_id` is asked from now until it answers (the engine moves the
-    conversation to the question whenever that chat writes)."""
-    state.answers_of(journey.name)[ASKED_CHAT] = account_id
+    """The chat `account_id` is asked from now until it answers."""
+    answers = state.answers_of(journey.name)
+    answers[ASKED_CHATS] = sorted({*asked_chats(state), account_id})
 
 
-def settle(state: ConversationState) -> None:
-    """The question is answered (or set aside by words of distress, as hers)."""
-    state.answers.pop(journey.name, None)
+def settle(state: ConversationState, account_id: int) -> None:
+    """The chat `account_id` has answered (or is no longer hers)."""
+    left = asked_chats(state) - {account_id}
+    if left:
+        state.answers_of(journey.name)[ASKED_CHATS] = sorted(left)
+    else:
+        state.answers.pop(journey.name, None)
+
+
+def let_help_first(state: ConversationState) -> None:
+    """A call for help from a chat being asked: the Help journey's screens go first (the
+    urgent path), and the question waits until she leaves them."""
+    state.answers_of(journey.name)[HELP_FIRST] = True
+
+
+def helps_first(state: ConversationState) -> bool:
+    return bool(state.answers.get(journey.name, {}).get(HELP_FIRST))
+
+
+def help_done(state: ConversationState) -> None:
+    state.answers_of(journey.name).pop(HELP_FIRST, None)
 
 
 def step_aside(state: ConversationState) -> None:
@@ -127,7 +149,7 @@ async def ask(ctx: Context) -> Question:
 @journey.answers(ASK)
 async def answer_ask(ctx: Context, answer: Answer) -> Outcome:
     if answer.choice == USED:
-        return _go_on(ctx)
+        return await _go_on(ctx, answer)
     if answer.choice == NEVER:
         return Go(journey.name, CONFIRM, remember=False)
     return ctx.not_understood()
@@ -140,9 +162,9 @@ async def ask_confirm(ctx: Context) -> Question:
             "Then this chat will start afresh for you: nothing saved from this number before "
             "is shown here, and it stays with the consulate. Start afresh?"
         ),
-        (
-            ctx.choice(AFRESH, AFRESH_LABEL, *YES_WORDS),
+        (  # the way back first: a «1» typed twice in a hurry must not give her data away
             ctx.choice(USED, USED_BEFORE_LABEL, *NO_WORDS),
+            ctx.choice(AFRESH, AFRESH_LABEL, *YES_WORDS),
         ),
     )
 
@@ -150,27 +172,16 @@ async def ask_confirm(ctx: Context) -> Question:
 @journey.answers(CONFIRM)
 async def answer_confirm(ctx: Context, answer: Answer) -> Outcome:
     if answer.choice == USED:
-        return _go_on(ctx)
+        return await _go_on(ctx, answer)
     if answer.choice != AFRESH:
         return ctx.not_understood()
-    incoming = answer.incoming
-    account = await linking.chat_of(
-        ctx.session, ctx.person.id, incoming.channel, incoming.external_id
-    )
-    assert account is not None, "the engine holds the chat written from"
+    account = await _chat_written_from(ctx, answer)
     await linking.hand_over(ctx.session, person=ctx.person, account=account, now=ctx.now)
-    settle(ctx.state)
-    # Her conversation (shared with her other chats) goes home, asking nothing of this one.
-    home = menu.journey.step("main")
-    assert home is not None, "the main menu exists"
-    question = await home.ask(ctx)
-    state = ctx.state
-    state.journey, state.step, state.history = menu.journey.name, "main", []
-    state.choices = [[choice.id, *choice.keys] for choice in question.choices]
-    state.free_text = question.free_text
+    settle(ctx.state, account.id)
+    await menu.put_home(ctx)  # her conversation, shared with her other chats
     conversation = await ctx.session.get(Conversation, ctx.person.id)
     if conversation is not None:
-        write_state(conversation, state, ctx.cipher, ctx.now)
+        write_state(conversation, ctx.state, ctx.cipher, ctx.now)
     ctx.say(
         join_texts(
             [
@@ -182,8 +193,17 @@ async def answer_confirm(ctx: Context, answer: Answer) -> Outcome:
     return Farewell()
 
 
-def _go_on(ctx: Context) -> Outcome:
-    settle(ctx.state)
+async def _chat_written_from(ctx: Context, answer: Answer) -> ChannelAccount:
+    incoming = answer.incoming
+    account = await linking.chat_of(
+        ctx.session, ctx.person.id, incoming.channel, incoming.external_id
+    )
+    assert account is not None, "the engine holds the chat written from"
+    return account
+
+
+async def _go_on(ctx: Context, answer: Answer) -> Outcome:
+    settle(ctx.state, (await _chat_written_from(ctx, answer)).id)
     ctx.say(
         ctx._(
             "Thank you! Let us go on. If you sent us something just before this question, "

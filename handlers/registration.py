@@ -34,8 +34,8 @@ from handlers.incoming import Kind, Media
 from handlers.pickers import CountryPicker
 from handlers.split_text import keep_if_cut, refused_before, sent_again
 from models import AppealCategory, Registration, RegistrationKind, RegistrationStatus
-from services import appeals, references, registrations
-from services.countries import country_name
+from services import appeals, checkins, references, registrations
+from services.countries import country_name, names_home
 from services.i18n import N_
 from services.local_time import local_date, zone_of
 from services.messages import Choice
@@ -808,17 +808,9 @@ def _where_do_you_live(ctx: Context) -> str:
     return ctx._("In which country do you live now?")
 
 
-# Uzbekistan, as people type it (it is no country of the list: registration is for abroad).
-HOME_WORDS = ("Uzbekistan", "Oʻzbekiston", "Ўзбекистон", "Узбекистан", "Uzbekiston", "Узбекистон")
-_HOME_STEMS = tuple({word_key(word) for word in HOME_WORDS})
-AT_HOME_NAMED = "country:home"  # Uzbekistan was the answer: the question offers the menu
-
-
-def _names_home(text: str) -> bool:
-    """Whether a short answer names Uzbekistan («Я в Узбекистане», «Oʻzbekistondaman»); as
-    handlers.appeals reads its own country question."""
-    words = match_key(text).split()
-    return len(words) <= 3 and any(word.startswith(_HOME_STEMS) for word in words)
+# Uzbekistan was the answer (services.countries.names_home: registration is for life
+# abroad): the question offers the menu.
+AT_HOME_NAMED = "country:home"
 
 
 @journey.asks("country")
@@ -835,7 +827,7 @@ async def answer_country(ctx: Context, answer: Answer) -> Outcome:
     ctx.answers.pop(AT_HOME_NAMED, None)
     if answer.kind is not Kind.TEXT and not answer.choice:
         return Repeat(ctx._("Please send your answer as a text message."))
-    if answer.choice is None and _names_home(answer.text):
+    if answer.choice is None and names_home(answer.text):
         # The arrival date cannot be in the future, so one about to leave registers there.
         ctx.answers[AT_HOME_NAMED] = True
         return Repeat(
@@ -1489,6 +1481,7 @@ async def file_after_answer(ctx: Context, answer: Answer) -> Outcome | None:
     return Repeat()
 
 
+_REFERENCE_KINDS = (references.REGISTRATION, references.APPEAL, references.HELP_CASE)
 # The sub-menu and the status screens: no words of the person's own are asked there.
 MENU_SCREENS = {(NAME, MAIN), (NAME, STATUS_LIST), (NAME, STATUS_ONE)}
 
@@ -1499,8 +1492,9 @@ async def answer_on_menu_screens(ctx: Context, answer: Answer) -> Outcome | None
     consulate's question has reached the person, are the answer to it. Pushed questions wait
     on every screen of this journey (for the form's sake), so the move to the answer screen
     (services.registrations) waited too, and the answer, typed where a person usually is
-    after registering, got «I did not understand». Not words of distress: those are a call
-    for help (the Help journey's interceptor)."""
+    after registering, got «I did not understand». Not words of distress, the safety code
+    word (calls for help: the Help and check-in journeys' interceptors) nor a reference
+    typed to open it."""
     if (ctx.state.journey, ctx.state.step) not in MENU_SCREENS or answer.choice is not None:
         return None
     if answer.kind not in (Kind.TEXT, Kind.MEDIA):
@@ -1508,6 +1502,10 @@ async def answer_on_menu_screens(ctx: Context, answer: Answer) -> Outcome | None
     words = clean_text(answer.incoming.text)
     if help_journey.names_danger(words) or help_journey.is_a_plea(words):
         return None
+    if any(references.parse_reference(words, kind) for kind in _REFERENCE_KINDS):
+        return None  # a number typed to open it (the journeys' interceptors)
+    if words and await checkins.is_code_word(ctx.session, ctx.cipher, ctx.person.id, words):
+        return None  # the safety code word: a covert call for help (handlers.checkin)
     asked = next(
         (
             asked

@@ -11,10 +11,12 @@ Every run, on the injected clock:
    row is kept only when the question could be sent; it keeps the question's outbox row
    (`question_id`). The person's conversation is locked first, before the plan, as their
    own updates (and the reminder job) do: no deadlock with them changing their settings.
-   A person who sent STOP in every chat cannot be asked: the first check-in that finds
-   them so counts as missed at once (services.checkins.record_not_asked: the family and the
-   operators are told it could not be asked), and then the plan is paused — nothing asked,
-   nobody alerted again — until START (the plan keeps its times meanwhile).
+   A person no chat of whom takes our messages (STOP in every one, or the bot blocked, the
+   account gone) cannot be asked: the first check-in that finds them so counts as missed at
+   once (services.checkins.record_not_asked: the family and the operators are told it could
+   not be asked), and then the plan is paused — nothing asked, nobody alerted again — until
+   a chat takes them again: START, or writing from a blocked chat (the plan keeps its
+   times meanwhile).
 2. Check-ins still `asked` past `due_by` (indexed with the status): each is taken with a
    conditional UPDATE asked → missed; the family is alerted and an urgent case opened, once.
    Unless the question never went out (its row failed at send time — outside the WhatsApp
@@ -92,14 +94,14 @@ async def run_checkins(
             return 0
         person = await session.get(Person, plan.person_id)
         assert person is not None
-        stopped_since = await checkins.notifications_stopped_since(session, person.id)
-        if stopped_since is not None and person.has_consented:
-            if await checkins.already_paused(session, person.id, stopped_since):
-                log.info("checkin paused, notifications stopped person=%s", person.id)
+        closed_since = await checkins.cannot_be_asked_since(session, person.id)
+        if closed_since is not None and person.has_consented:
+            if await checkins.already_paused(session, person.id, closed_since):
+                log.info("checkin paused, no chat takes messages person=%s", person.id)
                 return 0
             family_alerted += await checkins.record_not_asked(session, cipher, desk, person, now)
             not_asked += 1
-            log.warning("checkin could not be asked, notifications stopped person=%s", person.id)
+            log.warning("checkin could not be asked, no chat takes messages person=%s", person.id)
             return 0
         asked_at = checkins.ask_time(person, seen_next, now)
         question_id = await prompter.prompt(

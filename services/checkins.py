@@ -25,13 +25,15 @@ and the code word.
   check-ins stop and nobody is alerted, and they can no longer answer it. The withdrawal
   itself (services.consent) makes every check-in waiting unsent, withdraws its question if
   still held for the morning, and switches the plan off (`stop_without_consent`).
-- **Not asked: notifications stopped.** STOP in every chat of the person means no
-  notifications — but a check-in exists to raise the alarm when the person goes silent, and
-  whoever holds their phone can type STOP. So a check-in that cannot be asked because every
-  chat is stopped counts as missed the first time (`record_not_asked`: the family and the
-  operators are told it could not be asked, a reason of its own), and then the plan is
-  paused openly: not asked again, nobody alerted again, the settings say so, until START.
-  The plan keeps its times meanwhile, so after START the next one is asked as planned.
+- **Not asked: no chat takes our messages.** STOP in every chat of the person means no
+  notifications, and a blocked bot or a deleted account reaches nobody — but a check-in
+  exists to raise the alarm when the person goes silent, and whoever holds their phone can
+  type STOP or block the bot. So a check-in that cannot be asked because every chat is
+  closed (`cannot_be_asked_since`) counts as missed the first time (`record_not_asked`: the
+  family and the operators are told it could not be asked, a reason of its own), and then
+  the plan is paused openly: not asked again, nobody alerted again, the settings say so,
+  until a chat takes messages again (START; writing from a blocked chat). The plan keeps
+  its times meanwhile, so the next one is then asked as planned.
 - **Late «I am safe».** A missed check-in can still be answered (the settings offer it):
   a member whose alert has not gone out yet (it waits for their morning) gets neither the
   alert, which is withdrawn, nor the good news; the others get the good news.
@@ -102,25 +104,27 @@ COVERT_NOTICE = N_(
     "in what you write to them; decide with a supervisor how to reach them safely."
 )
 
-# A check-in that could not be asked, every chat of the person stopped (record_not_asked):
+# A check-in that could not be asked, no chat of the person taking our messages — every one
+# stopped (STOP) or unreachable (the bot blocked, the account gone) — (record_not_asked):
 # what a family member reads, and the operators (in the staff group's language).
 UNASKED_ALERT = N_(
-    "Safety check-in: notifications from Vatandosh were turned off on the phone of your "
-    "relative who invited you to Vatandosh, so we could not ask them «Are you safe?» on "
-    "{asked} (their local time). They may have done it themselves, but please try to reach "
-    "them. We will not ask again until notifications are turned on."
+    "Safety check-in: we could not ask your relative who invited you to Vatandosh «Are you "
+    "safe?» on {asked} (their local time): notifications from Vatandosh are turned off on "
+    "their phone, or their chat no longer reaches them. They may have done it themselves, "
+    "but please try to reach them. We will not ask again until we can reach them."
 )
 UNASKED_ALERT_NAMED = N_(
-    "Safety check-in: notifications from Vatandosh were turned off on the phone of your "
-    "relative ({name}), so we could not ask them «Are you safe?» on {asked} (their local "
-    "time). They may have done it themselves, but please try to reach them. We will not ask "
-    "again until notifications are turned on."
+    "Safety check-in: we could not ask your relative ({name}) «Are you safe?» on {asked} "
+    "(their local time): notifications from Vatandosh are turned off on their phone, or "
+    "their chat no longer reaches them. They may have done it themselves, but please try to "
+    "reach them. We will not ask again until we can reach them."
 )
 UNASKED_NOTICE = N_(
-    "SAFETY CHECK-IN NOT ASKED: notifications are turned off (STOP) in every chat of the "
-    "person — perhaps not by them — so «Are you safe?» could not be asked on {asked} (their "
-    "local time). It counts as a missed check-in. No further check-in is asked until they "
-    "send START. Family members we are alerting: {count}."
+    "SAFETY CHECK-IN NOT ASKED: no chat of the person takes our messages — notifications "
+    "turned off (STOP), or the bot blocked or the account gone, perhaps not by them — so "
+    "«Are you safe?» could not be asked on {asked} (their local time). It counts as a missed "
+    "check-in. No further check-in is asked until a chat of theirs takes our messages again. "
+    "Family members we are alerting: {count}."
 )
 
 # Why a code word cannot be used (the journey says it in the person's language).
@@ -249,20 +253,21 @@ async def stop_without_consent(session: AsyncSession, person_id: int, now: datet
     return len(waiting)
 
 
-async def notifications_stopped_since(session: AsyncSession, person_id: int) -> datetime | None:
-    """When the last of the person's chats that took notifications was stopped (STOP), if
-    every one is: no check-in can be asked. None while one chat takes them, or when no chat
-    is reachable at all (not a STOP)."""
-    stopped = list(
-        await session.scalars(
-            select(ChannelAccount.opted_out_at).where(
-                ChannelAccount.person_id == person_id, ChannelAccount.reachable.is_(True)
-            )
-        )
-    )
-    if not stopped or any(moment is None for moment in stopped):
-        return None
-    return max(moment for moment in stopped if moment is not None)
+async def cannot_be_asked_since(session: AsyncSession, person_id: int) -> datetime | None:
+    """When the last of the person's chats closed to our messages, if every one has: stopped
+    (STOP) or unreachable (the bot blocked, the account gone) — no check-in can be asked.
+    None while a chat takes them, or when the person has no chat at all."""
+    closed: list[datetime] = []
+    for reachable, opted_out_at, unreachable_since in await session.execute(
+        select(
+            ChannelAccount.reachable, ChannelAccount.opted_out_at, ChannelAccount.unreachable_since
+        ).where(ChannelAccount.person_id == person_id)
+    ):
+        moment = opted_out_at if reachable else unreachable_since
+        if moment is None:  # a chat that takes our messages (or unreachable since unknown)
+            return None
+        closed.append(moment)
+    return max(closed, default=None)
 
 
 async def pauses_with_stop(session: AsyncSession, person_id: int) -> bool:
@@ -273,20 +278,20 @@ async def pauses_with_stop(session: AsyncSession, person_id: int) -> bool:
         plan is not None
         and plan.interval_days is not None
         and plan.next_checkin_at is not None
-        and await notifications_stopped_since(session, person_id) is not None
+        and await cannot_be_asked_since(session, person_id) is not None
     )
 
 
-async def already_paused(session: AsyncSession, person_id: int, stopped_since: datetime) -> bool:
-    """Whether a check-in was already counted as not asked since the person's chats were
-    stopped at `stopped_since`: the plan is paused, nobody is alerted again."""
+async def already_paused(session: AsyncSession, person_id: int, closed_since: datetime) -> bool:
+    """Whether a check-in was already counted as not asked since the person's chats closed
+    at `closed_since` (cannot_be_asked_since): the plan is paused, nobody is alerted again."""
     found = await session.scalar(
         select(SafetyCheckin.id)
         .where(
             SafetyCheckin.person_id == person_id,
             SafetyCheckin.question_id.is_(None),
             SafetyCheckin.due_by == SafetyCheckin.asked_at,
-            SafetyCheckin.asked_at >= stopped_since,
+            SafetyCheckin.asked_at >= closed_since,
         )
         .limit(1)
     )
@@ -516,7 +521,7 @@ async def record_not_asked(
     now: datetime,
 ) -> int:
     """A check-in due now that cannot be asked: every chat of the person is stopped
-    (notifications_stopped_since). It counts as missed at once — the family alerted and an
+    (cannot_be_asked_since). It counts as missed at once — the family alerted and an
     urgent case, saying it could not be asked — and can be answered late like any missed
     one. Returns how many members the alert was queued for."""
     checkin = SafetyCheckin(

@@ -10,7 +10,7 @@ from functools import cache
 from babel import Locale
 
 from services.i18n import LOCALES
-from services.text import search_key
+from services.text import match_key, search_key, word_key
 
 # Labour-migration destinations first (FACTS.md), then the rest A–Z.
 PRIORITY = ("RU", "KZ", "TR", "KR", "AE", "US")
@@ -95,3 +95,28 @@ def search_countries(text: str, limit: int = 8) -> list[str]:
             found = {c for name, codes in index.items() if key in name for c in codes}
     order = {code: position for position, code in enumerate(country_codes())}
     return sorted(found, key=lambda code: order.get(code, len(order)))[:limit]
+
+
+# Home as people type it where a country abroad is asked («I am in Uzbekistan»): Uzbekistan
+# is no country of the lists (registration and appeals concern life abroad).
+HOME_WORDS = ("Uzbekistan", "Oʻzbekiston", "Ўзбекистон", "Узбекистан", "Uzbekiston", "Узбекистон")
+_HOME_STEMS = tuple(sorted({word_key(word) for word in HOME_WORDS}, key=len, reverse=True))
+# Endings of the name that say «in» or nothing: «в Узбекистане», «Oʻzbekistonda(man)».
+_AT_HOME_ENDINGS = ("", "e", "da", "daman", "dadaman", "damiz")
+# Words that turn «in Uzbekistan» round: «не в…», «…emasman», «из…», «not in…».
+_NOT_AT_HOME = frozenset({"ne", "net", "emas", "emasman", "emasmiz", "iz", "not", "no", "from"})
+
+
+def names_home(text: str) -> bool:
+    """Whether a short answer says the person is in Uzbekistan: the name alone or «in» it,
+    in any language and script («Я в Узбекистане», «Oʻzbekistondaman», «Ўзбекистонда
+    турибман»), not where they come from («Я из Узбекистана», «Oʻzbekistondanman») or
+    where they are not («Не в Узбекистане»)."""
+    words = match_key(text).split()
+    if not words or len(words) > 3 or _NOT_AT_HOME.intersection(words):
+        return False
+    for word in words:
+        stem = next((stem for stem in _HOME_STEMS if word.startswith(stem)), None)
+        if stem is not None:
+            return word[len(stem) :] in _AT_HOME_ENDINGS
+    return False

@@ -1,6 +1,6 @@
 """Telling a person something outside a conversation turn (a status change, a reply)."""
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import replace
 from datetime import datetime, tzinfo
 
@@ -54,8 +54,10 @@ async def queue_push(
     not_before: datetime | None = None,
     family_link_id: int | None = None,
     quiet_zone: tzinfo | None = None,
+    avoid: Collection[int] = (),
 ) -> list[OutboxMessage]:
-    """notify_person's work: the rows queued to go (none when no channel takes pushes)."""
+    """notify_person's work: the rows queued to go (none when no channel takes pushes).
+    `avoid`: chats (channel_account ids) not to use (one being asked whose number it is)."""
     if quiet_zone is not None:
         name = zone_name(quiet_zone)
         messages = [replace(message, quiet_zone=name) for message in messages]
@@ -66,6 +68,7 @@ async def queue_push(
             .order_by(ChannelAccount.last_inbound_at.desc())
         )
     )
+    accounts = [account for account in accounts if account.id not in avoid]
     if not accounts:
         return []
     willing = [account for account in accounts if account.opted_out_at is None]

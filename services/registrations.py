@@ -420,7 +420,8 @@ async def _await_answer(
     await session.flush()  # the carrier's id
     state.pending.append(
         PendingPrompt(journey=JOURNEY, step=ANSWER_STEP, due=now, free_text=True,
-                      answers_set={ANSWERING: registration.reference}, outbox_id=carrier.id)
+                      answers_set={ANSWERING: registration.reference}, outbox_id=carrier.id,
+                      case_id=registration.id)
     )  # fmt: skip
     return True
 
@@ -545,3 +546,16 @@ async def consulate_message(
     if event is None or event.status != registration.status or event.message is None:
         return None
     return cipher.decrypt_text(event.message)
+
+
+async def still_asked(session: AsyncSession, registration_ids: Sequence[int]) -> set[int]:
+    """Of these registrations, those the consulate's question is still open on."""
+    if not registration_ids:
+        return set()
+    found = await session.scalars(
+        select(Registration.id).where(
+            Registration.id.in_(registration_ids),
+            Registration.status == RegistrationStatus.NEEDS_INFO,
+        )
+    )
+    return set(found)

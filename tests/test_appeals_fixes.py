@@ -4,7 +4,10 @@ someone back in Uzbekistan can say so; files attached by mistake can be taken of
 
 from datetime import timedelta
 
+import pytest
+
 from services.clock import ManualClock
+from services.countries import names_home
 from tests.fakes import telegram_updates as tg
 from tests.harness import TelegramHarness, button_ids
 from tests.test_journey_appeals import (
@@ -142,3 +145,21 @@ async def test_files_attached_by_mistake_can_be_taken_off_the_draft(
     await telegram.tap(ALICE, "done")
     await telegram.tap(ALICE, "send")
     assert await attachments_of(telegram.app, FIRST) == ["document"]
+
+
+@pytest.mark.parametrize(
+    ("typed", "home"),
+    [
+        ("Узбекистан", True),
+        ("Я в Узбекистане", True),
+        ("Oʻzbekistondaman", True),
+        ("Ўзбекистонда турибман", True),
+        ("Я из Узбекистана", False),  # where she comes from, not where she is
+        ("Не в Узбекистане", False),
+        ("Oʻzbekistondan emasman", False),
+        ("Men Oʻzbekistondanman", False),
+        ("Узбекистан и Россия и Казахстан", False),
+    ],
+)
+def test_only_being_in_uzbekistan_is_read_as_home(typed: str, home: bool) -> None:
+    assert names_home(typed) is home

@@ -12,6 +12,7 @@ from sqlalchemy import event, select
 from models import CheckinStatus, Person, SafetyCheckin
 from services import checkins
 from services.clock import ManualClock
+from services.people import mark_unreachable
 from tests.harness import TelegramHarness, button_ids
 from tests.test_checkins import (
     ALICE,
@@ -149,3 +150,41 @@ async def test_the_check_in_job_locks_the_conversation_before_the_plan(
     plan_update = next(i for i, s in enumerate(statements) if s.startswith("update checkin_plan"))
     conversation = next(i for i, s in enumerate(statements) if "from conversation" in s)
     assert conversation < plan_update
+
+
+async def test_a_blocked_chat_counts_once_as_not_asked_then_pauses_until_she_writes(
+    telegram: TelegramHarness, clock: ManualClock
+) -> None:
+    """The bot blocked on Alice's phone (her only chat unreachable): as after STOP, her
+    mother is told once that the check-in could not be asked; writing again resumes it."""
+    app = telegram.app
+    await alice_watched_by_her_mother(telegram)
+    async with app.db.transaction() as session:
+        await mark_unreachable(session, "telegram", str(ALICE), clock.now())
+
+    clock.advance(timedelta(days=1))
+    first = await run(app)
+    assert (first.asked, first.missed, first.family_alerted) == (0, 1, 1)
+    alert = telegram.last_message(MOTHER)["text"]
+    assert alert.startswith(t(app, checkins.UNASKED_ALERT).split("{asked}")[0])
+    clock.advance(timedelta(days=1))
+    later = await run(app)
+    assert (later.asked, later.missed, later.family_alerted) == (0, 0, 0)
+
+    await telegram.say(ALICE, "Привет")  # she unblocked the bot
+    clock.advance(timedelta(days=1))
+    assert (await run(app)).asked == 1
+
+
+async def test_stop_sent_twice_alerts_the_family_once(
+    telegram: TelegramHarness, clock: ManualClock
+) -> None:
+    app = telegram.app
+    await alice_watched_by_her_mother(telegram)
+    await telegram.say(ALICE, "СТОП")
+    clock.advance(timedelta(days=1))
+    assert (await run(app)).family_alerted == 1
+    await telegram.say(ALICE, "СТОП")  # again: nothing new to tell
+    clock.advance(timedelta(days=1))
+    again = await run(app)
+    assert (again.missed, again.family_alerted) == (0, 0)

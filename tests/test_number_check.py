@@ -6,7 +6,8 @@ from datetime import timedelta
 
 from sqlalchemy import select
 
-from models import OutboxKind, OutboxMessage, OutboxStatus, Person
+from models import CheckinPlan, OutboxKind, OutboxMessage, OutboxStatus, Person
+from scheduler.checkins import CheckinReport, run_checkins
 from services import outbox
 from services.clock import ManualClock
 from services.linking import NEW_OWNER
@@ -15,6 +16,7 @@ from services.notify import notify_person
 from tests.conftest import TEST_TOKEN, SettingsFactory
 from tests.fakes.telegram_session import RecordingSession
 from tests.harness import TelegramHarness
+from tests.test_linking import code_in
 from tests.test_push_fallback import link_whatsapp_last
 from tests.test_whatsapp import DILNOZA, Harness, WhatsAppHarness, whatsapp_apps
 
@@ -30,6 +32,11 @@ CONFIRM = (
     "shown here, and it stays with the consulate. Start afresh?"
 )
 MAIN_MENU = "Main menu. What do you need?"
+STOP_PAUSES_CHECKINS = (
+    "Your safety check-in is paused too: when the next one is due, the family members linked "
+    "to you and the consulate's operators will be told that we could not ask you «Are you "
+    "safe?»."
+)
 THANKS = (
     "Thank you! Let us go on. If you sent us something just before this question, please "
     "send it again."
@@ -84,7 +91,7 @@ async def test_a_new_owner_starts_afresh_and_her_data_stays_hers(
     clock.advance(SILENCE)
     assert text(wa, QUESTION) in await wa.say(DILNOZA, "Салом")
     assert text(wa, CONFIRM) in await wa.say(DILNOZA, "2")  # «No, never»
-    reply = await wa.say(DILNOZA, "1")  # «Yes, start afresh»
+    reply = await wa.say(DILNOZA, "2")  # «Yes, start afresh»
     assert text(wa, "Done: this chat starts afresh.") in reply
 
     newcomer = await wa.person(DILNOZA)
@@ -117,7 +124,7 @@ async def test_on_second_thoughts_she_goes_on_where_she_was(
     clock.advance(SILENCE)
     await wa.say(DILNOZA, "Салом")
     assert text(wa, CONFIRM) in await wa.say(DILNOZA, "нет")
-    reply = await wa.say(DILNOZA, "2")  # «No, I have used it before»
+    reply = await wa.say(DILNOZA, "1")  # «No, I have used it before»: first, as a «1» in a hurry
     assert text(wa, MAIN_MENU) in reply
     assert (await wa.person(DILNOZA)).id == her
 
@@ -205,7 +212,7 @@ async def test_her_other_chat_is_never_held_by_the_question_and_gets_what_was_on
         # The number's next message is asked again, not taken as an answer to Telegram's menu.
         assert text(wa, QUESTION) in await wa.say(DILNOZA, "1")
         await wa.say(DILNOZA, "2")
-        assert text(wa, "Done: this chat starts afresh.") in await wa.say(DILNOZA, "1")
+        assert text(wa, "Done: this chat starts afresh.") in await wa.say(DILNOZA, "2")
 
         async with wa.app.db.sessions() as session:
             reminder = await session.scalar(
@@ -217,3 +224,93 @@ async def test_her_other_chat_is_never_held_by_the_question_and_gets_what_was_on
         assert (reminder.channel, reminder.status) == ("telegram", OutboxStatus.PENDING)
         assert (await telegram.person(ALICE)).id == her
         assert (await wa.person(DILNOZA)).id != her
+
+
+async def test_each_silent_number_of_hers_is_asked_until_it_answers(
+    wa: WhatsAppHarness, clock: ManualClock
+) -> None:
+    """A home number and a local one, both silent: asking one does not release the other."""
+    other = "+998935550077"
+    await onboarded_in_russian(wa)
+    await wa.say(DILNOZA, "6")  # My data and settings
+    code = code_in(await wa.say(DILNOZA, "4"))  # Link another chat
+    await wa.say(other, f"LINK {code}")
+    await wa.say(DILNOZA, "меню")
+    clock.advance(SILENCE)
+    assert text(wa, QUESTION) in await wa.say(DILNOZA, "Салом")  # a new owner
+    assert text(wa, QUESTION) in await wa.say(other, "Салом")  # she
+    assert text(wa, MAIN_MENU) in await wa.say(other, "1")  # hers
+    reply = await wa.say(DILNOZA, "меню")  # the new owner again: still asked
+    assert text(wa, QUESTION) in reply
+    assert text(wa, MAIN_MENU) not in reply
+
+
+async def test_after_a_call_for_help_the_question_waits_till_she_leaves_the_help_screens(
+    wa: WhatsAppHarness, clock: ManualClock
+) -> None:
+    await onboarded_in_russian(wa)
+    clock.advance(SILENCE)
+    assert text(wa, QUESTION) not in await wa.say(DILNOZA, "помогите")  # never held up
+    assert "HR-" in await wa.say(DILNOZA, "1")  # «I am in danger now», on the Help screens
+    assert text(wa, QUESTION) not in await wa.say(DILNOZA, "Я в Москве, на стройке")
+    await wa.say(DILNOZA, "меню")  # she leaves the urgent path
+    reply = await wa.say(DILNOZA, "6")  # «My data»: the question first
+    assert text(wa, QUESTION) in reply
+
+
+async def test_no_pushed_question_goes_to_a_number_being_asked(
+    wa: WhatsAppHarness, clock: ManualClock
+) -> None:
+    """A check-in due while the number is asked is not pushed there: a «1» typed under it
+    would answer the question whose number it is."""
+    await onboarded_in_russian(wa)
+    await switch_on_checkins(wa, due_in=SILENCE + timedelta(minutes=5))
+    clock.advance(SILENCE)
+    assert text(wa, QUESTION) in await wa.say(DILNOZA, "Салом")
+    clock.advance(timedelta(minutes=10))
+    assert (await run_checkins_now(wa)).asked == 0
+    await wa.settle()
+    assert text(wa, QUESTION) in wa.last_body(DILNOZA)
+
+
+async def test_i_need_help_under_a_check_in_pushed_before_is_heard_at_once(
+    wa: WhatsAppHarness, clock: ManualClock
+) -> None:
+    await onboarded_in_russian(wa)
+    await switch_on_checkins(wa, due_in=SILENCE)
+    clock.advance(SILENCE + timedelta(minutes=5))
+    assert (await run_checkins_now(wa)).asked == 1  # through the template: she is silent
+    await wa.settle()
+    reply = await wa.say(DILNOZA, "2")  # «I need help»
+    assert text(wa, QUESTION) not in reply
+    assert "HR-" in reply
+
+
+async def test_stop_at_the_question_tells_nothing_of_hers(
+    wa: WhatsAppHarness, clock: ManualClock
+) -> None:
+    await onboarded_in_russian(wa)
+    await switch_on_checkins(wa, due_in=timedelta(days=100))
+    clock.advance(SILENCE)
+    assert text(wa, QUESTION) in await wa.say(DILNOZA, "Салом")
+    reply = await wa.say(DILNOZA, "STOP")
+    paused = text(wa, STOP_PAUSES_CHECKINS)
+    assert paused not in reply
+    assert text(wa, QUESTION) in await wa.say(DILNOZA, "Салом")
+
+
+async def switch_on_checkins(wa: WhatsAppHarness, *, due_in: timedelta) -> None:
+    her = (await wa.person(DILNOZA)).id
+    now = wa.app.clock.now()
+    async with wa.app.db.transaction() as session:
+        session.add(
+            CheckinPlan(
+                person_id=her, interval_days=7, next_checkin_at=now + due_in,
+                created_at=now, updated_at=now,
+            )
+        )  # fmt: skip
+
+
+async def run_checkins_now(wa: WhatsAppHarness) -> CheckinReport:
+    app = wa.app
+    return await run_checkins(app.db, app.cipher, app.desk, app.clock, app.engine, grace_hours=6)

@@ -4,7 +4,9 @@ Uzbekistan at the form's country question is explained, not «not found»."""
 import pytest
 
 from models import RegistrationStatus
+from services import checkins
 from tests.harness import TelegramHarness, button_ids
+from tests.test_checkins import STAFF_CHAT, cases
 from tests.test_journey_registration import (
     ALICE,
     STANDARD,
@@ -132,3 +134,21 @@ async def test_from_uzbekistan_the_menu_keeps_the_form(telegram: TelegramHarness
     assert await step_of(telegram, ALICE) == ("menu", "main")
     form = (await telegram.state(ALICE)).answers["registration"]["form"]
     assert form["full_name"] == "KARIMOVA DILNOZA"
+
+
+@pytest.mark.app(operator_chat_id=STAFF_CHAT)
+async def test_the_code_word_or_a_reference_on_the_registration_menu_is_no_answer(
+    telegram: TelegramHarness,
+) -> None:
+    """Her safety code word typed on the registration's menu while the consulate's question
+    waits is the covert call for help it is, not her answer; a reference opens its request."""
+    app = telegram.app
+    await register(telegram, ALICE)
+    pid = (await telegram.person(ALICE)).id
+    async with app.db.transaction() as session:
+        await checkins.set_code_word(session, app.cipher, pid, "Лимон", app.clock.now())
+    await operator_sets(app, "CR-2026-000001", RegistrationStatus.NEEDS_INFO, QUESTION)
+    await telegram.say(ALICE, "Лимон")
+    assert any(case.covert for case in await cases(app))
+    await telegram.say(ALICE, "AP-2026-000001")
+    assert await _answers(telegram) == []
