@@ -1020,9 +1020,11 @@ async def answer_danger_country(ctx: Context, answer: Answer) -> Outcome:
     if isinstance(country, Repeat):
         return await _not_a_country(ctx, case, answer, country)
     _draft(ctx).pop(COUNTRY_ASSUMED, None)
+    moved_from = ctx.person.country
     await set_case_country(
         ctx.session, ctx.cipher, ctx.staff, case, ctx.person, country, now=ctx.now
     )
+    await checkins.follow_move(ctx.session, ctx.person, moved_from)
     await add_person_message(ctx.session, ctx.cipher, ctx.staff, case, kind="country", now=ctx.now,
                              text=country)  # fmt: skip
     ctx.say(_contacts(ctx, country))

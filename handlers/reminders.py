@@ -29,7 +29,7 @@ from handlers.conversation import (
 from handlers.incoming import Kind
 from handlers.pickers import CountryPicker
 from models import DocumentKind, DocumentReminder
-from services import reminders
+from services import checkins, reminders
 from services.local_time import is_quiet, zone_of
 from services.messages import Choice
 from services.parsing import DateError, format_date, parse_date
@@ -173,7 +173,9 @@ async def answer_country(ctx: Context, answer: Answer) -> Outcome:
         country = COUNTRY.read(ctx, answer)
         if isinstance(country, Repeat):
             return country
+        moved_from = ctx.person.country
         reminders.set_country(ctx.person, country)
+        await checkins.follow_move(ctx.session, ctx.person, moved_from)
     if ctx.answers.pop(THEN, None) == DIGEST_ON:
         _switch_digest(ctx, on=True)
         # done as from the digest's own screen: back to where that was opened from

@@ -76,7 +76,15 @@ from services.family import (
 )
 from services.help_cases import open_case, open_case_of, retitle_topic
 from services.i18n import N_, Translator
-from services.local_time import QUIET_FROM, at_local, is_quiet, local, next_allowed, zone_of
+from services.local_time import (
+    QUIET_FROM,
+    at_local,
+    is_quiet,
+    local,
+    next_allowed,
+    zone_name,
+    zone_of,
+)
 from services.messages import OutgoingMessage
 from services.notify import notify_person
 from services.text import match_key
@@ -206,6 +214,22 @@ async def switch_on(
     plan.next_checkin_at = next_checkin_after(now, interval_days, person_zone(person))
     log.info("checkin switched on person=%s every=%s", person.id, interval_days)
     return plan
+
+
+async def follow_move(session: AsyncSession, person: Person, moved_from: str | None) -> None:
+    """The person's country has changed from `moved_from` (a registration, a help request):
+    the planned check-in keeps its local time of day in the new country's time — 19:00 in
+    Moscow stays 19:00 in Seoul, not 01:00 there, then 08:00 every day — moved out of the
+    quiet hours. Each next one follows it (next_checkin_after)."""
+    before, after = zone_of(moved_from), zone_of(person.country)
+    if zone_name(before) == zone_name(after):
+        return
+    plan = await plan_of(session, person.id)
+    if plan is None or plan.next_checkin_at is None:
+        return
+    planned = local(plan.next_checkin_at, before)
+    plan.next_checkin_at = next_allowed(at_local(planned.date(), planned.time(), after), after)
+    log.info("checkin follows the person's move person=%s", person.id)
 
 
 async def switch_off(session: AsyncSession, person_id: int, now: datetime) -> None:

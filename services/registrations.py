@@ -22,7 +22,7 @@ from models import (
     RegistrationStatus,
     ThreadStatus,
 )
-from services import staff
+from services import checkins, staff
 from services.conversation import ConversationState, PendingPrompt, read_state, write_state
 from services.crypto import DataCipher
 from services.i18n import N_, Catalogs
@@ -176,7 +176,8 @@ async def submit_registration(
         "updated_at": now,
     }
     if await _moves_there(session, cipher, person, registration, details):
-        person.country = details.country
+        moved_from, person.country = person.country, details.country
+        await checkins.follow_move(session, person, moved_from)
     if registration is None:
         registration = Registration(
             person_id=person.id,

@@ -3,14 +3,14 @@ as missed once, then the plan is paused openly until START), an answer the job m
 in between (answered late, never overwritten), and the job's lock order (the conversation
 before the plan, as the person's own updates)."""
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 from sqlalchemy import event, select
 
 from models import CheckinStatus, Person, SafetyCheckin
-from services import checkins
+from services import checkins, registrations
 from services.clock import ManualClock
 from services.people import mark_unreachable
 from tests.harness import TelegramHarness, button_ids
@@ -22,10 +22,14 @@ from tests.test_checkins import (
     cases,
     checkin_rows,
     open_settings,
+    person_id,
+    plan,
     run,
     staff_texts,
+    switch_on,
     t,
 )
+from tests.test_my_data import details
 
 pytestmark = pytest.mark.app(operator_chat_id=STAFF_CHAT, checkin_grace_hours=6)
 
@@ -188,3 +192,43 @@ async def test_stop_sent_twice_alerts_the_family_once(
     clock.advance(timedelta(days=1))
     again = await run(app)
     assert (again.missed, again.family_alerted) == (0, 0)
+
+
+async def test_a_person_who_moves_keeps_the_local_time_of_her_check_ins(
+    telegram: TelegramHarness, clock: ManualClock
+) -> None:
+    """Alice in Moscow switched check-ins on at 19:00, then registered in Korea: her
+    check-ins stay at 19:00 there (they came at 01:00 in her settings, 08:00 every day)."""
+    app = telegram.app
+    await telegram.onboard(ALICE, "ru")
+    pid = await person_id(telegram, ALICE)
+    await register_in(app, pid, "RU")
+    clock.set(datetime(2026, 12, 1, 16, 0, tzinfo=UTC))  # 19:00 in Moscow
+    await switch_on(app, pid, 1)
+    await register_in(app, pid, "KR")
+    saved = await plan(app, pid)
+    assert saved is not None
+    assert saved.next_checkin_at == datetime(2026, 12, 2, 10, 0, tzinfo=UTC)  # 19:00 in Seoul
+    shown = await open_settings(telegram, ALICE)
+    assert "2 декабря, 19:00" in shown["text"]
+
+    clock.set(datetime(2026, 12, 2, 10, 0, tzinfo=UTC))
+    assert (await run(app)).asked == 1
+    saved = await plan(app, pid)
+    assert saved is not None
+    assert saved.next_checkin_at == datetime(2026, 12, 3, 10, 0, tzinfo=UTC)
+
+
+async def register_in(app: Any, pid: int, country: str) -> None:
+    async with app.db.transaction() as session:
+        person = await session.get(Person, pid)
+        assert person is not None
+        await registrations.submit_registration(
+            session, app.cipher, person=person,
+            details=details("ALIEVA DILNOZA", country, "Moskva", "AB1234567"),
+            now=app.clock.now(), desk=app.desk,
+        )  # fmt: skip
+    async with app.db.sessions() as session:
+        moved = await session.get(Person, pid)
+        assert moved is not None
+        assert moved.country == country
