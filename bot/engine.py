@@ -632,8 +632,8 @@ class ConversationEngine:
         if not marked and number_check.is_due(participant, self._settings.owner_check_after, now):
             number_check.start(state, account_id)
             marked = changed = True
-        calling = self._calls_for_help(state, incoming, now)
-        if marked and calling:
+        calling = marked and self._calls_for_help(state, incoming, now)
+        if calling:
             number_check.let_help_first(state)
             changed = True
         helping = number_check.helps_first(state) and state.journey == help_journey.journey.name

@@ -5,13 +5,15 @@ chat: the new owner's «Salom» would open the previous owner's registrations, a
 family. So a message from a WhatsApp chat silent for `JourneySettings.owner_check_after`,
 whose person has got past the privacy notice, is answered first with one question — has the
 writer used Vatandosh from this number before — and nothing of hers is shown until it is
-answered (the engine sends every message there, bar STOP/START and words of distress: see
-ConversationEngine._check_number). «Yes» goes back to where the conversation was; «No»,
-confirmed, hands the chat over (services.linking.hand_over): it starts afresh as a new
-person's, and she keeps her data with the consulate and in her other chats.
+answered: the engine sends every message of that chat there, bar STOP/START, and pushes
+no question to it (ConversationEngine._number_check). The chats owing the answer are kept
+in her conversation, each asked until it answers. «Yes» goes back to where the conversation
+was; «No», confirmed, hands the chat over (services.linking.hand_over): it starts afresh as
+a new person's, and she keeps her data with the consulate and in her other chats.
 
-A person in danger is never held up by it: words of distress in the first message skip the
-question altogether, and later ones take the urgent path from the question's screen.
+A person in danger is never held up by it: a call for help (words of distress, «I am in
+danger now», «I need help» under a check-in) takes the urgent path, and the question waits,
+still owed, until she leaves the Help journey's screens.
 """
 
 from datetime import datetime, timedelta
