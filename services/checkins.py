@@ -47,7 +47,7 @@ and the code word.
 
 import logging
 from collections.abc import Sequence
-from datetime import datetime, timedelta, tzinfo
+from datetime import UTC, datetime, timedelta, tzinfo
 
 from babel.dates import format_datetime
 from sqlalchemy import select, update
@@ -277,11 +277,16 @@ async def stop_without_consent(session: AsyncSession, person_id: int, now: datet
     return len(waiting)
 
 
+# Since when a person with no chat at all cannot be asked (cannot_be_asked_since): always.
+NO_CHAT = datetime.min.replace(tzinfo=UTC)
+
+
 async def cannot_be_asked_since(session: AsyncSession, person_id: int) -> datetime | None:
     """When the last of the person's chats closed to our messages, if every one has: stopped
     (STOP) or unreachable (the bot blocked, the account gone) — no check-in can be asked.
-    None while a chat takes them, or when the person has no chat at all."""
-    closed: list[datetime] = []
+    None while a chat takes them. A person with no chat at all (her only number handed over
+    to its new owner: handlers.number_check) has been closed for good: NO_CHAT."""
+    closed: list[datetime] = [NO_CHAT]
     for reachable, opted_out_at, unreachable_since in await session.execute(
         select(
             ChannelAccount.reachable, ChannelAccount.opted_out_at, ChannelAccount.unreachable_since
@@ -291,7 +296,7 @@ async def cannot_be_asked_since(session: AsyncSession, person_id: int) -> dateti
         if moment is None:  # a chat that takes our messages (or unreachable since unknown)
             return None
         closed.append(moment)
-    return max(closed, default=None)
+    return max(closed)
 
 
 async def pauses_with_stop(session: AsyncSession, person_id: int) -> bool:

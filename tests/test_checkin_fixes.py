@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import event, select
 
 from models import CheckinStatus, Person, SafetyCheckin
-from services import checkins, registrations
+from services import checkins, linking, registrations
 from services.clock import ManualClock
 from services.people import mark_unreachable
 from tests.harness import TelegramHarness, button_ids
@@ -232,3 +232,24 @@ async def register_in(app: Any, pid: int, country: str) -> None:
         moved = await session.get(Person, pid)
         assert moved is not None
         assert moved.country == country
+
+
+async def test_a_person_whose_only_number_was_handed_over_counts_once_as_not_asked(
+    telegram: TelegramHarness, clock: ManualClock
+) -> None:
+    """Her only chat went to its number's new owner (handlers.number_check): no chat of hers
+    is left, and her check-ins must not stop silently — her mother is told once."""
+    app = telegram.app
+    pid, _ = await alice_watched_by_her_mother(telegram)
+    async with app.db.transaction() as session:
+        person = await session.get(Person, pid)
+        assert person is not None
+        account = await linking.chat_of(session, pid, "telegram", str(ALICE))
+        assert account is not None
+        await linking.hand_over(session, person=person, account=account, now=clock.now())
+    clock.advance(timedelta(days=1))
+    first = await run(app)
+    assert (first.asked, first.missed, first.family_alerted) == (0, 1, 1)
+    clock.advance(timedelta(days=1))
+    later = await run(app)
+    assert (later.asked, later.missed, later.family_alerted) == (0, 0, 0)
