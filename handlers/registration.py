@@ -1499,13 +1499,6 @@ async def answer_on_menu_screens(ctx: Context, answer: Answer) -> Outcome | None
         return None
     if answer.kind not in (Kind.TEXT, Kind.MEDIA):
         return None
-    words = clean_text(answer.incoming.text)
-    if help_journey.names_danger(words) or help_journey.is_a_plea(words):
-        return None
-    if any(references.parse_reference(words, kind) for kind in _REFERENCE_KINDS):
-        return None  # a number typed to open it (the journeys' interceptors)
-    if words and await checkins.is_code_word(ctx.session, ctx.cipher, ctx.person.id, words):
-        return None  # the safety code word: a covert call for help (handlers.checkin)
     asked = next(
         (
             asked
@@ -1518,6 +1511,13 @@ async def answer_on_menu_screens(ctx: Context, answer: Answer) -> Outcome | None
     )
     if asked is None:
         return None
+    words = clean_text(answer.incoming.text)
+    if help_journey.names_danger(words) or help_journey.is_a_plea(words):
+        return None
+    if any(references.parse_reference(words, kind) for kind in _REFERENCE_KINDS):
+        return None  # a number typed to open it (the journeys' interceptors)
+    if words and await checkins.is_code_word(ctx.session, ctx.cipher, ctx.person.id, words):
+        return None  # the safety code word: a covert call for help (handlers.checkin)
     ctx.state.pending = [other for other in ctx.state.pending if other is not asked]
     ctx.state.history = [*ctx.state.history, (ctx.state.journey, ctx.state.step)][-20:]
     ctx.state.journey, ctx.state.step = NAME, ANSWER_QUESTION
