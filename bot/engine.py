@@ -44,8 +44,8 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.keyed_lock import KeyedLock
+from handlers import cancel, number_check, onboarding
 from handlers import help as help_journey
-from handlers import number_check, onboarding
 from handlers.conversation import (
     BACK,
     CANCEL,
@@ -58,6 +58,7 @@ from handlers.conversation import (
     WAITING_QUESTION,
     Answer,
     Context,
+    DiscardDraft,
     Farewell,
     Go,
     GoBack,
@@ -782,8 +783,33 @@ class ConversationEngine:
             return Go(*FIRST_CONTACT, remember=False)
         if word == BACK:
             return GoBack()
-        if word == CANCEL and self._discard(ctx):
+        if word == CANCEL:
+            return self._cancel(ctx)
+        return GoHome()
+
+    def _cancel(self, ctx: Context) -> Outcome:
+        """«cancel»: asked first where it would discard what the person wrote
+        (Journey.asks_before_cancel; «cancel» again at that question is its «yes»), otherwise
+        what the journey discards at this step goes, and the person goes home."""
+        if ctx.state.journey == cancel.journey.name:
+            return self._discard_draft(ctx)
+        journey = self._journeys.get(ctx.state.journey)
+        if journey is not None and journey.holds_draft is not None and journey.holds_draft(ctx):
+            return Go(cancel.journey.name)
+        if self._discard(ctx):
             ctx.say(ctx._("Cancelled. What you entered has been discarded."))
+        return GoHome()
+
+    def _discard_draft(self, ctx: Context) -> Outcome:
+        """«Yes, discard it» at the question «cancel» asked first: what «cancel» discards on
+        the screen it was typed on (the one before the question), and home."""
+        state = ctx.state
+        while state.history and state.history[-1] == (state.journey, state.step):
+            state.history.pop()
+        if state.history:
+            state.journey, state.step = state.history.pop()
+            if self._discard(ctx):
+                ctx.say(ctx._("Cancelled. What you entered has been discarded."))
         return GoHome()
 
     def _discard(self, ctx: Context) -> bool:
@@ -855,6 +881,8 @@ class ConversationEngine:
                     self._go_home(ctx)
             case GoHome():
                 self._go_home(ctx)
+            case DiscardDraft():
+                self._apply(ctx, self._discard_draft(ctx))
 
     def _go_home(self, ctx: Context) -> None:
         ctx.state.history = []

@@ -2,6 +2,7 @@
 
 from handlers import (
     appeals,
+    cancel,
     checkin,
     family,
     guidance,
@@ -37,5 +38,6 @@ def all_journeys() -> dict[str, Journey]:
         reminders.journey,
         survey.journey,
         number_check.journey,
+        cancel.journey,
     )
     return {journey.name: journey for journey in journeys}

@@ -914,6 +914,15 @@ for _step in DRAFT_STEPS[1:]:
     _guard(_step)
 
 
+# What the person writes into a draft herself: «cancel» asks before discarding it.
+TYPED_KEYS = ("rel_name", "rel_city", "rel_contact", "text", "files")
+
+
+@journey.asks_before_cancel
+def holds_draft(ctx: Context) -> bool:
+    return ctx.state.step in DRAFT_STEPS and any(ctx.answers.get(key) for key in TYPED_KEYS)
+
+
 @journey.cancels
 def cancel(ctx: Context) -> bool:
     """«cancel» on the draft's steps discards the draft; on another screen (an appeal

@@ -100,6 +100,12 @@ class GoHome(Outcome):
 
 
 @dataclass(frozen=True)
+class DiscardDraft(Outcome):
+    """«Yes, discard it» under the question «cancel» asks first (Journey.asks_before_cancel):
+    what «cancel» discards on the screen it was typed on goes, and the person goes home."""
+
+
+@dataclass(frozen=True)
 class SayOnly(Outcome):
     """Send what was said and ask nothing; the person stays where they were (their last
     question and its choices still hold)."""
@@ -253,12 +259,21 @@ class Journey:
         # What «cancel» discards here (Journey.cancels); by default every answer of the
         # journey.
         self.on_cancel: CancelFn | None = None
+        # Whether «cancel» here would discard what the person wrote (Journey.asks_before_cancel).
+        self.holds_draft: CancelFn | None = None
 
     def cancels(self, function: "CancelFn") -> "CancelFn":
         """What «cancel» typed in this journey discards, step by step: a journey that keeps a
         draft (an unsent form) while the person looks at other screens discards the draft
         only on its own steps. Whether anything was discarded."""
         self.on_cancel = function
+        return function
+
+    def asks_before_cancel(self, function: "CancelFn") -> "CancelFn":
+        """Whether «cancel» at this step would discard what the person took the time to
+        write (a filled form, an appeal's story): then it asks first (handlers.cancel), since
+        a stray tap on a small screen, or a «3» meant for another list, would lose it."""
+        self.holds_draft = function
         return function
 
     def asks(self, step: str) -> Callable[[AskFn], AskFn]:

@@ -365,6 +365,16 @@ def _question(ctx: Context, key: str, text: str, *choices: Choice) -> Question:
 FORM_STEPS = frozenset({*_FIELD, SUMMARY, CHANGE_WHICH})
 
 
+@journey.asks_before_cancel
+def holds_draft(ctx: Context) -> bool:
+    """A form with answers in it, or a request with its words written."""
+    if ctx.state.step in FORM_STEPS:
+        return bool(ctx.answers.get(FORM))
+    if ctx.state.step in (REQUEST_TEXT, REQUEST_COUNTRY, REQUEST_CONFIRM):
+        return bool((ctx.answers.get(REQUEST) or {}).get("text"))
+    return False
+
+
 @journey.cancels
 def cancel(ctx: Context) -> bool:
     """«cancel» on the form's steps discards the form; on a request's steps the request;

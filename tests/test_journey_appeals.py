@@ -588,7 +588,8 @@ async def test_cancel_discards_the_draft_and_a_stale_send_files_nothing(
     await telegram.say(ALICE, "Вопрос о консульском учёте.")
     await telegram.tap(ALICE, "done")
 
-    cancelled = await telegram.tap(ALICE, "u:cancel")
+    await telegram.tap(ALICE, "u:cancel")  # asked first (tests/test_cancel_confirm.py)
+    cancelled = await telegram.tap(ALICE, "cancel:discard")
     assert cancelled["text"].startswith("Отменено.")
     stale = await telegram.tap(ALICE, "send")
 

@@ -416,7 +416,8 @@ async def test_back_and_cancel_work_mid_way_and_menu_keeps_the_answers(
     assert resumed["text"].startswith("Qolgan joyingizdan davom etamiz.")
     assert await step_of(telegram, ALICE) == ("registration", "document_number")
 
-    cancelled = await telegram.say(ALICE, "/cancel")
+    await telegram.say(ALICE, "/cancel")  # asked first (tests/test_cancel_confirm.py)
+    cancelled = await telegram.tap(ALICE, "cancel:discard")
     assert cancelled["text"].startswith(tr(telegram, "uz_Latn", "Cancelled. What you entered "
                                                                 "has been discarded."))  # fmt: skip
     assert await step_of(telegram, ALICE) == ("menu", "main")
@@ -431,7 +432,8 @@ async def test_back_and_cancel_work_mid_way_and_menu_keeps_the_answers(
 async def test_cancel_from_the_summary_discards_everything(telegram: TelegramHarness) -> None:
     await open_form(telegram, ALICE)
     await fill(telegram, ALICE, STANDARD)
-    sent = await telegram.say(ALICE, "3")  # Cancel is the summary's third choice
+    await telegram.say(ALICE, "3")  # Cancel is the summary's third choice; asked first
+    sent = await telegram.tap(ALICE, "cancel:discard")
     assert sent["text"].startswith("Отменено.")
     assert await rows(telegram.app) == []
     assert "registration" not in (await telegram.state(ALICE)).answers
