@@ -1,11 +1,13 @@
 """«Cancel» where it would discard what the person wrote (Journey.asks_before_cancel): asked
 first. «No, continue» (option 1: a stray number keeps the draft), «back» or «menu» keep it;
-«Yes, discard it», or «cancel» once more, discards it (the engine, on DiscardDraft)."""
+«Yes, discard it», or «cancel» once more, discards it (the engine, on DiscardDraft). A pushed
+question waits while this is asked (it stays offered): moved there, the person never saw
+what her «cancel» was asking."""
 
 from handlers.conversation import Answer, Context, DiscardDraft, GoBack, Journey, Outcome, Question
 from services.i18n import N_
 
-journey = Journey("cancel", first_step="confirm")
+journey = Journey("cancel", first_step="confirm", prompts_wait=True)
 CONFIRM = "confirm"
 KEEP, DISCARD = "cancel:keep", "cancel:discard"
 

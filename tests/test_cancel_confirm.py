@@ -2,10 +2,17 @@
 a request's words, an appeal's story — asks first: a stray tap on a small screen lost a
 form that took a quarter of an hour. Where nothing of hers would go, it cancels at once."""
 
-from models import Appeal
+from models import Appeal, RegistrationStatus
 from tests.harness import TelegramHarness, button_ids
 from tests.test_journey_appeals import ALICE, open_appeals
-from tests.test_journey_registration import STANDARD, fill, open_form, rows
+from tests.test_journey_registration import (
+    STANDARD,
+    fill,
+    open_form,
+    operator_sets,
+    register,
+    rows,
+)
 
 ASKED = "Удалить введённые данные? Восстановить их будет нельзя."
 DISCARDED = "Отменено. Введённые данные удалены."
@@ -136,3 +143,24 @@ async def test_cancel_on_an_appeal_without_words_of_hers_cancels_at_once(
 
     assert button_ids(cancelled) != CONFIRM_BUTTONS
     assert await _step(telegram, ALICE) == ("menu", "main")
+
+
+async def test_a_consulate_question_waiting_meanwhile_does_not_hide_the_confirmation(
+    telegram: TelegramHarness,
+) -> None:
+    """Half-way through registering in Kazakhstan, the consulate asks about her Russian
+    registration (the form's screens keep the question waiting); «cancel» is asked about
+    first, the question stays offered."""
+    await register(telegram, ALICE)
+    await telegram.tap(ALICE, "register")
+    await telegram.tap(ALICE, "new")
+    await fill(telegram, ALICE, STANDARD[:1])
+    await telegram.tap(ALICE, "country:KZ")
+    await operator_sets(telegram.app, "CR-2026-000001", RegistrationStatus.NEEDS_INFO, "Ваш адрес?")
+
+    asked = await telegram.say(ALICE, "/cancel")
+
+    assert ASKED in asked["text"]
+    assert button_ids(asked)[:2] == CONFIRM_BUTTONS
+    await telegram.tap(ALICE, "cancel:keep")
+    assert (await _form(telegram, ALICE))["country"] == "KZ"
