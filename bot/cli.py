@@ -123,10 +123,10 @@ async def _chat(args: argparse.Namespace) -> None:
 
     settings = load_settings()
     configure_logging(settings.log_level, quiet=True)
-    files = Path("var") / "files"
+    transport = ConsoleTransport(sys.stdout, Path("var") / "files")
     app = build_application(
         settings,
-        transports={CONSOLE: ConsoleTransport(sys.stdout, files)},
+        transports={CONSOLE: transport},
         serve_telegram=False,
         serve_whatsapp=False,
     )
@@ -142,7 +142,7 @@ async def _chat(args: argparse.Namespace) -> None:
                 f"Vatandosh {__version__} — terminal chat as «{args.as_}». "
                 "Type a number or words; Ctrl-D ends."
             )
-        await ConsoleChat(app.engine, app.sender, args.as_, is_known).run()
+        await ConsoleChat(app.engine, app.sender, transport, args.as_, is_known).run()
     finally:
         await app.close()
 

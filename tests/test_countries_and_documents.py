@@ -55,6 +55,6 @@ async def test_a_document_for_a_terminal_person_is_saved_in_their_folder(tmp_pat
     transport = ConsoleTransport(out, tmp_path)
     await transport.send("dil/noza", OutgoingMessage("Here", document=Document("d.json", b"[1]")))
 
-    saved = tmp_path / "dil_noza" / "d.json"
+    saved = transport.folder("dil/noza") / "d.json"
     assert saved.read_bytes() == b"[1]"
     assert str(saved) in out.getvalue()
