@@ -663,15 +663,29 @@ async def _withdraw_news(
     session: AsyncSession, link_id: int, member_id: int, now: datetime, reason: str = LINK_ENDED
 ) -> None:
     """What the member was still to hear about their relative (a missed check-in's alert
-    waiting for their morning, the weekly message) is not sent once the link has ended."""
+    waiting for their morning, the weekly message) is not sent once the link has ended:
+    waiting ones are withdrawn (outbox.withdraw), and given-up ones (the member's chat
+    could not be reached) are marked withdrawn too, so that `vatandosh outbox retry` never
+    sends them; they keep when they were given up, which housekeeping counts from."""
+    about_them = (
+        OutboxMessage.person_id == member_id,
+        OutboxMessage.family_link_id == link_id,
+    )
     waiting = await session.scalars(
-        select(OutboxMessage.id).where(
-            OutboxMessage.person_id == member_id,
-            OutboxMessage.family_link_id == link_id,
-            OutboxMessage.status == OutboxStatus.PENDING,
-        )
+        select(OutboxMessage.id).where(*about_them, OutboxMessage.status == OutboxStatus.PENDING)
     )
     withdrawn = await outbox.withdraw(session, list(waiting), reason, now)
+    given_up = await session.execute(
+        update(OutboxMessage)
+        .where(
+            *about_them,
+            OutboxMessage.status == OutboxStatus.FAILED,
+            sa.func.coalesce(OutboxMessage.last_error, "").not_like(outbox.NOT_NEEDED + "%"),
+        )
+        .values(last_error=(outbox.NOT_NEEDED + reason)[:200])
+        .execution_options(synchronize_session=False)
+    )
+    withdrawn += int(given_up.rowcount)  # type: ignore[attr-defined]
     if withdrawn:
         log.info("family news withdrawn link=%s messages=%s", link_id, withdrawn)
 

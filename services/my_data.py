@@ -7,7 +7,9 @@ that identifies the person removed and the reference numbers cleared, so they st
 resolving. The channel accounts, the conversation and the outbox rows go, so the next
 message from the same chat starts afresh as a new person; so do the rows queued for the
 staff group's topics of their cases (their words, relayed): an unsent one is never sent,
-and only the notices of the deletion itself go to those topics. All of it happens on the
+and only the notices of the deletion itself go to those topics; and so do their family
+members' rows about them (the weekly messages, a missed check-in's alert: sent, given up
+or waiting), which carry the name the family knows them by. All of it happens on the
 caller's session, in the caller's transaction.
 
 Everything scheduled for the person stops with it: their document reminders are deleted,
@@ -16,7 +18,9 @@ a check-in still waiting for its answer are deleted (settled ones stay, with the
 the report counts them by when they were asked, and a past period must not change), and
 every family link they are
 a side of is ended through services.family.end, so the other side is told as when someone
-leaves, and the weekly family messages stop. Survey answers stay, attached to the anonymous
+leaves (by the name they gave the member, who has it in their chat already: that notice is
+the one message about them kept, as long as sent messages are), and the weekly family
+messages stop. Survey answers stay, attached to the anonymous
 tombstone like the registrations: the survey's counts need them, and an answer is one tap
 among a broadcast's fixed options, nothing the person wrote.
 """
@@ -840,11 +844,17 @@ async def delete_person_data(
     accounts = list(
         await session.scalars(select(ChannelAccount).where(ChannelAccount.person_id == person_id))
     )
+    # The family's messages about them (family_link_id) carry the name they gave; the
+    # notices that the links ended, queued above, go through no link.
+    their_links = select(FamilyLink.id).where(
+        or_(FamilyLink.person_id == person_id, FamilyLink.member_id == person_id)
+    )
     await _execute(
         session,
         delete(OutboxMessage).where(
             or_(
                 OutboxMessage.person_id == person_id,
+                OutboxMessage.family_link_id.in_(their_links),
                 *(
                     (OutboxMessage.channel == a.channel) & (OutboxMessage.address == a.external_id)
                     for a in accounts
