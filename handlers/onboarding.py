@@ -73,8 +73,8 @@ WITHDRAWAL_WARNING = N_(
     "answer, neither your family nor the consulate will be alerted;\n"
     "• document reminders and messages to your family stop;\n"
     "• you cannot send new help requests or appeals through the bot.\n"
-    "What we already keep stays until you delete it in «My data and settings». Guidance "
-    "and emergency contacts stay open to you."
+    "What we already keep stays until you delete it in «See, download or delete my data». "
+    "«Guidance» and «Emergency contacts» stay open to you."
 )
 WITHDRAWAL_QUESTION = N_("Do you want to withdraw your consent?")
 

@@ -260,6 +260,20 @@ def test_uzbek_cyrillic_says_word_for_word_what_uzbek_latin_says() -> None:
     assert not problems, "uz_Latn (transliterated) → uz_Cyrl:\n" + "\n".join(problems)
 
 
+def test_stop_and_start_stay_latin_where_the_english_names_them() -> None:
+    """What a person is told to send (and what operators read she sent) is the word a
+    platform's own opt-out understands: «STOP», «START», never «СТОП» or «СТАРТ»."""
+    problems = [
+        f"{locale}: {_show(key)}"
+        for locale in ("ru", "uz_Cyrl")
+        for key, forms in translated(locale)
+        if re.search(r"\b(?:STOP|START)\b", " ".join(key[1]))
+        for form in forms
+        if re.search(r"СТОП|СТАРТ", form)
+    ]
+    assert not problems, "STOP/START written in Cyrillic:\n" + "\n".join(problems)
+
+
 _WRONG_OKINA = re.compile(r"[OoGg]['‘’`´]")  # oʻ and gʻ take U+02BB
 _STRAY_OKINA = re.compile(r"(?<![OoGg])\u02bb")
 
