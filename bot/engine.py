@@ -465,7 +465,9 @@ class ConversationEngine:
         not move. One whose push is not out yet stays pending and is not due meanwhile (what
         the person sends answers the question they have seen, never one they have not). Those
         that will never be: a push that failed, a journey that needs the consent the person
-        has withdrawn since, an operator's message in a case closed since — are dropped, and
+        has withdrawn since, an operator's message in a case closed since, and any pushed
+        longer ago than outbox.SETTLED_KEPT (its row may be forgotten: a push given up
+        while her chat was blocked would be taken for one she saw) — are dropped, and
         so is an optional one (a survey) once another is out (`_give_way`). One a reply
         overtook (`PendingPrompt.overtaken`) waits while `incoming` picks a choice of the reply
         the person saw last («2» on the main menu), and is asked after it; other words are
@@ -483,6 +485,7 @@ class ConversationEngine:
             id(asked)
             for asked in due
             if asked.outbox_id in failed
+            or asked.due < now - outbox.SETTLED_KEPT
             or id(asked) in closed
             or (journey := self._journeys.get(asked.journey)) is None
             or (journey.needs_consent and not person.has_consented)

@@ -13,7 +13,7 @@ from models.db import Database
 from scheduler.outbox_sender import OutboxSender
 from scheduler.sla import TICK as SLA_TICK
 from scheduler.sla import SlaJob
-from services import flood, linking
+from services import flood, linking, outbox
 from services.clock import Clock
 from services.inbound import forget_before
 from services.outbox import forget_delivered_before
@@ -34,7 +34,7 @@ class PeriodicJob:
 
 INBOUND_IDS_KEPT = timedelta(days=7)
 LINK_CODES_KEPT = timedelta(days=1)  # after they expired, with the wrong attempts
-DELIVERED_MESSAGES_KEPT = timedelta(days=30)
+DELIVERED_MESSAGES_KEPT = outbox.SETTLED_KEPT
 FLOOD_NOTICES_KEPT = timedelta(hours=1)  # the flood guard asks about the last minute only
 
 

@@ -186,6 +186,9 @@ def enqueue(
 
 # What a platform may report later about a message it took (WhatsApp's status callbacks).
 UNDELIVERED = frozenset({"failed", "undelivered"})
+# How long a sent or given-up message is kept after it settled (housekeeping,
+# forget_delivered_before); after that nothing can say whether it reached its chat.
+SETTLED_KEPT = timedelta(days=30)
 
 
 async def not_reached(
@@ -193,7 +196,8 @@ async def not_reached(
 ) -> tuple[set[int], set[int]]:
     """Of the messages, those that never will reach their chat (given up, or taken by the
     platform and reported undelivered later), and those not sent yet. A message sent, or
-    already forgotten (housekeeping deletes sent rows), is in neither."""
+    already forgotten (housekeeping deletes settled rows after SETTLED_KEPT), is in
+    neither."""
     ids = list(message_ids)
     if not ids:
         return set(), set()
