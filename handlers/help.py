@@ -80,6 +80,7 @@ from services.help_cases import (
     close_case,
     last_case_of,
     mark_urgent,
+    mark_urgent_for_operators,
     open_case,
     open_case_of,
     person_marked_urgent,
@@ -141,6 +142,8 @@ DANGER_CALLS: dict[str, tuple[str, ...]] = {
     "ru": (
         "спасите", "опасность", "в опасности", "я в опасности", "я сейчас в опасности",
         "мне угрожает опасность",
+        # As often typed.
+        "опастность", "в опастности", "я в опастности", "я сейчас в опастности",
     ),
     "": ("sos", "in danger"),
 }  # fmt: skip
@@ -150,19 +153,52 @@ DANGER_CALLS: dict[str, tuple[str, ...]] = {
 NEGATED_CALLS: tuple[str, ...] = (
     "xavf yoʻq", "xavf yoʻqdir", "xavf ostida emas", "xavf ostida emasman", "xavf ostida emasmiz",
     "xavf oʻtdi", "xavf oʻtib ketdi", "xavf tugadi",
-    "не в опасности", "не угрожает опасность", "не угрожает никакая опасность",
+    "не в опасности", "не в опастности", "не угрожает опасность", "не угрожает никакая опасность",
     "опасность миновала", "опасность позади", "опасность прошла",
     "not in danger", "no longer in danger", "not in any danger",
 )  # fmt: skip
 # What is being done to them: anywhere in a message where the person's own words are not
-# asked for (in a message to an operator or an appeal's text they are what it tells).
+# asked for (in a message to an operator or an appeal's text they are what it tells; there
+# they make the request urgent for the operators: _add_to_case). As words of their own; a
+# word ending in «*» is any word that begins so («избива*»: избивает, избивала, избивают),
+# used where no everyday word begins so. Uzbek typed on a Russian keyboard has к for қ and
+# у for ў: «камаб куйди» is «qamab qoʻydi» (_harm_key).
 HARM_WORDS: dict[str, tuple[str, ...]] = {
-    "uz": ("urishyapti", "urishdi", "qamab qoʻyishdi", "zoʻrlashdi", "oʻldirishadi"),
+    "uz": (
+        "uradi", "uradilar", "urdi", "uryapti", "uryaptilar", "urayapti", "urishyapti",
+        "urishyaptilar", "urishdi", "urishishdi", "kaltakla*", "doʻpposla*", "qamab qoʻy*",
+        "qamab quy*", "qamalib qol*", "zoʻrlashdi", "oʻldirishadi",
+    ),
     "ru": (
-        "бьют", "избивают", "избили", "заперли", "держат взаперти", "насилие", "изнасиловали",
-        "похитили", "убьют",
+        "бьёт", "бьет", "бьют", "избива*", "избил*", "избит*", "запер", "заперла", "заперли",
+        "заперт*", "взаперти", "не выпуска*", "не выпуст*", "не отпуска*", "не отпуст*",
+        "насилие", "изнасиловали", "похитили", "убьют",
     ),
 }  # fmt: skip
+# Words that tell of harm only with «меня»/«нас» («meni»/«bizni») as their object, said just
+# before them (Russian also just after: «закрыли меня»; Uzbek up to two words before: «meni
+# uydan chiqarmayapti»): «закрыли» alone is more often the consulate or a shop, and «у меня
+# закрыли счёт» is a bank (a pronoun after a preposition is no object).
+HARM_TO_THEM: dict[str, tuple[str, ...]] = {
+    "uz": ("chiqarmay*", "chiqarishmay*", "qoʻyib yubormay*", "qoʻyib yuborishmay*"),
+    "ru": (
+        "закрыли", "закрыл", "закрыла", "закрыва*", "побили", "побил", "побила", "ударил*",
+        "били", "бил", "била",
+    ),
+}  # fmt: skip
+THEM = {"uz": ("meni", "mani", "bizni", "bizi"), "ru": ("меня", "нас")}
+THEM_BEFORE = {"uz": 2, "ru": 0}  # how many words may stand between the object and the verb
+PREPOSITIONS = (
+    "у", "от", "для", "без", "с", "со", "про", "к", "ко", "кроме", "около", "возле", "до",
+    "после", "из", "на", "за", "в", "во", "о", "обо", "при", "через",
+)  # fmt: skip
+# Said right after words of harm, these tell of no captivity: «меня не выпускают из России»
+# is an exit ban, a legal question for an ordinary request, which the police numbers do not
+# help with; «не отпускают в отпуск» is about leave.
+NOT_HARM_AFTER = (
+    "из россии", "из рф", "из страны", "из казахстана", "из турции", "из кореи",
+    "из узбекистана", "в отпуск", "на отпуск",
+)  # fmt: skip
 # A plea for help: only as the whole message, give or take the words in AROUND_A_PLEA. In a
 # sentence it mostly asks for help with something («нужна помощь с регистрацией»,
 # «roʻyxatdan oʻtishda yordam bering»): that person wants the menu, not the police numbers.
@@ -192,14 +228,10 @@ AROUND_A_PLEA = (
 DANGER_WORDS = tuple(word for words in DANGER_CALLS.values() for word in words)
 _TONGUES = {
     match_key(word): tongue
-    for table in (DANGER_CALLS, HARM_WORDS, PLEA_WORDS)
+    for table in (DANGER_CALLS, PLEA_WORDS)
     for tongue, words in table.items()
     for word in words
 }
-_DANGER_KEYS = frozenset(
-    match_key(word) for table in (DANGER_CALLS, HARM_WORDS) for words in table.values()
-    for word in words
-)  # fmt: skip
 _NEGATED_KEYS = tuple(
     sorted({match_key(phrase) for phrase in NEGATED_CALLS}, key=len, reverse=True)
 )
@@ -208,7 +240,32 @@ _NEGATED = re.compile(
     r" (?:" + "|".join(re.escape(phrase) for phrase in _NEGATED_KEYS) + r") (?!(?:emas|li) )"
 )
 _CALL_KEYS = frozenset(match_key(word) for words in DANGER_CALLS.values() for word in words)
-_HARM_KEYS = frozenset(match_key(word) for words in HARM_WORDS.values() for word in words)
+
+
+def _harm_key(word: str) -> str:
+    """A word read for harm: match_key's form with к for қ (match_key's q), as Uzbek is
+    often typed on a Russian keyboard."""
+    return word.replace("q", "k")
+
+
+# A word of a pattern: its key, and whether any word beginning so matches.
+_Word = tuple[str, bool]
+
+
+def _pattern(phrase: str) -> tuple[_Word, ...]:
+    return tuple((_harm_key(match_key(word)), word.endswith("*")) for word in phrase.split())
+
+
+# (tongue, words, whether «меня»/«meni» must be their object): HARM_WORDS and HARM_TO_THEM.
+_HARM_PATTERNS: tuple[tuple[str, tuple[_Word, ...], bool], ...] = tuple(
+    (tongue, _pattern(phrase), needs_them)
+    for table, needs_them in ((HARM_WORDS, False), (HARM_TO_THEM, True))
+    for tongue, phrases in table.items()
+    for phrase in phrases
+)
+_THEM = {tongue: frozenset(match_key(word) for word in words) for tongue, words in THEM.items()}
+_PREPOSITIONS = frozenset(match_key(word) for word in PREPOSITIONS)
+_NOT_HARM_AFTER = tuple(tuple(match_key(phrase).split()) for phrase in NOT_HARM_AFTER)
 _PLEAS = frozenset(
     tuple(match_key(word).split()) for words in PLEA_WORDS.values() for word in words
 )
@@ -311,11 +368,53 @@ def _read_for_danger(text: str) -> str:
     return _NEGATED.sub(" | ", padded)
 
 
+def _pattern_at(words: list[str], at: int, pattern: tuple[_Word, ...]) -> bool:
+    if at + len(pattern) > len(words):
+        return False
+    return all(
+        words[at + i].startswith(key) if stem else words[at + i] == key
+        for i, (key, stem) in enumerate(pattern)
+    )
+
+
+def _them_near(tongue: str, words: list[str], start: int, end: int) -> bool:
+    """Whether «меня»/«нас» («meni»/«bizni») is the object of the verb at words[start:end]."""
+    them = _THEM[tongue]
+    before = range(max(0, start - 1 - THEM_BEFORE[tongue]), start)
+    places = [*before, end] if tongue == "ru" else list(before)
+    return any(
+        at < len(words) and words[at] in them and (at == 0 or words[at - 1] not in _PREPOSITIONS)
+        for at in places
+    )
+
+
+def _harm_tongues(key: str) -> set[str]:
+    """The languages of the words of harm (HARM_WORDS, HARM_TO_THEM) in `key` (a match_key
+    form), each as words of their own, and not followed by NOT_HARM_AFTER."""
+    words = [_harm_key(word) for word in key.split()]
+    found: set[str] = set()
+    for tongue, pattern, needs_them in _HARM_PATTERNS:
+        if tongue in found:
+            continue
+        for start in range(len(words)):
+            end = start + len(pattern)
+            if (
+                _pattern_at(words, start, pattern)
+                and not any(tuple(words[end : end + len(after)]) == after
+                            for after in _NOT_HARM_AFTER)
+                and (not needs_them or _them_near(tongue, words, start, end))
+            ):  # fmt: skip
+                found.add(tongue)
+                break
+    return found
+
+
 def names_danger(text: str) -> bool:
-    """Whether one of DANGER_CALLS or HARM_WORDS is in `text`, as words of their own («xavf»
-    in «xavfsizlik» is not), and not said in the negative («Я не в опасности»)."""
+    """Whether one of DANGER_CALLS or the words of harm (HARM_WORDS, HARM_TO_THEM) is in
+    `text`, as words of their own («xavf» in «xavfsizlik» is not, nor «бьют» in «бьютик»),
+    a call not said in the negative («Я не в опасности»)."""
     padded = _read_for_danger(text)
-    return any(f" {word} " in padded for word in _DANGER_KEYS)
+    return any(f" {word} " in padded for word in _CALL_KEYS) or bool(_harm_tongues(padded))
 
 
 def is_a_plea(text: str) -> bool:
@@ -337,8 +436,7 @@ def asks_for_help_at_the_check_in(text: str) -> bool:
     the whole message, or words of harm anywhere («меня бьют…»). A call inside a sentence is
     no answer: «Xavf yoʻq», «Я не в опасности» say the opposite."""
     key = distress_key(text)
-    padded = f" {key} "
-    return is_a_plea(text) or key in _CALL_KEYS or any(f" {word} " in padded for word in _HARM_KEYS)
+    return is_a_plea(text) or key in _CALL_KEYS or bool(_harm_tongues(key))
 
 
 def distress_language(text: str) -> str | None:
@@ -349,6 +447,7 @@ def distress_language(text: str) -> str | None:
         return None
     padded = _read_for_danger(text)
     tongues = {tongue for word, tongue in _TONGUES.items() if f" {word} " in padded}
+    tongues |= _harm_tongues(padded)
     if "ru" in tongues:
         return "ru"
     if "uz" in tongues:
@@ -721,7 +820,8 @@ async def keep_for_a_request(ctx: Context, answer: Answer) -> Outcome | None:
 
 
 async def _add_to_case(ctx: Context, case: HelpCase, answer: Answer) -> str | None:
-    """Add what the person sent to their case; a hint when it cannot be added."""
+    """Add what the person sent to their case; a hint when it cannot be added. Words (or a
+    caption) that name danger make the case urgent for the operators (_urgent_for_operators)."""
     incoming = answer.incoming
     session, cipher, desk, now = ctx.session, ctx.cipher, ctx.staff, ctx.now
     if answer.kind is Kind.TEXT:
@@ -732,12 +832,14 @@ async def _add_to_case(ctx: Context, case: HelpCase, answer: Answer) -> str | No
         await add_person_message(
             session, cipher, desk, case, kind="text", now=now, text=answer.text
         )
+        await _urgent_for_operators(ctx, case, answer.text)
     elif (file := _file_of(incoming)) is not None:
         caption = clean_text(incoming.text) or None
         await add_person_message(
             session, cipher, desk, case, kind=file["kind"], now=now, text=caption,
             attachment=NewAttachment(**file),
         )  # fmt: skip
+        await _urgent_for_operators(ctx, case, caption or "")
     elif answer.kind is Kind.LOCATION and incoming.location is not None:
         await add_person_location(
             session, cipher, desk, case, latitude=incoming.location.latitude,
@@ -751,6 +853,21 @@ async def _add_to_case(ctx: Context, case: HelpCase, answer: Answer) -> str | No
         return _not_added_hint(ctx)
     log.info("help case message case=%s kind=%s", case.id, answer.kind)
     return None
+
+
+async def _urgent_for_operators(ctx: Context, case: HelpCase, *words: str) -> None:
+    """The person's own words on their request («меня заперли», «meni urishyapti») stay
+    their words, on a screen that takes them; when they name danger, the case is urgent for
+    the operators (help_cases.mark_urgent_for_operators). The person's screen is not told."""
+    if not any(names_danger(text) for text in words if text):
+        return
+    if await mark_urgent_for_operators(ctx.session, ctx.cipher, ctx.staff, case, now=ctx.now):
+        log.info("help case urgent for its words case=%s", case.id)
+
+
+def _draft_words(draft: dict[str, Any]) -> tuple[str, str]:
+    """What the person typed for a draft: its description and the place."""
+    return draft.get("description", ""), draft.get("place", "")
 
 
 async def _case_gone(ctx: Context, answer: Answer) -> Outcome:
@@ -1357,6 +1474,7 @@ async def _submit(ctx: Context, draft: dict[str, Any]) -> Outcome:
     existing = await open_case_of(ctx.session, ctx.person.id)
     if existing is not None:  # opened meanwhile (the urgent path): add to it, lose nothing
         await _draft_into_case(ctx, existing, draft)
+        await _urgent_for_operators(ctx, existing, *_draft_words(draft))
         _clear_draft(draft)
         return _to_case_screen(ctx, NOTE_ADDED)
     location = draft.get("location")
@@ -1371,6 +1489,7 @@ async def _submit(ctx: Context, draft: dict[str, Any]) -> Outcome:
         await add_person_message(
             ctx.session, ctx.cipher, ctx.staff, case, kind="address", now=ctx.now, text=place
         )
+    await _urgent_for_operators(ctx, case, *_draft_words(draft))
     log.info("help case opened case=%s urgent=%s", case.id, case.urgent)
     _clear_draft(draft)
     if not _operators_answer(ctx):
@@ -1447,7 +1566,8 @@ async def _distress(ctx: Context, answer: Answer) -> Outcome | None:
     menu, a survey's question, a form's options): the urgent path, the words kept for the
     operator; for a plea the Help screen (its first option is «I am in danger now»), or the
     open request, which the plea joins. None for anything else, and for the person's code
-    word, whatever it reads like (the check-in's interceptor keeps it covert). The words may
+    word, whatever it reads like (the check-in's interceptor keeps it covert), and while a
+    code-word request is open, which takes the words with no Help screen shown. The words may
     be a caption: its photo goes with them (to the request, or kept for a new one)."""
     danger = names_danger(answer.text)
     if not danger and not is_a_plea(answer.text):
@@ -1456,6 +1576,15 @@ async def _distress(ctx: Context, answer: Answer) -> Outcome | None:
         return None
     if not ctx.person.has_consented:
         return _consent_first(ctx)
+    if await open_case_of(ctx.session, ctx.person.id) is None and (
+        covert := await open_case_of(ctx.session, ctx.person.id, include_covert=True)
+    ):
+        # A code-word request is open, and no other: the words join it as any others do
+        # (add_to_open_case; the operators see danger as urgent) and nothing of Help shows,
+        # its emergency screens least of all: someone else may be looking at the phone.
+        if await _add_to_case(ctx, covert, answer) is None:
+            log.info("help case message from the menu case=%s", covert.id)
+        return ctx.not_understood()
     file = _file_of(answer.incoming)
     if danger:
         if file is not None:
@@ -1658,6 +1787,7 @@ async def _reopen(ctx: Context, reference: str, *, late_hint: bool) -> Outcome:
     draft = _draft(ctx)
     kept = _has_draft(draft)
     await _draft_into_case(ctx, case, draft)
+    await _urgent_for_operators(ctx, case, *_draft_words(draft))
     _clear_draft(draft)
     draft.pop(VIEWING, None)
     log.info("help case reopened case=%s", case.id)

@@ -362,18 +362,53 @@ async def mark_urgent(
     code word or a missed check-in had made it urgent already."""
     if await person_marked_urgent(session, case):
         return
+    session.add(CaseMessage(help_case_id=case.id, at=now, author=PERSON, kind=URGENT))
+    alarm = "🔴 " + desk.t.gettext("The person says they are in danger now.")
+    await _make_urgent(session, cipher, desk, case, alarm=alarm, now=now)
+
+
+# What the topic reads when the person's own words on their request tell of danger.
+WORDS_OF_DANGER = N_(
+    "The person's words tell of danger (violence or being locked in): the request is now "
+    "urgent. They were not told so."
+)
+
+
+async def mark_urgent_for_operators(
+    session: AsyncSession, cipher: DataCipher, desk: staff.StaffDesk, case: HelpCase, *,
+    now: datetime,
+) -> bool:  # fmt: skip
+    """The person's words on their request, kept as their words (an answer to an operator,
+    a description), tell of danger (handlers.help.names_danger): the case and its thread
+    become urgent for the operators — the topic renamed 🔴, a line saying why in it, the
+    urgent target on the queue's clock — as a missed check-in makes it. Nothing is marked as
+    the person's own (URGENT): their screens go on as before, and their «SOS» afterwards is
+    still heard. Nothing changes for a case already urgent. Whether it became urgent."""
+    if case.urgent:
+        return False
+    alarm = "🔴 " + desk.t.gettext(WORDS_OF_DANGER)
+    thread = await _make_urgent(session, cipher, desk, case, alarm=alarm, now=now)
+    staff.audit(session, actor=SYSTEM, action="words_of_danger", now=now, thread=thread,
+                person_id=case.person_id)  # fmt: skip
+    return True
+
+
+async def _make_urgent(
+    session: AsyncSession, cipher: DataCipher, desk: staff.StaffDesk, case: HelpCase, *,
+    alarm: str, now: datetime,
+) -> CaseThread | None:  # fmt: skip
+    """The case and its thread urgent, the topic renamed, `alarm` posted in it; the thread."""
     case.urgent = True
     case.updated_at = now
     if case.waiting_since is None:
         case.waiting_since = now
-    session.add(CaseMessage(help_case_id=case.id, at=now, author=PERSON, kind=URGENT))
     thread = await staff.thread_of(session, help_case_id=case.id)
     person = await session.get(Person, case.person_id)
     if thread is not None and person is not None:
         thread.urgent = True
         retitle_topic(desk, case, thread)
-        alarm = "🔴 " + desk.t.gettext("The person says they are in danger now.")
         staff.person_wrote(session, cipher, desk, thread, person, now=now, text=alarm)
+    return thread
 
 
 def _closed_by_person(desk: staff.StaffDesk, case: HelpCase, data_deleted: bool) -> str:

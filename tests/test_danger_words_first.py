@@ -18,7 +18,7 @@ from handlers import checkin
 from handlers import help as help_journey
 from models import HelpCase, Person, SafetyCheckin
 from scheduler.checkins import run_checkins
-from services import checkins
+from services import checkins, help_cases
 from services.clock import ManualClock
 from services.contacts import HEADING, POLICE, emergency_contacts
 from services.i18n import LOCALES
@@ -31,6 +31,7 @@ from tests.test_staff_group import (
     StaffRecordingSession,
     add_operator,
     post,
+    t,
     texts_in,
     threads,
 )
@@ -362,7 +363,8 @@ async def test_an_answer_to_an_operator_keeps_the_words(
     desk: TelegramHarness, locale: str, words: str
 ) -> None:
     """On the help request's answer screen the words go to the operator, and nothing else
-    happens (no «urgent», no other screen)."""
+    happens on the person's screen (no «urgent», no other screen). Words of danger make the
+    request urgent for the operators: its topic says so, after the words."""
     app = desk.app
     await desk.onboard(ALICE, locale)
     await open_ordinary_case(desk, ALICE)
@@ -371,11 +373,21 @@ async def test_an_answer_to_an_operator_keeps_the_words(
     await post(desk, OPERATOR, thread.topic_id, "Что случилось?")
     await desk.say(ALICE, "меню")
 
-    await desk.say(ALICE, words)
+    reply = await desk.say(ALICE, words)
 
-    assert texts_in(desk, thread.topic_id)[-1].endswith(f"\n{words}")
+    danger = (locale, words) in DANGER
+    topic = texts_in(desk, thread.topic_id)
+    assert topic[-2 if danger else -1].endswith(f"\n{words}")
+    assert topic[-1].endswith(t(app, help_cases.WORDS_OF_DANGER)) is danger
     [case] = await cases(app)
-    assert not case.urgent
+    [thread] = await threads(app)
+    assert case.urgent is thread.urgent is danger
+    async with app.db.sessions() as session:
+        assert not await help_cases.person_marked_urgent(session, case)
+    added = app.catalogs.translator(locale).gettext(
+        "Added to your help request {reference}. A consulate operator will answer you in this chat."
+    )
+    assert reply["text"].startswith(added.format(reference="HR-2026-000001"))
     state = await desk.state(ALICE)
     assert (state.journey, state.step) == ("help", "reply")
 

@@ -743,19 +743,26 @@ async def test_answers_to_an_operator_in_a_code_word_case_reach_the_topic_and_sh
     state = await telegram.state(ALICE)
     assert (state.journey, state.step, state.pending) == ("menu", "main", [])  # not moved
 
-    reply = await telegram.say(ALICE, "Улица Ленина 5, квартира 12, меня не выпускают")
+    reply = await telegram.say(ALICE, "Улица Ленина 5, квартира 12")
+    # Words of danger too: no Help screen, no emergency numbers on her phone (someone else
+    # may be looking at it).
+    danger = await telegram.say(ALICE, "меня не выпускают, муж бьёт")
 
-    assert texts_in(telegram, topic)[-1] == (
-        "👤 Русский\nУлица Ленина 5, квартира 12, меня не выпускают"
-    )
+    assert texts_in(telegram, topic)[-2:] == [  # (a code word's request is urgent already)
+        "👤 Русский\nУлица Ленина 5, квартира 12",
+        "👤 Русский\nменя не выпускают, муж бьёт",
+    ]
     await telegram.onboard(BOB, "ru")  # somebody with no case at all, for comparison
-    anybody = await telegram.say(BOB, "Улица Ленина 5, квартира 12, меня не выпускают")
-    assert reply["text"] == anybody["text"]
-    assert button_ids(reply) == button_ids(anybody)
+    anybody = await telegram.say(BOB, "Улица Ленина 5, квартира 12")
+    for sent in (reply, danger):
+        assert sent["text"] == anybody["text"]
+        assert button_ids(sent) == button_ids(anybody)
+    assert (await telegram.state(ALICE)).journey == "menu"
     photo = await send(telegram, ALICE, tg.photo(ALICE))
     assert photo["text"] == anybody["text"]
     [case] = await cases(app)
-    assert [m.kind for m in await messages_of(app, case)] == ["text", "photo"]
+    assert [m.kind for m in await messages_of(app, case)] == ["text", "text", "photo"]
+    assert case.urgent
 
 
 async def test_with_a_check_in_waiting_everything_sent_on_the_answer_screen_reaches_the_operator(
