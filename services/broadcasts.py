@@ -1,7 +1,8 @@
 """Broadcasts: an announcement to a segment of people (country, language, sex, kind of
 registration), each in their own language, through the outbox as pushes — STOP honoured
 (recorded as not sent), quiet hours honoured (queued for 08:00 local) — with an optional
-short survey (1–5 questions of 2–6 options, one tap each).
+short survey (1–5 questions of 2–6 options, one tap each; an option is never a bare number,
+which a person typing it would pick by its place in the list).
 
 Recipients are people who consented, have not deleted their data and chose a language. They
 are taken in batches by id, each batch in its own transaction together with the broadcast's
@@ -50,7 +51,7 @@ from services.messages import OutgoingMessage
 from services.notify import notify_person
 from services.prompter import Prompter
 from services.staff import StaffDesk
-from services.text import clean_text
+from services.text import clean_text, parse_number
 
 log = logging.getLogger(__name__)
 
@@ -204,12 +205,26 @@ def parse_announcement(data: Mapping[str, Any], locales: Sequence[str] = LOCALES
             {
                 "texts": question_texts,
                 "options": [
-                    _texts(option, f"{where}, option {index}", OPTION_LIMIT, locales)
+                    _option(option, f"{where}, option {index}", locales)
                     for index, option in enumerate(options, start=1)
                 ],
             }
         )
     return Announcement(texts, survey)
+
+
+def _option(table: Any, where: str, locales: Sequence[str]) -> dict[str, str]:
+    """An option's labels. A number alone («2», «3+») is refused: a person who types it picks
+    the option in that place of the list (bot.engine), not the one with that label."""
+    labels = _texts(table, where, OPTION_LIMIT, locales)
+    for locale, label in labels.items():
+        if parse_number(label) is not None:
+            raise BroadcastError(
+                f"{where}: the {locale} text {label!r} is a number, and a typed number picks "
+                "the option in that place of the list: write it with a word, «2 months», "
+                "not «2»"
+            )
+    return labels
 
 
 def load_announcement(path: Path) -> Announcement:

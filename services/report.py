@@ -15,8 +15,12 @@ What it counts, and from what:
   (`case_thread`, by `created_at`): the first answer is the thread's first `replied` audit
   event (an operator's message relayed to the person) or, for an appeal, its first
   `status=answered` event, whichever came first (for a registration, its first status
-  event: a question, accepted or rejected); resolution is the thread's `closed_at`
-  (closing by command, button or an ending appeal or registration status). Median and 90th
+  event: a question, accepted or rejected); resolution is the thread's `closed_at` when
+  the consulate closed it: an operator's `closed` audit event (closing by command or button)
+  or ending status event (an appeal closed or rejected, a registration accepted or rejected)
+  at that moment. A case the person closed, an appeal they withdrew, and a case closed
+  because they withdrew consent or deleted their data are not resolved, so a past period's
+  report does not change when its people delete their data later. Median and 90th
   percentile (linear interpolation between ranks, as `statistics.quantiles(method="inclusive")`),
   in hours.
 - SLA breaches: threads opened in the period that have at least one `escalated` audit event.
@@ -66,6 +70,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from models import (
     Appeal,
+    AppealStatus,
     AuditEvent,
     Broadcast,
     CaseThread,
@@ -74,6 +79,7 @@ from models import (
     HelpCase,
     Person,
     Registration,
+    RegistrationStatus,
     SafetyCheckin,
 )
 from services import broadcasts
@@ -90,12 +96,24 @@ ESCALATED = "escalated"  # scheduler/sla.py's audit action
 REPLIED = "replied"  # services.staff.Action.REPLIED
 STATUS = "status"  # services.staff.Action.STATUS
 ANSWERED_DETAIL = "status=answered"
+CLOSED = "closed"  # services.staff.Action.CLOSED
 REGISTRATION_KIND = "registration"  # models.ThreadKind.REGISTRATION
+# The status events of services.staff_actions that close the thread: the consulate's answer
+# that ends an appeal or a registration.
+ENDING_DETAILS = tuple(
+    f"status={status}"
+    for status in (AppealStatus.CLOSED, AppealStatus.REJECTED, RegistrationStatus.ACCEPTED,
+                   RegistrationStatus.REJECTED)
+)  # fmt: skip
+CONSULATE_ACTORS = "operator:%"  # services.staff.actor_of
 
 Cell = int | float | str | None
 K = TypeVar("K", bound=Hashable)
 # Two groups of counts that add up to the same number, as every reader can tell.
 Balance = tuple[Sequence[K], Sequence[K]]
+# The days a report may cover.
+FIRST_DAY = date(2000, 1, 1)
+LAST_DAY = date(2100, 12, 31)
 UNBOUNDED = 10**9  # what the audit assumes a "…" may be at most
 
 
@@ -381,9 +399,12 @@ def report_day(moment: datetime) -> date:
 
 
 def period_bounds(start: date, end: date) -> tuple[datetime, datetime]:
-    """[start 00:00, the day after end 00:00), Tashkent time (REPORT_ZONE), as aware UTC."""
+    """[start 00:00, the day after end 00:00), Tashkent time (REPORT_ZONE), as aware UTC.
+    Both days must be within FIRST_DAY…LAST_DAY (a year such as 9999 is a typing mistake)."""
     if end < start:
         raise ReportError("the period ends before it starts")
+    if start < FIRST_DAY or end > LAST_DAY:
+        raise ReportError(f"the period must lie between {FIRST_DAY} and {LAST_DAY}")
     return (
         at_local(start, time(), REPORT_ZONE),
         at_local(end + timedelta(days=1), time(), REPORT_ZONE),
@@ -487,7 +508,8 @@ async def _durations(
     session: AsyncSession, bounds: tuple[datetime, datetime], country: str | None
 ) -> list[tuple[str, str, str | None, float | None, float | None]]:
     """Per thread opened in the period: kind, category, country, seconds to the first answer
-    and to closing (None when not yet)."""
+    and to the consulate's closing (None when not yet, or when closed by the person or their
+    deletion: no operator's closing event at the thread's `closed_at`)."""
     registrations = select(CaseThread.id).where(CaseThread.kind == REGISTRATION_KIND)
     answering = or_(
         AuditEvent.action == REPLIED,
@@ -501,13 +523,26 @@ async def _durations(
         .group_by(AuditEvent.thread_id)
         .subquery()
     )
+    by_consulate = (
+        select(AuditEvent.id)
+        .where(
+            AuditEvent.thread_id == CaseThread.id,
+            AuditEvent.at == CaseThread.closed_at,
+            AuditEvent.actor.like(CONSULATE_ACTORS),
+            or_(
+                AuditEvent.action == CLOSED,
+                and_(AuditEvent.action == STATUS, AuditEvent.detail.in_(ENDING_DETAILS)),
+            ),
+        )
+        .exists()
+    )
     query = select(
         CaseThread.kind,
         CaseThread.category,
         CaseThread.country,
         CaseThread.created_at,
         first.c.at,
-        CaseThread.closed_at,
+        case((by_consulate, CaseThread.closed_at), else_=None),
     ).outerjoin(first, first.c.thread_id == CaseThread.id)
     query = _where(query, CaseThread.created_at, bounds, CaseThread.country, country)
     result = []

@@ -106,6 +106,9 @@ async def seed(db: Database, cipher: DataCipher) -> None:
             session.add(thread)
             threads.append(thread)
         await session.flush()
+        for thread in threads[:6]:  # closed by the consulate (services.staff_actions.close)
+            session.add(AuditEvent(at=thread.closed_at, actor="operator:1", action="closed",
+                                   thread_id=thread.id))  # fmt: skip
         for i, thread in enumerate(threads[:10]):
             for hours in (i + 1, i + 30):  # the first answer counts, not the later one
                 session.add(AuditEvent(at=IN_NOVEMBER + timedelta(hours=hours), actor="operator:1",
