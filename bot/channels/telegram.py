@@ -69,7 +69,9 @@ CAPTION_LIMIT = 1024
 LOCATION = "location"  # MediaRef.kind of a place ("lat,lon")
 ALLOWED_UPDATES = ["message", "edited_message", "callback_query"]
 _COMMAND = re.compile(r"^/([A-Za-z0-9_]{1,32})(?:@\w+)?(?:\s+(.*))?$", re.DOTALL)
-_MEDIA_KINDS = ("document", "voice", "audio", "video", "video_note", "sticker", "animation")
+# A GIF («animation») carries a `document` too (the Bot API keeps it for old clients): it is
+# looked at first, or every GIF would be kept as a document, as evidence.
+_MEDIA_KINDS = ("animation", "document", "voice", "audio", "video", "video_note", "sticker")
 
 # aiogram reads every Bot API answer with Response[X], a generic pydantic model that pydantic
 # keeps only while something refers to it: the garbage collector freed Response[Message]
