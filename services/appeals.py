@@ -2,7 +2,8 @@
 
 Every status change — by an operator, the scheduler or the person — goes through
 `change_appeal_status`, which records the event and, unless the person made the change,
-enqueues the notification to them in the same transaction.
+enqueues the notification to them in the same transaction: a push, except that an
+operator's change answers the person's appeal, which STOP does not silence.
 """
 
 from collections.abc import Sequence
@@ -246,10 +247,13 @@ async def change_appeal_status(
     now: datetime,
     message: str | None = None,
     default_locale: str = "uz_Latn",
+    answer: bool = False,
 ) -> bool:
     """Change the status, record the event and, when the change is not the person's own,
-    tell them — all in the caller's transaction. Whether they were told: not after STOP on
-    every channel, nor when no channel reaches them (nor of their own change)."""
+    tell them — all in the caller's transaction: a push. `answer`: the change is an
+    operator's, the consulate's answer to the person's own appeal, which reaches them after
+    STOP too (services.staff.tell_of_status). Whether they were told: not when no chat
+    reaches them, nor of another change after STOP on every channel (nor of their own)."""
     current = AppealStatus(appeal.status)
     if status not in _NEXT[current]:
         raise AppealError(f"an appeal cannot go from {current} to {status}")
@@ -271,7 +275,11 @@ async def change_appeal_status(
         person = await session.get(Person, appeal.person_id)
         assert person is not None  # the foreign key guarantees it
         notice = status_notice(catalogs, person.locale or default_locale, appeal, message)
-        rows = await queue_push(session, cipher, person.id, [OutgoingMessage(notice)], now)
+        told = [OutgoingMessage(notice)]
+        if answer:
+            rows = await staff.tell_of_status(session, cipher, person.id, told, now)
+        else:
+            rows = await queue_push(session, cipher, person.id, told, now)
         # The consulate asks: what the person types next is the answer, as after an
         # operator's message in the appeal's topic.
         asks = rows and status is AppealStatus.NEEDS_INFO
@@ -279,6 +287,11 @@ async def change_appeal_status(
             await staff.await_answer(session, cipher, thread, rows[-1], now)
         return bool(rows)
     return False
+
+
+def can_become(appeal: Appeal, status: AppealStatus) -> bool:
+    """Whether the consulate or the system may give the appeal this status now."""
+    return status in _NEXT[AppealStatus(appeal.status)]
 
 
 def parse_reference(text: str) -> str | None:

@@ -350,8 +350,11 @@ async def change_registration_status(
     now: datetime,
     message: str | None = None,
     default_locale: str = "uz_Latn",
+    answer: bool = False,
 ) -> bool:
     """The one way a registration's status changes: event and notification included.
+    The notice is a push; `answer`: the change is an operator's, answering the person's own
+    registration, which reaches them after STOP too (services.staff.tell_of_status).
     Whether the person was told (never of their own change)."""
     current = RegistrationStatus(registration.status)
     if status not in _NEXT[current]:
@@ -372,7 +375,11 @@ async def change_registration_status(
         moves = asks and person.has_consented and state is not None
         notice = status_notice(catalogs, person.locale or default_locale, registration, message,
                                answer_here=moves)  # fmt: skip
-        rows = await queue_push(session, cipher, person.id, [OutgoingMessage(notice)], now)
+        told = [OutgoingMessage(notice)]
+        if answer:
+            rows = await staff.tell_of_status(session, cipher, person.id, told, now)
+        else:
+            rows = await queue_push(session, cipher, person.id, told, now)
         if conversation is not None and state is not None:
             changed = _forget_answer_screen(state, registration)
             if rows and moves:
@@ -381,6 +388,11 @@ async def change_registration_status(
                 write_state(conversation, state, cipher, now)
         return bool(rows)
     return False
+
+
+def can_become(registration: Registration, status: RegistrationStatus) -> bool:
+    """Whether the consulate may give the registration this status now."""
+    return status in _NEXT[RegistrationStatus(registration.status)]
 
 
 def _asked_about(asked: PendingPrompt, registration: Registration) -> bool:

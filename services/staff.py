@@ -21,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from models import (
     Appeal,
     AppealCategory,
+    AppealStatus,
     AuditEvent,
     CaseStatus,
     CaseThread,
@@ -45,6 +46,7 @@ from services.countries import country_name
 from services.crypto import DataCipher
 from services.i18n import N_, Catalogs, Translator
 from services.messages import Choice, MediaRef, OutgoingMessage, join_texts
+from services.notify import queue_push
 
 log = logging.getLogger(__name__)
 
@@ -416,13 +418,53 @@ async def _tell(
     account: ChannelAccount | None = None,
 ) -> list[OutboxMessage]:
     """tell_person's work: the rows queued (none when no chat reaches the person)."""
-    account = account or await _person_account(session, thread.person_id)
+    return await answer_person(session, cipher, thread.person_id, messages, now, account)
+
+
+async def answer_person(
+    session: AsyncSession,
+    cipher: DataCipher,
+    person_id: int,
+    messages: Sequence[OutgoingMessage],
+    now: datetime,
+    account: ChannelAccount | None = None,
+) -> list[OutboxMessage]:
+    """The consulate answers the person's own request (an operator's message, a status an
+    operator set): replies, sent even after STOP and at any hour, on the chat they used last
+    (`account`, when the caller looked it up already). The rows queued (none when no chat
+    reaches them)."""
+    account = account or await _person_account(session, person_id)
     if account is None:
         return []
     return outbox.enqueue(
-        session, cipher, person_id=thread.person_id, channel=account.channel,
+        session, cipher, person_id=person_id, channel=account.channel,
         address=account.external_id, messages=messages, now=now,
     )  # fmt: skip
+
+
+async def tell_of_status(
+    session: AsyncSession,
+    cipher: DataCipher,
+    person_id: int,
+    messages: Sequence[OutgoingMessage],
+    now: datetime,
+) -> list[OutboxMessage]:
+    """A status an operator set on the person's own appeal or registration, told to them:
+    pushed as every status notice is (a chat that can never take it hands it to their
+    other chat) while any chat of theirs takes pushes; after STOP in every chat, an answer
+    to what they asked (answer_person). The rows queued (none when no chat reaches them)."""
+    takes_pushes = await session.scalar(
+        select(ChannelAccount.id)
+        .where(
+            ChannelAccount.person_id == person_id,
+            ChannelAccount.reachable.is_(True),
+            ChannelAccount.opted_out_at.is_(None),
+        )
+        .limit(1)
+    )
+    if takes_pushes is not None:
+        return await queue_push(session, cipher, person_id, messages, now)
+    return await answer_person(session, cipher, person_id, messages, now)
 
 
 async def is_covert(session: AsyncSession, thread: CaseThread) -> bool:
@@ -628,7 +670,8 @@ async def await_answer(
     no longer open) by then. Nothing more when the person is on that screen already or an
     earlier message moves them there. Not for a covert case: that screen would show the
     request. An appeal keeps the operator's `text` in its history, as it keeps the
-    consulate's questions."""
+    consulate's questions (an answered one too: the caption of a file completing the
+    answer)."""
     from services import appeals  # it imports this module
 
     if thread.registration_id is not None:
@@ -640,11 +683,14 @@ async def await_answer(
         screen, case_id, answering = ANSWER_SCREEN, case.id, None
     else:
         appeal = await session.get(Appeal, thread.appeal_id)
-        if appeal is None or appeal.reference is None or appeal.status not in appeals.OPEN:
+        if appeal is None or appeal.reference is None:
             return
-        if operator is not None and text:
+        open_ = appeal.status in appeals.OPEN
+        if operator is not None and text and (open_ or appeal.status == AppealStatus.ANSWERED):
             appeals.operator_wrote(session, cipher, appeal, actor=actor_of(operator), text=text,
                                    now=now)  # fmt: skip
+        if not open_:
+            return  # a file completing the answer: nothing to answer it with
         screen, case_id, answering = appeals.ANSWER_SCREEN, appeal.id, appeal.reference
     conversation = await conversation_if_free(session, thread.person_id)
     if conversation is None:

@@ -43,8 +43,9 @@ async def set_appeal_status(
     now: datetime,
     message: str | None = None,
 ) -> bool:
-    """The appeal's status, through the one action that records it and tells the person;
-    whether they were told (see change_appeal_status)."""
+    """The appeal's status, through the one action that records it and tells the person —
+    as an answer to their appeal, which STOP does not silence; whether they were told (see
+    change_appeal_status)."""
     if thread.appeal_id is None:
         raise StaffError("this case is a help request, not an appeal")
     appeal = await session.get(Appeal, thread.appeal_id)
@@ -52,7 +53,7 @@ async def set_appeal_status(
         raise StaffError("the appeal no longer exists")
     told = await change_appeal_status(
         session, cipher, desk.catalogs, appeal, status, actor=actor_of(operator), now=now,
-        message=message, default_locale=desk.default_locale,
+        message=message, default_locale=desk.default_locale, answer=True,
     )  # fmt: skip
     if status in _ENDING:
         thread.status = ThreadStatus.CLOSED
@@ -79,9 +80,9 @@ async def set_registration_status(
     message: str | None = None,
 ) -> bool:
     """The registration's status, through the one action that records it and tells the
-    person (services.registrations raises RegistrationError for a change it does not
-    allow); whether they were told. Accepted or rejected closes the thread; a question
-    leaves it open, the person no longer waiting."""
+    person, as an answer (STOP does not silence it; services.registrations raises
+    RegistrationError for a change it does not allow); whether they were told. Accepted or
+    rejected closes the thread; a question leaves it open, the person no longer waiting."""
     if thread.registration_id is None:
         raise StaffError("this case is not a registration")
     registration = await session.get(Registration, thread.registration_id)
@@ -89,7 +90,7 @@ async def set_registration_status(
         raise StaffError("the registration no longer exists")
     told = await change_registration_status(
         session, cipher, desk.catalogs, registration, status, actor=actor_of(operator), now=now,
-        message=message, default_locale=desk.default_locale,
+        message=message, default_locale=desk.default_locale, answer=True,
     )  # fmt: skip
     if status in _REGISTRATION_ENDING:
         thread.status = ThreadStatus.CLOSED
@@ -115,7 +116,8 @@ async def close(
     resolution: str | None = None,
 ) -> bool:
     """Close the case with a resolution; the person is told and may reopen it for a while.
-    Whether they were told (not of a covert case, after STOP, or when nothing reaches them)."""
+    Whether they were told (not of a covert case, of a help request after STOP, or when
+    nothing reaches them)."""
     if thread.status == ThreadStatus.CLOSED:
         raise StaffError("the case is already closed")
     told = False

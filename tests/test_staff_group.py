@@ -1070,8 +1070,11 @@ async def test_appeal_statuses_by_command(desk: TelegramHarness) -> None:
 
 
 async def test_after_stop_the_group_hears_the_person_was_not_told(desk: TelegramHarness) -> None:
-    """Status notices and the closing notice are notifications: after STOP they are recorded
-    as not sent, and the topic says so instead of «The person has been told»."""
+    """After STOP an appeal's status set by an operator still reaches her: it answers her
+    own appeal (STOP promised «If you write to us, we will still answer»). Closing a help
+    request is a notification: recorded as not sent, and the topic says so instead of «The
+    person has been told». When no chat reaches her at all (she blocked the bot), the topic
+    says she could not be told."""
     app = desk.app
     thread = await open_case(desk)
     topic = thread.topic_id
@@ -1093,8 +1096,7 @@ async def test_after_stop_the_group_hears_the_person_was_not_told(desk: Telegram
     await post(desk, OPERATOR, appeal_topic, "/status needs_info Как называется фирма?")
     status = t(app, APPEAL_STATUS_LABELS[AppealStatus.NEEDS_INFO])
     assert texts_in(desk, appeal_topic)[-1] == "📌 " + t(
-        app, "{operator} set the appeal's status: {status}. The person was not told: they "
-        "have turned off notifications (STOP) or cannot be reached."
+        app, "{operator} set the appeal's status: {status}. The person has been told."
     ).format(operator="Dilshod", status=status)  # fmt: skip
     await post(desk, OPERATOR, topic, "/close")
     assert texts_in(desk, topic)[-1] == "✅ " + t(
@@ -1102,8 +1104,18 @@ async def test_after_stop_the_group_hears_the_person_was_not_told(desk: Telegram
         "notifications (STOP) or cannot be reached."
     ).format(operator="Dilshod")  # fmt: skip
     sent = to_person(desk, ALICE)[before:]  # taking the appeal is an answer: it goes
-    assert not [text for text in sent if "нужна дополнительная информация" in text]
+    assert [text for text in sent if "Вопрос консульства:\nКак называется фирма?" in text]
     assert not [text for text in sent if text.startswith("Ваш запрос о помощи HR-2026-000001")]
+
+    async with app.db.transaction() as session:  # she blocked the bot
+        await session.execute(update(ChannelAccount).values(reachable=False))
+    await post(desk, OPERATOR, appeal_topic, "/status answered Обратитесь в инспекцию.")
+    status = t(app, APPEAL_STATUS_LABELS[AppealStatus.ANSWERED])
+    assert texts_in(desk, appeal_topic)[-1] == "📌 " + t(
+        app, "{operator} set the appeal's status: {status}. The person could not be told: no "
+        "chat reaches them any more (they blocked the bot or their account is gone)."
+    ).format(operator="Dilshod", status=status)  # fmt: skip
+    assert not [text for text in to_person(desk, ALICE) if "в инспекцию" in text]
 
 
 async def test_statuses_are_for_appeals_and_case_commands_for_topics(

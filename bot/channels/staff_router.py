@@ -6,11 +6,14 @@ In a case's topic:
   message, video, audio or location too; a hyperlink's address after its words); "#code …"
   is a canned reply in the person's language; a message starting with "!" is a private note,
   never relayed; an edit is not relayed (the operator is told so, except for a live
-  location's new positions, which are ignored);
+  location's new positions, which are ignored); once an appeal is answered only files (and
+  places) still go, completing the answer;
 - /claim, /release, /transfer (with the other operator's Telegram user id, or as a reply to
-  one of their messages), /status <status> [text] (appeals and registrations), /close
-  [resolution], /registration (the person's registration details, sent to the operator
-  privately);
+  one of their messages), /status <status> [text] (appeals and registrations; nothing is
+  done — the case not taken, the person not told — for an appeal the person withdrew or a
+  case whose person deleted their data), /close [resolution], /registration (the person's
+  registration details, sent to the operator privately); a file whose caption is such a
+  command goes to the person first (without the caption), then the command is carried out;
 - in a registration's topic nothing written is relayed (the person has no screen to answer
   it): the operator is told to use /status (needs_info with a question, accepted, rejected
   with a reason);
@@ -161,6 +164,8 @@ REGISTRATION_STATUSES = {
     )
 }
 REGISTRATION_ENDING = {RegistrationStatus.ACCEPTED, RegistrationStatus.REJECTED}
+# The commands about a case: a file whose caption is one of them is relayed first.
+CASE_COMMANDS = frozenset({"claim", "release", "transfer", "status", "close", "registration"})
 STATUS_EXAMPLE = "/status needs_info …"
 # How often an operator who writes where nobody reads it is told so, in each such place: once
 # an hour, between all processes (the flood guard's notices; housekeeping forgets them after
@@ -391,7 +396,7 @@ class StaffDeskHandlers:
 
     async def _handle(self, message: Message, topic: int | None) -> None:
         assert message.from_user is not None
-        command = _COMMAND.match(_written(message) if message.text is not None else "")
+        command = _COMMAND.match(_written(message))  # a file's caption may be a command
         what = f"command:{command.group(1).lower()[:16]}" if command else "message"
         ref = f"m:{message.chat.id}:{message.message_id}"
         replied = message.reply_to_message if topic is None else None
@@ -403,6 +408,8 @@ class StaffDeskHandlers:
                     return
                 if command is not None:
                     name, args = command.group(1).lower(), (command.group(2) or "").strip()
+                    if message.text is None and not await self._file_first(turn, name, message):
+                        return
                     await self._command(turn, name, args, message)
                 elif turn.thread is not None:
                     await self._relay(turn, message)
@@ -545,17 +552,39 @@ class StaffDeskHandlers:
 
     # -- relaying to the person -----------------------------------------------------------
 
-    async def _relay(self, turn: Turn, message: Message) -> None:
+    async def _file_first(self, turn: Turn, name: str, message: Message) -> bool:
+        """A file whose caption is a command about the case: the file goes to the person first,
+        alone (never the command's words), as files do; then the command is carried out, in
+        the same turn. Whether the command goes on: not when the file was refused (the
+        operator is told to send the command by itself)."""
+        if turn.thread is None or name not in CASE_COMMANDS:
+            return True  # nothing to relay it to, or a command about no case: it answers
+        if await self._relay(turn, message, words=""):
+            return True
+        self._say(
+            turn,
+            "ℹ️ "
+            + self.t.gettext(
+                "The command in the caption was not carried out: send it as a message of its "
+                "own, without the file."
+            ),
+        )
+        return False
+
+    async def _relay(self, turn: Turn, message: Message, *, words: str | None = None) -> bool:
+        """Relay the operator's message (or its file with `words` instead of its own) to the
+        person; whether it went to them (or to a chat that no longer reaches them: the
+        operator is told), not refused."""
         thread = turn.thread
         assert thread is not None
-        words = _written(message).strip()
+        words = _written(message).strip() if words is None else words
         if words.startswith(NOTE_MARKER):
             staff.note(turn.session, thread, turn.operator, turn.now)
             log.info("staff note thread=%s operator=%s", thread.id, turn.operator.id)
-            return
+            return False
         if thread.registration_id is not None:
             self._say(turn, "ℹ️ " + staff.registration_usage(self.group.desk))
-            return
+            return False
         relayable, media = self._media_of(message)
         if not relayable:
             self._say(
@@ -565,7 +594,7 @@ class StaffDeskHandlers:
                     "a voice message, a video, audio or a location."
                 ),
             )
-            return
+            return False
         if words.startswith(CANNED_MARKER):
             person = await turn.session.get(Person, thread.person_id)
             locale = (person.locale if person else None) or self.group.desk.default_locale
@@ -578,7 +607,7 @@ class StaffDeskHandlers:
                         "There is no canned reply {code}: nothing was sent. Available: {codes}."
                     ).format(code=words.split()[0][:32], codes=codes or "—"),
                 )
-                return
+                return False
             words = expanded
         if thread.status == ThreadStatus.CLOSED:
             closed = (
@@ -587,10 +616,10 @@ class StaffDeskHandlers:
                 else N_("The case is closed: your message was not sent.")
             )
             self._say(turn, self.t.gettext(closed))
-            return
+            return False
         if not await self._may_work_on(turn):
-            return
-        if await self._appeal_finished(turn):
+            return False
+        if await self._appeal_finished(turn, media):
             self._say(
                 turn,
                 "ℹ️ "
@@ -600,7 +629,7 @@ class StaffDeskHandlers:
                     "{ask} and the question, or write here)."
                 ).format(ask="/status needs_info …", review="/status in_review"),
             )
-            return
+            return False
         sent = await staff.reply(
             turn.session,
             self.group.cipher,
@@ -617,16 +646,22 @@ class StaffDeskHandlers:
                 turn,
                 self.t.gettext("The person cannot be reached: they have no chat with us any more."),
             )
+        return True
 
-    async def _appeal_finished(self, turn: Turn) -> bool:
-        """An appeal's topic stays open once it is answered; the person's screens then take
-        no answer to an operator's message (services.staff.await_answer)."""
+    async def _appeal_finished(self, turn: Turn, media: MediaRef | None) -> bool:
+        """Whether the appeal takes no more of the operator's messages. Its topic stays open
+        once it is answered; the person's screens then take no answer to an operator's
+        message (services.staff.await_answer), so words are refused; a file (a place) still
+        goes with its caption, completing the answer («the form is attached»), and leaves her
+        where she is."""
         thread = turn.thread
         assert thread is not None
         if thread.appeal_id is None:
             return False
         appeal = await turn.session.get(Appeal, thread.appeal_id)
-        return appeal is not None and AppealStatus(appeal.status) not in appeals.OPEN
+        if appeal is None or AppealStatus(appeal.status) in appeals.OPEN:
+            return False
+        return not (media is not None and appeal.status == AppealStatus.ANSWERED)
 
     async def _person_can_reopen(self, turn: Turn) -> bool:
         """Whether the person can reopen the closed case now, as their own screens let them."""
@@ -819,6 +854,20 @@ class StaffDeskHandlers:
         text = text.strip()
         if status in NEEDS_TEXT and not text:
             return self._needs_text(APPEAL_STATUS_LABELS[status], status.value)
+        # Checked before the case is taken: taking a case tells the person.
+        appeal = await turn.session.get(Appeal, thread.appeal_id)
+        if appeal is None or appeal.reference is None:
+            return self._data_deleted()
+        if appeal.status == AppealStatus.WITHDRAWN:
+            return Said(
+                t.gettext(
+                    "The person withdrew this appeal: nothing was done, and nothing was sent "
+                    "to them."
+                ),
+                True,
+            )
+        if not appeals.can_become(appeal, status):
+            return Said(t.gettext("The appeal cannot get this status now."), True)
         if not await self._may_work_on(turn):
             return None
         try:
@@ -846,8 +895,8 @@ class StaffDeskHandlers:
             )
         else:
             text = t.gettext(
-                "{operator} set the appeal's status: {status}. The person was not told: they "
-                "have turned off notifications (STOP) or cannot be reached."
+                "{operator} set the appeal's status: {status}. The person could not be told: "
+                "no chat reaches them any more (they blocked the bot or their account is gone)."
             )
         label = t.gettext(APPEAL_STATUS_LABELS[status])
         return Said("📌 " + text.format(operator=turn.operator.display_name, status=label))
@@ -864,6 +913,12 @@ class StaffDeskHandlers:
         text = text.strip()
         if status in registrations.NEEDS_MESSAGE and not text:
             return self._needs_text(REGISTRATION_STATUS_LABELS[status], status.value)
+        # Checked before the case is taken: taking a case tells the person.
+        registration = await turn.session.get(Registration, thread.registration_id)
+        if registration is None or registration.reference is None:
+            return self._data_deleted()
+        if not registrations.can_become(registration, status):
+            return self._registration_cannot_become(registration)
         person = await turn.session.get(Person, thread.person_id)
         if status is RegistrationStatus.NEEDS_INFO and not (person and person.has_consented):
             return Said(
@@ -887,18 +942,7 @@ class StaffDeskHandlers:
                 text or None,
             )
         except (RegistrationError, StaffError):
-            registration = await turn.session.get(Registration, thread.registration_id)
-            current = registration.status if registration else None
-            return Said(
-                t.gettext(
-                    "The registration cannot get this status now (its status: {status})."
-                ).format(
-                    status=t.gettext(REGISTRATION_STATUS_LABELS[RegistrationStatus(current)])
-                    if current
-                    else "—"
-                ),
-                True,
-            )
+            return self._registration_cannot_become(registration)
         log.info(
             "staff registration status thread=%s operator=%s status=%s",
             thread.id,
@@ -911,14 +955,35 @@ class StaffDeskHandlers:
             )
         else:
             done = t.gettext(
-                "{operator} set the registration's status: {status}. The person was not told: "
-                "they have turned off notifications (STOP) or cannot be reached."
+                "{operator} set the registration's status: {status}. The person could not be "
+                "told: no chat reaches them any more (they blocked the bot or their account is "
+                "gone)."
             )
         label = t.gettext(REGISTRATION_STATUS_LABELS[status])
         said = "📌 " + done.format(operator=turn.operator.display_name, status=label)
         if status in REGISTRATION_ENDING:
             said += " " + t.gettext("The case is closed.")
         return Said(said)
+
+    def _data_deleted(self) -> Said:
+        """A status for a case whose person deleted their data in the bot."""
+        return Said(
+            self.t.gettext(
+                "The person deleted their data in the bot: nothing was done, and nothing was "
+                "sent to them."
+            ),
+            True,
+        )
+
+    def _registration_cannot_become(self, registration: Registration) -> Said:
+        t = self.t
+        label = REGISTRATION_STATUS_LABELS[RegistrationStatus(registration.status)]
+        return Said(
+            t.gettext("The registration cannot get this status now (its status: {status}).").format(
+                status=t.gettext(label)
+            ),
+            True,
+        )
 
     def _needs_text(self, label: str, word: str) -> Said:
         """A status that tells the person something given without the text."""
