@@ -689,7 +689,7 @@ class ConversationEngine:
             return Repeat(hint)
         answer = self._resolve(ctx, incoming)
         if answer.choice in UNIVERSAL:
-            return self._universal(ctx, answer.choice)
+            return self._universal(ctx, answer.choice, tapped=incoming.kind is Kind.BUTTON)
         if answer.choice == WAITING_QUESTION:
             if (asked := _waiting_question(ctx.state, ctx.now)) is not None:
                 _take(ctx.state, asked)
@@ -777,7 +777,7 @@ class ConversationEngine:
                 return outcome
         return None
 
-    def _universal(self, ctx: Context, word: str) -> Outcome:
+    def _universal(self, ctx: Context, word: str, *, tapped: bool = False) -> Outcome:
         if word == HELP:
             return Repeat(self._help_text(ctx))
         if word == LANGUAGE:
@@ -787,15 +787,16 @@ class ConversationEngine:
         if word == BACK:
             return GoBack()
         if word == CANCEL:
-            return self._cancel(ctx)
+            return self._cancel(ctx, tapped=tapped)
         return GoHome()
 
-    def _cancel(self, ctx: Context) -> Outcome:
+    def _cancel(self, ctx: Context, *, tapped: bool) -> Outcome:
         """«cancel»: asked first where it would discard what the person wrote
-        (Journey.asks_before_cancel; «cancel» again at that question is its «yes»), otherwise
+        (Journey.asks_before_cancel; «cancel» typed again at that question is its «yes», the
+        Cancel button tapped again — a double tap, a slow connection — is not), otherwise
         what the journey discards at this step goes, and the person goes home."""
         if ctx.state.journey == cancel.journey.name:
-            return self._discard_draft(ctx)
+            return Repeat() if tapped else self._discard_draft(ctx)
         journey = self._journeys.get(ctx.state.journey)
         if journey is not None and journey.holds_draft is not None and journey.holds_draft(ctx):
             return Go(cancel.journey.name)

@@ -164,3 +164,16 @@ async def test_a_consulate_question_waiting_meanwhile_does_not_hide_the_confirma
     assert button_ids(asked)[:2] == CONFIRM_BUTTONS
     await telegram.tap(ALICE, "cancel:keep")
     assert (await _form(telegram, ALICE))["country"] == "KZ"
+
+
+async def test_the_cancel_button_tapped_twice_only_asks(telegram: TelegramHarness) -> None:
+    """A double tap, or a tap repeated on a slow connection, on the summary's «Cancel»."""
+    await open_form(telegram, ALICE)
+    await fill(telegram, ALICE, STANDARD)
+
+    await telegram.tap(ALICE, "u:cancel")
+    again = await telegram.tap(ALICE, "u:cancel")
+
+    assert again["text"].startswith(ASKED)
+    assert button_ids(again)[:2] == CONFIRM_BUTTONS
+    assert (await _form(telegram, ALICE))["full_name"] == "KARIMOVA DILNOZA"
