@@ -11,7 +11,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from models import OutboxKind, OutboxMessage, OutboxStatus, Person
+from models import FamilyLink, OutboxKind, OutboxMessage, OutboxStatus, Person
 from services import outbox
 from services.local_time import next_allowed, zone_of
 
@@ -104,8 +104,9 @@ async def retry_failed(
     """Put given-up messages back in the queue with a fresh count of attempts, due now (a
     push: from 08:00 if it is night where the person is): those with these ids (each must
     exist and have failed, and not have been withdrawn as no longer needed), or every
-    failed one that was not withdrawn. Returns the ids put back. The last error is kept
-    until the message is sent."""
+    failed one that was not withdrawn. Family news of a link that has ended since counts as
+    withdrawn (one given up while a sender had it when the link ended was not marked so).
+    Returns the ids put back. The last error is kept until the message is sent."""
     query = (
         select(
             OutboxMessage.id,
@@ -114,8 +115,10 @@ async def retry_failed(
             OutboxMessage.last_error,
             OutboxMessage.person_id,
             Person.country,
+            FamilyLink.ended_at.is_not(None).label("link_ended"),
         )
         .outerjoin(Person, Person.id == OutboxMessage.person_id)
+        .outerjoin(FamilyLink, FamilyLink.id == OutboxMessage.family_link_id)
         .order_by(OutboxMessage.id)
     )
     if ids is not None:
@@ -137,9 +140,14 @@ async def retry_failed(
                     f"outbox message {row_id} was withdrawn ({found[row_id].last_error}): "
                     "it must not be sent"
                 )
+            if found[row_id].link_ended:
+                raise OutboxAdminError(
+                    f"outbox message {row_id} is family news of a link that has ended: it "
+                    "must not be sent"
+                )
     due_at: dict[datetime, list[int]] = {}
     for row in found.values():
-        if outbox.withdrawn(row.last_error):
+        if outbox.withdrawn(row.last_error) or row.link_ended:
             continue
         due = now
         if row.kind == OutboxKind.PUSH and row.person_id is not None:

@@ -152,3 +152,39 @@ async def test_after_she_deletes_her_data_only_the_notice_keeps_her_name(
     ended = app.catalogs.translator("uz_Cyrl").gettext(family.ENDED_NAMED).format(name=NAME)
     assert telegram.messages_to(MOTHER)[-1]["text"] == ended
     assert len([value for value in await everything_stored(app) if NAME in value]) == 1
+
+
+async def test_news_in_flight_when_the_link_ends_is_never_retried(
+    telegram: TelegramHarness, clock: ManualClock
+) -> None:
+    """The weekly message is being sent (a sender has it: it goes as it is) when Aziza
+    removes her mother; the send fails and is given up after the link has ended."""
+    link = await linked_pair(telegram)
+    app = telegram.app
+    clock.advance(timedelta(days=8))
+    assert await FamilyMessagesJob(app.db, app.cipher, app.catalogs, app.clock, "uz_Latn").run()
+    async with app.db.transaction() as session:
+        [row] = await session.scalars(
+            select(OutboxMessage).where(
+                OutboxMessage.family_link_id == link.id,
+                OutboxMessage.status == OutboxStatus.PENDING,
+            )
+        )
+        row.claimed_until = clock.now() + timedelta(minutes=2)
+        row_id = row.id
+    await telegram.tap(AZIZA, "u:menu")
+    await telegram.tap(AZIZA, "family")
+    await telegram.tap(AZIZA, "fam:mine")
+    await telegram.tap(AZIZA, f"fam:link:{link.id}")
+    await telegram.tap(AZIZA, "fam:remove")
+    await telegram.tap(AZIZA, "fam:end")
+    async with app.db.transaction() as session:  # the sender gives it up (outbox.give_up)
+        row = await session.get(OutboxMessage, row_id)
+        assert row is not None
+        row.status, row.claimed_until = OutboxStatus.FAILED, None
+        row.failed_at, row.last_error = clock.now(), "network"
+
+    assert await retry_all_failed(telegram) == []
+    async with app.db.transaction() as session:
+        with pytest.raises(outbox_admin.OutboxAdminError, match="link that has ended"):
+            await outbox_admin.retry_failed(session, now=clock.now(), ids=[row_id])
