@@ -179,10 +179,10 @@ async def test_news_in_flight_when_the_link_ends_is_never_retried(
     await telegram.tap(AZIZA, "fam:remove")
     await telegram.tap(AZIZA, "fam:end")
     async with app.db.transaction() as session:  # the sender gives it up (outbox.give_up)
-        row = await session.get(OutboxMessage, row_id)
-        assert row is not None
-        row.status, row.claimed_until = OutboxStatus.FAILED, None
-        row.failed_at, row.last_error = clock.now(), "network"
+        given_up = await session.get(OutboxMessage, row_id)
+        assert given_up is not None
+        given_up.status, given_up.claimed_until = OutboxStatus.FAILED, None
+        given_up.failed_at, given_up.last_error = clock.now(), "network"
 
     assert await retry_all_failed(telegram) == []
     async with app.db.transaction() as session:
