@@ -159,28 +159,35 @@ NEGATED_CALLS: tuple[str, ...] = (
 )  # fmt: skip
 # What is being done to them: anywhere in a message where the person's own words are not
 # asked for (in a message to an operator or an appeal's text they are what it tells; there
-# they make the request urgent for the operators: _add_to_case). As words of their own; a
-# word ending in «*» is any word that begins so («избива*»: избивает, избивала, избивают),
-# used where no everyday word begins so. Uzbek typed on a Russian keyboard has к for қ and
-# у for ў: «камаб куйди» is «qamab qoʻydi» (_harm_key).
+# they make the request urgent for the operators: _add_to_case). As words of their own,
+# within one clause (_CLAUSE_BREAK: «Фирму закрыли, меня уволили» is two); a word ending in
+# «*» is any word that begins so («избива*»: избивает, избивала, избивают), used where no
+# everyday word begins so. Uzbek typed on a Russian keyboard has к for қ and у for ў: «камаб
+# куйди» is «qamab qoʻydi» (_harm_key).
 HARM_WORDS: dict[str, tuple[str, ...]] = {
     "uz": (
         "uradi", "uradilar", "urdi", "uryapti", "uryaptilar", "urayapti", "urishyapti",
         "urishyaptilar", "urishdi", "urishishdi", "kaltakla*", "doʻpposla*", "qamab qoʻy*",
-        "qamab quy*", "qamalib qol*", "zoʻrlashdi", "oʻldirishadi",
+        "qamab quy*", "zoʻrla*", "oʻldirishadi",
     ),
     "ru": (
         "бьёт", "бьет", "бьют", "избива*", "избил*", "избит*", "запер", "заперла", "заперли",
-        "заперт*", "взаперти", "не выпуска*", "не выпуст*", "не отпуска*", "не отпуст*",
-        "насилие", "изнасиловали", "похитили", "убьют",
+        "заперт*", "взаперти", "насилие", "насилует", "насилуют", "насиловал*", "изнасил*",
+        "похитили", "убьёт", "убьет", "убьют", "убью", "убить",
     ),
 }  # fmt: skip
-# Words that tell of harm only with «меня»/«нас» («meni»/«bizni») as their object, said just
-# before them (Russian also just after: «закрыли меня»; Uzbek up to two words before: «meni
-# uydan chiqarmayapti»): «закрыли» alone is more often the consulate or a shop, and «у меня
-# закрыли счёт» is a bank (a pronoun after a preposition is no object).
+# What a stem above takes that tells no harm: «zoʻrlab» is «by force» («zoʻrlab
+# imzolatishdi»: made to sign, a question for an appeal), as «насильно» is.
+NOT_HARM_FORMS = ("zoʻrlab",)
+# Words that tell of harm only with «меня»/«нас» («meni»/«bizni») as their object: «закрыли»
+# alone is more often the consulate or a shop, and «у меня закрыли счёт» is a bank (a pronoun
+# after a preposition is no object). Russian has it just before the verb, or just after it
+# (after «закрыли» only where the clause ends there or a place follows, THEM_THEN: «закрыли
+# меня в комнате», not «закрыли меня не предупредив»); Uzbek up to two words before («erim
+# meni albatta oʻldiradi»). «oʻldir-» (kill) typed without its ʻ is «oldir-» (have something
+# taken: «rasm oldirdim»), hence only with «meni».
 HARM_TO_THEM: dict[str, tuple[str, ...]] = {
-    "uz": ("chiqarmay*", "chiqarishmay*", "qoʻyib yubormay*", "qoʻyib yuborishmay*"),
+    "uz": ("qoʻyib yubormay*", "qoʻyib yuborishmay*", "oʻldir*"),
     "ru": (
         "закрыли", "закрыл", "закрыла", "закрыва*", "побили", "побил", "побила", "ударил*",
         "били", "бил", "била",
@@ -188,16 +195,48 @@ HARM_TO_THEM: dict[str, tuple[str, ...]] = {
 }  # fmt: skip
 THEM = {"uz": ("meni", "mani", "bizni", "bizi"), "ru": ("меня", "нас")}
 THEM_BEFORE = {"uz": 2, "ru": 0}  # how many words may stand between the object and the verb
+CLOSING = ("закрыли", "закрыл", "закрыла", "закрыва*")
+THEM_THEN = ("в", "во", "на", "у", "по", "и")  # after «закрыли меня»: a place, or «and»
 PREPOSITIONS = (
     "у", "от", "для", "без", "с", "со", "про", "к", "ко", "кроме", "около", "возле", "до",
     "после", "из", "на", "за", "в", "во", "о", "обо", "при", "через",
 )  # fmt: skip
-# Said right after words of harm, these tell of no captivity: «меня не выпускают из России»
-# is an exit ban, a legal question for an ordinary request, which the police numbers do not
-# help with; «не отпускают в отпуск» is about leave.
-NOT_HARM_AFTER = (
+# «Not let out»: harm where it is the person who is held. «меня не выпускают за границу» is
+# an exit ban, a legal question for an ordinary request, which the police numbers do not help
+# with; «не отпускают в отпуск», «не отпустили на похороны» are about leave. Such words
+# (LEAVING, anywhere in the clause; «из-за» only with «выпускать», the exit ban's verb: «не
+# отпускают из-за долгов» is an employer's hold) make it no harm, unless the clause names
+# where the person is held (HELD_IN: «не выпускают из дома из-за долгов»).
+NOT_LET_OUT: dict[str, tuple[str, ...]] = {
+    "ru": ("не выпуска*", "не выпуст*", "не отпуска*", "не отпуст*"),
+}
+LEAVING = (
+    "за границу", "за границей", "за рубеж", "на границе", "через границу", "на выезд",
     "из россии", "из рф", "из страны", "из казахстана", "из турции", "из кореи",
-    "из узбекистана", "в отпуск", "на отпуск",
+    "из узбекистана", "в отпуск", "на отпуск", "на похороны", "на свадьбу", "на рейс",
+    "в самолёт", "в самолет", "в аэропорту", "из аэропорта",
+)  # fmt: skip
+EXIT_BAN = {"не выпуска*": ("из-за",), "не выпуст*": ("из-за",)}
+HELD_IN = (
+    "из дома", "из квартиры", "из комнаты", "из общежития", "из общаги", "из подвала",
+    "со склада",
+)  # fmt: skip
+# Uzbek «not let out» (chiqarmay-): «meni»/«bizni» just before, with nothing between but the
+# room or house they are kept in («Meni uydan chiqarmayapti», «Uydan meni chiqarmayapti»):
+# «meni roʻyxatdan chiqarmayapti» is a landlord who will not de-register her, «meni ishdan
+# chiqarishmayapti» an employer who will not let her quit.
+LET_OUT_OF: dict[str, tuple[str, ...]] = {"uz": ("chiqarmay*", "chiqarishmay*")}
+KEPT_IN = (
+    "uydan", "uyimdan", "uyidan", "uyimizdan", "xonadan", "xonamdan", "xonasidan",
+    "kvartiradan", "kvartiramdan", "ishxonadan", "ombordan", "podvaldan", "yertoʻladan",
+    "tashqariga", "koʻchaga", "hech", "qayerga",
+)  # fmt: skip
+# «qamalib qol-» is «be locked in» and «get stuck» («Aeroportda qamalib qoldim»): harm only
+# with a home or a room in the clause («Uyda qamalib qoldim»).
+LOCKED_IN: dict[str, tuple[str, ...]] = {"uz": ("qamalib qol*",)}
+LOCKED_IN_PLACES = (
+    "uyda", "uyimda", "uyida", "uyimizda", "xonada", "xonamda", "xonasida", "kvartirada",
+    "kvartiramda", "omborda", "podvalda", "yertoʻlada", "ichkarida",
 )  # fmt: skip
 # A plea for help: only as the whole message, give or take the words in AROUND_A_PLEA. In a
 # sentence it mostly asks for help with something («нужна помощь с регистрацией»,
@@ -253,19 +292,50 @@ _Word = tuple[str, bool]
 
 
 def _pattern(phrase: str) -> tuple[_Word, ...]:
-    return tuple((_harm_key(match_key(word)), word.endswith("*")) for word in phrase.split())
+    """The words of `phrase` as read for harm («из-за» is two: match_key drops its hyphen)."""
+    words: list[_Word] = []
+    for word in phrase.split():
+        keys = _harm_key(match_key(word)).split()
+        words += [(key, word.endswith("*") and at == len(keys) - 1) for at, key in enumerate(keys)]
+    return tuple(words)
 
 
-# (tongue, words, whether «меня»/«meni» must be their object): HARM_WORDS and HARM_TO_THEM.
-_HARM_PATTERNS: tuple[tuple[str, tuple[_Word, ...], bool], ...] = tuple(
-    (tongue, _pattern(phrase), needs_them)
-    for table, needs_them in ((HARM_WORDS, False), (HARM_TO_THEM, True))
+# What each table of the words of harm needs besides its words.
+_ANYWHERE, _TO_THEM, _LET_OUT = "anywhere", "to_them", "let_out"
+_OUT_OF, _LOCKED = "out_of", "locked"
+# (tongue, words, what else they need): each table of the words of harm, by its rule.
+_HARM_PATTERNS: tuple[tuple[str, tuple[_Word, ...], str], ...] = tuple(
+    (tongue, _pattern(phrase), rule)
+    for table, rule in (
+        (HARM_WORDS, _ANYWHERE), (HARM_TO_THEM, _TO_THEM), (NOT_LET_OUT, _LET_OUT),
+        (LET_OUT_OF, _OUT_OF), (LOCKED_IN, _LOCKED),
+    )
     for tongue, phrases in table.items()
     for phrase in phrases
-)
-_THEM = {tongue: frozenset(match_key(word) for word in words) for tongue, words in THEM.items()}
-_PREPOSITIONS = frozenset(match_key(word) for word in PREPOSITIONS)
-_NOT_HARM_AFTER = tuple(tuple(match_key(phrase).split()) for phrase in NOT_HARM_AFTER)
+)  # fmt: skip
+
+
+def _keys(words: tuple[str, ...]) -> frozenset[str]:
+    return frozenset(_harm_key(match_key(word)) for word in words)
+
+
+def _phrases(phrases: tuple[str, ...]) -> tuple[tuple[_Word, ...], ...]:
+    return tuple(_pattern(phrase) for phrase in phrases)
+
+
+_THEM = {tongue: _keys(words) for tongue, words in THEM.items()}
+_CLOSING = _phrases(CLOSING)
+_THEM_THEN = _keys(THEM_THEN)
+_PREPOSITIONS = _keys(PREPOSITIONS)
+_NOT_HARM_FORMS = _keys(NOT_HARM_FORMS)
+_LEAVING = _phrases(LEAVING)
+_EXIT_BAN = {_pattern(verb): _phrases(phrases) for verb, phrases in EXIT_BAN.items()}
+_HELD_IN = _phrases(HELD_IN)
+_KEPT_IN = _keys(KEPT_IN)
+_LOCKED_IN_PLACES = _keys(LOCKED_IN_PLACES)
+# Where one clause ends: its punctuation, a line's end, a dash between words (not the hyphen
+# of «из-за»).
+_CLAUSE_BREAK = re.compile(r"[,.;:!?…\n]|\s-+\s|[–—]")
 _PLEAS = frozenset(
     tuple(match_key(word).split()) for words in PLEA_WORDS.values() for word in words
 )
@@ -372,40 +442,84 @@ def _pattern_at(words: list[str], at: int, pattern: tuple[_Word, ...]) -> bool:
     if at + len(pattern) > len(words):
         return False
     return all(
-        words[at + i].startswith(key) if stem else words[at + i] == key
+        words[at + i].startswith(key) and words[at + i] not in _NOT_HARM_FORMS
+        if stem
+        else words[at + i] == key
         for i, (key, stem) in enumerate(pattern)
     )
 
 
-def _them_near(tongue: str, words: list[str], start: int, end: int) -> bool:
-    """Whether «меня»/«нас» («meni»/«bizni») is the object of the verb at words[start:end]."""
-    them = _THEM[tongue]
+def _says(words: list[str], phrases: tuple[tuple[_Word, ...], ...]) -> bool:
+    """Whether one of `phrases` is anywhere in `words`."""
+    return any(_pattern_at(words, at, phrase) for phrase in phrases for at in range(len(words)))
+
+
+def _is_them(tongue: str, words: list[str], at: int) -> bool:
+    """Whether words[at] is «меня»/«meni», not after a preposition («у меня»)."""
+    return words[at] in _THEM[tongue] and (at == 0 or words[at - 1] not in _PREPOSITIONS)
+
+
+def _them_near(
+    tongue: str, pattern: tuple[_Word, ...], words: list[str], start: int, end: int
+) -> bool:
+    """Whether «меня»/«нас» («meni»/«bizni») is the object of the verb `pattern` at
+    words[start:end] of one clause: just before it (Uzbek: up to THEM_BEFORE words before),
+    or, in Russian, just after it (after CLOSING only where the clause ends there or
+    THEM_THEN follows: «закрыли меня в комнате»)."""
     before = range(max(0, start - 1 - THEM_BEFORE[tongue]), start)
-    places = [*before, end] if tongue == "ru" else list(before)
-    return any(
-        at < len(words) and words[at] in them and (at == 0 or words[at - 1] not in _PREPOSITIONS)
-        for at in places
-    )
+    if any(_is_them(tongue, words, at) for at in before):
+        return True
+    if tongue != "ru" or end >= len(words) or not _is_them(tongue, words, end):
+        return False
+    return pattern not in _CLOSING or end + 1 == len(words) or words[end + 1] in _THEM_THEN
 
 
-def _harm_tongues(key: str) -> set[str]:
-    """The languages of the words of harm (HARM_WORDS, HARM_TO_THEM) in `key` (a match_key
-    form), each as words of their own, and not followed by NOT_HARM_AFTER."""
-    words = [_harm_key(word) for word in key.split()]
-    found: set[str] = set()
-    for tongue, pattern, needs_them in _HARM_PATTERNS:
-        if tongue in found:
+def _let_out_of(tongue: str, words: list[str], start: int) -> bool:
+    """Whether «meni»/«bizni» stands before the Uzbek «not let out» at words[start] with
+    nothing between but where they are kept (KEPT_IN): «Meni uydan chiqarmayapti»."""
+    for at in range(max(0, start - 1 - THEM_BEFORE[tongue]), start):
+        if _is_them(tongue, words, at) and all(word in _KEPT_IN for word in words[at + 1 : start]):
+            return True
+    return False
+
+
+def _held(pattern: tuple[_Word, ...], words: list[str]) -> bool:
+    """Whether «not let out» (NOT_LET_OUT) in the clause `words` tells of someone held: not
+    leaving the country or going on leave (LEAVING, EXIT_BAN), unless where they are held is
+    said too (HELD_IN)."""
+    if _says(words, _HELD_IN):
+        return True
+    return not _says(words, _LEAVING + _EXIT_BAN.get(pattern, ()))
+
+
+def _harm_in(tongue: str, pattern: tuple[_Word, ...], rule: str, words: list[str]) -> bool:
+    """Whether the words of harm `pattern` tell of harm in the clause `words`, by `rule`."""
+    for start in range(len(words)):
+        if not _pattern_at(words, start, pattern):
             continue
-        for start in range(len(words)):
-            end = start + len(pattern)
-            if (
-                _pattern_at(words, start, pattern)
-                and not any(tuple(words[end : end + len(after)]) == after
-                            for after in _NOT_HARM_AFTER)
-                and (not needs_them or _them_near(tongue, words, start, end))
-            ):  # fmt: skip
+        end = start + len(pattern)
+        if (
+            rule == _ANYWHERE
+            or (rule == _TO_THEM and _them_near(tongue, pattern, words, start, end))
+            or (rule == _OUT_OF and _let_out_of(tongue, words, start))
+            or (rule == _LET_OUT and _held(pattern, words))
+            or (rule == _LOCKED and any(word in _LOCKED_IN_PLACES for word in words))
+        ):
+            return True
+    return False
+
+
+def _harm_tongues(text: str) -> set[str]:
+    """The languages of the words of harm (HARM_WORDS and the tables after it) in `text`,
+    each as words of their own, read clause by clause (_CLAUSE_BREAK)."""
+    found: set[str] = set()
+    for clause in _CLAUSE_BREAK.split(text):
+        words = [_harm_key(word) for word in distress_key(clause).split()]
+        if not words:
+            continue
+        for tongue, pattern, rule in _HARM_PATTERNS:
+            if tongue not in found and _harm_in(tongue, pattern, rule, words):
                 found.add(tongue)
-                break
     return found
 
 
@@ -414,7 +528,7 @@ def names_danger(text: str) -> bool:
     `text`, as words of their own («xavf» in «xavfsizlik» is not, nor «бьют» in «бьютик»),
     a call not said in the negative («Я не в опасности»)."""
     padded = _read_for_danger(text)
-    return any(f" {word} " in padded for word in _CALL_KEYS) or bool(_harm_tongues(padded))
+    return any(f" {word} " in padded for word in _CALL_KEYS) or bool(_harm_tongues(text))
 
 
 def is_a_plea(text: str) -> bool:
@@ -436,7 +550,7 @@ def asks_for_help_at_the_check_in(text: str) -> bool:
     the whole message, or words of harm anywhere («меня бьют…»). A call inside a sentence is
     no answer: «Xavf yoʻq», «Я не в опасности» say the opposite."""
     key = distress_key(text)
-    return is_a_plea(text) or key in _CALL_KEYS or bool(_harm_tongues(key))
+    return is_a_plea(text) or key in _CALL_KEYS or bool(_harm_tongues(text))
 
 
 def distress_language(text: str) -> str | None:
@@ -447,7 +561,7 @@ def distress_language(text: str) -> str | None:
         return None
     padded = _read_for_danger(text)
     tongues = {tongue for word, tongue in _TONGUES.items() if f" {word} " in padded}
-    tongues |= _harm_tongues(padded)
+    tongues |= _harm_tongues(text)
     if "ru" in tongues:
         return "ru"
     if "uz" in tongues:
@@ -470,6 +584,22 @@ def _clear_draft(draft: dict[str, Any]) -> None:
 
 def _has_draft(draft: dict[str, Any]) -> bool:
     return bool(draft.get("described") or draft.get("files") or draft.get("location"))
+
+
+# Where «cancel» discards an unsent draft: its own steps, and the Help screens that keep what
+# was sent on them for it (the triage, a closed request's screen). The urgent path is not:
+# what is sent there is in the request already.
+CANCEL_ASKS_AT = frozenset({START, CLOSED, *DRAFT_STEPS})
+
+
+@journey.asks_before_cancel
+def holds_draft(ctx: Context) -> bool:
+    """An unsent request with something of hers in it: what she wrote (or said in a voice
+    message), a file, her location or a typed address."""
+    if ctx.state.step not in CANCEL_ASKS_AT:
+        return False
+    draft = _draft(ctx)
+    return _has_draft(draft) or bool(draft.get("place"))
 
 
 def _to_case_screen(ctx: Context, note: str | None) -> Go:

@@ -25,7 +25,10 @@ async def _step(telegram: TelegramHarness, user: int) -> tuple[str, str]:
 
 
 async def _form(telegram: TelegramHarness, user: int) -> dict[str, object]:
-    return (await telegram.state(user)).answers.get("registration", {}).get("form", {})
+    form: dict[str, object] = (
+        (await telegram.state(user)).answers.get("registration", {}).get("form", {})
+    )
+    return form
 
 
 async def test_cancel_on_a_half_filled_form_asks_and_no_keeps_it_where_it_was(

@@ -44,12 +44,23 @@ DANGER = [
     ("uz_Latn", "Meni uradi"), ("uz_Latn", "Erim meni uryapti"), ("uz_Latn", "Meni urdi"),
     ("uz_Latn", "Bizni uryaptilar"), ("uz_Latn", "Meni kaltaklashdi"),
     ("uz_Latn", "Xoʻjayin kaltaklayapti"), ("uz_Latn", "Meni qamab qoʻydi"),
-    ("uz_Latn", "Bizni qamab qo'yishgan"), ("uz_Latn", "qamalib qoldim"),
+    ("uz_Latn", "Bizni qamab qo'yishgan"), ("uz_Latn", "Uyda qamalib qoldim"),
     ("uz_Latn", "Meni uydan chiqarmayapti"), ("uz_Latn", "Bizni chiqarishmayapti"),
     ("uz_Cyrl", "Мени қамаб қўйди"), ("uz_Cyrl", "Эрим мени уряпти"),
     ("uz_Cyrl", "Мени калтаклашди"),
     ("uz_Cyrl", "Бизни қамаб қўйишган"), ("uz_Cyrl", "Мени уйдан чиқармаяпти"),
     ("uz_Cyrl", "Мени камаб куйишди"),  # typed on a Russian keyboard: к for қ, у for ў
+    # Killing, rape; «меня» after the verb where the clause ends or a place follows.
+    ("ru", "меня насилуют"), ("ru", "Меня изнасиловал хозяин"), ("ru", "он меня убьёт"),
+    ("ru", "муж убьет меня"), ("ru", "Сказал, что убьют нас всех"), ("ru", "хочет меня убить"),
+    ("ru", "Муж ударил меня по лицу"), ("ru", "ударил меня ногой"),
+    ("ru", "Бригадир закрыл нас на складе и ушёл"),
+    ("ru", "Меня избили на границе"),  # an exit ban's words tell of no beating
+    ("ru", "Меня не выпускают из дома из-за долгов"),  # «из дома»: held, whatever the reason
+    ("uz_Latn", "meni oʻldiradi"), ("uz_Latn", "erim meni oʻldirmoqchi"),
+    ("uz_Latn", "meni zoʻrlashyapti"), ("uz_Latn", "Xonada qamalib qoldik"),
+    ("uz_Latn", "Meni xonadan chiqarishmayapti"), ("uz_Latn", "Uydan meni chiqarmayapti"),
+    ("uz_Cyrl", "Эрим мени ўлдирмоқчи"), ("uz_Cyrl", "Уйда қамалиб қолдим"),
 ]  # fmt: skip
 
 # Words that only look like words of danger. «меня не выпускают из России» is an exit ban:
@@ -60,6 +71,18 @@ NOT_DANGER = [
     "меня не выпускают из России без патента?", "Меня не отпускают в отпуск",
     "у нас были документы", "меня спросили, где были документы", "избиратель",
     "turadi", "Buradi", "uradigan", "Urganch", "Kaltak", "xavfsizlik", "Men ishdan chiqdim",
+    # Everyday consular news: «меня»/«нас» of another clause, an exit ban, leave, getting stuck.
+    "Фирму закрыли, меня уволили, что делать с патентом?",
+    "Магазин закрыли, нас отправили домой без зарплаты",
+    "Счёт закрыли, меня попросили прийти в банк", "Счёт закрыли меня не предупредив",
+    "Меня не выпускают за границу из-за долгов", "на границе не выпустили, говорят запрет",
+    "не отпустили на похороны отца", "Меня не выпустили на рейс", "не выпускают из РФ",
+    "Xoʻjayin meni roʻyxatdan chiqarmayapti",  # the landlord will not de-register her
+    "Meni qora roʻyxatdan chiqarishmayapti",  # not taken off the ban list
+    "Meni ishdan chiqarishmayapti",  # they will not let her quit
+    "Aeroportda qamalib qoldim, reys bekor boʻldi",  # stuck at the airport
+    "Pasport uchun rasm oldirmoqchiman",  # oʻldir- typed without its ʻ: oldir-, «have taken»
+    "Zoʻrlab shartnoma imzolatishdi",  # forced to sign: a question for an appeal
 ]  # fmt: skip
 
 
@@ -90,6 +113,20 @@ def test_words_like_them_are_not(words: str) -> None:
     assert help_journey.distress_language(words) is None
 
 
+@pytest.mark.parametrize(
+    "words",
+    [
+        "Всё хорошо, фирму закрыли, меня уволили",
+        "Yaxshi, lekin xoʻjayin meni roʻyxatdan chiqarmayapti",
+        "Всё нормально. Меня не выпускают за границу, но это решаем",
+    ],
+)
+def test_a_safe_answer_with_everyday_news_is_not_i_need_help(words: str) -> None:
+    """At «Are you safe?» these would be «I need help»: an urgent case, the emergency
+    numbers."""
+    assert not help_journey.asks_for_help_at_the_check_in(words)
+
+
 @pytest.mark.parametrize(("locale", "words"), DANGER[::3])
 async def test_at_the_main_menu_they_open_an_urgent_case(
     desk: TelegramHarness,
@@ -107,8 +144,13 @@ async def test_at_the_main_menu_they_open_an_urgent_case(
 
 
 @pytest.mark.parametrize(
-    "words", ["закрыли консульство?", "меня не выпускают из России без патента?", "бьютик"]
-)
+    "words",
+    [
+        "закрыли консульство?", "меня не выпускают из России без патента?", "бьютик",
+        "Фирму закрыли, меня уволили, что делать с патентом?",
+        "Xoʻjayin meni roʻyxatdan chiqarmayapti",
+    ],
+)  # fmt: skip
 async def test_at_the_main_menu_words_like_them_open_no_case(
     desk: TelegramHarness,
     words: str,
