@@ -229,7 +229,7 @@ async def test_the_texts_of_appeals_and_help_requests_can_be_read_in_the_chat(
     assert f"— {local}, консульство: Как называется работодатель?" in everything
     assert f"Запрос о помощи {case.reference} от 29.11.2026:" in everything
     assert "Забрали паспорт" in everything
-    assert f"— {local}, вы: Он в офисе на Ленина" in everything
+    assert f"— {local}, Вы: Он в офисе на Ленина" in everything
     back = await wa.say(DILNOZA, "Назад")
     assert labels(back)[:2] == ["Посмотреть мои данные", "Тексты моих обращений и запросов"]
 
