@@ -23,7 +23,6 @@ from services.countries import country_name
 from services.crypto import DataCipher
 from services.i18n import N_
 from services.messages import MediaRef, OutgoingMessage
-from services.notify import notify_person
 from services.references import HELP_CASE, next_reference
 
 PERSON = "person"
@@ -454,8 +453,8 @@ async def close_case(
     that the person deleted their data and cannot be reached here any more — for an urgent
     case (_closed_by_person), that someone may have made them close it or delete their data;
     or `person_notice`, when it is for another reason (consent withdrawn).
-    Whether the person was told (not after STOP on every channel, nor when no channel
-    reaches them)."""
+    Whether the person was told (after STOP on every channel too: it answers their request;
+    not when no channel reaches them)."""
     if case.status == CaseStatus.CLOSED:
         return False
     case.status = CaseStatus.CLOSED
@@ -488,7 +487,8 @@ async def close_case(
             ).format(days=desk.case_reopen_window.days)
         )
     message = OutgoingMessage("\n\n".join(parts))
-    return await notify_person(session, cipher, person.id, [message], now)
+    # The consulate's answer to her plea: after STOP too (services.staff.tell_of_status).
+    return bool(await staff.tell_of_status(session, cipher, person.id, [message], now))
 
 
 def can_reopen(case: HelpCase, now: datetime, window: timedelta) -> bool:

@@ -1070,11 +1070,10 @@ async def test_appeal_statuses_by_command(desk: TelegramHarness) -> None:
 
 
 async def test_after_stop_the_group_hears_the_person_was_not_told(desk: TelegramHarness) -> None:
-    """After STOP an appeal's status set by an operator still reaches her: it answers her
-    own appeal (STOP promised «If you write to us, we will still answer»). Closing a help
-    request is a notification: recorded as not sent, and the topic says so instead of «The
-    person has been told». When no chat reaches her at all (she blocked the bot), the topic
-    says she could not be told."""
+    """After STOP an appeal's status set by an operator still reaches her, and so does the
+    closing of her help request with its answer: they answer what she asked (STOP promised
+    «If you write to us, we will still answer»). When no chat reaches her at all (she
+    blocked the bot), the topic says she could not be told."""
     app = desk.app
     thread = await open_case(desk)
     topic = thread.topic_id
@@ -1098,14 +1097,15 @@ async def test_after_stop_the_group_hears_the_person_was_not_told(desk: Telegram
     assert texts_in(desk, appeal_topic)[-1] == "📌 " + t(
         app, "{operator} set the appeal's status: {status}. The person has been told."
     ).format(operator="Dilshod", status=status)  # fmt: skip
-    await post(desk, OPERATOR, topic, "/close")
+    await post(desk, OPERATOR, topic, "/close Полиция приедет по адресу.")
     assert texts_in(desk, topic)[-1] == "✅ " + t(
-        app, "{operator} closed the case. The person was not told: they have turned off "
-        "notifications (STOP) or cannot be reached."
+        app, "{operator} closed the case. The person has been told."
     ).format(operator="Dilshod")  # fmt: skip
-    sent = to_person(desk, ALICE)[before:]  # taking the appeal is an answer: it goes
+    await app.sender.deliver_due()
+    sent = to_person(desk, ALICE)[before:]
     assert [text for text in sent if "Вопрос консульства:\nКак называется фирма?" in text]
-    assert not [text for text in sent if text.startswith("Ваш запрос о помощи HR-2026-000001")]
+    [closed] = [text for text in sent if text.startswith("Ваш запрос о помощи HR-2026-000001")]
+    assert "Полиция приедет по адресу." in closed
 
     async with app.db.transaction() as session:  # she blocked the bot
         await session.execute(update(ChannelAccount).values(reachable=False))
