@@ -34,18 +34,24 @@ class Backup:
     revision: str | None  # the schema's migration revision, for the restore
 
 
-def _check_target(target: Path) -> None:
-    if target.exists():
-        raise BackupError(f"{target} exists already: name a new file")
+def _create_target(target: Path) -> None:
+    """Create `target` empty, readable by the bot's user only, before anything is written
+    into it (VACUUM INTO and pg_dump write into an empty file); never one that exists."""
     if not target.parent.is_dir():
         raise BackupError(f"there is no directory {target.parent}")
+    try:
+        os.close(os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    except FileExistsError:
+        raise BackupError(f"{target} exists already: name a new file") from None
+    except OSError as error:
+        raise BackupError(f"cannot write {target}: {error.strerror}") from None
 
 
 def backup_sqlite(database: Path, target: Path) -> Backup:
     """Copy `database` into the new file `target` and check the copy."""
     if not database.is_file():
         raise BackupError(f"there is no database at {database}")
-    _check_target(target)
+    _create_target(target)
     source = sqlite3.connect(database, timeout=BUSY_TIMEOUT_SECONDS)
     try:
         source.execute("VACUUM INTO ?", (str(target),))
@@ -74,10 +80,10 @@ def _checked(path: Path) -> Backup:
 
 def backup_postgresql(database_url: str, target: Path) -> Backup:
     """pg_dump the database of `database_url` into the new file `target` and check it."""
-    _check_target(target)
     pg_dump, pg_restore = shutil.which("pg_dump"), shutil.which("pg_restore")
     if pg_dump is None or pg_restore is None:
         raise BackupError("pg_dump and pg_restore are needed (Debian: postgresql-client)")
+    _create_target(target)
     env = {**os.environ, **libpq_environment(database_url)}
     dumped = subprocess.run(
         [pg_dump, "--format=custom", "--no-owner", f"--file={target}"],

@@ -3,6 +3,7 @@
 import argparse
 import asyncio
 import logging
+import os
 import signal
 import sys
 import threading
@@ -17,7 +18,12 @@ from sqlalchemy.exc import DBAPIError
 from bot import __version__
 from bot.errors import StartupError
 from bot.migrate import current_revision, head_revision, is_up_to_date, upgrade
-from bot.settings import SettingsError, load_database_settings, load_settings
+from bot.settings import (
+    DEFAULT_DATABASE_URL,
+    SettingsError,
+    load_database_settings,
+    load_settings,
+)
 from models.db import Database, is_sqlite
 from services import operators
 from services.clock import SystemClock
@@ -83,6 +89,58 @@ def _require_existing_database(database_url: str) -> None:
     )
 
 
+def _require_database_folder(database_url: str) -> None:
+    """`vatandosh run` and `chat` create a new database where there is none, and its folder
+    only for the default ./var (the first run): any other SQLite folder that is not there is
+    a mistyped DATABASE_URL, and an empty database made there would be served as if it were
+    the real one."""
+    parsed = make_url(database_url)
+    if not is_sqlite(parsed) or parsed.database in (None, "", ":memory:"):
+        return
+    if parsed.query.get("uri"):
+        return  # a file: URI is SQLite's to read
+    folder = Path(parsed.database).parent
+    if folder == Path(str(make_url(DEFAULT_DATABASE_URL).database)).parent or folder.is_dir():
+        return
+    raise CommandError(
+        f"there is no database at {parsed.database}: check DATABASE_URL (its folder {folder} "
+        "does not exist; `vatandosh db upgrade` creates a new one)"
+    )
+
+
+class _HeldLog(logging.Handler):
+    """Holds what `vatandosh run` logs during its start-up. Once start-up has passed, all of
+    it is logged; a start-up that fails shows only its errors above its one-line reason, not
+    the migrations' chatter or warnings about how it would have served."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._records: list[logging.LogRecord] = []
+        self._handlers: list[logging.Handler] | None = None
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self._records.append(record)
+
+    def hold(self) -> None:
+        root = logging.getLogger()
+        self._handlers, root.handlers = root.handlers, [self]
+
+    def give_back(self, level: int = logging.NOTSET) -> None:
+        """Hand the held records at or above `level` to the handlers, and stop holding."""
+        if self._handlers is None:
+            return
+        logging.getLogger().handlers, handlers = self._handlers, self._handlers
+        self._handlers = None
+        with self.lock:  # type: ignore[union-attr]
+            records, self._records = self._records, []
+        for record in records:
+            if record.levelno < level:
+                continue
+            for handler in handlers:
+                if record.levelno >= handler.level:
+                    handler.handle(record)
+
+
 async def _prepare(app: "Application", *, unreadable_ok: bool = False) -> None:
     async with _opening(app.settings.database_url):
         await app.prepare_database(unreadable_ok=unreadable_ok)
@@ -122,6 +180,7 @@ async def _chat(args: argparse.Namespace) -> None:
     from services.people import account_exists
 
     settings = load_settings()
+    _require_database_folder(settings.database_url)
     configure_logging(settings.log_level, quiet=True)
     transport = ConsoleTransport(sys.stdout, Path("var") / "files")
     app = build_application(
@@ -158,18 +217,27 @@ async def _run(args: argparse.Namespace) -> None:
             "Telegram, WhatsApp or both (for a conversation in the terminal, use "
             "`vatandosh chat`)"
         )
-    app = build_application(settings)
+    _require_database_folder(settings.database_url)
+    held = _HeldLog()
+    held.hold()
     try:
-        await _prepare(app)
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for signum in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(signum, stop.set)
-        from bot.server import serve  # aiogram and aiohttp load only for `run`
+        app = build_application(settings)
+        try:
+            await _prepare(app)
+            stop = asyncio.Event()
+            loop = asyncio.get_running_loop()
+            for signum in (signal.SIGINT, signal.SIGTERM):
+                loop.add_signal_handler(signum, stop.set)
+            from bot.server import serve  # aiogram and aiohttp load only for `run`
 
-        await serve(app, stop)
+            await serve(app, stop, on_started=held.give_back)
+        finally:
+            await app.close()
+    except (SettingsError, StartupError, CommandError):
+        held.give_back(logging.ERROR)
+        raise
     finally:
-        await app.close()
+        held.give_back()
 
 
 async def _db_upgrade(args: argparse.Namespace) -> None:
@@ -759,6 +827,7 @@ def _report_commands(commands: Any, command: Callable[..., argparse.ArgumentPars
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    os.umask(0o077)  # the database, its key, backups and reports: the bot's user's only
     args = _parser().parse_args(argv)
     try:
         asyncio.run(args.action(args))

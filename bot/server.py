@@ -4,6 +4,7 @@ stopped. aiogram is loaded only when Telegram is served, twilio only when WhatsA
 import asyncio
 import gc
 import logging
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from aiohttp import web
@@ -11,7 +12,15 @@ from aiohttp import web
 from bot import __version__
 from bot.app import Application
 from bot.errors import StartupError
-from bot.web import TELEGRAM_WEBHOOK_PATH, TelegramWebhook, build_web_app
+from bot.web import (
+    NOT_SERVED,
+    SERVED,
+    STARTING,
+    TELEGRAM_WEBHOOK_PATH,
+    ChannelStates,
+    TelegramWebhook,
+    build_web_app,
+)
 from scheduler.jobs import build_scheduler
 from services import broadcasts
 from services.log_safety import failure_summary
@@ -55,10 +64,14 @@ async def _finish_interrupted_broadcasts(app: Application) -> None:
         log.error("interrupted broadcasts not resumed: %s", failure_summary(error))
 
 
-async def serve(app: Application, stop: asyncio.Event) -> None:
+async def serve(
+    app: Application, stop: asyncio.Event, *, on_started: Callable[[], None] | None = None
+) -> None:
     """Serve until `stop` is set, then shut down cleanly: stop taking updates, finish the
-    ones in hand, deliver what they enqueued, close."""
+    ones in hand, deliver what they enqueued, close. `on_started` is called once the start-up
+    checks have passed (each channel served, or tried again in the background)."""
     settings = app.settings
+    channels = ChannelStates()
     webhook = None
     if app.telegram is not None and settings.telegram_mode == "webhook":
         assert settings.telegram_webhook_secret is not None  # checked by Settings
@@ -71,9 +84,13 @@ async def serve(app: Application, stop: asyncio.Event) -> None:
     if app.whatsapp is not None:
         from bot.channels.whatsapp_web import build_webhook
 
-        await _check_twilio(app.whatsapp)
+        channels.set("whatsapp", await _check_twilio(app.whatsapp))
         whatsapp_webhook = build_webhook(app)
-    runner = web.AppRunner(build_web_app(app.db, webhook, whatsapp_webhook), access_log=None)
+    if app.telegram is not None:
+        channels.set("telegram", STARTING)
+    runner = web.AppRunner(
+        build_web_app(app.db, webhook, whatsapp_webhook, channels), access_log=None
+    )
     await runner.setup()
     try:
         await web.TCPSite(runner, settings.http_host, settings.http_port).start()
@@ -101,6 +118,7 @@ async def serve(app: Application, stop: asyncio.Event) -> None:
         if app.telegram is not None:
             try:
                 polling = await _start_telegram(app, app.telegram)
+                channels.set("telegram", SERVED)
             except TelegramUnreachable as error:
                 log.warning(
                     "telegram: the Bot API did not answer at start-up (%s); serving the rest, "
@@ -108,9 +126,12 @@ async def serve(app: Application, stop: asyncio.Event) -> None:
                     error,
                 )
                 telegram_later = asyncio.create_task(
-                    _start_telegram_when_it_answers(app, app.telegram), name="telegram-start"
+                    _start_telegram_when_it_answers(app, app.telegram, channels),
+                    name="telegram-start",
                 )
         settle_heap()
+        if on_started is not None:
+            on_started()
         log.info(
             "serving version=%s telegram=%s whatsapp=%s",
             __version__,
@@ -139,12 +160,14 @@ async def serve(app: Application, stop: asyncio.Event) -> None:
         await app.sender.stop()
 
 
-async def _check_twilio(whatsapp: "WhatsApp") -> None:
+async def _check_twilio(whatsapp: "WhatsApp") -> str:
     """Fail start-up with one clear line when Twilio says the credentials are wrong (401). An
     account Twilio refuses (403/404: suspended, closed — a bill unpaid) is an error in the
     log, and Twilio unreachable or failing (a network blip during a restart, its own outage)
     a warning: stopping would take Telegram, the scheduler and the health check down with
-    it, and the outbox keeps WhatsApp messages and tries them again."""
+    it, and the outbox keeps WhatsApp messages and tries them again. WhatsApp's state for
+    the health check: not served while Twilio refuses the account (until a restart checks
+    it again), served otherwise."""
     import aiohttp
     from twilio.base.exceptions import TwilioException  # type: ignore[import-untyped]
 
@@ -162,7 +185,7 @@ async def _check_twilio(whatsapp: "WhatsApp") -> None:
                 "serving the rest, WhatsApp messages are kept and tried again",
                 status,
             )
-            return
+            return NOT_SERVED
         log.warning(
             "whatsapp: Twilio answered HTTP %s at start-up; credentials not checked, serving "
             "(the outbox retries WhatsApp messages)",
@@ -174,6 +197,7 @@ async def _check_twilio(whatsapp: "WhatsApp") -> None:
             "serving (the outbox retries WhatsApp messages)",
             type(error).__name__,
         )
+    return SERVED
 
 
 class TelegramUnreachable(Exception):
@@ -227,10 +251,11 @@ async def _start_telegram(app: Application, telegram: "Telegram") -> "Polling | 
 
 
 async def _start_telegram_when_it_answers(
-    app: Application, telegram: "Telegram"
+    app: Application, telegram: "Telegram", channels: ChannelStates
 ) -> "Polling | None":
     """Telegram's start-up, tried again until the Bot API answers. A refusal then (a token
-    revoked meanwhile) is logged: the other channels keep being served."""
+    revoked meanwhile) is logged, and Telegram is not served (the health check fails): the
+    other channels keep being served."""
     from bot.polling import RETRY_SECONDS
 
     failures = 0
@@ -244,8 +269,10 @@ async def _start_telegram_when_it_answers(
             log.warning("telegram: the Bot API still did not answer (%s)", error)
             continue
         except StartupError as error:
+            channels.set("telegram", NOT_SERVED)
             log.error("telegram not served: %s", error)
             return None
+        channels.set("telegram", SERVED)
         log.info("telegram: the Bot API answers; serving Telegram")
         return polling
 

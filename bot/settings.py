@@ -15,7 +15,12 @@ from services.crypto import DataKeyError, generate_data_key, parse_data_key
 from services.staff import DEFAULT_TARGET_MINUTES
 
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./var/vatandosh.db"
-_ASYNC_DRIVERS = {"sqlite": "sqlite+aiosqlite", "postgresql": "postgresql+asyncpg"}
+# The form many providers give, postgres://, is PostgreSQL too.
+_ASYNC_DRIVERS = {
+    "sqlite": "sqlite+aiosqlite",
+    "postgresql": "postgresql+asyncpg",
+    "postgres": "postgresql+asyncpg",
+}
 _TOKEN = re.compile(r"^\d+:[A-Za-z0-9_-]+$")
 _WEBHOOK_SECRET = re.compile(r"^[A-Za-z0-9_-]{16,256}$")
 _TWILIO_ACCOUNT_SID = re.compile(r"^AC[0-9a-fA-F]{32}$")

@@ -1,5 +1,6 @@
-"""The HTTP side of `vatandosh run`: health checks, the Telegram webhook, and Twilio's
-WhatsApp webhook and status callbacks (bot/channels/whatsapp_web.py).
+"""The HTTP side of `vatandosh run`: the health check (the database and each channel), the
+Telegram webhook, and Twilio's WhatsApp webhook and status callbacks
+(bot/channels/whatsapp_web.py).
 
 aiogram is imported only when the Telegram webhook is in use, so WhatsApp alone does not
 load it.
@@ -28,18 +29,62 @@ TELEGRAM_WEBHOOK_PATH = "/telegram/webhook"
 MAX_BODY_BYTES = 1024 * 1024  # Telegram updates are small; anything larger is refused (413)
 HEALTH_TIMEOUT_SECONDS = 3.0
 
+SERVED = "served"
+STARTING = "starting"  # the provider did not answer at start-up; tried again until it does
+NOT_SERVED = "not served"  # the provider refused the settings: a person must act
+
+
+class ChannelStates:
+    """Whether each channel `vatandosh run` is configured to serve is served, for /healthz."""
+
+    def __init__(self) -> None:
+        self._states: dict[str, str] = {}
+
+    def set(self, channel: str, state: str) -> None:
+        self._states[channel] = state
+
+    def as_dict(self) -> dict[str, str]:
+        return dict(self._states)
+
+    @property
+    def any_not_served(self) -> bool:
+        return NOT_SERVED in self._states.values()
+
+    @property
+    def none_served(self) -> bool:
+        """Every configured channel refused by its provider: nobody gets an answer."""
+        return bool(self._states) and all(state == NOT_SERVED for state in self._states.values())
+
+
 DATABASE_KEY = web.AppKey("database", Database)
+CHANNELS_KEY = web.AppKey("channels", ChannelStates)
 
 
 async def healthz(request: web.Request) -> web.Response:
-    """For load balancers and monitoring: 200 when the database answers, 503 when not."""
+    """For monitoring and load balancers: 503 ("unavailable") when the database does not
+    answer or no configured channel is served (every one's token or credentials refused);
+    200 "degraded" when one channel is not served but another is (taken out of a load
+    balancer, the process would stop serving that one too); else 200 "ok". A channel whose
+    provider did not answer at start-up is "starting": it is tried again until it answers,
+    and a restart would not make it answer sooner."""
+    channels = request.app[CHANNELS_KEY]
+    body: dict[str, object] = {
+        "status": "ok",
+        "database": "ok",
+        "channels": channels.as_dict(),
+        "version": __version__,
+    }
     try:
         await asyncio.wait_for(request.app[DATABASE_KEY].ping(), HEALTH_TIMEOUT_SECONDS)
     except Exception as error:
         log.warning("health check: database unreachable (%s)", type(error).__name__)
-        body = {"status": "unavailable", "database": "unreachable", "version": __version__}
+        body["database"] = "unreachable"
+    if body["database"] != "ok" or channels.none_served:
+        body["status"] = "unavailable"
         return web.json_response(body, status=503)
-    return web.json_response({"status": "ok", "database": "ok", "version": __version__})
+    if channels.any_not_served:
+        body["status"] = "degraded"
+    return web.json_response(body)
 
 
 class TelegramWebhook:
@@ -87,10 +132,12 @@ def build_web_app(
     database: Database,
     telegram_webhook: TelegramWebhook | None,
     whatsapp_webhook: "WhatsAppWebhook | None" = None,
+    channels: ChannelStates | None = None,
 ) -> web.Application:
     # (Twilio's form posts are small too: the same 1 MiB limit holds for them.)
     app = web.Application(client_max_size=MAX_BODY_BYTES)
     app[DATABASE_KEY] = database
+    app[CHANNELS_KEY] = channels if channels is not None else ChannelStates()
     app.router.add_get("/healthz", healthz)
     if telegram_webhook is not None:
         app.router.add_post(TELEGRAM_WEBHOOK_PATH, telegram_webhook.handle)

@@ -38,10 +38,11 @@ def is_sqlite(url: str | URL) -> bool:
 
 
 def ensure_sqlite_directory(url: str | URL) -> None:
-    """Create the folder of an SQLite file so a fresh checkout can start without set-up."""
+    """Create the folder of an SQLite file so a fresh checkout can start without set-up;
+    readable by the bot's user only (the database holds WhatsApp numbers as they are)."""
     parsed = make_url(url)
     if is_sqlite(parsed) and parsed.database and parsed.database != ":memory:":
-        Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+        Path(parsed.database).parent.mkdir(mode=0o700, parents=True, exist_ok=True)
 
 
 def _configure_sqlite(engine: AsyncEngine) -> None:
