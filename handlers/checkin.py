@@ -75,8 +75,8 @@ SAFE_WORDS = (
     "хорошо", "нормально", "я в безопасности", "в безопасности",
 )  # fmt: skip
 HELP_WORDS = ("yordam", "yordam kerak", "ёрдам керак", "помощь", "нужна помощь", "help", "sos")
-# «No» to «Are you safe?» is «I need help». Not words of distress anywhere else (a «нет» in
-# the main menu is no plea), so apart from HELP_WORDS.
+# «No» to «Are you safe?» is «I need help», alone or with pleas («Нет, помогите»). Not words
+# of distress anywhere else (a «нет» in the main menu is no plea), so apart from HELP_WORDS.
 NOT_SAFE_WORDS = (
     "yoʻq", "нет", "no", "xavfsiz emasman", "men xavfsiz emasman", "xavfsiz emas",
     "я не в безопасности", "не в безопасности",
@@ -281,9 +281,11 @@ async def answer_checkin(ctx: Context, answer: Answer) -> Outcome:
     if answer.kind is Kind.TEXT and answer.choice is not None and await _is_code_word(ctx, answer):
         # A code word chosen before it became one of the answers («хорошо»): still the signal.
         return await _covert_signal(ctx)
-    typed_help = answer.choice is None and help_journey.asks_for_help_at_the_check_in(answer.text)
+    typed_help = answer.choice is None and help_journey.asks_for_help_at_the_check_in(
+        answer.text, NOT_SAFE_WORDS
+    )
     if typed_help:
-        answer = replace(answer, choice=NEED_HELP)  # «Помогите!», «меня бьют…»
+        answer = replace(answer, choice=NEED_HELP)  # «Нет, помогите!», «меня бьют…»
     elif answer.choice is None and answer.kind is Kind.TEXT:
         answer = replace(answer, choice=_typed_choice(answer.text))  # «Всё хорошо», «Нет»
     if answer.choice in (SAFE, NEED_HELP):

@@ -136,17 +136,22 @@ SPOKEN = frozenset({"voice", "audio", "video_note"})  # a description in the per
 # operator too («SOS»); anywhere in a message where the person's own words are not asked for.
 DANGER_CALLS: dict[str, tuple[str, ...]] = {
     "uz": (
-        "xavf", "xavf ostidaman", "men xavf ostidaman", "men hozir xavf ostidaman", "xavfdaman",
+        "xavf ostidaman", "men xavf ostidaman", "men hozir xavf ostidaman", "xavfdaman",
         "men xavfdaman", "xavf ostidamiz", "qutqaring", "qutqaringlar",
+        "xavf yoʻq emas",  # «it is not that there is no danger»
     ),
     "ru": (
-        "спасите", "опасность", "в опасности", "я в опасности", "я сейчас в опасности",
-        "мне угрожает опасность",
+        "спасите", "в опасности", "я в опасности", "я сейчас в опасности",
+        "мне угрожает опасность", "опасность не миновала",
         # As often typed.
-        "опастность", "в опастности", "я в опастности", "я сейчас в опастности",
+        "в опастности", "я в опастности", "я сейчас в опастности",
     ),
     "": ("sos", "in danger"),
 }  # fmt: skip
+# The bare noun «danger»: a call only as a clause of its own («Опасность!», «Xavf, qutqaring»).
+# In a sentence it is mostly a question about a risk («Есть ли опасность депортации?»,
+# «Patentsiz ishlasam xavf bormi?»), for an ordinary request.
+CALL_NOUNS: dict[str, tuple[str, ...]] = {"uz": ("xavf",), "ru": ("опасность", "опастность")}
 # Calls said in the negative, which tell the opposite: «Я не в опасности», «Xavf yoʻq»,
 # «xavf ostida emasman», «опасность миновала». Not the words of harm: «меня не бьют, но…» is
 # read as it reads, and a call elsewhere in the message still counts («xavf yoʻq, qutqaring»).
@@ -163,22 +168,27 @@ NEGATED_CALLS: tuple[str, ...] = (
 # within one clause (_CLAUSE_BREAK: «Фирму закрыли, меня уволили» is two); a word ending in
 # «*» is any word that begins so («избива*»: избивает, избивала, избивают), used where no
 # everyday word begins so. Uzbek typed on a Russian keyboard has к for қ and у for ў: «камаб
-# куйди» is «qamab qoʻydi» (_harm_key).
+# куйди» is «qamab qoʻydi» (_harm_key, _typed_forms).
+#
+# «urmoq» (beat) as conjugated and as spoken («urvotti», «urvotishdi»: uryapti, urishyapti).
+STRIKES = (
+    "uradi", "uradilar", "urdi", "uryapti", "uryaptilar", "urayapti", "urishyapti",
+    "urishyaptilar", "urishdi", "urishishdi", "urvot*",
+)  # fmt: skip
 HARM_WORDS: dict[str, tuple[str, ...]] = {
-    "uz": (
-        "uradi", "uradilar", "urdi", "uryapti", "uryaptilar", "urayapti", "urishyapti",
-        "urishyaptilar", "urishdi", "urishishdi", "kaltakla*", "doʻpposla*", "qamab qoʻy*",
-        "qamab quy*", "zoʻrla*", "oʻldirishadi",
-    ),
+    "uz": (*STRIKES, "kaltakla*", "doʻpposla*", "zoʻrla*", "oʻldirishadi"),
     "ru": (
-        "бьёт", "бьет", "бьют", "избива*", "избил*", "избит*", "запер", "заперла", "заперли",
-        "заперт*", "взаперти", "насилие", "насилует", "насилуют", "насиловал*", "изнасил*",
-        "похитили", "убьёт", "убьет", "убьют", "убью", "убить",
+        "бьёт", "бьет", "бьют", "избива*", "избева*", "избил*", "избит*", "запер", "заперла",
+        "заперли", "заперт*", "взаперти", "насилие", "насилует", "насилуют", "насиловал*",
+        "изнасил*", "похитил*", "убьёт", "убьет", "убьют", "убью", "убить", "убива*",
     ),
 }  # fmt: skip
 # What a stem above takes that tells no harm: «zoʻrlab» is «by force» («zoʻrlab
-# imzolatishdi»: made to sign, a question for an appeal), as «насильно» is.
-NOT_HARM_FORMS = ("zoʻrlab",)
+# imzolatishdi»: made to sign, a question for an appeal), as «насильно» is; «заперто» is a
+# door or an office («Консульство было заперто»), never a person.
+NOT_HARM_FORMS = ("zoʻrlab", "заперто")
+# Set phrases made with a word of harm: «бьют тревогу» (raise the alarm), «убить время».
+IDIOMS = ("бьют тревог*", "бьёт тревог*", "бьет тревог*", "уби* время")
 # Words that tell of harm only with «меня»/«нас» («meni»/«bizni») as their object: «закрыли»
 # alone is more often the consulate or a shop, and «у меня закрыли счёт» is a bank (a pronoun
 # after a preposition is no object). Russian has it just before the verb, or just after it
@@ -186,15 +196,30 @@ NOT_HARM_FORMS = ("zoʻrlab",)
 # меня в комнате», not «закрыли меня не предупредив»); Uzbek up to two words before («erim
 # meni albatta oʻldiradi»). «oʻldir-» (kill) typed without its ʻ is «oldir-» (have something
 # taken: «rasm oldirdim»), hence only with «meni».
+# «urishadi» is also «they quarrel», «urib ketdi» also «hit by a car» («Ukamni mashina urib
+# ketdi»), «sotdi» any sale («Mashinamni sotdi»), «держат» and «продали» things too; with
+# «meni»/«меня» they are a beating, a person held or sold (trafficking's own words). «qamab
+# qoʻy-» of a relative is a detention («Akamni politsiya qamab qoʻydi»), an ordinary request:
+# harm with «meni» or a home place (LOCKED_IN).
+STRIKES_THEM = ("urishadi", "urib tashla*", "urib ket*")
 HARM_TO_THEM: dict[str, tuple[str, ...]] = {
-    "uz": ("qoʻyib yubormay*", "qoʻyib yuborishmay*", "oʻldir*"),
+    "uz": (
+        *STRIKES_THEM, "qamab qoʻy*", "sotib yubor*", "sotishdi", "sotdi", "qoʻyib yubormay*",
+        "qoʻyib yuborishmay*", "oʻldir*",
+    ),
     "ru": (
         "закрыли", "закрыл", "закрыла", "закрыва*", "побили", "побил", "побила", "ударил*",
-        "били", "бил", "била",
+        "били", "бил", "била", "держат", "держит", "держали", "продали", "продал", "продала",
+        "зарез*", "зареж*",
     ),
 }  # fmt: skip
 THEM = {"uz": ("meni", "mani", "bizni", "bizi"), "ru": ("меня", "нас")}
 THEM_BEFORE = {"uz": 2, "ru": 0}  # how many words may stand between the object and the verb
+# A threat: with «мне»/«нам» next to it («мне угрожают») or a weapon in the clause («угрожает
+# ножом»). «угрожает» alone is as often a penalty (HARMLESS_BESIDE).
+THREATS: dict[str, tuple[str, ...]] = {"ru": ("угрожа*",)}
+TO_THEM = {"ru": ("мне", "нам")}
+WEAPONS = ("нож*", "пистолет*", "оружи*", "ствол*", "топор*")
 CLOSING = ("закрыли", "закрыл", "закрыла", "закрыва*")
 THEM_THEN = ("в", "во", "на", "у", "по", "и")  # after «закрыли меня»: a place, or «and»
 PREPOSITIONS = (
@@ -209,17 +234,26 @@ PREPOSITIONS = (
 # where the person is held (HELD_IN: «не выпускают из дома из-за долгов»).
 NOT_LET_OUT: dict[str, tuple[str, ...]] = {
     "ru": ("не выпуска*", "не выпуст*", "не отпуска*", "не отпуст*"),
+    "uz": ("chiqolmay*",),  # «eshikni qulflab ketdi, chiqolmayapman»
 }
 LEAVING = (
     "за границу", "за границей", "за рубеж", "на границе", "через границу", "на выезд",
     "из россии", "из рф", "из страны", "из казахстана", "из турции", "из кореи",
     "из узбекистана", "в отпуск", "на отпуск", "на похороны", "на свадьбу", "на рейс",
-    "в самолёт", "в самолет", "в аэропорту", "из аэропорта",
+    "в самолёт", "в самолет", "в аэропорту", "из аэропорта", "на больничный", "в декрет",
+    "на выходной",
+    "карт*",  # «Банк не выпускает карту»
+    # Uzbek, for «chiqolmay-» (cannot get out): «Rossiyadan chiqolmayapman» is an exit ban,
+    # «ishdan chiqolmayapman» a job she cannot quit.
+    "rossiya*", "rfdan", "qozogʻiston*", "turkiya*", "koreya*", "oʻzbekiston*", "vatan*",
+    "chegara*", "chet elga", "xorij*", "davlatdan", "mamlakatdan", "aeroport*", "samolyot*",
+    "reys*", "roʻyxat*", "ishdan",
 )  # fmt: skip
 EXIT_BAN = {"не выпуска*": ("из-за",), "не выпуст*": ("из-за",)}
 HELD_IN = (
     "из дома", "из квартиры", "из комнаты", "из общежития", "из общаги", "из подвала",
-    "со склада",
+    "со склада", "uydan", "uyimdan", "xonadan", "xonamdan", "kvartiradan", "ombordan",
+    "podvaldan", "yertoʻladan",
 )  # fmt: skip
 # Uzbek «not let out» (chiqarmay-): «meni»/«bizni» just before, with nothing between but the
 # room or house they are kept in («Meni uydan chiqarmayapti», «Uydan meni chiqarmayapti»):
@@ -232,11 +266,36 @@ KEPT_IN = (
     "tashqariga", "koʻchaga", "hech", "qayerga",
 )  # fmt: skip
 # «qamalib qol-» is «be locked in» and «get stuck» («Aeroportda qamalib qoldim»): harm only
-# with a home or a room in the clause («Uyda qamalib qoldim»).
-LOCKED_IN: dict[str, tuple[str, ...]] = {"uz": ("qamalib qol*",)}
+# with a home or a room in the clause («Uyda qamalib qoldim»); so is «qamab qoʻy-» without
+# «meni» («Uyda qamab qoʻyishdi»).
+LOCKED_IN: dict[str, tuple[str, ...]] = {"uz": ("qamalib qol*", "qamab qoʻy*")}
 LOCKED_IN_PLACES = (
     "uyda", "uyimda", "uyida", "uyimizda", "xonada", "xonamda", "xonasida", "kvartirada",
     "kvartiramda", "omborda", "podvalda", "yertoʻlada", "ichkarida",
+)  # fmt: skip
+# Words of harm that tell none beside these words in their clause. «#» is any number.
+HARMLESS_BESIDE: tuple[tuple[tuple[str, ...], tuple[str, ...]], ...] = (
+    # «Меня закрыли на 5 лет», «меня закрыли в базе»: an entry ban, as it is said.
+    (CLOSING, ("въезд*", "базе", "базу", "запрет*", "на # лет", "на # год*")),
+    # «pechatini urishdi», «muhr urdi»: a stamp put; «tok urdi»: an electric shock;
+    # «yuragim uryapti»: a heartbeat.
+    (
+        STRIKES + STRIKES_THEM,
+        ("pechat*", "shtamp*", "muhr*", "tamgʻa*", "tok", "yurak*", "yurag*"),
+    ),
+    # «У меня похитили паспорт»: a theft, for a new passport.
+    (
+        ("похитил*",),
+        ("паспорт*", "документ*", "деньги", "денег", "телефон*", "карт*", "сумк*", "кошел*"),
+    ),
+    # «Что мне угрожает за просрочку?», «Мне угрожает депортация?»: a penalty asked about.
+    (
+        THREATS["ru"],
+        (
+            "что мне", "что нам", "чем", "какой", "какая", "какое", "какие", "депортац*",
+            "выдвор*", "штраф*", "запрет*", "суд*", "уголовн*", "ответственност*",
+        ),
+    ),
 )  # fmt: skip
 # A plea for help: only as the whole message, give or take the words in AROUND_A_PLEA. In a
 # sentence it mostly asks for help with something («нужна помощь с регистрацией»,
@@ -264,13 +323,16 @@ AROUND_A_PLEA = (
     "hello", "hi", "please", "urgent", "urgently",
 )  # fmt: skip
 # The calls, as the words of «I am in danger now» (and words no code word may be).
-DANGER_WORDS = tuple(word for words in DANGER_CALLS.values() for word in words)
-_TONGUES = {
-    match_key(word): tongue
-    for table in (DANGER_CALLS, PLEA_WORDS)
+DANGER_WORDS = tuple(
+    word for table in (DANGER_CALLS, CALL_NOUNS) for words in table.values() for word in words
+)
+# (language, words): the calls and pleas, whose words tell the language of a message.
+_TONGUE_PHRASES = tuple(
+    (tongue, tuple(match_key(word).split()))
+    for table in (DANGER_CALLS, CALL_NOUNS, PLEA_WORDS)
     for tongue, words in table.items()
     for word in words
-}
+)
 _NEGATED_KEYS = tuple(
     sorted({match_key(phrase) for phrase in NEGATED_CALLS}, key=len, reverse=True)
 )
@@ -279,6 +341,7 @@ _NEGATED = re.compile(
     r" (?:" + "|".join(re.escape(phrase) for phrase in _NEGATED_KEYS) + r") (?!(?:emas|li) )"
 )
 _CALL_KEYS = frozenset(match_key(word) for words in DANGER_CALLS.values() for word in words)
+_NOUN_KEYS = frozenset(match_key(word) for words in CALL_NOUNS.values() for word in words)
 
 
 def _harm_key(word: str) -> str:
@@ -287,52 +350,68 @@ def _harm_key(word: str) -> str:
     return word.replace("q", "k")
 
 
+def _typed_forms(phrase: str) -> tuple[str, ...]:
+    """`phrase` and, where it has «oʻ», its form typed on a Russian keyboard, with у for ў
+    («oʻldir*»: «улдир*», match_key's «uldir»)."""
+    if "oʻ" not in phrase:
+        return (phrase,)
+    return (phrase, phrase.replace("oʻ", "u"))
+
+
 # A word of a pattern: its key, and whether any word beginning so matches.
 _Word = tuple[str, bool]
+ANY_NUMBER = "#"  # in a pattern: any number typed in digits («на 5 лет»)
 
 
 def _pattern(phrase: str) -> tuple[_Word, ...]:
     """The words of `phrase` as read for harm («из-за» is two: match_key drops its hyphen)."""
     words: list[_Word] = []
     for word in phrase.split():
-        keys = _harm_key(match_key(word)).split()
+        keys = [ANY_NUMBER] if word == ANY_NUMBER else _harm_key(match_key(word)).split()
         words += [(key, word.endswith("*") and at == len(keys) - 1) for at, key in enumerate(keys)]
     return tuple(words)
 
 
 # What each table of the words of harm needs besides its words.
 _ANYWHERE, _TO_THEM, _LET_OUT = "anywhere", "to_them", "let_out"
-_OUT_OF, _LOCKED = "out_of", "locked"
+_OUT_OF, _LOCKED, _THREAT = "out_of", "locked", "threat"
 # (tongue, words, what else they need): each table of the words of harm, by its rule.
 _HARM_PATTERNS: tuple[tuple[str, tuple[_Word, ...], str], ...] = tuple(
-    (tongue, _pattern(phrase), rule)
+    (tongue, _pattern(form), rule)
     for table, rule in (
         (HARM_WORDS, _ANYWHERE), (HARM_TO_THEM, _TO_THEM), (NOT_LET_OUT, _LET_OUT),
-        (LET_OUT_OF, _OUT_OF), (LOCKED_IN, _LOCKED),
+        (LET_OUT_OF, _OUT_OF), (LOCKED_IN, _LOCKED), (THREATS, _THREAT),
     )
     for tongue, phrases in table.items()
     for phrase in phrases
+    for form in _typed_forms(phrase)
 )  # fmt: skip
 
 
 def _keys(words: tuple[str, ...]) -> frozenset[str]:
-    return frozenset(_harm_key(match_key(word)) for word in words)
+    return frozenset(_harm_key(match_key(form)) for word in words for form in _typed_forms(word))
 
 
 def _phrases(phrases: tuple[str, ...]) -> tuple[tuple[_Word, ...], ...]:
-    return tuple(_pattern(phrase) for phrase in phrases)
+    return tuple(_pattern(form) for phrase in phrases for form in _typed_forms(phrase))
 
 
 _THEM = {tongue: _keys(words) for tongue, words in THEM.items()}
+_TO_THEM_KEYS = {tongue: _keys(words) for tongue, words in TO_THEM.items()}
+_WEAPONS = _phrases(WEAPONS)
 _CLOSING = _phrases(CLOSING)
 _THEM_THEN = _keys(THEM_THEN)
 _PREPOSITIONS = _keys(PREPOSITIONS)
 _NOT_HARM_FORMS = _keys(NOT_HARM_FORMS)
+_IDIOMS = _phrases(IDIOMS)
 _LEAVING = _phrases(LEAVING)
 _EXIT_BAN = {_pattern(verb): _phrases(phrases) for verb, phrases in EXIT_BAN.items()}
 _HELD_IN = _phrases(HELD_IN)
 _KEPT_IN = _keys(KEPT_IN)
 _LOCKED_IN_PLACES = _keys(LOCKED_IN_PLACES)
+_HARMLESS_BESIDE = {
+    verb: _phrases(beside) for verbs, beside in HARMLESS_BESIDE for verb in _phrases(verbs)
+}
 # Where one clause ends: its punctuation, a line's end, a dash between words (not the hyphen
 # of «из-за»).
 _CLAUSE_BREAK = re.compile(r"[,.;:!?…\n]|\s-+\s|[–—]")
@@ -438,20 +517,33 @@ def _read_for_danger(text: str) -> str:
     return _NEGATED.sub(" | ", padded)
 
 
+def _word_is(word: str, key: str, stem: bool) -> bool:
+    if key == ANY_NUMBER:
+        return word.isdigit()
+    if stem:
+        return word.startswith(key) and word not in _NOT_HARM_FORMS
+    return word == key
+
+
 def _pattern_at(words: list[str], at: int, pattern: tuple[_Word, ...]) -> bool:
     if at + len(pattern) > len(words):
         return False
-    return all(
-        words[at + i].startswith(key) and words[at + i] not in _NOT_HARM_FORMS
-        if stem
-        else words[at + i] == key
-        for i, (key, stem) in enumerate(pattern)
-    )
+    return all(_word_is(words[at + i], key, stem) for i, (key, stem) in enumerate(pattern))
 
 
 def _says(words: list[str], phrases: tuple[tuple[_Word, ...], ...]) -> bool:
     """Whether one of `phrases` is anywhere in `words`."""
     return any(_pattern_at(words, at, phrase) for phrase in phrases for at in range(len(words)))
+
+
+def _without_idioms(words: list[str]) -> list[str]:
+    """`words` with the set phrases (IDIOMS: «бьют тревогу») blanked out."""
+    kept = list(words)
+    for idiom in _IDIOMS:
+        for at in range(len(words)):
+            if _pattern_at(words, at, idiom):
+                kept[at : at + len(idiom)] = ["|"] * len(idiom)
+    return kept
 
 
 def _is_them(tongue: str, words: list[str], at: int) -> bool:
@@ -474,6 +566,13 @@ def _them_near(
     return pattern not in _CLOSING or end + 1 == len(words) or words[end + 1] in _THEM_THEN
 
 
+def _threatened(tongue: str, words: list[str], start: int, end: int) -> bool:
+    """Whether the threat at words[start:end] is made to them («мне угрожают», «угрожают
+    нам») or with a weapon («угрожает ножом»)."""
+    beside = words[max(0, start - 1) : start] + words[end : end + 1]
+    return any(word in _TO_THEM_KEYS[tongue] for word in beside) or _says(words, _WEAPONS)
+
+
 def _let_out_of(tongue: str, words: list[str], start: int) -> bool:
     """Whether «meni»/«bizni» stands before the Uzbek «not let out» at words[start] with
     nothing between but where they are kept (KEPT_IN): «Meni uydan chiqarmayapti»."""
@@ -492,81 +591,157 @@ def _held(pattern: tuple[_Word, ...], words: list[str]) -> bool:
     return not _says(words, _LEAVING + _EXIT_BAN.get(pattern, ()))
 
 
-def _harm_in(tongue: str, pattern: tuple[_Word, ...], rule: str, words: list[str]) -> bool:
-    """Whether the words of harm `pattern` tell of harm in the clause `words`, by `rule`."""
+def _harm_by_rule(
+    tongue: str, pattern: tuple[_Word, ...], rule: str, words: list[str], start: int
+) -> bool:
+    """Whether the words of harm `pattern` at words[start] tell of harm by `rule`."""
+    end = start + len(pattern)
+    return (
+        rule == _ANYWHERE
+        or (rule == _TO_THEM and _them_near(tongue, pattern, words, start, end))
+        or (rule == _OUT_OF and _let_out_of(tongue, words, start))
+        or (rule == _LET_OUT and _held(pattern, words))
+        or (rule == _LOCKED and any(word in _LOCKED_IN_PLACES for word in words))
+        or (rule == _THREAT and _threatened(tongue, words, start, end))
+    )
+
+
+def _harm_at(tongue: str, pattern: tuple[_Word, ...], rule: str, words: list[str]) -> int | None:
+    """Where the words of harm `pattern` tell of harm in the clause `words`, by `rule` and
+    not beside the words that make them harmless (HARMLESS_BESIDE); None where they do not."""
+    if _says(words, _HARMLESS_BESIDE.get(pattern, ())):
+        return None
     for start in range(len(words)):
-        if not _pattern_at(words, start, pattern):
-            continue
-        end = start + len(pattern)
-        if (
-            rule == _ANYWHERE
-            or (rule == _TO_THEM and _them_near(tongue, pattern, words, start, end))
-            or (rule == _OUT_OF and _let_out_of(tongue, words, start))
-            or (rule == _LET_OUT and _held(pattern, words))
-            or (rule == _LOCKED and any(word in _LOCKED_IN_PLACES for word in words))
+        if _pattern_at(words, start, pattern) and _harm_by_rule(
+            tongue, pattern, rule, words, start
         ):
-            return True
-    return False
+            return start
+    return None
+
+
+def _harm_places(keys: list[str]) -> list[tuple[str, list[int]]]:
+    """The words of harm in one clause (its words' match_keys), each as its language and the
+    places of its words: the verb's, and «меня»/«meni» of the clause."""
+    words = _without_idioms([_harm_key(key) for key in keys])
+    found = []
+    for tongue, pattern, rule in _HARM_PATTERNS:
+        start = _harm_at(tongue, pattern, rule, words)
+        if start is None:
+            continue
+        them = [at for at in range(len(words)) if tongue in _THEM and _is_them(tongue, words, at)]
+        found.append((tongue, [*range(start, start + len(pattern)), *them]))
+    return found
+
+
+def _clauses(text: str) -> list[list[str]]:
+    """The words of each clause of `text` (_CLAUSE_BREAK), as distress_key reads them."""
+    clauses = [distress_key(clause).split() for clause in _CLAUSE_BREAK.split(text)]
+    return [words for words in clauses if words]
 
 
 def _harm_tongues(text: str) -> set[str]:
     """The languages of the words of harm (HARM_WORDS and the tables after it) in `text`,
     each as words of their own, read clause by clause (_CLAUSE_BREAK)."""
-    found: set[str] = set()
-    for clause in _CLAUSE_BREAK.split(text):
-        words = [_harm_key(word) for word in distress_key(clause).split()]
-        if not words:
-            continue
-        for tongue, pattern, rule in _HARM_PATTERNS:
-            if tongue not in found and _harm_in(tongue, pattern, rule, words):
-                found.add(tongue)
-    return found
+    return {tongue for words in _clauses(text) for tongue, _ in _harm_places(words)}
+
+
+def _a_call_alone(text: str) -> bool:
+    """Whether a clause of `text` is only the noun «danger» (CALL_NOUNS): «Опасность!»."""
+    return any(" ".join(words) in _NOUN_KEYS for words in _clauses(text))
 
 
 def names_danger(text: str) -> bool:
-    """Whether one of DANGER_CALLS or the words of harm (HARM_WORDS, HARM_TO_THEM) is in
-    `text`, as words of their own («xavf» in «xavfsizlik» is not, nor «бьют» in «бьютик»),
-    a call not said in the negative («Я не в опасности»)."""
+    """Whether one of DANGER_CALLS or the words of harm (HARM_WORDS, HARM_TO_THEM and the
+    tables after them) is in `text`, as words of their own («бьют» in «бьютик» is not), or
+    the noun «danger» is a clause of its own; a call not said in the negative («Я не в
+    опасности»)."""
     padded = _read_for_danger(text)
-    return any(f" {word} " in padded for word in _CALL_KEYS) or bool(_harm_tongues(text))
+    return (
+        any(f" {word} " in padded for word in _CALL_KEYS)
+        or _a_call_alone(text)
+        or bool(_harm_tongues(text))
+    )
 
 
-def is_a_plea(text: str) -> bool:
-    """Whether `text` is made of pleas only, give or take a greeting or «please»
-    («Помогите!», «Iltimos, yordam bering», «help help»)."""
+def _made_of(text: str, pleas: frozenset[tuple[str, ...]]) -> bool:
+    """Whether `text` is made of `pleas` only (one at least), give or take the words around a
+    plea (AROUND_A_PLEA)."""
     words = tuple(distress_key(text).split())
     reached = {(0, False)}  # (words read, a plea among them)
     for start in range(len(words)):
         for at, plea in [state for state in reached if state[0] == start]:
-            for phrases, is_plea in ((_PLEAS, True), (_AROUND, False)):
+            for phrases, is_plea in ((pleas, True), (_AROUND, False)):
                 for phrase in phrases:
                     if words[at : at + len(phrase)] == phrase:
                         reached.add((at + len(phrase), plea or is_plea))
     return (len(words), True) in reached
 
 
-def asks_for_help_at_the_check_in(text: str) -> bool:
-    """Whether an answer typed to «Are you safe?» means «I need help»: a plea or a call as
-    the whole message, or words of harm anywhere («меня бьют…»). A call inside a sentence is
-    no answer: «Xavf yoʻq», «Я не в опасности» say the opposite."""
-    key = distress_key(text)
-    return is_a_plea(text) or key in _CALL_KEYS or bool(_harm_tongues(text))
+def is_a_plea(text: str) -> bool:
+    """Whether `text` is made of pleas only, give or take a greeting or «please»
+    («Помогите!», «Iltimos, yordam bering», «help help»)."""
+    return _made_of(text, _PLEAS)
+
+
+def asks_for_help_at_the_check_in(text: str, refusals: tuple[str, ...] = ()) -> bool:
+    """Whether an answer typed to «Are you safe?» means «I need help»: words of danger
+    anywhere (a call not said in the negative: «Xavf yoʻq», «Я не в опасности» say the
+    opposite), or a message made of pleas and the check-in's `refusals` only, give or take a
+    greeting or «please» («Нет, помогите», «Yoʻq, yordam kerak»)."""
+    refused = frozenset(tuple(match_key(word).split()) for word in refusals)
+    return names_danger(text) or _made_of(text, _PLEAS | refused)
+
+
+def _words_in_their_letters(clause: str) -> list[tuple[str, bool]]:
+    """The words of `clause` as distress_key reads them, each with whether it was typed in
+    Cyrillic letters."""
+    return [
+        (key, bool(_CYRILLIC.search(typed)))
+        for typed in clause.split()
+        for key in distress_key(typed).split()
+    ]
+
+
+def _phrase_places(keys: list[str]) -> list[tuple[str, list[int]]]:
+    """The calls and pleas in one clause, each as its language and the places of its words."""
+    return [
+        (tongue, list(range(at, at + len(phrase))))
+        for tongue, phrase in _TONGUE_PHRASES
+        for at in range(len(keys))
+        if tuple(keys[at : at + len(phrase)]) == phrase
+    ]
+
+
+def _words_by_tongue(text: str) -> dict[str, dict[int, bool]]:
+    """For each language, the words of `text` its calls, pleas and words of harm matched (by
+    their place in the message), each with whether it was typed in Cyrillic letters."""
+    found: dict[str, dict[int, bool]] = {}
+    offset = 0
+    for clause in _CLAUSE_BREAK.split(text):
+        words = _words_in_their_letters(clause)
+        keys = [key for key, _ in words]
+        for tongue, places in _phrase_places(keys) + _harm_places(keys):
+            found.setdefault(tongue, {}).update((offset + at, words[at][1]) for at in places)
+        offset += len(words)
+    return found
 
 
 def distress_language(text: str) -> str | None:
     """Whether `text` names danger (anywhere in it) or is a plea (the whole of it), and in
     which language: "ru", "uz_Latn", "uz_Cyrl", or "" when its words tell none («SOS»).
-    None when it does neither."""
+    None when it does neither. The language with more words of distress wins, Russian on a
+    tie («Помогите, meni erim uryapti» is Uzbek); the script is that of the Uzbek words
+    themselves, whatever else is typed («Men xavf ostidaman, Москва, Люблино»)."""
     if not is_a_plea(text) and not names_danger(text):
         return None
-    padded = _read_for_danger(text)
-    tongues = {tongue for word, tongue in _TONGUES.items() if f" {word} " in padded}
-    tongues |= _harm_tongues(text)
-    if "ru" in tongues:
+    found = _words_by_tongue(text)
+    russian, uzbek = found.get("ru", {}), found.get("uz", {})
+    if not russian and not uzbek:
+        return ""
+    if len(uzbek) <= len(russian):
         return "ru"
-    if "uz" in tongues:
-        return "uz_Cyrl" if _CYRILLIC.search(text) else "uz_Latn"
-    return ""
+    cyrillic = sum(uzbek.values())
+    return "uz_Cyrl" if cyrillic > len(uzbek) - cyrillic else "uz_Latn"
 
 
 # -- small helpers ----------------------------------------------------------------------------
