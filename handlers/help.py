@@ -388,6 +388,28 @@ _HARM_PATTERNS: tuple[tuple[str, tuple[_Word, ...], str], ...] = tuple(
 )  # fmt: skip
 
 
+# _HARM_PATTERNS by the first two letters of their first word: a clause is compared only
+# with the patterns its words can begin (a pattern is tried where a word of the clause
+# begins as its first word does; one starting with a number or a one-letter word always).
+_PREFIX = 2
+_HARM_BY_PREFIX: dict[str, list[int]] = {}
+_HARM_ALWAYS: list[int] = []
+for _index, (_tongue, _words, _rule) in enumerate(_HARM_PATTERNS):
+    _first = _words[0][0]
+    if _first == ANY_NUMBER or len(_first) < _PREFIX:
+        _HARM_ALWAYS.append(_index)
+    else:
+        _HARM_BY_PREFIX.setdefault(_first[:_PREFIX], []).append(_index)
+
+
+def _harm_candidates(words: list[str]) -> list[tuple[str, tuple[_Word, ...], str]]:
+    """The patterns of _HARM_PATTERNS that may be in the clause `words`, in their order."""
+    chosen = set(_HARM_ALWAYS)
+    for word in words:
+        chosen.update(_HARM_BY_PREFIX.get(word[:_PREFIX], ()))
+    return [_HARM_PATTERNS[index] for index in sorted(chosen)]
+
+
 def _keys(words: tuple[str, ...]) -> frozenset[str]:
     return frozenset(_harm_key(match_key(form)) for word in words for form in _typed_forms(word))
 
@@ -531,15 +553,30 @@ def _pattern_at(words: list[str], at: int, pattern: tuple[_Word, ...]) -> bool:
     return all(_word_is(words[at + i], key, stem) for i, (key, stem) in enumerate(pattern))
 
 
+def _may_begin(phrase: tuple[_Word, ...], heads: set[str]) -> bool:
+    """Whether `phrase` may begin at one of the words whose first letters are `heads`."""
+    first = phrase[0][0]
+    return first == ANY_NUMBER or len(first) < _PREFIX or first[:_PREFIX] in heads
+
+
 def _says(words: list[str], phrases: tuple[tuple[_Word, ...], ...]) -> bool:
     """Whether one of `phrases` is anywhere in `words`."""
-    return any(_pattern_at(words, at, phrase) for phrase in phrases for at in range(len(words)))
+    heads = {word[:_PREFIX] for word in words}
+    return any(
+        _pattern_at(words, at, phrase)
+        for phrase in phrases
+        if _may_begin(phrase, heads)
+        for at in range(len(words))
+    )
 
 
 def _without_idioms(words: list[str]) -> list[str]:
     """`words` with the set phrases (IDIOMS: «бьют тревогу») blanked out."""
     kept = list(words)
+    heads = {word[:_PREFIX] for word in words}
     for idiom in _IDIOMS:
+        if not _may_begin(idiom, heads):
+            continue
         for at in range(len(words)):
             if _pattern_at(words, at, idiom):
                 kept[at : at + len(idiom)] = ["|"] * len(idiom)
@@ -609,14 +646,12 @@ def _harm_by_rule(
 def _harm_at(tongue: str, pattern: tuple[_Word, ...], rule: str, words: list[str]) -> int | None:
     """Where the words of harm `pattern` tell of harm in the clause `words`, by `rule` and
     not beside the words that make them harmless (HARMLESS_BESIDE); None where they do not."""
-    if _says(words, _HARMLESS_BESIDE.get(pattern, ())):
+    starts = [start for start in range(len(words)) if _pattern_at(words, start, pattern)]
+    if not starts or _says(words, _HARMLESS_BESIDE.get(pattern, ())):
         return None
-    for start in range(len(words)):
-        if _pattern_at(words, start, pattern) and _harm_by_rule(
-            tongue, pattern, rule, words, start
-        ):
-            return start
-    return None
+    return next(
+        (start for start in starts if _harm_by_rule(tongue, pattern, rule, words, start)), None
+    )
 
 
 def _harm_places(keys: list[str]) -> list[tuple[str, list[int]]]:
@@ -624,7 +659,7 @@ def _harm_places(keys: list[str]) -> list[tuple[str, list[int]]]:
     places of its words: the verb's, and «меня»/«meni» of the clause."""
     words = _without_idioms([_harm_key(key) for key in keys])
     found = []
-    for tongue, pattern, rule in _HARM_PATTERNS:
+    for tongue, pattern, rule in _harm_candidates(words):
         start = _harm_at(tongue, pattern, rule, words)
         if start is None:
             continue
@@ -639,15 +674,15 @@ def _clauses(text: str) -> list[list[str]]:
     return [words for words in clauses if words]
 
 
-def _harm_tongues(text: str) -> set[str]:
-    """The languages of the words of harm (HARM_WORDS and the tables after it) in `text`,
-    each as words of their own, read clause by clause (_CLAUSE_BREAK)."""
-    return {tongue for words in _clauses(text) for tongue, _ in _harm_places(words)}
+def _names_harm(clauses: list[list[str]]) -> bool:
+    """Whether words of harm (HARM_WORDS and the tables after it) are in one of the clauses
+    (_clauses), as words of their own."""
+    return any(_harm_places(words) for words in clauses)
 
 
-def _a_call_alone(text: str) -> bool:
-    """Whether a clause of `text` is only the noun «danger» (CALL_NOUNS): «Опасность!»."""
-    return any(" ".join(words) in _NOUN_KEYS for words in _clauses(text))
+def _a_call_alone(clauses: list[list[str]]) -> bool:
+    """Whether a clause (_clauses) is only the noun «danger» (CALL_NOUNS): «Опасность!»."""
+    return any(" ".join(words) in _NOUN_KEYS for words in clauses)
 
 
 def names_danger(text: str) -> bool:
@@ -656,11 +691,10 @@ def names_danger(text: str) -> bool:
     the noun «danger» is a clause of its own; a call not said in the negative («Я не в
     опасности»)."""
     padded = _read_for_danger(text)
-    return (
-        any(f" {word} " in padded for word in _CALL_KEYS)
-        or _a_call_alone(text)
-        or bool(_harm_tongues(text))
-    )
+    if any(f" {word} " in padded for word in _CALL_KEYS):
+        return True
+    clauses = _clauses(text)
+    return _a_call_alone(clauses) or _names_harm(clauses)
 
 
 def _made_of(text: str, pleas: frozenset[tuple[str, ...]]) -> bool:
