@@ -56,6 +56,12 @@ async def retry_all_failed(telegram: TelegramHarness) -> list[int]:
         return await outbox_admin.retry_failed(session, now=telegram.app.clock.now())
 
 
+async def remove_her_mother(telegram: TelegramHarness, link_id: int) -> None:
+    """Aziza ends the link with her mother from her family screen."""
+    for button in ("u:menu", "family", "fam:mine", f"fam:link:{link_id}", "fam:remove", "fam:end"):
+        await telegram.tap(AZIZA, button)
+
+
 async def delete_her_data(telegram: TelegramHarness) -> None:
     await open_my_data(telegram, ALICE)
     await telegram.tap(ALICE, "delete")
@@ -112,12 +118,7 @@ async def test_news_given_up_before_the_link_ends_is_withdrawn(
         )
         row.status, row.failed_at, row.last_error = OutboxStatus.FAILED, clock.now(), "network"
         given_up_at = row.failed_at
-    await telegram.tap(AZIZA, "u:menu")
-    await telegram.tap(AZIZA, "family")
-    await telegram.tap(AZIZA, "fam:mine")
-    await telegram.tap(AZIZA, f"fam:link:{link.id}")
-    await telegram.tap(AZIZA, "fam:remove")
-    await telegram.tap(AZIZA, "fam:end")
+    await remove_her_mother(telegram, link.id)
 
     assert await retry_all_failed(telegram) == []
     [row] = [row for row in await telegram.outbox_rows() if row.family_link_id == link.id]
@@ -172,12 +173,7 @@ async def test_news_in_flight_when_the_link_ends_is_never_retried(
         )
         row.claimed_until = clock.now() + timedelta(minutes=2)
         row_id = row.id
-    await telegram.tap(AZIZA, "u:menu")
-    await telegram.tap(AZIZA, "family")
-    await telegram.tap(AZIZA, "fam:mine")
-    await telegram.tap(AZIZA, f"fam:link:{link.id}")
-    await telegram.tap(AZIZA, "fam:remove")
-    await telegram.tap(AZIZA, "fam:end")
+    await remove_her_mother(telegram, link.id)
     async with app.db.transaction() as session:  # the sender gives it up (outbox.give_up)
         given_up = await session.get(OutboxMessage, row_id)
         assert given_up is not None
