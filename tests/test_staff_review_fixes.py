@@ -49,6 +49,20 @@ def ru(app: Application, message: str) -> str:
     return t(app, message, "ru")
 
 
+async def filed_and_withdrawn(desk: TelegramHarness) -> tuple[int, int, int]:  # noqa: F811
+    """Alice files an appeal and withdraws it before anyone takes it; its thread's id and
+    topic, and how many messages she had got by then."""
+    thread_id, topic = await file_one(desk)
+    await add_operator(desk.app, OPERATOR, "Dilshod")
+    async with desk.app.db.transaction() as session:
+        appeal = await session.scalar(select(Appeal))
+        assert appeal is not None
+        await appeals.withdraw_appeal(session, desk.app.cipher, desk.app.desk, appeal,
+                                      now=desk.app.clock.now())  # fmt: skip
+    await desk.app.sender.deliver_due()
+    return thread_id, topic, len(to_person(desk, ALICE))
+
+
 async def file_one(desk: TelegramHarness) -> tuple[int, int]:  # noqa: F811
     """Alice (Russian) files an appeal; its thread's id and topic."""
     app = desk.app
@@ -176,14 +190,7 @@ async def test_a_status_on_a_withdrawn_appeal_takes_nothing_and_says_why(
     answers with /status. She was told «your request has been taken up… the answer will
     come here» about the appeal she withdrew."""
     app = desk.app
-    thread_id, topic = await file_one(desk)
-    await add_operator(app, OPERATOR, "Dilshod")
-    async with app.db.transaction() as session:
-        appeal = await session.scalar(select(Appeal))
-        assert appeal is not None
-        await appeals.withdraw_appeal(session, app.cipher, app.desk, appeal, now=app.clock.now())
-    await app.sender.deliver_due()
-    before = len(to_person(desk, ALICE))
+    thread_id, topic, before = await filed_and_withdrawn(desk)
 
     await post(desk, OPERATOR, topic, "/status answered Обратитесь в трудовую инспекцию.")
 
@@ -295,14 +302,7 @@ async def test_a_file_captioned_with_a_command_on_a_withdrawn_appeal_does_nothin
     desk: TelegramHarness,  # noqa: F811
 ) -> None:
     app = desk.app
-    thread_id, topic = await file_one(desk)
-    await add_operator(app, OPERATOR, "Dilshod")
-    async with app.db.transaction() as session:
-        appeal = await session.scalar(select(Appeal))
-        assert appeal is not None
-        await appeals.withdraw_appeal(session, app.cipher, app.desk, appeal, now=app.clock.now())
-    await app.sender.deliver_due()
-    before = len(to_person(desk, ALICE))
+    thread_id, topic, before = await filed_and_withdrawn(desk)
 
     await post(desk, OPERATOR, topic, photo=PHOTO, caption="/status answered Бланк.")
 
