@@ -1,10 +1,12 @@
 """The staff group's appeal and registration topics: a status an operator sets answers the
 person after STOP too; /status on a case the person withdrew or deleted takes nothing and
-tells her nothing; a command in a file's caption is a command (the file goes first, alone);
-a file still completes an answered appeal."""
+tells her nothing; a command about the case in a file's caption is a command (the file goes
+first, alone; neither goes when the command would be refused or the file is one of an album),
+any other caption is words; a file still completes an answered appeal."""
 
 from typing import Any
 
+import pytest
 from sqlalchemy import select, update
 
 from bot.app import Application
@@ -390,3 +392,138 @@ async def test_a_blocked_chat_hears_no_status_and_the_topic_says_so(
         app, "{operator} set the registration's status: {status}. The person could not be "
         "told: no chat reaches them any more (they blocked the bot or their account is gone)."
     ).format(operator="Dilshod", status=t(app, "accepted")))  # fmt: skip
+
+
+# -- a command in a file's caption: an album, a refused command, a caption like a command ----
+
+PAGE_2 = [{"file_id": "AgACpage2", "file_unique_id": "f2", "width": 90, "height": 90}]
+PAGE_3 = [{"file_id": "AgACpage3", "file_unique_id": "f3", "width": 90, "height": 90}]
+NOT_SENT_EITHER = (
+    "The file was not sent to the person either. Send it again with the corrected command, or "
+    "without one."
+)
+
+
+@pytest.mark.parametrize(
+    "caption", ["/close Документы во вложении.", "/status closed Документы во вложении."]
+)
+async def test_an_album_captioned_with_a_command_sends_neither_that_file_nor_the_command(
+    desk: TelegramHarness,  # noqa: F811
+    caption: str,
+) -> None:
+    """Three pages sent together: Telegram delivers three messages sharing media_group_id,
+    the caption on the first. The first page went, the case closed, the other pages were
+    refused (a closed case): she got page one of three."""
+    app = desk.app
+    thread_id, topic = await file_one(desk)
+    await add_operator(app, OPERATOR, "Dilshod")
+
+    await post(desk, OPERATOR, topic, photo=PHOTO, media_group_id="album1", caption=caption)
+    await post(desk, OPERATOR, topic, photo=PAGE_2, media_group_id="album1")
+    await post(desk, OPERATOR, topic, photo=PAGE_3, media_group_id="album1")
+
+    assert [p["photo"] for p in files_to(desk, "sendPhoto")] == ["AgACpage2", "AgACpage3"]
+    assert "ℹ️ " + t(
+        app, "A command cannot go with an album: the file that carried it was not sent, and "
+        "the command was not carried out (the album's other files were sent). Send that file "
+        "again without the command, then the command as a message of its own."
+    ) in texts_in(desk, topic)  # fmt: skip
+    assert (await thread_of(app, thread_id)).status == ThreadStatus.OPEN
+    assert (await appeal_now(app)).status == AppealStatus.NEW
+
+
+@pytest.mark.parametrize(
+    ("caption", "refusal"),
+    [
+        ("/status needs_info", "«{status}» needs a text for the person after it, for example: "
+         "{example}"),
+        ("/status answerd Заполните бланк.", "Send {command} and the new status: {statuses}. A "
+         "question, an answer or a reason goes after it, for example: {example}"),
+        ("/close", None),  # by another operator than the one who has the case
+    ],
+)  # fmt: skip
+async def test_a_file_captioned_with_a_command_that_is_refused_is_not_sent(
+    desk: TelegramHarness,  # noqa: F811
+    caption: str,
+    refusal: str | None,
+) -> None:
+    """The command refused (a question missing, a mistyped status): the form had gone to her
+    all the same; the operator, told to correct the command, sent the form again with it,
+    and she got it twice."""
+    app = desk.app
+    thread_id, topic = await file_one(desk)
+    await add_operator(app, OPERATOR, "Dilshod")
+    await add_operator(app, SECOND, "Aziza")
+    if refusal is None:
+        await post(desk, SECOND, topic, "/claim")
+    before = len(to_person(desk, ALICE))
+
+    await post(desk, OPERATOR, topic, photo=PHOTO, caption=caption)
+
+    assert files_to(desk, "sendPhoto") == []
+    assert to_person(desk, ALICE)[before:] == []
+    said = texts_in(desk, topic)
+    assert said[-1] == "ℹ️ " + t(app, NOT_SENT_EITHER)
+    if refusal is not None:
+        assert said[-2].startswith(t(app, refusal).partition("{")[0])
+        assert (await thread_of(app, thread_id)).claimed_by is None  # not taken either
+    assert (await appeal_now(app)).status == AppealStatus.NEW
+
+
+async def test_a_file_with_a_status_the_appeal_cannot_take_is_not_sent(
+    desk: TelegramHarness,  # noqa: F811
+) -> None:
+    """Answered: a file still goes (it completes the answer), but answered → rejected is
+    refused; the file went all the same."""
+    app = desk.app
+    _thread_id, topic = await file_one(desk)
+    await add_operator(app, OPERATOR, "Dilshod")
+    await post(desk, OPERATOR, topic, "/status answered Обратитесь в трудовую инспекцию.")
+    before = len(to_person(desk, ALICE))
+
+    await post(desk, OPERATOR, topic, document=FORM, caption="/status rejected Не по адресу.")
+
+    assert files_to(desk, "sendDocument") == []
+    assert to_person(desk, ALICE)[before:] == []
+    assert texts_in(desk, topic)[-2:] == [
+        t(app, "The appeal cannot get this status now."),
+        "ℹ️ " + t(app, NOT_SENT_EITHER),
+    ]
+    assert (await appeal_now(app)).status == AppealStatus.ANSWERED
+
+
+@pytest.mark.parametrize("caption", ["/2026 форма заявления", "/help", "/queue"])
+async def test_a_caption_that_only_looks_like_a_command_goes_with_its_file(
+    desk: TelegramHarness,  # noqa: F811
+    caption: str,
+) -> None:
+    """Only a command about the case is a command in a caption: the file captioned
+    «/2026 форма заявления» was dropped, the operator told «Unknown command»."""
+    app = desk.app
+    _thread_id, topic = await file_one(desk)
+    await add_operator(app, OPERATOR, "Dilshod")
+
+    await post(desk, OPERATOR, topic, photo=PHOTO, caption=caption)
+
+    [photo] = files_to(desk, "sendPhoto")
+    assert photo["photo"] == "AgACform"
+    assert photo["caption"] == ru(app, "Consulate operator:") + "\n" + caption
+    assert not any("/help" in text for text in texts_in(desk, topic)[-1:])
+
+
+async def test_a_file_captioned_claim_takes_the_case_once(
+    desk: TelegramHarness,  # noqa: F811
+) -> None:
+    """The file takes the case nobody has, as a file does: the command then said «You have
+    this case already»."""
+    app = desk.app
+    thread_id, topic = await file_one(desk)
+    await add_operator(app, OPERATOR, "Dilshod")
+
+    await post(desk, OPERATOR, topic, photo=PHOTO, caption="/claim")
+
+    assert [p["photo"] for p in files_to(desk, "sendPhoto")] == ["AgACform"]
+    assert texts_in(desk, topic)[-1] == "✋ " + t(
+        app, "{operator} took the case. The person has been told."
+    ).format(operator="Dilshod")
+    assert (await thread_of(app, thread_id)).claimed_by is not None

@@ -13,7 +13,9 @@ In a case's topic:
   done — the case not taken, the person not told — for an appeal the person withdrew or a
   case whose person deleted their data), /close [resolution], /registration (the person's
   registration details, sent to the operator privately); a file whose caption is such a
-  command goes to the person first (without the caption), then the command is carried out;
+  command goes to the person first (without the caption), then the command is carried out —
+  neither when the command would be refused, nor for a file of an album (sent together with
+  others); a caption that only looks like a command («/2026 form») is words, relayed;
 - in a registration's topic nothing written is relayed (the person has no screen to answer
   it): the operator is told to use /status (needs_info with a question, accepted, rejected
   with a reason);
@@ -38,7 +40,7 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, Protocol, TypeVar
 
 from aiogram import Bot, F, Router
 from aiogram.enums import ContentType, MessageEntityType
@@ -164,7 +166,8 @@ REGISTRATION_STATUSES = {
     )
 }
 REGISTRATION_ENDING = {RegistrationStatus.ACCEPTED, RegistrationStatus.REJECTED}
-# The commands about a case: a file whose caption is one of them is relayed first.
+# The commands about a case: in a file's caption only these are commands (the file is relayed
+# first); any other caption is words, relayed with the file.
 CASE_COMMANDS = frozenset({"claim", "release", "transfer", "status", "close", "registration"})
 STATUS_EXAMPLE = "/status needs_info …"
 # How often an operator who writes where nobody reads it is told so, in each such place: once
@@ -217,6 +220,15 @@ class Turn:
     said: int = 0
     # Sent to the operator's private chat after the commit: (text, files).
     private: list[tuple[str, list[MediaRef]]] = field(default_factory=list)
+
+
+class CaseCommand(Protocol):
+    """A command about a case. With `dry_run` nothing is changed or said: the refusal the
+    command would get now, or None when it would be carried out."""
+
+    async def __call__(
+        self, turn: Turn, args: str, message: Message, *, dry_run: bool = False
+    ) -> Said | None: ...
 
 
 def _address(thread: CaseThread | None, topic: int | None) -> str:
@@ -397,6 +409,8 @@ class StaffDeskHandlers:
     async def _handle(self, message: Message, topic: int | None) -> None:
         assert message.from_user is not None
         command = _COMMAND.match(_written(message))  # a file's caption may be a command
+        if command and message.text is None and command.group(1).lower() not in CASE_COMMANDS:
+            command = None  # «/2026 form»: words
         what = f"command:{command.group(1).lower()[:16]}" if command else "message"
         ref = f"m:{message.chat.id}:{message.message_id}"
         replied = message.reply_to_message if topic is None else None
@@ -408,7 +422,9 @@ class StaffDeskHandlers:
                     return
                 if command is not None:
                     name, args = command.group(1).lower(), (command.group(2) or "").strip()
-                    if message.text is None and not await self._file_first(turn, name, message):
+                    if message.text is None and not await self._file_first(
+                        turn, name, args, message
+                    ):
                         return
                     await self._command(turn, name, args, message)
                 elif turn.thread is not None:
@@ -552,15 +568,45 @@ class StaffDeskHandlers:
 
     # -- relaying to the person -----------------------------------------------------------
 
-    async def _file_first(self, turn: Turn, name: str, message: Message) -> bool:
+    async def _file_first(self, turn: Turn, name: str, args: str, message: Message) -> bool:
         """A file whose caption is a command about the case: the file goes to the person first,
         alone (never the command's words), as files do; then the command is carried out, in
-        the same turn. Whether the command goes on: not when the file was refused (the
-        operator is told to send the command by itself)."""
-        if turn.thread is None or name not in CASE_COMMANDS:
-            return True  # nothing to relay it to, or a command about no case: it answers
+        the same turn. Whether the command goes on. Neither goes, and the operator is told,
+        when the file is one of an album (Telegram delivers its files one by one, the
+        caption with one of them: the command would act between them), when the command would
+        be refused (sent again with the command corrected, the file would reach the person
+        twice), or when the file is refused."""
+        thread = turn.thread
+        if thread is None:
+            return True  # nothing to relay it to: the command answers
+        if message.media_group_id is not None:
+            self._say(
+                turn,
+                "ℹ️ "
+                + self.t.gettext(
+                    "A command cannot go with an album: the file that carried it was not sent, "
+                    "and the command was not carried out (the album's other files were sent). "
+                    "Send that file again without the command, then the command as a message "
+                    "of its own."
+                ),
+            )
+            return False
+        refused = await self._case_commands()[name](turn, args, message, dry_run=True)
+        if refused is not None:
+            self._say(turn, refused.text)
+            self._say(
+                turn,
+                "ℹ️ "
+                + self.t.gettext(
+                    "The file was not sent to the person either. Send it again with the "
+                    "corrected command, or without one."
+                ),
+            )
+            return False
+        nobody_had_it = thread.claimed_by is None
         if await self._relay(turn, message, words=""):
-            return True
+            # A file takes the case nobody has: that was the /claim (its notice is said).
+            return not (name == "claim" and nobody_had_it and thread.claimed_by == turn.operator.id)
         self._say(
             turn,
             "ℹ️ "
@@ -698,29 +744,39 @@ class StaffDeskHandlers:
         return message.text is not None, None
 
     async def _may_work_on(self, turn: Turn, *, take: bool = True) -> bool:
-        """Whether the operator may act on the case: it is for their country, and it is
-        theirs — taken now if nobody has it (`take`) — or they are a supervisor or above."""
-        thread, operator = turn.thread, turn.operator
+        """Whether the operator may act on the case (see _work_refusal), taking it now if
+        nobody has it (`take`); a refusal is said."""
+        thread = turn.thread
         assert thread is not None
-        if not staff.serves(operator, thread):
-            self._say(turn, self._other_country(thread).text)
-            return False
-        if thread.claimed_by is None and take:
+        refused = await self._work_refusal(turn)
+        if refused is None and thread.claimed_by is None and take:
             if await self._claim(turn):
                 self._say(turn, await self._claimed_text(turn))
             else:
                 await turn.session.refresh(thread)
+                refused = await self._work_refusal(turn)
+        if refused is not None:
+            self._say(turn, refused.text)
+            return False
+        return True
+
+    async def _work_refusal(self, turn: Turn) -> Said | None:
+        """Why the operator may not act on the case, changing nothing; None when they may: it
+        is for their country, and nobody else has it, or they are a supervisor or above."""
+        thread, operator = turn.thread, turn.operator
+        assert thread is not None
+        if not staff.serves(operator, thread):
+            return self._other_country(thread)
         if thread.claimed_by in (None, operator.id) or operator.role != OperatorRole.OPERATOR:
-            return True
+            return None
         holder = await self._name_of(turn.session, thread.claimed_by)
-        self._say(
-            turn,
+        return Said(
             self.t.gettext(
                 "This case is with {operator}. Ask them or a supervisor to hand it over to you "
                 "({command})."
             ).format(operator=holder, command="/transfer"),
+            True,
         )
-        return False
 
     # -- commands -------------------------------------------------------------------------
 
@@ -731,15 +787,7 @@ class StaffDeskHandlers:
         if name in ("help", "start"):
             self._say(turn, self._help_text())
             return
-        actions = {
-            "claim": self._cmd_claim,
-            "release": self._cmd_release,
-            "transfer": self._cmd_transfer,
-            "status": self._cmd_status,
-            "close": self._cmd_close,
-            "registration": self._cmd_registration,
-        }
-        action = actions.get(name)
+        action = self._case_commands().get(name)
         if action is None:
             self._say(
                 turn,
@@ -764,16 +812,35 @@ class StaffDeskHandlers:
         if said is not None:
             self._say(turn, said.text)
 
-    async def _cmd_claim(self, turn: Turn, args: str, message: Message) -> Said:
-        return await self._take(turn)
+    def _case_commands(self) -> dict[str, CaseCommand]:
+        """The commands about a case (CASE_COMMANDS), by name."""
+        return {
+            "claim": self._cmd_claim,
+            "release": self._cmd_release,
+            "transfer": self._cmd_transfer,
+            "status": self._cmd_status,
+            "close": self._cmd_close,
+            "registration": self._cmd_registration,
+        }
 
-    async def _cmd_release(self, turn: Turn, args: str, message: Message) -> Said:
-        return await self._release(turn)
+    async def _cmd_claim(
+        self, turn: Turn, args: str, message: Message, *, dry_run: bool = False
+    ) -> Said | None:
+        return await self._take(turn, dry_run=dry_run)
 
-    async def _cmd_close(self, turn: Turn, args: str, message: Message) -> Said:
-        return await self._close(turn, args or None)
+    async def _cmd_release(
+        self, turn: Turn, args: str, message: Message, *, dry_run: bool = False
+    ) -> Said | None:
+        return await self._release(turn, dry_run=dry_run)
 
-    async def _cmd_transfer(self, turn: Turn, args: str, message: Message) -> Said:
+    async def _cmd_close(
+        self, turn: Turn, args: str, message: Message, *, dry_run: bool = False
+    ) -> Said | None:
+        return await self._close(turn, args or None, dry_run=dry_run)
+
+    async def _cmd_transfer(
+        self, turn: Turn, args: str, message: Message, *, dry_run: bool = False
+    ) -> Said | None:
         thread, t = turn.thread, self.t
         assert thread is not None
         no_such = Said(t.gettext("No active operator has this Telegram account."), True)
@@ -812,6 +879,9 @@ class StaffDeskHandlers:
                 ),
                 True,
             )
+        refused = self._holder_refusal(turn)
+        if refused is not None or dry_run:
+            return refused
         try:
             await staff.transfer(
                 turn.session,
@@ -834,11 +904,13 @@ class StaffDeskHandlers:
             )
         )
 
-    async def _cmd_status(self, turn: Turn, args: str, message: Message) -> Said | None:
+    async def _cmd_status(
+        self, turn: Turn, args: str, message: Message, *, dry_run: bool = False
+    ) -> Said | None:
         thread, t = turn.thread, self.t
         assert thread is not None
         if thread.registration_id is not None:
-            return await self._registration_status(turn, args)
+            return await self._registration_status(turn, args, dry_run=dry_run)
         if thread.appeal_id is None:
             return Said(
                 t.gettext(
@@ -868,6 +940,8 @@ class StaffDeskHandlers:
             )
         if not appeals.can_become(appeal, status):
             return Said(t.gettext("The appeal cannot get this status now."), True)
+        if dry_run:
+            return await self._work_refusal(turn)
         if not await self._may_work_on(turn):
             return None
         try:
@@ -901,7 +975,9 @@ class StaffDeskHandlers:
         label = t.gettext(APPEAL_STATUS_LABELS[status])
         return Said("📌 " + text.format(operator=turn.operator.display_name, status=label))
 
-    async def _registration_status(self, turn: Turn, args: str) -> Said | None:
+    async def _registration_status(
+        self, turn: Turn, args: str, *, dry_run: bool = False
+    ) -> Said | None:
         """/status in a registration's topic: accepted, needs_info with a question, rejected
         with a reason; accepted and rejected close the case."""
         thread, t = turn.thread, self.t
@@ -928,6 +1004,8 @@ class StaffDeskHandlers:
                 ).format(accepted="/status accepted", rejected="/status rejected …"),
                 True,
             )
+        if dry_run:
+            return await self._work_refusal(turn)
         if not await self._may_work_on(turn):
             return None
         try:
@@ -1016,13 +1094,17 @@ class StaffDeskHandlers:
             "reason goes after it, for example: {example}"
         ).format(command="/status", statuses=listing, example=STATUS_EXAMPLE)
 
-    async def _cmd_registration(self, turn: Turn, args: str, message: Message) -> Said | None:
+    async def _cmd_registration(
+        self, turn: Turn, args: str, message: Message, *, dry_run: bool = False
+    ) -> Said | None:
         """Only for an open case, to the operator who has it (it is theirs from now if nobody
         had it) or to a supervisor and above."""
         thread = turn.thread
         assert thread is not None
         if thread.status == ThreadStatus.CLOSED:
             return Said(self.t.gettext("The case is closed already."), True)
+        if dry_run:
+            return await self._work_refusal(turn)
         if not await self._may_work_on(turn):
             return None
         found = await staff.registration_for(turn.session, thread, turn.operator, turn.now)
@@ -1148,7 +1230,7 @@ class StaffDeskHandlers:
             )
         return "✋ " + text.format(operator=turn.operator.display_name)
 
-    async def _take(self, turn: Turn) -> Said:
+    async def _take(self, turn: Turn, *, dry_run: bool = False) -> Said | None:
         thread, t = turn.thread, self.t
         assert thread is not None
         if thread.status == ThreadStatus.CLOSED:
@@ -1157,17 +1239,23 @@ class StaffDeskHandlers:
             return self._other_country(thread)
         if thread.claimed_by == turn.operator.id:
             return Said(t.gettext("You have this case already."), True)
-        if thread.claimed_by is None and await self._claim(turn):
-            return Said(await self._claimed_text(turn))
-        await turn.session.refresh(thread)
+        if thread.claimed_by is None:
+            if dry_run:
+                return None
+            if await self._claim(turn):
+                return Said(await self._claimed_text(turn))
+            await turn.session.refresh(thread)
         holder = await self._name_of(turn.session, thread.claimed_by)
         return Said(t.gettext("The case is with {operator} already.").format(operator=holder), True)
 
-    async def _release(self, turn: Turn) -> Said:
+    async def _release(self, turn: Turn, *, dry_run: bool = False) -> Said | None:
         thread, t = turn.thread, self.t
         assert thread is not None
         if thread.claimed_by is None:
             return Said(t.gettext("Nobody has this case."), True)
+        refused = self._holder_refusal(turn)
+        if refused is not None or dry_run:
+            return refused
         try:
             await staff.release(turn.session, thread, turn.operator, turn.now)
         except StaffError:
@@ -1180,7 +1268,9 @@ class StaffDeskHandlers:
             )
         )
 
-    async def _close(self, turn: Turn, resolution: str | None) -> Said:
+    async def _close(
+        self, turn: Turn, resolution: str | None, *, dry_run: bool = False
+    ) -> Said | None:
         thread, t = turn.thread, self.t
         assert thread is not None
         if thread.status == ThreadStatus.CLOSED:
@@ -1195,10 +1285,9 @@ class StaffDeskHandlers:
             )
         if not staff.serves(turn.operator, thread):
             return self._other_country(thread)
-        if thread.claimed_by not in (None, turn.operator.id) and (
-            turn.operator.role == OperatorRole.OPERATOR
-        ):
-            return self._not_yours()
+        refused = self._holder_refusal(turn, nobody_counts=True)
+        if refused is not None or dry_run:
+            return refused
         try:
             told = await staff_actions.close(
                 turn.session,
@@ -1225,6 +1314,15 @@ class StaffDeskHandlers:
                 "notifications (STOP) or cannot be reached."
             )
         return Said("✅ " + closed.format(operator=turn.operator.display_name))
+
+    def _holder_refusal(self, turn: Turn, *, nobody_counts: bool = False) -> Said | None:
+        """_not_yours when an operator (not a supervisor or above) acts on a case that is not
+        theirs (`nobody_counts`: nor anyone's), as services.staff refuses it; else None."""
+        thread, operator = turn.thread, turn.operator
+        assert thread is not None
+        if operator.role != OperatorRole.OPERATOR or thread.claimed_by == operator.id:
+            return None
+        return None if nobody_counts and thread.claimed_by is None else self._not_yours()
 
     def _not_yours(self) -> Said:
         return Said(
