@@ -17,6 +17,11 @@ still in hand after STUCK_SECONDS (a bug, a wait that never ends) stops holding 
 back, with a warning, so polling carries on; a crash would lose it, as its own handling
 already has. One person's updates keep their order: each is started in turn and waits for
 the person's lock in the engine, as in webhook mode.
+
+Telegram refusing the token while polling (revoked in @BotFather: 401; the bot deleted:
+404) makes Telegram "not served" for the health check, and served again once getUpdates
+is answered; polling goes on asking meanwhile. Telegram not answering changes nothing
+there: that is waited out.
 """
 
 import asyncio
@@ -28,9 +33,11 @@ from collections.abc import Sequence
 from typing import Any
 
 from aiogram import Bot, Dispatcher
+from aiogram.exceptions import TelegramNotFound, TelegramUnauthorizedError
 from aiogram.methods import GetUpdates
 from aiogram.types import Update
 
+from bot.web import NOT_SERVED, SERVED, ChannelStates
 from services.log_safety import failure_summary
 
 log = logging.getLogger(__name__)
@@ -42,8 +49,15 @@ RETRY_SECONDS = (1.0, 2.0, 4.0, 8.0, 15.0, 30.0)  # after a failed getUpdates, t
 
 
 class Polling:
-    def __init__(self, dispatcher: Dispatcher, bot: Bot, allowed_updates: Sequence[str]) -> None:
+    def __init__(
+        self,
+        dispatcher: Dispatcher,
+        bot: Bot,
+        allowed_updates: Sequence[str],
+        channels: ChannelStates | None = None,
+    ) -> None:
         self._dispatcher = dispatcher
+        self._channels = channels if channels is not None else ChannelStates()
         self._bot = bot
         self._allowed_updates = list(allowed_updates)
         self._stopping = asyncio.Event()
@@ -75,12 +89,15 @@ class Polling:
             except Exception as error:  # the Bot API away for a while: ask again later
                 pause = RETRY_SECONDS[min(failures, len(RETRY_SECONDS) - 1)]
                 failures += 1
+                if isinstance(error, TelegramUnauthorizedError | TelegramNotFound):
+                    self._refused(error)
                 log.warning(
                     "telegram: getUpdates failed (%s); again in %s s", type(error).__name__, pause
                 )
                 await self._sleep(pause)
                 continue
             failures = 0
+            self._served()
             for update in updates:
                 if self._next is None or update.update_id >= self._next:
                     self._take_up(update)
@@ -110,6 +127,20 @@ class Polling:
             await asyncio.gather(asking, return_exceptions=True)
             return []
         return asking.result()
+
+    def _refused(self, error: TelegramUnauthorizedError | TelegramNotFound) -> None:
+        if self._channels.as_dict().get("telegram") != NOT_SERVED:
+            log.error(
+                "telegram not served: the Bot API refuses the token (%s: revoked, or the bot "
+                "deleted?); asking again until it answers",
+                error.message,
+            )
+            self._channels.set("telegram", NOT_SERVED)
+
+    def _served(self) -> None:
+        if self._channels.as_dict().get("telegram") == NOT_SERVED:
+            log.info("telegram: the Bot API takes the token again; serving Telegram")
+        self._channels.set("telegram", SERVED)
 
     def _take_up(self, update: Update) -> None:
         task = asyncio.create_task(self._handle(update), name=f"update-{update.update_id}")

@@ -117,7 +117,7 @@ async def serve(
     try:
         if app.telegram is not None:
             try:
-                polling = await _start_telegram(app, app.telegram)
+                polling = await _start_telegram(app, app.telegram, channels)
                 channels.set("telegram", SERVED)
             except TelegramUnreachable as error:
                 log.warning(
@@ -241,11 +241,14 @@ async def _check_telegram(telegram: "Telegram") -> str | None:
     return me.username
 
 
-async def _start_telegram(app: Application, telegram: "Telegram") -> "Polling | None":
-    """Check the token, publish the menus, set the webhook or start polling. StartupError
-    when Telegram refuses the settings; TelegramUnreachable when it did not answer."""
+async def _start_telegram(
+    app: Application, telegram: "Telegram", channels: ChannelStates
+) -> "Polling | None":
+    """Check the token, publish the menus, set the webhook or start polling (which keeps
+    Telegram's state in `channels`). StartupError when Telegram refuses the settings;
+    TelegramUnreachable when it did not answer."""
     try:
-        return await _set_up_telegram(app, telegram)
+        return await _set_up_telegram(app, telegram, channels)
     except _telegram_outages() as error:
         raise TelegramUnreachable(type(error).__name__) from error
 
@@ -263,7 +266,7 @@ async def _start_telegram_when_it_answers(
         pause = RETRY_SECONDS[min(failures, len(RETRY_SECONDS) - 1)]
         await asyncio.sleep(pause)
         try:
-            polling = await _start_telegram(app, telegram)
+            polling = await _start_telegram(app, telegram, channels)
         except TelegramUnreachable as error:
             failures += 1
             log.warning("telegram: the Bot API still did not answer (%s)", error)
@@ -277,7 +280,9 @@ async def _start_telegram_when_it_answers(
         return polling
 
 
-async def _set_up_telegram(app: Application, telegram: "Telegram") -> "Polling | None":
+async def _set_up_telegram(
+    app: Application, telegram: "Telegram", channels: ChannelStates
+) -> "Polling | None":
     from aiogram.exceptions import TelegramBadRequest
 
     from bot.channels.telegram import ALLOWED_UPDATES, publish_command_menu
@@ -313,6 +318,6 @@ async def _set_up_telegram(app: Application, telegram: "Telegram") -> "Polling |
             "another deployment's: set TELEGRAM_MODE=webhook, or, to move the bot to "
             "polling, stop that deployment and run `vatandosh telegram delete-webhook` first"
         )
-    polling = Polling(telegram.dispatcher, telegram.bot, ALLOWED_UPDATES)
+    polling = Polling(telegram.dispatcher, telegram.bot, ALLOWED_UPDATES, channels)
     polling.start()
     return polling

@@ -32,6 +32,36 @@ TWILIO_REQUIRED = ("twilio_account_sid", "twilio_auth_token", "twilio_whatsapp_f
 
 _S = TypeVar("_S", bound=BaseSettings)
 
+# libpq's sslmode (what providers add to their URLs), which asyncpg takes as `ssl`.
+_SSL_MODES = ("disable", "allow", "prefer", "require", "verify-ca", "verify-full")
+# What SQLAlchemy's asyncpg dialect reads from the URL itself: a Unix socket's folder
+# (`?host=/var/run/postgresql`), several hosts, the statement cache.
+_DIALECT_PARAMETERS = frozenset({"host", "port", "prepared_statement_cache_size"})
+
+
+def _asyncpg_query(
+    query: dict[str, str | tuple[str, ...]],
+) -> dict[str, str | tuple[str, ...]]:
+    """A PostgreSQL URL's parameters as asyncpg takes them: libpq's `sslmode=X` becomes
+    `ssl=X` (SQLAlchemy passes the URL's parameters to asyncpg.connect as they are), those
+    the dialect reads itself (_DIALECT_PARAMETERS) stay; any other is refused, as asyncpg
+    would refuse it with a traceback."""
+    unknown = sorted(set(query) - {"sslmode", "ssl"} - _DIALECT_PARAMETERS)
+    if unknown:
+        raise ValueError(
+            f"the parameter {unknown[0]} is not understood: only sslmode (or ssl), host, port "
+            "and prepared_statement_cache_size may follow the database name"
+        )
+    if "sslmode" in query and "ssl" in query:
+        raise ValueError("sslmode and ssl say the same: give one")
+    kept = {key: value for key, value in query.items() if key in _DIALECT_PARAMETERS}
+    given = query.get("sslmode", query.get("ssl"))
+    if given is None:
+        return kept
+    if not isinstance(given, str) or given not in _SSL_MODES:
+        raise ValueError(f"sslmode must be one of {', '.join(_SSL_MODES)}")
+    return {**kept, "ssl": given}
+
 
 class SettingsError(Exception):
     """A setting is missing or malformed; the message names it in one line."""
@@ -54,7 +84,10 @@ class DatabaseSettings(BaseSettings):
         backend = url.get_backend_name()
         if backend not in _ASYNC_DRIVERS:
             raise ValueError("only sqlite and postgresql databases are supported")
-        return url.set(drivername=_ASYNC_DRIVERS[backend]).render_as_string(hide_password=False)
+        url = url.set(drivername=_ASYNC_DRIVERS[backend])
+        if backend != "sqlite":
+            url = url.set(query=_asyncpg_query(dict(url.query)))
+        return url.render_as_string(hide_password=False)
 
     @property
     def is_sqlite(self) -> bool:

@@ -10,6 +10,8 @@ import asyncio
 import json
 import logging
 import secrets
+import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
@@ -32,28 +34,45 @@ HEALTH_TIMEOUT_SECONDS = 3.0
 SERVED = "served"
 STARTING = "starting"  # the provider did not answer at start-up; tried again until it does
 NOT_SERVED = "not served"  # the provider refused the settings: a person must act
+# Longer than a provider's blip during a restart: a channel "starting" this long is an alarm.
+STARTING_ALARM_SECONDS = 300.0
 
 
 class ChannelStates:
-    """Whether each channel `vatandosh run` is configured to serve is served, for /healthz."""
+    """Whether each channel `vatandosh run` is configured to serve is served, for /healthz.
 
-    def __init__(self) -> None:
+    A channel "starting" for longer than STARTING_ALARM_SECONDS (its provider blocked from
+    the host, say) counts as failing, like one not served; a shorter wait (a restart during
+    a provider's blip) does not. `clock` gives seconds that only go forward."""
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self._clock = clock
         self._states: dict[str, str] = {}
+        self._since: dict[str, float] = {}  # by channel: when it entered its state
 
     def set(self, channel: str, state: str) -> None:
+        if self._states.get(channel) != state:
+            self._since[channel] = self._clock()
         self._states[channel] = state
 
     def as_dict(self) -> dict[str, str]:
         return dict(self._states)
 
+    def _failing(self, channel: str) -> bool:
+        state = self._states[channel]
+        if state == STARTING:
+            return self._clock() - self._since[channel] > STARTING_ALARM_SECONDS
+        return state == NOT_SERVED
+
     @property
-    def any_not_served(self) -> bool:
-        return NOT_SERVED in self._states.values()
+    def any_failing(self) -> bool:
+        """Some channel not served, or starting for too long."""
+        return any(self._failing(channel) for channel in self._states)
 
     @property
     def none_served(self) -> bool:
-        """Every configured channel refused by its provider: nobody gets an answer."""
-        return bool(self._states) and all(state == NOT_SERVED for state in self._states.values())
+        """Every configured channel failing: nobody gets an answer, nor is about to."""
+        return bool(self._states) and all(self._failing(channel) for channel in self._states)
 
 
 DATABASE_KEY = web.AppKey("database", Database)
@@ -62,11 +81,12 @@ CHANNELS_KEY = web.AppKey("channels", ChannelStates)
 
 async def healthz(request: web.Request) -> web.Response:
     """For monitoring and load balancers: 503 ("unavailable") when the database does not
-    answer or no configured channel is served (every one's token or credentials refused);
-    200 "degraded" when one channel is not served but another is (taken out of a load
-    balancer, the process would stop serving that one too); else 200 "ok". A channel whose
-    provider did not answer at start-up is "starting": it is tried again until it answers,
-    and a restart would not make it answer sooner."""
+    answer or no configured channel is served (each one's token or credentials refused, or
+    its provider not answering for more than STARTING_ALARM_SECONDS); 200 "degraded" when
+    one channel is failing so but another is not (taken out of a load balancer, the process
+    would stop serving that one too); else 200 "ok". A channel whose provider did not answer
+    at start-up is "starting": it is tried again until it answers, and a restart would not
+    make it answer sooner."""
     channels = request.app[CHANNELS_KEY]
     body: dict[str, object] = {
         "status": "ok",
@@ -82,7 +102,7 @@ async def healthz(request: web.Request) -> web.Response:
     if body["database"] != "ok" or channels.none_served:
         body["status"] = "unavailable"
         return web.json_response(body, status=503)
-    if channels.any_not_served:
+    if channels.any_failing:
         body["status"] = "degraded"
     return web.json_response(body)
 
