@@ -406,19 +406,7 @@ async def tell_person(
 ) -> bool:
     """Answers to the person's own request: sent even after STOP (they asked), on the chat
     they used last (`account`, when the caller looked it up already)."""
-    return bool(await _tell(session, cipher, thread, messages, now, account))
-
-
-async def _tell(
-    session: AsyncSession,
-    cipher: DataCipher,
-    thread: CaseThread,
-    messages: Sequence[OutgoingMessage],
-    now: datetime,
-    account: ChannelAccount | None = None,
-) -> list[OutboxMessage]:
-    """tell_person's work: the rows queued (none when no chat reaches the person)."""
-    return await answer_person(session, cipher, thread.person_id, messages, now, account)
+    return bool(await answer_person(session, cipher, thread.person_id, messages, now, account))
 
 
 async def answer_person(
@@ -642,7 +630,7 @@ async def reply(
                      [OutgoingMessage(warning)], now)  # fmt: skip
         media = None
     message = OutgoingMessage(body, media=media)
-    rows = await _tell(session, cipher, thread, [message], now, account)
+    rows = await answer_person(session, cipher, thread.person_id, [message], now, account)
     if rows:
         await await_answer(session, cipher, thread, rows[-1], now, operator=operator, text=text)
     thread.waiting_since = None
