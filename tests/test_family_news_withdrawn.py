@@ -56,6 +56,24 @@ async def retry_all_failed(telegram: TelegramHarness) -> list[int]:
         return await outbox_admin.retry_failed(session, now=telegram.app.clock.now())
 
 
+async def weekly_message_to_her_mother(
+    telegram: TelegramHarness, clock: ManualClock
+) -> tuple[int, int]:
+    """Aziza linked to her mother, a week on: the link's id and its weekly message's, queued."""
+    link = await linked_pair(telegram)
+    app = telegram.app
+    clock.advance(timedelta(days=8))
+    assert await FamilyMessagesJob(app.db, app.cipher, app.catalogs, app.clock, "uz_Latn").run()
+    async with app.db.transaction() as session:
+        [row_id] = await session.scalars(
+            select(OutboxMessage.id).where(
+                OutboxMessage.family_link_id == link.id,
+                OutboxMessage.status == OutboxStatus.PENDING,
+            )
+        )
+    return link.id, row_id
+
+
 async def remove_her_mother(telegram: TelegramHarness, link_id: int) -> None:
     """Aziza ends the link with her mother from her family screen."""
     for button in ("u:menu", "family", "fam:mine", f"fam:link:{link_id}", "fam:remove", "fam:end"):
@@ -105,23 +123,17 @@ async def test_news_given_up_before_the_link_ends_is_withdrawn(
     telegram: TelegramHarness, clock: ManualClock
 ) -> None:
     """Aziza removes her mother after a weekly message to her was given up."""
-    link = await linked_pair(telegram)
     app = telegram.app
-    clock.advance(timedelta(days=8))
-    assert await FamilyMessagesJob(app.db, app.cipher, app.catalogs, app.clock, "uz_Latn").run()
+    link_id, row_id = await weekly_message_to_her_mother(telegram, clock)
     async with app.db.transaction() as session:
-        [row] = await session.scalars(
-            select(OutboxMessage).where(
-                OutboxMessage.family_link_id == link.id,
-                OutboxMessage.status == OutboxStatus.PENDING,
-            )
-        )
+        row = await session.get(OutboxMessage, row_id)
+        assert row is not None
         row.status, row.failed_at, row.last_error = OutboxStatus.FAILED, clock.now(), "network"
         given_up_at = row.failed_at
-    await remove_her_mother(telegram, link.id)
+    await remove_her_mother(telegram, link_id)
 
     assert await retry_all_failed(telegram) == []
-    [row] = [row for row in await telegram.outbox_rows() if row.family_link_id == link.id]
+    [row] = [row for row in await telegram.outbox_rows() if row.family_link_id == link_id]
     assert (row.status, row.last_error) == (
         OutboxStatus.FAILED,
         outbox.NOT_NEEDED + family.LINK_ENDED,
@@ -160,20 +172,13 @@ async def test_news_in_flight_when_the_link_ends_is_never_retried(
 ) -> None:
     """The weekly message is being sent (a sender has it: it goes as it is) when Aziza
     removes her mother; the send fails and is given up after the link has ended."""
-    link = await linked_pair(telegram)
     app = telegram.app
-    clock.advance(timedelta(days=8))
-    assert await FamilyMessagesJob(app.db, app.cipher, app.catalogs, app.clock, "uz_Latn").run()
+    link_id, row_id = await weekly_message_to_her_mother(telegram, clock)
     async with app.db.transaction() as session:
-        [row] = await session.scalars(
-            select(OutboxMessage).where(
-                OutboxMessage.family_link_id == link.id,
-                OutboxMessage.status == OutboxStatus.PENDING,
-            )
-        )
+        row = await session.get(OutboxMessage, row_id)
+        assert row is not None
         row.claimed_until = clock.now() + timedelta(minutes=2)
-        row_id = row.id
-    await remove_her_mother(telegram, link.id)
+    await remove_her_mother(telegram, link_id)
     async with app.db.transaction() as session:  # the sender gives it up (outbox.give_up)
         given_up = await session.get(OutboxMessage, row_id)
         assert given_up is not None
