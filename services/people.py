@@ -102,6 +102,22 @@ _PERSON_AND_ACCOUNT = (
 )
 
 
+_CONVERSATION_OF_PERSON = (
+    select(Conversation)
+    .where(Conversation.person_id == bindparam("person_id"))
+    .with_for_update()
+    .execution_options(populate_existing=True)
+)
+
+
+async def lock_conversation_of(session: AsyncSession, person_id: int) -> Conversation | None:
+    """The person's conversation, locked (FOR UPDATE) until the transaction ends and read
+    as it is once held: what changes her cases from outside her own updates (an operator's
+    action) waits for the update being handled, and her next update waits for it. Taken
+    before any of her cases' rows, in the order her updates take them."""
+    return await session.scalar(_CONVERSATION_OF_PERSON, {"person_id": person_id})
+
+
 async def _lock_conversation(
     session: AsyncSession, channel: str, external_id: str
 ) -> Conversation | None:
@@ -208,9 +224,7 @@ async def continue_as(session: AsyncSession, participant: Participant) -> Partic
     )
     if others:  # a chat that left someone who keeps other chats (unlinking), never a link
         raise RuntimeError("continue_as would remove a person who still has chats")
-    conversation = await session.scalar(
-        select(Conversation).where(Conversation.person_id == successor_id).with_for_update()
-    )
+    conversation = await lock_conversation_of(session, successor_id)
     successor = await session.get(Person, successor_id)
     if conversation is None or successor is None:  # pragma: no cover - locked by the linker
         raise RuntimeError("the person a chat was joined to has vanished")

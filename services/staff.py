@@ -47,6 +47,7 @@ from services.crypto import DataCipher
 from services.i18n import N_, Catalogs, Translator
 from services.messages import Choice, MediaRef, OutgoingMessage, join_texts
 from services.notify import queue_push
+from services.people import lock_conversation_of
 
 log = logging.getLogger(__name__)
 
@@ -288,6 +289,17 @@ async def thread_by_topic(session: AsyncSession, chat_id: int, topic_id: int) ->
     if thread is None and await adopt_legacy_topics(session, chat_id):
         thread = await session.scalar(found)
     return thread
+
+
+async def hold_case(session: AsyncSession, thread: CaseThread) -> CaseThread | None:
+    """The case, its person's conversation locked until the transaction ends (as each of
+    her updates locks it), its thread read as it is once held; None when it is gone. Every
+    operator's action on her case starts here: it waits for the update of hers being
+    handled (her withdrawing the appeal it would answer) and holds her next one back, so
+    neither decides on what the other is changing. Her conversation first, then the case's
+    rows, in the order her updates take them: neither waits for the other in a circle."""
+    await lock_conversation_of(session, thread.person_id)
+    return await session.get(CaseThread, thread.id, populate_existing=True)
 
 
 async def adopt_legacy_topics(session: AsyncSession, chat_id: int) -> int:

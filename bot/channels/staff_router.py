@@ -395,6 +395,8 @@ class StaffDeskHandlers:
                     told = await self._tell_not_an_operator(session, written, user_id, thread, now)
                 yield None
             else:
+                if thread is not None:  # one change of her case at a time, hers or ours
+                    thread = await staff.hold_case(session, thread)
                 turn = Turn(session, operator, thread, now, _address(thread, topic))
                 yield turn
         if operator is None:
