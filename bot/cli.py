@@ -551,17 +551,16 @@ async def _broadcast(args: argparse.Namespace) -> None:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
     from bot.app import build_application
-    from models import Broadcast
+    from models import Broadcast, BroadcastStatus
     from services import broadcasts
 
+    if args.cancel is not None:
+        await _broadcast_cancel(args)
+        return
     settings = load_settings()
     _require_existing_database(settings.database_url)  # run from the wrong folder: refuse
     if args.resume is not None:
-        given = [flag for flag, value in (
-            ("--text-file", args.text_file), ("--country", args.country),
-            ("--language", args.language), ("--sex", args.sex),
-            ("--registration-kind", args.registration_kind), ("--dry-run", args.dry_run),
-        ) if value]  # fmt: skip
+        given = _broadcast_flags_given(args)
         if given:
             raise CommandError(
                 f"--resume finishes a broadcast as it was started, to the same people: it "
@@ -590,6 +589,8 @@ async def _broadcast(args: argparse.Namespace) -> None:
                 found = await session.get(Broadcast, args.resume)
             if found is None:
                 raise CommandError(f"there is no broadcast {args.resume}")
+            if found.status == BroadcastStatus.CANCELLED:
+                raise CommandError(f"broadcast {found.id} was cancelled: it cannot be resumed")
             broadcast_id, total = found.id, found.recipients
         elif args.dry_run:
             assert announcement is not None
@@ -633,7 +634,8 @@ async def _broadcast(args: argparse.Namespace) -> None:
             except (asyncio.CancelledError, KeyboardInterrupt):
                 print(
                     f"{PROG}: broadcast {broadcast_id} interrupted; finish it (nobody gets it "
-                    f"twice) with: {PROG} broadcast --resume {broadcast_id}",
+                    f"twice) with: {PROG} broadcast --resume {broadcast_id}, or withdraw what "
+                    f"it queued with: {PROG} broadcast --cancel {broadcast_id}",
                     file=sys.stderr,
                 )
                 raise
@@ -641,6 +643,51 @@ async def _broadcast(args: argparse.Namespace) -> None:
         print("the running bot delivers the queued messages within the platforms' limits")
     finally:
         await app.close()
+
+
+def _broadcast_flags_given(args: argparse.Namespace) -> list[str]:
+    """The flags that choose what to send and to whom, given (--resume and --cancel take an
+    existing broadcast as it is)."""
+    return [flag for flag, value in (
+        ("--text-file", args.text_file), ("--country", args.country),
+        ("--language", args.language), ("--sex", args.sex),
+        ("--registration-kind", args.registration_kind), ("--dry-run", args.dry_run),
+    ) if value]  # fmt: skip
+
+
+async def _broadcast_cancel(args: argparse.Namespace) -> None:
+    from services import broadcasts
+
+    given = _broadcast_flags_given(args) + [
+        flag for flag, value in (("--resume", args.resume is not None), ("--again", args.again))
+        if value
+    ]  # fmt: skip
+    if given:
+        raise CommandError(
+            f"--cancel stops a broadcast: it cannot be combined with {', '.join(given)}; "
+            "nothing cancelled"
+        )
+    db = await _operators_database()
+    try:
+        async with db.transaction() as session:
+            done = await broadcasts.cancel(session, args.cancel, SystemClock().now())
+    finally:
+        await db.close()
+    number = args.cancel
+    if done.outcome is broadcasts.CancelOutcome.UNKNOWN:
+        raise CommandError(f"there is no broadcast {number}; nothing cancelled")
+    if done.outcome is broadcasts.CancelOutcome.ALREADY_CANCELLED:
+        print(f"broadcast {number} was already cancelled ({done.withdrawn} withdrawn then)")
+        return
+    if done.outcome is broadcasts.CancelOutcome.ALL_SENT:
+        print(f"broadcast {number} is done and nothing of it waits to be sent: nothing to cancel")
+        return
+    in_flight = f"; {done.in_flight} being sent at this moment go out" if done.in_flight else ""
+    questions = "; no further survey questions are asked" if done.survey else ""
+    print(
+        f"broadcast {number} cancelled: {done.sent} message(s) already sent cannot be called "
+        f"back; {done.withdrawn} withdrawn{in_flight}{questions}"
+    )
 
 
 def _broadcast_commands(commands: Any, command: Callable[..., argparse.ArgumentParser],
@@ -672,6 +719,12 @@ def _broadcast_commands(commands: Any, command: Callable[..., argparse.ArgumentP
         type=int,
         metavar="ID",
         help="finish an interrupted broadcast (nobody gets it twice)",
+    )
+    sub.add_argument(
+        "--cancel",
+        type=int,
+        metavar="ID",
+        help="stop a broadcast: nothing more is queued, and what is not sent yet is withdrawn",
     )
     sub.add_argument(
         "--again",

@@ -4,6 +4,12 @@ push (`engine.prompt` from services.broadcasts, with the announcement above it);
 is stored and the next question asked; after the last, a thank-you and back to where the
 person was.
 
+A cancelled broadcast's questions not shown yet are never asked (their pushes are withdrawn,
+services.broadcasts.cancel). Someone already at one of its questions has seen it and may be
+typing her answer: the answer is taken and she is thanked as at the end, with no further
+question — neither a question dropped under her finger nor more of a survey the consulate
+has withdrawn.
+
 The journey's answers: {"broadcast": id, "question": position, "announce": bool}.
 """
 
@@ -19,7 +25,7 @@ from handlers.conversation import (
     Question,
     Repeat,
 )
-from models import Broadcast
+from models import Broadcast, BroadcastStatus
 from services.broadcasts import SURVEY_JOURNEY, record_answer
 from services.messages import Choice, join_texts
 from services.text import match_key
@@ -107,7 +113,8 @@ async def answer_question(ctx: Context, given: Answer) -> Outcome:
         person_id=ctx.person.id,
         now=ctx.now,
     )
-    if position + 1 < len(broadcast.survey or ()):
+    going_on = broadcast.status != BroadcastStatus.CANCELLED
+    if going_on and position + 1 < len(broadcast.survey or ()):
         ctx.answers["question"] = position + 1
         return Repeat()
     ctx.answers.clear()

@@ -4,7 +4,9 @@ to the short survey a broadcast may carry.
 The announcement and the survey are official texts, not personal data: they are kept in the
 clear, one text per locale. Sending goes in batches of people by id; `cursor` is the last
 person id handled, committed with that batch's pushes, so an interrupted broadcast resumes
-without sending anyone anything twice.
+without sending anyone anything twice. A cancelled broadcast queues nothing more, and what
+it queued that is not sent yet is withdrawn (services.broadcasts.cancel: the outbox rows name
+their broadcast).
 """
 
 import enum
@@ -20,6 +22,7 @@ from models.base import Base, BigId
 class BroadcastStatus(enum.StrEnum):
     SENDING = "sending"  # batches still to go (or interrupted: resumable)
     DONE = "done"
+    CANCELLED = "cancelled"  # stopped by an operator: nothing more queued, the unsent withdrawn
 
 
 class Broadcast(Base):
@@ -42,12 +45,15 @@ class Broadcast(Base):
     cursor: Mapped[int] = mapped_column(BigInteger, default=0)
     # Counts: people in the segment when it started; pushes queued (of which waiting for
     # the end of the quiet hours); recorded as not sent because of STOP; without a chat
-    # that reaches them (nothing written).
+    # that reaches them (nothing written); given the announcement without the survey
+    # (another question took them up); queued, then withdrawn unsent by a cancel.
     recipients: Mapped[int] = mapped_column(default=0)
     queued: Mapped[int] = mapped_column(default=0)
     deferred: Mapped[int] = mapped_column(default=0)
     opted_out: Mapped[int] = mapped_column(default=0)
     unreachable: Mapped[int] = mapped_column(default=0)
+    skipped: Mapped[int] = mapped_column(default=0, server_default="0")
+    withdrawn: Mapped[int] = mapped_column(default=0, server_default="0")
     finished_at: Mapped[datetime | None]
 
 

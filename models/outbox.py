@@ -30,6 +30,8 @@ class OutboxMessage(Base):
         Index("ix_outbox_address", "channel", "address", "status"),
         # The rows in flight (claimed, pending): the few a claim must not overtake.
         Index("ix_outbox_claimed", "status", "claimed_until"),
+        # A cancelled broadcast's rows not sent yet (services.broadcasts.cancel).
+        Index("ix_outbox_broadcast", "broadcast_id", "status"),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
@@ -42,6 +44,11 @@ class OutboxMessage(Base):
     # link ends, what is not sent yet is withdrawn (services.family.end). Found through
     # person_id's index; no foreign key (a link's delete must not scan the outbox).
     family_link_id: Mapped[int | None] = mapped_column(BigId)
+    # The broadcast that queued the message (its announcement, its survey's first
+    # question): cancelling the broadcast withdraws what is not sent yet.
+    broadcast_id: Mapped[int | None] = mapped_column(
+        ForeignKey("broadcast.id", ondelete="SET NULL")
+    )
     # The message (text, choices) as encrypted JSON: texts may carry personal data.
     payload: Mapped[str] = encrypted_column()
     kind: Mapped[str] = mapped_column(String(8), default=OutboxKind.REPLY, server_default="reply")

@@ -308,7 +308,7 @@ class OutboxSender:
         if message.kind == OutboxKind.PUSH and message.opted_out:
             async with self._transaction() as session:
                 now = self._clock.now()
-                await outbox.give_up(session, message, "opted out (STOP)", now=now)
+                await outbox.give_up(session, message, outbox.OPTED_OUT, now=now)
                 await self._given_up(session, message, Why.OPTED_OUT, now)
             return Delivery.DROPPED
         if (morning := self._morning_for(message)) is not None:

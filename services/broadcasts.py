@@ -17,8 +17,17 @@ A survey is optional, and a person answers one pushed question at a time (with i
 on WhatsApp): it is not pushed to someone another question takes up — «Are you safe?» out,
 an open help request's screen — who gets the announcement alone and is counted as skipped,
 and any other pushed question takes its place later (bot.engine, OPTIONAL_PROMPTS).
+
+A broadcast can be cancelled (`cancel`: a wrong date, a typo in a safety alert): nothing more
+is queued — a `send` driving it, in this process or another, stops at its next batch — and
+what it queued that no sender has begun is withdrawn (the outbox rows name their broadcast),
+the announcements and survey questions waiting for the morning among them; a survey question
+withdrawn is never asked (bot.engine drops a pushed question whose push failed). Who is
+already at one of its questions has her answer taken and is thanked, with no further question
+(handlers.survey).
 """
 
+import enum
 import logging
 import tomllib
 from collections.abc import Callable, Mapping, Sequence
@@ -28,27 +37,29 @@ from functools import partial
 from pathlib import Path
 from typing import Any, Protocol
 
-from sqlalchemy import ColumnElement, and_, exists, func, select
+from sqlalchemy import ColumnElement, and_, exists, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from models import (
     Broadcast,
     BroadcastStatus,
     ChannelAccount,
+    OutboxMessage,
+    OutboxStatus,
     Person,
     Registration,
     RegistrationKind,
     SurveyAnswer,
 )
 from models.db import Database
-from services import staff
+from services import outbox, staff
 from services.clock import Clock
 from services.countries import country_codes
 from services.crypto import DataCipher
 from services.i18n import LOCALES, Translator
 from services.local_time import next_allowed, zone_of
 from services.messages import OutgoingMessage
-from services.notify import notify_person
+from services.notify import queue_push
 from services.prompter import Prompter
 from services.staff import StaffDesk
 from services.text import clean_text, parse_number
@@ -276,9 +287,9 @@ class Counts:
     deferred: int = 0  # of those, waiting for the end of the quiet hours
     opted_out: int = 0  # STOP on every channel: recorded as not sent
     unreachable: int = 0  # no chat reaches them: nothing written
-    # A survey not pushed: another question took the person up (SurveyPrompter). Counted per
-    # run of `send`, not kept on the broadcast's row.
+    # A survey not pushed: another question took the person up (SurveyPrompter).
     skipped: int = 0
+    withdrawn: int = 0  # queued, then withdrawn unsent: the broadcast was cancelled
     # For a segment of one country: people otherwise in it whose country is not known (no
     # registration or help request yet), who are not among the recipients.
     country_unknown: int = 0
@@ -286,6 +297,7 @@ class Counts:
     def summary(self) -> str:
         now = self.queued - self.deferred
         skipped = f", {self.skipped} {SKIPPED}" if self.skipped else ""
+        withdrawn = f", {self.withdrawn} withdrawn unsent (cancelled)" if self.withdrawn else ""
         unknown = (
             f"; not included: {self.country_unknown} whose country is not known"
             if self.country_unknown
@@ -294,7 +306,7 @@ class Counts:
         return (
             f"{self.recipients} recipient(s): {now} now, {self.deferred} at 08:00 their time "
             f"(quiet hours), {self.opted_out} opted out (STOP, recorded as not sent), "
-            f"{self.unreachable} without a reachable chat{skipped}{unknown}"
+            f"{self.unreachable} without a reachable chat{skipped}{withdrawn}{unknown}"
         )
 
 
@@ -369,6 +381,8 @@ async def start(
         deferred=0,
         opted_out=0,
         unreachable=0,
+        skipped=0,
+        withdrawn=0,
     )
     session.add(broadcast)
     await session.flush()
@@ -403,7 +417,7 @@ async def send_batch(
     )
     if broadcast is None:
         raise BroadcastError(f"there is no broadcast {broadcast_id}")
-    if broadcast.status == BroadcastStatus.DONE:
+    if broadcast.status != BroadcastStatus.SENDING:  # done, or cancelled meanwhile
         return BatchResult(done=True)
     if broadcast.survey and prompter is None:
         raise BroadcastError("a broadcast with a survey needs the conversation engine")
@@ -430,6 +444,7 @@ async def send_batch(
     result = BatchResult(handled=len(people))
     counts = result.counts
     fallback = next(iter(broadcast.texts))
+    prompts: list[int] = []  # the survey's pushes, to be named as the broadcast's
     for person_id, locale, country in people:
         if person_id not in willing:
             counts.unreachable += 1
@@ -445,16 +460,21 @@ async def send_batch(
         if survey:
             assert prompter is not None
             answers = {"broadcast": broadcast.id, "question": 0, "announce": True}
-            queued = await prompter.prompt(
+            prompt = await prompter.prompt(
                 session, person_id, SURVEY_JOURNEY, answers=answers,
                 not_before=not_before, quiet_zone=zone,
             )  # fmt: skip
+            prompts += [] if prompt is None else [prompt]
+            queued = prompt is not None
         else:
             text = broadcast.texts.get(locale or "") or broadcast.texts[fallback]
-            queued = await notify_person(
+            rows = await queue_push(
                 session, cipher, person_id, [OutgoingMessage(text)], now,
                 not_before=not_before, quiet_zone=zone,
             )  # fmt: skip
+            for row in rows:
+                row.broadcast_id = broadcast.id
+            queued = bool(rows)
         if queued:
             counts.queued += 1
             counts.deferred += not_before > now
@@ -462,11 +482,19 @@ async def send_batch(
             counts.unreachable += 1  # the engine found nobody to ask after all
         else:
             counts.opted_out += 1
+    if prompts:
+        await session.execute(
+            update(OutboxMessage)
+            .where(OutboxMessage.id.in_(prompts))
+            .values(broadcast_id=broadcast.id)
+            .execution_options(synchronize_session=False)
+        )
     broadcast.cursor = people[-1].id
     broadcast.queued += counts.queued
     broadcast.deferred += counts.deferred
     broadcast.opted_out += counts.opted_out
     broadcast.unreachable += counts.unreachable
+    broadcast.skipped += counts.skipped
     return result
 
 
@@ -598,8 +626,98 @@ def summary(broadcast: Broadcast) -> str:
         deferred=broadcast.deferred,
         opted_out=broadcast.opted_out,
         unreachable=broadcast.unreachable,
+        skipped=broadcast.skipped,
+        withdrawn=broadcast.withdrawn,
     )
     return f"broadcast {broadcast.id} ({broadcast.status}): {counts.summary()}"
+
+
+# -- cancelling ---------------------------------------------------------------------------
+
+CANCELLED_REASON = "the broadcast was cancelled"
+WITHDRAW_CHUNK = 1000  # message ids per statement (a driver takes at most 32,767 parameters)
+
+
+class CancelOutcome(enum.StrEnum):
+    CANCELLED = "cancelled"
+    UNKNOWN = "unknown"  # there is no such broadcast
+    ALREADY_CANCELLED = "already cancelled"
+    ALL_SENT = "all sent"  # done, nothing of it waiting, no survey: nothing to stop
+
+
+@dataclass(frozen=True)
+class Cancel:
+    """What `cancel` did. `withdrawn`: messages set aside unsent; `sent`: gone already
+    (they cannot be called back); `in_flight`: being sent at that moment (they go);
+    `survey`: the broadcast had one (no further question of it is asked); `reply_to`: the
+    staff address it was started from, if it was started in the staff group."""
+
+    outcome: CancelOutcome
+    withdrawn: int = 0
+    sent: int = 0
+    in_flight: int = 0
+    survey: bool = False
+    reply_to: str | None = None
+
+
+def is_cancelled(broadcast: Broadcast) -> bool:
+    return broadcast.status == BroadcastStatus.CANCELLED
+
+
+async def cancel(session: AsyncSession, broadcast_id: int, now: datetime) -> Cancel:
+    """Stops a broadcast, in the caller's transaction: marked cancelled (a `send` driving it
+    stops at its next batch: the row lock makes this wait for a batch being queued), and its
+    messages that no sender has begun are withdrawn (outbox.withdraw); given-up ones are
+    marked withdrawn too, so that `vatandosh outbox retry` never sends them."""
+    broadcast = await session.get(
+        Broadcast, broadcast_id, with_for_update=True, populate_existing=True
+    )
+    if broadcast is None:
+        return Cancel(CancelOutcome.UNKNOWN)
+    ours = OutboxMessage.broadcast_id == broadcast.id
+    sent = int(
+        await session.scalar(
+            select(func.count())
+            .select_from(OutboxMessage)
+            .where(ours, OutboxMessage.status == OutboxStatus.SENT)
+        )
+        or 0
+    )
+    if broadcast.status == BroadcastStatus.CANCELLED:
+        return Cancel(CancelOutcome.ALREADY_CANCELLED, withdrawn=broadcast.withdrawn, sent=sent)
+    waiting = list(
+        await session.scalars(
+            select(OutboxMessage.id).where(ours, OutboxMessage.status == OutboxStatus.PENDING)
+        )
+    )
+    if broadcast.status == BroadcastStatus.DONE and not waiting and not broadcast.survey:
+        return Cancel(CancelOutcome.ALL_SENT, sent=sent)
+    withdrawn = 0
+    for start_at in range(0, len(waiting), WITHDRAW_CHUNK):
+        chunk = waiting[start_at : start_at + WITHDRAW_CHUNK]
+        withdrawn += await outbox.withdraw(session, chunk, CANCELLED_REASON, now)
+    await session.execute(
+        update(OutboxMessage)
+        .where(
+            ours,
+            OutboxMessage.status == OutboxStatus.FAILED,
+            func.coalesce(OutboxMessage.last_error, "").not_like(outbox.NOT_NEEDED + "%"),
+        )
+        .values(last_error=(outbox.NOT_NEEDED + CANCELLED_REASON)[:200])
+        .execution_options(synchronize_session=False)
+    )
+    broadcast.status = BroadcastStatus.CANCELLED
+    broadcast.finished_at = broadcast.finished_at or now
+    broadcast.withdrawn += withdrawn
+    log.info("broadcast id=%s cancelled: %s withdrawn, %s sent", broadcast.id, withdrawn, sent)
+    return Cancel(
+        CancelOutcome.CANCELLED,
+        withdrawn=withdrawn,
+        sent=sent,
+        in_flight=len(waiting) - withdrawn,
+        survey=bool(broadcast.survey),
+        reply_to=broadcast.reply_to,
+    )
 
 
 # -- survey answers -------------------------------------------------------------------------

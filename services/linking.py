@@ -533,7 +533,7 @@ def tell_original(
         messages=[message],
         now=now,
         kind=OutboxKind.PUSH,
-        not_sent_because="opted out (STOP)" if opted_out else None,
+        not_sent_because=outbox.OPTED_OUT if opted_out else None,
     )
 
 
@@ -729,7 +729,7 @@ async def unlink(
             messages=[notice],
             now=now,
             kind=OutboxKind.PUSH,
-            not_sent_because="opted out (STOP)" if account.opted_out_at is not None else None,
+            not_sent_because=outbox.OPTED_OUT if account.opted_out_at is not None else None,
         )
     if kept_notice is not None:
         tell_original(session, cipher, kept, person.id, kept_notice, now)

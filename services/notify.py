@@ -82,7 +82,7 @@ async def queue_push(
         messages=messages,
         now=now,
         kind=OutboxKind.PUSH,
-        not_sent_because=None if willing else "opted out (STOP)",
+        not_sent_because=None if willing else outbox.OPTED_OUT,
         not_before=not_before,
         family_link_id=family_link_id,
     )

@@ -662,6 +662,9 @@ async def readdress(
 
 # How a withdrawn message's last_error begins: `vatandosh outbox retry` never sends it.
 NOT_NEEDED = "not needed: "
+# A push not sent because the person had sent STOP on that chat (recorded, never retried
+# in bulk).
+OPTED_OUT = "opted out (STOP)"
 
 
 def withdrawn(last_error: str | None) -> bool:

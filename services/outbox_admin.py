@@ -11,7 +11,15 @@ from datetime import datetime, timedelta
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from models import FamilyLink, OutboxKind, OutboxMessage, OutboxStatus, Person
+from models import (
+    Broadcast,
+    BroadcastStatus,
+    FamilyLink,
+    OutboxKind,
+    OutboxMessage,
+    OutboxStatus,
+    Person,
+)
 from services import outbox
 from services.local_time import next_allowed, zone_of
 
@@ -104,9 +112,12 @@ async def retry_failed(
     """Put given-up messages back in the queue with a fresh count of attempts, due now (a
     push: from 08:00 if it is night where the person is): those with these ids (each must
     exist and have failed, and not have been withdrawn as no longer needed), or every
-    failed one that was not withdrawn. Family news of a link that has ended since counts as
-    withdrawn (one given up while a sender had it when the link ended was not marked so).
-    Returns the ids put back. The last error is kept until the message is sent."""
+    failed one that was not withdrawn. Family news of a link that has ended since, and a
+    message of a broadcast cancelled since, count as withdrawn (one given up while a sender
+    had it at that moment was not marked so). Every failed one leaves out the pushes not
+    sent because the person had sent STOP: they were never meant to go (by id, one goes if
+    the person has sent START since). Returns the ids put back. The last error is kept until
+    the message is sent."""
     query = (
         select(
             OutboxMessage.id,
@@ -116,9 +127,11 @@ async def retry_failed(
             OutboxMessage.person_id,
             Person.country,
             FamilyLink.ended_at.is_not(None).label("link_ended"),
+            (Broadcast.status == BroadcastStatus.CANCELLED).label("broadcast_cancelled"),
         )
         .outerjoin(Person, Person.id == OutboxMessage.person_id)
         .outerjoin(FamilyLink, FamilyLink.id == OutboxMessage.family_link_id)
+        .outerjoin(Broadcast, Broadcast.id == OutboxMessage.broadcast_id)
         .order_by(OutboxMessage.id)
     )
     if ids is not None:
@@ -145,9 +158,16 @@ async def retry_failed(
                     f"outbox message {row_id} is family news of a link that has ended: it "
                     "must not be sent"
                 )
+            if found[row_id].broadcast_cancelled:
+                raise OutboxAdminError(
+                    f"outbox message {row_id} belongs to a broadcast that was cancelled: it "
+                    "must not be sent"
+                )
     due_at: dict[datetime, list[int]] = {}
     for row in found.values():
-        if outbox.withdrawn(row.last_error) or row.link_ended:
+        if outbox.withdrawn(row.last_error) or row.link_ended or row.broadcast_cancelled:
+            continue
+        if ids is None and row.last_error == outbox.OPTED_OUT:
             continue
         due = now
         if row.kind == OutboxKind.PUSH and row.person_id is not None:

@@ -521,9 +521,9 @@ async def test_broadcast_in_the_staff_group_is_for_supervisors_counts_and_sends(
         posted(SUPERVISOR, None, "/broadcast send RU ru Консульство работает 1 декабря.")
     )
     group_texts = [params["text"] for params in in_group(desk)[-2:]]
-    assert group_texts[0] == t("Broadcast {number} is being sent to {recipients} people.").format(
-        number=1, recipients=5
-    )
+    assert group_texts[0] == t(
+        "Broadcast {number} is being sent to {recipients} people. To stop it: {cancel}"
+    ).format(number=1, recipients=5, cancel="/broadcast cancel 1")
     assert group_texts[1] == t(
         "Broadcast {number} is done: {queued} messages queued ({deferred} of them for "
         "08:00 their time), {opted_out} not sent (STOP), {unreachable} cannot be reached."

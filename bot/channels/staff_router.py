@@ -1427,7 +1427,8 @@ class StaffDeskHandlers:
             )
             + "\n"
             + self.t.gettext(
-                "• {broadcast} (supervisors): count who would receive an announcement, or send one."
+                "• {broadcast} (supervisors): count who would receive an announcement, send one, "
+                "or cancel one."
             ).format(broadcast="/broadcast")
             + "\n"
             + self.t.gettext(
@@ -1540,6 +1541,7 @@ BROADCAST_COUNTED, BROADCAST_SENT, BROADCAST_REFUSED = (
     "broadcast_sent",
     "broadcast_refused",
 )
+BROADCAST_CANCELLED = "broadcast_cancelled"
 
 
 Work = TypeVar("Work")
@@ -1591,7 +1593,9 @@ class BroadcastCommand(SupervisorCommand[tuple[int, str]]):
     """`/broadcast RU ru` counts who would receive a broadcast (country or «all», language);
     `/broadcast send RU ru <text>` sends a short text-only announcement in that language to
     them (services.broadcasts: STOP and quiet hours honoured), in batches after the turn's
-    commit, then reports what it did. Supervisors and above only; every use is audited."""
+    commit, then reports what it did; `/broadcast cancel 12` stops broadcast 12 (nothing
+    more queued, what is not sent yet withdrawn) and says how many messages had gone.
+    Supervisors and above only; every use is audited."""
 
     name = "broadcast"
 
@@ -1601,11 +1605,12 @@ class BroadcastCommand(SupervisorCommand[tuple[int, str]]):
     def _usage(self) -> str:
         return self.handlers.t.gettext(
             "To count who would receive a broadcast: {count}. To send them a short "
-            "announcement: {send}. Country: a code such as {example}, or {all}; language: "
-            "{languages} (to count, also {uz} for both scripts)."
+            "announcement: {send}. To stop one: {cancel}. Country: a code such as {example}, "
+            "or {all}; language: {languages} (to count, also {uz} for both scripts)."
         ).format(
             count="/broadcast RU ru",
             send="/broadcast send RU ru …",
+            cancel="/broadcast cancel 12",
             example="RU",
             all="all",
             languages="uz_Latn, uz_Cyrl, ru",
@@ -1615,12 +1620,19 @@ class BroadcastCommand(SupervisorCommand[tuple[int, str]]):
     async def _act(self, turn: Turn, args: str) -> tuple[int, str] | None:
         """The command in the turn's transaction; the broadcast to send after it, if any."""
         t, operator = self.handlers.t, turn.operator
+        cancelling = args.lower().split(maxsplit=1)[:1] == ["cancel"]
         if operator.role == OperatorRole.OPERATOR:
             staff.audit(turn.session, actor=f"operator:{operator.id}", action=BROADCAST_REFUSED,
                         now=turn.now)  # fmt: skip
-            self.handlers._say(
-                turn, t.gettext("Only a supervisor or above can count and send broadcasts.")
+            refusal = (
+                t.gettext("Only a supervisor or above can cancel broadcasts.")
+                if cancelling
+                else t.gettext("Only a supervisor or above can count and send broadcasts.")
             )
+            self.handlers._say(turn, refusal)
+            return None
+        if cancelling:
+            await self._cancel(turn, args.split()[1:])
             return None
         words = args.split(maxsplit=3)
         sending = bool(words) and words[0].lower() == "send"
@@ -1689,11 +1701,59 @@ class BroadcastCommand(SupervisorCommand[tuple[int, str]]):
                     detail=f"broadcast:{broadcast.id} {segment.describe()}"[:200])  # fmt: skip
         self.handlers._say(
             turn,
-            t.gettext("Broadcast {number} is being sent to {recipients} people.").format(
-                number=broadcast.id, recipients=broadcast.recipients
+            t.gettext(
+                "Broadcast {number} is being sent to {recipients} people. To stop it: {cancel}"
+            ).format(
+                number=broadcast.id,
+                recipients=broadcast.recipients,
+                cancel=f"/broadcast cancel {broadcast.id}",
             ),
         )
         return broadcast.id, turn.address
+
+    async def _cancel(self, turn: Turn, words: list[str]) -> None:
+        """`/broadcast cancel ID`: told where it was given, and where the broadcast was
+        started (that topic waits to hear it is done)."""
+        t = self.handlers.t
+        if len(words) != 1 or not re.fullmatch(r"[1-9][0-9]{0,17}", words[0]):
+            self.handlers._say(turn, self._usage())
+            return
+        number = int(words[0])
+        done = await broadcasts.cancel(turn.session, number, turn.now)
+        refused = {
+            broadcasts.CancelOutcome.UNKNOWN: t.gettext("There is no broadcast {number}."),
+            broadcasts.CancelOutcome.ALREADY_CANCELLED: t.gettext(
+                "Broadcast {number} was already cancelled."
+            ),
+            broadcasts.CancelOutcome.ALL_SENT: t.gettext(
+                "Broadcast {number} has been sent in full: there is nothing left to cancel."
+            ),
+        }.get(done.outcome)
+        if refused is not None:
+            self.handlers._say(turn, refused.format(number=number))
+            return
+        staff.audit(turn.session, actor=f"operator:{turn.operator.id}",
+                    action=BROADCAST_CANCELLED, now=turn.now,
+                    detail=f"broadcast:{number} withdrawn:{done.withdrawn}")  # fmt: skip
+        parts = [
+            t.gettext(
+                "Broadcast {number} is cancelled: {sent} messages already sent cannot be called "
+                "back; {withdrawn} not sent yet were withdrawn."
+            ).format(number=number, sent=done.sent, withdrawn=done.withdrawn)
+        ]
+        if done.in_flight:
+            parts.append(
+                t.gettext("{count} were being sent at that moment and go out.").format(
+                    count=done.in_flight
+                )
+            )
+        if done.survey:
+            parts.append(t.gettext("No further survey questions are asked."))
+        text = " ".join(parts)
+        self.handlers._say(turn, text)
+        if done.reply_to is not None and done.reply_to != turn.address:
+            staff.to_staff(turn.session, self.group.cipher, self.group.desk, done.reply_to,
+                           [OutgoingMessage(text)], turn.now)  # fmt: skip
 
     async def _send(self, broadcast_id: int, address: str) -> None:
         group = self.group
@@ -1710,6 +1770,8 @@ class BroadcastCommand(SupervisorCommand[tuple[int, str]]):
             ).format(number=broadcast_id)
         else:
             group.on_enqueued()
+            if broadcasts.is_cancelled(done):
+                return  # the cancel said what it withdrew, here and where it was given
             text = broadcasts.done_text(self.handlers.t, done)
         async with group.db.transaction() as session:
             staff.to_staff(
