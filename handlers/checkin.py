@@ -6,6 +6,9 @@
   messages, the only way once the question scrolled away). With notifications stopped
   (STOP) in every chat the check-ins are paused, and the settings say so and how to turn
   notifications on again (services/checkins.py: the family and operators are told once).
+  Check-ins go by the person's local time: one whose country nothing has told yet is asked
+  it first (step "country", as the reminders ask it; «I am in Uzbekistan» keeps Tashkent's
+  time), and a plan switched on before that says it runs on Tashkent time and offers it.
 - **The check-in** (step "ask"): the scheduler (scheduler/checkins.py) asks "Are you safe?"
   with ConversationEngine.prompt; «I am safe» thanks and puts the person back where they
   were; «I need help» opens the urgent case of the Help journey's danger path (the same
@@ -45,6 +48,7 @@ from handlers.conversation import (
     Repeat,
 )
 from handlers.incoming import Kind
+from handlers.pickers import LocalTimeCountry
 from models import CheckinStatus, HelpReason
 from services import checkins
 from services.help_cases import REASON_LABELS
@@ -56,10 +60,15 @@ log = logging.getLogger(__name__)
 
 journey = Journey("checkin", first_step="main", needs_consent=True)
 
-MAIN, ASK, CODE_WORD = "main", "ask", "code_word"
+MAIN, ASK, CODE_WORD, COUNTRY = "main", "ask", "code_word", "country"
 EVERY = "every:"  # "every:3"
 OFF, SET_CODE, REMOVE_CODE, ANSWER_NOW = "off", "code", "code_off", "answer"
 SAFE, NEED_HELP = "safe", "need_help"
+SET_COUNTRY, AT_HOME = "where", "at_home"
+INTERVAL = "interval"  # in the answers: the interval chosen while the country is asked
+# Check-ins are asked in the person's local time: a person whose country nothing has told
+# (a registration or a help request sets it) is asked it before switching them on.
+WHERE = LocalTimeCountry(at_home=AT_HOME)
 
 EVERY_LABELS = {1: N_("Every day"), 3: N_("Every 3 days"), 7: N_("Every 7 days")}
 EVERY_TEXTS = {1: N_("every day"), 3: N_("every 3 days"), 7: N_("every 7 days")}
@@ -146,12 +155,23 @@ async def ask_main(ctx: Context) -> Question:
         )
         choices += _change_plan(ctx, plan.interval_days)
     elif plan is not None and plan.interval_days is not None and plan.next_checkin_at is not None:
-        lines.append(
-            ctx._(
-                "Safety check-in is on: we ask «Are you safe?» {every}. The next check-in: "
-                "{when} (your local time)."
-            ).format(every=_every(ctx, plan.interval_days), when=_when(ctx, plan.next_checkin_at))
-        )
+        every, when = _every(ctx, plan.interval_days), _when(ctx, plan.next_checkin_at)
+        if WHERE.unknown(ctx):  # switched on before the country was asked
+            lines.append(
+                ctx._(
+                    "Safety check-in is on: we ask «Are you safe?» {every}. The next check-in: "
+                    "{when} (Tashkent time). Tell us which country you are in, and the "
+                    "check-ins follow your local time."
+                ).format(every=every, when=when)
+            )
+            choices.append(ctx.choice(SET_COUNTRY, "Choose my country"))
+        else:
+            lines.append(
+                ctx._(
+                    "Safety check-in is on: we ask «Are you safe?» {every}. The next check-in: "
+                    "{when} (your local time)."
+                ).format(every=every, when=when)
+            )
         lines.append(
             ctx._(
                 "If you do not answer within a few hours (night hours do not count), the "
@@ -190,14 +210,15 @@ async def answer_main(ctx: Context, answer: Answer) -> Outcome:
     choice = answer.choice or ""
     if choice.startswith(EVERY) and choice.removeprefix(EVERY).isdigit():
         days = int(choice.removeprefix(EVERY))
+        if days in checkins.INTERVALS and WHERE.unknown(ctx):
+            ctx.answers[INTERVAL] = days
+            return Go(journey.name, COUNTRY)
         if days in checkins.INTERVALS:
-            plan = await checkins.switch_on(ctx.session, ctx.person, days, ctx.now)
-            ctx.say(
-                ctx._("Done: the safety check-in is {every}. The first one: {when}.").format(
-                    every=_every(ctx, days), when=_when(ctx, plan.next_checkin_at)
-                )
-            )
+            await _switch_on(ctx, days)
             return Repeat()
+    if choice == SET_COUNTRY:
+        ctx.answers.pop(INTERVAL, None)
+        return Go(journey.name, COUNTRY)
     if choice == OFF:
         await checkins.switch_off(ctx.session, ctx.person.id, ctx.now)
         ctx.say(ctx._("The safety check-in is switched off."))
@@ -213,6 +234,33 @@ async def answer_main(ctx: Context, answer: Answer) -> Outcome:
     if choice == ANSWER_NOW:
         return Go(journey.name, ASK)
     return ctx.not_understood()
+
+
+async def _switch_on(ctx: Context, days: int) -> None:
+    plan = await checkins.switch_on(ctx.session, ctx.person, days, ctx.now)
+    ctx.say(
+        ctx._("Done: the safety check-in is {every}. The first one: {when}.").format(
+            every=_every(ctx, days), when=_when(ctx, plan.next_checkin_at)
+        )
+    )
+
+
+@journey.asks(COUNTRY)
+async def ask_country(ctx: Context) -> Question:
+    why = ctx._("I need it to ask you at your local time, never at night.")
+    return WHERE.question(ctx, why, ctx.choice(BACK, "Back"))
+
+
+@journey.answers(COUNTRY)
+async def answer_country(ctx: Context, answer: Answer) -> Outcome:
+    """The country known (a planned check-in follows it), the interval chosen is switched on;
+    back to the settings."""
+    if (not_yet := await WHERE.read(ctx, answer)) is not None:
+        return not_yet
+    days = ctx.answers.pop(INTERVAL, None)
+    if days in checkins.INTERVALS:
+        await _switch_on(ctx, days)
+    return GoBack()
 
 
 # -- the check-in ----------------------------------------------------------------------------

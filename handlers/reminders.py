@@ -27,9 +27,9 @@ from handlers.conversation import (
     SayOnly,
 )
 from handlers.incoming import Kind
-from handlers.pickers import CountryPicker
+from handlers.pickers import LocalTimeCountry
 from models import DocumentKind, DocumentReminder
-from services import checkins, reminders
+from services import reminders
 from services.local_time import is_quiet, zone_of
 from services.messages import Choice
 from services.parsing import DateError, format_date, parse_date
@@ -54,11 +54,9 @@ VIEWING = "viewing"  # the reminder being looked at or changed
 DOCUMENT = "document"  # the document of the reminder being added
 REMINDER = "reminder"  # the reminder a pushed reminder is about (set by the job)
 THEN = "then"  # what the country is asked for: ADD or DIGEST_ON
-AT_HOME_SAID = "at_home"  # the person said they are in Uzbekistan: not asked again
 
 LIST_LIMIT = 20
-COUNTRY = CountryPicker("country")
-HOME_WORDS = ("Uzbekistan", "Oʻzbekiston", "Ўзбекистон", "Узбекистан")
+WHERE = LocalTimeCountry(at_home=AT_HOME)
 
 
 def _label(ctx: Context, reminder: DocumentReminder) -> str:
@@ -82,10 +80,6 @@ def _date_example(ctx: Context) -> str:
     """The 15th, three months on: a date the date question accepts for every document."""
     today = reminders.person_today(ctx.person, ctx.now)
     return format_date(reminders.add_months(today.replace(day=15), 3))
-
-
-def _country_unknown(ctx: Context) -> bool:
-    return ctx.person.country is None and not ctx.answers.get(AT_HOME_SAID)
 
 
 # -- the list --------------------------------------------------------------------------------
@@ -127,7 +121,7 @@ async def answer_main(ctx: Context, answer: Answer) -> Outcome:
                 ).format(count=len(own))
             )
         ctx.answers.pop(VIEWING, None)
-        if _country_unknown(ctx):
+        if WHERE.unknown(ctx):
             ctx.answers[THEN] = ADD
             return Go(NAME, "country")
         return Go(NAME, "document")
@@ -148,34 +142,14 @@ async def answer_main(ctx: Context, answer: Answer) -> Outcome:
 
 @journey.asks("country")
 async def ask_country(ctx: Context) -> Question:
-    text = "\n".join(
-        (
-            ctx._("In which country are you now?"),
-            ctx._("I need it to write to you in the morning your time, never at night."),
-            COUNTRY.hint(ctx),
-        )
-    )
-    return Question(
-        text,
-        (
-            *COUNTRY.choices(ctx),
-            ctx.choice(AT_HOME, "I am in Uzbekistan", *HOME_WORDS),
-            _back(ctx),
-        ),
-    )
+    why = ctx._("I need it to write to you in the morning your time, never at night.")
+    return WHERE.question(ctx, why, _back(ctx))
 
 
 @journey.answers("country")
 async def answer_country(ctx: Context, answer: Answer) -> Outcome:
-    if answer.choice == AT_HOME:
-        ctx.answers[AT_HOME_SAID] = True
-    else:
-        country = COUNTRY.read(ctx, answer)
-        if isinstance(country, Repeat):
-            return country
-        moved_from = ctx.person.country
-        reminders.set_country(ctx.person, country)
-        await checkins.follow_move(ctx.session, ctx.person, moved_from)
+    if (not_yet := await WHERE.read(ctx, answer)) is not None:
+        return not_yet
     if ctx.answers.pop(THEN, None) == DIGEST_ON:
         _switch_digest(ctx, on=True)
         # done as from the digest's own screen: back to where that was opened from
@@ -507,7 +481,7 @@ async def ask_digest(ctx: Context) -> Question:
 
 @journey.answers("digest")
 async def answer_digest(ctx: Context, answer: Answer) -> Outcome:
-    if answer.choice == DIGEST_ON and _country_unknown(ctx):
+    if answer.choice == DIGEST_ON and WHERE.unknown(ctx):
         ctx.answers[THEN] = DIGEST_ON
         return Go(NAME, "country")
     if answer.choice in (DIGEST_ON, DIGEST_OFF):

@@ -34,9 +34,12 @@ and the code word.
   the plan is paused openly: not asked again, nobody alerted again, the settings say so,
   until a chat takes messages again (START; writing from a blocked chat). The plan keeps
   its times meanwhile, so the next one is then asked as planned.
-- **Late «I am safe».** A missed check-in can still be answered (the settings offer it):
-  a member whose alert has not gone out yet (it waits for their morning) gets neither the
-  alert, which is withdrawn, nor the good news; the others get the good news.
+- **Late «I am safe».** A missed check-in can still be answered (the settings offer it).
+  The good news goes only to a member who heard of the miss: whose alert was sent (or is
+  being sent). One whose alert has not gone out yet (it waits for their morning) gets
+  neither the alert, which is withdrawn, nor the good news; nor does one whose alert was
+  given up (failed, undelivered) or who got none (linked after the miss, or unreachable
+  then) — unless the alert may have been sent and forgotten since (outbox.SETTLED_KEPT).
 - **Code word.** Stored only as a keyed hash (DataCipher.keyed_hash of the word's match_key,
   bound to the person), so it is recognised in either script and with any apostrophe, and is
   never readable. Typed anywhere, it opens an urgent case marked as a covert signal; the
@@ -58,6 +61,7 @@ from models import (
     ChannelAccount,
     CheckinPlan,
     CheckinStatus,
+    FamilyLink,
     HelpCase,
     HelpReason,
     OutboxMessage,
@@ -653,9 +657,8 @@ async def _late_safe(
     late: Sequence[SafetyCheckin],
     now: datetime,
 ) -> None:
-    """A late «I am safe» to the `late` check-ins: a member whose every alert about them is
-    still waiting (for the member's morning) has it withdrawn and hears nothing — there is
-    nothing to take back; the others get the good news."""
+    """A late «I am safe» to the `late` check-ins: the good news to each member who heard of
+    the miss; an alert about them still waiting (for the member's morning) is withdrawn."""
     zone = person_zone(person)
     since = min(checkin.due_by for checkin in late)
     members = await linked_members(session, person.id)
@@ -669,9 +672,12 @@ async def _late_safe(
             for checkin in late
             for known in {name, None}
         }
-        queued = await _alerts_to(session, cipher, member.id, link.id, since, alerts)
-        if queued and await outbox.withdraw(session, queued, ALARM_SETTLED, now) == len(queued):
-            settled += 1
+        rows = await _alerts_to(session, cipher, member.id, link.id, since, alerts)
+        never, not_yet = await outbox.not_reached(session, rows)
+        withdrawn = await outbox.withdraw(session, sorted(not_yet), ALARM_SETTLED, now)
+        heard = len(rows) - len(never) - withdrawn  # sent, or being sent (a sender began it)
+        if not heard and not (not rows and _alert_forgotten(link, late, now)):
+            settled += withdrawn > 0
             continue
         text = about_relative(
             t,
@@ -691,6 +697,17 @@ async def _late_safe(
     if case is not None and (thread := await staff.thread_of(session, help_case_id=case.id)):
         note = "🟢 " + _late_safe_note(desk.t, bool(members), told, settled)
         staff.person_wrote(session, cipher, desk, thread, person, now=now, text=note)
+
+
+def _alert_forgotten(link: FamilyLink, late: Sequence[SafetyCheckin], now: datetime) -> bool:
+    """Whether an alert about one of the `late` check-ins may have reached the member and its
+    row been forgotten since (housekeeping drops a settled row after outbox.SETTLED_KEPT):
+    linked when it was missed, longer ago than that. In doubt the good news goes."""
+    cutoff = now - outbox.SETTLED_KEPT
+    linked_since = link.confirmed_at
+    return linked_since is not None and any(
+        linked_since <= checkin.due_by < cutoff for checkin in late
+    )
 
 
 def _late_safe_note(t: Translator, linked: bool, told: int, settled: int) -> str:

@@ -174,8 +174,9 @@ async def test_switch_on_see_the_next_check_in_change_and_switch_off(
     assert button_ids(shown)[:3] == ["every:1", "every:3", "every:7"]
     assert "code" in button_ids(shown)
 
-    # 09:00 UTC is 14:00 in Tashkent (no country known: home time).
-    done = await telegram.tap(ALICE, "every:3")
+    # Her country is asked first: at home, 09:00 UTC is 14:00 in Tashkent.
+    await telegram.tap(ALICE, "every:3")
+    done = await telegram.tap(ALICE, "at_home")
     assert "2 декабря, 14:00" in done["text"]
     assert "каждые 3 дня" in done["text"]
     saved = await plan(app, pid)
