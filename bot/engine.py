@@ -537,7 +537,7 @@ class ConversationEngine:
                 return question
             _move_to_waiting(state, ctx.now)
             return await self._ask(ctx)
-        if _waiting_question(state, ctx.now) is None:  # only an operator's message waits
+        if _waiting_question(state, ctx.now) is None:  # the request's operator, on its screens
             return question
         text = question.text
         if WAITING_QUESTION not in {entry[0] for entry in state.choices}:  # not offered yet
@@ -1130,9 +1130,16 @@ def _due(state: ConversationState, now: datetime) -> list[PendingPrompt]:
 
 
 def _waiting_question(state: ConversationState, now: datetime) -> PendingPrompt | None:
-    """The oldest pushed question due by now that asks something (not an operator's message,
-    which only moves the person to the answer screen)."""
-    return next((asked for asked in _due(state, now) if asked.case_id is None), None)
+    """The pushed question due by now that «Answer our question» takes the person to: the
+    oldest that asks something (a check-in first), else the oldest operator's message (to
+    its answer screen), where what the person writes stays with the screen (a form, a new
+    appeal's draft) — not on the Help journey's screens, whose words reach the request's
+    operator already."""
+    due = _due(state, now)
+    if (asking := next((asked for asked in due if asked.case_id is None), None)) is not None:
+        return asking
+    helping = help_journey.journey.name
+    return next((asked for asked in due if not asked.journey == state.journey == helping), None)
 
 
 def _answering(state: ConversationState) -> bool:

@@ -207,7 +207,7 @@ def _read_text(
     return text
 
 
-def _caption(answer: Answer) -> str:
+def caption_of(answer: Answer) -> str:
     """The words sent with a file (its caption), cleaned as typed text is: the engine hands a
     step the text of text messages only. Where a step takes files, a caption counts as the
     text it would take typed, within the same limits."""
@@ -233,8 +233,9 @@ def _addition_too_long(ctx: Context) -> str:
     )
 
 
-def _media_file(ctx: Context, answer: Answer, files: list[dict[str, Any]]) -> str | None:
-    """Keep the file sent in `files`; a hint when it cannot be kept, else None."""
+def keep_file(ctx: Context, answer: Answer, files: list[dict[str, Any]]) -> str | None:
+    """Keep the file sent in `files` (an appeal's attachment to be: NewAttachment); a hint
+    when it cannot be kept, else None."""
     media = answer.incoming.media
     if media is None or media.kind not in FILE_KINDS:
         return ctx._(
@@ -581,9 +582,9 @@ async def answer_text(ctx: Context, answer: Answer) -> Outcome:
         return _continued(ctx, refused, typed)
     if answer.kind is Kind.MEDIA:
         files: list[dict[str, Any]] = ctx.answers.setdefault("files", [])
-        if (problem := _media_file(ctx, answer, files)) is not None:
+        if (problem := keep_file(ctx, answer, files)) is not None:
             return Repeat(problem)
-        caption = _caption(answer)
+        caption = caption_of(answer)
         if not _has_letters(caption):
             return Repeat(
                 ctx._(
@@ -634,10 +635,13 @@ async def ask_files(ctx: Context) -> Question:
     )
     text += "\n" + ctx._("Files added: {count} of {limit}.").format(count=count, limit=FILE_LIMIT)
     more = ("done", "tayyor", "готово", "hammasi", "всё", *YES_WORDS, *NO_WORDS, *NO_FILES_WORDS)
+    # Her own files and words (free_text): a pushed question waits while she sends them, or
+    # it would take the next file of the appeal as its answer (a numbered option is read by
+    # answer_files).
     if count:
         done = ctx.choice(DONE, "Done", *more, *ctx.catalogs.in_every_locale("No files"))
-        return Question(text, (done, _remove_files(ctx), _back(ctx)))
-    return Question(text, (ctx.choice(DONE, "No files", *more), _back(ctx)))
+        return Question(text, (done, _remove_files(ctx), _back(ctx)), free_text=True)
+    return Question(text, (ctx.choice(DONE, "No files", *more), _back(ctx)), free_text=True)
 
 
 def _remove_files(ctx: Context) -> Choice:
@@ -655,17 +659,20 @@ def _files_removed(ctx: Context) -> None:
 @journey.answers("files")
 async def answer_files(ctx: Context, answer: Answer) -> Outcome:
     files: list[dict[str, Any]] = ctx.answers.setdefault("files", [])
-    if answer.choice == DONE:
+    picked = listed_pick(answer, ctx.state.choices)
+    if picked == BACK:
+        return GoBack()
+    if picked == DONE:
         ctx.answers["files_done"] = True
         return _onward(ctx)
-    if answer.choice == REMOVE_FILES:
+    if picked == REMOVE_FILES:
         _files_removed(ctx)
         return Repeat()
     if answer.kind is Kind.MEDIA:
-        if (problem := _media_file(ctx, answer, files)) is not None:
+        if (problem := keep_file(ctx, answer, files)) is not None:
             return Repeat(problem)
         # As with typed words here: a sentence joins the text, a lone word does not.
-        if len(_words(caption := _caption(answer))) >= 2:
+        if len(_words(caption := caption_of(answer))) >= 2:
             return _add_to_text(ctx, caption)
         return Repeat()
     if answer.kind is Kind.TEXT and _means_choice(ctx, answer.text, DONE):
@@ -765,7 +772,7 @@ async def answer_confirm(ctx: Context, answer: Answer) -> Outcome:
         _files_removed(ctx)
         return _onward(ctx)  # the files question, for the right ones
     if answer.kind is Kind.MEDIA:
-        problem = _media_file(ctx, answer, ctx.answers.setdefault("files", []))
+        problem = keep_file(ctx, answer, ctx.answers.setdefault("files", []))
         return Repeat(problem or ctx._("Thank you, the file is kept with your appeal."))
     if answer.choice != SEND:
         return ctx.not_understood()
@@ -837,7 +844,7 @@ async def file_after_sending(ctx: Context, answer: Answer) -> Outcome | None:
         return None
     if (ctx.state.journey, ctx.state.step) not in AFTER_SENDING:
         return None
-    caption = _caption(answer)
+    caption = caption_of(answer)
     if help_journey.names_danger(caption) or help_journey.is_a_plea(caption):
         return None
     reference = _just_filed(ctx)
@@ -846,7 +853,7 @@ async def file_after_sending(ctx: Context, answer: Answer) -> Outcome | None:
     if await open_case_of(ctx.session, ctx.person.id, include_covert=True) is not None:
         return None  # the main menu adds it to the open help request, as it always did
     files: list[dict[str, Any]] = []
-    if (problem := _media_file(ctx, answer, files)) is not None:
+    if (problem := keep_file(ctx, answer, files)) is not None:
         return Repeat(problem)
     appeal = await appeals.find_own_appeal(ctx.session, ctx.person.id, reference)
     if appeal is None or AppealStatus(appeal.status) not in OPEN:
@@ -1210,7 +1217,7 @@ async def answer_view(ctx: Context, answer: Answer) -> Outcome:
     if answer.kind is Kind.MEDIA and status in OPEN and appeal.reference is not None:
         # A file sent while the appeal is shown — the rest of an album whose first photo
         # came with a caption and was added at once: kept to go with words or «Send».
-        if (problem := _media_file(ctx, answer, _pending(ctx, appeal.reference))) is not None:
+        if (problem := keep_file(ctx, answer, _pending(ctx, appeal.reference))) is not None:
             return Repeat(problem)
         return Go(journey.name, "add")
     if choice in (ANSWER_QUESTION, ADD_INFO, WITHDRAW):
@@ -1388,9 +1395,9 @@ async def _addition(
     await _settle_pending(ctx, keep=appeal.reference)
     files = _pending(ctx, appeal.reference)
     if answer.kind is Kind.MEDIA:
-        if (problem := _media_file(ctx, answer, files)) is not None:
+        if (problem := keep_file(ctx, answer, files)) is not None:
             return Repeat(problem)
-        caption = _caption(answer)
+        caption = caption_of(answer)
         if not _has_letters(caption):
             return Repeat()  # the file waits for words or «Send»
         text: str | Repeat = caption
@@ -1532,9 +1539,9 @@ async def answer_reply(ctx: Context, answer: Answer) -> Outcome:
     await _settle_pending(ctx, keep=appeal.reference)
     files = _pending(ctx, appeal.reference)
     if answer.kind is Kind.MEDIA:
-        if (problem := _media_file(ctx, answer, files)) is not None:
+        if (problem := keep_file(ctx, answer, files)) is not None:
             return Repeat(problem)
-        text: str | Repeat = _caption(answer)
+        text: str | Repeat = caption_of(answer)
     elif answer.kind is Kind.TEXT and answer.text:
         text = answer.text
         if refused is not None:

@@ -4,6 +4,7 @@
 from dataclasses import dataclass
 
 from handlers.conversation import Answer, Context, Question, Repeat
+from handlers.incoming import Kind
 from services import checkins, reminders
 from services.countries import HOME_WORDS, PRIORITY, country_name, search_countries
 from services.messages import Choice
@@ -40,10 +41,13 @@ class CountryPicker:
         return ctx._("If your country is not in the list, type its name.")
 
     def read(self, ctx: Context, answer: Answer) -> str | Repeat:
-        """The chosen country's code, or a Repeat saying what to do."""
+        """The chosen country's code, or a Repeat saying what to do (a photo is no name
+        that could not be found)."""
         if answer.choice and answer.choice.startswith(COUNTRY_PREFIX):
             ctx.answers.pop(self._candidates_key, None)
             return answer.choice.removeprefix(COUNTRY_PREFIX)
+        if answer.kind is not Kind.TEXT:
+            return Repeat(ctx._("Please send your answer as a text message."))
         found = search_countries(answer.text) if answer.text else []
         if len(found) == 1:
             ctx.answers.pop(self._candidates_key, None)

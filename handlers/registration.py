@@ -11,6 +11,7 @@ from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
 from typing import Any
 
+from handlers import appeals as appeals_journey
 from handlers import help as help_journey
 from handlers.conversation import (
     BACK,
@@ -835,8 +836,6 @@ async def ask_country(ctx: Context) -> Question:
 @journey.answers("country")
 async def answer_country(ctx: Context, answer: Answer) -> Outcome:
     ctx.answers.pop(AT_HOME_NAMED, None)
-    if answer.kind is not Kind.TEXT and not answer.choice:
-        return Repeat(ctx._("Please send your answer as a text message."))
     if answer.choice is None and names_home(answer.text):
         # The arrival date cannot be in the future, so one about to leave registers there.
         ctx.answers[AT_HOME_NAMED] = True
@@ -1493,7 +1492,7 @@ async def file_after_answer(ctx: Context, answer: Answer) -> Outcome | None:
 
 _REFERENCE_KINDS = (references.REGISTRATION, references.APPEAL, references.HELP_CASE)
 # The sub-menu and the status screens: no words of the person's own are asked there.
-MENU_SCREENS = {(NAME, MAIN), (NAME, STATUS_LIST), (NAME, STATUS_ONE)}
+MENU_SCREENS = {(NAME, step) for step in registrations.MENU_STEPS}
 
 
 @journey.intercepts
@@ -1625,9 +1624,36 @@ async def answer_request_text(ctx: Context, answer: Answer) -> Outcome:
         return _finish(ctx)
     if listed_pick(answer, ctx.state.choices) == BACK:
         return GoBack()
+    if answer.kind is Kind.MEDIA:
+        return _request_file(ctx, answer)
     typed = _long_text(ctx, answer, appeals.TEXT_LIMIT)
     if isinstance(typed, Repeat):
         return typed
+    return _request_text(ctx, typed)
+
+
+def _request_file(ctx: Context, answer: Answer) -> Outcome:
+    """A photo or a document sent where the request's words are asked (a birth
+    certificate's photo, the story as its caption): the file goes with the request, as an
+    appeal's does, and its caption is the request's words."""
+    if problem := appeals_journey.keep_file(ctx, answer, _request(ctx).setdefault("files", [])):
+        return Repeat(problem)
+    caption = appeals_journey.caption_of(answer)
+    if not caption:
+        return Repeat(
+            ctx._(
+                "Thank you, the file is kept with your request. Now please describe the "
+                "situation in words too."
+            )
+        )
+    typed = _checked_words(ctx, caption, appeals.TEXT_LIMIT, numbers=False)
+    if isinstance(typed, Repeat):
+        ctx.say(ctx._("Thank you, the file is kept with your request."))
+        return typed
+    return _request_text(ctx, typed)
+
+
+def _request_text(ctx: Context, typed: str) -> Outcome:
     _request(ctx)["text"] = typed
     if ctx.person.country is None and "country" not in _request(ctx):
         return Go(NAME, REQUEST_COUNTRY)
@@ -1642,8 +1668,6 @@ async def ask_request_country(ctx: Context) -> Question:
 
 @journey.answers(REQUEST_COUNTRY)
 async def answer_request_country(ctx: Context, answer: Answer) -> Outcome:
-    if answer.kind is not Kind.TEXT and not answer.choice:
-        return Repeat(ctx._("Please send your answer as a text message."))
     code = REQUEST_COUNTRY_PICKER.read(ctx, answer)
     if isinstance(code, Repeat):
         return code
@@ -1655,10 +1679,12 @@ async def answer_request_country(ctx: Context, answer: Answer) -> Outcome:
 async def ask_request_confirm(ctx: Context) -> Question:
     category = _request_category(ctx) or AppealCategory.ID_CARD_ABROAD
     text = ctx._("Please check your request:\n\n{category}\n{text}\n\nSend it to the consulate?")
+    request = _request(ctx)
+    described = request.get("text", "")
+    if files := request.get("files"):
+        described = f"{described}\n{ctx._('Files: {count}').format(count=len(files))}"
     return Question(
-        text.format(
-            category=ctx._(appeals.CATEGORY_LABELS[category]), text=_request(ctx).get("text", "")
-        ),
+        text.format(category=ctx._(appeals.CATEGORY_LABELS[category]), text=described),
         (
             ctx.choice(SEND, "Send", "yuborish", "отправить", "ha", "да"),
             ctx.choice(REWRITE, "Write it again"),
@@ -1686,6 +1712,7 @@ async def answer_request_confirm(ctx: Context, answer: Answer) -> Outcome:
         text=request["text"],
         now=ctx.now,
         country=request.get("country"),
+        attachments=[appeals.NewAttachment(**file) for file in request.get("files", [])],
     )
     if ctx.settings.staff_enabled:
         sent = ctx._(

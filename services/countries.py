@@ -80,15 +80,48 @@ def countries_named(text: str) -> list[str]:
     return [code for code in country_codes() if code in codes]
 
 
+# «In» a country, as people answer «In which country are you now?»: the Uzbek endings of the
+# name («Rossiyada», «Туркияда», «Koreyadaman»; names_home reads home so), or a preposition
+# before it («in Korea», Russian «в/во» with the prepositional case: «в России», «в Польше»).
+_IN_ENDINGS = ("da", "ta", "daman", "damiz", "taman", "tamiz")
+_IN_WORDS = frozenset({"v", "vo", "in"})
+# The Russian prepositional ending (transliterated, as search_key has it) → the name's: «в
+# России», «в Казахстане», «в Польше», «в Корее», «в Китае», «в Беларуси».
+_PREPOSITIONAL = (
+    ("", ""), ("ii", "iya"), ("e", ""), ("e", "a"), ("e", "ya"), ("e", "y"), ("i", ""),
+)  # fmt: skip
+
+
+def _named_in(key: str) -> set[str]:
+    """The countries whose whole name (or short form) the search key says with «in», read
+    only so: none for other words."""
+    words = key.split()
+    preposition = len(words) > 1 and words[0] in _IN_WORDS
+    if preposition:
+        words = words[1:]
+    name = " ".join(words)
+    endings = _PREPOSITIONAL if preposition else tuple((ending, "") for ending in _IN_ENDINGS)
+    index = _index()
+    found: set[str] = set()
+    for ending, instead in endings:
+        stem = name[: len(name) - len(ending)]
+        if name.endswith(ending) and len(stem) >= 3:
+            found |= index.get(stem + instead, set())
+    return found
+
+
 def search_countries(text: str, limit: int = 8) -> list[str]:
-    """Countries whose name matches what was typed: an exact name first; otherwise names
-    that start with it; otherwise names that contain it (from four letters)."""
+    """Countries whose name matches what was typed: an exact name first, or said with «in»
+    («Rossiyada», «в России»); otherwise names that start with it; otherwise names that
+    contain it (from four letters)."""
     key = search_key(text)
     if not key:
         return []
     index = _index()
     if key in index:
         found = index[key]
+    elif named_in := _named_in(key):
+        found = named_in
     else:
         found = {c for name, codes in index.items() if name.startswith(key) for c in codes}
         if not found and len(key) >= 4:

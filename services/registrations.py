@@ -35,6 +35,8 @@ PERSON = "person"
 # step, the step asking whether a lone number is the answer, and the key in the journey's
 # answers that names the registration asked about.
 JOURNEY, ANSWER_STEP, NUMBER_STEP = "registration", "answer_question", "answer_number"
+# The journey's menu and status screens, where words that pick nothing answer it too.
+MENU_STEPS = ("main", "status_list", "status_one")
 ANSWERING = "viewing"
 
 STATUS_LABELS: dict[RegistrationStatus, str] = {
@@ -312,9 +314,11 @@ def status_notice(
     message: str | None,
     *,
     answer_here: bool = False,
+    answer_offered: bool = False,
 ) -> str:
     """What the person is told of the new status, in their language; `answer_here`: their
-    next message will be taken as the answer to the consulate's question."""
+    next message will be taken as the answer to the consulate's question; `answer_offered`:
+    their screen keeps what they write (a form), and offers «Answer our question» instead."""
     t = catalogs.translator(locale)
     status = RegistrationStatus(registration.status)
     parts = [
@@ -327,7 +331,15 @@ def status_notice(
             N_("Reason:") if status is RegistrationStatus.REJECTED else N_("The consulate asks:")
         )
         parts.append(f"{t.gettext(intro)}\n{message}")
-    if status is RegistrationStatus.NEEDS_INFO and answer_here:
+    if status is RegistrationStatus.NEEDS_INFO and answer_offered:
+        parts.append(
+            t.gettext(
+                "What you write now goes to the step you are on. To answer the consulate, "
+                "choose «{answer}» under my next message, or open «Consular registration» in "
+                "the main menu."
+            ).format(answer=t.gettext("Answer our question"))
+        )
+    elif status is RegistrationStatus.NEEDS_INFO and answer_here:
         parts.append(
             t.gettext(
                 "To answer, simply write your answer here in one message (or send a photo of "
@@ -373,8 +385,11 @@ async def change_registration_status(
         conversation = await staff.conversation_if_free(session, person.id)
         state = read_state(conversation, cipher) if conversation is not None else None
         moves = asks and person.has_consented and state is not None
+        # Where her screen keeps what she writes (a form), «Answer our question» is offered.
+        at_once = moves and state is not None and _answers_next(state, registration, now)
+        offered = moves and not at_once
         notice = status_notice(catalogs, person.locale or default_locale, registration, message,
-                               answer_here=moves)  # fmt: skip
+                               answer_here=at_once, answer_offered=offered)  # fmt: skip
         told = [OutgoingMessage(notice)]
         if answer:
             rows = await staff.tell_of_status(session, cipher, person.id, told, now)
@@ -399,6 +414,31 @@ def _asked_about(asked: PendingPrompt, registration: Registration) -> bool:
     return (asked.journey, asked.step) == (JOURNEY, ANSWER_STEP) and asked.answers_set.get(
         ANSWERING
     ) == registration.reference
+
+
+# Journeys where a pushed question waits on every screen (handlers: Journey(prompts_wait=True)),
+# as it does on any free-text screen: the move to the answer screen waits there, offered as
+# «Answer our question», and what the person writes stays with the screen (a form's answer).
+SCREENS_WAIT_IN = frozenset({JOURNEY, "help", "cancel"})
+
+
+def _on_answer_screen(state: ConversationState, registration: Registration) -> bool:
+    here = (state.journey, state.step) in {(JOURNEY, ANSWER_STEP), (JOURNEY, NUMBER_STEP)}
+    return here and state.answers.get(JOURNEY, {}).get(ANSWERING) == registration.reference
+
+
+def _answers_next(state: ConversationState, registration: Registration, now: datetime) -> bool:
+    """Whether the person's next message will be taken as the answer to the consulate's
+    question: they are on its answer screen, or nothing holds the move there back (a screen
+    where pushed questions wait, another pushed question before it)."""
+    if _on_answer_screen(state, registration):
+        return True
+    menu = state.journey == JOURNEY and state.step in MENU_STEPS
+    before = any(
+        (asked.taken or asked.due <= now) and not _asked_about(asked, registration)
+        for asked in state.pending
+    )  # the move for an earlier question of this registration is replaced
+    return not before and (menu or not (state.free_text or state.journey in SCREENS_WAIT_IN))
 
 
 def _forget_answer_screen(state: ConversationState, registration: Registration) -> bool:
@@ -427,8 +467,7 @@ async def _await_answer(
     already. It has no numbered options, so a lone «3» is the answer too; where pushed
     questions wait (the form, a help request) the engine offers «Answer our question».
     Whether the state changed."""
-    here = (state.journey, state.step) in {(JOURNEY, ANSWER_STEP), (JOURNEY, NUMBER_STEP)}
-    if here and state.answers.get(JOURNEY, {}).get(ANSWERING) == registration.reference:
+    if _on_answer_screen(state, registration):
         return False
     await session.flush()  # the carrier's id
     state.pending.append(
