@@ -175,12 +175,47 @@ STRIKES = (
     "uradi", "uradilar", "urdi", "uryapti", "uryaptilar", "urayapti", "urishyapti",
     "urishyaptilar", "urishdi", "urishishdi", "urvot*",
 )  # fmt: skip
+# «urmoq» (beat) and «urishmoq» (scold, quarrel) share these forms: with a parent as the one
+# who does it («Onam meni urishdi») it is a scolding (HARMLESS_BESIDE); with «xoʻjayin» or
+# «erim» it is read as a beating, as the person most likely means it.
+SCOLDS = ("urishdi", "urishishdi", "urishyapti", "urishyaptilar", "urishadi")
+PARENTS = (
+    "onam", "onamlar", "onajonim", "oyim", "oyijonim", "ayam", "otam", "otamlar", "otajonim",
+    "dadam", "dadamlar", "dadajonim", "ota onam", "ota onamlar", "mamam", "papam",
+)  # fmt: skip
+# Harassment: «пристаёт» (not «пристав», a bailiff), «shilqimlik qilyapti».
+HARASSMENT = {
+    "uz": ("shilqimlik*", "tegajoqlik*"),
+    "ru": ("пристаё*", "пристае*", "пристаю*", "пристаи*", "приставал*", "приставать", "домога*"),
+}
+# An escape, in the first person only: «Ishchim qochib ketdi» is an employer asking about a
+# worker, «Работодатель сбежал» one who left without paying.
+ESCAPED = {
+    "uz": (
+        "qochib ketdim", "qochib ketdik", "qochib kettim", "qochib kettik", "qochib chiqdim",
+        "qochib chiqdik", "qochib qutuldim", "qochib qutuldik", "qochdim", "qochdik",
+        "qochib keldim", "qochib keldik", "qochmoqchiman", "qochmoqchimiz",
+        "qochib ketmoqchiman", "qochib ketmoqchimiz", "qochib ketyapman", "qochib ketyapmiz",
+    ),
+    "ru": (
+        "я сбежал*", "я убежал*", "мы сбежали", "мы убежали", "удалось сбежать",
+        "удалось убежать", "хочу сбежать", "хочу убежать", "хотим сбежать", "хотим убежать",
+        "помогите сбежать", "помогите убежать",
+    ),
+}  # fmt: skip
+# Locked up herself, told in the first person: «Men qamaldim». «Akam qamaldi» is a relative
+# detained, an ordinary request; «qamalganman» most often a past term.
+LOCKED_UP = ("qamaldim", "qamaldik")
 HARM_WORDS: dict[str, tuple[str, ...]] = {
-    "uz": (*STRIKES, "kaltakla*", "doʻpposla*", "zoʻrla*", "oʻldirishadi"),
+    "uz": (
+        *STRIKES, "kaltakla*", "doʻpposla*", "zoʻrla*", "oʻldirishadi", *HARASSMENT["uz"],
+        *ESCAPED["uz"], *LOCKED_UP, "ishlashga majburla*", "ishga majburla*",
+    ),
     "ru": (
         "бьёт", "бьет", "бьют", "избива*", "избева*", "избил*", "избит*", "запер", "заперла",
         "заперли", "заперт*", "взаперти", "насилие", "насилует", "насилуют", "насиловал*",
         "изнасил*", "похитил*", "убьёт", "убьет", "убьют", "убью", "убить", "убива*",
+        *HARASSMENT["ru"], *ESCAPED["ru"],
     ),
 }  # fmt: skip
 # What a stem above takes that tells no harm: «zoʻrlab» is «by force» («zoʻrlab
@@ -200,12 +235,14 @@ IDIOMS = ("бьют тревог*", "бьёт тревог*", "бьет трев
 # ketdi»), «sotdi» any sale («Mashinamni sotdi»), «держат» and «продали» things too; with
 # «meni»/«меня» they are a beating, a person held or sold (trafficking's own words). «qamab
 # qoʻy-» of a relative is a detention («Akamni politsiya qamab qoʻydi»), an ordinary request:
-# harm with «meni» or a home place (LOCKED_IN).
+# harm with «meni» or a home place (LOCKED_IN); so are «qamashdi», «qulflab qoʻy-» (locked
+# up) and «oʻgʻirlab ket-» (taken away: «Telefonimni oʻgʻirlab ketishdi» is a theft).
 STRIKES_THEM = ("urishadi", "urib tashla*", "urib ket*")
 HARM_TO_THEM: dict[str, tuple[str, ...]] = {
     "uz": (
         *STRIKES_THEM, "qamab qoʻy*", "sotib yubor*", "sotishdi", "sotdi", "qoʻyib yubormay*",
-        "qoʻyib yuborishmay*", "oʻldir*",
+        "qoʻyib yuborishmay*", "oʻldir*", "qamashdi", "qamadi", "qamab ket*", "qulflab qoʻy*",
+        "qulflab ket*", "oʻgʻirlab ket*", "oʻgʻirlashdi", "oʻgʻirladi",
     ),
     "ru": (
         "закрыли", "закрыл", "закрыла", "закрыва*", "побили", "побил", "побила", "ударил*",
@@ -234,8 +271,20 @@ PREPOSITIONS = (
 # where the person is held (HELD_IN: «не выпускают из дома из-за долгов»).
 NOT_LET_OUT: dict[str, tuple[str, ...]] = {
     "ru": ("не выпуска*", "не выпуст*", "не отпуска*", "не отпуст*"),
-    "uz": ("chiqolmay*",),  # «eshikni qulflab ketdi, chiqolmayapman»
+    # «eshikni qulflab ketdi, chiqolmayapman», «chiqa olmayapman», «uydan chiqolmadim»
+    "uz": ("chiqolma*", "chiqa olma*", "chiqib ketolma*", "chiqib keta olma*"),
 }
+# «Can't get out» said by the person: Russian only with a door, a lock or a key anywhere in the
+# message (LOCKS: «Не могу выйти, двери закрыты»); «не могу выйти на работу / замуж / из
+# гражданства» are a sick day, a marriage, a citizenship (HARMLESS_BESIDE).
+CANNOT_GET_OUT = {
+    "ru": (
+        "не мог* вый*", "не мож* вый*", "немог* вый*", "немож* вый*", "ни мог* вый*",
+        "ни мож* вый*", "вый* не мог*", "вый* не мож*", "не мог* выбрат*", "не мож* выбрат*",
+        "не дают вый*", "не мог* выти",
+    ),
+}  # fmt: skip
+LOCKS = ("двер*", "замок", "замке", "замком", "замкн*", "ключ*", "снаружи", "заперт*", "заперто")
 LEAVING = (
     "за границу", "за границей", "за рубеж", "на границе", "через границу", "на выезд",
     "из россии", "из рф", "из страны", "из казахстана", "из турции", "из кореи",
@@ -273,6 +322,21 @@ LOCKED_IN_PLACES = (
     "uyda", "uyimda", "uyida", "uyimizda", "xonada", "xonamda", "xonasida", "kvartirada",
     "kvartiramda", "omborda", "podvalda", "yertoʻlada", "ichkarida",
 )  # fmt: skip
+# Forced labour: a word of force with a word of work of its language in the clause
+# («Majburan ishlatishyapti», «нас принуждают работать»; «ishlashga majburla-» is in
+# HARM_WORDS). «majburiy» is «mandatory» («majburiy sugʻurta»), «majburan ishlayapman» working
+# unwillingly, for the money: not «ishlat-» (be made to work); «принудительные работы» a
+# court's sentence, «Работодатель принуждает уволиться» no work forced.
+FORCED_TO_WORK = {
+    "uz": ("majburan", "majburla*", "zoʻrlab", "zoʻrlik*", "kuch bilan", "qul qilib"),
+    "ru": ("принужда*", "принудил*", "насильно", "силой застав*"),
+}
+MADE_TO_WORK = {
+    "uz": ("ishlat*",),
+    "ru": ("работат*", "работаю*", "работаем", "работал*", "к работе", "к труду", "трудит*"),
+}
+QUARANTINE = ("карантин*", "самоизоляц*", "обсерватор*")
+LONG_AGO = ("назад", "# год*", "# лет", "в # году", "yil*", "oldin", "avval", "ilgari", "yoshimda")
 # Words of harm that tell none beside these words in their clause. «#» is any number.
 HARMLESS_BESIDE: tuple[tuple[tuple[str, ...], tuple[str, ...]], ...] = (
     # «Меня закрыли на 5 лет», «меня закрыли в базе»: an entry ban, as it is said.
@@ -287,6 +351,33 @@ HARMLESS_BESIDE: tuple[tuple[tuple[str, ...], tuple[str, ...]], ...] = (
     (
         ("похитил*",),
         ("паспорт*", "документ*", "деньги", "денег", "телефон*", "карт*", "сумк*", "кошел*"),
+    ),
+    # «Нас закрыли на карантин», «bizni karantinga qamab qoʻyishdi»: a quarantine.
+    (
+        (
+            *CLOSING, "запер", "заперла", "заперли", "заперт*", "взаперти", *NOT_LET_OUT["ru"],
+            *NOT_LET_OUT["uz"], *LOCKED_IN["uz"], *LOCKED_UP, "qamashdi", "qamadi",
+        ),
+        QUARANTINE,
+    ),
+    # «Onam meni urishdi»: a parent's scolding.
+    (SCOLDS, PARENTS),
+    # «Коллекторы пристают по кредиту»: debt collectors.
+    (HARASSMENT["ru"], ("коллектор*", "кредит*", "займ*", "микрозайм*")),
+    # «2015 yilda qamaldim», «Я сбежала от мужа 2 года назад»: long ago, a question now.
+    (LOCKED_UP + ESCAPED["uz"] + ESCAPED["ru"], LONG_AGO),
+    # «Aeroportda qamaldim», «Men sudlanganman, qamaldim»: stuck on the way, a term served.
+    (
+        LOCKED_UP,
+        ("sudlan*", "ozod*", "aeroport*", "reys*", "samolyot*", "vokzal*", "tirband*", "probka*"),
+    ),
+    # «Не могу выйти на связь, дверь офиса закрыта», «не могу выйти замуж».
+    (
+        CANNOT_GET_OUT["ru"],
+        (
+            "на связь", "на работу", "замуж*", "из гражданств*", "из аккаунт*", "из приложени*",
+            "из профил*",
+        ),
     ),
     # «Что мне угрожает за просрочку?», «Мне угрожает депортация?»: a penalty asked about.
     (
@@ -333,6 +424,9 @@ _TONGUE_PHRASES = tuple(
     for tongue, words in table.items()
     for word in words
 )
+_TONGUE_PHRASES_BY_FIRST: dict[str, list[tuple[str, tuple[str, ...]]]] = {}
+for _tongue, _phrase in _TONGUE_PHRASES:
+    _TONGUE_PHRASES_BY_FIRST.setdefault(_phrase[0], []).append((_tongue, _phrase))
 _NEGATED_KEYS = tuple(
     sorted({match_key(phrase) for phrase in NEGATED_CALLS}, key=len, reverse=True)
 )
@@ -375,12 +469,14 @@ def _pattern(phrase: str) -> tuple[_Word, ...]:
 # What each table of the words of harm needs besides its words.
 _ANYWHERE, _TO_THEM, _LET_OUT = "anywhere", "to_them", "let_out"
 _OUT_OF, _LOCKED, _THREAT = "out_of", "locked", "threat"
+_DOOR, _FORCED = "door", "forced"
 # (tongue, words, what else they need): each table of the words of harm, by its rule.
 _HARM_PATTERNS: tuple[tuple[str, tuple[_Word, ...], str], ...] = tuple(
     (tongue, _pattern(form), rule)
     for table, rule in (
         (HARM_WORDS, _ANYWHERE), (HARM_TO_THEM, _TO_THEM), (NOT_LET_OUT, _LET_OUT),
         (LET_OUT_OF, _OUT_OF), (LOCKED_IN, _LOCKED), (THREATS, _THREAT),
+        (CANNOT_GET_OUT, _DOOR), (FORCED_TO_WORK, _FORCED),
     )
     for tongue, phrases in table.items()
     for phrase in phrases
@@ -388,24 +484,29 @@ _HARM_PATTERNS: tuple[tuple[str, tuple[_Word, ...], str], ...] = tuple(
 )  # fmt: skip
 
 
-# _HARM_PATTERNS by the first two letters of their first word: a clause is compared only
-# with the patterns its words can begin (a pattern is tried where a word of the clause
-# begins as its first word does; one starting with a number or a one-letter word always).
+# _HARM_PATTERNS by their first word, or by its first two letters where it is a stem: a clause
+# is compared only with the patterns its words can begin (a pattern is tried where a word of
+# the clause is its first word, or begins as its stem does; one starting with a number or a
+# one-letter stem always).
 _PREFIX = 2
+_HARM_BY_WORD: dict[str, list[int]] = {}
 _HARM_BY_PREFIX: dict[str, list[int]] = {}
 _HARM_ALWAYS: list[int] = []
 for _index, (_tongue, _words, _rule) in enumerate(_HARM_PATTERNS):
-    _first = _words[0][0]
-    if _first == ANY_NUMBER or len(_first) < _PREFIX:
+    _first, _stem = _words[0]
+    if _first == ANY_NUMBER or (_stem and len(_first) < _PREFIX):
         _HARM_ALWAYS.append(_index)
-    else:
+    elif _stem:
         _HARM_BY_PREFIX.setdefault(_first[:_PREFIX], []).append(_index)
+    else:
+        _HARM_BY_WORD.setdefault(_first, []).append(_index)
 
 
 def _harm_candidates(words: list[str]) -> list[tuple[str, tuple[_Word, ...], str]]:
     """The patterns of _HARM_PATTERNS that may be in the clause `words`, in their order."""
     chosen = set(_HARM_ALWAYS)
     for word in words:
+        chosen.update(_HARM_BY_WORD.get(word, ()))
         chosen.update(_HARM_BY_PREFIX.get(word[:_PREFIX], ()))
     return [_HARM_PATTERNS[index] for index in sorted(chosen)]
 
@@ -431,9 +532,12 @@ _EXIT_BAN = {_pattern(verb): _phrases(phrases) for verb, phrases in EXIT_BAN.ite
 _HELD_IN = _phrases(HELD_IN)
 _KEPT_IN = _keys(KEPT_IN)
 _LOCKED_IN_PLACES = _keys(LOCKED_IN_PLACES)
-_HARMLESS_BESIDE = {
-    verb: _phrases(beside) for verbs, beside in HARMLESS_BESIDE for verb in _phrases(verbs)
-}
+_LOCKS = _phrases(LOCKS)
+_MADE_TO_WORK = {tongue: _phrases(words) for tongue, words in MADE_TO_WORK.items()}
+_HARMLESS_BESIDE: dict[tuple[_Word, ...], tuple[tuple[_Word, ...], ...]] = {}
+for _verbs, _beside in HARMLESS_BESIDE:
+    for _verb in _phrases(_verbs):
+        _HARMLESS_BESIDE[_verb] = _HARMLESS_BESIDE.get(_verb, ()) + _phrases(_beside)
 # Where one clause ends: its punctuation, a line's end, a dash between words (not the hyphen
 # of «из-за»).
 _CLAUSE_BREAK = re.compile(r"[,.;:!?…\n]|\s-+\s|[–—]")
@@ -629,9 +733,16 @@ def _held(pattern: tuple[_Word, ...], words: list[str]) -> bool:
 
 
 def _harm_by_rule(
-    tongue: str, pattern: tuple[_Word, ...], rule: str, words: list[str], start: int
+    tongue: str,
+    pattern: tuple[_Word, ...],
+    rule: str,
+    words: list[str],
+    start: int,
+    message: list[str],
 ) -> bool:
-    """Whether the words of harm `pattern` at words[start] tell of harm by `rule`."""
+    """Whether the words of harm `pattern` at words[start] tell of harm by `rule` (`message`:
+    the match_keys of every clause, where a locked door may be told apart: «Не могу выйти,
+    двери закрыты»)."""
     end = start + len(pattern)
     return (
         rule == _ANYWHERE
@@ -640,27 +751,39 @@ def _harm_by_rule(
         or (rule == _LET_OUT and _held(pattern, words))
         or (rule == _LOCKED and any(word in _LOCKED_IN_PLACES for word in words))
         or (rule == _THREAT and _threatened(tongue, words, start, end))
+        or (rule == _DOOR and _says([_harm_key(key) for key in message], _LOCKS))
+        or (rule == _FORCED and _says(words, _MADE_TO_WORK[tongue]))
     )
 
 
-def _harm_at(tongue: str, pattern: tuple[_Word, ...], rule: str, words: list[str]) -> int | None:
-    """Where the words of harm `pattern` tell of harm in the clause `words`, by `rule` and
-    not beside the words that make them harmless (HARMLESS_BESIDE); None where they do not."""
-    starts = [start for start in range(len(words)) if _pattern_at(words, start, pattern)]
+def _harm_at(
+    tongue: str, pattern: tuple[_Word, ...], rule: str, words: list[str], message: list[str]
+) -> int | None:
+    """Where the words of harm `pattern` tell of harm in the clause `words` of `message`, by
+    `rule` and not beside the words that make them harmless (HARMLESS_BESIDE); None where
+    they do not."""
+    first, stem = pattern[0]
+    starts = [
+        start
+        for start, word in enumerate(words)
+        if _word_is(word, first, stem) and _pattern_at(words, start, pattern)
+    ]
     if not starts or _says(words, _HARMLESS_BESIDE.get(pattern, ())):
         return None
     return next(
-        (start for start in starts if _harm_by_rule(tongue, pattern, rule, words, start)), None
+        (start for start in starts if _harm_by_rule(tongue, pattern, rule, words, start, message)),
+        None,
     )
 
 
-def _harm_places(keys: list[str]) -> list[tuple[str, list[int]]]:
-    """The words of harm in one clause (its words' match_keys), each as its language and the
-    places of its words: the verb's, and «меня»/«meni» of the clause."""
+def _harm_places(keys: list[str], message: list[str]) -> list[tuple[str, list[int]]]:
+    """The words of harm in one clause (its words' match_keys) of `message` (all its words'
+    match_keys), each as its language and the places of its words: the verb's, and
+    «меня»/«meni» of the clause."""
     words = _without_idioms([_harm_key(key) for key in keys])
     found = []
     for tongue, pattern, rule in _harm_candidates(words):
-        start = _harm_at(tongue, pattern, rule, words)
+        start = _harm_at(tongue, pattern, rule, words, message)
         if start is None:
             continue
         them = [at for at in range(len(words)) if tongue in _THEM and _is_them(tongue, words, at)]
@@ -677,7 +800,8 @@ def _clauses(text: str) -> list[list[str]]:
 def _names_harm(clauses: list[list[str]]) -> bool:
     """Whether words of harm (HARM_WORDS and the tables after it) are in one of the clauses
     (_clauses), as words of their own."""
-    return any(_harm_places(words) for words in clauses)
+    message = [word for words in clauses for word in words]
+    return any(_harm_places(words, message) for words in clauses)
 
 
 def _a_call_alone(clauses: list[list[str]]) -> bool:
@@ -740,8 +864,8 @@ def _phrase_places(keys: list[str]) -> list[tuple[str, list[int]]]:
     """The calls and pleas in one clause, each as its language and the places of its words."""
     return [
         (tongue, list(range(at, at + len(phrase))))
-        for tongue, phrase in _TONGUE_PHRASES
-        for at in range(len(keys))
+        for at, key in enumerate(keys)
+        for tongue, phrase in _TONGUE_PHRASES_BY_FIRST.get(key, ())
         if tuple(keys[at : at + len(phrase)]) == phrase
     ]
 
@@ -751,10 +875,11 @@ def _words_by_tongue(text: str) -> dict[str, dict[int, bool]]:
     their place in the message), each with whether it was typed in Cyrillic letters."""
     found: dict[str, dict[int, bool]] = {}
     offset = 0
-    for clause in _CLAUSE_BREAK.split(text):
-        words = _words_in_their_letters(clause)
+    clauses = [_words_in_their_letters(clause) for clause in _CLAUSE_BREAK.split(text)]
+    message = [key for words in clauses for key, _ in words]
+    for words in clauses:
         keys = [key for key, _ in words]
-        for tongue, places in _phrase_places(keys) + _harm_places(keys):
+        for tongue, places in _phrase_places(keys) + _harm_places(keys, message):
             found.setdefault(tongue, {}).update((offset + at, words[at][1]) for at in places)
         offset += len(words)
     return found
