@@ -560,6 +560,8 @@ async def _broadcast(args: argparse.Namespace) -> None:
     settings = load_settings()
     _require_existing_database(settings.database_url)  # run from the wrong folder: refuse
     if args.resume is not None:
+        if not _may_be_a_broadcast(args.resume):
+            raise CommandError(f"there is no broadcast {args.resume}; nothing sent")
         given = _broadcast_flags_given(args)
         if given:
             raise CommandError(
@@ -588,7 +590,7 @@ async def _broadcast(args: argparse.Namespace) -> None:
             async with app.db.reads() as session:
                 found = await session.get(Broadcast, args.resume)
             if found is None:
-                raise CommandError(f"there is no broadcast {args.resume}")
+                raise CommandError(f"there is no broadcast {args.resume}; nothing sent")
             if found.status == BroadcastStatus.CANCELLED:
                 raise CommandError(f"broadcast {found.id} was cancelled: it cannot be resumed")
             broadcast_id, total = found.id, found.recipients
@@ -655,6 +657,12 @@ def _broadcast_flags_given(args: argparse.Namespace) -> list[str]:
     ) if value]  # fmt: skip
 
 
+def _may_be_a_broadcast(broadcast_id: int) -> bool:
+    """An id the database can hold (up to 18 digits, as `/broadcast cancel` takes): a
+    larger one is no broadcast, not a crash."""
+    return 0 < broadcast_id < 10**18
+
+
 async def _broadcast_cancel(args: argparse.Namespace) -> None:
     from services import broadcasts
 
@@ -667,6 +675,8 @@ async def _broadcast_cancel(args: argparse.Namespace) -> None:
             f"--cancel stops a broadcast: it cannot be combined with {', '.join(given)}; "
             "nothing cancelled"
         )
+    if not _may_be_a_broadcast(args.cancel):
+        raise CommandError(f"there is no broadcast {args.cancel}; nothing cancelled")
     db = await _operators_database()
     try:
         async with db.transaction() as session:

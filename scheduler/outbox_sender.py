@@ -301,7 +301,7 @@ class OutboxSender:
 
     async def _release(self, messages: list[ClaimedMessage]) -> None:
         async with self._transaction() as session:
-            await outbox.release(session, [m.id for m in messages])
+            await outbox.release(session, [m.id for m in messages], self._clock.now())
 
     async def _deliver(self, message: ClaimedMessage) -> Delivery:
         transport = self._transports[message.channel]
@@ -313,7 +313,7 @@ class OutboxSender:
             return Delivery.DROPPED
         if (morning := self._morning_for(message)) is not None:
             async with self._transaction() as session:
-                await outbox.hold_until(session, message, morning)
+                await outbox.hold_until(session, message, morning, now=self._clock.now())
             log.info("outbox id=%s held for the morning", message.id)
             return Delivery.HELD
         limiter = self._limiters.get(message.channel)
@@ -437,7 +437,7 @@ class OutboxSender:
             if until is not None:
                 await outbox.postpone(
                     session, message, until, error.reason, parts_sent=parts_sent,
-                    retrying_since=since,
+                    retrying_since=since, now=now,
                 )  # fmt: skip
                 return Delivery.POSTPONED
             moved = await self._to_another_chat(session, message, why, parts_sent, now)

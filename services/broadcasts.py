@@ -634,7 +634,7 @@ def summary(broadcast: Broadcast) -> str:
 
 # -- cancelling ---------------------------------------------------------------------------
 
-CANCELLED_REASON = "the broadcast was cancelled"
+CANCELLED_REASON = outbox.BROADCAST_CANCELLED
 WITHDRAW_CHUNK = 1000  # message ids per statement (a driver takes at most 32,767 parameters)
 
 
@@ -642,7 +642,9 @@ class CancelOutcome(enum.StrEnum):
     CANCELLED = "cancelled"
     UNKNOWN = "unknown"  # there is no such broadcast
     ALREADY_CANCELLED = "already cancelled"
-    ALL_SENT = "all sent"  # done, nothing of it waiting, no survey: nothing to stop
+    # Done, nothing of it waiting nor given up (`vatandosh outbox retry` would send that),
+    # no survey: nothing to stop.
+    ALL_SENT = "all sent"
 
 
 @dataclass(frozen=True)
@@ -668,7 +670,10 @@ async def cancel(session: AsyncSession, broadcast_id: int, now: datetime) -> Can
     """Stops a broadcast, in the caller's transaction: marked cancelled (a `send` driving it
     stops at its next batch: the row lock makes this wait for a batch being queued), and its
     messages that no sender has begun are withdrawn (outbox.withdraw); given-up ones are
-    marked withdrawn too, so that `vatandosh outbox retry` never sends them."""
+    withdrawn too, so that `vatandosh outbox retry` never sends them (those STOP kept back
+    stay as they are: never retried in bulk, and counted as opted out). What a sender has at
+    that moment goes, unless it goes back to the queue (a 429, a network error): then it is
+    withdrawn (outbox.withdraw_if_broadcast_cancelled)."""
     broadcast = await session.get(
         Broadcast, broadcast_id, with_for_update=True, populate_existing=True
     )
@@ -690,22 +695,30 @@ async def cancel(session: AsyncSession, broadcast_id: int, now: datetime) -> Can
             select(OutboxMessage.id).where(ours, OutboxMessage.status == OutboxStatus.PENDING)
         )
     )
-    if broadcast.status == BroadcastStatus.DONE and not waiting and not broadcast.survey:
+    given_up = and_(
+        ours,
+        OutboxMessage.status == OutboxStatus.FAILED,
+        func.coalesce(OutboxMessage.last_error, "").not_like(outbox.NOT_NEEDED + "%"),
+        func.coalesce(OutboxMessage.last_error, "") != outbox.OPTED_OUT,
+    )
+    if (
+        broadcast.status == BroadcastStatus.DONE
+        and not waiting
+        and not broadcast.survey
+        and not await session.scalar(select(exists().where(given_up)))
+    ):
         return Cancel(CancelOutcome.ALL_SENT, sent=sent)
-    withdrawn = 0
+    unsent = 0
     for start_at in range(0, len(waiting), WITHDRAW_CHUNK):
         chunk = waiting[start_at : start_at + WITHDRAW_CHUNK]
-        withdrawn += await outbox.withdraw(session, chunk, CANCELLED_REASON, now)
-    await session.execute(
+        unsent += await outbox.withdraw(session, chunk, CANCELLED_REASON, now)
+    marked = await session.execute(
         update(OutboxMessage)
-        .where(
-            ours,
-            OutboxMessage.status == OutboxStatus.FAILED,
-            func.coalesce(OutboxMessage.last_error, "").not_like(outbox.NOT_NEEDED + "%"),
-        )
+        .where(given_up)
         .values(last_error=(outbox.NOT_NEEDED + CANCELLED_REASON)[:200])
         .execution_options(synchronize_session=False)
     )
+    withdrawn = unsent + int(marked.rowcount)  # type: ignore[attr-defined]
     broadcast.status = BroadcastStatus.CANCELLED
     broadcast.finished_at = broadcast.finished_at or now
     broadcast.withdrawn += withdrawn
@@ -714,7 +727,7 @@ async def cancel(session: AsyncSession, broadcast_id: int, now: datetime) -> Can
         CancelOutcome.CANCELLED,
         withdrawn=withdrawn,
         sent=sent,
-        in_flight=len(waiting) - withdrawn,
+        in_flight=len(waiting) - unsent,
         survey=bool(broadcast.survey),
         reply_to=broadcast.reply_to,
     )

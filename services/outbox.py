@@ -26,7 +26,14 @@ from sqlalchemy import (
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
-from models import ChannelAccount, OutboxKind, OutboxMessage, OutboxStatus
+from models import (
+    Broadcast,
+    BroadcastStatus,
+    ChannelAccount,
+    OutboxKind,
+    OutboxMessage,
+    OutboxStatus,
+)
 from services.crypto import DataCipher
 from services.messages import OutgoingMessage
 
@@ -535,11 +542,14 @@ async def postpone(
     *,
     parts_sent: int | None = None,
     retrying_since: datetime | None = None,
+    now: datetime | None = None,
 ) -> None:
     """Try again at `until`, from the part after the first `parts_sent` (unchanged when
     None); the address's later messages wait too, so order is kept. A message put back
     after it was given up keeps `retrying_since` in failed_at (see
-    ClaimedMessage.retrying_since); others have none."""
+    ClaimedMessage.retrying_since); others have none. One of a broadcast cancelled
+    meanwhile is withdrawn instead (see withdraw_if_broadcast_cancelled; `now`, by default
+    `until`, is when)."""
     progress: dict[str, object] = {} if parts_sent is None else {"parts_sent": parts_sent}
     if message.failed_at is not None and retrying_since is not None:
         progress["failed_at"] = retrying_since
@@ -559,17 +569,22 @@ async def postpone(
         .where(OutboxMessage.id == message.id)
         .values(last_error=error[:200], claimed_until=None, **progress)
     )
+    await withdraw_if_broadcast_cancelled(session, [message.id], now or until)
 
 
-async def hold_until(session: AsyncSession, message: ClaimedMessage, until: datetime) -> None:
+async def hold_until(
+    session: AsyncSession, message: ClaimedMessage, until: datetime, *, now: datetime
+) -> None:
     """Put a claimed message back, untried, to go at `until` (the recipient's morning). As a
     row never tried it holds back none of its chat's later messages (see _claim_query):
-    an answer to what the person writes meanwhile goes at once."""
+    an answer to what the person writes meanwhile goes at once. One of a broadcast
+    cancelled meanwhile is withdrawn instead."""
     await session.execute(
         update(OutboxMessage)
         .where(OutboxMessage.id == message.id)
         .values(not_before=until, claimed_until=None, attempts=0)
     )
+    await withdraw_if_broadcast_cancelled(session, [message.id], now)
 
 
 async def give_up(
@@ -617,6 +632,8 @@ async def readdress(
     there too, it is given up. The channel it now goes to; None when it stays."""
     if kind != OutboxKind.PUSH or person_id is None or put_back:
         return None
+    if await _of_cancelled_broadcasts(session, [message_id]):
+        return None  # given up where it is: a cancelled broadcast's push goes nowhere else
     account = await session.scalar(
         select(ChannelAccount)
         .where(
@@ -675,8 +692,8 @@ async def withdraw(
     session: AsyncSession, message_ids: Sequence[int], reason: str, now: datetime
 ) -> int:
     """Set aside messages no longer needed, as failed with NOT_NEEDED and `reason`, if no
-    sender has begun them (claimed, or a part sent): those go as they are. Returns how
-    many."""
+    sender has begun them (claimed, or a part sent): those go as they are. A claim that ran
+    out (its sender was killed) counts as none. Returns how many."""
     if not message_ids:
         return 0
     withdrawn = await session.execute(
@@ -684,13 +701,83 @@ async def withdraw(
         .where(
             OutboxMessage.id.in_(message_ids),
             OutboxMessage.status == OutboxStatus.PENDING,
-            OutboxMessage.claimed_until.is_(None),
+            _not_claimed(now),
             OutboxMessage.parts_sent == 0,
         )
-        .values(status=OutboxStatus.FAILED, last_error=(NOT_NEEDED + reason)[:200], failed_at=now)
+        .values(
+            status=OutboxStatus.FAILED,
+            claimed_until=None,
+            last_error=(NOT_NEEDED + reason)[:200],
+            failed_at=now,
+        )
         .execution_options(synchronize_session=False)
     )
     return int(withdrawn.rowcount)  # type: ignore[attr-defined]
+
+
+# Why a broadcast's message was withdrawn when the broadcast was cancelled.
+BROADCAST_CANCELLED = "the broadcast was cancelled"
+
+
+async def _of_cancelled_broadcasts(
+    session: AsyncSession, message_ids: Sequence[int]
+) -> dict[int, int]:
+    """Of these pending messages, those of a cancelled broadcast: message id → broadcast id.
+    By primary key, a handful of rows: asked only where a claimed row goes back to the
+    queue, never by the claim."""
+    rows = await session.execute(
+        select(OutboxMessage.id, Broadcast.id)
+        .join(Broadcast, Broadcast.id == OutboxMessage.broadcast_id)
+        .where(
+            OutboxMessage.id.in_(message_ids),
+            OutboxMessage.status == OutboxStatus.PENDING,
+            Broadcast.status == BroadcastStatus.CANCELLED,
+        )
+    )
+    return {message_id: broadcast_id for message_id, broadcast_id in rows}
+
+
+async def withdraw_if_broadcast_cancelled(
+    session: AsyncSession, message_ids: Sequence[int], now: datetime
+) -> int:
+    """Withdraw the messages, claimed a moment ago and going back to the queue, whose
+    broadcast was cancelled while a sender had them (the cancel withdraws only what no
+    sender has): a cancelled broadcast's message is not sent after the cancel, save one
+    that was on its way to the platform at that moment. Counted on the broadcast as
+    withdrawn. Returns how many."""
+    if not message_ids:
+        return 0
+    found = await _of_cancelled_broadcasts(session, message_ids)
+    if not found:
+        return 0
+    await session.execute(
+        update(OutboxMessage)
+        .where(OutboxMessage.id.in_(list(found)), OutboxMessage.status == OutboxStatus.PENDING)
+        .values(
+            status=OutboxStatus.FAILED,
+            claimed_until=None,
+            last_error=(NOT_NEEDED + BROADCAST_CANCELLED)[:200],
+            failed_at=now,
+        )
+        .execution_options(synchronize_session=False)
+    )
+    per_broadcast: dict[int, int] = {}
+    for broadcast_id in found.values():
+        per_broadcast[broadcast_id] = per_broadcast.get(broadcast_id, 0) + 1
+    for broadcast_id, count in sorted(per_broadcast.items()):
+        await session.execute(
+            update(Broadcast)
+            .where(Broadcast.id == broadcast_id)
+            .values(withdrawn=Broadcast.withdrawn + count)
+            .execution_options(synchronize_session=False)
+        )
+    log.info("outbox ids=%s withdrawn: %s", sorted(found), BROADCAST_CANCELLED)
+    return len(found)
+
+
+def _not_claimed(now: datetime) -> ColumnElement[bool]:
+    """No sender has the row: never claimed, or its claim ran out (a sender killed)."""
+    return or_(OutboxMessage.claimed_until.is_(None), OutboxMessage.claimed_until < now)
 
 
 async def replace_unsent(
@@ -712,14 +799,16 @@ async def replace_unsent(
     return bool(replaced.rowcount)  # type: ignore[attr-defined]
 
 
-async def release(session: AsyncSession, message_ids: Sequence[int]) -> None:
-    """Hand claimed rows back untouched (a sender stopping before it got to them)."""
+async def release(session: AsyncSession, message_ids: Sequence[int], now: datetime) -> None:
+    """Hand claimed rows back untouched (a sender stopping before it got to them); those of
+    a broadcast cancelled meanwhile are withdrawn instead."""
     if message_ids:
         await session.execute(
             update(OutboxMessage)
             .where(OutboxMessage.id.in_(message_ids), OutboxMessage.status == OutboxStatus.PENDING)
             .values(claimed_until=None, attempts=OutboxMessage.attempts - 1)
         )
+        await withdraw_if_broadcast_cancelled(session, message_ids, now)
 
 
 async def forget_delivered_before(session: AsyncSession, cutoff: datetime) -> int:

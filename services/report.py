@@ -32,10 +32,13 @@ What it counts, and from what:
   still awaiting.
 - Broadcasts (`broadcast`, by `created_at`; with a country, those whose segment names it): the
   counts their rows keep — recipients, queued, of which for the morning, not sent (STOP),
-  unreachable. The outbox rows of a broadcast are not linked to it, so per-broadcast
-  delivery (sent / failed) is not known; `vatandosh outbox status` has the totals.
+  unreachable, withdrawn unsent when it was cancelled — and its status (being sent, queued
+  in full, cancelled). Sent and failed are not counted here: the outbox rows that name
+  their broadcast are forgotten 30 days after they settle (outbox.SETTLED_KEPT), and
+  `vatandosh outbox status` has the totals.
 - Survey results (`survey_answer` via services.broadcasts.answer_counts): people per question
-  and option, texts in the report's locale.
+  and option, texts in the report's locale, with the broadcast's status (a cancelled
+  survey's answers are to a question withdrawn from whoever had not answered yet).
 
 Days and months are those of one stated zone, `REPORT_ZONE` (Tashkent, the home zone, where
 the consulate's report is read; the rendered period says so): the period runs from 00:00 on
@@ -192,6 +195,8 @@ COLUMNS: dict[str, str] = {
     "deferred": N_("Of them for the morning"),
     "opted_out": N_("Not sent (STOP)"),
     "unreachable": N_("Cannot be reached"),
+    "withdrawn": N_("Withdrawn unsent (cancelled)"),
+    "broadcast_status": N_("Status"),
     "question": N_("Question"),
     "question_text": N_("Question text"),
     "option": N_("Option"),
@@ -653,7 +658,7 @@ async def _broadcasts(
         reach.append((
             broadcast.id, report_day(broadcast.created_at).isoformat(), segment,
             broadcast.recipients, broadcast.queued, broadcast.deferred, broadcast.opted_out,
-            broadcast.unreachable,
+            broadcast.unreachable, broadcast.withdrawn, str(broadcast.status),
         ))  # fmt: skip
         if not broadcast.survey:
             continue
@@ -662,13 +667,14 @@ async def _broadcasts(
             for o, option in enumerate(question.get("options", [])):
                 survey.append((
                     broadcast.id, q + 1, _text(question.get("texts", {}), locale),
-                    _text(option, locale), answers.get((q, o), 0),
+                    _text(option, locale), answers.get((q, o), 0), str(broadcast.status),
                 ))  # fmt: skip
     return [
         Table("broadcasts", ("broadcast", "date", "segment", "recipients", "queued", "deferred",
-                             "opted_out", "unreachable"), tuple(reach)),
-        Table("survey_results", ("broadcast", "question", "question_text", "option", "count"),
-              tuple(survey)),
+                             "opted_out", "unreachable", "withdrawn", "broadcast_status"),
+              tuple(reach)),
+        Table("survey_results", ("broadcast", "question", "question_text", "option", "count",
+                                 "broadcast_status"), tuple(survey)),
     ]  # fmt: skip
 
 
@@ -706,7 +712,7 @@ async def build_report(
 
 # Columns of counts, and those whose rows exist only because someone is counted in them.
 COUNTS = frozenset({"count", "cases", "answered", "resolved", "escalated", "recipients",
-                    "queued", "deferred", "opted_out", "unreachable"})  # fmt: skip
+                    "queued", "deferred", "opted_out", "unreachable", "withdrawn"})  # fmt: skip
 FROM_GROUP_BY = {
     "registrations_by_country_city": "count", "registrations_by_country_sex": "count",
     "registrations_by_sex_kind": "count", "registrations_per_month": "count",

@@ -27,7 +27,7 @@ matplotlib.use("Agg")  # no display; before anything else of matplotlib is impor
 
 from matplotlib.figure import Figure
 
-from models import AppealCategory, AppealStatus, HelpReason, RegistrationKind
+from models import AppealCategory, AppealStatus, BroadcastStatus, HelpReason, RegistrationKind
 from services import appeals, help_cases
 from services.countries import country_name
 from services.i18n import N_, Translator
@@ -52,6 +52,11 @@ KIND_LABELS = {
 }
 THREAD_KIND_LABELS = {"help": N_("Help request"), "appeal": N_("Appeal")}
 URGENCY_LABELS = {True: N_("urgent"), False: N_("not urgent")}
+BROADCAST_STATUS_LABELS = {
+    BroadcastStatus.SENDING: N_("Being queued"),
+    BroadcastStatus.DONE: N_("Queued in full"),
+    BroadcastStatus.CANCELLED: N_("Cancelled"),
+}
 BY_LABELS = {"category": COLUMNS["category"], "country": COLUMNS["country"]}
 HEADING = N_("Vatandosh: analytical report")
 PERIOD = N_(
@@ -136,6 +141,8 @@ class _Words:
             return t(MEASURES[text])
         if column == "urgent" and isinstance(value, bool):
             return t(URGENCY_LABELS[value])
+        if column == "broadcast_status" and text in BROADCAST_STATUS_LABELS:
+            return t(BROADCAST_STATUS_LABELS[BroadcastStatus(text)])
         if column == "status" and text in appeals.STATUS_LABELS:
             return t(appeals.STATUS_LABELS[AppealStatus(text)])
         if column in ("category", "group", "reason"):

@@ -5,7 +5,7 @@ many went already and how many were withdrawn. `vatandosh broadcast --cancel ID`
 `/broadcast cancel ID` in the staff group (supervisors only, audited)."""
 
 import asyncio
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -21,10 +21,10 @@ from services.broadcasts import Announcement, Segment, parse_segment
 from services.clock import ManualClock
 from tests.harness import TelegramHarness
 from tests.test_broadcasts import NOW, TEXTS, cli_environment, pushes, seed
-from tests.test_staff_group import add_operator, desk_app, in_group, posted
+from tests.test_staff_group import add_operator, desk, desk_app, in_group, posted
 from tests.test_survey import SURVEY, answers
 
-__all__ = ["desk_app"]  # a fixture, re-used from the staff group tests
+__all__ = ["desk", "desk_app"]  # fixtures, re-used from the staff group tests
 
 NEW_YORK_MORNING = datetime(2026, 11, 29, 13, 0, tzinfo=UTC)  # 08:00 EST; NOW is 04:00 there
 OPERATOR, SUPERVISOR = 7201, 7202
@@ -341,3 +341,232 @@ async def test_retry_never_sends_a_cancelled_broadcast_nor_the_pushes_stop_kept_
         assert await outbox_admin.retry_failed(session, now=clock.now(), ids=[stopped.id]) == [
             stopped.id
         ]
+
+
+# -- what a sender has in hand when the cancel comes ------------------------------------------
+
+
+def cancel_at_the_first_request(app: Application, broadcast_id: int, told: list[Any]) -> None:
+    """The supervisor's cancel lands while the sender has the batch claimed: its first
+    request to the platform is on the wire."""
+    session = TelegramHarness(app).session
+    original = session.make_request
+
+    async def cancelling_first(bot: Any, method: Any, *rest: Any, **options: Any) -> Any:
+        if not told and type(method).__name__ == "SendMessage":
+            async with app.db.transaction() as cancelling:
+                told.append(await broadcasts.cancel(cancelling, broadcast_id, app.clock.now()))
+        return await original(bot, method, *rest, **options)
+
+    session.make_request = cancelling_first  # type: ignore[method-assign]
+
+
+@pytest.mark.parametrize(
+    ("status", "description", "retry_after", "later"),
+    [
+        (429, "Too Many Requests: retry after 3600", 3600, timedelta(hours=1, minutes=1)),
+        (502, "Bad Gateway", None, timedelta(minutes=30)),
+    ],
+    ids=["429", "network error"],
+)
+async def test_a_push_in_hand_put_back_in_the_queue_after_the_cancel_is_withdrawn(
+    app: Application,
+    clock: ManualClock,
+    status: int,
+    description: str,
+    retry_after: int | None,
+    later: timedelta,
+) -> None:
+    """The sender had the wrong alert on the wire when the cancel came (counted «being
+    sent»); the platform refused it for now (a 429, a network error). Put back in the queue,
+    it would go an hour later: it is withdrawn instead, and counted so."""
+    telegram = TelegramHarness(app)
+    chats = [chat for _id, chat in await seed(app.db, app.cipher, 1, country="RU")]
+    wrong = await start_and_send(app, Segment(), Announcement(TEXTS))
+    told: list[Any] = []
+    cancel_at_the_first_request(app, wrong, told)
+    telegram.session.fail_next("sendMessage", status, description, retry_after)
+    await app.sender.deliver_due()
+    assert (told[0].outcome, told[0].in_flight) == (broadcasts.CancelOutcome.CANCELLED, 1)
+    tried = len(sent_to(telegram, chats))
+
+    clock.set(NOW + later)
+    await app.sender.deliver_due()
+    assert len(sent_to(telegram, chats)) == tried
+    [row] = await pushes(app)
+    assert (row.status, row.last_error) == (
+        "failed",
+        outbox.NOT_NEEDED + outbox.BROADCAST_CANCELLED,
+    )
+    assert (await broadcast_row(app, wrong)).withdrawn == 1
+
+
+async def test_the_pushes_of_a_killed_sender_are_withdrawn_not_called_in_flight(
+    app: Application,
+) -> None:
+    """A `vatandosh run` was killed while it held a batch of the broadcast: the rows keep a
+    claim that has run out, and no sender has them. The cancel withdraws them; the
+    restarted sender sends nothing."""
+    telegram = TelegramHarness(app)
+    chats = [chat for _id, chat in await seed(app.db, app.cipher, 2, country="RU")]
+    wrong = await start_and_send(app, Segment(), Announcement(TEXTS))
+    async with app.db.transaction() as session:  # the dead sender's lease, run out
+        await session.execute(
+            update(OutboxMessage).values(claimed_until=NOW - timedelta(minutes=5), attempts=1)
+        )
+    async with app.db.transaction() as session:
+        done = await broadcasts.cancel(session, wrong, app.clock.now())
+    assert (done.withdrawn, done.in_flight) == (2, 0)
+    await app.sender.deliver_due()
+    assert sent_to(telegram, chats) == []
+
+
+async def test_a_broadcast_queued_in_full_with_a_given_up_push_is_cancelled_and_never_retried(
+    app: Application, clock: ManualClock
+) -> None:
+    """The wrong alert is queued in full; one push was given up in an outage. The cancel
+    is not «nothing left to cancel»: the given-up push is withdrawn, so `outbox retry
+    --all-failed` after the outage does not send it."""
+    from services import outbox_admin
+
+    telegram = TelegramHarness(app)
+    chats = [chat for _id, chat in await seed(app.db, app.cipher, 2, country="RU")]
+    wrong = await start_and_send(app, Segment(), Announcement(TEXTS))
+    first, second = await pushes(app)
+    async with app.db.transaction() as session:
+        await session.execute(
+            update(OutboxMessage)
+            .where(OutboxMessage.id == first.id)
+            .values(status="sent", sent_at=NOW)
+        )
+        await session.execute(
+            update(OutboxMessage)
+            .where(OutboxMessage.id == second.id)
+            .values(status="failed", failed_at=NOW, last_error="dead after 40 attempts over 48 h")
+        )
+    async with app.db.transaction() as session:
+        done = await broadcasts.cancel(session, wrong, clock.now())
+    assert (done.outcome, done.sent, done.withdrawn) == (broadcasts.CancelOutcome.CANCELLED, 1, 1)
+    async with app.db.transaction() as session:
+        assert await outbox_admin.retry_failed(session, now=clock.now()) == []
+    await app.sender.deliver_due()
+    assert sent_to(telegram, chats) == []
+    assert (await broadcast_row(app, wrong)).status == BroadcastStatus.CANCELLED
+
+
+@pytest.mark.parametrize("flag", ["--cancel", "--resume"])
+async def test_a_broadcast_id_too_long_for_the_database_is_no_broadcast(
+    app: Application,
+    database_url: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    flag: str,
+) -> None:
+    cli_environment(monkeypatch, tmp_path, database_url)
+    huge = "99999999999999999999"
+    assert await asyncio.to_thread(main, ["broadcast", flag, huge]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"vatandosh: there is no broadcast {huge}; nothing ")
+    assert err.count("\n") == 1
+
+
+# -- the report -------------------------------------------------------------------------------
+
+
+async def test_the_report_shows_a_cancelled_broadcast_its_withdrawn_and_its_surveys_answers(
+    app: Application,
+) -> None:
+    """Three in Moscow got the wrong alert at once, four in New York waited for the morning
+    and were withdrawn: the report says cancelled, 4 withdrawn — not 7 queued and nothing
+    more. A cancelled survey's answers are marked as such."""
+    from services import report, report_render
+    from services.i18n import Catalogs
+
+    await seed(app.db, app.cipher, 3, country="RU")
+    await seed(app.db, app.cipher, 4, country="US")
+    wrong = await start_and_send(app, Segment(), Announcement(TEXTS))
+    surveyed = await start_and_send(app, Segment(country="UZ"), Announcement(TEXTS, SURVEY))
+    await app.sender.deliver_due()
+    async with app.db.transaction() as session:
+        assert (await broadcasts.cancel(session, wrong, app.clock.now())).withdrawn == 4
+        await broadcasts.cancel(session, surveyed, app.clock.now())
+    async with app.db.sessions() as session:
+        made = await report.build_report(
+            session, start=NOW.date(), end=NOW.date(), country=None, locale="ru", now=NOW
+        )
+    tables = report.flat(made.tables)
+    row = next(row for row in tables["broadcasts"] if row["broadcast"] == wrong)
+    assert (row["queued"], row["withdrawn"], row["broadcast_status"]) == (7, "<5", "cancelled")
+    assert {row["broadcast_status"] for row in tables["survey_results"]} == {"cancelled"}
+
+    t = Catalogs().translator("ru")
+    page = report_render.report_html(made, t)
+    assert f"<td>{t.gettext('Cancelled')}</td>" in page
+    assert t.gettext(report.COLUMNS["withdrawn"]) in page
+    csv = report_render.report_csv(made)["broadcasts.csv"]
+    assert csv.splitlines()[0].endswith(",unreachable,withdrawn,broadcast_status")
+    assert csv.splitlines()[1].endswith(",cancelled")
+
+
+# -- lock order (PostgreSQL) ------------------------------------------------------------------
+
+
+async def test_a_cancel_typed_in_a_case_topic_does_not_deadlock_with_a_survey_batch(
+    desk: TelegramHarness,
+) -> None:
+    """`/broadcast cancel` typed in Alice's case topic while a survey broadcast's batch,
+    holding the broadcast's row, is about to ask Alice: the command is not about her case
+    and does not hold her conversation, so it waits for the batch instead of locking it
+    out; both finish, the broadcast cancelled."""
+    from sqlalchemy import text
+
+    from tests.test_staff_races import needs_postgresql, waits_or_is_done
+    from tests.test_staff_review_fixes import file_one
+
+    app = desk.app
+    needs_postgresql(app)
+    await add_operator(app, SUPERVISOR, "Bobur T.", role="supervisor")
+    _thread_id, topic = await file_one(desk)  # Alice's appeal, its topic
+    async with app.db.transaction() as session:
+        started = await broadcasts.start(
+            session, Segment(), Announcement(TEXTS, SURVEY), created_by="cli", now=app.clock.now()
+        )
+    at_alice, go_on = asyncio.Event(), asyncio.Event()
+    engine = app.engine
+    asks = engine.busy_with_a_question
+
+    async def asking_alice(session: Any, person_id: int) -> bool:
+        at_alice.set()
+        await go_on.wait()
+        return await asks(session, person_id)
+
+    engine.busy_with_a_question = asking_alice  # type: ignore[method-assign]
+    deadlocks = text("SELECT deadlocks FROM pg_stat_database WHERE datname = current_database()")
+    async with app.db.sessions() as session:
+        before = await session.scalar(deadlocks)
+    sending_db = Database(app.db.url)
+    sending = asyncio.ensure_future(
+        broadcasts.send(sending_db, app.cipher, app.clock, started.id, prompter=engine)
+    )
+    try:
+        await asyncio.wait_for(at_alice.wait(), 30)
+        cancelling = asyncio.ensure_future(
+            desk.feed(posted(SUPERVISOR, topic, f"/broadcast cancel {started.id}"))
+        )
+        await waits_or_is_done(app, cancelling)
+        go_on.set()
+        await asyncio.wait_for(asyncio.gather(sending, cancelling), 30)
+    finally:
+        go_on.set()
+        await sending_db.close()
+    assert (await broadcast_row(app, started.id)).status == BroadcastStatus.CANCELLED
+    cancelled = app.catalogs.translator(app.settings.staff_locale).gettext(
+        "Broadcast {number} is cancelled: {sent} messages already sent cannot be called "
+        "back; {withdrawn} not sent yet were withdrawn."
+    )
+    said = cancelled.split("{sent}")[0].format(number=started.id)
+    assert any(message["text"].startswith(said) for message in in_group(desk))
+    await asyncio.sleep(1)  # PostgreSQL's statistics are written a moment later
+    async with app.db.sessions() as session:
+        assert await session.scalar(deadlocks) == before

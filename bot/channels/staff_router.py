@@ -358,12 +358,16 @@ class StaffDeskHandlers:
         thread_id: int | None = None,
         replied: Message | None = None,
         written: Message | None = None,
+        about_the_case: bool = True,
     ) -> AsyncIterator[Turn | None]:
         """One turn: the transaction, the redelivery check, the case (of the button, of the
         topic, or — in the general topic — of the bot's message `replied` to), the operator —
         or the record of an ignored attempt (None: nothing to do), whose writer is told when
         the message `written` was about a case. After the commit the sender is woken and
-        private messages go out."""
+        private messages go out. The case is held (staff.hold_case) unless the turn is not
+        `about_the_case` (a supervisor's command typed in its topic): such a turn takes
+        other locks — a broadcast's row, which a broadcast's batch holds while it waits for
+        people's conversations — and must not hold a person's conversation meanwhile."""
         group = self.group
         now = group.clock.now()
         told = False
@@ -395,7 +399,7 @@ class StaffDeskHandlers:
                     told = await self._tell_not_an_operator(session, written, user_id, thread, now)
                 yield None
             else:
-                if thread is not None:  # one change of her case at a time, hers or ours
+                if thread is not None and about_the_case:  # one change of her case at a time
                     thread = await staff.hold_case(session, thread)
                 turn = Turn(session, operator, thread, now, _address(thread, topic))
                 yield turn
@@ -1570,7 +1574,12 @@ class SupervisorCommand(Generic[Work]):
             async with (
                 self.handlers._topics.hold(topic or 0),
                 self.handlers._turn(
-                    message.from_user.id, topic, ref, f"command:{self.name}", written=message
+                    message.from_user.id,
+                    topic,
+                    ref,
+                    f"command:{self.name}",
+                    written=message,
+                    about_the_case=False,
                 ) as turn,
             ):
                 if turn is None:
