@@ -72,7 +72,15 @@ from handlers.conversation import (
     Step,
 )
 from handlers.incoming import Incoming, Kind, Location, MediaRefusal, RefusalReason
-from models import Broadcast, CaseStatus, ChannelAccount, Conversation, HelpCase, Person
+from models import (
+    Broadcast,
+    BroadcastStatus,
+    CaseStatus,
+    ChannelAccount,
+    Conversation,
+    HelpCase,
+    Person,
+)
 from models.db import Database
 from services import appeals, checkins, live_location, outbox, registrations
 from services.broadcasts import SURVEY_JOURNEY
@@ -423,8 +431,10 @@ class ConversationEngine:
         """Whether an optional pushed question (a survey) would cross another question of the
         person's: a pushed question not answered yet (out, held for the morning, an
         operator's message), or a screen where pushed questions wait (a help request's, the
-        person's own words). In the caller's transaction, which then holds the person's
-        conversation, as `prompt` does."""
+        person's own words). Not a survey question whose push was withdrawn, nor one of a
+        cancelled broadcast: those are dropped (the corrected survey takes their place). In
+        the caller's transaction, which then holds the person's conversation, as `prompt`
+        does."""
         held = await self._hold_conversation(session, person_id, self._clock.now())
         return held is not None and self._taken_up(held[2])
 
@@ -464,34 +474,39 @@ class ConversationEngine:
         (`_prompts_wait`): there they stay in `state.pending`, due, and the conversation does
         not move. One whose push is not out yet stays pending and is not due meanwhile (what
         the person sends answers the question they have seen, never one they have not). Those
-        that will never be: a push that failed, a journey that needs the consent the person
-        has withdrawn since, an operator's message in a case closed since, and any pushed
-        longer ago than outbox.SETTLED_KEPT (its row may be forgotten: a push given up
-        while her chat was blocked would be taken for one she saw) — are dropped, and
-        so is an optional one (a survey) once another is out (`_give_way`). One a reply
+        that will never be: a push that failed or was withdrawn (due or not: a survey's held
+        for the morning and withdrawn with its broadcast's cancel), a journey that needs the
+        consent the person has withdrawn since, an operator's message in a case closed since,
+        and any pushed longer ago than outbox.SETTLED_KEPT (its row may be forgotten: a push
+        given up while her chat was blocked would be taken for one she saw) — are dropped, and
+        so is an optional one (a survey) once another is out (`_give_way`), and a cancelled
+        broadcast's survey question passed by (`_cancelled_surveys_passed`). One a reply
         overtook (`PendingPrompt.overtaken`) waits while `incoming` picks a choice of the reply
         the person saw last («2» on the main menu), and is asked after it; other words are
         the pushed question's (an answer to an operator's question). Whether the state
         changed."""
         answering = _answering(state)
-        due = _due(state, now)
-        if not due:
+        if not state.pending:
             return False
+        due = _due(state, now)
+        not_taken = [asked for asked in state.pending if not asked.taken]
         failed, unsent = await outbox.not_reached(
-            session, [asked.outbox_id for asked in due if asked.outbox_id is not None]
+            session, [asked.outbox_id for asked in not_taken if asked.outbox_id is not None]
         )
         closed = await _closed_cases(session, due)
         dropped = {
             id(asked)
             for asked in due
-            if asked.outbox_id in failed
-            or asked.due < now - outbox.SETTLED_KEPT
+            if asked.due < now - outbox.SETTLED_KEPT
             or id(asked) in closed
             or (journey := self._journeys.get(asked.journey)) is None
             or (journey.needs_consent and not person.has_consented)
         }
+        dropped |= {id(asked) for asked in not_taken if asked.outbox_id in failed}
+        dropped |= await _cancelled_surveys_passed(session, state, incoming)
         state.pending = [asked for asked in state.pending if id(asked) not in dropped]
-        for asked in state.pending:
+        answering = answering and _answering(state)
+        for asked in _due(state, now):
             if asked.outbox_id in unsent:  # due again with the next update, to be looked at
                 asked.due = now + timedelta(microseconds=1)
                 if incoming is not None:  # this update's reply goes out after it
@@ -1054,7 +1069,12 @@ def _answer_the_push_seen_last(
     saw last — the newest out, after the screen's question, no reply since — by its number
     or its words answers it: «1» under «Are you safe? 1 — I am safe» on the registration
     menu is «I am safe», «2» on the form's first question «I need help», not the screen's
-    options. On a screen of the person's own words they are their words; a button says where
+    options. So too on a screen of the person's own words, which lists numbered options of
+    its own (an open help request's «2 — Solved: close the request», an appeal's «2 —
+    Back») that the journey reads a typed number against: the push is the last list on her
+    phone. Even where an operator asked «how many?» before the push, «2» under «Are you
+    safe?» is «I need help» — an urgent case an operator reads, where reading it as her
+    words would leave the check-in to be missed and her family alerted. A button says where
     it belongs. Anything else is the screen's, and its reply comes after the pushed
     questions, which are then no longer the last thing on their phone. Whether the state
     changed."""
@@ -1067,7 +1087,6 @@ def _answer_the_push_seen_last(
     picks = (
         seen.case_id is None  # an operator's message lists nothing to pick
         and incoming.kind is Kind.TEXT
-        and not state.free_text
         and _pick_among(seen.choices, incoming, numbers=not seen.free_text) is not None
     )
     if picks:
@@ -1222,11 +1241,60 @@ async def _give_way(
         if not asked.taken:
             await _drop_optional_push(session, cipher, person, asked, now)
     for asked in optional:
-        if asked.taken and (state.journey, state.step) == (asked.journey, asked.step):
-            state.answers.pop(asked.journey, None)
-            state.journey, state.step = state.history.pop() if state.history else HOME
-            state.choices, state.free_text = [], False
+        _leave_unanswered(state, asked)
     return True
+
+
+def _leave_unanswered(state: ConversationState, asked: PendingPrompt) -> None:
+    """The conversation leaves the pushed question it is at (taken), unanswered, its answers
+    forgotten, for where it was before."""
+    if asked.taken and (state.journey, state.step) == (asked.journey, asked.step):
+        state.answers.pop(asked.journey, None)
+        state.journey, state.step = state.history.pop() if state.history else HOME
+        state.choices, state.free_text = [], False
+
+
+async def _cancelled_surveys_passed(
+    session: AsyncSession, state: ConversationState, incoming: Incoming | None
+) -> set[int]:
+    """The pushed survey questions (their id()) of a cancelled broadcast that are dropped:
+    one whose push is out stays for a message that picks one of its options (she has seen
+    it and is answering: handlers.survey takes the answer and thanks her), and one she is at
+    for her answer; anything else she sends passes it by (it is not asked again), and
+    another question pushed (`incoming` None: the corrected survey) takes its place — the
+    conversation leaves it — so the newest question on her phone is the one answered."""
+    surveys = {
+        id(asked): (asked, broadcast_id)
+        for asked in state.pending
+        if asked.journey in OPTIONAL_PROMPTS
+        and isinstance(broadcast_id := asked.answers_set.get("broadcast"), int)
+    }
+    if not surveys:
+        return set()
+    cancelled = set(
+        await session.scalars(
+            select(Broadcast.id).where(
+                Broadcast.id.in_({broadcast_id for _asked, broadcast_id in surveys.values()}),
+                Broadcast.status == BroadcastStatus.CANCELLED,
+            )
+        )
+    )
+    passed = {
+        key
+        for key, (asked, broadcast_id) in surveys.items()
+        if broadcast_id in cancelled
+        and (
+            incoming is None
+            or not (
+                asked.taken
+                or _pick_among(asked.choices, incoming, numbers=not asked.free_text) is not None
+            )
+        )
+    }
+    for asked, _broadcast_id in surveys.values():
+        if id(asked) in passed:
+            _leave_unanswered(state, asked)
+    return passed
 
 
 async def _closed_cases(session: AsyncSession, prompts: list[PendingPrompt]) -> set[int]:

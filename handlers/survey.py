@@ -8,7 +8,9 @@ A cancelled broadcast's questions not shown yet are never asked (their pushes ar
 services.broadcasts.cancel). Someone already at one of its questions has seen it and may be
 typing her answer: the answer is taken and she is thanked as at the end, with no further
 question — neither a question dropped under her finger nor more of a survey the consulate
-has withdrawn.
+has withdrawn. That lasts until she sends something else or another question is pushed (the
+corrected survey, the newest on her phone): the cancelled question is then passed by, and a
+tap of its button is told it belongs to an earlier message (bot.engine).
 
 The journey's answers: {"broadcast": id, "question": position, "announce": bool}.
 """
