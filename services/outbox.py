@@ -5,7 +5,7 @@ import logging
 from collections.abc import Awaitable, Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Protocol, cast, runtime_checkable
+from typing import Any, Protocol, cast, runtime_checkable
 
 from sqlalchemy import (
     ColumnElement,
@@ -688,6 +688,16 @@ def withdrawn(last_error: str | None) -> bool:
     return (last_error or "").startswith(NOT_NEEDED)
 
 
+def set_aside(reason: str, now: datetime) -> dict[str, Any]:
+    """The values that withdraw a message: failed, «not needed» and why."""
+    return {
+        "status": OutboxStatus.FAILED,
+        "claimed_until": None,
+        "last_error": (NOT_NEEDED + reason)[:200],
+        "failed_at": now,
+    }
+
+
 async def withdraw(
     session: AsyncSession, message_ids: Sequence[int], reason: str, now: datetime
 ) -> int:
@@ -704,12 +714,7 @@ async def withdraw(
             _not_claimed(now),
             OutboxMessage.parts_sent == 0,
         )
-        .values(
-            status=OutboxStatus.FAILED,
-            claimed_until=None,
-            last_error=(NOT_NEEDED + reason)[:200],
-            failed_at=now,
-        )
+        .values(set_aside(reason, now))
         .execution_options(synchronize_session=False)
     )
     return int(withdrawn.rowcount)  # type: ignore[attr-defined]
@@ -753,12 +758,7 @@ async def withdraw_if_broadcast_cancelled(
     await session.execute(
         update(OutboxMessage)
         .where(OutboxMessage.id.in_(list(found)), OutboxMessage.status == OutboxStatus.PENDING)
-        .values(
-            status=OutboxStatus.FAILED,
-            claimed_until=None,
-            last_error=(NOT_NEEDED + BROADCAST_CANCELLED)[:200],
-            failed_at=now,
-        )
+        .values(set_aside(BROADCAST_CANCELLED, now))
         .execution_options(synchronize_session=False)
     )
     per_broadcast: dict[int, int] = {}
