@@ -135,6 +135,20 @@ START_KEYS = frozenset(match_key(word) for word in START_WORDS)
 COMMANDS = {"menu": MENU, "back": BACK, "cancel": CANCEL, "help": HELP, "language": LANGUAGE}
 # Besides these: /start [payload], and /status NUMBER, which goes to the interceptors.
 WAITING_LABEL = N_("Answer our question")
+# Free-text screens where a lone number may be the person's own answer (to an operator's or
+# the consulate's question, «when did you last hear from them?»): there it is never
+# «Answer our question», listed or not. So too on the Help journey's screens, whose words
+# reach the request's operator.
+NUMBERS_ARE_WORDS = frozenset(
+    {
+        appeals.ANSWER_SCREEN,
+        ("appeals", "add"),
+        ("appeals", "add_number"),
+        ("appeals", "rel_contact"),
+        (registrations.JOURNEY, registrations.ANSWER_STEP),
+        (registrations.JOURNEY, registrations.NUMBER_STEP),
+    }
+)
 # Pushed questions nobody needs to answer (a broadcast's survey): not asked of a person another
 # question takes up, and given up for any other pushed question — a check-in, a reminder (the
 # person's own documents), an operator's message (see prompt).
@@ -1101,8 +1115,20 @@ def _choice_of(state: ConversationState, incoming: Incoming) -> str | None:
     """The choice of the screen the conversation is at that the message picks: by its
     button (or a universal one), its number or its words."""
     # On a free-text question a number is the person's words (the operator may have asked
-    # «how many?»); «Answer our question» there is its button or its words.
-    return _pick_among(state.choices, incoming, numbers=not state.free_text)
+    # «how many?»); «Answer our question» there is its button or its words — and its number
+    # where a lone number is no answer of hers (a form's address, an appeal's files): on
+    # WhatsApp the number is her only way to it.
+    picked = _pick_among(state.choices, incoming, numbers=not state.free_text)
+    if picked is None and state.free_text and not _numbers_are_words(state):
+        by_number = _pick_among(state.choices, incoming, numbers=True)
+        picked = by_number if by_number == WAITING_QUESTION else None
+    return picked
+
+
+def _numbers_are_words(state: ConversationState) -> bool:
+    """Whether a lone number typed on this free-text screen may be the person's own answer."""
+    here = (state.journey, state.step)
+    return here in NUMBERS_ARE_WORDS or state.journey == help_journey.journey.name
 
 
 def _pick_among(offered: list[list[str]], incoming: Incoming, *, numbers: bool) -> str | None:

@@ -398,7 +398,9 @@ async def change_registration_status(
         if conversation is not None and state is not None:
             changed = _forget_answer_screen(state, registration)
             if rows and moves:
-                changed = await _await_answer(session, state, registration, rows[-1], now)
+                changed = (
+                    await _await_answer(session, state, registration, rows[-1], now) or changed
+                )
             if changed:
                 write_state(conversation, state, cipher, now)
         return bool(rows)
@@ -422,7 +424,8 @@ def _asked_about(asked: PendingPrompt, registration: Registration) -> bool:
 SCREENS_WAIT_IN = frozenset({JOURNEY, "help", "cancel"})
 
 
-def _on_answer_screen(state: ConversationState, registration: Registration) -> bool:
+def on_answer_screen(state: ConversationState, registration: Registration) -> bool:
+    """Whether the person is on the screen that answers this registration's question."""
     here = (state.journey, state.step) in {(JOURNEY, ANSWER_STEP), (JOURNEY, NUMBER_STEP)}
     return here and state.answers.get(JOURNEY, {}).get(ANSWERING) == registration.reference
 
@@ -431,7 +434,7 @@ def _answers_next(state: ConversationState, registration: Registration, now: dat
     """Whether the person's next message will be taken as the answer to the consulate's
     question: they are on its answer screen, or nothing holds the move there back (a screen
     where pushed questions wait, another pushed question before it)."""
-    if _on_answer_screen(state, registration):
+    if on_answer_screen(state, registration):
         return True
     menu = state.journey == JOURNEY and state.step in MENU_STEPS
     before = any(
@@ -464,11 +467,12 @@ async def _await_answer(
     an operator's message in an appeal's topic (services.staff.await_answer): a pushed
     question that moves their conversation to the registration's answer screen once the
     notice is out, not when it never reached them. None when the person is on that screen
-    already. It has no numbered options, so a lone «3» is the answer too; where pushed
-    questions wait (the form, a help request) the engine offers «Answer our question».
-    Whether the state changed."""
-    if _on_answer_screen(state, registration):
-        return False
+    already: the notice goes to it, after the pushed questions out before it
+    (staff.overtake_pushes). It has no numbered options, so a lone «3» is the answer too;
+    where pushed questions wait (the form, a help request) the engine offers «Answer our
+    question». Whether the state changed."""
+    if on_answer_screen(state, registration):
+        return staff.overtake_pushes(state, now)
     await session.flush()  # the carrier's id
     state.pending.append(
         PendingPrompt(journey=JOURNEY, step=ANSWER_STEP, due=now, free_text=True,

@@ -41,7 +41,7 @@ from models import (
 
 __all__ = ["CaseThread", "ThreadStatus"]  # re-exported for the services that relay
 from services import outbox
-from services.conversation import PendingPrompt, read_state, write_state
+from services.conversation import ConversationState, PendingPrompt, read_state, write_state
 from services.countries import country_name
 from services.crypto import DataCipher
 from services.i18n import N_, Catalogs, Translator
@@ -667,15 +667,24 @@ async def await_answer(
     services.appeals) with their first update once the message is out (a pushed question,
     as ConversationEngine.prompt leaves it; the operator's message is the question, so
     nothing else is sent) — unless it never reached them, or the case is closed (the appeal
-    no longer open) by then. Nothing more when the person is on that screen already or an
-    earlier message moves them there. Not for a covert case: that screen would show the
-    request. An appeal keeps the operator's `text` in its history, as it keeps the
-    consulate's questions (an answered one too: the caption of a file completing the
-    answer)."""
-    from services import appeals  # it imports this module
+    no longer open) by then. When the person is on that screen already or an earlier
+    message moves them there, the message goes to that screen: the pushed questions out
+    before it are no longer the one she saw last (`overtake_pushes`). Not for a covert
+    case: that screen would show the request. An appeal keeps the operator's `text` in its
+    history, as it keeps the consulate's questions (an answered one too: the caption of a
+    file completing the answer). A registration's question is answered on its own screen
+    (services.registrations), which an operator's message there goes to as well."""
+    from services import appeals, registrations  # they import this module
 
     if thread.registration_id is not None:
-        return  # the person answers a registration's question on its own screen
+        registration = await session.get(Registration, thread.registration_id)
+        conversation = await conversation_if_free(session, thread.person_id)
+        if registration is None or conversation is None:
+            return
+        state = read_state(conversation, cipher)
+        if registrations.on_answer_screen(state, registration) and overtake_pushes(state, now):
+            write_state(conversation, state, cipher, now)
+        return
     if thread.help_case_id is not None:
         case = await session.get(HelpCase, thread.help_case_id)
         if case is None or case.covert or case.status == CaseStatus.CLOSED:
@@ -705,6 +714,8 @@ async def await_answer(
         (asked.journey, asked.step) == screen and (answering is None or asked.case_id == case_id)
         for asked in state.pending
     ):
+        if overtake_pushes(state, now):
+            write_state(conversation, state, cipher, now)
         return
     await session.flush()  # the carrier's id
     asked = PendingPrompt(journey=journey, step=step, due=now, free_text=True,
@@ -713,6 +724,23 @@ async def await_answer(
         asked.answers_set = {appeals.ANSWERING: answering}
     state.pending.append(asked)
     write_state(conversation, state, cipher, now)
+
+
+def overtake_pushes(state: ConversationState, now: datetime) -> bool:
+    """An operator's message (the consulate's question) relayed to the screen the person is
+    on comes after the pushed questions out by now: none of them is the push she saw last
+    any more (`PendingPrompt.overtaken`), so that «2» typed next answers «how many
+    children?», not «Are you safe?» with «I need help». Each is still offered on that screen
+    and asked once she leaves it. One held for the morning comes after the message. Whether
+    any was."""
+    passed = [
+        asked
+        for asked in state.pending
+        if asked.case_id is None and not (asked.taken or asked.overtaken) and asked.due <= now
+    ]
+    for asked in passed:
+        asked.overtaken = True
+    return bool(passed)
 
 
 async def forget_answer_screen(

@@ -8,16 +8,20 @@ from datetime import timedelta
 from sqlalchemy import update
 
 from bot.app import Application
-from models import Broadcast, CaseStatus, CheckinStatus, HelpCase, Person
+from models import Broadcast, CaseStatus, CheckinStatus, HelpCase, Person, RegistrationStatus
 from services import broadcasts
 from services.broadcasts import Announcement, Segment
 from services.clock import ManualClock
 from tests.harness import TelegramHarness, button_ids
 from tests.test_broadcast_cancel import ALICE, BOB, NEW_YORK_MORNING, start_and_send
 from tests.test_broadcasts import TEXTS
-from tests.test_checkins import cases, checkin_rows, run, switch_on
+from tests.test_checkins import cases, checkin_rows, person_id, run, switch_on
+from tests.test_form_journey_fixes import ALICE as ANNA
+from tests.test_form_journey_fixes import REFERENCE, WAITING, _update_to_address
+from tests.test_form_journey_fixes import _status as registration_status
 from tests.test_journey_help import open_ordinary_case
-from tests.test_staff_group import desk_app
+from tests.test_journey_registration import operator_sets
+from tests.test_staff_group import OPERATOR, add_operator, desk_app, post, texts_in, threads
 from tests.test_staff_whatsapp import both, open_case_with_a_photo
 from tests.test_survey import SURVEY, answers
 from tests.test_whatsapp import DILNOZA, WhatsAppHarness, labels
@@ -210,3 +214,150 @@ async def test_a_cancelled_question_out_is_passed_by_when_she_writes_something_e
     stale = await telegram.tap(ALICE, f"survey:{wrong}:0:1")
     assert stale["text"].startswith("Эта кнопка относится к предыдущему сообщению.")
     assert await answers(app) == []
+
+
+# -- an operator's message after the push is the last thing on her phone -------------------
+
+
+async def test_her_number_after_an_operators_question_that_came_after_the_checkin_is_his(
+    both: tuple[WhatsAppHarness, TelegramHarness], clock: ManualClock
+) -> None:
+    """On the operator's answer screen the check-in goes out, then the operator asks «how
+    many children?»: his question is the last on her phone, so «2» is his answer, not «I
+    need help» (the operator would get nothing)."""
+    wa, desk = both
+    thread = await open_case_with_a_photo(wa)
+    await add_operator(wa.app, OPERATOR, "Dilshod")
+    await post(desk, OPERATOR, thread.topic_id, "Qaysi shahardasiz?")
+    await wa.app.sender.deliver_due()
+    await wa.say(DILNOZA, "Moskvada")  # on the answer screen now
+    await switch_on(wa.app, (await wa.person(DILNOZA)).id, 1)
+    clock.advance(timedelta(days=1, hours=1))
+    await run(wa.app)
+    await wa.app.sender.deliver_due()
+    await post(desk, OPERATOR, thread.topic_id, "Nechta farzandingiz bor?")
+    await wa.app.sender.deliver_due()
+    assert "Nechta farzandingiz bor?" in str(wa.sent_to(DILNOZA)[-1])
+    before = len(texts_in(desk, thread.topic_id))
+
+    await wa.say(DILNOZA, "2")
+
+    assert await _checkin_status(wa.app) != CheckinStatus.HELP
+    assert any(text.endswith("2") for text in texts_in(desk, thread.topic_id)[before:])
+
+
+async def test_a_checkin_pushed_after_the_operators_question_still_takes_her_number(
+    both: tuple[WhatsAppHarness, TelegramHarness], clock: ManualClock
+) -> None:
+    """The other way round (77742da): the operator asked first, the check-in came last, so
+    «2» under it is «I need help»."""
+    wa, desk = both
+    thread = await open_case_with_a_photo(wa)
+    await add_operator(wa.app, OPERATOR, "Dilshod")
+    await post(desk, OPERATOR, thread.topic_id, "Qaysi shahardasiz?")
+    await wa.app.sender.deliver_due()
+    await wa.say(DILNOZA, "Moskvada")
+    await post(desk, OPERATOR, thread.topic_id, "Nechta farzandingiz bor?")
+    await wa.app.sender.deliver_due()
+    await switch_on(wa.app, (await wa.person(DILNOZA)).id, 1)
+    clock.advance(timedelta(days=1, hours=1))
+    await run(wa.app)
+    await wa.app.sender.deliver_due()
+
+    await wa.say(DILNOZA, "2")
+
+    assert await _checkin_status(wa.app) == CheckinStatus.HELP
+
+
+# -- «N — Answer our question» typed on a free-text screen ---------------------------------
+
+
+async def test_the_number_of_answer_our_question_on_an_appeals_files_step_takes_her_there(
+    both: tuple[WhatsAppHarness, TelegramHarness],
+) -> None:
+    """WhatsApp: the files step of a new appeal offers the operator's message of her older
+    appeal as «N — Answer our question»; N takes her to its answer screen, and what she
+    writes then reaches that operator."""
+    wa, desk = both
+    await wa.onboard(DILNOZA, "1")
+    for answer in ("menyu", "2", "1", "2", "1", "Rossiya", "Ish beruvchi maosh bermayapti"):
+        await wa.say(DILNOZA, answer)
+    await wa.say(DILNOZA, "1")  # no files
+    await wa.say(DILNOZA, "1")  # send
+    [thread] = await threads(wa.app)
+    await add_operator(wa.app, OPERATOR, "Dilshod")
+    for answer in ("menyu", "2", "1", "2", "1", "Rossiya"):
+        await wa.say(DILNOZA, answer)
+    await post(desk, OPERATOR, thread.topic_id, "Qaysi shaharda ishlaysiz?")
+    await wa.app.sender.deliver_due()
+    files = await wa.say(DILNOZA, "Ikkinchi muammo: hujjatlarimni bermayapti")
+    options = labels(files)
+    assert options[-1] == "Savolimizga javob berish"
+
+    await wa.say(DILNOZA, str(len(options)))
+    before = len(texts_in(desk, thread.topic_id))
+    await wa.say(DILNOZA, "Moskvada ishlayman")
+
+    assert any("Moskvada" in text for text in texts_in(desk, thread.topic_id)[before:])
+
+
+async def test_the_number_of_answer_our_question_on_the_address_step_takes_her_there(
+    telegram: TelegramHarness,
+) -> None:
+    """The consulate asks during her registration update: typed (as on WhatsApp), the
+    number listed for «Answer our question» is no address: it takes her to the answer."""
+    await _update_to_address(telegram)
+    await operator_sets(telegram.app, REFERENCE, RegistrationStatus.NEEDS_INFO, "Qayerda?")
+    ids = button_ids(await telegram.say(ANNA, "10"))  # too short for an address
+
+    await telegram.say(ANNA, str(ids.index(WAITING) + 1))
+
+    state = await telegram.state(ANNA)
+    assert (state.journey, state.step) == ("registration", "answer_question")
+
+
+async def test_on_the_operators_answer_screen_that_number_stays_her_answer(
+    both: tuple[WhatsAppHarness, TelegramHarness], clock: ManualClock
+) -> None:
+    """The answer screen lists «Answer our question» for a check-in waiting there; the
+    operator asked «how many?», so a bare number, whichever, is her answer to him."""
+    wa, desk = both
+    thread = await open_case_with_a_photo(wa)
+    await add_operator(wa.app, OPERATOR, "Dilshod")
+    await post(desk, OPERATOR, thread.topic_id, "Qaysi shahardasiz?")
+    await wa.app.sender.deliver_due()
+    await switch_on(wa.app, (await wa.person(DILNOZA)).id, 1)
+    clock.advance(timedelta(days=1, hours=1))
+    await run(wa.app)
+    await wa.app.sender.deliver_due()
+    await post(desk, OPERATOR, thread.topic_id, "Nechta farzandingiz bor?")
+    await wa.app.sender.deliver_due()
+    screen = await wa.say(DILNOZA, "Moskvada")
+    options = labels(screen)
+    assert options[-1] == "Savolimizga javob berish"
+    before = len(texts_in(desk, thread.topic_id))
+
+    await wa.say(DILNOZA, str(len(options)))
+
+    relayed = texts_in(desk, thread.topic_id)[before:]
+    assert any(text.endswith(str(len(options))) for text in relayed)
+
+
+async def test_her_number_after_the_consulates_next_question_on_its_answer_screen_is_the_answer(
+    telegram: TelegramHarness, clock: ManualClock
+) -> None:
+    """On the registration's answer screen the check-in goes out, then the consulate asks
+    again («how many children?»): «2» is the answer to the consulate."""
+    await _update_to_address(telegram)
+    await operator_sets(telegram.app, REFERENCE, RegistrationStatus.NEEDS_INFO, "Qayerda?")
+    await telegram.say(ANNA, "ул. Абая, 10")
+    await telegram.tap(ANNA, WAITING)  # on the answer screen now
+    await switch_on(telegram.app, await person_id(telegram, ANNA), 1)
+    clock.advance(timedelta(days=1, hours=1))
+    await run(telegram.app)
+    await operator_sets(telegram.app, REFERENCE, RegistrationStatus.NEEDS_INFO, "Nechta?")
+
+    await telegram.say(ANNA, "2")
+
+    assert await _checkin_status(telegram.app) != CheckinStatus.HELP
+    assert await registration_status(telegram) == RegistrationStatus.SUBMITTED
