@@ -43,8 +43,10 @@ What the journey collects before a case exists (a draft) stays in the conversati
 (encrypted) until it is sent or cancelled, so leaving for the menu loses nothing.
 """
 
+import functools
 import logging
 import re
+from collections.abc import Iterable, Iterator
 from datetime import datetime
 from typing import Any
 
@@ -203,19 +205,42 @@ ESCAPED = {
         "помогите сбежать", "помогите убежать",
     ),
 }  # fmt: skip
+# An escape that is a lesson skipped or work left early: «я сбежал с урока», «мы убежали с
+# работы пораньше», «сбежал от скуки в кино».
+TRUANCY = ("с урок*", "с пар*", "со школ*", "с лекци*", "пораньше", "от скуки", "в кино")
 # Locked up herself, told in the first person: «Men qamaldim». «Akam qamaldi» is a relative
 # detained, an ordinary request; «qamalganman» most often a past term.
 LOCKED_UP = ("qamaldim", "qamaldik")
+# Thoughts of suicide, in the first person: «Oʻzimni oʻldirmoqchiman», «жить не хочу».
+SELF_HARM = {
+    "uz": (
+        # «oʻzimni os-» (hang myself) in its forms: «oʻzimni osoyishta his qilaman» is calm.
+        "oʻzimni oʻldir*", "oʻzimni osaman", "oʻzimni osib", "oʻzimni osmoqchi*",
+        "oʻzimni osay*", "oʻzimni osdim", "oʻzimga qasd*", "joniga qasd*", "jonimga qasd*",
+        "oʻz joniga qasd*", "yashagim kelmay*", "yashagim kelmadi", "yashashni xohlamay*",
+        "yashashdan charchadim", "tomirimni kes*", "venamni kes*", "oʻlgim kel*",
+        "oʻlmoqchiman",
+    ),
+    "ru": (
+        "жить не хочу", "жить не хочется", "не хочу жить", "не хочется жить", "хочу умереть",
+        "хочется умереть", "покончу с собой", "покончить с собой", "покончить с жизнью",
+        "покончу с жизнью", "суицид*", "самоубийств*", "убью себя", "убить себя", "убьюсь",
+        "повешусь", "повеситься", "наложу на себя руки", "наложить на себя руки", "вскрою вены",
+        "вскрыть вены", "вены вскрою", "вскрою себе вены", "порежу вены", "вены порежу",
+    ),
+}  # fmt: skip
+# «хочу умереть со смеху», «от скуки умру»: a way of speaking.
+LAUGHING = ("со смеху", "от смеха", "от скуки")
 HARM_WORDS: dict[str, tuple[str, ...]] = {
     "uz": (
         *STRIKES, "kaltakla*", "doʻpposla*", "zoʻrla*", "oʻldirishadi", *HARASSMENT["uz"],
-        *ESCAPED["uz"], *LOCKED_UP, "ishlashga majburla*", "ishga majburla*",
+        *ESCAPED["uz"], *LOCKED_UP, "ishlashga majburla*", "ishga majburla*", *SELF_HARM["uz"],
     ),
     "ru": (
         "бьёт", "бьет", "бьют", "избива*", "избева*", "избил*", "избит*", "запер", "заперла",
         "заперли", "заперт*", "взаперти", "насилие", "насилует", "насилуют", "насиловал*",
         "изнасил*", "похитил*", "убьёт", "убьет", "убьют", "убью", "убить", "убива*",
-        *HARASSMENT["ru"], *ESCAPED["ru"],
+        *HARASSMENT["ru"], *ESCAPED["ru"], *SELF_HARM["ru"],
     ),
 }  # fmt: skip
 # What a stem above takes that tells no harm: «zoʻrlab» is «by force» («zoʻrlab
@@ -223,7 +248,17 @@ HARM_WORDS: dict[str, tuple[str, ...]] = {
 # door or an office («Консульство было заперто»), never a person.
 NOT_HARM_FORMS = ("zoʻrlab", "заперто")
 # Set phrases made with a word of harm: «бьют тревогу» (raise the alarm), «убить время».
-IDIOMS = ("бьют тревог*", "бьёт тревог*", "бьет тревог*", "уби* время")
+# «бьют по карману», «бьют рекорды», «часы бьют», «убить готов за плов», «держат в курсе».
+BEATS = ("бьют", "бьёт", "бьет")
+IDIOMS = (
+    *(
+        f"{beats} {what}"
+        for beats in BEATS
+        for what in ("тревог*", "по карман*", "по кошел*", "по зарплат*", "по бюджет*", "рекорд*")
+    ),
+    *(f"{what} {beats}" for beats in BEATS for what in ("рекорд*", "часы")),
+    "уби* время", "время уби*", "убить готов*", "готов* убить за", "держ* в курсе",
+)  # fmt: skip
 # Words that tell of harm only with «меня»/«нас» («meni»/«bizni») as their object: «закрыли»
 # alone is more often the consulate or a shop, and «у меня закрыли счёт» is a bank (a pronoun
 # after a preposition is no object). Russian has it just before the verb, or just after it
@@ -242,21 +277,73 @@ HARM_TO_THEM: dict[str, tuple[str, ...]] = {
     "uz": (
         *STRIKES_THEM, "qamab qoʻy*", "sotib yubor*", "sotishdi", "sotdi", "qoʻyib yubormay*",
         "qoʻyib yuborishmay*", "oʻldir*", "qamashdi", "qamadi", "qamab ket*", "qulflab qoʻy*",
-        "qulflab ket*", "oʻgʻirlab ket*", "oʻgʻirlashdi", "oʻgʻirladi",
+        "qulflab ket*", "oʻgʻirlab ket*", "oʻgʻirlashdi", "oʻgʻirladi", "ushlab tur*",
     ),
     "ru": (
         "закрыли", "закрыл", "закрыла", "закрыва*", "побили", "побил", "побила", "ударил*",
         "били", "бил", "била", "держат", "держит", "держали", "продали", "продал", "продала",
-        "зарез*", "зареж*",
+        "зарез*", "зареж*", "увезли", "увёз", "увез",
     ),
 }  # fmt: skip
 THEM = {"uz": ("meni", "mani", "bizni", "bizi"), "ru": ("меня", "нас")}
-THEM_BEFORE = {"uz": 2, "ru": 0}  # how many words may stand between the object and the verb
+# How many words may stand between the object and the verb: in Russian only with the verb
+# ending the clause or a place after it (_them_near: «меня хозяин закрыл», «меня тут держат»).
+THEM_BEFORE = {"uz": 2, "ru": 3}
+# Words that end what «меня … закрыли» may have between: «меня бесит, что магазин закрыли».
+NOT_BETWEEN = ("что", "чтобы", "а", "но", "когда", "если", "потому", "ли", "или", "где", "как")
 # A threat: with «мне»/«нам» next to it («мне угрожают») or a weapon in the clause («угрожает
 # ножом»). «угрожает» alone is as often a penalty (HARMLESS_BESIDE).
-THREATS: dict[str, tuple[str, ...]] = {"ru": ("угрожа*",)}
-TO_THEM = {"ru": ("мне", "нам")}
-WEAPONS = ("нож*", "пистолет*", "оружи*", "ствол*", "топор*")
+# Uzbek «qoʻrqit-» (frighten, threaten): with «meni»/«bizni» or a weapon or a word of killing
+# in the clause («Erim pichoq bilan qoʻrqityapti», «oʻldiraman deb qoʻrqitdi»).
+THREATS: dict[str, tuple[str, ...]] = {"ru": ("угрожа*",), "uz": ("qoʻrqit*", "poʻpisa*")}
+TO_THEM = {"ru": ("мне", "нам"), "uz": ("meni", "mani", "bizni", "bizi")}
+WEAPONS = (
+    "нож*", "пистолет*", "оружи*", "ствол*", "топор*", "расправ*", "смерт*", "убийств*",
+    "pichoq*", "qurol*", "bolta*", "oʻldir*",
+)  # fmt: skip
+# «Leave and we kill you»: leaving or fleeing as a condition («ketsang», «qochsam») with what
+# will be done then, in the clause («ketsang oʻldiramiz», «qochsam politsiyaga topshiramiz»).
+IF_YOU_LEAVE = {"uz": ("ketsa*", "qochsa*")}
+THEN_HARM = (
+    "oʻldir*", "politsiyaga topshir*", "militsiyaga topshir*", "urib", "uraman", "uramiz",
+    "qamataman", "qamatamiz", "soʻyaman", "soʻyamiz",
+)  # fmt: skip
+# A child or a relative taken away («Bolamni oʻgʻirlab ketishdi», «ребенка украли», «сына
+# увезли силой»), or they themselves («Меня увезли в лес»: HARM_TO_THEM); not the passport or
+# the phone (HARMLESS_BESIDE), nor to a hospital, the police or work (TAKEN_NOT_HARM).
+KIN = (
+    "bolamni", "bolalarimni", "farzandimni", "qizimni", "oʻgʻlimni", "ukamni", "singlimni",
+    "akamni", "opamni", "xotinimni", "erimni", "onamni", "otamni",
+    "ребенка", "ребёнка", "детей", "дочку", "дочь", "сына", "сестру", "брата", "жену", "мужа",
+    "маму", "мать", "отца", "внука", "внучку",
+)  # fmt: skip
+TAKEN_AWAY = {
+    "uz": ("oʻgʻirlab ket*", "oʻgʻirlashdi", "oʻgʻirladi", "olib ketishdi", "olib qoch*"),
+    "ru": (
+        "украл*", "увезли силой", "забрали силой", "силой увезли", "силой забрали",
+        "насильно увезли", "насильно забрали",
+    ),
+}  # fmt: skip
+# Not a danger beside a word of taking away: a hospital, the police, things.
+TAKEN_NOT_HARM = (
+    "больниц*", "скор*", "полици*", "kasalxona*", "shifoxona*", "tez yordam*", "politsiya*",
+    "militsiya*", "bolnitsa*", "bogʻcha*", "maktab*", "uyga", "uyiga", "отдел*", "аэропорт*",
+    "вокзал*", "домой", "на работу", "на объект*", "в суд", "депорт*", "спецпри*",
+)  # fmt: skip
+# Sex demanded by a boss, under a threat: «хочет, чтобы я с ним спала, иначе уволит».
+SEX_DEMANDED = {"ru": ("с ним спала", "с ним спать", "спала с ним", "спать с ним", "переспа*")}
+UNDER_THREAT = ("иначе", "а то", "уволит", "уволю", "не заплат*", "заставля*", "требует")
+# Hyperbole: a kill said of what is no one («жара убивает», «Bu navbat meni oʻldiradi»).
+KILLS = ("убива*", "убьёт", "убьет", "убьют", "убью", "oʻldir*")
+NO_ONE = (
+    "жара", "очередь", "очереди", "эта работа", "такая работа", "работа меня", "работа убива*",
+    "интернет", "цены", "скука", "пробки", "учеба", "учёба", "холод", "погода", "шучу", "шутка",
+    "шутя",
+    "navbat*", "bu ish", "shu ish", "ishim", "charchoq*", "issiq*", "sovuq*", "narx*",
+    "tirband*", "probka*", "hazil*",
+)  # fmt: skip
+# «Bu xabar meni qoʻrqitdi»: news that frightens.
+NEWS = ("xabar*", "yangilik*", "kino*", "film*")
 CLOSING = ("закрыли", "закрыл", "закрыла", "закрыва*")
 THEM_THEN = ("в", "во", "на", "у", "по", "и")  # after «закрыли меня»: a place, or «and»
 PREPOSITIONS = (
@@ -297,6 +384,7 @@ LEAVING = (
     "rossiya*", "rfdan", "qozogʻiston*", "turkiya*", "koreya*", "oʻzbekiston*", "vatan*",
     "chegara*", "chet elga", "xorij*", "davlatdan", "mamlakatdan", "aeroport*", "samolyot*",
     "reys*", "roʻyxat*", "ishdan",
+    "ishga",  # «ishga chiqolmayapman»: going out to work, a sick day
 )  # fmt: skip
 EXIT_BAN = {"не выпуска*": ("из-за",), "не выпуст*": ("из-за",)}
 HELD_IN = (
@@ -329,7 +417,7 @@ LOCKED_IN_PLACES = (
 # court's sentence, «Работодатель принуждает уволиться» no work forced.
 FORCED_TO_WORK = {
     "uz": ("majburan", "majburla*", "zoʻrlab", "zoʻrlik*", "kuch bilan", "qul qilib"),
-    "ru": ("принужда*", "принудил*", "насильно", "силой застав*"),
+    "ru": ("принужда*", "принудил*", "насильно", "силой"),
 }
 MADE_TO_WORK = {
     "uz": ("ishlat*",),
@@ -352,6 +440,10 @@ HARMLESS_BESIDE: tuple[tuple[tuple[str, ...], tuple[str, ...]], ...] = (
         ("похитил*",),
         ("паспорт*", "документ*", "деньги", "денег", "телефон*", "карт*", "сумк*", "кошел*"),
     ),
+    (
+        TAKEN_AWAY["ru"],
+        ("паспорт*", "документ*", "деньги", "денег", "телефон*", "карт*", "сумк*", "кошел*"),
+    ),
     # «Нас закрыли на карантин», «bizni karantinga qamab qoʻyishdi»: a quarantine.
     (
         (
@@ -360,6 +452,11 @@ HARMLESS_BESIDE: tuple[tuple[tuple[str, ...], tuple[str, ...]], ...] = (
         ),
         QUARANTINE,
     ),
+    (TAKEN_AWAY["uz"] + TAKEN_AWAY["ru"] + ("увезли", "увёз", "увез"), TAKEN_NOT_HARM),
+    (ESCAPED["ru"], TRUANCY),
+    (SELF_HARM["ru"], LAUGHING),
+    (KILLS, NO_ONE),
+    (THREATS["uz"], NO_ONE + NEWS),
     # «Onam meni urishdi»: a parent's scolding.
     (SCOLDS, PARENTS),
     # «Коллекторы пристают по кредиту»: debt collectors.
@@ -470,13 +567,15 @@ def _pattern(phrase: str) -> tuple[_Word, ...]:
 _ANYWHERE, _TO_THEM, _LET_OUT = "anywhere", "to_them", "let_out"
 _OUT_OF, _LOCKED, _THREAT = "out_of", "locked", "threat"
 _DOOR, _FORCED = "door", "forced"
+_IF_LEAVE, _KIN, _COERCED = "if_leave", "kin", "coerced"
 # (tongue, words, what else they need): each table of the words of harm, by its rule.
 _HARM_PATTERNS: tuple[tuple[str, tuple[_Word, ...], str], ...] = tuple(
     (tongue, _pattern(form), rule)
     for table, rule in (
         (HARM_WORDS, _ANYWHERE), (HARM_TO_THEM, _TO_THEM), (NOT_LET_OUT, _LET_OUT),
         (LET_OUT_OF, _OUT_OF), (LOCKED_IN, _LOCKED), (THREATS, _THREAT),
-        (CANNOT_GET_OUT, _DOOR), (FORCED_TO_WORK, _FORCED),
+        (CANNOT_GET_OUT, _DOOR), (FORCED_TO_WORK, _FORCED), (IF_YOU_LEAVE, _IF_LEAVE),
+        (TAKEN_AWAY, _KIN), (SEX_DEMANDED, _COERCED),
     )
     for tongue, phrases in table.items()
     for phrase in phrases
@@ -534,6 +633,10 @@ _KEPT_IN = _keys(KEPT_IN)
 _LOCKED_IN_PLACES = _keys(LOCKED_IN_PLACES)
 _LOCKS = _phrases(LOCKS)
 _MADE_TO_WORK = {tongue: _phrases(words) for tongue, words in MADE_TO_WORK.items()}
+_NOT_BETWEEN = _keys(NOT_BETWEEN)
+_THEN_HARM = _phrases(THEN_HARM)
+_KIN_KEYS = _keys(KIN)
+_UNDER_THREAT = _phrases(UNDER_THREAT)
 _HARMLESS_BESIDE: dict[tuple[_Word, ...], tuple[tuple[_Word, ...], ...]] = {}
 for _verbs, _beside in HARMLESS_BESIDE:
     for _verb in _phrases(_verbs):
@@ -632,12 +735,12 @@ def distress_key(text: str) -> str:
     return match_key(text.replace("🆘", " sos "))
 
 
-def _read_for_danger(text: str) -> str:
+def _read_for_danger(text: str, key: str) -> str:
     """distress_key of `text` padded with spaces, its calls said in the negative (NEGATED_CALLS)
     taken out — unless the negative is itself denied or asked: «xavf yoʻq emas» (it is not
     that there is none), «не в опасности ли я»; a message that asks (ends in «?») or says
-    «разве» is read as it stands («Разве я не в опасности!»)."""
-    padded = f" {distress_key(text)} "
+    «разве» is read as it stands («Разве я не в опасности!»). `key`: distress_key of `text`."""
+    padded = f" {key} "
     if text.rstrip().rstrip("!").endswith("?") or " razve " in padded:
         return padded
     return _NEGATED.sub(" | ", padded)
@@ -657,33 +760,47 @@ def _pattern_at(words: list[str], at: int, pattern: tuple[_Word, ...]) -> bool:
     return all(_word_is(words[at + i], key, stem) for i, (key, stem) in enumerate(pattern))
 
 
-def _may_begin(phrase: tuple[_Word, ...], heads: set[str]) -> bool:
-    """Whether `phrase` may begin at one of the words whose first letters are `heads`."""
-    first = phrase[0][0]
-    return first == ANY_NUMBER or len(first) < _PREFIX or first[:_PREFIX] in heads
+def _heads(words: list[str]) -> dict[str, list[int]]:
+    """The places of `words` by each word, by its first letters (keyed «*» and them), and of
+    the numbers (keyed ANY_NUMBER)."""
+    heads: dict[str, list[int]] = {}
+    for at, word in enumerate(words):
+        heads.setdefault(word, []).append(at)
+        heads.setdefault("*" + word[:_PREFIX], []).append(at)
+        if word.isdigit():
+            heads.setdefault(ANY_NUMBER, []).append(at)
+    return heads
 
 
-def _says(words: list[str], phrases: tuple[tuple[_Word, ...], ...]) -> bool:
-    """Whether one of `phrases` is anywhere in `words`."""
-    heads = {word[:_PREFIX] for word in words}
-    return any(
-        _pattern_at(words, at, phrase)
-        for phrase in phrases
-        if _may_begin(phrase, heads)
-        for at in range(len(words))
-    )
+def _places(
+    phrase: tuple[_Word, ...], words: list[str], heads: dict[str, list[int]]
+) -> Iterator[int]:
+    """Where `phrase` is in `words` (`heads`: _heads of them), each place read once."""
+    first, stem = phrase[0]
+    if stem and len(first) < _PREFIX:
+        begins: Iterable[int] = range(len(words))
+    else:
+        begins = heads.get("*" + first[:_PREFIX] if stem else first, ())
+    return (at for at in begins if _pattern_at(words, at, phrase))
+
+
+def _says(
+    words: list[str],
+    phrases: tuple[tuple[_Word, ...], ...],
+    heads: dict[str, list[int]] | None = None,
+) -> bool:
+    """Whether one of `phrases` is anywhere in `words` (`heads`: their _heads, if known)."""
+    heads = _heads(words) if heads is None else heads
+    return any(next(_places(phrase, words, heads), None) is not None for phrase in phrases)
 
 
 def _without_idioms(words: list[str]) -> list[str]:
     """`words` with the set phrases (IDIOMS: «бьют тревогу») blanked out."""
     kept = list(words)
-    heads = {word[:_PREFIX] for word in words}
+    heads = _heads(words)
     for idiom in _IDIOMS:
-        if not _may_begin(idiom, heads):
-            continue
-        for at in range(len(words)):
-            if _pattern_at(words, at, idiom):
-                kept[at : at + len(idiom)] = ["|"] * len(idiom)
+        for at in _places(idiom, words, heads):
+            kept[at : at + len(idiom)] = ["|"] * len(idiom)
     return kept
 
 
@@ -696,12 +813,24 @@ def _them_near(
     tongue: str, pattern: tuple[_Word, ...], words: list[str], start: int, end: int
 ) -> bool:
     """Whether «меня»/«нас» («meni»/«bizni») is the object of the verb `pattern` at
-    words[start:end] of one clause: just before it (Uzbek: up to THEM_BEFORE words before),
-    or, in Russian, just after it (after CLOSING only where the clause ends there or
-    THEM_THEN follows: «закрыли меня в комнате»)."""
-    before = range(max(0, start - 1 - THEM_BEFORE[tongue]), start)
-    if any(_is_them(tongue, words, at) for at in before):
-        return True
+    words[start:end] of one clause: up to THEM_BEFORE words before it (in Russian, with words
+    between, only where the clause ends with the verb or THEM_THEN follows it, and none of
+    them is NOT_BETWEEN or an «и» but the one just before the verb: «меня хозяин закрыл»,
+    «нас привезли и держат», not «меня уволили и фирму закрыли»), or, in Russian, just after
+    it (after CLOSING only where the clause ends there or THEM_THEN follows: «закрыли меня в
+    комнате»)."""
+    ends_there = end == len(words) or words[end] in _THEM_THEN
+    for at in range(max(0, start - 1 - THEM_BEFORE[tongue]), start):
+        if not _is_them(tongue, words, at):
+            continue
+        between = words[at + 1 : start]
+        if tongue != "ru" or not between:
+            return True
+        if ends_there and not any(
+            word in _NOT_BETWEEN or (word == "i" and place < len(between) - 1)
+            for place, word in enumerate(between)
+        ):
+            return True
     if tongue != "ru" or end >= len(words) or not _is_them(tongue, words, end):
         return False
     return pattern not in _CLOSING or end + 1 == len(words) or words[end + 1] in _THEM_THEN
@@ -712,6 +841,27 @@ def _threatened(tongue: str, words: list[str], start: int, end: int) -> bool:
     нам») or with a weapon («угрожает ножом»)."""
     beside = words[max(0, start - 1) : start] + words[end : end + 1]
     return any(word in _TO_THEM_KEYS[tongue] for word in beside) or _says(words, _WEAPONS)
+
+
+def _kin_taken(words: list[str]) -> bool:
+    """Whether a child or relative (KIN) is in the clause `words`, not after a preposition
+    («у брата украли телефон» is a theft)."""
+    return any(
+        word in _KIN_KEYS and (at == 0 or words[at - 1] not in _PREPOSITIONS)
+        for at, word in enumerate(words)
+    )
+
+
+class _Message:
+    """The match_keys of every word of a message, and whether a lock is named anywhere in it
+    (LOCKS), read once: «Не могу выйти, двери закрыты»."""
+
+    def __init__(self, keys: list[str]) -> None:
+        self.keys = keys
+
+    @functools.cached_property
+    def locked(self) -> bool:
+        return _says([_harm_key(key) for key in self.keys], _LOCKS)
 
 
 def _let_out_of(tongue: str, words: list[str], start: int) -> bool:
@@ -738,11 +888,11 @@ def _harm_by_rule(
     rule: str,
     words: list[str],
     start: int,
-    message: list[str],
+    message: _Message,
 ) -> bool:
     """Whether the words of harm `pattern` at words[start] tell of harm by `rule` (`message`:
-    the match_keys of every clause, where a locked door may be told apart: «Не могу выйти,
-    двери закрыты»)."""
+    the whole message, where a locked door may be told apart: «Не могу выйти, двери
+    закрыты»)."""
     end = start + len(pattern)
     return (
         rule == _ANYWHERE
@@ -751,24 +901,27 @@ def _harm_by_rule(
         or (rule == _LET_OUT and _held(pattern, words))
         or (rule == _LOCKED and any(word in _LOCKED_IN_PLACES for word in words))
         or (rule == _THREAT and _threatened(tongue, words, start, end))
-        or (rule == _DOOR and _says([_harm_key(key) for key in message], _LOCKS))
+        or (rule == _DOOR and message.locked)
         or (rule == _FORCED and _says(words, _MADE_TO_WORK[tongue]))
+        or (rule == _IF_LEAVE and _says(words, _THEN_HARM))
+        or (rule == _KIN and _kin_taken(words))
+        or (rule == _COERCED and _says(words, _UNDER_THREAT))
     )
 
 
 def _harm_at(
-    tongue: str, pattern: tuple[_Word, ...], rule: str, words: list[str], message: list[str]
+    tongue: str,
+    pattern: tuple[_Word, ...],
+    rule: str,
+    words: list[str],
+    heads: dict[str, list[int]],
+    message: _Message,
 ) -> int | None:
-    """Where the words of harm `pattern` tell of harm in the clause `words` of `message`, by
-    `rule` and not beside the words that make them harmless (HARMLESS_BESIDE); None where
-    they do not."""
-    first, stem = pattern[0]
-    starts = [
-        start
-        for start, word in enumerate(words)
-        if _word_is(word, first, stem) and _pattern_at(words, start, pattern)
-    ]
-    if not starts or _says(words, _HARMLESS_BESIDE.get(pattern, ())):
+    """Where the words of harm `pattern` tell of harm in the clause `words` (`heads`: their
+    _heads) of `message`, by `rule` and not beside the words that make them harmless
+    (HARMLESS_BESIDE); None where they do not."""
+    starts = list(_places(pattern, words, heads))
+    if not starts or _says(words, _HARMLESS_BESIDE.get(pattern, ()), heads):
         return None
     return next(
         (start for start in starts if _harm_by_rule(tongue, pattern, rule, words, start, message)),
@@ -776,14 +929,15 @@ def _harm_at(
     )
 
 
-def _harm_places(keys: list[str], message: list[str]) -> list[tuple[str, list[int]]]:
+def _harm_places(keys: list[str], message: _Message) -> list[tuple[str, list[int]]]:
     """The words of harm in one clause (its words' match_keys) of `message` (all its words'
     match_keys), each as its language and the places of its words: the verb's, and
     «меня»/«meni» of the clause."""
     words = _without_idioms([_harm_key(key) for key in keys])
+    heads = _heads(words)
     found = []
     for tongue, pattern, rule in _harm_candidates(words):
-        start = _harm_at(tongue, pattern, rule, words, message)
+        start = _harm_at(tongue, pattern, rule, words, heads, message)
         if start is None:
             continue
         them = [at for at in range(len(words)) if tongue in _THEM and _is_them(tongue, words, at)]
@@ -800,7 +954,7 @@ def _clauses(text: str) -> list[list[str]]:
 def _names_harm(clauses: list[list[str]]) -> bool:
     """Whether words of harm (HARM_WORDS and the tables after it) are in one of the clauses
     (_clauses), as words of their own."""
-    message = [word for words in clauses for word in words]
+    message = _Message([word for words in clauses for word in words])
     return any(_harm_places(words, message) for words in clauses)
 
 
@@ -814,17 +968,21 @@ def names_danger(text: str) -> bool:
     tables after them) is in `text`, as words of their own («бьют» in «бьютик» is not), or
     the noun «danger» is a clause of its own; a call not said in the negative («Я не в
     опасности»)."""
-    padded = _read_for_danger(text)
+    return _clauses_name_danger(text, _clauses(text))
+
+
+def _clauses_name_danger(text: str, clauses: list[list[str]]) -> bool:
+    """names_danger of `text`, read as its `clauses` (_clauses): their words are those of the
+    whole message's distress_key."""
+    padded = _read_for_danger(text, " ".join(word for words in clauses for word in words))
     if any(f" {word} " in padded for word in _CALL_KEYS):
         return True
-    clauses = _clauses(text)
     return _a_call_alone(clauses) or _names_harm(clauses)
 
 
-def _made_of(text: str, pleas: frozenset[tuple[str, ...]]) -> bool:
-    """Whether `text` is made of `pleas` only (one at least), give or take the words around a
-    plea (AROUND_A_PLEA)."""
-    words = tuple(distress_key(text).split())
+def _made_of(words: tuple[str, ...], pleas: frozenset[tuple[str, ...]]) -> bool:
+    """Whether the message `words` (distress_key's) is made of `pleas` only (one at least),
+    give or take the words around a plea (AROUND_A_PLEA)."""
     reached = {(0, False)}  # (words read, a plea among them)
     for start in range(len(words)):
         for at, plea in [state for state in reached if state[0] == start]:
@@ -838,7 +996,7 @@ def _made_of(text: str, pleas: frozenset[tuple[str, ...]]) -> bool:
 def is_a_plea(text: str) -> bool:
     """Whether `text` is made of pleas only, give or take a greeting or «please»
     («Помогите!», «Iltimos, yordam bering», «help help»)."""
-    return _made_of(text, _PLEAS)
+    return _made_of(tuple(distress_key(text).split()), _PLEAS)
 
 
 def asks_for_help_at_the_check_in(text: str, refusals: tuple[str, ...] = ()) -> bool:
@@ -847,7 +1005,9 @@ def asks_for_help_at_the_check_in(text: str, refusals: tuple[str, ...] = ()) -> 
     opposite), or a message made of pleas and the check-in's `refusals` only, give or take a
     greeting or «please» («Нет, помогите», «Yoʻq, yordam kerak»)."""
     refused = frozenset(tuple(match_key(word).split()) for word in refusals)
-    return names_danger(text) or _made_of(text, _PLEAS | refused)
+    clauses = _clauses(text)
+    words = tuple(word for clause in clauses for word in clause)
+    return _clauses_name_danger(text, clauses) or _made_of(words, _PLEAS | refused)
 
 
 def _words_in_their_letters(clause: str) -> list[tuple[str, bool]]:
@@ -876,7 +1036,7 @@ def _words_by_tongue(text: str) -> dict[str, dict[int, bool]]:
     found: dict[str, dict[int, bool]] = {}
     offset = 0
     clauses = [_words_in_their_letters(clause) for clause in _CLAUSE_BREAK.split(text)]
-    message = [key for words in clauses for key, _ in words]
+    message = _Message([key for words in clauses for key, _ in words])
     for words in clauses:
         keys = [key for key, _ in words]
         for tongue, places in _phrase_places(keys) + _harm_places(keys, message):
@@ -891,7 +1051,9 @@ def distress_language(text: str) -> str | None:
     None when it does neither. The language with more words of distress wins, Russian on a
     tie («Помогите, meni erim uryapti» is Uzbek); the script is that of the Uzbek words
     themselves, whatever else is typed («Men xavf ostidaman, Москва, Люблино»)."""
-    if not is_a_plea(text) and not names_danger(text):
+    clauses = _clauses(text)
+    words = tuple(word for clause in clauses for word in clause)
+    if not _made_of(words, _PLEAS) and not _clauses_name_danger(text, clauses):
         return None
     found = _words_by_tongue(text)
     russian, uzbek = found.get("ru", {}), found.get("uz", {})
