@@ -9,12 +9,6 @@ oʻldiradi», «цены бьют по карману», «я сбежал с у
 import pytest
 
 from handlers.help import distress_language
-from models import HelpCase
-from services.contacts import emergency_contacts
-from tests.harness import TelegramHarness
-from tests.test_danger_words_first import ALICE, reach
-from tests.test_journey_help import cases
-from tests.test_staff_group import STAFF_CHAT, StaffRecordingSession
 
 # Everyday consular messages: none may open the urgent path.
 MUST_NOT_OPEN = [
@@ -499,6 +493,7 @@ def test_the_words_tell_the_language(typed: str, language: str) -> None:
     assert distress_language(typed) == language
 
 
+# Through the chat at the main menu (tests.test_danger_words_seventh runs them).
 AT_THE_MENU = [
     ("uz_Latn", "O'zimni o'ldirmoqchiman"), ("ru", "хочу покончить с собой"),
     ("uz_Latn", "Bolamni o'g'irlab ketishdi"), ("ru", "меня тут держат"),
@@ -509,32 +504,3 @@ EVERYDAY_AT_THE_MENU = [
     ("uz_Cyrl", "бу иш мени ўлдиради"), ("ru", "цены бьют по карману"),
     ("ru", "я сбежал с урока"),
 ]  # fmt: skip
-
-
-@pytest.mark.app(operator_chat_id=STAFF_CHAT, session=StaffRecordingSession)
-@pytest.mark.parametrize(("locale", "typed"), AT_THE_MENU)
-async def test_danger_at_the_menu_opens_an_urgent_case(
-    telegram: TelegramHarness, locale: str, typed: str
-) -> None:
-    app = telegram.app
-    await reach(telegram, "menu", locale)
-    reply = await telegram.say(ALICE, typed)
-    translator = app.catalogs.translator(locale)
-    consulates = app.engine.journey_settings.consulates
-    assert reply["text"].startswith(emergency_contacts(translator, None, consulates))
-    [case] = await cases(app)
-    assert (case.reason, case.urgent) == ("danger", True)
-
-
-@pytest.mark.app(operator_chat_id=STAFF_CHAT, session=StaffRecordingSession)
-@pytest.mark.parametrize(("locale", "typed"), EVERYDAY_AT_THE_MENU)
-async def test_everyday_at_the_menu_opens_nothing(
-    telegram: TelegramHarness, locale: str, typed: str
-) -> None:
-    app = telegram.app
-    await reach(telegram, "menu", locale)
-    reply = await telegram.say(ALICE, typed)
-    translator = app.catalogs.translator(locale)
-    consulates = app.engine.journey_settings.consulates
-    assert not reply["text"].startswith(emergency_contacts(translator, None, consulates))
-    assert await telegram.count(HelpCase) == 0

@@ -17,6 +17,7 @@ from handlers import checkin
 from handlers import help as help_journey
 from models import HelpCase
 from services.contacts import emergency_contacts
+from tests import test_danger_words_corpus as corpus
 from tests.harness import TelegramHarness
 from tests.test_danger_words_first import ALICE, reach
 from tests.test_journey_help import cases, plain
@@ -142,7 +143,7 @@ AT_THE_MENU_NOT = [
 
 
 @pytest.mark.app(operator_chat_id=STAFF_CHAT, session=StaffRecordingSession)
-@pytest.mark.parametrize(("locale", "typed"), AT_THE_MENU_OPEN)
+@pytest.mark.parametrize(("locale", "typed"), AT_THE_MENU_OPEN + corpus.AT_THE_MENU)
 async def test_at_the_menu_danger_opens_the_urgent_path(
     telegram: TelegramHarness, locale: str, typed: str
 ) -> None:
@@ -160,7 +161,7 @@ async def test_at_the_menu_danger_opens_the_urgent_path(
 
 
 @pytest.mark.app(operator_chat_id=STAFF_CHAT, session=StaffRecordingSession)
-@pytest.mark.parametrize(("locale", "typed"), AT_THE_MENU_NOT)
+@pytest.mark.parametrize(("locale", "typed"), AT_THE_MENU_NOT + corpus.EVERYDAY_AT_THE_MENU)
 async def test_at_the_menu_an_everyday_message_opens_nothing(
     telegram: TelegramHarness, locale: str, typed: str
 ) -> None:
