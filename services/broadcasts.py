@@ -635,7 +635,6 @@ def summary(broadcast: Broadcast) -> str:
 # -- cancelling ---------------------------------------------------------------------------
 
 CANCELLED_REASON = outbox.BROADCAST_CANCELLED
-WITHDRAW_CHUNK = 1000  # message ids per statement (a driver takes at most 32,767 parameters)
 
 
 class CancelOutcome(enum.StrEnum):
@@ -690,10 +689,13 @@ async def cancel(session: AsyncSession, broadcast_id: int, now: datetime) -> Can
     )
     if broadcast.status == BroadcastStatus.CANCELLED:
         return Cancel(CancelOutcome.ALREADY_CANCELLED, withdrawn=broadcast.withdrawn, sent=sent)
-    waiting = list(
-        await session.scalars(
-            select(OutboxMessage.id).where(ours, OutboxMessage.status == OutboxStatus.PENDING)
+    waiting = int(
+        await session.scalar(
+            select(func.count())
+            .select_from(OutboxMessage)
+            .where(ours, OutboxMessage.status == OutboxStatus.PENDING)
         )
+        or 0
     )
     given_up = and_(
         ours,
@@ -708,10 +710,7 @@ async def cancel(session: AsyncSession, broadcast_id: int, now: datetime) -> Can
         and not await session.scalar(select(exists().where(given_up)))
     ):
         return Cancel(CancelOutcome.ALL_SENT, sent=sent)
-    unsent = 0
-    for start_at in range(0, len(waiting), WITHDRAW_CHUNK):
-        chunk = waiting[start_at : start_at + WITHDRAW_CHUNK]
-        unsent += await outbox.withdraw(session, chunk, CANCELLED_REASON, now)
+    unsent = await outbox.withdraw_where(session, ours, CANCELLED_REASON, now)
     marked = await session.execute(
         update(OutboxMessage)
         .where(given_up)
@@ -727,7 +726,7 @@ async def cancel(session: AsyncSession, broadcast_id: int, now: datetime) -> Can
         CancelOutcome.CANCELLED,
         withdrawn=withdrawn,
         sent=sent,
-        in_flight=len(waiting) - unsent,
+        in_flight=waiting - unsent,
         survey=bool(broadcast.survey),
         reply_to=broadcast.reply_to,
     )

@@ -542,14 +542,13 @@ async def postpone(
     *,
     parts_sent: int | None = None,
     retrying_since: datetime | None = None,
-    now: datetime | None = None,
+    now: datetime,
 ) -> None:
     """Try again at `until`, from the part after the first `parts_sent` (unchanged when
     None); the address's later messages wait too, so order is kept. A message put back
     after it was given up keeps `retrying_since` in failed_at (see
     ClaimedMessage.retrying_since); others have none. One of a broadcast cancelled
-    meanwhile is withdrawn instead (see withdraw_if_broadcast_cancelled; `now`, by default
-    `until`, is when)."""
+    meanwhile is withdrawn instead (see withdraw_if_broadcast_cancelled)."""
     progress: dict[str, object] = {} if parts_sent is None else {"parts_sent": parts_sent}
     if message.failed_at is not None and retrying_since is not None:
         progress["failed_at"] = retrying_since
@@ -569,7 +568,7 @@ async def postpone(
         .where(OutboxMessage.id == message.id)
         .values(last_error=error[:200], claimed_until=None, **progress)
     )
-    await withdraw_if_broadcast_cancelled(session, [message.id], now or until)
+    await withdraw_if_broadcast_cancelled(session, [message.id], now)
 
 
 async def hold_until(
@@ -706,10 +705,18 @@ async def withdraw(
     out (its sender was killed) counts as none. Returns how many."""
     if not message_ids:
         return 0
+    return await withdraw_where(session, OutboxMessage.id.in_(message_ids), reason, now)
+
+
+async def withdraw_where(
+    session: AsyncSession, which: ColumnElement[bool], reason: str, now: datetime
+) -> int:
+    """`withdraw` for the messages `which` picks (a broadcast's: one statement, however
+    many)."""
     withdrawn = await session.execute(
         update(OutboxMessage)
         .where(
-            OutboxMessage.id.in_(message_ids),
+            which,
             OutboxMessage.status == OutboxStatus.PENDING,
             _not_claimed(now),
             OutboxMessage.parts_sent == 0,

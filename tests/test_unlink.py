@@ -426,7 +426,9 @@ async def test_her_message_being_sent_while_unlinking_goes_to_hers_when_tried_ag
     assert (claimed.id, claimed.address) == (row_id, DILNOZA)
     await unlink_whatsapp_on_telegram(telegram)
     async with app.db.transaction() as session:  # the sender's attempt failed
-        await outbox.postpone(session, claimed, clock.now() + timedelta(minutes=1), "503")
+        await outbox.postpone(
+            session, claimed, clock.now() + timedelta(minutes=1), "503", now=clock.now()
+        )
     row = await outbox_row(app, row_id)
     assert (row.channel, row.address, row.status) == ("telegram", str(ALICE), OutboxStatus.PENDING)
 
