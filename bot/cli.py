@@ -692,7 +692,9 @@ async def _broadcast_cancel(args: argparse.Namespace) -> None:
     if done.outcome is broadcasts.CancelOutcome.ALL_SENT:
         print(f"broadcast {number} is done and nothing of it waits to be sent: nothing to cancel")
         return
-    in_flight = f"; {done.in_flight} being sent at this moment go out" if done.in_flight else ""
+    in_flight = (
+        f"; {done.in_flight} being sent at this moment may still go out" if done.in_flight else ""
+    )
     questions = "; no further survey questions are asked" if done.survey else ""
     print(
         f"broadcast {number} cancelled: {done.sent} message(s) already sent cannot be called "

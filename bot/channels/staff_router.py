@@ -1752,7 +1752,7 @@ class BroadcastCommand(SupervisorCommand[tuple[int, str]]):
         ]
         if done.in_flight:
             parts.append(
-                t.gettext("{count} were being sent at that moment and go out.").format(
+                t.gettext("{count} were being sent at that moment and may still go out.").format(
                     count=done.in_flight
                 )
             )
